@@ -1,0 +1,87 @@
+//! Start-up and shutdown: wires the parts together around an executor the program owns.
+//!
+//! The executor is ours rather than smol's global one so that dropping it cancels every task that
+//! outlived the shutdown grace time; only then is the history writer closed and joined, which
+//! commits everything that was queued.
+
+use std::io::Write as _;
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use async_signal::{Signal, Signals};
+use log::{info, warn};
+use smol::stream::StreamExt;
+use smol::{Async, Executor};
+
+use crate::config::Args;
+use crate::history::History;
+use crate::{net, server};
+
+/// Runs the server until SIGINT or SIGTERM. Errors are one line, for the command line.
+pub fn run(args: Args) -> Result<(), String> {
+    let config = args.config()?;
+    match net::raise_fd_limit() {
+        Ok(limit) => info!("open-file limit is {limit}"),
+        Err(e) => warn!("could not raise the open-file limit: {e}"),
+    }
+    let (history, writer, last_id) =
+        History::open(&args.db, args.commit_window()).map_err(|e| e.to_string())?;
+    let listener = Async::<TcpListener>::bind(args.listen)
+        .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+    let addr = listener
+        .get_ref()
+        .local_addr()
+        .map_err(|e| format!("cannot read the bound address: {e}"))?;
+    let mut signals = Signals::new([Signal::Term, Signal::Int])
+        .map_err(|e| format!("cannot install signal handlers: {e}"))?;
+
+    let threads = args.threads();
+    server::log_start(addr, &config, threads);
+    info!(
+        "history in {} ({} messages so far), commit window {} ms",
+        args.db.display(),
+        last_id,
+        args.commit_window().as_millis()
+    );
+    // Tests and scripts read the bound address (port 0 picks one) from this line.
+    let mut stdout = std::io::stdout();
+    let _ = writeln!(stdout, "listening on {addr}");
+    let _ = stdout.flush();
+
+    let executor = Arc::new(Executor::new());
+    let (stop_workers, workers_stop) = async_channel::bounded::<()>(1);
+    let mut workers = Vec::new();
+    for n in 1..threads {
+        let executor = executor.clone();
+        let stop = workers_stop.clone();
+        let worker = std::thread::Builder::new()
+            .name(format!("executor-{n}"))
+            .spawn(move || smol::block_on(executor.run(stop.recv())))
+            .map_err(|e| format!("cannot start executor thread: {e}"))?;
+        workers.push(worker);
+    }
+
+    let shutdown = async move {
+        if let Some(Ok(signal)) = signals.next().await {
+            info!("received {signal:?}, shutting down");
+        }
+    };
+    smol::block_on(executor.run(server::run(
+        listener,
+        config,
+        history,
+        last_id,
+        executor.clone(),
+        shutdown,
+    )));
+
+    stop_workers.close();
+    for worker in workers {
+        let _ = worker.join();
+    }
+    // Cancels tasks still running after the grace time, dropping their history handles.
+    drop(executor);
+    writer.close();
+    info!("stopped");
+    Ok(())
+}

@@ -1,0 +1,584 @@
+//! Line framing for the bytes a client sends. It splits the stream into lines, strips telnet
+//! negotiation, applies backspace, and refuses lines longer than the limit, because an unbounded
+//! buffer lets one client exhaust the server's memory.
+//!
+//! Lines may end in LF, CR LF, CR NUL or a lone CR, so `nc`, `telnet` and raw terminals all work.
+//! Telnet commands (`IAC ...`) are consumed and never reach a line. Every emitted line has been
+//! decoded as lossy UTF-8 and passed through [`sanitize`], so nothing past the codec needs to
+//! re-check raw client text.
+//!
+//! **Invariant:** a decoder never holds more than `max_line` bytes of pending line, whatever the
+//! client sends, and never panics.
+
+use crate::sanitize::sanitize;
+
+/// Interpret As Command: starts every telnet command; doubled, it is a literal 0xFF byte.
+const IAC: u8 = 0xff;
+/// Telnet subnegotiation begin.
+const SB: u8 = 250;
+/// Telnet subnegotiation end.
+const SE: u8 = 240;
+/// Telnet WILL; WILL, WONT, DO and DONT (251..=254) each take one option byte.
+const WILL: u8 = 251;
+/// Telnet DONT, the last of the option negotiation commands.
+const DONT: u8 = 254;
+/// Carriage return.
+const CR: u8 = b'\r';
+/// Line feed.
+const LF: u8 = b'\n';
+/// NUL, which telnet sends after a CR that is not followed by LF.
+const NUL: u8 = 0;
+/// Backspace.
+const BS: u8 = 0x08;
+/// Delete, which many terminals send for the backspace key.
+const DEL: u8 = 0x7f;
+
+/// Above this capacity the pending buffer is freed, not just cleared, once a line completes. Idle
+/// connections then hold no line buffer; ordinary short lines still reuse a small allocation.
+const KEEP_CAPACITY: usize = 256;
+
+/// The smallest allocation made when the pending buffer has to grow.
+const MIN_GROWTH: usize = 64;
+
+/// What the decoder produced from the bytes it consumed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decoded {
+    /// A complete, sanitized line without its line end. It may be empty or only whitespace.
+    Line(String),
+    /// The current line went over the limit; the rest of it, up to the next line end, is skipped.
+    TooLong,
+}
+
+/// Where the decoder is within the telnet command layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Telnet {
+    /// Ordinary data.
+    Data,
+    /// After IAC.
+    Iac,
+    /// After IAC WILL/WONT/DO/DONT, waiting for the option byte.
+    Option,
+    /// Inside IAC SB, waiting for IAC SE.
+    Sub,
+    /// After an IAC inside a subnegotiation.
+    SubIac,
+}
+
+/// Splits a client's byte stream into lines, one event at a time.
+#[derive(Debug, Clone)]
+pub struct LineDecoder {
+    /// Bytes of the line being received, after telnet and backspace processing. Never longer than
+    /// `max_line`.
+    pending: Vec<u8>,
+    /// The largest number of bytes a line may hold.
+    max_line: usize,
+    /// Telnet command state, which carries over between calls to `decode`.
+    telnet: Telnet,
+    /// The last data byte was a CR that ended a line, so a following LF or NUL is swallowed.
+    after_cr: bool,
+    /// The current line was refused as too long; bytes are dropped until the next line end.
+    skipping: bool,
+}
+
+impl LineDecoder {
+    /// Creates a decoder that refuses lines longer than `max_line` bytes.
+    pub fn new(max_line: usize) -> Self {
+        LineDecoder {
+            pending: Vec::new(),
+            max_line,
+            telnet: Telnet::Data,
+            after_cr: false,
+            skipping: false,
+        }
+    }
+
+    /// Consumes bytes from `input` until one event is produced or input is exhausted.
+    ///
+    /// Returns how many bytes were consumed and the event, if any. The caller keeps the
+    /// unconsumed rest and calls again (so it can stop reading when it is rate limited). At least
+    /// one byte is consumed whenever `input` is not empty.
+    pub fn decode(&mut self, input: &[u8]) -> (usize, Option<Decoded>) {
+        for (i, &byte) in input.iter().enumerate() {
+            if let Some(event) = self.telnet_byte(byte) {
+                return (i + 1, Some(event));
+            }
+        }
+        (input.len(), None)
+    }
+
+    /// Frees pending buffer capacity (called when the session goes idle).
+    ///
+    /// A partial line is kept, in an allocation of exactly its size; with no partial line the
+    /// decoder holds no heap memory at all.
+    pub fn shrink(&mut self) {
+        if self.pending.is_empty() {
+            self.pending = Vec::new();
+        } else {
+            self.pending.shrink_to_fit();
+        }
+    }
+
+    /// Returns the largest number of bytes a line may hold.
+    pub fn max_line(&self) -> usize {
+        self.max_line
+    }
+
+    /// Feeds one byte through the telnet layer, passing data bytes on.
+    fn telnet_byte(&mut self, byte: u8) -> Option<Decoded> {
+        match self.telnet {
+            Telnet::Data => {
+                if byte == IAC {
+                    self.telnet = Telnet::Iac;
+                    None
+                } else {
+                    self.data_byte(byte)
+                }
+            }
+            Telnet::Iac => {
+                self.telnet = match byte {
+                    IAC => Telnet::Data,
+                    SB => Telnet::Sub,
+                    WILL..=DONT => Telnet::Option,
+                    // Any other command is two bytes long and has now been consumed.
+                    _ => Telnet::Data,
+                };
+                if byte == IAC {
+                    self.data_byte(IAC)
+                } else {
+                    None
+                }
+            }
+            Telnet::Option => {
+                self.telnet = Telnet::Data;
+                None
+            }
+            Telnet::Sub => {
+                if byte == IAC {
+                    self.telnet = Telnet::SubIac;
+                }
+                None
+            }
+            Telnet::SubIac => {
+                // IAC SE ends the subnegotiation. IAC IAC is an escaped data byte within it, and
+                // any other command there is malformed; both leave us inside it.
+                self.telnet = if byte == SE {
+                    Telnet::Data
+                } else {
+                    Telnet::Sub
+                };
+                None
+            }
+        }
+    }
+
+    /// Handles one byte of line data, after telnet commands have been removed.
+    fn data_byte(&mut self, byte: u8) -> Option<Decoded> {
+        if self.after_cr {
+            self.after_cr = false;
+            if byte == LF || byte == NUL {
+                return None;
+            }
+        }
+        match byte {
+            CR => {
+                self.after_cr = true;
+                self.end_line()
+            }
+            LF => self.end_line(),
+            BS | DEL => {
+                if !self.skipping {
+                    self.erase_char();
+                }
+                None
+            }
+            _ if self.skipping => None,
+            _ if self.pending.len() >= self.max_line => {
+                self.skipping = true;
+                self.release_line();
+                Some(Decoded::TooLong)
+            }
+            _ => {
+                self.push(byte);
+                None
+            }
+        }
+    }
+
+    /// Completes the current line: emits it, or ends the skip after a refused line.
+    fn end_line(&mut self) -> Option<Decoded> {
+        if self.skipping {
+            self.skipping = false;
+            return None;
+        }
+        let line = sanitize(&String::from_utf8_lossy(&self.pending));
+        self.release_line();
+        Some(Decoded::Line(line))
+    }
+
+    /// Empties the pending line, freeing its buffer if it had grown past `KEEP_CAPACITY`.
+    fn release_line(&mut self) {
+        if self.pending.capacity() > KEEP_CAPACITY {
+            self.pending = Vec::new();
+        } else {
+            self.pending.clear();
+        }
+    }
+
+    /// Appends a byte, growing the buffer no further than `max_line` so a long line cannot make
+    /// it double past the limit. The caller has checked that there is room.
+    fn push(&mut self, byte: u8) {
+        let len = self.pending.len();
+        if len == self.pending.capacity() {
+            let room = self.max_line.saturating_sub(len);
+            self.pending
+                .reserve_exact(self.pending.capacity().max(MIN_GROWTH).min(room));
+        }
+        self.pending.push(byte);
+    }
+
+    /// Removes the last character of the pending line.
+    ///
+    /// For valid UTF-8 that is the lead byte and its continuation bytes. Bytes that do not form a
+    /// character are erased one at a time, since lossy decoding would show each as a U+FFFD.
+    fn erase_char(&mut self) {
+        let len = self.pending.len();
+        let Some(&last) = self.pending.last() else {
+            return;
+        };
+        let is_continuation = |b: u8| b & 0xc0 == 0x80;
+        if !is_continuation(last) {
+            self.pending.truncate(len - 1);
+            return;
+        }
+        // Look back at most three continuation bytes for the lead byte of a multibyte character.
+        let start = (1..=3)
+            .filter_map(|back| len.checked_sub(back + 1))
+            .find(|&i| !is_continuation(self.pending[i]));
+        let lead_fits = |i: usize| {
+            let lead = self.pending[i];
+            let width = match lead {
+                0xc0..=0xdf => 2,
+                0xe0..=0xef => 3,
+                0xf0..=0xf7 => 4,
+                _ => 1,
+            };
+            len - i <= width
+        };
+        match start {
+            Some(i) if lead_fits(i) => self.pending.truncate(i),
+            _ => self.pending.truncate(len - 1),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::sanitize::is_clean;
+
+    /// Feeds `chunks` in order, calling `decode` until each is used up, and collects the events.
+    fn run_chunks<'a>(
+        decoder: &mut LineDecoder,
+        chunks: impl IntoIterator<Item = &'a [u8]>,
+    ) -> Vec<Decoded> {
+        let mut events = Vec::new();
+        for chunk in chunks {
+            let mut rest = chunk;
+            while !rest.is_empty() {
+                let (used, event) = decoder.decode(rest);
+                assert!(used > 0 && used <= rest.len());
+                rest = &rest[used..];
+                events.extend(event);
+            }
+        }
+        events
+    }
+
+    /// Decodes `input` in one piece with a fresh decoder.
+    fn run(max_line: usize, input: &[u8]) -> Vec<Decoded> {
+        run_chunks(&mut LineDecoder::new(max_line), [input])
+    }
+
+    /// Builds the expected list of `Line` events.
+    fn lines(lines: &[&str]) -> Vec<Decoded> {
+        lines.iter().map(|l| Decoded::Line(l.to_string())).collect()
+    }
+
+    /// LF, CR LF, CR NUL and a lone CR each end exactly one line.
+    #[test]
+    fn line_ends() {
+        assert_eq!(
+            run(64, b"a\nb\r\nc\r\0d\re\n"),
+            lines(&["a", "b", "c", "d", "e"])
+        );
+        assert_eq!(run(64, b"\n"), lines(&[""]));
+        assert_eq!(run(64, b"\r\n\r\n"), lines(&["", ""]));
+        assert_eq!(run(64, b"\r\r"), lines(&["", ""]));
+        assert_eq!(run(64, b"\n\r"), lines(&["", ""]));
+        assert_eq!(run(64, b"   \n"), lines(&["   "]));
+    }
+
+    /// A CR at the end of one read and the LF at the start of the next make one line end.
+    #[test]
+    fn cr_at_buffer_boundary() {
+        let mut decoder = LineDecoder::new(64);
+        assert_eq!(
+            decoder.decode(b"hi\r"),
+            (3, Some(Decoded::Line("hi".into())))
+        );
+        assert_eq!(
+            decoder.decode(b"\nyo\n"),
+            (4, Some(Decoded::Line("yo".into())))
+        );
+        assert_eq!(decoder.decode(b""), (0, None));
+    }
+
+    /// Only the byte right after a CR is swallowed, and only if it is LF or NUL.
+    #[test]
+    fn cr_swallows_one_byte() {
+        assert_eq!(run(64, b"a\r\n\nb\n"), lines(&["a", "", "b"]));
+        assert_eq!(run(64, b"a\r\0\0b\n"), lines(&["a", "b"]));
+    }
+
+    /// `decode` stops after each event and reports how much it used.
+    #[test]
+    fn one_event_per_call() {
+        let mut decoder = LineDecoder::new(64);
+        assert_eq!(
+            decoder.decode(b"a\nb\nc"),
+            (2, Some(Decoded::Line("a".into())))
+        );
+        assert_eq!(
+            decoder.decode(b"b\nc"),
+            (2, Some(Decoded::Line("b".into())))
+        );
+        assert_eq!(decoder.decode(b"c"), (1, None));
+        assert_eq!(decoder.decode(b"\n"), (1, Some(Decoded::Line("c".into()))));
+    }
+
+    /// The negotiation a real telnet client opens with never reaches a line.
+    #[test]
+    fn telnet_negotiation_is_removed() {
+        let mut input = vec![
+            0xff, 0xfd, 0x03, // DO SUPPRESS-GO-AHEAD
+            0xff, 0xfb, 0x18, // WILL TERMINAL-TYPE
+            0xff, 0xfb, 0x1f, // WILL NAWS
+            0xff, 0xfa, 0x1f, 0x00, 0x50, 0x00, 0x18, 0xff, 0xf0, // SB NAWS 80x24 SE
+            0xff, 0xfa, 0x18, 0x00, b'X', b'T', b'E', b'R', b'M', 0xff,
+            0xf0, // SB TTYPE IS XTERM SE
+            0xff, 0xf1, // NOP
+        ];
+        input.extend_from_slice(b"alice\r\n");
+        input.extend_from_slice(&[0xff, 0xfe, 0x01]); // DONT ECHO
+        input.extend_from_slice(b"hi");
+        input.extend_from_slice(&[0xff, 0xf9]); // GA in the middle of a line
+        input.extend_from_slice(b" there\r\0");
+        assert_eq!(run(64, &input), lines(&["alice", "hi there"]));
+    }
+
+    /// IAC IAC is one literal 0xFF byte, which is invalid UTF-8 on its own.
+    #[test]
+    fn iac_iac_is_data() {
+        assert_eq!(run(64, b"a\xff\xffb\n"), lines(&["a\u{fffd}b"]));
+    }
+
+    /// IAC IAC inside a subnegotiation does not end it; IAC SE does.
+    #[test]
+    fn iac_iac_inside_subnegotiation() {
+        assert_eq!(
+            run(64, b"\xff\xfa\x18\xff\xff\xf0x\xff\xf0ok\n"),
+            lines(&["ok"])
+        );
+        assert_eq!(run(64, b"\xff\xfa\nnot a line\xff\xf0ok\n"), lines(&["ok"]));
+    }
+
+    /// A CR, then a telnet command, then LF still counts as one line end.
+    #[test]
+    fn telnet_between_cr_and_lf() {
+        assert_eq!(run(64, b"a\r\xff\xf1\nb\n"), lines(&["a", "b"]));
+    }
+
+    /// Backspace and DEL erase the last character, including a whole multibyte one.
+    #[test]
+    fn backspace() {
+        assert_eq!(run(64, b"abc\x08\x08d\n"), lines(&["ad"]));
+        assert_eq!(run(64, b"ab\x7fc\n"), lines(&["ac"]));
+        assert_eq!(run(64, "aé\x08b\n".as_bytes()), lines(&["ab"]));
+        assert_eq!(run(64, "a日\x7fb\n".as_bytes()), lines(&["ab"]));
+        assert_eq!(run(64, "a🎉\x08b\n".as_bytes()), lines(&["ab"]));
+        assert_eq!(run(64, b"\x08\x08\x7fa\n"), lines(&["a"]));
+        assert_eq!(run(64, "é\x08\x08\x08\n".as_bytes()), lines(&[""]));
+    }
+
+    /// Backspace over bytes that are not a character erases one byte at a time.
+    #[test]
+    fn backspace_over_invalid_utf8() {
+        assert_eq!(run(64, b"a\x80\x80\x08\n"), lines(&["a\u{fffd}"]));
+        assert_eq!(
+            run(64, b"a\x80\x80\x80\x80\x08\x08\x08\x08\n"),
+            lines(&["a"])
+        );
+        // A lead byte followed by too many continuation bytes is not one character.
+        assert_eq!(run(64, b"\xc3\xa9\xa9\x08\n"), lines(&["é"]));
+    }
+
+    /// Invalid UTF-8 becomes U+FFFD instead of an error.
+    #[test]
+    fn invalid_utf8_is_replaced() {
+        assert_eq!(
+            run(64, b"a\xc3(b\xf0\x9f\n"),
+            lines(&["a\u{fffd}(b\u{fffd}"])
+        );
+    }
+
+    /// Lines are sanitized before they are emitted.
+    #[test]
+    fn lines_are_sanitized() {
+        assert_eq!(run(64, b"\x1b[31mred\x1b[0m\tx\0\n"), lines(&["red x"]));
+        assert_eq!(run(64, "a\u{202e}b\n".as_bytes()), lines(&["ab"]));
+    }
+
+    /// A line of exactly `max_line` bytes is accepted; one byte more is refused.
+    #[test]
+    fn exact_limit() {
+        assert_eq!(run(4, b"abcd\n"), lines(&["abcd"]));
+        assert_eq!(run(4, b"abcde\n"), vec![Decoded::TooLong]);
+        assert_eq!(run(4, "aé\x08bcd\n".as_bytes()), lines(&["abcd"]));
+        assert_eq!(run(0, b"\n"), lines(&[""]));
+        assert_eq!(
+            run(0, b"a\n\n"),
+            vec![Decoded::TooLong, Decoded::Line(String::new())]
+        );
+    }
+
+    /// A long line is refused once, the moment it passes the limit, and its rest is skipped.
+    #[test]
+    fn too_long_with_newline() {
+        let mut decoder = LineDecoder::new(4);
+        assert_eq!(
+            decoder.decode(b"abcdefgh\nok\n"),
+            (5, Some(Decoded::TooLong))
+        );
+        assert_eq!(
+            decoder.decode(b"fgh\nok\n"),
+            (7, Some(Decoded::Line("ok".into())))
+        );
+        // Telnet is still parsed while skipping, so an escaped newline does not end the skip.
+        assert_eq!(
+            run(2, b"abc\xff\xfa\n\xff\xf0d\x08\r\nok\n"),
+            vec![Decoded::TooLong, Decoded::Line("ok".into())]
+        );
+    }
+
+    /// A long line that never ends is refused once and buffers nothing more.
+    #[test]
+    fn too_long_without_newline() {
+        let mut decoder = LineDecoder::new(16);
+        let flood = vec![b'x'; 100_000];
+        assert_eq!(
+            run_chunks(&mut decoder, flood.chunks(1000)),
+            vec![Decoded::TooLong]
+        );
+        assert!(decoder.pending.capacity() <= 16);
+        assert_eq!(run_chunks(&mut decoder, [&b"\nok\n"[..]]), lines(&["ok"]));
+    }
+
+    /// Buffers that grew large are freed after the line, and `shrink` frees the rest.
+    #[test]
+    fn memory_is_released() {
+        let mut decoder = LineDecoder::new(4096);
+        let long = [vec![b'x'; 3000], b"\n".to_vec()].concat();
+        assert_eq!(run_chunks(&mut decoder, [&long[..]]).len(), 1);
+        assert_eq!(decoder.pending.capacity(), 0);
+        assert_eq!(run_chunks(&mut decoder, [&b"hi\npart"[..]]).len(), 1);
+        assert!(decoder.pending.capacity() > 0);
+        decoder.shrink();
+        assert_eq!(decoder.pending.capacity(), 4);
+        assert_eq!(run_chunks(&mut decoder, [&b"\n"[..]]), lines(&["part"]));
+        decoder.shrink();
+        assert_eq!(decoder.pending.capacity(), 0);
+        assert_eq!(decoder.max_line(), 4096);
+    }
+
+    /// Splitting one input at every boundary, into two or single bytes, gives the same events.
+    #[test]
+    fn every_split_gives_same_events() {
+        let mut input = b"\xff\xfd\x03\xff\xfa\x18\x00XT\xff\xff\xff\xf0".to_vec();
+        input.extend_from_slice("héllo\r\nwo\x08rld\r\0".as_bytes());
+        input.extend_from_slice(b"a\xff\xffb\rline\n");
+        input.extend_from_slice(b"waytoolongforthelimit\r\n\x1b[1mbold\n\r");
+        let whole = run(16, &input);
+        assert_eq!(whole.len(), 7);
+        for at in 0..=input.len() {
+            let (a, b) = input.split_at(at);
+            assert_eq!(
+                run_chunks(&mut LineDecoder::new(16), [a, b]),
+                whole,
+                "split at {at}"
+            );
+        }
+        let bytes = run_chunks(&mut LineDecoder::new(16), input.chunks(1));
+        assert_eq!(bytes, whole);
+    }
+
+    /// Bytes that exercise line ends, telnet, backspace, UTF-8 and escapes.
+    fn biased_byte() -> impl Strategy<Value = u8> {
+        prop_oneof![
+            3 => prop::sample::select(vec![
+                b'\r', b'\n', 0, IAC, SB, SE, WILL, DONT, 0xf1, BS, DEL, 0x1b, b'[', b'm', b'a',
+                b' ', b'\t', 0xc3, 0xa9, 0xe6, 0x97, 0xa5, 0xf0, 0x9f, 0x80, 0xc2, 0x9b, 0xe2,
+                0x80, 0xae,
+            ]),
+            1 => any::<u8>(),
+        ]
+    }
+
+    /// Input bytes, either arbitrary or biased towards the interesting ones.
+    fn input_bytes() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            prop::collection::vec(any::<u8>(), 0..512),
+            prop::collection::vec(biased_byte(), 0..512),
+        ]
+    }
+
+    /// Cuts `input` into pieces of the given sizes, cycling through them.
+    fn chunk<'a>(input: &'a [u8], sizes: &[usize]) -> Vec<&'a [u8]> {
+        let mut pieces = Vec::new();
+        let mut rest = input;
+        for size in sizes.iter().cycle() {
+            if rest.is_empty() {
+                break;
+            }
+            let (piece, tail) = rest.split_at((*size).min(rest.len()));
+            pieces.push(piece);
+            rest = tail;
+        }
+        pieces
+    }
+
+    proptest! {
+        /// Any input in any chunking decodes without panicking, to clean and bounded lines, and
+        /// to the same events as the whole input at once.
+        #[test]
+        fn chunked_decoding_is_safe_and_consistent(
+            input in input_bytes(),
+            sizes in prop::collection::vec(1usize..24, 1..8),
+            max_line in 0usize..40,
+        ) {
+            let whole = run(max_line, &input);
+            let mut decoder = LineDecoder::new(max_line);
+            let chunked = run_chunks(&mut decoder, chunk(&input, &sizes));
+            prop_assert!(decoder.pending.len() <= max_line);
+            for event in &chunked {
+                if let Decoded::Line(line) = event {
+                    prop_assert!(is_clean(line));
+                    prop_assert_eq!(&sanitize(line), line);
+                    prop_assert!(line.len() <= 3 * max_line);
+                }
+            }
+            prop_assert_eq!(chunked, whole);
+        }
+    }
+}

@@ -1,0 +1,416 @@
+//! The hub: the one owner of who is connected and which room they are in.
+//!
+//! Sessions never touch each other. They send [`Event`]s to the hub over one async-channel, and the
+//! hub pushes formatted lines into the recipients' outboxes without ever waiting on a client. That
+//! single owner is what keeps membership consistent (a name is taken by exactly one user, a join
+//! notice comes before that user's messages) without locks.
+//!
+//! Public lines are handed to the history writer *before* they are relayed, so every line a client
+//! has received is stored by the time the server exits.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_channel::{Receiver, Sender};
+use log::{debug, info, warn};
+
+use crate::clock;
+use crate::history::{History, Kind, Record};
+use crate::names::{Nick, RoomName};
+use crate::outbox::{line, Kick, Line, Outbox, PushError};
+
+/// Identifies a session for its whole life, whatever its name becomes.
+pub type MemberId = u64;
+
+/// What sessions (and the server) tell the hub.
+pub enum Event {
+    /// A newcomer chose a name. The reply says whether it was free.
+    Register {
+        id: MemberId,
+        nick: Nick,
+        outbox: Outbox,
+        reply: Sender<Result<Joined, RegisterError>>,
+    },
+    /// A line for the sender's room.
+    Say {
+        id: MemberId,
+        kind: Kind,
+        text: String,
+    },
+    Who {
+        id: MemberId,
+    },
+    Rooms {
+        id: MemberId,
+    },
+    Rename {
+        id: MemberId,
+        nick: Nick,
+    },
+    Private {
+        id: MemberId,
+        to: Nick,
+        text: String,
+    },
+    /// Move to another room. On success the hub queues a confirmation and then a marker line in
+    /// the mover's outbox, and replies where the room's history ends.
+    Join {
+        id: MemberId,
+        room: RoomName,
+        reply: Sender<Joined>,
+    },
+    Leave {
+        id: MemberId,
+        reason: Option<String>,
+    },
+    /// Tell everybody the server is stopping and close every outbox.
+    Shutdown,
+}
+
+/// Where a user landed.
+#[derive(Debug, Clone)]
+pub struct Joined {
+    pub room: RoomName,
+    /// The id of the newest message relayed before the user arrived: the replay shows messages up
+    /// to it, and the outbox carries everything after it.
+    pub last_id: i64,
+}
+
+/// Why a registration was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RegisterError {
+    Taken,
+    ShuttingDown,
+}
+
+struct Member {
+    nick: Nick,
+    room: RoomName,
+    outbox: Outbox,
+}
+
+/// The hub's state. Rooms exist while somebody is in them; their history outlives them.
+struct Hub {
+    members: HashMap<MemberId, Member>,
+    /// Lower-case name to member, for uniqueness and `/msg`.
+    by_nick: HashMap<Arc<str>, MemberId>,
+    /// Each occupied room's members with their outboxes, in joining order, for a fast fan-out.
+    rooms: HashMap<RoomName, Vec<(MemberId, Outbox)>>,
+    history: History,
+    next_msg_id: i64,
+    closing: bool,
+}
+
+/// Runs the hub until the event channel closes. `last_id` is the newest id already stored.
+pub async fn run(events: Receiver<Event>, history: History, last_id: i64) {
+    let mut hub = Hub {
+        members: HashMap::new(),
+        by_nick: HashMap::new(),
+        rooms: HashMap::new(),
+        history,
+        next_msg_id: last_id + 1,
+        closing: false,
+    };
+    while let Ok(event) = events.recv().await {
+        hub.handle(event).await;
+    }
+    debug!("hub stopped");
+}
+
+impl Hub {
+    async fn handle(&mut self, event: Event) {
+        match event {
+            Event::Register {
+                id,
+                nick,
+                outbox,
+                reply,
+            } => {
+                let result = self.register(id, nick, outbox);
+                let _ = reply.try_send(result);
+            }
+            Event::Say { id, kind, text } => self.say(id, kind, text).await,
+            Event::Who { id } => self.who(id),
+            Event::Rooms { id } => self.list_rooms(id),
+            Event::Rename { id, nick } => self.rename(id, nick),
+            Event::Private { id, to, text } => self.private(id, to, text),
+            Event::Join { id, room, reply } => {
+                if let Some(joined) = self.join(id, room) {
+                    let _ = reply.try_send(joined);
+                }
+            }
+            Event::Leave { id, reason } => self.leave(id, reason.as_deref()),
+            Event::Shutdown => self.shutdown(),
+        }
+    }
+
+    fn register(
+        &mut self,
+        id: MemberId,
+        nick: Nick,
+        outbox: Outbox,
+    ) -> Result<Joined, RegisterError> {
+        if self.closing {
+            return Err(RegisterError::ShuttingDown);
+        }
+        if self.by_nick.contains_key(nick.key()) {
+            return Err(RegisterError::Taken);
+        }
+        let room = RoomName::lobby();
+        info!("{nick} joined {room}");
+        self.broadcast(&room, None, line(&format!("* {nick} joined")));
+        self.by_nick.insert(nick.key().into(), id);
+        self.rooms
+            .entry(room.clone())
+            .or_default()
+            .push((id, outbox.clone()));
+        self.members.insert(
+            id,
+            Member {
+                nick,
+                room: room.clone(),
+                outbox,
+            },
+        );
+        Ok(Joined {
+            room,
+            last_id: self.next_msg_id - 1,
+        })
+    }
+
+    async fn say(&mut self, id: MemberId, kind: Kind, text: String) {
+        let Some(member) = self.members.get(&id) else {
+            return;
+        };
+        let msg_id = self.next_msg_id;
+        self.next_msg_id += 1;
+        let formatted = match kind {
+            Kind::Message => format!("{}: {text}", member.nick),
+            Kind::Action => format!("* {} {text}", member.nick),
+        };
+        debug!("message {msg_id} from {} in {}", member.nick, member.room);
+        let record = Record {
+            id: msg_id,
+            at_ms: clock::now_ms(),
+            room: member.room.shared(),
+            sender: member.nick.shared(),
+            kind,
+            body: text.into(),
+        };
+        let room = member.room.clone();
+        // Stored before relayed: a line anybody has seen is never missing from the history.
+        self.history.append(record).await;
+        self.broadcast(&room, Some(id), line(&formatted));
+    }
+
+    fn who(&mut self, id: MemberId) {
+        let Some(member) = self.members.get(&id) else {
+            return;
+        };
+        let names: Vec<&str> = self
+            .rooms
+            .get(&member.room)
+            .into_iter()
+            .flatten()
+            .filter_map(|(m, _)| self.members.get(m).map(|m| m.nick.as_str()))
+            .collect();
+        let text = format!(
+            "users in {} ({}): {}",
+            member.room,
+            names.len(),
+            names.join(", ")
+        );
+        self.tell(id, &text);
+    }
+
+    fn list_rooms(&mut self, id: MemberId) {
+        let mut rooms: Vec<(&RoomName, usize)> =
+            self.rooms.iter().map(|(r, m)| (r, m.len())).collect();
+        rooms.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
+        let list: Vec<String> = rooms
+            .iter()
+            .map(|(r, n)| format!("{r} ({n} {})", if *n == 1 { "user" } else { "users" }))
+            .collect();
+        let text = format!("rooms ({}): {}", rooms.len(), list.join(", "));
+        self.tell(id, &text);
+    }
+
+    fn rename(&mut self, id: MemberId, nick: Nick) {
+        let Some(member) = self.members.get(&id) else {
+            return;
+        };
+        if member.nick == nick {
+            self.tell(id, &format!("you are already known as {nick}"));
+            return;
+        }
+        if self
+            .by_nick
+            .get(nick.key())
+            .is_some_and(|&other| other != id)
+        {
+            self.tell(id, &format!("name taken: {nick} is already in use"));
+            return;
+        }
+        let old = member.nick.clone();
+        let room = member.room.clone();
+        self.by_nick.remove(old.key());
+        self.by_nick.insert(nick.key().into(), id);
+        if let Some(member) = self.members.get_mut(&id) {
+            member.nick = nick.clone();
+        }
+        info!("{old} is now known as {nick}");
+        self.broadcast(
+            &room,
+            None,
+            line(&format!("* {old} is now known as {nick}")),
+        );
+    }
+
+    fn private(&mut self, id: MemberId, to: Nick, text: String) {
+        let Some(from) = self.members.get(&id).map(|m| m.nick.clone()) else {
+            return;
+        };
+        let Some(target) = self.by_nick.get(to.key()).copied() else {
+            self.tell(
+                id,
+                &format!("no such user: {to} is not connected (see /who, /help)"),
+            );
+            return;
+        };
+        let Some(to_nick) = self.members.get(&target).map(|m| m.nick.clone()) else {
+            return;
+        };
+        debug!("private message from {from} to {to_nick}");
+        self.deliver(target, line(&format!("[private] {from}: {text}")));
+        self.tell(id, &format!("[private to {to_nick}] {text}"));
+    }
+
+    fn join(&mut self, id: MemberId, room: RoomName) -> Option<Joined> {
+        let member = self.members.get(&id)?;
+        if member.room == room {
+            self.tell(id, &format!("you are already in {room}"));
+            return None;
+        }
+        let nick = member.nick.clone();
+        let old = member.room.clone();
+        let outbox = member.outbox.clone();
+        self.remove_from_room(id, &old);
+        self.broadcast(&old, None, line(&format!("* {nick} left for {room}")));
+        self.broadcast(&room, None, line(&format!("* {nick} joined")));
+        let members = self.rooms.entry(room.clone()).or_default();
+        members.push((id, outbox.clone()));
+        let count = members.len();
+        if let Some(member) = self.members.get_mut(&id) {
+            member.room = room.clone();
+        }
+        info!("{nick} moved from {old} to {room}");
+        let here = if count == 1 {
+            "you are alone here".to_owned()
+        } else {
+            format!("{count} users here")
+        };
+        let _ = outbox.push_text(&format!("* you joined {room} ({here})"));
+        let _ = outbox.push_marker();
+        Some(Joined {
+            room,
+            last_id: self.next_msg_id - 1,
+        })
+    }
+
+    fn leave(&mut self, id: MemberId, reason: Option<&str>) {
+        let Some(member) = self.members.remove(&id) else {
+            return;
+        };
+        self.by_nick.remove(member.nick.key());
+        self.remove_from_room(id, &member.room);
+        let text = match reason {
+            Some(reason) => format!("* {} left ({reason})", member.nick),
+            None => format!("* {} left", member.nick),
+        };
+        info!("{} left {}", member.nick, member.room);
+        self.broadcast(&member.room, None, line(&text));
+    }
+
+    fn shutdown(&mut self) {
+        self.closing = true;
+        let bye = line("* server shutting down");
+        for member in self.members.values() {
+            let _ = member.outbox.push(bye.clone());
+            member.outbox.close();
+        }
+        info!(
+            "told {} users the server is shutting down",
+            self.members.len()
+        );
+    }
+
+    fn remove_from_room(&mut self, id: MemberId, room: &RoomName) {
+        if let Some(members) = self.rooms.get_mut(room) {
+            members.retain(|(m, _)| *m != id);
+            if members.is_empty() {
+                self.rooms.remove(room);
+            }
+        }
+    }
+
+    /// Sends a line to one member, dropping the member if its outbox is full.
+    fn deliver(&mut self, id: MemberId, line: Line) {
+        let full = match self.members.get(&id) {
+            Some(m) => m.outbox.push(line) == Err(PushError::Full),
+            None => false,
+        };
+        if full {
+            self.drop_slow(vec![id]);
+        }
+    }
+
+    /// Sends a reply line to one member.
+    fn tell(&mut self, id: MemberId, text: &str) {
+        self.deliver(id, line(text));
+    }
+
+    /// Sends a line to everybody in `room` except `except`. Members whose outbox is full are
+    /// disconnected: the client stopped reading, and we drop it, not the room.
+    fn broadcast(&mut self, room: &RoomName, except: Option<MemberId>, line: Line) {
+        let Some(members) = self.rooms.get(room) else {
+            return;
+        };
+        let mut slow = Vec::new();
+        for (id, outbox) in members {
+            if Some(*id) == except {
+                continue;
+            }
+            if let Err(PushError::Full) = outbox.push(line.clone()) {
+                slow.push(*id);
+            }
+        }
+        if !slow.is_empty() {
+            self.drop_slow(slow);
+        }
+    }
+
+    /// Disconnects members that stopped reading. Their leave notices may overflow more outboxes,
+    /// so this works through a list instead of recursing.
+    fn drop_slow(&mut self, mut slow: Vec<MemberId>) {
+        while let Some(id) = slow.pop() {
+            let Some(member) = self.members.remove(&id) else {
+                continue;
+            };
+            warn!(
+                "{} dropped: outbox full (not reading fast enough)",
+                member.nick
+            );
+            member.outbox.kick(Kick::TooSlow);
+            self.by_nick.remove(member.nick.key());
+            self.remove_from_room(id, &member.room);
+            let notice = line(&format!("* {} left (not reading fast enough)", member.nick));
+            if let Some(members) = self.rooms.get(&member.room) {
+                for (other, outbox) in members {
+                    if let Err(PushError::Full) = outbox.push(notice.clone()) {
+                        slow.push(*other);
+                    }
+                }
+            }
+        }
+    }
+}

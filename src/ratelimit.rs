@@ -1,0 +1,86 @@
+//! The per-user rate limit: a token bucket.
+//!
+//! Lines over the rate are delayed, never dropped: the session simply stops reading the socket
+//! until a token is due, so TCP pushes back on the sender and a pasted block arrives whole and in
+//! order, while other users are not slowed at all.
+
+use std::time::{Duration, Instant};
+
+use crate::config::RateConfig;
+
+/// A token bucket holding up to `burst` lines, refilled at `per_sec` lines per second.
+#[derive(Debug, Clone)]
+pub struct TokenBucket {
+    burst: f64,
+    per_sec: f64,
+    tokens: f64,
+    last: Instant,
+}
+
+impl TokenBucket {
+    /// A full bucket.
+    pub fn new(config: RateConfig, now: Instant) -> TokenBucket {
+        TokenBucket {
+            burst: f64::from(config.burst),
+            per_sec: f64::from(config.per_sec),
+            tokens: f64::from(config.burst),
+            last: now,
+        }
+    }
+
+    fn refill(&mut self, now: Instant) {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * self.per_sec).min(self.burst);
+        self.last = now;
+    }
+
+    /// How long to wait before the next line may be read; `None` if it may be read now.
+    pub fn wait(&mut self, now: Instant) -> Option<Duration> {
+        self.refill(now);
+        if self.tokens >= 1.0 {
+            None
+        } else {
+            Some(Duration::from_secs_f64((1.0 - self.tokens) / self.per_sec))
+        }
+    }
+
+    /// Spends one token for a line that was read.
+    pub fn spend(&mut self, now: Instant) {
+        self.refill(now);
+        self.tokens -= 1.0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn burst_then_sustained_rate() {
+        let t0 = Instant::now();
+        let mut b = TokenBucket::new(
+            RateConfig {
+                burst: 10,
+                per_sec: 2,
+            },
+            t0,
+        );
+        for _ in 0..10 {
+            assert_eq!(b.wait(t0), None);
+            b.spend(t0);
+        }
+        let wait = b.wait(t0).unwrap();
+        assert!(wait > Duration::from_millis(490) && wait <= Duration::from_millis(500));
+        let t1 = t0 + Duration::from_millis(500);
+        assert_eq!(b.wait(t1), None);
+        b.spend(t1);
+        assert!(b.wait(t1).is_some());
+        // A long pause refills only up to the burst.
+        let t2 = t1 + Duration::from_secs(3600);
+        for _ in 0..10 {
+            assert_eq!(b.wait(t2), None);
+            b.spend(t2);
+        }
+        assert!(b.wait(t2).is_some());
+    }
+}

@@ -1,0 +1,78 @@
+//! Reading decoded lines off a client socket with bounded memory.
+//!
+//! Bytes are read into a thread-local scratch buffer and only the part the decoder has not
+//! consumed yet is kept, so an idle connection holds no read buffer at all and a busy one holds at
+//! most one read's worth plus one line. The decoder stops after each line, so a rate-limited
+//! session stops reading and TCP pushes back on the sender.
+
+use std::cell::RefCell;
+use std::io::{self, Read};
+use std::net::TcpStream;
+
+use smol::Async;
+
+use crate::codec::{Decoded, LineDecoder};
+
+/// Bytes read per system call. Not configurable: 4 KiB holds a few lines of typing or a chunk of
+/// paste; larger reads would only let a rate-limited client park more bytes in our memory.
+const READ_CHUNK: usize = 4096;
+
+thread_local! {
+    static SCRATCH: RefCell<Box<[u8]>> = RefCell::new(vec![0; READ_CHUNK].into_boxed_slice());
+}
+
+/// A client's inbound half: decoder state plus bytes read but not yet decoded.
+pub struct LineReader {
+    decoder: LineDecoder,
+    unread: Vec<u8>,
+    pos: usize,
+}
+
+impl LineReader {
+    pub fn new(max_line: usize) -> LineReader {
+        LineReader {
+            decoder: LineDecoder::new(max_line),
+            unread: Vec::new(),
+            pos: 0,
+        }
+    }
+
+    /// The next line or over-long-line event; `Ok(None)` when the client closed the connection.
+    /// A partial line at the end of the stream is dropped: the client never finished it.
+    ///
+    /// Cancel-safe: all state lives in `self`, and bytes are only taken off the socket in the
+    /// same poll that decodes them.
+    pub async fn next(&mut self, stream: &Async<TcpStream>) -> io::Result<Option<Decoded>> {
+        loop {
+            while self.pos < self.unread.len() {
+                let (used, event) = self.decoder.decode(&self.unread[self.pos..]);
+                self.pos += used;
+                if self.pos >= self.unread.len() {
+                    // Everything decoded: give the buffer back rather than keep it per idle user.
+                    self.unread = Vec::new();
+                    self.pos = 0;
+                }
+                if let Some(event) = event {
+                    return Ok(Some(event));
+                }
+            }
+            match read_some(stream.get_ref(), &mut self.unread) {
+                Ok(0) => return Ok(None),
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => stream.readable().await?,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+/// One non-blocking read into the scratch buffer, appending what arrived to `unread`.
+fn read_some(mut stream: &TcpStream, unread: &mut Vec<u8>) -> io::Result<usize> {
+    SCRATCH.with(|scratch| {
+        let mut scratch = scratch.borrow_mut();
+        let n = stream.read(&mut scratch[..])?;
+        unread.extend_from_slice(&scratch[..n]);
+        Ok(n)
+    })
+}

@@ -1,0 +1,331 @@
+//! Text sanitizer for chat lines. It removes control characters, terminal escape sequences and
+//! bidirectional overrides, because every line one user sends is written verbatim to the
+//! terminals of the others, where such characters could move the cursor, retitle the window,
+//! hide text or make a line read differently from what it says.
+//!
+//! Tabs become spaces; every other character that could act on a terminal is dropped, and escape
+//! sequences are dropped together with their parameters. Everything else, including U+FFFD, emoji
+//! and CJK text, passes through unchanged. Nothing is trimmed: what counts as an empty line is the
+//! caller's decision.
+//!
+//! The sequence parser follows the state machine of DEC-style terminals closely enough to remove
+//! what a terminal would consume: an ESC (or an 8-bit introducer) inside a sequence abandons that
+//! sequence and starts a new one, CAN and SUB abandon it, and a sequence still open when the input
+//! ends is removed up to the end. Output never contains ESC or a C1 control, so no sequence can
+//! survive, and `sanitize` is idempotent.
+
+/// Escape (U+001B), which starts every 7-bit escape sequence.
+const ESC: char = '\u{1b}';
+/// Bell (U+0007), which terminates an OSC or other control string.
+const BEL: char = '\u{07}';
+/// Cancel (U+0018), which abandons a sequence in progress.
+const CAN: char = '\u{18}';
+/// Substitute (U+001A), which abandons a sequence in progress.
+const SUB: char = '\u{1a}';
+/// The 8-bit String Terminator (U+009C).
+const ST: char = '\u{9c}';
+
+/// Where the parser is within an escape sequence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Plain text: characters are kept unless forbidden.
+    Ground,
+    /// After ESC, before any intermediate byte.
+    Escape,
+    /// After ESC and at least one intermediate byte (0x20..=0x2F).
+    EscapeIntermediate,
+    /// Inside a control sequence, waiting for a final byte (0x40..=0x7E).
+    Csi,
+    /// Inside an OSC, DCS, SOS, PM or APC string, waiting for BEL or ST.
+    String,
+}
+
+/// Returns `input` with tabs turned into spaces and every control character, escape sequence and
+/// bidirectional formatting character removed.
+pub fn sanitize(input: &str) -> String {
+    // Most lines are plain text, so scan once and copy without re-encoding them char by char.
+    if input.chars().all(is_plain) {
+        return input.to_owned();
+    }
+    let mut out = String::with_capacity(input.len());
+    let mut state = State::Ground;
+    for c in input.chars() {
+        state = step(state, c, &mut out);
+    }
+    out
+}
+
+/// Returns true if `s` contains no character that [`sanitize`] would change or remove.
+pub fn is_clean(s: &str) -> bool {
+    s.chars().all(is_plain)
+}
+
+/// Returns true for characters that are kept as they are when outside an escape sequence.
+fn is_plain(c: char) -> bool {
+    !is_control(c) && !is_bidi(c)
+}
+
+/// Returns true for C0 controls (including tab), DEL and C1 controls.
+fn is_control(c: char) -> bool {
+    matches!(c, '\u{0}'..='\u{1f}' | '\u{7f}'..='\u{9f}')
+}
+
+/// Returns true for bidirectional embeddings, overrides and isolates.
+fn is_bidi(c: char) -> bool {
+    matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Returns the state an 8-bit C1 introducer starts, if `c` is one.
+fn c1_introducer(c: char) -> Option<State> {
+    match c {
+        '\u{9b}' => Some(State::Csi),
+        '\u{90}' | '\u{98}' | '\u{9d}' | '\u{9e}' | '\u{9f}' => Some(State::String),
+        _ => None,
+    }
+}
+
+/// Feeds one character to the parser, appending it to `out` if it is kept, and returns the next
+/// state.
+fn step(state: State, c: char, out: &mut String) -> State {
+    // These transitions apply in every state, as they do in a terminal's parser.
+    if c == ESC {
+        return State::Escape;
+    }
+    if let Some(next) = c1_introducer(c) {
+        return next;
+    }
+    if c == CAN || c == SUB {
+        return State::Ground;
+    }
+    match state {
+        State::Ground => {
+            if c == '\t' {
+                out.push(' ');
+            } else if is_plain(c) {
+                out.push(c);
+            }
+            State::Ground
+        }
+        State::Escape => match c {
+            '[' => State::Csi,
+            ']' | 'P' | 'X' | '^' | '_' => State::String,
+            '\u{20}'..='\u{2f}' => State::EscapeIntermediate,
+            // Other controls are executed by a terminal without ending the sequence; we drop them.
+            _ if is_control(c) => State::Escape,
+            // Any other character is the final one and ends the sequence.
+            _ => State::Ground,
+        },
+        State::EscapeIntermediate => match c {
+            '\u{20}'..='\u{2f}' => State::EscapeIntermediate,
+            _ if is_control(c) => State::EscapeIntermediate,
+            _ => State::Ground,
+        },
+        State::Csi => match c {
+            '\u{40}'..='\u{7e}' => State::Ground,
+            // Parameters, intermediates, controls and anything else stay inside the sequence.
+            _ => State::Csi,
+        },
+        State::String => match c {
+            // ESC `\` (the 7-bit ST) arrives here as ESC, handled above, then `\` as a final.
+            BEL | ST => State::Ground,
+            _ => State::String,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Plain text, emoji, CJK and U+FFFD pass through unchanged.
+    #[test]
+    fn keeps_plain_text() {
+        for s in [
+            "",
+            "hello, world",
+            "  spaced  ",
+            "héllo wörld",
+            "日本語のテキスト",
+            "emoji 🎉👍🏽 and ZWJ 👨‍👩‍👧",
+            "replacement \u{fffd} char",
+            "[brackets] and \\backslash\\ ~",
+        ] {
+            assert_eq!(sanitize(s), s);
+            assert!(is_clean(s));
+        }
+    }
+
+    /// A tab becomes a single space.
+    #[test]
+    fn tab_becomes_space() {
+        assert_eq!(sanitize("a\tb\t"), "a b ");
+    }
+
+    /// Every C0 control other than tab, and DEL, is removed.
+    #[test]
+    fn removes_c0_and_del() {
+        for c in ('\u{0}'..='\u{1f}').chain(['\u{7f}']) {
+            if c == '\t' || c == ESC || c == CAN || c == SUB {
+                continue;
+            }
+            let s = format!("a{c}b");
+            assert_eq!(sanitize(&s), "ab", "{:?}", c);
+        }
+        assert_eq!(sanitize("bell\u{7}\r\n\u{0}"), "bell");
+        assert_eq!(sanitize("a\u{18}b\u{1a}c"), "abc");
+    }
+
+    /// C1 controls that do not start a sequence are removed.
+    #[test]
+    fn removes_c1() {
+        for c in '\u{80}'..='\u{9f}' {
+            if c1_introducer(c).is_some() {
+                continue;
+            }
+            let s = format!("a{c}b");
+            assert_eq!(sanitize(&s), "ab", "{:?}", c);
+        }
+    }
+
+    /// CSI sequences are removed with their parameters and intermediates.
+    #[test]
+    fn removes_csi() {
+        assert_eq!(sanitize("\u{1b}[31mred\u{1b}[0m"), "red");
+        assert_eq!(sanitize("a\u{1b}[2J\u{1b}[1;1Hb"), "ab");
+        assert_eq!(sanitize("x\u{1b}[?1049hy"), "xy");
+        assert_eq!(sanitize("x\u{1b}[38;5;196;1 qy"), "xy");
+        assert_eq!(sanitize("\u{9b}31mred"), "red");
+    }
+
+    /// OSC strings are removed up to BEL or ST.
+    #[test]
+    fn removes_osc() {
+        assert_eq!(sanitize("a\u{1b}]0;evil title\u{7}b"), "ab");
+        assert_eq!(
+            sanitize("a\u{1b}]8;;http://x\u{1b}\\link\u{1b}]8;;\u{1b}\\b"),
+            "alinkb"
+        );
+        assert_eq!(sanitize("a\u{9d}0;t\u{9c}b"), "ab");
+        assert_eq!(sanitize("a\u{9d}0;t\u{7}b"), "ab");
+    }
+
+    /// DCS, SOS, PM and APC strings are removed up to ST or BEL, in 7-bit and 8-bit forms.
+    #[test]
+    fn removes_dcs_sos_pm_apc() {
+        for intro in ["\u{1b}P", "\u{1b}X", "\u{1b}^", "\u{1b}_"] {
+            assert_eq!(sanitize(&format!("a{intro}1;2|payload\u{1b}\\b")), "ab");
+            assert_eq!(sanitize(&format!("a{intro}payload\u{7}b")), "ab");
+        }
+        for intro in ['\u{90}', '\u{98}', '\u{9e}', '\u{9f}'] {
+            assert_eq!(sanitize(&format!("a{intro}payload\u{9c}b")), "ab");
+            assert_eq!(sanitize(&format!("a{intro}payload\u{1b}\\b")), "ab");
+        }
+    }
+
+    /// Other escape sequences lose ESC, their intermediates and one final character.
+    #[test]
+    fn removes_other_escapes() {
+        assert_eq!(sanitize("a\u{1b}cb"), "ab");
+        assert_eq!(sanitize("a\u{1b}(0b"), "ab");
+        assert_eq!(sanitize("a\u{1b}#8b"), "ab");
+        assert_eq!(sanitize("a\u{1b} !%Gb"), "ab");
+        assert_eq!(sanitize("a\u{1b}7b\u{1b}8"), "ab");
+        assert_eq!(sanitize("a\u{1b}éb"), "ab");
+    }
+
+    /// A lone ESC at the end, or any unterminated sequence, is removed up to the end.
+    #[test]
+    fn removes_unterminated() {
+        assert_eq!(sanitize("abc\u{1b}"), "abc");
+        assert_eq!(sanitize("abc\u{1b}("), "abc");
+        assert_eq!(sanitize("abc\u{1b}[12;3"), "abc");
+        assert_eq!(sanitize("abc\u{1b}]0;title never ends"), "abc");
+        assert_eq!(sanitize("abc\u{1b}Pdcs"), "abc");
+        assert_eq!(sanitize("abc\u{9b}1;2"), "abc");
+    }
+
+    /// ESC, CAN and SUB inside a sequence abandon it, as they do in a terminal.
+    #[test]
+    fn restarts_and_aborts() {
+        assert_eq!(sanitize("\u{1b}[1\u{1b}[31mhi"), "hi");
+        assert_eq!(sanitize("\u{1b}[12\u{18}hi"), "hi");
+        assert_eq!(sanitize("\u{1b}]0;t\u{1a}hi"), "hi");
+        assert_eq!(sanitize("\u{1b}]0;t\u{1b}[0mhi"), "hi");
+        // Controls inside a CSI are dropped without ending it.
+        assert_eq!(sanitize("\u{1b}[1\r2mhi"), "hi");
+    }
+
+    /// Bidirectional embeddings, overrides and isolates are removed.
+    #[test]
+    fn removes_bidi() {
+        for c in ('\u{202a}'..='\u{202e}').chain('\u{2066}'..='\u{2069}') {
+            let s = format!("a{c}b");
+            assert_eq!(sanitize(&s), "ab", "{:?}", c);
+            assert!(!is_clean(&s));
+        }
+        // Neighbouring formatting characters that cannot reorder text are kept.
+        assert_eq!(
+            sanitize("a\u{200e}\u{200f}\u{2065}b"),
+            "a\u{200e}\u{200f}\u{2065}b"
+        );
+    }
+
+    /// Nothing is trimmed, so whitespace-only results reach the caller.
+    #[test]
+    fn does_not_trim() {
+        assert_eq!(sanitize("  \u{1b}[0m  "), "    ");
+        assert_eq!(sanitize("\t"), " ");
+        assert_eq!(sanitize("\u{1b}[0m"), "");
+    }
+
+    /// `is_clean` rejects every forbidden character.
+    #[test]
+    fn is_clean_rejects_forbidden() {
+        assert!(!is_clean("\t"));
+        assert!(!is_clean("\u{1b}"));
+        assert!(!is_clean("\u{7f}"));
+        assert!(!is_clean("\u{85}"));
+        assert!(!is_clean("\u{2067}"));
+        assert!(is_clean("\u{a0}\u{ad}"));
+    }
+
+    /// Characters that make up escape sequences, in proportions that build many of them.
+    fn biased_char() -> impl Strategy<Value = char> {
+        prop_oneof![
+            4 => prop::sample::select(vec![
+                ESC, '[', ']', BEL, '\\', ';', '0', '1', '9', 'm', 'P', 'X', '^', '_', '(', ' ',
+                '\t', CAN, SUB, '\u{7f}', '\u{90}', '\u{98}', '\u{9b}', '\u{9c}', '\u{9d}',
+                '\u{9e}', '\u{9f}', '\u{85}', '\u{202e}', '\u{2066}', '\u{2069}', 'a', 'é', '🎉',
+            ]),
+            1 => any::<char>(),
+        ]
+    }
+
+    proptest! {
+        /// Output of arbitrary strings is clean and sanitizing again changes nothing.
+        #[test]
+        fn arbitrary_is_clean_and_idempotent(s in any::<String>()) {
+            let once = sanitize(&s);
+            prop_assert!(is_clean(&once));
+            prop_assert_eq!(sanitize(&once), once);
+        }
+
+        /// Output of escape-heavy strings is clean and sanitizing again changes nothing.
+        #[test]
+        fn biased_is_clean_and_idempotent(chars in prop::collection::vec(biased_char(), 0..64)) {
+            let s: String = chars.into_iter().collect();
+            let once = sanitize(&s);
+            prop_assert!(is_clean(&once));
+            prop_assert_eq!(sanitize(&once), once);
+        }
+
+        /// Clean strings come back unchanged.
+        #[test]
+        fn clean_is_unchanged(s in any::<String>()) {
+            let clean: String = s.chars().filter(|&c| is_plain(c)).collect();
+            prop_assert_eq!(sanitize(&clean), clean);
+        }
+    }
+}

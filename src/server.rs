@@ -1,0 +1,236 @@
+//! The listening socket: accepts connections, applies the connection limits, and gives each
+//! admitted connection its own task.
+//!
+//! Shutdown is a parameter, so tests and embedders can stop the server without a signal. The
+//! accept loop never exits on an accept error: running out of descriptors is logged and backed
+//! off, and service resumes when connections close.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::io::{self, Write as _};
+use std::net::{IpAddr, TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use log::{debug, error, info, warn};
+use smol::{future, Async, Executor, Timer};
+
+use crate::config::Config;
+use crate::history::History;
+use crate::hub::{self, Event};
+use crate::net;
+use crate::session::{self, Shared};
+
+/// Events that may wait for the hub before sessions wait too.
+const HUB_QUEUE: usize = 4096;
+
+/// First and longest pause after an accept error: long enough not to spin on a full descriptor
+/// table, short enough to resume promptly once descriptors free up.
+const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(10);
+const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
+
+/// Runs the server until `shutdown` resolves, then tells every user, flushes their outboxes for at
+/// most the configured grace time, and returns. The caller stops the history writer afterwards.
+pub async fn run(
+    listener: Async<TcpListener>,
+    config: Config,
+    history: History,
+    last_id: i64,
+    executor: Arc<Executor<'static>>,
+    shutdown: impl Future<Output = ()>,
+) {
+    let (hub_tx, hub_rx) = async_channel::bounded(HUB_QUEUE);
+    let hub = executor.spawn(hub::run(hub_rx, history.clone(), last_id));
+    let (stop_tx, stop_rx) = async_channel::bounded::<()>(1);
+    // Every session holds a clone of `alive`; when the last one is dropped, `all_done` resolves.
+    let (alive, all_done) = async_channel::bounded::<()>(1);
+    let grace = config.shutdown_grace;
+    let shared = Arc::new(Shared {
+        config,
+        hub: hub_tx.clone(),
+        history,
+        stopping: stop_rx,
+    });
+    let admission = Arc::new(Admission::default());
+
+    future::or(
+        accept_loop(&listener, &shared, &admission, &executor, &alive),
+        shutdown,
+    )
+    .await;
+
+    // Stop accepting, tell everybody, and give outboxes the grace time to drain.
+    drop(listener);
+    stop_tx.close();
+    let _ = hub_tx.send(Event::Shutdown).await;
+    drop((alive, shared, hub_tx));
+    let drained = future::or(async { all_done.recv().await.is_err() }, async {
+        Timer::after(grace).await;
+        false
+    })
+    .await;
+    if !drained {
+        warn!(
+            "{} connections still open after {} s, closing them",
+            admission.active(),
+            grace.as_secs()
+        );
+    }
+    // With every session gone the hub's queue closes and it stops; stragglers are cancelled when
+    // the caller drops the executor.
+    let _ = future::or(hub, async {
+        Timer::after(Duration::from_millis(500)).await;
+    })
+    .await;
+}
+
+async fn accept_loop(
+    listener: &Async<TcpListener>,
+    shared: &Arc<Shared>,
+    admission: &Arc<Admission>,
+    executor: &Arc<Executor<'static>>,
+    alive: &async_channel::Sender<()>,
+) {
+    let mut next_id: u64 = 1;
+    let mut backoff = ACCEPT_BACKOFF_MIN;
+    let mut last_warning: Option<Instant> = None;
+    loop {
+        let (stream, peer) = match listener.get_ref().accept() {
+            Ok(accepted) => {
+                backoff = ACCEPT_BACKOFF_MIN;
+                accepted
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                if let Err(e) = listener.readable().await {
+                    error!("listener failed: {e}");
+                    Timer::after(ACCEPT_BACKOFF_MAX).await;
+                }
+                continue;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                // Out of descriptors (EMFILE) and friends: the pending connection stays in the
+                // backlog, so accepting again at once would spin. Log at most once a second.
+                if last_warning.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
+                    let what = if net::is_resource_exhaustion(&e) {
+                        "out of resources"
+                    } else {
+                        "accept failed"
+                    };
+                    warn!("{what}: {e}; retrying in {} ms", backoff.as_millis());
+                    last_warning = Some(Instant::now());
+                }
+                Timer::after(backoff).await;
+                backoff = (backoff * 2).min(ACCEPT_BACKOFF_MAX);
+                continue;
+            }
+        };
+        let ip = peer.ip();
+        let ticket = match admission.admit(ip, &shared.config) {
+            Ok(ticket) => ticket,
+            Err(reason) => {
+                warn!("{peer}: refused: {reason}");
+                refuse(stream, &reason);
+                continue;
+            }
+        };
+        if let Err(e) = net::tune(&stream) {
+            debug!("{peer}: socket options: {e}");
+        }
+        let stream = match Async::new(stream) {
+            Ok(stream) => stream,
+            Err(e) => {
+                warn!("{peer}: cannot register socket: {e}");
+                continue;
+            }
+        };
+        debug!("{peer}: connected");
+        let id = next_id;
+        next_id += 1;
+        let shared = shared.clone();
+        let alive = alive.clone();
+        executor
+            .spawn(async move {
+                session::run(stream, peer, id, shared).await;
+                drop((ticket, alive));
+            })
+            .detach();
+    }
+}
+
+/// Writes a one-line reason to a refused connection and closes it. The socket is fresh, so the
+/// line fits its send buffer and the write does not block.
+fn refuse(mut stream: TcpStream, reason: &str) {
+    let _ = stream.set_nonblocking(true);
+    let _ = stream.write_all(format!("{reason}\n").as_bytes());
+    let _ = stream.shutdown(std::net::Shutdown::Write);
+}
+
+/// Counts open connections, in total and per address.
+#[derive(Default)]
+struct Admission {
+    counts: Mutex<Counts>,
+}
+
+#[derive(Default)]
+struct Counts {
+    total: usize,
+    per_ip: HashMap<IpAddr, usize>,
+}
+
+/// Held by a session's task; gives the connection's place back when dropped.
+struct Ticket {
+    admission: Arc<Admission>,
+    ip: IpAddr,
+}
+
+impl Admission {
+    fn admit(self: &Arc<Self>, ip: IpAddr, config: &Config) -> Result<Ticket, String> {
+        let mut counts = self
+            .counts
+            .lock()
+            .map_err(|_| "internal error".to_owned())?;
+        if counts.total >= config.max_clients {
+            return Err("server full, try again later".into());
+        }
+        let per_ip = counts.per_ip.entry(ip).or_insert(0);
+        if *per_ip >= config.max_per_ip && (config.limit_loopback || !ip.is_loopback()) {
+            return Err(format!(
+                "too many connections from your address (max {})",
+                config.max_per_ip
+            ));
+        }
+        *per_ip += 1;
+        counts.total += 1;
+        Ok(Ticket {
+            admission: self.clone(),
+            ip,
+        })
+    }
+
+    fn active(&self) -> usize {
+        self.counts.lock().map_or(0, |c| c.total)
+    }
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        if let Ok(mut counts) = self.admission.counts.lock() {
+            counts.total = counts.total.saturating_sub(1);
+            if let Some(n) = counts.per_ip.get_mut(&self.ip) {
+                *n -= 1;
+                if *n == 0 {
+                    counts.per_ip.remove(&self.ip);
+                }
+            }
+        }
+    }
+}
+
+/// Logs what the server is listening on and its limits.
+pub fn log_start(addr: std::net::SocketAddr, config: &Config, threads: usize) {
+    info!(
+        "listening on {addr} ({threads} threads, max {} clients, {} per address)",
+        config.max_clients, config.max_per_ip
+    );
+}
