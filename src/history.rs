@@ -3,13 +3,14 @@
 //!
 //! This is the only module that speaks SQL. No SQLite call runs on an executor thread: writes go
 //! through a channel to a dedicated thread that commits in batches (one fsync per batch instead of
-//! one per line), and reads run on the blocking pool. The writer commits at least once per commit
+//! one per line), and reads run on a small fixed pool of reader threads, each with its own
+//! read-only connection (WAL lets them read while the writer writes). The writer commits at least once per commit
 //! window, which bounds what a crash or power cut can lose.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -30,15 +31,17 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("0002_rooms", include_str!("../migrations/0002_rooms.sql")),
 ];
 
-/// Records that may wait for the writer before the hub waits too. Large, because a full queue
-/// stalls every room; small enough that a stuck disk is noticed within seconds, not hours.
-const QUEUE: usize = 64 * 1024;
+/// Records that may wait for the writer before the hub waits too: a few commit windows' worth at
+/// full speed. A bounded channel allocates its slots up front, so this is also fixed memory.
+const QUEUE: usize = 8 * 1024;
 
 /// Most rows in one transaction: past a few thousand, a bigger batch saves nothing measurable.
 const MAX_BATCH: usize = 4096;
 
-/// Read connections kept open between replays.
-const READ_POOL: usize = 8;
+/// Reader threads, each with one read-only connection. A replay of a thousand rows from an index
+/// takes about a millisecond, so two keep up with thousands of joins per second; a fixed pool
+/// (rather than the blocking pool) bounds threads and connections under a join storm.
+const READERS: usize = 2;
 
 /// What a line was: a plain message or a `/me` action.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,7 +144,7 @@ fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
 pub struct History {
     tx: Sender<WriterMsg>,
     committed: Arc<AtomicI64>,
-    reads: Arc<ReadPool>,
+    reads: Sender<ReadJob>,
 }
 
 /// Owns the writer thread. Dropping it without `close` leaves the thread running until every
@@ -177,10 +180,15 @@ impl History {
                 .spawn(move || writer_loop(conn, rx, committed, commit_window))
                 .map_err(|e| err(failure(format!("cannot start the writer thread: {e}"))))?
         };
-        let reads = Arc::new(ReadPool {
-            path: path.to_owned(),
-            idle: Mutex::new(Vec::new()),
-        });
+        let (reads, jobs) = async_channel::unbounded();
+        for n in 0..READERS {
+            let jobs = jobs.clone();
+            let path = path.to_owned();
+            std::thread::Builder::new()
+                .name(format!("history-reader-{n}"))
+                .spawn(move || reader_loop(&path, &jobs))
+                .map_err(|e| err(failure(format!("cannot start a reader thread: {e}"))))?;
+        }
         let history = History {
             tx: tx.clone(),
             committed,
@@ -213,19 +221,41 @@ impl History {
     }
 
     /// Streams up to `limit` lines of `room` with ids below `before`, oldest first, formatted for
-    /// a client, in chunks. The page's summary arrives when the returned task completes.
-    pub fn page(
-        &self,
-        room: &RoomName,
-        before: i64,
-        limit: u32,
-    ) -> (Receiver<Vec<u8>>, smol::Task<rusqlite::Result<Page>>) {
-        let (tx, rx) = async_channel::bounded(4);
-        let reads = self.reads.clone();
-        let room = room.shared();
-        let task = smol::unblock(move || reads.page(&room, before, limit, &tx));
-        (rx, task)
+    /// a client, in chunks as the database produces them, then the page's summary.
+    pub fn page(&self, room: &RoomName, before: i64, limit: u32) -> PageStream {
+        // Unbounded, so a reader never waits on a slow client; a page is at most
+        // MAX_HISTORY_PAGE rows, which bounds the memory.
+        let (chunks, chunks_rx) = async_channel::unbounded();
+        let (done, done_rx) = async_channel::bounded(1);
+        let job = ReadJob {
+            room: room.shared(),
+            before,
+            limit,
+            chunks,
+            done,
+        };
+        if self.reads.try_send(job).is_err() {
+            error!("history readers are gone");
+        }
+        PageStream {
+            chunks: chunks_rx,
+            done: done_rx,
+        }
     }
+}
+
+/// One page being read: its formatted chunks, then its summary.
+pub struct PageStream {
+    pub chunks: Receiver<Vec<u8>>,
+    pub done: Receiver<rusqlite::Result<Page>>,
+}
+
+struct ReadJob {
+    room: Arc<str>,
+    before: i64,
+    limit: u32,
+    chunks: Sender<Vec<u8>>,
+    done: Sender<rusqlite::Result<Page>>,
 }
 
 impl HistoryWriter {
@@ -249,87 +279,83 @@ pub struct Page {
     pub oldest: Option<i64>,
 }
 
-struct ReadPool {
-    path: PathBuf,
-    idle: Mutex<Vec<Connection>>,
+/// A reader thread: opens its read-only connection on first use and serves pages until every
+/// history handle is gone. A failed connection is dropped and opened again for the next job.
+fn reader_loop(path: &Path, jobs: &Receiver<ReadJob>) {
+    let mut conn: Option<Connection> = None;
+    while let Ok(job) = jobs.recv_blocking() {
+        let result = match conn.take() {
+            Some(c) => Ok(c),
+            None => open_reader(path),
+        }
+        .and_then(|c| {
+            let page = read_page(&c, &job.room, job.before, job.limit, &job.chunks);
+            conn = Some(c);
+            page
+        });
+        if result.is_err() {
+            conn = None;
+        }
+        let _ = job.done.try_send(result);
+    }
 }
 
-impl ReadPool {
-    fn take(&self) -> rusqlite::Result<Connection> {
-        let pooled = self.idle.lock().ok().and_then(|mut idle| idle.pop());
-        match pooled {
-            Some(conn) => Ok(conn),
-            None => {
-                let conn = Connection::open_with_flags(
-                    &self.path,
-                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-                )?;
-                conn.busy_timeout(Duration::from_secs(5))?;
-                Ok(conn)
-            }
-        }
-    }
+fn open_reader(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(Duration::from_secs(5))?;
+    Ok(conn)
+}
 
-    fn give_back(&self, conn: Connection) {
-        if let Ok(mut idle) = self.idle.lock() {
-            if idle.len() < READ_POOL {
-                idle.push(conn);
-            }
-        }
-    }
-
-    /// Runs on the blocking pool: reads one page and sends it to the session in chunks.
-    fn page(
-        &self,
-        room: &str,
-        before: i64,
-        limit: u32,
-        out: &Sender<Vec<u8>>,
-    ) -> rusqlite::Result<Page> {
-        let started = Instant::now();
-        let conn = self.take()?;
-        let mut page = Page {
-            count: 0,
-            oldest: None,
-        };
-        {
-            // The inner query walks the (room, id) index backwards from `before`; the outer one
-            // puts the page back in reading order.
-            let mut stmt = conn.prepare_cached(
-                "SELECT id, sent_at, sender, kind, body FROM (
+/// Reads one page and sends it to the session in chunks.
+fn read_page(
+    conn: &Connection,
+    room: &str,
+    before: i64,
+    limit: u32,
+    out: &Sender<Vec<u8>>,
+) -> rusqlite::Result<Page> {
+    let started = Instant::now();
+    let mut page = Page {
+        count: 0,
+        oldest: None,
+    };
+    {
+        // The inner query walks the (room, id) index backwards from `before`; the outer one
+        // puts the page back in reading order.
+        let mut stmt = conn.prepare_cached(
+            "SELECT id, sent_at, sender, kind, body FROM (
                      SELECT id, sent_at, sender, kind, body FROM messages
                      WHERE room = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3
                  ) ORDER BY id",
-            )?;
-            let mut rows = stmt.query(params![room, before, i64::from(limit)])?;
-            let mut chunk = Vec::with_capacity(4096);
-            while let Some(row) = rows.next()? {
-                let id: i64 = row.get(0)?;
-                let sent_at: String = row.get(1)?;
-                let sender: String = row.get(2)?;
-                let kind: String = row.get(3)?;
-                let body: String = row.get(4)?;
-                page.oldest.get_or_insert(id);
-                page.count += 1;
-                format_row(&mut chunk, &sent_at, &sender, &kind, &body);
-                if chunk.len() >= 16 * 1024
-                    && out.send_blocking(std::mem::take(&mut chunk)).is_err()
-                {
-                    break;
-                }
-            }
-            if !chunk.is_empty() {
-                let _ = out.send_blocking(chunk);
+        )?;
+        let mut rows = stmt.query(params![room, before, i64::from(limit)])?;
+        let mut chunk = Vec::with_capacity(4096);
+        while let Some(row) = rows.next()? {
+            let id: i64 = row.get(0)?;
+            let sent_at: String = row.get(1)?;
+            let sender: String = row.get(2)?;
+            let kind: String = row.get(3)?;
+            let body: String = row.get(4)?;
+            page.oldest.get_or_insert(id);
+            page.count += 1;
+            format_row(&mut chunk, &sent_at, &sender, &kind, &body);
+            if chunk.len() >= 16 * 1024 && out.try_send(std::mem::take(&mut chunk)).is_err() {
+                break;
             }
         }
-        self.give_back(conn);
-        debug!(
-            "read {} history lines of {room} in {} us",
-            page.count,
-            started.elapsed().as_micros()
-        );
-        Ok(page)
+        if !chunk.is_empty() {
+            let _ = out.try_send(chunk);
+        }
     }
+    debug!(
+        "read {} history lines of {room} in {} us",
+        page.count,
+        started.elapsed().as_micros()
+    );
+    Ok(page)
 }
 
 /// Formats a stored line for a client: `[2026-11-27 16:40:17] alice: hi` or, for an action,

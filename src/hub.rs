@@ -17,7 +17,7 @@ use log::{debug, info, warn};
 use crate::clock;
 use crate::history::{History, Kind, Record};
 use crate::names::{Nick, RoomName};
-use crate::outbox::{line, Kick, Line, Outbox, PushError};
+use crate::outbox::{line, Line, Outbox, PushError};
 
 /// Identifies a session for its whole life, whatever its name becomes.
 pub type MemberId = u64;
@@ -400,7 +400,7 @@ impl Hub {
                 "{} dropped: outbox full (not reading fast enough)",
                 member.nick
             );
-            member.outbox.kick(Kick::TooSlow);
+            member.outbox.kick();
             self.by_nick.remove(member.nick.key());
             self.remove_from_room(id, &member.room);
             let notice = line(&format!("* {} left (not reading fast enough)", member.nick));

@@ -8,7 +8,7 @@
 //! The queue is an unbounded async-channel plus a byte counter rather than a bounded channel,
 //! because a bounded channel allocates all its slots up front, which idle users would pay for.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use async_channel::{Receiver, Sender};
@@ -26,44 +26,42 @@ pub enum PushError {
     Closed,
 }
 
-/// Why the hub ended a session.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kick {
-    TooSlow,
-}
-
 /// The sending side, held by the hub and by the session itself.
 #[derive(Clone)]
 pub struct Outbox {
     lines: Sender<Line>,
-    kick: Sender<Kick>,
-    queued: Arc<AtomicUsize>,
-    limit: usize,
+    state: Arc<State>,
 }
 
 /// The receiving side, held by the session's writer.
 pub struct Inbox {
     lines: Receiver<Line>,
-    kick: Receiver<Kick>,
-    queued: Arc<AtomicUsize>,
+    state: Arc<State>,
+}
+
+/// What both sides share: the bytes queued and whether the hub gave up on this client.
+pub struct State {
+    queued: AtomicUsize,
+    limit: usize,
+    kicked: AtomicBool,
 }
 
 /// Creates an outbox that holds at most `limit` bytes of queued lines.
 pub fn outbox(limit: usize) -> (Outbox, Inbox) {
     let (lines_tx, lines_rx) = async_channel::unbounded();
-    let (kick_tx, kick_rx) = async_channel::bounded(1);
-    let queued = Arc::new(AtomicUsize::new(0));
+    let state = Arc::new(State {
+        queued: AtomicUsize::new(0),
+        limit,
+        kicked: AtomicBool::new(false),
+    });
     (
         Outbox {
             lines: lines_tx,
-            kick: kick_tx,
-            queued: queued.clone(),
-            limit,
+            state: state.clone(),
         },
         Inbox {
             lines: lines_rx,
-            kick: kick_rx,
-            queued,
+            state,
         },
     )
 }
@@ -72,13 +70,13 @@ impl Outbox {
     /// Queues a line without waiting.
     pub fn push(&self, line: Line) -> Result<(), PushError> {
         let n = line.len();
-        let before = self.queued.fetch_add(n, Ordering::Relaxed);
-        if before + n > self.limit {
-            self.queued.fetch_sub(n, Ordering::Relaxed);
+        let before = self.state.queued.fetch_add(n, Ordering::Relaxed);
+        if before + n > self.state.limit {
+            self.state.queued.fetch_sub(n, Ordering::Relaxed);
             return Err(PushError::Full);
         }
         self.lines.try_send(line).map_err(|_| {
-            self.queued.fetch_sub(n, Ordering::Relaxed);
+            self.state.queued.fetch_sub(n, Ordering::Relaxed);
             PushError::Closed
         })
     }
@@ -96,9 +94,10 @@ impl Outbox {
             .map_err(|_| PushError::Closed)
     }
 
-    /// Tells the session to end now, without flushing.
-    pub fn kick(&self, why: Kick) {
-        let _ = self.kick.try_send(why);
+    /// Gives up on a client that stopped reading: the session stops writing (even in the middle
+    /// of a blocked write) and ends without flushing.
+    pub fn kick(&self) {
+        self.state.kicked.store(true, Ordering::Release);
         self.lines.close();
     }
 
@@ -109,27 +108,38 @@ impl Outbox {
 }
 
 impl Inbox {
-    /// Waits for the next line; `None` once the outbox is closed and empty.
+    /// Waits for the next line; `None` once the outbox is closed and empty (or kicked).
     pub async fn recv(&self) -> Option<Line> {
+        if self.was_kicked() {
+            return None;
+        }
         let line = self.lines.recv().await.ok()?;
-        self.queued.fetch_sub(line.len(), Ordering::Relaxed);
+        self.state.queued.fetch_sub(line.len(), Ordering::Relaxed);
         Some(line)
     }
 
     /// The next line if one is queued.
     pub fn try_recv(&self) -> Option<Line> {
         let line = self.lines.try_recv().ok()?;
-        self.queued.fetch_sub(line.len(), Ordering::Relaxed);
+        self.state.queued.fetch_sub(line.len(), Ordering::Relaxed);
         Some(line)
     }
 
-    /// Resolves when the hub kicks this session.
-    pub async fn kicked(&self) -> Kick {
-        match self.kick.recv().await {
-            Ok(why) => why,
-            // The hub dropped every sender without kicking: never resolve.
-            Err(_) => std::future::pending().await,
-        }
+    /// True once the hub has kicked this session.
+    pub fn was_kicked(&self) -> bool {
+        self.state.kicked.load(Ordering::Acquire)
+    }
+
+    /// The shared state, for a writer that must notice a kick while blocked.
+    pub fn state(&self) -> Arc<State> {
+        self.state.clone()
+    }
+}
+
+impl State {
+    /// True once the hub has kicked this session.
+    pub fn kicked(&self) -> bool {
+        self.kicked.load(Ordering::Acquire)
     }
 }
 

@@ -8,7 +8,7 @@
 use std::io::{self, Write as _};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use async_channel::{Receiver, Sender};
 use log::{debug, warn};
@@ -22,7 +22,7 @@ use crate::config::Config;
 use crate::history::{History, Kind};
 use crate::hub::{Event, Joined, MemberId, RegisterError};
 use crate::names::{Nick, RoomName};
-use crate::outbox::{outbox, Inbox, Kick, Line, Outbox};
+use crate::outbox::{self, outbox, Inbox, Line, Outbox};
 use crate::ratelimit::TokenBucket;
 use crate::reader::LineReader;
 
@@ -32,6 +32,10 @@ pub const ASK_NAME: &str = "What is your name?";
 /// Most bytes gathered from the outbox into one write. Large enough that a busy room costs one
 /// system call per many lines; small enough to bound the per-session write buffer.
 const MAX_BATCH_BYTES: usize = 64 * 1024;
+
+/// How often a blocked write checks whether the hub gave up on this client. A blocked write means
+/// the client is not reading, so this only bounds how long a kicked session lingers.
+const KICK_CHECK: Duration = Duration::from_millis(250);
 
 /// What every session shares.
 pub struct Shared {
@@ -48,6 +52,8 @@ struct Conn {
     reader: LineReader,
     out: Vec<u8>,
     peer: SocketAddr,
+    /// Set once registered: lets a blocked write notice that the hub kicked this session.
+    watch: Option<Arc<outbox::State>>,
 }
 
 impl Conn {
@@ -69,7 +75,22 @@ impl Conn {
         }
         // Taking the buffer frees it after the write, so an idle session holds no write buffer.
         let out = std::mem::take(&mut self.out);
-        (&self.stream).write_all(&out).await
+        let mut stream = &self.stream;
+        let write = stream.write_all(&out);
+        let Some(watch) = &self.watch else {
+            return write.await;
+        };
+        // A write that completes at once never starts the timer; one that blocks is abandoned
+        // when the hub kicks the session, since that client is not reading anyway.
+        future::or(write, async {
+            loop {
+                Timer::after(KICK_CHECK).await;
+                if watch.kicked() {
+                    return Err(io::Error::other("kicked: not reading fast enough"));
+                }
+            }
+        })
+        .await
     }
 
     /// Writes one last line if the socket takes it right away, without waiting for a client that
@@ -89,7 +110,6 @@ enum End {
     Quit(Option<String>),
     /// The server closed the outbox: shutting down.
     Closed,
-    Kicked(Kick),
 }
 
 /// Runs one connection to the end. Errors are the client's business and end only this session.
@@ -100,10 +120,13 @@ pub async fn run(stream: Async<TcpStream>, peer: SocketAddr, id: MemberId, share
         reader: LineReader::new(config.max_line),
         out: Vec::new(),
         peer,
+        watch: None,
     };
     let (outbox, inbox) = outbox(config.outbox_bytes);
 
-    let registered = future::or(
+    // Boxed, like the other phases a session passes through once, so that the task's own state
+    // is only as large as the chat loop needs: that is what an idle user costs.
+    let registered = Box::pin(future::or(
         future::or(register(&mut conn, &shared, id, &outbox), async {
             Timer::after(config.register_timeout).await;
             Err(Refusal::Timeout)
@@ -112,7 +135,7 @@ pub async fn run(stream: Async<TcpStream>, peer: SocketAddr, id: MemberId, share
             let _ = shared.stopping.recv().await;
             Err(Refusal::ShuttingDown)
         },
-    )
+    ))
     .await;
     let (nick, joined) = match registered {
         Ok(done) => done,
@@ -130,14 +153,14 @@ pub async fn run(stream: Async<TcpStream>, peer: SocketAddr, id: MemberId, share
         }
     };
 
-    let end = future::or(chat(&mut conn, &shared, id, &nick, joined, &inbox), async {
-        End::Kicked(inbox.kicked().await)
-    })
-    .await;
+    conn.watch = Some(inbox.state());
+    let end = chat(&mut conn, &shared, id, &nick, joined, &inbox).await;
+    if inbox.was_kicked() {
+        // The hub has already removed this user and told the room.
+        conn.try_last_words("disconnected: you are not reading fast enough");
+        return;
+    }
     match end {
-        End::Kicked(Kick::TooSlow) => {
-            conn.try_last_words("disconnected: you are not reading fast enough");
-        }
         End::Gone | End::Closed => {}
         End::Quit(reason) => {
             conn.queue("bye");
@@ -232,7 +255,7 @@ async fn chat(
         joined.room
     ));
     let mut room = joined.room.clone();
-    let mut oldest = match replay(conn, &shared.history, &joined, config.history).await {
+    let mut oldest = match Box::pin(replay(conn, &shared.history, &joined, config.history)).await {
         Ok(oldest) => oldest,
         Err(_) => return End::Gone,
     };
@@ -316,14 +339,15 @@ async fn chat(
                 Command::Msg(to, text) => Event::Private { id, to, text },
                 Command::Quit(reason) => return End::Quit(reason),
                 Command::History(n) => {
-                    match more_history(conn, &shared.history, &room, oldest, n).await {
+                    match Box::pin(more_history(conn, &shared.history, &room, oldest, n)).await {
                         Ok(Some(older)) => oldest = older,
                         Ok(None) => {}
                         Err(_) => return End::Gone,
                     }
                     continue;
                 }
-                Command::Join(to) => match switch_room(conn, shared, id, to, inbox).await {
+                Command::Join(to) => match Box::pin(switch_room(conn, shared, id, to, inbox)).await
+                {
                     Ok(Some((joined, older))) => {
                         room = joined.room;
                         oldest = older;
@@ -433,15 +457,19 @@ async fn stream_page(
     before: i64,
     limit: u32,
 ) -> io::Result<(u32, Option<i64>)> {
-    let (chunks, task) = history.page(room, before, limit);
-    while let Ok(chunk) = chunks.recv().await {
+    let page = history.page(room, before, limit);
+    while let Ok(chunk) = page.chunks.recv().await {
         conn.out.extend_from_slice(&chunk);
         conn.flush().await?;
     }
-    match task.await {
-        Ok(page) => Ok((page.count, page.oldest)),
-        Err(e) => {
+    match page.done.recv().await {
+        Ok(Ok(page)) => Ok((page.count, page.oldest)),
+        Ok(Err(e)) => {
             warn!("history read for {room} failed: {e}");
+            conn.queue("(history is unavailable right now)");
+            Ok((0, None))
+        }
+        Err(_) => {
             conn.queue("(history is unavailable right now)");
             Ok((0, None))
         }

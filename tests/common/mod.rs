@@ -35,7 +35,11 @@ impl Server {
         args.push(&db_str);
         args.extend_from_slice(extra);
         let log = dir.path().join("server.log");
-        Server::spawn(Command::new(env!("CARGO_BIN_EXE_smolchat")).args(&args), dir, log)
+        Server::spawn(
+            Command::new(env!("CARGO_BIN_EXE_smolchat")).args(&args),
+            dir,
+            log,
+        )
     }
 
     /// Spawns a prepared command (for example under `sh -c 'ulimit -n 64; exec ...'`) and waits
@@ -126,7 +130,11 @@ impl Server {
             if let Some(status) = self.child.try_wait().expect("try_wait") {
                 return status.code();
             }
-            assert!(Instant::now() < deadline, "server did not exit:\n{}", self.log());
+            assert!(
+                Instant::now() < deadline,
+                "server did not exit:\n{}",
+                self.log()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -135,8 +143,7 @@ impl Server {
     pub fn stop(mut self) -> tempfile::TempDir {
         self.signal("TERM");
         assert_eq!(self.wait_exit(), Some(0), "log:\n{}", self.log());
-        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().expect("tempdir"));
-        dir
+        std::mem::replace(&mut self.dir, tempfile::tempdir().expect("tempdir"))
     }
 
     /// Opens the database read-only for assertions.
@@ -207,7 +214,10 @@ impl Client {
     pub fn expect(&mut self, needle: &str) -> String {
         let deadline = Instant::now() + TIMEOUT;
         loop {
-            assert!(Instant::now() < deadline, "timed out waiting for {needle:?}");
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {needle:?}"
+            );
             match self.line() {
                 Some(line) if line.contains(needle) => return line,
                 Some(_) => {}
@@ -247,5 +257,104 @@ impl Client {
         let got = self.reader.read(&mut buf).expect("read");
         buf.truncate(got);
         buf
+    }
+}
+
+// Helpers for the chat, command, room, upgrade and nc tests.
+
+/// One row of the `messages` table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Row {
+    pub id: i64,
+    pub sent_at: String,
+    pub sender: String,
+    pub body: String,
+    pub room: String,
+    pub kind: String,
+}
+
+/// Every row of the `messages` table, by id.
+pub fn message_rows(db: &rusqlite::Connection) -> Vec<Row> {
+    let mut stmt = db
+        .prepare("SELECT id, sent_at, sender, body, room, kind FROM messages ORDER BY id")
+        .expect("prepare");
+    let rows = stmt
+        .query_map([], |r| {
+            Ok(Row {
+                id: r.get(0)?,
+                sent_at: r.get(1)?,
+                sender: r.get(2)?,
+                body: r.get(3)?,
+                room: r.get(4)?,
+                kind: r.get(5)?,
+            })
+        })
+        .expect("query");
+    rows.collect::<Result<_, _>>().expect("rows")
+}
+
+/// True if `s` has the shape of `pattern`, where `9` stands for any ASCII digit and every other
+/// character for itself: `matches_shape("2026-01-02", "9999-99-99")`.
+pub fn matches_shape(s: &str, pattern: &str) -> bool {
+    s.len() == pattern.len()
+        && s.bytes().zip(pattern.bytes()).all(|(c, p)| match p {
+            b'9' => c.is_ascii_digit(),
+            p => c == p,
+        })
+}
+
+/// The text of a history line after its `[YYYY-MM-DD HH:MM:SS] ` stamp; panics if the stamp is
+/// missing or malformed.
+pub fn unstamp(line: &str) -> &str {
+    const STAMP: &str = "[9999-99-99 99:99:99] ";
+    let ok = line.len() > STAMP.len()
+        && line.is_char_boundary(STAMP.len())
+        && matches_shape(&line[..STAMP.len()], STAMP);
+    assert!(ok, "not a stamped history line: {line:?}");
+    &line[STAMP.len()..]
+}
+
+impl Server {
+    /// Connects a client and registers `name`; returns it with every line from the welcome to
+    /// the end of the history replay, both included.
+    pub fn join_replay(&self, name: &str) -> (Client, Vec<String>) {
+        let mut c = Client::connect(self.addr);
+        c.expect("What is your name?");
+        c.send(name);
+        let lines = c.lines_until("--- end of history");
+        (c, lines)
+    }
+
+    /// Stops the server with SIGTERM (which commits all history) and opens its database
+    /// read-only. Returns the directory too, which must outlive the connection's use.
+    pub fn stop_and_open_db(self) -> (tempfile::TempDir, rusqlite::Connection) {
+        let dir = self.stop();
+        let db = open_db(&dir.path().join("chat.db"));
+        (dir, db)
+    }
+}
+
+impl Client {
+    /// Waits until the hub has handled every line this client sent so far, by asking `/who` and
+    /// waiting for the answer. Lines received meanwhile are consumed (they stay in `seen`).
+    pub fn sync(&mut self) {
+        self.send("/who");
+        self.expect("users in ");
+    }
+}
+
+// Helpers for the hostile, limits and durability tests.
+
+impl Client {
+    /// Wraps a stream connected by other means (for example with a small receive buffer set
+    /// through socket2 before connecting).
+    pub fn from_stream(stream: TcpStream) -> Client {
+        stream.set_read_timeout(Some(TIMEOUT)).expect("timeout");
+        let reader = BufReader::new(stream.try_clone().expect("clone"));
+        Client {
+            stream,
+            reader,
+            seen: Vec::new(),
+        }
     }
 }

@@ -1,0 +1,256 @@
+//! Load generator for smolchat. It plays many `nc`-style clients against a server on loopback
+//! and prints what the server delivered, how fast, and at what cost in server CPU and memory,
+//! so that changes to the server can be compared with numbers rather than impressions.
+//!
+//! Scenarios (subcommands; `fanout` when none is given):
+//! - `fanout`: N readers, S senders; deliveries per second and send-to-receive latency, with an
+//!   optional set of stalled readers the server is expected to drop.
+//! - `idle`: N quiet clients; server memory per connection.
+//! - `replay`: fresh clients one at a time; time to receive the history replay.
+//! - `fill-db`: an offline bulk insert into a history database; raw SQLite throughput.
+//!
+//! Every scenario prints human-readable lines and ends with one `RESULT key=value ...` line for
+//! scripts. Every wait is bounded by `--timeout-secs`, so the bench always stops by itself; a
+//! server that loses lines yields a delivery ratio below 1, not a hang or a crash.
+//!
+//! The bench only talks to loopback addresses: it opens thousands of connections and must never
+//! be pointed at someone else's machine by a typo.
+
+#[path = "smolchat_bench/client.rs"]
+mod client;
+#[path = "smolchat_bench/fanout.rs"]
+mod fanout;
+#[path = "smolchat_bench/fill_db.rs"]
+mod fill_db;
+#[path = "smolchat_bench/scenarios.rs"]
+mod scenarios;
+#[path = "smolchat_bench/stats.rs"]
+mod stats;
+#[path = "smolchat_bench/swarm.rs"]
+mod swarm;
+
+use std::fmt;
+use std::future::Future;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use argh::FromArgs;
+use smol::Executor;
+
+use crate::fanout::FanoutArgs;
+use crate::fill_db::FillDbArgs;
+use crate::scenarios::{IdleArgs, ReplayArgs};
+use crate::stats::Probe;
+
+/// An error with the context needed to act on it.
+#[derive(Debug)]
+pub struct BenchError(String);
+
+impl BenchError {
+    pub fn new(message: impl Into<String>) -> BenchError {
+        BenchError(message.into())
+    }
+}
+
+impl fmt::Display for BenchError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for BenchError {}
+
+pub type Result<T> = std::result::Result<T, BenchError>;
+
+/// Attaches a description of what was being done to an error.
+pub trait Context<T> {
+    fn context<S: Into<String>>(self, what: impl FnOnce() -> S) -> Result<T>;
+}
+
+impl<T, E: fmt::Display> Context<T> for std::result::Result<T, E> {
+    fn context<S: Into<String>>(self, what: impl FnOnce() -> S) -> Result<T> {
+        self.map_err(|error| BenchError(format!("{}: {error}", what().into())))
+    }
+}
+
+#[derive(FromArgs)]
+/// Load generator for a smolchat server on loopback. Options before the scenario name apply to
+/// every scenario, e.g. `smolchat-bench --addr 127.0.0.1:7878 fanout --clients 100`.
+struct Cli {
+    /// server address; only 127.0.0.0/8 and ::1 are accepted (default 127.0.0.1:7878)
+    #[argh(option, default = "String::from(\"127.0.0.1:7878\")")]
+    addr: String,
+    /// server process id, to report its CPU time and resident memory from /proc
+    #[argh(option)]
+    server_pid: Option<u32>,
+    /// upper bound on the whole run in seconds (default 120)
+    #[argh(option, default = "120")]
+    timeout_secs: u64,
+    /// executor threads for the clients (default 1, leaving the other core to the server)
+    #[argh(option, default = "1")]
+    threads: usize,
+    /// clients per source address 127.0.0.x, to stay under the server's per-address cap;
+    /// 0 connects every client from the default address (default 16)
+    #[argh(option, default = "16")]
+    per_source: usize,
+    #[argh(subcommand)]
+    scenario: Option<Scenario>,
+}
+
+#[derive(FromArgs)]
+#[argh(subcommand)]
+enum Scenario {
+    Fanout(FanoutArgs),
+    Idle(IdleArgs),
+    Replay(ReplayArgs),
+    FillDb(FillDbArgs),
+}
+
+/// What every networked scenario needs.
+pub struct Env {
+    pub addr: SocketAddr,
+    /// Clients per source address; 0 or an IPv6 server means no spreading.
+    per_source: usize,
+    /// Every wait in the run ends by this instant.
+    pub deadline: Instant,
+    pub probe: Probe,
+    pub ex: Arc<Executor<'static>>,
+}
+
+impl Env {
+    /// The source address client number `index` binds to, if sources are spread.
+    pub fn source_for(&self, index: usize) -> Option<Ipv4Addr> {
+        match self.addr {
+            SocketAddr::V4(_) => client::source_address(index, self.per_source),
+            SocketAddr::V6(_) => None,
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli: Cli = argh::from_env();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("smolchat-bench: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let scenario = match cli.scenario {
+        Some(scenario) => scenario,
+        None => Scenario::Fanout(FanoutArgs::defaults()?),
+    };
+    let deadline = Instant::now() + Duration::from_secs(cli.timeout_secs);
+    if let Scenario::FillDb(args) = &scenario {
+        return fill_db::run(args, deadline);
+    }
+
+    let addr = parse_loopback(&cli.addr)?;
+    if cli.threads == 0 {
+        return Err(BenchError::new("--threads must be at least 1"));
+    }
+    // Each client is a file descriptor; the default soft limit (often 1024) is far too low.
+    let nofile = rlimit::increase_nofile_limit(u64::MAX).context(|| "raising RLIMIT_NOFILE")?;
+    eprintln!("open file limit: {nofile}");
+    let probe = Probe::new(cli.server_pid)?;
+
+    on_executor(cli.threads, |ex| async move {
+        let env = Env {
+            addr,
+            per_source: cli.per_source,
+            deadline,
+            probe,
+            ex,
+        };
+        match &scenario {
+            Scenario::Fanout(args) => fanout::run(&env, args).await,
+            Scenario::Idle(args) => scenarios::run_idle(&env, args).await,
+            Scenario::Replay(args) => scenarios::run_replay(&env, args).await,
+            Scenario::FillDb(_) => Ok(()),
+        }
+    })
+}
+
+/// Parses `addr` and refuses anything but a loopback address.
+fn parse_loopback(addr: &str) -> Result<SocketAddr> {
+    let parsed: SocketAddr = addr
+        .parse()
+        .context(|| format!("--addr {addr}: expected IP:PORT such as 127.0.0.1:7878"))?;
+    let loopback = match parsed.ip() {
+        IpAddr::V4(ip) => ip.is_loopback(),
+        IpAddr::V6(ip) => ip.is_loopback(),
+    };
+    if !loopback {
+        return Err(BenchError::new(format!(
+            "--addr {addr}: refusing a non-loopback address (use 127.0.0.0/8 or ::1)"
+        )));
+    }
+    Ok(parsed)
+}
+
+/// Runs `main` on an executor served by `threads` threads (the calling one included) and
+/// returns its output. The extra threads stop when the returned future completes.
+fn on_executor<F, T>(threads: usize, main: impl FnOnce(Arc<Executor<'static>>) -> F) -> Result<T>
+where
+    F: Future<Output = Result<T>>,
+{
+    let ex = Arc::new(Executor::new());
+    // Dropping the sender closes the channel, which ends every helper thread's `run`.
+    let (stop_tx, stop_rx) = smol::channel::bounded::<()>(1);
+    let mut helpers = Vec::with_capacity(threads - 1);
+    for index in 1..threads {
+        let (ex, stop_rx) = (ex.clone(), stop_rx.clone());
+        let helper = thread::Builder::new()
+            .name(format!("bench-{index}"))
+            .spawn(move || smol::block_on(ex.run(stop_rx.recv())))
+            .context(|| "starting an executor thread")?;
+        helpers.push(helper);
+    }
+    let output = smol::block_on(ex.run(main(ex.clone())));
+    drop(stop_tx);
+    for helper in helpers {
+        // The helpers only run client tasks, which report through their own results.
+        let _ = helper.join();
+    }
+    output
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Only loopback addresses pass.
+    #[test]
+    fn loopback_only() {
+        assert!(parse_loopback("127.0.0.1:7878").is_ok());
+        assert!(parse_loopback("127.3.2.1:1").is_ok());
+        assert!(parse_loopback("[::1]:7878").is_ok());
+        assert!(parse_loopback("10.0.0.1:7878").is_err());
+        assert!(parse_loopback("[::ffff:127.0.0.1]:7878").is_err());
+        assert!(parse_loopback("localhost:7878").is_err());
+    }
+
+    /// Source addresses stay in 127/8 and skip .0 and .255.
+    #[test]
+    fn source_addresses() {
+        assert_eq!(
+            client::source_address(0, 16),
+            Some(Ipv4Addr::new(127, 0, 0, 1))
+        );
+        assert_eq!(
+            client::source_address(16, 16),
+            Some(Ipv4Addr::new(127, 0, 0, 2))
+        );
+        assert_eq!(
+            client::source_address(254 * 16, 16),
+            Some(Ipv4Addr::new(127, 0, 1, 1))
+        );
+        assert_eq!(client::source_address(5, 0), None);
+    }
+}

@@ -1,0 +1,223 @@
+//! Bringing up many registered clients at once and settling the room. Clients keep reading while
+//! the rest of the swarm joins, because every join is announced to everyone already in the room
+//! and a client that sat on those notices could be dropped by the server as a slow reader.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use smol::channel::{self, Receiver, Sender};
+use smol::future;
+use smol::lock::Semaphore;
+use smol::Timer;
+
+use crate::client::{self, Client, Registration};
+use crate::{BenchError, Env, Result};
+
+/// Connections in their handshake at the same time. A burst of thousands of simultaneous
+/// connects overflows the server's accept backlog and turns into retransmission delays, which
+/// would measure the kernel rather than the server.
+const CONNECT_CONCURRENCY: usize = 200;
+
+/// Receive buffer of stalled clients. A small one keeps the kernel from soaking up megabytes of
+/// backlog (loopback buffers autotune to several MiB), so the server's outbox limit is what a
+/// stalled reader runs into, even in short runs.
+const STALL_RECV_BUFFER: usize = 4 * 1024;
+
+/// The line client 0 sends once everybody is registered.
+const SYNC: &[u8] = b"sync";
+
+/// How other clients see the sync line.
+const SYNC_SEEN: &[u8] = b"b0: sync";
+
+/// Registered clients, ready for a measured phase.
+pub struct Swarm {
+    /// Clients `b0..bN`, in index order.
+    pub clients: Vec<Client>,
+    /// Clients `st0..stK`, which registered and then stopped reading.
+    pub stalled: Vec<Client>,
+    /// From the first connect to the last registration.
+    pub joined_in: Duration,
+    /// From client 0 sending the sync line to every client having seen it.
+    pub settled_in: Duration,
+    /// Registration handshake times (name sent to end of history), one per client.
+    pub registrations: Vec<Duration>,
+}
+
+/// What a client does after registering.
+#[derive(Clone, Copy, PartialEq)]
+enum Role {
+    /// Client 0: keeps reading until told to send the sync line, then sends it.
+    Leader { send_sync: bool },
+    /// Reads until it sees the sync line.
+    Follower,
+    /// Stops reading right away.
+    Stalled,
+}
+
+/// Connects and registers `n` reading clients named `b0..` plus `stall` stalled clients named
+/// `st0..`, then has client 0 send a sync line and waits until every other reading client saw
+/// it. The room relays in order, so after the sync every earlier join notice has been read.
+pub async fn join_and_settle(env: &Env, n: usize, stall: usize) -> Result<Swarm> {
+    let total = n + stall;
+    let semaphore = Arc::new(Semaphore::new(CONNECT_CONCURRENCY));
+    let (registered_tx, registered_rx) =
+        channel::unbounded::<std::result::Result<Duration, String>>();
+    let (go_tx, go_rx) = channel::bounded::<()>(1);
+
+    let started = Instant::now();
+    let mut tasks = Vec::with_capacity(total);
+    for index in 0..total {
+        let (name, role) = if index < n {
+            let role = if index == 0 {
+                Role::Leader { send_sync: n > 1 }
+            } else {
+                Role::Follower
+            };
+            (format!("b{index}"), role)
+        } else {
+            (format!("st{}", index - n), Role::Stalled)
+        };
+        let source = env.source_for(index);
+        tasks.push(env.ex.spawn(join_one(
+            env.addr,
+            source,
+            name,
+            role,
+            semaphore.clone(),
+            registered_tx.clone(),
+            go_rx.clone(),
+            env.deadline,
+        )));
+    }
+    drop(registered_tx);
+
+    let mut registrations = Vec::with_capacity(total);
+    while registrations.len() < total {
+        let next = future::or(async { registered_rx.recv().await.ok() }, async {
+            Timer::at(env.deadline).await;
+            None
+        });
+        match next.await {
+            Some(Ok(elapsed)) => registrations.push(elapsed),
+            Some(Err(error)) => {
+                return Err(BenchError::new(format!(
+                    "only {} of {total} clients registered; first failure: {error}",
+                    registrations.len()
+                )))
+            }
+            None => {
+                return Err(BenchError::new(format!(
+                    "timed out with {} of {total} clients registered",
+                    registrations.len()
+                )))
+            }
+        }
+        if registrations.len() % 1000 == 0 {
+            eprintln!("  {} of {total} clients registered", registrations.len());
+        }
+    }
+    let joined_in = started.elapsed();
+
+    let settle_started = Instant::now();
+    // Every task holds a receiver, so this send only fails if the leader task is gone, which
+    // the await on it below reports.
+    let _ = go_tx.send(()).await;
+    let mut clients = Vec::with_capacity(n);
+    let mut stalled = Vec::with_capacity(stall);
+    for (index, task) in tasks.into_iter().enumerate() {
+        let client = task
+            .await
+            .map_err(|error| BenchError::new(format!("settling: {error}")))?;
+        if index < n {
+            clients.push(client);
+        } else {
+            stalled.push(client);
+        }
+    }
+    Ok(Swarm {
+        clients,
+        stalled,
+        joined_in,
+        settled_in: settle_started.elapsed(),
+        registrations,
+    })
+}
+
+/// One client's part of [`join_and_settle`].
+#[allow(clippy::too_many_arguments)]
+async fn join_one(
+    addr: std::net::SocketAddr,
+    source: Option<std::net::Ipv4Addr>,
+    name: String,
+    role: Role,
+    semaphore: Arc<Semaphore>,
+    registered: Sender<std::result::Result<Duration, String>>,
+    go: Receiver<()>,
+    deadline: Instant,
+) -> std::result::Result<Client, String> {
+    let joined = async {
+        let _permit = semaphore.acquire_arc().await;
+        let stream = future::or(
+            async {
+                let recv_buffer = (role == Role::Stalled).then_some(STALL_RECV_BUFFER);
+                client::connect(addr, source, recv_buffer)
+                    .await
+                    .map_err(|error| format!("{name}: connecting to {addr}: {error}"))
+            },
+            async {
+                Timer::at(deadline).await;
+                Err(format!("{name}: connect timed out"))
+            },
+        )
+        .await?;
+        client::register(stream, &name, deadline).await
+    }
+    .await;
+    let mut client = match joined {
+        Ok((client, Registration { elapsed, .. })) => {
+            let _ = registered.send(Ok(elapsed)).await;
+            client
+        }
+        Err(error) => {
+            let _ = registered.send(Err(error.clone())).await;
+            return Err(error);
+        }
+    };
+    drop(registered);
+
+    match role {
+        Role::Stalled => {}
+        Role::Leader { send_sync } => {
+            // Read (and drop) join notices until the go signal. A read cut short here keeps its
+            // partial line in the reader, so nothing is lost for later phases.
+            let drain = async {
+                loop {
+                    match client.lines.read_line(deadline).await {
+                        Ok(Some(_)) => {}
+                        Ok(None) => return Err(format!("{name}: server closed the connection")),
+                        Err(error) => return Err(format!("{name}: waiting to sync: {error}")),
+                    }
+                }
+            };
+            future::or(drain, async {
+                let _ = go.recv().await;
+                Ok(())
+            })
+            .await?;
+            if send_sync {
+                client::send_line(&mut client.writer, SYNC, deadline)
+                    .await
+                    .map_err(|error| format!("{name}: sending sync: {error}"))?;
+            }
+        }
+        Role::Follower => loop {
+            match client.lines.read_line(deadline).await {
+                Ok(Some(line)) if line == SYNC_SEEN => break,
+                Ok(Some(_)) => {}
+                Ok(None) => return Err(format!("{name}: server closed the connection")),
+                Err(error) => return Err(format!("{name}: waiting for sync: {error}")),
+            }
+        },
+    }
+    Ok(client)
+}

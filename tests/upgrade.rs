@@ -1,0 +1,180 @@
+//! Schema upgrades over the real binary: a database written before rooms existed keeps its rows,
+//! gains the room and kind columns and the room index, and is replayed to newcomers.
+mod common;
+use std::time::{Duration, Instant};
+
+use common::{message_rows, open_db, unstamp, Row, Server, TIMEOUT};
+
+/// Rows of a version-1 database: (sent_at, sender, body).
+const OLD_ROWS: [(&str, &str, &str); 3] = [
+    ("2024-01-02 03:04:05.678", "alice", "hello from the past"),
+    (
+        "2024-01-02 03:04:06.000",
+        "bob",
+        "/me is not an action here",
+    ),
+    ("2024-01-02 03:05:00.001", "alice", "bye"),
+];
+
+/// Creates `chat.db` in a new directory as smolchat's first schema left it.
+fn version_1_database() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = rusqlite::Connection::open(dir.path().join("chat.db")).expect("create db");
+    db.execute_batch(include_str!("../migrations/0001_messages.sql"))
+        .expect("migration 0001");
+    db.pragma_update(None, "user_version", 1).expect("version");
+    for (sent_at, sender, body) in OLD_ROWS {
+        db.execute(
+            "INSERT INTO messages (sent_at, sender, body) VALUES (?1, ?2, ?3)",
+            [sent_at, sender, body],
+        )
+        .expect("insert");
+    }
+    dir
+}
+
+/// Upgrading a version-1 database keeps every row (in the lobby, as plain messages), sets
+/// `user_version` to 2, adds the room index, and new rows follow the old ones.
+#[test]
+fn version_1_database_is_upgraded_in_place() {
+    let server = Server::start_in(version_1_database(), &[]);
+    let mut carol = server.join("carol");
+    let mut dave = server.join("dave");
+    carol.send("new message");
+    dave.next_is("carol: new message");
+    let (dir, db) = server.stop_and_open_db();
+
+    let version: i64 = db
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 2);
+    let index_columns: Vec<String> = db
+        .prepare("SELECT name FROM pragma_index_info('messages_room_id') ORDER BY seqno")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(index_columns, ["room", "id"]);
+
+    let rows = message_rows(&db);
+    let mut expected: Vec<Row> = OLD_ROWS
+        .iter()
+        .zip(1..)
+        .map(|(&(sent_at, sender, body), id)| Row {
+            id,
+            sent_at: sent_at.into(),
+            sender: sender.into(),
+            body: body.into(),
+            room: "lobby".into(),
+            kind: "message".into(),
+        })
+        .collect();
+    assert_eq!(rows[..3], expected[..]);
+    assert_eq!(rows.len(), 4, "{rows:?}");
+    expected.push(Row {
+        id: 4,
+        sent_at: rows[3].sent_at.clone(),
+        sender: "carol".into(),
+        body: "new message".into(),
+        room: "lobby".into(),
+        kind: "message".into(),
+    });
+    assert_eq!(rows, expected);
+
+    // The kind column only takes the two documented values.
+    drop(db);
+    let writable = rusqlite::Connection::open(dir.path().join("chat.db")).unwrap();
+    let bogus = writable.execute(
+        "INSERT INTO messages (sent_at, sender, body, kind) \
+         VALUES ('2024-01-01 00:00:00.000', 'x', 'y', 'shout')",
+        [],
+    );
+    assert!(bogus.is_err(), "kind 'shout' was accepted");
+}
+
+/// A newcomer on an upgraded database gets the old rows replayed, oldest first.
+#[test]
+fn upgraded_rows_are_replayed_to_newcomers() {
+    let server = Server::start_in(version_1_database(), &[]);
+    let (_carol, replay) = server.join_replay("carol");
+    assert_eq!(replay[1], "--- history of lobby ---");
+    let texts: Vec<&str> = replay[2..5].iter().map(|l| unstamp(l)).collect();
+    assert_eq!(
+        texts,
+        [
+            "alice: hello from the past",
+            "bob: /me is not an action here",
+            "alice: bye"
+        ]
+    );
+    assert_eq!(
+        replay[2],
+        "[2024-01-02 03:04:05] alice: hello from the past"
+    );
+    assert_eq!(replay[5], "--- end of history (3 messages) ---");
+    assert_eq!(replay.len(), 6, "{replay:?}");
+}
+
+/// A restart on an already upgraded database applies nothing again and loses nothing.
+#[test]
+fn second_start_on_an_upgraded_database_changes_nothing() {
+    let server = Server::start_in(version_1_database(), &[]);
+    let dir = server.stop();
+    let before = message_rows(&open_db(&dir.path().join("chat.db")));
+    let server = Server::start_in(dir, &[]);
+    let (_dir, db) = server.stop_and_open_db();
+    let version: i64 = db
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 2);
+    assert_eq!(message_rows(&db), before);
+    assert_eq!(before.len(), OLD_ROWS.len());
+}
+
+/// A database from a newer smolchat (unknown schema version) is refused: the server exits with
+/// an error naming the problem instead of running on a schema it does not know.
+#[test]
+fn newer_schema_is_refused() {
+    let dir = version_1_database();
+    let path = dir.path().join("chat.db");
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .pragma_update(None, "user_version", 3)
+        .unwrap();
+    let stderr_path = dir.path().join("stderr");
+    let stdout_path = dir.path().join("stdout");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_smolchat"))
+        .args(["--listen", "127.0.0.1:0", "--db"])
+        .arg(&path)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::fs::File::create(&stdout_path).unwrap())
+        .stderr(std::fs::File::create(&stderr_path).unwrap())
+        .spawn()
+        .expect("run smolchat");
+    // Poll for the exit, so a server that wrongly keeps running fails the test instead of
+    // hanging it.
+    let deadline = Instant::now() + TIMEOUT;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let stderr = std::fs::read_to_string(&stderr_path).unwrap();
+    let stdout = std::fs::read_to_string(&stdout_path).unwrap();
+    assert!(
+        status.is_some_and(|s| !s.success()),
+        "started anyway ({status:?}); stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    assert!(
+        stderr.contains("schema version 3 is newer"),
+        "stderr:\n{stderr}"
+    );
+    assert!(!stdout.contains("listening on"), "it listened: {stdout}");
+}
