@@ -104,7 +104,7 @@ fn nick_refusals() {
     alice.send("/nick two words");
     alice.next_is("usage: /nick NEW (type /help for more)");
     alice.send("/nick BOB");
-    alice.next_is("name taken: BOB is already in use");
+    alice.next_is("name taken: BOB is already in use (see /help)");
     alice.send("/nick alice");
     alice.next_is("you are already known as alice");
 
