@@ -43,3 +43,39 @@ pub fn is_resource_exhaustion(e: &io::Error) -> bool {
     const ENOMEM: i32 = 12;
     matches!(e.raw_os_error(), Some(EMFILE | ENFILE | ENOBUFS | ENOMEM))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+
+    #[test]
+    fn tune_sets_nodelay_and_keepalive() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let _client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (accepted, _) = listener.accept().unwrap();
+        tune(&accepted).unwrap();
+        let sock = SockRef::from(&accepted);
+        assert!(accepted.nodelay().unwrap());
+        assert!(sock.keepalive().unwrap());
+        assert_eq!(sock.tcp_keepalive_time().unwrap(), KEEPALIVE_IDLE);
+        assert_eq!(sock.tcp_keepalive_interval().unwrap(), KEEPALIVE_INTERVAL);
+        assert_eq!(sock.tcp_keepalive_retries().unwrap(), KEEPALIVE_RETRIES);
+    }
+
+    #[test]
+    fn fd_limit_is_raised_to_the_hard_limit() {
+        let raised = raise_fd_limit().unwrap();
+        let (soft, hard) = rlimit::getrlimit(rlimit::Resource::NOFILE).unwrap();
+        assert_eq!(raised, soft);
+        if hard != rlimit::INFINITY {
+            assert_eq!(soft, hard);
+        }
+    }
+
+    #[test]
+    fn emfile_counts_as_exhaustion() {
+        assert!(is_resource_exhaustion(&io::Error::from_raw_os_error(24)));
+        assert!(!is_resource_exhaustion(&io::Error::from_raw_os_error(104)));
+    }
+}
