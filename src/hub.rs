@@ -248,7 +248,10 @@ impl Hub {
             .get(nick.key())
             .is_some_and(|&other| other != id)
         {
-            self.tell(id, &format!("name taken: {nick} is already in use (see /help)"));
+            self.tell(
+                id,
+                &format!("name taken: {nick} is already in use (see /help)"),
+            );
             return;
         }
         let old = member.nick.clone();

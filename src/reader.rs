@@ -76,3 +76,27 @@ fn read_some(mut stream: &TcpStream, unread: &mut Vec<u8>) -> io::Result<usize> 
         Ok(n)
     })
 }
+
+/// Discards whatever the client still sends until it closes its side. Called after our side is
+/// shut down for writing: closing a socket with unread input makes the kernel send a reset, which
+/// throws away output the client has not read yet, such as the goodbye line.
+pub async fn discard_until_eof(stream: &Async<TcpStream>) {
+    loop {
+        let read = SCRATCH.with(|scratch| {
+            let mut scratch = scratch.borrow_mut();
+            let mut stream = stream.get_ref();
+            stream.read(&mut scratch[..])
+        });
+        match read {
+            Ok(0) => return,
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                if stream.readable().await.is_err() {
+                    return;
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return,
+        }
+    }
+}

@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::io::{self, Write as _};
+use std::io::{self, Read as _, Write as _};
 use std::net::{IpAddr, TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -159,11 +159,20 @@ async fn accept_loop(
 }
 
 /// Writes a one-line reason to a refused connection and closes it. The socket is fresh, so the
-/// line fits its send buffer and the write does not block.
+/// line fits its send buffer and the write does not block. Input that already arrived is read
+/// and dropped first: closing with unread input would reset the connection and could discard
+/// the reason before the client reads it.
 fn refuse(mut stream: TcpStream, reason: &str) {
     let _ = stream.set_nonblocking(true);
     let _ = stream.write_all(format!("{reason}\n").as_bytes());
     let _ = stream.shutdown(std::net::Shutdown::Write);
+    let mut sink = [0u8; 1024];
+    for _ in 0..16 {
+        match stream.read(&mut sink) {
+            Ok(n) if n > 0 => {}
+            _ => break,
+        }
+    }
 }
 
 /// Counts open connections, in total and per address.

@@ -24,7 +24,7 @@ use crate::hub::{Event, Joined, MemberId, RegisterError};
 use crate::names::{Nick, RoomName};
 use crate::outbox::{self, outbox, Inbox, Line, Outbox};
 use crate::ratelimit::TokenBucket;
-use crate::reader::LineReader;
+use crate::reader::{self, LineReader};
 
 /// The question a newcomer is asked, first and after every refused name.
 pub const ASK_NAME: &str = "What is your name?";
@@ -36,6 +36,10 @@ const MAX_BATCH_BYTES: usize = 64 * 1024;
 /// How often a blocked write checks whether the hub gave up on this client. A blocked write means
 /// the client is not reading, so this only bounds how long a kicked session lingers.
 const KICK_CHECK: Duration = Duration::from_millis(250);
+
+/// How long a closing session waits for the client to close its side (see [`Conn::close`]).
+/// Short, because a well-behaved client closes at once when it sees our end of stream.
+const LINGER: Duration = Duration::from_secs(2);
 
 /// What every session shares.
 pub struct Shared {
@@ -93,6 +97,18 @@ impl Conn {
         .await
     }
 
+    /// Closes gracefully: writes what is pending, ends our side, then waits (briefly) for the client
+    /// to end its side, discarding its input, so that the kernel does not reset the connection and
+    /// lose the lines the client has not read yet.
+    async fn close(mut self) {
+        let _ = self.flush().await;
+        let _ = self.stream.get_ref().shutdown(std::net::Shutdown::Write);
+        future::or(reader::discard_until_eof(&self.stream), async {
+            Timer::after(LINGER).await;
+        })
+        .await;
+    }
+
     /// Writes one last line if the socket takes it right away, without waiting for a client that
     /// may never read again.
     fn try_last_words(&mut self, text: &str) {
@@ -147,29 +163,36 @@ pub async fn run(stream: Async<TcpStream>, peer: SocketAddr, id: MemberId, share
                     conn.try_last_words(&format!("no name given in {secs} s, closing connection"));
                 }
                 Refusal::ShuttingDown => conn.try_last_words("* server shutting down"),
-                Refusal::Gone => debug!("{peer}: left before choosing a name"),
+                Refusal::Gone => {
+                    debug!("{peer}: left before choosing a name");
+                    return;
+                }
             }
+            conn.close().await;
             return;
         }
     };
 
     conn.watch = Some(inbox.state());
     let end = chat(&mut conn, &shared, id, &nick, joined, &inbox).await;
+    // A connection that broke gets no goodbye; any other end is closed gracefully.
+    let orderly = !matches!(end, End::Gone);
     if inbox.was_kicked() {
         // The hub has already removed this user and told the room.
         conn.try_last_words("disconnected: you are not reading fast enough");
         return;
     }
-    match end {
-        End::Gone | End::Closed => {}
+    let reason = match end {
+        End::Gone | End::Closed => None,
         End::Quit(reason) => {
             conn.queue("bye");
-            let _ = conn.flush().await;
-            let _ = shared.hub.send(Event::Leave { id, reason }).await;
-            return;
+            reason
         }
+    };
+    let _ = shared.hub.send(Event::Leave { id, reason }).await;
+    if orderly {
+        conn.close().await;
     }
-    let _ = shared.hub.send(Event::Leave { id, reason: None }).await;
     debug!("{peer}: session of {nick} ended");
 }
 

@@ -41,12 +41,30 @@ fn bench_scenarios_run_on_a_tiny_load() {
     let server = Server::start(&["--rate-per-sec", "0"]);
     let fanout = bench(
         &server,
-        &["fanout", "--clients", "12", "--senders", "2", "--lines", "30"],
+        &[
+            "fanout",
+            "--clients",
+            "12",
+            "--senders",
+            "2",
+            "--lines",
+            "30",
+        ],
     );
     assert!(fanout.contains(" ratio=1.0000 "), "{fanout}");
     let open_loop = bench(
         &server,
-        &["fanout", "--clients", "6", "--senders", "2", "--lines", "20", "--rate", "200"],
+        &[
+            "fanout",
+            "--clients",
+            "6",
+            "--senders",
+            "2",
+            "--lines",
+            "20",
+            "--rate",
+            "200",
+        ],
     );
     assert!(open_loop.contains(" ratio=1.0000 "), "{open_loop}");
     let idle = bench(&server, &["idle", "--clients", "20", "--hold-secs", "0"]);
@@ -61,10 +79,20 @@ fn bench_fill_db_feeds_the_replay() {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = dir.path().join("chat.db");
     let out = Command::new(env!("CARGO_BIN_EXE_smolchat-bench"))
-        .args(["fill-db", "--db", db.to_str().expect("path"), "--rows", "500"])
+        .args([
+            "fill-db",
+            "--db",
+            db.to_str().expect("path"),
+            "--rows",
+            "500",
+        ])
         .output()
         .expect("run fill-db");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let server = Server::start_in(dir, &["--history", "50"]);
     let replay = bench(&server, &["replay", "--repeat", "2"]);
     assert!(replay.contains("history_lines_min=50 "), "{replay}");

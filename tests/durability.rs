@@ -1,0 +1,412 @@
+//! Durability of the history under load, over real TCP against the real process.
+//!
+//! The guarantee these tests pin: the hub hands every public line to the history writer *before*
+//! relaying it, and the writer commits at least once per commit window (`--commit-ms`). Hence
+//! - on SIGTERM the server tells everybody, closes, commits everything queued and exits 0, so every
+//!   line any client received is in the database;
+//! - on a crash (`kill -9`) the database opens intact on restart and holds every line relayed more
+//!   than one commit window before the crash; only lines of the last window may be missing, and
+//!   what is stored is a gap-free prefix of what was relayed.
+mod common;
+
+use std::collections::HashSet;
+use std::io::{ErrorKind, Read, Write};
+use std::net::TcpStream;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use common::{message_rows, open_db, Client, Server, TIMEOUT};
+use socket2::{Domain, Socket, Type};
+
+/// Users writing numbered lines at once.
+const SENDERS: usize = 4;
+/// Lines per write: a paste, so the server reads many lines per system call.
+const BATCH: u64 = 50;
+/// Most lines one sender writes; the tests stop the load long before.
+const MAX_LINES: u64 = 5_000_000;
+
+/// Flags for a server under this load: no rate limit, and outboxes the readers cannot overflow
+/// however slowly the test process runs (slow readers are tested in `limits.rs`).
+const LOAD_FLAGS: [&str; 4] = ["--rate-per-sec", "0", "--outbox-bytes", "67108864"];
+
+/// What one client received until its connection ended.
+struct Received {
+    /// Complete lines, each with when it arrived.
+    lines: Vec<(String, Instant)>,
+    /// The stream ended in the middle of a line (which is not in `lines`).
+    partial_tail: bool,
+}
+
+/// Reads `stream` until EOF or a reset, calling `each` for every complete line as it arrives.
+/// Reads raw bytes because a killed server may leave a partial last line.
+fn drain(mut stream: TcpStream, mut each: impl FnMut(&str, Instant)) -> Received {
+    stream.set_read_timeout(Some(TIMEOUT)).expect("timeout");
+    let mut received = Received {
+        lines: Vec::new(),
+        partial_tail: false,
+    };
+    let mut buf = vec![0; 64 * 1024];
+    let mut partial = Vec::new();
+    loop {
+        let n = match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == ErrorKind::ConnectionReset => break,
+            Err(e) => panic!("read failed (timeout?): {e}"),
+        };
+        let at = Instant::now();
+        partial.extend_from_slice(&buf[..n]);
+        let mut start = 0;
+        while let Some(end) = partial[start..].iter().position(|&b| b == b'\n') {
+            let line = std::str::from_utf8(&partial[start..start + end]).expect("UTF-8");
+            each(line, at);
+            received.lines.push((line.to_owned(), at));
+            start += end + 1;
+        }
+        partial.drain(..start);
+    }
+    received.partial_tail = !partial.is_empty();
+    received
+}
+
+/// Splits a relayed line `sK: N` into its sender and number.
+fn parse_relayed(line: &str) -> Option<(usize, u64)> {
+    let (sender, body) = line.split_once(": ")?;
+    let k = sender.strip_prefix('s')?.parse().ok()?;
+    Some((k, body.parse().ok()?))
+}
+
+/// Checks that every sender's lines arrived in order without gaps.
+fn assert_in_order(who: &str, received: &Received) {
+    let mut next = [0u64; SENDERS];
+    for (line, _) in &received.lines {
+        if let Some((k, n)) = parse_relayed(line) {
+            assert_eq!(n, next[k], "{who}: line of s{k} lost or out of order");
+            next[k] += 1;
+        }
+    }
+}
+
+/// Senders `s0`..`s3` in the lobby, each writing `0\n1\n2\n...` on one thread as fast as the
+/// server reads, until told to stop or the connection breaks, and reading the others' lines on
+/// another.
+struct Load {
+    stop: Arc<AtomicBool>,
+    writers: Vec<JoinHandle<()>>,
+    readers: Vec<JoinHandle<Received>>,
+}
+
+impl Load {
+    /// Registers the senders (the reader sees each join), then starts them all.
+    fn start(server: &Server, reader: &mut Client) -> Load {
+        let mut clients = Vec::new();
+        for k in 0..SENDERS {
+            clients.push(server.join(&format!("s{k}")));
+            reader.expect(&format!("* s{k} joined"));
+        }
+        // Nothing is relayed before this point, so the clients' buffered readers hold no data
+        // lines and the raw streams can take over.
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut load = Load {
+            stop: stop.clone(),
+            writers: Vec::new(),
+            readers: Vec::new(),
+        };
+        for client in clients {
+            let incoming = client.stream.try_clone().expect("clone");
+            load.readers
+                .push(std::thread::spawn(move || drain(incoming, |_, _| {})));
+            let mut out = client.stream;
+            let stop = stop.clone();
+            load.writers.push(std::thread::spawn(move || {
+                let mut n = 0;
+                while !stop.load(Ordering::Relaxed) && n < MAX_LINES {
+                    let batch: String = (n..n + BATCH).map(|i| format!("{i}\n")).collect();
+                    if out.write_all(batch.as_bytes()).is_err() {
+                        break;
+                    }
+                    n += BATCH;
+                }
+            }));
+        }
+        load
+    }
+
+    /// Stops writing and waits for every sender's connection to end; returns what each received.
+    fn finish(self) -> Vec<Received> {
+        self.stop.store(true, Ordering::Relaxed);
+        for writer in self.writers {
+            writer.join().expect("writer thread");
+        }
+        self.readers
+            .into_iter()
+            .map(|r| r.join().expect("reader thread"))
+            .collect()
+    }
+}
+
+/// Every `(sender, body)` stored in the database.
+fn stored(db: &rusqlite::Connection) -> HashSet<(String, String)> {
+    message_rows(db)
+        .into_iter()
+        .map(|row| (row.sender, row.body))
+        .collect()
+}
+
+/// On SIGTERM under load every client, reading or sending, is told, then closed; the server exits 0; and every
+/// line any client received is in the database.
+#[test]
+fn sigterm_under_load_stores_every_line_relayed() {
+    let mut server = Server::start(&LOAD_FLAGS);
+    let mut reader = server.join("reader");
+    let load = Load::start(&server, &mut reader);
+
+    let mut count = 0;
+    let mut signalled = false;
+    let stream = reader.stream.try_clone().expect("clone");
+    let received = drain(stream, |line, _| {
+        count += usize::from(parse_relayed(line).is_some());
+        if count >= 500 && !signalled {
+            server.signal("TERM");
+            signalled = true;
+        }
+    });
+    assert!(signalled, "the connection ended before the load got going");
+    let mut all = vec![("reader".to_owned(), received)];
+    for (k, r) in load.finish().into_iter().enumerate() {
+        all.push((format!("s{k}"), r));
+    }
+    // Every client, reading or still sending, gets the goodbye as its last line, then EOF.
+    for (who, got) in &all {
+        assert!(!got.partial_tail, "{who}'s stream ended mid-line");
+        let lines: Vec<&str> = got.lines.iter().map(|(l, _)| l.as_str()).collect();
+        assert_eq!(lines.last(), Some(&"* server shutting down"), "{who}");
+        let byes = lines.iter().filter(|l| **l == "* server shutting down");
+        assert_eq!(byes.count(), 1, "{who}");
+    }
+    for (who, received) in &all {
+        assert_in_order(who, received);
+    }
+    assert_eq!(server.wait_exit(), Some(0), "log:\n{}", server.log());
+
+    let stored = stored(&server.open_db());
+    let mut checked = 0;
+    for (who, received) in &all {
+        for (line, _) in &received.lines {
+            let Some((k, n)) = parse_relayed(line) else {
+                continue;
+            };
+            assert!(
+                stored.contains(&(format!("s{k}"), n.to_string())),
+                "{who} received {line:?}, which is not in the database"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 500);
+}
+
+/// After `kill -9` under load the database opens intact on restart and holds every line received
+/// more than the commit window (plus slack) before the kill, as a gap-free prefix.
+#[test]
+fn kill_9_under_load_loses_at_most_the_last_commit_window() {
+    /// Lines received this long before the kill must be stored: the 20 ms commit window plus
+    /// generous slack for scheduling on a busy machine.
+    const SAFE: Duration = Duration::from_millis(500);
+    let mut server = Server::start(&[&LOAD_FLAGS[..], &["--commit-ms", "20"]].concat());
+    let mut reader = server.join("reader");
+    let load = Load::start(&server, &mut reader);
+
+    // Kill once lines have been arriving for well over the slack, so that some are old enough to
+    // check.
+    let mut first: Option<Instant> = None;
+    let mut count = 0;
+    let mut killed_at = None;
+    let stream = reader.stream.try_clone().expect("clone");
+    let received = drain(stream, |line, at| {
+        if parse_relayed(line).is_none() || killed_at.is_some() {
+            return;
+        }
+        count += 1;
+        let first = *first.get_or_insert(at);
+        if count >= 500 && at.duration_since(first) >= SAFE * 3 {
+            killed_at = Some(Instant::now());
+            server.child.kill().expect("kill -9");
+        }
+    });
+    let killed_at = killed_at.expect("the connection ended before the load got going");
+    let mut all = vec![("reader".to_owned(), received)];
+    for (k, r) in load.finish().into_iter().enumerate() {
+        all.push((format!("s{k}"), r));
+    }
+    assert_eq!(
+        server.wait_exit(),
+        None,
+        "the server was not killed by a signal"
+    );
+
+    let dir = std::mem::replace(&mut server.dir, tempfile::tempdir().expect("tempdir"));
+    drop(server);
+    let server = Server::start_in(dir, &[]);
+    let db = open_db(&server.db_path());
+    let check: String = db
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .expect("integrity_check");
+    assert_eq!(check, "ok");
+
+    let rows = message_rows(&db);
+    for (i, row) in rows.iter().enumerate() {
+        assert_eq!(row.id, i as i64 + 1, "the stored messages have a gap");
+    }
+    let stored: HashSet<(String, String)> = rows.into_iter().map(|r| (r.sender, r.body)).collect();
+    let mut checked = 0;
+    for (who, received) in &all {
+        assert_in_order(who, received);
+        for (line, at) in &received.lines {
+            let Some((k, n)) = parse_relayed(line) else {
+                continue;
+            };
+            let age = killed_at.saturating_duration_since(*at);
+            if age < SAFE {
+                continue;
+            }
+            assert!(
+                stored.contains(&(format!("s{k}"), n.to_string())),
+                "{who} received {line:?} {age:?} before the kill, but it is not in the database"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked > 0, "no line was old enough to check");
+
+    // The restarted server serves the stored history.
+    let mut after = Client::connect(server.addr);
+    after.expect("What is your name?");
+    after.send("after");
+    after.expect("--- end of history (50 messages) ---");
+}
+
+/// In a quiet room, where the commit window rather than a full batch triggers each commit, every
+/// line received more than the window (plus slack) before `kill -9` is stored.
+#[test]
+fn kill_9_in_a_quiet_room_keeps_lines_older_than_the_commit_window() {
+    const SAFE: Duration = Duration::from_millis(500);
+    let mut server = Server::start(&["--commit-ms", "20"]);
+    let mut reader = server.join("reader");
+    let mut talker = server.join("talker");
+    reader.expect("* talker joined");
+    // The default rate limit relays 10 lines at once, then 2 a second: a trickle.
+    let paste: String = (0..20).map(|n| format!("{n}\n")).collect();
+    talker.send_raw(paste.as_bytes());
+    let mut received: Vec<(String, Instant)> = Vec::new();
+    let killed_at = loop {
+        let line = reader.line().expect("the server closed the connection");
+        let at = Instant::now();
+        received.push((line, at));
+        if at.duration_since(received[0].1) >= SAFE * 3 {
+            let killed_at = Instant::now();
+            server.child.kill().expect("kill -9");
+            break killed_at;
+        }
+    };
+    assert_eq!(server.wait_exit(), None, "the server was not killed");
+
+    let dir = std::mem::replace(&mut server.dir, tempfile::tempdir().expect("tempdir"));
+    drop(server);
+    let server = Server::start_in(dir, &[]);
+    let stored = stored(&open_db(&server.db_path()));
+    let old: Vec<&String> = received
+        .iter()
+        .filter(|(_, at)| killed_at.duration_since(*at) >= SAFE)
+        .map(|(line, _)| line)
+        .collect();
+    assert!(old.len() >= 10, "too few old lines: {received:?}");
+    for line in old {
+        let body = line.strip_prefix("talker: ").expect("a talker line");
+        assert!(
+            stored.contains(&("talker".to_owned(), body.to_owned())),
+            "{line:?} was received over {SAFE:?} before the kill, but it is not in the database"
+        );
+    }
+}
+
+/// Registers `name` on a connection with a small receive buffer, so that a few KB the client does
+/// not read stay queued in the server's socket.
+fn join_small_window(server: &Server, name: &str) -> Client {
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).expect("socket");
+    socket.set_recv_buffer_size(4096).expect("SO_RCVBUF");
+    socket.connect(&server.addr.into()).expect("connect");
+    let mut client = Client::from_stream(socket.into());
+    client.expect("What is your name?");
+    client.send(name);
+    client.expect("--- end of history");
+    client
+}
+
+/// Stops the server with SIGTERM while two clients with small receive windows are not reading,
+/// each with several KB of room lines queued for it in the server's socket; `paster` has also
+/// pasted lines the rate limit has not let the server read yet. Reads what each client gets only
+/// after the server has exited.
+fn shut_down_with_output_queued() -> (Received, Received) {
+    let mut server = Server::start(&[]);
+    let quiet = join_small_window(&server, "quiet");
+    let mut paster = join_small_window(&server, "paster");
+    let mut witness = server.join("witness");
+    let mut talker = server.join("talker");
+    // Past the burst of 10 the server stops reading paster's socket, so most of this stays unread.
+    let paste: String = (0..2000).map(|n| format!("p {n}\n")).collect();
+    paster.send_raw(paste.as_bytes());
+    witness.expect("paster: p 9");
+    // More than the small windows hold, less than the server's send buffers: the sessions'
+    // writes complete, and the rest waits in the kernel. Once the witness has the last line, it
+    // is queued for the others too.
+    let long: String = (0..10)
+        .map(|n| format!("{n} {}\n", "t".repeat(1000)))
+        .collect();
+    talker.send_raw(long.as_bytes());
+    witness.expect("talker: 9 ");
+    server.signal("TERM");
+    talker.expect("* server shutting down");
+    assert_eq!(server.wait_exit(), Some(0), "log:\n{}", server.log());
+    (
+        drain(quiet.stream, |_, _| {}),
+        drain(paster.stream, |_, _| {}),
+    )
+}
+
+/// Checks that a client got the ten long lines, then `* server shutting down`, then EOF.
+fn assert_got_everything(who: &str, received: &Received) {
+    // Lines cut short, so a failure message stays readable.
+    let lines: Vec<&str> = received
+        .lines
+        .iter()
+        .map(|(l, _)| l.get(..30).unwrap_or(l))
+        .collect();
+    assert!(!received.partial_tail, "{who}: ended mid-line: {lines:?}");
+    let talked = lines.iter().filter(|l| l.starts_with("talker: ")).count();
+    assert_eq!(talked, 10, "{who}: {lines:?}");
+    assert_eq!(
+        lines.last(),
+        Some(&"* server shutting down"),
+        "{who}: {lines:?}"
+    );
+}
+
+/// On SIGTERM a client that is not reading at the moment still gets everything queued for it,
+/// then `* server shutting down`, then EOF, even if it reads only after the server has exited.
+#[test]
+fn sigterm_delivers_queued_lines_and_goodbye_to_a_client_not_reading() {
+    let (quiet, _) = shut_down_with_output_queued();
+    assert_got_everything("quiet", &quiet);
+}
+
+/// On SIGTERM a client whose input the server has not read yet (a paste held back by the rate
+/// limit) also gets everything queued for it, then `* server shutting down`, then EOF.
+#[test]
+fn sigterm_delivers_queued_lines_and_goodbye_to_a_client_still_sending() {
+    let (quiet, paster) = shut_down_with_output_queued();
+    assert_got_everything("quiet", &quiet);
+    assert_got_everything("paster", &paster);
+}

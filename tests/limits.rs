@@ -1,0 +1,436 @@
+//! The limits a client can run into, over real TCP: line length, the registration deadline, the
+//! rate limit, slow readers, connection counts and running out of file descriptors. Each limit
+//! protects the server or the room, so each test also checks that the server keeps serving.
+mod common;
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::TcpStream;
+use std::process::Command;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use common::{Client, Server, TIMEOUT};
+use socket2::{Domain, Socket, Type};
+
+/// The greeting every admitted connection gets first.
+const GREETING: &str = "Welcome to smolchat! What is your name?";
+
+/// The server's resident memory in KiB, from `/proc/PID/status`.
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no VmRSS in {status}"))
+}
+
+/// CPU time the process has used (user + system, all threads), from `/proc/PID/stat`.
+fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("proc stat");
+    // Fields after the command name (which may contain spaces) start with field 3, the state;
+    // utime and stime are fields 14 and 15.
+    let rest = &stat[stat.rfind(')').expect("comm") + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 =
+        fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime");
+    Duration::from_secs_f64(ticks as f64 / clock_ticks_per_sec() as f64)
+}
+
+fn clock_ticks_per_sec() -> u64 {
+    let out = Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .expect("getconf");
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .expect("CLK_TCK")
+}
+
+/// Output of a shell command, trimmed.
+fn sh(script: &str) -> String {
+    let out = Command::new("sh")
+        .args(["-c", script])
+        .output()
+        .expect("sh");
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// The line-too-long reply for the default limit.
+const TOO_LONG: &str = "line too long (max 1024 bytes), not sent";
+
+/// A line over the limit gets the exact reply, its rest up to the newline is skipped, and the
+/// connection carries on; a line of exactly the limit is relayed.
+#[test]
+fn line_too_long_is_refused_and_rest_skipped() {
+    let server = Server::start(&[]);
+    let mut bob = server.join("bob");
+    let mut alice = server.join("alice");
+    bob.expect("* alice joined");
+
+    let mut bytes = vec![b'a'; 1025];
+    bytes.extend_from_slice(b"TAIL-THAT-MUST-BE-SKIPPED\nnext line\n");
+    alice.send_raw(&bytes);
+    alice.next_is(TOO_LONG);
+    // Neither the refused line nor its tail came before the next line.
+    bob.next_is("alice: next line");
+
+    let exact = "b".repeat(1024);
+    alice.send(&exact);
+    bob.next_is(&format!("alice: {exact}"));
+    // Nothing else was said to alice: her next line is bob's.
+    bob.send("marker");
+    alice.next_is("bob: marker");
+}
+
+/// A 10 MB line with no newline gets one too-long reply and does not grow the server's memory.
+#[test]
+fn ten_megabyte_line_without_newline_keeps_memory_bounded() {
+    const LINE: usize = 10 * 1024 * 1024;
+    let server = Server::start(&[]);
+    let pid = server.child.id();
+    let mut bob = server.join("bob");
+    let mut alice = server.join("alice");
+    bob.expect("* alice joined");
+    let before = rss_kib(pid);
+
+    alice.send_raw(&vec![b'x'; LINE]);
+    alice.next_is(TOO_LONG);
+    // The line ends here; the server has consumed all 10 MB once bob sees the next line.
+    alice.send_raw(b"\nafter\n");
+    bob.next_is("alice: after");
+    let after = rss_kib(pid);
+    // A server that kept the line would hold at least its 10 MB; a bounded one holds a read
+    // buffer and one line. Half the line is far above the second and far below the first.
+    let grown = after.saturating_sub(before);
+    assert!(
+        grown < (LINE / 2 / 1024) as u64,
+        "server RSS grew by {grown} KiB ({before} -> {after}) for one over-long line"
+    );
+    // Exactly one reply was sent: alice's next line is bob's.
+    bob.send("marker");
+    alice.next_is("bob: marker");
+}
+
+/// A newcomer who gives no name within --register-timeout is told so and disconnected.
+#[test]
+fn registration_deadline_closes_the_connection() {
+    let server = Server::start(&["--register-timeout", "1"]);
+    let mut c = Client::connect(server.addr);
+    c.next_is(GREETING);
+    // A partial name without a line end does not count as an answer.
+    c.send_raw(b"ali");
+    assert_eq!(
+        c.expect_eof(),
+        vec!["no name given in 1 s, closing connection".to_owned()]
+    );
+    server.wait_log("no name within 1 s");
+}
+
+/// A pasted block over the rate limit is delayed, not dropped, and arrives whole and in order,
+/// while another user's line is relayed during the delay, before the paste's last lines.
+#[test]
+fn paste_over_the_rate_limit_is_delayed_not_dropped_and_others_still_get_through() {
+    // Default rate: burst 10, then 2 lines a second, so 16 lines take about 3 s.
+    let server = Server::start(&[]);
+    let mut bob = server.join("bob");
+    let mut carol = server.join("carol");
+    let mut alice = server.join("alice");
+    bob.expect("* carol joined");
+    bob.expect("* alice joined");
+
+    let paste: String = (1..=16).map(|n| format!("paste {n:02}\n")).collect();
+    alice.send_raw(paste.as_bytes());
+    // The 11th line is past the burst: once it arrives, alice is being delayed.
+    let received = bob.lines_until("alice: paste 11");
+    let expected: Vec<String> = (1..=11).map(|n| format!("alice: paste {n:02}")).collect();
+    assert_eq!(received, expected);
+    carol.send("carol is not held up");
+    let rest = bob.lines_until("alice: paste 16");
+    let carol_at = rest
+        .iter()
+        .position(|l| l == "carol: carol is not held up")
+        .unwrap_or_else(|| panic!("carol's line did not come before the paste ended: {rest:?}"));
+    let mut pasted: Vec<String> = rest.clone();
+    pasted.remove(carol_at);
+    let expected: Vec<String> = (12..=16).map(|n| format!("alice: paste {n:02}")).collect();
+    assert_eq!(pasted, expected, "paste lines lost or reordered: {rest:?}");
+    // Alice was never told off: her next line is bob's.
+    bob.send("marker");
+    alice.expect("carol: carol is not held up");
+    alice.next_is("bob: marker");
+}
+
+/// A client that stops reading is dropped once its outbox is full, while two others exchange
+/// over 30 MB in full and in order, and the server's memory stays flat.
+#[test]
+fn slow_reader_is_dropped_and_the_room_and_memory_are_not_affected() {
+    /// Lines the sender writes, each `LINE_LEN` bytes with its newline: 35 MB in all.
+    const LINES: usize = 35_000;
+    const LINE_LEN: usize = 1000;
+    /// Most lines the sender may be ahead of what the reader has received. This keeps the
+    /// reader's own outbox far below its limit however slowly this test process runs.
+    const WINDOW: usize = 128;
+    const BATCH: usize = 16;
+
+    let server = Server::start(&["--rate-per-sec", "0"]);
+    let pid = server.child.id();
+    // A tiny receive buffer, so the staller's kernel buffers fill early.
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).expect("socket");
+    socket.set_recv_buffer_size(4096).expect("SO_RCVBUF");
+    socket.connect(&server.addr.into()).expect("connect");
+    let mut staller = Client::from_stream(socket.into());
+    staller.expect("What is your name?");
+    staller.send("staller");
+    staller.expect("--- end of history");
+    let mut reader = server.join("reader");
+    let sender = server.join("sender");
+    reader.expect("* sender joined");
+    let before = rss_kib(pid);
+
+    let (acked_tx, acked_rx) = mpsc::channel::<usize>();
+    let mut out = sender.stream.try_clone().expect("clone");
+    let writer = std::thread::spawn(move || {
+        let pad = "p".repeat(LINE_LEN - 8);
+        let mut sent = 0;
+        let mut acked = 0;
+        while sent < LINES {
+            while sent - acked >= WINDOW {
+                acked = acked_rx.recv_timeout(TIMEOUT).expect("reader stalled");
+            }
+            let n = BATCH.min(LINES - sent);
+            let mut batch = String::with_capacity(n * LINE_LEN);
+            for seq in sent..sent + n {
+                batch.push_str(&format!("{seq:06} {pad}\n"));
+            }
+            out.write_all(batch.as_bytes()).expect("send");
+            sent += n;
+        }
+    });
+
+    let mut next = 0;
+    let mut saw_drop = false;
+    while next < LINES {
+        let line = reader.line().expect("reader lost its connection");
+        if line == "* staller left (not reading fast enough)" {
+            assert!(!saw_drop, "dropped twice");
+            saw_drop = true;
+            continue;
+        }
+        let body = line
+            .strip_prefix("sender: ")
+            .unwrap_or_else(|| panic!("unexpected line {line:?}"));
+        let seq: usize = body[..6].parse().expect("sequence number");
+        assert_eq!(seq, next, "line lost or out of order");
+        assert_eq!(body.len(), LINE_LEN - 1, "line {seq} changed in transit");
+        next += 1;
+        if next % 32 == 0 {
+            // The writer may already be done and gone; then nobody needs the count.
+            let _ = acked_tx.send(next);
+            reader.seen.clear();
+        }
+    }
+    writer.join().expect("writer thread");
+    assert!(
+        saw_drop,
+        "the staller was never dropped after {LINES} lines of {LINE_LEN} bytes"
+    );
+    server.wait_log("staller dropped: outbox full");
+    let after = rss_kib(pid);
+    // Holding what the staller did not read would cost over 30 MB. The bounded queues (the
+    // staller's 256 KB outbox, the hub's and the history writer's queues) and SQLite's cache
+    // account for well under 24 MB.
+    let grown = after.saturating_sub(before);
+    assert!(
+        grown < 24 * 1024,
+        "server RSS grew by {grown} KiB ({before} -> {after}) while relaying 35 MB"
+    );
+
+    // The staller's connection was closed, not just taken out of the room: what is buffered for
+    // it ends in EOF.
+    let mut drained = 0usize;
+    loop {
+        let chunk = staller.read_raw(64 * 1024);
+        if chunk.is_empty() {
+            break;
+        }
+        drained += chunk.len();
+        assert!(drained < LINES * LINE_LEN, "the staller got everything");
+    }
+    drop(sender);
+}
+
+/// With --max-clients 3 a fourth connection is told the server is full and closed; once a user
+/// leaves, a new connection is admitted.
+#[test]
+fn max_clients_refuses_then_admits_after_a_leave() {
+    let server = Server::start(&["--max-clients", "3"]);
+    let a = server.join("a");
+    let mut b = server.join("b");
+    let _c = server.join("c");
+    let mut d = Client::connect(server.addr);
+    assert_eq!(
+        d.expect_eof(),
+        vec!["server full, try again later".to_owned()]
+    );
+    server.wait_log("refused: server full");
+
+    a.close();
+    b.expect("* a left");
+    // The place is given back when a's session has finished, just after its leave notice; poll
+    // until a connection is admitted.
+    let deadline = Instant::now() + TIMEOUT;
+    let mut e = loop {
+        let mut e = Client::connect(server.addr);
+        let first = e.line().expect("closed without a word");
+        if first == GREETING {
+            break e;
+        }
+        assert_eq!(first, "server full, try again later");
+        assert!(Instant::now() < deadline, "never admitted after a leave");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    e.send("e");
+    e.expect("Welcome, e!");
+    b.expect("* e joined");
+}
+
+/// With --max-per-ip 2 --limit-loopback a third connection from 127.0.0.1 is refused.
+#[test]
+fn max_per_ip_applies_to_loopback_when_asked() {
+    let server = Server::start(&["--max-per-ip", "2", "--limit-loopback"]);
+    let mut one = Client::connect(server.addr);
+    one.next_is(GREETING);
+    let mut two = Client::connect(server.addr);
+    two.next_is(GREETING);
+    let mut three = Client::connect(server.addr);
+    assert_eq!(
+        three.expect_eof(),
+        vec!["too many connections from your address (max 2)".to_owned()]
+    );
+    server.wait_log("refused: too many connections from your address");
+}
+
+/// Without --limit-loopback, loopback connections are exempt from --max-per-ip.
+#[test]
+fn max_per_ip_exempts_loopback_by_default() {
+    let server = Server::start(&["--max-per-ip", "2"]);
+    let mut clients: Vec<Client> = (0..3).map(|_| Client::connect(server.addr)).collect();
+    for c in &mut clients {
+        c.next_is(GREETING);
+    }
+}
+
+/// At start-up the server raises its open-file limit to the hard limit and logs it.
+#[test]
+fn start_up_logs_the_raised_open_file_limit() {
+    let hard = sh("ulimit -Hn");
+    let server = Server::start(&[]);
+    server.wait_log("open-file limit is ");
+    let log = server.log();
+    let logged = log
+        .lines()
+        .find_map(|l| l.split("open-file limit is ").nth(1))
+        .expect("limit line")
+        .trim();
+    if hard == "unlimited" {
+        // The kernel's own ceiling then applies; it is some number.
+        logged.parse::<u64>().expect("a number");
+    } else {
+        assert_eq!(logged, hard);
+    }
+}
+
+/// Waits until `stream` has received a whole greeting (true), or the log says the server is out
+/// of descriptors while no greeting has come (false).
+fn greeted_or_stuck(stream: &mut TcpStream, server: &Server) -> bool {
+    stream
+        .set_read_timeout(Some(Duration::from_millis(50)))
+        .expect("timeout");
+    let deadline = Instant::now() + TIMEOUT;
+    let mut got = Vec::new();
+    loop {
+        assert!(Instant::now() < deadline, "neither greeted nor stuck");
+        let mut buf = [0; 256];
+        match stream.read(&mut buf) {
+            Ok(0) => panic!("closed before the greeting; got {got:?}"),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            Err(e) => panic!("read: {e}"),
+        }
+        if got.ends_with(b"\n") {
+            assert_eq!(got, format!("{GREETING}\n").as_bytes());
+            return true;
+        }
+        if got.is_empty() && server.log().contains("out of resources") {
+            return false;
+        }
+    }
+}
+
+/// Out of file descriptors, the server logs it, backs off instead of spinning, and serves again
+/// once connections close.
+#[test]
+fn out_of_descriptors_backs_off_without_spinning_and_resumes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("chat.db");
+    let log = dir.path().join("server.log");
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", r#"ulimit -n 48; exec "$0" "$@""#])
+        .arg(env!("CARGO_BIN_EXE_smolchat"))
+        .args(["--listen", "127.0.0.1:0", "--db"])
+        .arg(&db);
+    let server = Server::spawn(&mut cmd, dir, log);
+    let pid = server.child.id();
+    server.wait_log("open-file limit is 48");
+
+    let mut open = Vec::new();
+    let mut pending = loop {
+        assert!(open.len() < 64, "never ran out of descriptors");
+        let mut stream = TcpStream::connect(server.addr).expect("connect");
+        if greeted_or_stuck(&mut stream, &server) {
+            open.push(stream);
+        } else {
+            break stream;
+        }
+    };
+    assert!(
+        open.len() > 10,
+        "only {} connections before EMFILE",
+        open.len()
+    );
+
+    // The server warns at most once a second while stuck; CPU use between two warnings shows
+    // whether it sleeps between attempts or spins on accept.
+    let warnings = || server.log().matches("out of resources").count();
+    let (seen, cpu0, t0) = (warnings(), cpu_time(pid), Instant::now());
+    let deadline = t0 + TIMEOUT;
+    while warnings() == seen {
+        assert!(Instant::now() < deadline, "no second warning while stuck");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (cpu, elapsed) = (cpu_time(pid) - cpu0, t0.elapsed());
+    assert!(
+        cpu.as_secs_f64() < 0.25 * elapsed.as_secs_f64(),
+        "server used {cpu:?} of CPU in {elapsed:?} while out of descriptors"
+    );
+    // Still stuck: the pending connection has had no greeting.
+    pending.set_nonblocking(true).expect("nonblocking");
+    let mut buf = [0; 64];
+    match pending.read(&mut buf) {
+        Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+        other => panic!("pending connection got {other:?} while the server was stuck"),
+    }
+    pending.set_nonblocking(false).expect("blocking");
+
+    // Closing some connections frees descriptors: the pending one is served, then a new user.
+    open.truncate(open.len() - 8);
+    let mut pending = Client::from_stream(pending);
+    pending.next_is(GREETING);
+    let mut late = server.join("late");
+    pending.send("pending");
+    pending.expect("Welcome, pending!");
+    pending.expect("--- end of history");
+    late.expect("* pending joined");
+}
