@@ -17,7 +17,6 @@ fn main() -> ExitCode {
     match app::run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            log::error!("{e}");
             eprintln!("smolchat: {e}");
             ExitCode::FAILURE
         }

@@ -44,6 +44,12 @@ impl TokenBucket {
         }
     }
 
+    /// True when the bucket holds its whole burst again: the user has been quiet for a while.
+    pub fn is_full(&mut self, now: Instant) -> bool {
+        self.refill(now);
+        self.tokens >= self.burst
+    }
+
     /// Spends one token for a line that was read.
     pub fn spend(&mut self, now: Instant) {
         self.refill(now);
@@ -82,5 +88,7 @@ mod tests {
             b.spend(t2);
         }
         assert!(b.wait(t2).is_some());
+        assert!(!b.is_full(t2));
+        assert!(b.is_full(t2 + Duration::from_secs(5)));
     }
 }

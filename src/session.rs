@@ -285,6 +285,8 @@ async fn chat(
     let mut bucket = config
         .rate
         .map(|rate| TokenBucket::new(rate, Instant::now()));
+    // Whether the user was told about the rate limit since the bucket was last full.
+    let mut throttled = false;
 
     loop {
         if conn.flush().await.is_err() {
@@ -335,8 +337,20 @@ async fn chat(
         if text.trim().is_empty() {
             continue;
         }
-        if let Some(bucket) = &mut bucket {
-            bucket.spend(Instant::now());
+        if let (Some(bucket), Some(rate)) = (&mut bucket, config.rate) {
+            let now = Instant::now();
+            if bucket.is_full(now) {
+                throttled = false;
+            }
+            bucket.spend(now);
+            if bucket.wait(now).is_some() && !throttled {
+                throttled = true;
+                warn!("{nick}: over the rate limit, delaying lines");
+                conn.queue(&format!(
+                    "slow down: after {} lines, lines are sent at {} per second (delayed, not dropped)",
+                    rate.burst, rate.per_sec
+                ));
+            }
         }
         let event = match command::parse(&text) {
             Ok(Input::Say(text)) => Event::Say {
