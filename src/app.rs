@@ -81,7 +81,13 @@ pub fn run(args: Args) -> Result<(), String> {
     }
     // Cancels tasks still running after the grace time, dropping their history handles.
     drop(executor);
-    writer.close();
+    let lost = writer.close();
+    if lost > 0 {
+        return Err(format!(
+            "{lost} messages could not be stored in {}",
+            args.db.display()
+        ));
+    }
     info!("stopped");
     Ok(())
 }

@@ -40,6 +40,8 @@ pub enum CommandError {
     Usage(&'static str),
     BadNick(NameError),
     BadRoom(NameError),
+    /// A `/me` whose text would read like a server notice about the user.
+    LooksLikeNotice,
 }
 
 impl std::fmt::Display for CommandError {
@@ -51,6 +53,10 @@ impl std::fmt::Display for CommandError {
             CommandError::Usage(usage) => write!(f, "usage: {usage} (type /help for more)"),
             CommandError::BadNick(e) => write!(f, "{} (see /help)", e.nick_reason()),
             CommandError::BadRoom(e) => write!(f, "{} (see /help)", e.room_reason()),
+            CommandError::LooksLikeNotice => write!(
+                f,
+                "that action would look like a server notice, not sent (see /help)"
+            ),
         }
     }
 }
@@ -93,6 +99,7 @@ pub fn parse(line: &str) -> Result<Input, CommandError> {
         },
         "me" => match args {
             "" => return Err(CommandError::Usage("/me ACTION")),
+            action if mimics_notice(action) => return Err(CommandError::LooksLikeNotice),
             action => Command::Me(action.to_owned()),
         },
         "msg" => {
@@ -125,6 +132,17 @@ pub fn parse(line: &str) -> Result<Input, CommandError> {
         _ => return Err(CommandError::Unknown(name.to_owned())),
     };
     Ok(Input::Command(command))
+}
+
+/// True for action text that would make `* NAME text` read like one of the server's own notices
+/// about NAME (`* NAME joined`, `* NAME left ...`, `* NAME is now known as ...`).
+fn mimics_notice(action: &str) -> bool {
+    let lower = action.to_ascii_lowercase();
+    lower == "joined"
+        || lower.starts_with("joined ")
+        || lower == "left"
+        || lower.starts_with("left ")
+        || lower.starts_with("is now known as")
 }
 
 /// The argument if it is exactly one word.
@@ -187,6 +205,9 @@ mod tests {
             "/join a/b",
             "/history x",
             "/history 0",
+            "/me joined",
+            "/me left (quit)",
+            "/me is now known as bob",
             "/",
         ] {
             let err = parse(bad).expect_err(bad);

@@ -85,8 +85,14 @@ fn default_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 7878))
 }
 
-/// Most history lines a replay or one `/history` page may return: a page larger than this would
-/// be a database dump, not a chat scrollback, and would tie up the writer for a long time.
+/// Longest allowed `--max-line`: a chat line, not a file transfer.
+pub const MAX_MAX_LINE: usize = 64 * 1024;
+
+/// Longest allowed commit window: past this the crash guarantee means little.
+pub const MAX_COMMIT_MS: u64 = 10_000;
+
+/// Most history lines replayed on joining: more would be a database dump, not a chat
+/// scrollback (the sqlite3 shell is there for that).
 pub const MAX_HISTORY_PAGE: u32 = 1000;
 
 /// The validated settings the server runs with.
@@ -128,11 +134,26 @@ impl Args {
         if self.max_clients == 0 || self.max_per_ip == 0 {
             return Err("--max-clients and --max-per-ip must be at least 1".into());
         }
-        if self.outbox_bytes < self.max_line * 4 {
+        if self.max_line > MAX_MAX_LINE {
             return Err(format!(
-                "--outbox-bytes {} is too small (at least 4 x --max-line = {})",
-                self.outbox_bytes,
-                self.max_line * 4
+                "--max-line {} is too large (at most {MAX_MAX_LINE})",
+                self.max_line
+            ));
+        }
+        // A relayed line can be three times the bytes received (invalid UTF-8 becomes U+FFFD)
+        // plus the sender's name; the outbox must hold several such lines, or one line from a
+        // user could get an innocent reader disconnected.
+        let min_outbox = 8 * (3 * self.max_line + 64);
+        if self.outbox_bytes < min_outbox {
+            return Err(format!(
+                "--outbox-bytes {} is too small for --max-line {} (at least {min_outbox})",
+                self.outbox_bytes, self.max_line
+            ));
+        }
+        if self.commit_ms > MAX_COMMIT_MS {
+            return Err(format!(
+                "--commit-ms {} is too large (at most {MAX_COMMIT_MS})",
+                self.commit_ms
             ));
         }
         if self.register_timeout == 0 {

@@ -95,7 +95,9 @@ impl std::error::Error for OpenError {}
 /// pending migration. Used by the writer, and by tools that fill a database offline.
 pub fn open_connection(path: &Path) -> rusqlite::Result<Connection> {
     let mut conn = Connection::open(path)?;
-    conn.busy_timeout(Duration::from_secs(5))?;
+    // Short: a commit that finds the database locked is retried by the writer with back-off,
+    // and logged, rather than waiting silently inside SQLite.
+    conn.busy_timeout(Duration::from_secs(1))?;
     // WAL cannot be switched on inside a transaction, so it is set first, on its own.
     let mode: String =
         conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
@@ -109,6 +111,23 @@ pub fn open_connection(path: &Path) -> rusqlite::Result<Connection> {
     conn.pragma_update(None, "synchronous", "FULL")?;
     migrate(&mut conn)?;
     Ok(conn)
+}
+
+/// Takes an exclusive advisory lock (`flock`) on the database file. SQLite's own locks use
+/// `fcntl`, which `flock` does not interfere with on Linux, and the descriptor stays open for the
+/// server's life, so SQLite's locks are never released early by closing it.
+fn lock_database(path: &Path) -> rusqlite::Result<std::fs::File> {
+    let file = std::fs::File::open(path)
+        .map_err(|e| failure(format!("cannot open the database file to lock it: {e}")))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(failure(
+            "the database is in use by another smolchat server".into(),
+        )),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(failure(format!("cannot lock the database file: {e}")))
+        }
+    }
 }
 
 /// An error of ours in rusqlite's clothes, so callers handle one error type.
@@ -151,7 +170,9 @@ pub struct History {
 /// [`History`] handle is gone.
 pub struct HistoryWriter {
     tx: Sender<WriterMsg>,
-    thread: Option<JoinHandle<()>>,
+    thread: Option<JoinHandle<u64>>,
+    /// An exclusive advisory lock on the database file, so two servers never write one history.
+    _lock: std::fs::File,
 }
 
 impl History {
@@ -166,6 +187,7 @@ impl History {
             source,
         };
         let conn = open_connection(path).map_err(err)?;
+        let lock = lock_database(path).map_err(err)?;
         let last_id: i64 = conn
             .query_row("SELECT coalesce(max(id), 0) FROM messages", [], |r| {
                 r.get(0)
@@ -197,6 +219,7 @@ impl History {
         let writer = HistoryWriter {
             tx,
             thread: Some(thread),
+            _lock: lock,
         };
         Ok((history, writer, last_id))
     }
@@ -220,83 +243,157 @@ impl History {
         }
     }
 
-    /// Streams up to `limit` lines of `room` with ids below `before`, oldest first, formatted for
-    /// a client, in chunks as the database produces them, then the page's summary.
-    pub fn page(&self, room: &RoomName, before: i64, limit: u32) -> PageStream {
-        // Unbounded, so a reader never waits on a slow client; a page is at most
-        // MAX_HISTORY_PAGE rows, which bounds the memory.
-        let (chunks, chunks_rx) = async_channel::unbounded();
-        let (done, done_rx) = async_channel::bounded(1);
-        let job = ReadJob {
+    /// How many of the last `limit` messages of `room` below id `before` exist, and the id of
+    /// the oldest of them: where a page starts.
+    pub async fn span(&self, room: &RoomName, before: i64, limit: u32) -> rusqlite::Result<Span> {
+        let (reply, answer) = async_channel::bounded(1);
+        self.read(ReadJob::Span {
             room: room.shared(),
             before,
             limit,
-            chunks,
-            done,
-        };
+            reply,
+        });
+        answer.recv().await.unwrap_or_else(|_| Err(gone()))
+    }
+
+    /// Up to `max` messages of `room` with ids in `from..before`, oldest first, formatted for a
+    /// client. A page is streamed as a sequence of these, each asked for once the previous one
+    /// is written, so a client that does not read holds at most one chunk in server memory.
+    pub async fn rows(
+        &self,
+        room: &RoomName,
+        from: i64,
+        before: i64,
+        max: u32,
+    ) -> rusqlite::Result<Rows> {
+        let (reply, answer) = async_channel::bounded(1);
+        self.read(ReadJob::Rows {
+            room: room.shared(),
+            from,
+            before,
+            max,
+            reply,
+        });
+        answer.recv().await.unwrap_or_else(|_| Err(gone()))
+    }
+
+    fn read(&self, job: ReadJob) {
         if self.reads.try_send(job).is_err() {
             error!("history readers are gone");
-        }
-        PageStream {
-            chunks: chunks_rx,
-            done: done_rx,
         }
     }
 }
 
-/// One page being read: its formatted chunks, then its summary.
-pub struct PageStream {
-    pub chunks: Receiver<Vec<u8>>,
-    pub done: Receiver<rusqlite::Result<Page>>,
+fn gone() -> rusqlite::Error {
+    failure("the history readers stopped".into())
 }
 
-struct ReadJob {
-    room: Arc<str>,
-    before: i64,
-    limit: u32,
-    chunks: Sender<Vec<u8>>,
-    done: Sender<rusqlite::Result<Page>>,
+/// Where a page of history starts.
+#[derive(Debug, Clone, Copy)]
+pub struct Span {
+    /// Messages in the page.
+    pub count: u32,
+    /// The oldest id in the page, if any.
+    pub first: Option<i64>,
+}
+
+/// One chunk of a page, formatted.
+#[derive(Debug, Clone)]
+pub struct Rows {
+    pub text: Vec<u8>,
+    pub count: u32,
+    /// The id of the last row in the chunk.
+    pub last: Option<i64>,
+}
+
+enum ReadJob {
+    Span {
+        room: Arc<str>,
+        before: i64,
+        limit: u32,
+        reply: Sender<rusqlite::Result<Span>>,
+    },
+    Rows {
+        room: Arc<str>,
+        from: i64,
+        before: i64,
+        max: u32,
+        reply: Sender<rusqlite::Result<Rows>>,
+    },
 }
 
 impl HistoryWriter {
     /// Closes the queue, lets the writer commit everything queued, and waits for it to stop.
-    pub fn close(mut self) {
+    /// Returns how many lines could not be stored (zero unless the database kept failing).
+    pub fn close(mut self) -> u64 {
         self.tx.close();
-        if let Some(thread) = self.thread.take() {
-            if thread.join().is_err() {
+        match self.thread.take().map(JoinHandle::join) {
+            Some(Ok(lost)) => lost,
+            Some(Err(_)) => {
                 error!("history writer thread panicked");
+                1
             }
+            None => 0,
         }
     }
 }
 
-/// What one page of history held.
-#[derive(Debug, Clone, Copy)]
-pub struct Page {
-    /// Lines sent.
-    pub count: u32,
-    /// The smallest id sent, if any: the `before` of the next page.
-    pub oldest: Option<i64>,
-}
-
-/// A reader thread: opens its read-only connection on first use and serves pages until every
-/// history handle is gone. A failed connection is dropped and opened again for the next job.
+/// A reader thread: opens its read-only connection on first use and serves jobs until every
+/// history handle is gone. A connection that failed is dropped and opened again for the next job.
 fn reader_loop(path: &Path, jobs: &Receiver<ReadJob>) {
     let mut conn: Option<Connection> = None;
     while let Ok(job) = jobs.recv_blocking() {
-        let result = match conn.take() {
-            Some(c) => Ok(c),
-            None => open_reader(path),
-        }
-        .and_then(|c| {
-            let page = read_page(&c, &job.room, job.before, job.limit, &job.chunks);
+        let c = match conn.take() {
+            Some(c) => c,
+            None => match open_reader(path) {
+                Ok(c) => c,
+                Err(e) => {
+                    job.fail(e);
+                    continue;
+                }
+            },
+        };
+        let ok = match job {
+            ReadJob::Span {
+                room,
+                before,
+                limit,
+                reply,
+            } => {
+                let result = read_span(&c, &room, before, limit);
+                let ok = result.is_ok();
+                let _ = reply.try_send(result);
+                ok
+            }
+            ReadJob::Rows {
+                room,
+                from,
+                before,
+                max,
+                reply,
+            } => {
+                let result = read_rows(&c, &room, from, before, max);
+                let ok = result.is_ok();
+                let _ = reply.try_send(result);
+                ok
+            }
+        };
+        if ok {
             conn = Some(c);
-            page
-        });
-        if result.is_err() {
-            conn = None;
         }
-        let _ = job.done.try_send(result);
+    }
+}
+
+impl ReadJob {
+    fn fail(self, e: rusqlite::Error) {
+        match self {
+            ReadJob::Span { reply, .. } => {
+                let _ = reply.try_send(Err(e));
+            }
+            ReadJob::Rows { reply, .. } => {
+                let _ = reply.try_send(Err(e));
+            }
+        }
     }
 }
 
@@ -309,53 +406,56 @@ fn open_reader(path: &Path) -> rusqlite::Result<Connection> {
     Ok(conn)
 }
 
-/// Reads one page and sends it to the session in chunks.
-fn read_page(
+/// Counts the page: an index-only walk of `(room, id)` backwards from `before`.
+fn read_span(conn: &Connection, room: &str, before: i64, limit: u32) -> rusqlite::Result<Span> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT count(*), min(id) FROM (
+             SELECT id FROM messages WHERE room = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3
+         )",
+    )?;
+    stmt.query_row(params![room, before, i64::from(limit)], |row| {
+        Ok(Span {
+            count: row.get(0)?,
+            first: row.get(1)?,
+        })
+    })
+}
+
+/// Reads and formats one chunk of a page, walking `(room, id)` forwards from `from`.
+fn read_rows(
     conn: &Connection,
     room: &str,
+    from: i64,
     before: i64,
-    limit: u32,
-    out: &Sender<Vec<u8>>,
-) -> rusqlite::Result<Page> {
+    max: u32,
+) -> rusqlite::Result<Rows> {
     let started = Instant::now();
-    let mut page = Page {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, sent_at, sender, kind, body FROM messages
+         WHERE room = ?1 AND id >= ?2 AND id < ?3 ORDER BY id LIMIT ?4",
+    )?;
+    let mut rows = stmt.query(params![room, from, before, i64::from(max)])?;
+    let mut chunk = Rows {
+        text: Vec::with_capacity(4096),
         count: 0,
-        oldest: None,
+        last: None,
     };
-    {
-        // The inner query walks the (room, id) index backwards from `before`; the outer one
-        // puts the page back in reading order.
-        let mut stmt = conn.prepare_cached(
-            "SELECT id, sent_at, sender, kind, body FROM (
-                     SELECT id, sent_at, sender, kind, body FROM messages
-                     WHERE room = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3
-                 ) ORDER BY id",
-        )?;
-        let mut rows = stmt.query(params![room, before, i64::from(limit)])?;
-        let mut chunk = Vec::with_capacity(4096);
-        while let Some(row) = rows.next()? {
-            let id: i64 = row.get(0)?;
-            let sent_at: String = row.get(1)?;
-            let sender: String = row.get(2)?;
-            let kind: String = row.get(3)?;
-            let body: String = row.get(4)?;
-            page.oldest.get_or_insert(id);
-            page.count += 1;
-            format_row(&mut chunk, &sent_at, &sender, &kind, &body);
-            if chunk.len() >= 16 * 1024 && out.try_send(std::mem::take(&mut chunk)).is_err() {
-                break;
-            }
-        }
-        if !chunk.is_empty() {
-            let _ = out.try_send(chunk);
-        }
+    while let Some(row) = rows.next()? {
+        let id: i64 = row.get(0)?;
+        let sent_at: String = row.get(1)?;
+        let sender: String = row.get(2)?;
+        let kind: String = row.get(3)?;
+        let body: String = row.get(4)?;
+        chunk.last = Some(id);
+        chunk.count += 1;
+        format_row(&mut chunk.text, &sent_at, &sender, &kind, &body);
     }
     debug!(
         "read {} history lines of {room} in {} us",
-        page.count,
+        chunk.count,
         started.elapsed().as_micros()
     );
-    Ok(page)
+    Ok(chunk)
 }
 
 /// Formats a stored line for a client: `[2026-11-27 16:40:17] alice: hi` or, for an action,
@@ -371,31 +471,36 @@ fn format_row(out: &mut Vec<u8>, sent_at: &str, sender: &str, kind: &str, body: 
     out.extend_from_slice(line.as_bytes());
 }
 
+/// How long the writer keeps retrying a failing commit after shutdown has begun, before it gives
+/// up and reports the lines as lost. While the server runs it retries for as long as it takes.
+const GIVE_UP_AFTER_CLOSE: Duration = Duration::from_secs(10);
+
 /// The writer thread: waits for a record, gathers more for up to one commit window (or until a
-/// barrier asks for a commit now), and commits them in one transaction.
+/// barrier asks for a commit now), and commits them in one transaction. Returns how many lines
+/// could not be stored.
 fn writer_loop(
     mut conn: Connection,
     rx: Receiver<WriterMsg>,
     committed: Arc<AtomicI64>,
     window: Duration,
-) {
+) -> u64 {
     let mut batch: Vec<Record> = Vec::with_capacity(MAX_BATCH);
     let mut barriers: Vec<Sender<()>> = Vec::new();
     let mut total: u64 = 0;
-    loop {
-        let first = match rx.recv_blocking() {
-            Ok(msg) => msg,
-            Err(_) => break,
+    let mut lost: u64 = 0;
+    let mut closed = false;
+    while !closed {
+        let Ok(first) = rx.recv_blocking() else {
+            break;
         };
         let deadline = Instant::now() + window;
         let mut next = Some(first);
-        let mut closed = false;
         while let Some(msg) = next.take() {
             match msg {
                 WriterMsg::Record(r) => batch.push(r),
                 WriterMsg::Barrier(b) => barriers.push(b),
             }
-            if batch.len() >= MAX_BATCH || !barriers.is_empty() {
+            if batch.len() >= MAX_BATCH {
                 break;
             }
             next = match rx.try_recv() {
@@ -404,6 +509,8 @@ fn writer_loop(
                     closed = true;
                     None
                 }
+                // Somebody waits for a commit: take what is queued, then commit at once.
+                Err(TryRecvError::Empty) if !barriers.is_empty() => None,
                 // Nothing queued: wait for more until the window ends.
                 Err(TryRecvError::Empty) => {
                     smol::block_on(future::or(async { rx.recv().await.ok() }, async {
@@ -414,26 +521,72 @@ fn writer_loop(
             };
         }
         if !batch.is_empty() {
-            match commit(&mut conn, &batch) {
-                Ok(()) => {
-                    total += batch.len() as u64;
-                    if let Some(last) = batch.last() {
-                        committed.store(last.id, Ordering::Release);
-                    }
+            if commit_with_retry(&mut conn, &batch, &rx) {
+                total += batch.len() as u64;
+                if let Some(last) = batch.last() {
+                    committed.store(last.id, Ordering::Release);
                 }
-                // Retrying forever would stall every room; the error is logged loudly instead.
-                Err(e) => error!("history commit of {} lines failed: {e}", batch.len()),
+            } else {
+                lost += batch.len() as u64;
             }
             batch.clear();
         }
         for b in barriers.drain(..) {
             let _ = b.try_send(());
         }
-        if closed {
-            break;
-        }
     }
     info!("history writer stopped after storing {total} lines");
+    lost
+}
+
+/// Commits a batch, retrying with back-off while the database is busy or failing (another
+/// program holding a write lock, a full disk). Meanwhile the queue fills and the hub waits:
+/// messages are held back rather than relayed and lost. Gives up only on errors that retrying
+/// cannot fix, or after [`GIVE_UP_AFTER_CLOSE`] once the server is shutting down.
+fn commit_with_retry(conn: &mut Connection, batch: &[Record], rx: &Receiver<WriterMsg>) -> bool {
+    let mut delay = Duration::from_millis(10);
+    let mut closed_since: Option<Instant> = None;
+    let mut failures: u32 = 0;
+    loop {
+        let e = match commit(conn, batch) {
+            Ok(()) => {
+                if failures > 0 {
+                    info!("history commit succeeded after {failures} failures");
+                }
+                return true;
+            }
+            Err(e) => e,
+        };
+        failures += 1;
+        if is_permanent(&e) {
+            error!("{} lines not stored: {e}", batch.len());
+            return false;
+        }
+        if rx.is_closed() {
+            let since = *closed_since.get_or_insert_with(Instant::now);
+            if since.elapsed() >= GIVE_UP_AFTER_CLOSE {
+                error!("{} lines not stored at shutdown: {e}", batch.len());
+                return false;
+            }
+        }
+        // Log the first failure and then about every ten seconds, not every retry.
+        if failures == 1 || failures.is_multiple_of(10) {
+            error!(
+                "history commit of {} lines failed ({e}); retrying, messages are held meanwhile",
+                batch.len()
+            );
+        }
+        std::thread::sleep(delay);
+        delay = (delay * 2).min(Duration::from_secs(1));
+    }
+}
+
+/// Errors that no retry will fix: the rows themselves are at fault.
+fn is_permanent(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::ConstraintViolation | rusqlite::ErrorCode::TooBig)
+    )
 }
 
 fn commit(conn: &mut Connection, batch: &[Record]) -> rusqlite::Result<()> {

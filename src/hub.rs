@@ -19,6 +19,9 @@ use crate::history::{History, Kind, Record};
 use crate::names::{Nick, RoomName};
 use crate::outbox::{line, Line, Outbox, PushError};
 
+/// Longest line of a `/who` or `/rooms` reply before it continues on the next line.
+const LIST_LINE: usize = 400;
+
 /// Identifies a session for its whole life, whatever its name becomes.
 pub type MemberId = u64;
 
@@ -127,7 +130,12 @@ impl Hub {
                 reply,
             } => {
                 let result = self.register(id, nick, outbox);
-                let _ = reply.try_send(result);
+                let registered = result.is_ok();
+                // The session may have given up meanwhile (its name deadline passed): then undo
+                // the registration, or the name would stay taken by nobody.
+                if reply.try_send(result).is_err() && registered {
+                    self.leave(id, None);
+                }
             }
             Event::Say { id, kind, text } => self.say(id, kind, text).await,
             Event::Who { id } => self.who(id),
@@ -207,20 +215,15 @@ impl Hub {
         let Some(member) = self.members.get(&id) else {
             return;
         };
-        let names: Vec<&str> = self
+        let names: Vec<String> = self
             .rooms
             .get(&member.room)
             .into_iter()
             .flatten()
-            .filter_map(|(m, _)| self.members.get(m).map(|m| m.nick.as_str()))
+            .filter_map(|(m, _)| self.members.get(m).map(|m| m.nick.to_string()))
             .collect();
-        let text = format!(
-            "users in {} ({}): {}",
-            member.room,
-            names.len(),
-            names.join(", ")
-        );
-        self.tell(id, &text);
+        let header = format!("users in {} ({}):", member.room, names.len());
+        self.tell_list(id, &header, &names);
     }
 
     fn list_rooms(&mut self, id: MemberId) {
@@ -231,7 +234,26 @@ impl Hub {
             .iter()
             .map(|(r, n)| format!("{r} ({n} {})", if *n == 1 { "user" } else { "users" }))
             .collect();
-        let text = format!("rooms ({}): {}", rooms.len(), list.join(", "));
+        let header = format!("rooms ({}):", rooms.len());
+        self.tell_list(id, &header, &list);
+    }
+
+    /// Sends `header item, item, ...`, continued on further lines when long, so that no reply
+    /// line outgrows an outbox however many users or rooms there are.
+    fn tell_list(&mut self, id: MemberId, header: &str, items: &[String]) {
+        let mut text = header.to_owned();
+        let mut first = true;
+        for item in items {
+            if text.len() + item.len() > LIST_LINE && !first {
+                text.push(',');
+                self.tell(id, &text);
+                text = "  ".to_owned();
+                first = true;
+            }
+            text.push_str(if first { " " } else { ", " });
+            text.push_str(item);
+            first = false;
+        }
         self.tell(id, &text);
     }
 
@@ -379,16 +401,25 @@ impl Hub {
             return;
         };
         let mut slow = Vec::new();
+        let mut gone = Vec::new();
         for (id, outbox) in members {
             if Some(*id) == except {
                 continue;
             }
-            if let Err(PushError::Full) = outbox.push(line.clone()) {
-                slow.push(*id);
+            match outbox.push(line.clone()) {
+                Ok(()) => {}
+                Err(PushError::Full) => slow.push(*id),
+                // The session ended without saying so (it was cancelled): forget it.
+                Err(PushError::Closed) => gone.push(*id),
             }
         }
         if !slow.is_empty() {
             self.drop_slow(slow);
+        }
+        for id in gone {
+            if !self.closing {
+                self.leave(id, None);
+            }
         }
     }
 

@@ -17,10 +17,15 @@ pub const MAX_ROOM: usize = 32;
 /// The room everybody starts in.
 pub const LOBBY: &str = "lobby";
 
+/// Names nobody may take, because server notices use them (`* server shutting down`,
+/// `* you joined ROOM`): a user with such a name could forge those with `/me`.
+const RESERVED: &[&str] = &["server", "you"];
+
 /// Why a name was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NameError {
     Empty,
+    Reserved,
     TooLong,
     BadStart,
     BadChar,
@@ -63,6 +68,9 @@ impl Nick {
     pub fn parse(raw: &str) -> Result<Nick, NameError> {
         let raw = raw.trim();
         check(raw, MAX_NICK, true)?;
+        if RESERVED.iter().any(|r| r.eq_ignore_ascii_case(raw)) {
+            return Err(NameError::Reserved);
+        }
         Ok(Nick {
             name: raw.into(),
             key: raw.to_ascii_lowercase().into(),
@@ -129,6 +137,7 @@ impl NameError {
     pub fn nick_reason(self) -> String {
         let why = match self {
             NameError::Empty => "it is empty",
+            NameError::Reserved => "it is reserved for the server",
             NameError::TooLong => "it is longer than 24 characters",
             NameError::BadStart => "it must start with a letter or digit",
             NameError::BadChar => "only letters, digits, '_', '-' and '.' are allowed",
@@ -140,6 +149,7 @@ impl NameError {
     pub fn room_reason(self) -> String {
         let why = match self {
             NameError::Empty => "it is empty",
+            NameError::Reserved => "it is reserved",
             NameError::TooLong => "it is longer than 32 characters",
             NameError::BadStart | NameError::BadChar => {
                 "only letters, digits, '_', '-' and '.' are allowed"
@@ -175,6 +185,8 @@ mod tests {
         assert_eq!(Nick::parse("a b"), Err(NameError::BadChar));
         assert_eq!(Nick::parse("é"), Err(NameError::BadChar));
         assert_eq!(Nick::parse("a:b"), Err(NameError::BadChar));
+        assert_eq!(Nick::parse("Server"), Err(NameError::Reserved));
+        assert_eq!(Nick::parse("you"), Err(NameError::Reserved));
     }
 
     #[test]

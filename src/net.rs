@@ -17,21 +17,27 @@ const KEEPALIVE_IDLE: Duration = Duration::from_secs(60);
 /// together with the idle time, a vanished peer is gone after about two minutes.
 const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
 const KEEPALIVE_RETRIES: u32 = 6;
+/// How long sent data may stay unacknowledged before the kernel gives up on the peer. Keepalive
+/// only probes idle connections; this covers a peer that vanished with data in flight. A client
+/// that is alive but not reading still acknowledges, so this never drops a slow reader.
+const USER_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Raises the soft open-file limit to the hard limit and returns the new soft limit.
 pub fn raise_fd_limit() -> io::Result<u64> {
     rlimit::increase_nofile_limit(u64::MAX)
 }
 
-/// Sets TCP_NODELAY (lines are written in batches already, so Nagle only adds latency) and
-/// keepalive on an accepted socket.
+/// Sets TCP_NODELAY (lines are written in batches already, so Nagle only adds latency),
+/// keepalive and a user timeout on an accepted socket.
 pub fn tune(stream: &TcpStream) -> io::Result<()> {
     stream.set_nodelay(true)?;
     let keepalive = TcpKeepalive::new()
         .with_time(KEEPALIVE_IDLE)
         .with_interval(KEEPALIVE_INTERVAL)
         .with_retries(KEEPALIVE_RETRIES);
-    SockRef::from(stream).set_tcp_keepalive(&keepalive)
+    let sock = SockRef::from(stream);
+    sock.set_tcp_keepalive(&keepalive)?;
+    sock.set_tcp_user_timeout(Some(USER_TIMEOUT))
 }
 
 /// True for accept errors that mean "out of descriptors or memory": the listener is fine, and
@@ -61,6 +67,7 @@ mod tests {
         assert_eq!(sock.tcp_keepalive_time().unwrap(), KEEPALIVE_IDLE);
         assert_eq!(sock.tcp_keepalive_interval().unwrap(), KEEPALIVE_INTERVAL);
         assert_eq!(sock.tcp_keepalive_retries().unwrap(), KEEPALIVE_RETRIES);
+        assert_eq!(sock.tcp_user_timeout().unwrap(), Some(USER_TIMEOUT));
     }
 
     #[test]

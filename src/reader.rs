@@ -59,7 +59,11 @@ impl LineReader {
             match read_some(stream.get_ref(), &mut self.unread) {
                 Ok(0) => return Ok(None),
                 Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => stream.readable().await?,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    // About to go idle: hold no more memory than a partial line needs.
+                    self.decoder.shrink();
+                    stream.readable().await?
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }

@@ -21,6 +21,9 @@ use crate::hub::{self, Event};
 use crate::net;
 use crate::session::{self, Shared};
 
+/// Connections accepted in a row before the accept loop lets other tasks run.
+const ACCEPT_YIELD_EVERY: u64 = 64;
+
 /// Events that may wait for the hub before sessions wait too.
 const HUB_QUEUE: usize = 4096;
 
@@ -92,6 +95,7 @@ async fn accept_loop(
     alive: &async_channel::Sender<()>,
 ) {
     let mut next_id: u64 = 1;
+    let mut accepted: u64 = 0;
     let mut backoff = ACCEPT_BACKOFF_MIN;
     let mut last_warning: Option<Instant> = None;
     loop {
@@ -125,7 +129,13 @@ async fn accept_loop(
                 continue;
             }
         };
-        let ip = peer.ip();
+        // An IPv4 client of a dual-stack listener arrives as ::ffff:a.b.c.d: count it as a.b.c.d.
+        let ip = peer.ip().to_canonical();
+        accepted += 1;
+        if accepted.is_multiple_of(ACCEPT_YIELD_EVERY) {
+            // A flood of connections must not starve the sessions sharing this thread.
+            future::yield_now().await;
+        }
         let ticket = match admission.admit(ip, &shared.config) {
             Ok(ticket) => ticket,
             Err(reason) => {

@@ -41,6 +41,9 @@ const KICK_CHECK: Duration = Duration::from_millis(250);
 /// Short, because a well-behaved client closes at once when it sees our end of stream.
 const LINGER: Duration = Duration::from_secs(2);
 
+/// Rows per history chunk: the most a replay holds in memory for one client at a time.
+const HISTORY_CHUNK: u32 = 64;
+
 /// What every session shares.
 pub struct Shared {
     pub config: Config,
@@ -58,6 +61,8 @@ struct Conn {
     peer: SocketAddr,
     /// Set once registered: lets a blocked write notice that the hub kicked this session.
     watch: Option<Arc<outbox::State>>,
+    /// A write was abandoned part-way, so the client may hold half a line.
+    torn: bool,
 }
 
 impl Conn {
@@ -90,6 +95,7 @@ impl Conn {
             loop {
                 Timer::after(KICK_CHECK).await;
                 if watch.kicked() {
+                    self.torn = true;
                     return Err(io::Error::other("kicked: not reading fast enough"));
                 }
             }
@@ -113,6 +119,10 @@ impl Conn {
     /// may never read again.
     fn try_last_words(&mut self, text: &str) {
         let mut bytes = std::mem::take(&mut self.out);
+        if self.torn {
+            // End the half-written line so the last words arrive as a line of their own.
+            bytes.insert(0, b'\n');
+        }
         bytes.extend_from_slice(text.as_bytes());
         bytes.push(b'\n');
         let _ = self.stream.get_ref().write(&bytes);
@@ -137,6 +147,7 @@ pub async fn run(stream: Async<TcpStream>, peer: SocketAddr, id: MemberId, share
         out: Vec::new(),
         peer,
         watch: None,
+        torn: false,
     };
     let (outbox, inbox) = outbox(config.outbox_bytes);
 
@@ -287,6 +298,8 @@ async fn chat(
         .map(|rate| TokenBucket::new(rate, Instant::now()));
     // Whether the user was told about the rate limit since the bucket was last full.
     let mut throttled = false;
+    // Over-long lines are logged as a warning once per session, then at debug level.
+    let mut too_long_seen = false;
 
     loop {
         if conn.flush().await.is_err() {
@@ -327,16 +340,11 @@ async fn chat(
                 debug!("{}: read error: {e}", conn.peer);
                 return End::Gone;
             }
-            Wake::Input(Ok(Some(Decoded::TooLong))) => {
-                warn!("{nick}: line over {} bytes refused", config.max_line);
-                conn.queue(&too_long(config.max_line));
-                continue;
-            }
-            Wake::Input(Ok(Some(Decoded::Line(text)))) => text,
+            Wake::Input(Ok(Some(Decoded::TooLong))) => None,
+            Wake::Input(Ok(Some(Decoded::Line(text)))) => Some(text),
         };
-        if text.trim().is_empty() {
-            continue;
-        }
+        // Every line counts against the rate, refused and blank ones too, so that neither can
+        // be used to flood the server (or its log).
         if let (Some(bucket), Some(rate)) = (&mut bucket, config.rate) {
             let now = Instant::now();
             if bucket.is_full(now) {
@@ -351,6 +359,22 @@ async fn chat(
                     rate.burst, rate.per_sec
                 ));
             }
+        }
+        let Some(text) = text else {
+            if too_long_seen {
+                debug!(
+                    "{nick}: another line over {} bytes refused",
+                    config.max_line
+                );
+            } else {
+                warn!("{nick}: line over {} bytes refused", config.max_line);
+                too_long_seen = true;
+            }
+            conn.queue(&too_long(config.max_line));
+            continue;
+        };
+        if text.trim().is_empty() {
+            continue;
         }
         let event = match command::parse(&text) {
             Ok(Input::Say(text)) => Event::Say {
@@ -454,6 +478,8 @@ async fn replay(
     limit: u32,
 ) -> io::Result<i64> {
     // The hub has handed everything up to `last_id` to the writer; wait until it is readable.
+    // What is queued so far (the welcome) goes out first, in case that takes a moment.
+    conn.flush().await?;
     history.wait_committed(joined.last_id).await;
     conn.queue(&format!("--- history of {} ---", joined.room));
     let before = joined.last_id + 1;
@@ -486,7 +512,8 @@ async fn more_history(
     Ok(older)
 }
 
-/// Streams one page of history to the client as the database produces it.
+/// Streams one page of history to the client, chunk by chunk as the database produces it.
+/// Returns how many lines were sent and the oldest id among them.
 async fn stream_page(
     conn: &mut Conn,
     history: &History,
@@ -494,23 +521,36 @@ async fn stream_page(
     before: i64,
     limit: u32,
 ) -> io::Result<(u32, Option<i64>)> {
-    let page = history.page(room, before, limit);
-    while let Ok(chunk) = page.chunks.recv().await {
-        conn.out.extend_from_slice(&chunk);
+    let span = match history.span(room, before, limit).await {
+        Ok(span) => span,
+        Err(e) => return Ok(unavailable(conn, room, &e)),
+    };
+    let Some(first) = span.first else {
+        return Ok((0, None));
+    };
+    let mut from = first;
+    let mut sent = 0;
+    while sent < span.count {
+        let rows = match history.rows(room, from, before, HISTORY_CHUNK).await {
+            Ok(rows) => rows,
+            Err(e) => return Ok(unavailable(conn, room, &e)),
+        };
+        sent += rows.count;
+        conn.out.extend_from_slice(&rows.text);
         conn.flush().await?;
-    }
-    match page.done.recv().await {
-        Ok(Ok(page)) => Ok((page.count, page.oldest)),
-        Ok(Err(e)) => {
-            warn!("history read for {room} failed: {e}");
-            conn.queue("(history is unavailable right now)");
-            Ok((0, None))
-        }
-        Err(_) => {
-            conn.queue("(history is unavailable right now)");
-            Ok((0, None))
+        match rows.last {
+            Some(last) if rows.count == HISTORY_CHUNK => from = last + 1,
+            _ => break,
         }
     }
+    Ok((sent, Some(first)))
+}
+
+/// Tells the client history could not be read, and logs why.
+fn unavailable(conn: &mut Conn, room: &RoomName, e: &rusqlite::Error) -> (u32, Option<i64>) {
+    warn!("history read for {room} failed: {e}");
+    conn.queue("(history is unavailable right now)");
+    (0, None)
 }
 
 fn messages(n: u32) -> String {
