@@ -448,3 +448,54 @@ impl Hub {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outbox::outbox;
+    use std::time::Duration;
+
+    fn register(
+        events: &Sender<Event>,
+        id: MemberId,
+        name: &str,
+    ) -> Receiver<Result<Joined, RegisterError>> {
+        let (reply, answer) = async_channel::bounded(1);
+        let (outbox, inbox) = outbox(64 * 1024);
+        std::mem::forget(inbox);
+        let nick = Nick::parse(name).unwrap();
+        smol::block_on(events.send(Event::Register {
+            id,
+            nick,
+            outbox,
+            reply,
+        }))
+        .unwrap();
+        answer
+    }
+
+    /// A registration whose session gave up before the reply (its name deadline passed) is
+    /// undone, so the name does not stay taken by nobody.
+    #[test]
+    fn abandoned_registration_frees_the_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let (history, writer, last_id) =
+            History::open(&dir.path().join("chat.db"), Duration::from_millis(5)).unwrap();
+        let (events, events_rx) = async_channel::unbounded();
+        let hub = std::thread::spawn(move || smol::block_on(run(events_rx, history, last_id)));
+
+        drop(register(&events, 1, "ghost"));
+        let again = register(&events, 2, "ghost");
+        let joined = smol::block_on(again.recv()).unwrap();
+        assert!(joined.is_ok(), "the abandoned name was still taken");
+        let taken = register(&events, 3, "GHOST");
+        assert_eq!(
+            smol::block_on(taken.recv()).unwrap().err(),
+            Some(RegisterError::Taken)
+        );
+
+        events.close();
+        hub.join().unwrap();
+        writer.close();
+    }
+}

@@ -330,3 +330,65 @@ fn double_slash_sends_a_literal_slash() {
     let bodies: Vec<String> = message_rows(&db).into_iter().map(|r| r.body).collect();
     assert_eq!(bodies, ["/etc/passwd is a file", "/who", "ok"]);
 }
+
+/// `/me` cannot forge the server's notices about the user, and names the server's own notices
+/// use are reserved.
+#[test]
+fn me_cannot_forge_notices_and_server_names_are_reserved() {
+    let server = Server::start(&[]);
+    let mut alice = server.join("alice");
+    let mut bob = server.join("bob");
+    alice.expect("* bob joined");
+    for forged in ["/me joined", "/me left (quit)", "/me is now known as carol"] {
+        bob.send(forged);
+        let reply = bob.line().expect("reply");
+        assert!(
+            reply.contains("server notice") && reply.contains("/help"),
+            "{reply}"
+        );
+    }
+    bob.send("/me waves");
+    alice.next_is("* bob waves");
+
+    let mut c = common::Client::connect(server.addr);
+    c.expect("What is your name?");
+    c.send("Server");
+    c.expect("invalid name (it is reserved");
+    c.expect("What is your name?");
+    bob.send("/nick you");
+    assert!(bob.line().expect("reply").contains("reserved"));
+}
+
+/// `/who` with many users wraps over several lines instead of one unbounded line.
+#[test]
+fn who_wraps_long_lists() {
+    let server = Server::start(&[]);
+    let names: Vec<String> = (0..24)
+        .map(|n| format!("user_with_a_long_name_{n:02}"))
+        .collect();
+    let mut clients: Vec<common::Client> = names.iter().map(|n| server.join(n)).collect();
+    let last = names.last().expect("names").clone();
+    let first = &mut clients[0];
+    first.expect(&format!("* {last} joined"));
+    first.send("/who");
+    let header = first.expect("users in lobby (24):");
+    let mut lines = vec![header];
+    while lines
+        .iter()
+        .map(|l| l.matches("user_with").count())
+        .sum::<usize>()
+        < 24
+    {
+        lines.push(first.line().expect("continuation"));
+    }
+    assert!(lines.len() > 1, "{lines:?}");
+    for line in &lines {
+        assert!(line.len() <= 440, "line too long: {line}");
+    }
+    for name in &names {
+        assert!(
+            lines.iter().any(|l| l.contains(name.as_str())),
+            "{name} missing"
+        );
+    }
+}

@@ -410,3 +410,54 @@ fn sigterm_delivers_queued_lines_and_goodbye_to_a_client_still_sending() {
     assert_got_everything("quiet", &quiet);
     assert_got_everything("paster", &paster);
 }
+
+/// While another program holds the database's write lock, messages are held (relayed, queued
+/// for the writer, retried with back-off) and none is lost once the lock is released.
+#[test]
+fn locked_database_holds_messages_and_loses_none() {
+    let server = Server::start(&["--rate-per-sec", "0"]);
+    let mut alice = server.join("alice");
+    let mut bob = server.join("bob");
+    alice.expect("* bob joined");
+
+    // Another program (think: a sqlite3 shell) takes the write lock and keeps it.
+    let locker = rusqlite::Connection::open(server.db_path()).expect("open");
+    locker.execute_batch("BEGIN IMMEDIATE").expect("lock");
+    for n in 0..20 {
+        alice.send(&format!("held {n}"));
+    }
+    bob.expect("alice: held 19");
+    server.wait_log("history commit of");
+    locker.execute_batch("COMMIT").expect("unlock");
+    drop(locker);
+    server.wait_log("history commit succeeded after");
+
+    let (_dir, db) = server.stop_and_open_db();
+    let bodies: Vec<String> = message_rows(&db).into_iter().map(|r| r.body).collect();
+    let expected: Vec<String> = (0..20).map(|n| format!("held {n}")).collect();
+    assert_eq!(bodies, expected);
+}
+
+/// A second server on the same database is refused with a one-line error, so two writers never
+/// interleave one history.
+#[test]
+fn second_server_on_the_same_database_is_refused() {
+    let server = Server::start(&[]);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_smolchat"))
+        .args(["--listen", "127.0.0.1:0", "--db"])
+        .arg(server.db_path())
+        .output()
+        .expect("run second server");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("in use by another smolchat server"),
+        "{stderr}"
+    );
+    // The first one is unaffected.
+    let mut alice = server.join("alice");
+    let mut bob = server.join("bob");
+    alice.expect("* bob joined");
+    bob.send("still here");
+    alice.next_is("bob: still here");
+}

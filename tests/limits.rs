@@ -437,3 +437,68 @@ fn out_of_descriptors_backs_off_without_spinning_and_resumes() {
     pending.expect("--- end of history");
     late.expect("* pending joined");
 }
+
+/// Over-long lines count against the rate limit like any other line, and the log warns once per
+/// session rather than once per line, so neither the server nor its log can be flooded.
+#[test]
+fn over_long_lines_count_against_the_rate_and_warn_once() {
+    let server = Server::start(&[]);
+    let mut alice = server.join("alice");
+    let mut bob = server.join("bob");
+    alice.expect("* bob joined");
+    let long = "x".repeat(2000);
+    let flood: String = (0..12).map(|_| format!("{long}\n")).collect();
+    bob.send_raw(flood.as_bytes());
+    let too_long = "line too long (max 1024 bytes), not sent";
+    for _ in 0..9 {
+        bob.next_is(too_long);
+    }
+    // The tenth line spends the burst, refused or not: the limit says so, then lines are paced.
+    bob.next_is("slow down: after 10 lines, lines are sent at 2 per second (delayed, not dropped)");
+    for _ in 0..3 {
+        bob.next_is(too_long);
+    }
+    let warnings = server
+        .log()
+        .lines()
+        .filter(|l| l.contains("WARN") && l.contains("bytes refused"))
+        .count();
+    assert_eq!(warnings, 1, "{}", server.log());
+}
+
+/// Joiners that never read get their history replay in small chunks: a page of large lines held
+/// for many such clients does not grow the server's memory by the page size per client.
+#[test]
+fn replay_to_clients_that_do_not_read_holds_little_memory() {
+    let server = Server::start(&["--rate-per-sec", "0", "--history", "1000"]);
+    let mut writer = server.join("writer");
+    // 1000 lines of 1000 invalid bytes each: every byte becomes U+FFFD (3 bytes) when relayed,
+    // so the page is about 3 MB.
+    let mut line = vec![0x80u8; 1000];
+    line.push(b'\n');
+    for _ in 0..1000 {
+        writer.send_raw(&line);
+    }
+    writer.sync();
+    let pid = server.child.id();
+    let before = rss_kib(pid);
+    let mut stalled = Vec::new();
+    for n in 0..20 {
+        let socket = Socket::new(Domain::IPV4, Type::STREAM, None).expect("socket");
+        socket.set_recv_buffer_size(4096).expect("SO_RCVBUF");
+        socket.connect(&server.addr.into()).expect("connect");
+        let mut c = Client::from_stream(socket.into());
+        c.expect("What is your name?");
+        c.send(&format!("stall{n}"));
+        // Never read again: the replay blocks on this client's socket.
+        stalled.push(c);
+    }
+    // Everybody is registered once the writer has seen all twenty join.
+    for n in 0..20 {
+        writer.expect(&format!("* stall{n} joined"));
+    }
+    let grown = rss_kib(pid).saturating_sub(before);
+    // Holding whole pages would take about 20 x 3 MB; chunks of 64 rows take about 200 KB each.
+    assert!(grown < 16 * 1024, "server grew by {grown} KiB");
+    drop(stalled);
+}
