@@ -157,7 +157,7 @@ fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// A handle on the history: appends go to the writer thread, reads to the blocking pool.
+/// A handle on the history: appends go to the writer thread, reads to the reader threads.
 /// Cheap to clone; the writer stops once [`HistoryWriter::close`] is called and the queue drains.
 #[derive(Clone)]
 pub struct History {
