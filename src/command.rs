@@ -123,7 +123,7 @@ pub fn parse(line: &str) -> Result<Input, CommandError> {
                 Ok(n) if n > 0 => Command::History(n.min(HISTORY_MAX)),
                 _ => {
                     return Err(CommandError::Usage(
-                        "/history [N], N a number from 1 to 200",
+                        "/history [N], N a positive number (at most 200 are shown)",
                     ))
                 }
             },
