@@ -5,7 +5,6 @@
 //! commits everything that was queued.
 
 use std::io::Write as _;
-use std::net::TcpListener;
 use std::sync::Arc;
 
 use async_signal::{Signal, Signals};
@@ -26,7 +25,8 @@ pub fn run(args: Args) -> Result<(), String> {
     }
     let (history, writer, last_id) =
         History::open(&args.db, args.commit_window()).map_err(|e| e.to_string())?;
-    let listener = Async::<TcpListener>::bind(args.listen)
+    let listener = net::listen(args.listen)
+        .and_then(Async::new)
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
     let addr = listener
         .get_ref()

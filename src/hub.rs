@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use async_channel::{Receiver, Sender};
 use log::{debug, info, warn};
+use smol::future;
 
 use crate::clock;
 use crate::history::{History, Kind, Record};
@@ -66,8 +67,6 @@ pub enum Event {
         id: MemberId,
         reason: Option<String>,
     },
-    /// Tell everybody the server is stopping and close every outbox.
-    Shutdown,
 }
 
 /// Where a user landed.
@@ -105,7 +104,9 @@ struct Hub {
 }
 
 /// Runs the hub until the event channel closes. `last_id` is the newest id already stored.
-pub async fn run(events: Receiver<Event>, history: History, last_id: i64) {
+/// When `stopping` closes, the hub tells everybody the server is stopping and closes every
+/// outbox; it notices that before any queued event, so a backlog cannot delay the shutdown.
+pub async fn run(events: Receiver<Event>, stopping: Receiver<()>, history: History, last_id: i64) {
     let mut hub = Hub {
         members: HashMap::new(),
         by_nick: HashMap::new(),
@@ -114,8 +115,24 @@ pub async fn run(events: Receiver<Event>, history: History, last_id: i64) {
         next_msg_id: last_id + 1,
         closing: false,
     };
-    while let Ok(event) = events.recv().await {
-        hub.handle(event).await;
+    loop {
+        let next = if hub.closing {
+            events.recv().await.ok()
+        } else {
+            future::or(
+                async {
+                    let _ = stopping.recv().await;
+                    None
+                },
+                async { events.recv().await.ok() },
+            )
+            .await
+        };
+        match next {
+            Some(event) => hub.handle(event).await,
+            None if !hub.closing && !events.is_closed() => hub.shutdown(),
+            None => break,
+        }
     }
     debug!("hub stopped");
 }
@@ -148,7 +165,6 @@ impl Hub {
                 }
             }
             Event::Leave { id, reason } => self.leave(id, reason.as_deref()),
-            Event::Shutdown => self.shutdown(),
         }
     }
 
@@ -348,6 +364,10 @@ impl Hub {
         };
         self.by_nick.remove(member.nick.key());
         self.remove_from_room(id, &member.room);
+        if self.closing {
+            // Every outbox is closed: nobody is left to tell.
+            return;
+        }
         let text = match reason {
             Some(reason) => format!("* {} left ({reason})", member.nick),
             None => format!("* {} left", member.nick),
@@ -482,7 +502,9 @@ mod tests {
         let (history, writer, last_id) =
             History::open(&dir.path().join("chat.db"), Duration::from_millis(5)).unwrap();
         let (events, events_rx) = async_channel::unbounded();
-        let hub = std::thread::spawn(move || smol::block_on(run(events_rx, history, last_id)));
+        let (_stop, stopping) = async_channel::bounded::<()>(1);
+        let hub =
+            std::thread::spawn(move || smol::block_on(run(events_rx, stopping, history, last_id)));
 
         drop(register(&events, 1, "ghost"));
         let again = register(&events, 2, "ghost");

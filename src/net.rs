@@ -5,10 +5,15 @@
 //! without closing (a laptop lid, a dropped NAT entry).
 
 use std::io;
-use std::net::TcpStream;
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::Duration;
 
-use socket2::{SockRef, TcpKeepalive};
+use socket2::{Domain, Protocol, SockRef, Socket, TcpKeepalive, Type};
+
+/// Connections the kernel queues before we accept them. The standard library's 128 overflows
+/// when hundreds of users connect at once (after a restart, say), and an overflow costs each
+/// unlucky client a one-second SYN retry. The kernel caps it at `net.core.somaxconn`.
+const LISTEN_BACKLOG: i32 = 4096;
 
 /// Idle time before the first keepalive probe. Not configurable: it only bounds how long a dead
 /// peer's name stays taken, and 60 s is well under any NAT timeout.
@@ -21,6 +26,16 @@ const KEEPALIVE_RETRIES: u32 = 6;
 /// only probes idle connections; this covers a peer that vanished with data in flight. A client
 /// that is alive but not reading still acknowledges, so this never drops a slow reader.
 const USER_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Binds a listening socket with a large accept backlog (and `SO_REUSEADDR`, so a restarted
+/// server can bind while old connections linger in TIME_WAIT).
+pub fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(LISTEN_BACKLOG)?;
+    Ok(socket.into())
+}
 
 /// Raises the soft open-file limit to the hard limit and returns the new soft limit.
 pub fn raise_fd_limit() -> io::Result<u64> {

@@ -17,7 +17,7 @@ use smol::{future, Async, Executor, Timer};
 
 use crate::config::Config;
 use crate::history::History;
-use crate::hub::{self, Event};
+use crate::hub;
 use crate::net;
 use crate::session::{self, Shared};
 
@@ -43,8 +43,8 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) {
     let (hub_tx, hub_rx) = async_channel::bounded(HUB_QUEUE);
-    let hub = executor.spawn(hub::run(hub_rx, history.clone(), last_id));
     let (stop_tx, stop_rx) = async_channel::bounded::<()>(1);
+    let hub = executor.spawn(hub::run(hub_rx, stop_rx.clone(), history.clone(), last_id));
     // Every session holds a clone of `alive`; when the last one is dropped, `all_done` resolves.
     let (alive, all_done) = async_channel::bounded::<()>(1);
     let grace = config.shutdown_grace;
@@ -62,10 +62,10 @@ pub async fn run(
     )
     .await;
 
-    // Stop accepting, tell everybody, and give outboxes the grace time to drain.
+    // Stop accepting; closing `stop` tells the hub (which tells everybody) and the sessions still
+    // choosing a name; then outboxes get the grace time to drain.
     drop(listener);
     stop_tx.close();
-    let _ = hub_tx.send(Event::Shutdown).await;
     drop((alive, shared, hub_tx));
     let drained = future::or(async { all_done.recv().await.is_err() }, async {
         Timer::after(grace).await;

@@ -286,15 +286,15 @@ fn unknown_commands_and_bad_arguments_get_one_line_mentioning_help() {
         ),
         (
             "/history x",
-            "usage: /history [N], N a number from 1 to 200 (type /help for more)",
+            "usage: /history [N], N a positive number (at most 200 are shown) (type /help for more)",
         ),
         (
             "/history 0",
-            "usage: /history [N], N a number from 1 to 200 (type /help for more)",
+            "usage: /history [N], N a positive number (at most 200 are shown) (type /help for more)",
         ),
         (
             "/history -3",
-            "usage: /history [N], N a number from 1 to 200 (type /help for more)",
+            "usage: /history [N], N a positive number (at most 200 are shown) (type /help for more)",
         ),
     ];
     for (sent, reply) in cases {

@@ -8,6 +8,7 @@
 //! - `idle`: N quiet clients; server memory per connection.
 //! - `replay`: fresh clients one at a time; time to receive the history replay.
 //! - `fill-db`: an offline bulk insert into a history database; raw SQLite throughput.
+//! - `writer`: the server's own history writer driven offline; sustained lines stored per second.
 //!
 //! Every scenario prints human-readable lines and ends with one `RESULT key=value ...` line for
 //! scripts. Every wait is bounded by `--timeout-secs`, so the bench always stops by itself; a
@@ -28,6 +29,8 @@ mod scenarios;
 mod stats;
 #[path = "smolchat_bench/swarm.rs"]
 mod swarm;
+#[path = "smolchat_bench/writer.rs"]
+mod writer;
 
 use std::fmt;
 use std::future::Future;
@@ -44,6 +47,7 @@ use crate::fanout::FanoutArgs;
 use crate::fill_db::FillDbArgs;
 use crate::scenarios::{IdleArgs, ReplayArgs};
 use crate::stats::Probe;
+use crate::writer::WriterArgs;
 
 /// An error with the context needed to act on it.
 #[derive(Debug)]
@@ -107,6 +111,7 @@ enum Scenario {
     Idle(IdleArgs),
     Replay(ReplayArgs),
     FillDb(FillDbArgs),
+    Writer(WriterArgs),
 }
 
 /// What every networked scenario needs.
@@ -150,6 +155,9 @@ fn run(cli: Cli) -> Result<()> {
     if let Scenario::FillDb(args) = &scenario {
         return fill_db::run(args, deadline);
     }
+    if let Scenario::Writer(args) = &scenario {
+        return writer::run(args, deadline);
+    }
 
     let addr = parse_loopback(&cli.addr)?;
     if cli.threads == 0 {
@@ -172,7 +180,7 @@ fn run(cli: Cli) -> Result<()> {
             Scenario::Fanout(args) => fanout::run(&env, args).await,
             Scenario::Idle(args) => scenarios::run_idle(&env, args).await,
             Scenario::Replay(args) => scenarios::run_replay(&env, args).await,
-            Scenario::FillDb(_) => Ok(()),
+            Scenario::FillDb(_) | Scenario::Writer(_) => Ok(()),
         }
     })
 }
