@@ -400,13 +400,12 @@ impl Hub {
 
     /// Sends a line to one member, dropping the member if its outbox is full.
     fn deliver(&mut self, id: MemberId, line: Line) {
-        let full = match self.members.get(&id) {
-            Some(m) => m.outbox.push(line) == Err(PushError::Full),
-            None => false,
+        let fault = match self.members.get(&id).map(|m| m.outbox.push(line)) {
+            Some(Err(PushError::Full)) => Fault::Slow,
+            Some(Err(PushError::Closed)) => Fault::Gone,
+            _ => return,
         };
-        if full {
-            self.drop_slow(vec![id]);
-        }
+        self.settle(vec![(id, fault)]);
     }
 
     /// Sends a reply line to one member.
@@ -417,56 +416,75 @@ impl Hub {
     /// Sends a line to everybody in `room` except `except`. Members whose outbox is full are
     /// disconnected: the client stopped reading, and we drop it, not the room.
     fn broadcast(&mut self, room: &RoomName, except: Option<MemberId>, line: Line) {
+        let faults = self.fan_out(room, except, &line);
+        if !faults.is_empty() {
+            self.settle(faults);
+        }
+    }
+
+    /// Pushes a line into the outboxes of a room and returns the members it could not reach.
+    fn fan_out(
+        &self,
+        room: &RoomName,
+        except: Option<MemberId>,
+        line: &Line,
+    ) -> Vec<(MemberId, Fault)> {
+        let mut faults = Vec::new();
         let Some(members) = self.rooms.get(room) else {
-            return;
+            return faults;
         };
-        let mut slow = Vec::new();
-        let mut gone = Vec::new();
         for (id, outbox) in members {
             if Some(*id) == except {
                 continue;
             }
             match outbox.push(line.clone()) {
                 Ok(()) => {}
-                Err(PushError::Full) => slow.push(*id),
-                // The session ended without saying so (it was cancelled): forget it.
-                Err(PushError::Closed) => gone.push(*id),
+                Err(PushError::Full) => faults.push((*id, Fault::Slow)),
+                Err(PushError::Closed) => faults.push((*id, Fault::Gone)),
             }
         }
-        if !slow.is_empty() {
-            self.drop_slow(slow);
-        }
-        for id in gone {
-            if !self.closing {
-                self.leave(id, None);
-            }
-        }
+        faults
     }
 
-    /// Disconnects members that stopped reading. Their leave notices may overflow more outboxes,
-    /// so this works through a list instead of recursing.
-    fn drop_slow(&mut self, mut slow: Vec<MemberId>) {
-        while let Some(id) = slow.pop() {
+    /// Removes members whose outbox failed and tells their rooms. Those notices can fail more
+    /// outboxes (a leave storm, a room of stalled readers), so this works through a list: it must
+    /// never recurse, or a storm would overflow the stack.
+    fn settle(&mut self, mut faults: Vec<(MemberId, Fault)>) {
+        while let Some((id, fault)) = faults.pop() {
             let Some(member) = self.members.remove(&id) else {
                 continue;
             };
-            warn!(
-                "{} dropped: outbox full (not reading fast enough)",
-                member.nick
-            );
-            member.outbox.kick();
             self.by_nick.remove(member.nick.key());
             self.remove_from_room(id, &member.room);
-            let notice = line(&format!("* {} left (not reading fast enough)", member.nick));
-            if let Some(members) = self.rooms.get(&member.room) {
-                for (other, outbox) in members {
-                    if let Err(PushError::Full) = outbox.push(notice.clone()) {
-                        slow.push(*other);
-                    }
+            let notice = match fault {
+                Fault::Slow => {
+                    warn!(
+                        "{} dropped: outbox full (not reading fast enough)",
+                        member.nick
+                    );
+                    member.outbox.kick();
+                    format!("* {} left (not reading fast enough)", member.nick)
                 }
+                // The session ended without a Leave reaching us yet (or was cancelled).
+                Fault::Gone => {
+                    info!("{} left {}", member.nick, member.room);
+                    format!("* {} left", member.nick)
+                }
+            };
+            if !self.closing {
+                faults.extend(self.fan_out(&member.room, None, &line(&notice)));
             }
         }
     }
+}
+
+/// Why an outbox could not take a line.
+#[derive(Debug, Clone, Copy)]
+enum Fault {
+    /// Full: the client is not reading.
+    Slow,
+    /// Closed: the session is gone.
+    Gone,
 }
 
 #[cfg(test)]
@@ -480,9 +498,21 @@ mod tests {
         id: MemberId,
         name: &str,
     ) -> Receiver<Result<Joined, RegisterError>> {
+        let (answer, inbox) = register_keeping_inbox(events, id, name);
+        std::mem::forget(inbox);
+        answer
+    }
+
+    fn register_keeping_inbox(
+        events: &Sender<Event>,
+        id: MemberId,
+        name: &str,
+    ) -> (
+        Receiver<Result<Joined, RegisterError>>,
+        crate::outbox::Inbox,
+    ) {
         let (reply, answer) = async_channel::bounded(1);
         let (outbox, inbox) = outbox(64 * 1024);
-        std::mem::forget(inbox);
         let nick = Nick::parse(name).unwrap();
         smol::block_on(events.send(Event::Register {
             id,
@@ -491,7 +521,45 @@ mod tests {
             reply,
         }))
         .unwrap();
-        answer
+        (answer, inbox)
+    }
+
+    /// Thousands of sessions gone at once (their outboxes closed before their Leave arrived) are
+    /// cleaned up without recursion: on a small stack, a recursive cleanup would overflow.
+    #[test]
+    fn a_leave_storm_does_not_recurse() {
+        let dir = tempfile::tempdir().unwrap();
+        let (history, writer, last_id) =
+            History::open(&dir.path().join("chat.db"), Duration::from_millis(5)).unwrap();
+        let (events, events_rx) = async_channel::unbounded();
+        let (_stop, stopping) = async_channel::bounded::<()>(1);
+        let hub = std::thread::Builder::new()
+            .stack_size(128 * 1024)
+            .spawn(move || smol::block_on(run(events_rx, stopping, history, last_id)))
+            .unwrap();
+        let mut inboxes: Vec<crate::outbox::Inbox> = Vec::new();
+        for id in 0..1500 {
+            let (answer, inbox) = register_keeping_inbox(&events, id, &format!("u{id}"));
+            assert!(smol::block_on(answer.recv()).unwrap().is_ok());
+            inboxes.push(inbox);
+            // Read the join notices, as live clients would, so nobody is dropped as slow.
+            for inbox in &inboxes {
+                while inbox.try_recv().is_some() {}
+            }
+        }
+        drop(inboxes);
+        let leave = Event::Leave {
+            id: 0,
+            reason: None,
+        };
+        smol::block_on(events.send(leave)).unwrap();
+        // The hub is still alive and consistent: the names are free again.
+        let again = register(&events, 9999, "u1499");
+        let result = smol::block_on(again.recv()).unwrap();
+        assert!(result.is_ok(), "{result:?}");
+        events.close();
+        hub.join().unwrap();
+        writer.close();
     }
 
     /// A registration whose session gave up before the reply (its name deadline passed) is
