@@ -7,13 +7,15 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::io::{self, Read as _, Write as _};
 use std::net::{IpAddr, TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use log::{debug, error, info, warn};
-use smol::{future, Async, Executor, Timer};
+use smol::future::{self, FutureExt as _};
+use smol::{Async, Executor, Timer};
 
 use crate::config::Config;
 use crate::history::History;
@@ -161,7 +163,12 @@ async fn accept_loop(
         let alive = alive.clone();
         executor
             .spawn(async move {
-                session::run(stream, peer, id, shared).await;
+                // A bug in one session must end that session, not the executor thread running
+                // it (and with it every other session on that thread).
+                let session = AssertUnwindSafe(session::run(stream, peer, id, shared));
+                if session.catch_unwind().await.is_err() {
+                    error!("{peer}: session panicked; connection closed");
+                }
                 drop((ticket, alive));
             })
             .detach();
