@@ -282,7 +282,7 @@ fn client_dropping_mid_line_does_not_disturb_the_others() {
     alice.next_is("bob: me too");
 
     let (_dir, db) = server.stop_and_open_db();
-    let bodies: Vec<String> = message_rows(&db).into_iter().map(|r| r.body).collect();
+    let bodies = common::bodies(&db);
     assert_eq!(bodies, ["still here", "me too"]);
 }
 
@@ -300,6 +300,6 @@ fn blank_lines_are_not_relayed() {
     bob.next_is("alice: after the blanks");
 
     let (_dir, db) = server.stop_and_open_db();
-    let bodies: Vec<String> = message_rows(&db).into_iter().map(|r| r.body).collect();
+    let bodies = common::bodies(&db);
     assert_eq!(bodies, ["after the blanks"]);
 }

@@ -199,7 +199,7 @@ fn msg_is_private_and_not_stored() {
     bob.next_is("alice: end");
 
     let (_dir, db) = server.stop_and_open_db();
-    let bodies: Vec<String> = message_rows(&db).into_iter().map(|r| r.body).collect();
+    let bodies = common::bodies(&db);
     assert_eq!(bodies, ["marker", "end"]);
 }
 
@@ -307,7 +307,7 @@ fn unknown_commands_and_bad_arguments_get_one_line_mentioning_help() {
     bob.next_is("alice: marker");
 
     let (_dir, db) = server.stop_and_open_db();
-    let bodies: Vec<String> = message_rows(&db).into_iter().map(|r| r.body).collect();
+    let bodies = common::bodies(&db);
     assert_eq!(bodies, ["marker"]);
 }
 
@@ -327,7 +327,7 @@ fn double_slash_sends_a_literal_slash() {
     alice.next_is("bob: ok");
 
     let (_dir, db) = server.stop_and_open_db();
-    let bodies: Vec<String> = message_rows(&db).into_iter().map(|r| r.body).collect();
+    let bodies = common::bodies(&db);
     assert_eq!(bodies, ["/etc/passwd is a file", "/who", "ok"]);
 }
 

@@ -433,7 +433,7 @@ fn locked_database_holds_messages_and_loses_none() {
     server.wait_log("history commit succeeded after");
 
     let (_dir, db) = server.stop_and_open_db();
-    let bodies: Vec<String> = message_rows(&db).into_iter().map(|r| r.body).collect();
+    let bodies = common::bodies(&db);
     let expected: Vec<String> = (0..20).map(|n| format!("held {n}")).collect();
     assert_eq!(bodies, expected);
 }

@@ -174,14 +174,7 @@ pub struct Client {
 
 impl Client {
     pub fn connect(addr: SocketAddr) -> Client {
-        let stream = TcpStream::connect(addr).expect("connect");
-        stream.set_read_timeout(Some(TIMEOUT)).expect("timeout");
-        let reader = BufReader::new(stream.try_clone().expect("clone"));
-        Client {
-            stream,
-            reader,
-            seen: Vec::new(),
-        }
+        Client::from_stream(TcpStream::connect(addr).expect("connect"))
     }
 
     /// Sends one line (a newline is added).
@@ -357,4 +350,9 @@ impl Client {
             seen: Vec::new(),
         }
     }
+}
+
+/// The bodies of every stored message, in id order.
+pub fn bodies(db: &rusqlite::Connection) -> Vec<String> {
+    message_rows(db).into_iter().map(|r| r.body).collect()
 }
