@@ -35,7 +35,8 @@ fn bench(server: &Server, args: &[&str]) -> String {
         .to_owned()
 }
 
-/// fanout, stalled-reader, idle and replay scenarios all run and deliver every line.
+/// The fanout (closed and open loop), stalled-reader, idle and replay scenarios all run, and
+/// every line is delivered to every reading client.
 #[test]
 fn bench_scenarios_run_on_a_tiny_load() {
     let server = Server::start(&["--rate-per-sec", "0"]);
@@ -67,6 +68,21 @@ fn bench_scenarios_run_on_a_tiny_load() {
         ],
     );
     assert!(open_loop.contains(" ratio=1.0000 "), "{open_loop}");
+    let stalled = bench(
+        &server,
+        &[
+            "fanout",
+            "--clients",
+            "6",
+            "--senders",
+            "2",
+            "--lines",
+            "20",
+            "--stall",
+            "1",
+        ],
+    );
+    assert!(stalled.contains(" ratio=1.0000 "), "{stalled}");
     let idle = bench(&server, &["idle", "--clients", "20", "--hold-secs", "0"]);
     assert!(idle.contains("scenario=idle"), "{idle}");
     let replay = bench(&server, &["replay", "--repeat", "3"]);
@@ -96,4 +112,31 @@ fn bench_fill_db_feeds_the_replay() {
     let server = Server::start_in(dir, &["--history", "50"]);
     let replay = bench(&server, &["replay", "--repeat", "2"]);
     assert!(replay.contains("history_lines_min=50 "), "{replay}");
+}
+
+/// The writer scenario drives the production history writer and stores every line.
+#[test]
+fn bench_writer_stores_every_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("chat.db");
+    let out = Command::new(env!("CARGO_BIN_EXE_smolchat-bench"))
+        .args([
+            "writer",
+            "--db",
+            db.to_str().expect("path"),
+            "--records",
+            "2000",
+        ])
+        .output()
+        .expect("run writer");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: i64 = common::open_db(&db)
+        .query_row("SELECT count(*) FROM messages", [], |r| r.get(0))
+        .expect("count");
+    assert_eq!(rows, 2000);
 }
