@@ -37,8 +37,9 @@ const MAX_BATCH_BYTES: usize = 64 * 1024;
 /// the client is not reading, so this only bounds how long a kicked session lingers.
 const KICK_CHECK: Duration = Duration::from_millis(250);
 
-/// How long a closing session waits for the client to close its side (see [`Conn::close`]).
-/// Short, because a well-behaved client closes at once when it sees our end of stream.
+/// How long a closing session spends on its goodbye: writing what is left and waiting for the
+/// client to close its side (see [`Conn::close`]). Short, because a well-behaved client reads
+/// and closes at once when it sees our end of stream.
 const LINGER: Duration = Duration::from_secs(2);
 
 /// Rows per history chunk: the most a replay holds in memory for one client at a time.
@@ -107,9 +108,13 @@ impl Conn {
     /// to end its side, discarding its input, so that the kernel does not reset the connection and
     /// lose the lines the client has not read yet.
     async fn close(mut self) {
-        let _ = self.flush().await;
-        let _ = self.stream.get_ref().shutdown(std::net::Shutdown::Write);
-        future::or(reader::discard_until_eof(&self.stream), async {
+        // The whole goodbye is bounded: a client that neither reads nor closes gets no longer.
+        let goodbye = async {
+            let _ = self.flush().await;
+            let _ = self.stream.get_ref().shutdown(std::net::Shutdown::Write);
+            reader::discard_until_eof(&self.stream).await;
+        };
+        future::or(goodbye, async {
             Timer::after(LINGER).await;
         })
         .await;
