@@ -8,7 +8,7 @@
 //! Public lines are handed to the history writer *before* they are relayed, so every line a client
 //! has received is stored by the time the server exits.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use async_channel::{Receiver, Sender};
@@ -101,6 +101,10 @@ struct Hub {
     history: History,
     next_msg_id: i64,
     closing: bool,
+    /// Members already removed because their outbox failed, whose rooms are still to be told.
+    /// Announcing is deferred to the main loop, which yields between batches and checks for
+    /// shutdown, because a storm of thousands of leaves costs seconds of fan-out.
+    departed: VecDeque<(Member, Fault)>,
 }
 
 /// Runs the hub until the event channel closes. `last_id` is the newest id already stored.
@@ -114,8 +118,10 @@ pub async fn run(events: Receiver<Event>, stopping: Receiver<()>, history: Histo
         history,
         next_msg_id: last_id + 1,
         closing: false,
+        departed: VecDeque::new(),
     };
     loop {
+        hub.announce_departures(&stopping).await;
         let next = if hub.closing {
             events.recv().await.ok()
         } else {
@@ -446,40 +452,61 @@ impl Hub {
         faults
     }
 
-    /// Removes members whose outbox failed and tells their rooms. Those notices can fail more
-    /// outboxes (a leave storm, a room of stalled readers), so this works through a list: it must
-    /// never recurse, or a storm would overflow the stack.
-    fn settle(&mut self, mut faults: Vec<(MemberId, Fault)>) {
-        while let Some((id, fault)) = faults.pop() {
+    /// Removes members whose outbox failed, at once (so no later line is pushed to them and a
+    /// storm cannot list anyone twice), and queues the notices to their rooms.
+    fn settle(&mut self, faults: Vec<(MemberId, Fault)>) {
+        for (id, fault) in faults {
             let Some(member) = self.members.remove(&id) else {
                 continue;
             };
             self.by_nick.remove(member.nick.key());
             self.remove_from_room(id, &member.room);
+            if fault == Fault::Slow {
+                warn!(
+                    "{} dropped: outbox full (not reading fast enough)",
+                    member.nick
+                );
+                member.outbox.kick();
+            } else {
+                info!("{} left {}", member.nick, member.room);
+            }
+            self.departed.push_back((member, fault));
+        }
+    }
+
+    /// Tells rooms about members removed by [`Hub::settle`]. Those notices can fail more outboxes
+    /// (a leave storm, a room of stalled readers), which queues more departures, so this works
+    /// through a queue and never recurses. It yields every few notices, and notices a shutdown
+    /// that arrives meanwhile, so a storm delays neither other tasks nor the server's stop.
+    async fn announce_departures(&mut self, stopping: &Receiver<()>) {
+        let mut announced: usize = 0;
+        while let Some((member, fault)) = self.departed.pop_front() {
+            if self.closing {
+                continue;
+            }
             let notice = match fault {
-                Fault::Slow => {
-                    warn!(
-                        "{} dropped: outbox full (not reading fast enough)",
-                        member.nick
-                    );
-                    member.outbox.kick();
-                    format!("* {} left (not reading fast enough)", member.nick)
-                }
-                // The session ended without a Leave reaching us yet (or was cancelled).
-                Fault::Gone => {
-                    info!("{} left {}", member.nick, member.room);
-                    format!("* {} left", member.nick)
-                }
+                Fault::Slow => format!("* {} left (not reading fast enough)", member.nick),
+                Fault::Gone => format!("* {} left", member.nick),
             };
-            if !self.closing {
-                faults.extend(self.fan_out(&member.room, None, &line(&notice)));
+            let faults = self.fan_out(&member.room, None, &line(&notice));
+            self.settle(faults);
+            announced += 1;
+            if announced.is_multiple_of(ANNOUNCE_BATCH) {
+                future::yield_now().await;
+                if stopping.is_closed() && !self.closing {
+                    self.shutdown();
+                }
             }
         }
     }
 }
 
+/// Departure notices sent between yields: each goes to a whole room, so this bounds how long
+/// the hub runs without letting other tasks (and the shutdown signal) in.
+const ANNOUNCE_BATCH: usize = 16;
+
 /// Why an outbox could not take a line.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Fault {
     /// Full: the client is not reading.
     Slow,
