@@ -66,7 +66,7 @@ pub fn run(args: Args) -> Result<(), String> {
             info!("received {signal:?}, shutting down");
         }
     };
-    smol::block_on(executor.run(server::run(
+    let stopped = smol::block_on(executor.run(server::run(
         listener,
         config,
         history,
@@ -87,6 +87,9 @@ pub fn run(args: Args) -> Result<(), String> {
             "{lost} messages could not be stored in {}",
             args.db.display()
         ));
+    }
+    if stopped == server::Stopped::HubFailed {
+        return Err("stopped after an internal error (see the log)".into());
     }
     info!("stopped");
     Ok(())

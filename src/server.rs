@@ -34,6 +34,15 @@ const HUB_QUEUE: usize = 4096;
 const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(10);
 const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
 
+/// Why the server stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stopped {
+    /// The shutdown future resolved.
+    Requested,
+    /// The hub failed (a bug): the server shut down rather than run on without one.
+    HubFailed,
+}
+
 /// Runs the server until `shutdown` resolves, then tells every user, flushes their outboxes for at
 /// most the configured grace time, and returns. The caller stops the history writer afterwards.
 pub async fn run(
@@ -43,10 +52,20 @@ pub async fn run(
     last_id: i64,
     executor: Arc<Executor<'static>>,
     shutdown: impl Future<Output = ()>,
-) {
+) -> Stopped {
     let (hub_tx, hub_rx) = async_channel::bounded(HUB_QUEUE);
     let (stop_tx, stop_rx) = async_channel::bounded::<()>(1);
-    let hub = executor.spawn(hub::run(hub_rx, stop_rx.clone(), history.clone(), last_id));
+    // Closed when the hub's task ends, which before shutdown can only mean it panicked.
+    let (hub_alive, hub_gone) = async_channel::bounded::<()>(1);
+    let hub = executor.spawn({
+        let hub = hub::run(hub_rx, stop_rx.clone(), history.clone(), last_id);
+        async move {
+            if AssertUnwindSafe(hub).catch_unwind().await.is_err() {
+                error!("the hub panicked; shutting down");
+            }
+            drop(hub_alive);
+        }
+    });
     // Every session holds a clone of `alive`; when the last one is dropped, `all_done` resolves.
     let (alive, all_done) = async_channel::bounded::<()>(1);
     let grace = config.shutdown_grace;
@@ -58,9 +77,21 @@ pub async fn run(
     });
     let admission = Arc::new(Admission::default());
 
-    future::or(
-        accept_loop(&listener, &shared, &admission, &executor, &alive),
-        shutdown,
+    let stopped = future::or(
+        async {
+            accept_loop(&listener, &shared, &admission, &executor, &alive).await;
+            Stopped::Requested
+        },
+        future::or(
+            async {
+                shutdown.await;
+                Stopped::Requested
+            },
+            async {
+                let _ = hub_gone.recv().await;
+                Stopped::HubFailed
+            },
+        ),
     )
     .await;
 
@@ -87,6 +118,7 @@ pub async fn run(
         Timer::after(Duration::from_millis(500)).await;
     })
     .await;
+    stopped
 }
 
 async fn accept_loop(
