@@ -117,8 +117,13 @@ pub fn open_connection(path: &Path) -> rusqlite::Result<Connection> {
 /// `fcntl`, which `flock` does not interfere with on Linux, and the descriptor stays open for the
 /// server's life, so SQLite's locks are never released early by closing it.
 fn lock_database(path: &Path) -> rusqlite::Result<std::fs::File> {
-    let file = std::fs::File::open(path)
-        .map_err(|e| failure(format!("cannot open the database file to lock it: {e}")))?;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map_err(|e| failure(format!("cannot open the database file: {e}")))?;
     match file.try_lock() {
         Ok(()) => Ok(file),
         Err(std::fs::TryLockError::WouldBlock) => Err(failure(
@@ -186,8 +191,10 @@ impl History {
             path: path.to_owned(),
             source,
         };
-        let conn = open_connection(path).map_err(err)?;
+        // Locked before anything else touches the file, so a second server (say, a newer binary)
+        // cannot migrate a database that a running server is using.
         let lock = lock_database(path).map_err(err)?;
+        let conn = open_connection(path).map_err(err)?;
         let last_id: i64 = conn
             .query_row("SELECT coalesce(max(id), 0) FROM messages", [], |r| {
                 r.get(0)
@@ -488,6 +495,8 @@ fn writer_loop(
     let mut barriers: Vec<Sender<()>> = Vec::new();
     let mut total: u64 = 0;
     let mut lost: u64 = 0;
+    // Set when shutdown finds the database failing: past it, what is left is reported lost.
+    let mut give_up_at: Option<Instant> = None;
     let mut closed = false;
     while !closed {
         let Ok(first) = rx.recv_blocking() else {
@@ -521,7 +530,7 @@ fn writer_loop(
             };
         }
         if !batch.is_empty() {
-            if commit_with_retry(&mut conn, &batch, &rx) {
+            if commit_with_retry(&mut conn, &batch, &rx, &mut give_up_at) {
                 total += batch.len() as u64;
                 if let Some(last) = batch.last() {
                     committed.store(last.id, Ordering::Release);
@@ -543,9 +552,13 @@ fn writer_loop(
 /// program holding a write lock, a full disk). Meanwhile the queue fills and the hub waits:
 /// messages are held back rather than relayed and lost. Gives up only on errors that retrying
 /// cannot fix, or after [`GIVE_UP_AFTER_CLOSE`] once the server is shutting down.
-fn commit_with_retry(conn: &mut Connection, batch: &[Record], rx: &Receiver<WriterMsg>) -> bool {
+fn commit_with_retry(
+    conn: &mut Connection,
+    batch: &[Record],
+    rx: &Receiver<WriterMsg>,
+    give_up_at: &mut Option<Instant>,
+) -> bool {
     let mut delay = Duration::from_millis(10);
-    let mut closed_since: Option<Instant> = None;
     let mut failures: u32 = 0;
     loop {
         let e = match commit(conn, batch) {
@@ -563,8 +576,9 @@ fn commit_with_retry(conn: &mut Connection, batch: &[Record], rx: &Receiver<Writ
             return false;
         }
         if rx.is_closed() {
-            let since = *closed_since.get_or_insert_with(Instant::now);
-            if since.elapsed() >= GIVE_UP_AFTER_CLOSE {
+            // One deadline for the whole shutdown, not one per batch.
+            let deadline = *give_up_at.get_or_insert_with(|| Instant::now() + GIVE_UP_AFTER_CLOSE);
+            if Instant::now() >= deadline {
                 error!("{} lines not stored at shutdown: {e}", batch.len());
                 return false;
             }

@@ -101,6 +101,8 @@ struct Hub {
     history: History,
     next_msg_id: i64,
     closing: bool,
+    /// Closed when the server stops.
+    stopping: Receiver<()>,
     /// Members already removed because their outbox failed, whose rooms are still to be told.
     /// Announcing is deferred to the main loop, which yields between batches and checks for
     /// shutdown, because a storm of thousands of leaves costs seconds of fan-out.
@@ -118,6 +120,7 @@ pub async fn run(events: Receiver<Event>, stopping: Receiver<()>, history: Histo
         history,
         next_msg_id: last_id + 1,
         closing: false,
+        stopping: stopping.clone(),
         departed: VecDeque::new(),
     };
     loop {
@@ -229,7 +232,26 @@ impl Hub {
         };
         let room = member.room.clone();
         // Stored before relayed: a line anybody has seen is never missing from the history.
-        self.history.append(record).await;
+        // The append waits only while the writer is a full queue behind (a locked database);
+        // a shutdown meanwhile must still reach everybody, and this line, never relayed, is
+        // then dropped.
+        let stopped = future::or(
+            async {
+                self.history.append(record).await;
+                false
+            },
+            async {
+                let _ = self.stopping.recv().await;
+                true
+            },
+        )
+        .await;
+        if stopped {
+            if !self.closing {
+                self.shutdown();
+            }
+            return;
+        }
         self.broadcast(&room, Some(id), line(&formatted));
     }
 

@@ -197,9 +197,12 @@ async fn accept_loop(
             .spawn(async move {
                 // A bug in one session must end that session, not the executor thread running
                 // it (and with it every other session on that thread).
+                let hub = shared.hub.clone();
                 let session = AssertUnwindSafe(session::run(stream, peer, id, shared));
                 if session.catch_unwind().await.is_err() {
                     error!("{peer}: session panicked; connection closed");
+                    // Free the name at once (leaving twice is harmless).
+                    let _ = hub.try_send(hub::Event::Leave { id, reason: None });
                 }
                 drop((ticket, alive));
             })

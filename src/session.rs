@@ -189,6 +189,9 @@ pub async fn run(stream: Async<TcpStream>, peer: SocketAddr, id: MemberId, share
         }
     };
 
+    // From here only the hub holds the sending side, so if the hub ever goes away the inbox
+    // closes and this session ends in order.
+    drop(outbox);
     conn.watch = Some(inbox.state());
     let end = chat(&mut conn, &shared, id, &nick, joined, &inbox).await;
     // A connection that broke gets no goodbye; any other end is closed gracefully.

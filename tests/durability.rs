@@ -461,3 +461,44 @@ fn second_server_on_the_same_database_is_refused() {
     bob.send("still here");
     alice.next_is("bob: still here");
 }
+
+/// SIGTERM while the database is locked and the history writer is a full queue behind still
+/// tells every user at once, and once the lock is released every line anybody received is stored.
+#[test]
+fn sigterm_with_a_locked_database_still_says_goodbye() {
+    let mut server = Server::start(&["--rate-per-sec", "0"]);
+    let mut bob = server.join("bob");
+    let alice = server.join("alice");
+    bob.expect("* alice joined");
+
+    let locker = rusqlite::Connection::open(server.db_path()).expect("open");
+    locker.execute_batch("BEGIN IMMEDIATE").expect("lock");
+    // More lines than the writer queue and one batch hold, so the hub ends up waiting.
+    let mut out = alice.stream.try_clone().expect("clone");
+    let sender = std::thread::spawn(move || {
+        let lines: String = (0..14_000).map(|n| format!("m{n}\n")).collect();
+        let _ = out.write_all(lines.as_bytes());
+    });
+    // The writer queue and one batch hold about 12,000 lines; this many are surely relayed.
+    bob.expect("alice: m10000");
+    server.signal("TERM");
+    let seen_before = bob.seen.len();
+    bob.expect("* server shutting down");
+    let received: Vec<String> = bob.seen[..seen_before]
+        .iter()
+        .filter_map(|l| l.strip_prefix("alice: ").map(str::to_owned))
+        .collect();
+    drop(locker);
+    assert_eq!(server.wait_exit(), Some(0), "log:\n{}", server.log());
+    let stored: HashSet<String> = message_rows(&open_db(&server.db_path()))
+        .into_iter()
+        .map(|r| r.body)
+        .collect();
+    for line in &received {
+        assert!(
+            stored.contains(line),
+            "bob received {line:?}, which was not stored"
+        );
+    }
+    let _ = sender.join();
+}
