@@ -386,12 +386,18 @@ impl Hub {
         })
     }
 
-    fn leave(&mut self, id: MemberId, reason: Option<&str>) {
-        let Some(member) = self.members.remove(&id) else {
-            return;
-        };
+    /// Takes a member out of every map: its name is free and no line reaches it any more.
+    fn detach(&mut self, id: MemberId) -> Option<Member> {
+        let member = self.members.remove(&id)?;
         self.by_nick.remove(member.nick.key());
         self.remove_from_room(id, &member.room);
+        Some(member)
+    }
+
+    fn leave(&mut self, id: MemberId, reason: Option<&str>) {
+        let Some(member) = self.detach(id) else {
+            return;
+        };
         if self.closing {
             // Every outbox is closed: nobody is left to tell.
             return;
@@ -478,11 +484,9 @@ impl Hub {
     /// storm cannot list anyone twice), and queues the notices to their rooms.
     fn settle(&mut self, faults: Vec<(MemberId, Fault)>) {
         for (id, fault) in faults {
-            let Some(member) = self.members.remove(&id) else {
+            let Some(member) = self.detach(id) else {
                 continue;
             };
-            self.by_nick.remove(member.nick.key());
-            self.remove_from_room(id, &member.room);
             if fault == Fault::Slow {
                 warn!(
                     "{} dropped: outbox full (not reading fast enough)",

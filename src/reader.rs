@@ -71,14 +71,19 @@ impl LineReader {
     }
 }
 
-/// One non-blocking read into the scratch buffer, appending what arrived to `unread`.
-fn read_some(mut stream: &TcpStream, unread: &mut Vec<u8>) -> io::Result<usize> {
+/// One non-blocking read into the scratch buffer, handing what arrived to `keep`.
+fn read_scratch(mut stream: &TcpStream, keep: impl FnOnce(&[u8])) -> io::Result<usize> {
     SCRATCH.with(|scratch| {
         let mut scratch = scratch.borrow_mut();
         let n = stream.read(&mut scratch[..])?;
-        unread.extend_from_slice(&scratch[..n]);
+        keep(&scratch[..n]);
         Ok(n)
     })
+}
+
+/// One non-blocking read, appending what arrived to `unread`.
+fn read_some(stream: &TcpStream, unread: &mut Vec<u8>) -> io::Result<usize> {
+    read_scratch(stream, |bytes| unread.extend_from_slice(bytes))
 }
 
 /// Discards whatever the client still sends until it closes its side. Called after our side is
@@ -86,12 +91,7 @@ fn read_some(mut stream: &TcpStream, unread: &mut Vec<u8>) -> io::Result<usize> 
 /// throws away output the client has not read yet, such as the goodbye line.
 pub async fn discard_until_eof(stream: &Async<TcpStream>) {
     loop {
-        let read = SCRATCH.with(|scratch| {
-            let mut scratch = scratch.borrow_mut();
-            let mut stream = stream.get_ref();
-            stream.read(&mut scratch[..])
-        });
-        match read {
+        match read_scratch(stream.get_ref(), |_| {}) {
             Ok(0) => return,
             Ok(_) => {}
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {

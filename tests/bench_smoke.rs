@@ -40,49 +40,17 @@ fn bench(server: &Server, args: &[&str]) -> String {
 #[test]
 fn bench_scenarios_run_on_a_tiny_load() {
     let server = Server::start(&["--rate-per-sec", "0"]);
-    let fanout = bench(
-        &server,
-        &[
-            "fanout",
-            "--clients",
-            "12",
-            "--senders",
-            "2",
-            "--lines",
-            "30",
-        ],
-    );
-    assert!(fanout.contains(" ratio=1.0000 "), "{fanout}");
-    let open_loop = bench(
-        &server,
-        &[
-            "fanout",
-            "--clients",
-            "6",
-            "--senders",
-            "2",
-            "--lines",
-            "20",
-            "--rate",
-            "200",
-        ],
-    );
-    assert!(open_loop.contains(" ratio=1.0000 "), "{open_loop}");
-    let stalled = bench(
-        &server,
-        &[
-            "fanout",
-            "--clients",
-            "6",
-            "--senders",
-            "2",
-            "--lines",
-            "20",
-            "--stall",
-            "1",
-        ],
-    );
-    assert!(stalled.contains(" ratio=1.0000 "), "{stalled}");
+    // Closed loop, open loop (--rate), and with a stalled reader: every reading client gets
+    // every line.
+    for args in [
+        "fanout --clients 12 --senders 2 --lines 30",
+        "fanout --clients 6 --senders 2 --lines 20 --rate 200",
+        "fanout --clients 6 --senders 2 --lines 20 --stall 1",
+    ] {
+        let args: Vec<&str> = args.split_whitespace().collect();
+        let result = bench(&server, &args);
+        assert!(result.contains(" ratio=1.0000 "), "{args:?}: {result}");
+    }
     let idle = bench(&server, &["idle", "--clients", "20", "--hold-secs", "0"]);
     assert!(idle.contains("scenario=idle"), "{idle}");
     let replay = bench(&server, &["replay", "--repeat", "3"]);
