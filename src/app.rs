@@ -13,8 +13,8 @@ use smol::stream::StreamExt;
 use smol::{Async, Executor};
 
 use crate::config::Args;
-use crate::history::History;
-use crate::{net, server};
+use crate::net::{server, socket as net};
+use crate::storage::History;
 
 /// Runs the server until SIGINT or SIGTERM. Errors are one line, for the command line.
 pub fn run(args: Args) -> Result<(), String> {

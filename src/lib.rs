@@ -1,26 +1,21 @@
 //! smolchat: a chat server people join with nothing but `nc` or `telnet`.
 //!
 //! # Layout
-//! - [`app`]: start-up and shutdown around an executor the program owns.
-//! - [`server`]: the accept loop and connection limits; one task per connection.
-//! - [`session`]: one connection: name, history replay, then the chat loop.
+//! Folders by layer, from the socket inwards:
+//! - [`net`]: listening sockets, the accept loop and connection admission.
+//! - [`wire`]: bytes to clean lines and back (reader, telnet/line codec, sanitizer).
+//! - [`session`]: the dialogue with one user: name, history replay, commands, the chat loop.
 //! - [`hub`]: the single owner of membership and rooms; relays lines into outboxes.
-//! - [`outbox`]: a session's byte-bounded queue of lines to write.
-//! - [`history`]: SQLite: migrations, the group-commit writer thread, replay reads.
-//! - [`reader`], [`codec`], [`sanitize`]: bytes off the socket into clean lines.
-//! - [`command`], [`names`], [`ratelimit`], [`config`], [`clock`], [`net`]: small pieces.
+//! - [`storage`]: SQLite: migrations, the group-commit writer thread, replay reads.
+//! - [`limits`]: small, socket-free limiters (rate).
+//! - [`app`], [`config`], [`names`], [`clock`]: start-up, flags, validated names, time.
 pub mod app;
 pub mod clock;
-pub mod codec;
-pub mod command;
 pub mod config;
-pub mod history;
 pub mod hub;
+pub mod limits;
 pub mod names;
 pub mod net;
-pub mod outbox;
-pub mod ratelimit;
-pub mod reader;
-pub mod sanitize;
-pub mod server;
 pub mod session;
+pub mod storage;
+pub mod wire;

@@ -46,7 +46,7 @@ pub fn run(args: &FillDbArgs, deadline: Instant) -> Result<()> {
     }
     let db = args.db.display();
     let mut connection =
-        smolchat::history::open_connection(&args.db).context(|| format!("opening {db}"))?;
+        smolchat::storage::open_connection(&args.db).context(|| format!("opening {db}"))?;
     let existing: i64 = connection
         .query_row("SELECT count(*) FROM messages", [], |row| row.get(0))
         .context(|| format!("counting rows in {db}"))?;

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use argh::FromArgs;
-use smolchat::history::{History, Kind, Record};
+use smolchat::storage::{History, Kind, Record};
 
 use crate::{BenchError, Context, Result};
 

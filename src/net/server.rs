@@ -18,10 +18,10 @@ use smol::future::{self, FutureExt as _};
 use smol::{Async, Executor, Timer};
 
 use crate::config::Config;
-use crate::history::History;
 use crate::hub;
-use crate::net;
+use crate::net::socket as net;
 use crate::session::{self, Shared};
+use crate::storage::History;
 
 /// Connections accepted in a row before the accept loop lets other tasks run.
 const ACCEPT_YIELD_EVERY: u64 = 64;

@@ -10,7 +10,7 @@
 //! **Invariant:** a decoder never holds more than `max_line` bytes of pending line, whatever the
 //! client sends, and never panics.
 
-use crate::sanitize::sanitize;
+use crate::wire::sanitize::sanitize;
 
 /// Interpret As Command: starts every telnet command; doubled, it is a literal 0xFF byte.
 const IAC: u8 = 0xff;
@@ -276,7 +276,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::sanitize::is_clean;
+    use crate::wire::sanitize::is_clean;
 
     /// Feeds `chunks` in order, calling `decode` until each is used up, and collects the events.
     fn run_chunks<'a>(

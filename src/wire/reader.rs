@@ -11,7 +11,7 @@ use std::net::TcpStream;
 
 use smol::Async;
 
-use crate::codec::{Decoded, LineDecoder};
+use crate::wire::codec::{Decoded, LineDecoder};
 
 /// Bytes read per system call. Not configurable: 4 KiB holds a few lines of typing or a chunk of
 /// paste; larger reads would only let a rate-limited client park more bytes in our memory.

@@ -26,9 +26,12 @@ use crate::names::RoomName;
 const MIGRATIONS: &[(&str, &str)] = &[
     (
         "0001_messages",
-        include_str!("../migrations/0001_messages.sql"),
+        include_str!("../../migrations/0001_messages.sql"),
     ),
-    ("0002_rooms", include_str!("../migrations/0002_rooms.sql")),
+    (
+        "0002_rooms",
+        include_str!("../../migrations/0002_rooms.sql"),
+    ),
 ];
 
 /// Records that may wait for the writer before the hub waits too: a few commit windows' worth at

@@ -8,6 +8,8 @@
 //! Public lines are handed to the history writer *before* they are relayed, so every line a client
 //! has received is stored by the time the server exits.
 
+pub mod outbox;
+
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
@@ -16,9 +18,9 @@ use log::{debug, info, warn};
 use smol::future;
 
 use crate::clock;
-use crate::history::{History, Kind, Record};
+use crate::hub::outbox::{line, Line, Outbox, PushError};
 use crate::names::{Nick, RoomName};
-use crate::outbox::{line, Line, Outbox, PushError};
+use crate::storage::{History, Kind, Record};
 
 /// Longest line of a `/who` or `/rooms` reply before it continues on the next line.
 const LIST_LINE: usize = 400;
@@ -543,7 +545,7 @@ enum Fault {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::outbox::outbox;
+    use crate::hub::outbox::outbox;
     use std::time::Duration;
 
     fn register(
@@ -562,7 +564,7 @@ mod tests {
         name: &str,
     ) -> (
         Receiver<Result<Joined, RegisterError>>,
-        crate::outbox::Inbox,
+        crate::hub::outbox::Inbox,
     ) {
         let (reply, answer) = async_channel::bounded(1);
         let (outbox, inbox) = outbox(64 * 1024);
@@ -590,7 +592,7 @@ mod tests {
             .stack_size(128 * 1024)
             .spawn(move || smol::block_on(run(events_rx, stopping, history, last_id)))
             .unwrap();
-        let mut inboxes: Vec<crate::outbox::Inbox> = Vec::new();
+        let mut inboxes: Vec<crate::hub::outbox::Inbox> = Vec::new();
         for id in 0..1500 {
             let (answer, inbox) = register_keeping_inbox(&events, id, &format!("u{id}"));
             assert!(smol::block_on(answer.recv()).unwrap().is_ok());

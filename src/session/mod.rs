@@ -5,6 +5,8 @@
 //! to the client. It is the only code that writes to its socket, and it writes everything queued
 //! in one system call, because a write costs the same whether it carries one line or forty.
 
+pub mod command;
+
 use std::io::{self, Write as _};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
@@ -16,15 +18,15 @@ use smol::future;
 use smol::io::AsyncWriteExt;
 use smol::{Async, Timer};
 
-use crate::codec::Decoded;
-use crate::command::{self, Command, Input, HELP};
 use crate::config::Config;
-use crate::history::{History, Kind};
+use crate::hub::outbox::{self, outbox, Inbox, Line, Outbox};
 use crate::hub::{Event, Joined, MemberId, RegisterError};
+use crate::limits::ratelimit::TokenBucket;
 use crate::names::{Nick, RoomName};
-use crate::outbox::{self, outbox, Inbox, Line, Outbox};
-use crate::ratelimit::TokenBucket;
-use crate::reader::{self, LineReader};
+use crate::storage::{History, Kind};
+use crate::wire::codec::Decoded;
+use crate::wire::reader::{self, LineReader};
+use command::{Command, Input, HELP};
 
 /// The question a newcomer is asked, first and after every refused name.
 pub const ASK_NAME: &str = "What is your name?";

@@ -1,0 +1,2 @@
+//! Limiters: small types with no sockets, testable in microseconds.
+pub mod ratelimit;

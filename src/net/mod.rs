@@ -1,0 +1,3 @@
+//! Sockets: listening, accepting, admission.
+pub mod server;
+pub mod socket;

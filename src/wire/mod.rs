@@ -1,0 +1,4 @@
+//! The wire: bytes off the socket into clean lines.
+pub mod codec;
+pub mod reader;
+pub mod sanitize;
