@@ -7,6 +7,7 @@
 //! - [`session`]: the dialogue with one user: name, history replay, commands, the chat loop.
 //! - [`hub`]: the single owner of membership and rooms; relays lines into outboxes.
 //! - [`storage`]: SQLite: migrations, the group-commit writer thread, replay reads.
+//! - [`protocol`]: every line the server says to users, in one place.
 //! - [`limits`]: small, socket-free limiters (rate).
 //! - [`app`], [`config`], [`names`], [`clock`]: start-up, flags, validated names, time.
 pub mod app;
@@ -16,6 +17,7 @@ pub mod hub;
 pub mod limits;
 pub mod names;
 pub mod net;
+pub mod protocol;
 pub mod session;
 pub mod storage;
 pub mod wire;

@@ -20,6 +20,7 @@ use smol::future;
 use crate::clock;
 use crate::hub::outbox::{line, Line, Outbox, PushError};
 use crate::names::{Nick, RoomName};
+use crate::protocol;
 use crate::storage::{History, Kind, Record};
 
 /// Longest line of a `/who` or `/rooms` reply before it continues on the next line.
@@ -193,7 +194,7 @@ impl Hub {
         }
         let room = RoomName::lobby();
         info!("{nick} joined {room}");
-        self.broadcast(&room, None, line(&format!("* {nick} joined")));
+        self.broadcast(&room, None, line(&protocol::joined(&nick)));
         self.by_nick.insert(nick.key().into(), id);
         self.rooms
             .entry(room.clone())
@@ -219,10 +220,7 @@ impl Hub {
         };
         let msg_id = self.next_msg_id;
         self.next_msg_id += 1;
-        let formatted = match kind {
-            Kind::Message => format!("{}: {text}", member.nick),
-            Kind::Action => format!("* {} {text}", member.nick),
-        };
+        let formatted = protocol::live(kind, member.nick.as_str(), &text);
         debug!("message {msg_id} from {} in {}", member.nick, member.room);
         let record = Record {
             id: msg_id,
@@ -268,7 +266,7 @@ impl Hub {
             .flatten()
             .filter_map(|(m, _)| self.members.get(m).map(|m| m.nick.to_string()))
             .collect();
-        let header = format!("users in {} ({}):", member.room, names.len());
+        let header = protocol::who_header(&member.room, names.len());
         self.tell_list(id, &header, &names);
     }
 
@@ -278,9 +276,9 @@ impl Hub {
         rooms.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
         let list: Vec<String> = rooms
             .iter()
-            .map(|(r, n)| format!("{r} ({n} {})", if *n == 1 { "user" } else { "users" }))
+            .map(|(r, n)| protocol::room_entry(r, *n))
             .collect();
-        let header = format!("rooms ({}):", rooms.len());
+        let header = protocol::rooms_header(rooms.len());
         self.tell_list(id, &header, &list);
     }
 
@@ -308,7 +306,7 @@ impl Hub {
             return;
         };
         if member.nick == nick {
-            self.tell(id, &format!("you are already known as {nick}"));
+            self.tell(id, &protocol::already_known_as(&nick));
             return;
         }
         if self
@@ -316,10 +314,7 @@ impl Hub {
             .get(nick.key())
             .is_some_and(|&other| other != id)
         {
-            self.tell(
-                id,
-                &format!("name taken: {nick} is already in use (see /help)"),
-            );
+            self.tell(id, &protocol::name_taken_on_rename(&nick));
             return;
         }
         let old = member.nick.clone();
@@ -330,11 +325,7 @@ impl Hub {
             member.nick = nick.clone();
         }
         info!("{old} is now known as {nick}");
-        self.broadcast(
-            &room,
-            None,
-            line(&format!("* {old} is now known as {nick}")),
-        );
+        self.broadcast(&room, None, line(&protocol::renamed(&old, &nick)));
     }
 
     fn private(&mut self, id: MemberId, to: Nick, text: String) {
@@ -342,32 +333,29 @@ impl Hub {
             return;
         };
         let Some(target) = self.by_nick.get(to.key()).copied() else {
-            self.tell(
-                id,
-                &format!("no such user: {to} is not connected (see /who, /help)"),
-            );
+            self.tell(id, &protocol::no_such_user(&to));
             return;
         };
         let Some(to_nick) = self.members.get(&target).map(|m| m.nick.clone()) else {
             return;
         };
         debug!("private message from {from} to {to_nick}");
-        self.deliver(target, line(&format!("[private] {from}: {text}")));
-        self.tell(id, &format!("[private to {to_nick}] {text}"));
+        self.deliver(target, line(&protocol::private_from(&from, &text)));
+        self.tell(id, &protocol::private_to(&to_nick, &text));
     }
 
     fn join(&mut self, id: MemberId, room: RoomName) -> Option<Joined> {
         let member = self.members.get(&id)?;
         if member.room == room {
-            self.tell(id, &format!("you are already in {room}"));
+            self.tell(id, &protocol::already_in(&room));
             return None;
         }
         let nick = member.nick.clone();
         let old = member.room.clone();
         let outbox = member.outbox.clone();
         self.remove_from_room(id, &old);
-        self.broadcast(&old, None, line(&format!("* {nick} left for {room}")));
-        self.broadcast(&room, None, line(&format!("* {nick} joined")));
+        self.broadcast(&old, None, line(&protocol::left_for(&nick, &room)));
+        self.broadcast(&room, None, line(&protocol::joined(&nick)));
         let members = self.rooms.entry(room.clone()).or_default();
         members.push((id, outbox.clone()));
         let count = members.len();
@@ -375,12 +363,7 @@ impl Hub {
             member.room = room.clone();
         }
         info!("{nick} moved from {old} to {room}");
-        let here = if count == 1 {
-            "you are alone here".to_owned()
-        } else {
-            format!("{count} users here")
-        };
-        let _ = outbox.push_text(&format!("* you joined {room} ({here})"));
+        let _ = outbox.push_text(&protocol::you_joined(&room, count));
         let _ = outbox.push_marker();
         Some(Joined {
             room,
@@ -404,17 +387,14 @@ impl Hub {
             // Every outbox is closed: nobody is left to tell.
             return;
         }
-        let text = match reason {
-            Some(reason) => format!("* {} left ({reason})", member.nick),
-            None => format!("* {} left", member.nick),
-        };
+        let text = protocol::left(&member.nick, reason);
         info!("{} left {}", member.nick, member.room);
         self.broadcast(&member.room, None, line(&text));
     }
 
     fn shutdown(&mut self) {
         self.closing = true;
-        let bye = line("* server shutting down");
+        let bye = line(protocol::SHUTTING_DOWN);
         for member in self.members.values() {
             let _ = member.outbox.push(bye.clone());
             member.outbox.close();
@@ -513,8 +493,8 @@ impl Hub {
                 continue;
             }
             let notice = match fault {
-                Fault::Slow => format!("* {} left (not reading fast enough)", member.nick),
-                Fault::Gone => format!("* {} left", member.nick),
+                Fault::Slow => protocol::left(&member.nick, Some(protocol::REASON_TOO_SLOW)),
+                Fault::Gone => protocol::left(&member.nick, None),
             };
             let faults = self.fan_out(&member.room, None, &line(&notice));
             self.settle(faults);

@@ -20,6 +20,7 @@ use smol::{Async, Executor, Timer};
 use crate::config::Config;
 use crate::hub;
 use crate::net::socket as net;
+use crate::protocol;
 use crate::session::{self, Shared};
 use crate::storage::History;
 
@@ -252,14 +253,11 @@ impl Admission {
             .lock()
             .map_err(|_| "internal error".to_owned())?;
         if counts.total >= config.max_clients {
-            return Err("server full, try again later".into());
+            return Err(protocol::server_full());
         }
         let per_ip = counts.per_ip.entry(ip).or_insert(0);
         if *per_ip >= config.max_per_ip && (config.limit_loopback || !ip.is_loopback()) {
-            return Err(format!(
-                "too many connections from your address (max {})",
-                config.max_per_ip
-            ));
+            return Err(protocol::too_many_from_address(config.max_per_ip));
         }
         *per_ip += 1;
         counts.total += 1;

@@ -58,11 +58,10 @@ pub fn tune(stream: &TcpStream) -> io::Result<()> {
 /// True for accept errors that mean "out of descriptors or memory": the listener is fine, and
 /// accepting again after a pause will work once some connections close.
 pub fn is_resource_exhaustion(e: &io::Error) -> bool {
-    const EMFILE: i32 = 24;
-    const ENFILE: i32 = 23;
-    const ENOBUFS: i32 = 105;
-    const ENOMEM: i32 = 12;
-    matches!(e.raw_os_error(), Some(EMFILE | ENFILE | ENOBUFS | ENOMEM))
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+    )
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 //! never look at raw command text. `//text` escapes a message that starts with a slash.
 
 use crate::names::{NameError, Nick, RoomName};
+use crate::protocol;
 
 /// Default page size of `/history`.
 pub const HISTORY_DEFAULT: u32 = 20;
@@ -99,7 +100,7 @@ pub fn parse(line: &str) -> Result<Input, CommandError> {
         },
         "me" => match args {
             "" => return Err(CommandError::Usage("/me ACTION")),
-            action if mimics_notice(action) => return Err(CommandError::LooksLikeNotice),
+            action if protocol::mimics_notice(action) => return Err(CommandError::LooksLikeNotice),
             action => Command::Me(action.to_owned()),
         },
         "msg" => {
@@ -132,17 +133,6 @@ pub fn parse(line: &str) -> Result<Input, CommandError> {
         _ => return Err(CommandError::Unknown(name.to_owned())),
     };
     Ok(Input::Command(command))
-}
-
-/// True for action text that would make `* NAME text` read like one of the server's own notices
-/// about NAME (`* NAME joined`, `* NAME left ...`, `* NAME is now known as ...`).
-fn mimics_notice(action: &str) -> bool {
-    let lower = action.to_ascii_lowercase();
-    lower == "joined"
-        || lower.starts_with("joined ")
-        || lower == "left"
-        || lower.starts_with("left ")
-        || lower.starts_with("is now known as")
 }
 
 /// The argument if it is exactly one word.

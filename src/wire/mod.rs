@@ -1,4 +1,11 @@
-//! The wire: bytes off the socket into clean lines.
+//! The wire: bytes off the socket into clean lines, and batches of lines back out.
+//!
+//! [`reader`] reads with bounded memory, [`codec`] frames lines and handles telnet, [`sanitize`]
+//! strips anything that could act on another user's terminal, and [`conn`] is a connection over
+//! any byte stream (plaintext or TLS) that writes in batches.
+//!
+//! Nothing here knows about names, rooms, the hub or the database.
 pub mod codec;
+pub mod conn;
 pub mod reader;
 pub mod sanitize;

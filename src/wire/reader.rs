@@ -6,10 +6,12 @@
 //! session stops reading and TCP pushes back on the sender.
 
 use std::cell::RefCell;
-use std::io::{self, Read};
-use std::net::TcpStream;
+use std::future::poll_fn;
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
-use smol::Async;
+use smol::io::AsyncRead;
 
 use crate::wire::codec::{Decoded, LineDecoder};
 
@@ -40,9 +42,12 @@ impl LineReader {
     /// The next line or over-long-line event; `Ok(None)` when the client closed the connection.
     /// A partial line at the end of the stream is dropped: the client never finished it.
     ///
-    /// Cancel-safe: all state lives in `self`, and bytes are only taken off the socket in the
+    /// Cancel-safe: all state lives in `self`, and bytes are only taken off the stream in the
     /// same poll that decodes them.
-    pub async fn next(&mut self, stream: &Async<TcpStream>) -> io::Result<Option<Decoded>> {
+    pub async fn next<S: AsyncRead + Unpin>(
+        &mut self,
+        stream: &mut S,
+    ) -> io::Result<Option<Decoded>> {
         loop {
             while self.pos < self.unread.len() {
                 let (used, event) = self.decoder.decode(&self.unread[self.pos..]);
@@ -56,51 +61,53 @@ impl LineReader {
                     return Ok(Some(event));
                 }
             }
-            match read_some(stream.get_ref(), &mut self.unread) {
-                Ok(0) => return Ok(None),
-                Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+            let unread = &mut self.unread;
+            let decoder = &mut self.decoder;
+            let n = poll_fn(|cx| {
+                let poll = poll_scratch(&mut *stream, cx, |bytes| unread.extend_from_slice(bytes));
+                if poll.is_pending() {
                     // About to go idle: hold no more memory than a partial line needs.
-                    self.decoder.shrink();
-                    stream.readable().await?
+                    decoder.shrink();
                 }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
+                poll
+            })
+            .await?;
+            if n == 0 {
+                return Ok(None);
             }
         }
     }
 }
 
-/// One non-blocking read into the scratch buffer, handing what arrived to `keep`.
-fn read_scratch(mut stream: &TcpStream, keep: impl FnOnce(&[u8])) -> io::Result<usize> {
+/// One read into the scratch buffer, handing what arrived to `keep`.
+fn poll_scratch<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    cx: &mut Context<'_>,
+    keep: impl FnOnce(&[u8]),
+) -> Poll<io::Result<usize>> {
     SCRATCH.with(|scratch| {
         let mut scratch = scratch.borrow_mut();
-        let n = stream.read(&mut scratch[..])?;
-        keep(&scratch[..n]);
-        Ok(n)
+        loop {
+            match Pin::new(&mut *stream).poll_read(cx, &mut scratch[..]) {
+                Poll::Ready(Ok(n)) => {
+                    keep(&scratch[..n]);
+                    return Poll::Ready(Ok(n));
+                }
+                Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
+                other => return other,
+            }
+        }
     })
-}
-
-/// One non-blocking read, appending what arrived to `unread`.
-fn read_some(stream: &TcpStream, unread: &mut Vec<u8>) -> io::Result<usize> {
-    read_scratch(stream, |bytes| unread.extend_from_slice(bytes))
 }
 
 /// Discards whatever the client still sends until it closes its side. Called after our side is
 /// shut down for writing: closing a socket with unread input makes the kernel send a reset, which
 /// throws away output the client has not read yet, such as the goodbye line.
-pub async fn discard_until_eof(stream: &Async<TcpStream>) {
+pub async fn discard_until_eof<S: AsyncRead + Unpin>(stream: &mut S) {
     loop {
-        match read_scratch(stream.get_ref(), |_| {}) {
-            Ok(0) => return,
+        match poll_fn(|cx| poll_scratch(&mut *stream, cx, |_| {})).await {
+            Ok(0) | Err(_) => return,
             Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                if stream.readable().await.is_err() {
-                    return;
-                }
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(_) => return,
         }
     }
 }

@@ -1,0 +1,195 @@
+//! The registered part of a session: relays in both directions until the client leaves or the
+//! server closes the outbox. Lines typed by the user pass the rate limit, then become commands
+//! (some answered here, most sent to the hub as events) or messages.
+
+use std::io;
+use std::time::Instant;
+
+use log::{debug, warn};
+use smol::{future, Timer};
+
+use super::command::{self, Command, Input, HELP};
+use super::{paging, room, End, Shared};
+use crate::hub::outbox::{Inbox, Line};
+use crate::hub::{Event, Joined, MemberId};
+use crate::limits::ratelimit::TokenBucket;
+use crate::names::Nick;
+use crate::protocol;
+use crate::storage::Kind;
+use crate::wire::codec::Decoded;
+use crate::wire::conn::{Conn, Stream};
+
+/// Most bytes gathered from the outbox into one write. Large enough that a busy room costs one
+/// system call per many lines; small enough to bound the per-session write buffer.
+const MAX_BATCH_BYTES: usize = 64 * 1024;
+
+/// What woke the chat loop.
+enum Wake {
+    Input(io::Result<Option<Decoded>>),
+    Outbox(Option<Line>),
+}
+
+pub(super) async fn chat<S: Stream>(
+    conn: &mut Conn<S>,
+    shared: &Shared,
+    id: MemberId,
+    nick: &Nick,
+    joined: Joined,
+    inbox: &Inbox,
+) -> End {
+    let config = &shared.config;
+    debug!("{}: registered as {nick}", conn.peer);
+    conn.queue(&protocol::welcome(nick, &joined.room));
+    let mut room = joined.room.clone();
+    let mut oldest = match Box::pin(paging::replay(
+        conn,
+        &shared.history,
+        &joined,
+        config.history,
+    ))
+    .await
+    {
+        Ok(oldest) => oldest,
+        Err(_) => return End::Gone,
+    };
+    let mut bucket = config
+        .rate
+        .map(|rate| TokenBucket::new(rate, Instant::now()));
+    // Whether the user was told about the rate limit since the bucket was last full.
+    let mut throttled = false;
+    // Over-long lines are logged as a warning once per session, then at debug level.
+    let mut too_long_seen = false;
+
+    loop {
+        if conn.flush().await.is_err() {
+            return End::Gone;
+        }
+        let wake = {
+            let reader = &mut conn.reader;
+            let stream = &mut conn.stream;
+            let bucket = &mut bucket;
+            let read = async move {
+                if let Some(bucket) = bucket {
+                    if let Some(wait) = bucket.wait(Instant::now()) {
+                        Timer::after(wait).await;
+                    }
+                }
+                Wake::Input(reader.next(stream).await)
+            };
+            let recv = async { Wake::Outbox(inbox.recv().await) };
+            future::race(read, recv).await
+        };
+        let text = match wake {
+            Wake::Outbox(Some(line)) => {
+                conn.queue_bytes(&line);
+                while conn.out.len() < MAX_BATCH_BYTES {
+                    match inbox.try_recv() {
+                        Some(line) => conn.queue_bytes(&line),
+                        None => break,
+                    }
+                }
+                continue;
+            }
+            Wake::Outbox(None) => {
+                let _ = conn.flush().await;
+                return End::Closed;
+            }
+            Wake::Input(Ok(None)) => return End::Gone,
+            Wake::Input(Err(e)) => {
+                debug!("{}: read error: {e}", conn.peer);
+                return End::Gone;
+            }
+            Wake::Input(Ok(Some(Decoded::TooLong))) => None,
+            Wake::Input(Ok(Some(Decoded::Line(text)))) => Some(text),
+        };
+        // Every line counts against the rate, refused and blank ones too, so that neither can
+        // be used to flood the server (or its log).
+        if let (Some(bucket), Some(rate)) = (&mut bucket, config.rate) {
+            let now = Instant::now();
+            if bucket.is_full(now) {
+                throttled = false;
+            }
+            bucket.spend(now);
+            if bucket.wait(now).is_some() && !throttled {
+                throttled = true;
+                warn!("{nick}: over the rate limit, delaying lines");
+                conn.queue(&protocol::slow_down(rate.burst, rate.per_sec));
+            }
+        }
+        let Some(text) = text else {
+            if too_long_seen {
+                debug!(
+                    "{nick}: another line over {} bytes refused",
+                    config.max_line
+                );
+            } else {
+                warn!("{nick}: line over {} bytes refused", config.max_line);
+                too_long_seen = true;
+            }
+            conn.queue(&protocol::too_long(config.max_line));
+            continue;
+        };
+        if text.trim().is_empty() {
+            continue;
+        }
+        let event = match command::parse(&text) {
+            Ok(Input::Say(text)) => Event::Say {
+                id,
+                kind: Kind::Message,
+                text,
+            },
+            Ok(Input::Command(command)) => match command {
+                Command::Help => {
+                    for line in HELP {
+                        conn.queue(line);
+                    }
+                    continue;
+                }
+                Command::Me(text) => Event::Say {
+                    id,
+                    kind: Kind::Action,
+                    text,
+                },
+                Command::Who => Event::Who { id },
+                Command::Rooms => Event::Rooms { id },
+                Command::Nick(nick) => Event::Rename { id, nick },
+                Command::Msg(to, text) => Event::Private { id, to, text },
+                Command::Quit(reason) => return End::Quit(reason),
+                Command::History(n) => {
+                    match Box::pin(paging::more_history(
+                        conn,
+                        &shared.history,
+                        &room,
+                        oldest,
+                        n,
+                    ))
+                    .await
+                    {
+                        Ok(Some(older)) => oldest = older,
+                        Ok(None) => {}
+                        Err(_) => return End::Gone,
+                    }
+                    continue;
+                }
+                Command::Join(to) => {
+                    match Box::pin(room::switch_room(conn, shared, id, to, inbox)).await {
+                        Ok(Some((joined, older))) => {
+                            room = joined.room;
+                            oldest = older;
+                            continue;
+                        }
+                        Ok(None) => continue,
+                        Err(end) => return end,
+                    }
+                }
+            },
+            Err(e) => {
+                conn.queue(&e.to_string());
+                continue;
+            }
+        };
+        if shared.hub.send(event).await.is_err() {
+            return End::Closed;
+        }
+    }
+}

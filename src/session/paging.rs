@@ -1,0 +1,119 @@
+//! History for one user: the replay on joining a room and `/history` pages, streamed from the
+//! database chunk by chunk so that a client that does not read holds at most one chunk in memory.
+
+use std::io;
+
+use log::warn;
+
+use crate::hub::Joined;
+use crate::names::RoomName;
+use crate::protocol;
+use crate::storage::{History, StorageError};
+use crate::wire::conn::{Conn, Stream};
+
+/// Rows per history chunk: the most a replay holds in memory for one client at a time.
+const HISTORY_CHUNK: u32 = 64;
+
+/// Writes the last `limit` messages of the room a user just joined between start and end markers.
+/// Returns the oldest id shown (or where the replay ended).
+pub(super) async fn replay<S: Stream>(
+    conn: &mut Conn<S>,
+    history: &History,
+    joined: &Joined,
+    limit: u32,
+) -> io::Result<i64> {
+    // The hub has handed everything up to `last_id` to the writer; wait until it is readable.
+    // What is queued so far (the welcome) goes out first, in case that takes a moment.
+    conn.flush().await?;
+    history.wait_committed(joined.last_id).await;
+    conn.queue(&protocol::history_start(&joined.room));
+    let before = joined.last_id + 1;
+    let (count, first) = stream_page(conn, history, &joined.room, before, limit).await?;
+    conn.queue(&protocol::history_end(count));
+    conn.flush().await?;
+    Ok(first.unwrap_or(before))
+}
+
+/// Answers `/history N`: the N messages of the room before the oldest one shown so far.
+pub(super) async fn more_history<S: Stream>(
+    conn: &mut Conn<S>,
+    history: &History,
+    room: &RoomName,
+    oldest: i64,
+    n: u32,
+) -> io::Result<Option<i64>> {
+    conn.queue(&protocol::earlier_start(room));
+    let (count, older) = stream_page(conn, history, room, oldest, n).await?;
+    if count < n {
+        conn.queue(&protocol::nothing_older(room));
+    }
+    conn.queue(&protocol::earlier_end(count));
+    conn.flush().await?;
+    Ok(older)
+}
+
+/// Streams one page of history to the client, chunk by chunk as the database produces it.
+/// Returns how many lines were sent and the oldest id among them.
+async fn stream_page<S: Stream>(
+    conn: &mut Conn<S>,
+    history: &History,
+    room: &RoomName,
+    before: i64,
+    limit: u32,
+) -> io::Result<(u32, Option<i64>)> {
+    let span = match history.span(room, before, limit).await {
+        Ok(span) => span,
+        Err(e) => return Ok(unavailable(conn, room, &e)),
+    };
+    let Some(first) = span.first else {
+        return Ok((0, None));
+    };
+    let mut from = first;
+    let mut sent = 0;
+    while sent < span.count {
+        let rows = match history.rows(room, from, before, HISTORY_CHUNK).await {
+            Ok(rows) => rows,
+            Err(e) => return Ok(unavailable(conn, room, &e)),
+        };
+        sent += rows.count;
+        conn.queue_bytes(&rows.text);
+        conn.flush().await?;
+        match next_chunk(rows.last, rows.count) {
+            Some(next) => from = next,
+            None => break,
+        }
+    }
+    Ok((sent, Some(first)))
+}
+
+/// Where the next chunk starts: after the last row of a full chunk; a short chunk was the last.
+fn next_chunk(last: Option<i64>, count: u32) -> Option<i64> {
+    match last {
+        Some(last) if count == HISTORY_CHUNK => Some(last + 1),
+        _ => None,
+    }
+}
+
+/// Tells the client history could not be read, and logs why.
+fn unavailable<S: Stream>(
+    conn: &mut Conn<S>,
+    room: &RoomName,
+    e: &StorageError,
+) -> (u32, Option<i64>) {
+    warn!("history read for {room} failed: {e}");
+    conn.queue(protocol::HISTORY_UNAVAILABLE);
+    (0, None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Paging goes on after a full chunk and stops after a short or empty one.
+    #[test]
+    fn a_short_chunk_is_the_last() {
+        assert_eq!(next_chunk(Some(100), HISTORY_CHUNK), Some(101));
+        assert_eq!(next_chunk(Some(100), HISTORY_CHUNK - 1), None);
+        assert_eq!(next_chunk(None, 0), None);
+    }
+}

@@ -1,0 +1,316 @@
+//! The one writer of the database: a dedicated thread with group commit.
+//!
+//! The writer waits for a record, gathers more for up to one commit window (or until a barrier
+//! asks for a commit now), and commits them in one transaction: one fsync per batch instead of one
+//! per line. A failed commit is retried, never dropped: meanwhile the queue fills and the hub
+//! waits, which pauses chat instead of relaying lines that will not be stored.
+//!
+//! It must not know about sessions or the hub: it sees records and barriers, nothing else.
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use async_channel::{Receiver, Sender, TryRecvError};
+use log::{error, info};
+use rusqlite::{params, Connection};
+use smol::future;
+
+use super::Record;
+use crate::clock;
+
+/// Most rows in one transaction: past a few thousand, a bigger batch saves nothing measurable.
+const MAX_BATCH: usize = 4096;
+
+/// How long the writer keeps retrying a failing commit after shutdown has begun, before it gives
+/// up and reports the lines as lost. While the server runs it retries for as long as it takes.
+const GIVE_UP_AFTER_CLOSE: Duration = Duration::from_secs(10);
+
+/// What the history handles send the writer.
+pub(super) enum WriterMsg {
+    Record(Record),
+    /// Answered once everything queued before it is committed.
+    Barrier(Sender<()>),
+}
+
+/// Owns the writer thread. Dropping it without `close` leaves the thread running until every
+/// history handle is gone.
+pub struct HistoryWriter {
+    pub(super) tx: Sender<WriterMsg>,
+    pub(super) thread: Option<JoinHandle<u64>>,
+    /// An exclusive advisory lock on the database file, so two servers never write one history.
+    pub(super) _lock: std::fs::File,
+}
+
+impl HistoryWriter {
+    /// Closes the queue, lets the writer commit everything queued, and waits for it to stop.
+    /// Returns how many lines could not be stored (zero unless the database kept failing).
+    pub fn close(mut self) -> u64 {
+        self.tx.close();
+        match self.thread.take().map(JoinHandle::join) {
+            Some(Ok(lost)) => lost,
+            Some(Err(_)) => {
+                error!("history writer thread panicked");
+                1
+            }
+            None => 0,
+        }
+    }
+}
+
+/// The writer thread's loop. Returns how many lines could not be stored.
+pub(super) fn writer_loop(
+    mut conn: Connection,
+    rx: Receiver<WriterMsg>,
+    committed: Arc<AtomicI64>,
+    window: Duration,
+) -> u64 {
+    let mut batch: Vec<Record> = Vec::with_capacity(MAX_BATCH);
+    let mut barriers: Vec<Sender<()>> = Vec::new();
+    let mut total: u64 = 0;
+    let mut lost: u64 = 0;
+    // Set when shutdown finds the database failing: past it, what is left is reported lost.
+    let mut give_up_at: Option<Instant> = None;
+    let mut closed = false;
+    while !closed {
+        let Ok(first) = rx.recv_blocking() else {
+            break;
+        };
+        closed = gather(&rx, first, window, &mut batch, &mut barriers);
+        if !batch.is_empty() {
+            if commit_with_retry(&mut conn, &batch, &rx, &mut give_up_at) {
+                total += batch.len() as u64;
+                if let Some(last) = batch.last() {
+                    committed.store(last.id, Ordering::Release);
+                }
+            } else {
+                lost += batch.len() as u64;
+            }
+            batch.clear();
+        }
+        for b in barriers.drain(..) {
+            let _ = b.try_send(());
+        }
+    }
+    info!("history writer stopped after storing {total} lines");
+    lost
+}
+
+/// Gathers one batch, starting with `first`: everything queued, and more until the window ends,
+/// the batch is full, or a barrier wants a commit now. Returns true once the queue is closed.
+fn gather(
+    rx: &Receiver<WriterMsg>,
+    first: WriterMsg,
+    window: Duration,
+    batch: &mut Vec<Record>,
+    barriers: &mut Vec<Sender<()>>,
+) -> bool {
+    let deadline = Instant::now() + window;
+    let mut next = Some(first);
+    while let Some(msg) = next.take() {
+        match msg {
+            WriterMsg::Record(r) => batch.push(r),
+            WriterMsg::Barrier(b) => barriers.push(b),
+        }
+        if batch.len() >= MAX_BATCH {
+            break;
+        }
+        next = match rx.try_recv() {
+            Ok(msg) => Some(msg),
+            Err(TryRecvError::Closed) => return true,
+            // Somebody waits for a commit: take what is queued, then commit at once.
+            Err(TryRecvError::Empty) if !barriers.is_empty() => None,
+            // Nothing queued: wait for more until the window ends.
+            Err(TryRecvError::Empty) => {
+                smol::block_on(future::or(async { rx.recv().await.ok() }, async {
+                    smol::Timer::at(deadline).await;
+                    None
+                }))
+            }
+        };
+    }
+    false
+}
+
+/// Commits a batch, retrying with back-off while the database is busy or failing (another
+/// program holding a write lock, a full disk). Gives up only on errors that retrying cannot fix,
+/// or after [`GIVE_UP_AFTER_CLOSE`] once the server is shutting down.
+fn commit_with_retry(
+    conn: &mut Connection,
+    batch: &[Record],
+    rx: &Receiver<WriterMsg>,
+    give_up_at: &mut Option<Instant>,
+) -> bool {
+    let mut delay = Duration::from_millis(10);
+    let mut failures: u32 = 0;
+    loop {
+        let e = match commit(conn, batch) {
+            Ok(()) => {
+                if failures > 0 {
+                    info!("history commit succeeded after {failures} failures");
+                }
+                return true;
+            }
+            Err(e) => e,
+        };
+        failures += 1;
+        if is_permanent(&e) {
+            error!("{} lines not stored: {e}", batch.len());
+            return false;
+        }
+        if rx.is_closed() {
+            // One deadline for the whole shutdown, not one per batch.
+            let deadline = *give_up_at.get_or_insert_with(|| Instant::now() + GIVE_UP_AFTER_CLOSE);
+            if Instant::now() >= deadline {
+                error!("{} lines not stored at shutdown: {e}", batch.len());
+                return false;
+            }
+        }
+        // Log the first failure and then about every ten seconds, not every retry.
+        if failures == 1 || failures.is_multiple_of(10) {
+            error!(
+                "history commit of {} lines failed ({e}); retrying, messages are held meanwhile",
+                batch.len()
+            );
+        }
+        std::thread::sleep(delay);
+        delay = (delay * 2).min(Duration::from_secs(1));
+    }
+}
+
+/// Errors that no retry will fix: the rows themselves are at fault.
+fn is_permanent(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::ConstraintViolation | rusqlite::ErrorCode::TooBig)
+    )
+}
+
+fn commit(conn: &mut Connection, batch: &[Record]) -> rusqlite::Result<()> {
+    let tx = conn.transaction()?;
+    {
+        let mut stmt = tx.prepare_cached(
+            "INSERT INTO messages (id, sent_at, sender, body, room, kind)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?;
+        for r in batch {
+            stmt.execute(params![
+                r.id,
+                clock::format_utc(r.at_ms),
+                &*r.sender,
+                &*r.body,
+                &*r.room,
+                r.kind.as_sql()
+            ])?;
+        }
+    }
+    tx.commit()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::{schema, Kind};
+
+    fn record(id: i64) -> Record {
+        Record {
+            id,
+            at_ms: 0,
+            room: "lobby".into(),
+            sender: "alice".into(),
+            kind: Kind::Message,
+            body: format!("line {id}").into(),
+        }
+    }
+
+    /// Everything queued when the writer wakes goes into one batch, and a barrier ends the
+    /// gathering at once instead of waiting out the window.
+    #[test]
+    fn a_batch_takes_what_is_queued_and_a_barrier_cuts_it() {
+        let (tx, rx) = async_channel::unbounded();
+        for id in 2..=5 {
+            tx.try_send(WriterMsg::Record(record(id))).unwrap();
+        }
+        let (done, _wait) = async_channel::bounded(1);
+        tx.try_send(WriterMsg::Barrier(done)).unwrap();
+        let mut batch = Vec::new();
+        let mut barriers = Vec::new();
+        let started = Instant::now();
+        let closed = gather(
+            &rx,
+            WriterMsg::Record(record(1)),
+            Duration::from_secs(30),
+            &mut batch,
+            &mut barriers,
+        );
+        assert!(!closed);
+        assert_eq!(
+            batch.iter().map(|r| r.id).collect::<Vec<_>>(),
+            [1, 2, 3, 4, 5]
+        );
+        assert_eq!(barriers.len(), 1);
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "waited out the window"
+        );
+    }
+
+    /// A batch stops growing at its maximum; the rest waits for the next one.
+    #[test]
+    fn a_batch_is_capped() {
+        let (tx, rx) = async_channel::unbounded();
+        for id in 2..=(MAX_BATCH as i64 + 10) {
+            tx.try_send(WriterMsg::Record(record(id))).unwrap();
+        }
+        let mut batch = Vec::new();
+        gather(
+            &rx,
+            WriterMsg::Record(record(1)),
+            Duration::from_secs(30),
+            &mut batch,
+            &mut Vec::new(),
+        );
+        assert_eq!(batch.len(), MAX_BATCH);
+        assert_eq!(rx.len(), 10);
+    }
+
+    /// A commit that finds the database locked by another connection is retried until the lock
+    /// goes, and then stores every row.
+    #[test]
+    fn a_locked_database_is_retried_not_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("chat.db");
+        let mut conn = schema::open_connection(&path).unwrap();
+        conn.busy_timeout(Duration::from_millis(10)).unwrap();
+        let blocker = Connection::open(&path).unwrap();
+        blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+        let holder = std::thread::spawn(move || {
+            // Hold the write lock until the writer has failed at least once.
+            release_rx.recv().unwrap();
+            blocker.execute_batch("COMMIT").unwrap();
+        });
+        let (_tx, rx) = async_channel::unbounded::<WriterMsg>();
+        let batch: Vec<Record> = (1..=3).map(record).collect();
+        // The first attempt must fail while the lock is held.
+        assert!(commit(&mut conn, &batch).is_err());
+        release_tx.send(()).unwrap();
+        assert!(commit_with_retry(&mut conn, &batch, &rx, &mut None));
+        holder.join().unwrap();
+        let n: i64 = conn
+            .query_row("SELECT count(*) FROM messages", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 3);
+    }
+
+    /// Rows that can never be stored (a duplicate id) are reported, not retried forever.
+    #[test]
+    fn a_permanent_error_is_not_retried() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = schema::open_connection(&dir.path().join("chat.db")).unwrap();
+        let (_tx, rx) = async_channel::unbounded::<WriterMsg>();
+        assert!(commit_with_retry(&mut conn, &[record(1)], &rx, &mut None));
+        assert!(!commit_with_retry(&mut conn, &[record(1)], &rx, &mut None));
+    }
+}

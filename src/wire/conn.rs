@@ -1,0 +1,148 @@
+//! A client connection: the byte stream, its line reader, and the output waiting to be written.
+//!
+//! Generic over the stream (`AsyncRead + AsyncWrite`), so plaintext TCP and TLS are two stream
+//! types behind the same session. Output is gathered in one buffer and written with one call,
+//! because a write costs the same whether it carries one line or forty.
+//!
+//! It must not know about the hub, rooms or commands: it moves bytes and lines.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use smol::future;
+use smol::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use smol::Timer;
+
+use crate::wire::codec::Decoded;
+use crate::wire::reader::{self, LineReader};
+
+/// How often a blocked write checks whether it should be abandoned. A blocked write means the
+/// client is not reading, so this only bounds how long a dropped client lingers.
+const ABANDON_CHECK: Duration = Duration::from_millis(250);
+
+/// How long a closing connection spends on its goodbye: writing what is left and waiting for the
+/// client to close its side (see [`Conn::close`]). Short, because a well-behaved client reads
+/// and closes at once when it sees our end of stream.
+const LINGER: Duration = Duration::from_secs(2);
+
+/// Something that can tell a blocked write to give up (the hub dropped this client).
+pub trait Abandon: Send + Sync {
+    fn abandoned(&self) -> bool;
+}
+
+/// The byte streams a connection can run on: plaintext TCP or TLS.
+pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
+impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Stream for S {}
+
+/// A client connection.
+pub struct Conn<S> {
+    pub stream: S,
+    pub reader: LineReader,
+    /// Bytes waiting to be written.
+    pub out: Vec<u8>,
+    pub peer: SocketAddr,
+    /// Set once registered: lets a blocked write notice that the hub gave up on this client.
+    abandon: Option<Arc<dyn Abandon>>,
+    /// A write was abandoned part-way, so the client may hold half a line.
+    torn: bool,
+}
+
+impl<S: Stream> Conn<S> {
+    pub fn new(stream: S, peer: SocketAddr, max_line: usize) -> Conn<S> {
+        Conn {
+            stream,
+            reader: LineReader::new(max_line),
+            out: Vec::new(),
+            peer,
+            abandon: None,
+            torn: false,
+        }
+    }
+
+    /// From now on a blocked write gives up once `abandon` says so.
+    pub fn watch(&mut self, abandon: Arc<dyn Abandon>) {
+        self.abandon = Some(abandon);
+    }
+
+    /// Adds a line of text (without newline) to the pending output.
+    pub fn queue(&mut self, text: &str) {
+        self.out.extend_from_slice(text.as_bytes());
+        self.out.push(b'\n');
+    }
+
+    /// Adds bytes that already end in a newline.
+    pub fn queue_bytes(&mut self, bytes: &[u8]) {
+        self.out.extend_from_slice(bytes);
+    }
+
+    /// The next line from the client; `Ok(None)` when it closed the connection.
+    pub async fn read_line(&mut self) -> io::Result<Option<Decoded>> {
+        self.reader.next(&mut self.stream).await
+    }
+
+    /// Writes all pending output.
+    pub async fn flush(&mut self) -> io::Result<()> {
+        if self.out.is_empty() {
+            return Ok(());
+        }
+        // Taking the buffer frees it after the write, so an idle session holds no write buffer.
+        let out = std::mem::take(&mut self.out);
+        let stream = &mut self.stream;
+        let write = async {
+            stream.write_all(&out).await?;
+            stream.flush().await
+        };
+        let Some(abandon) = &self.abandon else {
+            return write.await;
+        };
+        let torn = &mut self.torn;
+        // A write that completes at once never starts the timer; one that blocks is abandoned
+        // when the hub gives up on the client, since that client is not reading anyway.
+        future::or(write, async {
+            loop {
+                Timer::after(ABANDON_CHECK).await;
+                if abandon.abandoned() {
+                    *torn = true;
+                    return Err(io::Error::other("abandoned: not reading fast enough"));
+                }
+            }
+        })
+        .await
+    }
+
+    /// Closes gracefully: writes what is pending, ends our side, then waits (briefly) for the client
+    /// to end its side, discarding its input, so that the kernel does not reset the connection and
+    /// lose the lines the client has not read yet.
+    pub async fn close(mut self) {
+        // The whole goodbye is bounded: a client that neither reads nor closes gets no longer.
+        let goodbye = async {
+            let _ = self.flush().await;
+            let _ = self.stream.close().await;
+            reader::discard_until_eof(&mut self.stream).await;
+        };
+        future::or(goodbye, async {
+            Timer::after(LINGER).await;
+        })
+        .await;
+    }
+
+    /// Writes one last line if the stream takes it right away, without waiting for a client that
+    /// may never read again.
+    pub async fn try_last_words(&mut self, text: &str) {
+        let mut bytes = std::mem::take(&mut self.out);
+        if self.torn {
+            // End the half-written line so the last words arrive as a line of their own.
+            bytes.insert(0, b'\n');
+        }
+        bytes.extend_from_slice(text.as_bytes());
+        bytes.push(b'\n');
+        let stream = &mut self.stream;
+        let _ = future::poll_once(async {
+            stream.write_all(&bytes).await?;
+            stream.flush().await
+        })
+        .await;
+    }
+}
