@@ -2,6 +2,11 @@
 //! and prints what the server delivered, how fast, and at what cost in server CPU and memory,
 //! so that changes to the server can be compared with numbers rather than impressions.
 //!
+//! With `--target floor` the same `fanout` and `idle` scenarios drive the floor relay in
+//! `../shared/floor` instead, a minimal epoll relay that shows what moving the bytes costs on
+//! this machine. Absolute figures move between machines and sittings, so smolchat is judged
+//! as a ratio to the floor measured in the same sitting.
+//!
 //! Scenarios (subcommands; `fanout` when none is given):
 //! - `fanout`: N readers, S senders; deliveries per second and send-to-receive latency, with an
 //!   optional set of stalled readers the server is expected to drop.
@@ -17,19 +22,12 @@
 //! The bench only talks to loopback addresses: it opens thousands of connections and must never
 //! be pointed at someone else's machine by a typo.
 
-#[path = "smolchat_bench/client.rs"]
 mod client;
-#[path = "smolchat_bench/fanout.rs"]
 mod fanout;
-#[path = "smolchat_bench/fill_db.rs"]
 mod fill_db;
-#[path = "smolchat_bench/scenarios.rs"]
 mod scenarios;
-#[path = "smolchat_bench/stats.rs"]
 mod stats;
-#[path = "smolchat_bench/swarm.rs"]
 mod swarm;
-#[path = "smolchat_bench/writer.rs"]
 mod writer;
 
 use std::fmt;
@@ -43,6 +41,7 @@ use std::time::{Duration, Instant};
 use argh::FromArgs;
 use smol::Executor;
 
+use crate::client::Target;
 use crate::fanout::FanoutArgs;
 use crate::fill_db::FillDbArgs;
 use crate::scenarios::{IdleArgs, ReplayArgs};
@@ -87,6 +86,10 @@ struct Cli {
     /// server address; only 127.0.0.0/8 and ::1 are accepted (default 127.0.0.1:7878)
     #[argh(option, default = "String::from(\"127.0.0.1:7878\")")]
     addr: String,
+    /// the server's dialogue: smolchat (welcome, history, notices) or floor (the floor relay:
+    /// `name?`, then only relayed lines); replay needs smolchat (default smolchat)
+    #[argh(option, default = "Target::Smolchat")]
+    target: Target,
     /// server process id, to report its CPU time and resident memory from /proc
     #[argh(option)]
     server_pid: Option<u32>,
@@ -117,6 +120,8 @@ enum Scenario {
 /// What every networked scenario needs.
 pub struct Env {
     pub addr: SocketAddr,
+    /// Which server's dialogue the clients speak.
+    pub target: Target,
     /// Clients per source address; 0 or an IPv6 server means no spreading.
     per_source: usize,
     /// Every wait in the run ends by this instant.
@@ -171,6 +176,7 @@ fn run(cli: Cli) -> Result<()> {
     on_executor(cli.threads, |ex| async move {
         let env = Env {
             addr,
+            target: cli.target,
             per_source: cli.per_source,
             deadline,
             probe,

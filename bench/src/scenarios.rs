@@ -4,10 +4,9 @@
 use std::time::{Duration, Instant};
 
 use argh::FromArgs;
-use smol::future;
 use smol::Timer;
 
-use crate::client;
+use crate::client::{self, Target};
 use crate::stats::{self, Histogram};
 use crate::swarm;
 use crate::{BenchError, Env, Result};
@@ -30,7 +29,10 @@ pub async fn run_idle(env: &Env, args: &IdleArgs) -> Result<()> {
     if n == 0 {
         return Err(BenchError::new("--clients must be at least 1"));
     }
-    println!("idle: {n} clients, held {} s", args.hold_secs);
+    println!(
+        "idle ({}): {n} clients, held {} s",
+        env.target, args.hold_secs
+    );
     let before = env.probe.snapshot();
     eprintln!("connecting {n} clients to {}", env.addr);
     let swarm = swarm::join_and_settle(env, n, 0).await?;
@@ -76,10 +78,11 @@ pub async fn run_idle(env: &Env, args: &IdleArgs) -> Result<()> {
         );
     }
     println!(
-        "RESULT scenario=idle clients={n} join_s={joined_in:.3} settle_s={settled_in:.3} \
+        "RESULT scenario=idle target={} clients={n} join_s={joined_in:.3} settle_s={settled_in:.3} \
          register_p50_ms={:.3} register_p99_ms={:.3} register_max_ms={:.3} \
          server_rss_before_kib={} server_rss_settled_kib={} server_rss_after_kib={} \
          kib_per_client={}",
+        env.target,
         registration.quantile_ms(0.5),
         registration.quantile_ms(0.99),
         registration.max_ms(),
@@ -106,6 +109,11 @@ pub async fn run_replay(env: &Env, args: &ReplayArgs) -> Result<()> {
     if r == 0 {
         return Err(BenchError::new("--repeat must be at least 1"));
     }
+    if env.target != Target::Smolchat {
+        return Err(BenchError::new(
+            "replay measures the history replay, which only smolchat has (use --target smolchat)",
+        ));
+    }
     println!("replay: {r} clients joining one at a time");
     let before = env.probe.snapshot();
     let mut times = Vec::with_capacity(r);
@@ -113,23 +121,11 @@ pub async fn run_replay(env: &Env, args: &ReplayArgs) -> Result<()> {
     let started = Instant::now();
     for index in 0..r {
         let name = format!("r{index}");
-        let stream = future::or(
-            async {
-                client::connect(env.addr, env.source_for(index), None)
-                    .await
-                    .map_err(|error| {
-                        BenchError::new(format!("{name}: connecting to {}: {error}", env.addr))
-                    })
-            },
-            async {
-                Timer::at(env.deadline).await;
-                Err(BenchError::new(format!("{name}: connect timed out")))
-            },
-        )
-        .await?;
-        let (client, registration) = client::register(stream, &name, env.deadline)
-            .await
-            .map_err(BenchError::new)?;
+        let source = env.source_for(index);
+        let (client, registration) =
+            client::join(env.addr, source, None, env.target, &name, env.deadline)
+                .await
+                .map_err(BenchError::new)?;
         times.push(registration.elapsed);
         history.push(registration.history_lines);
         // Closing before the next join keeps exactly one bench client in the room.

@@ -1,9 +1,17 @@
 //! One benchmark client: connecting (optionally from a chosen loopback source address), the
 //! registration handshake, and reading lines against a deadline. Reads never block past the
 //! run's deadline, so every phase of the bench ends by itself even if the server goes quiet.
+//!
+//! [`join`] is the one place a client's connection is made and registered, so a TLS stream (or
+//! another transport) is slotted in there and nowhere else.
+//!
+//! Two servers are understood (see [`Target`]): smolchat, and the floor relay in
+//! `../shared/floor`, which shows what moving the bytes costs on this machine. Both relay a
+//! chat line as `NAME: text`; only registration differs.
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use smol::future;
@@ -20,8 +28,11 @@ const READ_BUFFER: usize = 8 * 1024;
 /// name, so anything longer means the stream is not what we think it is.
 const MAX_LINE: usize = 16 * 1024;
 
-/// The server's prompt for a name, at the end of its first line.
+/// smolchat's prompt for a name, at the end of its greeting line.
 const NAME_PROMPT: &[u8] = b"What is your name?";
+
+/// The floor relay's whole first line.
+const FLOOR_PROMPT: &[u8] = b"name?";
 
 /// The start of the line that ends the history replay, after which the client is in the room.
 /// Only the prefix is matched, so `--- end of history ---` (docs/PROTOCOL.md) and a variant that
@@ -34,6 +45,41 @@ const HISTORY_HEADER: &[u8] = b"--- history of ";
 /// `connect(2)` in non-blocking mode reports `EINPROGRESS` (115 on Linux) while the handshake
 /// runs; std has no stable `ErrorKind` for it.
 const EINPROGRESS: i32 = 115;
+
+/// Which server the bench talks to. It decides the registration dialogue and nothing else:
+/// both relay a chat line to every other client as `NAME: text`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// smolchat: a greeting ending in the name prompt, then a welcome line, the history replay,
+    /// and join and leave notices.
+    Smolchat,
+    /// The floor relay: `name?`, then nothing at all. No welcome, history, notices or limits,
+    /// so a registration is never acknowledged.
+    Floor,
+}
+
+impl FromStr for Target {
+    type Err = String;
+
+    fn from_str(text: &str) -> std::result::Result<Target, String> {
+        match text {
+            "smolchat" => Ok(Target::Smolchat),
+            "floor" => Ok(Target::Floor),
+            other => Err(format!(
+                "unknown target {other:?}: expected smolchat or floor"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Target::Smolchat => "smolchat",
+            Target::Floor => "floor",
+        })
+    }
+}
 
 /// Why a read produced no line.
 #[derive(Debug)]
@@ -132,10 +178,41 @@ pub struct Client {
 
 /// What registration observed.
 pub struct Registration {
-    /// From sending the name to reading the end-of-history line.
+    /// From sending the name to reading the end-of-history line. The floor acknowledges
+    /// nothing, so there it is only the time to write the name.
     pub elapsed: Duration,
     /// Lines between the history header and its end marker.
     pub history_lines: u64,
+}
+
+/// Connects to `addr` and registers `name` with `target`'s dialogue, all by `deadline`.
+///
+/// This is where every bench client's connection is made: a TLS mode would wrap the stream
+/// here, between connecting and registering.
+pub async fn join(
+    addr: SocketAddr,
+    source: Option<Ipv4Addr>,
+    recv_buffer: Option<usize>,
+    target: Target,
+    name: &str,
+    deadline: Instant,
+) -> Result<(Client, Registration), String> {
+    let stream = future::or(
+        async {
+            connect(addr, source, recv_buffer)
+                .await
+                .map_err(|error| format!("{name}: connecting to {addr}: {error}"))
+        },
+        async {
+            Timer::at(deadline).await;
+            Err(format!("{name}: connect timed out"))
+        },
+    )
+    .await?;
+    match target {
+        Target::Smolchat => register(stream, name, deadline).await,
+        Target::Floor => register_floor(stream, name, deadline).await,
+    }
 }
 
 /// Opens a TCP connection to `addr`, from `source` when given, with a receive buffer of
@@ -143,7 +220,7 @@ pub struct Registration {
 ///
 /// Nagle's algorithm is turned off: a sender with several short lines in flight would otherwise
 /// wait for the server's delayed ACK (40 ms on Linux) and the bench would measure that timer.
-pub async fn connect(
+async fn connect(
     addr: SocketAddr,
     source: Option<Ipv4Addr>,
     recv_buffer: Option<usize>,
@@ -211,9 +288,9 @@ pub async fn write_bounded(
     .await
 }
 
-/// Runs the registration handshake on a fresh connection: waits for the name prompt, sends
-/// `name`, and reads through the history replay.
-pub async fn register(
+/// Runs smolchat's registration handshake on a fresh connection: waits for the name prompt,
+/// sends `name`, and reads through the history replay.
+async fn register(
     stream: TcpStream,
     name: &str,
     deadline: Instant,
@@ -276,6 +353,44 @@ pub async fn register(
     let registration = Registration {
         elapsed: sent_at.elapsed(),
         history_lines,
+    };
+    let client = Client {
+        name: name.to_string(),
+        lines,
+        writer,
+    };
+    Ok((client, registration))
+}
+
+/// Runs the floor relay's registration on a fresh connection: waits for `name?` and sends
+/// `name`. The floor answers nothing, so whether the name arrived is only seen later, when the
+/// client receives a relayed line (the swarm's sync does that).
+async fn register_floor(
+    stream: TcpStream,
+    name: &str,
+    deadline: Instant,
+) -> Result<(Client, Registration), String> {
+    let mut writer = stream.clone();
+    let mut lines = LineReader::new(stream);
+    match lines.read_line(deadline).await {
+        Ok(Some(FLOOR_PROMPT)) => {}
+        Ok(Some(line)) => {
+            return Err(format!(
+                "{name}: expected the floor's {:?}, got {:?} (is --target right?)",
+                String::from_utf8_lossy(FLOOR_PROMPT),
+                String::from_utf8_lossy(line)
+            ))
+        }
+        Ok(None) => return Err(format!("{name}: closed before the name prompt")),
+        Err(error) => return Err(format!("{name}: waiting for the name prompt: {error}")),
+    }
+    let sent_at = Instant::now();
+    send_line(&mut writer, name.as_bytes(), deadline)
+        .await
+        .map_err(|error| format!("{name}: sending the name: {error}"))?;
+    let registration = Registration {
+        elapsed: sent_at.elapsed(),
+        history_lines: 0,
     };
     let client = Client {
         name: name.to_string(),

@@ -5,6 +5,11 @@
 //! Every line carries `s<sender> n<seq> t<nanos>`, the nanoseconds since the send phase began on
 //! the bench's own monotonic clock, so latency needs no clock agreement with the server.
 //!
+//! Duplicates and reordering are counted per reader, per sender. A reader stops counting at its
+//! last expected line, so once every reader is complete the probe sends an end marker and every
+//! other reader reads on to it: a line delivered twice after the last one is counted too
+//! (`tail_checked=yes` in the `RESULT` line says this check ran and every marker arrived).
+//!
 //! Pacing: with `--rate 0` (closed loop) each sender keeps at most `--window` lines in flight,
 //! where "in flight" means sent but not yet seen by the probe, the last reading client (which
 //! is never a sender). With `--rate R` each sender sends R lines per second regardless.
@@ -31,6 +36,10 @@ const STALL_CHECK: Duration = Duration::from_secs(2);
 
 /// The notice the server sends a client it drops for not reading.
 const KICKED: &[u8] = b"disconnected:";
+
+/// The line the probe sends after the run, up to which every other reader keeps checking for
+/// duplicates.
+const END_MARKER: &[u8] = b"end";
 
 #[derive(FromArgs)]
 #[argh(subcommand, name = "fanout")]
@@ -170,8 +179,8 @@ pub async fn run(env: &Env, args: &FanoutArgs) -> Result<()> {
         format!("closed loop, window {}", args.window)
     };
     println!(
-        "fanout: {n} clients (+{} stalled), {s} senders x {m} lines x {} bytes, {mode}",
-        args.stall, args.bytes
+        "fanout ({}): {n} clients (+{} stalled), {s} senders x {m} lines x {} bytes, {mode}",
+        env.target, args.stall, args.bytes
     );
 
     let at_start = env.probe.snapshot();
@@ -322,6 +331,20 @@ pub async fn run(env: &Env, args: &FanoutArgs) -> Result<()> {
         .find(|(l, _)| *l == "complete")
         .map_or(0, |(_, c)| *c);
 
+    // Only meaningful when every reader has seen every line: then any bench line is a repeat.
+    let drain_until = env
+        .deadline
+        .min(Instant::now() + Duration::from_secs(args.drain_secs));
+    let clients: Vec<Client> = results.into_iter().map(|(client, _)| client).collect();
+    let (tail, _clients) = if incomplete == 0 {
+        let (tail, clients) = check_tail(env, clients, drain_until).await;
+        duplicates += tail.duplicates;
+        (Some(tail), clients)
+    } else {
+        (None, clients)
+    };
+    let tail_checked = tail.as_ref().is_some_and(|tail| tail.missed == 0);
+
     println!(
         "sent: {sent} of {} lines; delivered {seen} of {expected} (ratio {ratio:.4}) in {elapsed:.3} s = {rate:.0} deliveries/s",
         s as u64 * u64::from(m)
@@ -338,6 +361,14 @@ pub async fn run(env: &Env, args: &FanoutArgs) -> Result<()> {
         "readers: {}; duplicates {duplicates}, reordered {reordered}",
         ends_text.join(", ")
     );
+    match &tail {
+        Some(tail) if tail.missed > 0 => println!(
+            "tail: {} readers never saw the end marker, so later duplicates may be uncounted",
+            tail.missed
+        ),
+        Some(_) => {}
+        None => println!("tail: not checked, because some readers were incomplete"),
+    }
     for error in &errors {
         println!("  error: {error}");
     }
@@ -374,13 +405,15 @@ pub async fn run(env: &Env, args: &FanoutArgs) -> Result<()> {
     };
 
     println!(
-        "RESULT scenario=fanout clients={n} senders={s} lines={m} bytes={} window={} rate={} stall={} \
+        "RESULT scenario=fanout target={} clients={n} senders={s} lines={m} bytes={} window={} rate={} stall={} \
          sent={sent} expected={expected} delivered={seen} ratio={ratio:.4} elapsed_s={elapsed:.3} \
          deliveries_per_s={rate:.0} p50_ms={:.3} p99_ms={:.3} max_ms={:.3} mean_ms={:.3} \
          duplicates={duplicates} reordered={reordered} incomplete_readers={incomplete} \
+         tail_checked={} \
          join_s={:.3} settle_s={:.3} server_cpu_s={} cpu_us_per_delivery={} \
          server_rss_start_kib={} server_rss_before_kib={} server_rss_after_kib={} bench_cpu_s={} \
          stalled_disconnected={} stalled_told={} stalled_open={}",
+        env.target,
         args.bytes,
         if closed_loop { args.window } else { 0 },
         args.rate,
@@ -389,6 +422,7 @@ pub async fn run(env: &Env, args: &FanoutArgs) -> Result<()> {
         latency.quantile_ms(0.99),
         latency.max_ms(),
         latency.mean_ms(),
+        if tail_checked { "yes" } else { "no" },
         joined_in.as_secs_f64(),
         settled_in.as_secs_f64(),
         stats::opt(server_cpu, 3),
@@ -593,6 +627,68 @@ fn number(bytes: &[u8]) -> Option<(u64, &[u8])> {
         .iter()
         .fold(0u64, |value, byte| value * 10 + u64::from(byte - b'0'));
     Some((value, &bytes[digits..]))
+}
+
+/// What reading on to the end marker found.
+struct TailReport {
+    /// Bench lines that arrived after the reader had seen every line: each one a repeat.
+    duplicates: u64,
+    /// Readers that did not see the end marker by the deadline.
+    missed: usize,
+}
+
+/// Has the last client (the probe) send [`END_MARKER`] and every other client read up to it,
+/// counting bench lines on the way. The clients are handed back so that none leaves (and
+/// causes leave notices) before the others are done.
+async fn check_tail(
+    env: &Env,
+    mut clients: Vec<Client>,
+    until: Instant,
+) -> (TailReport, Vec<Client>) {
+    let mut report = TailReport {
+        duplicates: 0,
+        missed: clients.len().saturating_sub(1),
+    };
+    let Some(mut probe) = clients.pop() else {
+        return (report, clients);
+    };
+    let mut marker = probe.name.clone().into_bytes();
+    marker.extend_from_slice(b": ");
+    marker.extend_from_slice(END_MARKER);
+    let marker: Arc<[u8]> = Arc::from(marker);
+    if client::send_line(&mut probe.writer, END_MARKER, until)
+        .await
+        .is_err()
+    {
+        clients.push(probe);
+        return (report, clients);
+    }
+    let tasks: Vec<_> = clients
+        .into_iter()
+        .map(|mut client| {
+            let marker = marker.clone();
+            env.ex.spawn(async move {
+                let mut repeats = 0u64;
+                let seen_marker = loop {
+                    match client.lines.read_line(until).await {
+                        Ok(Some(line)) if *line == *marker => break true,
+                        Ok(Some(line)) => repeats += u64::from(parse_token(line).is_some()),
+                        Ok(None) | Err(_) => break false,
+                    }
+                };
+                (client, repeats, seen_marker)
+            })
+        })
+        .collect();
+    let mut clients = Vec::with_capacity(tasks.len() + 1);
+    for task in tasks {
+        let (client, repeats, seen_marker) = task.await;
+        report.duplicates += repeats;
+        report.missed -= usize::from(seen_marker);
+        clients.push(client);
+    }
+    clients.push(probe);
+    (report, clients)
 }
 
 /// What the stalled clients found when finally read.
