@@ -32,6 +32,10 @@ pub struct Args {
     #[argh(option, default = "log::LevelFilter::Info")]
     pub log_level: log::LevelFilter,
 
+    /// print `smolchat VERSION` and exit
+    #[argh(switch)]
+    pub version: bool,
+
     /// executor threads (default: the number of CPU cores)
     #[argh(option)]
     pub threads: Option<usize>,

@@ -1,11 +1,17 @@
 //! The `smolchat` binary: parses the command line, starts logging, and hands off to [`app::run`].
 
+use std::io::Write as _;
 use std::process::ExitCode;
 
 use smolchat::{app, config::Args};
 
 fn main() -> ExitCode {
     let args: Args = argh::from_env();
+    if args.version {
+        // writeln!, not println!: a closed stdout (`smolchat --version | true`) is not a panic.
+        let _ = writeln!(std::io::stdout(), "smolchat {}", env!("CARGO_PKG_VERSION"));
+        return ExitCode::SUCCESS;
+    }
     let logger = simple_logger::SimpleLogger::new()
         .with_level(args.log_level)
         .with_utc_timestamps()
