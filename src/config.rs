@@ -83,6 +83,12 @@ pub struct Args {
     /// seconds to flush outboxes on shutdown before closing connections anyway (default 5)
     #[argh(option, default = "5")]
     pub shutdown_grace: u64,
+
+    // --- Output memory (issue #11: floods bounded) ---
+    /// bytes that may wait in all outboxes together; past it the clients furthest behind are
+    /// disconnected first (default 134217728, 128 MiB)
+    #[argh(option, default = "128 * 1024 * 1024")]
+    pub outbox_total_bytes: usize,
 }
 
 fn default_listen() -> SocketAddr {
@@ -111,6 +117,8 @@ pub struct Config {
     pub max_per_ip: usize,
     pub limit_loopback: bool,
     pub shutdown_grace: Duration,
+    // --- Output memory ---
+    pub outbox_total_bytes: usize,
 }
 
 /// The per-user rate limit: a token bucket.
@@ -154,6 +162,12 @@ impl Args {
                 self.outbox_bytes, self.max_line
             ));
         }
+        if self.outbox_total_bytes < self.outbox_bytes {
+            return Err(format!(
+                "--outbox-total-bytes {} is smaller than --outbox-bytes {}",
+                self.outbox_total_bytes, self.outbox_bytes
+            ));
+        }
         if self.commit_ms > MAX_COMMIT_MS {
             return Err(format!(
                 "--commit-ms {} is too large (at most {MAX_COMMIT_MS})",
@@ -180,6 +194,7 @@ impl Args {
             max_per_ip: self.max_per_ip,
             limit_loopback: self.limit_loopback,
             shutdown_grace: Duration::from_secs(self.shutdown_grace),
+            outbox_total_bytes: self.outbox_total_bytes,
         })
     }
 

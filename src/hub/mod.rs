@@ -8,23 +8,38 @@
 //! Public lines are handed to the history writer *before* they are relayed, so every line a client
 //! has received is stored by the time the server exits.
 
+mod laggards;
+mod notices;
 pub mod outbox;
+mod room;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
+use std::time::Instant;
 
 use async_channel::{Receiver, Sender};
 use log::{debug, info, warn};
-use smol::future;
+use smol::{future, Timer};
 
 use crate::clock;
-use crate::hub::outbox::{line, Line, Outbox, PushError};
+use crate::hub::notices::Change;
+use crate::hub::outbox::{line, Budget, Outbox, PushError};
+use crate::hub::room::Room;
 use crate::names::{Nick, RoomName};
 use crate::protocol;
 use crate::storage::{History, Kind, Record};
 
 /// Longest line of a `/who` or `/rooms` reply before it continues on the next line.
 const LIST_LINE: usize = 400;
+
+/// Items in one page of a `/who` or `/rooms` reply; `/who 2` shows the next page. A page is at
+/// most some 10 KB, so a reply never comes near an outbox's limit. Not configurable.
+const LIST_PAGE: usize = 200;
+
+/// How far a reply to a user's own command may overshoot that user's outbox limit: a page of
+/// a list and then some. A user is never dropped for what they asked for; a reply that does not
+/// fit even so is skipped (that client is far behind and the next relay drops it).
+const REPLY_SLACK: usize = 32 * 1024;
 
 /// Identifies a session for its whole life, whatever its name becomes.
 pub type MemberId = u64;
@@ -44,11 +59,15 @@ pub enum Event {
         kind: Kind,
         text: String,
     },
+    /// `/who`: one page (from 1) of the users in the sender's room.
     Who {
         id: MemberId,
+        page: usize,
     },
+    /// `/rooms`: one page (from 1) of the occupied rooms.
     Rooms {
         id: MemberId,
+        page: usize,
     },
     Rename {
         id: MemberId,
@@ -91,6 +110,8 @@ pub enum RegisterError {
 struct Member {
     nick: Nick,
     room: RoomName,
+    /// Where this member sits in its room's member list (see [`Room::remove`]).
+    slot: usize,
     outbox: Outbox,
 }
 
@@ -99,8 +120,13 @@ struct Hub {
     members: HashMap<MemberId, Member>,
     /// Lower-case name to member, for uniqueness and `/msg`.
     by_nick: HashMap<Arc<str>, MemberId>,
-    /// Each occupied room's members with their outboxes, in joining order, for a fast fan-out.
-    rooms: HashMap<RoomName, Vec<(MemberId, Outbox)>>,
+    /// Each occupied room's members with their outboxes, for a fast fan-out, and its held
+    /// join/leave notices.
+    rooms: HashMap<RoomName, Room>,
+    /// Rooms with held notices and when their summaries are due, oldest first.
+    summaries_due: VecDeque<(Instant, RoomName)>,
+    /// The server-wide budget for queued output, enforced by dropping the largest laggards.
+    budget: Arc<Budget>,
     history: History,
     next_msg_id: i64,
     closing: bool,
@@ -112,14 +138,32 @@ struct Hub {
     departed: VecDeque<(Member, Fault)>,
 }
 
-/// Runs the hub until the event channel closes. `last_id` is the newest id already stored.
+/// What woke the hub.
+enum Next {
+    Event(Event),
+    /// Held notices are due.
+    Summaries,
+    /// The stop channel closed, or the event channel did.
+    Stop,
+}
+
+/// Runs the hub until the event channel closes. `last_id` is the newest id already stored;
+/// `budget` is the server-wide budget every session's outbox counts against.
 /// When `stopping` closes, the hub tells everybody the server is stopping and closes every
 /// outbox; it notices that before any queued event, so a backlog cannot delay the shutdown.
-pub async fn run(events: Receiver<Event>, stopping: Receiver<()>, history: History, last_id: i64) {
+pub async fn run(
+    events: Receiver<Event>,
+    stopping: Receiver<()>,
+    history: History,
+    last_id: i64,
+    budget: Arc<Budget>,
+) {
     let mut hub = Hub {
         members: HashMap::new(),
         by_nick: HashMap::new(),
         rooms: HashMap::new(),
+        summaries_due: VecDeque::new(),
+        budget,
         history,
         next_msg_id: last_id + 1,
         closing: false,
@@ -129,21 +173,34 @@ pub async fn run(events: Receiver<Event>, stopping: Receiver<()>, history: Histo
     loop {
         hub.announce_departures(&stopping).await;
         let next = if hub.closing {
-            events.recv().await.ok()
+            events.recv().await.map_or(Next::Stop, Next::Event)
         } else {
+            let due = hub.summaries_due.front().map(|(at, _)| *at);
             future::or(
                 async {
                     let _ = stopping.recv().await;
-                    None
+                    Next::Stop
                 },
-                async { events.recv().await.ok() },
+                future::or(
+                    async { events.recv().await.map_or(Next::Stop, Next::Event) },
+                    async {
+                        match due {
+                            Some(at) => {
+                                Timer::at(at).await;
+                                Next::Summaries
+                            }
+                            None => future::pending().await,
+                        }
+                    },
+                ),
             )
             .await
         };
         match next {
-            Some(event) => hub.handle(event).await,
-            None if !hub.closing && !events.is_closed() => hub.shutdown(),
-            None => break,
+            Next::Event(event) => hub.handle(event).await,
+            Next::Summaries => hub.send_due_summaries(),
+            Next::Stop if !hub.closing && !events.is_closed() => hub.shutdown(),
+            Next::Stop => break,
         }
     }
     debug!("hub stopped");
@@ -167,8 +224,8 @@ impl Hub {
                 }
             }
             Event::Say { id, kind, text } => self.say(id, kind, text).await,
-            Event::Who { id } => self.who(id),
-            Event::Rooms { id } => self.list_rooms(id),
+            Event::Who { id, page } => self.who(id, page),
+            Event::Rooms { id, page } => self.list_rooms(id, page),
             Event::Rename { id, nick } => self.rename(id, nick),
             Event::Private { id, to, text } => self.private(id, to, text),
             Event::Join { id, room, reply } => {
@@ -189,22 +246,33 @@ impl Hub {
         if self.closing {
             return Err(RegisterError::ShuttingDown);
         }
-        if self.by_nick.contains_key(nick.key()) {
-            return Err(RegisterError::Taken);
+        if let Some(&holder) = self.by_nick.get(nick.key()) {
+            // A session that has ended but whose leave is not processed yet (its notice may
+            // be held for a summary) does not keep its name.
+            if !self
+                .members
+                .get(&holder)
+                .is_some_and(|m| m.outbox.is_closed())
+            {
+                return Err(RegisterError::Taken);
+            }
+            self.settle(vec![(holder, Fault::Gone)]);
         }
         let room = RoomName::lobby();
         info!("{nick} joined {room}");
-        self.broadcast(&room, None, line(&protocol::joined(&nick)));
+        self.announce(&room, Change::Joined, &nick, || protocol::joined(&nick));
         self.by_nick.insert(nick.key().into(), id);
-        self.rooms
+        let slot = self
+            .rooms
             .entry(room.clone())
             .or_default()
-            .push((id, outbox.clone()));
+            .add(id, outbox.clone());
         self.members.insert(
             id,
             Member {
                 nick,
                 room: room.clone(),
+                slot,
                 outbox,
             },
         );
@@ -252,34 +320,75 @@ impl Hub {
             }
             return;
         }
-        self.broadcast(&room, Some(id), line(&formatted));
+        self.send_summaries(&room);
+        self.broadcast(&room, Some(id), &line(&formatted));
     }
 
-    fn who(&mut self, id: MemberId) {
+    /// Answers `/who`: one page of the room's users, by name. It borrows the names rather than
+    /// copying them, so a huge room costs a sort of references plus the page's reply.
+    fn who(&mut self, id: MemberId, page: usize) {
         let Some(member) = self.members.get(&id) else {
             return;
         };
-        let names: Vec<String> = self
+        let mut names: Vec<&Nick> = self
             .rooms
             .get(&member.room)
-            .into_iter()
-            .flatten()
-            .filter_map(|(m, _)| self.members.get(m).map(|m| m.nick.to_string()))
+            .map(Room::members)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|(m, _)| self.members.get(m).map(|m| &m.nick))
             .collect();
-        let header = protocol::who_header(&member.room, names.len());
-        self.tell_list(id, &header, &names);
+        let total = names.len();
+        let header = protocol::who_header(&member.room, total);
+        let (from, to) = page_bounds(page, total);
+        if to < total {
+            names.select_nth_unstable_by(to, |a, b| a.key().cmp(b.key()));
+        }
+        let shown = &mut names[..to];
+        shown.sort_unstable_by(|a, b| a.key().cmp(b.key()));
+        let items: Vec<String> = shown[from..].iter().map(|n| n.to_string()).collect();
+        self.tell_page(id, header, &items, page, total, "/who");
     }
 
-    fn list_rooms(&mut self, id: MemberId) {
+    /// Answers `/rooms`: one page of the occupied rooms, by name, with their sizes.
+    fn list_rooms(&mut self, id: MemberId, page: usize) {
         let mut rooms: Vec<(&RoomName, usize)> =
             self.rooms.iter().map(|(r, m)| (r, m.len())).collect();
-        rooms.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
-        let list: Vec<String> = rooms
+        let total = rooms.len();
+        let (from, to) = page_bounds(page, total);
+        if to < total {
+            rooms.select_nth_unstable_by(to, |a, b| a.0.as_str().cmp(b.0.as_str()));
+        }
+        let shown = &mut rooms[..to];
+        shown.sort_unstable_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
+        let items: Vec<String> = shown[from..]
             .iter()
             .map(|(r, n)| protocol::room_entry(r, *n))
             .collect();
-        let header = protocol::rooms_header(rooms.len());
-        self.tell_list(id, &header, &list);
+        let header = protocol::rooms_header(total);
+        self.tell_page(id, header, &items, page, total, "/rooms");
+    }
+
+    /// Sends one page of a list, with how to get the next if there is one.
+    fn tell_page(
+        &mut self,
+        id: MemberId,
+        mut header: String,
+        items: &[String],
+        page: usize,
+        total: usize,
+        command: &str,
+    ) {
+        let pages = total.div_ceil(LIST_PAGE).max(1);
+        if page > 1 {
+            header.push(' ');
+            header.push_str(&protocol::page_of(page, pages));
+        }
+        self.tell_list(id, &header, items);
+        let (_, to) = page_bounds(page, total);
+        if to < total {
+            self.tell(id, &protocol::more_pages(total - to, command, page + 1));
+        }
     }
 
     /// Sends `header item, item, ...`, continued on further lines when long, so that no reply
@@ -325,7 +434,8 @@ impl Hub {
             member.nick = nick.clone();
         }
         info!("{old} is now known as {nick}");
-        self.broadcast(&room, None, line(&protocol::renamed(&old, &nick)));
+        self.send_summaries(&room);
+        self.broadcast(&room, None, &line(&protocol::renamed(&old, &nick)));
     }
 
     fn private(&mut self, id: MemberId, to: Nick, text: String) {
@@ -340,7 +450,7 @@ impl Hub {
             return;
         };
         debug!("private message from {from} to {to_nick}");
-        self.deliver(target, line(&protocol::private_from(&from, &text)));
+        self.deliver(target, &line(&protocol::private_from(&from, &text)));
         self.tell(id, &protocol::private_to(&to_nick, &text));
     }
 
@@ -352,18 +462,22 @@ impl Hub {
         }
         let nick = member.nick.clone();
         let old = member.room.clone();
+        let slot = member.slot;
         let outbox = member.outbox.clone();
-        self.remove_from_room(id, &old);
-        self.broadcast(&old, None, line(&protocol::left_for(&nick, &room)));
-        self.broadcast(&room, None, line(&protocol::joined(&nick)));
+        self.remove_from_room(&old, slot);
+        self.announce(&old, Change::Left, &nick, || {
+            protocol::left_for(&nick, &room)
+        });
+        self.announce(&room, Change::Joined, &nick, || protocol::joined(&nick));
         let members = self.rooms.entry(room.clone()).or_default();
-        members.push((id, outbox.clone()));
+        let slot = members.add(id, outbox.clone());
         let count = members.len();
         if let Some(member) = self.members.get_mut(&id) {
             member.room = room.clone();
+            member.slot = slot;
         }
         info!("{nick} moved from {old} to {room}");
-        let _ = outbox.push_text(&protocol::you_joined(&room, count));
+        let _ = outbox.push_reply(&line(&protocol::you_joined(&room, count)), REPLY_SLACK);
         let _ = outbox.push_marker();
         Some(Joined {
             room,
@@ -375,7 +489,7 @@ impl Hub {
     fn detach(&mut self, id: MemberId) -> Option<Member> {
         let member = self.members.remove(&id)?;
         self.by_nick.remove(member.nick.key());
-        self.remove_from_room(id, &member.room);
+        self.remove_from_room(&member.room, member.slot);
         Some(member)
     }
 
@@ -387,16 +501,17 @@ impl Hub {
             // Every outbox is closed: nobody is left to tell.
             return;
         }
-        let text = protocol::left(&member.nick, reason);
         info!("{} left {}", member.nick, member.room);
-        self.broadcast(&member.room, None, line(&text));
+        self.announce(&member.room, Change::Left, &member.nick, || {
+            protocol::left(&member.nick, reason)
+        });
     }
 
     fn shutdown(&mut self) {
         self.closing = true;
         let bye = line(protocol::SHUTTING_DOWN);
         for member in self.members.values() {
-            let _ = member.outbox.push(bye.clone());
+            let _ = member.outbox.push_reply(&bye, REPLY_SLACK);
             member.outbox.close();
         }
         info!(
@@ -405,36 +520,107 @@ impl Hub {
         );
     }
 
-    fn remove_from_room(&mut self, id: MemberId, room: &RoomName) {
-        if let Some(members) = self.rooms.get_mut(room) {
-            members.retain(|(m, _)| *m != id);
-            if members.is_empty() {
-                self.rooms.remove(room);
+    /// Takes the member in `slot` out of `room`, in O(1): the room's last member moves into
+    /// the slot. An emptied room is forgotten, with any notices it held.
+    fn remove_from_room(&mut self, room: &RoomName, slot: usize) {
+        let Some(members) = self.rooms.get_mut(room) else {
+            return;
+        };
+        if let Some(moved) = members.remove(slot) {
+            if let Some(member) = self.members.get_mut(&moved) {
+                member.slot = slot;
             }
+        }
+        if members.is_empty() {
+            self.rooms.remove(room);
         }
     }
 
     /// Sends a line to one member, dropping the member if its outbox is full.
-    fn deliver(&mut self, id: MemberId, line: Line) {
+    fn deliver(&mut self, id: MemberId, line: &[u8]) {
         let fault = match self.members.get(&id).map(|m| m.outbox.push(line)) {
             Some(Err(PushError::Full)) => Fault::Slow,
             Some(Err(PushError::Closed)) => Fault::Gone,
             _ => return,
         };
         self.settle(vec![(id, fault)]);
+        self.enforce_budget();
     }
 
-    /// Sends a reply line to one member.
+    /// Sends a reply to the member's own command. It may overshoot the outbox limit by
+    /// [`REPLY_SLACK`]; a reply never gets its own user dropped.
     fn tell(&mut self, id: MemberId, text: &str) {
-        self.deliver(id, line(text));
+        let pushed = self
+            .members
+            .get(&id)
+            .map(|m| m.outbox.push_reply(&line(text), REPLY_SLACK));
+        match pushed {
+            Some(Err(PushError::Full)) => debug!("reply to member {id} skipped: outbox full"),
+            Some(Err(PushError::Closed)) => self.settle(vec![(id, Fault::Gone)]),
+            _ => {}
+        }
     }
 
     /// Sends a line to everybody in `room` except `except`. Members whose outbox is full are
     /// disconnected: the client stopped reading, and we drop it, not the room.
-    fn broadcast(&mut self, room: &RoomName, except: Option<MemberId>, line: Line) {
-        let faults = self.fan_out(room, except, &line);
+    fn broadcast(&mut self, room: &RoomName, except: Option<MemberId>, line: &[u8]) {
+        let faults = self.fan_out(room, except, line);
         if !faults.is_empty() {
             self.settle(faults);
+        }
+        self.enforce_budget();
+    }
+
+    /// Announces a join or a leave in `room`: at once, or held for a summary when a big room
+    /// is in a storm of them (see [`notices`]). `text` builds the single notice.
+    fn announce(
+        &mut self,
+        room: &RoomName,
+        change: Change,
+        nick: &Nick,
+        text: impl FnOnce() -> String,
+    ) {
+        let now = Instant::now();
+        let Some(members) = self.rooms.get_mut(room) else {
+            return;
+        };
+        let recipients = members.len();
+        if members.notices.admit(now, recipients) {
+            self.broadcast(room, None, &line(&text()));
+        } else if members.notices.hold(change, nick) {
+            self.summaries_due
+                .push_back((now + notices::WINDOW, room.clone()));
+        }
+    }
+
+    /// Sends a room's held notices now, as summaries: before any other line to that room, so
+    /// that nobody's message arrives before the notice that they joined.
+    fn send_summaries(&mut self, room: &RoomName) {
+        let Some(members) = self.rooms.get_mut(room) else {
+            return;
+        };
+        if !members.notices.is_holding() {
+            return;
+        }
+        let (lines, summed) = members.notices.summaries(Instant::now());
+        for text in lines {
+            self.broadcast(room, None, &line(&text));
+        }
+        if summed >= laggards::STORM {
+            laggards::give_back_memory();
+        }
+    }
+
+    /// Sends the summaries whose window has ended.
+    fn send_due_summaries(&mut self) {
+        let now = Instant::now();
+        while let Some((at, _)) = self.summaries_due.front() {
+            if *at > now {
+                break;
+            }
+            if let Some((_, room)) = self.summaries_due.pop_front() {
+                self.send_summaries(&room);
+            }
         }
     }
 
@@ -443,17 +629,17 @@ impl Hub {
         &self,
         room: &RoomName,
         except: Option<MemberId>,
-        line: &Line,
+        line: &[u8],
     ) -> Vec<(MemberId, Fault)> {
         let mut faults = Vec::new();
         let Some(members) = self.rooms.get(room) else {
             return faults;
         };
-        for (id, outbox) in members {
+        for (id, outbox) in members.members() {
             if Some(*id) == except {
                 continue;
             }
-            match outbox.push(line.clone()) {
+            match outbox.push(line) {
                 Ok(()) => {}
                 Err(PushError::Full) => faults.push((*id, Fault::Slow)),
                 Err(PushError::Closed) => faults.push((*id, Fault::Gone)),
@@ -492,12 +678,10 @@ impl Hub {
             if self.closing {
                 continue;
             }
-            let notice = match fault {
-                Fault::Slow => protocol::left(&member.nick, Some(protocol::REASON_TOO_SLOW)),
-                Fault::Gone => protocol::left(&member.nick, None),
-            };
-            let faults = self.fan_out(&member.room, None, &line(&notice));
-            self.settle(faults);
+            let reason = (fault == Fault::Slow).then_some(protocol::REASON_TOO_SLOW);
+            self.announce(&member.room, Change::Left, &member.nick, || {
+                protocol::left(&member.nick, reason)
+            });
             announced += 1;
             if announced.is_multiple_of(ANNOUNCE_BATCH) {
                 future::yield_now().await;
@@ -506,7 +690,16 @@ impl Hub {
                 }
             }
         }
+        if announced >= laggards::STORM {
+            laggards::give_back_memory();
+        }
     }
+}
+
+/// The range of items on `page` (from 1) of a list of `total`.
+fn page_bounds(page: usize, total: usize) -> (usize, usize) {
+    let from = page.saturating_sub(1).saturating_mul(LIST_PAGE).min(total);
+    (from, from.saturating_add(LIST_PAGE).min(total))
 }
 
 /// Departure notices sent between yields: each goes to a whole room, so this bounds how long
@@ -525,7 +718,7 @@ enum Fault {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hub::outbox::outbox;
+    use crate::hub::outbox::{outbox, Budget};
     use std::time::Duration;
 
     fn register(
@@ -547,7 +740,7 @@ mod tests {
         crate::hub::outbox::Inbox,
     ) {
         let (reply, answer) = async_channel::bounded(1);
-        let (outbox, inbox) = outbox(64 * 1024);
+        let (outbox, inbox) = outbox(64 * 1024, Budget::new(usize::MAX));
         let nick = Nick::parse(name).unwrap();
         smol::block_on(events.send(Event::Register {
             id,
@@ -570,7 +763,15 @@ mod tests {
         let (_stop, stopping) = async_channel::bounded::<()>(1);
         let hub = std::thread::Builder::new()
             .stack_size(128 * 1024)
-            .spawn(move || smol::block_on(run(events_rx, stopping, history, last_id)))
+            .spawn(move || {
+                smol::block_on(run(
+                    events_rx,
+                    stopping,
+                    history,
+                    last_id,
+                    Budget::new(usize::MAX),
+                ))
+            })
             .unwrap();
         let mut inboxes: Vec<crate::hub::outbox::Inbox> = Vec::new();
         for id in 0..1500 {
@@ -579,7 +780,9 @@ mod tests {
             inboxes.push(inbox);
             // Read the join notices, as live clients would, so nobody is dropped as slow.
             for inbox in &inboxes {
-                while inbox.try_recv().is_some() {}
+                while inbox.try_recv().is_some() {
+                    inbox.sent();
+                }
             }
         }
         drop(inboxes);
@@ -606,8 +809,15 @@ mod tests {
             History::open(&dir.path().join("chat.db"), Duration::from_millis(5)).unwrap();
         let (events, events_rx) = async_channel::unbounded();
         let (_stop, stopping) = async_channel::bounded::<()>(1);
-        let hub =
-            std::thread::spawn(move || smol::block_on(run(events_rx, stopping, history, last_id)));
+        let hub = std::thread::spawn(move || {
+            smol::block_on(run(
+                events_rx,
+                stopping,
+                history,
+                last_id,
+                Budget::new(usize::MAX),
+            ))
+        });
 
         drop(register(&events, 1, "ghost"));
         let again = register(&events, 2, "ghost");

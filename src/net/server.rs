@@ -19,6 +19,7 @@ use smol::{Async, Executor, Timer};
 
 use crate::config::Config;
 use crate::hub;
+use crate::hub::outbox::Budget;
 use crate::net::socket as net;
 use crate::protocol;
 use crate::session::{self, Shared};
@@ -55,11 +56,18 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> Stopped {
     let (hub_tx, hub_rx) = async_channel::bounded(HUB_QUEUE);
+    let output_budget = Budget::new(config.outbox_total_bytes);
     let (stop_tx, stop_rx) = async_channel::bounded::<()>(1);
     // Closed when the hub's task ends, which before shutdown can only mean it panicked.
     let (hub_alive, hub_gone) = async_channel::bounded::<()>(1);
     let hub = executor.spawn({
-        let hub = hub::run(hub_rx, stop_rx.clone(), history.clone(), last_id);
+        let hub = hub::run(
+            hub_rx,
+            stop_rx.clone(),
+            history.clone(),
+            last_id,
+            output_budget.clone(),
+        );
         async move {
             if AssertUnwindSafe(hub).catch_unwind().await.is_err() {
                 error!("the hub panicked; shutting down");
@@ -71,6 +79,7 @@ pub async fn run(
     let (alive, all_done) = async_channel::bounded::<()>(1);
     let grace = config.shutdown_grace;
     let shared = Arc::new(Shared {
+        output_budget,
         config,
         hub: hub_tx.clone(),
         history,

@@ -10,7 +10,7 @@ use smol::{future, Timer};
 
 use super::command::{self, Command, Input, HELP};
 use super::{paging, room, End, Shared};
-use crate::hub::outbox::{Inbox, Line};
+use crate::hub::outbox::{Inbox, Taken};
 use crate::hub::{Event, Joined, MemberId};
 use crate::limits::ratelimit::TokenBucket;
 use crate::names::Nick;
@@ -19,14 +19,10 @@ use crate::storage::Kind;
 use crate::wire::codec::Decoded;
 use crate::wire::conn::{Conn, Stream};
 
-/// Most bytes gathered from the outbox into one write. Large enough that a busy room costs one
-/// system call per many lines; small enough to bound the per-session write buffer.
-const MAX_BATCH_BYTES: usize = 64 * 1024;
-
 /// What woke the chat loop.
 enum Wake {
     Input(io::Result<Option<Decoded>>),
-    Outbox(Option<Line>),
+    Outbox(Option<Taken>),
 }
 
 pub(super) async fn chat<S: Stream>(
@@ -64,6 +60,8 @@ pub(super) async fn chat<S: Stream>(
         if conn.flush().await.is_err() {
             return End::Gone;
         }
+        // Written: what was taken from the outbox no longer counts against its limit.
+        inbox.sent();
         let wake = {
             let reader = &mut conn.reader;
             let stream = &mut conn.stream;
@@ -80,14 +78,9 @@ pub(super) async fn chat<S: Stream>(
             future::race(read, recv).await
         };
         let text = match wake {
-            Wake::Outbox(Some(line)) => {
-                conn.queue_bytes(&line);
-                while conn.out.len() < MAX_BATCH_BYTES {
-                    match inbox.try_recv() {
-                        Some(line) => conn.queue_bytes(&line),
-                        None => break,
-                    }
-                }
+            Wake::Outbox(Some(taken)) => {
+                // Everything the hub appended since the last wake, written with one call.
+                conn.queue_owned(taken.bytes);
                 continue;
             }
             Wake::Outbox(None) => {
@@ -150,8 +143,10 @@ pub(super) async fn chat<S: Stream>(
                     kind: Kind::Action,
                     text,
                 },
-                Command::Who => Event::Who { id },
-                Command::Rooms => Event::Rooms { id },
+                Command::Who => Event::Who { id, page: 1 },
+                Command::Rooms => Event::Rooms { id, page: 1 },
+                Command::WhoPage(page) => Event::Who { id, page },
+                Command::RoomsPage(page) => Event::Rooms { id, page },
                 Command::Nick(nick) => Event::Rename { id, nick },
                 Command::Msg(to, text) => Event::Private { id, to, text },
                 Command::Quit(reason) => return End::Quit(reason),

@@ -35,6 +35,8 @@ pub struct Shared {
     pub history: History,
     /// Closed when the server starts shutting down.
     pub stopping: Receiver<()>,
+    /// What every outbox counts against (`--outbox-total-bytes`).
+    pub output_budget: Arc<outbox::Budget>,
 }
 
 /// How a session ended.
@@ -54,7 +56,7 @@ enum Refusal {
 }
 
 /// A blocked write gives up once the hub has kicked this session.
-struct Kicked(Arc<outbox::State>);
+struct Kicked(Arc<outbox::Shared>);
 
 impl Abandon for Kicked {
     fn abandoned(&self) -> bool {
@@ -66,7 +68,7 @@ impl Abandon for Kicked {
 pub async fn run<S: Stream>(stream: S, peer: SocketAddr, id: MemberId, shared: Arc<Shared>) {
     let config = &shared.config;
     let mut conn = Conn::new(stream, peer, config.max_line);
-    let (outbox, inbox) = outbox(config.outbox_bytes);
+    let (outbox, inbox) = outbox(config.outbox_bytes, shared.output_budget.clone());
 
     // Boxed, like the other phases a session passes through once, so that the task's own state
     // is only as large as the chat loop needs: that is what an idle user costs.

@@ -77,6 +77,16 @@ impl<S: Stream> Conn<S> {
         self.out.extend_from_slice(bytes);
     }
 
+    /// Adds a buffer of lines that already end in newlines, taking it over when nothing else is
+    /// pending so that relayed output is written without another copy.
+    pub fn queue_owned(&mut self, bytes: Vec<u8>) {
+        if self.out.is_empty() {
+            self.out = bytes;
+        } else {
+            self.out.extend_from_slice(&bytes);
+        }
+    }
+
     /// The next line from the client; `Ok(None)` when it closed the connection.
     pub async fn read_line(&mut self) -> io::Result<Option<Decoded>> {
         self.reader.next(&mut self.stream).await

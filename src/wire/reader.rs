@@ -14,6 +14,7 @@ use std::task::{Context, Poll};
 use smol::io::AsyncRead;
 
 use crate::wire::codec::{Decoded, LineDecoder};
+use crate::wire::gate::ReadGate;
 
 /// Bytes read per system call. Not configurable: 4 KiB holds a few lines of typing or a chunk of
 /// paste; larger reads would only let a rate-limited client park more bytes in our memory.
@@ -28,6 +29,8 @@ pub struct LineReader {
     decoder: LineDecoder,
     unread: Vec<u8>,
     pos: usize,
+    /// Skips read calls while the socket has not signalled (see [`ReadGate`]).
+    gate: ReadGate,
 }
 
 impl LineReader {
@@ -36,6 +39,7 @@ impl LineReader {
             decoder: LineDecoder::new(max_line),
             unread: Vec::new(),
             pos: 0,
+            gate: ReadGate::default(),
         }
     }
 
@@ -63,8 +67,11 @@ impl LineReader {
             }
             let unread = &mut self.unread;
             let decoder = &mut self.decoder;
+            let gate = &mut self.gate;
             let n = poll_fn(|cx| {
-                let poll = poll_scratch(&mut *stream, cx, |bytes| unread.extend_from_slice(bytes));
+                let poll = gate.poll(cx, |cx| {
+                    poll_scratch(&mut *stream, cx, |bytes| unread.extend_from_slice(bytes))
+                });
                 if poll.is_pending() {
                     // About to go idle: hold no more memory than a partial line needs.
                     decoder.shrink();
