@@ -127,6 +127,8 @@ struct Hub {
     summaries_due: VecDeque<(Instant, RoomName)>,
     /// The server-wide budget for queued output, enforced by dropping the largest laggards.
     budget: Arc<Budget>,
+    /// Sessions that got output this turn and are still to be woken (see [`Hub::wake_sessions`]).
+    wakes: Vec<Outbox>,
     history: History,
     next_msg_id: i64,
     closing: bool,
@@ -164,6 +166,7 @@ pub async fn run(
         rooms: HashMap::new(),
         summaries_due: VecDeque::new(),
         budget,
+        wakes: Vec::new(),
         history,
         next_msg_id: last_id + 1,
         closing: false,
@@ -172,6 +175,7 @@ pub async fn run(
     };
     loop {
         hub.announce_departures(&stopping).await;
+        hub.wake_sessions();
         let next = if hub.closing {
             events.recv().await.map_or(Next::Stop, Next::Event)
         } else {
@@ -197,7 +201,20 @@ pub async fn run(
             .await
         };
         match next {
-            Next::Event(event) => hub.handle(event).await,
+            Next::Event(event) => {
+                hub.handle(event).await;
+                // Take what else is queued before waking anybody, so each woken session
+                // writes the lines of several events at once.
+                for _ in 1..TURN_EVENTS {
+                    if stopping.is_closed() {
+                        break;
+                    }
+                    match events.try_recv() {
+                        Ok(event) => hub.handle(event).await,
+                        Err(_) => break,
+                    }
+                }
+            }
             Next::Summaries => hub.send_due_summaries(),
             Next::Stop if !hub.closing && !events.is_closed() => hub.shutdown(),
             Next::Stop => break,
@@ -303,25 +320,49 @@ impl Hub {
         // The append waits only while the writer is a full queue behind (a locked database);
         // a shutdown meanwhile must still reach everybody, and this line, never relayed, is
         // then dropped.
-        let stopped = future::or(
-            async {
-                self.history.append(record).await;
+        let stopped = {
+            let mut append = std::pin::pin!(self.history.append(record));
+            if future::poll_once(append.as_mut()).await.is_some() {
                 false
-            },
-            async {
-                let _ = self.stopping.recv().await;
-                true
-            },
-        )
-        .await;
+            } else {
+                // The writer is behind: wake who has output now, not after the wait.
+                for outbox in self.wakes.drain(..) {
+                    outbox.wake();
+                }
+                let stopping = &self.stopping;
+                future::or(
+                    async {
+                        append.await;
+                        false
+                    },
+                    async {
+                        let _ = stopping.recv().await;
+                        true
+                    },
+                )
+                .await
+            }
+        };
         if stopped {
             if !self.closing {
                 self.shutdown();
             }
             return;
         }
-        self.send_summaries(&room);
-        self.broadcast(&room, Some(id), &line(&formatted));
+        self.relay_said(&room, id, &formatted);
+    }
+
+    /// Relays a stored message to the sender's room.
+    fn relay_said(&mut self, room: &RoomName, id: MemberId, formatted: &str) {
+        self.send_summaries(room);
+        self.broadcast(room, Some(id), &line(formatted));
+    }
+
+    /// Wakes every session that got output since the last call, once each.
+    fn wake_sessions(&mut self) {
+        for outbox in self.wakes.drain(..) {
+            outbox.wake();
+        }
     }
 
     /// Answers `/who`: one page of the room's users, by name. It borrows the names rather than
@@ -625,8 +666,9 @@ impl Hub {
     }
 
     /// Pushes a line into the outboxes of a room and returns the members it could not reach.
+    /// The sessions are woken at the end of the hub's turn ([`Hub::wake_sessions`]).
     fn fan_out(
-        &self,
+        &mut self,
         room: &RoomName,
         except: Option<MemberId>,
         line: &[u8],
@@ -639,8 +681,9 @@ impl Hub {
             if Some(*id) == except {
                 continue;
             }
-            match outbox.push(line) {
-                Ok(()) => {}
+            match outbox.push_deferred(line) {
+                Ok(false) => {}
+                Ok(true) => self.wakes.push(outbox.clone()),
                 Err(PushError::Full) => faults.push((*id, Fault::Slow)),
                 Err(PushError::Closed) => faults.push((*id, Fault::Gone)),
             }
@@ -684,6 +727,7 @@ impl Hub {
             });
             announced += 1;
             if announced.is_multiple_of(ANNOUNCE_BATCH) {
+                self.wake_sessions();
                 future::yield_now().await;
                 if stopping.is_closed() && !self.closing {
                     self.shutdown();
@@ -701,6 +745,11 @@ fn page_bounds(page: usize, total: usize) -> (usize, usize) {
     let from = page.saturating_sub(1).saturating_mul(LIST_PAGE).min(total);
     (from, from.saturating_add(LIST_PAGE).min(total))
 }
+
+/// Events the hub handles in one turn before it wakes the sessions that got output: enough to
+/// batch a busy room's lines into one write per session, few enough that the stop signal and the
+/// first line's latency are not held up.
+const TURN_EVENTS: usize = 64;
 
 /// Departure notices sent between yields: each goes to a whole room, so this bounds how long
 /// the hub runs without letting other tasks (and the shutdown signal) in.

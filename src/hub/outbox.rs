@@ -181,7 +181,22 @@ impl Outbox {
         self.push(&line(text))
     }
 
+    /// Appends a line like [`Outbox::push`] but leaves the wake-up to the caller: `Ok(true)`
+    /// means the buffer was empty, and [`Outbox::wake`] must follow. The hub relays a whole turn
+    /// of events this way and then wakes each session once, so a write carries more lines.
+    pub fn push_deferred(&self, line: &[u8]) -> Result<bool, PushError> {
+        self.append_quietly(line, self.shared.limit)
+    }
+
     fn append(&self, line: &[u8], limit: usize) -> Result<(), PushError> {
+        if self.append_quietly(line, limit)? {
+            self.wake();
+        }
+        Ok(())
+    }
+
+    /// Appends; returns whether the buffer was empty (the session must be woken).
+    fn append_quietly(&self, line: &[u8], limit: usize) -> Result<bool, PushError> {
         let n = line.len();
         let was_empty = {
             let mut queue = self.shared.queue();
@@ -200,10 +215,7 @@ impl Outbox {
             was_empty
         };
         self.shared.budget.add(n);
-        if was_empty {
-            self.wake();
-        }
-        Ok(())
+        Ok(was_empty)
     }
 
     /// Marks the current end of the queue, which the session uses to find where a room switch
@@ -221,7 +233,8 @@ impl Outbox {
         Ok(())
     }
 
-    fn wake(&self) {
+    /// Wakes the session (it takes everything queued).
+    pub fn wake(&self) {
         // Full means a token is already waiting: the session has not looked yet, and will see
         // these bytes too when it does.
         match self.wake.try_send(()) {
