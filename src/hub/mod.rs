@@ -112,6 +112,8 @@ struct Member {
     room: RoomName,
     /// Where this member sits in its room's member list (see [`Room::remove`]).
     slot: usize,
+    /// When this member arrived in its room, as a count of arrivals: `/who` lists in this order.
+    arrived: u64,
     outbox: Outbox,
 }
 
@@ -129,6 +131,8 @@ struct Hub {
     budget: Arc<Budget>,
     /// Sessions that got output this turn and are still to be woken (see [`Hub::wake_sessions`]).
     wakes: Vec<Outbox>,
+    /// Arrivals in any room so far, for [`Member::arrived`].
+    arrivals: u64,
     history: History,
     next_msg_id: i64,
     closing: bool,
@@ -167,6 +171,7 @@ pub async fn run(
         summaries_due: VecDeque::new(),
         budget,
         wakes: Vec::new(),
+        arrivals: 0,
         history,
         next_msg_id: last_id + 1,
         closing: false,
@@ -284,12 +289,14 @@ impl Hub {
             .entry(room.clone())
             .or_default()
             .add(id, outbox.clone());
+        self.arrivals += 1;
         self.members.insert(
             id,
             Member {
                 nick,
                 room: room.clone(),
                 slot,
+                arrived: self.arrivals,
                 outbox,
             },
         );
@@ -365,29 +372,30 @@ impl Hub {
         }
     }
 
-    /// Answers `/who`: one page of the room's users, by name. It borrows the names rather than
-    /// copying them, so a huge room costs a sort of references plus the page's reply.
+    /// Answers `/who`: one page of the room's users, in the order they arrived. It borrows the
+    /// members rather than copying names, so a huge room costs a sort of references plus the
+    /// page's reply.
     fn who(&mut self, id: MemberId, page: usize) {
         let Some(member) = self.members.get(&id) else {
             return;
         };
-        let mut names: Vec<&Nick> = self
+        let mut here: Vec<(u64, &Nick)> = self
             .rooms
             .get(&member.room)
             .map(Room::members)
             .unwrap_or_default()
             .iter()
-            .filter_map(|(m, _)| self.members.get(m).map(|m| &m.nick))
+            .filter_map(|(m, _)| self.members.get(m).map(|m| (m.arrived, &m.nick)))
             .collect();
-        let total = names.len();
+        let total = here.len();
         let header = protocol::who_header(&member.room, total);
         let (from, to) = page_bounds(page, total);
         if to < total {
-            names.select_nth_unstable_by(to, |a, b| a.key().cmp(b.key()));
+            here.select_nth_unstable_by_key(to, |(arrived, _)| *arrived);
         }
-        let shown = &mut names[..to];
-        shown.sort_unstable_by(|a, b| a.key().cmp(b.key()));
-        let items: Vec<String> = shown[from..].iter().map(|n| n.to_string()).collect();
+        let shown = &mut here[..to];
+        shown.sort_unstable_by_key(|(arrived, _)| *arrived);
+        let items: Vec<String> = shown[from..].iter().map(|(_, n)| n.to_string()).collect();
         self.tell_page(id, header, &items, page, total, "/who");
     }
 
@@ -513,9 +521,11 @@ impl Hub {
         let members = self.rooms.entry(room.clone()).or_default();
         let slot = members.add(id, outbox.clone());
         let count = members.len();
+        self.arrivals += 1;
         if let Some(member) = self.members.get_mut(&id) {
             member.room = room.clone();
             member.slot = slot;
+            member.arrived = self.arrivals;
         }
         info!("{nick} moved from {old} to {room}");
         let _ = outbox.push_reply(&line(&protocol::you_joined(&room, count)), REPLY_SLACK);

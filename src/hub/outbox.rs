@@ -8,9 +8,14 @@
 //! used to cost, per recipient and line, a shared `Arc` clone and drop (one cache line bounced
 //! between all cores), a queue push and pop, and a task wake. Now a line is copied into each
 //! recipient's buffer (a memcpy of some 80 bytes under an uncontended lock), and the session is
-//! woken only when its buffer goes from empty to non-empty, through a `bounded(1)` async-channel
-//! that carries nothing but that token. The session then takes the whole buffer and writes it
-//! with one call, however many lines arrived meanwhile. An idle session holds no buffer at all.
+//! woken only when its buffer goes from empty to non-empty (the hub even defers that to the end
+//! of its turn). The session then takes the whole buffer and writes it with one call, however
+//! many lines arrived meanwhile. An idle session holds no buffer at all.
+//!
+//! The wake-up is an `event_listener::Event`, the primitive async-channel itself is built on,
+//! rather than a `bounded(1)` channel: a channel's state is some 700 bytes (cache-padded queue
+//! ends), which every idle user would pay for; the event is one pointer plus a small node while
+//! the session waits.
 //!
 //! The byte limit counts what waits in the buffer *and* what the session has taken but not yet
 //! written, so one connection never holds more than `--outbox-bytes` of output. Every outbox
@@ -20,7 +25,7 @@
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use async_channel::{Receiver, Sender, TrySendError};
+use event_listener::Event;
 
 /// A formatted line, newline included, ready to be appended to outboxes.
 pub type Line = Box<[u8]>;
@@ -76,19 +81,16 @@ impl Budget {
     }
 }
 
-/// The sending side, held by the hub (and by the session until it registers).
-#[derive(Clone)]
+/// The sending side, held by the hub (and by the session until it registers). When the last
+/// `Outbox` is dropped the outbox closes, which ends the session in order if the hub ever lets
+/// go of it.
 pub struct Outbox {
     shared: Arc<Shared>,
-    /// Carries the wake-up token. The channel closes when the last `Outbox` is dropped, which
-    /// ends the session in order if the hub ever lets go of it.
-    wake: Sender<()>,
 }
 
 /// The receiving side, held by the session.
 pub struct Inbox {
     shared: Arc<Shared>,
-    wake: Receiver<()>,
 }
 
 /// What both sides share.
@@ -99,6 +101,10 @@ pub struct Shared {
     limit: usize,
     kicked: AtomicBool,
     budget: Arc<Budget>,
+    /// Notified when the queue goes from empty to non-empty, and when it closes.
+    ready: Event,
+    /// Live `Outbox` handles.
+    senders: AtomicUsize,
 }
 
 struct Queue {
@@ -118,7 +124,6 @@ pub struct Taken {
 
 /// Creates an outbox that holds at most `limit` bytes of output, counted against `budget`.
 pub fn outbox(limit: usize, budget: Arc<Budget>) -> (Outbox, Inbox) {
-    let (wake_tx, wake_rx) = async_channel::bounded(1);
     let shared = Arc::new(Shared {
         queue: Mutex::new(Queue {
             bytes: Vec::new(),
@@ -129,17 +134,32 @@ pub fn outbox(limit: usize, budget: Arc<Budget>) -> (Outbox, Inbox) {
         limit,
         kicked: AtomicBool::new(false),
         budget,
+        ready: Event::new(),
+        senders: AtomicUsize::new(1),
     });
     (
         Outbox {
             shared: shared.clone(),
-            wake: wake_tx,
         },
-        Inbox {
-            shared,
-            wake: wake_rx,
-        },
+        Inbox { shared },
     )
+}
+
+impl Clone for Outbox {
+    fn clone(&self) -> Outbox {
+        self.shared.senders.fetch_add(1, Ordering::Relaxed);
+        Outbox {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl Drop for Outbox {
+    fn drop(&mut self) {
+        if self.shared.senders.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.close();
+        }
+    }
 }
 
 impl Shared {
@@ -235,11 +255,7 @@ impl Outbox {
 
     /// Wakes the session (it takes everything queued).
     pub fn wake(&self) {
-        // Full means a token is already waiting: the session has not looked yet, and will see
-        // these bytes too when it does.
-        match self.wake.try_send(()) {
-            Ok(()) | Err(TrySendError::Full(())) | Err(TrySendError::Closed(())) => {}
-        }
+        self.shared.ready.notify(1);
     }
 
     /// Bytes waiting or being written: how far behind this client is.
@@ -270,13 +286,13 @@ impl Outbox {
         };
         let in_flight = self.shared.in_flight.swap(0, Ordering::Relaxed);
         self.shared.budget.sub(freed.len() + in_flight);
-        self.wake.close();
+        self.wake();
     }
 
     /// Ends the queue: the session writes what is queued, then finishes.
     pub fn close(&self) {
         self.shared.queue().closed = true;
-        self.wake.close();
+        self.wake();
     }
 }
 
@@ -288,13 +304,18 @@ impl Inbox {
             if let Some(taken) = self.try_recv() {
                 return Some(taken);
             }
-            if self.was_kicked() {
+            if self.was_kicked() || self.shared.queue().closed {
                 return None;
             }
-            if self.wake.recv().await.is_err() {
-                // Closed: whatever was appended before the close still goes out.
-                return self.try_recv();
+            let listener = self.shared.ready.listen();
+            // Look again now that the listener is in place: a push in between notified nobody.
+            if let Some(taken) = self.try_recv() {
+                return Some(taken);
             }
+            if self.was_kicked() || self.shared.queue().closed {
+                return None;
+            }
+            listener.await;
         }
     }
 

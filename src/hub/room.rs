@@ -3,7 +3,7 @@
 //! Members sit in a plain `Vec` so that a relay walks contiguous memory. Each member remembers
 //! its slot, so leaving is a `swap_remove`, O(1) whatever the room's size: at 15,000 members a
 //! scan per leave made a leave storm quadratic. The price is that the order of the `Vec` is
-//! not the joining order; nothing depends on it (`/who` sorts by name).
+//! not the joining order; `/who` sorts by each member's arrival instead.
 
 use crate::hub::notices::Notices;
 use crate::hub::outbox::Outbox;

@@ -183,7 +183,8 @@ pub(super) async fn chat<S: Stream>(
                 continue;
             }
         };
-        if shared.hub.send(event).await.is_err() {
+        // Boxed: the send future holds a whole event, which an idle session need not carry.
+        if Box::pin(shared.hub.send(event)).await.is_err() {
             return End::Closed;
         }
     }

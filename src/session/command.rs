@@ -69,7 +69,7 @@ impl std::fmt::Display for CommandError {
 pub const HELP: &[&str] = &[
     "commands:",
     "  /help               this list",
-    "  /who [PAGE]         users in your room, by name, 200 a page",
+    "  /who [PAGE]         users in your room, 200 a page",
     "  /nick NEW           change your name",
     "  /me ACTION          say an action: * you ACTION",
     "  /msg NAME TEXT      private line only NAME sees (not stored in history)",
