@@ -61,3 +61,94 @@ pub(super) fn give_back_memory() {
     })
     .detach();
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use async_channel::Sender;
+
+    use crate::hub::outbox::{outbox, Budget, Inbox};
+    use crate::hub::{run, Event, MemberId};
+    use crate::names::Nick;
+    use crate::storage::{History, Kind};
+
+    fn register(
+        events: &Sender<Event>,
+        id: MemberId,
+        name: &str,
+        budget: &std::sync::Arc<Budget>,
+    ) -> Inbox {
+        let (reply, answer) = async_channel::bounded(1);
+        let (outbox, inbox) = outbox(64 * 1024, budget.clone());
+        let nick = Nick::parse(name).unwrap();
+        smol::block_on(events.send(Event::Register {
+            id,
+            nick,
+            outbox,
+            reply,
+        }))
+        .unwrap();
+        assert!(smol::block_on(answer.recv()).unwrap().is_ok());
+        inbox
+    }
+
+    /// Drains what `inbox` holds, as a reading client would.
+    fn drain(inbox: &Inbox) {
+        while inbox.try_recv().is_some() {
+            inbox.sent();
+        }
+    }
+
+    /// Over the server-wide budget, the client furthest behind is dropped first, and a client
+    /// that reads is never dropped.
+    #[test]
+    fn the_furthest_behind_is_dropped_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let (history, writer, last_id) =
+            History::open(&dir.path().join("chat.db"), Duration::from_millis(5)).unwrap();
+        let budget = Budget::new(4000);
+        let (events, events_rx) = async_channel::unbounded();
+        let (_stop, stopping) = async_channel::bounded::<()>(1);
+        let hub_budget = budget.clone();
+        let hub = std::thread::spawn(move || {
+            smol::block_on(run(events_rx, stopping, history, last_id, hub_budget))
+        });
+        let talker = register(&events, 1, "talker", &budget);
+        // `far` is one join notice further behind than `near` from the start.
+        let far = register(&events, 2, "far", &budget);
+        let near = register(&events, 3, "near", &budget);
+        drain(&talker);
+        let mut first_dropped = None;
+        for n in 0..200 {
+            let text = format!("line {n} {}", "x".repeat(40));
+            let say = Event::Say {
+                id: 1,
+                kind: Kind::Message,
+                text,
+            };
+            smol::block_on(events.send(say)).unwrap();
+            // A reply to the talker marks that the hub has handled the line.
+            smol::block_on(events.send(Event::Who { id: 1, page: 1 })).unwrap();
+            let reply = smol::block_on(talker.recv()).unwrap();
+            assert!(!reply.bytes.is_empty());
+            talker.sent();
+            assert!(!talker.was_kicked());
+            match (far.was_kicked(), near.was_kicked()) {
+                (false, false) => {}
+                (true, false) => {
+                    first_dropped.get_or_insert(n);
+                }
+                (far_kicked, near_kicked) => {
+                    assert!(far_kicked && near_kicked, "near was dropped before far");
+                    break;
+                }
+            }
+        }
+        assert!(first_dropped.is_some(), "nobody was dropped");
+        assert!(budget.used() <= 4000 + 64 * 1024);
+        events.close();
+        hub.join().unwrap();
+        writer.close();
+    }
+}
