@@ -27,6 +27,10 @@ pub const BYE: &str = "bye";
 /// The last words to a client whose outbox overflowed.
 pub const TOO_SLOW: &str = "disconnected: you are not reading fast enough";
 
+/// The one plaintext line a client gets for speaking plaintext to the TLS port (before closing).
+pub const TLS_ONLY: &str =
+    "this port speaks TLS: connect with e.g. `openssl s_client -quiet -connect HOST:PORT`";
+
 /// What a history read that failed says instead of the rows.
 pub const HISTORY_UNAVAILABLE: &str = "(history is unavailable right now)";
 
