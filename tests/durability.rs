@@ -17,8 +17,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use common::{message_rows, open_db, Client, Server, TIMEOUT};
-use socket2::{Domain, Socket, Type};
+use common::{message_rows, open_db, start_alice_and_bob, Client, Server, TIMEOUT};
 
 /// Users writing numbered lines at once.
 const SENDERS: usize = 4;
@@ -332,27 +331,14 @@ fn kill_9_in_a_quiet_room_keeps_lines_older_than_the_commit_window() {
     }
 }
 
-/// Registers `name` on a connection with a small receive buffer, so that a few KB the client does
-/// not read stay queued in the server's socket.
-fn join_small_window(server: &Server, name: &str) -> Client {
-    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).expect("socket");
-    socket.set_recv_buffer_size(4096).expect("SO_RCVBUF");
-    socket.connect(&server.addr.into()).expect("connect");
-    let mut client = Client::from_stream(socket.into());
-    client.expect("What is your name?");
-    client.send(name);
-    client.expect("--- end of history");
-    client
-}
-
 /// Stops the server with SIGTERM while two clients with small receive windows are not reading,
 /// each with several KB of room lines queued for it in the server's socket; `paster` has also
 /// pasted lines the rate limit has not let the server read yet. Reads what each client gets only
 /// after the server has exited.
 fn shut_down_with_output_queued() -> (Received, Received) {
     let mut server = Server::start(&[]);
-    let quiet = join_small_window(&server, "quiet");
-    let mut paster = join_small_window(&server, "paster");
+    let quiet = server.join_small_window("quiet");
+    let mut paster = server.join_small_window("paster");
     let mut witness = server.join("witness");
     let mut talker = server.join("talker");
     // Past the burst of 10 the server stops reading paster's socket, so most of this stays unread.
@@ -415,10 +401,7 @@ fn sigterm_delivers_queued_lines_and_goodbye_to_a_client_still_sending() {
 /// for the writer, retried with back-off) and none is lost once the lock is released.
 #[test]
 fn locked_database_holds_messages_and_loses_none() {
-    let server = Server::start(&["--rate-per-sec", "0"]);
-    let mut alice = server.join("alice");
-    let mut bob = server.join("bob");
-    alice.expect("* bob joined");
+    let (server, mut alice, mut bob) = start_alice_and_bob(&["--rate-per-sec", "0"]);
 
     // Another program (think: a sqlite3 shell) takes the write lock and keeps it.
     let locker = rusqlite::Connection::open(server.db_path()).expect("open");
@@ -455,9 +438,7 @@ fn second_server_on_the_same_database_is_refused() {
         "{stderr}"
     );
     // The first one is unaffected.
-    let mut alice = server.join("alice");
-    let mut bob = server.join("bob");
-    alice.expect("* bob joined");
+    let [mut alice, mut bob] = server.join_all(["alice", "bob"]);
     bob.send("still here");
     alice.next_is("bob: still here");
 }
@@ -467,9 +448,7 @@ fn second_server_on_the_same_database_is_refused() {
 #[test]
 fn sigterm_with_a_locked_database_still_says_goodbye() {
     let mut server = Server::start(&["--rate-per-sec", "0"]);
-    let mut bob = server.join("bob");
-    let alice = server.join("alice");
-    bob.expect("* alice joined");
+    let [mut bob, alice] = server.join_all(["bob", "alice"]);
 
     let locker = rusqlite::Connection::open(server.db_path()).expect("open");
     locker.execute_batch("BEGIN IMMEDIATE").expect("lock");
