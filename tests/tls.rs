@@ -232,24 +232,6 @@ impl TlsClient {
     }
 }
 
-/// True if `program` runs; otherwise skips loudly, or fails when CI is "true".
-fn have(program: &str, package: &str) -> bool {
-    let found = Command::new(program)
-        .arg("version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok();
-    if !found {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "`{program}` is missing (apt-get install {package}) and CI=true"
-        );
-        eprintln!("SKIPPED: `{program}` is missing; install it with `apt-get install {package}`");
-    }
-    found
-}
-
 /// A TLS user and a plaintext user share a room, both ways; TLS 1.2 works as well as 1.3.
 #[test]
 fn tls_and_plaintext_users_chat_in_one_room() {
@@ -278,13 +260,13 @@ fn tls_and_plaintext_users_chat_in_one_room() {
 /// `openssl s_client -quiet`, as a user would run it, joins and chats with a plaintext user.
 #[test]
 fn openssl_s_client_chats_with_a_plaintext_user() {
-    if !have("openssl", "openssl") {
+    let Some(openssl) = common::require("openssl") else {
         return;
-    }
+    };
     let cert = Cert::new();
     let s = TlsServer::start(&cert, &[]);
     let mut bob = s.server.join("bob");
-    let mut child = Command::new("openssl")
+    let mut child = Command::new(openssl)
         .args(["s_client", "-quiet", "-connect", &s.tls.to_string()])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
