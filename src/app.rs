@@ -24,7 +24,8 @@ pub fn run(args: Args) -> Result<(), String> {
         Err(e) => warn!("could not raise the open-file limit: {e}"),
     }
     let (history, writer, last_id) =
-        History::open(&args.db, args.commit_window()).map_err(|e| e.to_string())?;
+        History::open_limited(&args.db, args.commit_window(), args.test_max_db_pages)
+            .map_err(|e| e.to_string())?;
     let listener = net::listen(args.listen)
         .and_then(Async::new)
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;

@@ -83,6 +83,12 @@ pub struct Args {
     /// seconds to flush outboxes on shutdown before closing connections anyway (default 5)
     #[argh(option, default = "5")]
     pub shutdown_grace: u64,
+
+    // --- Hardening (issue #11) ---
+    /// testing only: caps the database at this many pages (PRAGMA max_page_count on the writer's
+    /// connection), so a test can fill the "disk" without root
+    #[argh(option, hidden_help)]
+    pub test_max_db_pages: Option<i64>,
 }
 
 fn default_listen() -> SocketAddr {

@@ -27,6 +27,18 @@ pub const BYE: &str = "bye";
 /// The last words to a client whose outbox overflowed.
 pub const TOO_SLOW: &str = "disconnected: you are not reading fast enough";
 
+/// Told to everybody when public lines have waited a second for the history writer (a locked
+/// database, a full disk): lines are relayed only once stored, so chat stops until it can be.
+pub const CHAT_PAUSED: &str =
+    "* server: chat paused, the history cannot be written; your lines wait and are sent when it resumes";
+
+/// Told to everybody once the waiting lines have been stored and relayed.
+pub const CHAT_RESUMED: &str = "* server: chat resumed, the history is written again";
+
+/// The reply to a public line when so many lines already wait for the history that no more fit.
+pub const NOT_SENT_PAUSED: &str =
+    "not sent: chat is paused because the history cannot be written; try again later";
+
 /// What a history read that failed says instead of the rows.
 pub const HISTORY_UNAVAILABLE: &str = "(history is unavailable right now)";
 

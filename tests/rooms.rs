@@ -157,13 +157,17 @@ fn join_replays_only_that_rooms_history() {
     let mut bob = server.join("bob");
     alice.send("l1");
     bob.expect("alice: l1");
+    // Witnesses: a line is relayed only once stored, so once they have seen the lines below,
+    // those are in the history.
+    let mut carol = server.join("carol");
+    let mut dave = server.join("dave");
+    join_room(&mut carol, "rust");
     join_room(&mut alice, "rust");
     alice.send("r1");
     alice.send("/me r2");
     bob.send("l2");
-    // After these answers the hub has handled every line above.
-    alice.sync();
-    bob.sync();
+    carol.expect("* alice r2");
+    dave.expect("bob: l2");
 
     let replay = join_room(&mut bob, "#rust");
     assert_eq!(replay[1], "--- history of rust ---");
@@ -189,6 +193,11 @@ fn history_pages_back_to_the_beginning() {
     let server = Server::start(&["--history", "5", "--rate-per-sec", "0"]);
     let mut alice = server.join("alice");
     let mut bob = server.join("bob");
+    // Witnesses: a line is relayed only once stored, so once they have seen the last lines,
+    // every line is in the history.
+    let mut carol = server.join("carol");
+    let mut dave = server.join("dave");
+    join_room(&mut carol, "rust");
     join_room(&mut alice, "rust");
     for n in 1..=25 {
         alice.send(&format!("m{n:02}"));
@@ -197,8 +206,8 @@ fn history_pages_back_to_the_beginning() {
             bob.send(&format!("lobby {n}"));
         }
     }
-    alice.sync();
-    bob.sync();
+    carol.expect("alice: m25");
+    dave.expect("bob: lobby 25");
 
     let replay = join_room(&mut bob, "rust");
     let expected: Vec<String> = (21..=25).map(|n| format!("alice: m{n:02}")).collect();

@@ -5,9 +5,11 @@
 //! single owner is what keeps membership consistent (a name is taken by exactly one user, a join
 //! notice comes before that user's messages) without locks.
 //!
-//! Public lines are handed to the history writer *before* they are relayed, so every line a client
-//! has received is stored by the time the server exits.
+//! Public lines are relayed only once the history writer has committed them ([`durable`]), so
+//! every line a client has received is stored, whatever the disk does and however the server
+//! ends.
 
+mod durable;
 pub mod outbox;
 
 use std::collections::{HashMap, VecDeque};
@@ -17,11 +19,10 @@ use async_channel::{Receiver, Sender};
 use log::{debug, info, warn};
 use smol::future;
 
-use crate::clock;
 use crate::hub::outbox::{line, Line, Outbox, PushError};
 use crate::names::{Nick, RoomName};
 use crate::protocol;
-use crate::storage::{History, Kind, Record};
+use crate::storage::{History, Kind};
 
 /// Longest line of a `/who` or `/rooms` reply before it continues on the next line.
 const LIST_LINE: usize = 400;
@@ -103,9 +104,9 @@ struct Hub {
     rooms: HashMap<RoomName, Vec<(MemberId, Outbox)>>,
     history: History,
     next_msg_id: i64,
+    /// Public lines waiting for the writer's commit, and what has been relayed.
+    relay: durable::Relay,
     closing: bool,
-    /// Closed when the server stops.
-    stopping: Receiver<()>,
     /// Members already removed because their outbox failed, whose rooms are still to be told.
     /// Announcing is deferred to the main loop, which yields between batches and checks for
     /// shutdown, because a storm of thousands of leaves costs seconds of fan-out.
@@ -120,37 +121,71 @@ pub async fn run(events: Receiver<Event>, stopping: Receiver<()>, history: Histo
         members: HashMap::new(),
         by_nick: HashMap::new(),
         rooms: HashMap::new(),
-        history,
+        history: history.clone(),
         next_msg_id: last_id + 1,
+        relay: durable::Relay::new(last_id),
         closing: false,
-        stopping: stopping.clone(),
         departed: VecDeque::new(),
     };
     loop {
         hub.announce_departures(&stopping).await;
-        let next = if hub.closing {
-            events.recv().await.ok()
-        } else {
-            future::or(
-                async {
-                    let _ = stopping.recv().await;
-                    None
-                },
-                async { events.recv().await.ok() },
-            )
-            .await
+        if !hub.closing {
+            hub.relay_committed();
+        }
+        // Lines waiting for the writer: wake on its next commit, or when users must be told.
+        let wake = hub.relay.wake_at().filter(|_| !hub.closing);
+        let waiting = async {
+            match wake {
+                None => future::pending::<()>().await,
+                Some(None) => history.commit_happened().await,
+                Some(Some(at)) => {
+                    future::or(history.commit_happened(), async {
+                        smol::Timer::at(at).await;
+                    })
+                    .await
+                }
+            }
+            Step::Look
         };
-        match next {
-            Some(event) => hub.handle(event).await,
-            None if !hub.closing && !events.is_closed() => hub.shutdown(),
-            None => break,
+        let next = async {
+            match events.recv().await {
+                Ok(event) => Step::Event(event),
+                Err(_) => Step::Closed,
+            }
+        };
+        let step = if hub.closing {
+            future::or(next, waiting).await
+        } else {
+            let stop = async {
+                let _ = stopping.recv().await;
+                Step::Stop
+            };
+            future::or(stop, future::or(next, waiting)).await
+        };
+        match step {
+            Step::Event(event) => hub.handle(event, &stopping).await,
+            Step::Look => {}
+            Step::Stop if !events.is_closed() => hub.shutdown(),
+            Step::Stop | Step::Closed => break,
         }
     }
+    hub.hand_over_unqueued();
     debug!("hub stopped");
 }
 
+/// What woke the hub's loop.
+enum Step {
+    Event(Event),
+    /// The server is stopping.
+    Stop,
+    /// Every sender is gone.
+    Closed,
+    /// A commit, or time to tell users that chat is paused.
+    Look,
+}
+
 impl Hub {
-    async fn handle(&mut self, event: Event) {
+    async fn handle(&mut self, event: Event, stopping: &Receiver<()>) {
         match event {
             Event::Register {
                 id,
@@ -166,7 +201,7 @@ impl Hub {
                     self.leave(id, None);
                 }
             }
-            Event::Say { id, kind, text } => self.say(id, kind, text).await,
+            Event::Say { id, kind, text } => self.say(id, kind, text, stopping).await,
             Event::Who { id } => self.who(id),
             Event::Rooms { id } => self.list_rooms(id),
             Event::Rename { id, nick } => self.rename(id, nick),
@@ -192,9 +227,11 @@ impl Hub {
         if self.by_nick.contains_key(nick.key()) {
             return Err(RegisterError::Taken);
         }
+        // Relay what is committed, so the newcomer's replay reaches as far as it can.
+        self.relay_committed();
         let room = RoomName::lobby();
         info!("{nick} joined {room}");
-        self.broadcast(&room, None, line(&protocol::joined(&nick)));
+        self.broadcast(&room, Some(id), line(&protocol::joined(&nick)));
         self.by_nick.insert(nick.key().into(), id);
         self.rooms
             .entry(room.clone())
@@ -210,49 +247,8 @@ impl Hub {
         );
         Ok(Joined {
             room,
-            last_id: self.next_msg_id - 1,
+            last_id: self.relay.relayed(),
         })
-    }
-
-    async fn say(&mut self, id: MemberId, kind: Kind, text: String) {
-        let Some(member) = self.members.get(&id) else {
-            return;
-        };
-        let msg_id = self.next_msg_id;
-        self.next_msg_id += 1;
-        let formatted = protocol::live(kind, member.nick.as_str(), &text);
-        debug!("message {msg_id} from {} in {}", member.nick, member.room);
-        let record = Record {
-            id: msg_id,
-            at_ms: clock::now_ms(),
-            room: member.room.shared(),
-            sender: member.nick.shared(),
-            kind,
-            body: text.into(),
-        };
-        let room = member.room.clone();
-        // Stored before relayed: a line anybody has seen is never missing from the history.
-        // The append waits only while the writer is a full queue behind (a locked database);
-        // a shutdown meanwhile must still reach everybody, and this line, never relayed, is
-        // then dropped.
-        let stopped = future::or(
-            async {
-                self.history.append(record).await;
-                false
-            },
-            async {
-                let _ = self.stopping.recv().await;
-                true
-            },
-        )
-        .await;
-        if stopped {
-            if !self.closing {
-                self.shutdown();
-            }
-            return;
-        }
-        self.broadcast(&room, Some(id), line(&formatted));
     }
 
     fn who(&mut self, id: MemberId) {
@@ -345,6 +341,9 @@ impl Hub {
     }
 
     fn join(&mut self, id: MemberId, room: RoomName) -> Option<Joined> {
+        // Relay what is committed first (which may drop a slow mover), so the replay of the new
+        // room reaches as far as it can.
+        self.relay_committed();
         let member = self.members.get(&id)?;
         if member.room == room {
             self.tell(id, &protocol::already_in(&room));
@@ -355,7 +354,7 @@ impl Hub {
         let outbox = member.outbox.clone();
         self.remove_from_room(id, &old);
         self.broadcast(&old, None, line(&protocol::left_for(&nick, &room)));
-        self.broadcast(&room, None, line(&protocol::joined(&nick)));
+        self.broadcast(&room, Some(id), line(&protocol::joined(&nick)));
         let members = self.rooms.entry(room.clone()).or_default();
         members.push((id, outbox.clone()));
         let count = members.len();
@@ -367,7 +366,7 @@ impl Hub {
         let _ = outbox.push_marker();
         Some(Joined {
             room,
-            last_id: self.next_msg_id - 1,
+            last_id: self.relay.relayed(),
         })
     }
 
@@ -393,6 +392,8 @@ impl Hub {
     }
 
     fn shutdown(&mut self) {
+        // What is committed still reaches its readers, ahead of the goodbye.
+        self.relay_committed();
         self.closing = true;
         let bye = line(protocol::SHUTTING_DOWN);
         for member in self.members.values() {
@@ -429,9 +430,10 @@ impl Hub {
         self.deliver(id, line(text));
     }
 
-    /// Sends a line to everybody in `room` except `except`. Members whose outbox is full are
-    /// disconnected: the client stopped reading, and we drop it, not the room.
-    fn broadcast(&mut self, room: &RoomName, except: Option<MemberId>, line: Line) {
+    /// Sends a line to everybody in `room` except `except` now (see [`Hub::broadcast`] for the
+    /// ordered way). Members whose outbox is full are disconnected: the client stopped reading,
+    /// and we drop it, not the room.
+    fn broadcast_now(&mut self, room: &RoomName, except: Option<MemberId>, line: Line) {
         let faults = self.fan_out(room, except, &line);
         if !faults.is_empty() {
             self.settle(faults);
