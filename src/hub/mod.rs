@@ -10,9 +10,11 @@
 //! ends.
 
 mod durable;
+mod guard;
 pub mod outbox;
 
 use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use async_channel::{Receiver, Sender};
@@ -36,6 +38,8 @@ pub enum Event {
     Register {
         id: MemberId,
         nick: Nick,
+        /// The client's address: a name held for its owner's address is refused to others.
+        ip: IpAddr,
         outbox: Outbox,
         reply: Sender<Result<Joined, RegisterError>>,
     },
@@ -86,11 +90,16 @@ pub struct Joined {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RegisterError {
     Taken,
+    /// A different name that looks the same (same confusable skeleton) is in use.
+    LooksLike,
+    /// Held for a member dropped moments ago, for this many more seconds.
+    Held(u64),
     ShuttingDown,
 }
 
 struct Member {
     nick: Nick,
+    ip: IpAddr,
     room: RoomName,
     outbox: Outbox,
 }
@@ -98,8 +107,11 @@ struct Member {
 /// The hub's state. Rooms exist while somebody is in them; their history outlives them.
 struct Hub {
     members: HashMap<MemberId, Member>,
-    /// Lower-case name to member, for uniqueness and `/msg`.
+    /// Confusable skeleton of the name to member, for uniqueness (no two users look alike) and
+    /// `/msg` (which then checks the exact name).
     by_nick: HashMap<Arc<str>, MemberId>,
+    /// Held names and private-message allowances.
+    guard: guard::Guard,
     /// Each occupied room's members with their outboxes, in joining order, for a fast fan-out.
     rooms: HashMap<RoomName, Vec<(MemberId, Outbox)>>,
     history: History,
@@ -120,6 +132,7 @@ pub async fn run(events: Receiver<Event>, stopping: Receiver<()>, history: Histo
     let mut hub = Hub {
         members: HashMap::new(),
         by_nick: HashMap::new(),
+        guard: guard::Guard::default(),
         rooms: HashMap::new(),
         history: history.clone(),
         next_msg_id: last_id + 1,
@@ -190,10 +203,11 @@ impl Hub {
             Event::Register {
                 id,
                 nick,
+                ip,
                 outbox,
                 reply,
             } => {
-                let result = self.register(id, nick, outbox);
+                let result = self.register(id, nick, ip, outbox);
                 let registered = result.is_ok();
                 // The session may have given up meanwhile (its name deadline passed): then undo
                 // the registration, or the name would stay taken by nobody.
@@ -219,20 +233,24 @@ impl Hub {
         &mut self,
         id: MemberId,
         nick: Nick,
+        ip: IpAddr,
         outbox: Outbox,
     ) -> Result<Joined, RegisterError> {
         if self.closing {
             return Err(RegisterError::ShuttingDown);
         }
-        if self.by_nick.contains_key(nick.key()) {
-            return Err(RegisterError::Taken);
+        match self.name_clash(None, &nick, ip) {
+            None => {}
+            Some(guard::NameClash::Taken) => return Err(RegisterError::Taken),
+            Some(guard::NameClash::LooksLike) => return Err(RegisterError::LooksLike),
+            Some(guard::NameClash::Held(secs)) => return Err(RegisterError::Held(secs)),
         }
         // Relay what is committed, so the newcomer's replay reaches as far as it can.
         self.relay_committed();
         let room = RoomName::lobby();
         info!("{nick} joined {room}");
         self.broadcast(&room, Some(id), line(&protocol::joined(&nick)));
-        self.by_nick.insert(nick.key().into(), id);
+        self.by_nick.insert(nick.skeleton().into(), id);
         self.rooms
             .entry(room.clone())
             .or_default()
@@ -241,6 +259,7 @@ impl Hub {
             id,
             Member {
                 nick,
+                ip,
                 room: room.clone(),
                 outbox,
             },
@@ -305,18 +324,20 @@ impl Hub {
             self.tell(id, &protocol::already_known_as(&nick));
             return;
         }
-        if self
-            .by_nick
-            .get(nick.key())
-            .is_some_and(|&other| other != id)
-        {
-            self.tell(id, &protocol::name_taken_on_rename(&nick));
+        let refusal = match self.name_clash(Some(id), &nick, member.ip) {
+            None => None,
+            Some(guard::NameClash::Taken) => Some(protocol::name_taken_on_rename(&nick)),
+            Some(guard::NameClash::LooksLike) => Some(protocol::name_confusable(&nick)),
+            Some(guard::NameClash::Held(secs)) => Some(protocol::name_held(&nick, secs)),
+        };
+        if let Some(refusal) = refusal {
+            self.tell(id, &refusal);
             return;
         }
         let old = member.nick.clone();
         let room = member.room.clone();
-        self.by_nick.remove(old.key());
-        self.by_nick.insert(nick.key().into(), id);
+        self.by_nick.remove(old.skeleton());
+        self.by_nick.insert(nick.skeleton().into(), id);
         if let Some(member) = self.members.get_mut(&id) {
             member.nick = nick.clone();
         }
@@ -328,13 +349,19 @@ impl Hub {
         let Some(from) = self.members.get(&id).map(|m| m.nick.clone()) else {
             return;
         };
-        let Some(target) = self.by_nick.get(to.key()).copied() else {
+        let target = self.by_nick.get(to.skeleton()).copied();
+        let Some((target, to_nick)) = target
+            .and_then(|t| self.members.get(&t).map(|m| (t, m.nick.clone())))
+            .filter(|(_, nick)| nick.key() == to.key())
+        else {
             self.tell(id, &protocol::no_such_user(&to));
             return;
         };
-        let Some(to_nick) = self.members.get(&target).map(|m| m.nick.clone()) else {
+        if !self.allow_private(target) {
+            debug!("private message from {from} to {to_nick} refused: recipient's allowance used");
+            self.tell(id, &protocol::private_not_delivered(&to_nick));
             return;
-        };
+        }
         debug!("private message from {from} to {to_nick}");
         self.deliver(target, line(&protocol::private_from(&from, &text)));
         self.tell(id, &protocol::private_to(&to_nick, &text));
@@ -373,7 +400,8 @@ impl Hub {
     /// Takes a member out of every map: its name is free and no line reaches it any more.
     fn detach(&mut self, id: MemberId) -> Option<Member> {
         let member = self.members.remove(&id)?;
-        self.by_nick.remove(member.nick.key());
+        self.by_nick.remove(member.nick.skeleton());
+        self.guard.forget(id);
         self.remove_from_room(id, &member.room);
         Some(member)
     }
@@ -386,7 +414,7 @@ impl Hub {
             // Every outbox is closed: nobody is left to tell.
             return;
         }
-        let text = protocol::left(&member.nick, reason);
+        let text = protocol::quit(&member.nick, reason);
         info!("{} left {}", member.nick, member.room);
         self.broadcast(&member.room, None, line(&text));
     }
@@ -477,6 +505,8 @@ impl Hub {
                     member.nick
                 );
                 member.outbox.kick();
+                // Nobody else may take the name while its owner reconnects.
+                self.guard.hold(&member.nick, member.ip);
             } else {
                 info!("{} left {}", member.nick, member.room);
             }
@@ -554,6 +584,7 @@ mod tests {
         smol::block_on(events.send(Event::Register {
             id,
             nick,
+            ip: std::net::Ipv4Addr::LOCALHOST.into(),
             outbox,
             reply,
         }))
