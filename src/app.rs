@@ -12,6 +12,7 @@ use log::{info, warn};
 use smol::stream::StreamExt;
 use smol::{Async, Executor};
 
+use crate::accounts::Accounts;
 use crate::config::Args;
 use crate::net::{server, socket as net};
 use crate::storage::History;
@@ -25,6 +26,7 @@ pub fn run(args: Args) -> Result<(), String> {
     }
     let (history, writer, last_id) =
         History::open(&args.db, args.commit_window()).map_err(|e| e.to_string())?;
+    let loaded = Accounts::load(&args.db).map_err(|e| e.to_string())?;
     let listener = net::listen(args.listen)
         .and_then(Async::new)
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
@@ -71,6 +73,10 @@ pub fn run(args: Args) -> Result<(), String> {
         config,
         history,
         last_id,
+        server::Moderation {
+            accounts: loaded.accounts,
+            topics: loaded.topics,
+        },
         executor.clone(),
         shutdown,
     )));
@@ -81,6 +87,7 @@ pub fn run(args: Args) -> Result<(), String> {
     }
     // Cancels tasks still running after the grace time, dropping their history handles.
     drop(executor);
+    loaded.thread.close();
     let lost = writer.close();
     if lost > 0 {
         return Err(format!(

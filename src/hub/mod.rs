@@ -8,6 +8,7 @@
 //! Public lines are handed to the history writer *before* they are relayed, so every line a client
 //! has received is stored by the time the server exits.
 
+pub mod moderation;
 pub mod outbox;
 
 use std::collections::{HashMap, VecDeque};
@@ -36,7 +37,13 @@ pub enum Event {
         id: MemberId,
         nick: Nick,
         outbox: Outbox,
+        identity: moderation::Identity,
         reply: Sender<Result<Joined, RegisterError>>,
+    },
+    /// A moderation command, an ignore, or an account change (see `moderation.rs`).
+    Moderate {
+        id: MemberId,
+        action: moderation::Action,
     },
     /// A line for the sender's room.
     Say {
@@ -79,6 +86,8 @@ pub struct Joined {
     /// The id of the newest message relayed before the user arrived: the replay shows messages up
     /// to it, and the outbox carries everything after it.
     pub last_id: i64,
+    /// The room's topic line, shown after the history block.
+    pub topic: Option<String>,
 }
 
 /// Why a registration was refused.
@@ -92,6 +101,10 @@ struct Member {
     nick: Nick,
     room: RoomName,
     outbox: Outbox,
+    ip: std::net::IpAddr,
+    /// The account logged in to (lower case), if any.
+    account: Option<Arc<str>>,
+    operator: bool,
 }
 
 /// The hub's state. Rooms exist while somebody is in them; their history outlives them.
@@ -110,12 +123,19 @@ struct Hub {
     /// Announcing is deferred to the main loop, which yields between batches and checks for
     /// shutdown, because a storm of thousands of leaves costs seconds of fan-out.
     departed: VecDeque<(Member, Fault)>,
+    moderation: moderation::State,
 }
 
 /// Runs the hub until the event channel closes. `last_id` is the newest id already stored.
 /// When `stopping` closes, the hub tells everybody the server is stopping and closes every
 /// outbox; it notices that before any queued event, so a backlog cannot delay the shutdown.
-pub async fn run(events: Receiver<Event>, stopping: Receiver<()>, history: History, last_id: i64) {
+pub async fn run(
+    events: Receiver<Event>,
+    stopping: Receiver<()>,
+    history: History,
+    last_id: i64,
+    setup: moderation::Setup,
+) {
     let mut hub = Hub {
         members: HashMap::new(),
         by_nick: HashMap::new(),
@@ -125,6 +145,7 @@ pub async fn run(events: Receiver<Event>, stopping: Receiver<()>, history: Histo
         closing: false,
         stopping: stopping.clone(),
         departed: VecDeque::new(),
+        moderation: moderation::State::new(setup),
     };
     loop {
         hub.announce_departures(&stopping).await;
@@ -156,9 +177,10 @@ impl Hub {
                 id,
                 nick,
                 outbox,
+                identity,
                 reply,
             } => {
-                let result = self.register(id, nick, outbox);
+                let result = self.register(id, nick, outbox, identity);
                 let registered = result.is_ok();
                 // The session may have given up meanwhile (its name deadline passed): then undo
                 // the registration, or the name would stay taken by nobody.
@@ -177,6 +199,7 @@ impl Hub {
                 }
             }
             Event::Leave { id, reason } => self.leave(id, reason.as_deref()),
+            Event::Moderate { id, action } => self.moderate(id, action).await,
         }
     }
 
@@ -185,6 +208,7 @@ impl Hub {
         id: MemberId,
         nick: Nick,
         outbox: Outbox,
+        identity: moderation::Identity,
     ) -> Result<Joined, RegisterError> {
         if self.closing {
             return Err(RegisterError::ShuttingDown);
@@ -206,15 +230,26 @@ impl Hub {
                 nick,
                 room: room.clone(),
                 outbox,
+                ip: identity.ip,
+                account: identity.account,
+                operator: identity.operator,
             },
         );
         Ok(Joined {
+            topic: self.moderation.topic_line(&room),
             room,
             last_id: self.next_msg_id - 1,
         })
     }
 
     async fn say(&mut self, id: MemberId, kind: Kind, text: String) {
+        let Some(nick) = self.members.get(&id).map(|m| m.nick.clone()) else {
+            return;
+        };
+        if self.is_muted(&nick) {
+            self.tell(id, protocol::YOU_ARE_MUTED);
+            return;
+        }
         let Some(member) = self.members.get(&id) else {
             return;
         };
@@ -252,7 +287,7 @@ impl Hub {
             }
             return;
         }
-        self.broadcast(&room, Some(id), line(&formatted));
+        self.broadcast_said(&room, id, &nick, line(&formatted));
     }
 
     fn who(&mut self, id: MemberId) {
@@ -324,6 +359,7 @@ impl Hub {
         if let Some(member) = self.members.get_mut(&id) {
             member.nick = nick.clone();
         }
+        self.follow_rename(&old, &nick);
         info!("{old} is now known as {nick}");
         self.broadcast(&room, None, line(&protocol::renamed(&old, &nick)));
     }
@@ -336,9 +372,22 @@ impl Hub {
             self.tell(id, &protocol::no_such_user(&to));
             return;
         };
-        let Some(to_nick) = self.members.get(&target).map(|m| m.nick.clone()) else {
+        let Some((to_nick, to_operator)) = self
+            .members
+            .get(&target)
+            .map(|m| (m.nick.clone(), m.operator))
+        else {
             return;
         };
+        if !to_operator && self.is_muted(&from) {
+            self.tell(id, protocol::YOU_ARE_MUTED);
+            return;
+        }
+        if self.ignores(target, from.key()) {
+            // Not delivered, and the sender is not told: ignoring must not provoke the harasser.
+            self.tell(id, &protocol::private_to(&to_nick, &text));
+            return;
+        }
         debug!("private message from {from} to {to_nick}");
         self.deliver(target, line(&protocol::private_from(&from, &text)));
         self.tell(id, &protocol::private_to(&to_nick, &text));
@@ -366,6 +415,7 @@ impl Hub {
         let _ = outbox.push_text(&protocol::you_joined(&room, count));
         let _ = outbox.push_marker();
         Some(Joined {
+            topic: self.moderation.topic_line(&room),
             room,
             last_id: self.next_msg_id - 1,
         })
@@ -374,6 +424,7 @@ impl Hub {
     /// Takes a member out of every map: its name is free and no line reaches it any more.
     fn detach(&mut self, id: MemberId) -> Option<Member> {
         let member = self.members.remove(&id)?;
+        self.moderation.ignoring.remove(&id);
         self.by_nick.remove(member.nick.key());
         self.remove_from_room(id, &member.room);
         Some(member)
@@ -549,10 +600,16 @@ mod tests {
         let (reply, answer) = async_channel::bounded(1);
         let (outbox, inbox) = outbox(64 * 1024);
         let nick = Nick::parse(name).unwrap();
+        let identity = moderation::Identity {
+            ip: std::net::Ipv4Addr::LOCALHOST.into(),
+            account: None,
+            operator: false,
+        };
         smol::block_on(events.send(Event::Register {
             id,
             nick,
             outbox,
+            identity,
             reply,
         }))
         .unwrap();
@@ -561,16 +618,26 @@ mod tests {
 
     /// Thousands of sessions gone at once (their outboxes closed before their Leave arrived) are
     /// cleaned up without recursion: on a small stack, a recursive cleanup would overflow.
+    fn setup(path: &std::path::Path) -> moderation::Setup {
+        let loaded = crate::accounts::Accounts::load(path).unwrap();
+        std::mem::forget(loaded.thread);
+        moderation::Setup {
+            accounts: loaded.accounts,
+            topics: loaded.topics,
+        }
+    }
+
     #[test]
     fn a_leave_storm_does_not_recurse() {
         let dir = tempfile::tempdir().unwrap();
         let (history, writer, last_id) =
             History::open(&dir.path().join("chat.db"), Duration::from_millis(5)).unwrap();
+        let setup = setup(&dir.path().join("chat.db"));
         let (events, events_rx) = async_channel::unbounded();
         let (_stop, stopping) = async_channel::bounded::<()>(1);
         let hub = std::thread::Builder::new()
             .stack_size(128 * 1024)
-            .spawn(move || smol::block_on(run(events_rx, stopping, history, last_id)))
+            .spawn(move || smol::block_on(run(events_rx, stopping, history, last_id, setup)))
             .unwrap();
         let mut inboxes: Vec<crate::hub::outbox::Inbox> = Vec::new();
         for id in 0..1500 {
@@ -604,10 +671,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (history, writer, last_id) =
             History::open(&dir.path().join("chat.db"), Duration::from_millis(5)).unwrap();
+        let setup = setup(&dir.path().join("chat.db"));
         let (events, events_rx) = async_channel::unbounded();
         let (_stop, stopping) = async_channel::bounded::<()>(1);
-        let hub =
-            std::thread::spawn(move || smol::block_on(run(events_rx, stopping, history, last_id)));
+        let hub = std::thread::spawn(move || {
+            smol::block_on(run(events_rx, stopping, history, last_id, setup))
+        });
 
         drop(register(&events, 1, "ghost"));
         let again = register(&events, 2, "ghost");

@@ -1,2 +1,4 @@
 //! Limiters: small types with no sockets, testable in microseconds.
+pub mod login;
 pub mod ratelimit;
+pub mod throttle;

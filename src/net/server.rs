@@ -17,8 +17,11 @@ use log::{debug, error, info, warn};
 use smol::future::{self, FutureExt as _};
 use smol::{Async, Executor, Timer};
 
+use crate::accounts::Accounts;
+use crate::clock;
 use crate::config::Config;
 use crate::hub;
+use crate::limits::throttle::Throttle;
 use crate::net::socket as net;
 use crate::protocol;
 use crate::session::{self, Shared};
@@ -34,6 +37,16 @@ const HUB_QUEUE: usize = 4096;
 /// table, short enough to resume promptly once descriptors free up.
 const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(10);
 const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
+
+/// Accounts, bans and stored topics, loaded before the server starts.
+pub struct Moderation {
+    pub accounts: Accounts,
+    /// Room name to (topic, set by).
+    pub topics: HashMap<String, (String, String)>,
+}
+
+/// The window of `--connects-per-minute`.
+const CONNECT_WINDOW: Duration = Duration::from_secs(60);
 
 /// Why the server stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,15 +64,21 @@ pub async fn run(
     config: Config,
     history: History,
     last_id: i64,
+    moderation: Moderation,
     executor: Arc<Executor<'static>>,
     shutdown: impl Future<Output = ()>,
 ) -> Stopped {
+    let accounts = moderation.accounts.clone();
     let (hub_tx, hub_rx) = async_channel::bounded(HUB_QUEUE);
     let (stop_tx, stop_rx) = async_channel::bounded::<()>(1);
     // Closed when the hub's task ends, which before shutdown can only mean it panicked.
     let (hub_alive, hub_gone) = async_channel::bounded::<()>(1);
     let hub = executor.spawn({
-        let hub = hub::run(hub_rx, stop_rx.clone(), history.clone(), last_id);
+        let setup = hub::moderation::Setup {
+            accounts: moderation.accounts,
+            topics: moderation.topics,
+        };
+        let hub = hub::run(hub_rx, stop_rx.clone(), history.clone(), last_id, setup);
         async move {
             if AssertUnwindSafe(hub).catch_unwind().await.is_err() {
                 error!("the hub panicked; shutting down");
@@ -75,6 +94,7 @@ pub async fn run(
         hub: hub_tx.clone(),
         history,
         stopping: stop_rx,
+        accounts,
     });
     let admission = Arc::new(Admission::default());
 
@@ -133,6 +153,10 @@ async fn accept_loop(
     let mut accepted: u64 = 0;
     let mut backoff = ACCEPT_BACKOFF_MIN;
     let mut last_warning: Option<Instant> = None;
+    let mut throttle = shared
+        .config
+        .connects_per_minute
+        .map(|n| Throttle::new(n, CONNECT_WINDOW));
     loop {
         let (stream, peer) = match listener.get_ref().accept() {
             Ok(accepted) => {
@@ -171,6 +195,12 @@ async fn accept_loop(
             // A flood of connections must not starve the sessions sharing this thread.
             future::yield_now().await;
         }
+        // Refused before any other work: a banned or flooding address costs one line.
+        if let Some(reason) = screen(ip, shared, throttle.as_mut()) {
+            warn!("{peer}: refused: {reason}");
+            refuse(stream, &reason);
+            continue;
+        }
         let ticket = match admission.admit(ip, &shared.config) {
             Ok(ticket) => ticket,
             Err(reason) => {
@@ -199,7 +229,9 @@ async fn accept_loop(
                 // A bug in one session must end that session, not the executor thread running
                 // it (and with it every other session on that thread).
                 let hub = shared.hub.clone();
-                let session = AssertUnwindSafe(session::run(stream, peer, id, shared));
+                // Plaintext TCP: only a loopback peer is a safe place for a password.
+                let secure = ip.is_loopback() && shared.config.trust_loopback_for_passwords;
+                let session = AssertUnwindSafe(session::run(stream, peer, id, shared, secure));
                 if session.catch_unwind().await.is_err() {
                     error!("{peer}: session panicked; connection closed");
                     // Free the name at once (leaving twice is harmless).
@@ -209,6 +241,24 @@ async fn accept_loop(
             })
             .detach();
     }
+}
+
+/// The address bans and the connect throttle: the reason to refuse `ip`, if any.
+fn screen(ip: IpAddr, shared: &Shared, throttle: Option<&mut Throttle>) -> Option<String> {
+    if let Ok(bans) = shared.accounts.bans.read() {
+        if let Some(ban) = bans.address(ip, clock::now_ms()) {
+            return Some(protocol::address_banned(
+                ban.expires_ms,
+                ban.reason.as_deref(),
+            ));
+        }
+    }
+    let config = &shared.config;
+    let exempt = ip.is_loopback() && !config.limit_loopback;
+    let (Some(throttle), Some(max)) = (throttle, config.connects_per_minute) else {
+        return None;
+    };
+    (!exempt && !throttle.allow(ip, Instant::now())).then(|| protocol::too_many_connects(max))
 }
 
 /// Writes a one-line reason to a refused connection and closes it. The socket is fresh, so the
