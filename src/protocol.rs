@@ -359,6 +359,8 @@ pub fn ban_set(target: &str, expires_ms: Option<i64>, kicked: usize) -> String {
     )
 }
 
+pub const BAN_COVERS_YOU: &str = "that ban would cover you, not set";
+
 pub fn unbanned(target: &str) -> String {
     format!("lifted the ban on {target}")
 }

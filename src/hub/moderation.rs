@@ -14,7 +14,7 @@ use async_channel::Sender;
 use log::{info, warn};
 
 use super::outbox::{line, Line};
-use super::{Fault, Hub, MemberId};
+use super::{Fault, Hub, Member, MemberId};
 use crate::accounts::Accounts;
 use crate::clock;
 use crate::moderation::ban::{Ban, Target};
@@ -101,6 +101,16 @@ impl State {
         self.topics
             .get(room.as_str())
             .map(|(text, by)| protocol::topic(room, text, by))
+    }
+}
+
+/// Whether a ban on `target` applies to a connected member: by name, account, or address.
+fn covers(target: &Target, member: &Member) -> bool {
+    match target {
+        Target::Name(name) => {
+            member.nick.key() == name.as_str() || member.account.as_deref() == Some(name.as_str())
+        }
+        Target::Net(net) => net.contains(member.ip),
     }
 }
 
@@ -217,6 +227,10 @@ impl Hub {
         let Some(op) = self.operator(id, "/ban") else {
             return;
         };
+        if self.members.get(&id).is_some_and(|m| covers(&target, m)) {
+            self.tell(id, protocol::BAN_COVERS_YOU);
+            return;
+        }
         let now = clock::now_ms();
         let expires_ms = duration
             .as_ref()
@@ -239,12 +253,7 @@ impl Hub {
         let victims: Vec<(MemberId, Nick)> = self
             .members
             .iter()
-            .filter(|(_, m)| match &target {
-                Target::Name(name) => {
-                    m.nick.key() == name.as_str() || m.account.as_deref() == Some(name.as_str())
-                }
-                Target::Net(net) => net.contains(m.ip),
-            })
+            .filter(|(_, m)| covers(&target, m))
             .map(|(&mid, m)| (mid, m.nick.clone()))
             .collect();
         let last_words = protocol::you_were_banned(op.as_str(), expires_ms, reason.as_deref());
