@@ -13,6 +13,7 @@ use log::{error, info, warn};
 use smol::stream::StreamExt;
 use smol::{Async, Executor};
 
+use crate::accounts::Accounts;
 use crate::config::Args;
 use crate::net::tls::Tls;
 use crate::net::{server, socket as net};
@@ -35,6 +36,7 @@ pub fn run(args: Args) -> Result<(), String> {
     let (history, writer, last_id) =
         History::open_limited(&args.db, args.commit_window(), args.test_max_db_pages)
             .map_err(|e| e.to_string())?;
+    let loaded = Accounts::load(&args.db).map_err(|e| e.to_string())?;
     let plain = listen.plain.map(bind).transpose()?;
     let tls_listener = match &listen.tls {
         Some(settings) => Some(bind(settings.addr)?),
@@ -114,6 +116,10 @@ pub fn run(args: Args) -> Result<(), String> {
         config,
         history,
         last_id,
+        server::Moderation {
+            accounts: loaded.accounts,
+            topics: loaded.topics,
+        },
         executor.clone(),
         shutdown,
     )));
@@ -124,6 +130,7 @@ pub fn run(args: Args) -> Result<(), String> {
     }
     // Cancels tasks still running after the grace time, dropping their history handles.
     drop(executor);
+    loaded.thread.close();
     let lost = writer.close();
     if lost > 0 {
         return Err(format!(

@@ -15,6 +15,7 @@
 //! lines, telling their senders.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_channel::Receiver;
@@ -57,6 +58,8 @@ struct Held {
     since: Instant,
     room: RoomName,
     except: Option<MemberId>,
+    /// For a user's line, the sender's name key: members who ignore the sender skip it.
+    sender: Option<Arc<str>>,
     line: Line,
 }
 
@@ -129,6 +132,13 @@ impl Hub {
         if self.closing {
             return;
         }
+        let Some(nick) = self.members.get(&id).map(|m| m.nick.clone()) else {
+            return;
+        };
+        if self.is_muted(&nick) {
+            self.tell(id, protocol::YOU_ARE_MUTED);
+            return;
+        }
         let Some(member) = self.members.get(&id) else {
             return;
         };
@@ -145,6 +155,7 @@ impl Hub {
         debug!("message {msg_id} from {} in {}", member.nick, member.room);
         let formatted = line(&protocol::live(kind, member.nick.as_str(), &text));
         let room = member.room.clone();
+        let sender = Some(Arc::from(member.nick.key()));
         let record = Record {
             id: msg_id,
             at_ms: clock::now_ms(),
@@ -164,6 +175,7 @@ impl Hub {
             since: Instant::now(),
             room,
             except: Some(id),
+            sender,
             line: formatted,
         });
     }
@@ -179,6 +191,7 @@ impl Hub {
                 since: Instant::now(),
                 room: room.clone(),
                 except,
+                sender: None,
                 line,
             });
         }
@@ -204,7 +217,12 @@ impl Hub {
             if let Some(id) = held.id {
                 self.relay.relayed = id;
             }
-            self.broadcast_now(&held.room, held.except, held.line);
+            match &held.sender {
+                Some(sender) if self.anybody_ignores() => {
+                    self.broadcast_said_now(&held.room, held.except, sender, held.line)
+                }
+                _ => self.broadcast_now(&held.room, held.except, held.line),
+            }
         }
         match self.relay.held.front() {
             None if self.relay.paused => {
