@@ -27,6 +27,9 @@ pub const BYE: &str = "bye";
 /// The last words to a client whose outbox overflowed.
 pub const TOO_SLOW: &str = "disconnected: you are not reading fast enough";
 
+/// The answer to telnet's Are You There (`IAC AYT`, the `send ayt` command): short and visible.
+pub const ARE_YOU_THERE: &str = "[smolchat is here]";
+
 /// What a history read that failed says instead of the rows.
 pub const HISTORY_UNAVAILABLE: &str = "(history is unavailable right now)";
 

@@ -24,6 +24,8 @@ pub(super) async fn register<S: Stream>(
         conn.flush().await.map_err(|_| Refusal::Gone)?;
         let text = match conn.read_line().await {
             Ok(Some(Decoded::Line(text))) => text,
+            // A telnet answer to send: the loop flushes it.
+            Ok(Some(Decoded::Reply)) => continue,
             Ok(Some(Decoded::TooLong)) => {
                 conn.queue(&protocol::too_long(shared.config.max_line));
                 conn.queue(protocol::ASK_NAME);

@@ -4,6 +4,10 @@
 //! types behind the same session. Output is gathered in one buffer and written with one call,
 //! because a write costs the same whether it carries one line or forty.
 //!
+//! Telnet clients get their output in telnet form (CR LF line ends, 0xFF doubled) and the
+//! decoder's telnet answers with the next flush; clients that never showed they are telnet get
+//! the bytes unchanged and never a telnet command.
+//!
 //! It must not know about the hub, rooms or commands: it moves bytes and lines.
 
 use std::io;
@@ -17,6 +21,7 @@ use smol::Timer;
 
 use crate::wire::codec::Decoded;
 use crate::wire::reader::{self, LineReader};
+use crate::wire::telnet;
 
 /// How often a blocked write checks whether it should be abandoned. A blocked write means the
 /// client is not reading, so this only bounds how long a dropped client lingers.
@@ -68,13 +73,22 @@ impl<S: Stream> Conn<S> {
 
     /// Adds a line of text (without newline) to the pending output.
     pub fn queue(&mut self, text: &str) {
-        self.out.extend_from_slice(text.as_bytes());
-        self.out.push(b'\n');
+        if self.reader.is_telnet() {
+            telnet::encode_into(&mut self.out, text.as_bytes());
+            self.out.extend_from_slice(b"\r\n");
+        } else {
+            self.out.extend_from_slice(text.as_bytes());
+            self.out.push(b'\n');
+        }
     }
 
     /// Adds bytes that already end in a newline.
     pub fn queue_bytes(&mut self, bytes: &[u8]) {
-        self.out.extend_from_slice(bytes);
+        if self.reader.is_telnet() {
+            telnet::encode_into(&mut self.out, bytes);
+        } else {
+            self.out.extend_from_slice(bytes);
+        }
     }
 
     /// The next line from the client; `Ok(None)` when it closed the connection.
@@ -82,8 +96,10 @@ impl<S: Stream> Conn<S> {
         self.reader.next(&mut self.stream).await
     }
 
-    /// Writes all pending output.
+    /// Writes all pending output, then any telnet answers: those come after the output of the
+    /// input the client sent before the command that asked for them.
     pub async fn flush(&mut self) -> io::Result<()> {
+        self.reader.take_replies(&mut self.out);
         if self.out.is_empty() {
             return Ok(());
         }
@@ -131,13 +147,14 @@ impl<S: Stream> Conn<S> {
     /// Writes one last line if the stream takes it right away, without waiting for a client that
     /// may never read again.
     pub async fn try_last_words(&mut self, text: &str) {
-        let mut bytes = std::mem::take(&mut self.out);
         if self.torn {
             // End the half-written line so the last words arrive as a line of their own.
-            bytes.insert(0, b'\n');
+            let pending = std::mem::take(&mut self.out);
+            self.queue("");
+            self.out.extend_from_slice(&pending);
         }
-        bytes.extend_from_slice(text.as_bytes());
-        bytes.push(b'\n');
+        self.queue(text);
+        let bytes = std::mem::take(&mut self.out);
         let stream = &mut self.stream;
         let _ = future::poll_once(async {
             stream.write_all(&bytes).await?;
