@@ -46,7 +46,10 @@ impl Nc {
             let mut buf = Vec::new();
             while let Ok(1..) = stdout.read_until(b'\n', &mut buf) {
                 let text = String::from_utf8_lossy(&buf);
-                let line = text.trim_end_matches('\n').trim_end_matches('\r').to_owned();
+                let line = text
+                    .trim_end_matches('\n')
+                    .trim_end_matches('\r')
+                    .to_owned();
                 buf.clear();
                 if tx.send(line).is_err() {
                     break;
@@ -181,14 +184,18 @@ fn nc_with_crlf_line_ends() {
 
     let mut nc = Nc::connect(&server, &["-C"]);
     nc.type_lines("dave\n");
+    nc.next_is("Welcome to smolchat! What is your name?");
+    // CR LF line ends make the server take nc -C for telnet, so it sends its one BINARY offer
+    // (IAC DO BINARY IAC WILL BINARY): the "few odd bytes once" the README mentions.
+    nc.next_is(
+        "\u{fffd}\u{fffd}\0\u{fffd}\u{fffd}\0Welcome, dave! You are in lobby. Type /help for commands.",
+    );
     nc.expect("--- end of history (0 messages) ---");
     nc.type_lines("hi there\n/me waves\n/who\n");
     bob.next_is("* dave joined");
     bob.next_is("dave: hi there");
     bob.next_is("* dave waves");
-    // CR LF line ends make the server take nc -C for telnet, so it sends its one BINARY offer
-    // (IAC DO BINARY IAC WILL BINARY): the "few odd bytes once" the README mentions.
-    nc.next_is("\u{fffd}\u{fffd}\0\u{fffd}\u{fffd}\0users in lobby (2): bob, dave");
+    nc.next_is("users in lobby (2): bob, dave");
 
     nc.type_lines("/quit see you\n");
     nc.next_is("bye");

@@ -110,6 +110,11 @@ impl LineDecoder {
         self.is_telnet
     }
 
+    /// Whether telnet answers are waiting to be sent.
+    pub fn has_replies(&self) -> bool {
+        !self.replies.is_empty()
+    }
+
     /// Moves the telnet answers waiting to be sent to the end of `out`.
     pub fn take_replies(&mut self, out: &mut Vec<u8>) {
         if !self.replies.is_empty() {
@@ -120,12 +125,24 @@ impl LineDecoder {
 
     /// Consumes bytes from `input` until one event is produced or input is exhausted.
     ///
+    /// Telnet answers may be pending after any event ([`LineDecoder::take_replies`]);
+    /// [`Decoded::Reply`] says they are the only reason decoding stopped.
+    ///
     /// Returns how many bytes were consumed and the event, if any. The caller keeps the
     /// unconsumed rest and calls again (so it can stop reading when it is rate limited). At least
     /// one byte is consumed whenever `input` is not empty.
     pub fn decode(&mut self, input: &[u8]) -> (usize, Option<Decoded>) {
         for (i, &byte) in input.iter().enumerate() {
             if let Some(event) = self.telnet_byte(byte) {
+                // A line ended by CR whose LF or NUL is already here: take that now, so that a
+                // telnet client is known, and its BINARY offer queued, before its first line is
+                // handled. The offer then reaches it before the answer to its name, and it sends
+                // the next line in binary already.
+                if let (true, Some(&(LF | NUL))) = (self.after_cr, input.get(i + 1)) {
+                    self.after_cr = false;
+                    let _ = self.identified();
+                    return (i + 2, Some(event));
+                }
                 return (i + 1, Some(event));
             }
         }
@@ -363,9 +380,9 @@ mod tests {
         events
     }
 
-    /// Decodes `input` like a connection would: after each `Reply` the answer is taken at once,
-    /// and a reply must never be pending when a line comes out. Returns the events (without
-    /// `Reply`) and everything sent back.
+    /// Decodes `input` like a connection would: answers are taken after each event, and when
+    /// decoding stops for no event none may be pending. Returns the events (without `Reply`) and
+    /// everything sent back.
     fn converse(decoder: &mut LineDecoder, input: &[u8]) -> (Vec<Decoded>, Vec<u8>) {
         let (mut events, mut sent) = (Vec::new(), Vec::new());
         let mut rest = input;
@@ -380,10 +397,12 @@ mod tests {
                     assert!(answer > 0, "Reply with nothing to send");
                     assert!(answer <= MAX_ANSWER, "{answer} bytes of answer at once");
                 }
-                Some(event) => events.push(event),
-                None => {}
+                Some(event) => {
+                    events.push(event);
+                    decoder.take_replies(&mut sent);
+                }
+                None => assert!(decoder.replies.is_empty(), "an answer was left pending"),
             }
-            assert!(decoder.replies.is_empty(), "an answer was left pending");
         }
         (events, sent)
     }
@@ -427,7 +446,8 @@ mod tests {
             decoder.decode(b"hi\r"),
             (3, Some(Decoded::Line("hi".into())))
         );
-        // The LF shows the client is telnet, which is worth an answer before anything else.
+        // The LF shows the client is telnet, which is worth an answer before anything else
+        // (had it come with the CR, it would have been taken with the line).
         assert_eq!(decoder.decode(b"\nyo\n"), (1, Some(Decoded::Reply)));
         assert_eq!(
             decoder.decode(b"yo\n"),
@@ -559,18 +579,18 @@ mod tests {
         let mut decoder = LineDecoder::new(64);
         converse(&mut decoder, b"alice\r\n");
         let input = b"hi\r\n\xff\xf4\xff\xfd\x06after\r\n";
-        assert_eq!(decoder.decode(input), (3, Some(Decoded::Line("hi".into()))));
-        // LF, IAC IP, then IAC DO TM: the answer is ready right after the mark.
-        assert_eq!(decoder.decode(&input[3..]), (6, Some(Decoded::Reply)));
+        assert_eq!(decoder.decode(input), (4, Some(Decoded::Line("hi".into()))));
+        // IAC IP, then IAC DO TM: the answer is ready right after the mark.
+        assert_eq!(decoder.decode(&input[4..]), (5, Some(Decoded::Reply)));
         let mut sent = Vec::new();
         decoder.take_replies(&mut sent);
         assert_eq!(sent, [IAC, WILL, 6]);
         assert_eq!(
             decoder.decode(&input[9..]),
-            (6, Some(Decoded::Line("after".into())))
+            (7, Some(Decoded::Line("after".into())))
         );
         // Every mark is answered, even one right after another.
-        let (_, sent) = converse(&mut decoder, b"\n\xff\xfd\x06\xff\xfd\x06");
+        let (_, sent) = converse(&mut decoder, b"\xff\xfd\x06\xff\xfd\x06");
         assert_eq!(sent, [IAC, WILL, 6, IAC, WILL, 6]);
     }
 

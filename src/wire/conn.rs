@@ -20,6 +20,8 @@ use smol::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use smol::Timer;
 
 use crate::wire::codec::Decoded;
+#[cfg(doc)]
+use crate::wire::codec::LineDecoder;
 use crate::wire::reader::{self, LineReader};
 use crate::wire::telnet;
 
@@ -96,10 +98,20 @@ impl<S: Stream> Conn<S> {
         self.reader.next(&mut self.stream).await
     }
 
-    /// Writes all pending output, then any telnet answers: those come after the output of the
-    /// input the client sent before the command that asked for them.
+    /// Writes any telnet answers, then all pending output.
+    ///
+    /// Answers go first: the sessions flush before every read, so output is only pending here
+    /// when it answers the line just read, and the BINARY offer that came with that line (see
+    /// [`LineDecoder::decode`]) should reach the client before it. A timing mark always stops
+    /// decoding, so its answer is written in a flush of its own, after the output of all input
+    /// before it.
     pub async fn flush(&mut self) -> io::Result<()> {
-        self.reader.take_replies(&mut self.out);
+        let replies_first = self.reader.has_replies();
+        if replies_first {
+            let out = std::mem::take(&mut self.out);
+            self.reader.take_replies(&mut self.out);
+            self.out.extend_from_slice(&out);
+        }
         if self.out.is_empty() {
             return Ok(());
         }

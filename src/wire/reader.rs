@@ -46,6 +46,11 @@ impl LineReader {
         self.decoder.is_telnet()
     }
 
+    /// Whether telnet answers are waiting to be sent.
+    pub fn has_replies(&self) -> bool {
+        self.decoder.has_replies()
+    }
+
     /// Moves the telnet answers waiting to be sent to the end of `out`.
     pub fn take_replies(&mut self, out: &mut Vec<u8>) {
         self.decoder.take_replies(out);
