@@ -5,8 +5,10 @@
 //! Lines may end in LF, CR LF, CR NUL or a lone CR, so `nc`, `telnet` and raw terminals all work.
 //! Telnet commands (`IAC ...`) never reach a line: they edit it (`EC`, `EL`, `IP`, `AO`) or are
 //! answered (option negotiation, `AYT`). The decoder stays pure: answers pile up in a buffer that
-//! the connection writes with its next flush ([`LineDecoder::take_replies`]), and decoding stops
-//! after each command that needs one ([`Decoded::Reply`]) so the answer goes out at once.
+//! the connection writes with its next flush ([`LineDecoder::take_replies`]), ahead of the output
+//! of the line they came with, since they answer input that came before that line's end. When
+//! the input runs out with answers pending and no line, decoding ends with [`Decoded::Reply`], so
+//! they go out at once all the same.
 //!
 //! A client that shows it is telnet (it sends any `IAC`, or ends a line in CR LF or CR NUL; `nc`
 //! sends a bare LF) is asked for TRANSMIT-BINARY both ways, once (see [`telnet`]). A client that
@@ -15,9 +17,9 @@
 //! Every emitted line has been decoded as lossy UTF-8 and passed through [`sanitize`], so nothing
 //! past the codec needs to re-check raw client text.
 //!
-//! **Invariant:** a decoder never holds more than `max_line` bytes of pending line, nor more than
-//! one command's answer plus the BINARY offer in replies, whatever the client sends, and never
-//! panics.
+//! **Invariant:** a decoder never holds more than `max_line` bytes of pending line, and never
+//! more bytes of answers than it consumed since they were last taken plus one `AYT` line and the
+//! BINARY offer, whatever the client sends; and it never panics.
 
 use crate::protocol;
 use crate::wire::sanitize::sanitize;
@@ -47,8 +49,9 @@ pub enum Decoded {
     Line(String),
     /// The current line went over the limit; the rest of it, up to the next line end, is skipped.
     TooLong,
-    /// Telnet commands need an answer: write [`LineDecoder::take_replies`] now, because a
-    /// client waiting for a timing mark shows nothing until it arrives.
+    /// All input is consumed and telnet commands in it need an answer: write
+    /// [`LineDecoder::take_replies`] now, because a client waiting for a timing mark shows
+    /// nothing until it arrives.
     Reply,
 }
 
@@ -87,6 +90,8 @@ pub struct LineDecoder {
     options: telnet::Options,
     /// Telnet answers not yet taken by the connection.
     replies: Vec<u8>,
+    /// `replies` holds an answer to `AYT`: one answers any number asked at once.
+    ayt_answered: bool,
 }
 
 impl LineDecoder {
@@ -101,6 +106,7 @@ impl LineDecoder {
             is_telnet: false,
             options: telnet::Options::default(),
             replies: Vec::new(),
+            ayt_answered: false,
         }
     }
 
@@ -121,12 +127,13 @@ impl LineDecoder {
             out.append(&mut self.replies);
             self.replies = Vec::new();
         }
+        self.ayt_answered = false;
     }
 
     /// Consumes bytes from `input` until one event is produced or input is exhausted.
     ///
-    /// Telnet answers may be pending after any event ([`LineDecoder::take_replies`]);
-    /// [`Decoded::Reply`] says they are the only reason decoding stopped.
+    /// Telnet answers may be pending after any event ([`LineDecoder::take_replies`]); they answer
+    /// input before the event. [`Decoded::Reply`] says they are the only reason decoding stopped.
     ///
     /// Returns how many bytes were consumed and the event, if any. The caller keeps the
     /// unconsumed rest and calls again (so it can stop reading when it is rate limited). At least
@@ -140,13 +147,15 @@ impl LineDecoder {
                 // the next line in binary already.
                 if let (true, Some(&(LF | NUL))) = (self.after_cr, input.get(i + 1)) {
                     self.after_cr = false;
-                    let _ = self.identified();
+                    self.identified();
                     return (i + 2, Some(event));
                 }
                 return (i + 1, Some(event));
             }
         }
-        (input.len(), None)
+        // Answers go out in one write per read, however many commands asked for them.
+        let event = self.has_replies().then_some(Decoded::Reply);
+        (input.len(), event)
     }
 
     /// Frees pending buffer capacity (called when the session goes idle).
@@ -172,7 +181,8 @@ impl LineDecoder {
             Telnet::Data => {
                 if byte == IAC {
                     self.telnet = Telnet::Iac;
-                    self.identified()
+                    self.identified();
+                    None
                 } else {
                     self.data_byte(byte)
                 }
@@ -189,7 +199,7 @@ impl LineDecoder {
             Telnet::Option(verb) => {
                 self.telnet = Telnet::Data;
                 self.options.receive(verb, byte, &mut self.replies);
-                self.reply_ready()
+                None
             }
             Telnet::Sub => {
                 if byte == IAC {
@@ -228,10 +238,13 @@ impl LineDecoder {
                 None
             }
             AYT => {
-                self.replies
-                    .extend_from_slice(protocol::ARE_YOU_THERE.as_bytes());
-                self.replies.extend_from_slice(b"\r\n");
-                self.reply_ready()
+                if !self.ayt_answered {
+                    self.ayt_answered = true;
+                    self.replies
+                        .extend_from_slice(protocol::ARE_YOU_THERE.as_bytes());
+                    self.replies.extend_from_slice(b"\r\n");
+                }
+                None
             }
             // NOP, Data Mark, Break, Go Ahead and the rest mean nothing to a line-based chat.
             _ => None,
@@ -239,18 +252,11 @@ impl LineDecoder {
     }
 
     /// The client has shown it is telnet: offer BINARY, the first time only.
-    fn identified(&mut self) -> Option<Decoded> {
-        if self.is_telnet {
-            return None;
+    fn identified(&mut self) {
+        if !self.is_telnet {
+            self.is_telnet = true;
+            self.options.offer_binary(&mut self.replies);
         }
-        self.is_telnet = true;
-        self.options.offer_binary(&mut self.replies);
-        self.reply_ready()
-    }
-
-    /// Stops decoding when there is an answer to send.
-    fn reply_ready(&self) -> Option<Decoded> {
-        (!self.replies.is_empty()).then_some(Decoded::Reply)
     }
 
     /// Handles one byte of line data, after telnet commands have been removed.
@@ -259,7 +265,8 @@ impl LineDecoder {
             self.after_cr = false;
             if byte == LF || byte == NUL {
                 // CR LF is telnet's line end (and CR NUL its carriage return); nc sends LF.
-                return self.identified();
+                self.identified();
+                return None;
             }
         }
         match byte {
@@ -389,27 +396,25 @@ mod tests {
         while !rest.is_empty() {
             let (used, event) = decoder.decode(rest);
             rest = &rest[used..];
+            let before = sent.len();
+            decoder.take_replies(&mut sent);
+            let answer = sent.len() - before;
+            assert!(
+                answer <= used + MAX_EXTRA,
+                "{answer} bytes of answer to {used}"
+            );
             match event {
-                Some(Decoded::Reply) => {
-                    let before = sent.len();
-                    decoder.take_replies(&mut sent);
-                    let answer = sent.len() - before;
-                    assert!(answer > 0, "Reply with nothing to send");
-                    assert!(answer <= MAX_ANSWER, "{answer} bytes of answer at once");
-                }
-                Some(event) => {
-                    events.push(event);
-                    decoder.take_replies(&mut sent);
-                }
-                None => assert!(decoder.replies.is_empty(), "an answer was left pending"),
+                Some(Decoded::Reply) => assert!(answer > 0, "Reply with nothing to send"),
+                Some(event) => events.push(event),
+                None => assert_eq!(answer, 0, "an answer was left without a Reply"),
             }
         }
         (events, sent)
     }
 
-    /// The most a decoder may hold in replies between two `Reply` events: the BINARY offer plus
-    /// the longest single answer (the AYT line).
-    const MAX_ANSWER: usize = 6 + protocol::ARE_YOU_THERE.len() + 2;
+    /// The most answer bytes a decoder may hold beyond the number of bytes it consumed: the
+    /// BINARY offer and one AYT line.
+    const MAX_EXTRA: usize = 6 + protocol::ARE_YOU_THERE.len() + 2;
 
     /// The BINARY offer: `IAC DO BINARY IAC WILL BINARY`.
     const OFFER: [u8; 6] = [IAC, DO, 0, IAC, WILL, 0];
@@ -446,13 +451,14 @@ mod tests {
             decoder.decode(b"hi\r"),
             (3, Some(Decoded::Line("hi".into())))
         );
-        // The LF shows the client is telnet, which is worth an answer before anything else
-        // (had it come with the CR, it would have been taken with the line).
-        assert_eq!(decoder.decode(b"\nyo\n"), (1, Some(Decoded::Reply)));
         assert_eq!(
-            decoder.decode(b"yo\n"),
-            (3, Some(Decoded::Line("yo".into())))
+            decoder.decode(b"\nyo\n"),
+            (4, Some(Decoded::Line("yo".into())))
         );
+        // The CR LF showed a telnet client: the BINARY offer waits to go out with "yo".
+        let mut sent = Vec::new();
+        decoder.take_replies(&mut sent);
+        assert_eq!(sent, OFFER);
         assert_eq!(decoder.decode(b""), (0, None));
     }
 
@@ -572,26 +578,41 @@ mod tests {
         assert_eq!(sent, b"\xff\xfc\x01\xff\xfe\x1f\xff\xfc\x03");
     }
 
-    /// `DO TIMING-MARK` is answered with `WILL TIMING-MARK`, after the line before it has come
-    /// out, and decoding stops there so the answer is sent before anything after it is read.
+    /// `DO TIMING-MARK` is answered with `WILL TIMING-MARK`: after the line before it has come
+    /// out (and so has been handled and its output flushed), before the output of the line after
+    /// it (flushes put answers first), and at once when nothing follows it.
     #[test]
     fn timing_mark_is_answered_in_order() {
         let mut decoder = LineDecoder::new(64);
         converse(&mut decoder, b"alice\r\n");
         let input = b"hi\r\n\xff\xf4\xff\xfd\x06after\r\n";
         assert_eq!(decoder.decode(input), (4, Some(Decoded::Line("hi".into()))));
-        // IAC IP, then IAC DO TM: the answer is ready right after the mark.
-        assert_eq!(decoder.decode(&input[4..]), (5, Some(Decoded::Reply)));
+        assert!(!decoder.has_replies());
+        // IAC IP, IAC DO TM, then the next line: the answer waits with that line.
+        assert_eq!(
+            decoder.decode(&input[4..]),
+            (12, Some(Decoded::Line("after".into())))
+        );
         let mut sent = Vec::new();
         decoder.take_replies(&mut sent);
         assert_eq!(sent, [IAC, WILL, 6]);
+        // Ctrl-C alone: the input ends with the mark, so decoding ends with a Reply.
         assert_eq!(
-            decoder.decode(&input[9..]),
-            (7, Some(Decoded::Line("after".into())))
+            decoder.decode(b"\xff\xf4\xff\xfd\x06"),
+            (5, Some(Decoded::Reply))
         );
-        // Every mark is answered, even one right after another.
+        // Every mark is answered, even one right after another, in one write.
         let (_, sent) = converse(&mut decoder, b"\xff\xfd\x06\xff\xfd\x06");
-        assert_eq!(sent, [IAC, WILL, 6, IAC, WILL, 6]);
+        assert_eq!(sent, [IAC, WILL, 6, IAC, WILL, 6, IAC, WILL, 6]);
+    }
+
+    /// A flood of `AYT` gets one answer per batch, not one per command.
+    #[test]
+    fn one_ayt_answer_per_batch() {
+        let mut decoder = LineDecoder::new(64);
+        let flood = b"\xff\xf6".repeat(1000);
+        let (_, sent) = converse(&mut decoder, &flood);
+        assert_eq!(sent.len(), 6 + protocol::ARE_YOU_THERE.len() + 2);
     }
 
     /// `AYT` gets a short visible line.

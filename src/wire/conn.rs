@@ -101,10 +101,10 @@ impl<S: Stream> Conn<S> {
     /// Writes any telnet answers, then all pending output.
     ///
     /// Answers go first: the sessions flush before every read, so output is only pending here
-    /// when it answers the line just read, and the BINARY offer that came with that line (see
-    /// [`LineDecoder::decode`]) should reach the client before it. A timing mark always stops
-    /// decoding, so its answer is written in a flush of its own, after the output of all input
-    /// before it.
+    /// when it answers the line just read, and the answers pending then were asked for by input
+    /// before that line's end (see [`LineDecoder::decode`]): a timing mark typed before it, or
+    /// the BINARY offer its CR LF brought, which should reach the client before the reply to its
+    /// name. The output of everything before a timing mark was written by earlier flushes.
     pub async fn flush(&mut self) -> io::Result<()> {
         let replies_first = self.reader.has_replies();
         if replies_first {
