@@ -3,10 +3,11 @@
 //! TCP client, which stands in for an `nc` user (tests/nc.rs shows the two behave the same).
 //!
 //! A missing program skips its test with one loud line outside CI and fails it under CI
-//! (`CI=true`), where `.ci/run` installs it.
+//! (`CI=true`), where `.ci/run` installs it (`common::require`).
 mod common;
 
 use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{self, Receiver};
 
@@ -14,23 +15,6 @@ use expectrl::session::OsSession;
 use expectrl::{ControlCode, Expect};
 
 use common::{Server, TIMEOUT};
-
-/// Whether `program` is on the PATH. When it is not: under CI (`CI=true`) the test fails; outside
-/// CI one loud line names the program and its apt package, and the test is skipped.
-///
-/// To be replaced by the shared helper in tests/common once it is on main.
-fn require(program: &str, package: &str) -> bool {
-    let found = std::env::var_os("PATH")
-        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()));
-    if found {
-        return true;
-    }
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("`{program}` is missing under CI: install it with `apt-get install {package}`");
-    }
-    eprintln!("SKIPPED: `{program}` is not installed (apt-get install {package})");
-    false
-}
 
 /// A program running on a pseudo-terminal, typed into as a user would.
 struct Pty {
@@ -41,10 +25,10 @@ struct Pty {
 
 impl Pty {
     /// Starts `program args` on a fresh pseudo-terminal.
-    fn spawn(program: &str, args: &[&str]) -> Pty {
+    fn spawn(program: &Path, args: &[&str]) -> Pty {
         let mut command = Command::new(program);
         command.args(args).env("TERM", "dumb");
-        let what = format!("{program} {}", args.join(" "));
+        let what = format!("{} {}", program.display(), args.join(" "));
         let mut session = expectrl::Session::spawn(command)
             .unwrap_or_else(|e| panic!("cannot start `{what}` on a pty: {e}"));
         session.set_expect_timeout(Some(TIMEOUT));
@@ -52,8 +36,8 @@ impl Pty {
     }
 
     /// `telnet 127.0.0.1 PORT`.
-    fn telnet(server: &Server) -> Pty {
-        Pty::spawn("telnet", &["127.0.0.1", &server.addr.port().to_string()])
+    fn telnet(telnet: &Path, server: &Server) -> Pty {
+        Pty::spawn(telnet, &["127.0.0.1", &server.addr.port().to_string()])
     }
 
     /// Waits until the terminal shows `needle`.
@@ -107,12 +91,12 @@ const TYPED: &[&str] = &[
 /// sending chat, and the line being typed when Ctrl-C came is dropped.
 #[test]
 fn telnet_ctrl_c_then_chat_both_ways() {
-    if !require("telnet", "telnet") {
+    let Some(telnet) = common::require("telnet") else {
         return;
-    }
+    };
     let server = Server::start(&[]);
     let mut bob = server.join("bob");
-    let mut telnet = Pty::telnet(&server);
+    let mut telnet = Pty::telnet(&telnet, &server);
     telnet.register("tina");
     bob.next_is("* tina joined");
 
@@ -142,12 +126,12 @@ fn telnet_ctrl_c_then_chat_both_ways() {
 /// intact at a TCP user and in the database, and telnet keeps showing the chat.
 #[test]
 fn telnet_utf8_arrives_intact() {
-    if !require("telnet", "telnet") {
+    let Some(telnet) = common::require("telnet") else {
         return;
-    }
+    };
     let server = Server::start(&[]);
     let mut bob = server.join("bob");
-    let mut telnet = Pty::telnet(&server);
+    let mut telnet = Pty::telnet(&telnet, &server);
     telnet.register("tina");
     bob.next_is("* tina joined");
 
@@ -167,11 +151,11 @@ fn telnet_utf8_arrives_intact() {
 /// `telnet`'s `send ayt` gets a visible answer.
 #[test]
 fn telnet_are_you_there() {
-    if !require("telnet", "telnet") {
+    let Some(telnet) = common::require("telnet") else {
         return;
-    }
+    };
     let server = Server::start(&[]);
-    let mut telnet = Pty::telnet(&server);
+    let mut telnet = Pty::telnet(&telnet, &server);
     telnet.register("tina");
     // Ctrl-] is telnet's escape to its command prompt; `send ayt` sends IAC AYT.
     telnet.session.send([0x1d]).expect("Ctrl-]");
@@ -183,13 +167,13 @@ fn telnet_are_you_there() {
 /// `rlwrap nc` (line editing and history for nc users) chats both ways, UTF-8 included.
 #[test]
 fn rlwrap_nc_chats() {
-    if !require("rlwrap", "rlwrap") || !require("nc", "netcat-openbsd") {
+    let (Some(rlwrap), Some(_)) = (common::require("rlwrap"), common::require("nc")) else {
         return;
-    }
+    };
     let server = Server::start(&[]);
     let mut bob = server.join("bob");
     let port = server.addr.port().to_string();
-    let mut rlwrap = Pty::spawn("rlwrap", &["nc", "127.0.0.1", &port]);
+    let mut rlwrap = Pty::spawn(&rlwrap, &["nc", "127.0.0.1", &port]);
     rlwrap.register("rita");
     bob.next_is("* rita joined");
 
@@ -204,12 +188,12 @@ fn rlwrap_nc_chats() {
 /// `socat - TCP:HOST:PORT` chats both ways, UTF-8 included.
 #[test]
 fn socat_chats() {
-    if !require("socat", "socat") {
+    let Some(socat) = common::require("socat") else {
         return;
-    }
+    };
     let server = Server::start(&[]);
     let mut bob = server.join("bob");
-    let mut socat = Piped::spawn("socat", &["-", &format!("TCP:{}", server.addr)]);
+    let mut socat = Piped::spawn(&socat, &["-", &format!("TCP:{}", server.addr)]);
     socat.type_line("sam");
     socat.expect("--- end of history");
     bob.next_is("* sam joined");
@@ -230,14 +214,14 @@ struct Piped {
 }
 
 impl Piped {
-    fn spawn(program: &str, args: &[&str]) -> Piped {
+    fn spawn(program: &Path, args: &[&str]) -> Piped {
         let mut child = Command::new(program)
             .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot run `{program}`: {e}"));
+            .unwrap_or_else(|e| panic!("cannot run `{}`: {e}", program.display()));
         let stdout = child.stdout.take().expect("stdout");
         let (tx, lines) = mpsc::channel();
         std::thread::spawn(move || {

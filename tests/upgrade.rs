@@ -1,9 +1,7 @@
 //! Schema upgrades over the real binary: a database written before rooms existed keeps its rows,
 //! gains the room and kind columns and the room index, and is replayed to newcomers.
 mod common;
-use std::time::{Duration, Instant};
-
-use common::{message_rows, open_db, unstamp, Row, Server, TIMEOUT};
+use common::{message_rows, open_db, unstamp, wait_for_exit, Row, Server};
 
 /// Rows of a version-1 database: (sent_at, sender, body).
 const OLD_ROWS: [(&str, &str, &str); 3] = [
@@ -38,8 +36,7 @@ fn version_1_database() -> tempfile::TempDir {
 #[test]
 fn version_1_database_is_upgraded_in_place() {
     let server = Server::start_in(version_1_database(), &[]);
-    let mut carol = server.join("carol");
-    let mut dave = server.join("dave");
+    let [mut carol, mut dave] = server.join_all(["carol", "dave"]);
     carol.send("new message");
     dave.next_is("carol: new message");
     let (dir, db) = server.stop_and_open_db();
@@ -152,20 +149,13 @@ fn newer_schema_is_refused() {
         .stderr(std::fs::File::create(&stderr_path).unwrap())
         .spawn()
         .expect("run smolchat");
-    // Poll for the exit, so a server that wrongly keeps running fails the test instead of
+    // Wait with a deadline, so a server that wrongly keeps running fails the test instead of
     // hanging it.
-    let deadline = Instant::now() + TIMEOUT;
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break Some(status);
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
+    let status = wait_for_exit(&mut child);
+    if status.is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
     let stderr = std::fs::read_to_string(&stderr_path).unwrap();
     let stdout = std::fs::read_to_string(&stdout_path).unwrap();
     assert!(

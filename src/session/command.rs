@@ -205,10 +205,107 @@ mod tests {
         }
     }
 
+    /// Every command name, for generating lines that are mostly commands.
+    const NAMES: [&str; 10] = [
+        "help", "who", "nick", "me", "msg", "join", "rooms", "history", "quit", "frob",
+    ];
+
+    /// Lines of any shape, and lines that start with a command name in any case followed by
+    /// arguments of the shapes the commands take, and others.
+    fn line() -> impl Strategy<Value = String> {
+        let command = (
+            prop::sample::select(&NAMES[..]),
+            any::<u16>(),
+            "[ \t]{1,3}",
+            // Arbitrary text, numbers, names (some valid), a name followed by text, and the words of
+            // the server's notices (which `/me` must refuse).
+            prop_oneof![
+                ".{0,40}",
+                "-?[0-9]{1,6}",
+                "#?[A-Za-z0-9_.-]{1,34}",
+                "[A-Za-z0-9_.-]{1,26}[ \t]{1,2}.{0,30}",
+                "(?i)(joined|left|is now known as)( .{0,10})?",
+            ],
+        )
+            .prop_map(|(name, case, gap, args)| {
+                let name: String = name
+                    .chars()
+                    .enumerate()
+                    .map(|(i, c)| {
+                        if case >> i & 1 == 1 {
+                            c.to_ascii_uppercase()
+                        } else {
+                            c
+                        }
+                    })
+                    .collect();
+                format!("/{name}{gap}{args}")
+            });
+        prop_oneof![1 => "/?.{0,60}", 1 => "//.{0,20}", 6 => command]
+    }
+
     proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1024))]
+
+        /// Whatever the line, parsing gives the result its first word calls for: a message for a
+        /// line without a single leading slash; for a command, its variant with well-formed
+        /// arguments; otherwise one error line that mentions /help.
         #[test]
-        fn parse_never_panics(s in "/?.{0,60}") {
-            let _ = parse(&s);
+        fn parse_gives_what_the_first_word_calls_for(s in line()) {
+            let line = s.trim_end();
+            let result = parse(&s);
+            if let Some(escaped) = line.strip_prefix("//") {
+                prop_assert_eq!(result, Ok(Input::Say(format!("/{escaped}"))));
+                return Ok(());
+            }
+            let Some(rest) = line.strip_prefix('/') else {
+                prop_assert_eq!(result, Ok(Input::Say(line.to_owned())));
+                return Ok(());
+            };
+            let (word, args) = match rest.split_once(char::is_whitespace) {
+                Some((word, args)) => (word, args.trim()),
+                None => (rest, ""),
+            };
+            let name = word.to_ascii_lowercase();
+            match result {
+                Ok(Input::Say(text)) => prop_assert!(false, "{s:?} was said as {text:?}"),
+                Ok(Input::Command(command)) => match (name.as_str(), command) {
+                    ("help", Command::Help) | ("who", Command::Who) | ("rooms", Command::Rooms) => {}
+                    ("nick", Command::Nick(nick)) => prop_assert_eq!(Nick::parse(args), Ok(nick)),
+                    ("me", Command::Me(action)) => {
+                        prop_assert_eq!(action.as_str(), args);
+                        prop_assert!(!action.is_empty() && !protocol::mimics_notice(&action));
+                    }
+                    ("msg", Command::Msg(to, text)) => {
+                        let (raw_to, raw_text) = args.split_once(char::is_whitespace).unwrap();
+                        prop_assert_eq!(Nick::parse(raw_to), Ok(to));
+                        prop_assert_eq!(text.as_str(), raw_text.trim());
+                        prop_assert!(!text.is_empty());
+                    }
+                    ("join", Command::Join(room)) => {
+                        prop_assert!(one_word(args).is_some());
+                        prop_assert_eq!(RoomName::parse(args), Ok(room));
+                    }
+                    ("history", Command::History(n)) => {
+                        prop_assert!((1..=HISTORY_MAX).contains(&n), "{s:?} -> {n}");
+                        if args.is_empty() {
+                            prop_assert_eq!(n, HISTORY_DEFAULT);
+                        }
+                    }
+                    ("quit", Command::Quit(reason)) => {
+                        prop_assert_eq!(reason.as_deref(), (!args.is_empty()).then_some(args));
+                    }
+                    (name, command) => prop_assert!(false, "/{name} gave {command:?}"),
+                },
+                Err(error) => {
+                    let text = error.to_string();
+                    prop_assert!(text.contains("/help") && !text.contains('\n'), "{text:?}");
+                    if let CommandError::Unknown(unknown) = &error {
+                        prop_assert_eq!(unknown.as_str(), word);
+                        prop_assert!(!NAMES[..9].contains(&name.as_str()), "{s:?}: {text}");
+                    }
+                }
+            }
         }
     }
 }
