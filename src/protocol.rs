@@ -30,6 +30,10 @@ pub const TOO_SLOW: &str = "disconnected: you are not reading fast enough";
 /// The answer to telnet's Are You There (`IAC AYT`, the `send ayt` command): short and visible.
 pub const ARE_YOU_THERE: &str = "[smolchat is here]";
 
+/// The one plaintext line a client gets for speaking plaintext to the TLS port (before closing).
+pub const TLS_ONLY: &str =
+    "this port speaks TLS: connect with e.g. `openssl s_client -quiet -connect HOST:PORT`";
+
 /// What a history read that failed says instead of the rows.
 pub const HISTORY_UNAVAILABLE: &str = "(history is unavailable right now)";
 
