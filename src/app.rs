@@ -33,7 +33,8 @@ pub fn run(args: Args) -> Result<(), String> {
         Err(e) => warn!("could not raise the open-file limit: {e}"),
     }
     let (history, writer, last_id) =
-        History::open(&args.db, args.commit_window()).map_err(|e| e.to_string())?;
+        History::open_limited(&args.db, args.commit_window(), args.test_max_db_pages)
+            .map_err(|e| e.to_string())?;
     let plain = listen.plain.map(bind).transpose()?;
     let tls_listener = match &listen.tls {
         Some(settings) => Some(bind(settings.addr)?),

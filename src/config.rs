@@ -99,6 +99,12 @@ pub struct Args {
     /// PEM file with the TLS private key (PKCS#8, RSA or EC); re-read on SIGHUP
     #[argh(option)]
     pub tls_key: Option<PathBuf>,
+
+    // --- Hardening (issue #11) ---
+    /// testing only: caps the database at this many pages (PRAGMA max_page_count on the writer's
+    /// connection), so a test can fill the "disk" without root
+    #[argh(option, hidden_help)]
+    pub test_max_db_pages: Option<i64>,
 }
 
 /// The value of `--listen`: an address, or `none` for no plaintext listener.

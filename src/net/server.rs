@@ -222,7 +222,13 @@ async fn accept_loop(
         let ticket = match admission.admit(ip, &shared.config) {
             Ok(ticket) => ticket,
             Err(reason) => {
-                warn!("{peer}: refused: {reason}");
+                // Keyed by the reason's kind, not its text, so the count groups them.
+                let key = if reason == protocol::server_full() {
+                    "refused: server full"
+                } else {
+                    "refused: per-address cap"
+                };
+                crate::log_throttled!(log::Level::Warn, key, "{peer}: refused: {reason}");
                 refuse(stream, &reason);
                 continue;
             }

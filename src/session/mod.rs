@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use async_channel::{Receiver, Sender};
-use log::{debug, warn};
+use log::debug;
 use smol::{future, Timer};
 
 use crate::config::Config;
@@ -96,7 +96,11 @@ pub async fn run<S: Stream>(
             match refusal {
                 Refusal::Timeout => {
                     let secs = config.register_timeout.as_secs();
-                    warn!("{peer}: no name within {secs} s, disconnecting");
+                    crate::log_throttled!(
+                        log::Level::Warn,
+                        "no name in time",
+                        "{peer}: no name within {secs} s, disconnecting"
+                    );
                     conn.try_last_words(&protocol::no_name_in_time(secs)).await;
                 }
                 Refusal::ShuttingDown => conn.try_last_words(protocol::SHUTTING_DOWN).await,
