@@ -16,9 +16,10 @@ pub const DEFAULT_MAX_LINE: usize = 1024;
 /// smolchat: a chat server you join with `nc HOST PORT` or `telnet HOST PORT`.
 #[derive(FromArgs, Debug, Clone)]
 pub struct Args {
-    /// address to listen on (default 127.0.0.1:7878; port 0 picks a free port, printed on stdout)
-    #[argh(option, default = "default_listen()")]
-    pub listen: SocketAddr,
+    /// address for plaintext connections (default 127.0.0.1:7878; port 0 picks a free port,
+    /// printed on stdout; `none` serves TLS only, see --tls-listen)
+    #[argh(option, default = "Listen(Some(default_listen()))")]
+    pub listen: Listen,
 
     /// SQLite database file holding the chat history (default smolchat.db; created if missing)
     #[argh(option, default = "PathBuf::from(\"smolchat.db\")")]
@@ -84,12 +85,98 @@ pub struct Args {
     #[argh(option, default = "5")]
     pub shutdown_grace: u64,
 
+    // TLS: a second listener beside --listen, feeding the same hub under the same limits.
+    /// address for TLS connections (off unless given; needs --tls-cert and --tls-key; port 0 picks
+    /// a free port, printed on stdout)
+    #[argh(option)]
+    pub tls_listen: Option<SocketAddr>,
+
+    /// PEM file with the TLS certificate chain, the server's certificate first (certbot's
+    /// fullchain.pem); re-read on SIGHUP
+    #[argh(option)]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM file with the TLS private key (PKCS#8, RSA or EC); re-read on SIGHUP
+    #[argh(option)]
+    pub tls_key: Option<PathBuf>,
+
+    // --- Hardening (issue #11) ---
+    /// testing only: caps the database at this many pages (PRAGMA max_page_count on the writer's
+    /// connection), so a test can fill the "disk" without root
+    #[argh(option, hidden_help)]
+    pub test_max_db_pages: Option<i64>,
+
+    // --- Accounts and moderation (issue #13) ---
+    /// accept passwords over plaintext connections from any address: anyone on the network path
+    /// can read them, so only for a trusted LAN (default: only over TLS or from loopback)
+    #[argh(switch)]
+    pub plaintext_passwords: bool,
+
+    /// FOR TESTS: whether loopback counts as a safe place to send passwords (default true;
+    /// the test suite passes false to play a remote plaintext client)
+    #[argh(option, default = "true", hidden_help)]
+    pub trust_loopback_for_passwords: bool,
+
+    /// a text file shown to every user after the welcome line (at most 4096 bytes)
+    #[argh(option)]
+    pub motd: Option<PathBuf>,
+
+    /// new connections allowed per address per minute; more are refused (default 20; 0 turns
+    /// it off; loopback is exempt unless --limit-loopback is given)
+    #[argh(option, default = "20")]
+    pub connects_per_minute: u32,
+
     // --- Output memory (issue #11: floods bounded) ---
     /// bytes that may wait in all outboxes together; past it the clients furthest behind are
     /// disconnected first (default 134217728, 128 MiB)
     #[argh(option, default = "128 * 1024 * 1024")]
     pub outbox_total_bytes: usize,
+
+    #[argh(subcommand)]
+    pub command: Option<Subcommand>,
 }
+
+/// The value of `--listen`: an address, or `none` for no plaintext listener.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Listen(pub Option<SocketAddr>);
+
+impl std::str::FromStr for Listen {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Listen, String> {
+        if text == "none" {
+            return Ok(Listen(None));
+        }
+        text.parse()
+            .map(|addr| Listen(Some(addr)))
+            .map_err(|_| format!("expected IP:PORT or `none`, got {text:?}"))
+    }
+}
+
+/// What the server listens on, checked: at least one listener, and TLS with both its files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listeners {
+    pub plain: Option<SocketAddr>,
+    pub tls: Option<TlsListener>,
+}
+
+/// The TLS listener and the files it serves (re-read on SIGHUP).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsListener {
+    pub addr: SocketAddr,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// Commands other than running the server.
+#[derive(FromArgs, Debug, Clone, PartialEq)]
+#[argh(subcommand)]
+pub enum Subcommand {
+    Op(crate::accounts::cli::OpArgs),
+}
+
+/// Longest `--motd` file: a welcome, not a manual.
+pub const MAX_MOTD_BYTES: usize = 4096;
 
 fn default_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 7878))
@@ -117,6 +204,16 @@ pub struct Config {
     pub max_per_ip: usize,
     pub limit_loopback: bool,
     pub shutdown_grace: Duration,
+
+    // Accounts and moderation.
+    /// Passwords accepted over any plaintext connection.
+    pub plaintext_passwords: bool,
+    /// Loopback peers count as secure (false only in tests).
+    pub trust_loopback_for_passwords: bool,
+    /// The `--motd` lines, read and sanitized at start-up.
+    pub motd: Vec<String>,
+    /// Connections per address per minute; `None` when off.
+    pub connects_per_minute: Option<u32>,
     // --- Output memory ---
     pub outbox_total_bytes: usize,
 }
@@ -194,8 +291,55 @@ impl Args {
             max_per_ip: self.max_per_ip,
             limit_loopback: self.limit_loopback,
             shutdown_grace: Duration::from_secs(self.shutdown_grace),
+            plaintext_passwords: self.plaintext_passwords,
+            trust_loopback_for_passwords: self.trust_loopback_for_passwords,
+            motd: self.read_motd()?,
+            connects_per_minute: (self.connects_per_minute > 0).then_some(self.connects_per_minute),
             outbox_total_bytes: self.outbox_total_bytes,
         })
+    }
+
+    /// Checks the listener flags together: TLS needs its address, certificate and key, and
+    /// something must be listening.
+    pub fn listeners(&self) -> Result<Listeners, String> {
+        let tls = match (self.tls_listen, &self.tls_cert, &self.tls_key) {
+            (Some(addr), Some(cert), Some(key)) => Some(TlsListener {
+                addr,
+                cert: cert.clone(),
+                key: key.clone(),
+            }),
+            (None, None, None) => None,
+            (Some(_), _, _) => return Err("--tls-listen needs --tls-cert and --tls-key".into()),
+            (None, _, _) => return Err("--tls-cert and --tls-key need --tls-listen".into()),
+        };
+        let plain = self.listen.0;
+        match (plain, &tls) {
+            (None, None) => Err("--listen none needs --tls-listen (nothing would listen)".into()),
+            (Some(plain), Some(tls)) if plain == tls.addr && plain.port() != 0 => Err(format!(
+                "--listen and --tls-listen are both {plain}: give them different ports"
+            )),
+            _ => Ok(Listeners { plain, tls }),
+        }
+    }
+
+    /// Reads `--motd`: each line sanitized like a user's, so the file cannot act on terminals.
+    fn read_motd(&self) -> Result<Vec<String>, String> {
+        let Some(path) = &self.motd else {
+            return Ok(Vec::new());
+        };
+        let bytes = std::fs::read(path)
+            .map_err(|e| format!("cannot read --motd {}: {e}", path.display()))?;
+        if bytes.len() > MAX_MOTD_BYTES {
+            return Err(format!(
+                "--motd {} is too large ({} bytes, at most {MAX_MOTD_BYTES})",
+                path.display(),
+                bytes.len()
+            ));
+        }
+        Ok(String::from_utf8_lossy(&bytes)
+            .lines()
+            .map(crate::wire::sanitize::sanitize)
+            .collect())
     }
 
     /// The commit window of the history writer.

@@ -10,11 +10,13 @@
 //! - [`protocol`]: every line the server says to users, in one place.
 //! - [`limits`]: small, socket-free limiters (rate).
 //! - [`app`], [`config`], [`names`], [`clock`]: start-up, flags, validated names, time.
+pub mod accounts;
 pub mod app;
 pub mod clock;
 pub mod config;
 pub mod hub;
 pub mod limits;
+pub mod moderation;
 pub mod names;
 pub mod net;
 pub mod protocol;

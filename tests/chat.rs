@@ -1,6 +1,6 @@
 //! The base flow over real TCP: registration, relaying, join/leave notices, history.
 mod common;
-use common::{matches_shape, message_rows, unstamp, Client, Server};
+use common::{matches_shape, message_rows, start_alice_and_bob, unstamp, Client, Server};
 
 /// The reason line for a name with a character outside the allowed alphabet.
 const BAD_CHAR: &str = "invalid name (only letters, digits, '_', '-' and '.' are allowed): \
@@ -9,10 +9,7 @@ const BAD_CHAR: &str = "invalid name (only letters, digits, '_', '-' and '.' are
 /// Two users exchange lines; the sender gets no echo.
 #[test]
 fn two_users_chat_without_echo() {
-    let server = Server::start(&[]);
-    let mut alice = server.join("alice");
-    let mut bob = server.join("bob");
-    alice.expect("* bob joined");
+    let (_server, mut alice, mut bob) = start_alice_and_bob(&[]);
     alice.send("hello bob");
     bob.next_is("alice: hello bob");
     bob.send("hi alice");
@@ -24,12 +21,7 @@ fn two_users_chat_without_echo() {
 #[test]
 fn three_users_each_line_reaches_the_two_others() {
     let server = Server::start(&[]);
-    let mut alice = server.join("alice");
-    let mut bob = server.join("bob");
-    let mut carol = server.join("carol");
-    alice.next_is("* bob joined");
-    alice.next_is("* carol joined");
-    bob.next_is("* carol joined");
+    let [mut alice, mut bob, mut carol] = server.join_all(["alice", "bob", "carol"]);
 
     alice.send("from alice");
     bob.next_is("alice: from alice");
@@ -121,9 +113,7 @@ fn duplicate_name_is_refused_ignoring_case() {
 /// Once a user has left, the name can be taken by somebody else.
 #[test]
 fn name_is_free_again_after_its_owner_leaves() {
-    let server = Server::start(&[]);
-    let alice = server.join("alice");
-    let mut bob = server.join("bob");
+    let (server, alice, mut bob) = start_alice_and_bob(&[]);
     alice.close();
     // Bob seeing the leave means the hub has released the name.
     bob.next_is("* alice left");
@@ -135,9 +125,7 @@ fn name_is_free_again_after_its_owner_leaves() {
 /// first, with the count in the end marker.
 #[test]
 fn history_survives_a_restart_and_is_replayed_in_order() {
-    let server = Server::start(&[]);
-    let mut alice = server.join("alice");
-    let mut bob = server.join("bob");
+    let (server, mut alice, mut bob) = start_alice_and_bob(&[]);
     for text in ["first", "second", "third"] {
         alice.send(text);
         bob.next_is(&format!("alice: {text}"));
@@ -171,9 +159,7 @@ fn history_survives_a_restart_and_is_replayed_in_order() {
 /// `--history 2` replays only the two most recent messages, and the marker says so.
 #[test]
 fn history_flag_limits_the_replay() {
-    let server = Server::start(&["--history", "2"]);
-    let mut alice = server.join("alice");
-    let mut bob = server.join("bob");
+    let (server, mut alice, mut bob) = start_alice_and_bob(&["--history", "2"]);
     for text in ["m1", "m2", "m3", "m4"] {
         alice.send(text);
         bob.next_is(&format!("alice: {text}"));
@@ -188,9 +174,7 @@ fn history_flag_limits_the_replay() {
 /// A replay of exactly one message says `1 message`, not `1 messages`.
 #[test]
 fn history_marker_counts_one_message_in_the_singular() {
-    let server = Server::start(&[]);
-    let mut alice = server.join("alice");
-    let mut bob = server.join("bob");
+    let (server, mut alice, mut bob) = start_alice_and_bob(&[]);
     alice.send("only");
     bob.next_is("alice: only");
     let (_carol, replay) = server.join_replay("carol");
@@ -202,10 +186,7 @@ fn history_marker_counts_one_message_in_the_singular() {
 /// SQLite's format close to now, the sender, the body, room `lobby` and the kind.
 #[test]
 fn messages_are_stored_with_the_documented_columns() {
-    let server = Server::start(&[]);
-    let mut alice = server.join("alice");
-    let mut bob = server.join("bob");
-    alice.next_is("* bob joined");
+    let (server, mut alice, mut bob) = start_alice_and_bob(&[]);
     alice.send("hello  world");
     bob.next_is("alice: hello  world");
     alice.send("/me waves");
@@ -225,7 +206,7 @@ fn messages_are_stored_with_the_documented_columns() {
     let version: i64 = db
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 2);
+    assert_eq!(version, 3);
 
     let rows = message_rows(&db);
     let got: Vec<(&str, &str, &str, &str)> = rows
@@ -265,12 +246,7 @@ fn messages_are_stored_with_the_documented_columns() {
 #[test]
 fn client_dropping_mid_line_does_not_disturb_the_others() {
     let server = Server::start(&[]);
-    let mut alice = server.join("alice");
-    let mut bob = server.join("bob");
-    let mut x = server.join("x");
-    alice.next_is("* bob joined");
-    alice.next_is("* x joined");
-    bob.next_is("* x joined");
+    let [mut alice, mut bob, mut x] = server.join_all(["alice", "bob", "x"]);
 
     x.send_raw(b"half a li");
     drop(x);
@@ -289,9 +265,7 @@ fn client_dropping_mid_line_does_not_disturb_the_others() {
 /// Empty and whitespace-only lines are neither relayed nor stored.
 #[test]
 fn blank_lines_are_not_relayed() {
-    let server = Server::start(&[]);
-    let mut alice = server.join("alice");
-    let mut bob = server.join("bob");
+    let (server, mut alice, mut bob) = start_alice_and_bob(&[]);
     alice.send("");
     alice.send("   ");
     alice.send("\t");

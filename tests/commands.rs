@@ -1,15 +1,12 @@
 //! Slash commands over real TCP: each command's reply, who else sees what, and the one-line errors
 //! for unknown commands and bad arguments.
 mod common;
-use common::{message_rows, Server};
+use common::{message_rows, start_alice_and_bob, Server};
 
 /// `/help` lists every command, one per line, only to the user who asked.
 #[test]
 fn help_lists_every_command_one_per_line() {
-    let server = Server::start(&[]);
-    let mut alice = server.join("alice");
-    let mut bob = server.join("bob");
-    alice.next_is("* bob joined");
+    let (_server, mut alice, mut bob) = start_alice_and_bob(&[]);
 
     alice.send("/help");
     // The `/who` answer comes after the whole help text, so it marks where the help ends.
@@ -19,7 +16,22 @@ fn help_lists_every_command_one_per_line() {
     assert_eq!(who, "users in lobby (2): alice, bob");
     assert_eq!(help[0], "commands:");
     let commands = [
-        "/help", "/who", "/nick", "/me", "/msg", "/join", "/rooms", "/history", "/quit", "//text",
+        "/help",
+        "/who",
+        "/nick",
+        "/me",
+        "/msg",
+        "/join",
+        "/rooms",
+        "/history",
+        "/quit",
+        "//text",
+        "/register",
+        "/password",
+        "/unregister",
+        "/ignore",
+        "/unignore",
+        "/topic",
     ];
     assert_eq!(help.len(), 1 + commands.len(), "{help:?}");
     for (line, command) in help[1..].iter().zip(commands) {
@@ -36,9 +48,7 @@ fn help_lists_every_command_one_per_line() {
 #[test]
 fn who_lists_the_users_of_your_room() {
     let server = Server::start(&[]);
-    let mut alice = server.join("alice");
-    let mut bob = server.join("Bob");
-    let mut carol = server.join("carol");
+    let [mut alice, mut bob, mut carol] = server.join_all(["alice", "Bob", "carol"]);
     carol.send("/join rust");
     carol.expect("--- end of history");
 
@@ -61,10 +71,7 @@ fn who_lists_the_users_of_your_room() {
 /// carry the new name, and the old name is free for somebody else.
 #[test]
 fn nick_renames_and_frees_the_old_name() {
-    let server = Server::start(&[]);
-    let mut alice = server.join("alice");
-    let mut bob = server.join("bob");
-    alice.next_is("* bob joined");
+    let (server, mut alice, mut bob) = start_alice_and_bob(&[]);
 
     alice.send("/nick alicia");
     alice.next_is("* alice is now known as alicia");
@@ -89,10 +96,7 @@ fn nick_renames_and_frees_the_old_name() {
 /// with one line to the user alone, and the name stays as it was.
 #[test]
 fn nick_refusals() {
-    let server = Server::start(&[]);
-    let mut alice = server.join("alice");
-    let mut bob = server.join("bob");
-    alice.next_is("* bob joined");
+    let (_server, mut alice, mut bob) = start_alice_and_bob(&[]);
 
     alice.send("/nick _x");
     alice.next_is(
@@ -116,10 +120,7 @@ fn nick_refusals() {
 /// `/me` shows `* NAME action` to the others, not to the sender, and is stored as an action.
 #[test]
 fn me_sends_an_action() {
-    let server = Server::start(&[]);
-    let mut alice = server.join("alice");
-    let mut bob = server.join("bob");
-    alice.next_is("* bob joined");
+    let (server, mut alice, mut bob) = start_alice_and_bob(&[]);
 
     alice.send("/me waves at   everyone");
     bob.next_is("* alice waves at   everyone");
@@ -153,12 +154,7 @@ fn me_sends_an_action() {
 fn msg_is_private_and_not_stored() {
     // More lines than the rate limit's burst.
     let server = Server::start(&["--rate-per-sec", "0"]);
-    let mut alice = server.join("alice");
-    let mut bob = server.join("bob");
-    let mut carol = server.join("carol");
-    alice.next_is("* bob joined");
-    alice.next_is("* carol joined");
-    bob.next_is("* carol joined");
+    let [mut alice, mut bob, mut carol] = server.join_all(["alice", "bob", "carol"]);
 
     alice.send("/msg bob meet me  at noon");
     alice.next_is("[private to bob] meet me  at noon");
@@ -233,25 +229,19 @@ fn rooms_lists_occupied_rooms() {
 /// `/quit` answers `bye` and closes the connection; the room sees `* NAME left`.
 #[test]
 fn quit_without_reason() {
-    let server = Server::start(&[]);
-    let mut alice = server.join("alice");
-    let mut bob = server.join("bob");
-    alice.next_is("* bob joined");
+    let (_server, mut alice, mut bob) = start_alice_and_bob(&[]);
     bob.send("/quit");
     assert_eq!(bob.expect_eof(), ["bye"]);
     alice.next_is("* bob left");
 }
 
-/// `/quit REASON` answers `bye` and the room sees `* NAME left (REASON)`.
+/// `/quit REASON` answers `bye` and the room sees `* NAME left (quit: REASON)`.
 #[test]
 fn quit_with_reason() {
-    let server = Server::start(&[]);
-    let mut alice = server.join("alice");
-    let mut bob = server.join("bob");
-    alice.next_is("* bob joined");
+    let (server, mut alice, mut bob) = start_alice_and_bob(&[]);
     bob.send("/QUIT gotta  go");
     assert_eq!(bob.expect_eof(), ["bye"]);
-    alice.next_is("* bob left (gotta  go)");
+    alice.next_is("* bob left (quit: gotta  go)");
     // The name is free again.
     let _bob = server.join("bob");
     alice.next_is("* bob joined");
@@ -262,10 +252,7 @@ fn quit_with_reason() {
 #[test]
 fn unknown_commands_and_bad_arguments_get_one_line_mentioning_help() {
     // More lines than the rate limit's burst.
-    let server = Server::start(&["--rate-per-sec", "0"]);
-    let mut alice = server.join("alice");
-    let mut bob = server.join("bob");
-    alice.next_is("* bob joined");
+    let (server, mut alice, mut bob) = start_alice_and_bob(&["--rate-per-sec", "0"]);
 
     let cases = [
         (
@@ -314,10 +301,7 @@ fn unknown_commands_and_bad_arguments_get_one_line_mentioning_help() {
 /// `//text` sends `/text` literally as a message.
 #[test]
 fn double_slash_sends_a_literal_slash() {
-    let server = Server::start(&[]);
-    let mut alice = server.join("alice");
-    let mut bob = server.join("bob");
-    alice.next_is("* bob joined");
+    let (server, mut alice, mut bob) = start_alice_and_bob(&[]);
     alice.send("//etc/passwd is a file");
     bob.next_is("alice: /etc/passwd is a file");
     alice.send("//who");
@@ -335,10 +319,7 @@ fn double_slash_sends_a_literal_slash() {
 /// use are reserved.
 #[test]
 fn me_cannot_forge_notices_and_server_names_are_reserved() {
-    let server = Server::start(&[]);
-    let mut alice = server.join("alice");
-    let mut bob = server.join("bob");
-    alice.expect("* bob joined");
+    let (server, mut alice, mut bob) = start_alice_and_bob(&[]);
     for forged in ["/me joined", "/me left (quit)", "/me is now known as carol"] {
         bob.send(forged);
         let reply = bob.line().expect("reply");

@@ -2,12 +2,14 @@
 //! keys, terminal escapes and bidi overrides. Whatever a client sends, peers and the history see
 //! only clean text.
 mod common;
-use common::{message_rows, Client, Server};
+use common::{message_rows, start_alice_and_bob, Client, Server};
 
-/// Registers `name` by writing `raw` (the name plus its line end) on a fresh connection.
+/// Registers `name` by writing `raw` (the name plus its line end) on a fresh connection. A CR LF
+/// or CR NUL line end or an IAC shows a telnet client, which gets telnet commands from then on.
 fn join_raw(server: &Server, raw: &[u8], name: &str) -> Client {
     let mut c = Client::connect(server.addr);
     c.expect("What is your name?");
+    c.telnet = raw.contains(&0xff) || raw.windows(2).any(|w| w == b"\r\n" || w == b"\r\0");
     c.send_raw(raw);
     let welcome = c.expect("Welcome, ");
     assert!(
@@ -62,10 +64,7 @@ fn telnet_negotiation_is_consumed_and_never_relayed() {
 /// `IAC IAC` is a literal 0xFF byte, which is not UTF-8 and becomes U+FFFD.
 #[test]
 fn iac_iac_becomes_replacement_character() {
-    let server = Server::start(&[]);
-    let mut bob = server.join("bob");
-    let mut alice = server.join("alice");
-    bob.expect("* alice joined");
+    let (_server, mut alice, mut bob) = start_alice_and_bob(&[]);
     alice.send_raw(b"a\xff\xffb\n");
     bob.next_is("alice: a\u{fffd}b");
 }
@@ -73,10 +72,7 @@ fn iac_iac_becomes_replacement_character() {
 /// Invalid UTF-8 is replaced by U+FFFD and the connection stays usable.
 #[test]
 fn invalid_utf8_is_replaced_without_disconnecting() {
-    let server = Server::start(&[]);
-    let mut bob = server.join("bob");
-    let mut alice = server.join("alice");
-    bob.expect("* alice joined");
+    let (_server, mut alice, mut bob) = start_alice_and_bob(&[]);
     alice.send_raw(b"bad \xc3\x28 \xe2\x82 \xfe end \xc3\xa9\n");
     bob.next_is("alice: bad \u{fffd}( \u{fffd} \u{fffd} end \u{e9}");
     alice.send("still here");
@@ -86,10 +82,7 @@ fn invalid_utf8_is_replaced_without_disconnecting() {
 /// Backspace and DEL erase the previous character, a whole UTF-8 character at a time.
 #[test]
 fn backspace_and_del_erase_the_previous_character() {
-    let server = Server::start(&[]);
-    let mut bob = server.join("bob");
-    let mut alice = server.join("alice");
-    bob.expect("* alice joined");
+    let (_server, mut alice, mut bob) = start_alice_and_bob(&[]);
     alice.send_raw(b"abd\x08c\n");
     bob.next_is("alice: abc");
     alice.send_raw(b"xyy\x7f\x7fz\n");
@@ -102,10 +95,7 @@ fn backspace_and_del_erase_the_previous_character() {
 /// and before it is stored.
 #[test]
 fn escapes_controls_and_bidi_are_stripped_before_relay_and_storage() {
-    let server = Server::start(&[]);
-    let mut bob = server.join("bob");
-    let mut alice = server.join("alice");
-    bob.expect("* alice joined");
+    let (server, mut alice, mut bob) = start_alice_and_bob(&[]);
     let hostile = concat!(
         "\x1b[31mred\x1b[0m ",                       // CSI colours
         "\x1b[2J\x1b[1;1H",                          // clear screen, move cursor
@@ -126,10 +116,7 @@ fn escapes_controls_and_bidi_are_stripped_before_relay_and_storage() {
 /// A tab becomes a space.
 #[test]
 fn tab_becomes_space() {
-    let server = Server::start(&[]);
-    let mut bob = server.join("bob");
-    let mut alice = server.join("alice");
-    bob.expect("* alice joined");
+    let (_server, mut alice, mut bob) = start_alice_and_bob(&[]);
     alice.send("col1\tcol2\t\tend");
     bob.next_is("alice: col1 col2  end");
 }
@@ -137,10 +124,7 @@ fn tab_becomes_space() {
 /// A line that is empty or blank once sanitized is neither relayed nor stored.
 #[test]
 fn line_empty_after_sanitizing_is_not_sent() {
-    let server = Server::start(&[]);
-    let mut bob = server.join("bob");
-    let mut alice = server.join("alice");
-    bob.expect("* alice joined");
+    let (server, mut alice, mut bob) = start_alice_and_bob(&[]);
     alice.send_raw(b"\x1b[2J\x1b[H\n\x07\x07\x00\n\t \t\n\xe2\x80\xae\n\xff\xfb\x01\n");
     // Lines are handled in order, so anything relayed for the lines above would come first.
     alice.send("marker");

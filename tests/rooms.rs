@@ -1,7 +1,7 @@
 //! Rooms over real TCP: moving with /join, isolation, per-room replay, /history paging, and the
 //! room column in the database.
 mod common;
-use common::{message_rows, unstamp, Client, Server};
+use common::{message_rows, start_alice_and_bob, unstamp, Client, Server};
 
 /// The history lines (stamps removed) among `lines`, which must all be stamped except the
 /// `---` markers and the `* you joined` confirmation.
@@ -60,9 +60,7 @@ fn everybody_starts_in_the_lobby() {
 #[test]
 fn join_moves_you_between_rooms() {
     let server = Server::start(&[]);
-    let mut alice = server.join("alice");
-    let mut bob = server.join("bob");
-    let mut carol = server.join("carol");
+    let [mut alice, mut bob, mut carol] = server.join_all(["alice", "bob", "carol"]);
     assert_eq!(
         join_room(&mut carol, "rust"),
         [
@@ -102,10 +100,8 @@ fn join_moves_you_between_rooms() {
 #[test]
 fn rooms_are_isolated() {
     let server = Server::start(&[]);
-    let mut alice = server.join("alice");
-    let mut bob = server.join("bob");
-    let mut carol = server.join("carol");
-    let mut dave = server.join("dave");
+    let [mut alice, mut bob, mut carol, mut dave] =
+        server.join_all(["alice", "bob", "carol", "dave"]);
     join_room(&mut carol, "rust");
     join_room(&mut dave, "rust");
     carol.expect("* dave joined");
@@ -129,9 +125,7 @@ fn rooms_are_isolated() {
 /// Room names ignore case and an optional leading `#`, and are shown in lower case.
 #[test]
 fn room_names_ignore_case_and_hash() {
-    let server = Server::start(&[]);
-    let mut alice = server.join("alice");
-    let mut bob = server.join("bob");
+    let (_server, mut alice, mut bob) = start_alice_and_bob(&[]);
     assert_eq!(
         join_room(&mut alice, "#Rust")[0],
         "* you joined rust (you are alone here)"
@@ -152,18 +146,20 @@ fn room_names_ignore_case_and_hash() {
 /// Joining a room replays that room's messages only, oldest first.
 #[test]
 fn join_replays_only_that_rooms_history() {
-    let server = Server::start(&[]);
-    let mut alice = server.join("alice");
-    let mut bob = server.join("bob");
+    let (server, mut alice, mut bob) = start_alice_and_bob(&[]);
     alice.send("l1");
     bob.expect("alice: l1");
+    // Witnesses: a line is relayed only once stored, so once they have seen the lines below,
+    // those are in the history.
+    let mut carol = server.join("carol");
+    let mut dave = server.join("dave");
+    join_room(&mut carol, "rust");
     join_room(&mut alice, "rust");
     alice.send("r1");
     alice.send("/me r2");
     bob.send("l2");
-    // After these answers the hub has handled every line above.
-    alice.sync();
-    bob.sync();
+    carol.expect("* alice r2");
+    dave.expect("bob: l2");
 
     let replay = join_room(&mut bob, "#rust");
     assert_eq!(replay[1], "--- history of rust ---");
@@ -186,9 +182,13 @@ fn join_replays_only_that_rooms_history() {
 /// beginning is reached; other rooms' messages never appear.
 #[test]
 fn history_pages_back_to_the_beginning() {
-    let server = Server::start(&["--history", "5", "--rate-per-sec", "0"]);
-    let mut alice = server.join("alice");
-    let mut bob = server.join("bob");
+    let (server, mut alice, mut bob) =
+        start_alice_and_bob(&["--history", "5", "--rate-per-sec", "0"]);
+    // Witnesses: a line is relayed only once stored, so once they have seen the last lines,
+    // every line is in the history.
+    let mut carol = server.join("carol");
+    let mut dave = server.join("dave");
+    join_room(&mut carol, "rust");
     join_room(&mut alice, "rust");
     for n in 1..=25 {
         alice.send(&format!("m{n:02}"));
@@ -197,8 +197,8 @@ fn history_pages_back_to_the_beginning() {
             bob.send(&format!("lobby {n}"));
         }
     }
-    alice.sync();
-    bob.sync();
+    carol.expect("alice: m25");
+    dave.expect("bob: lobby 25");
 
     let replay = join_room(&mut bob, "rust");
     let expected: Vec<String> = (21..=25).map(|n| format!("alice: m{n:02}")).collect();
@@ -229,9 +229,7 @@ fn history_pages_back_to_the_beginning() {
 /// from the replay of the room one moves to.
 #[test]
 fn short_history_page_says_beginning_reached() {
-    let server = Server::start(&["--history", "2"]);
-    let mut alice = server.join("alice");
-    let mut bob = server.join("bob");
+    let (server, mut alice, mut bob) = start_alice_and_bob(&["--history", "2"]);
     for text in ["a1", "a2", "a3", "a4", "a5"] {
         alice.send(text);
         bob.expect(&format!("alice: {text}"));
@@ -261,10 +259,7 @@ fn short_history_page_says_beginning_reached() {
 /// A room everybody has left disappears from `/rooms` but keeps its history for the next visitor.
 #[test]
 fn empty_room_keeps_its_history() {
-    let server = Server::start(&[]);
-    let mut alice = server.join("alice");
-    let mut bob = server.join("bob");
-    alice.next_is("* bob joined");
+    let (_server, mut alice, mut bob) = start_alice_and_bob(&[]);
     join_room(&mut alice, "attic");
     alice.send("anyone here?");
     alice.send("/me leaves a note");
@@ -288,9 +283,7 @@ fn empty_room_keeps_its_history() {
 /// Each stored row carries the canonical (lower-case, no `#`) name of the room it was said in.
 #[test]
 fn rows_store_the_room() {
-    let server = Server::start(&[]);
-    let mut alice = server.join("alice");
-    let mut bob = server.join("bob");
+    let (server, mut alice, mut bob) = start_alice_and_bob(&[]);
     alice.send("in lobby");
     bob.expect("alice: in lobby");
     join_room(&mut alice, "#Rust");

@@ -1,9 +1,7 @@
 //! Schema upgrades over the real binary: a database written before rooms existed keeps its rows,
 //! gains the room and kind columns and the room index, and is replayed to newcomers.
 mod common;
-use std::time::{Duration, Instant};
-
-use common::{message_rows, open_db, unstamp, Row, Server, TIMEOUT};
+use common::{message_rows, open_db, unstamp, wait_for_exit, Row, Server};
 
 /// Rows of a version-1 database: (sent_at, sender, body).
 const OLD_ROWS: [(&str, &str, &str); 3] = [
@@ -34,12 +32,11 @@ fn version_1_database() -> tempfile::TempDir {
 }
 
 /// Upgrading a version-1 database keeps every row (in the lobby, as plain messages), sets
-/// `user_version` to 2, adds the room index, and new rows follow the old ones.
+/// `user_version` to the latest (3), adds the room index, and new rows follow the old ones.
 #[test]
 fn version_1_database_is_upgraded_in_place() {
     let server = Server::start_in(version_1_database(), &[]);
-    let mut carol = server.join("carol");
-    let mut dave = server.join("dave");
+    let [mut carol, mut dave] = server.join_all(["carol", "dave"]);
     carol.send("new message");
     dave.next_is("carol: new message");
     let (dir, db) = server.stop_and_open_db();
@@ -47,7 +44,7 @@ fn version_1_database_is_upgraded_in_place() {
     let version: i64 = db
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 2);
+    assert_eq!(version, 3);
     let index_columns: Vec<String> = db
         .prepare("SELECT name FROM pragma_index_info('messages_room_id') ORDER BY seqno")
         .unwrap()
@@ -127,7 +124,7 @@ fn second_start_on_an_upgraded_database_changes_nothing() {
     let version: i64 = db
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 2);
+    assert_eq!(version, 3);
     assert_eq!(message_rows(&db), before);
     assert_eq!(before.len(), OLD_ROWS.len());
 }
@@ -140,7 +137,7 @@ fn newer_schema_is_refused() {
     let path = dir.path().join("chat.db");
     rusqlite::Connection::open(&path)
         .unwrap()
-        .pragma_update(None, "user_version", 3)
+        .pragma_update(None, "user_version", 4)
         .unwrap();
     let stderr_path = dir.path().join("stderr");
     let stdout_path = dir.path().join("stdout");
@@ -152,20 +149,13 @@ fn newer_schema_is_refused() {
         .stderr(std::fs::File::create(&stderr_path).unwrap())
         .spawn()
         .expect("run smolchat");
-    // Poll for the exit, so a server that wrongly keeps running fails the test instead of
+    // Wait with a deadline, so a server that wrongly keeps running fails the test instead of
     // hanging it.
-    let deadline = Instant::now() + TIMEOUT;
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break Some(status);
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
+    let status = wait_for_exit(&mut child);
+    if status.is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
     let stderr = std::fs::read_to_string(&stderr_path).unwrap();
     let stdout = std::fs::read_to_string(&stdout_path).unwrap();
     assert!(
@@ -173,7 +163,7 @@ fn newer_schema_is_refused() {
         "started anyway ({status:?}); stdout:\n{stdout}\nstderr:\n{stderr}"
     );
     assert!(
-        stderr.contains("schema version 3 is newer"),
+        stderr.contains("schema version 4 is newer"),
         "stderr:\n{stderr}"
     );
     assert!(!stdout.contains("listening on"), "it listened: {stdout}");

@@ -5,29 +5,33 @@
 //! single owner is what keeps membership consistent (a name is taken by exactly one user, a join
 //! notice comes before that user's messages) without locks.
 //!
-//! Public lines are handed to the history writer *before* they are relayed, so every line a client
-//! has received is stored by the time the server exits.
+//! Public lines are relayed only once the history writer has committed them ([`durable`]), so
+//! every line a client has received is stored, whatever the disk does and however the server
+//! ends.
 
+mod durable;
+mod guard;
 mod laggards;
+pub mod moderation;
 mod notices;
 pub mod outbox;
 mod room;
 
 use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
 use async_channel::{Receiver, Sender};
 use log::{debug, info, warn};
-use smol::{future, Timer};
+use smol::future;
 
-use crate::clock;
 use crate::hub::notices::Change;
-use crate::hub::outbox::{line, Budget, Outbox, PushError};
+use crate::hub::outbox::{line, Budget, Line, Outbox, PushError};
 use crate::hub::room::Room;
 use crate::names::{Nick, RoomName};
 use crate::protocol;
-use crate::storage::{History, Kind, Record};
+use crate::storage::{History, Kind};
 
 /// Longest line of a `/who` or `/rooms` reply before it continues on the next line.
 const LIST_LINE: usize = 400;
@@ -51,7 +55,15 @@ pub enum Event {
         id: MemberId,
         nick: Nick,
         outbox: Outbox,
+        /// Where from (a name held for its owner's address is refused to others) and which
+        /// account.
+        identity: moderation::Identity,
         reply: Sender<Result<Joined, RegisterError>>,
+    },
+    /// A moderation command, an ignore, or an account change (see `moderation.rs`).
+    Moderate {
+        id: MemberId,
+        action: moderation::Action,
     },
     /// A line for the sender's room.
     Say {
@@ -98,12 +110,18 @@ pub struct Joined {
     /// The id of the newest message relayed before the user arrived: the replay shows messages up
     /// to it, and the outbox carries everything after it.
     pub last_id: i64,
+    /// The room's topic line, shown after the history block.
+    pub topic: Option<String>,
 }
 
 /// Why a registration was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RegisterError {
     Taken,
+    /// A different name that looks the same (same confusable skeleton) is in use.
+    LooksLike,
+    /// Held for a member dropped moments ago, for this many more seconds.
+    Held(u64),
     ShuttingDown,
 }
 
@@ -115,13 +133,20 @@ struct Member {
     /// When this member arrived in its room, as a count of arrivals: `/who` lists in this order.
     arrived: u64,
     outbox: Outbox,
+    ip: IpAddr,
+    /// The account logged in to (lower case), if any.
+    account: Option<Arc<str>>,
+    operator: bool,
 }
 
 /// The hub's state. Rooms exist while somebody is in them; their history outlives them.
 struct Hub {
     members: HashMap<MemberId, Member>,
-    /// Lower-case name to member, for uniqueness and `/msg`.
+    /// Confusable skeleton of the name to member, for uniqueness (no two users look alike) and
+    /// `/msg` (which then checks the exact name).
     by_nick: HashMap<Arc<str>, MemberId>,
+    /// Held names and private-message allowances.
+    guard: guard::Guard,
     /// Each occupied room's members with their outboxes, for a fast fan-out, and its held
     /// join/leave notices.
     rooms: HashMap<RoomName, Room>,
@@ -135,22 +160,14 @@ struct Hub {
     arrivals: u64,
     history: History,
     next_msg_id: i64,
+    /// Public lines waiting for the writer's commit, and what has been relayed.
+    relay: durable::Relay,
     closing: bool,
-    /// Closed when the server stops.
-    stopping: Receiver<()>,
     /// Members already removed because their outbox failed, whose rooms are still to be told.
     /// Announcing is deferred to the main loop, which yields between batches and checks for
     /// shutdown, because a storm of thousands of leaves costs seconds of fan-out.
     departed: VecDeque<(Member, Fault)>,
-}
-
-/// What woke the hub.
-enum Next {
-    Event(Event),
-    /// Held notices are due.
-    Summaries,
-    /// The stop channel closed, or the event channel did.
-    Stop,
+    moderation: moderation::State,
 }
 
 /// Runs the hub until the event channel closes. `last_id` is the newest id already stored;
@@ -162,52 +179,78 @@ pub async fn run(
     stopping: Receiver<()>,
     history: History,
     last_id: i64,
+    setup: moderation::Setup,
     budget: Arc<Budget>,
 ) {
     let mut hub = Hub {
         members: HashMap::new(),
         by_nick: HashMap::new(),
+        guard: guard::Guard::default(),
         rooms: HashMap::new(),
         summaries_due: VecDeque::new(),
         budget,
         wakes: Vec::new(),
         arrivals: 0,
-        history,
+        history: history.clone(),
         next_msg_id: last_id + 1,
+        relay: durable::Relay::new(last_id),
         closing: false,
-        stopping: stopping.clone(),
         departed: VecDeque::new(),
+        moderation: moderation::State::new(setup),
     };
     loop {
         hub.announce_departures(&stopping).await;
+        if !hub.closing {
+            hub.relay_committed();
+        }
         hub.wake_sessions();
-        let next = if hub.closing {
-            events.recv().await.map_or(Next::Stop, Next::Event)
-        } else {
-            let due = hub.summaries_due.front().map(|(at, _)| *at);
-            future::or(
-                async {
-                    let _ = stopping.recv().await;
-                    Next::Stop
-                },
-                future::or(
-                    async { events.recv().await.map_or(Next::Stop, Next::Event) },
-                    async {
-                        match due {
-                            Some(at) => {
-                                Timer::at(at).await;
-                                Next::Summaries
-                            }
-                            None => future::pending().await,
-                        }
-                    },
-                ),
-            )
-            .await
+        // Lines waiting for the writer: wake on its next commit, or when users must be told.
+        let wake = hub.relay.wake_at().filter(|_| !hub.closing);
+        let due = hub
+            .summaries_due
+            .front()
+            .map(|(at, _)| *at)
+            .filter(|_| !hub.closing);
+        let waiting = async {
+            match wake {
+                None => future::pending::<()>().await,
+                Some(None) => history.commit_happened().await,
+                Some(Some(at)) => {
+                    future::or(history.commit_happened(), async {
+                        smol::Timer::at(at).await;
+                    })
+                    .await
+                }
+            }
+            Step::Look
         };
-        match next {
-            Next::Event(event) => {
-                hub.handle(event).await;
+        let next = async {
+            match events.recv().await {
+                Ok(event) => Step::Event(event),
+                Err(_) => Step::Closed,
+            }
+        };
+        let summaries = async {
+            match due {
+                Some(at) => {
+                    smol::Timer::at(at).await;
+                    Step::Summaries
+                }
+                None => future::pending().await,
+            }
+        };
+        let step = if hub.closing {
+            future::or(next, waiting).await
+        } else {
+            let stop = async {
+                let _ = stopping.recv().await;
+                Step::Stop
+            };
+            future::or(stop, future::or(next, future::or(waiting, summaries))).await
+        };
+        match step {
+            Step::Event(event) => {
+                hub.handle(event, &stopping).await;
                 // Take what else is queued before waking anybody, so each woken session
                 // writes the lines of several events at once.
                 for _ in 1..TURN_EVENTS {
@@ -215,29 +258,45 @@ pub async fn run(
                         break;
                     }
                     match events.try_recv() {
-                        Ok(event) => hub.handle(event).await,
+                        Ok(event) => hub.handle(event, &stopping).await,
                         Err(_) => break,
                     }
                 }
             }
-            Next::Summaries => hub.send_due_summaries(),
-            Next::Stop if !hub.closing && !events.is_closed() => hub.shutdown(),
-            Next::Stop => break,
+            Step::Summaries => hub.send_due_summaries(),
+            Step::Look => {}
+            Step::Stop if !events.is_closed() => hub.shutdown(),
+            Step::Stop | Step::Closed => break,
         }
     }
+    hub.hand_over_unqueued();
     debug!("hub stopped");
 }
 
+/// What woke the hub's loop.
+enum Step {
+    Event(Event),
+    /// The server is stopping.
+    Stop,
+    /// Every sender is gone.
+    Closed,
+    /// A commit, or time to tell users that chat is paused.
+    Look,
+    /// Held join/leave notices are due.
+    Summaries,
+}
+
 impl Hub {
-    async fn handle(&mut self, event: Event) {
+    async fn handle(&mut self, event: Event, stopping: &Receiver<()>) {
         match event {
             Event::Register {
                 id,
                 nick,
                 outbox,
+                identity,
                 reply,
             } => {
-                let result = self.register(id, nick, outbox);
+                let result = self.register(id, nick, outbox, identity);
                 let registered = result.is_ok();
                 // The session may have given up meanwhile (its name deadline passed): then undo
                 // the registration, or the name would stay taken by nobody.
@@ -245,7 +304,7 @@ impl Hub {
                     self.leave(id, None);
                 }
             }
-            Event::Say { id, kind, text } => self.say(id, kind, text).await,
+            Event::Say { id, kind, text } => self.say(id, kind, text, stopping).await,
             Event::Who { id, page } => self.who(id, page),
             Event::Rooms { id, page } => self.list_rooms(id, page),
             Event::Rename { id, nick } => self.rename(id, nick),
@@ -256,6 +315,7 @@ impl Hub {
                 }
             }
             Event::Leave { id, reason } => self.leave(id, reason.as_deref()),
+            Event::Moderate { id, action } => self.moderate(id, action).await,
         }
     }
 
@@ -264,26 +324,35 @@ impl Hub {
         id: MemberId,
         nick: Nick,
         outbox: Outbox,
+        identity: moderation::Identity,
     ) -> Result<Joined, RegisterError> {
+        let ip = identity.ip;
         if self.closing {
             return Err(RegisterError::ShuttingDown);
         }
-        if let Some(&holder) = self.by_nick.get(nick.key()) {
-            // A session that has ended but whose leave is not processed yet (its notice may
-            // be held for a summary) does not keep its name.
-            if !self
+        // A session that has ended but whose leave is not processed yet (its notice may be held
+        // for a summary) does not keep its name.
+        if let Some(&holder) = self.by_nick.get(nick.skeleton()) {
+            if self
                 .members
                 .get(&holder)
                 .is_some_and(|m| m.outbox.is_closed())
             {
-                return Err(RegisterError::Taken);
+                self.settle(vec![(holder, Fault::Gone)]);
             }
-            self.settle(vec![(holder, Fault::Gone)]);
         }
+        match self.name_clash(None, &nick, ip) {
+            None => {}
+            Some(guard::NameClash::Taken) => return Err(RegisterError::Taken),
+            Some(guard::NameClash::LooksLike) => return Err(RegisterError::LooksLike),
+            Some(guard::NameClash::Held(secs)) => return Err(RegisterError::Held(secs)),
+        }
+        // Relay what is committed, so the newcomer's replay reaches as far as it can.
+        self.relay_committed();
         let room = RoomName::lobby();
         info!("{nick} joined {room}");
         self.announce(&room, Change::Joined, &nick, || protocol::joined(&nick));
-        self.by_nick.insert(nick.key().into(), id);
+        self.by_nick.insert(nick.skeleton().into(), id);
         let slot = self
             .rooms
             .entry(room.clone())
@@ -298,78 +367,16 @@ impl Hub {
                 slot,
                 arrived: self.arrivals,
                 outbox,
+                ip,
+                account: identity.account,
+                operator: identity.operator,
             },
         );
         Ok(Joined {
+            topic: self.moderation.topic_line(&room),
             room,
-            last_id: self.next_msg_id - 1,
+            last_id: self.relay.relayed(),
         })
-    }
-
-    async fn say(&mut self, id: MemberId, kind: Kind, text: String) {
-        let Some(member) = self.members.get(&id) else {
-            return;
-        };
-        let msg_id = self.next_msg_id;
-        self.next_msg_id += 1;
-        let formatted = protocol::live(kind, member.nick.as_str(), &text);
-        debug!("message {msg_id} from {} in {}", member.nick, member.room);
-        let record = Record {
-            id: msg_id,
-            at_ms: clock::now_ms(),
-            room: member.room.shared(),
-            sender: member.nick.shared(),
-            kind,
-            body: text.into(),
-        };
-        let room = member.room.clone();
-        // Stored before relayed: a line anybody has seen is never missing from the history.
-        // The append waits only while the writer is a full queue behind (a locked database);
-        // a shutdown meanwhile must still reach everybody, and this line, never relayed, is
-        // then dropped.
-        let stopped = {
-            let mut append = std::pin::pin!(self.history.append(record));
-            if future::poll_once(append.as_mut()).await.is_some() {
-                false
-            } else {
-                // The writer is behind: wake who has output now, not after the wait.
-                for outbox in self.wakes.drain(..) {
-                    outbox.wake();
-                }
-                let stopping = &self.stopping;
-                future::or(
-                    async {
-                        append.await;
-                        false
-                    },
-                    async {
-                        let _ = stopping.recv().await;
-                        true
-                    },
-                )
-                .await
-            }
-        };
-        if stopped {
-            if !self.closing {
-                self.shutdown();
-            }
-            return;
-        }
-        self.relay_said(&room, id, &formatted);
-    }
-
-    /// Relays a stored message to the sender's room.
-    fn relay_said(&mut self, room: &RoomName, id: MemberId, formatted: &str) {
-        self.send_summaries(room);
-        self.broadcast(room, Some(id), &line(formatted));
-    }
-
-    /// Wakes every session that got output since the last call, once each.
-    fn wake_sessions(&mut self) {
-        for outbox in self.wakes.drain(..) {
-            outbox.wake();
-        }
     }
 
     /// Answers `/who`: one page of the room's users, in the order they arrived. It borrows the
@@ -467,43 +474,65 @@ impl Hub {
             self.tell(id, &protocol::already_known_as(&nick));
             return;
         }
-        if self
-            .by_nick
-            .get(nick.key())
-            .is_some_and(|&other| other != id)
-        {
-            self.tell(id, &protocol::name_taken_on_rename(&nick));
+        let refusal = match self.name_clash(Some(id), &nick, member.ip) {
+            None => None,
+            Some(guard::NameClash::Taken) => Some(protocol::name_taken_on_rename(&nick)),
+            Some(guard::NameClash::LooksLike) => Some(protocol::name_confusable(&nick)),
+            Some(guard::NameClash::Held(secs)) => Some(protocol::name_held(&nick, secs)),
+        };
+        if let Some(refusal) = refusal {
+            self.tell(id, &refusal);
             return;
         }
         let old = member.nick.clone();
         let room = member.room.clone();
-        self.by_nick.remove(old.key());
-        self.by_nick.insert(nick.key().into(), id);
+        self.by_nick.remove(old.skeleton());
+        self.by_nick.insert(nick.skeleton().into(), id);
         if let Some(member) = self.members.get_mut(&id) {
             member.nick = nick.clone();
         }
+        self.follow_rename(&old, &nick);
         info!("{old} is now known as {nick}");
         self.send_summaries(&room);
-        self.broadcast(&room, None, &line(&protocol::renamed(&old, &nick)));
+        self.broadcast(&room, None, line(&protocol::renamed(&old, &nick)));
     }
 
     fn private(&mut self, id: MemberId, to: Nick, text: String) {
         let Some(from) = self.members.get(&id).map(|m| m.nick.clone()) else {
             return;
         };
-        let Some(target) = self.by_nick.get(to.key()).copied() else {
+        let target = self.by_nick.get(to.skeleton()).copied();
+        let Some((target, to_nick)) = target
+            .and_then(|t| self.members.get(&t).map(|m| (t, m.nick.clone())))
+            .filter(|(_, nick)| nick.key() == to.key())
+        else {
             self.tell(id, &protocol::no_such_user(&to));
             return;
         };
-        let Some(to_nick) = self.members.get(&target).map(|m| m.nick.clone()) else {
+        let to_operator = self.members.get(&target).is_some_and(|m| m.operator);
+        if !to_operator && self.is_muted(&from) {
+            self.tell(id, protocol::YOU_ARE_MUTED);
             return;
-        };
+        }
+        if self.ignores(target, from.key()) {
+            // Not delivered, and the sender is not told: ignoring must not provoke the harasser.
+            self.tell(id, &protocol::private_to(&to_nick, &text));
+            return;
+        }
+        if !self.allow_private(target) {
+            debug!("private message from {from} to {to_nick} refused: recipient's allowance used");
+            self.tell(id, &protocol::private_not_delivered(&to_nick));
+            return;
+        }
         debug!("private message from {from} to {to_nick}");
         self.deliver(target, &line(&protocol::private_from(&from, &text)));
         self.tell(id, &protocol::private_to(&to_nick, &text));
     }
 
     fn join(&mut self, id: MemberId, room: RoomName) -> Option<Joined> {
+        // Relay what is committed first (which may drop a slow mover), so the replay of the new
+        // room reaches as far as it can.
+        self.relay_committed();
         let member = self.members.get(&id)?;
         if member.room == room {
             self.tell(id, &protocol::already_in(&room));
@@ -531,15 +560,18 @@ impl Hub {
         let _ = outbox.push_reply(&line(&protocol::you_joined(&room, count)), REPLY_SLACK);
         let _ = outbox.push_marker();
         Some(Joined {
+            topic: self.moderation.topic_line(&room),
             room,
-            last_id: self.next_msg_id - 1,
+            last_id: self.relay.relayed(),
         })
     }
 
     /// Takes a member out of every map: its name is free and no line reaches it any more.
     fn detach(&mut self, id: MemberId) -> Option<Member> {
         let member = self.members.remove(&id)?;
-        self.by_nick.remove(member.nick.key());
+        self.moderation.ignoring.remove(&id);
+        self.by_nick.remove(member.nick.skeleton());
+        self.guard.forget(id);
         self.remove_from_room(&member.room, member.slot);
         Some(member)
     }
@@ -554,11 +586,13 @@ impl Hub {
         }
         info!("{} left {}", member.nick, member.room);
         self.announce(&member.room, Change::Left, &member.nick, || {
-            protocol::left(&member.nick, reason)
+            protocol::quit(&member.nick, reason)
         });
     }
 
     fn shutdown(&mut self) {
+        // What is committed still reaches its readers, ahead of the goodbye.
+        self.relay_committed();
         self.closing = true;
         let bye = line(protocol::SHUTTING_DOWN);
         for member in self.members.values() {
@@ -612,67 +646,15 @@ impl Hub {
         }
     }
 
-    /// Sends a line to everybody in `room` except `except`. Members whose outbox is full are
-    /// disconnected: the client stopped reading, and we drop it, not the room.
-    fn broadcast(&mut self, room: &RoomName, except: Option<MemberId>, line: &[u8]) {
-        let faults = self.fan_out(room, except, line);
+    /// Sends a line to everybody in `room` except `except` now (see [`Hub::broadcast`] for the
+    /// ordered way). Members whose outbox is full are disconnected: the client stopped reading,
+    /// and we drop it, not the room.
+    fn broadcast_now(&mut self, room: &RoomName, except: Option<MemberId>, line: Line) {
+        let faults = self.fan_out(room, except, &line);
         if !faults.is_empty() {
             self.settle(faults);
         }
         self.enforce_budget();
-    }
-
-    /// Announces a join or a leave in `room`: at once, or held for a summary when a big room
-    /// is in a storm of them (see [`notices`]). `text` builds the single notice.
-    fn announce(
-        &mut self,
-        room: &RoomName,
-        change: Change,
-        nick: &Nick,
-        text: impl FnOnce() -> String,
-    ) {
-        let now = Instant::now();
-        let Some(members) = self.rooms.get_mut(room) else {
-            return;
-        };
-        let recipients = members.len();
-        if members.notices.admit(now, recipients) {
-            self.broadcast(room, None, &line(&text()));
-        } else if members.notices.hold(change, nick) {
-            self.summaries_due
-                .push_back((now + notices::WINDOW, room.clone()));
-        }
-    }
-
-    /// Sends a room's held notices now, as summaries: before any other line to that room, so
-    /// that nobody's message arrives before the notice that they joined.
-    fn send_summaries(&mut self, room: &RoomName) {
-        let Some(members) = self.rooms.get_mut(room) else {
-            return;
-        };
-        if !members.notices.is_holding() {
-            return;
-        }
-        let (lines, summed) = members.notices.summaries(Instant::now());
-        for text in lines {
-            self.broadcast(room, None, &line(&text));
-        }
-        if summed >= laggards::STORM {
-            laggards::give_back_memory();
-        }
-    }
-
-    /// Sends the summaries whose window has ended.
-    fn send_due_summaries(&mut self) {
-        let now = Instant::now();
-        while let Some((at, _)) = self.summaries_due.front() {
-            if *at > now {
-                break;
-            }
-            if let Some((_, room)) = self.summaries_due.pop_front() {
-                self.send_summaries(&room);
-            }
-        }
     }
 
     /// Pushes a line into the outboxes of a room and returns the members it could not reach.
@@ -701,6 +683,66 @@ impl Hub {
         faults
     }
 
+    /// Wakes every session that got output since the last call, once each.
+    fn wake_sessions(&mut self) {
+        for outbox in self.wakes.drain(..) {
+            outbox.wake();
+        }
+    }
+
+    /// Announces a join or a leave in `room`: at once, or held for a summary when a big room
+    /// is in a storm of them (see [`notices`]). `text` builds the single notice.
+    fn announce(
+        &mut self,
+        room: &RoomName,
+        change: Change,
+        nick: &Nick,
+        text: impl FnOnce() -> String,
+    ) {
+        let now = Instant::now();
+        let Some(members) = self.rooms.get_mut(room) else {
+            return;
+        };
+        let recipients = members.len();
+        if members.notices.admit(now, recipients) {
+            self.broadcast(room, None, line(&text()));
+        } else if members.notices.hold(change, nick) {
+            self.summaries_due
+                .push_back((now + notices::WINDOW, room.clone()));
+        }
+    }
+
+    /// Sends a room's held notices now, as summaries: before any other line to that room, so
+    /// that nobody's message arrives before the notice that they joined.
+    fn send_summaries(&mut self, room: &RoomName) {
+        let Some(members) = self.rooms.get_mut(room) else {
+            return;
+        };
+        if !members.notices.is_holding() {
+            return;
+        }
+        let (lines, summed) = members.notices.summaries(Instant::now());
+        for text in lines {
+            self.broadcast(room, None, line(&text));
+        }
+        if summed >= laggards::STORM {
+            laggards::give_back_memory();
+        }
+    }
+
+    /// Sends the summaries whose window has ended.
+    fn send_due_summaries(&mut self) {
+        let now = Instant::now();
+        while let Some((at, _)) = self.summaries_due.front() {
+            if *at > now {
+                break;
+            }
+            if let Some((_, room)) = self.summaries_due.pop_front() {
+                self.send_summaries(&room);
+            }
+        }
+    }
+
     /// Removes members whose outbox failed, at once (so no later line is pushed to them and a
     /// storm cannot list anyone twice), and queues the notices to their rooms.
     fn settle(&mut self, faults: Vec<(MemberId, Fault)>) {
@@ -714,6 +756,8 @@ impl Hub {
                     member.nick
                 );
                 member.outbox.kick();
+                // Nobody else may take the name while its owner reconnects.
+                self.guard.hold(&member.nick, member.ip);
             } else {
                 info!("{} left {}", member.nick, member.room);
             }
@@ -801,10 +845,16 @@ mod tests {
         let (reply, answer) = async_channel::bounded(1);
         let (outbox, inbox) = outbox(64 * 1024, Budget::new(usize::MAX));
         let nick = Nick::parse(name).unwrap();
+        let identity = moderation::Identity {
+            ip: std::net::Ipv4Addr::LOCALHOST.into(),
+            account: None,
+            operator: false,
+        };
         smol::block_on(events.send(Event::Register {
             id,
             nick,
             outbox,
+            identity,
             reply,
         }))
         .unwrap();
@@ -813,11 +863,21 @@ mod tests {
 
     /// Thousands of sessions gone at once (their outboxes closed before their Leave arrived) are
     /// cleaned up without recursion: on a small stack, a recursive cleanup would overflow.
+    fn setup(path: &std::path::Path) -> moderation::Setup {
+        let loaded = crate::accounts::Accounts::load(path).unwrap();
+        std::mem::forget(loaded.thread);
+        moderation::Setup {
+            accounts: loaded.accounts,
+            topics: loaded.topics,
+        }
+    }
+
     #[test]
     fn a_leave_storm_does_not_recurse() {
         let dir = tempfile::tempdir().unwrap();
         let (history, writer, last_id) =
             History::open(&dir.path().join("chat.db"), Duration::from_millis(5)).unwrap();
+        let setup = setup(&dir.path().join("chat.db"));
         let (events, events_rx) = async_channel::unbounded();
         let (_stop, stopping) = async_channel::bounded::<()>(1);
         let hub = std::thread::Builder::new()
@@ -828,6 +888,7 @@ mod tests {
                     stopping,
                     history,
                     last_id,
+                    setup,
                     Budget::new(usize::MAX),
                 ))
             })
@@ -866,6 +927,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (history, writer, last_id) =
             History::open(&dir.path().join("chat.db"), Duration::from_millis(5)).unwrap();
+        let setup = setup(&dir.path().join("chat.db"));
         let (events, events_rx) = async_channel::unbounded();
         let (_stop, stopping) = async_channel::bounded::<()>(1);
         let hub = std::thread::spawn(move || {
@@ -874,6 +936,7 @@ mod tests {
                 stopping,
                 history,
                 last_id,
+                setup,
                 Budget::new(usize::MAX),
             ))
         });

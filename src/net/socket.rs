@@ -84,11 +84,20 @@ mod tests {
         assert_eq!(sock.tcp_user_timeout().unwrap(), Some(USER_TIMEOUT));
     }
 
+    /// The soft limit starts low (as under a default `ulimit -n`) and ends at the hard limit.
     #[test]
     fn fd_limit_is_raised_to_the_hard_limit() {
+        const NOFILE: rlimit::Resource = rlimit::Resource::NOFILE;
+        let (_, hard) = rlimit::getrlimit(NOFILE).unwrap();
+        // Lower the soft limit first, or a process that already runs at its hard limit would pass
+        // without anything being raised. Half of 1024 leaves the other tests of this process
+        // plenty of descriptors for the moment it lasts.
+        let low = hard.min(1024) / 2;
+        rlimit::setrlimit(NOFILE, low, hard).unwrap();
         let raised = raise_fd_limit().unwrap();
-        let (soft, hard) = rlimit::getrlimit(rlimit::Resource::NOFILE).unwrap();
-        assert_eq!(raised, soft);
+        let (soft, _) = rlimit::getrlimit(NOFILE).unwrap();
+        assert!(raised > low, "soft limit stayed at {raised}");
+        assert_eq!(soft, raised, "the reported limit is not the one in force");
         if hard != rlimit::INFINITY {
             assert_eq!(soft, hard);
         }

@@ -5,11 +5,13 @@
 use std::io;
 use std::time::Instant;
 
-use log::{debug, warn};
+use log::debug;
 use smol::{future, Timer};
 
+use super::account::{self, Dialogue};
 use super::command::{self, Command, Input, HELP};
-use super::{paging, room, End, Shared};
+use super::{paging, room, End, Me, Shared};
+use crate::hub::moderation::Action;
 use crate::hub::outbox::{Inbox, Taken};
 use crate::hub::{Event, Joined, MemberId};
 use crate::limits::ratelimit::TokenBucket;
@@ -30,12 +32,16 @@ pub(super) async fn chat<S: Stream>(
     shared: &Shared,
     id: MemberId,
     nick: &Nick,
+    me: &mut Me,
     joined: Joined,
     inbox: &Inbox,
 ) -> End {
     let config = &shared.config;
     debug!("{}: registered as {nick}", conn.peer);
     conn.queue(&protocol::welcome(nick, &joined.room));
+    for text in &config.motd {
+        conn.queue(text);
+    }
     let mut room = joined.room.clone();
     let mut oldest = match Box::pin(paging::replay(
         conn,
@@ -48,6 +54,9 @@ pub(super) async fn chat<S: Stream>(
         Ok(oldest) => oldest,
         Err(_) => return End::Gone,
     };
+    if let Some(topic) = &joined.topic {
+        conn.queue(topic);
+    }
     let mut bucket = config
         .rate
         .map(|rate| TokenBucket::new(rate, Instant::now()));
@@ -92,6 +101,9 @@ pub(super) async fn chat<S: Stream>(
                 debug!("{}: read error: {e}", conn.peer);
                 return End::Gone;
             }
+            // A telnet answer (such as the timing mark Ctrl-C asks for): the loop flushes it at
+            // once. It is not a line, so it does not count against the rate.
+            Wake::Input(Ok(Some(Decoded::Reply))) => continue,
             Wake::Input(Ok(Some(Decoded::TooLong))) => None,
             Wake::Input(Ok(Some(Decoded::Line(text)))) => Some(text),
         };
@@ -105,7 +117,11 @@ pub(super) async fn chat<S: Stream>(
             bucket.spend(now);
             if bucket.wait(now).is_some() && !throttled {
                 throttled = true;
-                warn!("{nick}: over the rate limit, delaying lines");
+                crate::log_throttled!(
+                    log::Level::Warn,
+                    "rate limit",
+                    "{nick}: over the rate limit, delaying lines"
+                );
                 conn.queue(&protocol::slow_down(rate.burst, rate.per_sec));
             }
         }
@@ -116,7 +132,12 @@ pub(super) async fn chat<S: Stream>(
                     config.max_line
                 );
             } else {
-                warn!("{nick}: line over {} bytes refused", config.max_line);
+                crate::log_throttled!(
+                    log::Level::Warn,
+                    "line too long",
+                    "{nick}: line over {} bytes refused",
+                    config.max_line
+                );
                 too_long_seen = true;
             }
             conn.queue(&protocol::too_long(config.max_line));
@@ -136,8 +157,52 @@ pub(super) async fn chat<S: Stream>(
                     for line in HELP {
                         conn.queue(line);
                     }
-                    continue;
+                    // The hub adds the operator commands, for operators.
+                    Event::Moderate {
+                        id,
+                        action: Action::OperatorHelp,
+                    }
                 }
+                Command::Register | Command::Password | Command::Unregister => {
+                    let dialogue = match command {
+                        Command::Register => Dialogue::Register,
+                        Command::Password => Dialogue::Password,
+                        _ => Dialogue::Unregister,
+                    };
+                    match account::run(conn, shared, id, me, inbox, dialogue).await {
+                        Ok(()) => continue,
+                        Err(end) => return end,
+                    }
+                }
+                Command::Nick(nick) => match account::may_rename(shared, me, &nick).await {
+                    Some(refusal) => {
+                        conn.queue(&refusal);
+                        continue;
+                    }
+                    None => Event::Rename { id, nick },
+                },
+                Command::Ignore(nick) => moderate(id, Action::Ignore(nick)),
+                Command::Unignore(nick) => moderate(id, Action::Unignore(nick)),
+                Command::Topic(text) => moderate(id, Action::Topic(text)),
+                Command::Kick(nick, reason) => moderate(id, Action::Kick(nick, reason)),
+                Command::Ban {
+                    target,
+                    duration,
+                    reason,
+                } => moderate(
+                    id,
+                    Action::Ban {
+                        target,
+                        duration,
+                        reason,
+                    },
+                ),
+                Command::Unban(target) => moderate(id, Action::Unban(target)),
+                Command::Bans => moderate(id, Action::Bans),
+                Command::Mute(nick, duration) => moderate(id, Action::Mute(nick, duration)),
+                Command::Unmute(nick) => moderate(id, Action::Unmute(nick)),
+                Command::Op(nick) => moderate(id, Action::Op(nick)),
+                Command::Deop(nick) => moderate(id, Action::Deop(nick)),
                 Command::Me(text) => Event::Say {
                     id,
                     kind: Kind::Action,
@@ -147,7 +212,6 @@ pub(super) async fn chat<S: Stream>(
                 Command::Rooms => Event::Rooms { id, page: 1 },
                 Command::WhoPage(page) => Event::Who { id, page },
                 Command::RoomsPage(page) => Event::Rooms { id, page },
-                Command::Nick(nick) => Event::Rename { id, nick },
                 Command::Msg(to, text) => Event::Private { id, to, text },
                 Command::Quit(reason) => return End::Quit(reason),
                 Command::History(n) => {
@@ -188,4 +252,8 @@ pub(super) async fn chat<S: Stream>(
             return End::Closed;
         }
     }
+}
+
+fn moderate(id: MemberId, action: Action) -> Event {
+    Event::Moderate { id, action }
 }

@@ -3,6 +3,10 @@
 //! Parsing happens once, here, into [`Input`]; the session and the hub act on typed commands and
 //! never look at raw command text. `//text` escapes a message that starts with a slash.
 
+use std::time::Duration;
+
+use crate::moderation::ban::{Net, Target};
+use crate::moderation::duration;
 use crate::names::{NameError, Nick, RoomName};
 use crate::protocol;
 
@@ -35,6 +39,29 @@ pub enum Command {
     RoomsPage(usize),
     History(u32),
     Quit(Option<String>),
+    // Accounts.
+    Register,
+    Password,
+    Unregister,
+    /// `/ignore` lists; `/ignore NAME` adds.
+    Ignore(Option<Nick>),
+    Unignore(Nick),
+    /// `/topic` shows; `/topic TEXT` sets (operators); `/topic -` clears (operators).
+    Topic(Option<String>),
+    // Operators.
+    Kick(Nick, Option<String>),
+    Ban {
+        target: Target,
+        /// The duration and how it was typed; `None` until lifted.
+        duration: Option<(Duration, String)>,
+        reason: Option<String>,
+    },
+    Unban(Target),
+    Bans,
+    Mute(Nick, Option<(Duration, String)>),
+    Unmute(Nick),
+    Op(Nick),
+    Deop(Nick),
 }
 
 /// Why a command line was refused. Each renders as one line that mentions `/help`.
@@ -78,6 +105,25 @@ pub const HELP: &[&str] = &[
     "  /history [N]        N (default 20, max 200) older messages of your room",
     "  /quit [REASON]      leave",
     "  //text              send a line that starts with /",
+    "  /register           claim your current name with a password (asked twice)",
+    "  /password           change the password of the name you logged in with",
+    "  /unregister         give up your registered name",
+    "  /ignore [NAME]      hide NAME's lines from you on this connection; alone, list them",
+    "  /unignore NAME      stop ignoring NAME",
+    "  /topic              the topic of your room",
+];
+
+/// The operator commands, shown by `/help` to operators only.
+pub const HELP_OPERATORS: &[&str] = &[
+    "operator commands:",
+    "  /kick NAME [REASON]         disconnect NAME",
+    "  /ban TARGET [DUR] [REASON]  TARGET: a name, an address or ADDRESS/PREFIX; DUR: 1h, 7d...",
+    "  /unban TARGET               lift a ban",
+    "  /bans                       bans in force, with their expiry",
+    "  /mute NAME [DUR]            NAME's public lines and /me are refused",
+    "  /unmute NAME                lift a mute",
+    "  /op NAME, /deop NAME        give or take the operator role (registered names)",
+    "  /topic TEXT, /topic -       set or clear your room's topic",
 ];
 
 /// Parses a non-empty line from a registered user.
@@ -139,6 +185,55 @@ pub fn parse(line: &str) -> Result<Input, CommandError> {
             },
         },
         "quit" => Command::Quit((!args.is_empty()).then(|| args.to_owned())),
+        "register" => Command::Register,
+        "password" => Command::Password,
+        "unregister" => Command::Unregister,
+        "ignore" => match args {
+            "" => Command::Ignore(None),
+            name => Command::Ignore(Some(nick_arg(name, "/ignore [NAME]")?)),
+        },
+        "unignore" => Command::Unignore(nick_arg(args, "/unignore NAME")?),
+        "topic" => Command::Topic((!args.is_empty()).then(|| args.to_owned())),
+        "kick" => {
+            let (name, reason) = split_word(args);
+            Command::Kick(nick_arg(name, "/kick NAME [REASON]")?, reason)
+        }
+        "ban" => {
+            const USAGE: &str =
+                "/ban NAME|ADDRESS|ADDRESS/PREFIX [DURATION like 1h or 7d] [REASON]";
+            let (target, rest) = split_word(args);
+            let target = ban_target(target).ok_or(CommandError::Usage(USAGE))?;
+            let rest = rest.unwrap_or_default();
+            let (first, after) = split_word(&rest);
+            let (duration, reason) = match duration::parse(first) {
+                Some(d) => (Some((d, first.to_ascii_lowercase())), after),
+                None => (None, (!rest.is_empty()).then_some(rest.clone())),
+            };
+            Command::Ban {
+                target,
+                duration,
+                reason,
+            }
+        }
+        "unban" => Command::Unban(
+            ban_target(args).ok_or(CommandError::Usage("/unban NAME|ADDRESS|ADDRESS/PREFIX"))?,
+        ),
+        "bans" => Command::Bans,
+        "mute" => {
+            const USAGE: &str = "/mute NAME [DURATION like 10m or 1h]";
+            let (name, rest) = split_word(args);
+            let duration = match rest.as_deref() {
+                None => None,
+                Some(d) => Some((
+                    duration::parse(d).ok_or(CommandError::Usage(USAGE))?,
+                    d.to_ascii_lowercase(),
+                )),
+            };
+            Command::Mute(nick_arg(name, USAGE)?, duration)
+        }
+        "unmute" => Command::Unmute(nick_arg(args, "/unmute NAME")?),
+        "op" => Command::Op(nick_arg(args, "/op NAME")?),
+        "deop" => Command::Deop(nick_arg(args, "/deop NAME")?),
         _ => return Err(CommandError::Unknown(name.to_owned())),
     };
     Ok(Input::Command(command))
@@ -154,6 +249,33 @@ fn page(args: &str, usage: &'static str) -> Result<Option<usize>, CommandError> 
             _ => Err(CommandError::Usage(usage)),
         },
     }
+}
+
+/// The first word and the rest (trimmed, `None` if empty).
+fn split_word(args: &str) -> (&str, Option<String>) {
+    match args.split_once(char::is_whitespace) {
+        Some((word, rest)) if !rest.trim().is_empty() => (word, Some(rest.trim().to_owned())),
+        Some((word, _)) => (word, None),
+        None => (args, None),
+    }
+}
+
+/// Exactly one valid name.
+fn nick_arg(args: &str, usage: &'static str) -> Result<Nick, CommandError> {
+    match one_word(args) {
+        Some(n) => Nick::parse(n).map_err(CommandError::BadNick),
+        None => Err(CommandError::Usage(usage)),
+    }
+}
+
+/// An address or prefix, else a valid name.
+fn ban_target(word: &str) -> Option<Target> {
+    if let Some(net) = Net::parse(word) {
+        return Some(Target::Net(net));
+    }
+    Nick::parse(one_word(word)?)
+        .ok()
+        .map(|n| Target::Name(n.key().to_owned()))
 }
 
 /// The argument if it is exactly one word.
@@ -206,6 +328,57 @@ mod tests {
     }
 
     #[test]
+    fn moderation_commands_parse() {
+        let bob = || Nick::parse("bob").unwrap();
+        assert_eq!(cmd("/kick bob"), Command::Kick(bob(), None));
+        assert_eq!(
+            cmd("/kick bob  too loud "),
+            Command::Kick(bob(), Some("too loud".into()))
+        );
+        assert_eq!(
+            cmd("/ban Bob 1h spam spam"),
+            Command::Ban {
+                target: Target::Name("bob".into()),
+                duration: Some((Duration::from_secs(3600), "1h".into())),
+                reason: Some("spam spam".into()),
+            }
+        );
+        assert_eq!(
+            cmd("/ban 192.0.2.9/24 being rude"),
+            Command::Ban {
+                target: Target::parse("192.0.2.0/24"),
+                duration: None,
+                reason: Some("being rude".into()),
+            }
+        );
+        assert_eq!(
+            cmd("/unban 2001:db8::/32"),
+            Command::Unban(Target::parse("2001:db8::/32"))
+        );
+        assert_eq!(
+            cmd("/mute bob 10m"),
+            Command::Mute(bob(), Some((Duration::from_secs(600), "10m".into())))
+        );
+        assert_eq!(cmd("/ignore"), Command::Ignore(None));
+        assert_eq!(cmd("/ignore bob"), Command::Ignore(Some(bob())));
+        assert_eq!(cmd("/topic"), Command::Topic(None));
+        assert_eq!(
+            cmd("/topic Rust  talk"),
+            Command::Topic(Some("Rust  talk".into()))
+        );
+        for bad in [
+            "/kick",
+            "/ban",
+            "/ban _x",
+            "/mute bob forever",
+            "/op",
+            "/unignore",
+        ] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn bad_commands_mention_help() {
         for bad in [
             "/frobnicate",
@@ -229,10 +402,111 @@ mod tests {
         }
     }
 
+    /// Every command name, for generating lines that are mostly commands.
+    const NAMES: [&str; 10] = [
+        "help", "who", "nick", "me", "msg", "join", "rooms", "history", "quit", "frob",
+    ];
+
+    /// Lines of any shape, and lines that start with a command name in any case followed by
+    /// arguments of the shapes the commands take, and others.
+    fn line() -> impl Strategy<Value = String> {
+        let command = (
+            prop::sample::select(&NAMES[..]),
+            any::<u16>(),
+            "[ \t]{1,3}",
+            // Arbitrary text, numbers, names (some valid), a name followed by text, and the words of
+            // the server's notices (which `/me` must refuse).
+            prop_oneof![
+                ".{0,40}",
+                "-?[0-9]{1,6}",
+                "#?[A-Za-z0-9_.-]{1,34}",
+                "[A-Za-z0-9_.-]{1,26}[ \t]{1,2}.{0,30}",
+                "(?i)(joined|left|is now known as)( .{0,10})?",
+            ],
+        )
+            .prop_map(|(name, case, gap, args)| {
+                let name: String = name
+                    .chars()
+                    .enumerate()
+                    .map(|(i, c)| {
+                        if case >> i & 1 == 1 {
+                            c.to_ascii_uppercase()
+                        } else {
+                            c
+                        }
+                    })
+                    .collect();
+                format!("/{name}{gap}{args}")
+            });
+        prop_oneof![1 => "/?.{0,60}", 1 => "//.{0,20}", 6 => command]
+    }
+
     proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1024))]
+
+        /// Whatever the line, parsing gives the result its first word calls for: a message for a
+        /// line without a single leading slash; for a command, its variant with well-formed
+        /// arguments; otherwise one error line that mentions /help.
         #[test]
-        fn parse_never_panics(s in "/?.{0,60}") {
-            let _ = parse(&s);
+        fn parse_gives_what_the_first_word_calls_for(s in line()) {
+            let line = s.trim_end();
+            let result = parse(&s);
+            if let Some(escaped) = line.strip_prefix("//") {
+                prop_assert_eq!(result, Ok(Input::Say(format!("/{escaped}"))));
+                return Ok(());
+            }
+            let Some(rest) = line.strip_prefix('/') else {
+                prop_assert_eq!(result, Ok(Input::Say(line.to_owned())));
+                return Ok(());
+            };
+            let (word, args) = match rest.split_once(char::is_whitespace) {
+                Some((word, args)) => (word, args.trim()),
+                None => (rest, ""),
+            };
+            let name = word.to_ascii_lowercase();
+            match result {
+                Ok(Input::Say(text)) => prop_assert!(false, "{s:?} was said as {text:?}"),
+                Ok(Input::Command(command)) => match (name.as_str(), command) {
+                    ("help", Command::Help) | ("who", Command::Who) | ("rooms", Command::Rooms) => {}
+                    ("who", Command::WhoPage(n)) | ("rooms", Command::RoomsPage(n)) => {
+                        prop_assert!(n >= 2);
+                        prop_assert_eq!(args.parse::<usize>(), Ok(n));
+                    }
+                    ("nick", Command::Nick(nick)) => prop_assert_eq!(Nick::parse(args), Ok(nick)),
+                    ("me", Command::Me(action)) => {
+                        prop_assert_eq!(action.as_str(), args);
+                        prop_assert!(!action.is_empty() && !protocol::mimics_notice(&action));
+                    }
+                    ("msg", Command::Msg(to, text)) => {
+                        let (raw_to, raw_text) = args.split_once(char::is_whitespace).unwrap();
+                        prop_assert_eq!(Nick::parse(raw_to), Ok(to));
+                        prop_assert_eq!(text.as_str(), raw_text.trim());
+                        prop_assert!(!text.is_empty());
+                    }
+                    ("join", Command::Join(room)) => {
+                        prop_assert!(one_word(args).is_some());
+                        prop_assert_eq!(RoomName::parse(args), Ok(room));
+                    }
+                    ("history", Command::History(n)) => {
+                        prop_assert!((1..=HISTORY_MAX).contains(&n), "{s:?} -> {n}");
+                        if args.is_empty() {
+                            prop_assert_eq!(n, HISTORY_DEFAULT);
+                        }
+                    }
+                    ("quit", Command::Quit(reason)) => {
+                        prop_assert_eq!(reason.as_deref(), (!args.is_empty()).then_some(args));
+                    }
+                    (name, command) => prop_assert!(false, "/{name} gave {command:?}"),
+                },
+                Err(error) => {
+                    let text = error.to_string();
+                    prop_assert!(text.contains("/help") && !text.contains('\n'), "{text:?}");
+                    if let CommandError::Unknown(unknown) = &error {
+                        prop_assert_eq!(unknown.as_str(), word);
+                        prop_assert!(!NAMES[..9].contains(&name.as_str()), "{s:?}: {text}");
+                    }
+                }
+            }
         }
     }
 }

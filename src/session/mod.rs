@@ -8,6 +8,7 @@
 //! It knows the wire only as [`Conn`] over some byte stream, so TCP and TLS users run the same
 //! session; it never reads or changes membership, which is the hub's alone.
 
+mod account;
 mod chat;
 pub mod command;
 mod paging;
@@ -16,11 +17,13 @@ mod room;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Instant;
 
 use async_channel::{Receiver, Sender};
 use log::{debug, warn};
 use smol::{future, Timer};
 
+use crate::accounts::Accounts;
 use crate::config::Config;
 use crate::hub::outbox::{self, outbox};
 use crate::hub::{Event, MemberId};
@@ -35,8 +38,17 @@ pub struct Shared {
     pub history: History,
     /// Closed when the server starts shutting down.
     pub stopping: Receiver<()>,
+    pub accounts: Accounts,
     /// What every outbox counts against (`--outbox-total-bytes`).
     pub output_budget: Arc<outbox::Budget>,
+}
+
+/// What a session knows about its user beyond the name.
+pub(crate) struct Me {
+    /// Passwords may cross this connection: TLS, or loopback (see `net/server.rs`).
+    pub secure: bool,
+    /// The account logged in to or registered (lower case).
+    pub account: Option<Arc<str>>,
 }
 
 /// How a session ended.
@@ -51,6 +63,8 @@ enum End {
 /// Why registration did not complete.
 enum Refusal {
     Timeout,
+    /// The third wrong password on this connection.
+    TooManyFailures,
     ShuttingDown,
     Gone,
 }
@@ -65,7 +79,19 @@ impl Abandon for Kicked {
 }
 
 /// Runs one connection to the end. Errors are the client's business and end only this session.
-pub async fn run<S: Stream>(stream: S, peer: SocketAddr, id: MemberId, shared: Arc<Shared>) {
+/// A name must be chosen by `deadline`, which the caller sets at accept so that a TLS handshake
+/// counts against it.
+///
+/// `secure` says whether passwords may cross this connection: true for TLS, and for loopback
+/// peers of plaintext TCP.
+pub async fn run<S: Stream>(
+    stream: S,
+    peer: SocketAddr,
+    id: MemberId,
+    shared: Arc<Shared>,
+    deadline: Instant,
+    secure: bool,
+) {
     let config = &shared.config;
     let mut conn = Conn::new(stream, peer, config.max_line);
     let (outbox, inbox) = outbox(config.outbox_bytes, shared.output_budget.clone());
@@ -73,26 +99,37 @@ pub async fn run<S: Stream>(stream: S, peer: SocketAddr, id: MemberId, shared: A
     // Boxed, like the other phases a session passes through once, so that the task's own state
     // is only as large as the chat loop needs: that is what an idle user costs.
     let registered = Box::pin(future::or(
-        future::or(register::register(&mut conn, &shared, id, &outbox), async {
-            Timer::after(config.register_timeout).await;
-            Err(Refusal::Timeout)
-        }),
+        future::or(
+            register::register(&mut conn, &shared, id, &outbox, secure),
+            async {
+                Timer::at(deadline).await;
+                Err(Refusal::Timeout)
+            },
+        ),
         async {
             let _ = shared.stopping.recv().await;
             Err(Refusal::ShuttingDown)
         },
     ))
     .await;
-    let (nick, joined) = match registered {
+    let (nick, joined, mut me) = match registered {
         Ok(done) => done,
         Err(refusal) => {
             match refusal {
                 Refusal::Timeout => {
                     let secs = config.register_timeout.as_secs();
-                    warn!("{peer}: no name within {secs} s, disconnecting");
+                    crate::log_throttled!(
+                        log::Level::Warn,
+                        "no name in time",
+                        "{peer}: no name within {secs} s, disconnecting"
+                    );
                     conn.try_last_words(&protocol::no_name_in_time(secs)).await;
                 }
                 Refusal::ShuttingDown => conn.try_last_words(protocol::SHUTTING_DOWN).await,
+                Refusal::TooManyFailures => {
+                    warn!("{peer}: too many wrong passwords, disconnecting");
+                    conn.queue(protocol::TOO_MANY_FAILURES);
+                }
                 Refusal::Gone => {
                     debug!("{peer}: left before choosing a name");
                     return;
@@ -107,7 +144,7 @@ pub async fn run<S: Stream>(stream: S, peer: SocketAddr, id: MemberId, shared: A
     // closes and this session ends in order.
     drop(outbox);
     conn.watch(Arc::new(Kicked(inbox.state())));
-    let end = chat::chat(&mut conn, &shared, id, &nick, joined, &inbox).await;
+    let end = chat::chat(&mut conn, &shared, id, &nick, &mut me, joined, &inbox).await;
     // A connection that broke gets no goodbye; any other end is closed gracefully.
     let orderly = !matches!(end, End::Gone);
     if inbox.was_kicked() {

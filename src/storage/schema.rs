@@ -21,6 +21,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0002_rooms",
         include_str!("../../migrations/0002_rooms.sql"),
     ),
+    (
+        "0003_accounts",
+        include_str!("../../migrations/0003_accounts.sql"),
+    ),
 ];
 
 /// Opens (creating if needed) the database at `path`, switches it to WAL and applies every

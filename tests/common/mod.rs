@@ -2,11 +2,16 @@
 //! TCP clients that wait for marker lines with a generous timeout instead of sleeping.
 #![allow(dead_code)]
 
+pub mod accounts;
+
+use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
+
+use socket2::{Domain, Socket, Type};
 
 /// How long any wait in a test may take before the test fails. Generous, because CI is noisy;
 /// a passing test never waits this long.
@@ -88,12 +93,30 @@ impl Server {
 
     /// Connects a client and registers `name`, waiting for the end of the history replay.
     pub fn join(&self, name: &str) -> Client {
-        let mut c = Client::connect(self.addr);
-        c.expect("What is your name?");
-        c.send(name);
-        c.expect(&format!("Welcome, {name}!"));
-        c.expect("--- end of history");
-        c
+        Client::connect(self.addr).register(name)
+    }
+
+    /// Registers each name in turn and waits until every user has seen each later one join, so
+    /// that no client has an unread line: `let [mut alice, mut bob] = server.join_all(["alice",
+    /// "bob"]);`.
+    pub fn join_all<const N: usize>(&self, names: [&str; N]) -> [Client; N] {
+        let mut clients: Vec<Client> = Vec::with_capacity(N);
+        for name in names {
+            let client = self.join(name);
+            for earlier in &mut clients {
+                earlier.next_is(&format!("* {name} joined"));
+            }
+            clients.push(client);
+        }
+        clients
+            .try_into()
+            .unwrap_or_else(|_| unreachable!("one client per name"))
+    }
+
+    /// Registers `name` on a connection with a small receive window (see
+    /// [`Client::connect_small_window`]).
+    pub fn join_small_window(&self, name: &str) -> Client {
+        Client::connect_small_window(self.addr).register(name)
     }
 
     /// The server's log so far.
@@ -114,28 +137,26 @@ impl Server {
         }
     }
 
-    /// Sends a signal to the server process.
+    /// Sends a signal (`TERM`, `INT`, ...) to the server process. Uses the shell's built-in
+    /// `kill`, so the tests do not need procps.
     pub fn signal(&self, sig: &str) {
-        let status = Command::new("kill")
-            .args([&format!("-{sig}"), &self.child.id().to_string()])
+        let status = Command::new("sh")
+            .args([
+                "-c",
+                r#"kill -s "$0" "$1""#,
+                sig,
+                &self.child.id().to_string(),
+            ])
             .status()
-            .expect("kill");
-        assert!(status.success());
+            .expect("sh");
+        assert!(status.success(), "kill -s {sig} failed");
     }
 
-    /// Waits for the process to exit and returns its exit code.
+    /// Waits for the process to exit and returns its exit code (`None` if a signal ended it).
     pub fn wait_exit(&mut self) -> Option<i32> {
-        let deadline = Instant::now() + TIMEOUT;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                return status.code();
-            }
-            assert!(
-                Instant::now() < deadline,
-                "server did not exit:\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(20));
+        match wait_for_exit(&mut self.child) {
+            Some(status) => status.code(),
+            None => panic!("server did not exit:\n{}", self.log()),
         }
     }
 
@@ -164,17 +185,53 @@ impl Drop for Server {
     }
 }
 
+/// Starts a server with `extra` flags and registers `alice`, then `bob`; alice has seen bob join,
+/// so neither has an unread line. The opening of most two-user tests.
+pub fn start_alice_and_bob(extra: &[&str]) -> (Server, Client, Client) {
+    let server = Server::start(extra);
+    let [alice, bob] = server.join_all(["alice", "bob"]);
+    (server, alice, bob)
+}
+
+/// The receive buffer [`Client::connect_small_window`] asks for. The kernel doubles it and keeps
+/// a floor, so the real window is a few KB.
+pub const SMALL_WINDOW: usize = 4096;
+
 /// A line-based TCP client.
 pub struct Client {
     pub stream: TcpStream,
     reader: BufReader<TcpStream>,
     /// Every line received so far, in order.
     pub seen: Vec<String>,
+    /// This client talks like telnet (CR LF line ends or IAC commands), so the server sends it
+    /// telnet commands and CR LF line ends, which [`Client::line`] removes. Off, `line` insists
+    /// on plain UTF-8 lines: an nc-like client must never get a telnet byte.
+    pub telnet: bool,
 }
 
 impl Client {
     pub fn connect(addr: SocketAddr) -> Client {
         Client::from_stream(TcpStream::connect(addr).expect("connect"))
+    }
+
+    /// Connects with a [`SMALL_WINDOW`] receive buffer, so that a few KB this client does not
+    /// read stay queued in the server's socket rather than in this one.
+    pub fn connect_small_window(addr: SocketAddr) -> Client {
+        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None).expect("socket");
+        socket
+            .set_recv_buffer_size(SMALL_WINDOW)
+            .expect("SO_RCVBUF");
+        socket.connect(&addr.into()).expect("connect");
+        Client::from_stream(socket.into())
+    }
+
+    /// Answers the name question with `name` and waits for the end of the history replay.
+    pub fn register(mut self, name: &str) -> Client {
+        self.expect("What is your name?");
+        self.send(name);
+        self.expect(&format!("Welcome, {name}!"));
+        self.expect("--- end of history");
+        self
     }
 
     /// Sends one line (a newline is added).
@@ -194,6 +251,12 @@ impl Client {
             Ok(_) => {
                 assert!(buf.ends_with(b"\n"), "partial line at EOF: {buf:?}");
                 buf.pop();
+                if self.telnet {
+                    buf = strip_telnet(&buf);
+                    if buf.last() == Some(&b'\r') {
+                        buf.pop();
+                    }
+                }
                 let line = String::from_utf8(buf).expect("server sent invalid UTF-8");
                 self.seen.push(line.clone());
                 Some(line)
@@ -348,11 +411,161 @@ impl Client {
             stream,
             reader,
             seen: Vec::new(),
+            telnet: false,
         }
     }
+}
+
+/// `bytes` without telnet commands: `IAC WILL/WONT/DO/DONT option` and two-byte `IAC x`.
+/// (The server never sends subnegotiation or `IAC IAC`: its output is UTF-8.)
+pub fn strip_telnet(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i..] {
+            [0xff, 251..=254, ..] => i += 3,
+            [0xff, ..] => i += 2,
+            [byte, ..] => {
+                out.push(byte);
+                i += 1;
+            }
+            [] => break,
+        }
+    }
+    out
 }
 
 /// The bodies of every stored message, in id order.
 pub fn bodies(db: &rusqlite::Connection) -> Vec<String> {
     message_rows(db).into_iter().map(|r| r.body).collect()
+}
+
+// Processes: waiting for one, and what `/proc` says about it.
+
+/// Waits up to [`TIMEOUT`] for `child` to exit and returns its status; `None` if it is still
+/// running then (the caller decides whether to kill it and how to fail).
+pub fn wait_for_exit(child: &mut Child) -> Option<ExitStatus> {
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return Some(status);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Resident memory of process `pid` in KiB, from `VmRSS` in `/proc/PID/status`.
+pub fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no VmRSS in {status}"))
+}
+
+/// CPU time process `pid` has used (user + system, all threads), from `/proc/PID/stat`.
+pub fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("proc stat");
+    // Fields after the command name (which may contain spaces) start with field 3, the state;
+    // utime and stime are fields 14 and 15.
+    let rest = &stat[stat.rfind(')').expect("comm") + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 =
+        fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime");
+    Duration::from_secs_f64(ticks as f64 / clock_ticks_per_sec() as f64)
+}
+
+/// Clock ticks per second of `/proc/PID/stat` times, from `getconf CLK_TCK` (libc-bin, which
+/// every Debian system has).
+fn clock_ticks_per_sec() -> u64 {
+    let out = Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .expect("getconf");
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .expect("CLK_TCK")
+}
+
+// Outside programs.
+
+/// Every outside program a test may [`require`], with the Debian package that provides it.
+/// `.ci/run` installs the same packages: add a program to both.
+pub const PROGRAMS: &[(&str, &str)] = &[
+    ("nc", "netcat-openbsd"),
+    ("ncat", "ncat"),
+    ("telnet", "telnet"),
+    ("socat", "socat"),
+    ("rlwrap", "rlwrap"),
+    ("redis-server", "redis-server"),
+    ("openssl", "openssl"),
+    ("sqlite3", "sqlite3"),
+    ("systemd-analyze", "systemd"),
+];
+
+/// The outside program `program` (one of [`PROGRAMS`]), found on `PATH`. A test that needs one
+/// starts with `let Some(nc) = common::require("nc") else { return };` and runs that path.
+///
+/// When the program is missing: under CI (`CI=true`, where `.ci/run` installs everything first)
+/// the test fails; elsewhere this prints one `SKIPPED: TEST: 'nc' not found (apt-get install
+/// netcat-openbsd)` line, straight to stderr so that the test harness's capture does not hide
+/// it, and returns `None`, so a fresh machine passes `cargo test` with the gaps named.
+pub fn require(program: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let ci = std::env::var("CI").is_ok_and(|v| v == "true");
+    let test = std::thread::current()
+        .name()
+        .filter(|name| *name != "main")
+        .unwrap_or("a test")
+        .to_owned();
+    match find_program(program, &path) {
+        Found::Yes(found) => Some(found),
+        Found::No { package } if ci => panic!(
+            "{test}: '{program}' not found on PATH under CI=true; .ci/run should have installed \
+             it (apt-get install {package})"
+        ),
+        Found::No { package } => {
+            let line =
+                format!("SKIPPED: {test}: '{program}' not found (apt-get install {package})\n");
+            let _ = std::io::stderr().write_all(line.as_bytes());
+            None
+        }
+    }
+}
+
+/// Whether [`find_program`] found a program.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Found {
+    Yes(PathBuf),
+    /// Missing; `package` provides it.
+    No {
+        package: &'static str,
+    },
+}
+
+/// Looks `program` up in the directories of `path` (a `PATH` value), as a shell would. Panics
+/// for a program missing from [`PROGRAMS`], so the table and `.ci/run` stay complete.
+pub fn find_program(program: &str, path: &OsStr) -> Found {
+    use std::os::unix::fs::PermissionsExt;
+    let package = PROGRAMS
+        .iter()
+        .find(|(name, _)| *name == program)
+        .map(|&(_, package)| package)
+        .unwrap_or_else(|| {
+            panic!("'{program}' is not in common::PROGRAMS (and so not installed by .ci/run)")
+        });
+    let executable = |candidate: &Path| {
+        candidate
+            .metadata()
+            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    std::env::split_paths(path)
+        .map(|dir| dir.join(program))
+        .find(|candidate| executable(candidate))
+        .map_or(Found::No { package }, Found::Yes)
 }
