@@ -158,6 +158,8 @@ struct Hub {
     wakes: Vec<Outbox>,
     /// Arrivals in any room so far, for [`Member::arrived`].
     arrivals: u64,
+    /// Notices summed up since memory was last given back (see [`Hub::send_summaries`]).
+    summed_untrimmed: usize,
     history: History,
     next_msg_id: i64,
     /// Public lines waiting for the writer's commit, and what has been relayed.
@@ -191,6 +193,7 @@ pub async fn run(
         budget,
         wakes: Vec::new(),
         arrivals: 0,
+        summed_untrimmed: 0,
         history: history.clone(),
         next_msg_id: last_id + 1,
         relay: durable::Relay::new(last_id),
@@ -713,21 +716,28 @@ impl Hub {
     }
 
     /// Sends a room's held notices now, as summaries: before any other line to that room, so
-    /// that nobody's message arrives before the notice that they joined.
+    /// that nobody's message arrives before the notice that they joined. A window after a
+    /// summary the room is looked at again: if it has calmed down and a storm was summed up,
+    /// the memory the storm used is given back.
     fn send_summaries(&mut self, room: &RoomName) {
         let Some(members) = self.rooms.get_mut(room) else {
             return;
         };
         if !members.notices.is_holding() {
+            if self.summed_untrimmed >= laggards::STORM {
+                self.summed_untrimmed = 0;
+                laggards::give_back_memory();
+            }
             return;
         }
-        let (lines, summed) = members.notices.summaries(Instant::now());
+        let now = Instant::now();
+        let (lines, summed) = members.notices.summaries(now);
         for text in lines {
             self.broadcast(room, None, line(&text));
         }
-        if summed >= laggards::STORM {
-            laggards::give_back_memory();
-        }
+        self.summed_untrimmed += summed;
+        self.summaries_due
+            .push_back((now + notices::WINDOW, room.clone()));
     }
 
     /// Sends the summaries whose window has ended.

@@ -306,7 +306,12 @@ async fn accept_loop(
                 // Plaintext TCP: only a loopback peer is a safe place for a password.
                 let secure = ip.is_loopback() && shared.config.trust_loopback_for_passwords;
                 let session = session::run(stream, peer, id, shared, deadline, secure);
-                spawn(executor, guarded(session, hub, id, peer), ticket, alive);
+                spawn(
+                    executor,
+                    guarded(Box::pin(session), hub, id, peer),
+                    ticket,
+                    alive,
+                );
             }
             Some(tls) => {
                 let tls = tls.clone();
@@ -317,7 +322,12 @@ async fn accept_loop(
                         session::run(stream, peer, id, shared, deadline, true).await;
                     }
                 };
-                spawn(executor, guarded(session, hub, id, peer), ticket, alive);
+                spawn(
+                    executor,
+                    guarded(Box::pin(session), hub, id, peer),
+                    ticket,
+                    alive,
+                );
             }
         }
     }
@@ -340,8 +350,12 @@ fn spawn(
 
 /// Runs a connection's future so that a bug in it ends that connection, not the executor thread
 /// running it (and with it every other session on that thread).
+///
+/// The session comes boxed: an `async fn` keeps a by-value future argument both as its argument
+/// and as the future it awaits, and `spawn`'s block does the same again, which made every
+/// connection's task four times the session's size (7.6 KB for a 1.8 KB session).
 async fn guarded(
-    session: impl Future<Output = ()> + Send,
+    session: std::pin::Pin<Box<impl Future<Output = ()> + Send>>,
     hub: async_channel::Sender<hub::Event>,
     id: hub::MemberId,
     peer: std::net::SocketAddr,

@@ -169,7 +169,8 @@ pub(super) async fn chat<S: Stream>(
                         Command::Password => Dialogue::Password,
                         _ => Dialogue::Unregister,
                     };
-                    match account::run(conn, shared, id, me, inbox, dialogue).await {
+                    // Boxed, like the other rare phases: an idle session need not carry its state.
+                    match Box::pin(account::run(conn, shared, id, me, inbox, dialogue)).await {
                         Ok(()) => continue,
                         Err(end) => return end,
                     }
