@@ -12,7 +12,9 @@ use log::{info, warn};
 use smol::stream::StreamExt;
 use smol::{Async, Executor};
 
+use crate::cluster;
 use crate::config::Args;
+use crate::hub;
 use crate::net::{server, socket as net};
 use crate::storage::History;
 
@@ -23,8 +25,8 @@ pub fn run(args: Args) -> Result<(), String> {
         Ok(limit) => info!("open-file limit is {limit}"),
         Err(e) => warn!("could not raise the open-file limit: {e}"),
     }
-    let (history, writer, last_id) =
-        History::open(&args.db, args.commit_window()).map_err(|e| e.to_string())?;
+    let (history, writer, last_id, position) =
+        History::open_at(&args.db, args.commit_window()).map_err(|e| e.to_string())?;
     let listener = net::listen(args.listen)
         .and_then(Async::new)
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
@@ -32,6 +34,26 @@ pub fn run(args: Args) -> Result<(), String> {
         .get_ref()
         .local_addr()
         .map_err(|e| format!("cannot read the bound address: {e}"))?;
+    // Cluster mode: join, and store what this node missed, before anybody is served.
+    let (cluster, last_id) = match &args.cluster {
+        Some(url) => {
+            let name = args
+                .node
+                .clone()
+                .unwrap_or_else(|| cluster::default_node_name(addr.port()));
+            let mut node = cluster::Node::start(url, &name, args.cluster_stream_max)?;
+            let last_id = hub::cluster::catch_up(&mut node, &history, last_id, position)?;
+            (Some(node.run()?), last_id)
+        }
+        None => (None, last_id),
+    };
+    let (link, cluster_threads) = match cluster {
+        Some((link, incoming, threads)) => (
+            Some(hub::cluster::ClusterLink { link, incoming }),
+            Some(threads),
+        ),
+        None => (None, None),
+    };
     let mut signals = Signals::new([Signal::Term, Signal::Int])
         .map_err(|e| format!("cannot install signal handlers: {e}"))?;
 
@@ -72,6 +94,7 @@ pub fn run(args: Args) -> Result<(), String> {
         history,
         last_id,
         executor.clone(),
+        link,
         shutdown,
     )));
 
@@ -81,6 +104,9 @@ pub fn run(args: Args) -> Result<(), String> {
     }
     // Cancels tasks still running after the grace time, dropping their history handles.
     drop(executor);
+    if let Some(threads) = cluster_threads {
+        threads.close();
+    }
     let lost = writer.close();
     if lost > 0 {
         return Err(format!(

@@ -21,6 +21,21 @@ pub const ASK_NAME: &str = "What is your name?";
 /// The last line everybody gets when the server stops.
 pub const SHUTTING_DOWN: &str = "* server shutting down";
 
+/// Cluster mode: told once to everybody when the link to the cluster log is lost.
+pub const CHAT_PAUSED: &str =
+    "* chat paused: the cluster is unreachable; lines you type are not sent until it is back";
+
+/// Cluster mode: told once to everybody when the link is back.
+pub const CHAT_RESUMED: &str = "* chat is back";
+
+/// Cluster mode: the answer to a line typed while the chat is paused. The line is refused, not
+/// held, so nothing the user sees as sent can arrive out of order later.
+pub const NOT_SENT_PAUSED: &str = "* not sent: the chat is paused (the cluster is unreachable)";
+
+/// Cluster mode: a name could not be checked because the cluster is unreachable.
+pub const NAME_PAUSED: &str =
+    "* the chat is paused (the cluster is unreachable); try again shortly";
+
 /// The goodbye after `/quit`.
 pub const BYE: &str = "bye";
 

@@ -8,6 +8,7 @@
 //! Public lines are handed to the history writer *before* they are relayed, so every line a client
 //! has received is stored by the time the server exits.
 
+pub mod cluster;
 pub mod outbox;
 
 use std::collections::{HashMap, VecDeque};
@@ -109,13 +110,36 @@ struct Hub {
     /// Members already removed because their outbox failed, whose rooms are still to be told.
     /// Announcing is deferred to the main loop, which yields between batches and checks for
     /// shutdown, because a storm of thousands of leaves costs seconds of fan-out.
-    departed: VecDeque<(Member, Fault)>,
+    departed: VecDeque<(MemberId, Member, Fault)>,
+    /// In cluster mode, the link to the cluster log and what this node knows of the others.
+    cluster: Option<cluster::State>,
 }
 
 /// Runs the hub until the event channel closes. `last_id` is the newest id already stored.
 /// When `stopping` closes, the hub tells everybody the server is stopping and closes every
 /// outbox; it notices that before any queued event, so a backlog cannot delay the shutdown.
 pub async fn run(events: Receiver<Event>, stopping: Receiver<()>, history: History, last_id: i64) {
+    run_with(events, stopping, history, last_id, None).await;
+}
+
+/// What woke the hub.
+enum Next {
+    Event(Event),
+    Cluster(crate::cluster::Incoming),
+    /// The event channel closed, or shutdown began.
+    Stop,
+}
+
+/// Like [`run`], in cluster mode when `cluster` is given: public lines and notices then go
+/// through the cluster log, and the hub relays what it reads back from it.
+pub async fn run_with(
+    events: Receiver<Event>,
+    stopping: Receiver<()>,
+    history: History,
+    last_id: i64,
+    cluster: Option<cluster::ClusterLink>,
+) {
+    let incoming = cluster.as_ref().map(|c| c.incoming.clone());
     let mut hub = Hub {
         members: HashMap::new(),
         by_nick: HashMap::new(),
@@ -125,25 +149,39 @@ pub async fn run(events: Receiver<Event>, stopping: Receiver<()>, history: Histo
         closing: false,
         stopping: stopping.clone(),
         departed: VecDeque::new(),
+        cluster: cluster.map(|c| cluster::State::new(c.link)),
+    };
+    // The cluster threads' channel; a closed one (they stopped) is never ready again.
+    let from_cluster = || async {
+        match incoming.as_ref().map(|rx| rx.recv()) {
+            Some(recv) => match recv.await {
+                Ok(incoming) => Next::Cluster(incoming),
+                Err(_) => future::pending().await,
+            },
+            None => future::pending().await,
+        }
     };
     loop {
         hub.announce_departures(&stopping).await;
+        let from_sessions = async { events.recv().await.map_or(Next::Stop, Next::Event) };
         let next = if hub.closing {
-            events.recv().await.ok()
+            from_sessions.await
         } else {
             future::or(
                 async {
                     let _ = stopping.recv().await;
-                    None
+                    Next::Stop
                 },
-                async { events.recv().await.ok() },
+                // Neither side may starve the other: sessions typing and the log arriving.
+                future::race(from_sessions, from_cluster()),
             )
             .await
         };
         match next {
-            Some(event) => hub.handle(event).await,
-            None if !hub.closing && !events.is_closed() => hub.shutdown(),
-            None => break,
+            Next::Event(event) => hub.handle(event).await,
+            Next::Cluster(incoming) => hub.on_cluster(incoming).await,
+            Next::Stop if !hub.closing && !events.is_closed() => hub.shutdown(),
+            Next::Stop => break,
         }
     }
     debug!("hub stopped");
@@ -194,7 +232,13 @@ impl Hub {
         }
         let room = RoomName::lobby();
         info!("{nick} joined {room}");
-        self.broadcast(&room, None, line(&protocol::joined(&nick)));
+        self.announce(&room, Some(id), &protocol::joined(&nick), || {
+            crate::cluster::Entry::Joined {
+                member: id,
+                nick: nick.clone(),
+                room: room.clone(),
+            }
+        });
         self.by_nick.insert(nick.key().into(), id);
         self.rooms
             .entry(room.clone())
@@ -218,6 +262,10 @@ impl Hub {
         let Some(member) = self.members.get(&id) else {
             return;
         };
+        if self.cluster.is_some() {
+            self.say_to_log(id, kind, text);
+            return;
+        }
         let msg_id = self.next_msg_id;
         self.next_msg_id += 1;
         let formatted = protocol::live(kind, member.nick.as_str(), &text);
@@ -229,6 +277,7 @@ impl Hub {
             sender: member.nick.shared(),
             kind,
             body: text.into(),
+            log: None,
         };
         let room = member.room.clone();
         // Stored before relayed: a line anybody has seen is never missing from the history.
@@ -265,14 +314,17 @@ impl Hub {
             .into_iter()
             .flatten()
             .filter_map(|(m, _)| self.members.get(m).map(|m| m.nick.to_string()))
+            .chain(self.remote_names_in(&member.room))
             .collect();
         let header = protocol::who_header(&member.room, names.len());
         self.tell_list(id, &header, &names);
     }
 
     fn list_rooms(&mut self, id: MemberId) {
-        let mut rooms: Vec<(&RoomName, usize)> =
+        let mut counts: HashMap<&RoomName, usize> =
             self.rooms.iter().map(|(r, m)| (r, m.len())).collect();
+        self.count_remote(&mut counts);
+        let mut rooms: Vec<(&RoomName, usize)> = counts.into_iter().collect();
         rooms.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
         let list: Vec<String> = rooms
             .iter()
@@ -314,18 +366,33 @@ impl Hub {
             .get(nick.key())
             .is_some_and(|&other| other != id)
         {
+            if let Some(cluster) = &self.cluster {
+                // The session claimed it cluster-wide first; the claim is not used.
+                cluster.link.release(&nick, id);
+            }
             self.tell(id, &protocol::name_taken_on_rename(&nick));
             return;
         }
         let old = member.nick.clone();
         let room = member.room.clone();
+        if let Some(cluster) = &self.cluster {
+            if old.key() != nick.key() {
+                cluster.link.release(&old, id);
+            }
+        }
         self.by_nick.remove(old.key());
         self.by_nick.insert(nick.key().into(), id);
         if let Some(member) = self.members.get_mut(&id) {
             member.nick = nick.clone();
         }
         info!("{old} is now known as {nick}");
-        self.broadcast(&room, None, line(&protocol::renamed(&old, &nick)));
+        let text = protocol::renamed(&old, &nick);
+        self.announce(&room, None, &text, || crate::cluster::Entry::Renamed {
+            member: id,
+            old: old.clone(),
+            new: nick.clone(),
+            room: room.clone(),
+        });
     }
 
     fn private(&mut self, id: MemberId, to: Nick, text: String) {
@@ -333,7 +400,7 @@ impl Hub {
             return;
         };
         let Some(target) = self.by_nick.get(to.key()).copied() else {
-            self.tell(id, &protocol::no_such_user(&to));
+            self.whisper(id, from, to, text);
             return;
         };
         let Some(to_nick) = self.members.get(&target).map(|m| m.nick.clone()) else {
@@ -354,8 +421,17 @@ impl Hub {
         let old = member.room.clone();
         let outbox = member.outbox.clone();
         self.remove_from_room(id, &old);
-        self.broadcast(&old, None, line(&protocol::left_for(&nick, &room)));
-        self.broadcast(&room, None, line(&protocol::joined(&nick)));
+        if let Some(cluster) = &self.cluster {
+            cluster.link.append(crate::cluster::Entry::Moved {
+                member: id,
+                nick: nick.clone(),
+                from: old.clone(),
+                to: room.clone(),
+            });
+        } else {
+            self.broadcast(&old, None, line(&protocol::left_for(&nick, &room)));
+            self.broadcast(&room, None, line(&protocol::joined(&nick)));
+        }
         let members = self.rooms.entry(room.clone()).or_default();
         members.push((id, outbox.clone()));
         let count = members.len();
@@ -375,6 +451,9 @@ impl Hub {
     fn detach(&mut self, id: MemberId) -> Option<Member> {
         let member = self.members.remove(&id)?;
         self.by_nick.remove(member.nick.key());
+        if let Some(cluster) = &self.cluster {
+            cluster.link.release(&member.nick, id);
+        }
         self.remove_from_room(id, &member.room);
         Some(member)
     }
@@ -389,7 +468,12 @@ impl Hub {
         }
         let text = protocol::left(&member.nick, reason);
         info!("{} left {}", member.nick, member.room);
-        self.broadcast(&member.room, None, line(&text));
+        self.announce(&member.room, None, &text, || crate::cluster::Entry::Left {
+            member: id,
+            nick: member.nick.clone(),
+            room: member.room.clone(),
+            reason: reason.map(str::to_owned),
+        });
     }
 
     fn shutdown(&mut self) {
@@ -478,7 +562,7 @@ impl Hub {
             } else {
                 info!("{} left {}", member.nick, member.room);
             }
-            self.departed.push_back((member, fault));
+            self.departed.push_back((id, member, fault));
         }
     }
 
@@ -488,14 +572,24 @@ impl Hub {
     /// that arrives meanwhile, so a storm delays neither other tasks nor the server's stop.
     async fn announce_departures(&mut self, stopping: &Receiver<()>) {
         let mut announced: usize = 0;
-        while let Some((member, fault)) = self.departed.pop_front() {
+        while let Some((id, member, fault)) = self.departed.pop_front() {
             if self.closing {
                 continue;
             }
-            let notice = match fault {
-                Fault::Slow => protocol::left(&member.nick, Some(protocol::REASON_TOO_SLOW)),
-                Fault::Gone => protocol::left(&member.nick, None),
+            let reason = match fault {
+                Fault::Slow => Some(protocol::REASON_TOO_SLOW),
+                Fault::Gone => None,
             };
+            if let Some(cluster) = &self.cluster {
+                cluster.link.append(crate::cluster::Entry::Left {
+                    member: id,
+                    nick: member.nick.clone(),
+                    room: member.room.clone(),
+                    reason: reason.map(str::to_owned),
+                });
+                continue;
+            }
+            let notice = protocol::left(&member.nick, reason);
             let faults = self.fan_out(&member.room, None, &line(&notice));
             self.settle(faults);
             announced += 1;

@@ -52,14 +52,16 @@ pub async fn run(
     history: History,
     last_id: i64,
     executor: Arc<Executor<'static>>,
+    cluster: Option<hub::cluster::ClusterLink>,
     shutdown: impl Future<Output = ()>,
 ) -> Stopped {
+    let link = cluster.as_ref().map(|c| c.link.clone());
     let (hub_tx, hub_rx) = async_channel::bounded(HUB_QUEUE);
     let (stop_tx, stop_rx) = async_channel::bounded::<()>(1);
     // Closed when the hub's task ends, which before shutdown can only mean it panicked.
     let (hub_alive, hub_gone) = async_channel::bounded::<()>(1);
     let hub = executor.spawn({
-        let hub = hub::run(hub_rx, stop_rx.clone(), history.clone(), last_id);
+        let hub = hub::run_with(hub_rx, stop_rx.clone(), history.clone(), last_id, cluster);
         async move {
             if AssertUnwindSafe(hub).catch_unwind().await.is_err() {
                 error!("the hub panicked; shutting down");
@@ -75,6 +77,7 @@ pub async fn run(
         hub: hub_tx.clone(),
         history,
         stopping: stop_rx,
+        cluster: link,
     });
     let admission = Arc::new(Admission::default());
 

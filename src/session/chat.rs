@@ -9,7 +9,7 @@ use log::{debug, warn};
 use smol::{future, Timer};
 
 use super::command::{self, Command, Input, HELP};
-use super::{paging, room, End, Shared};
+use super::{paging, register, room, End, Shared};
 use crate::hub::outbox::{Inbox, Line};
 use crate::hub::{Event, Joined, MemberId};
 use crate::limits::ratelimit::TokenBucket;
@@ -152,7 +152,17 @@ pub(super) async fn chat<S: Stream>(
                 },
                 Command::Who => Event::Who { id },
                 Command::Rooms => Event::Rooms { id },
-                Command::Nick(nick) => Event::Rename { id, nick },
+                Command::Nick(nick) => match register::claim(shared, &nick, id).await {
+                    Ok(true) => Event::Rename { id, nick },
+                    Ok(false) => {
+                        conn.queue(&protocol::name_taken_on_rename(&nick));
+                        continue;
+                    }
+                    Err(_) => {
+                        conn.queue(protocol::NOT_SENT_PAUSED);
+                        continue;
+                    }
+                },
                 Command::Msg(to, text) => Event::Private { id, to, text },
                 Command::Quit(reason) => return End::Quit(reason),
                 Command::History(n) => {

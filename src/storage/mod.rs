@@ -67,6 +67,17 @@ pub struct Record {
     pub sender: Arc<str>,
     pub kind: Kind,
     pub body: Arc<str>,
+    /// Where the line sits in the cluster log, in cluster mode; `None` on a single node.
+    pub log: Option<LogPos>,
+}
+
+/// A position in the cluster log, stored beside each row a cluster node writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogPos {
+    /// The Redis stream entry id, e.g. `1718000000000-0`.
+    pub stream_id: Arc<str>,
+    /// The entry's number in the log, counting every entry from 1.
+    pub seq: i64,
 }
 
 /// What can go wrong with the history, as one enum so callers branch on it and print it as one
@@ -115,6 +126,16 @@ impl History {
         path: &Path,
         commit_window: Duration,
     ) -> Result<(History, HistoryWriter, i64), OpenError> {
+        let (history, writer, last_id, _) = History::open_at(path, commit_window)?;
+        Ok((history, writer, last_id))
+    }
+
+    /// Like [`History::open`], and also returns where the newest stored row sits in the cluster
+    /// log, which is where a cluster node resumes reading.
+    pub fn open_at(
+        path: &Path,
+        commit_window: Duration,
+    ) -> Result<(History, HistoryWriter, i64, Option<LogPos>), OpenError> {
         let err = |source| OpenError {
             path: path.to_owned(),
             source,
@@ -124,6 +145,7 @@ impl History {
         let lock = schema::lock_database(path).map_err(err)?;
         let conn = open_connection(path).map_err(err)?;
         let last_id = schema::last_id(&conn).map_err(err)?;
+        let position = schema::log_position(&conn).map_err(err)?;
         let (tx, rx) = async_channel::bounded(QUEUE);
         let committed = Arc::new(AtomicI64::new(last_id));
         let thread = {
@@ -152,7 +174,7 @@ impl History {
             thread: Some(thread),
             _lock: lock,
         };
-        Ok((history, writer, last_id))
+        Ok((history, writer, last_id, position))
     }
 
     /// Queues a record for the writer. Waits only when the writer is a full queue behind, which
