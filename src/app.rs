@@ -5,42 +5,54 @@
 //! commits everything that was queued.
 
 use std::io::Write as _;
+use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 
 use async_signal::{Signal, Signals};
-use log::{info, warn};
+use log::{error, info, warn};
 use smol::stream::StreamExt;
 use smol::{Async, Executor};
 
 use crate::cluster;
 use crate::config::Args;
 use crate::hub;
+use crate::net::tls::Tls;
 use crate::net::{server, socket as net};
 use crate::storage::History;
 
-/// Runs the server until SIGINT or SIGTERM. Errors are one line, for the command line.
+/// Runs the server until SIGINT or SIGTERM (SIGHUP re-reads the TLS certificate and key).
+/// Errors are one line, for the command line.
 pub fn run(args: Args) -> Result<(), String> {
     let config = args.config()?;
+    let listen = args.listeners()?;
+    // Before anything else is opened: a bad certificate or key is the likeliest start-up error.
+    let tls = match &listen.tls {
+        Some(settings) => Some(Arc::new(Tls::load(&settings.cert, &settings.key)?)),
+        None => None,
+    };
     match net::raise_fd_limit() {
         Ok(limit) => info!("open-file limit is {limit}"),
         Err(e) => warn!("could not raise the open-file limit: {e}"),
     }
     let (history, writer, last_id, position) =
-        History::open_at(&args.db, args.commit_window()).map_err(|e| e.to_string())?;
-    let listener = net::listen(args.listen)
-        .and_then(Async::new)
-        .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
-    let addr = listener
-        .get_ref()
-        .local_addr()
-        .map_err(|e| format!("cannot read the bound address: {e}"))?;
+        History::open_limited(&args.db, args.commit_window(), args.test_max_db_pages)
+            .map_err(|e| e.to_string())?;
+    let plain = listen.plain.map(bind).transpose()?;
+    let tls_listener = match &listen.tls {
+        Some(settings) => Some(bind(settings.addr)?),
+        None => None,
+    };
     // Cluster mode: join, and store what this node missed, before anybody is served.
     let (cluster, last_id) = match &args.cluster {
         Some(url) => {
+            let port = plain
+                .as_ref()
+                .or(tls_listener.as_ref())
+                .map_or(0, |(_, addr)| addr.port());
             let name = args
                 .node
                 .clone()
-                .unwrap_or_else(|| cluster::default_node_name(addr.port()));
+                .unwrap_or_else(|| cluster::default_node_name(port));
             let mut node = cluster::Node::start(url, &name, args.cluster_stream_max)?;
             let last_id = hub::cluster::catch_up(&mut node, &history, last_id, position)?;
             (Some(node.run()?), last_id)
@@ -54,20 +66,34 @@ pub fn run(args: Args) -> Result<(), String> {
         ),
         None => (None, None),
     };
-    let mut signals = Signals::new([Signal::Term, Signal::Int])
-        .map_err(|e| format!("cannot install signal handlers: {e}"))?;
+    // SIGHUP is only taken over when there is something to reload; otherwise it keeps its
+    // default meaning (stop), as for any program in a terminal.
+    let mut wanted = vec![Signal::Term, Signal::Int];
+    if tls.is_some() {
+        wanted.push(Signal::Hup);
+    }
+    let mut signals =
+        Signals::new(wanted).map_err(|e| format!("cannot install signal handlers: {e}"))?;
 
     let threads = args.threads();
-    server::log_start(addr, &config, threads);
+    let plain_addr = plain.as_ref().map(|(_, addr)| *addr);
+    let tls_addr = tls_listener.as_ref().map(|(_, addr)| *addr);
+    server::log_start(plain_addr, tls_addr, &config, threads);
     info!(
         "history in {} ({} messages so far), commit window {} ms",
         args.db.display(),
         last_id,
         args.commit_window().as_millis()
     );
-    // Tests and scripts read the bound address (port 0 picks one) from this line.
+    // Tests and scripts read the bound addresses (port 0 picks one) from these lines, plaintext
+    // first.
     let mut stdout = std::io::stdout();
-    let _ = writeln!(stdout, "listening on {addr}");
+    if let Some(addr) = plain_addr {
+        let _ = writeln!(stdout, "listening on {addr}");
+    }
+    if let Some(addr) = tls_addr {
+        let _ = writeln!(stdout, "listening for TLS on {addr}");
+    }
     let _ = stdout.flush();
 
     let executor = Arc::new(Executor::new());
@@ -83,13 +109,34 @@ pub fn run(args: Args) -> Result<(), String> {
         workers.push(worker);
     }
 
+    let listeners = server::Listeners {
+        plain: plain.map(|(listener, _)| listener),
+        tls: tls_listener.map(|(listener, _)| listener).zip(tls.clone()),
+    };
     let shutdown = async move {
-        if let Some(Ok(signal)) = signals.next().await {
-            info!("received {signal:?}, shutting down");
+        while let Some(signal) = signals.next().await {
+            match (signal, &tls) {
+                (Ok(Signal::Hup), Some(tls)) => {
+                    info!("received SIGHUP, reloading the TLS certificate and key");
+                    let tls = tls.clone();
+                    // File reads block: keep them off the executor.
+                    if let Err(e) = smol::unblock(move || tls.reload()).await {
+                        error!("{e}; still using the previous certificate and key");
+                    }
+                }
+                (Ok(signal), _) => {
+                    info!("received {signal:?}, shutting down");
+                    break;
+                }
+                (Err(e), _) => {
+                    warn!("signal handling failed: {e}; shutting down");
+                    break;
+                }
+            }
         }
     };
     let stopped = smol::block_on(executor.run(server::run(
-        listener,
+        listeners,
         config,
         history,
         last_id,
@@ -119,4 +166,16 @@ pub fn run(args: Args) -> Result<(), String> {
     }
     info!("stopped");
     Ok(())
+}
+
+/// Binds a listener and reads back its address (port 0 picks one).
+fn bind(addr: SocketAddr) -> Result<(Async<TcpListener>, SocketAddr), String> {
+    let listener = net::listen(addr)
+        .and_then(Async::new)
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let bound = listener
+        .get_ref()
+        .local_addr()
+        .map_err(|e| format!("cannot read the bound address: {e}"))?;
+    Ok((listener, bound))
 }

@@ -16,9 +16,10 @@ pub const DEFAULT_MAX_LINE: usize = 1024;
 /// smolchat: a chat server you join with `nc HOST PORT` or `telnet HOST PORT`.
 #[derive(FromArgs, Debug, Clone)]
 pub struct Args {
-    /// address to listen on (default 127.0.0.1:7878; port 0 picks a free port, printed on stdout)
-    #[argh(option, default = "default_listen()")]
-    pub listen: SocketAddr,
+    /// address for plaintext connections (default 127.0.0.1:7878; port 0 picks a free port,
+    /// printed on stdout; `none` serves TLS only, see --tls-listen)
+    #[argh(option, default = "Listen(Some(default_listen()))")]
+    pub listen: Listen,
 
     /// SQLite database file holding the chat history (default smolchat.db; created if missing)
     #[argh(option, default = "PathBuf::from(\"smolchat.db\")")]
@@ -84,6 +85,27 @@ pub struct Args {
     #[argh(option, default = "5")]
     pub shutdown_grace: u64,
 
+    // TLS: a second listener beside --listen, feeding the same hub under the same limits.
+    /// address for TLS connections (off unless given; needs --tls-cert and --tls-key; port 0 picks
+    /// a free port, printed on stdout)
+    #[argh(option)]
+    pub tls_listen: Option<SocketAddr>,
+
+    /// PEM file with the TLS certificate chain, the server's certificate first (certbot's
+    /// fullchain.pem); re-read on SIGHUP
+    #[argh(option)]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM file with the TLS private key (PKCS#8, RSA or EC); re-read on SIGHUP
+    #[argh(option)]
+    pub tls_key: Option<PathBuf>,
+
+    // --- Hardening (issue #11) ---
+    /// testing only: caps the database at this many pages (PRAGMA max_page_count on the writer's
+    /// connection), so a test can fill the "disk" without root
+    #[argh(option, hidden_help)]
+    pub test_max_db_pages: Option<i64>,
+
     // Cluster mode (docs/CLUSTER.md). Without --cluster nothing about Redis is loaded or needed.
     /// join a cluster through Redis at this URL (redis://HOST:PORT); default: run alone
     #[argh(option)]
@@ -98,6 +120,38 @@ pub struct Args {
     /// longer cannot recover what was trimmed (default 1000000)
     #[argh(option, default = "crate::cluster::DEFAULT_STREAM_MAX")]
     pub cluster_stream_max: u64,
+}
+
+/// The value of `--listen`: an address, or `none` for no plaintext listener.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Listen(pub Option<SocketAddr>);
+
+impl std::str::FromStr for Listen {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Listen, String> {
+        if text == "none" {
+            return Ok(Listen(None));
+        }
+        text.parse()
+            .map(|addr| Listen(Some(addr)))
+            .map_err(|_| format!("expected IP:PORT or `none`, got {text:?}"))
+    }
+}
+
+/// What the server listens on, checked: at least one listener, and TLS with both its files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listeners {
+    pub plain: Option<SocketAddr>,
+    pub tls: Option<TlsListener>,
+}
+
+/// The TLS listener and the files it serves (re-read on SIGHUP).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsListener {
+    pub addr: SocketAddr,
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 fn default_listen() -> SocketAddr {
@@ -205,6 +259,29 @@ impl Args {
             limit_loopback: self.limit_loopback,
             shutdown_grace: Duration::from_secs(self.shutdown_grace),
         })
+    }
+
+    /// Checks the listener flags together: TLS needs its address, certificate and key, and
+    /// something must be listening.
+    pub fn listeners(&self) -> Result<Listeners, String> {
+        let tls = match (self.tls_listen, &self.tls_cert, &self.tls_key) {
+            (Some(addr), Some(cert), Some(key)) => Some(TlsListener {
+                addr,
+                cert: cert.clone(),
+                key: key.clone(),
+            }),
+            (None, None, None) => None,
+            (Some(_), _, _) => return Err("--tls-listen needs --tls-cert and --tls-key".into()),
+            (None, _, _) => return Err("--tls-cert and --tls-key need --tls-listen".into()),
+        };
+        let plain = self.listen.0;
+        match (plain, &tls) {
+            (None, None) => Err("--listen none needs --tls-listen (nothing would listen)".into()),
+            (Some(plain), Some(tls)) if plain == tls.addr && plain.port() != 0 => Err(format!(
+                "--listen and --tls-listen are both {plain}: give them different ports"
+            )),
+            _ => Ok(Listeners { plain, tls }),
+        }
     }
 
     /// The commit window of the history writer.

@@ -37,6 +37,41 @@ pub enum NameError {
 pub struct Nick {
     name: Arc<str>,
     key: Arc<str>,
+    skeleton: Arc<str>,
+}
+
+/// The confusable skeleton of an ASCII name, in the spirit of Unicode TR39: two names with the
+/// same skeleton look alike (`aIice` and `alice`, `rnallory` and `mallory`, `B0B` and `bob`).
+///
+/// Names are ASCII only, so a small table of ASCII look-alikes does the job of TR39's full one
+/// (the `unicode-security` crate would add a dependency and a table for characters a name can
+/// never hold): case is ignored, `i` (for `I`), `1` and `|` read as `l`, `0` as `o`, and the
+/// pairs `rn`, `vv` and `cl` as `m`, `w` and `d`.
+pub fn skeleton(name: &str) -> String {
+    // Lower case first, so that two spellings of one name always share a skeleton; then `i`
+    // joins `l`, because `I` (which lower-cases to `i`) is the classic look-alike of `l`. That
+    // also makes `aiice` collide with `alice`: a small price for a rule with no case exceptions.
+    let mut out: String = name
+        .chars()
+        .map(|c| match c.to_ascii_lowercase() {
+            'i' | '1' | '|' => 'l',
+            '0' => 'o',
+            c => c,
+        })
+        .collect();
+    for (pair, one) in [("rn", "m"), ("vv", "w"), ("cl", "d")] {
+        while out.contains(pair) {
+            out = out.replace(pair, one);
+        }
+    }
+    out
+}
+
+/// True if `raw` looks like a reserved name, punctuation at either end aside (`server_`, `You.`,
+/// `5erver` does not count, `SERVER` and `y0u` do).
+fn looks_reserved(raw: &str) -> bool {
+    let core = skeleton(raw.trim_matches(|c| matches!(c, '_' | '-' | '.')));
+    RESERVED.iter().any(|r| skeleton(r) == core)
 }
 
 /// A valid room name: 1 to [`MAX_ROOM`] ASCII letters, digits, `_`, `-`, `.`, with an optional
@@ -68,12 +103,13 @@ impl Nick {
     pub fn parse(raw: &str) -> Result<Nick, NameError> {
         let raw = raw.trim();
         check(raw, MAX_NICK, true)?;
-        if RESERVED.iter().any(|r| r.eq_ignore_ascii_case(raw)) {
+        if looks_reserved(raw) {
             return Err(NameError::Reserved);
         }
         Ok(Nick {
             name: raw.into(),
             key: raw.to_ascii_lowercase().into(),
+            skeleton: skeleton(raw).into(),
         })
     }
 
@@ -87,9 +123,14 @@ impl Nick {
         self.name.clone()
     }
 
-    /// The lower-case form used for uniqueness.
+    /// The lower-case form: two spellings of one name.
     pub fn key(&self) -> &str {
         &self.key
+    }
+
+    /// The confusable [`skeleton`], used for uniqueness: no two users look alike.
+    pub fn skeleton(&self) -> &str {
+        &self.skeleton
     }
 }
 
@@ -187,6 +228,34 @@ mod tests {
         assert_eq!(Nick::parse("a:b"), Err(NameError::BadChar));
         assert_eq!(Nick::parse("Server"), Err(NameError::Reserved));
         assert_eq!(Nick::parse("you"), Err(NameError::Reserved));
+    }
+
+    #[test]
+    fn look_alikes_share_a_skeleton() {
+        for (a, b) in [
+            ("alice", "aIice"),
+            ("alice", "a1ice"),
+            ("mallory", "rnallory"),
+            ("bob", "B0B"),
+            ("wendy", "vvendy"),
+            ("dave", "clave"),
+        ] {
+            assert_eq!(skeleton(a), skeleton(b), "{a} {b}");
+        }
+        assert_ne!(skeleton("alice"), skeleton("alice_"));
+        assert_ne!(skeleton("bob"), skeleton("rob"));
+        assert_eq!(skeleton("ALICE"), skeleton("alice"));
+    }
+
+    #[test]
+    fn reserved_names_with_decoration_are_refused() {
+        for name in [
+            "server", "SERVER", "server_", "server.", "_server", "5erver_x", "You.", "y0u", "you--",
+        ] {
+            // `_server` is refused earlier, for its first character.
+            let refused = Nick::parse(name).is_err();
+            assert_eq!(refused, name != "5erver_x", "{name}");
+        }
     }
 
     #[test]

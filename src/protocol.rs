@@ -22,25 +22,42 @@ pub const ASK_NAME: &str = "What is your name?";
 pub const SHUTTING_DOWN: &str = "* server shutting down";
 
 /// Cluster mode: told once to everybody when the link to the cluster log is lost.
-pub const CHAT_PAUSED: &str =
-    "* chat paused: the cluster is unreachable; lines you type are not sent until it is back";
+pub const CLUSTER_PAUSED: &str =
+    "* server: chat paused, the cluster is unreachable; lines you type are not sent until it is back";
 
 /// Cluster mode: told once to everybody when the link is back.
-pub const CHAT_RESUMED: &str = "* chat is back";
+pub const CLUSTER_RESUMED: &str = "* server: chat resumed, the cluster is reachable again";
 
-/// Cluster mode: the answer to a line typed while the chat is paused. The line is refused, not
-/// held, so nothing the user sees as sent can arrive out of order later.
-pub const NOT_SENT_PAUSED: &str = "* not sent: the chat is paused (the cluster is unreachable)";
+/// Cluster mode: the answer to a line typed while the cluster is unreachable. The line is
+/// refused, not held, so nothing a user typed after the notice can arrive later out of order.
+pub const NOT_SENT_CLUSTER: &str =
+    "* server: not sent, the chat is paused (the cluster is unreachable)";
 
 /// Cluster mode: a name could not be checked because the cluster is unreachable.
 pub const NAME_PAUSED: &str =
-    "* the chat is paused (the cluster is unreachable); try again shortly";
+    "* server: the chat is paused (the cluster is unreachable); try again shortly";
 
 /// The goodbye after `/quit`.
 pub const BYE: &str = "bye";
 
 /// The last words to a client whose outbox overflowed.
 pub const TOO_SLOW: &str = "disconnected: you are not reading fast enough";
+
+/// The one plaintext line a client gets for speaking plaintext to the TLS port (before closing).
+pub const TLS_ONLY: &str =
+    "this port speaks TLS: connect with e.g. `openssl s_client -quiet -connect HOST:PORT`";
+
+/// Told to everybody when public lines have waited a second for the history writer (a locked
+/// database, a full disk): lines are relayed only once stored, so chat stops until it can be.
+pub const CHAT_PAUSED: &str =
+    "* server: chat paused, the history cannot be written; your lines wait and are sent when it resumes";
+
+/// Told to everybody once the waiting lines have been stored and relayed.
+pub const CHAT_RESUMED: &str = "* server: chat resumed, the history is written again";
+
+/// The reply to a public line when so many lines already wait for the history that no more fit.
+pub const NOT_SENT_PAUSED: &str =
+    "not sent: chat is paused because the history cannot be written; try again later";
 
 /// What a history read that failed says instead of the rows.
 pub const HISTORY_UNAVAILABLE: &str = "(history is unavailable right now)";
@@ -208,14 +225,79 @@ fn messages(n: u32) -> String {
     }
 }
 
+/// `* NAME left (quit: reason)`: a user's own reason, marked as such so that it cannot pass for
+/// one the server gives (`* NAME left (not reading fast enough)`).
+pub fn quit(nick: &Nick, reason: Option<&str>) -> String {
+    match reason {
+        Some(reason) => format!("* {nick} {LEFT} (quit: {reason})"),
+        None => format!("* {nick} {LEFT}"),
+    }
+}
+
+/// A name refused because it looks like one in use (`aIice` beside `alice`).
+pub fn name_confusable(nick: &Nick) -> String {
+    format!("name taken: {nick} looks too much like a name already in use")
+}
+
+/// A name refused because its owner was dropped moments ago and may come back for it.
+pub fn name_held(nick: &Nick, secs: u64) -> String {
+    format!("name taken: {nick} is held for its owner for {secs} s")
+}
+
+/// The sender's answer when the recipient's private-message allowance is used up.
+pub fn private_not_delivered(to: &Nick) -> String {
+    format!("not delivered: {to} is getting too many private messages; try again later")
+}
+
+/// The text the `/me` guard compares: invisible characters removed, any run of white space
+/// (Unicode spaces included) as one space, leading space gone, lower case. The sanitizer already
+/// normalises most of this; the guard does not rely on it.
+fn normalised(action: &str) -> String {
+    let mut out = String::with_capacity(action.len());
+    let mut space = true;
+    for c in action.chars() {
+        if c.is_whitespace() {
+            if !space {
+                out.push(' ');
+            }
+            space = true;
+        } else if !is_format(c) {
+            out.extend(c.to_lowercase());
+            space = false;
+        }
+    }
+    out
+}
+
+/// Invisible format characters (Unicode category Cf and the like) that the guard ignores.
+fn is_format(c: char) -> bool {
+    matches!(
+        c,
+        '\u{ad}'
+            | '\u{34f}'
+            | '\u{61c}'
+            | '\u{115f}'
+            | '\u{1160}'
+            | '\u{17b4}'
+            | '\u{17b5}'
+            | '\u{180b}'..='\u{180f}'
+            | '\u{200b}'..='\u{200f}'
+            | '\u{2060}'..='\u{206f}'
+            | '\u{3164}'
+            | '\u{fe00}'..='\u{fe0f}'
+            | '\u{feff}'
+            | '\u{ffa0}'
+    )
+}
+
 /// True for action text that would make `* NAME text` read like one of the server's own notices
-/// about NAME.
+/// about NAME. Works on [`normalised`] text, so `left<NBSP>(...)` or `joi<ZWSP>ned` are caught.
 pub fn mimics_notice(action: &str) -> bool {
-    let lower = action.to_ascii_lowercase();
+    let lower = normalised(action);
     NOTICE_VERBS.iter().any(|verb| {
         lower
             .strip_prefix(verb)
-            .is_some_and(|rest| rest.is_empty() || rest.starts_with(' '))
+            .is_some_and(|rest| !rest.starts_with(char::is_alphanumeric))
     })
 }
 
@@ -256,6 +338,18 @@ mod tests {
             let action = notice.strip_prefix("* mallory ").unwrap();
             assert!(mimics_notice(action), "{notice}");
             assert_eq!(live(Kind::Action, "mallory", action), notice);
+        }
+        for spoof in [
+            "left\u{a0}(not reading fast enough)",
+            "is\u{a0}now known as bob",
+            "joined\u{200b}",
+            "jo\u{2060}ined",
+            "\u{feff}left",
+            "  LEFT  ",
+            "is  now\u{3000}known as x",
+            "left(not reading fast enough)",
+        ] {
+            assert!(mimics_notice(spoof), "{spoof:?}");
         }
         assert!(!mimics_notice("waves"));
         assert!(!mimics_notice("leftover pizza"));

@@ -204,7 +204,16 @@ fn messages_are_stored_with_the_documented_columns() {
         .unwrap();
     assert_eq!(
         columns,
-        ["id", "sent_at", "sender", "body", "room", "kind", "stream_id", "log_seq"]
+        [
+            "id",
+            "sent_at",
+            "sender",
+            "body",
+            "room",
+            "kind",
+            "stream_id",
+            "log_seq"
+        ]
     );
     let version: i64 = db
         .pragma_query_value(None, "user_version", |r| r.get(0))

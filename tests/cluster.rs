@@ -453,11 +453,11 @@ fn redis_restart_loses_and_duplicates_nothing() {
     }
     alice.send(&format!("line {sent}"));
     sent += 1;
-    alice.expect("* not sent: the chat is paused");
+    alice.expect("* server: not sent, the chat is paused");
     bob.expect("chat paused");
     redis.restart();
-    alice.expect("* chat is back");
-    bob.expect("* chat is back");
+    alice.expect("* server: chat resumed, the cluster is reachable again");
+    bob.expect("* server: chat resumed, the cluster is reachable again");
     for _ in 0..20 {
         alice.send(&format!("line {sent}"));
         sent += 1;
@@ -467,7 +467,7 @@ fn redis_restart_loses_and_duplicates_nothing() {
     let refused = alice
         .seen
         .iter()
-        .filter(|l| l.starts_with("* not sent"))
+        .filter(|l| l.starts_with("* server: not sent"))
         .count();
     let stored = sent - refused;
     let rows_a = wait_rows(&a, stored);

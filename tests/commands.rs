@@ -220,13 +220,13 @@ fn quit_without_reason() {
     alice.next_is("* bob left");
 }
 
-/// `/quit REASON` answers `bye` and the room sees `* NAME left (REASON)`.
+/// `/quit REASON` answers `bye` and the room sees `* NAME left (quit: REASON)`.
 #[test]
 fn quit_with_reason() {
     let (server, mut alice, mut bob) = start_alice_and_bob(&[]);
     bob.send("/QUIT gotta  go");
     assert_eq!(bob.expect_eof(), ["bye"]);
-    alice.next_is("* bob left (gotta  go)");
+    alice.next_is("* bob left (quit: gotta  go)");
     // The name is free again.
     let _bob = server.join("bob");
     alice.next_is("* bob joined");

@@ -454,3 +454,21 @@ fn replay_to_clients_that_do_not_read_holds_little_memory() {
     assert!(grown < 16 * 1024, "server grew by {grown} KiB");
     drop(stalled);
 }
+
+/// One address hammering the per-address cap costs the log one line per interval, not one per
+/// refusal: the first refusal is logged in full, the rest are counted.
+#[test]
+fn refusals_are_logged_aggregated() {
+    let server = Server::start(&["--max-per-ip", "1", "--limit-loopback"]);
+    let _held = server.join("held");
+    for _ in 0..2000 {
+        let mut c = Client::connect(server.addr);
+        c.expect("too many connections from your address");
+    }
+    let log = server.log();
+    let refusals = log.matches("refused: too many connections").count();
+    assert!(
+        (1..20).contains(&refusals),
+        "{refusals} refusal lines for 2000 refusals:\n{log}"
+    );
+}

@@ -178,7 +178,7 @@ fn nc_with_crlf_line_ends() {
 
     nc.type_lines("/quit see you\n");
     nc.next_is("bye");
-    bob.next_is("* dave left (see you)");
+    bob.next_is("* dave left (quit: see you)");
     nc.end_input();
     assert!(nc.wait_exit(), "nc failed: {}", nc.stderr_now());
 }

@@ -146,16 +146,20 @@ fn room_names_ignore_case_and_hash() {
 /// Joining a room replays that room's messages only, oldest first.
 #[test]
 fn join_replays_only_that_rooms_history() {
-    let (_server, mut alice, mut bob) = start_alice_and_bob(&[]);
+    let (server, mut alice, mut bob) = start_alice_and_bob(&[]);
     alice.send("l1");
     bob.expect("alice: l1");
+    // Witnesses: a line is relayed only once stored, so once they have seen the lines below,
+    // those are in the history.
+    let mut carol = server.join("carol");
+    let mut dave = server.join("dave");
+    join_room(&mut carol, "rust");
     join_room(&mut alice, "rust");
     alice.send("r1");
     alice.send("/me r2");
     bob.send("l2");
-    // After these answers the hub has handled every line above.
-    alice.sync();
-    bob.sync();
+    carol.expect("* alice r2");
+    dave.expect("bob: l2");
 
     let replay = join_room(&mut bob, "#rust");
     assert_eq!(replay[1], "--- history of rust ---");
@@ -178,8 +182,13 @@ fn join_replays_only_that_rooms_history() {
 /// beginning is reached; other rooms' messages never appear.
 #[test]
 fn history_pages_back_to_the_beginning() {
-    let (_server, mut alice, mut bob) =
+    let (server, mut alice, mut bob) =
         start_alice_and_bob(&["--history", "5", "--rate-per-sec", "0"]);
+    // Witnesses: a line is relayed only once stored, so once they have seen the last lines,
+    // every line is in the history.
+    let mut carol = server.join("carol");
+    let mut dave = server.join("dave");
+    join_room(&mut carol, "rust");
     join_room(&mut alice, "rust");
     for n in 1..=25 {
         alice.send(&format!("m{n:02}"));
@@ -188,8 +197,8 @@ fn history_pages_back_to_the_beginning() {
             bob.send(&format!("lobby {n}"));
         }
     }
-    alice.sync();
-    bob.sync();
+    carol.expect("alice: m25");
+    dave.expect("bob: lobby 25");
 
     let replay = join_room(&mut bob, "rust");
     let expected: Vec<String> = (21..=25).map(|n| format!("alice: m{n:02}")).collect();

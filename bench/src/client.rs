@@ -20,6 +20,8 @@ use smol::net::TcpStream;
 use smol::{Async, Timer};
 use socket2::{Domain, Protocol, Socket, Type};
 
+pub use crate::tls::{Stream, Transport};
+
 /// Read buffer per client. Chat lines are short, and a thousand clients each holding a large
 /// buffer would cost the bench more memory than the server uses.
 const READ_BUFFER: usize = 8 * 1024;
@@ -104,7 +106,7 @@ impl std::fmt::Display for ReadError {
 
 /// The read half of a connection, framed into lines.
 pub struct LineReader {
-    reader: BufReader<TcpStream>,
+    reader: BufReader<Stream>,
     line: Vec<u8>,
     /// Whether `line` holds a line already handed out. It is cleared lazily at the start of the
     /// next read, so a read cancelled half-way keeps its partial line and the next read completes
@@ -113,7 +115,7 @@ pub struct LineReader {
 }
 
 impl LineReader {
-    fn new(stream: TcpStream) -> LineReader {
+    fn new(stream: Stream) -> LineReader {
         LineReader {
             reader: BufReader::with_capacity(READ_BUFFER, stream),
             line: Vec::with_capacity(256),
@@ -173,7 +175,7 @@ impl LineReader {
 pub struct Client {
     pub name: String,
     pub lines: LineReader,
-    pub writer: TcpStream,
+    pub writer: Stream,
 }
 
 /// What registration observed.
@@ -187,9 +189,11 @@ pub struct Registration {
 
 /// Connects to `addr` and registers `name` with `target`'s dialogue, all by `deadline`.
 ///
-/// This is where every bench client's connection is made: a TLS mode would wrap the stream
-/// here, between connecting and registering.
+/// This is where every bench client's connection is made, and where `transport` wraps it in TLS
+/// (the handshake counts against the connect timeout).
+#[allow(clippy::too_many_arguments)]
 pub async fn join(
+    transport: &Transport,
     addr: SocketAddr,
     source: Option<Ipv4Addr>,
     recv_buffer: Option<usize>,
@@ -199,9 +203,15 @@ pub async fn join(
 ) -> Result<(Client, Registration), String> {
     let stream = future::or(
         async {
-            connect(addr, source, recv_buffer)
+            let tcp = connect(addr, source, recv_buffer)
                 .await
-                .map_err(|error| format!("{name}: connecting to {addr}: {error}"))
+                .map_err(|error| format!("{name}: connecting to {addr}: {error}"))?;
+            transport.wrap(tcp).await.map_err(|error| {
+                format!(
+                    "{name}: {} handshake with {addr}: {error}",
+                    transport.name()
+                )
+            })
         },
         async {
             Timer::at(deadline).await;
@@ -268,7 +278,7 @@ async fn connect_with(
 }
 
 /// Writes one line (a newline is appended) in a single write, bounded by the deadline.
-pub async fn send_line(writer: &mut TcpStream, line: &[u8], deadline: Instant) -> io::Result<()> {
+pub async fn send_line(writer: &mut Stream, line: &[u8], deadline: Instant) -> io::Result<()> {
     let mut framed = Vec::with_capacity(line.len() + 1);
     framed.extend_from_slice(line);
     framed.push(b'\n');
@@ -276,11 +286,7 @@ pub async fn send_line(writer: &mut TcpStream, line: &[u8], deadline: Instant) -
 }
 
 /// Writes `bytes` as they are, failing with `TimedOut` at the deadline.
-pub async fn write_bounded(
-    writer: &mut TcpStream,
-    bytes: &[u8],
-    deadline: Instant,
-) -> io::Result<()> {
+pub async fn write_bounded(writer: &mut Stream, bytes: &[u8], deadline: Instant) -> io::Result<()> {
     future::or(writer.write_all(bytes), async {
         Timer::at(deadline).await;
         Err(io::Error::new(io::ErrorKind::TimedOut, "write timed out"))
@@ -291,7 +297,7 @@ pub async fn write_bounded(
 /// Runs smolchat's registration handshake on a fresh connection: waits for the name prompt,
 /// sends `name`, and reads through the history replay.
 async fn register(
-    stream: TcpStream,
+    stream: Stream,
     name: &str,
     deadline: Instant,
 ) -> Result<(Client, Registration), String> {
@@ -366,7 +372,7 @@ async fn register(
 /// `name`. The floor answers nothing, so whether the name arrived is only seen later, when the
 /// client receives a relayed line (the swarm's sync does that).
 async fn register_floor(
-    stream: TcpStream,
+    stream: Stream,
     name: &str,
     deadline: Instant,
 ) -> Result<(Client, Registration), String> {

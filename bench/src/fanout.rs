@@ -479,7 +479,7 @@ async fn run_client(
 
 /// Sends this sender's lines, returning how many went out and why it stopped early, if it did.
 async fn send_all(
-    writer: &mut smol::net::TcpStream,
+    writer: &mut client::Stream,
     side: SenderSide,
     plan: &Plan,
 ) -> (u64, Option<String>) {

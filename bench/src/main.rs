@@ -28,6 +28,7 @@ mod fill_db;
 mod scenarios;
 mod stats;
 mod swarm;
+mod tls;
 mod writer;
 
 use std::fmt;
@@ -41,7 +42,7 @@ use std::time::{Duration, Instant};
 use argh::FromArgs;
 use smol::Executor;
 
-use crate::client::Target;
+use crate::client::{Target, Transport};
 use crate::fanout::FanoutArgs;
 use crate::fill_db::FillDbArgs;
 use crate::scenarios::{IdleArgs, ReplayArgs};
@@ -103,6 +104,10 @@ struct Cli {
     /// 0 connects every client from the default address (default 16)
     #[argh(option, default = "16")]
     per_source: usize,
+    /// connect with TLS (to smolchat's --tls-listen port), trusting any certificate: the bench
+    /// only talks to loopback
+    #[argh(switch)]
+    tls: bool,
     #[argh(subcommand)]
     scenario: Option<Scenario>,
 }
@@ -124,6 +129,8 @@ pub struct Env {
     pub target: Target,
     /// Clients per source address; 0 or an IPv6 server means no spreading.
     per_source: usize,
+    /// Plaintext or TLS.
+    pub transport: Transport,
     /// Every wait in the run ends by this instant.
     pub deadline: Instant,
     pub probe: Probe,
@@ -172,12 +179,18 @@ fn run(cli: Cli) -> Result<()> {
     let nofile = rlimit::increase_nofile_limit(u64::MAX).context(|| "raising RLIMIT_NOFILE")?;
     eprintln!("open file limit: {nofile}");
     let probe = Probe::new(cli.server_pid)?;
+    let transport = if cli.tls {
+        Transport::tls().map_err(BenchError::new)?
+    } else {
+        Transport::Plain
+    };
 
     on_executor(cli.threads, |ex| async move {
         let env = Env {
             addr,
             target: cli.target,
             per_source: cli.per_source,
+            transport,
             deadline,
             probe,
             ex,

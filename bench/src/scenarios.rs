@@ -30,8 +30,10 @@ pub async fn run_idle(env: &Env, args: &IdleArgs) -> Result<()> {
         return Err(BenchError::new("--clients must be at least 1"));
     }
     println!(
-        "idle ({}): {n} clients, held {} s",
-        env.target, args.hold_secs
+        "idle ({}, {}): {n} clients, held {} s",
+        env.target,
+        env.transport.name(),
+        args.hold_secs
     );
     let before = env.probe.snapshot();
     eprintln!("connecting {n} clients to {}", env.addr);
@@ -78,11 +80,12 @@ pub async fn run_idle(env: &Env, args: &IdleArgs) -> Result<()> {
         );
     }
     println!(
-        "RESULT scenario=idle target={} clients={n} join_s={joined_in:.3} settle_s={settled_in:.3} \
+        "RESULT scenario=idle target={} transport={} clients={n} join_s={joined_in:.3} settle_s={settled_in:.3} \
          register_p50_ms={:.3} register_p99_ms={:.3} register_max_ms={:.3} \
          server_rss_before_kib={} server_rss_settled_kib={} server_rss_after_kib={} \
          kib_per_client={}",
         env.target,
+        if matches!(env.transport, client::Transport::Plain) { "plain" } else { "tls" },
         registration.quantile_ms(0.5),
         registration.quantile_ms(0.99),
         registration.max_ms(),
@@ -122,10 +125,17 @@ pub async fn run_replay(env: &Env, args: &ReplayArgs) -> Result<()> {
     for index in 0..r {
         let name = format!("r{index}");
         let source = env.source_for(index);
-        let (client, registration) =
-            client::join(env.addr, source, None, env.target, &name, env.deadline)
-                .await
-                .map_err(BenchError::new)?;
+        let (client, registration) = client::join(
+            &env.transport,
+            env.addr,
+            source,
+            None,
+            env.target,
+            &name,
+            env.deadline,
+        )
+        .await
+        .map_err(BenchError::new)?;
         times.push(registration.elapsed);
         history.push(registration.history_lines);
         // Closing before the next join keeps exactly one bench client in the room.

@@ -90,6 +90,7 @@ pub async fn join_and_settle(env: &Env, n: usize, stall: usize) -> Result<Swarm>
         };
         let source = env.source_for(index);
         tasks.push(env.ex.spawn(join_one(
+            env.transport.clone(),
             env.addr,
             source,
             env.target,
@@ -169,6 +170,7 @@ pub async fn join_and_settle(env: &Env, n: usize, stall: usize) -> Result<Swarm>
 /// One client's part of [`join_and_settle`].
 #[allow(clippy::too_many_arguments)]
 async fn join_one(
+    transport: client::Transport,
     addr: std::net::SocketAddr,
     source: Option<std::net::Ipv4Addr>,
     target: Target,
@@ -182,7 +184,16 @@ async fn join_one(
     let joined = async {
         let _permit = semaphore.acquire_arc().await;
         let recv_buffer = (role == Role::Stalled).then_some(STALL_RECV_BUFFER);
-        client::join(addr, source, recv_buffer, target, &name, deadline).await
+        client::join(
+            &transport,
+            addr,
+            source,
+            recv_buffer,
+            target,
+            &name,
+            deadline,
+        )
+        .await
     }
     .await;
     let mut client = match joined {

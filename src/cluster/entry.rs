@@ -45,6 +45,13 @@ pub enum Entry {
         room: RoomName,
         reason: Option<String>,
     },
+    /// A user left with `/quit` (the reason is the user's own words, marked as such).
+    Quit {
+        member: Member,
+        nick: Nick,
+        room: RoomName,
+        reason: Option<String>,
+    },
     Renamed {
         member: Member,
         old: Nick,
@@ -120,6 +127,20 @@ impl Entry {
                     put(&mut out, reason);
                 }
             }
+            Entry::Quit {
+                member,
+                nick,
+                room,
+                reason,
+            } => {
+                out.push(if reason.is_some() { 'Q' } else { 'q' });
+                put_member(&mut out, *member);
+                put(&mut out, nick.as_str());
+                put(&mut out, room.as_str());
+                if let Some(reason) = reason {
+                    put(&mut out, reason);
+                }
+            }
             Entry::Renamed {
                 member,
                 old,
@@ -184,6 +205,16 @@ impl Entry {
                 nick: f.nick()?,
                 room: f.room()?,
                 reason: if tag == 'L' {
+                    Some(f.next()?.to_owned())
+                } else {
+                    None
+                },
+            },
+            'Q' | 'q' => Entry::Quit {
+                member: f.member()?,
+                nick: f.nick()?,
+                room: f.room()?,
+                reason: if tag == 'Q' {
                     Some(f.next()?.to_owned())
                 } else {
                     None
@@ -337,6 +368,12 @@ mod tests {
                 nick: nick("dave"),
                 room: room("lobby"),
                 reason: None,
+            },
+            Entry::Quit {
+                member: 3,
+                nick: nick("erin"),
+                room: room("lobby"),
+                reason: Some("bye all".into()),
             },
             Entry::Renamed {
                 member: 2,

@@ -24,7 +24,7 @@
 //! - `node:NODE`: the node's heartbeat (value: its run), expiring after [`TTL`]. `nodes`: the set
 //!   of node names, so live nodes notice one whose heartbeat expired. `reap:NODE`: who announces
 //!   that.
-//! - `name:LOWERCASE`: a claimed name (value `NODE/RUN/MEMBER`), expiring with the heartbeat.
+//! - `name:SKELETON`: a claimed name (its confusable skeleton, lower case) (value `NODE/RUN/MEMBER`), expiring with the heartbeat.
 //! - channel `to:NODE`: private lines for that node's users.
 
 pub mod entry;
@@ -70,8 +70,10 @@ fn key_node(node: &str) -> String {
     format!("smolchat:node:{node}")
 }
 
+/// A name's key: its confusable skeleton, so no two users on any node look alike (`aIice` and
+/// `alice`), exactly as on a single node.
 fn key_name(nick: &Nick) -> String {
-    format!("smolchat:name:{}", nick.key())
+    format!("smolchat:name:{}", nick.skeleton())
 }
 
 fn key_seen(node: &str, run: &str) -> String {

@@ -14,7 +14,6 @@ use std::sync::Arc;
 
 use async_channel::Receiver;
 use log::{debug, info, warn};
-use smol::future;
 
 use super::outbox::line;
 use super::{Hub, MemberId};
@@ -115,7 +114,7 @@ impl Hub {
             return;
         };
         if cluster.paused || cluster.link.queued() > cluster::MAX_QUEUED {
-            self.tell(id, protocol::NOT_SENT_PAUSED);
+            self.tell(id, protocol::NOT_SENT_CLUSTER);
             return;
         }
         debug!(
@@ -144,7 +143,7 @@ impl Hub {
             return;
         };
         if paused {
-            self.tell(id, protocol::NOT_SENT_PAUSED);
+            self.tell(id, protocol::NOT_SENT_CLUSTER);
             return;
         }
         debug!("private message from {from} to {to_nick} on node {node}");
@@ -187,21 +186,28 @@ impl Hub {
     }
 
     /// Acts on what the cluster threads report.
-    pub(super) async fn on_cluster(&mut self, incoming: Incoming) {
+    pub(super) fn on_cluster(&mut self, incoming: Incoming) {
         match incoming {
             Incoming::Log(records) => {
                 for record in records {
                     if self.closing {
                         return;
                     }
-                    self.apply(record).await;
+                    self.apply(record);
                 }
+                // Lines stay held until committed; relay what already is.
+                self.relay_committed();
             }
             Incoming::Whisper(whisper) => {
                 let Some(target) = self.by_nick.get(whisper.to.key()).copied() else {
                     debug!("private line for {}, who is not here any more", whisper.to);
                     return;
                 };
+                if !self.allow_private(target) {
+                    // The recipient's allowance is used up; the sender's node cannot be told.
+                    debug!("private line for {} refused: allowance used", whisper.to);
+                    return;
+                }
                 let text = protocol::private_from(&whisper.from, &whisper.text);
                 self.deliver(target, line(&text));
             }
@@ -219,9 +225,9 @@ impl Hub {
         }
         cluster.paused = paused;
         let notice = line(if paused {
-            protocol::CHAT_PAUSED
+            protocol::CLUSTER_PAUSED
         } else {
-            protocol::CHAT_RESUMED
+            protocol::CLUSTER_RESUMED
         });
         let ids: Vec<MemberId> = self.members.keys().copied().collect();
         for id in ids {
@@ -235,7 +241,7 @@ impl Hub {
     }
 
     /// Relays one log entry to this node's users (storing it first if it is a message).
-    async fn apply(&mut self, record: LogRecord) {
+    fn apply(&mut self, record: LogRecord) {
         let Some(cluster) = &mut self.cluster else {
             return;
         };
@@ -253,7 +259,7 @@ impl Hub {
             } => {
                 let msg_id = self.next_msg_id;
                 self.next_msg_id += 1;
-                let formatted = protocol::live(kind, nick.as_str(), &body);
+                let formatted = line(&protocol::live(kind, nick.as_str(), &body));
                 let stored = Record {
                     id: msg_id,
                     at_ms: record.at_ms(),
@@ -266,25 +272,8 @@ impl Hub {
                         seq: record.seq,
                     }),
                 };
-                // Stored before relayed, as on a single node; a shutdown meanwhile wins.
-                let stopped = future::or(
-                    async {
-                        self.history.append(stored).await;
-                        false
-                    },
-                    async {
-                        let _ = self.stopping.recv().await;
-                        true
-                    },
-                )
-                .await;
-                if stopped {
-                    if !self.closing {
-                        self.shutdown();
-                    }
-                    return;
-                }
-                self.broadcast(&room, local(member), line(&formatted));
+                // Committed before relayed, as on a single node.
+                self.hold(stored, room, local(member), formatted);
             }
             Entry::Joined { member, nick, room } => {
                 if !own {
@@ -314,6 +303,18 @@ impl Hub {
                     cluster.remove(&node, member);
                 }
                 let text = protocol::left(&nick, reason.as_deref());
+                self.broadcast(&room, None, line(&text));
+            }
+            Entry::Quit {
+                member,
+                nick,
+                room,
+                reason,
+            } => {
+                if !own {
+                    cluster.remove(&node, member);
+                }
+                let text = protocol::quit(&nick, reason.as_deref());
                 self.broadcast(&room, None, line(&text));
             }
             Entry::Renamed {

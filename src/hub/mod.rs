@@ -5,24 +5,27 @@
 //! single owner is what keeps membership consistent (a name is taken by exactly one user, a join
 //! notice comes before that user's messages) without locks.
 //!
-//! Public lines are handed to the history writer *before* they are relayed, so every line a client
-//! has received is stored by the time the server exits.
+//! Public lines are relayed only once the history writer has committed them ([`durable`]), so
+//! every line a client has received is stored, whatever the disk does and however the server
+//! ends.
 
 pub mod cluster;
+mod durable;
+mod guard;
 pub mod outbox;
 
 use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use async_channel::{Receiver, Sender};
 use log::{debug, info, warn};
 use smol::future;
 
-use crate::clock;
 use crate::hub::outbox::{line, Line, Outbox, PushError};
 use crate::names::{Nick, RoomName};
 use crate::protocol;
-use crate::storage::{History, Kind, Record};
+use crate::storage::{History, Kind};
 
 /// Longest line of a `/who` or `/rooms` reply before it continues on the next line.
 const LIST_LINE: usize = 400;
@@ -36,6 +39,8 @@ pub enum Event {
     Register {
         id: MemberId,
         nick: Nick,
+        /// The client's address: a name held for its owner's address is refused to others.
+        ip: IpAddr,
         outbox: Outbox,
         reply: Sender<Result<Joined, RegisterError>>,
     },
@@ -86,11 +91,16 @@ pub struct Joined {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RegisterError {
     Taken,
+    /// A different name that looks the same (same confusable skeleton) is in use.
+    LooksLike,
+    /// Held for a member dropped moments ago, for this many more seconds.
+    Held(u64),
     ShuttingDown,
 }
 
 struct Member {
     nick: Nick,
+    ip: IpAddr,
     room: RoomName,
     outbox: Outbox,
 }
@@ -98,15 +108,18 @@ struct Member {
 /// The hub's state. Rooms exist while somebody is in them; their history outlives them.
 struct Hub {
     members: HashMap<MemberId, Member>,
-    /// Lower-case name to member, for uniqueness and `/msg`.
+    /// Confusable skeleton of the name to member, for uniqueness (no two users look alike) and
+    /// `/msg` (which then checks the exact name).
     by_nick: HashMap<Arc<str>, MemberId>,
+    /// Held names and private-message allowances.
+    guard: guard::Guard,
     /// Each occupied room's members with their outboxes, in joining order, for a fast fan-out.
     rooms: HashMap<RoomName, Vec<(MemberId, Outbox)>>,
     history: History,
     next_msg_id: i64,
+    /// Public lines waiting for the writer's commit, and what has been relayed.
+    relay: durable::Relay,
     closing: bool,
-    /// Closed when the server stops.
-    stopping: Receiver<()>,
     /// Members already removed because their outbox failed, whose rooms are still to be told.
     /// Announcing is deferred to the main loop, which yields between batches and checks for
     /// shutdown, because a storm of thousands of leaves costs seconds of fan-out.
@@ -122,14 +135,6 @@ pub async fn run(events: Receiver<Event>, stopping: Receiver<()>, history: Histo
     run_with(events, stopping, history, last_id, None).await;
 }
 
-/// What woke the hub.
-enum Next {
-    Event(Event),
-    Cluster(crate::cluster::Incoming),
-    /// The event channel closed, or shutdown began.
-    Stop,
-}
-
 /// Like [`run`], in cluster mode when `cluster` is given: public lines and notices then go
 /// through the cluster log, and the hub relays what it reads back from it.
 pub async fn run_with(
@@ -143,11 +148,12 @@ pub async fn run_with(
     let mut hub = Hub {
         members: HashMap::new(),
         by_nick: HashMap::new(),
+        guard: guard::Guard::default(),
         rooms: HashMap::new(),
-        history,
+        history: history.clone(),
         next_msg_id: last_id + 1,
+        relay: durable::Relay::new(last_id),
         closing: false,
-        stopping: stopping.clone(),
         departed: VecDeque::new(),
         cluster: cluster.map(|c| cluster::State::new(c.link)),
     };
@@ -155,7 +161,7 @@ pub async fn run_with(
     let from_cluster = || async {
         match incoming.as_ref().map(|rx| rx.recv()) {
             Some(recv) => match recv.await {
-                Ok(incoming) => Next::Cluster(incoming),
+                Ok(incoming) => Step::Cluster(incoming),
                 Err(_) => future::pending().await,
             },
             None => future::pending().await,
@@ -163,40 +169,77 @@ pub async fn run_with(
     };
     loop {
         hub.announce_departures(&stopping).await;
-        let from_sessions = async { events.recv().await.map_or(Next::Stop, Next::Event) };
-        let next = if hub.closing {
-            from_sessions.await
-        } else {
-            future::or(
-                async {
-                    let _ = stopping.recv().await;
-                    Next::Stop
-                },
-                // Neither side may starve the other: sessions typing and the log arriving.
-                future::race(from_sessions, from_cluster()),
-            )
-            .await
+        if !hub.closing {
+            hub.relay_committed();
+        }
+        // Lines waiting for the writer: wake on its next commit, or when users must be told.
+        let wake = hub.relay.wake_at().filter(|_| !hub.closing);
+        let waiting = async {
+            match wake {
+                None => future::pending::<()>().await,
+                Some(None) => history.commit_happened().await,
+                Some(Some(at)) => {
+                    future::or(history.commit_happened(), async {
+                        smol::Timer::at(at).await;
+                    })
+                    .await
+                }
+            }
+            Step::Look
         };
-        match next {
-            Next::Event(event) => hub.handle(event).await,
-            Next::Cluster(incoming) => hub.on_cluster(incoming).await,
-            Next::Stop if !hub.closing && !events.is_closed() => hub.shutdown(),
-            Next::Stop => break,
+        let next = async {
+            match events.recv().await {
+                Ok(event) => Step::Event(event),
+                Err(_) => Step::Closed,
+            }
+        };
+        let step = if hub.closing {
+            future::or(next, waiting).await
+        } else {
+            let stop = async {
+                let _ = stopping.recv().await;
+                Step::Stop
+            };
+            // Neither sessions typing nor the cluster log arriving may starve the other.
+            let next = future::race(next, from_cluster());
+            future::or(stop, future::or(next, waiting)).await
+        };
+        match step {
+            Step::Event(event) => hub.handle(event, &stopping).await,
+            Step::Cluster(incoming) => hub.on_cluster(incoming),
+            Step::Look => {}
+            Step::Stop if !events.is_closed() => hub.shutdown(),
+            Step::Stop | Step::Closed => break,
         }
     }
+    hub.hand_over_unqueued();
     debug!("hub stopped");
 }
 
+/// What woke the hub's loop.
+enum Step {
+    Event(Event),
+    /// In cluster mode: entries read from the log, or news about the link.
+    Cluster(crate::cluster::Incoming),
+    /// The server is stopping.
+    Stop,
+    /// Every sender is gone.
+    Closed,
+    /// A commit, or time to tell users that chat is paused.
+    Look,
+}
+
 impl Hub {
-    async fn handle(&mut self, event: Event) {
+    async fn handle(&mut self, event: Event, stopping: &Receiver<()>) {
         match event {
             Event::Register {
                 id,
                 nick,
+                ip,
                 outbox,
                 reply,
             } => {
-                let result = self.register(id, nick, outbox);
+                let result = self.register(id, nick, ip, outbox);
                 let registered = result.is_ok();
                 // The session may have given up meanwhile (its name deadline passed): then undo
                 // the registration, or the name would stay taken by nobody.
@@ -204,7 +247,10 @@ impl Hub {
                     self.leave(id, None);
                 }
             }
-            Event::Say { id, kind, text } => self.say(id, kind, text).await,
+            Event::Say { id, kind, text } if self.cluster.is_some() => {
+                self.say_to_log(id, kind, text)
+            }
+            Event::Say { id, kind, text } => self.say(id, kind, text, stopping).await,
             Event::Who { id } => self.who(id),
             Event::Rooms { id } => self.list_rooms(id),
             Event::Rename { id, nick } => self.rename(id, nick),
@@ -222,14 +268,20 @@ impl Hub {
         &mut self,
         id: MemberId,
         nick: Nick,
+        ip: IpAddr,
         outbox: Outbox,
     ) -> Result<Joined, RegisterError> {
         if self.closing {
             return Err(RegisterError::ShuttingDown);
         }
-        if self.by_nick.contains_key(nick.key()) {
-            return Err(RegisterError::Taken);
+        match self.name_clash(None, &nick, ip) {
+            None => {}
+            Some(guard::NameClash::Taken) => return Err(RegisterError::Taken),
+            Some(guard::NameClash::LooksLike) => return Err(RegisterError::LooksLike),
+            Some(guard::NameClash::Held(secs)) => return Err(RegisterError::Held(secs)),
         }
+        // Relay what is committed, so the newcomer's replay reaches as far as it can.
+        self.relay_committed();
         let room = RoomName::lobby();
         info!("{nick} joined {room}");
         self.announce(&room, Some(id), &protocol::joined(&nick), || {
@@ -239,7 +291,7 @@ impl Hub {
                 room: room.clone(),
             }
         });
-        self.by_nick.insert(nick.key().into(), id);
+        self.by_nick.insert(nick.skeleton().into(), id);
         self.rooms
             .entry(room.clone())
             .or_default()
@@ -248,60 +300,15 @@ impl Hub {
             id,
             Member {
                 nick,
+                ip,
                 room: room.clone(),
                 outbox,
             },
         );
         Ok(Joined {
             room,
-            last_id: self.next_msg_id - 1,
+            last_id: self.relay.relayed(),
         })
-    }
-
-    async fn say(&mut self, id: MemberId, kind: Kind, text: String) {
-        let Some(member) = self.members.get(&id) else {
-            return;
-        };
-        if self.cluster.is_some() {
-            self.say_to_log(id, kind, text);
-            return;
-        }
-        let msg_id = self.next_msg_id;
-        self.next_msg_id += 1;
-        let formatted = protocol::live(kind, member.nick.as_str(), &text);
-        debug!("message {msg_id} from {} in {}", member.nick, member.room);
-        let record = Record {
-            id: msg_id,
-            at_ms: clock::now_ms(),
-            room: member.room.shared(),
-            sender: member.nick.shared(),
-            kind,
-            body: text.into(),
-            log: None,
-        };
-        let room = member.room.clone();
-        // Stored before relayed: a line anybody has seen is never missing from the history.
-        // The append waits only while the writer is a full queue behind (a locked database);
-        // a shutdown meanwhile must still reach everybody, and this line, never relayed, is
-        // then dropped.
-        let stopped = future::or(
-            async {
-                self.history.append(record).await;
-                false
-            },
-            async {
-                let _ = self.stopping.recv().await;
-                true
-            },
-        )
-        .await;
-        if stopped {
-            if !self.closing {
-                self.shutdown();
-            }
-            return;
-        }
-        self.broadcast(&room, Some(id), line(&formatted));
     }
 
     fn who(&mut self, id: MemberId) {
@@ -361,27 +368,29 @@ impl Hub {
             self.tell(id, &protocol::already_known_as(&nick));
             return;
         }
-        if self
-            .by_nick
-            .get(nick.key())
-            .is_some_and(|&other| other != id)
-        {
+        let refusal = match self.name_clash(Some(id), &nick, member.ip) {
+            None => None,
+            Some(guard::NameClash::Taken) => Some(protocol::name_taken_on_rename(&nick)),
+            Some(guard::NameClash::LooksLike) => Some(protocol::name_confusable(&nick)),
+            Some(guard::NameClash::Held(secs)) => Some(protocol::name_held(&nick, secs)),
+        };
+        if let Some(refusal) = refusal {
             if let Some(cluster) = &self.cluster {
                 // The session claimed it cluster-wide first; the claim is not used.
                 cluster.link.release(&nick, id);
             }
-            self.tell(id, &protocol::name_taken_on_rename(&nick));
+            self.tell(id, &refusal);
             return;
         }
         let old = member.nick.clone();
         let room = member.room.clone();
         if let Some(cluster) = &self.cluster {
-            if old.key() != nick.key() {
+            if old.skeleton() != nick.skeleton() {
                 cluster.link.release(&old, id);
             }
         }
-        self.by_nick.remove(old.key());
-        self.by_nick.insert(nick.key().into(), id);
+        self.by_nick.remove(old.skeleton());
+        self.by_nick.insert(nick.skeleton().into(), id);
         if let Some(member) = self.members.get_mut(&id) {
             member.nick = nick.clone();
         }
@@ -399,19 +408,28 @@ impl Hub {
         let Some(from) = self.members.get(&id).map(|m| m.nick.clone()) else {
             return;
         };
-        let Some(target) = self.by_nick.get(to.key()).copied() else {
+        let target = self.by_nick.get(to.skeleton()).copied();
+        let Some((target, to_nick)) = target
+            .and_then(|t| self.members.get(&t).map(|m| (t, m.nick.clone())))
+            .filter(|(_, nick)| nick.key() == to.key())
+        else {
             self.whisper(id, from, to, text);
             return;
         };
-        let Some(to_nick) = self.members.get(&target).map(|m| m.nick.clone()) else {
+        if !self.allow_private(target) {
+            debug!("private message from {from} to {to_nick} refused: recipient's allowance used");
+            self.tell(id, &protocol::private_not_delivered(&to_nick));
             return;
-        };
+        }
         debug!("private message from {from} to {to_nick}");
         self.deliver(target, line(&protocol::private_from(&from, &text)));
         self.tell(id, &protocol::private_to(&to_nick, &text));
     }
 
     fn join(&mut self, id: MemberId, room: RoomName) -> Option<Joined> {
+        // Relay what is committed first (which may drop a slow mover), so the replay of the new
+        // room reaches as far as it can.
+        self.relay_committed();
         let member = self.members.get(&id)?;
         if member.room == room {
             self.tell(id, &protocol::already_in(&room));
@@ -430,7 +448,7 @@ impl Hub {
             });
         } else {
             self.broadcast(&old, None, line(&protocol::left_for(&nick, &room)));
-            self.broadcast(&room, None, line(&protocol::joined(&nick)));
+            self.broadcast(&room, Some(id), line(&protocol::joined(&nick)));
         }
         let members = self.rooms.entry(room.clone()).or_default();
         members.push((id, outbox.clone()));
@@ -443,17 +461,18 @@ impl Hub {
         let _ = outbox.push_marker();
         Some(Joined {
             room,
-            last_id: self.next_msg_id - 1,
+            last_id: self.relay.relayed(),
         })
     }
 
     /// Takes a member out of every map: its name is free and no line reaches it any more.
     fn detach(&mut self, id: MemberId) -> Option<Member> {
         let member = self.members.remove(&id)?;
-        self.by_nick.remove(member.nick.key());
+        self.by_nick.remove(member.nick.skeleton());
         if let Some(cluster) = &self.cluster {
             cluster.link.release(&member.nick, id);
         }
+        self.guard.forget(id);
         self.remove_from_room(id, &member.room);
         Some(member)
     }
@@ -466,9 +485,9 @@ impl Hub {
             // Every outbox is closed: nobody is left to tell.
             return;
         }
-        let text = protocol::left(&member.nick, reason);
+        let text = protocol::quit(&member.nick, reason);
         info!("{} left {}", member.nick, member.room);
-        self.announce(&member.room, None, &text, || crate::cluster::Entry::Left {
+        self.announce(&member.room, None, &text, || crate::cluster::Entry::Quit {
             member: id,
             nick: member.nick.clone(),
             room: member.room.clone(),
@@ -477,6 +496,8 @@ impl Hub {
     }
 
     fn shutdown(&mut self) {
+        // What is committed still reaches its readers, ahead of the goodbye.
+        self.relay_committed();
         self.closing = true;
         let bye = line(protocol::SHUTTING_DOWN);
         for member in self.members.values() {
@@ -513,9 +534,10 @@ impl Hub {
         self.deliver(id, line(text));
     }
 
-    /// Sends a line to everybody in `room` except `except`. Members whose outbox is full are
-    /// disconnected: the client stopped reading, and we drop it, not the room.
-    fn broadcast(&mut self, room: &RoomName, except: Option<MemberId>, line: Line) {
+    /// Sends a line to everybody in `room` except `except` now (see [`Hub::broadcast`] for the
+    /// ordered way). Members whose outbox is full are disconnected: the client stopped reading,
+    /// and we drop it, not the room.
+    fn broadcast_now(&mut self, room: &RoomName, except: Option<MemberId>, line: Line) {
         let faults = self.fan_out(room, except, &line);
         if !faults.is_empty() {
             self.settle(faults);
@@ -559,6 +581,8 @@ impl Hub {
                     member.nick
                 );
                 member.outbox.kick();
+                // Nobody else may take the name while its owner reconnects.
+                self.guard.hold(&member.nick, member.ip);
             } else {
                 info!("{} left {}", member.nick, member.room);
             }
@@ -646,6 +670,7 @@ mod tests {
         smol::block_on(events.send(Event::Register {
             id,
             nick,
+            ip: std::net::Ipv4Addr::LOCALHOST.into(),
             outbox,
             reply,
         }))

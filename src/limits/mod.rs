@@ -1,2 +1,3 @@
 //! Limiters: small types with no sockets, testable in microseconds.
 pub mod ratelimit;
+pub mod throttle;

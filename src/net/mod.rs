@@ -1,3 +1,4 @@
 //! Sockets: listening, accepting, admission.
 pub mod server;
 pub mod socket;
+pub mod tls;

@@ -1,5 +1,9 @@
-//! The listening socket: accepts connections, applies the connection limits, and gives each
+//! The listening sockets: accept connections, apply the connection limits, and give each
 //! admitted connection its own task.
+//!
+//! There is a plaintext listener, a TLS listener, or both. Both feed the same hub through the
+//! same [`Admission`], so the caps count every connection whichever port it came in on; a TLS
+//! connection runs its handshake in its own task (see [`crate::net::tls`]) and then the same session.
 //!
 //! Shutdown is a parameter, so tests and embedders can stop the server without a signal. The
 //! accept loop never exits on an accept error: running out of descriptors is logged and backed
@@ -10,6 +14,7 @@ use std::future::Future;
 use std::io::{self, Read as _, Write as _};
 use std::net::{IpAddr, TcpListener, TcpStream};
 use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -20,6 +25,7 @@ use smol::{Async, Executor, Timer};
 use crate::config::Config;
 use crate::hub;
 use crate::net::socket as net;
+use crate::net::tls::Tls;
 use crate::protocol;
 use crate::session::{self, Shared};
 use crate::storage::History;
@@ -44,10 +50,17 @@ pub enum Stopped {
     HubFailed,
 }
 
+/// What the server accepts connections on: at least one of the two.
+pub struct Listeners {
+    pub plain: Option<Async<TcpListener>>,
+    /// The TLS listener and the configuration its handshakes use (reloadable).
+    pub tls: Option<(Async<TcpListener>, Arc<Tls>)>,
+}
+
 /// Runs the server until `shutdown` resolves, then tells every user, flushes their outboxes for at
 /// most the configured grace time, and returns. The caller stops the history writer afterwards.
 pub async fn run(
-    listener: Async<TcpListener>,
+    listeners: Listeners,
     config: Config,
     history: History,
     last_id: i64,
@@ -80,10 +93,31 @@ pub async fn run(
         cluster: link,
     });
     let admission = Arc::new(Admission::default());
+    // Member ids are unique across both listeners.
+    let next_id = AtomicU64::new(1);
+    let accepting = Accepting {
+        shared: &shared,
+        admission: &admission,
+        executor: &executor,
+        alive: &alive,
+        next_id: &next_id,
+    };
 
     let stopped = future::or(
         async {
-            accept_loop(&listener, &shared, &admission, &executor, &alive).await;
+            let plain = async {
+                match &listeners.plain {
+                    Some(listener) => accept_loop(listener, None, &accepting).await,
+                    None => future::pending().await,
+                }
+            };
+            let tls = async {
+                match &listeners.tls {
+                    Some((listener, tls)) => accept_loop(listener, Some(tls), &accepting).await,
+                    None => future::pending().await,
+                }
+            };
+            future::or(plain, tls).await;
             Stopped::Requested
         },
         future::or(
@@ -101,7 +135,7 @@ pub async fn run(
 
     // Stop accepting; closing `stop` tells the hub (which tells everybody) and the sessions still
     // choosing a name; then outboxes get the grace time to drain.
-    drop(listener);
+    drop(listeners);
     stop_tx.close();
     drop((alive, shared, hub_tx));
     let drained = future::or(async { all_done.recv().await.is_err() }, async {
@@ -125,14 +159,28 @@ pub async fn run(
     stopped
 }
 
+/// What every accept loop shares.
+struct Accepting<'a> {
+    shared: &'a Arc<Shared>,
+    admission: &'a Arc<Admission>,
+    executor: &'a Arc<Executor<'static>>,
+    alive: &'a async_channel::Sender<()>,
+    next_id: &'a AtomicU64,
+}
+
+/// Accepts on one listener until cancelled; `tls` is set for the TLS listener.
 async fn accept_loop(
     listener: &Async<TcpListener>,
-    shared: &Arc<Shared>,
-    admission: &Arc<Admission>,
-    executor: &Arc<Executor<'static>>,
-    alive: &async_channel::Sender<()>,
+    tls: Option<&Arc<Tls>>,
+    accepting: &Accepting<'_>,
 ) {
-    let mut next_id: u64 = 1;
+    let Accepting {
+        shared,
+        admission,
+        executor,
+        alive,
+        next_id,
+    } = *accepting;
     let mut accepted: u64 = 0;
     let mut backoff = ACCEPT_BACKOFF_MIN;
     let mut last_warning: Option<Instant> = None;
@@ -177,7 +225,13 @@ async fn accept_loop(
         let ticket = match admission.admit(ip, &shared.config) {
             Ok(ticket) => ticket,
             Err(reason) => {
-                warn!("{peer}: refused: {reason}");
+                // Keyed by the reason's kind, not its text, so the count groups them.
+                let key = if reason == protocol::server_full() {
+                    "refused: server full"
+                } else {
+                    "refused: per-address cap"
+                };
+                crate::log_throttled!(log::Level::Warn, key, "{peer}: refused: {reason}");
                 refuse(stream, &reason);
                 continue;
             }
@@ -192,25 +246,65 @@ async fn accept_loop(
                 continue;
             }
         };
-        debug!("{peer}: connected");
-        let id = next_id;
-        next_id += 1;
+        debug!(
+            "{peer}: connected{}",
+            if tls.is_some() { " (TLS)" } else { "" }
+        );
+        let id = next_id.fetch_add(1, Ordering::Relaxed);
         let shared = shared.clone();
+        // Set here, so that the TLS handshake counts against the time to choose a name.
+        let deadline = Instant::now() + shared.config.register_timeout;
+        let hub = shared.hub.clone();
         let alive = alive.clone();
-        executor
-            .spawn(async move {
-                // A bug in one session must end that session, not the executor thread running
-                // it (and with it every other session on that thread).
-                let hub = shared.hub.clone();
-                let session = AssertUnwindSafe(session::run(stream, peer, id, shared));
-                if session.catch_unwind().await.is_err() {
-                    error!("{peer}: session panicked; connection closed");
-                    // Free the name at once (leaving twice is harmless).
-                    let _ = hub.try_send(hub::Event::Leave { id, reason: None });
-                }
-                drop((ticket, alive));
-            })
-            .detach();
+        // Two task types rather than one with a branch inside: a plaintext session's task must
+        // not be sized for the TLS state it never holds.
+        match tls {
+            None => {
+                let session = session::run(stream, peer, id, shared, deadline);
+                spawn(executor, guarded(session, hub, id, peer), ticket, alive);
+            }
+            Some(tls) => {
+                let tls = tls.clone();
+                let session = async move {
+                    let stopping = shared.stopping.clone();
+                    if let Some(stream) = tls.handshake(stream, peer, deadline, &stopping).await {
+                        drop((tls, stopping));
+                        session::run(stream, peer, id, shared, deadline).await;
+                    }
+                };
+                spawn(executor, guarded(session, hub, id, peer), ticket, alive);
+            }
+        }
+    }
+}
+
+/// Runs a connection's task to the end, then gives its place back.
+fn spawn(
+    executor: &Executor<'static>,
+    task: impl Future<Output = ()> + Send + 'static,
+    ticket: Ticket,
+    alive: async_channel::Sender<()>,
+) {
+    executor
+        .spawn(async move {
+            task.await;
+            drop((ticket, alive));
+        })
+        .detach();
+}
+
+/// Runs a connection's future so that a bug in it ends that connection, not the executor thread
+/// running it (and with it every other session on that thread).
+async fn guarded(
+    session: impl Future<Output = ()> + Send,
+    hub: async_channel::Sender<hub::Event>,
+    id: hub::MemberId,
+    peer: std::net::SocketAddr,
+) {
+    if AssertUnwindSafe(session).catch_unwind().await.is_err() {
+        error!("{peer}: session panicked; connection closed");
+        // Free the name at once (leaving twice is harmless).
+        let _ = hub.try_send(hub::Event::Leave { id, reason: None });
     }
 }
 
@@ -218,7 +312,7 @@ async fn accept_loop(
 /// line fits its send buffer and the write does not block. Input that already arrived is read
 /// and dropped first: closing with unread input would reset the connection and could discard
 /// the reason before the client reads it.
-fn refuse(mut stream: TcpStream, reason: &str) {
+pub(crate) fn refuse(mut stream: TcpStream, reason: &str) {
     let _ = stream.set_nonblocking(true);
     let _ = stream.write_all(format!("{reason}\n").as_bytes());
     let _ = stream.shutdown(std::net::Shutdown::Write);
@@ -290,9 +384,20 @@ impl Drop for Ticket {
 }
 
 /// Logs what the server is listening on and its limits.
-pub fn log_start(addr: std::net::SocketAddr, config: &Config, threads: usize) {
+pub fn log_start(
+    plain: Option<std::net::SocketAddr>,
+    tls: Option<std::net::SocketAddr>,
+    config: &Config,
+    threads: usize,
+) {
+    let on = match (plain, tls) {
+        (Some(plain), Some(tls)) => format!("{plain} and TLS on {tls}"),
+        (Some(plain), None) => plain.to_string(),
+        (None, Some(tls)) => format!("TLS on {tls} only"),
+        (None, None) => "nothing".to_owned(),
+    };
     info!(
-        "listening on {addr} ({threads} threads, max {} clients, {} per address)",
+        "listening on {on} ({threads} threads, max {} clients, {} per address)",
         config.max_clients, config.max_per_ip
     );
 }

@@ -5,7 +5,7 @@
 use std::io;
 use std::time::Instant;
 
-use log::{debug, warn};
+use log::debug;
 use smol::{future, Timer};
 
 use super::command::{self, Command, Input, HELP};
@@ -112,7 +112,11 @@ pub(super) async fn chat<S: Stream>(
             bucket.spend(now);
             if bucket.wait(now).is_some() && !throttled {
                 throttled = true;
-                warn!("{nick}: over the rate limit, delaying lines");
+                crate::log_throttled!(
+                    log::Level::Warn,
+                    "rate limit",
+                    "{nick}: over the rate limit, delaying lines"
+                );
                 conn.queue(&protocol::slow_down(rate.burst, rate.per_sec));
             }
         }
@@ -123,7 +127,12 @@ pub(super) async fn chat<S: Stream>(
                     config.max_line
                 );
             } else {
-                warn!("{nick}: line over {} bytes refused", config.max_line);
+                crate::log_throttled!(
+                    log::Level::Warn,
+                    "line too long",
+                    "{nick}: line over {} bytes refused",
+                    config.max_line
+                );
                 too_long_seen = true;
             }
             conn.queue(&protocol::too_long(config.max_line));

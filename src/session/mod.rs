@@ -16,9 +16,10 @@ mod room;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Instant;
 
 use async_channel::{Receiver, Sender};
-use log::{debug, warn};
+use log::debug;
 use smol::{future, Timer};
 
 use crate::config::Config;
@@ -65,7 +66,15 @@ impl Abandon for Kicked {
 }
 
 /// Runs one connection to the end. Errors are the client's business and end only this session.
-pub async fn run<S: Stream>(stream: S, peer: SocketAddr, id: MemberId, shared: Arc<Shared>) {
+/// A name must be chosen by `deadline`, which the caller sets at accept so that a TLS handshake
+/// counts against it.
+pub async fn run<S: Stream>(
+    stream: S,
+    peer: SocketAddr,
+    id: MemberId,
+    shared: Arc<Shared>,
+    deadline: Instant,
+) {
     let config = &shared.config;
     let mut conn = Conn::new(stream, peer, config.max_line);
     let (outbox, inbox) = outbox(config.outbox_bytes);
@@ -74,7 +83,7 @@ pub async fn run<S: Stream>(stream: S, peer: SocketAddr, id: MemberId, shared: A
     // is only as large as the chat loop needs: that is what an idle user costs.
     let registered = Box::pin(future::or(
         future::or(register::register(&mut conn, &shared, id, &outbox), async {
-            Timer::after(config.register_timeout).await;
+            Timer::at(deadline).await;
             Err(Refusal::Timeout)
         }),
         async {
@@ -89,7 +98,11 @@ pub async fn run<S: Stream>(stream: S, peer: SocketAddr, id: MemberId, shared: A
             match refusal {
                 Refusal::Timeout => {
                     let secs = config.register_timeout.as_secs();
-                    warn!("{peer}: no name within {secs} s, disconnecting");
+                    crate::log_throttled!(
+                        log::Level::Warn,
+                        "no name in time",
+                        "{peer}: no name within {secs} s, disconnecting"
+                    );
                     conn.try_last_words(&protocol::no_name_in_time(secs)).await;
                 }
                 Refusal::ShuttingDown => conn.try_last_words(protocol::SHUTTING_DOWN).await,

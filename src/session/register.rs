@@ -61,6 +61,7 @@ pub(super) async fn register<S: Stream>(
         let event = Event::Register {
             id,
             nick: nick.clone(),
+            ip: conn.peer.ip().to_canonical(),
             outbox: outbox.clone(),
             reply: reply_tx,
         };
@@ -76,6 +77,14 @@ pub(super) async fn register<S: Stream>(
             Ok(Ok(joined)) => return Ok((nick, joined)),
             Ok(Err(RegisterError::Taken)) => {
                 conn.queue(&protocol::name_taken(&nick));
+                conn.queue(protocol::ASK_NAME);
+            }
+            Ok(Err(RegisterError::LooksLike)) => {
+                conn.queue(&protocol::name_confusable(&nick));
+                conn.queue(protocol::ASK_NAME);
+            }
+            Ok(Err(RegisterError::Held(secs))) => {
+                conn.queue(&protocol::name_held(&nick, secs));
                 conn.queue(protocol::ASK_NAME);
             }
             Ok(Err(RegisterError::ShuttingDown)) | Err(_) => return Err(Refusal::ShuttingDown),

@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_channel::Sender;
+use async_channel::{Receiver, Sender, TrySendError};
 use log::error;
 
 use crate::names::RoomName;
@@ -116,6 +116,9 @@ pub struct OpenError {
 pub struct History {
     tx: Sender<WriterMsg>,
     committed: Arc<AtomicI64>,
+    /// Holds a token after each commit (a bounded(1) channel: one token stands for any number
+    /// of commits), so the hub can sleep until there is something new to relay.
+    commits: Receiver<()>,
     reads: Sender<ReadJob>,
 }
 
@@ -126,15 +129,19 @@ impl History {
         path: &Path,
         commit_window: Duration,
     ) -> Result<(History, HistoryWriter, i64), OpenError> {
-        let (history, writer, last_id, _) = History::open_at(path, commit_window)?;
+        let (history, writer, last_id, _) = History::open_limited(path, commit_window, None)?;
         Ok((history, writer, last_id))
     }
 
-    /// Like [`History::open`], and also returns where the newest stored row sits in the cluster
-    /// log, which is where a cluster node resumes reading.
-    pub fn open_at(
+    /// [`History::open`], with the writer's connection limited to `max_pages` database pages
+    /// (`PRAGMA max_page_count`). Past it every commit fails with "database or disk is full",
+    /// exactly as on a full filesystem: this is how the tests inject a full disk without root.
+    /// Also returns where the newest stored row sits in the cluster log, which is where a
+    /// cluster node resumes reading.
+    pub fn open_limited(
         path: &Path,
         commit_window: Duration,
+        max_pages: Option<i64>,
     ) -> Result<(History, HistoryWriter, i64, Option<LogPos>), OpenError> {
         let err = |source| OpenError {
             path: path.to_owned(),
@@ -144,15 +151,20 @@ impl History {
         // cannot migrate a database that a running server is using.
         let lock = schema::lock_database(path).map_err(err)?;
         let conn = open_connection(path).map_err(err)?;
+        if let Some(pages) = max_pages {
+            conn.pragma_update(None, "max_page_count", pages)
+                .map_err(|e| err(e.into()))?;
+        }
         let last_id = schema::last_id(&conn).map_err(err)?;
         let position = schema::log_position(&conn).map_err(err)?;
         let (tx, rx) = async_channel::bounded(QUEUE);
+        let (commit_tx, commits) = async_channel::bounded(1);
         let committed = Arc::new(AtomicI64::new(last_id));
         let thread = {
             let committed = committed.clone();
             std::thread::Builder::new()
                 .name("history-writer".into())
-                .spawn(move || writer::writer_loop(conn, rx, committed, commit_window))
+                .spawn(move || writer::writer_loop(conn, rx, committed, commit_tx, commit_window))
                 .map_err(|e| err(StorageError::Thread(e)))?
         };
         let (reads, jobs) = async_channel::unbounded();
@@ -167,6 +179,7 @@ impl History {
         let history = History {
             tx: tx.clone(),
             committed,
+            commits,
             reads,
         };
         let writer = HistoryWriter {
@@ -183,6 +196,32 @@ impl History {
         if self.tx.send(WriterMsg::Record(record)).await.is_err() {
             error!("history writer is gone; a message was not stored");
         }
+    }
+
+    /// Queues a record for the writer without waiting; hands it back when the queue is full.
+    /// The hub uses this, and keeps what comes back, so a stalled disk never stalls the hub.
+    pub fn try_append(&self, record: Record) -> Result<(), Record> {
+        match self.tx.try_send(WriterMsg::Record(record)) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full(WriterMsg::Record(record))) => Err(record),
+            Err(TrySendError::Closed(_)) => {
+                error!("history writer is gone; a message was not stored");
+                Ok(())
+            }
+            Err(TrySendError::Full(WriterMsg::Barrier(_))) => Ok(()),
+        }
+    }
+
+    /// The highest id the writer is done with: committed (or, after an error no retry can fix,
+    /// given up on and logged).
+    pub fn committed(&self) -> i64 {
+        self.committed.load(Ordering::Acquire)
+    }
+
+    /// Resolves after the next commit (at once if one happened since the last call). Meant for
+    /// one waiter, the hub: with several, a commit wakes only one of them.
+    pub async fn commit_happened(&self) {
+        let _ = self.commits.recv().await;
     }
 
     /// Waits until every record up to `id` is committed, so a replay read sees them.

@@ -2,8 +2,9 @@
 //!
 //! The writer waits for a record, gathers more for up to one commit window (or until a barrier
 //! asks for a commit now), and commits them in one transaction: one fsync per batch instead of one
-//! per line. A failed commit is retried, never dropped: meanwhile the queue fills and the hub
-//! waits, which pauses chat instead of relaying lines that will not be stored.
+//! per line. A failed commit is retried, never dropped. After each commit it publishes the newest
+//! committed id and signals the hub, which relays only lines up to that id: while commits fail,
+//! chat pauses instead of relaying lines that are not stored.
 //!
 //! It must not know about sessions or the hub: it sees records and barriers, nothing else.
 
@@ -64,6 +65,7 @@ pub(super) fn writer_loop(
     mut conn: Connection,
     rx: Receiver<WriterMsg>,
     committed: Arc<AtomicI64>,
+    commit_signal: Sender<()>,
     window: Duration,
 ) -> u64 {
     let mut batch: Vec<Record> = Vec::with_capacity(MAX_BATCH);
@@ -81,11 +83,14 @@ pub(super) fn writer_loop(
         if !batch.is_empty() {
             if commit_with_retry(&mut conn, &batch, &rx, &mut give_up_at) {
                 total += batch.len() as u64;
-                if let Some(last) = batch.last() {
-                    committed.store(last.id, Ordering::Release);
-                }
             } else {
                 lost += batch.len() as u64;
+            }
+            // Advanced after a permanent failure too (rows SQLite refuses outright, logged as an
+            // error): otherwise the hub, which relays only committed ids, would wait forever.
+            if let Some(last) = batch.last() {
+                committed.store(last.id, Ordering::Release);
+                let _ = commit_signal.try_send(());
             }
             batch.clear();
         }

@@ -3,6 +3,14 @@
 //! terminals of the others, where such characters could move the cursor, retitle the window,
 //! hide text or make a line read differently from what it says.
 //!
+//! Text must also read as what it is. Unicode spaces (no-break, em, ideographic...) become plain
+//! spaces and invisible format characters (zero-width space, word joiner, BOM, soft hyphen...)
+//! are dropped, so that `left<NBSP>(...)` cannot slip past the `/me` guard and still look like
+//! `left (...)`; the zero-width joiner stays, because emoji sequences need it (the guard ignores
+//! it instead). Runs of more than [`MAX_SPACES`] spaces are shortened to that many, so padding
+//! cannot push text onto a row of its own on the reader's terminal, where it could pass for a
+//! server line.
+//!
 //! Tabs become spaces; every other character that could act on a terminal is dropped, and escape
 //! sequences are dropped together with their parameters. Everything else, including U+FFFD, emoji
 //! and CJK text, passes through unchanged. Nothing is trimmed: what counts as an empty line is the
@@ -40,11 +48,16 @@ enum State {
     String,
 }
 
-/// Returns `input` with tabs turned into spaces and every control character, escape sequence and
-/// bidirectional formatting character removed.
+/// Longest run of spaces kept in a line. Not configurable: enough for any alignment in prose,
+/// far too few to fill a terminal row.
+pub const MAX_SPACES: usize = 3;
+
+/// Returns `input` with tabs and Unicode spaces turned into spaces, runs of spaces shortened to
+/// [`MAX_SPACES`], and every control character, escape sequence, bidirectional formatting
+/// character and invisible format character removed.
 pub fn sanitize(input: &str) -> String {
     // Most lines are plain text, so scan once and copy without re-encoding them char by char.
-    if input.chars().all(is_plain) {
+    if is_clean(input) {
         return input.to_owned();
     }
     let mut out = String::with_capacity(input.len());
@@ -52,17 +65,73 @@ pub fn sanitize(input: &str) -> String {
     for c in input.chars() {
         state = step(state, c, &mut out);
     }
+    if has_long_space_run(&out) {
+        out = collapse_spaces(&out);
+    }
     out
 }
 
-/// Returns true if `s` contains no character that [`sanitize`] would change or remove.
+/// Returns true if `s` contains nothing that [`sanitize`] would change or remove.
 pub fn is_clean(s: &str) -> bool {
-    s.chars().all(is_plain)
+    s.chars().all(is_plain) && !has_long_space_run(s)
+}
+
+fn has_long_space_run(s: &str) -> bool {
+    s.as_bytes()
+        .windows(MAX_SPACES + 1)
+        .any(|w| w.iter().all(|&b| b == b' '))
+}
+
+fn collapse_spaces(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut run = 0;
+    for c in s.chars() {
+        run = if c == ' ' { run + 1 } else { 0 };
+        if run <= MAX_SPACES {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Returns true for characters that are kept as they are when outside an escape sequence.
 fn is_plain(c: char) -> bool {
-    !is_control(c) && !is_bidi(c)
+    !is_control(c) && !is_bidi(c) && !is_invisible(c) && !is_unicode_space(c)
+}
+
+/// Spaces other than U+0020 that a terminal shows as blank: they become a plain space.
+fn is_unicode_space(c: char) -> bool {
+    matches!(
+        c,
+        '\u{a0}' | '\u{1680}' | '\u{2000}'
+            ..='\u{200a}' | '\u{2028}' | '\u{2029}' | '\u{202f}' | '\u{205f}' | '\u{3000}'
+    )
+}
+
+/// Format characters that show as nothing (zero-width space and non-joiner, marks, word joiner
+/// and invisible operators, BOM, soft hyphen, Hangul fillers...): dropped. The zero-width joiner
+/// (U+200D) is not among them: emoji sequences need it.
+fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{ad}'
+            | '\u{34f}'
+            | '\u{61c}'
+            | '\u{115f}'
+            | '\u{1160}'
+            | '\u{17b4}'
+            | '\u{17b5}'
+            | '\u{180e}'
+            | '\u{200b}'
+            | '\u{200c}'
+            | '\u{200e}'
+            | '\u{200f}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{206a}'..='\u{206f}'
+            | '\u{3164}'
+            | '\u{feff}'
+            | '\u{ffa0}'
+    )
 }
 
 /// Returns true for C0 controls (including tab), DEL and C1 controls.
@@ -99,7 +168,7 @@ fn step(state: State, c: char, out: &mut String) -> State {
     }
     match state {
         State::Ground => {
-            if c == '\t' {
+            if c == '\t' || is_unicode_space(c) {
                 out.push(' ');
             } else if is_plain(c) {
                 out.push(c);
@@ -158,6 +227,27 @@ mod tests {
     }
 
     /// A tab becomes a single space.
+    #[test]
+    fn unicode_spaces_become_spaces_and_invisibles_go() {
+        assert_eq!(sanitize("left\u{a0}(x)"), "left (x)");
+        assert_eq!(sanitize("is\u{2003}now"), "is now");
+        assert_eq!(sanitize("joi\u{200b}ned\u{2060}\u{feff}"), "joined");
+        assert_eq!(sanitize("soft\u{ad}hyphen"), "softhyphen");
+        // The zero-width joiner holds emoji sequences together.
+        assert_eq!(
+            sanitize("\u{1f468}\u{200d}\u{1f469}"),
+            "\u{1f468}\u{200d}\u{1f469}"
+        );
+    }
+
+    #[test]
+    fn long_space_runs_are_shortened() {
+        assert_eq!(sanitize("a   b"), "a   b");
+        assert_eq!(sanitize(&format!("a{}b", " ".repeat(71))), "a   b");
+        assert_eq!(sanitize("a\t\t\t\t\tb"), "a   b");
+        assert_eq!(sanitize("a \u{a0} \u{3000} b"), "a   b");
+    }
+
     #[test]
     fn tab_becomes_space() {
         assert_eq!(sanitize("a\tb\t"), "a b ");
@@ -265,17 +355,15 @@ mod tests {
             assert_eq!(sanitize(&s), "ab", "{:?}", c);
             assert!(!is_clean(&s));
         }
-        // Neighbouring formatting characters that cannot reorder text are kept.
-        assert_eq!(
-            sanitize("a\u{200e}\u{200f}\u{2065}b"),
-            "a\u{200e}\u{200f}\u{2065}b"
-        );
+        // The invisible direction marks go too (they are invisible); an unassigned neighbour
+        // stays.
+        assert_eq!(sanitize("a\u{200e}\u{200f}\u{2065}b"), "a\u{2065}b");
     }
 
     /// Nothing is trimmed, so whitespace-only results reach the caller.
     #[test]
     fn does_not_trim() {
-        assert_eq!(sanitize("  \u{1b}[0m  "), "    ");
+        assert_eq!(sanitize("  \u{1b}[0m "), "   ");
         assert_eq!(sanitize("\t"), " ");
         assert_eq!(sanitize("\u{1b}[0m"), "");
     }
@@ -288,7 +376,10 @@ mod tests {
         assert!(!is_clean("\u{7f}"));
         assert!(!is_clean("\u{85}"));
         assert!(!is_clean("\u{2067}"));
-        assert!(is_clean("\u{a0}\u{ad}"));
+        assert!(!is_clean("\u{a0}"));
+        assert!(!is_clean("\u{ad}"));
+        assert!(!is_clean("a    b"));
+        assert!(is_clean("a   b \u{200d}"));
     }
 
     /// Characters that make up escape sequences, in proportions that build many of them.

@@ -1,0 +1,261 @@
+//! Committed before relayed: a public line waits in the hub until the history writer has
+//! committed it, so every line any client received is in the database whatever the disk does (a
+//! write lock held by another program, a full disk) and even after `kill -9`.
+//!
+//! Why not relay at once and bound the age of unstored lines instead: whatever the bound, a crash
+//! inside it loses lines people have read, and the bound is only checked when the next line
+//! comes. Waiting for the commit costs each line at most one commit window (`--commit-ms`) plus
+//! an fsync, and buys an exact rule.
+//!
+//! While the writer cannot commit, lines wait here in order, never dropped. Once the oldest has
+//! waited [`PAUSE_NOTICE_AFTER`], everybody is told once that chat is paused, and again when it
+//! resumes. Room notices (joins, leaves, renames) queue behind waiting lines, so a room sees
+//! things in the order they happened. Memory is bounded: past [`MAX_HELD`] waiting lines the hub
+//! waits for the writer while it is merely busy, and once chat is paused refuses new public
+//! lines, telling their senders.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use async_channel::Receiver;
+use log::{debug, info, warn};
+use smol::future;
+
+use super::outbox::{line, Line};
+use super::{Hub, MemberId};
+use crate::clock;
+use crate::names::RoomName;
+use crate::protocol;
+use crate::storage::{Kind, Record};
+
+/// How long the oldest waiting line may wait before everybody is told chat is paused: far above
+/// a healthy commit (one window plus an fsync, milliseconds), short enough that users learn why
+/// nothing arrives. Not configurable: it changes only when users are told, not what is stored.
+pub(super) const PAUSE_NOTICE_AFTER: Duration = Duration::from_secs(1);
+
+/// Most lines (and queued notices) waiting for the writer. Each holds its text twice (the record
+/// and the formatted line), so with 1 KiB lines this bounds the hub's backlog to tens of MB
+/// however long the disk stays stuck. Not configurable: it only matters during an outage.
+pub(super) const MAX_HELD: usize = 16 * 1024;
+
+/// Lines waiting for the writer, and what has been relayed.
+pub(super) struct Relay {
+    held: VecDeque<Held>,
+    /// Records the writer's queue could not take yet, oldest first.
+    unqueued: VecDeque<Record>,
+    /// The newest message id relayed: a newcomer's replay goes up to it, its outbox on from it.
+    relayed: i64,
+    /// Whether users were told that chat is paused.
+    paused: bool,
+}
+
+/// A line for a room, waiting for everything before it to be committed.
+struct Held {
+    /// The message id, or `None` for a notice, which is not stored and goes as soon as every
+    /// line before it has gone.
+    id: Option<i64>,
+    since: Instant,
+    room: RoomName,
+    except: Option<MemberId>,
+    line: Line,
+}
+
+impl Relay {
+    pub(super) fn new(last_id: i64) -> Relay {
+        Relay {
+            held: VecDeque::new(),
+            unqueued: VecDeque::new(),
+            relayed: last_id,
+            paused: false,
+        }
+    }
+
+    /// The newest message id relayed.
+    pub(super) fn relayed(&self) -> i64 {
+        self.relayed
+    }
+
+    /// When the hub must look again without a commit: `None` when nothing waits or users were
+    /// already told; `Some(None)` to wait for a commit only.
+    pub(super) fn wake_at(&self) -> Option<Option<Instant>> {
+        let oldest = self.held.front()?;
+        Some((!self.paused).then(|| oldest.since + PAUSE_NOTICE_AFTER))
+    }
+}
+
+impl Hub {
+    /// Stamps a public line, queues it for the writer and holds it until it is committed.
+    ///
+    /// When [`MAX_HELD`] lines already wait and the writer is merely behind (chat not paused),
+    /// this waits for its commits: backpressure that slows every sender, as a healthy but busy
+    /// disk should. Once chat is paused it refuses instead, so a stuck disk never freezes the hub
+    /// (joins, `/who`, the shutdown all go on). A shutdown meanwhile still reaches everybody.
+    pub(super) async fn say(
+        &mut self,
+        id: MemberId,
+        kind: Kind,
+        text: String,
+        stopping: &Receiver<()>,
+    ) {
+        while self.relay.held.len() >= MAX_HELD && !self.relay.paused && !self.closing {
+            let at = self
+                .relay
+                .wake_at()
+                .flatten()
+                .unwrap_or_else(|| Instant::now() + PAUSE_NOTICE_AFTER);
+            let stopped = future::or(
+                async {
+                    let _ = stopping.recv().await;
+                    true
+                },
+                future::or(
+                    async {
+                        self.history.commit_happened().await;
+                        false
+                    },
+                    async {
+                        smol::Timer::at(at).await;
+                        false
+                    },
+                ),
+            )
+            .await;
+            if stopped {
+                self.shutdown();
+                return;
+            }
+            self.relay_committed();
+        }
+        if self.closing {
+            return;
+        }
+        let Some(member) = self.members.get(&id) else {
+            return;
+        };
+        if self.relay.held.len() >= MAX_HELD {
+            debug!(
+                "{}: line refused, {MAX_HELD} lines wait for the history",
+                member.nick
+            );
+            self.tell(id, protocol::NOT_SENT_PAUSED);
+            return;
+        }
+        let msg_id = self.next_msg_id;
+        self.next_msg_id += 1;
+        debug!("message {msg_id} from {} in {}", member.nick, member.room);
+        let formatted = line(&protocol::live(kind, member.nick.as_str(), &text));
+        let record = Record {
+            id: msg_id,
+            at_ms: clock::now_ms(),
+            room: member.room.shared(),
+            sender: member.nick.shared(),
+            kind,
+            body: text.into(),
+            log: None,
+        };
+        let room = member.room.clone();
+        self.hold(record, room, Some(id), formatted);
+    }
+
+    /// Queues a stamped record for the writer and holds its line for the room (all but
+    /// `except`) until it is committed. Cluster mode uses this for every line read from the log.
+    pub(super) fn hold(
+        &mut self,
+        record: Record,
+        room: RoomName,
+        except: Option<MemberId>,
+        formatted: Line,
+    ) {
+        let msg_id = record.id;
+        // Keep the writer's order: nothing overtakes a record the queue could not take.
+        if !self.relay.unqueued.is_empty() {
+            self.relay.unqueued.push_back(record);
+        } else if let Err(record) = self.history.try_append(record) {
+            self.relay.unqueued.push_back(record);
+        }
+        self.relay.held.push_back(Held {
+            id: Some(msg_id),
+            since: Instant::now(),
+            room,
+            except,
+            line: formatted,
+        });
+    }
+
+    /// Sends a notice to everybody in `room` except `except`: at once if no line is waiting,
+    /// otherwise behind the waiting lines.
+    pub(super) fn broadcast(&mut self, room: &RoomName, except: Option<MemberId>, line: Line) {
+        if self.relay.held.is_empty() {
+            self.broadcast_now(room, except, line);
+        } else {
+            self.relay.held.push_back(Held {
+                id: None,
+                since: Instant::now(),
+                room: room.clone(),
+                except,
+                line,
+            });
+        }
+    }
+
+    /// Hands the writer what its queue could not take, relays every line it has committed (and
+    /// the notices queued behind them), and tells users when chat pauses or resumes.
+    pub(super) fn relay_committed(&mut self) {
+        while let Some(record) = self.relay.unqueued.pop_front() {
+            if let Err(record) = self.history.try_append(record) {
+                self.relay.unqueued.push_front(record);
+                break;
+            }
+        }
+        let committed = self.history.committed();
+        while let Some(next) = self.relay.held.front() {
+            if next.id.is_some_and(|id| id > committed) {
+                break;
+            }
+            let Some(held) = self.relay.held.pop_front() else {
+                break;
+            };
+            if let Some(id) = held.id {
+                self.relay.relayed = id;
+            }
+            self.broadcast_now(&held.room, held.except, held.line);
+        }
+        match self.relay.held.front() {
+            None if self.relay.paused => {
+                self.relay.paused = false;
+                info!("history is written again; chat resumed");
+                self.tell_everybody(line(protocol::CHAT_RESUMED));
+            }
+            Some(oldest) if !self.relay.paused && oldest.since.elapsed() >= PAUSE_NOTICE_AFTER => {
+                self.relay.paused = true;
+                warn!(
+                    "history cannot be written; chat paused with {} lines waiting",
+                    self.relay.held.len()
+                );
+                self.tell_everybody(line(protocol::CHAT_PAUSED));
+            }
+            _ => {}
+        }
+    }
+
+    /// At shutdown: gives the writer what it has not taken yet, without waiting. Those lines were
+    /// never relayed, so nobody has seen them; any the queue cannot take are counted in the log.
+    pub(super) fn hand_over_unqueued(&mut self) {
+        let mut left = 0usize;
+        while let Some(record) = self.relay.unqueued.pop_front() {
+            if self.history.try_append(record).is_err() {
+                left += 1;
+            }
+        }
+        if left > 0 {
+            warn!("{left} lines nobody has seen were not stored: the history writer is stuck");
+        }
+    }
+
+    fn tell_everybody(&mut self, line: Line) {
+        let ids: Vec<MemberId> = self.members.keys().copied().collect();
+        for id in ids {
+            self.deliver(id, line.clone());
+        }
+    }
+}
