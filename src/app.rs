@@ -13,6 +13,7 @@ use log::{error, info, warn};
 use smol::stream::StreamExt;
 use smol::{Async, Executor};
 
+use crate::accounts::Accounts;
 use crate::cluster;
 use crate::config::Args;
 use crate::hub;
@@ -37,6 +38,7 @@ pub fn run(args: Args) -> Result<(), String> {
     let (history, writer, last_id, position) =
         History::open_limited(&args.db, args.commit_window(), args.test_max_db_pages)
             .map_err(|e| e.to_string())?;
+    let loaded = Accounts::load(&args.db).map_err(|e| e.to_string())?;
     let plain = listen.plain.map(bind).transpose()?;
     let tls_listener = match &listen.tls {
         Some(settings) => Some(bind(settings.addr)?),
@@ -140,6 +142,10 @@ pub fn run(args: Args) -> Result<(), String> {
         config,
         history,
         last_id,
+        server::Moderation {
+            accounts: loaded.accounts,
+            topics: loaded.topics,
+        },
         executor.clone(),
         link,
         shutdown,
@@ -154,6 +160,7 @@ pub fn run(args: Args) -> Result<(), String> {
     if let Some(threads) = cluster_threads {
         threads.close();
     }
+    loaded.thread.close();
     let lost = writer.close();
     if lost > 0 {
         return Err(format!(

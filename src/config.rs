@@ -106,6 +106,26 @@ pub struct Args {
     #[argh(option, hidden_help)]
     pub test_max_db_pages: Option<i64>,
 
+    // --- Accounts and moderation (issue #13) ---
+    /// accept passwords over plaintext connections from any address: anyone on the network path
+    /// can read them, so only for a trusted LAN (default: only over TLS or from loopback)
+    #[argh(switch)]
+    pub plaintext_passwords: bool,
+
+    /// FOR TESTS: whether loopback counts as a safe place to send passwords (default true;
+    /// the test suite passes false to play a remote plaintext client)
+    #[argh(option, default = "true", hidden_help)]
+    pub trust_loopback_for_passwords: bool,
+
+    /// a text file shown to every user after the welcome line (at most 4096 bytes)
+    #[argh(option)]
+    pub motd: Option<PathBuf>,
+
+    /// new connections allowed per address per minute; more are refused (default 20; 0 turns
+    /// it off; loopback is exempt unless --limit-loopback is given)
+    #[argh(option, default = "20")]
+    pub connects_per_minute: u32,
+
     // Cluster mode (docs/CLUSTER.md). Without --cluster nothing about Redis is loaded or needed.
     /// join a cluster through Redis at this URL (redis://HOST:PORT); default: run alone
     #[argh(option)]
@@ -120,6 +140,9 @@ pub struct Args {
     /// longer cannot recover what was trimmed (default 1000000)
     #[argh(option, default = "crate::cluster::DEFAULT_STREAM_MAX")]
     pub cluster_stream_max: u64,
+
+    #[argh(subcommand)]
+    pub command: Option<Subcommand>,
 }
 
 /// The value of `--listen`: an address, or `none` for no plaintext listener.
@@ -154,6 +177,16 @@ pub struct TlsListener {
     pub key: PathBuf,
 }
 
+/// Commands other than running the server.
+#[derive(FromArgs, Debug, Clone, PartialEq)]
+#[argh(subcommand)]
+pub enum Subcommand {
+    Op(crate::accounts::cli::OpArgs),
+}
+
+/// Longest `--motd` file: a welcome, not a manual.
+pub const MAX_MOTD_BYTES: usize = 4096;
+
 fn default_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 7878))
 }
@@ -180,6 +213,16 @@ pub struct Config {
     pub max_per_ip: usize,
     pub limit_loopback: bool,
     pub shutdown_grace: Duration,
+
+    // Accounts and moderation.
+    /// Passwords accepted over any plaintext connection.
+    pub plaintext_passwords: bool,
+    /// Loopback peers count as secure (false only in tests).
+    pub trust_loopback_for_passwords: bool,
+    /// The `--motd` lines, read and sanitized at start-up.
+    pub motd: Vec<String>,
+    /// Connections per address per minute; `None` when off.
+    pub connects_per_minute: Option<u32>,
 }
 
 /// The per-user rate limit: a token bucket.
@@ -258,6 +301,10 @@ impl Args {
             max_per_ip: self.max_per_ip,
             limit_loopback: self.limit_loopback,
             shutdown_grace: Duration::from_secs(self.shutdown_grace),
+            plaintext_passwords: self.plaintext_passwords,
+            trust_loopback_for_passwords: self.trust_loopback_for_passwords,
+            motd: self.read_motd()?,
+            connects_per_minute: (self.connects_per_minute > 0).then_some(self.connects_per_minute),
         })
     }
 
@@ -282,6 +329,26 @@ impl Args {
             )),
             _ => Ok(Listeners { plain, tls }),
         }
+    }
+
+    /// Reads `--motd`: each line sanitized like a user's, so the file cannot act on terminals.
+    fn read_motd(&self) -> Result<Vec<String>, String> {
+        let Some(path) = &self.motd else {
+            return Ok(Vec::new());
+        };
+        let bytes = std::fs::read(path)
+            .map_err(|e| format!("cannot read --motd {}: {e}", path.display()))?;
+        if bytes.len() > MAX_MOTD_BYTES {
+            return Err(format!(
+                "--motd {} is too large ({} bytes, at most {MAX_MOTD_BYTES})",
+                path.display(),
+                bytes.len()
+            ));
+        }
+        Ok(String::from_utf8_lossy(&bytes)
+            .lines()
+            .map(crate::wire::sanitize::sanitize)
+            .collect())
     }
 
     /// The commit window of the history writer.

@@ -11,12 +11,14 @@
 //! - [`limits`]: small, socket-free limiters (rate).
 //! - [`cluster`]: cluster mode's link to Redis (the shared log, names, heartbeats); off by default.
 //! - [`app`], [`config`], [`names`], [`clock`]: start-up, flags, validated names, time.
+pub mod accounts;
 pub mod app;
 pub mod clock;
 pub mod cluster;
 pub mod config;
 pub mod hub;
 pub mod limits;
+pub mod moderation;
 pub mod names;
 pub mod net;
 pub mod protocol;

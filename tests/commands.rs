@@ -16,7 +16,22 @@ fn help_lists_every_command_one_per_line() {
     assert_eq!(who, "users in lobby (2): alice, bob");
     assert_eq!(help[0], "commands:");
     let commands = [
-        "/help", "/who", "/nick", "/me", "/msg", "/join", "/rooms", "/history", "/quit", "//text",
+        "/help",
+        "/who",
+        "/nick",
+        "/me",
+        "/msg",
+        "/join",
+        "/rooms",
+        "/history",
+        "/quit",
+        "//text",
+        "/register",
+        "/password",
+        "/unregister",
+        "/ignore",
+        "/unignore",
+        "/topic",
     ];
     assert_eq!(help.len(), 1 + commands.len(), "{help:?}");
     for (line, command) in help[1..].iter().zip(commands) {

@@ -110,6 +110,14 @@ impl Hub {
     /// A public line in cluster mode: appended to the log (relayed when read back), or refused
     /// with a notice while the log is unreachable or too far behind.
     pub(super) fn say_to_log(&mut self, id: MemberId, kind: Kind, text: String) {
+        // Mutes are this node's moderation state (see docs/CLUSTER.md: not yet cluster-wide).
+        let Some(nick) = self.members.get(&id).map(|m| m.nick.clone()) else {
+            return;
+        };
+        if self.is_muted(&nick) {
+            self.tell(id, protocol::YOU_ARE_MUTED);
+            return;
+        }
         let (Some(cluster), Some(member)) = (&self.cluster, self.members.get(&id)) else {
             return;
         };
@@ -273,7 +281,8 @@ impl Hub {
                     }),
                 };
                 // Committed before relayed, as on a single node.
-                self.hold(stored, room, local(member), formatted);
+                let sender = Some(Arc::from(nick.key()));
+                self.hold(stored, room, local(member), sender, formatted);
             }
             Entry::Joined { member, nick, room } => {
                 if !own {

@@ -15,6 +15,7 @@
 //! lines, telling their senders.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_channel::Receiver;
@@ -57,6 +58,8 @@ struct Held {
     since: Instant,
     room: RoomName,
     except: Option<MemberId>,
+    /// For a user's line, the sender's name key: members who ignore the sender skip it.
+    sender: Option<Arc<str>>,
     line: Line,
 }
 
@@ -129,6 +132,13 @@ impl Hub {
         if self.closing {
             return;
         }
+        let Some(nick) = self.members.get(&id).map(|m| m.nick.clone()) else {
+            return;
+        };
+        if self.is_muted(&nick) {
+            self.tell(id, protocol::YOU_ARE_MUTED);
+            return;
+        }
         let Some(member) = self.members.get(&id) else {
             return;
         };
@@ -144,6 +154,7 @@ impl Hub {
         self.next_msg_id += 1;
         debug!("message {msg_id} from {} in {}", member.nick, member.room);
         let formatted = line(&protocol::live(kind, member.nick.as_str(), &text));
+        let sender = Some(Arc::from(member.nick.key()));
         let record = Record {
             id: msg_id,
             at_ms: clock::now_ms(),
@@ -154,16 +165,18 @@ impl Hub {
             log: None,
         };
         let room = member.room.clone();
-        self.hold(record, room, Some(id), formatted);
+        self.hold(record, room, Some(id), sender, formatted);
     }
 
     /// Queues a stamped record for the writer and holds its line for the room (all but
-    /// `except`) until it is committed. Cluster mode uses this for every line read from the log.
+    /// `except`; `sender` is the name key that ignoring members skip) until it is committed.
+    /// Cluster mode uses this for every line read from the log.
     pub(super) fn hold(
         &mut self,
         record: Record,
         room: RoomName,
         except: Option<MemberId>,
+        sender: Option<Arc<str>>,
         formatted: Line,
     ) {
         let msg_id = record.id;
@@ -178,6 +191,7 @@ impl Hub {
             since: Instant::now(),
             room,
             except,
+            sender,
             line: formatted,
         });
     }
@@ -193,6 +207,7 @@ impl Hub {
                 since: Instant::now(),
                 room: room.clone(),
                 except,
+                sender: None,
                 line,
             });
         }
@@ -218,7 +233,12 @@ impl Hub {
             if let Some(id) = held.id {
                 self.relay.relayed = id;
             }
-            self.broadcast_now(&held.room, held.except, held.line);
+            match &held.sender {
+                Some(sender) if self.anybody_ignores() => {
+                    self.broadcast_said_now(&held.room, held.except, sender, held.line)
+                }
+                _ => self.broadcast_now(&held.room, held.except, held.line),
+            }
         }
         match self.relay.held.front() {
             None if self.relay.paused => {

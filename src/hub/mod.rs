@@ -12,6 +12,7 @@
 pub mod cluster;
 mod durable;
 mod guard;
+pub mod moderation;
 pub mod outbox;
 
 use std::collections::{HashMap, VecDeque};
@@ -39,10 +40,16 @@ pub enum Event {
     Register {
         id: MemberId,
         nick: Nick,
-        /// The client's address: a name held for its owner's address is refused to others.
-        ip: IpAddr,
         outbox: Outbox,
+        /// Where from (a name held for its owner's address is refused to others) and which
+        /// account.
+        identity: moderation::Identity,
         reply: Sender<Result<Joined, RegisterError>>,
+    },
+    /// A moderation command, an ignore, or an account change (see `moderation.rs`).
+    Moderate {
+        id: MemberId,
+        action: moderation::Action,
     },
     /// A line for the sender's room.
     Say {
@@ -85,6 +92,8 @@ pub struct Joined {
     /// The id of the newest message relayed before the user arrived: the replay shows messages up
     /// to it, and the outbox carries everything after it.
     pub last_id: i64,
+    /// The room's topic line, shown after the history block.
+    pub topic: Option<String>,
 }
 
 /// Why a registration was refused.
@@ -100,9 +109,12 @@ pub enum RegisterError {
 
 struct Member {
     nick: Nick,
-    ip: IpAddr,
     room: RoomName,
     outbox: Outbox,
+    ip: IpAddr,
+    /// The account logged in to (lower case), if any.
+    account: Option<Arc<str>>,
+    operator: bool,
 }
 
 /// The hub's state. Rooms exist while somebody is in them; their history outlives them.
@@ -124,6 +136,7 @@ struct Hub {
     /// Announcing is deferred to the main loop, which yields between batches and checks for
     /// shutdown, because a storm of thousands of leaves costs seconds of fan-out.
     departed: VecDeque<(MemberId, Member, Fault)>,
+    moderation: moderation::State,
     /// In cluster mode, the link to the cluster log and what this node knows of the others.
     cluster: Option<cluster::State>,
 }
@@ -131,8 +144,14 @@ struct Hub {
 /// Runs the hub until the event channel closes. `last_id` is the newest id already stored.
 /// When `stopping` closes, the hub tells everybody the server is stopping and closes every
 /// outbox; it notices that before any queued event, so a backlog cannot delay the shutdown.
-pub async fn run(events: Receiver<Event>, stopping: Receiver<()>, history: History, last_id: i64) {
-    run_with(events, stopping, history, last_id, None).await;
+pub async fn run(
+    events: Receiver<Event>,
+    stopping: Receiver<()>,
+    history: History,
+    last_id: i64,
+    setup: moderation::Setup,
+) {
+    run_with(events, stopping, history, last_id, setup, None).await;
 }
 
 /// Like [`run`], in cluster mode when `cluster` is given: public lines and notices then go
@@ -142,6 +161,7 @@ pub async fn run_with(
     stopping: Receiver<()>,
     history: History,
     last_id: i64,
+    setup: moderation::Setup,
     cluster: Option<cluster::ClusterLink>,
 ) {
     let incoming = cluster.as_ref().map(|c| c.incoming.clone());
@@ -155,6 +175,7 @@ pub async fn run_with(
         relay: durable::Relay::new(last_id),
         closing: false,
         departed: VecDeque::new(),
+        moderation: moderation::State::new(setup),
         cluster: cluster.map(|c| cluster::State::new(c.link)),
     };
     // The cluster threads' channel; a closed one (they stopped) is never ready again.
@@ -235,11 +256,11 @@ impl Hub {
             Event::Register {
                 id,
                 nick,
-                ip,
                 outbox,
+                identity,
                 reply,
             } => {
-                let result = self.register(id, nick, ip, outbox);
+                let result = self.register(id, nick, outbox, identity);
                 let registered = result.is_ok();
                 // The session may have given up meanwhile (its name deadline passed): then undo
                 // the registration, or the name would stay taken by nobody.
@@ -261,6 +282,7 @@ impl Hub {
                 }
             }
             Event::Leave { id, reason } => self.leave(id, reason.as_deref()),
+            Event::Moderate { id, action } => self.moderate(id, action).await,
         }
     }
 
@@ -268,9 +290,10 @@ impl Hub {
         &mut self,
         id: MemberId,
         nick: Nick,
-        ip: IpAddr,
         outbox: Outbox,
+        identity: moderation::Identity,
     ) -> Result<Joined, RegisterError> {
+        let ip = identity.ip;
         if self.closing {
             return Err(RegisterError::ShuttingDown);
         }
@@ -300,12 +323,15 @@ impl Hub {
             id,
             Member {
                 nick,
-                ip,
                 room: room.clone(),
                 outbox,
+                ip,
+                account: identity.account,
+                operator: identity.operator,
             },
         );
         Ok(Joined {
+            topic: self.moderation.topic_line(&room),
             room,
             last_id: self.relay.relayed(),
         })
@@ -394,6 +420,7 @@ impl Hub {
         if let Some(member) = self.members.get_mut(&id) {
             member.nick = nick.clone();
         }
+        self.follow_rename(&old, &nick);
         info!("{old} is now known as {nick}");
         let text = protocol::renamed(&old, &nick);
         self.announce(&room, None, &text, || crate::cluster::Entry::Renamed {
@@ -416,6 +443,16 @@ impl Hub {
             self.whisper(id, from, to, text);
             return;
         };
+        let to_operator = self.members.get(&target).is_some_and(|m| m.operator);
+        if !to_operator && self.is_muted(&from) {
+            self.tell(id, protocol::YOU_ARE_MUTED);
+            return;
+        }
+        if self.ignores(target, from.key()) {
+            // Not delivered, and the sender is not told: ignoring must not provoke the harasser.
+            self.tell(id, &protocol::private_to(&to_nick, &text));
+            return;
+        }
         if !self.allow_private(target) {
             debug!("private message from {from} to {to_nick} refused: recipient's allowance used");
             self.tell(id, &protocol::private_not_delivered(&to_nick));
@@ -460,6 +497,7 @@ impl Hub {
         let _ = outbox.push_text(&protocol::you_joined(&room, count));
         let _ = outbox.push_marker();
         Some(Joined {
+            topic: self.moderation.topic_line(&room),
             room,
             last_id: self.relay.relayed(),
         })
@@ -468,6 +506,7 @@ impl Hub {
     /// Takes a member out of every map: its name is free and no line reaches it any more.
     fn detach(&mut self, id: MemberId) -> Option<Member> {
         let member = self.members.remove(&id)?;
+        self.moderation.ignoring.remove(&id);
         self.by_nick.remove(member.nick.skeleton());
         if let Some(cluster) = &self.cluster {
             cluster.link.release(&member.nick, id);
@@ -667,11 +706,16 @@ mod tests {
         let (reply, answer) = async_channel::bounded(1);
         let (outbox, inbox) = outbox(64 * 1024);
         let nick = Nick::parse(name).unwrap();
+        let identity = moderation::Identity {
+            ip: std::net::Ipv4Addr::LOCALHOST.into(),
+            account: None,
+            operator: false,
+        };
         smol::block_on(events.send(Event::Register {
             id,
             nick,
-            ip: std::net::Ipv4Addr::LOCALHOST.into(),
             outbox,
+            identity,
             reply,
         }))
         .unwrap();
@@ -680,16 +724,26 @@ mod tests {
 
     /// Thousands of sessions gone at once (their outboxes closed before their Leave arrived) are
     /// cleaned up without recursion: on a small stack, a recursive cleanup would overflow.
+    fn setup(path: &std::path::Path) -> moderation::Setup {
+        let loaded = crate::accounts::Accounts::load(path).unwrap();
+        std::mem::forget(loaded.thread);
+        moderation::Setup {
+            accounts: loaded.accounts,
+            topics: loaded.topics,
+        }
+    }
+
     #[test]
     fn a_leave_storm_does_not_recurse() {
         let dir = tempfile::tempdir().unwrap();
         let (history, writer, last_id) =
             History::open(&dir.path().join("chat.db"), Duration::from_millis(5)).unwrap();
+        let setup = setup(&dir.path().join("chat.db"));
         let (events, events_rx) = async_channel::unbounded();
         let (_stop, stopping) = async_channel::bounded::<()>(1);
         let hub = std::thread::Builder::new()
             .stack_size(128 * 1024)
-            .spawn(move || smol::block_on(run(events_rx, stopping, history, last_id)))
+            .spawn(move || smol::block_on(run(events_rx, stopping, history, last_id, setup)))
             .unwrap();
         let mut inboxes: Vec<crate::hub::outbox::Inbox> = Vec::new();
         for id in 0..1500 {
@@ -723,10 +777,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (history, writer, last_id) =
             History::open(&dir.path().join("chat.db"), Duration::from_millis(5)).unwrap();
+        let setup = setup(&dir.path().join("chat.db"));
         let (events, events_rx) = async_channel::unbounded();
         let (_stop, stopping) = async_channel::bounded::<()>(1);
-        let hub =
-            std::thread::spawn(move || smol::block_on(run(events_rx, stopping, history, last_id)));
+        let hub = std::thread::spawn(move || {
+            smol::block_on(run(events_rx, stopping, history, last_id, setup))
+        });
 
         drop(register(&events, 1, "ghost"));
         let again = register(&events, 2, "ghost");

@@ -1,3 +1,9 @@
 //! Limiters: small types with no sockets, testable in microseconds.
+//!
+//! [`ratelimit`]: a user's lines per second; [`connects`]: new connections per address per
+//! minute; [`login`]: the growing delay after failed logins; [`throttle`]: aggregated logging of
+//! repeated refusals, so no client behaviour can flood the log.
+pub mod connects;
+pub mod login;
 pub mod ratelimit;
 pub mod throttle;

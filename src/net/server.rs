@@ -22,8 +22,11 @@ use log::{debug, error, info, warn};
 use smol::future::{self, FutureExt as _};
 use smol::{Async, Executor, Timer};
 
+use crate::accounts::Accounts;
+use crate::clock;
 use crate::config::Config;
 use crate::hub;
+use crate::limits::connects::Throttle;
 use crate::net::socket as net;
 use crate::net::tls::Tls;
 use crate::protocol;
@@ -40,6 +43,16 @@ const HUB_QUEUE: usize = 4096;
 /// table, short enough to resume promptly once descriptors free up.
 const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(10);
 const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
+
+/// Accounts, bans and stored topics, loaded before the server starts.
+pub struct Moderation {
+    pub accounts: Accounts,
+    /// Room name to (topic, set by).
+    pub topics: HashMap<String, (String, String)>,
+}
+
+/// The window of `--connects-per-minute`.
+const CONNECT_WINDOW: Duration = Duration::from_secs(60);
 
 /// Why the server stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,22 +72,39 @@ pub struct Listeners {
 
 /// Runs the server until `shutdown` resolves, then tells every user, flushes their outboxes for at
 /// most the configured grace time, and returns. The caller stops the history writer afterwards.
+/// `cluster` is `None` on a single node.
+// Each argument is a separately owned part the caller built (and some tests build without the
+// others); a struct bundling them would only move this list elsewhere.
+#[allow(clippy::too_many_arguments)]
 pub async fn run(
     listeners: Listeners,
     config: Config,
     history: History,
     last_id: i64,
+    moderation: Moderation,
     executor: Arc<Executor<'static>>,
     cluster: Option<hub::cluster::ClusterLink>,
     shutdown: impl Future<Output = ()>,
 ) -> Stopped {
     let link = cluster.as_ref().map(|c| c.link.clone());
+    let accounts = moderation.accounts.clone();
     let (hub_tx, hub_rx) = async_channel::bounded(HUB_QUEUE);
     let (stop_tx, stop_rx) = async_channel::bounded::<()>(1);
     // Closed when the hub's task ends, which before shutdown can only mean it panicked.
     let (hub_alive, hub_gone) = async_channel::bounded::<()>(1);
     let hub = executor.spawn({
-        let hub = hub::run_with(hub_rx, stop_rx.clone(), history.clone(), last_id, cluster);
+        let setup = hub::moderation::Setup {
+            accounts: moderation.accounts,
+            topics: moderation.topics,
+        };
+        let hub = hub::run_with(
+            hub_rx,
+            stop_rx.clone(),
+            history.clone(),
+            last_id,
+            setup,
+            cluster,
+        );
         async move {
             if AssertUnwindSafe(hub).catch_unwind().await.is_err() {
                 error!("the hub panicked; shutting down");
@@ -91,6 +121,7 @@ pub async fn run(
         history,
         stopping: stop_rx,
         cluster: link,
+        accounts,
     });
     let admission = Arc::new(Admission::default());
     // Member ids are unique across both listeners.
@@ -184,6 +215,10 @@ async fn accept_loop(
     let mut accepted: u64 = 0;
     let mut backoff = ACCEPT_BACKOFF_MIN;
     let mut last_warning: Option<Instant> = None;
+    let mut throttle = shared
+        .config
+        .connects_per_minute
+        .map(|n| Throttle::new(n, CONNECT_WINDOW));
     loop {
         let (stream, peer) = match listener.get_ref().accept() {
             Ok(accepted) => {
@@ -221,6 +256,18 @@ async fn accept_loop(
         if accepted.is_multiple_of(ACCEPT_YIELD_EVERY) {
             // A flood of connections must not starve the sessions sharing this thread.
             future::yield_now().await;
+        }
+        // Refused before any other work: a banned or flooding address costs one line.
+        if let Some(reason) = screen(ip, shared, throttle.as_mut()) {
+            // Aggregated like every refusal: a flooding address must not write the log.
+            let key = if reason.starts_with("too many connections") {
+                "refused: connect rate"
+            } else {
+                "refused: banned address"
+            };
+            crate::log_throttled!(log::Level::Warn, key, "{peer}: refused: {reason}");
+            refuse(stream, &reason);
+            continue;
         }
         let ticket = match admission.admit(ip, &shared.config) {
             Ok(ticket) => ticket,
@@ -260,7 +307,9 @@ async fn accept_loop(
         // not be sized for the TLS state it never holds.
         match tls {
             None => {
-                let session = session::run(stream, peer, id, shared, deadline);
+                // Plaintext TCP: only a loopback peer is a safe place for a password.
+                let secure = ip.is_loopback() && shared.config.trust_loopback_for_passwords;
+                let session = session::run(stream, peer, id, shared, deadline, secure);
                 spawn(executor, guarded(session, hub, id, peer), ticket, alive);
             }
             Some(tls) => {
@@ -269,7 +318,7 @@ async fn accept_loop(
                     let stopping = shared.stopping.clone();
                     if let Some(stream) = tls.handshake(stream, peer, deadline, &stopping).await {
                         drop((tls, stopping));
-                        session::run(stream, peer, id, shared, deadline).await;
+                        session::run(stream, peer, id, shared, deadline, true).await;
                     }
                 };
                 spawn(executor, guarded(session, hub, id, peer), ticket, alive);
@@ -306,6 +355,24 @@ async fn guarded(
         // Free the name at once (leaving twice is harmless).
         let _ = hub.try_send(hub::Event::Leave { id, reason: None });
     }
+}
+
+/// The address bans and the connect throttle: the reason to refuse `ip`, if any.
+fn screen(ip: IpAddr, shared: &Shared, throttle: Option<&mut Throttle>) -> Option<String> {
+    if let Ok(bans) = shared.accounts.bans.read() {
+        if let Some(ban) = bans.address(ip, clock::now_ms()) {
+            return Some(protocol::address_banned(
+                ban.expires_ms,
+                ban.reason.as_deref(),
+            ));
+        }
+    }
+    let config = &shared.config;
+    let exempt = ip.is_loopback() && !config.limit_loopback;
+    let (Some(throttle), Some(max)) = (throttle, config.connects_per_minute) else {
+        return None;
+    };
+    (!exempt && !throttle.allow(ip, Instant::now())).then(|| protocol::too_many_connects(max))
 }
 
 /// Writes a one-line reason to a refused connection and closes it. The socket is fresh, so the

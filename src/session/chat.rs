@@ -8,8 +8,10 @@ use std::time::Instant;
 use log::debug;
 use smol::{future, Timer};
 
+use super::account::{self, Dialogue};
 use super::command::{self, Command, Input, HELP};
-use super::{paging, register, room, End, Shared};
+use super::{paging, register, room, End, Me, Shared};
+use crate::hub::moderation::Action;
 use crate::hub::outbox::{Inbox, Line};
 use crate::hub::{Event, Joined, MemberId};
 use crate::limits::ratelimit::TokenBucket;
@@ -34,12 +36,16 @@ pub(super) async fn chat<S: Stream>(
     shared: &Shared,
     id: MemberId,
     nick: &Nick,
+    me: &mut Me,
     joined: Joined,
     inbox: &Inbox,
 ) -> End {
     let config = &shared.config;
     debug!("{}: registered as {nick}", conn.peer);
     conn.queue(&protocol::welcome(nick, &joined.room));
+    for text in &config.motd {
+        conn.queue(text);
+    }
     let mut room = joined.room.clone();
     let mut oldest = match Box::pin(paging::replay(
         conn,
@@ -52,6 +58,9 @@ pub(super) async fn chat<S: Stream>(
         Ok(oldest) => oldest,
         Err(_) => return End::Gone,
     };
+    if let Some(topic) = &joined.topic {
+        conn.queue(topic);
+    }
     let mut bucket = config
         .rate
         .map(|rate| TokenBucket::new(rate, Instant::now()));
@@ -152,8 +161,63 @@ pub(super) async fn chat<S: Stream>(
                     for line in HELP {
                         conn.queue(line);
                     }
-                    continue;
+                    // The hub adds the operator commands, for operators.
+                    Event::Moderate {
+                        id,
+                        action: Action::OperatorHelp,
+                    }
                 }
+                Command::Register | Command::Password | Command::Unregister => {
+                    let dialogue = match command {
+                        Command::Register => Dialogue::Register,
+                        Command::Password => Dialogue::Password,
+                        _ => Dialogue::Unregister,
+                    };
+                    match account::run(conn, shared, id, me, inbox, dialogue).await {
+                        Ok(()) => continue,
+                        Err(end) => return end,
+                    }
+                }
+                Command::Nick(nick) => match account::may_rename(shared, me, &nick).await {
+                    Some(refusal) => {
+                        conn.queue(&refusal);
+                        continue;
+                    }
+                    // In cluster mode the new name is claimed on every node first.
+                    None => match register::claim(shared, &nick, id).await {
+                        Ok(true) => Event::Rename { id, nick },
+                        Ok(false) => {
+                            conn.queue(&protocol::name_taken_on_rename(&nick));
+                            continue;
+                        }
+                        Err(_) => {
+                            conn.queue(protocol::NOT_SENT_CLUSTER);
+                            continue;
+                        }
+                    },
+                },
+                Command::Ignore(nick) => moderate(id, Action::Ignore(nick)),
+                Command::Unignore(nick) => moderate(id, Action::Unignore(nick)),
+                Command::Topic(text) => moderate(id, Action::Topic(text)),
+                Command::Kick(nick, reason) => moderate(id, Action::Kick(nick, reason)),
+                Command::Ban {
+                    target,
+                    duration,
+                    reason,
+                } => moderate(
+                    id,
+                    Action::Ban {
+                        target,
+                        duration,
+                        reason,
+                    },
+                ),
+                Command::Unban(target) => moderate(id, Action::Unban(target)),
+                Command::Bans => moderate(id, Action::Bans),
+                Command::Mute(nick, duration) => moderate(id, Action::Mute(nick, duration)),
+                Command::Unmute(nick) => moderate(id, Action::Unmute(nick)),
+                Command::Op(nick) => moderate(id, Action::Op(nick)),
+                Command::Deop(nick) => moderate(id, Action::Deop(nick)),
                 Command::Me(text) => Event::Say {
                     id,
                     kind: Kind::Action,
@@ -161,17 +225,6 @@ pub(super) async fn chat<S: Stream>(
                 },
                 Command::Who => Event::Who { id },
                 Command::Rooms => Event::Rooms { id },
-                Command::Nick(nick) => match register::claim(shared, &nick, id).await {
-                    Ok(true) => Event::Rename { id, nick },
-                    Ok(false) => {
-                        conn.queue(&protocol::name_taken_on_rename(&nick));
-                        continue;
-                    }
-                    Err(_) => {
-                        conn.queue(protocol::NOT_SENT_PAUSED);
-                        continue;
-                    }
-                },
                 Command::Msg(to, text) => Event::Private { id, to, text },
                 Command::Quit(reason) => return End::Quit(reason),
                 Command::History(n) => {
@@ -211,4 +264,8 @@ pub(super) async fn chat<S: Stream>(
             return End::Closed;
         }
     }
+}
+
+fn moderate(id: MemberId, action: Action) -> Event {
+    Event::Moderate { id, action }
 }

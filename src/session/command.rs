@@ -3,6 +3,10 @@
 //! Parsing happens once, here, into [`Input`]; the session and the hub act on typed commands and
 //! never look at raw command text. `//text` escapes a message that starts with a slash.
 
+use std::time::Duration;
+
+use crate::moderation::ban::{Net, Target};
+use crate::moderation::duration;
 use crate::names::{NameError, Nick, RoomName};
 use crate::protocol;
 
@@ -32,6 +36,29 @@ pub enum Command {
     Rooms,
     History(u32),
     Quit(Option<String>),
+    // Accounts.
+    Register,
+    Password,
+    Unregister,
+    /// `/ignore` lists; `/ignore NAME` adds.
+    Ignore(Option<Nick>),
+    Unignore(Nick),
+    /// `/topic` shows; `/topic TEXT` sets (operators); `/topic -` clears (operators).
+    Topic(Option<String>),
+    // Operators.
+    Kick(Nick, Option<String>),
+    Ban {
+        target: Target,
+        /// The duration and how it was typed; `None` until lifted.
+        duration: Option<(Duration, String)>,
+        reason: Option<String>,
+    },
+    Unban(Target),
+    Bans,
+    Mute(Nick, Option<(Duration, String)>),
+    Unmute(Nick),
+    Op(Nick),
+    Deop(Nick),
 }
 
 /// Why a command line was refused. Each renders as one line that mentions `/help`.
@@ -75,6 +102,25 @@ pub const HELP: &[&str] = &[
     "  /history [N]        N (default 20, max 200) older messages of your room",
     "  /quit [REASON]      leave",
     "  //text              send a line that starts with /",
+    "  /register           claim your current name with a password (asked twice)",
+    "  /password           change the password of the name you logged in with",
+    "  /unregister         give up your registered name",
+    "  /ignore [NAME]      hide NAME's lines from you on this connection; alone, list them",
+    "  /unignore NAME      stop ignoring NAME",
+    "  /topic              the topic of your room",
+];
+
+/// The operator commands, shown by `/help` to operators only.
+pub const HELP_OPERATORS: &[&str] = &[
+    "operator commands:",
+    "  /kick NAME [REASON]         disconnect NAME",
+    "  /ban TARGET [DUR] [REASON]  TARGET: a name, an address or ADDRESS/PREFIX; DUR: 1h, 7d...",
+    "  /unban TARGET               lift a ban",
+    "  /bans                       bans in force, with their expiry",
+    "  /mute NAME [DUR]            NAME's public lines and /me are refused",
+    "  /unmute NAME                lift a mute",
+    "  /op NAME, /deop NAME        give or take the operator role (registered names)",
+    "  /topic TEXT, /topic -       set or clear your room's topic",
 ];
 
 /// Parses a non-empty line from a registered user.
@@ -130,9 +176,85 @@ pub fn parse(line: &str) -> Result<Input, CommandError> {
             },
         },
         "quit" => Command::Quit((!args.is_empty()).then(|| args.to_owned())),
+        "register" => Command::Register,
+        "password" => Command::Password,
+        "unregister" => Command::Unregister,
+        "ignore" => match args {
+            "" => Command::Ignore(None),
+            name => Command::Ignore(Some(nick_arg(name, "/ignore [NAME]")?)),
+        },
+        "unignore" => Command::Unignore(nick_arg(args, "/unignore NAME")?),
+        "topic" => Command::Topic((!args.is_empty()).then(|| args.to_owned())),
+        "kick" => {
+            let (name, reason) = split_word(args);
+            Command::Kick(nick_arg(name, "/kick NAME [REASON]")?, reason)
+        }
+        "ban" => {
+            const USAGE: &str =
+                "/ban NAME|ADDRESS|ADDRESS/PREFIX [DURATION like 1h or 7d] [REASON]";
+            let (target, rest) = split_word(args);
+            let target = ban_target(target).ok_or(CommandError::Usage(USAGE))?;
+            let rest = rest.unwrap_or_default();
+            let (first, after) = split_word(&rest);
+            let (duration, reason) = match duration::parse(first) {
+                Some(d) => (Some((d, first.to_ascii_lowercase())), after),
+                None => (None, (!rest.is_empty()).then_some(rest.clone())),
+            };
+            Command::Ban {
+                target,
+                duration,
+                reason,
+            }
+        }
+        "unban" => Command::Unban(
+            ban_target(args).ok_or(CommandError::Usage("/unban NAME|ADDRESS|ADDRESS/PREFIX"))?,
+        ),
+        "bans" => Command::Bans,
+        "mute" => {
+            const USAGE: &str = "/mute NAME [DURATION like 10m or 1h]";
+            let (name, rest) = split_word(args);
+            let duration = match rest.as_deref() {
+                None => None,
+                Some(d) => Some((
+                    duration::parse(d).ok_or(CommandError::Usage(USAGE))?,
+                    d.to_ascii_lowercase(),
+                )),
+            };
+            Command::Mute(nick_arg(name, USAGE)?, duration)
+        }
+        "unmute" => Command::Unmute(nick_arg(args, "/unmute NAME")?),
+        "op" => Command::Op(nick_arg(args, "/op NAME")?),
+        "deop" => Command::Deop(nick_arg(args, "/deop NAME")?),
         _ => return Err(CommandError::Unknown(name.to_owned())),
     };
     Ok(Input::Command(command))
+}
+
+/// The first word and the rest (trimmed, `None` if empty).
+fn split_word(args: &str) -> (&str, Option<String>) {
+    match args.split_once(char::is_whitespace) {
+        Some((word, rest)) if !rest.trim().is_empty() => (word, Some(rest.trim().to_owned())),
+        Some((word, _)) => (word, None),
+        None => (args, None),
+    }
+}
+
+/// Exactly one valid name.
+fn nick_arg(args: &str, usage: &'static str) -> Result<Nick, CommandError> {
+    match one_word(args) {
+        Some(n) => Nick::parse(n).map_err(CommandError::BadNick),
+        None => Err(CommandError::Usage(usage)),
+    }
+}
+
+/// An address or prefix, else a valid name.
+fn ban_target(word: &str) -> Option<Target> {
+    if let Some(net) = Net::parse(word) {
+        return Some(Target::Net(net));
+    }
+    Nick::parse(one_word(word)?)
+        .ok()
+        .map(|n| Target::Name(n.key().to_owned()))
 }
 
 /// The argument if it is exactly one word.
@@ -179,6 +301,57 @@ mod tests {
         assert_eq!(cmd("/history 100000"), Command::History(HISTORY_MAX));
         assert_eq!(cmd("/quit"), Command::Quit(None));
         assert_eq!(cmd("/quit bye all"), Command::Quit(Some("bye all".into())));
+    }
+
+    #[test]
+    fn moderation_commands_parse() {
+        let bob = || Nick::parse("bob").unwrap();
+        assert_eq!(cmd("/kick bob"), Command::Kick(bob(), None));
+        assert_eq!(
+            cmd("/kick bob  too loud "),
+            Command::Kick(bob(), Some("too loud".into()))
+        );
+        assert_eq!(
+            cmd("/ban Bob 1h spam spam"),
+            Command::Ban {
+                target: Target::Name("bob".into()),
+                duration: Some((Duration::from_secs(3600), "1h".into())),
+                reason: Some("spam spam".into()),
+            }
+        );
+        assert_eq!(
+            cmd("/ban 192.0.2.9/24 being rude"),
+            Command::Ban {
+                target: Target::parse("192.0.2.0/24"),
+                duration: None,
+                reason: Some("being rude".into()),
+            }
+        );
+        assert_eq!(
+            cmd("/unban 2001:db8::/32"),
+            Command::Unban(Target::parse("2001:db8::/32"))
+        );
+        assert_eq!(
+            cmd("/mute bob 10m"),
+            Command::Mute(bob(), Some((Duration::from_secs(600), "10m".into())))
+        );
+        assert_eq!(cmd("/ignore"), Command::Ignore(None));
+        assert_eq!(cmd("/ignore bob"), Command::Ignore(Some(bob())));
+        assert_eq!(cmd("/topic"), Command::Topic(None));
+        assert_eq!(
+            cmd("/topic Rust  talk"),
+            Command::Topic(Some("Rust  talk".into()))
+        );
+        for bad in [
+            "/kick",
+            "/ban",
+            "/ban _x",
+            "/mute bob forever",
+            "/op",
+            "/unignore",
+        ] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! It knows the wire only as [`Conn`] over some byte stream, so TCP and TLS users run the same
 //! session; it never reads or changes membership, which is the hub's alone.
 
+mod account;
 mod chat;
 pub mod command;
 mod paging;
@@ -19,9 +20,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use async_channel::{Receiver, Sender};
-use log::debug;
+use log::{debug, warn};
 use smol::{future, Timer};
 
+use crate::accounts::Accounts;
 use crate::config::Config;
 use crate::hub::outbox::{self, outbox};
 use crate::hub::{Event, MemberId};
@@ -38,6 +40,15 @@ pub struct Shared {
     pub stopping: Receiver<()>,
     /// In cluster mode, where names are claimed cluster-wide before the hub sees them.
     pub cluster: Option<crate::cluster::Link>,
+    pub accounts: Accounts,
+}
+
+/// What a session knows about its user beyond the name.
+pub(crate) struct Me {
+    /// Passwords may cross this connection: TLS, or loopback (see `net/server.rs`).
+    pub secure: bool,
+    /// The account logged in to or registered (lower case).
+    pub account: Option<Arc<str>>,
 }
 
 /// How a session ended.
@@ -52,6 +63,8 @@ enum End {
 /// Why registration did not complete.
 enum Refusal {
     Timeout,
+    /// The third wrong password on this connection.
+    TooManyFailures,
     ShuttingDown,
     Gone,
 }
@@ -68,12 +81,16 @@ impl Abandon for Kicked {
 /// Runs one connection to the end. Errors are the client's business and end only this session.
 /// A name must be chosen by `deadline`, which the caller sets at accept so that a TLS handshake
 /// counts against it.
+///
+/// `secure` says whether passwords may cross this connection: true for TLS, and for loopback
+/// peers of plaintext TCP.
 pub async fn run<S: Stream>(
     stream: S,
     peer: SocketAddr,
     id: MemberId,
     shared: Arc<Shared>,
     deadline: Instant,
+    secure: bool,
 ) {
     let config = &shared.config;
     let mut conn = Conn::new(stream, peer, config.max_line);
@@ -82,17 +99,20 @@ pub async fn run<S: Stream>(
     // Boxed, like the other phases a session passes through once, so that the task's own state
     // is only as large as the chat loop needs: that is what an idle user costs.
     let registered = Box::pin(future::or(
-        future::or(register::register(&mut conn, &shared, id, &outbox), async {
-            Timer::at(deadline).await;
-            Err(Refusal::Timeout)
-        }),
+        future::or(
+            register::register(&mut conn, &shared, id, &outbox, secure),
+            async {
+                Timer::at(deadline).await;
+                Err(Refusal::Timeout)
+            },
+        ),
         async {
             let _ = shared.stopping.recv().await;
             Err(Refusal::ShuttingDown)
         },
     ))
     .await;
-    let (nick, joined) = match registered {
+    let (nick, joined, mut me) = match registered {
         Ok(done) => done,
         Err(refusal) => {
             match refusal {
@@ -106,6 +126,10 @@ pub async fn run<S: Stream>(
                     conn.try_last_words(&protocol::no_name_in_time(secs)).await;
                 }
                 Refusal::ShuttingDown => conn.try_last_words(protocol::SHUTTING_DOWN).await,
+                Refusal::TooManyFailures => {
+                    warn!("{peer}: too many wrong passwords, disconnecting");
+                    conn.queue(protocol::TOO_MANY_FAILURES);
+                }
                 Refusal::Gone => {
                     debug!("{peer}: left before choosing a name");
                     return;
@@ -120,7 +144,7 @@ pub async fn run<S: Stream>(
     // closes and this session ends in order.
     drop(outbox);
     conn.watch(Arc::new(Kicked(inbox.state())));
-    let end = chat::chat(&mut conn, &shared, id, &nick, joined, &inbox).await;
+    let end = chat::chat(&mut conn, &shared, id, &nick, &mut me, joined, &inbox).await;
     // A connection that broke gets no goodbye; any other end is closed gracefully.
     let orderly = !matches!(end, End::Gone);
     if inbox.was_kicked() {

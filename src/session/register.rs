@@ -1,36 +1,50 @@
-//! Registration: ask for a name until the client gives a valid, free one.
+//! Registration: ask for a name until the client gives a valid, free, unbanned one, and the
+//! password when the name is registered.
 //!
-//! The deadline for the whole dialogue is set by the caller ([`super::run`]), which races this
-//! against a timer and against shutdown.
+//! A registered name asks for its password: the right one logs in; a wrong one is told so and
+//! the name prompt comes back (try again, or choose another name); the third wrong password on
+//! one connection closes it. Each attempt after a failure waits a growing delay (per account and
+//! per address, `limits/login.rs`), and each failure is logged with the address, never the
+//! password. The deadline for the whole dialogue is set by the caller ([`super::run`]), which
+//! races this against a timer and against shutdown.
 
+use std::sync::Arc;
+use std::time::Instant;
+
+use log::{info, warn};
+use smol::Timer;
+
+use crate::accounts::password::Secret;
+use crate::clock;
 use crate::cluster::Unavailable;
+use crate::hub::moderation::Identity;
 use crate::hub::outbox::Outbox;
 use crate::hub::{Event, Joined, MemberId, RegisterError};
 use crate::names::Nick;
 use crate::protocol;
+use crate::storage::accounts::Account;
 use crate::wire::codec::Decoded;
 use crate::wire::conn::{Conn, Stream};
 
-use super::{Refusal, Shared};
+use super::{Me, Refusal, Shared};
 
-/// Asks for a name until the client gives a valid, free one.
+/// Wrong passwords one connection may give before it is closed.
+pub(super) const MAX_FAILURES: u32 = 3;
+
+/// Asks for a name until the client gives a valid, free one (and its password if registered).
 pub(super) async fn register<S: Stream>(
     conn: &mut Conn<S>,
     shared: &Shared,
     id: MemberId,
     outbox: &Outbox,
-) -> Result<(Nick, Joined), Refusal> {
+    secure: bool,
+) -> Result<(Nick, Joined, Me), Refusal> {
     conn.queue(protocol::GREETING);
+    let mut failures = 0;
     loop {
-        conn.flush().await.map_err(|_| Refusal::Gone)?;
-        let text = match conn.read_line().await {
-            Ok(Some(Decoded::Line(text))) => text,
-            Ok(Some(Decoded::TooLong)) => {
-                conn.queue(&protocol::too_long(shared.config.max_line));
-                conn.queue(protocol::ASK_NAME);
-                continue;
-            }
-            Ok(None) | Err(_) => return Err(Refusal::Gone),
+        let Some(text) = next_line(conn, shared).await? else {
+            conn.queue(protocol::ASK_NAME);
+            continue;
         };
         if text.trim().is_empty() {
             conn.queue(protocol::ASK_NAME);
@@ -40,6 +54,30 @@ pub(super) async fn register<S: Stream>(
             Ok(nick) => nick,
             Err(e) => {
                 conn.queue(&e.nick_reason());
+                conn.queue(protocol::ASK_NAME);
+                continue;
+            }
+        };
+        if let Some(expires_ms) = name_ban(shared, &nick) {
+            info!("{}: refused banned name {nick}", conn.peer);
+            conn.queue(&protocol::name_banned(&nick, expires_ms));
+            conn.queue(protocol::ASK_NAME);
+            continue;
+        }
+        let (account, operator) = match shared.accounts.store.find(nick.key()).await {
+            Ok(None) => (None, false),
+            Ok(Some(account)) => {
+                match login(conn, shared, &nick, &account, secure, &mut failures).await? {
+                    true => (Some(Arc::<str>::from(nick.key())), account.operator),
+                    false => {
+                        conn.queue(protocol::ASK_NAME);
+                        continue;
+                    }
+                }
+            }
+            Err(e) => {
+                warn!("{}: account lookup failed: {e}", conn.peer);
+                conn.queue(protocol::ACCOUNTS_UNAVAILABLE);
                 conn.queue(protocol::ASK_NAME);
                 continue;
             }
@@ -58,11 +96,16 @@ pub(super) async fn register<S: Stream>(
             }
         }
         let (reply_tx, reply_rx) = async_channel::bounded(1);
+        let identity = Identity {
+            ip: conn.peer.ip().to_canonical(),
+            account: account.clone(),
+            operator,
+        };
         let event = Event::Register {
             id,
             nick: nick.clone(),
-            ip: conn.peer.ip().to_canonical(),
             outbox: outbox.clone(),
+            identity,
             reply: reply_tx,
         };
         if shared.hub.send(event).await.is_err() {
@@ -74,7 +117,12 @@ pub(super) async fn register<S: Stream>(
             release(shared, &nick, id);
         }
         match reply {
-            Ok(Ok(joined)) => return Ok((nick, joined)),
+            Ok(Ok(joined)) => {
+                if account.is_some() {
+                    conn.queue(&protocol::logged_in(&nick, operator));
+                }
+                return Ok((nick, joined, Me { secure, account }));
+            }
             Ok(Err(RegisterError::Taken)) => {
                 conn.queue(&protocol::name_taken(&nick));
                 conn.queue(protocol::ASK_NAME);
@@ -106,4 +154,89 @@ fn release(shared: &Shared, nick: &Nick, id: MemberId) {
     if let Some(link) = &shared.cluster {
         link.release(nick, id);
     }
+}
+
+/// The expiry of a ban on `nick`, if one is in force (`Some(None)`: until lifted).
+pub(super) fn name_ban(shared: &Shared, nick: &Nick) -> Option<Option<i64>> {
+    let bans = shared.accounts.bans.read().ok()?;
+    bans.name(nick.key(), clock::now_ms()).map(|b| b.expires_ms)
+}
+
+/// Flushes, then reads one line; `None` after an over-long line (already answered).
+async fn next_line<S: Stream>(
+    conn: &mut Conn<S>,
+    shared: &Shared,
+) -> Result<Option<String>, Refusal> {
+    conn.flush().await.map_err(|_| Refusal::Gone)?;
+    match conn.read_line().await {
+        Ok(Some(Decoded::Line(text))) => Ok(Some(text)),
+        Ok(Some(Decoded::TooLong)) => {
+            conn.queue(&protocol::too_long(shared.config.max_line));
+            Ok(None)
+        }
+        Ok(None) | Err(_) => Err(Refusal::Gone),
+    }
+}
+
+/// Asks for the password of a registered name. True when it is right; false when the user should
+/// be asked for a name again (told why).
+async fn login<S: Stream>(
+    conn: &mut Conn<S>,
+    shared: &Shared,
+    nick: &Nick,
+    account: &Account,
+    secure: bool,
+    failures: &mut u32,
+) -> Result<bool, Refusal> {
+    if !(secure || shared.config.plaintext_passwords) {
+        conn.queue(&protocol::passwords_need_tls(nick));
+        return Ok(false);
+    }
+    conn.queue(&protocol::ask_password(nick));
+    if !conn.is_telnet() {
+        conn.queue(protocol::PASSWORD_VISIBLE);
+    }
+    conn.hide_input();
+    let answer = next_line(conn, shared).await;
+    conn.show_input();
+    let Some(password) = answer?.filter(|p| !p.is_empty()) else {
+        return Ok(false);
+    };
+    let ip = conn.peer.ip().to_canonical();
+    let delays = &shared.accounts.delays;
+    let delay = delays
+        .lock()
+        .map(|mut d| d.delay(nick.key(), ip, Instant::now()))
+        .unwrap_or_default();
+    if !delay.is_zero() {
+        conn.queue(&protocol::login_delay(delay.as_secs()));
+        conn.flush().await.map_err(|_| Refusal::Gone)?;
+        Timer::after(delay).await;
+    }
+    let right = shared
+        .accounts
+        .hasher
+        .verify(Secret::new(password), account.hash.clone())
+        .await;
+    if right {
+        if let Ok(mut d) = delays.lock() {
+            d.succeeded(nick.key());
+        }
+        shared.accounts.store.touch_login(nick.key());
+        info!("{}: logged in as {nick}", conn.peer);
+        return Ok(true);
+    }
+    if let Ok(mut d) = delays.lock() {
+        d.failed(nick.key(), ip, Instant::now());
+    }
+    *failures += 1;
+    warn!(
+        "{}: wrong password for {nick} ({} of {MAX_FAILURES})",
+        conn.peer, failures
+    );
+    if *failures >= MAX_FAILURES {
+        return Err(Refusal::TooManyFailures);
+    }
+    conn.queue(&protocol::wrong_password(nick));
+    Ok(false)
 }

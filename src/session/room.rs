@@ -44,5 +44,8 @@ pub(super) async fn switch_room<S: Stream>(
     let oldest = paging::replay(conn, &shared.history, &joined, shared.config.history)
         .await
         .map_err(|_| End::Gone)?;
+    if let Some(topic) = &joined.topic {
+        conn.queue(topic);
+    }
     Ok(Some((joined, oldest)))
 }

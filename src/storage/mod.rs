@@ -8,6 +8,7 @@
 //!
 //! It must not know about sockets, sessions or membership: it stores and returns records.
 
+pub mod accounts;
 mod readers;
 mod schema;
 mod writer;

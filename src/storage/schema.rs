@@ -22,6 +22,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("../../migrations/0002_rooms.sql"),
     ),
     (
+        "0003_accounts",
+        include_str!("../../migrations/0003_accounts.sql"),
+    ),
+    (
         "0004_cluster",
         include_str!("../../migrations/0004_cluster.sql"),
     ),

@@ -78,6 +78,8 @@ pub struct LineDecoder {
     after_cr: bool,
     /// The current line was refused as too long; bytes are dropped until the next line end.
     skipping: bool,
+    /// The client sent a telnet command, so it is a telnet client (it understands ECHO).
+    saw_iac: bool,
 }
 
 impl LineDecoder {
@@ -89,6 +91,7 @@ impl LineDecoder {
             telnet: Telnet::Data,
             after_cr: false,
             skipping: false,
+            saw_iac: false,
         }
     }
 
@@ -118,6 +121,11 @@ impl LineDecoder {
         }
     }
 
+    /// Whether the client has shown it speaks telnet (sent any IAC command).
+    pub fn is_telnet(&self) -> bool {
+        self.saw_iac
+    }
+
     /// Returns the largest number of bytes a line may hold.
     pub fn max_line(&self) -> usize {
         self.max_line
@@ -129,6 +137,7 @@ impl LineDecoder {
             Telnet::Data => {
                 if byte == IAC {
                     self.telnet = Telnet::Iac;
+                    self.saw_iac = true;
                     None
                 } else {
                     self.data_byte(byte)

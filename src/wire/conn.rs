@@ -18,6 +18,12 @@ use smol::Timer;
 use crate::wire::codec::Decoded;
 use crate::wire::reader::{self, LineReader};
 
+/// Telnet bytes for the echo option (RFC 857).
+const IAC: u8 = 255;
+const WILL: u8 = 251;
+const WONT: u8 = 252;
+const ECHO: u8 = 1;
+
 /// How often a blocked write checks whether it should be abandoned. A blocked write means the
 /// client is not reading, so this only bounds how long a dropped client lingers.
 const ABANDON_CHECK: Duration = Duration::from_millis(250);
@@ -75,6 +81,29 @@ impl<S: Stream> Conn<S> {
     /// Adds bytes that already end in a newline.
     pub fn queue_bytes(&mut self, bytes: &[u8]) {
         self.out.extend_from_slice(bytes);
+    }
+
+    /// Whether the client has shown it is a telnet client (and so can hide typing).
+    pub fn is_telnet(&self) -> bool {
+        self.reader.is_telnet()
+    }
+
+    /// Asks a telnet client to stop echoing what the user types (IAC WILL ECHO: the server
+    /// claims the echo and then does not echo), for a password. A no-op for other clients,
+    /// which would show the bytes as garbage.
+    pub fn hide_input(&mut self) {
+        if self.is_telnet() {
+            self.out.extend_from_slice(&[IAC, WILL, ECHO]);
+        }
+    }
+
+    /// Gives the echo back to a telnet client (IAC WONT ECHO). A no-op for other clients.
+    pub fn show_input(&mut self) {
+        if self.is_telnet() {
+            self.out.extend_from_slice(&[IAC, WONT, ECHO]);
+            // The user's Enter was not echoed either: end the line for them.
+            self.out.push(b'\n');
+        }
     }
 
     /// The next line from the client; `Ok(None)` when it closed the connection.

@@ -39,6 +39,11 @@ impl LineReader {
         }
     }
 
+    /// Whether the client has shown it speaks telnet.
+    pub fn is_telnet(&self) -> bool {
+        self.decoder.is_telnet()
+    }
+
     /// The next line or over-long-line event; `Ok(None)` when the client closed the connection.
     /// A partial line at the end of the stream is dropped: the client never finished it.
     ///

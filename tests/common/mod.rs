@@ -2,6 +2,8 @@
 //! TCP clients that wait for marker lines with a generous timeout instead of sleeping.
 #![allow(dead_code)]
 
+pub mod accounts;
+
 use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};

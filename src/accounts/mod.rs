@@ -1,0 +1,68 @@
+//! Accounts: names people own, with a password, and the operator role.
+//!
+//! Registering stays optional; an unregistered name works as before. What lives here:
+//! [`hasher`] (Argon2id off the executor), [`password`] (a secret that cannot be logged), and
+//! [`cli`] (`smolchat op add|remove|list`). The dialogues with the user are in
+//! `session/register.rs` (login at the name prompt) and `session/account.rs` (`/register`,
+//! `/password`, `/unregister`); the SQL is in `storage/accounts.rs`.
+pub mod cli;
+pub mod hasher;
+pub mod password;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+
+use crate::limits::login::LoginDelays;
+use crate::moderation::ban::{BanList, SharedBans};
+use crate::storage::accounts::{self, Store, StoreThread};
+use crate::storage::{OpenError, StorageError};
+
+/// What the sessions and the hub share for accounts and moderation.
+#[derive(Clone)]
+pub struct Accounts {
+    pub store: Store,
+    pub hasher: hasher::Hasher,
+    /// Failed-login counts, per account and per address.
+    pub delays: Arc<Mutex<LoginDelays>>,
+    /// The bans in force, consulted at connect and at the name prompt.
+    pub bans: SharedBans,
+}
+
+/// Everything loaded at start-up: the shared parts, the stored topics, and the thread to join.
+pub struct Loaded {
+    pub accounts: Accounts,
+    /// Room name to (topic, set by).
+    pub topics: HashMap<String, (String, String)>,
+    pub thread: StoreThread,
+}
+
+impl Accounts {
+    /// Opens the account store on `path`, loads bans and topics, starts the hashers. Runs before
+    /// the executor starts, so the loading queries block nobody.
+    pub fn load(path: &std::path::Path) -> Result<Loaded, OpenError> {
+        let err = |source| OpenError {
+            path: path.to_owned(),
+            source,
+        };
+        let conn = accounts::open(path).map_err(err)?;
+        let bans = accounts::load_bans(&conn).map_err(|e| err(e.into()))?;
+        let topics = accounts::load_topics(&conn)
+            .map_err(|e| err(e.into()))?
+            .into_iter()
+            .map(|t| (t.room, (t.text, t.by)))
+            .collect();
+        drop(conn);
+        let (store, thread) = Store::open(path).map_err(err)?;
+        let hasher = hasher::Hasher::start().map_err(|e| err(StorageError::Thread(e)))?;
+        Ok(Loaded {
+            accounts: Accounts {
+                store,
+                hasher,
+                delays: Arc::new(Mutex::new(LoginDelays::default())),
+                bans: Arc::new(RwLock::new(BanList::new(bans))),
+            },
+            topics,
+            thread,
+        })
+    }
+}

@@ -1,0 +1,542 @@
+//! Moderation in the hub: operators, kick, ban, mute, topics and per-user ignore lists.
+//!
+//! An `impl Hub` block of its own, so the hub's core stays about membership and fan-out. The hub
+//! decides (it alone knows who is where and who is an operator); the ban list it shares with the
+//! accept loop and the name prompt; the database only remembers, through the account thread
+//! (`storage/accounts.rs`), written in order behind the hub's back.
+
+use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_channel::Sender;
+use log::{info, warn};
+
+use super::outbox::{line, Line};
+use super::{Fault, Hub, Member, MemberId};
+use crate::accounts::Accounts;
+use crate::clock;
+use crate::moderation::ban::{Ban, Target};
+use crate::names::{Nick, RoomName};
+use crate::protocol;
+use crate::session::command::HELP_OPERATORS;
+use crate::storage::accounts::LogEntry;
+
+/// Who a newcomer is, beyond the name: where from, and which account it logged in to.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    pub ip: IpAddr,
+    /// The account (lower case) this session logged in to or registered, if any.
+    pub account: Option<Arc<str>>,
+    pub operator: bool,
+}
+
+/// What the hub needs for moderation, handed over at start.
+pub struct Setup {
+    pub accounts: Accounts,
+    /// Room name to (topic, set by), as stored.
+    pub topics: HashMap<String, (String, String)>,
+}
+
+/// The moderation commands and account changes sessions send to the hub.
+#[derive(Debug)]
+pub enum Action {
+    Kick(Nick, Option<String>),
+    Ban {
+        target: Target,
+        duration: Option<(Duration, String)>,
+        reason: Option<String>,
+    },
+    Unban(Target),
+    Bans,
+    Mute(Nick, Option<(Duration, String)>),
+    Unmute(Nick),
+    Op(Nick),
+    Deop(Nick),
+    Topic(Option<String>),
+    Ignore(Option<Nick>),
+    Unignore(Nick),
+    /// After `/help`: the operator lines, to operators only.
+    OperatorHelp,
+    /// The session registered, logged in to or gave up an account.
+    Account {
+        account: Option<Arc<str>>,
+        operator: bool,
+    },
+    /// The session's current name and account.
+    Whoami {
+        reply: Sender<Nick>,
+    },
+}
+
+/// The hub's moderation state.
+pub(super) struct State {
+    pub(super) accounts: Accounts,
+    /// Muted names (lower case) and when the mute ends (`None`: until lifted).
+    mutes: HashMap<Arc<str>, Option<Instant>>,
+    /// Each ignoring member's ignored names (lower case). Empty for almost everyone, so the
+    /// fan-out checks it only when it is not empty at all.
+    pub(super) ignoring: HashMap<MemberId, HashSet<Arc<str>>>,
+    /// Room name to (topic, set by).
+    topics: HashMap<String, (Arc<str>, Arc<str>)>,
+}
+
+impl State {
+    pub(super) fn new(setup: Setup) -> State {
+        State {
+            accounts: setup.accounts,
+            mutes: HashMap::new(),
+            ignoring: HashMap::new(),
+            topics: setup
+                .topics
+                .into_iter()
+                .map(|(room, (text, by))| (room, (text.into(), by.into())))
+                .collect(),
+        }
+    }
+
+    /// The topic line for a room, if it has one.
+    pub(super) fn topic_line(&self, room: &RoomName) -> Option<String> {
+        self.topics
+            .get(room.as_str())
+            .map(|(text, by)| protocol::topic(room, text, by))
+    }
+}
+
+/// Whether a ban on `target` applies to a connected member: by name, account, or address.
+fn covers(target: &Target, member: &Member) -> bool {
+    match target {
+        Target::Name(name) => {
+            member.nick.key() == name.as_str() || member.account.as_deref() == Some(name.as_str())
+        }
+        Target::Net(net) => net.contains(member.ip),
+    }
+}
+
+impl Hub {
+    pub(super) async fn moderate(&mut self, id: MemberId, action: Action) {
+        match action {
+            Action::Kick(nick, reason) => self.kick(id, &nick, reason),
+            Action::Ban {
+                target,
+                duration,
+                reason,
+            } => self.ban(id, target, duration, reason),
+            Action::Unban(target) => self.unban(id, &target),
+            Action::Bans => self.list_bans(id),
+            Action::Mute(nick, duration) => self.mute(id, &nick, duration),
+            Action::Unmute(nick) => self.unmute(id, &nick),
+            Action::Op(nick) => self.set_operator(id, &nick, true).await,
+            Action::Deop(nick) => self.set_operator(id, &nick, false).await,
+            Action::Topic(text) => self.topic(id, text),
+            Action::Ignore(nick) => self.ignore(id, nick),
+            Action::Unignore(nick) => self.unignore(id, &nick),
+            Action::OperatorHelp => {
+                if self.members.get(&id).is_some_and(|m| m.operator) {
+                    for text in HELP_OPERATORS {
+                        self.tell(id, text);
+                    }
+                }
+            }
+            Action::Account { account, operator } => {
+                if let Some(member) = self.members.get_mut(&id) {
+                    member.account = account;
+                    member.operator = operator;
+                }
+            }
+            Action::Whoami { reply } => {
+                if let Some(member) = self.members.get(&id) {
+                    let _ = reply.try_send(member.nick.clone());
+                }
+            }
+        }
+    }
+
+    /// The operator's name if `id` is an operator; otherwise tells the user so.
+    fn operator(&mut self, id: MemberId, command: &str) -> Option<Nick> {
+        match self.members.get(&id) {
+            Some(m) if m.operator => Some(m.nick.clone()),
+            Some(_) => {
+                self.tell(id, &protocol::operators_only(command));
+                None
+            }
+            None => None,
+        }
+    }
+
+    fn log_action(
+        &self,
+        op: &Nick,
+        action: &'static str,
+        target: String,
+        reason: Option<String>,
+        duration: Option<String>,
+    ) {
+        info!("moderation: {op} {action} {target}");
+        self.moderation.accounts.store.log_action(LogEntry {
+            operator: op.to_string(),
+            action,
+            target,
+            reason,
+            duration,
+        });
+    }
+
+    /// Removes a member at once, with last words for it and a notice for its room. Its session
+    /// sees its outbox close and ends; its leave is then a no-op.
+    fn eject(&mut self, target: MemberId, notice: &str, last_words: &str) {
+        let Some(member) = self.detach(target) else {
+            return;
+        };
+        let _ = member.outbox.push(line(last_words));
+        member.outbox.close();
+        self.broadcast(&member.room, None, line(notice));
+    }
+
+    fn kick(&mut self, id: MemberId, nick: &Nick, reason: Option<String>) {
+        let Some(op) = self.operator(id, "/kick") else {
+            return;
+        };
+        let Some(target) = self.by_nick.get(nick.key()).copied() else {
+            self.tell(id, &protocol::no_such_user(nick));
+            return;
+        };
+        let Some(name) = self.members.get(&target).map(|m| m.nick.clone()) else {
+            return;
+        };
+        let reason_text = reason.as_deref();
+        self.eject(
+            target,
+            &protocol::kicked(&name, &op, reason_text),
+            &protocol::you_were_kicked(&op, reason_text),
+        );
+        if target != id {
+            self.tell(id, &protocol::you_kicked(&name));
+        }
+        self.log_action(&op, "kick", name.key().to_owned(), reason, None);
+    }
+
+    fn ban(
+        &mut self,
+        id: MemberId,
+        target: Target,
+        duration: Option<(Duration, String)>,
+        reason: Option<String>,
+    ) {
+        let Some(op) = self.operator(id, "/ban") else {
+            return;
+        };
+        if self.members.get(&id).is_some_and(|m| covers(&target, m)) {
+            self.tell(id, protocol::BAN_COVERS_YOU);
+            return;
+        }
+        let now = clock::now_ms();
+        let expires_ms = duration
+            .as_ref()
+            .map(|(d, _)| now.saturating_add(i64::try_from(d.as_millis()).unwrap_or(i64::MAX)));
+        let ban = Ban {
+            target: target.clone(),
+            reason: reason.clone(),
+            by: op.to_string(),
+            created_ms: now,
+            expires_ms,
+        };
+        match self.moderation.accounts.bans.write() {
+            Ok(mut bans) => bans.add(ban.clone(), now),
+            Err(_) => {
+                warn!("the ban list lock is poisoned; ban not applied");
+                return;
+            }
+        }
+        self.moderation.accounts.store.insert_ban(ban);
+        let victims: Vec<(MemberId, Nick)> = self
+            .members
+            .iter()
+            .filter(|(_, m)| covers(&target, m))
+            .map(|(&mid, m)| (mid, m.nick.clone()))
+            .collect();
+        let last_words = protocol::you_were_banned(op.as_str(), expires_ms, reason.as_deref());
+        for (victim, name) in &victims {
+            self.eject(
+                *victim,
+                &protocol::banned(name, &op, reason.as_deref()),
+                &last_words,
+            );
+        }
+        let shown = target.to_string();
+        if self.members.contains_key(&id) {
+            self.tell(id, &protocol::ban_set(&shown, expires_ms, victims.len()));
+        }
+        self.log_action(&op, "ban", shown, reason, duration.map(|(_, text)| text));
+    }
+
+    fn unban(&mut self, id: MemberId, target: &Target) {
+        let Some(op) = self.operator(id, "/unban") else {
+            return;
+        };
+        let lifted = self
+            .moderation
+            .accounts
+            .bans
+            .write()
+            .is_ok_and(|mut bans| bans.remove(target, clock::now_ms()));
+        let shown = target.to_string();
+        if !lifted {
+            self.tell(id, &protocol::no_ban(&shown));
+            return;
+        }
+        self.moderation.accounts.store.delete_ban(target.clone());
+        self.tell(id, &protocol::unbanned(&shown));
+        self.log_action(&op, "unban", shown, None, None);
+    }
+
+    fn list_bans(&mut self, id: MemberId) {
+        if self.operator(id, "/bans").is_none() {
+            return;
+        }
+        let lines: Vec<String> = match self.moderation.accounts.bans.read() {
+            Ok(bans) => bans
+                .active(clock::now_ms())
+                .map(|b| {
+                    protocol::ban_entry(
+                        &b.target.to_string(),
+                        &b.by,
+                        b.expires_ms,
+                        b.reason.as_deref(),
+                    )
+                })
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        self.tell(id, &protocol::bans_header(lines.len()));
+        for text in lines {
+            self.tell(id, &text);
+        }
+    }
+
+    fn mute(&mut self, id: MemberId, nick: &Nick, duration: Option<(Duration, String)>) {
+        let Some(op) = self.operator(id, "/mute") else {
+            return;
+        };
+        let until = duration.as_ref().map(|(d, _)| Instant::now() + *d);
+        self.moderation.mutes.insert(nick.key().into(), until);
+        let text = duration.as_ref().map(|(_, t)| t.as_str());
+        self.tell(id, &protocol::mute_set(nick, text));
+        if let Some(target) = self.by_nick.get(nick.key()).copied() {
+            self.tell(target, &protocol::you_were_muted(&op, text));
+        }
+        self.log_action(
+            &op,
+            "mute",
+            nick.key().to_owned(),
+            None,
+            duration.map(|(_, t)| t),
+        );
+    }
+
+    fn unmute(&mut self, id: MemberId, nick: &Nick) {
+        let Some(op) = self.operator(id, "/unmute") else {
+            return;
+        };
+        if self.moderation.mutes.remove(nick.key()).is_none() {
+            self.tell(id, &protocol::not_muted(nick));
+            return;
+        }
+        self.tell(id, &protocol::unmuted(nick));
+        if let Some(target) = self.by_nick.get(nick.key()).copied() {
+            self.tell(target, protocol::YOU_ARE_UNMUTED);
+        }
+        self.log_action(&op, "unmute", nick.key().to_owned(), None, None);
+    }
+
+    /// Whether `nick` may not speak publicly now. Expired mutes are dropped here.
+    pub(super) fn is_muted(&mut self, nick: &Nick) -> bool {
+        if self.moderation.mutes.is_empty() {
+            return false;
+        }
+        match self.moderation.mutes.get(nick.key()) {
+            Some(Some(until)) if *until <= Instant::now() => {
+                self.moderation.mutes.remove(nick.key());
+                false
+            }
+            Some(_) => true,
+            None => false,
+        }
+    }
+
+    /// `/op` and `/deop`: the role is stored on the account, and applied at once to the
+    /// connected user logged in to it. Waits for the account thread: operators do this rarely.
+    async fn set_operator(&mut self, id: MemberId, nick: &Nick, operator: bool) {
+        let command = if operator { "/op" } else { "/deop" };
+        let Some(op) = self.operator(id, command) else {
+            return;
+        };
+        let store = self.moderation.accounts.store.clone();
+        match store.set_operator(nick.key(), operator).await {
+            Ok(true) => {}
+            Ok(false) => {
+                self.tell(id, &protocol::not_registered(nick.as_str()));
+                return;
+            }
+            Err(e) => {
+                warn!("{command} {nick}: {e}");
+                self.tell(id, protocol::ACCOUNTS_UNAVAILABLE);
+                return;
+            }
+        }
+        let holders: Vec<MemberId> = self
+            .members
+            .iter()
+            .filter(|(_, m)| m.account.as_deref() == Some(nick.key()))
+            .map(|(&mid, _)| mid)
+            .collect();
+        let text = if operator {
+            protocol::now_operator(nick.as_str())
+        } else {
+            protocol::no_longer_operator(nick.as_str())
+        };
+        for holder in holders {
+            if let Some(member) = self.members.get_mut(&holder) {
+                member.operator = operator;
+            }
+            if holder != id {
+                self.tell(holder, &text);
+            }
+        }
+        self.tell(id, &text);
+        let action = if operator { "op" } else { "deop" };
+        self.log_action(&op, action, nick.key().to_owned(), None, None);
+    }
+
+    fn topic(&mut self, id: MemberId, text: Option<String>) {
+        let Some(room) = self.members.get(&id).map(|m| m.room.clone()) else {
+            return;
+        };
+        let Some(text) = text else {
+            let reply = self
+                .moderation
+                .topic_line(&room)
+                .unwrap_or_else(|| protocol::no_topic(&room));
+            self.tell(id, &reply);
+            return;
+        };
+        let Some(op) = self.operator(id, "/topic TEXT") else {
+            return;
+        };
+        let store = self.moderation.accounts.store.clone();
+        let (notice, stored) = if text == "-" {
+            self.moderation.topics.remove(room.as_str());
+            (protocol::topic_cleared(&op, &room), None)
+        } else {
+            let shared: Arc<str> = text.as_str().into();
+            self.moderation
+                .topics
+                .insert(room.as_str().to_owned(), (shared.clone(), op.shared()));
+            (protocol::topic_set(&op, &room, &text), Some(shared))
+        };
+        store.set_topic(room.shared(), stored, op.shared());
+        self.broadcast(&room, None, line(&notice));
+        self.log_action(&op, "topic", room.as_str().to_owned(), Some(text), None);
+    }
+
+    fn ignore(&mut self, id: MemberId, nick: Option<Nick>) {
+        let Some(me) = self.members.get(&id).map(|m| m.nick.clone()) else {
+            return;
+        };
+        let Some(nick) = nick else {
+            let mut names: Vec<String> = self
+                .moderation
+                .ignoring
+                .get(&id)
+                .into_iter()
+                .flatten()
+                .map(|n| n.to_string())
+                .collect();
+            names.sort();
+            let header = protocol::ignore_header(names.len());
+            self.tell_list(id, &header, &names);
+            return;
+        };
+        if nick == me {
+            self.tell(id, protocol::IGNORE_SELF);
+            return;
+        }
+        self.moderation
+            .ignoring
+            .entry(id)
+            .or_default()
+            .insert(nick.key().into());
+        self.tell(id, &protocol::ignoring(&nick));
+    }
+
+    fn unignore(&mut self, id: MemberId, nick: &Nick) {
+        let removed = match self.moderation.ignoring.get_mut(&id) {
+            Some(set) => {
+                let removed = set.remove(nick.key());
+                if set.is_empty() {
+                    self.moderation.ignoring.remove(&id);
+                }
+                removed
+            }
+            None => false,
+        };
+        let reply = if removed {
+            protocol::unignored(nick)
+        } else {
+            protocol::not_ignoring(nick)
+        };
+        self.tell(id, &reply);
+    }
+
+    /// Whether `who` ignores the name `sender` (lower case).
+    pub(super) fn ignores(&self, who: MemberId, sender: &str) -> bool {
+        !self.moderation.ignoring.is_empty()
+            && self
+                .moderation
+                .ignoring
+                .get(&who)
+                .is_some_and(|set| set.contains(sender))
+    }
+
+    /// A renamed member stays ignored by whoever ignored it.
+    pub(super) fn follow_rename(&mut self, old: &Nick, new: &Nick) {
+        for set in self.moderation.ignoring.values_mut() {
+            if set.contains(old.key()) {
+                set.insert(new.key().into());
+            }
+        }
+    }
+
+    /// True when some member ignores somebody: only then do public lines need filtering.
+    pub(super) fn anybody_ignores(&self) -> bool {
+        !self.moderation.ignoring.is_empty()
+    }
+
+    /// A public line from the user whose name key is `sender` to `room`, skipping those who
+    /// ignore the sender. The ordinary fan-out is used when nobody ignores anybody (nearly always).
+    pub(super) fn broadcast_said_now(
+        &mut self,
+        room: &RoomName,
+        except: Option<MemberId>,
+        sender: &str,
+        said: Line,
+    ) {
+        let mut faults = Vec::new();
+        if let Some(members) = self.rooms.get(room) {
+            for (mid, outbox) in members {
+                if Some(*mid) == except || self.ignores(*mid, sender) {
+                    continue;
+                }
+                match outbox.push(said.clone()) {
+                    Ok(()) => {}
+                    Err(super::outbox::PushError::Full) => faults.push((*mid, Fault::Slow)),
+                    Err(super::outbox::PushError::Closed) => faults.push((*mid, Fault::Gone)),
+                }
+            }
+        }
+        if !faults.is_empty() {
+            self.settle(faults);
+        }
+    }
+}

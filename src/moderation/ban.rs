@@ -1,0 +1,273 @@
+//! Bans: who is refused, and the matcher that decides.
+//!
+//! A ban targets a name (which covers the account of that name) or an address prefix; a single
+//! address is a prefix of full length. IPv4 and IPv6 are one type ([`Net`]), and an IPv4 client
+//! of a dual-stack listener (`::ffff:a.b.c.d`) matches IPv4 bans, as ergo's `flatip` does.
+//!
+//! The list lives in memory behind a lock ([`SharedBans`]) because the accept loop must refuse a
+//! banned address before any other work, without a database round trip; the database keeps it
+//! across restarts.
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::{Arc, RwLock};
+
+/// An address prefix: `192.0.2.0/24`, `2001:db8::/32`, or one address (`/32`, `/128`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Net {
+    /// The address with the bits past the prefix cleared.
+    addr: IpAddr,
+    prefix: u8,
+}
+
+impl Net {
+    /// Parses `ADDRESS` or `ADDRESS/PREFIX`. IPv4-mapped IPv6 addresses become IPv4.
+    pub fn parse(text: &str) -> Option<Net> {
+        let (addr, prefix) = match text.split_once('/') {
+            Some((addr, prefix)) => (addr, Some(prefix.parse::<u8>().ok()?)),
+            None => (text, None),
+        };
+        let addr: IpAddr = addr.parse().ok()?;
+        let mapped = matches!(addr, IpAddr::V6(_)) && addr.to_canonical().is_ipv4();
+        let addr = addr.to_canonical();
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            // `::ffff:192.0.2.0/120` is `192.0.2.0/24`.
+            Some(p) if mapped => p.checked_sub(96)?,
+            Some(p) => p,
+            None => max,
+        };
+        if prefix > max {
+            return None;
+        }
+        Some(Net {
+            addr: mask(addr, prefix),
+            prefix,
+        })
+    }
+
+    /// Whether `ip` falls in this prefix.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = ip.to_canonical();
+        ip.is_ipv4() == self.addr.is_ipv4() && mask(ip, self.prefix) == self.addr
+    }
+}
+
+impl fmt::Display for Net {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let full = if self.addr.is_ipv4() { 32 } else { 128 };
+        if self.prefix == full {
+            write!(f, "{}", self.addr)
+        } else {
+            write!(f, "{}/{}", self.addr, self.prefix)
+        }
+    }
+}
+
+/// Clears the bits of `ip` past `prefix`.
+fn mask(ip: IpAddr, prefix: u8) -> IpAddr {
+    match ip {
+        IpAddr::V4(v4) => {
+            let bits = u32::from(v4);
+            let mask = u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0);
+            IpAddr::V4(Ipv4Addr::from(bits & mask))
+        }
+        IpAddr::V6(v6) => {
+            let bits = u128::from(v6);
+            let mask = u128::MAX.checked_shl(128 - u32::from(prefix)).unwrap_or(0);
+            IpAddr::V6(Ipv6Addr::from(bits & mask))
+        }
+    }
+}
+
+/// What a ban refuses.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Target {
+    /// A name, lower case: refused at the name prompt and on `/nick`, and its account too.
+    Name(String),
+    /// An address prefix: refused at connect.
+    Net(Net),
+}
+
+impl Target {
+    /// `ADDRESS[/PREFIX]` is an address ban; anything else is taken as a name (lower-cased).
+    /// The caller validates names.
+    pub fn parse(text: &str) -> Target {
+        match Net::parse(text) {
+            Some(net) => Target::Net(net),
+            None => Target::Name(text.to_ascii_lowercase()),
+        }
+    }
+
+    /// The `kind` column of the `bans` table.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Target::Name(_) => "name",
+            Target::Net(_) => "address",
+        }
+    }
+
+    /// Rebuilds a target from its stored `kind` and text.
+    pub fn from_stored(kind: &str, text: &str) -> Option<Target> {
+        match kind {
+            "name" => Some(Target::Name(text.to_ascii_lowercase())),
+            "address" => Net::parse(text).map(Target::Net),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::Name(name) => f.write_str(name),
+            Target::Net(net) => net.fmt(f),
+        }
+    }
+}
+
+/// One ban.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ban {
+    pub target: Target,
+    pub reason: Option<String>,
+    /// The operator's name.
+    pub by: String,
+    pub created_ms: i64,
+    /// Milliseconds since the epoch; `None` until lifted.
+    pub expires_ms: Option<i64>,
+}
+
+impl Ban {
+    fn active(&self, now_ms: i64) -> bool {
+        self.expires_ms.is_none_or(|at| at > now_ms)
+    }
+}
+
+/// The bans in force. Few, so a list scanned in order is the fastest structure there is.
+#[derive(Debug, Default, Clone)]
+pub struct BanList {
+    bans: Vec<Ban>,
+}
+
+/// The ban list shared by the accept loop, the sessions and the hub.
+pub type SharedBans = Arc<RwLock<BanList>>;
+
+impl BanList {
+    pub fn new(bans: Vec<Ban>) -> BanList {
+        BanList { bans }
+    }
+
+    /// The active ban covering address `ip`, if any.
+    pub fn address(&self, ip: IpAddr, now_ms: i64) -> Option<&Ban> {
+        self.bans
+            .iter()
+            .find(|b| b.active(now_ms) && matches!(&b.target, Target::Net(net) if net.contains(ip)))
+    }
+
+    /// The active ban on `name` (any case), if any.
+    pub fn name(&self, name: &str, now_ms: i64) -> Option<&Ban> {
+        self.bans.iter().find(|b| {
+            b.active(now_ms) && matches!(&b.target, Target::Name(n) if n.eq_ignore_ascii_case(name))
+        })
+    }
+
+    /// Adds a ban, replacing an earlier one on the same target. Expired bans are dropped.
+    pub fn add(&mut self, ban: Ban, now_ms: i64) {
+        self.bans
+            .retain(|b| b.target != ban.target && b.active(now_ms));
+        self.bans.push(ban);
+    }
+
+    /// Lifts the ban on `target`; false if there was none in force.
+    pub fn remove(&mut self, target: &Target, now_ms: i64) -> bool {
+        let before = self.active(now_ms).count();
+        self.bans
+            .retain(|b| &b.target != target && b.active(now_ms));
+        self.bans.len() < before
+    }
+
+    /// The bans in force, oldest first.
+    pub fn active(&self, now_ms: i64) -> impl Iterator<Item = &Ban> {
+        self.bans.iter().filter(move |b| b.active(now_ms))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn ipv4_prefixes() {
+        let net = Net::parse("192.0.2.77/24").unwrap();
+        assert_eq!(net.to_string(), "192.0.2.0/24");
+        assert!(net.contains(ip("192.0.2.1")));
+        assert!(net.contains(ip("::ffff:192.0.2.200")));
+        assert!(!net.contains(ip("192.0.3.1")));
+        assert!(!net.contains(ip("2001:db8::1")));
+        let one = Net::parse("10.1.2.3").unwrap();
+        assert_eq!(one.to_string(), "10.1.2.3");
+        assert!(one.contains(ip("10.1.2.3")));
+        assert!(!one.contains(ip("10.1.2.4")));
+        let all = Net::parse("0.0.0.0/0").unwrap();
+        assert!(all.contains(ip("203.0.113.9")));
+        assert!(!all.contains(ip("::1")));
+    }
+
+    #[test]
+    fn ipv6_prefixes() {
+        let net = Net::parse("2001:db8:abcd::1/48").unwrap();
+        assert_eq!(net.to_string(), "2001:db8:abcd::/48");
+        assert!(net.contains(ip("2001:db8:abcd:ffff::9")));
+        assert!(!net.contains(ip("2001:db8:abce::1")));
+        assert!(!net.contains(ip("192.0.2.1")));
+        let one = Net::parse("::1").unwrap();
+        assert!(one.contains(ip("::1")));
+        assert!(!one.contains(ip("::2")));
+        // An IPv4-mapped prefix is the IPv4 prefix.
+        assert_eq!(
+            Net::parse("::ffff:192.0.2.0/120").unwrap(),
+            Net::parse("192.0.2.0/24").unwrap()
+        );
+    }
+
+    #[test]
+    fn bad_prefixes_are_refused() {
+        for bad in [
+            "192.0.2.0/33",
+            "2001:db8::/129",
+            "1.2.3/8",
+            "::ffff:1.2.3.4/90",
+            "x/1",
+        ] {
+            assert_eq!(Net::parse(bad), None, "{bad}");
+        }
+        assert_eq!(Target::parse("Alice"), Target::Name("alice".into()));
+    }
+
+    #[test]
+    fn the_list_matches_expires_and_lifts() {
+        let ban = |target: &str, expires_ms| Ban {
+            target: Target::parse(target),
+            reason: None,
+            by: "op".into(),
+            created_ms: 0,
+            expires_ms,
+        };
+        let mut list = BanList::default();
+        list.add(ban("Mallory", None), 0);
+        list.add(ban("198.51.100.0/24", Some(1000)), 0);
+        assert!(list.name("MALLORY", 500).is_some());
+        assert!(list.name("alice", 500).is_none());
+        assert!(list.address(ip("198.51.100.7"), 999).is_some());
+        assert!(list.address(ip("198.51.100.7"), 1000).is_none(), "expired");
+        assert_eq!(list.active(1000).count(), 1);
+        assert!(list.remove(&Target::parse("mallory"), 1000));
+        assert!(!list.remove(&Target::parse("mallory"), 1000));
+        assert!(list.name("mallory", 1000).is_none());
+    }
+}

@@ -1,0 +1,309 @@
+//! `/register`, `/password` and `/unregister`: password dialogues inside the chat loop.
+//!
+//! While a dialogue waits for the user's answer, lines from the outbox keep flowing to the client
+//! (a slow typist must not be dropped as a slow reader). An empty answer cancels. Passwords are
+//! refused over plaintext connections unless `--plaintext-passwords`, hidden from telnet users'
+//! screens, and never logged or echoed.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use log::{info, warn};
+use smol::future;
+
+use super::{End, Me, Shared};
+use crate::accounts::password::Secret;
+use crate::hub::moderation::Action;
+use crate::hub::outbox::Inbox;
+use crate::hub::{Event, MemberId};
+use crate::names::Nick;
+use crate::protocol;
+use crate::wire::codec::Decoded;
+use crate::wire::conn::{Conn, Stream};
+
+/// Which dialogue.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Dialogue {
+    Register,
+    Password,
+    Unregister,
+}
+
+/// Runs a dialogue to its end. Errors end the session.
+pub(super) async fn run<S: Stream>(
+    conn: &mut Conn<S>,
+    shared: &Shared,
+    id: MemberId,
+    me: &mut Me,
+    inbox: &Inbox,
+    dialogue: Dialogue,
+) -> Result<(), End> {
+    if !(me.secure || shared.config.plaintext_passwords) {
+        conn.queue(protocol::PLAINTEXT_REFUSED);
+        return Ok(());
+    }
+    match dialogue {
+        Dialogue::Register => register(conn, shared, id, me, inbox).await,
+        Dialogue::Password | Dialogue::Unregister => {
+            let Some(account) = me.account.clone() else {
+                conn.queue(protocol::NOT_LOGGED_IN);
+                return Ok(());
+            };
+            let Some(old) = ask(conn, inbox, &protocol::current_password(&account)).await? else {
+                return Ok(());
+            };
+            if !check(conn, shared, &account, old).await {
+                return Ok(());
+            }
+            if let Dialogue::Unregister = dialogue {
+                return unregister(conn, shared, id, me, &account).await;
+            }
+            let Some(new) = new_password(conn, inbox, protocol::NEW_PASSWORD).await? else {
+                return Ok(());
+            };
+            let Some(hash) = shared.accounts.hasher.hash(new).await else {
+                conn.queue(protocol::ACCOUNTS_UNAVAILABLE);
+                return Ok(());
+            };
+            match shared.accounts.store.set_password(&account, hash).await {
+                Ok(true) => {
+                    info!("{}: changed the password of {account}", conn.peer);
+                    conn.queue(protocol::PASSWORD_CHANGED);
+                }
+                Ok(false) => conn.queue(protocol::NOT_LOGGED_IN),
+                Err(e) => {
+                    warn!("{}: password change failed: {e}", conn.peer);
+                    conn.queue(protocol::ACCOUNTS_UNAVAILABLE);
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn register<S: Stream>(
+    conn: &mut Conn<S>,
+    shared: &Shared,
+    id: MemberId,
+    me: &mut Me,
+    inbox: &Inbox,
+) -> Result<(), End> {
+    // The session does not track renames (the hub owns names): ask for the current one.
+    let (reply, answer) = async_channel::bounded(1);
+    let event = Event::Moderate {
+        id,
+        action: Action::Whoami { reply },
+    };
+    if shared.hub.send(event).await.is_err() {
+        return Err(End::Closed);
+    }
+    let Ok(nick) = answer.recv().await else {
+        return Err(End::Closed);
+    };
+    match shared.accounts.store.find(nick.key()).await {
+        Ok(None) => {}
+        Ok(Some(_)) => {
+            conn.queue(&protocol::already_registered(&nick));
+            return Ok(());
+        }
+        Err(e) => {
+            warn!("{}: account lookup failed: {e}", conn.peer);
+            conn.queue(protocol::ACCOUNTS_UNAVAILABLE);
+            return Ok(());
+        }
+    }
+    let Some(password) = new_password(conn, inbox, &protocol::choose_password(&nick)).await? else {
+        return Ok(());
+    };
+    let Some(hash) = shared.accounts.hasher.hash(password).await else {
+        conn.queue(protocol::ACCOUNTS_UNAVAILABLE);
+        return Ok(());
+    };
+    match shared.accounts.store.create(nick.as_str(), hash).await {
+        Ok(true) => {
+            info!("{}: registered {nick}", conn.peer);
+            let account: Arc<str> = nick.key().into();
+            me.account = Some(account.clone());
+            let event = Event::Moderate {
+                id,
+                action: Action::Account {
+                    account: Some(account),
+                    operator: false,
+                },
+            };
+            if shared.hub.send(event).await.is_err() {
+                return Err(End::Closed);
+            }
+            conn.queue(&protocol::registered(&nick));
+        }
+        Ok(false) => conn.queue(&protocol::already_registered(&nick)),
+        Err(e) => {
+            warn!("{}: registration failed: {e}", conn.peer);
+            conn.queue(protocol::ACCOUNTS_UNAVAILABLE);
+        }
+    }
+    Ok(())
+}
+
+async fn unregister<S: Stream>(
+    conn: &mut Conn<S>,
+    shared: &Shared,
+    id: MemberId,
+    me: &mut Me,
+    account: &str,
+) -> Result<(), End> {
+    match shared.accounts.store.delete(account).await {
+        Ok(_) => {
+            info!("{}: unregistered {account}", conn.peer);
+            me.account = None;
+            let event = Event::Moderate {
+                id,
+                action: Action::Account {
+                    account: None,
+                    operator: false,
+                },
+            };
+            if shared.hub.send(event).await.is_err() {
+                return Err(End::Closed);
+            }
+            conn.queue(&protocol::unregistered(account));
+        }
+        Err(e) => {
+            warn!("{}: unregistering failed: {e}", conn.peer);
+            conn.queue(protocol::ACCOUNTS_UNAVAILABLE);
+        }
+    }
+    Ok(())
+}
+
+/// Whether `password` is the account's; a wrong one counts as a failed login (and waits the
+/// login delay first, like the name prompt).
+async fn check<S: Stream>(
+    conn: &mut Conn<S>,
+    shared: &Shared,
+    account: &str,
+    password: Secret,
+) -> bool {
+    let stored = match shared.accounts.store.find(account).await {
+        Ok(Some(stored)) => stored,
+        Ok(None) => {
+            conn.queue(protocol::NOT_LOGGED_IN);
+            return false;
+        }
+        Err(e) => {
+            warn!("{}: account lookup failed: {e}", conn.peer);
+            conn.queue(protocol::ACCOUNTS_UNAVAILABLE);
+            return false;
+        }
+    };
+    let ip = conn.peer.ip().to_canonical();
+    let delays = &shared.accounts.delays;
+    let delay = delays
+        .lock()
+        .map(|mut d| d.delay(account, ip, Instant::now()))
+        .unwrap_or_default();
+    if !delay.is_zero() {
+        conn.queue(&protocol::login_delay(delay.as_secs()));
+        let _ = conn.flush().await;
+        smol::Timer::after(delay).await;
+    }
+    if shared.accounts.hasher.verify(password, stored.hash).await {
+        return true;
+    }
+    if let Ok(mut d) = delays.lock() {
+        d.failed(account, ip, Instant::now());
+    }
+    warn!("{}: wrong password for {account} (in chat)", conn.peer);
+    conn.queue(protocol::WRONG_PASSWORD_UNCHANGED);
+    false
+}
+
+/// Asks for a new password twice; `None` if cancelled or refused (told why).
+async fn new_password<S: Stream>(
+    conn: &mut Conn<S>,
+    inbox: &Inbox,
+    prompt: &str,
+) -> Result<Option<Secret>, End> {
+    let Some(first) = ask(conn, inbox, prompt).await? else {
+        return Ok(None);
+    };
+    if !first.long_enough() {
+        conn.queue(&protocol::password_too_short());
+        return Ok(None);
+    }
+    let Some(second) = ask(conn, inbox, protocol::TYPE_AGAIN).await? else {
+        return Ok(None);
+    };
+    if first != second {
+        conn.queue(protocol::PASSWORDS_DIFFER);
+        return Ok(None);
+    }
+    Ok(Some(first))
+}
+
+/// Asks for a password: the prompt, typing hidden for telnet (a warning for others), one line.
+/// `None` for an empty line (told it was cancelled).
+async fn ask<S: Stream>(
+    conn: &mut Conn<S>,
+    inbox: &Inbox,
+    prompt: &str,
+) -> Result<Option<Secret>, End> {
+    conn.queue(prompt);
+    if !conn.is_telnet() {
+        conn.queue(protocol::PASSWORD_VISIBLE);
+    }
+    conn.hide_input();
+    let answer = read_answer(conn, inbox).await;
+    conn.show_input();
+    match answer? {
+        Some(text) if !text.is_empty() => Ok(Some(Secret::new(text))),
+        _ => {
+            conn.queue(protocol::CANCELLED);
+            Ok(None)
+        }
+    }
+}
+
+/// What woke a dialogue.
+enum Wake {
+    Input(std::io::Result<Option<Decoded>>),
+    Outbox(Option<crate::hub::outbox::Line>),
+}
+
+/// The user's next line, passing outbox lines to the client meanwhile. An over-long line counts
+/// as an empty answer.
+async fn read_answer<S: Stream>(conn: &mut Conn<S>, inbox: &Inbox) -> Result<Option<String>, End> {
+    loop {
+        conn.flush().await.map_err(|_| End::Gone)?;
+        let wake = {
+            let reader = &mut conn.reader;
+            let stream = &mut conn.stream;
+            future::race(async { Wake::Input(reader.next(stream).await) }, async {
+                Wake::Outbox(inbox.recv().await)
+            })
+            .await
+        };
+        match wake {
+            Wake::Outbox(Some(line)) => conn.queue_bytes(&line),
+            Wake::Outbox(None) => return Err(End::Closed),
+            Wake::Input(Ok(Some(Decoded::Line(text)))) => return Ok(Some(text)),
+            Wake::Input(Ok(Some(Decoded::TooLong))) => return Ok(None),
+            Wake::Input(Ok(None) | Err(_)) => return Err(End::Gone),
+        }
+    }
+}
+
+/// Checks a `/nick` target against bans and accounts: the reason to refuse, if any.
+pub(super) async fn may_rename(shared: &Shared, me: &Me, nick: &Nick) -> Option<String> {
+    if let Some(expires_ms) = super::register::name_ban(shared, nick) {
+        return Some(protocol::name_banned(nick, expires_ms));
+    }
+    if me.account.as_deref() == Some(nick.key()) {
+        return None;
+    }
+    match shared.accounts.store.find(nick.key()).await {
+        Ok(None) => None,
+        Ok(Some(_)) => Some(protocol::name_registered_on_rename(nick)),
+        Err(_) => Some(protocol::ACCOUNTS_UNAVAILABLE.to_owned()),
+    }
+}

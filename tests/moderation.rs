@@ -1,0 +1,398 @@
+//! Moderation end to end: operators from the command line, kick, ban (name, address, expiry,
+//! restart), mute, topic, motd, ignore, the connect throttle, refusals for non-operators, and the
+//! moderation_log rows.
+
+mod common;
+
+use common::accounts::{connect_from, op, op_output};
+use common::{Client, Server};
+
+/// Waits (polling, bounded by the harness timeout) until `name` may join again.
+fn join_when_allowed(server: &Server, from: &str, name: &str) -> Client {
+    let deadline = std::time::Instant::now() + common::TIMEOUT;
+    loop {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{name} never got back in"
+        );
+        let mut c = connect_from(from, server.addr);
+        let first = c.line().unwrap_or_default();
+        if first.contains("banned") {
+            continue;
+        }
+        c.send(name);
+        let reply = c.line().unwrap_or_default();
+        if reply.contains(&format!("Welcome, {name}!")) {
+            c.expect("--- end of history");
+            return c;
+        }
+        assert!(reply.contains("is banned"), "{reply}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+/// `smolchat op add|list|remove` work against a running server's database; the role applies at
+/// the next login, and `/op` and `/deop` apply at once.
+#[test]
+fn op_subcommands_against_a_live_server() {
+    let server = Server::start(&[]);
+    let db = server.db_path();
+    let db = db.to_str().unwrap();
+    let mut boss = server.operator("boss");
+    assert_eq!(op(&["list", "--db", db]), "boss\n");
+    let out = op_output(&["add", "nobody", "--db", db]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nobody is not registered"));
+
+    let mut carol = server.register("carol", common::accounts::PASSWORD);
+    boss.send("/op carol");
+    carol.expect("carol is now an operator");
+    boss.expect("carol is now an operator");
+    carol.send("/bans");
+    carol.expect("bans (0):");
+    boss.send("/deop carol");
+    carol.expect("carol is no longer an operator");
+    carol.send("/bans");
+    carol.expect("/bans is for operators only");
+    boss.send("/op dave");
+    boss.expect("dave is not registered");
+
+    op(&["remove", "boss", "--db", db]);
+    assert_eq!(op(&["list", "--db", db]), "");
+}
+
+/// Each operator command is refused, with a line saying so, for a user who is not an operator.
+#[test]
+fn non_operators_are_refused() {
+    let server = Server::start(&[]);
+    let mut bob = server.join("bob");
+    let _carol = server.join("carol");
+    for (command, name) in [
+        ("/kick carol", "/kick"),
+        ("/ban carol", "/ban"),
+        ("/unban carol", "/unban"),
+        ("/bans", "/bans"),
+        ("/mute carol", "/mute"),
+        ("/unmute carol", "/unmute"),
+        ("/op carol", "/op"),
+        ("/deop carol", "/deop"),
+        ("/topic new topic", "/topic TEXT"),
+    ] {
+        bob.send(command);
+        bob.expect(&format!("{name} is for operators only"));
+    }
+    bob.send("/help");
+    let help = bob.lines_until("/topic              the topic of your room");
+    bob.sync();
+    assert!(
+        !bob.seen.iter().any(|l| l.contains("operator commands")),
+        "{help:?}"
+    );
+}
+
+/// A kick disconnects the user, tells the room why, and is logged.
+#[test]
+fn kick() {
+    let server = Server::start(&[]);
+    let mut boss = server.operator("boss");
+    let mut bob = server.join("bob");
+    let mut carol = server.join("carol");
+    boss.send("/help");
+    boss.expect("operator commands:");
+    boss.send("/kick bob spamming");
+    carol.expect("* bob was kicked by boss (spamming)");
+    bob.expect("you were kicked by boss (spamming)");
+    bob.expect_eof();
+    boss.expect("kicked bob");
+    // bob may come back: a kick is not a ban.
+    let _bob = server.join("bob");
+    boss.send("/kick nobody");
+    boss.expect("no such user: nobody");
+    let (_dir, db) = server.stop_and_open_db();
+    let row: (String, String, String, Option<String>) = db
+        .query_row(
+            "SELECT operator, action, target, reason FROM moderation_log WHERE action = 'kick'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+        .unwrap();
+    assert_eq!(
+        row,
+        (
+            "boss".into(),
+            "kick".into(),
+            "bob".into(),
+            Some("spamming".into())
+        )
+    );
+}
+
+/// A name ban disconnects the user, is refused at the name prompt until it expires, and is
+/// listed by /bans.
+#[test]
+fn ban_by_name_with_expiry() {
+    let server = Server::start(&[]);
+    let mut boss = server.operator("boss");
+    let mut bob = server.join("bob");
+    let mut carol = server.join("carol");
+    boss.send("/ban bob 3s flooding");
+    carol.expect("* bob was banned by boss (flooding)");
+    bob.expect("you are banned by boss until");
+    bob.expect_eof();
+    boss.expect("banned bob until");
+    boss.send("/bans");
+    boss.expect("bans (1):");
+    boss.expect("  bob by boss until");
+    let mut again = Client::connect(server.addr);
+    again.expect("What is your name?");
+    again.send("BOB");
+    let line = again.expect("BOB is banned until");
+    assert!(line.ends_with(": choose another name"), "{line}");
+    // Once it expires the name works again.
+    let _bob = join_when_allowed(&server, "127.0.0.1", "bob");
+}
+
+/// An address ban refuses at connect with one line, then closes; other addresses are not
+/// affected; it expires; and /unban lifts a ban.
+#[test]
+fn ban_by_address_with_expiry_and_unban() {
+    let server = Server::start(&[]);
+    let mut boss = server.operator("boss");
+    let mut bob = server.join_from("127.0.0.2", "bob");
+    // An operator cannot ban an address that covers their own.
+    boss.send("/ban 127.0.0.0/8");
+    boss.expect("that ban would cover you, not set");
+    boss.send("/ban 127.0.0.2/31 3s bad bot");
+    bob.expect("you are banned by boss");
+    bob.expect_eof();
+    boss.expect("banned 127.0.0.2/31 until");
+    let mut refused = connect_from("127.0.0.2", server.addr);
+    let lines = refused.expect_eof();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].starts_with("your address is banned from this server until")
+            && lines[0].ends_with("(bad bot)"),
+        "{lines:?}"
+    );
+    let _other = server.join_from("127.0.0.5", "carol");
+    let _bob = join_when_allowed(&server, "127.0.0.2", "bob");
+
+    boss.send("/ban 127.0.0.4");
+    boss.expect("banned 127.0.0.4 until lifted");
+    boss.send("/unban 127.0.0.4");
+    boss.expect("lifted the ban on 127.0.0.4");
+    boss.send("/unban 127.0.0.4");
+    boss.expect("no ban on 127.0.0.4");
+    let _dave = server.join_from("127.0.0.4", "dave");
+}
+
+/// Bans survive a restart.
+#[test]
+fn a_ban_survives_a_restart() {
+    let server = Server::start(&[]);
+    let mut boss = server.operator("boss");
+    boss.send("/ban mallory trolling");
+    boss.expect("banned mallory until lifted");
+    boss.send("/ban 127.0.0.9 1d");
+    boss.expect("banned 127.0.0.9 until");
+    let dir = server.stop();
+    let server = Server::start_in(dir, &[]);
+    let mut c = Client::connect(server.addr);
+    c.expect("What is your name?");
+    c.send("mallory");
+    c.expect("mallory is banned until lifted: choose another name");
+    let mut refused = connect_from("127.0.0.9", server.addr);
+    assert!(refused.expect_eof()[0].contains("your address is banned"));
+    let (_dir, db) = server.stop_and_open_db();
+    let bans: Vec<(String, String, Option<String>)> = db
+        .prepare("SELECT kind, target, reason FROM bans ORDER BY id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        bans,
+        [
+            ("name".into(), "mallory".into(), Some("trolling".into())),
+            ("address".into(), "127.0.0.9".into(), None),
+        ]
+    );
+}
+
+/// A muted user's public lines and actions are refused with a line saying so; private lines to
+/// operators still go through; /unmute restores.
+#[test]
+fn mute_and_unmute() {
+    let server = Server::start(&[]);
+    let mut boss = server.operator("boss");
+    let mut bob = server.join("bob");
+    let mut carol = server.join("carol");
+    boss.send("/mute bob 10m");
+    boss.expect("muted bob for 10m");
+    bob.expect("you were muted by boss for 10m");
+    bob.send("hello?");
+    bob.expect("you are muted: not sent");
+    bob.send("/me waves");
+    bob.expect("you are muted: not sent");
+    bob.send("/msg carol psst");
+    bob.expect("you are muted: not sent");
+    bob.send("/msg boss sorry");
+    boss.expect("[private] bob: sorry");
+    boss.send("/unmute bob");
+    boss.expect("bob is no longer muted");
+    bob.expect("you are no longer muted");
+    bob.send("back");
+    carol.next_is_after_joins("bob: back");
+}
+
+/// The topic is shown after the history block on joining, announced when set, and stored.
+#[test]
+fn topic_is_shown_announced_and_stored() {
+    let server = Server::start(&[]);
+    let mut boss = server.operator("boss");
+    let mut bob = server.join("bob");
+    bob.send("/topic");
+    bob.expect("lobby has no topic");
+    boss.send("/topic Rust talk only");
+    bob.expect("* boss set the topic of lobby: Rust talk only");
+    let (mut carol, _) = server.join_replay("carol");
+    carol.next_is("topic of lobby: Rust talk only (set by boss)");
+    let dir = server.stop();
+    let server = Server::start_in(dir, &[]);
+    let (mut dave, _) = server.join_replay("dave");
+    dave.next_is("topic of lobby: Rust talk only (set by boss)");
+}
+
+/// --motd FILE is shown after the welcome line.
+#[test]
+fn motd_follows_the_welcome() {
+    let dir = tempfile::tempdir().unwrap();
+    let motd = dir.path().join("motd.txt");
+    std::fs::write(&motd, "Be kind.\nNo spam.\n").unwrap();
+    let server = Server::start_in(dir, &["--motd", motd.to_str().unwrap()]);
+    let mut c = Client::connect(server.addr);
+    c.expect("What is your name?");
+    c.send("alice");
+    c.expect("Welcome, alice!");
+    c.next_is("Be kind.");
+    c.next_is("No spam.");
+    c.next_is("--- history of lobby ---");
+}
+
+/// /ignore hides a user's public lines, actions and private lines from the ignoring connection
+/// only; /unignore restores them.
+#[test]
+fn ignore_hides_lines_for_this_connection() {
+    let server = Server::start(&[]);
+    let mut bob = server.join("bob");
+    let mut carol = server.join("carol");
+    let mut dave = server.join("dave");
+    carol.send("/ignore bob");
+    carol.expect("ignoring bob");
+    carol.send("/ignore carol");
+    carol.expect("you cannot ignore yourself");
+    carol.send("/ignore");
+    carol.expect("ignoring (1): bob");
+    bob.send("hello all");
+    bob.send("/me waves");
+    bob.send("/msg carol psst");
+    bob.expect("[private to carol] psst");
+    dave.expect("bob: hello all");
+    dave.send("marker");
+    carol.next_is_after_joins("dave: marker");
+    carol.send("/unignore bob");
+    carol.expect("no longer ignoring bob");
+    bob.send("again");
+    carol.expect("bob: again");
+}
+
+/// More than --connects-per-minute connections from one address in a minute are refused.
+#[test]
+fn connect_throttle() {
+    let server = Server::start(&["--connects-per-minute", "3", "--limit-loopback"]);
+    for _ in 0..3 {
+        let mut c = Client::connect(server.addr);
+        c.expect("What is your name?");
+        c.close();
+    }
+    let mut c = Client::connect(server.addr);
+    let lines = c.expect_eof();
+    assert_eq!(
+        lines,
+        ["too many connections from your address in the last minute (max 3), try again later"]
+    );
+    server.wait_log("refused: too many connections from your address in the last minute");
+}
+
+/// operator, action, target, reason, duration.
+type LogRow = (String, String, String, Option<String>, Option<String>);
+
+/// Every operator action leaves a moderation_log row.
+#[test]
+fn moderation_log_rows() {
+    let server = Server::start(&[]);
+    let mut boss = server.operator("boss");
+    let _bob = server.join("bob");
+    boss.send("/mute bob 1h");
+    boss.expect("muted bob");
+    boss.send("/unmute bob");
+    boss.expect("no longer muted");
+    boss.send("/ban 192.0.2.0/24 7d spam");
+    boss.expect("banned 192.0.2.0/24");
+    boss.send("/unban 192.0.2.0/24");
+    boss.expect("lifted");
+    boss.send("/topic hi");
+    boss.expect("set the topic");
+    boss.send("/kick bob");
+    boss.expect("kicked bob");
+    let (_dir, db) = server.stop_and_open_db();
+    let rows: Vec<LogRow> = db
+        .prepare(
+            "SELECT operator, action, target, reason, duration FROM moderation_log ORDER BY id",
+        )
+        .unwrap()
+        .query_map([], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let s = |x: &str| x.to_owned();
+    assert_eq!(
+        rows,
+        [
+            (s("cli"), s("op"), s("boss"), None, None),
+            (s("boss"), s("mute"), s("bob"), None, Some(s("1h"))),
+            (s("boss"), s("unmute"), s("bob"), None, None),
+            (
+                s("boss"),
+                s("ban"),
+                s("192.0.2.0/24"),
+                Some(s("spam")),
+                Some(s("7d"))
+            ),
+            (s("boss"), s("unban"), s("192.0.2.0/24"), None, None),
+            (s("boss"), s("topic"), s("lobby"), Some(s("hi")), None),
+            (s("boss"), s("kick"), s("bob"), None, None),
+        ]
+    );
+}
+
+trait NextIs {
+    fn next_is_after_joins(&mut self, expected: &str);
+}
+
+impl NextIs for Client {
+    /// The next line that is not a join notice is `expected`: nothing hidden arrived before it.
+    fn next_is_after_joins(&mut self, expected: &str) {
+        loop {
+            let line = self.line().expect("EOF");
+            if line.ends_with(" joined") {
+                continue;
+            }
+            assert_eq!(line, expected, "seen: {:?}", self.seen);
+            return;
+        }
+    }
+}
