@@ -126,6 +126,21 @@ pub struct Args {
     #[argh(option, default = "20")]
     pub connects_per_minute: u32,
 
+    // Cluster mode (docs/CLUSTER.md). Without --cluster nothing about Redis is loaded or needed.
+    /// join a cluster through Redis at this URL (redis://HOST:PORT); default: run alone
+    #[argh(option)]
+    pub cluster: Option<String>,
+
+    /// this node's name in the cluster, unique among live nodes (default: host name and listen
+    /// port, e.g. box1:7878)
+    #[argh(option)]
+    pub node: Option<String>,
+
+    /// entries the cluster log keeps (approximately) before trimming the oldest; a node away for
+    /// longer cannot recover what was trimmed (default 1000000)
+    #[argh(option, default = "crate::cluster::DEFAULT_STREAM_MAX")]
+    pub cluster_stream_max: u64,
+
     #[argh(subcommand)]
     pub command: Option<Subcommand>,
 }
@@ -259,6 +274,15 @@ impl Args {
         }
         if self.register_timeout == 0 {
             return Err("--register-timeout must be at least 1 second".into());
+        }
+        if self.cluster.is_none() && self.node.is_some() {
+            return Err("--node needs --cluster".into());
+        }
+        if self.cluster_stream_max < 1000 {
+            return Err(format!(
+                "--cluster-stream-max {} is too small (at least 1000)",
+                self.cluster_stream_max
+            ));
         }
         if self.threads == Some(0) {
             return Err("--threads must be at least 1".into());

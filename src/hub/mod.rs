@@ -9,6 +9,7 @@
 //! every line a client has received is stored, whatever the disk does and however the server
 //! ends.
 
+pub mod cluster;
 mod durable;
 mod guard;
 pub mod moderation;
@@ -134,8 +135,10 @@ struct Hub {
     /// Members already removed because their outbox failed, whose rooms are still to be told.
     /// Announcing is deferred to the main loop, which yields between batches and checks for
     /// shutdown, because a storm of thousands of leaves costs seconds of fan-out.
-    departed: VecDeque<(Member, Fault)>,
+    departed: VecDeque<(MemberId, Member, Fault)>,
     moderation: moderation::State,
+    /// In cluster mode, the link to the cluster log and what this node knows of the others.
+    cluster: Option<cluster::State>,
 }
 
 /// Runs the hub until the event channel closes. `last_id` is the newest id already stored.
@@ -148,6 +151,20 @@ pub async fn run(
     last_id: i64,
     setup: moderation::Setup,
 ) {
+    run_with(events, stopping, history, last_id, setup, None).await;
+}
+
+/// Like [`run`], in cluster mode when `cluster` is given: public lines and notices then go
+/// through the cluster log, and the hub relays what it reads back from it.
+pub async fn run_with(
+    events: Receiver<Event>,
+    stopping: Receiver<()>,
+    history: History,
+    last_id: i64,
+    setup: moderation::Setup,
+    cluster: Option<cluster::ClusterLink>,
+) {
+    let incoming = cluster.as_ref().map(|c| c.incoming.clone());
     let mut hub = Hub {
         members: HashMap::new(),
         by_nick: HashMap::new(),
@@ -159,6 +176,17 @@ pub async fn run(
         closing: false,
         departed: VecDeque::new(),
         moderation: moderation::State::new(setup),
+        cluster: cluster.map(|c| cluster::State::new(c.link)),
+    };
+    // The cluster threads' channel; a closed one (they stopped) is never ready again.
+    let from_cluster = || async {
+        match incoming.as_ref().map(|rx| rx.recv()) {
+            Some(recv) => match recv.await {
+                Ok(incoming) => Step::Cluster(incoming),
+                Err(_) => future::pending().await,
+            },
+            None => future::pending().await,
+        }
     };
     loop {
         hub.announce_departures(&stopping).await;
@@ -193,10 +221,13 @@ pub async fn run(
                 let _ = stopping.recv().await;
                 Step::Stop
             };
+            // Neither sessions typing nor the cluster log arriving may starve the other.
+            let next = future::race(next, from_cluster());
             future::or(stop, future::or(next, waiting)).await
         };
         match step {
             Step::Event(event) => hub.handle(event, &stopping).await,
+            Step::Cluster(incoming) => hub.on_cluster(incoming),
             Step::Look => {}
             Step::Stop if !events.is_closed() => hub.shutdown(),
             Step::Stop | Step::Closed => break,
@@ -209,6 +240,8 @@ pub async fn run(
 /// What woke the hub's loop.
 enum Step {
     Event(Event),
+    /// In cluster mode: entries read from the log, or news about the link.
+    Cluster(crate::cluster::Incoming),
     /// The server is stopping.
     Stop,
     /// Every sender is gone.
@@ -234,6 +267,9 @@ impl Hub {
                 if reply.try_send(result).is_err() && registered {
                     self.leave(id, None);
                 }
+            }
+            Event::Say { id, kind, text } if self.cluster.is_some() => {
+                self.say_to_log(id, kind, text)
             }
             Event::Say { id, kind, text } => self.say(id, kind, text, stopping).await,
             Event::Who { id } => self.who(id),
@@ -271,7 +307,13 @@ impl Hub {
         self.relay_committed();
         let room = RoomName::lobby();
         info!("{nick} joined {room}");
-        self.broadcast(&room, Some(id), line(&protocol::joined(&nick)));
+        self.announce(&room, Some(id), &protocol::joined(&nick), || {
+            crate::cluster::Entry::Joined {
+                member: id,
+                nick: nick.clone(),
+                room: room.clone(),
+            }
+        });
         self.by_nick.insert(nick.skeleton().into(), id);
         self.rooms
             .entry(room.clone())
@@ -305,14 +347,17 @@ impl Hub {
             .into_iter()
             .flatten()
             .filter_map(|(m, _)| self.members.get(m).map(|m| m.nick.to_string()))
+            .chain(self.remote_names_in(&member.room))
             .collect();
         let header = protocol::who_header(&member.room, names.len());
         self.tell_list(id, &header, &names);
     }
 
     fn list_rooms(&mut self, id: MemberId) {
-        let mut rooms: Vec<(&RoomName, usize)> =
+        let mut counts: HashMap<&RoomName, usize> =
             self.rooms.iter().map(|(r, m)| (r, m.len())).collect();
+        self.count_remote(&mut counts);
+        let mut rooms: Vec<(&RoomName, usize)> = counts.into_iter().collect();
         rooms.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
         let list: Vec<String> = rooms
             .iter()
@@ -356,11 +401,20 @@ impl Hub {
             Some(guard::NameClash::Held(secs)) => Some(protocol::name_held(&nick, secs)),
         };
         if let Some(refusal) = refusal {
+            if let Some(cluster) = &self.cluster {
+                // The session claimed it cluster-wide first; the claim is not used.
+                cluster.link.release(&nick, id);
+            }
             self.tell(id, &refusal);
             return;
         }
         let old = member.nick.clone();
         let room = member.room.clone();
+        if let Some(cluster) = &self.cluster {
+            if old.skeleton() != nick.skeleton() {
+                cluster.link.release(&old, id);
+            }
+        }
         self.by_nick.remove(old.skeleton());
         self.by_nick.insert(nick.skeleton().into(), id);
         if let Some(member) = self.members.get_mut(&id) {
@@ -368,7 +422,13 @@ impl Hub {
         }
         self.follow_rename(&old, &nick);
         info!("{old} is now known as {nick}");
-        self.broadcast(&room, None, line(&protocol::renamed(&old, &nick)));
+        let text = protocol::renamed(&old, &nick);
+        self.announce(&room, None, &text, || crate::cluster::Entry::Renamed {
+            member: id,
+            old: old.clone(),
+            new: nick.clone(),
+            room: room.clone(),
+        });
     }
 
     fn private(&mut self, id: MemberId, to: Nick, text: String) {
@@ -380,7 +440,7 @@ impl Hub {
             .and_then(|t| self.members.get(&t).map(|m| (t, m.nick.clone())))
             .filter(|(_, nick)| nick.key() == to.key())
         else {
-            self.tell(id, &protocol::no_such_user(&to));
+            self.whisper(id, from, to, text);
             return;
         };
         let to_operator = self.members.get(&target).is_some_and(|m| m.operator);
@@ -416,8 +476,17 @@ impl Hub {
         let old = member.room.clone();
         let outbox = member.outbox.clone();
         self.remove_from_room(id, &old);
-        self.broadcast(&old, None, line(&protocol::left_for(&nick, &room)));
-        self.broadcast(&room, Some(id), line(&protocol::joined(&nick)));
+        if let Some(cluster) = &self.cluster {
+            cluster.link.append(crate::cluster::Entry::Moved {
+                member: id,
+                nick: nick.clone(),
+                from: old.clone(),
+                to: room.clone(),
+            });
+        } else {
+            self.broadcast(&old, None, line(&protocol::left_for(&nick, &room)));
+            self.broadcast(&room, Some(id), line(&protocol::joined(&nick)));
+        }
         let members = self.rooms.entry(room.clone()).or_default();
         members.push((id, outbox.clone()));
         let count = members.len();
@@ -439,6 +508,9 @@ impl Hub {
         let member = self.members.remove(&id)?;
         self.moderation.ignoring.remove(&id);
         self.by_nick.remove(member.nick.skeleton());
+        if let Some(cluster) = &self.cluster {
+            cluster.link.release(&member.nick, id);
+        }
         self.guard.forget(id);
         self.remove_from_room(id, &member.room);
         Some(member)
@@ -454,7 +526,12 @@ impl Hub {
         }
         let text = protocol::quit(&member.nick, reason);
         info!("{} left {}", member.nick, member.room);
-        self.broadcast(&member.room, None, line(&text));
+        self.announce(&member.room, None, &text, || crate::cluster::Entry::Quit {
+            member: id,
+            nick: member.nick.clone(),
+            room: member.room.clone(),
+            reason: reason.map(str::to_owned),
+        });
     }
 
     fn shutdown(&mut self) {
@@ -548,7 +625,7 @@ impl Hub {
             } else {
                 info!("{} left {}", member.nick, member.room);
             }
-            self.departed.push_back((member, fault));
+            self.departed.push_back((id, member, fault));
         }
     }
 
@@ -558,14 +635,24 @@ impl Hub {
     /// that arrives meanwhile, so a storm delays neither other tasks nor the server's stop.
     async fn announce_departures(&mut self, stopping: &Receiver<()>) {
         let mut announced: usize = 0;
-        while let Some((member, fault)) = self.departed.pop_front() {
+        while let Some((id, member, fault)) = self.departed.pop_front() {
             if self.closing {
                 continue;
             }
-            let notice = match fault {
-                Fault::Slow => protocol::left(&member.nick, Some(protocol::REASON_TOO_SLOW)),
-                Fault::Gone => protocol::left(&member.nick, None),
+            let reason = match fault {
+                Fault::Slow => Some(protocol::REASON_TOO_SLOW),
+                Fault::Gone => None,
             };
+            if let Some(cluster) = &self.cluster {
+                cluster.link.append(crate::cluster::Entry::Left {
+                    member: id,
+                    nick: member.nick.clone(),
+                    room: member.room.clone(),
+                    reason: reason.map(str::to_owned),
+                });
+                continue;
+            }
+            let notice = protocol::left(&member.nick, reason);
             let faults = self.fan_out(&member.room, None, &line(&notice));
             self.settle(faults);
             announced += 1;

@@ -72,6 +72,10 @@ pub struct Listeners {
 
 /// Runs the server until `shutdown` resolves, then tells every user, flushes their outboxes for at
 /// most the configured grace time, and returns. The caller stops the history writer afterwards.
+/// `cluster` is `None` on a single node.
+// Each argument is a separately owned part the caller built (and some tests build without the
+// others); a struct bundling them would only move this list elsewhere.
+#[allow(clippy::too_many_arguments)]
 pub async fn run(
     listeners: Listeners,
     config: Config,
@@ -79,8 +83,10 @@ pub async fn run(
     last_id: i64,
     moderation: Moderation,
     executor: Arc<Executor<'static>>,
+    cluster: Option<hub::cluster::ClusterLink>,
     shutdown: impl Future<Output = ()>,
 ) -> Stopped {
+    let link = cluster.as_ref().map(|c| c.link.clone());
     let accounts = moderation.accounts.clone();
     let (hub_tx, hub_rx) = async_channel::bounded(HUB_QUEUE);
     let (stop_tx, stop_rx) = async_channel::bounded::<()>(1);
@@ -91,7 +97,14 @@ pub async fn run(
             accounts: moderation.accounts,
             topics: moderation.topics,
         };
-        let hub = hub::run(hub_rx, stop_rx.clone(), history.clone(), last_id, setup);
+        let hub = hub::run_with(
+            hub_rx,
+            stop_rx.clone(),
+            history.clone(),
+            last_id,
+            setup,
+            cluster,
+        );
         async move {
             if AssertUnwindSafe(hub).catch_unwind().await.is_err() {
                 error!("the hub panicked; shutting down");
@@ -107,6 +120,7 @@ pub async fn run(
         hub: hub_tx.clone(),
         history,
         stopping: stop_rx,
+        cluster: link,
         accounts,
     });
     let admission = Arc::new(Admission::default());

@@ -38,6 +38,8 @@ pub struct Shared {
     pub history: History,
     /// Closed when the server starts shutting down.
     pub stopping: Receiver<()>,
+    /// In cluster mode, where names are claimed cluster-wide before the hub sees them.
+    pub cluster: Option<crate::cluster::Link>,
     pub accounts: Accounts,
 }
 
