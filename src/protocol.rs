@@ -27,6 +27,9 @@ pub const BYE: &str = "bye";
 /// The last words to a client whose outbox overflowed.
 pub const TOO_SLOW: &str = "disconnected: you are not reading fast enough";
 
+/// The answer to telnet's Are You There (`IAC AYT`, the `send ayt` command): short and visible.
+pub const ARE_YOU_THERE: &str = "[smolchat is here]";
+
 /// The one plaintext line a client gets for speaking plaintext to the TLS port (before closing).
 pub const TLS_ONLY: &str =
     "this port speaks TLS: connect with e.g. `openssl s_client -quiet -connect HOST:PORT`";

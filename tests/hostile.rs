@@ -4,10 +4,12 @@
 mod common;
 use common::{message_rows, start_alice_and_bob, Client, Server};
 
-/// Registers `name` by writing `raw` (the name plus its line end) on a fresh connection.
+/// Registers `name` by writing `raw` (the name plus its line end) on a fresh connection. A CR LF
+/// or CR NUL line end or an IAC shows a telnet client, which gets telnet commands from then on.
 fn join_raw(server: &Server, raw: &[u8], name: &str) -> Client {
     let mut c = Client::connect(server.addr);
     c.expect("What is your name?");
+    c.telnet = raw.contains(&0xff) || raw.windows(2).any(|w| w == b"\r\n" || w == b"\r\0");
     c.send_raw(raw);
     let welcome = c.expect("Welcome, ");
     assert!(

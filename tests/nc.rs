@@ -37,8 +37,17 @@ impl Nc {
         let stdout = child.stdout.take().expect("stdout");
         let (tx, lines) = mpsc::channel();
         std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
+            // Lossy and without a trailing CR: a client that ends its lines in CR LF is taken
+            // for telnet and gets CR LF line ends and, once, the telnet BINARY offer.
+            let mut stdout = BufReader::new(stdout);
+            let mut buf = Vec::new();
+            while let Ok(1..) = stdout.read_until(b'\n', &mut buf) {
+                let text = String::from_utf8_lossy(&buf);
+                let line = text
+                    .trim_end_matches('\n')
+                    .trim_end_matches('\r')
+                    .to_owned();
+                buf.clear();
                 if tx.send(line).is_err() {
                     break;
                 }
@@ -159,8 +168,8 @@ fn nc_user_joins_chats_and_leaves() {
     assert!(nc.wait_exit(), "nc failed: {}", nc.stderr_now());
 }
 
-/// `nc -C` ends lines with CR LF, as telnet does; names, messages and commands still work and no
-/// CR reaches anybody.
+/// `nc -C` ends lines with CR LF, as telnet does; names, messages and commands still work, no CR
+/// reaches anybody, and the telnet BINARY offer shows once.
 #[test]
 fn nc_with_crlf_line_ends() {
     let Some(netcat) = require("nc") else { return };
@@ -169,6 +178,12 @@ fn nc_with_crlf_line_ends() {
 
     let mut nc = Nc::connect(&netcat, &server, &["-C"]);
     nc.type_lines("dave\n");
+    nc.next_is("Welcome to smolchat! What is your name?");
+    // CR LF line ends make the server take nc -C for telnet, so it sends its one BINARY offer
+    // (IAC DO BINARY IAC WILL BINARY): the "few odd bytes once" the README mentions.
+    nc.next_is(
+        "\u{fffd}\u{fffd}\0\u{fffd}\u{fffd}\0Welcome, dave! You are in lobby. Type /help for commands.",
+    );
     nc.expect("--- end of history (0 messages) ---");
     nc.type_lines("hi there\n/me waves\n/who\n");
     bob.next_is("* dave joined");

@@ -288,6 +288,8 @@ async fn read_answer<S: Stream>(conn: &mut Conn<S>, inbox: &Inbox) -> Result<Opt
             Wake::Outbox(None) => return Err(End::Closed),
             Wake::Input(Ok(Some(Decoded::Line(text)))) => return Ok(Some(text)),
             Wake::Input(Ok(Some(Decoded::TooLong))) => return Ok(None),
+            // A telnet answer to send: flushed at the top of the loop.
+            Wake::Input(Ok(Some(Decoded::Reply))) => {}
             Wake::Input(Ok(None) | Err(_)) => return Err(End::Gone),
         }
     }

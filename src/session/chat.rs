@@ -108,6 +108,9 @@ pub(super) async fn chat<S: Stream>(
                 debug!("{}: read error: {e}", conn.peer);
                 return End::Gone;
             }
+            // A telnet answer (such as the timing mark Ctrl-C asks for): the loop flushes it at
+            // once. It is not a line, so it does not count against the rate.
+            Wake::Input(Ok(Some(Decoded::Reply))) => continue,
             Wake::Input(Ok(Some(Decoded::TooLong))) => None,
             Wake::Input(Ok(Some(Decoded::Line(text)))) => Some(text),
         };

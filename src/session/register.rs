@@ -132,14 +132,18 @@ async fn next_line<S: Stream>(
     conn: &mut Conn<S>,
     shared: &Shared,
 ) -> Result<Option<String>, Refusal> {
-    conn.flush().await.map_err(|_| Refusal::Gone)?;
-    match conn.read_line().await {
-        Ok(Some(Decoded::Line(text))) => Ok(Some(text)),
-        Ok(Some(Decoded::TooLong)) => {
-            conn.queue(&protocol::too_long(shared.config.max_line));
-            Ok(None)
-        }
-        Ok(None) | Err(_) => Err(Refusal::Gone),
+    loop {
+        conn.flush().await.map_err(|_| Refusal::Gone)?;
+        return match conn.read_line().await {
+            Ok(Some(Decoded::Line(text))) => Ok(Some(text)),
+            // A telnet answer to send: flushed at the top of the loop.
+            Ok(Some(Decoded::Reply)) => continue,
+            Ok(Some(Decoded::TooLong)) => {
+                conn.queue(&protocol::too_long(shared.config.max_line));
+                Ok(None)
+            }
+            Ok(None) | Err(_) => Err(Refusal::Gone),
+        };
     }
 }
 

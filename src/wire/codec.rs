@@ -1,27 +1,29 @@
-//! Line framing for the bytes a client sends. It splits the stream into lines, strips telnet
-//! negotiation, applies backspace, and refuses lines longer than the limit, because an unbounded
+//! Line framing for the bytes a client sends. It splits the stream into lines, handles telnet
+//! commands, applies backspace, and refuses lines longer than the limit, because an unbounded
 //! buffer lets one client exhaust the server's memory.
 //!
 //! Lines may end in LF, CR LF, CR NUL or a lone CR, so `nc`, `telnet` and raw terminals all work.
-//! Telnet commands (`IAC ...`) are consumed and never reach a line. Every emitted line has been
-//! decoded as lossy UTF-8 and passed through [`sanitize`], so nothing past the codec needs to
-//! re-check raw client text.
+//! Telnet commands (`IAC ...`) never reach a line: they edit it (`EC`, `EL`, `IP`, `AO`) or are
+//! answered (option negotiation, `AYT`). The decoder stays pure: answers pile up in a buffer that
+//! the connection writes with its next flush ([`LineDecoder::take_replies`]), ahead of the output
+//! of the line they came with, since they answer input that came before that line's end. When
+//! the input runs out with answers pending and no line, decoding ends with [`Decoded::Reply`], so
+//! they go out at once all the same.
 //!
-//! **Invariant:** a decoder never holds more than `max_line` bytes of pending line, whatever the
-//! client sends, and never panics.
+//! A client that shows it is telnet (it sends any `IAC`, or ends a line in CR LF or CR NUL; `nc`
+//! sends a bare LF) is asked for TRANSMIT-BINARY both ways, once (see [`telnet`]). A client that
+//! never does so is never sent a telnet byte.
+//!
+//! Every emitted line has been decoded as lossy UTF-8 and passed through [`sanitize`], so nothing
+//! past the codec needs to re-check raw client text.
+//!
+//! **Invariant:** a decoder never holds more than `max_line` bytes of pending line, and never
+//! more bytes of answers than it consumed since they were last taken plus one `AYT` line and the
+//! BINARY offer, whatever the client sends; and it never panics.
 
+use crate::protocol;
 use crate::wire::sanitize::sanitize;
-
-/// Interpret As Command: starts every telnet command; doubled, it is a literal 0xFF byte.
-const IAC: u8 = 0xff;
-/// Telnet subnegotiation begin.
-const SB: u8 = 250;
-/// Telnet subnegotiation end.
-const SE: u8 = 240;
-/// Telnet WILL; WILL, WONT, DO and DONT (251..=254) each take one option byte.
-const WILL: u8 = 251;
-/// Telnet DONT, the last of the option negotiation commands.
-const DONT: u8 = 254;
+use crate::wire::telnet::{self, AO, AYT, DO, DONT, EC, EL, IAC, IP, SB, SE, WILL, WONT};
 /// Carriage return.
 const CR: u8 = b'\r';
 /// Line feed.
@@ -47,6 +49,10 @@ pub enum Decoded {
     Line(String),
     /// The current line went over the limit; the rest of it, up to the next line end, is skipped.
     TooLong,
+    /// All input is consumed and telnet commands in it need an answer: write
+    /// [`LineDecoder::take_replies`] now, because a client waiting for a timing mark shows
+    /// nothing until it arrives.
+    Reply,
 }
 
 /// Where the decoder is within the telnet command layer.
@@ -56,8 +62,8 @@ enum Telnet {
     Data,
     /// After IAC.
     Iac,
-    /// After IAC WILL/WONT/DO/DONT, waiting for the option byte.
-    Option,
+    /// After IAC and the verb (WILL, WONT, DO or DONT), waiting for the option byte.
+    Option(u8),
     /// Inside IAC SB, waiting for IAC SE.
     Sub,
     /// After an IAC inside a subnegotiation.
@@ -78,8 +84,14 @@ pub struct LineDecoder {
     after_cr: bool,
     /// The current line was refused as too long; bytes are dropped until the next line end.
     skipping: bool,
-    /// The client sent a telnet command, so it is a telnet client (it understands ECHO).
-    saw_iac: bool,
+    /// The client has shown it is telnet, so it may be sent telnet commands.
+    is_telnet: bool,
+    /// Negotiated telnet options.
+    options: telnet::Options,
+    /// Telnet answers not yet taken by the connection.
+    replies: Vec<u8>,
+    /// `replies` holds an answer to `AYT`: one answers any number asked at once.
+    ayt_answered: bool,
 }
 
 impl LineDecoder {
@@ -91,11 +103,51 @@ impl LineDecoder {
             telnet: Telnet::Data,
             after_cr: false,
             skipping: false,
-            saw_iac: false,
+            is_telnet: false,
+            options: telnet::Options::default(),
+            replies: Vec::new(),
+            ayt_answered: false,
         }
     }
 
+    /// Whether the client has shown it is telnet: its output must then be telnet-encoded
+    /// ([`telnet::encode_into`]).
+    pub fn is_telnet(&self) -> bool {
+        self.is_telnet
+    }
+
+    /// Hides what a telnet user types (for a password): a no-op for other clients.
+    pub fn hide_input(&mut self) {
+        if self.is_telnet {
+            self.options.hide_input(&mut self.replies);
+        }
+    }
+
+    /// Gives the echo back after [`LineDecoder::hide_input`].
+    pub fn show_input(&mut self) {
+        if self.is_telnet {
+            self.options.show_input(&mut self.replies);
+        }
+    }
+
+    /// Whether telnet answers are waiting to be sent.
+    pub fn has_replies(&self) -> bool {
+        !self.replies.is_empty()
+    }
+
+    /// Moves the telnet answers waiting to be sent to the end of `out`.
+    pub fn take_replies(&mut self, out: &mut Vec<u8>) {
+        if !self.replies.is_empty() {
+            out.append(&mut self.replies);
+            self.replies = Vec::new();
+        }
+        self.ayt_answered = false;
+    }
+
     /// Consumes bytes from `input` until one event is produced or input is exhausted.
+    ///
+    /// Telnet answers may be pending after any event ([`LineDecoder::take_replies`]); they answer
+    /// input before the event. [`Decoded::Reply`] says they are the only reason decoding stopped.
     ///
     /// Returns how many bytes were consumed and the event, if any. The caller keeps the
     /// unconsumed rest and calls again (so it can stop reading when it is rate limited). At least
@@ -103,10 +155,21 @@ impl LineDecoder {
     pub fn decode(&mut self, input: &[u8]) -> (usize, Option<Decoded>) {
         for (i, &byte) in input.iter().enumerate() {
             if let Some(event) = self.telnet_byte(byte) {
+                // A line ended by CR whose LF or NUL is already here: take that now, so that a
+                // telnet client is known, and its BINARY offer queued, before its first line is
+                // handled. The offer then reaches it before the answer to its name, and it sends
+                // the next line in binary already.
+                if let (true, Some(&(LF | NUL))) = (self.after_cr, input.get(i + 1)) {
+                    self.after_cr = false;
+                    self.identified();
+                    return (i + 2, Some(event));
+                }
                 return (i + 1, Some(event));
             }
         }
-        (input.len(), None)
+        // Answers go out in one write per read, however many commands asked for them.
+        let event = self.has_replies().then_some(Decoded::Reply);
+        (input.len(), event)
     }
 
     /// Frees pending buffer capacity (called when the session goes idle).
@@ -121,11 +184,6 @@ impl LineDecoder {
         }
     }
 
-    /// Whether the client has shown it speaks telnet (sent any IAC command).
-    pub fn is_telnet(&self) -> bool {
-        self.saw_iac
-    }
-
     /// Returns the largest number of bytes a line may hold.
     pub fn max_line(&self) -> usize {
         self.max_line
@@ -137,7 +195,7 @@ impl LineDecoder {
             Telnet::Data => {
                 if byte == IAC {
                     self.telnet = Telnet::Iac;
-                    self.saw_iac = true;
+                    self.identified();
                     None
                 } else {
                     self.data_byte(byte)
@@ -145,20 +203,16 @@ impl LineDecoder {
             }
             Telnet::Iac => {
                 self.telnet = match byte {
-                    IAC => Telnet::Data,
                     SB => Telnet::Sub,
-                    WILL..=DONT => Telnet::Option,
+                    WILL | WONT | DO | DONT => Telnet::Option(byte),
                     // Any other command is two bytes long and has now been consumed.
                     _ => Telnet::Data,
                 };
-                if byte == IAC {
-                    self.data_byte(IAC)
-                } else {
-                    None
-                }
+                self.command(byte)
             }
-            Telnet::Option => {
+            Telnet::Option(verb) => {
                 self.telnet = Telnet::Data;
+                self.options.receive(verb, byte, &mut self.replies);
                 None
             }
             Telnet::Sub => {
@@ -180,11 +234,52 @@ impl LineDecoder {
         }
     }
 
+    /// Handles a two-byte command (`IAC x`); IAC IAC is a literal 0xFF data byte.
+    fn command(&mut self, byte: u8) -> Option<Decoded> {
+        match byte {
+            IAC => self.data_byte(IAC),
+            // Interrupt Process (Ctrl-C) and Abort Output: the user gave up on what they were
+            // typing. Erase Line: the same, by its name. A line being skipped ends here too.
+            IP | AO | EL => {
+                self.skipping = false;
+                self.release_line();
+                None
+            }
+            EC => {
+                if !self.skipping {
+                    self.erase_char();
+                }
+                None
+            }
+            AYT => {
+                if !self.ayt_answered {
+                    self.ayt_answered = true;
+                    self.replies
+                        .extend_from_slice(protocol::ARE_YOU_THERE.as_bytes());
+                    self.replies.extend_from_slice(b"\r\n");
+                }
+                None
+            }
+            // NOP, Data Mark, Break, Go Ahead and the rest mean nothing to a line-based chat.
+            _ => None,
+        }
+    }
+
+    /// The client has shown it is telnet: offer BINARY, the first time only.
+    fn identified(&mut self) {
+        if !self.is_telnet {
+            self.is_telnet = true;
+            self.options.offer_binary(&mut self.replies);
+        }
+    }
+
     /// Handles one byte of line data, after telnet commands have been removed.
     fn data_byte(&mut self, byte: u8) -> Option<Decoded> {
         if self.after_cr {
             self.after_cr = false;
             if byte == LF || byte == NUL {
+                // CR LF is telnet's line end (and CR NUL its carriage return); nc sends LF.
+                self.identified();
                 return None;
             }
         }
@@ -287,7 +382,8 @@ mod tests {
     use super::*;
     use crate::wire::sanitize::is_clean;
 
-    /// Feeds `chunks` in order, calling `decode` until each is used up, and collects the events.
+    /// Feeds `chunks` in order, calling `decode` until each is used up, and collects the events
+    /// other than `Reply`; the replies themselves pile up in the decoder.
     fn run_chunks<'a>(
         decoder: &mut LineDecoder,
         chunks: impl IntoIterator<Item = &'a [u8]>,
@@ -299,11 +395,43 @@ mod tests {
                 let (used, event) = decoder.decode(rest);
                 assert!(used > 0 && used <= rest.len());
                 rest = &rest[used..];
-                events.extend(event);
+                events.extend(event.filter(|event| *event != Decoded::Reply));
             }
         }
         events
     }
+
+    /// Decodes `input` like a connection would: answers are taken after each event, and when
+    /// decoding stops for no event none may be pending. Returns the events (without `Reply`) and
+    /// everything sent back.
+    fn converse(decoder: &mut LineDecoder, input: &[u8]) -> (Vec<Decoded>, Vec<u8>) {
+        let (mut events, mut sent) = (Vec::new(), Vec::new());
+        let mut rest = input;
+        while !rest.is_empty() {
+            let (used, event) = decoder.decode(rest);
+            rest = &rest[used..];
+            let before = sent.len();
+            decoder.take_replies(&mut sent);
+            let answer = sent.len() - before;
+            assert!(
+                answer <= used + MAX_EXTRA,
+                "{answer} bytes of answer to {used}"
+            );
+            match event {
+                Some(Decoded::Reply) => assert!(answer > 0, "Reply with nothing to send"),
+                Some(event) => events.push(event),
+                None => assert_eq!(answer, 0, "an answer was left without a Reply"),
+            }
+        }
+        (events, sent)
+    }
+
+    /// The most answer bytes a decoder may hold beyond the number of bytes it consumed: the
+    /// BINARY offer and one AYT line.
+    const MAX_EXTRA: usize = 6 + protocol::ARE_YOU_THERE.len() + 2;
+
+    /// The BINARY offer: `IAC DO BINARY IAC WILL BINARY`.
+    const OFFER: [u8; 6] = [IAC, DO, 0, IAC, WILL, 0];
 
     /// Decodes `input` in one piece with a fresh decoder.
     fn run(max_line: usize, input: &[u8]) -> Vec<Decoded> {
@@ -341,6 +469,10 @@ mod tests {
             decoder.decode(b"\nyo\n"),
             (4, Some(Decoded::Line("yo".into())))
         );
+        // The CR LF showed a telnet client: the BINARY offer waits to go out with "yo".
+        let mut sent = Vec::new();
+        decoder.take_replies(&mut sent);
+        assert_eq!(sent, OFFER);
         assert_eq!(decoder.decode(b""), (0, None));
     }
 
@@ -401,6 +533,146 @@ mod tests {
             lines(&["ok"])
         );
         assert_eq!(run(64, b"\xff\xfa\nnot a line\xff\xf0ok\n"), lines(&["ok"]));
+    }
+
+    /// A client that ends lines in a bare LF or lone CR, as nc does, is never sent a telnet byte.
+    #[test]
+    fn nc_gets_no_telnet() {
+        let mut decoder = LineDecoder::new(64);
+        let (events, sent) = converse(&mut decoder, "alice\nу本🚀\r\x08x\n\n".as_bytes());
+        assert_eq!(events, lines(&["alice", "у本🚀", "x", ""]));
+        assert!(sent.is_empty(), "{sent:?}");
+        assert!(!decoder.is_telnet());
+    }
+
+    /// The first CR LF or CR NUL line end, or the first IAC, brings the BINARY offer, once.
+    #[test]
+    fn telnet_is_offered_binary_once() {
+        for input in [
+            &b"alice\r\nhi\r\n\xff\xf1"[..],
+            b"alice\r\0hi\r\n",
+            b"\xff\xf1alice\r\nhi\n",
+            b"al\xff\xffice\n\r\n",
+        ] {
+            let mut decoder = LineDecoder::new(64);
+            let (events, sent) = converse(&mut decoder, input);
+            assert_eq!(sent, OFFER, "{input:?}");
+            assert_eq!(events.len(), 2, "{input:?}");
+            assert!(decoder.is_telnet());
+        }
+    }
+
+    /// The offer accepted both ways (or refused) is not answered, nor are repeats: no loop.
+    #[test]
+    fn offer_answers_are_not_answered() {
+        let mut decoder = LineDecoder::new(64);
+        let (_, sent) = converse(&mut decoder, b"alice\r\n");
+        assert_eq!(sent, OFFER);
+        let accept = b"\xff\xfb\x00\xff\xfd\x00";
+        let (events, sent) = converse(&mut decoder, &[&accept[..], accept, b"\xd1\x83\n"].concat());
+        assert_eq!((events, sent), (lines(&["у"]), vec![]));
+        assert!(decoder.options.binary_in() && decoder.options.binary_out());
+
+        let mut decoder = LineDecoder::new(64);
+        let refuse = b"\xff\xfc\x00\xff\xfe\x00";
+        let (_, sent) = converse(&mut decoder, &[&b"a\r\n"[..], refuse, refuse].concat());
+        assert_eq!(sent, OFFER);
+        assert!(!decoder.options.binary_in() && !decoder.options.binary_out());
+    }
+
+    /// Unsupported options are refused (`DO x` -> `WONT x`, `WILL x` -> `DONT x`); refusals are
+    /// never answered.
+    #[test]
+    fn unsupported_options_are_refused() {
+        let mut decoder = LineDecoder::new(64);
+        converse(&mut decoder, b"a\r\n");
+        let input = b"\xff\xfd\x01\xff\xfb\x1f\xff\xfc\x18\xff\xfe\x03\xff\xfd\x03hi\n";
+        let (events, sent) = converse(&mut decoder, input);
+        assert_eq!(events, lines(&["hi"]));
+        assert_eq!(sent, b"\xff\xfc\x01\xff\xfe\x1f\xff\xfc\x03");
+    }
+
+    /// `DO TIMING-MARK` is answered with `WILL TIMING-MARK`: after the line before it has come
+    /// out (and so has been handled and its output flushed), before the output of the line after
+    /// it (flushes put answers first), and at once when nothing follows it.
+    #[test]
+    fn timing_mark_is_answered_in_order() {
+        let mut decoder = LineDecoder::new(64);
+        converse(&mut decoder, b"alice\r\n");
+        let input = b"hi\r\n\xff\xf4\xff\xfd\x06after\r\n";
+        assert_eq!(decoder.decode(input), (4, Some(Decoded::Line("hi".into()))));
+        assert!(!decoder.has_replies());
+        // IAC IP, IAC DO TM, then the next line: the answer waits with that line.
+        assert_eq!(
+            decoder.decode(&input[4..]),
+            (12, Some(Decoded::Line("after".into())))
+        );
+        let mut sent = Vec::new();
+        decoder.take_replies(&mut sent);
+        assert_eq!(sent, [IAC, WILL, 6]);
+        // Ctrl-C alone: the input ends with the mark, so decoding ends with a Reply.
+        assert_eq!(
+            decoder.decode(b"\xff\xf4\xff\xfd\x06"),
+            (5, Some(Decoded::Reply))
+        );
+        // Every mark is answered, even one right after another, in one write.
+        let (_, sent) = converse(&mut decoder, b"\xff\xfd\x06\xff\xfd\x06");
+        assert_eq!(sent, [IAC, WILL, 6, IAC, WILL, 6, IAC, WILL, 6]);
+    }
+
+    /// A flood of `AYT` gets one answer per batch, not one per command.
+    #[test]
+    fn one_ayt_answer_per_batch() {
+        let mut decoder = LineDecoder::new(64);
+        let flood = b"\xff\xf6".repeat(1000);
+        let (_, sent) = converse(&mut decoder, &flood);
+        assert_eq!(sent.len(), 6 + protocol::ARE_YOU_THERE.len() + 2);
+    }
+
+    /// `AYT` gets a short visible line.
+    #[test]
+    fn are_you_there() {
+        let mut decoder = LineDecoder::new(64);
+        converse(&mut decoder, b"a\r\n");
+        let (events, sent) = converse(&mut decoder, b"hal\xff\xf6f\r\n");
+        assert_eq!(events, lines(&["half"]));
+        assert_eq!(sent, format!("{}\r\n", protocol::ARE_YOU_THERE).as_bytes());
+    }
+
+    /// `IP` (Ctrl-C), `AO` and `EL` discard the line being typed; `EC` erases one character.
+    #[test]
+    fn editing_commands() {
+        assert_eq!(run(64, b"abc\xff\xf4d\r\n"), lines(&["d"]));
+        assert_eq!(run(64, b"abc\xff\xf5d\r\n"), lines(&["d"]));
+        assert_eq!(run(64, b"abc\xff\xf8d\r\n"), lines(&["d"]));
+        assert_eq!(run(64, b"abc\xff\xf7d\r\n"), lines(&["abd"]));
+        assert_eq!(
+            run(
+                64,
+                &["aб".as_bytes(), b"\xff\xf7\xff\xf7\xff\xf7x\n"].concat()
+            ),
+            lines(&["x"])
+        );
+        assert_eq!(
+            run(64, &["aб".as_bytes(), b"\xff\xf7x\n"].concat()),
+            lines(&["ax"])
+        );
+        // Ctrl-C in the middle of a refused line starts a new one.
+        assert_eq!(
+            run(2, b"abcd\xff\xf4ok\r\n"),
+            vec![Decoded::TooLong, Decoded::Line("ok".into())]
+        );
+    }
+
+    /// What telnet sends once BINARY is on both ways, Cyrillic, Greek, CJK and emoji, arrives
+    /// intact; so does what it sends in line mode without BINARY, minus the commands.
+    #[test]
+    fn utf8_through_telnet() {
+        let text = "у σ ă Ü Ú 本 🚀";
+        let mut decoder = LineDecoder::new(64);
+        converse(&mut decoder, b"alice\r\n\xff\xfb\x00\xff\xfd\x00");
+        let (events, _) = converse(&mut decoder, format!("{text}\n").as_bytes());
+        assert_eq!(events, lines(&[text]));
     }
 
     /// A CR, then a telnet command, then LF still counts as one line end.
@@ -536,7 +808,8 @@ mod tests {
     fn biased_byte() -> impl Strategy<Value = u8> {
         prop_oneof![
             3 => prop::sample::select(vec![
-                b'\r', b'\n', 0, IAC, SB, SE, WILL, DONT, 0xf1, BS, DEL, 0x1b, b'[', b'm', b'a',
+                b'\r', b'\n', 0, IAC, SB, SE, WILL, DONT, DO, 0xf1, IP, AYT, EC, EL, 6, BS, DEL, 0x1b,
+                b'[', b'm', b'a',
                 b' ', b'\t', 0xc3, 0xa9, 0xe6, 0x97, 0xa5, 0xf0, 0x9f, 0x80, 0xc2, 0x9b, 0xe2,
                 0x80, 0xae,
             ]),

@@ -4,6 +4,10 @@
 //! types behind the same session. Output is gathered in one buffer and written with one call,
 //! because a write costs the same whether it carries one line or forty.
 //!
+//! Telnet clients get their output in telnet form (CR LF line ends, 0xFF doubled) and the
+//! decoder's telnet answers with the next flush; clients that never showed they are telnet get
+//! the bytes unchanged and never a telnet command.
+//!
 //! It must not know about the hub, rooms or commands: it moves bytes and lines.
 
 use std::io;
@@ -16,13 +20,10 @@ use smol::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use smol::Timer;
 
 use crate::wire::codec::Decoded;
+#[cfg(doc)]
+use crate::wire::codec::LineDecoder;
 use crate::wire::reader::{self, LineReader};
-
-/// Telnet bytes for the echo option (RFC 857).
-const IAC: u8 = 255;
-const WILL: u8 = 251;
-const WONT: u8 = 252;
-const ECHO: u8 = 1;
+use crate::wire::telnet;
 
 /// How often a blocked write checks whether it should be abandoned. A blocked write means the
 /// client is not reading, so this only bounds how long a dropped client lingers.
@@ -74,13 +75,22 @@ impl<S: Stream> Conn<S> {
 
     /// Adds a line of text (without newline) to the pending output.
     pub fn queue(&mut self, text: &str) {
-        self.out.extend_from_slice(text.as_bytes());
-        self.out.push(b'\n');
+        if self.reader.is_telnet() {
+            telnet::encode_into(&mut self.out, text.as_bytes());
+            self.out.extend_from_slice(b"\r\n");
+        } else {
+            self.out.extend_from_slice(text.as_bytes());
+            self.out.push(b'\n');
+        }
     }
 
     /// Adds bytes that already end in a newline.
     pub fn queue_bytes(&mut self, bytes: &[u8]) {
-        self.out.extend_from_slice(bytes);
+        if self.reader.is_telnet() {
+            telnet::encode_into(&mut self.out, bytes);
+        } else {
+            self.out.extend_from_slice(bytes);
+        }
     }
 
     /// Whether the client has shown it is a telnet client (and so can hide typing).
@@ -92,15 +102,13 @@ impl<S: Stream> Conn<S> {
     /// claims the echo and then does not echo), for a password. A no-op for other clients,
     /// which would show the bytes as garbage.
     pub fn hide_input(&mut self) {
-        if self.is_telnet() {
-            self.out.extend_from_slice(&[IAC, WILL, ECHO]);
-        }
+        self.reader.hide_input();
     }
 
     /// Gives the echo back to a telnet client (IAC WONT ECHO). A no-op for other clients.
     pub fn show_input(&mut self) {
         if self.is_telnet() {
-            self.out.extend_from_slice(&[IAC, WONT, ECHO]);
+            self.reader.show_input();
             // The user's Enter was not echoed either: end the line for them.
             self.out.push(b'\n');
         }
@@ -111,8 +119,20 @@ impl<S: Stream> Conn<S> {
         self.reader.next(&mut self.stream).await
     }
 
-    /// Writes all pending output.
+    /// Writes any telnet answers, then all pending output.
+    ///
+    /// Answers go first: the sessions flush before every read, so output is only pending here
+    /// when it answers the line just read, and the answers pending then were asked for by input
+    /// before that line's end (see [`LineDecoder::decode`]): a timing mark typed before it, or
+    /// the BINARY offer its CR LF brought, which should reach the client before the reply to its
+    /// name. The output of everything before a timing mark was written by earlier flushes.
     pub async fn flush(&mut self) -> io::Result<()> {
+        let replies_first = self.reader.has_replies();
+        if replies_first {
+            let out = std::mem::take(&mut self.out);
+            self.reader.take_replies(&mut self.out);
+            self.out.extend_from_slice(&out);
+        }
         if self.out.is_empty() {
             return Ok(());
         }
@@ -160,13 +180,14 @@ impl<S: Stream> Conn<S> {
     /// Writes one last line if the stream takes it right away, without waiting for a client that
     /// may never read again.
     pub async fn try_last_words(&mut self, text: &str) {
-        let mut bytes = std::mem::take(&mut self.out);
         if self.torn {
             // End the half-written line so the last words arrive as a line of their own.
-            bytes.insert(0, b'\n');
+            let pending = std::mem::take(&mut self.out);
+            self.queue("");
+            self.out.extend_from_slice(&pending);
         }
-        bytes.extend_from_slice(text.as_bytes());
-        bytes.push(b'\n');
+        self.queue(text);
+        let bytes = std::mem::take(&mut self.out);
         let stream = &mut self.stream;
         let _ = future::poll_once(async {
             stream.write_all(&bytes).await?;

@@ -1,6 +1,7 @@
 //! The wire: bytes off the socket into clean lines, and batches of lines back out.
 //!
-//! [`reader`] reads with bounded memory, [`codec`] frames lines and handles telnet, [`sanitize`]
+//! [`reader`] reads with bounded memory, [`codec`] frames lines and handles telnet
+//! commands, [`telnet`] negotiates options and encodes output for telnet clients, [`sanitize`]
 //! strips anything that could act on another user's terminal, and [`conn`] is a connection over
 //! any byte stream (plaintext or TLS) that writes in batches.
 //!
@@ -9,3 +10,4 @@ pub mod codec;
 pub mod conn;
 pub mod reader;
 pub mod sanitize;
+pub mod telnet;

@@ -14,6 +14,8 @@ use std::task::{Context, Poll};
 use smol::io::AsyncRead;
 
 use crate::wire::codec::{Decoded, LineDecoder};
+#[cfg(doc)]
+use crate::wire::conn::Conn;
 
 /// Bytes read per system call. Not configurable: 4 KiB holds a few lines of typing or a chunk of
 /// paste; larger reads would only let a rate-limited client park more bytes in our memory.
@@ -39,12 +41,33 @@ impl LineReader {
         }
     }
 
-    /// Whether the client has shown it speaks telnet.
+    /// Whether the client has shown it is telnet (see [`LineDecoder::is_telnet`]).
     pub fn is_telnet(&self) -> bool {
         self.decoder.is_telnet()
     }
 
-    /// The next line or over-long-line event; `Ok(None)` when the client closed the connection.
+    /// Hides a telnet user's typing (see [`LineDecoder::hide_input`]).
+    pub fn hide_input(&mut self) {
+        self.decoder.hide_input();
+    }
+
+    /// Gives a telnet user's echo back.
+    pub fn show_input(&mut self) {
+        self.decoder.show_input();
+    }
+
+    /// Whether telnet answers are waiting to be sent.
+    pub fn has_replies(&self) -> bool {
+        self.decoder.has_replies()
+    }
+
+    /// Moves the telnet answers waiting to be sent to the end of `out`.
+    pub fn take_replies(&mut self, out: &mut Vec<u8>) {
+        self.decoder.take_replies(out);
+    }
+
+    /// The next line, over-long-line or telnet-reply event; `Ok(None)` when the client closed the
+    /// connection. After [`Decoded::Reply`] the caller should flush soon (see [`Conn::flush`]).
     /// A partial line at the end of the stream is dropped: the client never finished it.
     ///
     /// Cancel-safe: all state lives in `self`, and bytes are only taken off the stream in the

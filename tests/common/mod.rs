@@ -203,6 +203,10 @@ pub struct Client {
     reader: BufReader<TcpStream>,
     /// Every line received so far, in order.
     pub seen: Vec<String>,
+    /// This client talks like telnet (CR LF line ends or IAC commands), so the server sends it
+    /// telnet commands and CR LF line ends, which [`Client::line`] removes. Off, `line` insists
+    /// on plain UTF-8 lines: an nc-like client must never get a telnet byte.
+    pub telnet: bool,
 }
 
 impl Client {
@@ -247,6 +251,12 @@ impl Client {
             Ok(_) => {
                 assert!(buf.ends_with(b"\n"), "partial line at EOF: {buf:?}");
                 buf.pop();
+                if self.telnet {
+                    buf = strip_telnet(&buf);
+                    if buf.last() == Some(&b'\r') {
+                        buf.pop();
+                    }
+                }
                 let line = String::from_utf8(buf).expect("server sent invalid UTF-8");
                 self.seen.push(line.clone());
                 Some(line)
@@ -401,8 +411,28 @@ impl Client {
             stream,
             reader,
             seen: Vec::new(),
+            telnet: false,
         }
     }
+}
+
+/// `bytes` without telnet commands: `IAC WILL/WONT/DO/DONT option` and two-byte `IAC x`.
+/// (The server never sends subnegotiation or `IAC IAC`: its output is UTF-8.)
+pub fn strip_telnet(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i..] {
+            [0xff, 251..=254, ..] => i += 3,
+            [0xff, ..] => i += 2,
+            [byte, ..] => {
+                out.push(byte);
+                i += 1;
+            }
+            [] => break,
+        }
+    }
+    out
 }
 
 /// The bodies of every stored message, in id order.

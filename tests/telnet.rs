@@ -1,0 +1,264 @@
+//! The clients people really use, driven for real: `telnet` (inetutils) and `rlwrap nc` through a
+//! pseudo-terminal, as a user types into them, and `socat` through pipes. Each chats with a plain
+//! TCP client, which stands in for an `nc` user (tests/nc.rs shows the two behave the same).
+//!
+//! A missing program skips its test with one loud line outside CI and fails it under CI
+//! (`CI=true`), where `.ci/run` installs it (`common::require`).
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{self, Receiver};
+
+use expectrl::session::OsSession;
+use expectrl::{ControlCode, Expect};
+
+use common::{Server, TIMEOUT};
+
+/// A program running on a pseudo-terminal, typed into as a user would.
+struct Pty {
+    session: OsSession,
+    /// What runs, for failure messages.
+    what: String,
+}
+
+impl Pty {
+    /// Starts `program args` on a fresh pseudo-terminal.
+    fn spawn(program: &Path, args: &[&str]) -> Pty {
+        let mut command = Command::new(program);
+        command.args(args).env("TERM", "dumb");
+        let what = format!("{} {}", program.display(), args.join(" "));
+        let mut session = expectrl::Session::spawn(command)
+            .unwrap_or_else(|e| panic!("cannot start `{what}` on a pty: {e}"));
+        session.set_expect_timeout(Some(TIMEOUT));
+        Pty { session, what }
+    }
+
+    /// `telnet 127.0.0.1 PORT`.
+    fn telnet(telnet: &Path, server: &Server) -> Pty {
+        Pty::spawn(telnet, &["127.0.0.1", &server.addr.port().to_string()])
+    }
+
+    /// Waits until the terminal shows `needle`.
+    fn expect(&mut self, needle: &str) {
+        if let Err(e) = self.session.expect(needle) {
+            panic!("`{}` never showed {needle:?}: {e}", self.what);
+        }
+    }
+
+    /// Types `text` and Enter.
+    fn type_line(&mut self, text: &str) {
+        self.session
+            .send_line(text)
+            .unwrap_or_else(|e| panic!("typing into `{}`: {e}", self.what));
+    }
+
+    /// Presses Ctrl-C.
+    fn ctrl_c(&mut self) {
+        self.session
+            .send(ControlCode::EndOfText)
+            .unwrap_or_else(|e| panic!("Ctrl-C into `{}`: {e}", self.what));
+    }
+
+    /// Registers `name`, waiting for the end of the history replay.
+    fn register(&mut self, name: &str) {
+        self.expect("What is your name?");
+        self.type_line(name);
+        self.expect("--- end of history");
+    }
+}
+
+impl Drop for Pty {
+    fn drop(&mut self) {
+        let _ = self.session.get_process_mut().exit(true);
+    }
+}
+
+/// Lines typed in telnet in every script we were shown broken (Cyrillic, Greek, Romanian,
+/// German, Spanish, CJK, emoji), each with a byte that telnet without BINARY turns into a
+/// command: `у` is D1 83, `本` is E6 9C AC, `🚀` is F0 9F 9A 80.
+const TYPED: &[&str] = &[
+    "привіт, як справи? у нас усе добре",
+    "σας ευχαριστώ",
+    "mulțumesc, bună ziua, ăâ",
+    "Übung macht den Meister, Ú",
+    "日本語で本を読む",
+    "liftoff 🚀🚀",
+];
+
+/// Ctrl-C in telnet asks for a timing mark; once it is answered the user goes on seeing and
+/// sending chat, and the line being typed when Ctrl-C came is dropped.
+#[test]
+fn telnet_ctrl_c_then_chat_both_ways() {
+    let Some(telnet) = common::require("telnet") else {
+        return;
+    };
+    let server = Server::start(&[]);
+    let mut bob = server.join("bob");
+    let mut telnet = Pty::telnet(&telnet, &server);
+    telnet.register("tina");
+    bob.next_is("* tina joined");
+
+    telnet.type_line("before ctrl-c");
+    bob.next_is("tina: before ctrl-c");
+    bob.send("one");
+    telnet.expect("bob: one");
+
+    telnet.ctrl_c();
+    telnet.type_line("after ctrl-c");
+    bob.next_is("tina: after ctrl-c");
+    // The timing mark's answer went out before the server read the line above, so this is not
+    // lost to telnet's "discard output until the mark" (RFC 860).
+    bob.send("two");
+    telnet.expect("bob: two");
+
+    // Again, with text typed before Ctrl-C: that text is discarded, the chat goes on.
+    telnet.session.send("half a line").expect("type");
+    telnet.ctrl_c();
+    telnet.type_line("third");
+    bob.next_is("tina: third");
+    bob.send("three");
+    telnet.expect("bob: three");
+}
+
+/// Text in many scripts typed in telnet, right from the first line after the name, arrives
+/// intact at a TCP user and in the database, and telnet keeps showing the chat.
+#[test]
+fn telnet_utf8_arrives_intact() {
+    let Some(telnet) = common::require("telnet") else {
+        return;
+    };
+    let server = Server::start(&[]);
+    let mut bob = server.join("bob");
+    let mut telnet = Pty::telnet(&telnet, &server);
+    telnet.register("tina");
+    bob.next_is("* tina joined");
+
+    for text in TYPED {
+        telnet.type_line(text);
+        bob.next_is(&format!("tina: {text}"));
+    }
+    bob.send("ще раз 🚀 本");
+    telnet.expect("bob: ще раз 🚀 本");
+    drop(telnet);
+
+    let (_dir, db) = server.stop_and_open_db();
+    let bodies = common::bodies(&db);
+    assert_eq!(bodies[..TYPED.len()], *TYPED, "{bodies:?}");
+}
+
+/// `telnet`'s `send ayt` gets a visible answer.
+#[test]
+fn telnet_are_you_there() {
+    let Some(telnet) = common::require("telnet") else {
+        return;
+    };
+    let server = Server::start(&[]);
+    let mut telnet = Pty::telnet(&telnet, &server);
+    telnet.register("tina");
+    // Ctrl-] is telnet's escape to its command prompt; `send ayt` sends IAC AYT.
+    telnet.session.send([0x1d]).expect("Ctrl-]");
+    telnet.expect("telnet>");
+    telnet.type_line("send ayt");
+    telnet.expect("[smolchat is here]");
+}
+
+/// `rlwrap nc` (line editing and history for nc users) chats both ways, UTF-8 included.
+#[test]
+fn rlwrap_nc_chats() {
+    let (Some(rlwrap), Some(_)) = (common::require("rlwrap"), common::require("nc")) else {
+        return;
+    };
+    let server = Server::start(&[]);
+    let mut bob = server.join("bob");
+    let port = server.addr.port().to_string();
+    let mut rlwrap = Pty::spawn(&rlwrap, &["nc", "127.0.0.1", &port]);
+    rlwrap.register("rita");
+    bob.next_is("* rita joined");
+
+    for text in ["hello from rlwrap", TYPED[0], TYPED[5]] {
+        rlwrap.type_line(text);
+        bob.next_is(&format!("rita: {text}"));
+    }
+    bob.send("hi rita 本");
+    rlwrap.expect("bob: hi rita 本");
+}
+
+/// `socat - TCP:HOST:PORT` chats both ways, UTF-8 included.
+#[test]
+fn socat_chats() {
+    let Some(socat) = common::require("socat") else {
+        return;
+    };
+    let server = Server::start(&[]);
+    let mut bob = server.join("bob");
+    let mut socat = Piped::spawn(&socat, &["-", &format!("TCP:{}", server.addr)]);
+    socat.type_line("sam");
+    socat.expect("--- end of history");
+    bob.next_is("* sam joined");
+
+    for text in ["hello from socat", TYPED[1], TYPED[5]] {
+        socat.type_line(text);
+        bob.next_is(&format!("sam: {text}"));
+    }
+    bob.send("hi sam 🚀");
+    socat.expect("bob: hi sam 🚀");
+}
+
+/// A program with piped stdin and stdout, read line by line on a thread.
+struct Piped {
+    child: Child,
+    lines: Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Piped {
+    fn spawn(program: &Path, args: &[&str]) -> Piped {
+        let mut child = Command::new(program)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run `{}`: {e}", program.display()));
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Piped {
+            child,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    fn type_line(&mut self, text: &str) {
+        let stdin = self.child.stdin.as_mut().expect("stdin");
+        writeln!(stdin, "{text}").expect("write");
+        stdin.flush().expect("flush");
+    }
+
+    fn expect(&mut self, needle: &str) {
+        while let Ok(line) = self.lines.recv_timeout(TIMEOUT) {
+            self.seen.push(line.clone());
+            if line.contains(needle) {
+                return;
+            }
+        }
+        panic!("never saw {needle:?}; saw {:?}", self.seen);
+    }
+}
+
+impl Drop for Piped {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
