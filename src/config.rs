@@ -141,6 +141,13 @@ pub struct Args {
     #[argh(option, default = "crate::cluster::DEFAULT_STREAM_MAX")]
     pub cluster_stream_max: u64,
 
+    // --- Slots for connections without a name (issue #11) ---
+    /// most connections still choosing a name (or in their TLS handshake); past it, a newcomer
+    /// evicts the oldest of them, so silent connections cannot hold a full server (default half
+    /// of --max-clients; at most --max-clients)
+    #[argh(option)]
+    pub max_unregistered: Option<usize>,
+
     #[argh(subcommand)]
     pub command: Option<Subcommand>,
 }
@@ -223,6 +230,10 @@ pub struct Config {
     pub motd: Vec<String>,
     /// Connections per address per minute; `None` when off.
     pub connects_per_minute: Option<u32>,
+
+    // Slots for connections without a name.
+    /// Most connections choosing a name at once; newcomers past it evict the oldest.
+    pub max_unregistered: usize,
 }
 
 /// The per-user rate limit: a token bucket.
@@ -250,6 +261,7 @@ impl Args {
         if self.max_clients == 0 || self.max_per_ip == 0 {
             return Err("--max-clients and --max-per-ip must be at least 1".into());
         }
+        let max_unregistered = self.max_unregistered()?;
         if self.max_line > MAX_MAX_LINE {
             return Err(format!(
                 "--max-line {} is too large (at most {MAX_MAX_LINE})",
@@ -305,6 +317,7 @@ impl Args {
             trust_loopback_for_passwords: self.trust_loopback_for_passwords,
             motd: self.read_motd()?,
             connects_per_minute: (self.connects_per_minute > 0).then_some(self.connects_per_minute),
+            max_unregistered,
         })
     }
 
@@ -328,6 +341,19 @@ impl Args {
                 "--listen and --tls-listen are both {plain}: give them different ports"
             )),
             _ => Ok(Listeners { plain, tls }),
+        }
+    }
+
+    /// `--max-unregistered`, or half of `--max-clients`: at least 1, at most `--max-clients`.
+    fn max_unregistered(&self) -> Result<usize, String> {
+        match self.max_unregistered {
+            None => Ok((self.max_clients / 2).max(1)),
+            Some(0) => Err("--max-unregistered must be at least 1".into()),
+            Some(n) if n > self.max_clients => Err(format!(
+                "--max-unregistered {n} is more than --max-clients {}",
+                self.max_clients
+            )),
+            Some(n) => Ok(n),
         }
     }
 

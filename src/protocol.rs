@@ -232,6 +232,10 @@ pub fn too_many_from_address(max: usize) -> String {
     format!("too many connections from your address (max {max})")
 }
 
+/// The last words of a connection still without a name, evicted to make room for a newcomer
+/// (`--max-unregistered`).
+pub const EVICTED_WAITING: &str = "too many connections waiting for a name; try again";
+
 // --- Accounts (issue #13) ---
 
 /// Told to a client that cannot hide typing (nc), before it types a password.
