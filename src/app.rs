@@ -14,7 +14,9 @@ use smol::stream::StreamExt;
 use smol::{Async, Executor};
 
 use crate::accounts::Accounts;
+use crate::cluster;
 use crate::config::Args;
+use crate::hub;
 use crate::net::tls::Tls;
 use crate::net::{server, socket as net};
 use crate::storage::History;
@@ -33,7 +35,7 @@ pub fn run(args: Args) -> Result<(), String> {
         Ok(limit) => info!("open-file limit is {limit}"),
         Err(e) => warn!("could not raise the open-file limit: {e}"),
     }
-    let (history, writer, last_id) =
+    let (history, writer, last_id, position) =
         History::open_limited(&args.db, args.commit_window(), args.test_max_db_pages)
             .map_err(|e| e.to_string())?;
     let loaded = Accounts::load(&args.db).map_err(|e| e.to_string())?;
@@ -41,6 +43,30 @@ pub fn run(args: Args) -> Result<(), String> {
     let tls_listener = match &listen.tls {
         Some(settings) => Some(bind(settings.addr)?),
         None => None,
+    };
+    // Cluster mode: join, and store what this node missed, before anybody is served.
+    let (cluster, last_id) = match &args.cluster {
+        Some(url) => {
+            let port = plain
+                .as_ref()
+                .or(tls_listener.as_ref())
+                .map_or(0, |(_, addr)| addr.port());
+            let name = args
+                .node
+                .clone()
+                .unwrap_or_else(|| cluster::default_node_name(port));
+            let mut node = cluster::Node::start(url, &name, args.cluster_stream_max)?;
+            let last_id = hub::cluster::catch_up(&mut node, &history, last_id, position)?;
+            (Some(node.run()?), last_id)
+        }
+        None => (None, last_id),
+    };
+    let (link, cluster_threads) = match cluster {
+        Some((link, incoming, threads)) => (
+            Some(hub::cluster::ClusterLink { link, incoming }),
+            Some(threads),
+        ),
+        None => (None, None),
     };
     // SIGHUP is only taken over when there is something to reload; otherwise it keeps its
     // default meaning (stop), as for any program in a terminal.
@@ -121,6 +147,7 @@ pub fn run(args: Args) -> Result<(), String> {
             topics: loaded.topics,
         },
         executor.clone(),
+        link,
         shutdown,
     )));
 
@@ -130,6 +157,9 @@ pub fn run(args: Args) -> Result<(), String> {
     }
     // Cancels tasks still running after the grace time, dropping their history handles.
     drop(executor);
+    if let Some(threads) = cluster_threads {
+        threads.close();
+    }
     loaded.thread.close();
     let lost = writer.close();
     if lost > 0 {

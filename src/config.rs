@@ -126,6 +126,28 @@ pub struct Args {
     #[argh(option, default = "20")]
     pub connects_per_minute: u32,
 
+    // Cluster mode (docs/CLUSTER.md). Without --cluster nothing about Redis is loaded or needed.
+    /// join a cluster through Redis at this URL (redis://HOST:PORT); default: run alone
+    #[argh(option)]
+    pub cluster: Option<String>,
+
+    /// this node's name in the cluster, unique among live nodes (default: host name and listen
+    /// port, e.g. box1:7878)
+    #[argh(option)]
+    pub node: Option<String>,
+
+    /// entries the cluster log keeps (approximately) before trimming the oldest; a node away for
+    /// longer cannot recover what was trimmed (default 1000000)
+    #[argh(option, default = "crate::cluster::DEFAULT_STREAM_MAX")]
+    pub cluster_stream_max: u64,
+
+    // --- Slots for connections without a name (issue #11) ---
+    /// most connections still choosing a name (or in their TLS handshake); past it, a newcomer
+    /// evicts the oldest of them, so silent connections cannot hold a full server (default half
+    /// of --max-clients; at most --max-clients)
+    #[argh(option)]
+    pub max_unregistered: Option<usize>,
+
     // --- Output memory (issue #11: floods bounded) ---
     /// bytes that may wait in all outboxes together; past it the clients furthest behind are
     /// disconnected first (default 134217728, 128 MiB)
@@ -214,6 +236,10 @@ pub struct Config {
     pub motd: Vec<String>,
     /// Connections per address per minute; `None` when off.
     pub connects_per_minute: Option<u32>,
+
+    // Slots for connections without a name.
+    /// Most connections choosing a name at once; newcomers past it evict the oldest.
+    pub max_unregistered: usize,
     // --- Output memory ---
     pub outbox_total_bytes: usize,
 }
@@ -243,6 +269,7 @@ impl Args {
         if self.max_clients == 0 || self.max_per_ip == 0 {
             return Err("--max-clients and --max-per-ip must be at least 1".into());
         }
+        let max_unregistered = self.max_unregistered()?;
         if self.max_line > MAX_MAX_LINE {
             return Err(format!(
                 "--max-line {} is too large (at most {MAX_MAX_LINE})",
@@ -274,6 +301,15 @@ impl Args {
         if self.register_timeout == 0 {
             return Err("--register-timeout must be at least 1 second".into());
         }
+        if self.cluster.is_none() && self.node.is_some() {
+            return Err("--node needs --cluster".into());
+        }
+        if self.cluster_stream_max < 1000 {
+            return Err(format!(
+                "--cluster-stream-max {} is too small (at least 1000)",
+                self.cluster_stream_max
+            ));
+        }
         if self.threads == Some(0) {
             return Err("--threads must be at least 1".into());
         }
@@ -295,6 +331,7 @@ impl Args {
             trust_loopback_for_passwords: self.trust_loopback_for_passwords,
             motd: self.read_motd()?,
             connects_per_minute: (self.connects_per_minute > 0).then_some(self.connects_per_minute),
+            max_unregistered,
             outbox_total_bytes: self.outbox_total_bytes,
         })
     }
@@ -319,6 +356,19 @@ impl Args {
                 "--listen and --tls-listen are both {plain}: give them different ports"
             )),
             _ => Ok(Listeners { plain, tls }),
+        }
+    }
+
+    /// `--max-unregistered`, or half of `--max-clients`: at least 1, at most `--max-clients`.
+    fn max_unregistered(&self) -> Result<usize, String> {
+        match self.max_unregistered {
+            None => Ok((self.max_clients / 2).max(1)),
+            Some(0) => Err("--max-unregistered must be at least 1".into()),
+            Some(n) if n > self.max_clients => Err(format!(
+                "--max-unregistered {n} is more than --max-clients {}",
+                self.max_clients
+            )),
+            Some(n) => Ok(n),
         }
     }
 

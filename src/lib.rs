@@ -9,10 +9,12 @@
 //! - [`storage`]: SQLite: migrations, the group-commit writer thread, replay reads.
 //! - [`protocol`]: every line the server says to users, in one place.
 //! - [`limits`]: small, socket-free limiters (rate).
+//! - [`cluster`]: cluster mode's link to Redis (the shared log, names, heartbeats); off by default.
 //! - [`app`], [`config`], [`names`], [`clock`]: start-up, flags, validated names, time.
 pub mod accounts;
 pub mod app;
 pub mod clock;
+pub mod cluster;
 pub mod config;
 pub mod hub;
 pub mod limits;

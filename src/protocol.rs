@@ -21,6 +21,22 @@ pub const ASK_NAME: &str = "What is your name?";
 /// The last line everybody gets when the server stops.
 pub const SHUTTING_DOWN: &str = "* server shutting down";
 
+/// Cluster mode: told once to everybody when the link to the cluster log is lost.
+pub const CLUSTER_PAUSED: &str =
+    "* server: chat paused, the cluster is unreachable; lines you type are not sent until it is back";
+
+/// Cluster mode: told once to everybody when the link is back.
+pub const CLUSTER_RESUMED: &str = "* server: chat resumed, the cluster is reachable again";
+
+/// Cluster mode: the answer to a line typed while the cluster is unreachable. The line is
+/// refused, not held, so nothing a user typed after the notice can arrive later out of order.
+pub const NOT_SENT_CLUSTER: &str =
+    "* server: not sent, the chat is paused (the cluster is unreachable)";
+
+/// Cluster mode: a name could not be checked because the cluster is unreachable.
+pub const NAME_PAUSED: &str =
+    "* server: the chat is paused (the cluster is unreachable); try again shortly";
+
 /// The goodbye after `/quit`.
 pub const BYE: &str = "bye";
 
@@ -254,6 +270,10 @@ pub fn server_full() -> String {
 pub fn too_many_from_address(max: usize) -> String {
     format!("too many connections from your address (max {max})")
 }
+
+/// The last words of a connection still without a name, evicted to make room for a newcomer
+/// (`--max-unregistered`).
+pub const EVICTED_WAITING: &str = "too many connections waiting for a name; try again";
 
 // --- Accounts (issue #13) ---
 

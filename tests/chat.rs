@@ -202,11 +202,23 @@ fn messages_are_stored_with_the_documented_columns() {
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
-    assert_eq!(columns, ["id", "sent_at", "sender", "body", "room", "kind"]);
+    assert_eq!(
+        columns,
+        [
+            "id",
+            "sent_at",
+            "sender",
+            "body",
+            "room",
+            "kind",
+            "stream_id",
+            "log_seq"
+        ]
+    );
     let version: i64 = db
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 3);
+    assert_eq!(version, 4);
 
     let rows = message_rows(&db);
     let got: Vec<(&str, &str, &str, &str)> = rows

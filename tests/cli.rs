@@ -42,6 +42,7 @@ fn help_lists_every_flag() {
         "--outbox-bytes",
         "--max-clients",
         "--max-per-ip",
+        "--max-unregistered",
         "--limit-loopback",
         "--commit-ms",
         "--shutdown-grace",
@@ -118,4 +119,10 @@ fn out_of_range_values_are_errors() {
     assert_one_line_error(&smolchat(&["--history", "100000"]), "--history");
     assert_one_line_error(&smolchat(&["--max-clients", "0"]), "--max-clients");
     assert_one_line_error(&smolchat(&["--threads", "0"]), "--threads");
+    assert_one_line_error(
+        &smolchat(&["--max-unregistered", "0"]),
+        "--max-unregistered",
+    );
+    let over = ["--max-clients", "10", "--max-unregistered", "11"];
+    assert_one_line_error(&smolchat(&over), "--max-unregistered");
 }

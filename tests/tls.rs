@@ -437,3 +437,22 @@ fn listen_none_serves_tls_only() {
         s.server.log()
     );
 }
+
+/// Connections in their TLS handshake hold places among those waiting for a name: past
+/// `--max-unregistered`, a newcomer evicts the oldest (closed without a word: there is no TLS
+/// channel yet to say why on), and a TLS user still gets in.
+#[test]
+fn tls_handshakes_in_progress_count_as_waiting_for_a_name() {
+    let cert = Cert::new();
+    let s = TlsServer::start(&cert, &["--max-clients", "10", "--max-unregistered", "2"]);
+    // Both on the TLS port, so they are accepted in order, before the newcomer.
+    let mut first = Client::connect(s.tls);
+    let _second = Client::connect(s.tls);
+    let mut alice = s.join(&cert, "alice");
+    assert!(first.expect_eof().is_empty(), "evicted silently");
+    s.server.wait_log("evicted: --max-unregistered");
+    let mut bob = s.server.join("bob");
+    alice.expect("* bob joined");
+    bob.send("hi");
+    alice.expect("bob: hi");
+}

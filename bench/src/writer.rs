@@ -67,6 +67,7 @@ pub fn run(args: &WriterArgs, deadline: Instant) -> Result<()> {
             sender: senders[(id % SENDERS) as usize].clone(),
             kind: Kind::Message,
             body: Arc::from(body),
+            log: None,
         };
         smol::block_on(history.append(record));
         appended += 1;

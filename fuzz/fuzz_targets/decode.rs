@@ -5,8 +5,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use smolchat::codec::{Decoded, LineDecoder};
-use smolchat::sanitize::{is_clean, sanitize};
+use smolchat::wire::codec::{Decoded, LineDecoder};
+use smolchat::wire::sanitize::{is_clean, sanitize};
 
 /// Feeds `chunks` in order, calling `decode` until each is used up, and collects the events.
 fn run(max_line: usize, chunks: &[&[u8]]) -> Vec<Decoded> {
@@ -18,7 +18,8 @@ fn run(max_line: usize, chunks: &[&[u8]]) -> Vec<Decoded> {
             let (used, event) = decoder.decode(rest);
             assert!(used > 0 && used <= rest.len(), "decode must make progress");
             rest = &rest[used..];
-            events.extend(event);
+            // Telnet answers come out where the input runs out, so they depend on the split.
+            events.extend(event.filter(|e| !matches!(e, Decoded::Reply)));
         }
     }
     events

@@ -154,7 +154,6 @@ impl Hub {
         self.next_msg_id += 1;
         debug!("message {msg_id} from {} in {}", member.nick, member.room);
         let formatted = line(&protocol::live(kind, member.nick.as_str(), &text));
-        let room = member.room.clone();
         let sender = Some(Arc::from(member.nick.key()));
         let record = Record {
             id: msg_id,
@@ -163,10 +162,27 @@ impl Hub {
             sender: member.nick.shared(),
             kind,
             body: text.into(),
+            log: None,
         };
+        let room = member.room.clone();
         // Join/leave notices held for a summary go first: nobody's message may arrive before
         // the notice that they joined.
         self.send_summaries(&room);
+        self.hold(record, room, Some(id), sender, formatted);
+    }
+
+    /// Queues a stamped record for the writer and holds its line for the room (all but
+    /// `except`; `sender` is the name key that ignoring members skip) until it is committed.
+    /// Cluster mode uses this for every line read from the log.
+    pub(super) fn hold(
+        &mut self,
+        record: Record,
+        room: RoomName,
+        except: Option<MemberId>,
+        sender: Option<Arc<str>>,
+        formatted: Line,
+    ) {
+        let msg_id = record.id;
         // Keep the writer's order: nothing overtakes a record the queue could not take.
         if !self.relay.unqueued.is_empty() {
             self.relay.unqueued.push_back(record);
@@ -177,7 +193,7 @@ impl Hub {
             id: Some(msg_id),
             since: Instant::now(),
             room,
-            except: Some(id),
+            except,
             sender,
             line: formatted,
         });

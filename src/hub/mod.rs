@@ -9,6 +9,7 @@
 //! every line a client has received is stored, whatever the disk does and however the server
 //! ends.
 
+pub mod cluster;
 mod durable;
 mod guard;
 mod laggards;
@@ -168,8 +169,10 @@ struct Hub {
     /// Members already removed because their outbox failed, whose rooms are still to be told.
     /// Announcing is deferred to the main loop, which yields between batches and checks for
     /// shutdown, because a storm of thousands of leaves costs seconds of fan-out.
-    departed: VecDeque<(Member, Fault)>,
+    departed: VecDeque<(MemberId, Member, Fault)>,
     moderation: moderation::State,
+    /// In cluster mode, the link to the cluster log and what this node knows of the others.
+    cluster: Option<cluster::State>,
 }
 
 /// Runs the hub until the event channel closes. `last_id` is the newest id already stored;
@@ -184,6 +187,21 @@ pub async fn run(
     setup: moderation::Setup,
     budget: Arc<Budget>,
 ) {
+    run_with(events, stopping, history, last_id, setup, None, budget).await;
+}
+
+/// Like [`run`], in cluster mode when `cluster` is given: public lines and notices then go
+/// through the cluster log, and the hub relays what it reads back from it.
+pub async fn run_with(
+    events: Receiver<Event>,
+    stopping: Receiver<()>,
+    history: History,
+    last_id: i64,
+    setup: moderation::Setup,
+    cluster: Option<cluster::ClusterLink>,
+    budget: Arc<Budget>,
+) {
+    let incoming = cluster.as_ref().map(|c| c.incoming.clone());
     let mut hub = Hub {
         members: HashMap::new(),
         by_nick: HashMap::new(),
@@ -200,6 +218,17 @@ pub async fn run(
         closing: false,
         departed: VecDeque::new(),
         moderation: moderation::State::new(setup),
+        cluster: cluster.map(|c| cluster::State::new(c.link)),
+    };
+    // The cluster threads' channel; a closed one (they stopped) is never ready again.
+    let from_cluster = || async {
+        match incoming.as_ref().map(|rx| rx.recv()) {
+            Some(recv) => match recv.await {
+                Ok(incoming) => Step::Cluster(incoming),
+                Err(_) => future::pending().await,
+            },
+            None => future::pending().await,
+        }
     };
     loop {
         hub.announce_departures(&stopping).await;
@@ -249,6 +278,8 @@ pub async fn run(
                 let _ = stopping.recv().await;
                 Step::Stop
             };
+            // Neither sessions typing nor the cluster log arriving may starve the other.
+            let next = future::race(next, from_cluster());
             future::or(stop, future::or(next, future::or(waiting, summaries))).await
         };
         match step {
@@ -266,6 +297,7 @@ pub async fn run(
                     }
                 }
             }
+            Step::Cluster(incoming) => hub.on_cluster(incoming),
             Step::Summaries => hub.send_due_summaries(),
             Step::Look => {}
             Step::Stop if !events.is_closed() => hub.shutdown(),
@@ -279,6 +311,8 @@ pub async fn run(
 /// What woke the hub's loop.
 enum Step {
     Event(Event),
+    /// In cluster mode: entries read from the log, or news about the link.
+    Cluster(crate::cluster::Incoming),
     /// The server is stopping.
     Stop,
     /// Every sender is gone.
@@ -306,6 +340,9 @@ impl Hub {
                 if reply.try_send(result).is_err() && registered {
                     self.leave(id, None);
                 }
+            }
+            Event::Say { id, kind, text } if self.cluster.is_some() => {
+                self.say_to_log(id, kind, text)
             }
             Event::Say { id, kind, text } => self.say(id, kind, text, stopping).await,
             Event::Who { id, page } => self.who(id, page),
@@ -354,7 +391,19 @@ impl Hub {
         self.relay_committed();
         let room = RoomName::lobby();
         info!("{nick} joined {room}");
-        self.announce(&room, Change::Joined, &nick, || protocol::joined(&nick));
+        if self.cluster.is_some() {
+            self.announce(&room, Some(id), &protocol::joined(&nick), || {
+                crate::cluster::Entry::Joined {
+                    member: id,
+                    nick: nick.clone(),
+                    room: room.clone(),
+                }
+            });
+        } else {
+            self.notice(&room, Some(id), Change::Joined, &nick, || {
+                protocol::joined(&nick)
+            });
+        }
         self.by_nick.insert(nick.skeleton().into(), id);
         let slot = self
             .rooms
@@ -397,22 +446,37 @@ impl Hub {
             .iter()
             .filter_map(|(m, _)| self.members.get(m).map(|m| (m.arrived, &m.nick)))
             .collect();
-        let total = here.len();
+        // In cluster mode, other nodes' users follow this node's (empty on a single node).
+        let remote = self.remote_names_in(&member.room);
+        let local = here.len();
+        let total = local + remote.len();
         let header = protocol::who_header(&member.room, total);
         let (from, to) = page_bounds(page, total);
-        if to < total {
-            here.select_nth_unstable_by_key(to, |(arrived, _)| *arrived);
+        let local_to = to.min(local);
+        if local_to < local {
+            here.select_nth_unstable_by_key(local_to, |(arrived, _)| *arrived);
         }
-        let shown = &mut here[..to];
+        let shown = &mut here[..local_to];
         shown.sort_unstable_by_key(|(arrived, _)| *arrived);
-        let items: Vec<String> = shown[from..].iter().map(|(_, n)| n.to_string()).collect();
+        let items: Vec<String> = shown[from.min(local_to)..]
+            .iter()
+            .map(|(_, n)| n.to_string())
+            .chain(
+                remote[from.saturating_sub(local)..to.saturating_sub(local)]
+                    .iter()
+                    .cloned(),
+            )
+            .collect();
         self.tell_page(id, header, &items, page, total, "/who");
     }
 
-    /// Answers `/rooms`: one page of the occupied rooms, by name, with their sizes.
+    /// Answers `/rooms`: one page of the occupied rooms (other nodes' too in cluster mode), by
+    /// name, with their sizes.
     fn list_rooms(&mut self, id: MemberId, page: usize) {
-        let mut rooms: Vec<(&RoomName, usize)> =
+        let mut counts: HashMap<&RoomName, usize> =
             self.rooms.iter().map(|(r, m)| (r, m.len())).collect();
+        self.count_remote(&mut counts);
+        let mut rooms: Vec<(&RoomName, usize)> = counts.into_iter().collect();
         let total = rooms.len();
         let (from, to) = page_bounds(page, total);
         if to < total {
@@ -484,11 +548,20 @@ impl Hub {
             Some(guard::NameClash::Held(secs)) => Some(protocol::name_held(&nick, secs)),
         };
         if let Some(refusal) = refusal {
+            if let Some(cluster) = &self.cluster {
+                // The session claimed it cluster-wide first; the claim is not used.
+                cluster.link.release(&nick, id);
+            }
             self.tell(id, &refusal);
             return;
         }
         let old = member.nick.clone();
         let room = member.room.clone();
+        if let Some(cluster) = &self.cluster {
+            if old.skeleton() != nick.skeleton() {
+                cluster.link.release(&old, id);
+            }
+        }
         self.by_nick.remove(old.skeleton());
         self.by_nick.insert(nick.skeleton().into(), id);
         if let Some(member) = self.members.get_mut(&id) {
@@ -497,7 +570,13 @@ impl Hub {
         self.follow_rename(&old, &nick);
         info!("{old} is now known as {nick}");
         self.send_summaries(&room);
-        self.broadcast(&room, None, line(&protocol::renamed(&old, &nick)));
+        let text = protocol::renamed(&old, &nick);
+        self.announce(&room, None, &text, || crate::cluster::Entry::Renamed {
+            member: id,
+            old: old.clone(),
+            new: nick.clone(),
+            room: room.clone(),
+        });
     }
 
     fn private(&mut self, id: MemberId, to: Nick, text: String) {
@@ -509,7 +588,7 @@ impl Hub {
             .and_then(|t| self.members.get(&t).map(|m| (t, m.nick.clone())))
             .filter(|(_, nick)| nick.key() == to.key())
         else {
-            self.tell(id, &protocol::no_such_user(&to));
+            self.whisper(id, from, to, text);
             return;
         };
         let to_operator = self.members.get(&target).is_some_and(|m| m.operator);
@@ -546,10 +625,21 @@ impl Hub {
         let slot = member.slot;
         let outbox = member.outbox.clone();
         self.remove_from_room(&old, slot);
-        self.announce(&old, Change::Left, &nick, || {
-            protocol::left_for(&nick, &room)
-        });
-        self.announce(&room, Change::Joined, &nick, || protocol::joined(&nick));
+        if let Some(cluster) = &self.cluster {
+            cluster.link.append(crate::cluster::Entry::Moved {
+                member: id,
+                nick: nick.clone(),
+                from: old.clone(),
+                to: room.clone(),
+            });
+        } else {
+            self.notice(&old, None, Change::Left, &nick, || {
+                protocol::left_for(&nick, &room)
+            });
+            self.notice(&room, Some(id), Change::Joined, &nick, || {
+                protocol::joined(&nick)
+            });
+        }
         let members = self.rooms.entry(room.clone()).or_default();
         let slot = members.add(id, outbox.clone());
         let count = members.len();
@@ -574,6 +664,9 @@ impl Hub {
         let member = self.members.remove(&id)?;
         self.moderation.ignoring.remove(&id);
         self.by_nick.remove(member.nick.skeleton());
+        if let Some(cluster) = &self.cluster {
+            cluster.link.release(&member.nick, id);
+        }
         self.guard.forget(id);
         self.remove_from_room(&member.room, member.slot);
         Some(member)
@@ -588,7 +681,17 @@ impl Hub {
             return;
         }
         info!("{} left {}", member.nick, member.room);
-        self.announce(&member.room, Change::Left, &member.nick, || {
+        if self.cluster.is_some() {
+            let text = protocol::quit(&member.nick, reason);
+            self.announce(&member.room, None, &text, || crate::cluster::Entry::Quit {
+                member: id,
+                nick: member.nick.clone(),
+                room: member.room.clone(),
+                reason: reason.map(str::to_owned),
+            });
+            return;
+        }
+        self.notice(&member.room, None, Change::Left, &member.nick, || {
             protocol::quit(&member.nick, reason)
         });
     }
@@ -693,11 +796,13 @@ impl Hub {
         }
     }
 
-    /// Announces a join or a leave in `room`: at once, or held for a summary when a big room
-    /// is in a storm of them (see [`notices`]). `text` builds the single notice.
-    fn announce(
+    /// Announces a join or a leave in `room` on a single node: at once, or held for a summary
+    /// when a big room is in a storm of them (see [`notices`]). `text` builds the single notice.
+    /// (In cluster mode notices travel through the log instead, see `cluster.rs`.)
+    fn notice(
         &mut self,
         room: &RoomName,
+        except: Option<MemberId>,
         change: Change,
         nick: &Nick,
         text: impl FnOnce() -> String,
@@ -708,7 +813,7 @@ impl Hub {
         };
         let recipients = members.len();
         if members.notices.admit(now, recipients) {
-            self.broadcast(room, None, line(&text()));
+            self.broadcast(room, except, line(&text()));
         } else if members.notices.hold(change, nick) {
             self.summaries_due
                 .push_back((now + notices::WINDOW, room.clone()));
@@ -771,7 +876,7 @@ impl Hub {
             } else {
                 info!("{} left {}", member.nick, member.room);
             }
-            self.departed.push_back((member, fault));
+            self.departed.push_back((id, member, fault));
         }
     }
 
@@ -781,12 +886,21 @@ impl Hub {
     /// that arrives meanwhile, so a storm delays neither other tasks nor the server's stop.
     async fn announce_departures(&mut self, stopping: &Receiver<()>) {
         let mut announced: usize = 0;
-        while let Some((member, fault)) = self.departed.pop_front() {
+        while let Some((id, member, fault)) = self.departed.pop_front() {
             if self.closing {
                 continue;
             }
             let reason = (fault == Fault::Slow).then_some(protocol::REASON_TOO_SLOW);
-            self.announce(&member.room, Change::Left, &member.nick, || {
+            if let Some(cluster) = &self.cluster {
+                cluster.link.append(crate::cluster::Entry::Left {
+                    member: id,
+                    nick: member.nick.clone(),
+                    room: member.room.clone(),
+                    reason: reason.map(str::to_owned),
+                });
+                continue;
+            }
+            self.notice(&member.room, None, Change::Left, &member.nick, || {
                 protocol::left(&member.nick, reason)
             });
             announced += 1;

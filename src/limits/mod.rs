@@ -2,8 +2,10 @@
 //!
 //! [`ratelimit`]: a user's lines per second; [`connects`]: new connections per address per
 //! minute; [`login`]: the growing delay after failed logins; [`throttle`]: aggregated logging of
-//! repeated refusals, so no client behaviour can flood the log.
+//! repeated refusals, so no client behaviour can flood the log; [`waiting`]: the connections
+//! still choosing a name, capped so that silent ones cannot hold a full server.
 pub mod connects;
 pub mod login;
 pub mod ratelimit;
 pub mod throttle;
+pub mod waiting;

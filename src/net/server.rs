@@ -5,6 +5,13 @@
 //! same [`Admission`], so the caps count every connection whichever port it came in on; a TLS
 //! connection runs its handshake in its own task (see [`crate::net::tls`]) and then the same session.
 //!
+//! Connections still choosing a name (or in their TLS handshake) may hold at most
+//! `--max-unregistered` places: past that, or when the server is full, a newcomer evicts the
+//! oldest of them ([`crate::limits::waiting`]), so connections that never register cannot keep
+//! a real user out. An evicted connection counts against the caps until its task has ended
+//! (at once: it gets one line and is closed without lingering), so the counts stay true to the
+//! descriptors in use.
+//!
 //! Shutdown is a parameter, so tests and embedders can stop the server without a signal. The
 //! accept loop never exits on an accept error: running out of descriptors is logged and backed
 //! off, and service resumes when connections close.
@@ -28,6 +35,7 @@ use crate::config::Config;
 use crate::hub;
 use crate::hub::outbox::Budget;
 use crate::limits::connects::Throttle;
+use crate::limits::waiting::{Place, Waiting};
 use crate::net::socket as net;
 use crate::net::tls::Tls;
 use crate::protocol;
@@ -73,6 +81,10 @@ pub struct Listeners {
 
 /// Runs the server until `shutdown` resolves, then tells every user, flushes their outboxes for at
 /// most the configured grace time, and returns. The caller stops the history writer afterwards.
+/// `cluster` is `None` on a single node.
+// Each argument is a separately owned part the caller built (and some tests build without the
+// others); a struct bundling them would only move this list elsewhere.
+#[allow(clippy::too_many_arguments)]
 pub async fn run(
     listeners: Listeners,
     config: Config,
@@ -80,8 +92,10 @@ pub async fn run(
     last_id: i64,
     moderation: Moderation,
     executor: Arc<Executor<'static>>,
+    cluster: Option<hub::cluster::ClusterLink>,
     shutdown: impl Future<Output = ()>,
 ) -> Stopped {
+    let link = cluster.as_ref().map(|c| c.link.clone());
     let accounts = moderation.accounts.clone();
     let (hub_tx, hub_rx) = async_channel::bounded(HUB_QUEUE);
     let output_budget = Budget::new(config.outbox_total_bytes);
@@ -93,12 +107,13 @@ pub async fn run(
             accounts: moderation.accounts,
             topics: moderation.topics,
         };
-        let hub = hub::run(
+        let hub = hub::run_with(
             hub_rx,
             stop_rx.clone(),
             history.clone(),
             last_id,
             setup,
+            cluster,
             output_budget.clone(),
         );
         async move {
@@ -117,9 +132,10 @@ pub async fn run(
         hub: hub_tx.clone(),
         history,
         stopping: stop_rx,
+        cluster: link,
         accounts,
     });
-    let admission = Arc::new(Admission::default());
+    let admission = Arc::new(Admission::new(shared.config.max_unregistered));
     // Member ids are unique across both listeners.
     let next_id = AtomicU64::new(1);
     let accepting = Accepting {
@@ -265,8 +281,8 @@ async fn accept_loop(
             refuse(stream, &reason);
             continue;
         }
-        let ticket = match admission.admit(ip, &shared.config) {
-            Ok(ticket) => ticket,
+        let (ticket, place) = match admission.admit(ip, &shared.config) {
+            Ok(admitted) => admitted,
             Err(reason) => {
                 // Keyed by the reason's kind, not its text, so the count groups them.
                 let key = if reason == protocol::server_full() {
@@ -305,7 +321,7 @@ async fn accept_loop(
             None => {
                 // Plaintext TCP: only a loopback peer is a safe place for a password.
                 let secure = ip.is_loopback() && shared.config.trust_loopback_for_passwords;
-                let session = session::run(stream, peer, id, shared, deadline, secure);
+                let session = session::run(stream, peer, id, shared, deadline, secure, place);
                 spawn(
                     executor,
                     guarded(Box::pin(session), hub, id, peer),
@@ -317,9 +333,18 @@ async fn accept_loop(
                 let tls = tls.clone();
                 let session = async move {
                     let stopping = shared.stopping.clone();
-                    if let Some(stream) = tls.handshake(stream, peer, deadline, &stopping).await {
+                    // The handshake holds a place among those waiting for a name, so it can be
+                    // evicted like them (silently: there is no TLS channel to say why on yet).
+                    let handshake =
+                        future::or(tls.handshake(stream, peer, deadline, &stopping), async {
+                            place.evicted().await;
+                            crate::limits::waiting::log_eviction(peer);
+                            None
+                        })
+                        .await;
+                    if let Some(stream) = handshake {
                         drop((tls, stopping));
-                        session::run(stream, peer, id, shared, deadline, true).await;
+                        session::run(stream, peer, id, shared, deadline, true, place).await;
                     }
                 };
                 spawn(
@@ -402,10 +427,10 @@ pub(crate) fn refuse(mut stream: TcpStream, reason: &str) {
     }
 }
 
-/// Counts open connections, in total and per address.
-#[derive(Default)]
+/// Counts open connections, in total and per address, and queues those without a name yet.
 struct Admission {
     counts: Mutex<Counts>,
+    waiting: Arc<Waiting>,
 }
 
 #[derive(Default)]
@@ -421,24 +446,38 @@ struct Ticket {
 }
 
 impl Admission {
-    fn admit(self: &Arc<Self>, ip: IpAddr, config: &Config) -> Result<Ticket, String> {
+    fn new(max_unregistered: usize) -> Admission {
+        Admission {
+            counts: Mutex::new(Counts::default()),
+            waiting: Waiting::new(max_unregistered),
+        }
+    }
+
+    /// Admits a connection from `ip`, or says why not. An admitted connection holds a place
+    /// among those waiting for a name until it registers; to make room, the oldest waiting one
+    /// may be evicted (when the waiting share or the whole server is full).
+    fn admit(self: &Arc<Self>, ip: IpAddr, config: &Config) -> Result<(Ticket, Place), String> {
         let mut counts = self
             .counts
             .lock()
             .map_err(|_| "internal error".to_owned())?;
-        if counts.total >= config.max_clients {
-            return Err(protocol::server_full());
-        }
-        let per_ip = counts.per_ip.entry(ip).or_insert(0);
-        if *per_ip >= config.max_per_ip && (config.limit_loopback || !ip.is_loopback()) {
+        let per_ip = counts.per_ip.get(&ip).copied().unwrap_or(0);
+        if per_ip >= config.max_per_ip && (config.limit_loopback || !ip.is_loopback()) {
             return Err(protocol::too_many_from_address(config.max_per_ip));
         }
-        *per_ip += 1;
+        // Full: a newcomer takes the place of the oldest connection still without a name, and
+        // is refused only when every connection has one. The evicted one counts until closed.
+        if counts.total >= config.max_clients && !self.waiting.evict_oldest() {
+            return Err(protocol::server_full());
+        }
+        *counts.per_ip.entry(ip).or_insert(0) += 1;
         counts.total += 1;
-        Ok(Ticket {
+        let (place, _evicted) = self.waiting.enter();
+        let ticket = Ticket {
             admission: self.clone(),
             ip,
-        })
+        };
+        Ok((ticket, place))
     }
 
     fn active(&self) -> usize {

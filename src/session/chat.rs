@@ -10,7 +10,7 @@ use smol::{future, Timer};
 
 use super::account::{self, Dialogue};
 use super::command::{self, Command, Input, HELP};
-use super::{paging, room, End, Me, Shared};
+use super::{paging, register, room, End, Me, Shared};
 use crate::hub::moderation::Action;
 use crate::hub::outbox::{Inbox, Taken};
 use crate::hub::{Event, Joined, MemberId};
@@ -180,7 +180,18 @@ pub(super) async fn chat<S: Stream>(
                         conn.queue(&refusal);
                         continue;
                     }
-                    None => Event::Rename { id, nick },
+                    // In cluster mode the new name is claimed on every node first.
+                    None => match register::claim(shared, &nick, id).await {
+                        Ok(true) => Event::Rename { id, nick },
+                        Ok(false) => {
+                            conn.queue(&protocol::name_taken_on_rename(&nick));
+                            continue;
+                        }
+                        Err(_) => {
+                            conn.queue(protocol::NOT_SENT_CLUSTER);
+                            continue;
+                        }
+                    },
                 },
                 Command::Ignore(nick) => moderate(id, Action::Ignore(nick)),
                 Command::Unignore(nick) => moderate(id, Action::Unignore(nick)),

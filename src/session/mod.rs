@@ -27,6 +27,7 @@ use crate::accounts::Accounts;
 use crate::config::Config;
 use crate::hub::outbox::{self, outbox};
 use crate::hub::{Event, MemberId};
+use crate::limits::waiting::Place;
 use crate::protocol;
 use crate::storage::History;
 use crate::wire::conn::{Abandon, Conn, Stream};
@@ -38,6 +39,8 @@ pub struct Shared {
     pub history: History,
     /// Closed when the server starts shutting down.
     pub stopping: Receiver<()>,
+    /// In cluster mode, where names are claimed cluster-wide before the hub sees them.
+    pub cluster: Option<crate::cluster::Link>,
     pub accounts: Accounts,
     /// What every outbox counts against (`--outbox-total-bytes`).
     pub output_budget: Arc<outbox::Budget>,
@@ -63,6 +66,8 @@ enum End {
 /// Why registration did not complete.
 enum Refusal {
     Timeout,
+    /// Evicted to make room for a newcomer: too many connections were waiting for a name.
+    Evicted,
     /// The third wrong password on this connection.
     TooManyFailures,
     ShuttingDown,
@@ -80,7 +85,8 @@ impl Abandon for Kicked {
 
 /// Runs one connection to the end. Errors are the client's business and end only this session.
 /// A name must be chosen by `deadline`, which the caller sets at accept so that a TLS handshake
-/// counts against it.
+/// counts against it. Until registered, the connection holds `place` among those waiting for a
+/// name, and gives up if evicted from it; registering gives the place back.
 ///
 /// `secure` says whether passwords may cross this connection: true for TLS, and for loopback
 /// peers of plaintext TCP.
@@ -91,6 +97,7 @@ pub async fn run<S: Stream>(
     shared: Arc<Shared>,
     deadline: Instant,
     secure: bool,
+    place: Place,
 ) {
     let config = &shared.config;
     let mut conn = Conn::new(stream, peer, config.max_line);
@@ -106,12 +113,20 @@ pub async fn run<S: Stream>(
                 Err(Refusal::Timeout)
             },
         ),
-        async {
-            let _ = shared.stopping.recv().await;
-            Err(Refusal::ShuttingDown)
-        },
+        future::or(
+            async {
+                let _ = shared.stopping.recv().await;
+                Err(Refusal::ShuttingDown)
+            },
+            async {
+                place.evicted().await;
+                Err(Refusal::Evicted)
+            },
+        ),
     ))
     .await;
+    // Registered or not, this connection no longer waits for a name.
+    drop(place);
     let (nick, joined, mut me) = match registered {
         Ok(done) => done,
         Err(refusal) => {
@@ -124,6 +139,17 @@ pub async fn run<S: Stream>(
                         "{peer}: no name within {secs} s, disconnecting"
                     );
                     conn.try_last_words(&protocol::no_name_in_time(secs)).await;
+                }
+                Refusal::Evicted => {
+                    crate::limits::waiting::log_eviction(peer);
+                    // The hub may have taken a name for this connection just as it was evicted.
+                    let _ = shared.hub.send(Event::Leave { id, reason: None }).await;
+                    conn.try_last_words(protocol::EVICTED_WAITING).await;
+                    // Closed at once, without the goodbye's linger: a flood evicts as fast as it
+                    // connects, and each evicted connection must give its descriptor back now.
+                    // A silent client has sent nothing unread, so the close does not reset the
+                    // connection and the line arrives.
+                    return;
                 }
                 Refusal::ShuttingDown => conn.try_last_words(protocol::SHUTTING_DOWN).await,
                 Refusal::TooManyFailures => {

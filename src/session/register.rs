@@ -16,6 +16,7 @@ use smol::Timer;
 
 use crate::accounts::password::Secret;
 use crate::clock;
+use crate::cluster::Unavailable;
 use crate::hub::moderation::Identity;
 use crate::hub::outbox::Outbox;
 use crate::hub::{Event, Joined, MemberId, RegisterError};
@@ -81,6 +82,19 @@ pub(super) async fn register<S: Stream>(
                 continue;
             }
         };
+        match claim(shared, &nick, id).await {
+            Ok(true) => {}
+            Ok(false) => {
+                conn.queue(&protocol::name_taken(&nick));
+                conn.queue(protocol::ASK_NAME);
+                continue;
+            }
+            Err(Unavailable) => {
+                conn.queue(protocol::NAME_PAUSED);
+                conn.queue(protocol::ASK_NAME);
+                continue;
+            }
+        }
         let (reply_tx, reply_rx) = async_channel::bounded(1);
         let identity = Identity {
             ip: conn.peer.ip().to_canonical(),
@@ -95,9 +109,14 @@ pub(super) async fn register<S: Stream>(
             reply: reply_tx,
         };
         if shared.hub.send(event).await.is_err() {
+            release(shared, &nick, id);
             return Err(Refusal::ShuttingDown);
         }
-        match reply_rx.recv().await {
+        let reply = reply_rx.recv().await;
+        if !matches!(reply, Ok(Ok(_))) {
+            release(shared, &nick, id);
+        }
+        match reply {
             Ok(Ok(joined)) => {
                 if account.is_some() {
                     conn.queue(&protocol::logged_in(&nick, operator));
@@ -118,6 +137,22 @@ pub(super) async fn register<S: Stream>(
             }
             Ok(Err(RegisterError::ShuttingDown)) | Err(_) => return Err(Refusal::ShuttingDown),
         }
+    }
+}
+
+/// In cluster mode, claims `nick` on every node before the hub is asked (two users on two nodes
+/// racing for one name: Redis decides, one wins). On a single node the hub alone decides.
+pub(super) async fn claim(shared: &Shared, nick: &Nick, id: MemberId) -> Result<bool, Unavailable> {
+    match &shared.cluster {
+        Some(link) => link.claim(nick, id).await,
+        None => Ok(true),
+    }
+}
+
+/// Frees a claim the hub did not take up.
+fn release(shared: &Shared, nick: &Nick, id: MemberId) {
+    if let Some(link) = &shared.cluster {
+        link.release(nick, id);
     }
 }
 

@@ -68,6 +68,17 @@ pub struct Record {
     pub sender: Arc<str>,
     pub kind: Kind,
     pub body: Arc<str>,
+    /// Where the line sits in the cluster log, in cluster mode; `None` on a single node.
+    pub log: Option<LogPos>,
+}
+
+/// A position in the cluster log, stored beside each row a cluster node writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogPos {
+    /// The Redis stream entry id, e.g. `1718000000000-0`.
+    pub stream_id: Arc<str>,
+    /// The entry's number in the log, counting every entry from 1.
+    pub seq: i64,
 }
 
 /// What can go wrong with the history, as one enum so callers branch on it and print it as one
@@ -119,17 +130,20 @@ impl History {
         path: &Path,
         commit_window: Duration,
     ) -> Result<(History, HistoryWriter, i64), OpenError> {
-        History::open_limited(path, commit_window, None)
+        let (history, writer, last_id, _) = History::open_limited(path, commit_window, None)?;
+        Ok((history, writer, last_id))
     }
 
     /// [`History::open`], with the writer's connection limited to `max_pages` database pages
     /// (`PRAGMA max_page_count`). Past it every commit fails with "database or disk is full",
     /// exactly as on a full filesystem: this is how the tests inject a full disk without root.
+    /// Also returns where the newest stored row sits in the cluster log, which is where a
+    /// cluster node resumes reading.
     pub fn open_limited(
         path: &Path,
         commit_window: Duration,
         max_pages: Option<i64>,
-    ) -> Result<(History, HistoryWriter, i64), OpenError> {
+    ) -> Result<(History, HistoryWriter, i64, Option<LogPos>), OpenError> {
         let err = |source| OpenError {
             path: path.to_owned(),
             source,
@@ -143,6 +157,7 @@ impl History {
                 .map_err(|e| err(e.into()))?;
         }
         let last_id = schema::last_id(&conn).map_err(err)?;
+        let position = schema::log_position(&conn).map_err(err)?;
         let (tx, rx) = async_channel::bounded(QUEUE);
         let (commit_tx, commits) = async_channel::bounded(1);
         let committed = Arc::new(AtomicI64::new(last_id));
@@ -173,7 +188,7 @@ impl History {
             thread: Some(thread),
             _lock: lock,
         };
-        Ok((history, writer, last_id))
+        Ok((history, writer, last_id, position))
     }
 
     /// Queues a record for the writer. Waits only when the writer is a full queue behind, which

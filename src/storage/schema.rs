@@ -9,7 +9,7 @@ use std::time::Duration;
 use log::info;
 use rusqlite::Connection;
 
-use super::StorageError;
+use super::{LogPos, StorageError};
 
 /// The schema, in order. `PRAGMA user_version` holds how many have been applied.
 const MIGRATIONS: &[(&str, &str)] = &[
@@ -24,6 +24,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
     (
         "0003_accounts",
         include_str!("../../migrations/0003_accounts.sql"),
+    ),
+    (
+        "0004_cluster",
+        include_str!("../../migrations/0004_cluster.sql"),
     ),
 ];
 
@@ -89,6 +93,23 @@ pub(super) fn last_id(conn: &Connection) -> Result<i64, StorageError> {
             r.get(0)
         })?,
     )
+}
+
+/// Where the newest stored row sits in the cluster log: its stream id and log position. `None`
+/// when no row came from a cluster log (a new file, or one only a single node wrote).
+pub(super) fn log_position(conn: &Connection) -> Result<Option<LogPos>, StorageError> {
+    let mut stmt = conn.prepare(
+        "SELECT stream_id, log_seq FROM messages WHERE stream_id IS NOT NULL
+         ORDER BY id DESC LIMIT 1",
+    )?;
+    let mut rows = stmt.query([])?;
+    match rows.next()? {
+        Some(row) => Ok(Some(LogPos {
+            stream_id: row.get::<_, String>(0)?.into(),
+            seq: row.get::<_, Option<i64>>(1)?.unwrap_or(0),
+        })),
+        None => Ok(None),
+    }
 }
 
 #[cfg(test)]

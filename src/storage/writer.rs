@@ -196,8 +196,9 @@ fn commit(conn: &mut Connection, batch: &[Record]) -> rusqlite::Result<()> {
     let tx = conn.transaction()?;
     {
         let mut stmt = tx.prepare_cached(
-            "INSERT INTO messages (id, sent_at, sender, body, room, kind)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            "INSERT INTO messages (id, sent_at, sender, body, room, kind, stream_id, log_seq)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+             ON CONFLICT (stream_id) DO NOTHING",
         )?;
         for r in batch {
             stmt.execute(params![
@@ -206,7 +207,9 @@ fn commit(conn: &mut Connection, batch: &[Record]) -> rusqlite::Result<()> {
                 &*r.sender,
                 &*r.body,
                 &*r.room,
-                r.kind.as_sql()
+                r.kind.as_sql(),
+                r.log.as_ref().map(|l| &*l.stream_id),
+                r.log.as_ref().map(|l| l.seq),
             ])?;
         }
     }
@@ -226,6 +229,7 @@ mod tests {
             sender: "alice".into(),
             kind: Kind::Message,
             body: format!("line {id}").into(),
+            log: None,
         }
     }
 

@@ -11,13 +11,13 @@
 //! It must not know about the hub, rooms or commands: it moves bytes and lines.
 
 use std::io;
-use std::net::SocketAddr;
+use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::time::Duration;
 
 use smol::future;
 use smol::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
-use smol::Timer;
+use smol::{Async, Timer};
 
 use crate::wire::codec::Decoded;
 #[cfg(doc)]
@@ -40,8 +40,25 @@ pub trait Abandon: Send + Sync {
 }
 
 /// The byte streams a connection can run on: plaintext TCP or TLS.
-pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
-impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Stream for S {}
+pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static {
+    /// Ends our side of the TCP connection (FIN), after [`AsyncWriteExt::close`] has written
+    /// what is pending (and, for TLS, the close_notify alert). Needed because closing an
+    /// `Async<TcpStream>` only flushes: without the FIN the client would not see the end of
+    /// stream until the linger time ran out.
+    fn shutdown_write(&self) -> io::Result<()>;
+}
+
+impl Stream for Async<TcpStream> {
+    fn shutdown_write(&self) -> io::Result<()> {
+        self.get_ref().shutdown(Shutdown::Write)
+    }
+}
+
+impl Stream for futures_rustls::server::TlsStream<Async<TcpStream>> {
+    fn shutdown_write(&self) -> io::Result<()> {
+        self.get_ref().0.get_ref().shutdown(Shutdown::Write)
+    }
+}
 
 /// A client connection.
 pub struct Conn<S> {
@@ -182,6 +199,7 @@ impl<S: Stream> Conn<S> {
         let goodbye = async {
             let _ = self.flush().await;
             let _ = self.stream.close().await;
+            let _ = self.stream.shutdown_write();
             reader::discard_until_eof(&mut self.stream).await;
         };
         future::or(goodbye, async {

@@ -1,0 +1,434 @@
+//! The writer thread: everything this node sends to Redis, on one connection, batched.
+//!
+//! It gathers what is queued (entries, name claims and releases, private lines), sends it as one
+//! pipeline (entries through the exactly-once append script), and every [`HEARTBEAT`] renews the
+//! node's key and its names and looks for nodes whose heartbeat expired. When Redis is away it
+//! keeps the entries, tells the hub once ([`Incoming::Paused`]), reconnects with back-off, and on
+//! success re-registers, appends what it held, and tells the hub ([`Incoming::Resumed`]).
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_channel::{Receiver, Sender, TryRecvError};
+use log::{error, info, warn};
+use redis::{Client, Connection, Value};
+use smol::future;
+
+use super::{
+    append_cmd, channel, connect, key_name, key_node, key_reap, Entry, Incoming, Link, Node,
+    Outgoing, Unavailable, CLAIM, HEARTBEAT, KEY_NODES, RELEASE, TTL,
+};
+
+/// Most queued items taken into one round trip.
+const MAX_GATHER: usize = 2048;
+
+/// Most entries in one append script: a script runs alone in Redis, so this bounds how long one
+/// batch holds every other client back (well under a millisecond).
+const MAX_APPEND: usize = 512;
+
+/// First and longest pause between reconnection attempts.
+const BACKOFF_MIN: Duration = Duration::from_millis(100);
+const BACKOFF_MAX: Duration = Duration::from_secs(5);
+
+/// A claim waiting for its round trip: the name's key, this member's value, who is waiting.
+type Claim = (String, String, Sender<Result<bool, Unavailable>>);
+
+pub(super) struct Writer {
+    url: String,
+    node: Arc<str>,
+    run: Arc<str>,
+    stream_max: u64,
+    client: Client,
+    conn: Option<Connection>,
+    link: Link,
+    rx: Receiver<Outgoing>,
+    incoming: Sender<Incoming>,
+    /// Entries not yet acknowledged by Redis, with their sequence numbers in this run.
+    pending: VecDeque<(u64, String)>,
+    next_seq: u64,
+    /// Releases not yet done (kept across an outage: the keys would expire anyway, but freeing
+    /// a name promptly is what users expect).
+    releases: Vec<(String, String)>,
+    /// Names this node holds: key to value, renewed with the heartbeat.
+    names: HashMap<String, String>,
+    /// Set while the link is down: since when, and when to try again.
+    down: Option<(Instant, Instant, Duration)>,
+    next_beat: Instant,
+}
+
+impl Writer {
+    pub(super) fn new(
+        node: Node,
+        link: Link,
+        rx: Receiver<Outgoing>,
+        incoming: Sender<Incoming>,
+    ) -> Writer {
+        Writer {
+            url: node.url,
+            node: node.name,
+            run: node.run,
+            stream_max: node.stream_max,
+            client: node.client,
+            conn: Some(node.conn),
+            link,
+            rx,
+            incoming,
+            pending: VecDeque::new(),
+            // Sequence 1 was this run's NodeUp, appended at start.
+            next_seq: 2,
+            releases: Vec::new(),
+            names: HashMap::new(),
+            down: None,
+            next_beat: Instant::now() + HEARTBEAT,
+        }
+    }
+
+    pub(super) fn run(mut self) {
+        let mut closed = false;
+        while !closed {
+            let wake = match self.down {
+                Some((_, retry_at, _)) => retry_at,
+                None if !self.pending.is_empty() || !self.releases.is_empty() => Instant::now(),
+                None => self.next_beat,
+            };
+            let mut claims = Vec::new();
+            let mut whispers = Vec::new();
+            closed = self.gather(wake, &mut claims, &mut whispers);
+            if self.down.is_some() {
+                for (_, _, reply) in claims.drain(..) {
+                    let _ = reply.try_send(Err(Unavailable));
+                }
+                if Instant::now() >= self.down.map_or(Instant::now(), |d| d.1) {
+                    self.reconnect();
+                }
+                if self.down.is_some() {
+                    continue;
+                }
+            }
+            if let Err(e) = self.flush(claims, whispers) {
+                self.lost(&e);
+                continue;
+            }
+            if Instant::now() >= self.next_beat {
+                self.next_beat = Instant::now() + HEARTBEAT;
+                if let Err(e) = self.heartbeat() {
+                    self.lost(&e);
+                }
+            }
+        }
+        self.goodbye();
+    }
+
+    /// Waits until `wake` for the first item, then takes what else is queued. Returns true once
+    /// the queue is closed (the server is stopping).
+    fn gather(
+        &mut self,
+        wake: Instant,
+        claims: &mut Vec<Claim>,
+        whispers: &mut Vec<(Arc<str>, String)>,
+    ) -> bool {
+        let first = smol::block_on(future::or(async { Some(self.rx.recv().await) }, async {
+            smol::Timer::at(wake).await;
+            None
+        }));
+        let mut next = match first {
+            Some(Ok(item)) => Some(item),
+            Some(Err(_)) => return true,
+            None => return false,
+        };
+        let mut taken = 0;
+        while let Some(item) = next.take() {
+            match item {
+                Outgoing::Append(entry) => {
+                    self.pending.push_back((self.next_seq, entry.encode()));
+                    self.next_seq += 1;
+                }
+                Outgoing::Claim {
+                    nick,
+                    member,
+                    reply,
+                } => claims.push((key_name(&nick), self.link.name_value(member), reply)),
+                Outgoing::Release { nick, member } => {
+                    let key = key_name(&nick);
+                    let value = self.link.name_value(member);
+                    if self.names.get(&key) == Some(&value) {
+                        self.names.remove(&key);
+                    }
+                    self.releases.push((key, value));
+                }
+                Outgoing::Whisper { node, whisper } => whispers.push((node, whisper.encode())),
+            }
+            taken += 1;
+            if taken >= MAX_GATHER {
+                break;
+            }
+            next = match self.rx.try_recv() {
+                Ok(item) => Some(item),
+                Err(TryRecvError::Closed) => return true,
+                Err(TryRecvError::Empty) => None,
+            };
+        }
+        false
+    }
+
+    /// Sends releases, claims, private lines and the held entries in one pipeline.
+    fn flush(
+        &mut self,
+        claims: Vec<Claim>,
+        whispers: Vec<(Arc<str>, String)>,
+    ) -> redis::RedisResult<()> {
+        if claims.is_empty()
+            && whispers.is_empty()
+            && self.pending.is_empty()
+            && self.releases.is_empty()
+        {
+            return Ok(());
+        }
+        let mut pipe = redis::pipe();
+        for (key, value) in &self.releases {
+            pipe.cmd("EVAL")
+                .arg(RELEASE)
+                .arg(1)
+                .arg(key)
+                .arg(value)
+                .ignore();
+        }
+        for (key, value, _) in &claims {
+            pipe.cmd("EVAL")
+                .arg(CLAIM)
+                .arg(1)
+                .arg(key)
+                .arg(value)
+                .arg(TTL.as_secs());
+        }
+        for (node, payload) in &whispers {
+            pipe.cmd("PUBLISH").arg(channel(node)).arg(payload).ignore();
+        }
+        let batch: Vec<(u64, String)> = self.pending.iter().cloned().collect();
+        for chunk in batch.chunks(MAX_APPEND) {
+            pipe.add_command(append_cmd(&self.node, &self.run, self.stream_max, chunk))
+                .ignore();
+        }
+        let Some(conn) = self.conn.as_mut() else {
+            for (_, _, reply) in claims {
+                let _ = reply.try_send(Err(Unavailable));
+            }
+            return Err(redis::RedisError::from((
+                redis::ErrorKind::Io,
+                "not connected",
+            )));
+        };
+        let answers: Vec<i64> = match pipe.query(conn) {
+            Ok(answers) => answers,
+            Err(e) => {
+                for (_, _, reply) in claims {
+                    let _ = reply.try_send(Err(Unavailable));
+                }
+                return Err(e);
+            }
+        };
+        self.releases.clear();
+        self.pending.clear();
+        for ((key, value, reply), won) in claims.into_iter().zip(answers) {
+            let won = won == 1;
+            if reply.try_send(Ok(won)).is_err() && won {
+                // The session gave up waiting: free the name again.
+                self.releases.push((key, value));
+            } else if won {
+                self.names.insert(key, value);
+            }
+        }
+        Ok(())
+    }
+
+    /// Renews this node's heartbeat and names, and announces nodes whose heartbeat expired.
+    fn heartbeat(&mut self) -> redis::RedisResult<()> {
+        let Some(conn) = self.conn.as_mut() else {
+            return Ok(());
+        };
+        let mut pipe = redis::pipe();
+        pipe.cmd("SET")
+            .arg(key_node(&self.node))
+            .arg(&*self.run)
+            .arg("EX")
+            .arg(TTL.as_secs())
+            .ignore();
+        pipe.cmd("SADD").arg(KEY_NODES).arg(&*self.node).ignore();
+        for key in self.names.keys() {
+            pipe.cmd("EXPIRE").arg(key).arg(TTL.as_secs()).ignore();
+        }
+        pipe.cmd("SMEMBERS").arg(KEY_NODES);
+        let (nodes,): (Vec<String>,) = pipe.query(conn)?;
+        let others: Vec<String> = nodes.into_iter().filter(|n| **n != *self.node).collect();
+        if others.is_empty() {
+            return Ok(());
+        }
+        let mut pipe = redis::pipe();
+        for node in &others {
+            pipe.cmd("EXISTS").arg(key_node(node));
+        }
+        let alive: Vec<bool> = pipe.query(conn)?;
+        for (node, alive) in others.into_iter().zip(alive) {
+            if alive {
+                continue;
+            }
+            // One node announces each death: whoever sets the reap key first.
+            let won: Value = redis::cmd("SET")
+                .arg(key_reap(&node))
+                .arg(&*self.node)
+                .arg("NX")
+                .arg("EX")
+                .arg(TTL.as_secs())
+                .query(conn)?;
+            let _: Value = redis::cmd("SREM").arg(KEY_NODES).arg(&node).query(conn)?;
+            if won != Value::Nil {
+                warn!(
+                    "node {}: node {node} stopped renewing its heartbeat; announcing its users left",
+                    self.node
+                );
+                let reason = format!("node {node} lost");
+                self.pending.push_back((
+                    self.next_seq,
+                    Entry::NodeGone {
+                        node: node.into(),
+                        reason,
+                    }
+                    .encode(),
+                ));
+                self.next_seq += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// Counts the link as lost: tells the hub once and schedules the first retry.
+    fn lost(&mut self, e: &redis::RedisError) {
+        self.conn = None;
+        match self.down {
+            Some(_) => {}
+            None => {
+                error!(
+                    "node {}: lost the link to Redis at {}: {e}; chat paused, {} entries held",
+                    self.node,
+                    self.url,
+                    self.pending.len()
+                );
+                let now = Instant::now();
+                self.down = Some((now, now + BACKOFF_MIN, BACKOFF_MIN));
+                let _ = self.incoming.send_blocking(Incoming::Paused);
+            }
+        }
+    }
+
+    /// One reconnection attempt: on success re-registers the node and its names (they may have
+    /// expired meanwhile), and the held entries go out with the next flush.
+    fn reconnect(&mut self) {
+        let Some((since, _, delay)) = self.down else {
+            return;
+        };
+        let attempt = connect(&self.client).and_then(|mut conn| {
+            let mut pipe = redis::pipe();
+            pipe.cmd("SET")
+                .arg(key_node(&self.node))
+                .arg(&*self.run)
+                .arg("EX")
+                .arg(TTL.as_secs())
+                .ignore();
+            pipe.cmd("SADD").arg(KEY_NODES).arg(&*self.node).ignore();
+            let names: Vec<(String, String)> = self
+                .names
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            for (key, value) in &names {
+                pipe.cmd("EVAL")
+                    .arg(CLAIM)
+                    .arg(1)
+                    .arg(key)
+                    .arg(value)
+                    .arg(TTL.as_secs());
+            }
+            let kept: Vec<i64> = pipe.query(&mut conn)?;
+            Ok((conn, names, kept))
+        });
+        match attempt {
+            Ok((conn, names, kept)) => {
+                for ((key, _), kept) in names.iter().zip(kept) {
+                    if kept != 1 {
+                        warn!(
+                            "node {}: name key {key} was taken by another node during the outage",
+                            self.node
+                        );
+                    }
+                }
+                info!(
+                    "node {}: link to Redis at {} recovered after {:.1} s; appending {} held entries",
+                    self.node,
+                    self.url,
+                    since.elapsed().as_secs_f64(),
+                    self.pending.len()
+                );
+                self.conn = Some(conn);
+                self.down = None;
+                self.next_beat = Instant::now();
+                let _ = self.incoming.send_blocking(Incoming::Resumed);
+            }
+            Err(e) => {
+                let delay = (delay * 2).min(BACKOFF_MAX);
+                log::debug!("node {}: Redis at {} still away: {e}", self.node, self.url);
+                self.down = Some((since, Instant::now() + delay, delay));
+            }
+        }
+    }
+
+    /// On shutdown: appends what is held and a goodbye, frees the names and the heartbeat.
+    fn goodbye(&mut self) {
+        if self.down.is_some() {
+            self.reconnect();
+        }
+        let Some(conn) = self.conn.as_mut() else {
+            warn!(
+                "node {}: stopping without Redis: {} entries not appended; its names expire in {} s",
+                self.node,
+                self.pending.len(),
+                TTL.as_secs()
+            );
+            return;
+        };
+        self.pending.push_back((
+            self.next_seq,
+            Entry::NodeGone {
+                node: self.node.clone(),
+                reason: "server shutting down".into(),
+            }
+            .encode(),
+        ));
+        let mut pipe = redis::pipe();
+        let releases = self.releases.iter().map(|(k, v)| (k, v));
+        for (key, value) in releases.chain(self.names.iter()) {
+            pipe.cmd("EVAL")
+                .arg(RELEASE)
+                .arg(1)
+                .arg(key)
+                .arg(value)
+                .ignore();
+        }
+        let batch: Vec<(u64, String)> = self.pending.iter().cloned().collect();
+        for chunk in batch.chunks(MAX_APPEND) {
+            pipe.add_command(append_cmd(&self.node, &self.run, self.stream_max, chunk))
+                .ignore();
+        }
+        pipe.cmd("DEL").arg(key_node(&self.node)).ignore();
+        pipe.cmd("SREM").arg(KEY_NODES).arg(&*self.node).ignore();
+        match pipe.query::<()>(conn) {
+            Ok(()) => info!("node {} left the cluster at {}", self.node, self.url),
+            Err(e) => warn!(
+                "node {}: goodbye to Redis at {} failed: {e}; its names expire in {} s",
+                self.node,
+                self.url,
+                TTL.as_secs()
+            ),
+        }
+    }
+}

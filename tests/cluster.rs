@@ -1,0 +1,512 @@
+//! Cluster mode against a real `redis-server` on a free loopback port and two or three real
+//! smolchat nodes: cross-node chat in one order, names, `/who` and `/msg`, replicas, catch-up,
+//! a node killed, Redis killed.
+
+mod common;
+
+use std::collections::HashSet;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Client, Server, TIMEOUT};
+
+/// Long enough for a killed node's heartbeat to expire and be noticed (TTL 15 s, beat 5 s).
+const NODE_DEATH: Duration = Duration::from_secs(60);
+
+/// A throwaway Redis on a free loopback port, killed on drop.
+struct Redis {
+    child: Child,
+    port: u16,
+    program: PathBuf,
+    dir: tempfile::TempDir,
+    persistent: bool,
+}
+
+impl Redis {
+    /// Starts Redis without persistence; `None` (after a loud notice) when it is not installed.
+    fn start() -> Option<Redis> {
+        Redis::start_with(false)
+    }
+
+    /// Starts Redis; `persistent` keeps the log in an append-only file synced on every write,
+    /// so a kill -9 loses nothing it acknowledged.
+    fn start_with(persistent: bool) -> Option<Redis> {
+        let program = common::require("redis-server")?;
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let child = spawn_redis(&program, port, dir.path(), persistent);
+        let redis = Redis {
+            child,
+            port,
+            program,
+            dir,
+            persistent,
+        };
+        redis.wait_ready();
+        Some(redis)
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    fn wait_ready(&self) {
+        let deadline = Instant::now() + TIMEOUT;
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    fn restart(&mut self) {
+        self.child = spawn_redis(&self.program, self.port, self.dir.path(), self.persistent);
+        self.wait_ready();
+    }
+}
+
+fn spawn_redis(program: &Path, port: u16, dir: &Path, persistent: bool) -> Child {
+    let port = port.to_string();
+    let dir_s = dir.to_str().expect("utf-8 path");
+    let mut args = vec![
+        "--port",
+        &port,
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--dir",
+        dir_s,
+    ];
+    if persistent {
+        args.extend(["--appendonly", "yes", "--appendfsync", "always"]);
+    } else {
+        args.extend(["--appendonly", "no"]);
+    }
+    Command::new(program)
+        .args(&args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start redis-server")
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Starts a node named `name` on a fresh database.
+fn node(redis: &Redis, name: &str) -> Server {
+    Server::start(&node_flags(redis, name))
+}
+
+fn node_flags(redis: &Redis, name: &str) -> Vec<&'static str> {
+    let flags = vec![
+        "--cluster".to_owned(),
+        redis.url(),
+        "--node".to_owned(),
+        name.to_owned(),
+        "--rate-per-sec".to_owned(),
+        "0".to_owned(),
+    ];
+    // Leaked: a handful of short strings per test, for the harness's `&[&str]`.
+    flags
+        .into_iter()
+        .map(|f| &*Box::leak(f.into_boxed_str()))
+        .collect()
+}
+
+/// Registers each (server, name) in turn; every earlier client sees each later one join, on
+/// whichever node, so nobody has an unread line afterwards.
+fn join_all(users: &[(&Server, &str)]) -> Vec<Client> {
+    let mut clients: Vec<Client> = Vec::new();
+    for (server, name) in users {
+        let client = server.join(name);
+        for earlier in &mut clients {
+            earlier.expect(&format!("* {name} joined"));
+        }
+        clients.push(client);
+    }
+    clients
+}
+
+/// `(sender, room, kind, body)` of every stored row, in id order.
+fn replica(server: &Server) -> Vec<(String, String, String, String)> {
+    common::message_rows(&server.open_db())
+        .into_iter()
+        .map(|r| (r.sender, r.room, r.kind, r.body))
+        .collect()
+}
+
+/// Waits until `server`'s file holds `n` rows (the writer commits within its window).
+fn wait_rows(server: &Server, n: usize) -> Vec<(String, String, String, String)> {
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        let rows = replica(server);
+        if rows.len() >= n {
+            return rows;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} rows, expected {n}:\n{}",
+            rows.len(),
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Reads lines until `n` lines of the form `NAME: ...` from the senders in `from` have arrived;
+/// returns them in arrival order.
+fn collect_said(client: &mut Client, from: &[&str], n: usize) -> Vec<String> {
+    let mut said = Vec::new();
+    while said.len() < n {
+        let line = client.line().expect("EOF");
+        if from.iter().any(|f| line.starts_with(&format!("{f}: "))) {
+            said.push(line);
+        }
+    }
+    said
+}
+
+/// A line said on one node reaches the room on another; concurrent senders on two nodes are
+/// seen in the same order on every node, and every node's file holds the same rows in that order.
+#[test]
+fn cross_node_chat_has_one_order_and_equal_replicas() {
+    let Some(redis) = Redis::start() else { return };
+    let a = node(&redis, "a");
+    let b = node(&redis, "b");
+    let mut c = join_all(&[(&a, "alice"), (&b, "bob"), (&a, "carol"), (&b, "dave")]);
+    let mut dave = c.pop().expect("dave");
+    let mut carol = c.pop().expect("carol");
+    let mut bob = c.pop().expect("bob");
+    let mut alice = c.pop().expect("alice");
+
+    alice.send("hello from a");
+    bob.expect("alice: hello from a");
+    dave.expect("alice: hello from a");
+    carol.expect("alice: hello from a");
+    bob.send("/me waves from b");
+    alice.expect("* bob waves from b");
+    carol.expect("* bob waves from b");
+    dave.expect("* bob waves from b");
+
+    const N: usize = 100;
+    let send = |mut client: Client, name: &'static str| {
+        std::thread::spawn(move || {
+            for i in 0..N {
+                client.send(&format!("{name} line {i}"));
+            }
+            client
+        })
+    };
+    let alice_t = send(alice, "alice");
+    let bob_t = send(bob, "bob");
+    let on_a = collect_said(&mut carol, &["alice", "bob"], 2 * N);
+    let on_b = collect_said(&mut dave, &["alice", "bob"], 2 * N);
+    assert_eq!(on_a, on_b, "the two nodes relayed in different orders");
+    // Each sender's own lines keep their order.
+    for name in ["alice", "bob"] {
+        let mine: Vec<&String> = on_a
+            .iter()
+            .filter(|l| l.starts_with(&format!("{name}: ")))
+            .collect();
+        let expected: Vec<String> = (0..N).map(|i| format!("{name}: {name} line {i}")).collect();
+        assert_eq!(
+            mine.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+            expected
+        );
+    }
+    let mut alice = alice_t.join().expect("alice thread");
+    let _bob = bob_t.join().expect("bob thread");
+    // Alice sees bob's lines in the same order too (not her own: nobody sees their own echo).
+    let bob_on_a: Vec<String> = on_a
+        .iter()
+        .filter(|l| l.starts_with("bob: "))
+        .cloned()
+        .collect();
+    assert_eq!(collect_said(&mut alice, &["bob"], N), bob_on_a);
+
+    let rows_a = wait_rows(&a, 2 * N + 2);
+    let rows_b = wait_rows(&b, 2 * N + 2);
+    assert_eq!(rows_a.len(), 2 * N + 2);
+    assert_eq!(rows_a, rows_b, "the replicas differ");
+    assert_eq!(
+        rows_a[1],
+        (
+            "bob".into(),
+            "lobby".into(),
+            "action".into(),
+            "waves from b".into()
+        )
+    );
+    // The stream ids are stored, the same in both files.
+    let ids = |s: &Server| -> Vec<String> {
+        let db = s.open_db();
+        let mut stmt = db
+            .prepare("SELECT stream_id FROM messages ORDER BY id")
+            .expect("prepare");
+        let ids = stmt
+            .query_map([], |r| r.get(0))
+            .expect("query")
+            .collect::<Result<Vec<String>, _>>()
+            .expect("stream ids");
+        ids
+    };
+    assert_eq!(ids(&a), ids(&b));
+}
+
+/// Two users on two nodes asking for the same name (in different case) at the same moment: one
+/// wins, one is told the name is taken. Repeated, so the race is really run.
+#[test]
+fn a_name_race_across_nodes_has_one_winner() {
+    let Some(redis) = Redis::start() else { return };
+    let a = node(&redis, "a");
+    let b = node(&redis, "b");
+    for round in 0..10 {
+        let mut on_a = Client::connect(a.addr);
+        let mut on_b = Client::connect(b.addr);
+        on_a.expect("What is your name?");
+        on_b.expect("What is your name?");
+        let name = format!("racer{round}");
+        let upper = name.to_uppercase();
+        let t = std::thread::spawn(move || {
+            on_b.send(&upper);
+            let answer = on_b.line().expect("answer");
+            (on_b, answer)
+        });
+        on_a.send(&name);
+        let answer_a = on_a.line().expect("answer");
+        let (_on_b, answer_b) = t.join().expect("thread");
+        let won = [&answer_a, &answer_b]
+            .iter()
+            .filter(|l| l.starts_with("Welcome, "))
+            .count();
+        let lost = [&answer_a, &answer_b]
+            .iter()
+            .filter(|l| l.starts_with("name taken"))
+            .count();
+        assert_eq!(
+            (won, lost),
+            (1, 1),
+            "round {round}: {answer_a:?} / {answer_b:?}"
+        );
+    }
+    // A name held on one node is taken on the other, ignoring case; freed when its user leaves.
+    let mut alice = a.join("alice");
+    let mut other = Client::connect(b.addr);
+    other.expect("What is your name?");
+    other.send("ALICE");
+    other.expect("name taken: ALICE is already in use");
+    alice.send("/quit");
+    alice.expect("bye");
+    other.send("Alice");
+    other.expect("Welcome, Alice!");
+}
+
+/// `/who`, `/rooms`, `/msg` and rooms work across nodes; a private line is stored nowhere.
+#[test]
+fn who_rooms_and_msg_across_nodes() {
+    let Some(redis) = Redis::start() else { return };
+    let a = node(&redis, "a");
+    let b = node(&redis, "b");
+    let mut c = join_all(&[(&a, "alice"), (&b, "bob")]);
+    let mut bob = c.pop().expect("bob");
+    let mut alice = c.pop().expect("alice");
+
+    alice.send("/who");
+    let who = alice.expect("users in lobby");
+    assert!(who.contains("alice") && who.contains("bob"), "{who}");
+    bob.send("/join rust");
+    alice.expect("* bob left for rust");
+    alice.send("/rooms");
+    let rooms = alice.expect("rooms");
+    assert!(rooms.contains("lobby") && rooms.contains("rust"), "{rooms}");
+    alice.send("/msg Bob psst, only for you");
+    alice.expect("[private to bob] psst, only for you");
+    bob.expect("[private] alice: psst, only for you");
+    alice.send("/msg nobody hello?");
+    alice.expect("no such user: nobody");
+    // A line in rust reaches nobody in the lobby; a user on a who joins rust replays it.
+    bob.send("only in rust");
+    bob.sync();
+    alice.send("/join rust");
+    let replay = alice.lines_until("--- end of history");
+    if !replay.iter().any(|l| l.contains("bob: only in rust")) {
+        // Node a had not read it from the log yet when alice joined: it follows live.
+        alice.expect("bob: only in rust");
+    }
+    bob.expect("* alice joined");
+    // A rename on b is seen on a, and /msg follows the new name.
+    bob.send("/nick robert");
+    bob.expect("* bob is now known as robert");
+    alice.expect("* bob is now known as robert");
+    alice.send("/msg robert again");
+    bob.expect("[private] alice: again");
+    let rows = wait_rows(&a, 1);
+    assert!(rows.iter().all(|r| !r.3.contains("psst")), "{rows:?}");
+    assert!(replica(&b).iter().all(|r| !r.3.contains("psst")));
+}
+
+/// A node stopped while the others chat, restarted on its file, catches up before serving: its
+/// replay shows what it missed and its file equals the others'.
+#[test]
+fn a_restarted_node_catches_up() {
+    let Some(redis) = Redis::start() else { return };
+    let a = node(&redis, "a");
+    let b = node(&redis, "b");
+    let mut c = join_all(&[(&a, "alice"), (&b, "bob")]);
+    let mut bob = c.pop().expect("bob");
+    let mut alice = c.pop().expect("alice");
+    alice.send("before the stop");
+    bob.expect("alice: before the stop");
+    let b_dir = b.stop();
+    alice.expect("* bob left (server shutting down)");
+    for i in 0..20 {
+        alice.send(&format!("while b is away {i}"));
+    }
+    alice.sync();
+    wait_rows(&a, 21);
+    let b = Server::start_in(b_dir, &node_flags(&redis, "b"));
+    let (_carol, replay) = b.join_replay("carol");
+    assert!(
+        replay
+            .iter()
+            .any(|l| l.contains("alice: while b is away 19")),
+        "{replay:?}"
+    );
+    assert_eq!(wait_rows(&b, 21), replica(&a));
+    // And a node started on an empty file gets the whole log.
+    let c = node(&redis, "c");
+    assert_eq!(wait_rows(&c, 21), replica(&a));
+}
+
+/// A node killed with SIGKILL frees its users' names cluster-wide, and the other nodes' rooms see
+/// them leave with a reason, within the heartbeat expiry.
+#[test]
+fn a_killed_node_frees_its_names() {
+    let Some(redis) = Redis::start() else { return };
+    let a = node(&redis, "a");
+    let mut b = node(&redis, "b");
+    let mut c = join_all(&[(&a, "alice"), (&b, "bob")]);
+    let _bob = c.pop().expect("bob");
+    let mut alice = c.pop().expect("alice");
+    b.signal("KILL");
+    b.wait_exit();
+    alice
+        .stream
+        .set_read_timeout(Some(NODE_DEATH))
+        .expect("timeout");
+    let left = alice.lines_until("* bob left");
+    assert!(
+        left.last().is_some_and(|l| l == "* bob left (node b lost)"),
+        "{left:?}"
+    );
+    let mut bob_again = Client::connect(a.addr);
+    bob_again.expect("What is your name?");
+    bob_again.send("bob");
+    bob_again.expect("Welcome, bob!");
+}
+
+/// Redis killed and restarted (keeping its log on disk) while a user chats: users are told the
+/// chat paused and is back; every line was either refused with a notice or stored exactly once,
+/// in the same order, in every replica.
+#[test]
+fn redis_restart_loses_and_duplicates_nothing() {
+    let Some(mut redis) = Redis::start_with(true) else {
+        return;
+    };
+    let a = node(&redis, "a");
+    let b = node(&redis, "b");
+    let mut c = join_all(&[(&a, "alice"), (&b, "bob")]);
+    let mut bob = c.pop().expect("bob");
+    let mut alice = c.pop().expect("alice");
+
+    let mut sent = 0;
+    for _ in 0..20 {
+        alice.send(&format!("line {sent}"));
+        sent += 1;
+    }
+    bob.expect("alice: line 19");
+    redis.kill();
+    // Keep typing while the link is lost, until the node has noticed and said so.
+    loop {
+        alice.send(&format!("line {sent}"));
+        sent += 1;
+        alice.send("/who");
+        let reply = alice.expect_any(&["users in ", "chat paused"]);
+        if reply.contains("chat paused") {
+            break;
+        }
+    }
+    alice.send(&format!("line {sent}"));
+    sent += 1;
+    alice.expect("* server: not sent, the chat is paused");
+    bob.expect("chat paused");
+    redis.restart();
+    alice.expect("* server: chat resumed, the cluster is reachable again");
+    bob.expect("* server: chat resumed, the cluster is reachable again");
+    for _ in 0..20 {
+        alice.send(&format!("line {sent}"));
+        sent += 1;
+    }
+    bob.expect(&format!("alice: line {}", sent - 1));
+    alice.sync();
+    let refused = alice
+        .seen
+        .iter()
+        .filter(|l| l.starts_with("* server: not sent"))
+        .count();
+    let stored = sent - refused;
+    let rows_a = wait_rows(&a, stored);
+    let rows_b = wait_rows(&b, stored);
+    assert_eq!(rows_a, rows_b);
+    let bodies: Vec<&str> = rows_a.iter().map(|r| r.3.as_str()).collect();
+    assert_eq!(bodies.len(), stored, "{bodies:?}");
+    let unique: HashSet<&&str> = bodies.iter().collect();
+    assert_eq!(unique.len(), bodies.len(), "a line was stored twice");
+    let numbers: Vec<usize> = bodies
+        .iter()
+        .map(|b| b.trim_start_matches("line ").parse().expect("number"))
+        .collect();
+    assert!(numbers.windows(2).all(|w| w[0] < w[1]), "{numbers:?}");
+    let log = a.log();
+    assert!(
+        log.contains("node a: lost the link to Redis at redis://127.0.0.1:"),
+        "{log}"
+    );
+    assert!(log.contains("recovered after"), "{log}");
+}
+
+impl ExpectAny for Client {
+    fn expect_any(&mut self, needles: &[&str]) -> String {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {needles:?}"
+            );
+            let line = self.line().expect("EOF");
+            if needles.iter().any(|n| line.contains(n)) {
+                return line;
+            }
+        }
+    }
+}
+
+trait ExpectAny {
+    /// Reads until a line contains any of `needles`; returns it.
+    fn expect_any(&mut self, needles: &[&str]) -> String;
+}
