@@ -55,6 +55,12 @@ pub const TLS_ONLY: &str =
 pub const CHAT_PAUSED: &str =
     "* server: chat paused, the history cannot be written; your lines wait and are sent when it resumes";
 
+/// Told to everybody after a backlog, when room notices (joins, leaves, renames) past the bound
+/// the hub keeps were not shown.
+pub fn notices_skipped(n: u64) -> String {
+    format!("* server: {n} notices (joins, leaves, renames) were skipped while chat was paused")
+}
+
 /// Told to everybody once the waiting lines have been stored and relayed.
 pub const CHAT_RESUMED: &str = "* server: chat resumed, the history is written again";
 
