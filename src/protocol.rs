@@ -554,9 +554,11 @@ fn normalised(action: &str) -> String {
                 out.push(' ');
             }
             space = true;
-        } else if !(out.is_empty() && unicode_normalization::char::is_combining_mark(c))
-            && !is_format(c)
-        {
+        } else {
+            let leading_mark = out.is_empty() && unicode_normalization::char::is_combining_mark(c);
+            if leading_mark || is_format(c) {
+                continue;
+            }
             out.push(c);
             space = false;
         }

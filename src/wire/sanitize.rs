@@ -114,19 +114,16 @@ fn is_plain(c: char) -> bool {
 fn is_unicode_space(c: char) -> bool {
     matches!(
         c,
-        '\u{a0}'
-            | '\u{115f}'
-            | '\u{1160}'
-            | '\u{1680}'
-            | '\u{2000}'..='\u{200a}'
-            | '\u{2028}'
-            | '\u{2029}'
-            | '\u{202f}'
-            | '\u{205f}'
-            | '\u{2800}'
-            | '\u{3000}'
-            | '\u{3164}'
-            | '\u{ffa0}'
+        '\u{a0}' | '\u{115f}' | '\u{1160}' | '\u{1680}' | '\u{2000}'
+            ..='\u{200a}'
+                | '\u{2028}'
+                | '\u{2029}'
+                | '\u{202f}'
+                | '\u{205f}'
+                | '\u{2800}'
+                | '\u{3000}'
+                | '\u{3164}'
+                | '\u{ffa0}'
     )
 }
 
@@ -287,7 +284,10 @@ mod tests {
     #[test]
     fn blank_lookalikes_and_stray_modifiers() {
         assert_eq!(sanitize("is\u{2800}now"), "is now");
-        assert_eq!(sanitize("a\u{3164}b\u{115f}c\u{1160}d\u{ffa0}e"), "a b c d e");
+        assert_eq!(
+            sanitize("a\u{3164}b\u{115f}c\u{1160}d\u{ffa0}e"),
+            "a b c d e"
+        );
         assert_eq!(sanitize(&format!("a{}b", "\u{2800}".repeat(70))), "a   b");
         assert_eq!(sanitize("\u{e0100}joined"), "joined");
         assert_eq!(sanitize("\u{e0020}left"), "left");
