@@ -33,6 +33,7 @@ use crate::accounts::Accounts;
 use crate::clock;
 use crate::config::Config;
 use crate::hub;
+use crate::limits::address;
 use crate::limits::connects::Throttle;
 use crate::limits::waiting::{Place, Waiting};
 use crate::net::socket as net;
@@ -259,7 +260,12 @@ async fn accept_loop(
             }
         };
         // An IPv4 client of a dual-stack listener arrives as ::ffff:a.b.c.d: count it as a.b.c.d.
-        let ip = peer.ip().to_canonical();
+        let mut ip = peer.ip().to_canonical();
+        let mut peer = peer;
+        if shared.config.test_loopback_as_ipv6 {
+            ip = address::loopback_as_ipv6(ip);
+            peer.set_ip(ip);
+        }
         accepted += 1;
         if accepted.is_multiple_of(ACCEPT_YIELD_EVERY) {
             // A flood of connections must not starve the sessions sharing this thread.
@@ -409,7 +415,8 @@ pub(crate) fn refuse(mut stream: TcpStream, reason: &str) {
     }
 }
 
-/// Counts open connections, in total and per address, and queues those without a name yet.
+/// Counts open connections, in total and per address ([`address::group`]: IPv6 by /64), and
+/// queues those without a name yet.
 struct Admission {
     counts: Mutex<Counts>,
     waiting: Arc<Waiting>,
@@ -439,12 +446,14 @@ impl Admission {
     /// among those waiting for a name until it registers; to make room, the oldest waiting one
     /// may be evicted (when the waiting share or the whole server is full).
     fn admit(self: &Arc<Self>, ip: IpAddr, config: &Config) -> Result<(Ticket, Place), String> {
+        let exempt = ip.is_loopback() && !config.limit_loopback;
+        let ip = address::group(ip);
         let mut counts = self
             .counts
             .lock()
             .map_err(|_| "internal error".to_owned())?;
         let per_ip = counts.per_ip.get(&ip).copied().unwrap_or(0);
-        if per_ip >= config.max_per_ip && (config.limit_loopback || !ip.is_loopback()) {
+        if per_ip >= config.max_per_ip && !exempt {
             return Err(protocol::too_many_from_address(config.max_per_ip));
         }
         // Full: a newcomer takes the place of the oldest connection still without a name, and
