@@ -90,24 +90,6 @@ impl Guard {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A hold is for the owner's /64: another address in it may take the name, others not.
-    #[test]
-    fn a_hold_is_for_the_owners_64() {
-        let nick = Nick::parse("victim").unwrap();
-        let mut guard = Guard::default();
-        guard.hold(&nick, "2001:db8:0:1::1".parse().unwrap());
-        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
-        assert_eq!(guard.held_against(&nick, ip("2001:db8:0:1:abcd::7")), None);
-        assert!(guard.held_against(&nick, ip("2001:db8:0:2::1")).is_some());
-        guard.hold(&nick, ip("192.0.2.1"));
-        assert!(guard.held_against(&nick, ip("192.0.2.2")).is_some());
-    }
-}
-
 impl Hub {
     /// Whether member `id` (or a newcomer, `None`) coming from `ip` may take `nick`.
     pub(super) fn name_clash(
@@ -136,5 +118,23 @@ impl Hub {
     /// Spends one of `to`'s private allowance; false when it is used up.
     pub(super) fn allow_private(&mut self, to: MemberId) -> bool {
         self.guard.allow_private(to)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A hold is for the owner's /64: another address in it may take the name, others not.
+    #[test]
+    fn a_hold_is_for_the_owners_64() {
+        let nick = Nick::parse("victim").unwrap();
+        let mut guard = Guard::default();
+        guard.hold(&nick, "2001:db8:0:1::1".parse().unwrap());
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert_eq!(guard.held_against(&nick, ip("2001:db8:0:1:abcd::7")), None);
+        assert!(guard.held_against(&nick, ip("2001:db8:0:2::1")).is_some());
+        guard.hold(&nick, ip("192.0.2.1"));
+        assert!(guard.held_against(&nick, ip("192.0.2.2")).is_some());
     }
 }
