@@ -16,6 +16,13 @@
 //! loop during an outage makes two per connection, and they are a courtesy, not history, so past
 //! the bound they are counted instead of queued, and once the backlog has gone everybody is told
 //! how many were skipped.
+//!
+//! A held line goes to the members of its room when it is relayed, not when it was said. So a
+//! user who `/join`s another room meanwhile does not get the old room's last uncommitted lines
+//! (normally one commit window; during a pause, everything since it): they are in that room's
+//! history. Delivering them after the move would show them in the new room as if said there;
+//! holding the move until they are committed would freeze `/join` for as long as the disk is
+//! stuck. Documented in docs/PROTOCOL.md.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
