@@ -355,7 +355,11 @@ impl Hub {
                 }
             }
             Event::Leave { id, reason } => self.leave(id, reason.as_deref()),
-            Event::Moderate { id, action } => self.moderate(id, action).await,
+            Event::Moderate { id, action } => {
+                // It may wait for the accounts store: wake who has output first.
+                self.wake_sessions();
+                self.moderate(id, action).await
+            }
         }
     }
 

@@ -2,12 +2,15 @@
 //!
 //! Each failure doubles the wait before the next attempt is checked (1 s, 2 s, 4 s, ... up to
 //! a minute). Counting per account stops a spread of addresses guessing one password; counting
-//! per address stops one address trying many accounts. A quiet quarter of an hour forgets.
+//! per address stops one address trying many accounts (an IPv6 /64 counts as one address,
+//! [`group`]). A quiet quarter of an hour forgets.
 
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
+
+use super::address::group;
 
 /// The wait after the first failure. Not configurable: it is unnoticeable to a person who
 /// mistyped and doubles from there.
@@ -33,14 +36,14 @@ impl LoginDelays {
     /// How long to wait before checking an attempt on `account` from `ip`.
     pub fn delay(&mut self, account: &str, ip: IpAddr, now: Instant) -> Duration {
         let a = failures(&mut self.accounts, &account.to_ascii_lowercase(), now);
-        let b = failures(&mut self.addresses, &ip, now);
+        let b = failures(&mut self.addresses, &group(ip), now);
         wait_after(a.max(b))
     }
 
     /// Records a failed attempt.
     pub fn failed(&mut self, account: &str, ip: IpAddr, now: Instant) {
         bump(&mut self.accounts, account.to_ascii_lowercase(), now);
-        bump(&mut self.addresses, ip, now);
+        bump(&mut self.addresses, group(ip), now);
     }
 
     /// A successful login clears the account's count (the address keeps its own).
@@ -98,6 +101,18 @@ mod tests {
         delays.succeeded("alice");
         assert_eq!(delays.delay("alice", b, t), BASE, "the address remembers");
         assert_eq!(delays.delay("alice", b, t + FORGET_AFTER), Duration::ZERO);
+    }
+
+    #[test]
+    fn one_ipv6_64_is_one_address() {
+        let mut delays = LoginDelays::default();
+        let a: IpAddr = "2001:db8:0:1::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:0:1:ffff::2".parse().unwrap();
+        let c: IpAddr = "2001:db8:0:2::1".parse().unwrap();
+        let t = Instant::now();
+        delays.failed("alice", a, t);
+        assert_eq!(delays.delay("bob", b, t), BASE, "same /64");
+        assert_eq!(delays.delay("bob", c, t), Duration::ZERO, "another /64");
     }
 
     #[test]
