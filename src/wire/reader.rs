@@ -56,6 +56,11 @@ impl LineReader {
         self.decoder.show_input();
     }
 
+    /// Drops the partial line decoded so far.
+    pub fn drop_partial(&mut self) {
+        self.decoder.drop_partial();
+    }
+
     /// Whether telnet answers are waiting to be sent.
     pub fn has_replies(&self) -> bool {
         self.decoder.has_replies()
