@@ -169,8 +169,12 @@ fn book<K: Hash + Eq>(
         last: now,
         next: now,
     });
-    slot.next = slot.next.max(start) + wait_after(slot.failures).max(min);
     slot.last = now;
+    let spacing = wait_after(slot.failures).max(min);
+    // A key with no spacing (an address without failures) holds nobody up.
+    if !spacing.is_zero() {
+        slot.next = slot.next.max(start) + spacing;
+    }
 }
 
 /// Counts a failure: the key's next slot is at least the new spacing from now.
