@@ -106,6 +106,12 @@ pub struct Args {
     #[argh(option, hidden_help)]
     pub test_max_db_pages: Option<i64>,
 
+    // --- Hardening round 3 (review of main) ---
+    /// testing only: treat a client from 127.0.A.B as coming from fd00:0:0:A::B, so tests can
+    /// connect from several addresses of one IPv6 /64 (loopback has only ::1)
+    #[argh(switch, hidden_help)]
+    pub test_loopback_as_ipv6: bool,
+
     // --- Accounts and moderation (issue #13) ---
     /// accept passwords over plaintext connections from any address: anyone on the network path
     /// can read them, so only for a trusted LAN (default: only over TLS or from loopback)
@@ -231,6 +237,10 @@ pub struct Config {
     /// Connections per address per minute; `None` when off.
     pub connects_per_minute: Option<u32>,
 
+    // Hardening round 3.
+    /// FOR TESTS: loopback IPv4 peers stand for IPv6 addresses (`limits::address`).
+    pub test_loopback_as_ipv6: bool,
+
     // Slots for connections without a name.
     /// Most connections choosing a name at once; newcomers past it evict the oldest.
     pub max_unregistered: usize,
@@ -317,6 +327,7 @@ impl Args {
             trust_loopback_for_passwords: self.trust_loopback_for_passwords,
             motd: self.read_motd()?,
             connects_per_minute: (self.connects_per_minute > 0).then_some(self.connects_per_minute),
+            test_loopback_as_ipv6: self.test_loopback_as_ipv6,
             max_unregistered,
         })
     }

@@ -55,6 +55,12 @@ pub const TLS_ONLY: &str =
 pub const CHAT_PAUSED: &str =
     "* server: chat paused, the history cannot be written; your lines wait and are sent when it resumes";
 
+/// Told to everybody after a backlog, when room notices (joins, leaves, renames) past the bound
+/// the hub keeps were not shown.
+pub fn notices_skipped(n: u64) -> String {
+    format!("* server: {n} notices (joins, leaves, renames) were skipped while chat was paused")
+}
+
 /// Told to everybody once the waiting lines have been stored and relayed.
 pub const CHAT_RESUMED: &str = "* server: chat resumed, the history is written again";
 
@@ -545,54 +551,80 @@ pub fn private_not_delivered(to: &Nick) -> String {
     format!("not delivered: {to} is getting too many private messages; try again later")
 }
 
-/// The text the `/me` guard compares: invisible characters removed, any run of white space
-/// (Unicode spaces included) as one space, leading space gone, lower case. The sanitizer already
-/// normalises most of this; the guard does not rely on it.
+/// The text the `/me` guard compares: invisible characters removed, any run of white space or
+/// blank-looking characters as one space, lower case, then reduced to its confusable skeleton
+/// (Unicode TR39: Cyrillic `е` reads as `e`, fullwidth and mathematical letters as plain ones;
+/// then [`crate::names::skeleton`] for `i`/`l`, `0`/`o` and the like),
+/// with leading spaces and combining marks gone (a mark with nothing before it shows on the
+/// space in front of it, as nothing). The sanitizer already normalises much of this; the guard
+/// does not rely on it.
 fn normalised(action: &str) -> String {
-    let mut out = String::with_capacity(action.len());
-    let mut space = true;
+    let mut plain = String::with_capacity(action.len());
     for c in action.chars() {
-        if c.is_whitespace() {
+        if c.is_whitespace() || is_blank(c) {
+            plain.push(' ');
+        } else if !is_format(c) {
+            plain.extend(c.to_lowercase());
+        }
+    }
+    let mut out = String::with_capacity(plain.len());
+    let mut space = true;
+    for c in unicode_security::skeleton(&plain).flat_map(char::to_lowercase) {
+        if c.is_whitespace() || is_blank(c) {
             if !space {
                 out.push(' ');
             }
             space = true;
-        } else if !is_format(c) {
-            out.extend(c.to_lowercase());
+        } else {
+            let leading_mark = out.is_empty() && unicode_normalization::char::is_combining_mark(c);
+            if leading_mark || is_format(c) {
+                continue;
+            }
+            out.push(c);
             space = false;
         }
     }
-    out
+    // TR39 keeps case apart (`I` and `l` both become `l`, but `i` stays): the names' skeleton
+    // on top folds the ASCII look-alikes of lower case too, so `JOlNED` reads as `joined`.
+    crate::names::skeleton(&out)
 }
 
-/// Invisible format characters (Unicode category Cf and the like) that the guard ignores.
+/// Characters a terminal shows as a blank cell without being white space.
+fn is_blank(c: char) -> bool {
+    matches!(
+        c,
+        '\u{115f}' | '\u{1160}' | '\u{2800}' | '\u{3164}' | '\u{ffa0}'
+    )
+}
+
+/// Invisible format characters (Unicode category Cf and the like, variation selectors, tags)
+/// that the guard ignores.
 fn is_format(c: char) -> bool {
     matches!(
         c,
         '\u{ad}'
             | '\u{34f}'
             | '\u{61c}'
-            | '\u{115f}'
-            | '\u{1160}'
             | '\u{17b4}'
             | '\u{17b5}'
             | '\u{180b}'..='\u{180f}'
             | '\u{200b}'..='\u{200f}'
             | '\u{2060}'..='\u{206f}'
-            | '\u{3164}'
             | '\u{fe00}'..='\u{fe0f}'
             | '\u{feff}'
-            | '\u{ffa0}'
+            | '\u{e0000}'..='\u{e007f}'
+            | '\u{e0100}'..='\u{e01ef}'
     )
 }
 
 /// True for action text that would make `* NAME text` read like one of the server's own notices
-/// about NAME. Works on [`normalised`] text, so `left<NBSP>(...)` or `joi<ZWSP>ned` are caught.
+/// about NAME. Works on [`normalised`] text, so `left<NBSP>(...)`, `joi<ZWSP>ned` or `lеft` with a
+/// Cyrillic `е` are caught.
 pub fn mimics_notice(action: &str) -> bool {
     let lower = normalised(action);
     NOTICE_VERBS.iter().any(|verb| {
         lower
-            .strip_prefix(verb)
+            .strip_prefix(normalised(verb).as_str())
             .is_some_and(|rest| !rest.starts_with(char::is_alphanumeric))
     })
 }
@@ -648,11 +680,21 @@ mod tests {
             "  LEFT  ",
             "is  now\u{3000}known as x",
             "left(not reading fast enough)",
+            "is\u{2800}now known as alice",
+            "l\u{435}ft (not reading fast enough)",
+            "\u{e0100}joined",
+            "\u{e0020}left",
+            "\u{301}left",
+            "\u{ff4c}\u{ff45}\u{ff46}\u{ff54}",
+            "\u{1d5c5}eft",
+            "JOlNED",
         ] {
             assert!(mimics_notice(spoof), "{spoof:?}");
         }
         assert!(!mimics_notice("waves"));
         assert!(!mimics_notice("leftover pizza"));
         assert!(!mimics_notice("joinedness"));
+        assert!(!mimics_notice("l\u{435}ftover"));
+        assert!(!mimics_notice("\u{2764}\u{fe0f} left"));
     }
 }

@@ -589,3 +589,40 @@ fn sigterm_with_a_locked_database_still_says_goodbye() {
     assert_eq!(server.wait_exit(), Some(0), "log:\n{}", server.log());
     let _ = sender.join();
 }
+
+/// While chat is paused, room notices queue behind the held lines only up to a bound: a
+/// reconnect loop cannot grow the backlog without limit. Past the bound they are counted, and
+/// the count is told once the backlog has gone (review finding 11).
+#[test]
+fn notices_held_while_paused_are_bounded() {
+    let (server, mut alice, mut bob) = start_alice_and_bob(&["--rate-per-sec", "0"]);
+    let locker = rusqlite::Connection::open(server.db_path()).expect("open");
+    locker.execute_batch("BEGIN IMMEDIATE").expect("lock");
+    alice.send("held");
+    bob.expect("chat paused");
+    // 150 users come and go: 300 notices, 256 of which may wait.
+    for k in 0..150 {
+        let mut c = Client::connect(server.addr);
+        c.expect("What is your name?");
+        c.send(&format!("r{k}"));
+        c.expect("--- end of history");
+        c.send("/quit");
+        c.expect_eof();
+    }
+    locker.execute_batch("COMMIT").expect("unlock");
+    drop(locker);
+    let after = bob.lines_until("chat resumed");
+    assert_eq!(after.first().map(String::as_str), Some("alice: held"));
+    let notices = after
+        .iter()
+        .filter(|l| l.ends_with(" joined") || l.contains(" left"))
+        .count();
+    assert_eq!(notices, 256, "{after:?}");
+    assert!(
+        after.contains(
+            &"* server: 44 notices (joins, leaves, renames) were skipped while chat was paused"
+                .to_owned()
+        ),
+        "{after:?}"
+    );
+}

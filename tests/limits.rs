@@ -472,3 +472,49 @@ fn refusals_are_logged_aggregated() {
         "{refusals} refusal lines for 2000 refusals:\n{log}"
     );
 }
+
+/// Connects from `local`, a 127.0.0.0/8 address (Linux answers for all of them on loopback).
+fn connect_from(server: &Server, local: &str) -> Client {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).expect("socket");
+    let local: std::net::SocketAddr = format!("{local}:0").parse().expect("address");
+    socket.bind(&local.into()).expect("bind");
+    socket.connect(&server.addr.into()).expect("connect");
+    Client::from_stream(socket.into())
+}
+
+/// The per-address limits count an IPv6 /64 as one address: a host that owns a /64 cannot get
+/// round them by using a fresh address for each connection. Loopback has only `::1`, so the
+/// hidden `--test-loopback-as-ipv6` makes 127.0.A.B stand for fd00:0:0:A::B: 127.0.1.x share a
+/// /64, 127.0.2.2 is in another. (The login delay and the name hold use the same grouping; their
+/// unit tests pin it.)
+#[test]
+fn one_ipv6_64_counts_as_one_address() {
+    let server = Server::start(&[
+        "--test-loopback-as-ipv6",
+        "--max-per-ip",
+        "1",
+        "--connects-per-minute",
+        "2",
+    ]);
+    let mut first = connect_from(&server, "127.0.1.2");
+    first.next_is(GREETING);
+    // Another address of the same /64: over the per-address cap.
+    let mut second = connect_from(&server, "127.0.1.3");
+    assert_eq!(
+        second.expect_eof(),
+        vec!["too many connections from your address (max 1)".to_owned()]
+    );
+    // A third attempt from the /64 within the minute: over the connect throttle.
+    let mut third = connect_from(&server, "127.0.1.4");
+    assert_eq!(
+        third.expect_eof(),
+        vec![
+            "too many connections from your address in the last minute (max 2), try again later"
+                .to_owned()
+        ]
+    );
+    // Another /64 is another address.
+    let mut other = connect_from(&server, "127.0.2.2");
+    other.next_is(GREETING);
+}

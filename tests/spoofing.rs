@@ -31,6 +31,34 @@ fn notice_lookalikes_with_invisible_characters_are_refused() {
     bob.next_is("mallory: marker");
 }
 
+/// The `/me` guard compares text with homoglyphs, blank look-alikes and leading invisible marks
+/// left in place, so these read exactly like server notices on a terminal.
+#[test]
+fn actions_that_look_like_notices_beyond_plain_unicode_spaces_are_refused() {
+    let server = Server::start(&[]);
+    let [mut mallory, mut bob] = server.join_all(["mallory", "bob"]);
+    let mut relayed = Vec::new();
+    for spoof in [
+        // U+2800 BRAILLE PATTERN BLANK: a blank cell, not a Unicode space.
+        "is\u{2800}now known as alice",
+        // Cyrillic е (U+0435) for the Latin e.
+        "l\u{435}ft (not reading fast enough)",
+        // A variation selector (U+E0100), invisible, in front of the verb.
+        "\u{E0100}joined",
+        // A tag character (U+E0020), invisible, in front of the verb.
+        "\u{E0020}left",
+    ] {
+        mallory.send(&format!("/me {spoof}"));
+        mallory.send("marker");
+        let line = bob.line().expect("EOF");
+        if line != "mallory: marker" {
+            relayed.push(line);
+            bob.next_is("mallory: marker");
+        }
+    }
+    assert!(relayed.is_empty(), "relayed as notices: {relayed:?}");
+}
+
 /// A user's quit reason is marked as theirs, so `/quit not reading fast enough` does not produce
 /// the server's drop notice.
 #[test]
@@ -56,6 +84,9 @@ fn runs_of_spaces_are_collapsed() {
         " ".repeat(71)
     ));
     bob.next_is("mallory: hi   * bob left   x");
+    // Blank cells that are not spaces (the braille blank) are capped the same way.
+    mallory.send(&format!("hi{}* bob left", "\u{2800}".repeat(71)));
+    bob.next_is("mallory: hi   * bob left");
 }
 
 /// A name that looks like a connected user's (`aIice`, `rnallory`), or like a reserved name with

@@ -456,3 +456,32 @@ fn tls_handshakes_in_progress_count_as_waiting_for_a_name() {
     bob.send("hi");
     alice.expect("bob: hi");
 }
+
+/// A connection refused on the TLS port (here: over `--max-per-ip`) is closed without a byte:
+/// a plaintext reason would reach the TLS client as a corrupt record. The log says why.
+#[test]
+fn refusals_on_the_tls_port_are_silent_closes() {
+    let cert = Cert::new();
+    let s = TlsServer::start(&cert, &["--max-per-ip", "1", "--limit-loopback"]);
+    let mut alice = s.join(&cert, "alice");
+    // A raw connection gets no bytes at all, only the end of the stream.
+    let mut raw = TcpStream::connect(s.tls).expect("connect");
+    raw.set_read_timeout(Some(TIMEOUT)).expect("timeout");
+    let mut got = Vec::new();
+    let _ = raw.read_to_end(&mut got);
+    assert!(got.is_empty(), "plaintext on the TLS port: {got:?}");
+    // A TLS client sees the connection closed, not a broken record.
+    match TlsClient::connect(s.tls, &[&cert], Versions::Any) {
+        Ok(_) => panic!("admitted over --max-per-ip"),
+        Err(e) => assert!(!e.contains("corrupt"), "{e}"),
+    }
+    s.server
+        .wait_log("refused: too many connections from your address");
+    // The plaintext port still says why.
+    let mut plain = Client::connect(s.server.addr);
+    assert_eq!(
+        plain.expect_eof(),
+        vec!["too many connections from your address (max 1)".to_owned()]
+    );
+    alice.sync();
+}

@@ -12,7 +12,17 @@
 //! resumes. Room notices (joins, leaves, renames) queue behind waiting lines, so a room sees
 //! things in the order they happened. Memory is bounded: past [`MAX_HELD`] waiting lines the hub
 //! waits for the writer while it is merely busy, and once chat is paused refuses new public
-//! lines, telling their senders.
+//! lines, telling their senders. Notices are bounded apart ([`MAX_HELD_NOTICES`]): a reconnect
+//! loop during an outage makes two per connection, and they are a courtesy, not history, so past
+//! the bound they are counted instead of queued, and once the backlog has gone everybody is told
+//! how many were skipped.
+//!
+//! A held line goes to the members of its room when it is relayed, not when it was said. So a
+//! user who `/join`s another room meanwhile does not get the old room's last uncommitted lines
+//! (normally one commit window; during a pause, everything since it): they are in that room's
+//! history. Delivering them after the move would show them in the new room as if said there;
+//! holding the move until they are committed would freeze `/join` for as long as the disk is
+//! stuck. Documented in docs/PROTOCOL.md.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -39,9 +49,17 @@ pub(super) const PAUSE_NOTICE_AFTER: Duration = Duration::from_secs(1);
 /// however long the disk stays stuck. Not configurable: it only matters during an outage.
 pub(super) const MAX_HELD: usize = 16 * 1024;
 
+/// Most notices (joins, leaves, renames) waiting behind held lines. Far more than anybody reads
+/// of a backlog after an outage; past it they are dropped and counted. Not configurable.
+pub(super) const MAX_HELD_NOTICES: usize = 256;
+
 /// Lines waiting for the writer, and what has been relayed.
 pub(super) struct Relay {
     held: VecDeque<Held>,
+    /// How many of `held` are notices.
+    notices: usize,
+    /// Notices dropped because [`MAX_HELD_NOTICES`] already waited, not told yet.
+    skipped: u64,
     /// Records the writer's queue could not take yet, oldest first.
     unqueued: VecDeque<Record>,
     /// The newest message id relayed: a newcomer's replay goes up to it, its outbox on from it.
@@ -67,6 +85,8 @@ impl Relay {
     pub(super) fn new(last_id: i64) -> Relay {
         Relay {
             held: VecDeque::new(),
+            notices: 0,
+            skipped: 0,
             unqueued: VecDeque::new(),
             relayed: last_id,
             paused: false,
@@ -197,11 +217,18 @@ impl Hub {
     }
 
     /// Sends a notice to everybody in `room` except `except`: at once if no line is waiting,
-    /// otherwise behind the waiting lines.
+    /// otherwise behind the waiting lines, or, past [`MAX_HELD_NOTICES`] (or [`MAX_HELD`]),
+    /// not at all: it is counted, and the count told when the backlog has gone.
     pub(super) fn broadcast(&mut self, room: &RoomName, except: Option<MemberId>, line: Line) {
         if self.relay.held.is_empty() {
             self.broadcast_now(room, except, line);
+        } else if self.relay.notices >= MAX_HELD_NOTICES || self.relay.held.len() >= MAX_HELD {
+            if self.relay.skipped == 0 {
+                debug!("{MAX_HELD_NOTICES} notices wait for the history; counting the rest");
+            }
+            self.relay.skipped += 1;
         } else {
+            self.relay.notices += 1;
             self.relay.held.push_back(Held {
                 id: None,
                 since: Instant::now(),
@@ -230,8 +257,9 @@ impl Hub {
             let Some(held) = self.relay.held.pop_front() else {
                 break;
             };
-            if let Some(id) = held.id {
-                self.relay.relayed = id;
+            match held.id {
+                Some(id) => self.relay.relayed = id,
+                None => self.relay.notices -= 1,
             }
             match &held.sender {
                 Some(sender) if self.anybody_ignores() => {
@@ -239,6 +267,11 @@ impl Hub {
                 }
                 _ => self.broadcast_now(&held.room, held.except, held.line),
             }
+        }
+        if self.relay.held.is_empty() && self.relay.skipped > 0 {
+            let skipped = std::mem::take(&mut self.relay.skipped);
+            info!("{skipped} notices were skipped while lines waited for the history");
+            self.tell_everybody(line(&protocol::notices_skipped(skipped)));
         }
         match self.relay.held.front() {
             None if self.relay.paused => {

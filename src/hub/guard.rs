@@ -5,7 +5,8 @@
 //!   cannot appear beside `alice`. (`Hub::by_nick` is keyed by skeleton.)
 //! - A name freed because the server dropped its owner (a slow reader, later a kick) is held for
 //!   its owner's address for [`NAME_HOLD`]: an attacker who got a victim dropped cannot speak as
-//!   them a moment later.
+//!   them a moment later. The address is compared by [`group`] (IPv6 by /64), like every
+//!   per-address limit, so the owner gets the name back from a new privacy address.
 //! - Private lines to one recipient pass a token bucket per recipient ([`PRIVATE_RATE`]); senders
 //!   over it are told their line was not delivered. The recipient's outbox never fills with other
 //!   people's flooding, so the recipient is never dropped for it.
@@ -17,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use super::{Hub, MemberId};
 use crate::config::RateConfig;
+use crate::limits::address::group;
 use crate::limits::ratelimit::TokenBucket;
 use crate::names::Nick;
 
@@ -35,7 +37,7 @@ pub(super) const PRIVATE_RATE: RateConfig = RateConfig {
 /// Names on hold and the private-message buckets.
 #[derive(Default)]
 pub(super) struct Guard {
-    /// Skeleton of a dropped member's name, to its address and when the hold ends.
+    /// Skeleton of a dropped member's name, to its address's [`group`] and when the hold ends.
     held: HashMap<Arc<str>, (IpAddr, Instant)>,
     /// Per recipient; made on a member's first private line, removed when it leaves.
     private: HashMap<MemberId, TokenBucket>,
@@ -58,14 +60,14 @@ impl Guard {
         // Expired holds go when new ones come, so the map is bounded by the drops of one hold time.
         self.held.retain(|_, (_, until)| *until > now);
         self.held
-            .insert(nick.skeleton().into(), (ip, now + NAME_HOLD));
+            .insert(nick.skeleton().into(), (group(ip), now + NAME_HOLD));
     }
 
     /// Seconds left on a hold of `nick` against `ip`, if any.
     fn held_against(&self, nick: &Nick, ip: IpAddr) -> Option<u64> {
         let (owner, until) = self.held.get(nick.skeleton())?;
         let left = until.checked_duration_since(Instant::now())?;
-        (*owner != ip).then(|| left.as_secs().max(1))
+        (*owner != group(ip)).then(|| left.as_secs().max(1))
     }
 
     /// Spends one of `to`'s private allowance; false when it is used up.
@@ -116,5 +118,23 @@ impl Hub {
     /// Spends one of `to`'s private allowance; false when it is used up.
     pub(super) fn allow_private(&mut self, to: MemberId) -> bool {
         self.guard.allow_private(to)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A hold is for the owner's /64: another address in it may take the name, others not.
+    #[test]
+    fn a_hold_is_for_the_owners_64() {
+        let nick = Nick::parse("victim").unwrap();
+        let mut guard = Guard::default();
+        guard.hold(&nick, "2001:db8:0:1::1".parse().unwrap());
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert_eq!(guard.held_against(&nick, ip("2001:db8:0:1:abcd::7")), None);
+        assert!(guard.held_against(&nick, ip("2001:db8:0:2::1")).is_some());
+        guard.hold(&nick, ip("192.0.2.1"));
+        assert!(guard.held_against(&nick, ip("192.0.2.2")).is_some());
     }
 }

@@ -17,6 +17,7 @@ use super::outbox::{line, Line};
 use super::{Fault, Hub, Member, MemberId};
 use crate::accounts::Accounts;
 use crate::clock;
+use crate::limits::address::group;
 use crate::moderation::ban::{Ban, Target};
 use crate::names::{Nick, RoomName};
 use crate::protocol;
@@ -125,7 +126,8 @@ struct Mute {
     names: Vec<Arc<str>>,
     /// The account the muted user was logged in to, if any.
     account: Option<Arc<str>>,
-    /// The muted user's address, unless loopback (where every local user would share it).
+    /// The muted user's address (an IPv6 /64 as a whole), unless loopback (where every local
+    /// user would share it).
     ip: Option<IpAddr>,
     /// The connection muted, if it was connected.
     member: Option<MemberId>,
@@ -142,7 +144,7 @@ impl Mute {
                 .account
                 .as_ref()
                 .is_some_and(|a| self.account.as_ref() == Some(a) || self.names.contains(a))
-            || self.ip == Some(member.ip)
+            || self.ip.is_some_and(|ip| ip == group(member.ip))
     }
 }
 
@@ -380,7 +382,7 @@ impl Hub {
         let mute = Mute {
             names: vec![nick.key().into()],
             account: member.and_then(|m| m.account.clone()),
-            ip: member.map(|m| m.ip).filter(|ip| !ip.is_loopback()),
+            ip: member.map(|m| group(m.ip)).filter(|ip| !ip.is_loopback()),
             member: target,
             until,
         };

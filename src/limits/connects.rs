@@ -3,11 +3,14 @@
 //! One address looping connect, name, close can register hundreds of times a second, and every
 //! such connection costs the whole lobby a join and a leave notice. The cap on *simultaneous*
 //! connections per address does not see that (each connection is gone before the next), so this
-//! counts connection *attempts* over a fixed window instead.
+//! counts connection *attempts* over a fixed window instead. Addresses are counted by
+//! [`group`] (IPv6 by /64).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
+
+use super::address::group;
 
 /// Addresses tracked before stale windows are swept. Beyond it (after a sweep) new addresses are
 /// let through untracked: failing open under a spray of addresses beats refusing everyone.
@@ -33,6 +36,7 @@ impl Throttle {
 
     /// Counts an attempt from `ip`; false if it is over the limit.
     pub fn allow(&mut self, ip: IpAddr, now: Instant) -> bool {
+        let ip = group(ip);
         if self.seen.len() >= MAX_TRACKED && !self.seen.contains_key(&ip) {
             let window = self.window;
             self.seen
@@ -67,5 +71,15 @@ mod tests {
             throttle.allow(ip, t0 + Duration::from_secs(60)),
             "a new window"
         );
+    }
+
+    #[test]
+    fn one_ipv6_64_is_one_address() {
+        let t0 = Instant::now();
+        let mut throttle = Throttle::new(2, Duration::from_secs(60));
+        assert!(throttle.allow("2001:db8:0:1::1".parse().unwrap(), t0));
+        assert!(throttle.allow("2001:db8:0:1::2".parse().unwrap(), t0));
+        assert!(!throttle.allow("2001:db8:0:1:ffff::3".parse().unwrap(), t0));
+        assert!(throttle.allow("2001:db8:0:2::1".parse().unwrap(), t0));
     }
 }

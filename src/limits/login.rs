@@ -16,12 +16,15 @@
 //! No attempt is made to wait longer than [`QUEUE_MAX`] (nor past the caller's deadline): it is
 //! refused at once, told when to try again, and not counted as a failure. Both bounds stay well
 //! under the default name deadline, so a login is answered in the server's own words rather than
-//! by the deadline. A quiet quarter of an hour forgets.
+//! by the deadline. An IPv6 /64 counts as one address ([`group`]). A quiet quarter of an hour
+//! forgets.
 
 use std::collections::{HashMap, HashSet};
 use std::hash::Hash;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
+
+use super::address::group;
 
 /// The spacing after the first failure, and between attempts on one account. Not configurable:
 /// unnoticeable to a person who mistyped; it doubles from there.
@@ -80,6 +83,7 @@ impl LoginDelays {
         budget: Duration,
     ) -> Attempt {
         let account = account.to_ascii_lowercase();
+        let ip = group(ip);
         let trusted = self.trusted.get(&account).is_some_and(|t| t.contains(&ip));
         let pair_key = (account.clone(), ip);
         let mut start = now;
@@ -112,6 +116,7 @@ impl LoginDelays {
     /// Records a failed attempt: the next attempt of each key waits at least the doubled delay.
     pub fn failed(&mut self, account: &str, ip: IpAddr, now: Instant) {
         let account = account.to_ascii_lowercase();
+        let ip = group(ip);
         bump(&mut self.pairs, (account.clone(), ip), now);
         bump(&mut self.addresses, ip, now);
         bump(&mut self.accounts, account, now);
@@ -121,6 +126,7 @@ impl LoginDelays {
     /// own), and remembers the address as the owner's.
     pub fn succeeded(&mut self, account: &str, ip: IpAddr) {
         let account = account.to_ascii_lowercase();
+        let ip = group(ip);
         if let Some(slot) = self.accounts.get_mut(&account) {
             slot.failures = 0;
         }
@@ -274,6 +280,22 @@ mod tests {
             delays.attempt("alice", stranger, t, LONG),
             Attempt::Refused(_)
         ));
+    }
+
+    #[test]
+    fn one_ipv6_64_is_one_address() {
+        let mut delays = LoginDelays::default();
+        let a: IpAddr = "2001:db8:0:1::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:0:1:ffff::2".parse().unwrap();
+        let c: IpAddr = "2001:db8:0:2::1".parse().unwrap();
+        let t = Instant::now();
+        delays.failed("alice", a, t);
+        assert_eq!(wait(delays.attempt("bob", b, t, LONG)), BASE, "same /64");
+        assert_eq!(
+            wait(delays.attempt("bob", c, t, LONG)),
+            Duration::ZERO,
+            "another /64"
+        );
     }
 
     #[test]

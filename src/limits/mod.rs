@@ -4,6 +4,9 @@
 //! minute; [`login`]: the growing delay after failed logins; [`throttle`]: aggregated logging of
 //! repeated refusals, so no client behaviour can flood the log; [`waiting`]: the connections
 //! still choosing a name, capped so that silent ones cannot hold a full server.
+//!
+//! Every per-address limit counts [`address::group`]s: IPv4 addresses, IPv6 /64s.
+pub mod address;
 pub mod connects;
 pub mod login;
 pub mod ratelimit;

@@ -4,6 +4,8 @@
 //! There is a plaintext listener, a TLS listener, or both. Both feed the same hub through the
 //! same [`Admission`], so the caps count every connection whichever port it came in on; a TLS
 //! connection runs its handshake in its own task (see [`crate::net::tls`]) and then the same session.
+//! A connection refused at accept (a ban, the connect throttle, a cap) gets its reason in one line
+//! on the plaintext port, and a silent close on the TLS port (see [`refuse_on`]).
 //!
 //! Connections still choosing a name (or in their TLS handshake) may hold at most
 //! `--max-unregistered` places: past that, or when the server is full, a newcomer evicts the
@@ -33,6 +35,7 @@ use crate::accounts::Accounts;
 use crate::clock;
 use crate::config::Config;
 use crate::hub;
+use crate::limits::address;
 use crate::limits::connects::Throttle;
 use crate::limits::waiting::{Place, Waiting};
 use crate::net::socket as net;
@@ -259,7 +262,12 @@ async fn accept_loop(
             }
         };
         // An IPv4 client of a dual-stack listener arrives as ::ffff:a.b.c.d: count it as a.b.c.d.
-        let ip = peer.ip().to_canonical();
+        let mut ip = peer.ip().to_canonical();
+        let mut peer = peer;
+        if shared.config.test_loopback_as_ipv6 {
+            ip = address::loopback_as_ipv6(ip);
+            peer.set_ip(ip);
+        }
         accepted += 1;
         if accepted.is_multiple_of(ACCEPT_YIELD_EVERY) {
             // A flood of connections must not starve the sessions sharing this thread.
@@ -274,7 +282,7 @@ async fn accept_loop(
                 "refused: banned address"
             };
             crate::log_throttled!(log::Level::Warn, key, "{peer}: refused: {reason}");
-            refuse(stream, &reason);
+            refuse_on(stream, &reason, tls.is_some());
             continue;
         }
         let (ticket, place) = match admission.admit(ip, &shared.config) {
@@ -287,7 +295,7 @@ async fn accept_loop(
                     "refused: per-address cap"
                 };
                 crate::log_throttled!(log::Level::Warn, key, "{peer}: refused: {reason}");
-                refuse(stream, &reason);
+                refuse_on(stream, &reason, tls.is_some());
                 continue;
             }
         };
@@ -392,13 +400,32 @@ fn screen(ip: IpAddr, shared: &Shared, throttle: Option<&mut Throttle>) -> Optio
     (!exempt && !throttle.allow(ip, Instant::now())).then(|| protocol::too_many_connects(max))
 }
 
+/// Refuses a connection: with its one-line reason on the plaintext port, without a word on the
+/// TLS port. A TLS client reads plaintext as a broken record (`WRONG_VERSION_NUMBER`, "corrupt
+/// message"), which says less than a plain close; and telling it in TLS would mean a handshake,
+/// the most expensive thing a connection costs, for exactly the addresses being refused (banned,
+/// flooding, over a cap, or a full server). The log, aggregated, still says why.
+fn refuse_on(stream: TcpStream, reason: &str, tls: bool) {
+    if tls {
+        close_quietly(stream);
+    } else {
+        refuse(stream, reason);
+    }
+}
+
 /// Writes a one-line reason to a refused connection and closes it. The socket is fresh, so the
-/// line fits its send buffer and the write does not block. Input that already arrived is read
-/// and dropped first: closing with unread input would reset the connection and could discard
-/// the reason before the client reads it.
+/// line fits its send buffer and the write does not block.
 pub(crate) fn refuse(mut stream: TcpStream, reason: &str) {
     let _ = stream.set_nonblocking(true);
     let _ = stream.write_all(format!("{reason}\n").as_bytes());
+    close_quietly(stream);
+}
+
+/// Closes a connection with a FIN, not a reset. Input that already arrived is read and dropped
+/// first: closing with unread input would reset the connection and could discard what was
+/// written before the client reads it.
+fn close_quietly(mut stream: TcpStream) {
+    let _ = stream.set_nonblocking(true);
     let _ = stream.shutdown(std::net::Shutdown::Write);
     let mut sink = [0u8; 1024];
     for _ in 0..16 {
@@ -409,7 +436,8 @@ pub(crate) fn refuse(mut stream: TcpStream, reason: &str) {
     }
 }
 
-/// Counts open connections, in total and per address, and queues those without a name yet.
+/// Counts open connections, in total and per address ([`address::group`]: IPv6 by /64), and
+/// queues those without a name yet.
 struct Admission {
     counts: Mutex<Counts>,
     waiting: Arc<Waiting>,
@@ -439,12 +467,14 @@ impl Admission {
     /// among those waiting for a name until it registers; to make room, the oldest waiting one
     /// may be evicted (when the waiting share or the whole server is full).
     fn admit(self: &Arc<Self>, ip: IpAddr, config: &Config) -> Result<(Ticket, Place), String> {
+        let exempt = ip.is_loopback() && !config.limit_loopback;
+        let ip = address::group(ip);
         let mut counts = self
             .counts
             .lock()
             .map_err(|_| "internal error".to_owned())?;
         let per_ip = counts.per_ip.get(&ip).copied().unwrap_or(0);
-        if per_ip >= config.max_per_ip && (config.limit_loopback || !ip.is_loopback()) {
+        if per_ip >= config.max_per_ip && !exempt {
             return Err(protocol::too_many_from_address(config.max_per_ip));
         }
         // Full: a newcomer takes the place of the oldest connection still without a name, and

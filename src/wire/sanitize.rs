@@ -7,7 +7,11 @@
 //! spaces and invisible format characters (zero-width space, word joiner, BOM, soft hyphen...)
 //! are dropped, so that `left<NBSP>(...)` cannot slip past the `/me` guard and still look like
 //! `left (...)`; the zero-width joiner stays, because emoji sequences need it (the guard ignores
-//! it instead). Runs of more than [`MAX_SPACES`] spaces are shortened to that many, so padding
+//! it instead). Characters that merely look blank without being spaces (the braille blank U+2800,
+//! the Hangul fillers) count as spaces too, so they cannot dodge the `/me` guard or the cap on
+//! runs of spaces. Variation selectors and tag characters are kept only where they modify
+//! something (after a visible character; tags after the black flag U+1F3F4 of subdivision flags),
+//! and dropped where they would stand alone, invisible, e.g. in front of a word. Runs of more than [`MAX_SPACES`] spaces are shortened to that many, so padding
 //! cannot push text onto a row of its own on the reader's terminal, where it could pass for a
 //! server line.
 //!
@@ -73,7 +77,12 @@ pub fn sanitize(input: &str) -> String {
 
 /// Returns true if `s` contains nothing that [`sanitize`] would change or remove.
 pub fn is_clean(s: &str) -> bool {
-    s.chars().all(is_plain) && !has_long_space_run(s)
+    let mut prev = None;
+    s.chars().all(|c| {
+        let kept = is_plain(c) || (is_modifier(c) && attaches(prev, c));
+        prev = Some(c);
+        kept
+    }) && !has_long_space_run(s)
 }
 
 fn has_long_space_run(s: &str) -> bool {
@@ -94,22 +103,57 @@ fn collapse_spaces(s: &str) -> String {
     out
 }
 
-/// Returns true for characters that are kept as they are when outside an escape sequence.
+/// Returns true for characters that are kept as they are, wherever they stand, when outside an
+/// escape sequence.
 fn is_plain(c: char) -> bool {
-    !is_control(c) && !is_bidi(c) && !is_invisible(c) && !is_unicode_space(c)
+    !is_control(c) && !is_bidi(c) && !is_invisible(c) && !is_unicode_space(c) && !is_modifier(c)
 }
 
-/// Spaces other than U+0020 that a terminal shows as blank: they become a plain space.
+/// Spaces other than U+0020, and characters a terminal shows as a blank cell (the braille blank,
+/// the Hangul fillers): they become a plain space.
 fn is_unicode_space(c: char) -> bool {
     matches!(
         c,
-        '\u{a0}' | '\u{1680}' | '\u{2000}'
-            ..='\u{200a}' | '\u{2028}' | '\u{2029}' | '\u{202f}' | '\u{205f}' | '\u{3000}'
+        '\u{a0}' | '\u{115f}' | '\u{1160}' | '\u{1680}' | '\u{2000}'
+            ..='\u{200a}'
+                | '\u{2028}'
+                | '\u{2029}'
+                | '\u{202f}'
+                | '\u{205f}'
+                | '\u{2800}'
+                | '\u{3000}'
+                | '\u{3164}'
+                | '\u{ffa0}'
     )
 }
 
+/// Invisible characters that modify the one before them: variation selectors (emoji or text
+/// presentation, CJK variants) and tag characters (subdivision flags).
+fn is_modifier(c: char) -> bool {
+    is_selector(c) || is_tag(c)
+}
+
+fn is_selector(c: char) -> bool {
+    matches!(c, '\u{fe00}'..='\u{fe0f}' | '\u{e0100}'..='\u{e01ef}')
+}
+
+fn is_tag(c: char) -> bool {
+    matches!(c, '\u{e0000}'..='\u{e007f}')
+}
+
+/// Whether modifier `c` modifies `prev`, the character kept before it. A selector needs a visible
+/// character to act on; tags only ever follow the black flag (U+1F3F4) or other tags. Anywhere
+/// else they show as nothing and are dropped.
+fn attaches(prev: Option<char>, c: char) -> bool {
+    match prev {
+        None => false,
+        Some(p) if is_tag(c) => p == '\u{1f3f4}' || is_tag(p),
+        Some(p) => p != ' ' && !is_modifier(p),
+    }
+}
+
 /// Format characters that show as nothing (zero-width space and non-joiner, marks, word joiner
-/// and invisible operators, BOM, soft hyphen, Hangul fillers...): dropped. The zero-width joiner
+/// and invisible operators, BOM, soft hyphen...): dropped. The zero-width joiner
 /// (U+200D) is not among them: emoji sequences need it.
 fn is_invisible(c: char) -> bool {
     matches!(
@@ -117,8 +161,6 @@ fn is_invisible(c: char) -> bool {
         '\u{ad}'
             | '\u{34f}'
             | '\u{61c}'
-            | '\u{115f}'
-            | '\u{1160}'
             | '\u{17b4}'
             | '\u{17b5}'
             | '\u{180e}'
@@ -128,9 +170,7 @@ fn is_invisible(c: char) -> bool {
             | '\u{200f}'
             | '\u{2060}'..='\u{2064}'
             | '\u{206a}'..='\u{206f}'
-            | '\u{3164}'
             | '\u{feff}'
-            | '\u{ffa0}'
     )
 }
 
@@ -170,7 +210,7 @@ fn step(state: State, c: char, out: &mut String) -> State {
         State::Ground => {
             if c == '\t' || is_unicode_space(c) {
                 out.push(' ');
-            } else if is_plain(c) {
+            } else if is_plain(c) || (is_modifier(c) && attaches(out.chars().next_back(), c)) {
                 out.push(c);
             }
             State::Ground
@@ -238,6 +278,32 @@ mod tests {
             sanitize("\u{1f468}\u{200d}\u{1f469}"),
             "\u{1f468}\u{200d}\u{1f469}"
         );
+    }
+
+    /// Blank-looking characters are spaces; selectors and tags stay only where they modify.
+    #[test]
+    fn blank_lookalikes_and_stray_modifiers() {
+        assert_eq!(sanitize("is\u{2800}now"), "is now");
+        assert_eq!(
+            sanitize("a\u{3164}b\u{115f}c\u{1160}d\u{ffa0}e"),
+            "a b c d e"
+        );
+        assert_eq!(sanitize(&format!("a{}b", "\u{2800}".repeat(70))), "a   b");
+        assert_eq!(sanitize("\u{e0100}joined"), "joined");
+        assert_eq!(sanitize("\u{e0020}left"), "left");
+        assert_eq!(sanitize("\u{fe0f}left"), "left");
+        assert_eq!(sanitize("a \u{fe0f}b"), "a b");
+        // A heart with emoji presentation, a CJK variant, and the flag of Scotland keep theirs.
+        for kept in [
+            "\u{2764}\u{fe0f}",
+            "\u{845b}\u{e0100}",
+            "\u{1f3f4}\u{e0067}\u{e0062}\u{e0073}\u{e0063}\u{e0074}\u{e007f}",
+        ] {
+            assert_eq!(sanitize(kept), kept);
+            assert!(is_clean(kept));
+        }
+        assert!(!is_clean("\u{e0020}x"));
+        assert!(!is_clean("x\u{2800}"));
     }
 
     #[test]
@@ -389,6 +455,7 @@ mod tests {
                 ESC, '[', ']', BEL, '\\', ';', '0', '1', '9', 'm', 'P', 'X', '^', '_', '(', ' ',
                 '\t', CAN, SUB, '\u{7f}', '\u{90}', '\u{98}', '\u{9b}', '\u{9c}', '\u{9d}',
                 '\u{9e}', '\u{9f}', '\u{85}', '\u{202e}', '\u{2066}', '\u{2069}', 'a', 'é', '🎉',
+                '\u{fe0f}', '\u{e0100}', '\u{e0067}', '\u{1f3f4}', '\u{2800}',
             ]),
             1 => any::<char>(),
         ]
