@@ -292,7 +292,7 @@ mod tests {
         delays.failed("alice", a, t);
         assert_eq!(wait(delays.attempt("bob", b, t, LONG)), BASE, "same /64");
         assert_eq!(
-            wait(delays.attempt("bob", c, t, LONG)),
+            wait(delays.attempt("carol", c, t, LONG)),
             Duration::ZERO,
             "another /64"
         );
