@@ -313,6 +313,18 @@ pub fn ask_password(nick: &Nick) -> String {
     format!("{nick} is registered: type its password (an empty line to choose another name)")
 }
 
+/// An attempt refused at once, because others on the same account (or from the same address)
+/// are queued for longer than a login may wait.
+pub fn login_busy(nick: &str, secs: u64) -> String {
+    format!("too many login attempts on {nick} right now: try again in {secs} s")
+}
+
+/// After a refused password dialogue: lines the client had typed ahead (a password, perhaps)
+/// were thrown away rather than read as a name or a public line.
+pub fn typed_ahead_discarded(lines: usize) -> String {
+    format!("({lines} line(s) typed ahead were discarded, in case they held a password)")
+}
+
 pub fn login_delay(secs: u64) -> String {
     format!("after failed logins, this attempt is checked in {secs} s")
 }
@@ -363,6 +375,11 @@ pub const WRONG_PASSWORD_UNCHANGED: &str = "wrong password, nothing changed";
 
 pub fn unregistered(account: &str) -> String {
     format!("{account} is no longer registered")
+}
+
+/// A name refused because it looks like a registered name (the same confusable skeleton).
+pub fn name_like_registered(nick: &Nick) -> String {
+    format!("name taken: {nick} looks too much like a registered name")
 }
 
 pub fn name_registered_on_rename(nick: &Nick) -> String {
@@ -528,6 +545,10 @@ pub fn not_ignoring(nick: &Nick) -> String {
 }
 
 pub const IGNORE_SELF: &str = "you cannot ignore yourself";
+
+pub fn ignore_full(max: usize) -> String {
+    format!("you ignore {max} names already (the most one connection may): /unignore one first")
+}
 
 pub fn ignore_header(count: usize) -> String {
     format!("ignoring ({count}):")

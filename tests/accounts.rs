@@ -197,3 +197,161 @@ fn nick_into_a_registered_name_is_refused() {
     alice.send("/register");
     alice.expect("alice is already registered");
 }
+
+// Regressions from the review of main (findings 3, 8 and 10).
+
+/// A name whose confusable skeleton matches a registered account is refused while the owner is
+/// offline, at the name prompt and on `/nick`.
+#[test]
+fn a_look_alike_of_an_offline_registered_name_is_refused() {
+    let server = Server::start(&[]);
+    server.register("alice", PASSWORD).close();
+    let mut mallory = Client::connect(server.addr);
+    mallory.expect("What is your name?");
+    mallory.send("aIice");
+    let reply = mallory.line().expect("EOF");
+    assert!(
+        !reply.starts_with("Welcome, aIice!"),
+        "a look-alike of a registered name was accepted: {reply}"
+    );
+    assert_eq!(
+        reply,
+        "name taken: aIice looks too much like a registered name"
+    );
+    mallory.expect("What is your name?");
+    mallory.send("mallory");
+    mallory.expect("Welcome, mallory!");
+    mallory.send("/nick a1ice");
+    mallory.expect("name taken: a1ice looks too much like a registered name");
+    mallory.send("/nick allce");
+    mallory.expect("name taken: allce looks too much like a registered name");
+}
+
+/// Parallel guesses on one account are checked one after another, not all after the same
+/// delay: of four connections guessing at once, at most one is checked at once, and the
+/// others are each told a different wait.
+#[test]
+fn parallel_guesses_on_one_account_wait_in_turn() {
+    let server = Server::start(&[]);
+    server.register("alice", PASSWORD).close();
+    let mut guessers: Vec<Client> = (0..4)
+        .map(|_| {
+            let mut c = Client::connect(server.addr);
+            c.expect("What is your name?");
+            c.send("alice");
+            c.expect("type its password");
+            c.expect("the password will be visible on your screen");
+            c
+        })
+        .collect();
+    for (n, c) in guessers.iter_mut().enumerate() {
+        c.send(&format!("guess {n}"));
+    }
+    let mut waits = Vec::new();
+    for c in &mut guessers {
+        let line = c.line().expect("EOF");
+        if line.starts_with("after failed logins, this attempt is checked in") {
+            waits.push(line);
+            c.expect("wrong password for alice");
+        } else {
+            assert_eq!(line, "wrong password for alice");
+        }
+    }
+    assert!(waits.len() >= 3, "checked at once: {waits:?}");
+    let mut distinct = waits.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(
+        distinct.len(),
+        waits.len(),
+        "the same wait for all: {waits:?}"
+    );
+}
+
+/// Guessers cannot lock the owner out: after many wrong guesses from one address, the owner
+/// (who logged in from another address before) is checked at once, without a wait, and gets in
+/// well before the name deadline.
+#[test]
+fn guessing_does_not_lock_the_owner_out() {
+    let server = Server::start(&[]);
+    server.register("alice", PASSWORD).close();
+    // The owner logs in once from 127.0.0.2: that address is the owner's from now on.
+    let mut owner = common::accounts::connect_from("127.0.0.2", server.addr);
+    owner.expect("What is your name?");
+    owner.send("alice");
+    owner.expect("type its password");
+    owner.send(PASSWORD);
+    owner.expect("logged in as alice");
+    owner.close();
+    // Six guessers at once from 127.0.0.1; each is told to wait or checked, and fails.
+    let mut guessers: Vec<Client> = (0..6)
+        .map(|_| {
+            let mut c = Client::connect(server.addr);
+            c.expect("What is your name?");
+            c.send("alice");
+            c.expect("type its password");
+            c
+        })
+        .collect();
+    for c in &mut guessers {
+        c.send("not the password");
+    }
+    for c in &mut guessers {
+        let line = c.expect("alice");
+        assert!(
+            line.starts_with("wrong password")
+                || line.starts_with("after failed logins")
+                || line.starts_with("too many login attempts"),
+            "{line}"
+        );
+    }
+    let mut owner = common::accounts::connect_from("127.0.0.2", server.addr);
+    owner.expect("What is your name?");
+    owner.send("alice");
+    owner.expect("type its password");
+    owner.send(PASSWORD);
+    let told = owner.lines_until("logged in as alice");
+    assert!(
+        !told
+            .iter()
+            .any(|l| l.contains("checked in") || l.contains("try again")),
+        "the owner waited behind the guessers: {told:?}"
+    );
+}
+
+/// A password typed ahead after a refused `/register` is thrown away, never relayed to the
+/// room (and a password typed ahead at the name prompt is never taken as a name).
+#[test]
+fn a_typed_ahead_password_is_never_relayed_nor_announced() {
+    let server = Server::start(&[]);
+    let mut alice = server.register("alice", PASSWORD);
+    let mut bob = server.join("bob");
+    alice.expect("* bob joined");
+    // Already registered: refused, and the pasted password lines must not become messages.
+    alice.send_raw(b"/register\nsecret-typed-ahead\nsecret-typed-ahead\n");
+    alice.expect("alice is already registered");
+    alice.expect("(2 line(s) typed ahead were discarded");
+    alice.send("marker");
+    let seen = bob.lines_until("alice: marker");
+    assert!(
+        !seen.iter().any(|l| l.contains("secret-typed-ahead")),
+        "a typed-ahead password was relayed: {seen:?}"
+    );
+    // At the name prompt: a wrong password, with the next attempt's password typed ahead.
+    let mut c = Client::connect(server.addr);
+    c.expect("What is your name?");
+    c.send("alice");
+    c.expect("type its password");
+    c.send_raw(b"wrong guess\nanother-secret\n");
+    c.expect("wrong password for alice");
+    c.expect("What is your name?");
+    c.send("carol");
+    c.expect("Welcome, carol!");
+    alice.send("marker 2");
+    let seen = bob.lines_until("alice: marker 2");
+    assert!(
+        !seen.iter().any(|l| l.contains("another-secret")),
+        "a typed-ahead password was announced: {seen:?}"
+    );
+    assert!(!server.log().contains("another-secret"));
+}

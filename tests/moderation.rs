@@ -396,3 +396,176 @@ impl NextIs for Client {
         }
     }
 }
+
+// Regressions from the review of main (findings 1, 2, 4 and 7).
+
+/// `/kick NAME` finds a name whose confusable skeleton differs from its key (`alice` has an
+/// `i`): the hub looks names up by skeleton, then checks the very name.
+#[test]
+fn an_operator_can_kick_a_name_whose_skeleton_differs() {
+    let server = Server::start(&[]);
+    let mut boss = server.operator("boss");
+    let mut alice = server.join("alice");
+    boss.expect("* alice joined");
+    boss.send("/kick alice flooding");
+    let reply = boss.expect("alice");
+    assert!(
+        !reply.contains("no such user"),
+        "alice is connected but /kick says: {reply}"
+    );
+    alice.expect("you were kicked by boss");
+}
+
+/// A look-alike is not the user: `/kick allce` (a look-alike of `alice`) kicks nobody.
+#[test]
+fn kick_by_a_look_alike_finds_nobody() {
+    let server = Server::start(&[]);
+    let mut boss = server.operator("boss");
+    let mut alice = server.join("alice");
+    boss.expect("* alice joined");
+    boss.send("/kick allce");
+    boss.expect("no such user: allce is not connected");
+    alice.send("/who");
+    alice.expect("users in lobby");
+}
+
+/// The notice to a muted user whose skeleton differs from its key reaches it.
+#[test]
+fn a_muted_name_whose_skeleton_differs_is_told() {
+    let server = Server::start(&[]);
+    let mut boss = server.operator("boss");
+    let mut alice = server.join("alice");
+    boss.expect("* alice joined");
+    boss.send("/mute alice");
+    boss.expect("muted alice");
+    alice.expect("you were muted by boss");
+}
+
+/// A mute is carried by `/nick`: the muted user renamed is still refused, and nothing it says
+/// reaches the room. (bob's own `/who` answer proves the hub handled bob's line before carol's
+/// marker is sent, so the marker orders the check.)
+#[test]
+fn a_mute_survives_a_rename() {
+    let server = Server::start(&[]);
+    let mut boss = server.operator("boss");
+    let mut bob = server.join("bob");
+    boss.expect("* bob joined");
+    let mut carol = server.join("carol");
+    boss.expect("* carol joined");
+    boss.send("/mute bob");
+    bob.expect("you were muted by boss");
+    bob.send("/nick bob2");
+    boss.expect("* bob is now known as bob2");
+    bob.send("still here");
+    bob.send("/who");
+    let answered = bob.lines_until("users in lobby");
+    assert!(
+        answered.iter().any(|l| l.starts_with("you are muted")),
+        "the renamed user was not refused: {answered:?}"
+    );
+    carol.send("marker");
+    let seen = boss.lines_until("carol: marker");
+    assert!(
+        !seen.iter().any(|l| l == "bob2: still here"),
+        "a muted user spoke after /nick: {seen:?}"
+    );
+    // Unmuting by the new name lifts it.
+    boss.send("/unmute bob2");
+    boss.expect("bob2 is no longer muted");
+    bob.expect("you are no longer muted");
+}
+
+/// A mute covers the account: a muted user who logs in again under the same account, on a new
+/// connection, is still muted.
+#[test]
+fn a_mute_follows_the_account_across_connections() {
+    let server = Server::start(&[]);
+    let mut boss = server.operator("boss");
+    let bob = server.register("bob", common::accounts::PASSWORD);
+    boss.expect("* bob joined");
+    boss.send("/mute bob");
+    boss.expect("muted bob");
+    bob.close();
+    boss.expect("* bob left");
+    let mut bob = server.login("bob", common::accounts::PASSWORD);
+    bob.send("hello again");
+    bob.expect("you are muted: not sent");
+}
+
+/// `/ignore` is capped, so its listing stays small and its owner is never dropped by it: over
+/// the cap the user is told so.
+#[test]
+fn the_ignore_list_is_capped_and_listing_it_does_not_drop_its_owner() {
+    let server = Server::start(&["--rate-per-sec", "0", "--outbox-bytes", "65536"]);
+    let mut alice = server.join("alice");
+    let names: Vec<String> = (0..150).map(|n| format!("x{n:0>22}")).collect();
+    for chunk in names.chunks(50) {
+        let mut batch = String::new();
+        for name in chunk {
+            batch.push_str(&format!("/ignore {name}\n"));
+        }
+        alice.send_raw(batch.as_bytes());
+    }
+    alice.send("/ignore");
+    alice.send("/who");
+    let mut dropped = false;
+    let mut header = None;
+    let mut refused = 0;
+    while let Some(line) = alice.line() {
+        dropped |= line.contains("not reading fast enough");
+        if line.starts_with("you ignore 100 names already") {
+            refused += 1;
+        }
+        if line.starts_with("ignoring (") {
+            header = Some(line.clone());
+        }
+        if line.starts_with("users in lobby") {
+            break;
+        }
+    }
+    assert!(!dropped, "dropped by its own /ignore list");
+    assert_eq!(refused, 50, "every name past the cap is refused");
+    assert!(header.is_some_and(|h| h.starts_with("ignoring (100):")));
+}
+
+/// A rename replaces the old name in ignore lists (so they cannot grow by renaming) and the
+/// ignored user stays ignored.
+#[test]
+fn an_ignored_rename_replaces_the_old_name() {
+    let server = Server::start(&[]);
+    let [mut alice, mut bob] = server.join_all(["alice", "bob"]);
+    alice.send("/ignore bob");
+    alice.expect("ignoring bob");
+    bob.send("/nick bob2");
+    alice.expect("* bob is now known as bob2");
+    alice.send("/ignore");
+    alice.next_is("ignoring (1): bob2");
+}
+
+/// `/op` waits for the database outside the hub: while another process holds the write lock,
+/// the operator's `/op` is pending, yet another user's `/who` is answered (before the lock is
+/// released: the lock is released only after the answer arrived), and the `/op` completes
+/// once the lock is gone.
+#[test]
+fn op_under_a_held_write_lock_does_not_freeze_the_hub() {
+    let server = Server::start(&[]);
+    let mut boss = server.operator("boss");
+    server.register("bob", common::accounts::PASSWORD).close();
+    let mut carol = server.join("carol");
+    boss.expect("* carol joined");
+    let db = server.open_db();
+    db.execute_batch("BEGIN IMMEDIATE")
+        .expect("take the write lock");
+    boss.send("/op bob");
+    // The /op is queued behind the lock; the hub carries on.
+    carol.send("/who");
+    carol.expect("users in lobby");
+    db.execute_batch("COMMIT").expect("release the write lock");
+    boss.expect("bob is now an operator");
+    let role: String = db
+        .query_row("SELECT role FROM accounts WHERE name = 'bob'", [], |r| {
+            r.get(0)
+        })
+        .expect("bob's role");
+    assert_eq!(role, "operator");
+}

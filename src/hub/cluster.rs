@@ -207,7 +207,7 @@ impl Hub {
                 self.relay_committed();
             }
             Incoming::Whisper(whisper) => {
-                let Some(target) = self.by_nick.get(whisper.to.key()).copied() else {
+                let Some(target) = self.member_by_name(&whisper.to) else {
                     debug!("private line for {}, who is not here any more", whisper.to);
                     return;
                 };

@@ -355,11 +355,7 @@ impl Hub {
                 }
             }
             Event::Leave { id, reason } => self.leave(id, reason.as_deref()),
-            Event::Moderate { id, action } => {
-                // It may wait for the accounts store: wake who has output first.
-                self.wake_sessions();
-                self.moderate(id, action).await
-            }
+            Event::Moderate { id, action } => self.moderate(id, action),
         }
     }
 
@@ -571,7 +567,7 @@ impl Hub {
         if let Some(member) = self.members.get_mut(&id) {
             member.nick = nick.clone();
         }
-        self.follow_rename(&old, &nick);
+        self.follow_rename(id, &old, &nick);
         info!("{old} is now known as {nick}");
         self.send_summaries(&room);
         let text = protocol::renamed(&old, &nick);
@@ -587,10 +583,9 @@ impl Hub {
         let Some(from) = self.members.get(&id).map(|m| m.nick.clone()) else {
             return;
         };
-        let target = self.by_nick.get(to.skeleton()).copied();
-        let Some((target, to_nick)) = target
-            .and_then(|t| self.members.get(&t).map(|m| (t, m.nick.clone())))
-            .filter(|(_, nick)| nick.key() == to.key())
+        let target = self.member_by_name(&to);
+        let Some((target, to_nick)) =
+            target.and_then(|t| self.members.get(&t).map(|m| (t, m.nick.clone())))
         else {
             self.whisper(id, from, to, text);
             return;

@@ -17,6 +17,7 @@ use super::outbox::{line, Line};
 use super::{Fault, Hub, Member, MemberId};
 use crate::accounts::Accounts;
 use crate::clock;
+use crate::limits::address::group;
 use crate::moderation::ban::{Ban, Target};
 use crate::names::{Nick, RoomName};
 use crate::protocol;
@@ -52,8 +53,15 @@ pub enum Action {
     Bans,
     Mute(Nick, Option<(Duration, String)>),
     Unmute(Nick),
-    Op(Nick),
-    Deop(Nick),
+    /// Before `/op` or `/deop`: whether the sender is an operator (told so if not). The session
+    /// then writes the role itself and reports with [`Action::Opped`]: the hub never waits for
+    /// the disk.
+    MayOp {
+        command: &'static str,
+        reply: Sender<bool>,
+    },
+    /// The role of the account `nick` was stored: apply it to whoever is logged in to it.
+    Opped(Nick, bool),
     Topic(Option<String>),
     Ignore(Option<Nick>),
     Unignore(Nick),
@@ -73,8 +81,8 @@ pub enum Action {
 /// The hub's moderation state.
 pub(super) struct State {
     pub(super) accounts: Accounts,
-    /// Muted names (lower case) and when the mute ends (`None`: until lifted).
-    mutes: HashMap<Arc<str>, Option<Instant>>,
+    /// Mutes in force. Few (operators set them by hand), so a list.
+    mutes: Vec<Mute>,
     /// Each ignoring member's ignored names (lower case). Empty for almost everyone, so the
     /// fan-out checks it only when it is not empty at all.
     pub(super) ignoring: HashMap<MemberId, HashSet<Arc<str>>>,
@@ -86,7 +94,7 @@ impl State {
     pub(super) fn new(setup: Setup) -> State {
         State {
             accounts: setup.accounts,
-            mutes: HashMap::new(),
+            mutes: Vec::new(),
             ignoring: HashMap::new(),
             topics: setup
                 .topics
@@ -104,6 +112,42 @@ impl State {
     }
 }
 
+/// Most names one connection may ignore. Not configurable: a hundred covers any harassment a
+/// person meets in one session, and bounds both the hub's memory and the `/ignore` listing.
+pub const MAX_IGNORED: usize = 100;
+
+/// Most names one mute remembers for its user (the name muted, then what it renamed to).
+const MUTE_NAMES: usize = 8;
+
+/// One mute: the name it was set on, and what else identifies the same person, so that neither
+/// `/nick` nor reconnecting under another name lifts it.
+struct Mute {
+    /// Name keys: the one muted first, then the names its user took since.
+    names: Vec<Arc<str>>,
+    /// The account the muted user was logged in to, if any.
+    account: Option<Arc<str>>,
+    /// The muted user's address (an IPv6 /64 as a whole), unless loopback (where every local
+    /// user would share it).
+    ip: Option<IpAddr>,
+    /// The connection muted, if it was connected.
+    member: Option<MemberId>,
+    /// When it ends; `None`: until lifted.
+    until: Option<Instant>,
+}
+
+impl Mute {
+    /// Whether this mute covers `member` (`id`).
+    fn covers(&self, id: MemberId, member: &Member) -> bool {
+        self.member == Some(id)
+            || self.names.iter().any(|n| **n == *member.nick.key())
+            || member
+                .account
+                .as_ref()
+                .is_some_and(|a| self.account.as_ref() == Some(a) || self.names.contains(a))
+            || self.ip.is_some_and(|ip| ip == group(member.ip))
+    }
+}
+
 /// Whether a ban on `target` applies to a connected member: by name, account, or address.
 fn covers(target: &Target, member: &Member) -> bool {
     match target {
@@ -115,7 +159,7 @@ fn covers(target: &Target, member: &Member) -> bool {
 }
 
 impl Hub {
-    pub(super) async fn moderate(&mut self, id: MemberId, action: Action) {
+    pub(super) fn moderate(&mut self, id: MemberId, action: Action) {
         match action {
             Action::Kick(nick, reason) => self.kick(id, &nick, reason),
             Action::Ban {
@@ -127,8 +171,11 @@ impl Hub {
             Action::Bans => self.list_bans(id),
             Action::Mute(nick, duration) => self.mute(id, &nick, duration),
             Action::Unmute(nick) => self.unmute(id, &nick),
-            Action::Op(nick) => self.set_operator(id, &nick, true).await,
-            Action::Deop(nick) => self.set_operator(id, &nick, false).await,
+            Action::MayOp { command, reply } => {
+                let allowed = self.operator(id, command).is_some();
+                let _ = reply.try_send(allowed);
+            }
+            Action::Opped(nick, operator) => self.opped(id, &nick, operator),
             Action::Topic(text) => self.topic(id, text),
             Action::Ignore(nick) => self.ignore(id, nick),
             Action::Unignore(nick) => self.unignore(id, &nick),
@@ -151,6 +198,16 @@ impl Hub {
                 }
             }
         }
+    }
+
+    /// The connected member called `nick`: looked up by confusable skeleton (how `by_nick` is
+    /// keyed), then checked for the very name, so a look-alike never finds somebody else.
+    pub(super) fn member_by_name(&self, nick: &Nick) -> Option<MemberId> {
+        let id = *self.by_nick.get(nick.skeleton())?;
+        self.members
+            .get(&id)
+            .filter(|m| m.nick.key() == nick.key())
+            .map(|_| id)
     }
 
     /// The operator's name if `id` is an operator; otherwise tells the user so.
@@ -198,7 +255,7 @@ impl Hub {
         let Some(op) = self.operator(id, "/kick") else {
             return;
         };
-        let Some(target) = self.by_nick.get(nick.key()).copied() else {
+        let Some(target) = self.member_by_name(nick) else {
             self.tell(id, &protocol::no_such_user(nick));
             return;
         };
@@ -320,10 +377,23 @@ impl Hub {
             return;
         };
         let until = duration.as_ref().map(|(d, _)| Instant::now() + *d);
-        self.moderation.mutes.insert(nick.key().into(), until);
+        let target = self.member_by_name(nick);
+        let member = target.and_then(|t| self.members.get(&t));
+        let mute = Mute {
+            names: vec![nick.key().into()],
+            account: member.and_then(|m| m.account.clone()),
+            ip: member.map(|m| group(m.ip)).filter(|ip| !ip.is_loopback()),
+            member: target,
+            until,
+        };
+        // A second mute of the same name replaces the first (a new duration).
+        self.moderation
+            .mutes
+            .retain(|m| !m.names.iter().any(|n| **n == *nick.key()));
+        self.moderation.mutes.push(mute);
         let text = duration.as_ref().map(|(_, t)| t.as_str());
         self.tell(id, &protocol::mute_set(nick, text));
-        if let Some(target) = self.by_nick.get(nick.key()).copied() {
+        if let Some(target) = target {
             self.tell(target, &protocol::you_were_muted(&op, text));
         }
         self.log_action(
@@ -339,52 +409,53 @@ impl Hub {
         let Some(op) = self.operator(id, "/unmute") else {
             return;
         };
-        if self.moderation.mutes.remove(nick.key()).is_none() {
+        let target = self.member_by_name(nick);
+        let before = self.moderation.mutes.len();
+        let member = target.and_then(|t| self.members.get(&t).map(|m| (t, m)));
+        self.moderation.mutes.retain(|mute| {
+            !(mute.names.iter().any(|n| **n == *nick.key())
+                || member.is_some_and(|(t, m)| mute.covers(t, m)))
+        });
+        if self.moderation.mutes.len() == before {
             self.tell(id, &protocol::not_muted(nick));
             return;
         }
         self.tell(id, &protocol::unmuted(nick));
-        if let Some(target) = self.by_nick.get(nick.key()).copied() {
+        if let Some(target) = target {
             self.tell(target, protocol::YOU_ARE_UNMUTED);
         }
         self.log_action(&op, "unmute", nick.key().to_owned(), None, None);
     }
 
-    /// Whether `nick` may not speak publicly now. Expired mutes are dropped here.
+    /// Whether the member called `nick` may not speak publicly now: a mute covers its name, its
+    /// account, its address or its connection. Expired mutes are dropped here.
     pub(super) fn is_muted(&mut self, nick: &Nick) -> bool {
         if self.moderation.mutes.is_empty() {
             return false;
         }
-        match self.moderation.mutes.get(nick.key()) {
-            Some(Some(until)) if *until <= Instant::now() => {
-                self.moderation.mutes.remove(nick.key());
-                false
-            }
-            Some(_) => true,
-            None => false,
-        }
+        let now = Instant::now();
+        self.moderation
+            .mutes
+            .retain(|m| m.until.is_none_or(|until| until > now));
+        let Some(id) = self.member_by_name(nick) else {
+            return self
+                .moderation
+                .mutes
+                .iter()
+                .any(|m| m.names.iter().any(|n| **n == *nick.key()));
+        };
+        let Some(member) = self.members.get(&id) else {
+            return false;
+        };
+        self.moderation.mutes.iter().any(|m| m.covers(id, member))
     }
 
-    /// `/op` and `/deop`: the role is stored on the account, and applied at once to the
-    /// connected user logged in to it. Waits for the account thread: operators do this rarely.
-    async fn set_operator(&mut self, id: MemberId, nick: &Nick, operator: bool) {
-        let command = if operator { "/op" } else { "/deop" };
-        let Some(op) = self.operator(id, command) else {
+    /// `/op` and `/deop`, once the session has stored the role on the account (see
+    /// [`Action::MayOp`]): applied at once to the connected users logged in to it.
+    fn opped(&mut self, id: MemberId, nick: &Nick, operator: bool) {
+        let Some(op) = self.members.get(&id).map(|m| m.nick.clone()) else {
             return;
         };
-        let store = self.moderation.accounts.store.clone();
-        match store.set_operator(nick.key(), operator).await {
-            Ok(true) => {}
-            Ok(false) => {
-                self.tell(id, &protocol::not_registered(nick.as_str()));
-                return;
-            }
-            Err(e) => {
-                warn!("{command} {nick}: {e}");
-                self.tell(id, protocol::ACCOUNTS_UNAVAILABLE);
-                return;
-            }
-        }
         let holders: Vec<MemberId> = self
             .members
             .iter()
@@ -462,11 +533,12 @@ impl Hub {
             self.tell(id, protocol::IGNORE_SELF);
             return;
         }
-        self.moderation
-            .ignoring
-            .entry(id)
-            .or_default()
-            .insert(nick.key().into());
+        let set = self.moderation.ignoring.entry(id).or_default();
+        if set.len() >= MAX_IGNORED && !set.contains(nick.key()) {
+            self.tell(id, &protocol::ignore_full(MAX_IGNORED));
+            return;
+        }
+        set.insert(nick.key().into());
         self.tell(id, &protocol::ignoring(&nick));
     }
 
@@ -499,11 +571,27 @@ impl Hub {
                 .is_some_and(|set| set.contains(sender))
     }
 
-    /// A renamed member stays ignored by whoever ignored it.
-    pub(super) fn follow_rename(&mut self, old: &Nick, new: &Nick) {
+    /// A renamed member stays ignored by whoever ignored it, and stays muted: the new name
+    /// replaces the old one in ignore lists (so they never grow by renaming), and is added to
+    /// the mutes that cover the member.
+    pub(super) fn follow_rename(&mut self, id: MemberId, old: &Nick, new: &Nick) {
         for set in self.moderation.ignoring.values_mut() {
-            if set.contains(old.key()) {
+            if set.remove(old.key()) {
                 set.insert(new.key().into());
+            }
+        }
+        let Some(member) = self.members.get(&id) else {
+            return;
+        };
+        for mute in &mut self.moderation.mutes {
+            let named = mute.names.iter().any(|n| **n == *old.key());
+            if (named || mute.covers(id, member)) && !mute.names.iter().any(|n| **n == *new.key()) {
+                if mute.names.len() >= MUTE_NAMES {
+                    // Keep the name the operator muted (for `/unmute`); forget the oldest rename.
+                    mute.names.remove(1);
+                }
+                mute.names.push(new.key().into());
+                mute.member = Some(id);
             }
         }
     }

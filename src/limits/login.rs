@@ -1,23 +1,40 @@
-//! Failed logins slow down, per account and per address, so guessing a password is hopeless.
+//! Failed logins slow down, so guessing a password is hopeless, without letting the guessers
+//! lock the owner out.
 //!
-//! Each failure doubles the wait before the next attempt is checked (1 s, 2 s, 4 s, ... up to
-//! a minute). Counting per account stops a spread of addresses guessing one password; counting
-//! per address stops one address trying many accounts (an IPv6 /64 counts as one address,
-//! [`group`]). A quiet quarter of an hour forgets.
+//! Attempts are booked, not just delayed: each one takes the next free slot of every key it
+//! falls under, and pushes that slot on (`next = max(now, next) + spacing`), so parallel
+//! connections wait one after another instead of all waiting the same delay at once. The keys:
+//!
+//! - (account, address): each failure doubles the spacing (1 s, 2 s, 4 s, up to [`MAX`]), so one
+//!   address guessing one account gets nowhere;
+//! - the address, over every account: the same, against one address trying many accounts;
+//! - the account, over every address: an overall rate (at least [`BASE`] apart, growing with its
+//!   failures up to [`MAX`]), against a spread of addresses guessing one password. An address
+//!   that logged in to the account before (in this run of the server) skips this one, so the
+//!   owner does not queue behind strangers guessing their password.
+//!
+//! No attempt is made to wait longer than [`QUEUE_MAX`] (nor past the caller's deadline): it is
+//! refused at once, told when to try again, and not counted as a failure. Both bounds stay well
+//! under the default name deadline, so a login is answered in the server's own words rather than
+//! by the deadline. An IPv6 /64 counts as one address ([`group`]). A quiet quarter of an hour
+//! forgets.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::Hash;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use super::address::group;
 
-/// The wait after the first failure. Not configurable: it is unnoticeable to a person who
-/// mistyped and doubles from there.
+/// The spacing after the first failure, and between attempts on one account. Not configurable:
+/// unnoticeable to a person who mistyped; it doubles from there.
 pub const BASE: Duration = Duration::from_secs(1);
 
-/// The longest wait between attempts.
-pub const MAX: Duration = Duration::from_secs(60);
+/// The longest spacing between attempts of one key. Well under the default name deadline (60 s).
+pub const MAX: Duration = Duration::from_secs(15);
+
+/// The longest an attempt may wait for its slot; beyond it the attempt is refused at once.
+pub const QUEUE_MAX: Duration = Duration::from_secs(20);
 
 /// How long failures are remembered after the last one.
 pub const FORGET_AFTER: Duration = Duration::from_secs(15 * 60);
@@ -25,34 +42,107 @@ pub const FORGET_AFTER: Duration = Duration::from_secs(15 * 60);
 /// Entries kept per map before old ones are swept.
 const SWEEP_AT: usize = 10_000;
 
-/// Failure counts per account name (lower case) and per address.
+/// Addresses remembered per account as having logged in to it.
+const TRUSTED_PER_ACCOUNT: usize = 8;
+
+/// What to do with a login attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attempt {
+    /// Check it after waiting this long (its slot is booked).
+    Wait(Duration),
+    /// Too many attempts queued: refuse it now; one could be checked after this long.
+    Refused(Duration),
+}
+
+/// One key's failures and next free slot.
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    failures: u32,
+    last: Instant,
+    next: Instant,
+}
+
+/// Failure counts and booked slots per (account, address), per address and per account.
 #[derive(Debug, Default)]
 pub struct LoginDelays {
-    accounts: HashMap<String, (u32, Instant)>,
-    addresses: HashMap<IpAddr, (u32, Instant)>,
+    pairs: HashMap<(String, IpAddr), Slot>,
+    addresses: HashMap<IpAddr, Slot>,
+    accounts: HashMap<String, Slot>,
+    /// Addresses that logged in to each account: they skip the account's overall rate.
+    trusted: HashMap<String, HashSet<IpAddr>>,
 }
 
 impl LoginDelays {
-    /// How long to wait before checking an attempt on `account` from `ip`.
-    pub fn delay(&mut self, account: &str, ip: IpAddr, now: Instant) -> Duration {
-        let a = failures(&mut self.accounts, &account.to_ascii_lowercase(), now);
-        let b = failures(&mut self.addresses, &group(ip), now);
-        wait_after(a.max(b))
+    /// Books a slot for an attempt on `account` from `ip`, to be checked within `budget` (the
+    /// time the caller has left; capped at [`QUEUE_MAX`]).
+    pub fn attempt(
+        &mut self,
+        account: &str,
+        ip: IpAddr,
+        now: Instant,
+        budget: Duration,
+    ) -> Attempt {
+        let account = account.to_ascii_lowercase();
+        let ip = group(ip);
+        let trusted = self.trusted.get(&account).is_some_and(|t| t.contains(&ip));
+        let pair_key = (account.clone(), ip);
+        let mut start = now;
+        for next in [
+            free_at(&mut self.pairs, &pair_key, now),
+            free_at(&mut self.addresses, &ip, now),
+            if trusted {
+                None
+            } else {
+                free_at(&mut self.accounts, &account, now)
+            },
+        ]
+        .into_iter()
+        .flatten()
+        {
+            start = start.max(next);
+        }
+        let wait = start - now;
+        if wait > budget.min(QUEUE_MAX) {
+            return Attempt::Refused(wait);
+        }
+        book(&mut self.pairs, pair_key, now, start, BASE);
+        book(&mut self.addresses, ip, now, start, Duration::ZERO);
+        if !trusted {
+            book(&mut self.accounts, account, now, start, BASE);
+        }
+        Attempt::Wait(wait)
     }
 
-    /// Records a failed attempt.
+    /// Records a failed attempt: the next attempt of each key waits at least the doubled delay.
     pub fn failed(&mut self, account: &str, ip: IpAddr, now: Instant) {
-        bump(&mut self.accounts, account.to_ascii_lowercase(), now);
-        bump(&mut self.addresses, group(ip), now);
+        let account = account.to_ascii_lowercase();
+        let ip = group(ip);
+        bump(&mut self.pairs, (account.clone(), ip), now);
+        bump(&mut self.addresses, ip, now);
+        bump(&mut self.accounts, account, now);
     }
 
-    /// A successful login clears the account's count (the address keeps its own).
-    pub fn succeeded(&mut self, account: &str) {
-        self.accounts.remove(&account.to_ascii_lowercase());
+    /// A successful login clears the account's count and the pair's (the address keeps its
+    /// own), and remembers the address as the owner's.
+    pub fn succeeded(&mut self, account: &str, ip: IpAddr) {
+        let account = account.to_ascii_lowercase();
+        let ip = group(ip);
+        if let Some(slot) = self.accounts.get_mut(&account) {
+            slot.failures = 0;
+        }
+        self.pairs.remove(&(account.clone(), ip));
+        if self.trusted.len() >= SWEEP_AT {
+            self.trusted.clear();
+        }
+        let trusted = self.trusted.entry(account).or_default();
+        if trusted.len() >= TRUSTED_PER_ACCOUNT {
+            trusted.clear();
+        }
+        trusted.insert(ip);
     }
 }
 
-/// The wait after `n` failures: none, then 1 s doubling up to [`MAX`].
+/// The spacing after `n` failures: none, then 1 s doubling up to [`MAX`].
 pub fn wait_after(n: u32) -> Duration {
     match n {
         0 => Duration::ZERO,
@@ -60,47 +150,136 @@ pub fn wait_after(n: u32) -> Duration {
     }
 }
 
-fn failures<K: Hash + Eq>(map: &mut HashMap<K, (u32, Instant)>, key: &K, now: Instant) -> u32 {
-    match map.get(key) {
-        Some((n, last)) if now.saturating_duration_since(*last) < FORGET_AFTER => *n,
-        Some(_) => {
-            map.remove(key);
-            0
-        }
-        None => 0,
+/// When `key`'s next slot is free, forgetting it after a quiet [`FORGET_AFTER`].
+fn free_at<K: Hash + Eq>(map: &mut HashMap<K, Slot>, key: &K, now: Instant) -> Option<Instant> {
+    let slot = map.get(key)?;
+    if now.saturating_duration_since(slot.last) >= FORGET_AFTER && slot.next <= now {
+        map.remove(key);
+        return None;
+    }
+    Some(slot.next)
+}
+
+/// Takes the slot at `start` and pushes the key's next free slot on by its spacing (at least
+/// `min`, more after failures).
+fn book<K: Hash + Eq>(
+    map: &mut HashMap<K, Slot>,
+    key: K,
+    now: Instant,
+    start: Instant,
+    min: Duration,
+) {
+    sweep(map, now);
+    let slot = map.entry(key).or_insert(Slot {
+        failures: 0,
+        last: now,
+        next: now,
+    });
+    slot.last = now;
+    let spacing = wait_after(slot.failures).max(min);
+    // A key with no spacing (an address without failures) holds nobody up.
+    if !spacing.is_zero() {
+        slot.next = slot.next.max(start) + spacing;
     }
 }
 
-fn bump<K: Hash + Eq>(map: &mut HashMap<K, (u32, Instant)>, key: K, now: Instant) {
+/// Counts a failure: the key's next slot is at least the new spacing from now.
+fn bump<K: Hash + Eq>(map: &mut HashMap<K, Slot>, key: K, now: Instant) {
+    sweep(map, now);
+    let slot = map.entry(key).or_insert(Slot {
+        failures: 0,
+        last: now,
+        next: now,
+    });
+    if now.saturating_duration_since(slot.last) >= FORGET_AFTER {
+        slot.failures = 0;
+    }
+    slot.failures = slot.failures.saturating_add(1);
+    slot.last = now;
+    slot.next = slot.next.max(now + wait_after(slot.failures));
+}
+
+fn sweep<K: Hash + Eq>(map: &mut HashMap<K, Slot>, now: Instant) {
     if map.len() >= SWEEP_AT {
-        map.retain(|_, (_, last)| now.saturating_duration_since(*last) < FORGET_AFTER);
+        map.retain(|_, s| now.saturating_duration_since(s.last) < FORGET_AFTER || s.next > now);
     }
-    let entry = map.entry(key).or_insert((0, now));
-    if now.saturating_duration_since(entry.1) >= FORGET_AFTER {
-        entry.0 = 0;
-    }
-    *entry = (entry.0.saturating_add(1), now);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    const LONG: Duration = Duration::from_secs(3600);
+
+    fn wait(a: Attempt) -> Duration {
+        match a {
+            Attempt::Wait(d) => d,
+            Attempt::Refused(d) => panic!("refused, {d:?}"),
+        }
+    }
+
     #[test]
-    fn the_delay_doubles_per_account_and_per_address() {
+    fn parallel_attempts_queue_one_after_another() {
         let mut delays = LoginDelays::default();
         let a: IpAddr = "192.0.2.1".parse().unwrap();
-        let b: IpAddr = "192.0.2.2".parse().unwrap();
         let t = Instant::now();
-        assert_eq!(delays.delay("alice", a, t), Duration::ZERO);
-        delays.failed("alice", a, t);
-        assert_eq!(delays.delay("ALICE", b, t), BASE, "per account");
-        assert_eq!(delays.delay("bob", a, t), BASE, "per address");
-        delays.failed("alice", b, t);
-        assert_eq!(delays.delay("alice", b, t), 2 * BASE);
-        delays.succeeded("alice");
-        assert_eq!(delays.delay("alice", b, t), BASE, "the address remembers");
-        assert_eq!(delays.delay("alice", b, t + FORGET_AFTER), Duration::ZERO);
+        assert_eq!(wait(delays.attempt("alice", a, t, LONG)), Duration::ZERO);
+        assert_eq!(wait(delays.attempt("alice", a, t, LONG)), BASE);
+        assert_eq!(wait(delays.attempt("ALICE", a, t, LONG)), 2 * BASE);
+        // Another address queues behind them on the account's overall rate.
+        let b: IpAddr = "192.0.2.2".parse().unwrap();
+        assert_eq!(wait(delays.attempt("alice", b, t, LONG)), 3 * BASE);
+        // But not on another account.
+        assert_eq!(wait(delays.attempt("bob", b, t, LONG)), Duration::ZERO);
+    }
+
+    #[test]
+    fn failures_double_the_spacing_and_the_queue_is_bounded() {
+        let mut delays = LoginDelays::default();
+        let a: IpAddr = "192.0.2.1".parse().unwrap();
+        let t = Instant::now();
+        for _ in 0..3 {
+            delays.failed("alice", a, t);
+        }
+        assert_eq!(wait(delays.attempt("alice", a, t, LONG)), 4 * BASE);
+        for _ in 0..10 {
+            delays.failed("alice", a, t);
+        }
+        assert_eq!(wait(delays.attempt("alice", a, t, LONG)), MAX);
+        assert!(matches!(
+            delays.attempt("alice", a, t, LONG),
+            Attempt::Refused(_)
+        ));
+        assert!(matches!(
+            delays.attempt("carol", a, t, Duration::from_secs(1)),
+            Attempt::Refused(_)
+        ));
+        assert!(matches!(
+            delays.attempt("alice", a, t + FORGET_AFTER + MAX * 3, LONG),
+            Attempt::Wait(_)
+        ));
+    }
+
+    #[test]
+    fn the_owners_address_skips_the_accounts_queue() {
+        let mut delays = LoginDelays::default();
+        let owner: IpAddr = "192.0.2.1".parse().unwrap();
+        let guesser: IpAddr = "198.51.100.7".parse().unwrap();
+        let t = Instant::now();
+        delays.succeeded("alice", owner);
+        for _ in 0..20 {
+            delays.failed("alice", guesser, t);
+            let _ = delays.attempt("alice", guesser, t, LONG);
+        }
+        assert_eq!(
+            wait(delays.attempt("alice", owner, t, LONG)),
+            Duration::ZERO
+        );
+        let stranger: IpAddr = "203.0.113.9".parse().unwrap();
+        assert!(matches!(
+            delays.attempt("alice", stranger, t, LONG),
+            Attempt::Refused(_)
+        ));
     }
 
     #[test]
@@ -111,8 +290,12 @@ mod tests {
         let c: IpAddr = "2001:db8:0:2::1".parse().unwrap();
         let t = Instant::now();
         delays.failed("alice", a, t);
-        assert_eq!(delays.delay("bob", b, t), BASE, "same /64");
-        assert_eq!(delays.delay("bob", c, t), Duration::ZERO, "another /64");
+        assert_eq!(wait(delays.attempt("bob", b, t, LONG)), BASE, "same /64");
+        assert_eq!(
+            wait(delays.attempt("carol", c, t, LONG)),
+            Duration::ZERO,
+            "another /64"
+        );
     }
 
     #[test]

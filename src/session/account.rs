@@ -6,7 +6,7 @@
 //! screens, and never logged or echoed.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use log::{info, warn};
 use smol::future;
@@ -16,6 +16,7 @@ use crate::accounts::password::Secret;
 use crate::hub::moderation::Action;
 use crate::hub::outbox::Inbox;
 use crate::hub::{Event, MemberId};
+use crate::limits::login::{Attempt, QUEUE_MAX};
 use crate::names::Nick;
 use crate::protocol;
 use crate::wire::codec::Decoded;
@@ -30,7 +31,24 @@ pub(super) enum Dialogue {
 }
 
 /// Runs a dialogue to its end. Errors end the session.
+///
+/// Whatever the user typed ahead and the dialogue did not read is then thrown away (the user is
+/// told): a dialogue refused or cut short leaves pasted passwords behind, which would otherwise
+/// be relayed to the room as public lines.
 pub(super) async fn run<S: Stream>(
+    conn: &mut Conn<S>,
+    shared: &Shared,
+    id: MemberId,
+    me: &mut Me,
+    inbox: &Inbox,
+    dialogue: Dialogue,
+) -> Result<(), End> {
+    dialogue_inner(conn, shared, id, me, inbox, dialogue).await?;
+    super::register::discard_typed_ahead(conn).await;
+    Ok(())
+}
+
+async fn dialogue_inner<S: Stream>(
     conn: &mut Conn<S>,
     shared: &Shared,
     id: MemberId,
@@ -100,8 +118,12 @@ async fn register<S: Stream>(
     let Ok(nick) = answer.recv().await else {
         return Err(End::Closed);
     };
-    match shared.accounts.store.find(nick.key()).await {
+    match shared.accounts.store.find_like(&nick).await {
         Ok(None) => {}
+        Ok(Some(account)) if account.name != nick.key() => {
+            conn.queue(&protocol::name_like_registered(&nick));
+            return Ok(());
+        }
         Ok(Some(_)) => {
             conn.queue(&protocol::already_registered(&nick));
             return Ok(());
@@ -198,16 +220,27 @@ async fn check<S: Stream>(
     };
     let ip = conn.peer.ip().to_canonical();
     let delays = &shared.accounts.delays;
-    let delay = delays
+    let attempt = delays
         .lock()
-        .map(|mut d| d.delay(account, ip, Instant::now()))
-        .unwrap_or_default();
-    if !delay.is_zero() {
-        conn.queue(&protocol::login_delay(delay.as_secs()));
-        let _ = conn.flush().await;
-        smol::Timer::after(delay).await;
+        .map(|mut d| d.attempt(account, ip, Instant::now(), QUEUE_MAX))
+        .unwrap_or(Attempt::Wait(Duration::ZERO));
+    match attempt {
+        Attempt::Wait(delay) if !delay.is_zero() => {
+            conn.queue(&protocol::login_delay(super::register::ceil_secs(delay)));
+            let _ = conn.flush().await;
+            smol::Timer::after(delay).await;
+        }
+        Attempt::Wait(_) => {}
+        Attempt::Refused(wait) => {
+            let secs = super::register::ceil_secs(wait);
+            conn.queue(&protocol::login_busy(account, secs));
+            return false;
+        }
     }
     if shared.accounts.hasher.verify(password, stored.hash).await {
+        if let Ok(mut d) = delays.lock() {
+            d.succeeded(account, ip);
+        }
         return true;
     }
     if let Ok(mut d) = delays.lock() {
@@ -264,6 +297,79 @@ async fn ask<S: Stream>(
     }
 }
 
+/// `/op` and `/deop`: the hub says whether the sender is an operator, this session stores the
+/// role (on the account thread, however long the database is locked, while the outbox keeps
+/// flowing), and then the hub applies it. The hub never waits for the disk.
+pub(super) async fn set_role<S: Stream>(
+    conn: &mut Conn<S>,
+    shared: &Shared,
+    id: MemberId,
+    inbox: &Inbox,
+    nick: Nick,
+    operator: bool,
+) -> Result<(), End> {
+    let command = if operator { "/op" } else { "/deop" };
+    let (reply, answer) = async_channel::bounded(1);
+    let event = Event::Moderate {
+        id,
+        action: Action::MayOp { command, reply },
+    };
+    if shared.hub.send(event).await.is_err() {
+        return Err(End::Closed);
+    }
+    // Refused (the hub told the user why) or gone.
+    if !relaying(conn, inbox, answer.recv()).await?.unwrap_or(false) {
+        return Ok(());
+    }
+    let stored = relaying(
+        conn,
+        inbox,
+        shared.accounts.store.set_operator(nick.key(), operator),
+    )
+    .await?;
+    match stored {
+        Ok(true) => {
+            let event = Event::Moderate {
+                id,
+                action: Action::Opped(nick, operator),
+            };
+            if shared.hub.send(event).await.is_err() {
+                return Err(End::Closed);
+            }
+        }
+        Ok(false) => conn.queue(&protocol::not_registered(nick.as_str())),
+        Err(e) => {
+            warn!("{}: {command} {nick}: {e}", conn.peer);
+            conn.queue(protocol::ACCOUNTS_UNAVAILABLE);
+        }
+    }
+    Ok(())
+}
+
+/// Awaits `work` while passing outbox lines to the client, so a session waiting for the
+/// database is not dropped as a slow reader meanwhile. Input waits (TCP pushes back).
+async fn relaying<S: Stream, T>(
+    conn: &mut Conn<S>,
+    inbox: &Inbox,
+    work: impl std::future::Future<Output = T>,
+) -> Result<T, End> {
+    let mut work = std::pin::pin!(work);
+    loop {
+        conn.flush().await.map_err(|_| End::Gone)?;
+        // Written: what was taken from the outbox no longer counts against its limit.
+        inbox.sent();
+        let step = future::or(async { Ok(work.as_mut().await) }, async {
+            Err(inbox.recv().await)
+        })
+        .await;
+        match step {
+            Ok(done) => return Ok(done),
+            Err(Some(taken)) => conn.queue_owned(taken.bytes),
+            Err(None) => return Err(End::Closed),
+        }
+    }
+}
+
 /// What woke a dialogue.
 enum Wake {
     Input(std::io::Result<Option<Decoded>>),
@@ -305,8 +411,13 @@ pub(super) async fn may_rename(shared: &Shared, me: &Me, nick: &Nick) -> Option<
     if me.account.as_deref() == Some(nick.key()) {
         return None;
     }
-    match shared.accounts.store.find(nick.key()).await {
+    match shared.accounts.store.find_like(nick).await {
         Ok(None) => None,
+        // A look-alike of the user's own account is theirs to use.
+        Ok(Some(account)) if me.account.as_deref() == Some(account.name.as_str()) => None,
+        Ok(Some(account)) if account.name != nick.key() => {
+            Some(protocol::name_like_registered(nick))
+        }
         Ok(Some(_)) => Some(protocol::name_registered_on_rename(nick)),
         Err(_) => Some(protocol::ACCOUNTS_UNAVAILABLE.to_owned()),
     }

@@ -213,8 +213,18 @@ pub(super) async fn chat<S: Stream>(
                 Command::Bans => moderate(id, Action::Bans),
                 Command::Mute(nick, duration) => moderate(id, Action::Mute(nick, duration)),
                 Command::Unmute(nick) => moderate(id, Action::Unmute(nick)),
-                Command::Op(nick) => moderate(id, Action::Op(nick)),
-                Command::Deop(nick) => moderate(id, Action::Deop(nick)),
+                Command::Op(nick) => {
+                    match account::set_role(conn, shared, id, inbox, nick, true).await {
+                        Ok(()) => continue,
+                        Err(end) => return end,
+                    }
+                }
+                Command::Deop(nick) => {
+                    match account::set_role(conn, shared, id, inbox, nick, false).await {
+                        Ok(()) => continue,
+                        Err(end) => return end,
+                    }
+                }
                 Command::Me(text) => Event::Say {
                     id,
                     kind: Kind::Action,

@@ -107,7 +107,7 @@ pub async fn run<S: Stream>(
     // is only as large as the chat loop needs: that is what an idle user costs.
     let registered = Box::pin(future::or(
         future::or(
-            register::register(&mut conn, &shared, id, &outbox, secure),
+            register::register(&mut conn, &shared, id, &outbox, secure, deadline),
             async {
                 Timer::at(deadline).await;
                 Err(Refusal::Timeout)

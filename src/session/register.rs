@@ -9,7 +9,7 @@
 //! races this against a timer and against shutdown.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use log::{info, warn};
 use smol::Timer;
@@ -20,6 +20,7 @@ use crate::cluster::Unavailable;
 use crate::hub::moderation::Identity;
 use crate::hub::outbox::Outbox;
 use crate::hub::{Event, Joined, MemberId, RegisterError};
+use crate::limits::login::Attempt;
 use crate::names::Nick;
 use crate::protocol;
 use crate::storage::accounts::Account;
@@ -31,6 +32,11 @@ use super::{Me, Refusal, Shared};
 /// Wrong passwords one connection may give before it is closed.
 pub(super) const MAX_FAILURES: u32 = 3;
 
+/// Time kept in hand at the name prompt for checking a password and joining: a login that would
+/// wait past `deadline - DEADLINE_MARGIN` for its slot is refused at once (with a line saying
+/// when to try again) rather than left to meet the name deadline.
+const DEADLINE_MARGIN: Duration = Duration::from_secs(5);
+
 /// Asks for a name until the client gives a valid, free one (and its password if registered).
 pub(super) async fn register<S: Stream>(
     conn: &mut Conn<S>,
@@ -38,6 +44,7 @@ pub(super) async fn register<S: Stream>(
     id: MemberId,
     outbox: &Outbox,
     secure: bool,
+    deadline: Instant,
 ) -> Result<(Nick, Joined, Me), Refusal> {
     conn.queue(protocol::GREETING);
     let mut failures = 0;
@@ -64,12 +71,21 @@ pub(super) async fn register<S: Stream>(
             conn.queue(protocol::ASK_NAME);
             continue;
         }
-        let (account, operator) = match shared.accounts.store.find(nick.key()).await {
+        let (account, operator) = match shared.accounts.store.find_like(&nick).await {
             Ok(None) => (None, false),
+            Ok(Some(account)) if account.name != nick.key() => {
+                conn.queue(&protocol::name_like_registered(&nick));
+                conn.queue(protocol::ASK_NAME);
+                continue;
+            }
             Ok(Some(account)) => {
-                match login(conn, shared, &nick, &account, secure, &mut failures).await? {
+                let budget = deadline
+                    .saturating_duration_since(Instant::now())
+                    .saturating_sub(DEADLINE_MARGIN);
+                match login(conn, shared, &nick, &account, secure, budget, &mut failures).await? {
                     true => (Some(Arc::<str>::from(nick.key())), account.operator),
                     false => {
+                        discard_typed_ahead(conn).await;
                         conn.queue(protocol::ASK_NAME);
                         continue;
                     }
@@ -78,6 +94,8 @@ pub(super) async fn register<S: Stream>(
             Err(e) => {
                 warn!("{}: account lookup failed: {e}", conn.peer);
                 conn.queue(protocol::ACCOUNTS_UNAVAILABLE);
+                // A password typed ahead would be read as the next name, and announced.
+                discard_typed_ahead(conn).await;
                 conn.queue(protocol::ASK_NAME);
                 continue;
             }
@@ -162,6 +180,15 @@ pub(super) fn name_ban(shared: &Shared, nick: &Nick) -> Option<Option<i64>> {
     bans.name(nick.key(), clock::now_ms()).map(|b| b.expires_ms)
 }
 
+/// Throws away lines typed ahead (after a refused login, they may hold a password), telling the
+/// user if there were any.
+pub(super) async fn discard_typed_ahead<S: Stream>(conn: &mut Conn<S>) {
+    let dropped = conn.discard_typed_ahead().await;
+    if dropped > 0 {
+        conn.queue(&protocol::typed_ahead_discarded(dropped));
+    }
+}
+
 /// Flushes, then reads one line; `None` after an over-long line (already answered).
 async fn next_line<S: Stream>(
     conn: &mut Conn<S>,
@@ -183,13 +210,14 @@ async fn next_line<S: Stream>(
 }
 
 /// Asks for the password of a registered name. True when it is right; false when the user should
-/// be asked for a name again (told why).
+/// be asked for a name again (told why). `budget`: how long the attempt may wait for its turn.
 async fn login<S: Stream>(
     conn: &mut Conn<S>,
     shared: &Shared,
     nick: &Nick,
     account: &Account,
     secure: bool,
+    budget: Duration,
     failures: &mut u32,
 ) -> Result<bool, Refusal> {
     if !(secure || shared.config.plaintext_passwords) {
@@ -208,14 +236,28 @@ async fn login<S: Stream>(
     };
     let ip = conn.peer.ip().to_canonical();
     let delays = &shared.accounts.delays;
-    let delay = delays
+    let attempt = delays
         .lock()
-        .map(|mut d| d.delay(nick.key(), ip, Instant::now()))
-        .unwrap_or_default();
-    if !delay.is_zero() {
-        conn.queue(&protocol::login_delay(delay.as_secs()));
-        conn.flush().await.map_err(|_| Refusal::Gone)?;
-        Timer::after(delay).await;
+        .map(|mut d| d.attempt(nick.key(), ip, Instant::now(), budget))
+        .unwrap_or(Attempt::Wait(Duration::ZERO));
+    match attempt {
+        Attempt::Wait(delay) if !delay.is_zero() => {
+            conn.queue(&protocol::login_delay(ceil_secs(delay)));
+            conn.flush().await.map_err(|_| Refusal::Gone)?;
+            Timer::after(delay).await;
+        }
+        Attempt::Wait(_) => {}
+        Attempt::Refused(wait) => {
+            crate::log_throttled!(
+                log::Level::Warn,
+                "login refused: queue",
+                "{}: login to {nick} refused, attempts queued for {} s",
+                conn.peer,
+                wait.as_secs()
+            );
+            conn.queue(&protocol::login_busy(nick.as_str(), ceil_secs(wait)));
+            return Ok(false);
+        }
     }
     let right = shared
         .accounts
@@ -224,7 +266,7 @@ async fn login<S: Stream>(
         .await;
     if right {
         if let Ok(mut d) = delays.lock() {
-            d.succeeded(nick.key());
+            d.succeeded(nick.key(), ip);
         }
         shared.accounts.store.touch_login(nick.key());
         info!("{}: logged in as {nick}", conn.peer);
@@ -243,4 +285,9 @@ async fn login<S: Stream>(
     }
     conn.queue(&protocol::wrong_password(nick));
     Ok(false)
+}
+
+/// Whole seconds, rounded up: a wait of 0.4 s is announced as 1 s, not 0 s.
+pub(super) fn ceil_secs(d: Duration) -> u64 {
+    d.as_secs() + u64::from(d.subsec_nanos() > 0)
 }

@@ -1,9 +1,11 @@
 //! Accounts, bans, topics and the moderation log in SQLite.
 //!
-//! A small dedicated thread ([`Store`]) owns one read-write connection, so no account lookup or
-//! moderation write runs on an executor thread. It is a second writer beside the history writer;
-//! WAL and the busy timeout serialize the two, and these writes are rare (a login, an operator
-//! action). The same functions run synchronously for `smolchat op`, which opens the database
+//! Two small dedicated threads ([`Store`]) keep account work off the executor threads: one owns
+//! a read-write connection for writes, the other a read-only connection for lookups, so that a
+//! login's lookup never queues behind a write waiting for a lock held elsewhere (in WAL mode a
+//! reader is not blocked by a writer). The write thread is a second writer beside the history
+//! writer; WAL and the busy timeout serialize the two, and these writes are rare (a login, an
+//! operator action). The same functions run synchronously for `smolchat op`, which opens the database
 //! itself whether or not a server is running.
 //!
 //! It must not know about sockets, sessions or membership: it stores and returns rows.
@@ -15,11 +17,12 @@ use std::time::Duration;
 
 use async_channel::{Receiver, Sender};
 use log::{error, warn};
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
 use super::{open_connection, StorageError};
 use crate::clock;
 use crate::moderation::ban::{Ban, Target};
+use crate::names::Nick;
 
 /// How long a write waits for the history writer (or an outside program) to release the
 /// database: longer than the history writer's own second, because a moderation write is not
@@ -29,6 +32,8 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// A registered name.
 #[derive(Debug, Clone)]
 pub struct Account {
+    /// The name in lower case: the account's key.
+    pub name: String,
     /// The name as registered.
     pub display: String,
     /// The Argon2id hash, PHC string form.
@@ -54,9 +59,37 @@ pub struct LogEntry {
     pub duration: Option<String>,
 }
 
-/// Opens a read-write connection for account work (migrating if needed) with a long busy timeout.
+/// Opens a read-write connection for account work (migrating if needed) with a long busy
+/// timeout, and fills in the skeleton of accounts that have none (made before migration 0005).
 pub fn open(path: &Path) -> Result<Connection, StorageError> {
     let conn = open_connection(path)?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    fill_skeletons(&conn)?;
+    Ok(conn)
+}
+
+/// Computes the `skeleton` column where it is NULL (rows from before migration 0005, or
+/// inserted by hand). The skeleton is computed in Rust (`names::skeleton`), not in SQL.
+fn fill_skeletons(conn: &Connection) -> rusqlite::Result<()> {
+    let names: Vec<String> = conn
+        .prepare("SELECT name FROM accounts WHERE skeleton IS NULL")?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for name in names {
+        conn.execute(
+            "UPDATE accounts SET skeleton = ?2 WHERE name = ?1",
+            params![name, crate::names::skeleton(&name)],
+        )?;
+    }
+    Ok(())
+}
+
+/// Opens the read-only connection the lookup thread uses.
+fn open_lookups(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
     Ok(conn)
 }
@@ -65,25 +98,53 @@ fn now_text() -> String {
     clock::format_utc(clock::now_ms())
 }
 
+fn account_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Account> {
+    Ok(Account {
+        name: r.get(0)?,
+        display: r.get(1)?,
+        hash: r.get(2)?,
+        operator: r.get::<_, String>(3)? == "operator",
+    })
+}
+
 /// The account registered under `name` (any case).
 pub fn find(conn: &Connection, name: &str) -> rusqlite::Result<Option<Account>> {
-    conn.prepare_cached("SELECT display, password_hash, role FROM accounts WHERE name = ?1")?
-        .query_row([name.to_ascii_lowercase()], |r| {
-            Ok(Account {
-                display: r.get(0)?,
-                hash: r.get(1)?,
-                operator: r.get::<_, String>(2)? == "operator",
-            })
-        })
+    conn.prepare_cached("SELECT name, display, password_hash, role FROM accounts WHERE name = ?1")?
+        .query_row([name.to_ascii_lowercase()], account_row)
         .optional()
 }
 
-/// Registers `display`; false if the name is registered already.
+/// The account registered under `name`, or else one whose name looks like it (the same
+/// confusable `skeleton`): `aIice` finds `alice`. The caller tells the two apart by
+/// [`Account::name`].
+pub fn find_like(
+    conn: &Connection,
+    name: &str,
+    skeleton: &str,
+) -> rusqlite::Result<Option<Account>> {
+    conn.prepare_cached(
+        "SELECT name, display, password_hash, role FROM accounts
+         WHERE name = ?1 OR skeleton = ?2
+         ORDER BY name = ?1 DESC, name LIMIT 1",
+    )?
+    .query_row(params![name.to_ascii_lowercase(), skeleton], account_row)
+    .optional()
+}
+
+/// Registers `display`; false if the name (or a look-alike of it) is registered already.
 pub fn create(conn: &Connection, display: &str, hash: &str) -> rusqlite::Result<bool> {
+    let skeleton = crate::names::skeleton(display);
     let n = conn.execute(
-        "INSERT OR IGNORE INTO accounts (name, display, password_hash, created_at)
-         VALUES (?1, ?2, ?3, ?4)",
-        params![display.to_ascii_lowercase(), display, hash, now_text()],
+        "INSERT INTO accounts (name, display, password_hash, created_at, skeleton)
+         SELECT ?1, ?2, ?3, ?4, ?5
+         WHERE NOT EXISTS (SELECT 1 FROM accounts WHERE name = ?1 OR skeleton = ?5)",
+        params![
+            display.to_ascii_lowercase(),
+            display,
+            hash,
+            now_text(),
+            skeleton
+        ],
     )?;
     Ok(n == 1)
 }
@@ -245,64 +306,70 @@ pub fn log_action(conn: &Connection, entry: &LogEntry) -> rusqlite::Result<()> {
 
 type Job = Box<dyn FnOnce(&Connection) + Send>;
 
-/// A handle on the account thread. Cheap to clone; the thread ends when every handle is gone.
+/// A handle on the account threads. Cheap to clone; the threads end when every handle is gone.
 #[derive(Clone)]
 pub struct Store {
+    /// Writes, in order, on the read-write connection.
     jobs: Sender<Job>,
+    /// Lookups, on the read-only connection: never behind a write.
+    lookups: Sender<Job>,
 }
 
-/// Owns the account thread; [`StoreThread::close`] waits for queued writes.
+/// Owns the account threads; [`StoreThread::close`] waits for queued writes.
 pub struct StoreThread {
-    thread: Option<JoinHandle<()>>,
+    threads: Vec<JoinHandle<()>>,
 }
 
 impl StoreThread {
     /// Waits until every queued job has run. Call after every [`Store`] handle is dropped.
-    pub fn close(mut self) {
-        if let Some(thread) = self.thread.take() {
+    pub fn close(self) {
+        for thread in self.threads {
             if thread.join().is_err() {
-                error!("the account thread panicked");
+                error!("an account thread panicked");
             }
         }
     }
 }
 
 impl Store {
-    /// Opens the account connection on its own thread.
+    /// Opens the account connections, each on its own thread.
     pub fn open(path: &Path) -> Result<(Store, StoreThread), StorageError> {
         let conn = open(path)?;
+        let reader = open_lookups(path)?;
         // Unbounded: jobs come from logins (slowed by the login delay) and operator commands
         // (rate limited like every line), never from ordinary chat.
         let (jobs, rx) = async_channel::unbounded::<Job>();
-        let thread = std::thread::Builder::new()
+        let (lookups, lookups_rx) = async_channel::unbounded::<Job>();
+        let writes = std::thread::Builder::new()
             .name("accounts".into())
             .spawn(move || job_loop(&conn, &rx))
             .map_err(StorageError::Thread)?;
+        let reads = std::thread::Builder::new()
+            .name("account-lookups".into())
+            .spawn(move || job_loop(&reader, &lookups_rx))
+            .map_err(StorageError::Thread)?;
         Ok((
-            Store { jobs },
+            Store { jobs, lookups },
             StoreThread {
-                thread: Some(thread),
+                threads: vec![writes, reads],
             },
         ))
     }
 
-    /// Runs `f` on the account thread and returns its result.
+    /// Runs `f` on the write thread and returns its result.
     async fn call<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
     ) -> Result<T, StorageError> {
-        let (reply, answer) = async_channel::bounded(1);
-        let job: Job = Box::new(move |conn| {
-            let _ = reply.try_send(f(conn).map_err(StorageError::from));
-        });
-        self.jobs
-            .send(job)
-            .await
-            .map_err(|_| StorageError::ReadersGone)?;
-        answer
-            .recv()
-            .await
-            .unwrap_or(Err(StorageError::ReadersGone))
+        call_on(&self.jobs, f).await
+    }
+
+    /// Runs `f` on the lookup thread (read-only) and returns its result.
+    async fn look_up<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T, StorageError> {
+        call_on(&self.lookups, f).await
     }
 
     /// Queues a write whose result nobody waits for; a failure is logged.
@@ -323,7 +390,13 @@ impl Store {
 
     pub async fn find(&self, name: &str) -> Result<Option<Account>, StorageError> {
         let name = name.to_owned();
-        self.call(move |c| find(c, &name)).await
+        self.look_up(move |c| find(c, &name)).await
+    }
+
+    /// [`find_like`]: the account of `nick`, or of a name that looks like it.
+    pub async fn find_like(&self, nick: &Nick) -> Result<Option<Account>, StorageError> {
+        let (name, skeleton) = (nick.key().to_owned(), nick.skeleton().to_owned());
+        self.look_up(move |c| find_like(c, &name, &skeleton)).await
     }
 
     pub async fn create(&self, display: &str, hash: String) -> Result<bool, StorageError> {
@@ -370,6 +443,25 @@ impl Store {
     }
 }
 
+/// Runs `f` on the thread behind `queue` and returns its result.
+async fn call_on<T: Send + 'static>(
+    queue: &Sender<Job>,
+    f: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+) -> Result<T, StorageError> {
+    let (reply, answer) = async_channel::bounded(1);
+    let job: Job = Box::new(move |conn| {
+        let _ = reply.try_send(f(conn).map_err(StorageError::from));
+    });
+    queue
+        .send(job)
+        .await
+        .map_err(|_| StorageError::ReadersGone)?;
+    answer
+        .recv()
+        .await
+        .unwrap_or(Err(StorageError::ReadersGone))
+}
+
 fn job_loop(conn: &Connection, jobs: &Receiver<Job>) {
     while let Ok(job) = jobs.recv_blocking() {
         job(conn);
@@ -386,6 +478,12 @@ mod tests {
         let conn = open(&dir.path().join("chat.db")).unwrap();
         assert!(create(&conn, "Alice", "$argon2id$x").unwrap());
         assert!(!create(&conn, "ALICE", "$argon2id$y").unwrap());
+        assert!(
+            !create(&conn, "aIice", "$argon2id$y").unwrap(),
+            "a look-alike"
+        );
+        let like = find_like(&conn, "aiice", &crate::names::skeleton("aiice")).unwrap();
+        assert_eq!(like.map(|a| a.name).as_deref(), Some("alice"));
         let alice = find(&conn, "alice").unwrap().unwrap();
         assert_eq!((alice.display.as_str(), alice.operator), ("Alice", false));
         assert!(set_operator(&conn, "alice", true).unwrap());

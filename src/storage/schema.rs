@@ -29,6 +29,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0004_cluster",
         include_str!("../../migrations/0004_cluster.sql"),
     ),
+    (
+        "0005_account_skeletons",
+        include_str!("../../migrations/0005_account_skeletons.sql"),
+    ),
 ];
 
 /// Opens (creating if needed) the database at `path`, switches it to WAL and applies every

@@ -184,6 +184,11 @@ impl LineDecoder {
         }
     }
 
+    /// Drops the partial line typed so far (see [`crate::wire::conn::Conn::discard_typed_ahead`]).
+    pub fn drop_partial(&mut self) {
+        self.release_line();
+    }
+
     /// Returns the largest number of bytes a line may hold.
     pub fn max_line(&self) -> usize {
         self.max_line

@@ -144,6 +144,27 @@ impl<S: Stream> Conn<S> {
         }
     }
 
+    /// Throws away every line the client has typed ahead that the server has not read yet: what
+    /// is buffered here, what the socket already holds, and a partial line. Returns how many
+    /// lines went. Called after refusing a password dialogue, whose typed-ahead answer (a
+    /// password) would otherwise be read as a name or a public line. Telnet answers are kept.
+    pub async fn discard_typed_ahead(&mut self) -> usize {
+        let mut dropped = 0;
+        loop {
+            // A real read, not the gate's memory: bytes the reactor has not reported yet count.
+            self.reader.read_now();
+            let next = smol::future::poll_once(self.reader.next(&mut self.stream)).await;
+            match next {
+                Some(Ok(Some(Decoded::Line(_) | Decoded::TooLong))) => dropped += 1,
+                Some(Ok(Some(Decoded::Reply))) => {}
+                // Nothing more has arrived, or the stream ended or broke (the next read says so).
+                None | Some(Ok(None) | Err(_)) => break,
+            }
+        }
+        self.reader.drop_partial();
+        dropped
+    }
+
     /// The next line from the client; `Ok(None)` when it closed the connection.
     pub async fn read_line(&mut self) -> io::Result<Option<Decoded>> {
         self.reader.next(&mut self.stream).await

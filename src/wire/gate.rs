@@ -51,6 +51,11 @@ impl Default for ReadGate {
 }
 
 impl ReadGate {
+    /// Makes the next poll read for real, whatever the stream last said.
+    pub fn open(&mut self) {
+        self.parked = false;
+    }
+
     /// Polls `read` through the gate: skipped (pending) while the stream has not signalled since
     /// it last said "not ready", else called with the gate's own waker.
     pub fn poll<T>(

@@ -60,6 +60,17 @@ impl LineReader {
         self.decoder.show_input();
     }
 
+    /// Makes the next read a real one, even if the socket has not signalled since it last said
+    /// "not ready" (see [`ReadGate`]): for callers that must see what the socket holds right now.
+    pub fn read_now(&mut self) {
+        self.gate.open();
+    }
+
+    /// Drops the partial line decoded so far.
+    pub fn drop_partial(&mut self) {
+        self.decoder.drop_partial();
+    }
+
     /// Whether telnet answers are waiting to be sent.
     pub fn has_replies(&self) -> bool {
         self.decoder.has_replies()
