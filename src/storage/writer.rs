@@ -126,6 +126,9 @@ fn gather(
             Err(TryRecvError::Closed) => return true,
             // Somebody waits for a commit: take what is queued, then commit at once.
             Err(TryRecvError::Empty) if !barriers.is_empty() => None,
+            // No window: commit what is queued now. Lines that arrive meanwhile wait for the
+            // next commit, so batches still grow with the load (one fsync per batch).
+            Err(TryRecvError::Empty) if window.is_zero() => None,
             // Nothing queued: wait for more until the window ends.
             Err(TryRecvError::Empty) => {
                 smol::block_on(future::or(async { rx.recv().await.ok() }, async {
