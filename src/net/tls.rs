@@ -31,8 +31,16 @@ use smol::{Async, Timer};
 
 use crate::protocol;
 
-/// A TLS connection as the session sees it.
-pub type Stream = TlsStream<Async<TcpStream>>;
+/// A TLS connection as the session sees it. Boxed: the session keeps the stream it is given
+/// as well as the connection built from it for its whole life (an `async fn` holds its
+/// arguments), so inline the rustls connection state would be stored twice in every task.
+pub type Stream = Box<TlsStream<Async<TcpStream>>>;
+
+/// Most encrypted output rustls may hold for a client whose socket is full: one full-size
+/// record. Past it, writes wait for the socket, so output queues in the session's outbox,
+/// which `--outbox-bytes` and `--outbox-total-bytes` bound, not unaccounted inside rustls
+/// (whose default is 64 KiB per connection).
+const SEND_BUFFER_LIMIT: usize = 16 * 1024;
 
 /// The first byte of every TLS connection: a handshake record. Anything else is a client that
 /// does not speak TLS, which gets one plaintext line saying so rather than silence.
@@ -111,7 +119,12 @@ impl Tls {
                 Ok(_) => {}
                 Err(e) => return Err(e.to_string()),
             }
-            acceptor.accept(stream).await.map_err(|e| e.to_string())
+            acceptor
+                .accept_with(stream, |conn| {
+                    conn.set_buffer_limit(Some(SEND_BUFFER_LIMIT));
+                })
+                .await
+                .map_err(|e| e.to_string())
         };
         let outcome = future::or(
             attempt,
@@ -128,7 +141,7 @@ impl Tls {
         )
         .await;
         match outcome {
-            Ok(stream) => Some(stream),
+            Ok(stream) => Some(Box::new(stream)),
             Err(why) => {
                 self.failures.record(peer, &why);
                 None

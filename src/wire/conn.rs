@@ -54,7 +54,7 @@ impl Stream for Async<TcpStream> {
     }
 }
 
-impl Stream for futures_rustls::server::TlsStream<Async<TcpStream>> {
+impl Stream for Box<futures_rustls::server::TlsStream<Async<TcpStream>>> {
     fn shutdown_write(&self) -> io::Result<()> {
         self.get_ref().0.get_ref().shutdown(Shutdown::Write)
     }
