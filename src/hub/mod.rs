@@ -319,6 +319,7 @@ impl Hub {
             .entry(room.clone())
             .or_default()
             .push((id, outbox.clone()));
+        self.moderation.logged_in(&identity);
         self.members.insert(
             id,
             Member {
@@ -709,6 +710,7 @@ mod tests {
             ip: std::net::Ipv4Addr::LOCALHOST.into(),
             account: None,
             operator: false,
+            cli_operator: false,
         };
         smol::block_on(events.send(Event::Register {
             id,
@@ -729,6 +731,8 @@ mod tests {
         moderation::Setup {
             accounts: loaded.accounts,
             topics: loaded.topics,
+            mutes: loaded.mutes,
+            operators: loaded.operators,
         }
     }
 
