@@ -19,6 +19,7 @@ use crate::hub::{Event, MemberId};
 use crate::limits::login::{Attempt, QUEUE_MAX};
 use crate::names::Nick;
 use crate::protocol;
+use crate::storage::accounts::RoleChange;
 use crate::wire::codec::Decoded;
 use crate::wire::conn::{Conn, Stream};
 
@@ -324,11 +325,14 @@ pub(super) async fn set_role<S: Stream>(
     let stored = relaying(
         conn,
         inbox,
-        shared.accounts.store.set_operator(nick.key(), operator),
+        shared
+            .accounts
+            .store
+            .set_operator_in_chat(nick.key(), operator),
     )
     .await?;
     match stored {
-        Ok(true) => {
+        Ok(RoleChange::Done) => {
             let event = Event::Moderate {
                 id,
                 action: Action::Opped(nick, operator),
@@ -337,7 +341,10 @@ pub(super) async fn set_role<S: Stream>(
                 return Err(End::Closed);
             }
         }
-        Ok(false) => conn.queue(&protocol::not_registered(nick.as_str())),
+        Ok(RoleChange::NotRegistered) => conn.queue(&protocol::not_registered(nick.as_str())),
+        Ok(RoleChange::MadeOnCommandLine) => {
+            conn.queue(&protocol::operator_from_command_line(nick.as_str()))
+        }
         Err(e) => {
             warn!("{}: {command} {nick}: {e}", conn.peer);
             conn.queue(protocol::ACCOUNTS_UNAVAILABLE);
