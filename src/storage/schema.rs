@@ -33,6 +33,11 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0005_account_skeletons",
         include_str!("../../migrations/0005_account_skeletons.sql"),
     ),
+    // 0006 is taken by the operator-safety work (persisted mutes); merge it before this one.
+    (
+        "0007_cluster_changes",
+        include_str!("../../migrations/0007_cluster_changes.sql"),
+    ),
 ];
 
 /// Opens (creating if needed) the database at `path`, switches it to WAL and applies every
