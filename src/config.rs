@@ -154,6 +154,12 @@ pub struct Args {
     #[argh(option)]
     pub max_unregistered: Option<usize>,
 
+    // --- Output memory (issue #11: floods bounded) ---
+    /// bytes that may wait in all outboxes together; past it the clients furthest behind are
+    /// disconnected first (default 134217728, 128 MiB)
+    #[argh(option, default = "128 * 1024 * 1024")]
+    pub outbox_total_bytes: usize,
+
     #[argh(subcommand)]
     pub command: Option<Subcommand>,
 }
@@ -244,6 +250,8 @@ pub struct Config {
     // Slots for connections without a name.
     /// Most connections choosing a name at once; newcomers past it evict the oldest.
     pub max_unregistered: usize,
+    // --- Output memory ---
+    pub outbox_total_bytes: usize,
 }
 
 /// The per-user rate limit: a token bucket.
@@ -288,6 +296,12 @@ impl Args {
                 self.outbox_bytes, self.max_line
             ));
         }
+        if self.outbox_total_bytes < self.outbox_bytes {
+            return Err(format!(
+                "--outbox-total-bytes {} is smaller than --outbox-bytes {}",
+                self.outbox_total_bytes, self.outbox_bytes
+            ));
+        }
         if self.commit_ms > MAX_COMMIT_MS {
             return Err(format!(
                 "--commit-ms {} is too large (at most {MAX_COMMIT_MS})",
@@ -329,6 +343,7 @@ impl Args {
             connects_per_minute: (self.connects_per_minute > 0).then_some(self.connects_per_minute),
             test_loopback_as_ipv6: self.test_loopback_as_ipv6,
             max_unregistered,
+            outbox_total_bytes: self.outbox_total_bytes,
         })
     }
 

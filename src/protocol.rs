@@ -161,6 +161,45 @@ pub fn left_for(nick: &Nick, room: &RoomName) -> String {
     format!("* {nick} {LEFT} for {room}")
 }
 
+/// The summary of joins in a big room during a storm (see docs/PROTOCOL.md):
+/// `* 37 people joined: alice, bob, carol and 34 others`; one join reads as `* alice joined`.
+pub fn people_joined(count: usize, names: &[Nick]) -> String {
+    people(JOINED, count, names)
+}
+
+/// The summary of leaves in a big room during a storm: `* 37 people left: alice, ...`.
+pub fn people_left(count: usize, names: &[Nick]) -> String {
+    people(LEFT, count, names)
+}
+
+fn people(verb: &str, count: usize, names: &[Nick]) -> String {
+    if let ([nick], 1) = (names, count) {
+        return format!("* {nick} {verb}");
+    }
+    let mut text = format!("* {count} people {verb}:");
+    for (i, nick) in names.iter().enumerate() {
+        let _ = write!(text, "{}{nick}", if i == 0 { " " } else { ", " });
+    }
+    match count.saturating_sub(names.len()) {
+        0 => {}
+        1 => text.push_str(" and 1 other"),
+        others => {
+            let _ = write!(text, " and {others} others");
+        }
+    }
+    text
+}
+
+/// A page of a long list after the first: `(page 2 of 48)`, at the end of its header.
+pub fn page_of(page: usize, pages: usize) -> String {
+    format!("(page {page} of {pages})")
+}
+
+/// The line after a page of a long list that has more: how to ask for the next.
+pub fn more_pages(left: usize, command: &str, next: usize) -> String {
+    format!("  ... and {left} more: type {command} {next} for the next page")
+}
+
 pub fn renamed(old: &Nick, new: &Nick) -> String {
     format!("* {old} {RENAMED} {new}")
 }

@@ -232,7 +232,7 @@ impl Hub {
                     return;
                 }
                 let text = protocol::private_from(&whisper.from, &whisper.text);
-                self.deliver(target, line(&text));
+                self.deliver(target, &line(&text));
             }
             Incoming::Paused => self.set_paused(true),
             Incoming::Resumed => self.set_paused(false),
@@ -254,7 +254,7 @@ impl Hub {
         });
         let ids: Vec<MemberId> = self.members.keys().copied().collect();
         for id in ids {
-            self.deliver(id, notice.clone());
+            self.deliver(id, &notice);
         }
         info!(
             "told {} users the chat is {}",

@@ -121,6 +121,8 @@ impl Hub {
         stopping: &Receiver<()>,
     ) {
         while self.relay.held.len() >= MAX_HELD && !self.relay.paused && !self.closing {
+            // About to wait: who has output must not wait with the hub.
+            self.wake_sessions();
             let at = self
                 .relay
                 .wake_at()
@@ -185,6 +187,9 @@ impl Hub {
             log: None,
         };
         let room = member.room.clone();
+        // Join/leave notices held for a summary go first: nobody's message may arrive before
+        // the notice that they joined.
+        self.send_summaries(&room);
         self.hold(record, room, Some(id), sender, formatted);
     }
 
@@ -308,7 +313,7 @@ impl Hub {
     fn tell_everybody(&mut self, line: Line) {
         let ids: Vec<MemberId> = self.members.keys().copied().collect();
         for id in ids {
-            self.deliver(id, line.clone());
+            self.deliver(id, &line);
         }
     }
 }

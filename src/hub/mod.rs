@@ -12,24 +12,39 @@
 pub mod cluster;
 mod durable;
 mod guard;
+mod laggards;
 pub mod moderation;
+mod notices;
 pub mod outbox;
+mod room;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::time::Instant;
 
 use async_channel::{Receiver, Sender};
 use log::{debug, info, warn};
 use smol::future;
 
-use crate::hub::outbox::{line, Line, Outbox, PushError};
+use crate::hub::notices::Change;
+use crate::hub::outbox::{line, Budget, Line, Outbox, PushError};
+use crate::hub::room::Room;
 use crate::names::{Nick, RoomName};
 use crate::protocol;
 use crate::storage::{History, Kind};
 
 /// Longest line of a `/who` or `/rooms` reply before it continues on the next line.
 const LIST_LINE: usize = 400;
+
+/// Items in one page of a `/who` or `/rooms` reply; `/who 2` shows the next page. A page is at
+/// most some 10 KB, so a reply never comes near an outbox's limit. Not configurable.
+const LIST_PAGE: usize = 200;
+
+/// How far a reply to a user's own command may overshoot that user's outbox limit: a page of
+/// a list and then some. A user is never dropped for what they asked for; a reply that does not
+/// fit even so is skipped (that client is far behind and the next relay drops it).
+const REPLY_SLACK: usize = 32 * 1024;
 
 /// Identifies a session for its whole life, whatever its name becomes.
 pub type MemberId = u64;
@@ -57,11 +72,15 @@ pub enum Event {
         kind: Kind,
         text: String,
     },
+    /// `/who`: one page (from 1) of the users in the sender's room.
     Who {
         id: MemberId,
+        page: usize,
     },
+    /// `/rooms`: one page (from 1) of the occupied rooms.
     Rooms {
         id: MemberId,
+        page: usize,
     },
     Rename {
         id: MemberId,
@@ -110,6 +129,10 @@ pub enum RegisterError {
 struct Member {
     nick: Nick,
     room: RoomName,
+    /// Where this member sits in its room's member list (see [`Room::remove`]).
+    slot: usize,
+    /// When this member arrived in its room, as a count of arrivals: `/who` lists in this order.
+    arrived: u64,
     outbox: Outbox,
     ip: IpAddr,
     /// The account logged in to (lower case), if any.
@@ -125,8 +148,19 @@ struct Hub {
     by_nick: HashMap<Arc<str>, MemberId>,
     /// Held names and private-message allowances.
     guard: guard::Guard,
-    /// Each occupied room's members with their outboxes, in joining order, for a fast fan-out.
-    rooms: HashMap<RoomName, Vec<(MemberId, Outbox)>>,
+    /// Each occupied room's members with their outboxes, for a fast fan-out, and its held
+    /// join/leave notices.
+    rooms: HashMap<RoomName, Room>,
+    /// Rooms with held notices and when their summaries are due, oldest first.
+    summaries_due: VecDeque<(Instant, RoomName)>,
+    /// The server-wide budget for queued output, enforced by dropping the largest laggards.
+    budget: Arc<Budget>,
+    /// Sessions that got output this turn and are still to be woken (see [`Hub::wake_sessions`]).
+    wakes: Vec<Outbox>,
+    /// Arrivals in any room so far, for [`Member::arrived`].
+    arrivals: u64,
+    /// Notices summed up since memory was last given back (see [`Hub::send_summaries`]).
+    summed_untrimmed: usize,
     history: History,
     next_msg_id: i64,
     /// Public lines waiting for the writer's commit, and what has been relayed.
@@ -141,7 +175,8 @@ struct Hub {
     cluster: Option<cluster::State>,
 }
 
-/// Runs the hub until the event channel closes. `last_id` is the newest id already stored.
+/// Runs the hub until the event channel closes. `last_id` is the newest id already stored;
+/// `budget` is the server-wide budget every session's outbox counts against.
 /// When `stopping` closes, the hub tells everybody the server is stopping and closes every
 /// outbox; it notices that before any queued event, so a backlog cannot delay the shutdown.
 pub async fn run(
@@ -150,8 +185,9 @@ pub async fn run(
     history: History,
     last_id: i64,
     setup: moderation::Setup,
+    budget: Arc<Budget>,
 ) {
-    run_with(events, stopping, history, last_id, setup, None).await;
+    run_with(events, stopping, history, last_id, setup, None, budget).await;
 }
 
 /// Like [`run`], in cluster mode when `cluster` is given: public lines and notices then go
@@ -163,6 +199,7 @@ pub async fn run_with(
     last_id: i64,
     setup: moderation::Setup,
     cluster: Option<cluster::ClusterLink>,
+    budget: Arc<Budget>,
 ) {
     let incoming = cluster.as_ref().map(|c| c.incoming.clone());
     let mut hub = Hub {
@@ -170,6 +207,11 @@ pub async fn run_with(
         by_nick: HashMap::new(),
         guard: guard::Guard::default(),
         rooms: HashMap::new(),
+        summaries_due: VecDeque::new(),
+        budget,
+        wakes: Vec::new(),
+        arrivals: 0,
+        summed_untrimmed: 0,
         history: history.clone(),
         next_msg_id: last_id + 1,
         relay: durable::Relay::new(last_id),
@@ -193,8 +235,14 @@ pub async fn run_with(
         if !hub.closing {
             hub.relay_committed();
         }
+        hub.wake_sessions();
         // Lines waiting for the writer: wake on its next commit, or when users must be told.
         let wake = hub.relay.wake_at().filter(|_| !hub.closing);
+        let due = hub
+            .summaries_due
+            .front()
+            .map(|(at, _)| *at)
+            .filter(|_| !hub.closing);
         let waiting = async {
             match wake {
                 None => future::pending::<()>().await,
@@ -214,6 +262,15 @@ pub async fn run_with(
                 Err(_) => Step::Closed,
             }
         };
+        let summaries = async {
+            match due {
+                Some(at) => {
+                    smol::Timer::at(at).await;
+                    Step::Summaries
+                }
+                None => future::pending().await,
+            }
+        };
         let step = if hub.closing {
             future::or(next, waiting).await
         } else {
@@ -223,11 +280,25 @@ pub async fn run_with(
             };
             // Neither sessions typing nor the cluster log arriving may starve the other.
             let next = future::race(next, from_cluster());
-            future::or(stop, future::or(next, waiting)).await
+            future::or(stop, future::or(next, future::or(waiting, summaries))).await
         };
         match step {
-            Step::Event(event) => hub.handle(event, &stopping).await,
+            Step::Event(event) => {
+                hub.handle(event, &stopping).await;
+                // Take what else is queued before waking anybody, so each woken session
+                // writes the lines of several events at once.
+                for _ in 1..TURN_EVENTS {
+                    if stopping.is_closed() {
+                        break;
+                    }
+                    match events.try_recv() {
+                        Ok(event) => hub.handle(event, &stopping).await,
+                        Err(_) => break,
+                    }
+                }
+            }
             Step::Cluster(incoming) => hub.on_cluster(incoming),
+            Step::Summaries => hub.send_due_summaries(),
             Step::Look => {}
             Step::Stop if !events.is_closed() => hub.shutdown(),
             Step::Stop | Step::Closed => break,
@@ -248,6 +319,8 @@ enum Step {
     Closed,
     /// A commit, or time to tell users that chat is paused.
     Look,
+    /// Held join/leave notices are due.
+    Summaries,
 }
 
 impl Hub {
@@ -272,8 +345,8 @@ impl Hub {
                 self.say_to_log(id, kind, text)
             }
             Event::Say { id, kind, text } => self.say(id, kind, text, stopping).await,
-            Event::Who { id } => self.who(id),
-            Event::Rooms { id } => self.list_rooms(id),
+            Event::Who { id, page } => self.who(id, page),
+            Event::Rooms { id, page } => self.list_rooms(id, page),
             Event::Rename { id, nick } => self.rename(id, nick),
             Event::Private { id, to, text } => self.private(id, to, text),
             Event::Join { id, room, reply } => {
@@ -297,6 +370,17 @@ impl Hub {
         if self.closing {
             return Err(RegisterError::ShuttingDown);
         }
+        // A session that has ended but whose leave is not processed yet (its notice may be held
+        // for a summary) does not keep its name.
+        if let Some(&holder) = self.by_nick.get(nick.skeleton()) {
+            if self
+                .members
+                .get(&holder)
+                .is_some_and(|m| m.outbox.is_closed())
+            {
+                self.settle(vec![(holder, Fault::Gone)]);
+            }
+        }
         match self.name_clash(None, &nick, ip) {
             None => {}
             Some(guard::NameClash::Taken) => return Err(RegisterError::Taken),
@@ -307,23 +391,33 @@ impl Hub {
         self.relay_committed();
         let room = RoomName::lobby();
         info!("{nick} joined {room}");
-        self.announce(&room, Some(id), &protocol::joined(&nick), || {
-            crate::cluster::Entry::Joined {
-                member: id,
-                nick: nick.clone(),
-                room: room.clone(),
-            }
-        });
+        if self.cluster.is_some() {
+            self.announce(&room, Some(id), &protocol::joined(&nick), || {
+                crate::cluster::Entry::Joined {
+                    member: id,
+                    nick: nick.clone(),
+                    room: room.clone(),
+                }
+            });
+        } else {
+            self.notice(&room, Some(id), Change::Joined, &nick, || {
+                protocol::joined(&nick)
+            });
+        }
         self.by_nick.insert(nick.skeleton().into(), id);
-        self.rooms
+        let slot = self
+            .rooms
             .entry(room.clone())
             .or_default()
-            .push((id, outbox.clone()));
+            .add(id, outbox.clone());
+        self.arrivals += 1;
         self.members.insert(
             id,
             Member {
                 nick,
                 room: room.clone(),
+                slot,
+                arrived: self.arrivals,
                 outbox,
                 ip,
                 account: identity.account,
@@ -337,34 +431,87 @@ impl Hub {
         })
     }
 
-    fn who(&mut self, id: MemberId) {
+    /// Answers `/who`: one page of the room's users, in the order they arrived. It borrows the
+    /// members rather than copying names, so a huge room costs a sort of references plus the
+    /// page's reply.
+    fn who(&mut self, id: MemberId, page: usize) {
         let Some(member) = self.members.get(&id) else {
             return;
         };
-        let names: Vec<String> = self
+        let mut here: Vec<(u64, &Nick)> = self
             .rooms
             .get(&member.room)
-            .into_iter()
-            .flatten()
-            .filter_map(|(m, _)| self.members.get(m).map(|m| m.nick.to_string()))
-            .chain(self.remote_names_in(&member.room))
+            .map(Room::members)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|(m, _)| self.members.get(m).map(|m| (m.arrived, &m.nick)))
             .collect();
-        let header = protocol::who_header(&member.room, names.len());
-        self.tell_list(id, &header, &names);
+        // In cluster mode, other nodes' users follow this node's (empty on a single node).
+        let remote = self.remote_names_in(&member.room);
+        let local = here.len();
+        let total = local + remote.len();
+        let header = protocol::who_header(&member.room, total);
+        let (from, to) = page_bounds(page, total);
+        let local_to = to.min(local);
+        if local_to < local {
+            here.select_nth_unstable_by_key(local_to, |(arrived, _)| *arrived);
+        }
+        let shown = &mut here[..local_to];
+        shown.sort_unstable_by_key(|(arrived, _)| *arrived);
+        let items: Vec<String> = shown[from.min(local_to)..]
+            .iter()
+            .map(|(_, n)| n.to_string())
+            .chain(
+                remote[from.saturating_sub(local)..to.saturating_sub(local)]
+                    .iter()
+                    .cloned(),
+            )
+            .collect();
+        self.tell_page(id, header, &items, page, total, "/who");
     }
 
-    fn list_rooms(&mut self, id: MemberId) {
+    /// Answers `/rooms`: one page of the occupied rooms (other nodes' too in cluster mode), by
+    /// name, with their sizes.
+    fn list_rooms(&mut self, id: MemberId, page: usize) {
         let mut counts: HashMap<&RoomName, usize> =
             self.rooms.iter().map(|(r, m)| (r, m.len())).collect();
         self.count_remote(&mut counts);
         let mut rooms: Vec<(&RoomName, usize)> = counts.into_iter().collect();
-        rooms.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
-        let list: Vec<String> = rooms
+        let total = rooms.len();
+        let (from, to) = page_bounds(page, total);
+        if to < total {
+            rooms.select_nth_unstable_by(to, |a, b| a.0.as_str().cmp(b.0.as_str()));
+        }
+        let shown = &mut rooms[..to];
+        shown.sort_unstable_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
+        let items: Vec<String> = shown[from..]
             .iter()
             .map(|(r, n)| protocol::room_entry(r, *n))
             .collect();
-        let header = protocol::rooms_header(rooms.len());
-        self.tell_list(id, &header, &list);
+        let header = protocol::rooms_header(total);
+        self.tell_page(id, header, &items, page, total, "/rooms");
+    }
+
+    /// Sends one page of a list, with how to get the next if there is one.
+    fn tell_page(
+        &mut self,
+        id: MemberId,
+        mut header: String,
+        items: &[String],
+        page: usize,
+        total: usize,
+        command: &str,
+    ) {
+        let pages = total.div_ceil(LIST_PAGE).max(1);
+        if page > 1 {
+            header.push(' ');
+            header.push_str(&protocol::page_of(page, pages));
+        }
+        self.tell_list(id, &header, items);
+        let (_, to) = page_bounds(page, total);
+        if to < total {
+            self.tell(id, &protocol::more_pages(total - to, command, page + 1));
+        }
     }
 
     /// Sends `header item, item, ...`, continued on further lines when long, so that no reply
@@ -422,6 +569,7 @@ impl Hub {
         }
         self.follow_rename(id, &old, &nick);
         info!("{old} is now known as {nick}");
+        self.send_summaries(&room);
         let text = protocol::renamed(&old, &nick);
         self.announce(&room, None, &text, || crate::cluster::Entry::Renamed {
             member: id,
@@ -458,7 +606,7 @@ impl Hub {
             return;
         }
         debug!("private message from {from} to {to_nick}");
-        self.deliver(target, line(&protocol::private_from(&from, &text)));
+        self.deliver(target, &line(&protocol::private_from(&from, &text)));
         self.tell(id, &protocol::private_to(&to_nick, &text));
     }
 
@@ -473,8 +621,9 @@ impl Hub {
         }
         let nick = member.nick.clone();
         let old = member.room.clone();
+        let slot = member.slot;
         let outbox = member.outbox.clone();
-        self.remove_from_room(id, &old);
+        self.remove_from_room(&old, slot);
         if let Some(cluster) = &self.cluster {
             cluster.link.append(crate::cluster::Entry::Moved {
                 member: id,
@@ -483,17 +632,24 @@ impl Hub {
                 to: room.clone(),
             });
         } else {
-            self.broadcast(&old, None, line(&protocol::left_for(&nick, &room)));
-            self.broadcast(&room, Some(id), line(&protocol::joined(&nick)));
+            self.notice(&old, None, Change::Left, &nick, || {
+                protocol::left_for(&nick, &room)
+            });
+            self.notice(&room, Some(id), Change::Joined, &nick, || {
+                protocol::joined(&nick)
+            });
         }
         let members = self.rooms.entry(room.clone()).or_default();
-        members.push((id, outbox.clone()));
+        let slot = members.add(id, outbox.clone());
         let count = members.len();
+        self.arrivals += 1;
         if let Some(member) = self.members.get_mut(&id) {
             member.room = room.clone();
+            member.slot = slot;
+            member.arrived = self.arrivals;
         }
         info!("{nick} moved from {old} to {room}");
-        let _ = outbox.push_text(&protocol::you_joined(&room, count));
+        let _ = outbox.push_reply(&line(&protocol::you_joined(&room, count)), REPLY_SLACK);
         let _ = outbox.push_marker();
         Some(Joined {
             topic: self.moderation.topic_line(&room),
@@ -511,7 +667,7 @@ impl Hub {
             cluster.link.release(&member.nick, id);
         }
         self.guard.forget(id);
-        self.remove_from_room(id, &member.room);
+        self.remove_from_room(&member.room, member.slot);
         Some(member)
     }
 
@@ -523,13 +679,19 @@ impl Hub {
             // Every outbox is closed: nobody is left to tell.
             return;
         }
-        let text = protocol::quit(&member.nick, reason);
         info!("{} left {}", member.nick, member.room);
-        self.announce(&member.room, None, &text, || crate::cluster::Entry::Quit {
-            member: id,
-            nick: member.nick.clone(),
-            room: member.room.clone(),
-            reason: reason.map(str::to_owned),
+        if self.cluster.is_some() {
+            let text = protocol::quit(&member.nick, reason);
+            self.announce(&member.room, None, &text, || crate::cluster::Entry::Quit {
+                member: id,
+                nick: member.nick.clone(),
+                room: member.room.clone(),
+                reason: reason.map(str::to_owned),
+            });
+            return;
+        }
+        self.notice(&member.room, None, Change::Left, &member.nick, || {
+            protocol::quit(&member.nick, reason)
         });
     }
 
@@ -539,7 +701,7 @@ impl Hub {
         self.closing = true;
         let bye = line(protocol::SHUTTING_DOWN);
         for member in self.members.values() {
-            let _ = member.outbox.push(bye.clone());
+            let _ = member.outbox.push_reply(&bye, REPLY_SLACK);
             member.outbox.close();
         }
         info!(
@@ -548,28 +710,45 @@ impl Hub {
         );
     }
 
-    fn remove_from_room(&mut self, id: MemberId, room: &RoomName) {
-        if let Some(members) = self.rooms.get_mut(room) {
-            members.retain(|(m, _)| *m != id);
-            if members.is_empty() {
-                self.rooms.remove(room);
+    /// Takes the member in `slot` out of `room`, in O(1): the room's last member moves into
+    /// the slot. An emptied room is forgotten, with any notices it held.
+    fn remove_from_room(&mut self, room: &RoomName, slot: usize) {
+        let Some(members) = self.rooms.get_mut(room) else {
+            return;
+        };
+        if let Some(moved) = members.remove(slot) {
+            if let Some(member) = self.members.get_mut(&moved) {
+                member.slot = slot;
             }
+        }
+        if members.is_empty() {
+            self.rooms.remove(room);
         }
     }
 
     /// Sends a line to one member, dropping the member if its outbox is full.
-    fn deliver(&mut self, id: MemberId, line: Line) {
+    fn deliver(&mut self, id: MemberId, line: &[u8]) {
         let fault = match self.members.get(&id).map(|m| m.outbox.push(line)) {
             Some(Err(PushError::Full)) => Fault::Slow,
             Some(Err(PushError::Closed)) => Fault::Gone,
             _ => return,
         };
         self.settle(vec![(id, fault)]);
+        self.enforce_budget();
     }
 
-    /// Sends a reply line to one member.
+    /// Sends a reply to the member's own command. It may overshoot the outbox limit by
+    /// [`REPLY_SLACK`]; a reply never gets its own user dropped.
     fn tell(&mut self, id: MemberId, text: &str) {
-        self.deliver(id, line(text));
+        let pushed = self
+            .members
+            .get(&id)
+            .map(|m| m.outbox.push_reply(&line(text), REPLY_SLACK));
+        match pushed {
+            Some(Err(PushError::Full)) => debug!("reply to member {id} skipped: outbox full"),
+            Some(Err(PushError::Closed)) => self.settle(vec![(id, Fault::Gone)]),
+            _ => {}
+        }
     }
 
     /// Sends a line to everybody in `room` except `except` now (see [`Hub::broadcast`] for the
@@ -580,30 +759,102 @@ impl Hub {
         if !faults.is_empty() {
             self.settle(faults);
         }
+        self.enforce_budget();
     }
 
     /// Pushes a line into the outboxes of a room and returns the members it could not reach.
+    /// The sessions are woken at the end of the hub's turn ([`Hub::wake_sessions`]).
     fn fan_out(
-        &self,
+        &mut self,
         room: &RoomName,
         except: Option<MemberId>,
-        line: &Line,
+        line: &[u8],
     ) -> Vec<(MemberId, Fault)> {
         let mut faults = Vec::new();
         let Some(members) = self.rooms.get(room) else {
             return faults;
         };
-        for (id, outbox) in members {
+        for (id, outbox) in members.members() {
             if Some(*id) == except {
                 continue;
             }
-            match outbox.push(line.clone()) {
-                Ok(()) => {}
+            match outbox.push_deferred(line) {
+                Ok(false) => {}
+                Ok(true) => self.wakes.push(outbox.clone()),
                 Err(PushError::Full) => faults.push((*id, Fault::Slow)),
                 Err(PushError::Closed) => faults.push((*id, Fault::Gone)),
             }
         }
         faults
+    }
+
+    /// Wakes every session that got output since the last call, once each.
+    fn wake_sessions(&mut self) {
+        for outbox in self.wakes.drain(..) {
+            outbox.wake();
+        }
+    }
+
+    /// Announces a join or a leave in `room` on a single node: at once, or held for a summary
+    /// when a big room is in a storm of them (see [`notices`]). `text` builds the single notice.
+    /// (In cluster mode notices travel through the log instead, see `cluster.rs`.)
+    fn notice(
+        &mut self,
+        room: &RoomName,
+        except: Option<MemberId>,
+        change: Change,
+        nick: &Nick,
+        text: impl FnOnce() -> String,
+    ) {
+        let now = Instant::now();
+        let Some(members) = self.rooms.get_mut(room) else {
+            return;
+        };
+        let recipients = members.len();
+        if members.notices.admit(now, recipients) {
+            self.broadcast(room, except, line(&text()));
+        } else if members.notices.hold(change, nick) {
+            self.summaries_due
+                .push_back((now + notices::WINDOW, room.clone()));
+        }
+    }
+
+    /// Sends a room's held notices now, as summaries: before any other line to that room, so
+    /// that nobody's message arrives before the notice that they joined. A window after a
+    /// summary the room is looked at again: if it has calmed down and a storm was summed up,
+    /// the memory the storm used is given back.
+    fn send_summaries(&mut self, room: &RoomName) {
+        let Some(members) = self.rooms.get_mut(room) else {
+            return;
+        };
+        if !members.notices.is_holding() {
+            if self.summed_untrimmed >= laggards::STORM {
+                self.summed_untrimmed = 0;
+                laggards::give_back_memory();
+            }
+            return;
+        }
+        let now = Instant::now();
+        let (lines, summed) = members.notices.summaries(now);
+        for text in lines {
+            self.broadcast(room, None, line(&text));
+        }
+        self.summed_untrimmed += summed;
+        self.summaries_due
+            .push_back((now + notices::WINDOW, room.clone()));
+    }
+
+    /// Sends the summaries whose window has ended.
+    fn send_due_summaries(&mut self) {
+        let now = Instant::now();
+        while let Some((at, _)) = self.summaries_due.front() {
+            if *at > now {
+                break;
+            }
+            if let Some((_, room)) = self.summaries_due.pop_front() {
+                self.send_summaries(&room);
+            }
+        }
     }
 
     /// Removes members whose outbox failed, at once (so no later line is pushed to them and a
@@ -638,10 +889,7 @@ impl Hub {
             if self.closing {
                 continue;
             }
-            let reason = match fault {
-                Fault::Slow => Some(protocol::REASON_TOO_SLOW),
-                Fault::Gone => None,
-            };
+            let reason = (fault == Fault::Slow).then_some(protocol::REASON_TOO_SLOW);
             if let Some(cluster) = &self.cluster {
                 cluster.link.append(crate::cluster::Entry::Left {
                     member: id,
@@ -651,19 +899,34 @@ impl Hub {
                 });
                 continue;
             }
-            let notice = protocol::left(&member.nick, reason);
-            let faults = self.fan_out(&member.room, None, &line(&notice));
-            self.settle(faults);
+            self.notice(&member.room, None, Change::Left, &member.nick, || {
+                protocol::left(&member.nick, reason)
+            });
             announced += 1;
             if announced.is_multiple_of(ANNOUNCE_BATCH) {
+                self.wake_sessions();
                 future::yield_now().await;
                 if stopping.is_closed() && !self.closing {
                     self.shutdown();
                 }
             }
         }
+        if announced >= laggards::STORM {
+            laggards::give_back_memory();
+        }
     }
 }
+
+/// The range of items on `page` (from 1) of a list of `total`.
+fn page_bounds(page: usize, total: usize) -> (usize, usize) {
+    let from = page.saturating_sub(1).saturating_mul(LIST_PAGE).min(total);
+    (from, from.saturating_add(LIST_PAGE).min(total))
+}
+
+/// Events the hub handles in one turn before it wakes the sessions that got output: enough to
+/// batch a busy room's lines into one write per session, few enough that the stop signal and the
+/// first line's latency are not held up.
+const TURN_EVENTS: usize = 64;
 
 /// Departure notices sent between yields: each goes to a whole room, so this bounds how long
 /// the hub runs without letting other tasks (and the shutdown signal) in.
@@ -681,7 +944,7 @@ enum Fault {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hub::outbox::outbox;
+    use crate::hub::outbox::{outbox, Budget};
     use std::time::Duration;
 
     fn register(
@@ -703,7 +966,7 @@ mod tests {
         crate::hub::outbox::Inbox,
     ) {
         let (reply, answer) = async_channel::bounded(1);
-        let (outbox, inbox) = outbox(64 * 1024);
+        let (outbox, inbox) = outbox(64 * 1024, Budget::new(usize::MAX));
         let nick = Nick::parse(name).unwrap();
         let identity = moderation::Identity {
             ip: std::net::Ipv4Addr::LOCALHOST.into(),
@@ -742,7 +1005,16 @@ mod tests {
         let (_stop, stopping) = async_channel::bounded::<()>(1);
         let hub = std::thread::Builder::new()
             .stack_size(128 * 1024)
-            .spawn(move || smol::block_on(run(events_rx, stopping, history, last_id, setup)))
+            .spawn(move || {
+                smol::block_on(run(
+                    events_rx,
+                    stopping,
+                    history,
+                    last_id,
+                    setup,
+                    Budget::new(usize::MAX),
+                ))
+            })
             .unwrap();
         let mut inboxes: Vec<crate::hub::outbox::Inbox> = Vec::new();
         for id in 0..1500 {
@@ -751,7 +1023,9 @@ mod tests {
             inboxes.push(inbox);
             // Read the join notices, as live clients would, so nobody is dropped as slow.
             for inbox in &inboxes {
-                while inbox.try_recv().is_some() {}
+                while inbox.try_recv().is_some() {
+                    inbox.sent();
+                }
             }
         }
         drop(inboxes);
@@ -780,7 +1054,14 @@ mod tests {
         let (events, events_rx) = async_channel::unbounded();
         let (_stop, stopping) = async_channel::bounded::<()>(1);
         let hub = std::thread::spawn(move || {
-            smol::block_on(run(events_rx, stopping, history, last_id, setup))
+            smol::block_on(run(
+                events_rx,
+                stopping,
+                history,
+                last_id,
+                setup,
+                Budget::new(usize::MAX),
+            ))
         });
 
         drop(register(&events, 1, "ghost"));

@@ -251,7 +251,7 @@ impl Hub {
         let Some(member) = self.detach(target) else {
             return;
         };
-        let _ = member.outbox.push(line(last_words));
+        let _ = member.outbox.push(&line(last_words));
         member.outbox.close();
         // In cluster mode through the log, so every node's view of the room loses the user.
         self.announce(&member.room, None, notice, || Entry::Removed {
@@ -836,20 +836,25 @@ impl Hub {
         said: Line,
     ) {
         let mut faults = Vec::new();
+        let mut wakes = Vec::new();
         if let Some(members) = self.rooms.get(room) {
-            for (mid, outbox) in members {
+            for (mid, outbox) in members.members() {
                 if Some(*mid) == except || self.ignores(*mid, sender) {
                     continue;
                 }
-                match outbox.push(said.clone()) {
-                    Ok(()) => {}
+                match outbox.push_deferred(&said) {
+                    Ok(false) => {}
+                    Ok(true) => wakes.push(outbox.clone()),
                     Err(super::outbox::PushError::Full) => faults.push((*mid, Fault::Slow)),
                     Err(super::outbox::PushError::Closed) => faults.push((*mid, Fault::Gone)),
                 }
             }
         }
+        // Woken with the others at the end of the hub's turn.
+        self.wakes.append(&mut wakes);
         if !faults.is_empty() {
             self.settle(faults);
         }
+        self.enforce_budget();
     }
 }

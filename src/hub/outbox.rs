@@ -1,21 +1,38 @@
-//! A session's outbox: the queue of lines waiting to be written to one client.
+//! A session's outbox: the bytes waiting to be written to one client.
 //!
-//! The hub pushes with a non-blocking `push`, so a client that stops reading can never stall the
-//! room: its outbox fills up to a byte limit, the push fails with [`PushError::Full`], and the hub
-//! disconnects that client instead. Lines are shared (`Arc<[u8]>`): a line relayed to a thousand
-//! users is formatted and allocated once.
+//! The hub appends formatted lines to a per-session byte buffer with a non-blocking `push`, so a
+//! client that stops reading can never stall the room: its outbox fills up to a byte limit, the
+//! push fails with [`PushError::Full`], and the hub disconnects that client instead.
 //!
-//! The queue is an unbounded async-channel plus a byte counter rather than a bounded channel,
-//! because a bounded channel allocates all its slots up front, which idle users would pay for.
+//! Why bytes and a wake-up token rather than a channel of lines: a relay to a thousand users
+//! used to cost, per recipient and line, a shared `Arc` clone and drop (one cache line bounced
+//! between all cores), a queue push and pop, and a task wake. Now a line is copied into each
+//! recipient's buffer (a memcpy of some 80 bytes under an uncontended lock), and the session is
+//! woken only when its buffer goes from empty to non-empty (the hub even defers that to the end
+//! of its turn). The session then takes the whole buffer and writes it with one call, however
+//! many lines arrived meanwhile. An idle session holds no buffer at all.
+//!
+//! The wake-up is an `event_listener::Event`, the primitive async-channel itself is built on,
+//! rather than a `bounded(1)` channel: a channel's state is some 700 bytes (cache-padded queue
+//! ends), which every idle user would pay for; the event is one pointer plus a small node while
+//! the session waits.
+//!
+//! The byte limit counts what waits in the buffer *and* what the session has taken but not yet
+//! written, so one connection never holds more than `--outbox-bytes` of output. Every outbox
+//! also counts against one server-wide [`Budget`], which the hub enforces by dropping the
+//! largest laggards first.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 
-use async_channel::{Receiver, Sender};
+use event_listener::Event;
 
-/// One formatted line, newline included, shared among its recipients. The empty line is a marker
-/// (see [`Outbox::push_marker`]) and is never written.
-pub type Line = Arc<[u8]>;
+/// A formatted line, newline included, ready to be appended to outboxes.
+pub type Line = Box<[u8]>;
+
+/// Capacity reserved when an empty buffer gets its first line: most wakes carry a few lines, so
+/// this makes them cost one allocation instead of a doubling series.
+const FIRST_RESERVE: usize = 1024;
 
 /// Why a push failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,120 +43,336 @@ pub enum PushError {
     Closed,
 }
 
-/// The sending side, held by the hub and by the session itself.
-#[derive(Clone)]
-pub struct Outbox {
-    lines: Sender<Line>,
-    state: Arc<State>,
-}
-
-/// The receiving side, held by the session's writer.
-pub struct Inbox {
-    lines: Receiver<Line>,
-    state: Arc<State>,
-}
-
-/// What both sides share: the bytes queued and whether the hub gave up on this client.
-pub struct State {
-    queued: AtomicUsize,
+/// The server-wide budget for queued output: the sum over all outboxes of the bytes waiting or
+/// being written. Updated once per push and once per write, never per recipient of a relay
+/// batch from several threads at once, so its cache line is not the bottleneck.
+#[derive(Debug)]
+pub struct Budget {
+    used: AtomicUsize,
     limit: usize,
-    kicked: AtomicBool,
 }
 
-/// Creates an outbox that holds at most `limit` bytes of queued lines.
-pub fn outbox(limit: usize) -> (Outbox, Inbox) {
-    let (lines_tx, lines_rx) = async_channel::unbounded();
-    let state = Arc::new(State {
-        queued: AtomicUsize::new(0),
-        limit,
-        kicked: AtomicBool::new(false),
-    });
-    (
-        Outbox {
-            lines: lines_tx,
-            state: state.clone(),
-        },
-        Inbox {
-            lines: lines_rx,
-            state,
-        },
-    )
-}
-
-impl Outbox {
-    /// Queues a line without waiting.
-    pub fn push(&self, line: Line) -> Result<(), PushError> {
-        let n = line.len();
-        let before = self.state.queued.fetch_add(n, Ordering::Relaxed);
-        if before + n > self.state.limit {
-            self.state.queued.fetch_sub(n, Ordering::Relaxed);
-            return Err(PushError::Full);
-        }
-        self.lines.try_send(line).map_err(|_| {
-            self.state.queued.fetch_sub(n, Ordering::Relaxed);
-            PushError::Closed
+impl Budget {
+    /// A budget of `limit` bytes for all outboxes together.
+    pub fn new(limit: usize) -> Arc<Budget> {
+        Arc::new(Budget {
+            used: AtomicUsize::new(0),
+            limit,
         })
     }
 
-    /// Queues a line built from text.
-    pub fn push_text(&self, text: &str) -> Result<(), PushError> {
-        self.push(line(text))
+    /// Bytes over the budget right now, if any.
+    pub fn excess(&self) -> Option<usize> {
+        let used = self.used.load(Ordering::Relaxed);
+        (used > self.limit).then(|| used - self.limit)
     }
 
-    /// Queues the empty marker line, which the session uses to find where a room switch happened
-    /// in its queue. It takes no room, so it never fails as full.
+    /// Bytes queued in all outboxes.
+    pub fn used(&self) -> usize {
+        self.used.load(Ordering::Relaxed)
+    }
+
+    fn add(&self, n: usize) {
+        self.used.fetch_add(n, Ordering::Relaxed);
+    }
+
+    fn sub(&self, n: usize) {
+        self.used.fetch_sub(n, Ordering::Relaxed);
+    }
+}
+
+/// The sending side, held by the hub (and by the session until it registers). When the last
+/// `Outbox` is dropped the outbox closes, which ends the session in order if the hub ever lets
+/// go of it.
+pub struct Outbox {
+    shared: Arc<Shared>,
+}
+
+/// The receiving side, held by the session.
+pub struct Inbox {
+    shared: Arc<Shared>,
+}
+
+/// What both sides share.
+pub struct Shared {
+    queue: Mutex<Queue>,
+    /// Bytes the session took from the queue and has not finished writing yet.
+    in_flight: AtomicUsize,
+    limit: usize,
+    kicked: AtomicBool,
+    budget: Arc<Budget>,
+    /// Notified when the queue goes from empty to non-empty, and when it closes.
+    ready: Event,
+    /// Live `Outbox` handles.
+    senders: AtomicUsize,
+}
+
+struct Queue {
+    bytes: Vec<u8>,
+    /// Where a room switch happened in `bytes` (see [`Outbox::push_marker`]).
+    marker: Option<usize>,
+    /// No more pushes: the session is gone or the hub closed the outbox.
+    closed: bool,
+}
+
+/// What the session takes from its outbox in one go.
+pub struct Taken {
+    pub bytes: Vec<u8>,
+    /// True when `bytes` ends where the hub placed a marker.
+    pub at_marker: bool,
+}
+
+/// Creates an outbox that holds at most `limit` bytes of output, counted against `budget`.
+pub fn outbox(limit: usize, budget: Arc<Budget>) -> (Outbox, Inbox) {
+    let shared = Arc::new(Shared {
+        queue: Mutex::new(Queue {
+            bytes: Vec::new(),
+            marker: None,
+            closed: false,
+        }),
+        in_flight: AtomicUsize::new(0),
+        limit,
+        kicked: AtomicBool::new(false),
+        budget,
+        ready: Event::new(),
+        senders: AtomicUsize::new(1),
+    });
+    (
+        Outbox {
+            shared: shared.clone(),
+        },
+        Inbox { shared },
+    )
+}
+
+impl Clone for Outbox {
+    fn clone(&self) -> Outbox {
+        self.shared.senders.fetch_add(1, Ordering::Relaxed);
+        Outbox {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl Drop for Outbox {
+    fn drop(&mut self) {
+        if self.shared.senders.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.close();
+        }
+    }
+}
+
+impl Shared {
+    fn queue(&self) -> MutexGuard<'_, Queue> {
+        // A panic while holding this lock leaves plain bytes behind, still consistent.
+        self.queue
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// True once the hub has kicked this session.
+    pub fn kicked(&self) -> bool {
+        self.kicked.load(Ordering::Acquire)
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        let queue = self.queue.get_mut().unwrap_or_else(|p| p.into_inner());
+        self.budget
+            .sub(queue.bytes.len() + *self.in_flight.get_mut());
+    }
+}
+
+impl Outbox {
+    /// Appends a line (newline included) without waiting.
+    pub fn push(&self, line: &[u8]) -> Result<(), PushError> {
+        self.append(line, self.shared.limit)
+    }
+
+    /// Appends a reply to the user's own command. A reply may overshoot the byte limit by
+    /// `slack`: asking for a list must never get the asker dropped as a slow reader.
+    pub fn push_reply(&self, line: &[u8], slack: usize) -> Result<(), PushError> {
+        self.append(line, self.shared.limit.saturating_add(slack))
+    }
+
+    /// Appends a line built from text.
+    pub fn push_text(&self, text: &str) -> Result<(), PushError> {
+        self.push(&line(text))
+    }
+
+    /// Appends a line like [`Outbox::push`] but leaves the wake-up to the caller: `Ok(true)`
+    /// means the buffer was empty, and [`Outbox::wake`] must follow. The hub relays a whole turn
+    /// of events this way and then wakes each session once, so a write carries more lines.
+    pub fn push_deferred(&self, line: &[u8]) -> Result<bool, PushError> {
+        self.append_quietly(line, self.shared.limit)
+    }
+
+    fn append(&self, line: &[u8], limit: usize) -> Result<(), PushError> {
+        if self.append_quietly(line, limit)? {
+            self.wake();
+        }
+        Ok(())
+    }
+
+    /// Appends; returns whether the buffer was empty (the session must be woken).
+    fn append_quietly(&self, line: &[u8], limit: usize) -> Result<bool, PushError> {
+        let n = line.len();
+        let was_empty = {
+            let mut queue = self.shared.queue();
+            if queue.closed {
+                return Err(PushError::Closed);
+            }
+            let queued = queue.bytes.len() + self.shared.in_flight.load(Ordering::Relaxed);
+            if queued + n > limit {
+                return Err(PushError::Full);
+            }
+            let was_empty = queue.bytes.is_empty();
+            if was_empty {
+                queue.bytes.reserve(n.max(FIRST_RESERVE));
+            }
+            queue.bytes.extend_from_slice(line);
+            was_empty
+        };
+        self.shared.budget.add(n);
+        Ok(was_empty)
+    }
+
+    /// Marks the current end of the queue, which the session uses to find where a room switch
+    /// happened: what comes before belongs to the old room. It takes no room, so it never fails
+    /// as full.
     pub fn push_marker(&self) -> Result<(), PushError> {
-        self.lines
-            .try_send(Arc::from(&b""[..]))
-            .map_err(|_| PushError::Closed)
+        {
+            let mut queue = self.shared.queue();
+            if queue.closed {
+                return Err(PushError::Closed);
+            }
+            queue.marker = Some(queue.bytes.len());
+        }
+        self.wake();
+        Ok(())
+    }
+
+    /// Wakes the session (it takes everything queued).
+    pub fn wake(&self) {
+        self.shared.ready.notify(1);
+    }
+
+    /// Bytes waiting or being written: how far behind this client is.
+    pub fn queued(&self) -> usize {
+        self.shared.queue().bytes.len() + self.shared.in_flight.load(Ordering::Relaxed)
+    }
+
+    /// True once the session is gone or the outbox was closed.
+    pub fn is_closed(&self) -> bool {
+        self.shared.queue().closed
+    }
+
+    /// The budget this outbox counts against.
+    pub fn budget(&self) -> &Budget {
+        &self.shared.budget
     }
 
     /// Gives up on a client that stopped reading: the session stops writing (even in the middle
     /// of a blocked write) and ends without flushing.
+    /// What it held is freed (and leaves the budget) at once: it will never be written.
     pub fn kick(&self) {
-        self.state.kicked.store(true, Ordering::Release);
-        self.lines.close();
+        self.shared.kicked.store(true, Ordering::Release);
+        let freed = {
+            let mut queue = self.shared.queue();
+            queue.closed = true;
+            queue.marker = None;
+            std::mem::take(&mut queue.bytes)
+        };
+        let in_flight = self.shared.in_flight.swap(0, Ordering::Relaxed);
+        self.shared.budget.sub(freed.len() + in_flight);
+        self.wake();
     }
 
     /// Ends the queue: the session writes what is queued, then finishes.
     pub fn close(&self) {
-        self.lines.close();
+        self.shared.queue().closed = true;
+        self.wake();
     }
 }
 
 impl Inbox {
-    /// Waits for the next line; `None` once the outbox is closed and empty (or kicked).
-    pub async fn recv(&self) -> Option<Line> {
+    /// Waits for output; `None` once the outbox is closed and empty (or kicked). What is taken
+    /// counts against the limit until [`Inbox::sent`].
+    pub async fn recv(&self) -> Option<Taken> {
+        loop {
+            if let Some(taken) = self.try_recv() {
+                return Some(taken);
+            }
+            if self.was_kicked() || self.shared.queue().closed {
+                return None;
+            }
+            let listener = self.shared.ready.listen();
+            // Look again now that the listener is in place: a push in between notified nobody.
+            if let Some(taken) = self.try_recv() {
+                return Some(taken);
+            }
+            if self.was_kicked() || self.shared.queue().closed {
+                return None;
+            }
+            listener.await;
+        }
+    }
+
+    /// Everything queued, up to the marker if there is one; `None` if nothing is queued.
+    pub fn try_recv(&self) -> Option<Taken> {
         if self.was_kicked() {
             return None;
         }
-        let line = self.lines.recv().await.ok()?;
-        self.state.queued.fetch_sub(line.len(), Ordering::Relaxed);
-        Some(line)
+        let mut queue = self.shared.queue();
+        let taken = match queue.marker.take() {
+            Some(at) => {
+                let rest = queue.bytes.split_off(at);
+                Taken {
+                    bytes: std::mem::replace(&mut queue.bytes, rest),
+                    at_marker: true,
+                }
+            }
+            None if queue.bytes.is_empty() => return None,
+            None => Taken {
+                bytes: std::mem::take(&mut queue.bytes),
+                at_marker: false,
+            },
+        };
+        drop(queue);
+        self.shared
+            .in_flight
+            .fetch_add(taken.bytes.len(), Ordering::Relaxed);
+        Some(taken)
     }
 
-    /// The next line if one is queued.
-    pub fn try_recv(&self) -> Option<Line> {
-        let line = self.lines.try_recv().ok()?;
-        self.state.queued.fetch_sub(line.len(), Ordering::Relaxed);
-        Some(line)
+    /// Everything taken so far has been written: it no longer counts against the limits.
+    pub fn sent(&self) {
+        let n = self.shared.in_flight.swap(0, Ordering::Relaxed);
+        if n > 0 {
+            self.shared.budget.sub(n);
+        }
     }
 
     /// True once the hub has kicked this session.
     pub fn was_kicked(&self) -> bool {
-        self.state.kicked.load(Ordering::Acquire)
+        self.shared.kicked()
     }
 
     /// The shared state, for a writer that must notice a kick while blocked.
-    pub fn state(&self) -> Arc<State> {
-        self.state.clone()
+    pub fn state(&self) -> Arc<Shared> {
+        self.shared.clone()
     }
 }
 
-impl State {
-    /// True once the hub has kicked this session.
-    pub fn kicked(&self) -> bool {
-        self.kicked.load(Ordering::Acquire)
+impl Drop for Inbox {
+    fn drop(&mut self) {
+        // The session is gone: later pushes fail as closed, and what waits is freed now.
+        let mut queue = self.shared.queue();
+        queue.closed = true;
+        let freed = std::mem::take(&mut queue.bytes);
+        drop(queue);
+        self.shared.budget.sub(freed.len());
     }
 }
 
@@ -148,37 +381,86 @@ pub fn line(text: &str) -> Line {
     let mut bytes = Vec::with_capacity(text.len() + 1);
     bytes.extend_from_slice(text.as_bytes());
     bytes.push(b'\n');
-    bytes.into()
+    bytes.into_boxed_slice()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn budget() -> Arc<Budget> {
+        Budget::new(usize::MAX)
+    }
+
     #[test]
-    fn full_at_the_byte_limit_and_frees_on_receive() {
-        let (tx, rx) = outbox(10);
+    fn full_at_the_byte_limit_and_frees_once_sent() {
+        let (tx, rx) = outbox(10, budget());
         assert_eq!(tx.push_text("1234"), Ok(())); // 5 bytes
         assert_eq!(tx.push_text("1234"), Ok(())); // 10 bytes
         assert_eq!(tx.push_text("x"), Err(PushError::Full));
-        assert_eq!(tx.push_marker(), Ok(()));
-        assert_eq!(rx.try_recv().as_deref(), Some(&b"1234\n"[..]));
+        let taken = rx.try_recv().unwrap();
+        assert_eq!(taken.bytes, b"1234\n1234\n");
+        // Taken but not written yet: still counted.
+        assert_eq!(tx.push_text("x"), Err(PushError::Full));
+        rx.sent();
         assert_eq!(tx.push_text("x"), Ok(()));
     }
 
     #[test]
+    fn a_reply_may_overshoot_by_the_slack() {
+        let (tx, _rx) = outbox(10, budget());
+        tx.push_text("123456789").unwrap();
+        assert_eq!(tx.push(b"abcd\n"), Err(PushError::Full));
+        assert_eq!(tx.push_reply(b"abcd\n", 8), Ok(()));
+    }
+
+    #[test]
+    fn the_marker_splits_the_queue() {
+        let (tx, rx) = outbox(100, budget());
+        tx.push_text("old").unwrap();
+        tx.push_marker().unwrap();
+        tx.push_text("new").unwrap();
+        let first = rx.try_recv().unwrap();
+        assert_eq!((&first.bytes[..], first.at_marker), (&b"old\n"[..], true));
+        let second = rx.try_recv().unwrap();
+        assert_eq!(
+            (&second.bytes[..], second.at_marker),
+            (&b"new\n"[..], false)
+        );
+    }
+
+    #[test]
     fn closed_after_the_inbox_is_gone() {
-        let (tx, rx) = outbox(100);
+        let (tx, rx) = outbox(100, budget());
         drop(rx);
         assert_eq!(tx.push_text("hi"), Err(PushError::Closed));
     }
 
     #[test]
     fn close_lets_queued_lines_drain() {
-        let (tx, rx) = outbox(100);
+        let (tx, rx) = outbox(100, budget());
         tx.push_text("last").unwrap();
         tx.close();
-        assert_eq!(smol::block_on(rx.recv()).as_deref(), Some(&b"last\n"[..]));
-        assert_eq!(smol::block_on(rx.recv()), None);
+        let taken = smol::block_on(rx.recv()).unwrap();
+        assert_eq!(taken.bytes, b"last\n");
+        assert!(smol::block_on(rx.recv()).is_none());
+    }
+
+    #[test]
+    fn the_budget_counts_until_written_or_dropped() {
+        let budget = Budget::new(8);
+        let (tx, rx) = outbox(100, budget.clone());
+        tx.push_text("12345").unwrap();
+        tx.push_text("678").unwrap();
+        assert_eq!(budget.used(), 10);
+        assert_eq!(budget.excess(), Some(2));
+        let _ = rx.try_recv();
+        assert_eq!(budget.used(), 10);
+        rx.sent();
+        assert_eq!(budget.used(), 0);
+        tx.push_text("abc").unwrap();
+        drop(rx);
+        drop(tx);
+        assert_eq!(budget.used(), 0);
     }
 }

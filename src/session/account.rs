@@ -393,13 +393,15 @@ async fn relaying<S: Stream, T>(
     let mut work = std::pin::pin!(work);
     loop {
         conn.flush().await.map_err(|_| End::Gone)?;
+        // Written: what was taken from the outbox no longer counts against its limit.
+        inbox.sent();
         let step = future::or(async { Ok(work.as_mut().await) }, async {
             Err(inbox.recv().await)
         })
         .await;
         match step {
             Ok(done) => return Ok(done),
-            Err(Some(line)) => conn.queue_bytes(&line),
+            Err(Some(taken)) => conn.queue_owned(taken.bytes),
             Err(None) => return Err(End::Closed),
         }
     }
@@ -408,7 +410,7 @@ async fn relaying<S: Stream, T>(
 /// What woke a dialogue.
 enum Wake {
     Input(std::io::Result<Option<Decoded>>),
-    Outbox(Option<crate::hub::outbox::Line>),
+    Outbox(Option<crate::hub::outbox::Taken>),
 }
 
 /// The user's next line, passing outbox lines to the client meanwhile. An over-long line counts
@@ -416,6 +418,8 @@ enum Wake {
 async fn read_answer<S: Stream>(conn: &mut Conn<S>, inbox: &Inbox) -> Result<Option<String>, End> {
     loop {
         conn.flush().await.map_err(|_| End::Gone)?;
+        // Written: what was taken from the outbox no longer counts against its limit.
+        inbox.sent();
         let wake = {
             let reader = &mut conn.reader;
             let stream = &mut conn.stream;
@@ -425,7 +429,7 @@ async fn read_answer<S: Stream>(conn: &mut Conn<S>, inbox: &Inbox) -> Result<Opt
             .await
         };
         match wake {
-            Wake::Outbox(Some(line)) => conn.queue_bytes(&line),
+            Wake::Outbox(Some(taken)) => conn.queue_owned(taken.bytes),
             Wake::Outbox(None) => return Err(End::Closed),
             Wake::Input(Ok(Some(Decoded::Line(text)))) => return Ok(Some(text)),
             Wake::Input(Ok(Some(Decoded::TooLong))) => return Ok(None),

@@ -12,7 +12,7 @@ use super::account::{self, Dialogue};
 use super::command::{self, Command, Input, HELP};
 use super::{paging, register, room, End, Me, Shared};
 use crate::hub::moderation::Action;
-use crate::hub::outbox::{Inbox, Line};
+use crate::hub::outbox::{Inbox, Taken};
 use crate::hub::{Event, Joined, MemberId};
 use crate::limits::ratelimit::TokenBucket;
 use crate::names::Nick;
@@ -21,14 +21,10 @@ use crate::storage::Kind;
 use crate::wire::codec::Decoded;
 use crate::wire::conn::{Conn, Stream};
 
-/// Most bytes gathered from the outbox into one write. Large enough that a busy room costs one
-/// system call per many lines; small enough to bound the per-session write buffer.
-const MAX_BATCH_BYTES: usize = 64 * 1024;
-
 /// What woke the chat loop.
 enum Wake {
     Input(io::Result<Option<Decoded>>),
-    Outbox(Option<Line>),
+    Outbox(Option<Taken>),
 }
 
 pub(super) async fn chat<S: Stream>(
@@ -73,6 +69,8 @@ pub(super) async fn chat<S: Stream>(
         if conn.flush().await.is_err() {
             return End::Gone;
         }
+        // Written: what was taken from the outbox no longer counts against its limit.
+        inbox.sent();
         let wake = {
             let reader = &mut conn.reader;
             let stream = &mut conn.stream;
@@ -89,14 +87,9 @@ pub(super) async fn chat<S: Stream>(
             future::race(read, recv).await
         };
         let text = match wake {
-            Wake::Outbox(Some(line)) => {
-                conn.queue_bytes(&line);
-                while conn.out.len() < MAX_BATCH_BYTES {
-                    match inbox.try_recv() {
-                        Some(line) => conn.queue_bytes(&line),
-                        None => break,
-                    }
-                }
+            Wake::Outbox(Some(taken)) => {
+                // Everything the hub appended since the last wake, written with one call.
+                conn.queue_owned(taken.bytes);
                 continue;
             }
             Wake::Outbox(None) => {
@@ -176,7 +169,8 @@ pub(super) async fn chat<S: Stream>(
                         Command::Password => Dialogue::Password,
                         _ => Dialogue::Unregister,
                     };
-                    match account::run(conn, shared, id, me, inbox, dialogue).await {
+                    // Boxed, like the other rare phases: an idle session need not carry its state.
+                    match Box::pin(account::run(conn, shared, id, me, inbox, dialogue)).await {
                         Ok(()) => continue,
                         Err(end) => return end,
                     }
@@ -236,8 +230,10 @@ pub(super) async fn chat<S: Stream>(
                     kind: Kind::Action,
                     text,
                 },
-                Command::Who => Event::Who { id },
-                Command::Rooms => Event::Rooms { id },
+                Command::Who => Event::Who { id, page: 1 },
+                Command::Rooms => Event::Rooms { id, page: 1 },
+                Command::WhoPage(page) => Event::Who { id, page },
+                Command::RoomsPage(page) => Event::Rooms { id, page },
                 Command::Msg(to, text) => Event::Private { id, to, text },
                 Command::Quit(reason) => return End::Quit(reason),
                 Command::History(n) => {
@@ -273,7 +269,8 @@ pub(super) async fn chat<S: Stream>(
                 continue;
             }
         };
-        if shared.hub.send(event).await.is_err() {
+        // Boxed: the send future holds a whole event, which an idle session need not carry.
+        if Box::pin(shared.hub.send(event)).await.is_err() {
             return End::Closed;
         }
     }

@@ -34,6 +34,9 @@ pub enum Command {
     Msg(Nick, String),
     Join(RoomName),
     Rooms,
+    /// `/who N` and `/rooms N`: page N (from 2) of a long list.
+    WhoPage(usize),
+    RoomsPage(usize),
     History(u32),
     Quit(Option<String>),
     // Accounts.
@@ -93,12 +96,12 @@ impl std::fmt::Display for CommandError {
 pub const HELP: &[&str] = &[
     "commands:",
     "  /help               this list",
-    "  /who                users in your room",
+    "  /who [PAGE]         users in your room, 200 a page",
     "  /nick NEW           change your name",
     "  /me ACTION          say an action: * you ACTION",
     "  /msg NAME TEXT      private line only NAME sees (not stored in history)",
     "  /join ROOM          go to ROOM (created on first use); you see its recent history",
-    "  /rooms              rooms with users in them",
+    "  /rooms [PAGE]       rooms with users in them, 200 a page",
     "  /history [N]        N (default 20, max 200) older messages of your room",
     "  /quit [REASON]      leave",
     "  //text              send a line that starts with /",
@@ -138,8 +141,14 @@ pub fn parse(line: &str) -> Result<Input, CommandError> {
     };
     let command = match name.to_ascii_lowercase().as_str() {
         "help" => Command::Help,
-        "who" => Command::Who,
-        "rooms" => Command::Rooms,
+        "who" => match page(args, "/who [PAGE]")? {
+            None => Command::Who,
+            Some(n) => Command::WhoPage(n),
+        },
+        "rooms" => match page(args, "/rooms [PAGE]")? {
+            None => Command::Rooms,
+            Some(n) => Command::RoomsPage(n),
+        },
         "nick" => match one_word(args) {
             Some(n) => Command::Nick(Nick::parse(n).map_err(CommandError::BadNick)?),
             None => return Err(CommandError::Usage("/nick NEW")),
@@ -230,6 +239,18 @@ pub fn parse(line: &str) -> Result<Input, CommandError> {
     Ok(Input::Command(command))
 }
 
+/// The page number of `/who N` or `/rooms N`: `None` for the first page.
+fn page(args: &str, usage: &'static str) -> Result<Option<usize>, CommandError> {
+    match args {
+        "" => Ok(None),
+        n => match n.parse::<usize>() {
+            Ok(1) => Ok(None),
+            Ok(n) if n > 1 => Ok(Some(n)),
+            _ => Err(CommandError::Usage(usage)),
+        },
+    }
+}
+
 /// The first word and the rest (trimmed, `None` if empty).
 fn split_word(args: &str) -> (&str, Option<String>) {
     match args.split_once(char::is_whitespace) {
@@ -296,6 +317,9 @@ mod tests {
             Command::Join(RoomName::parse("rust").unwrap())
         );
         assert_eq!(cmd("/rooms"), Command::Rooms);
+        assert_eq!(cmd("/rooms 3"), Command::RoomsPage(3));
+        assert_eq!(cmd("/who 1"), Command::Who);
+        assert_eq!(cmd("/who 2"), Command::WhoPage(2));
         assert_eq!(cmd("/history"), Command::History(20));
         assert_eq!(cmd("/history 5"), Command::History(5));
         assert_eq!(cmd("/history 100000"), Command::History(HISTORY_MAX));
@@ -444,6 +468,10 @@ mod tests {
                 Ok(Input::Say(text)) => prop_assert!(false, "{s:?} was said as {text:?}"),
                 Ok(Input::Command(command)) => match (name.as_str(), command) {
                     ("help", Command::Help) | ("who", Command::Who) | ("rooms", Command::Rooms) => {}
+                    ("who", Command::WhoPage(n)) | ("rooms", Command::RoomsPage(n)) => {
+                        prop_assert!(n >= 2);
+                        prop_assert_eq!(args.parse::<usize>(), Ok(n));
+                    }
                     ("nick", Command::Nick(nick)) => prop_assert_eq!(Nick::parse(args), Ok(nick)),
                     ("me", Command::Me(action)) => {
                         prop_assert_eq!(action.as_str(), args);

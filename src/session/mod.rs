@@ -42,6 +42,8 @@ pub struct Shared {
     /// In cluster mode, where names are claimed cluster-wide before the hub sees them.
     pub cluster: Option<crate::cluster::Link>,
     pub accounts: Accounts,
+    /// What every outbox counts against (`--outbox-total-bytes`).
+    pub output_budget: Arc<outbox::Budget>,
 }
 
 /// What a session knows about its user beyond the name.
@@ -73,7 +75,7 @@ enum Refusal {
 }
 
 /// A blocked write gives up once the hub has kicked this session.
-struct Kicked(Arc<outbox::State>);
+struct Kicked(Arc<outbox::Shared>);
 
 impl Abandon for Kicked {
     fn abandoned(&self) -> bool {
@@ -99,7 +101,7 @@ pub async fn run<S: Stream>(
 ) {
     let config = &shared.config;
     let mut conn = Conn::new(stream, peer, config.max_line);
-    let (outbox, inbox) = outbox(config.outbox_bytes);
+    let (outbox, inbox) = outbox(config.outbox_bytes, shared.output_budget.clone());
 
     // Boxed, like the other phases a session passes through once, so that the task's own state
     // is only as large as the chat loop needs: that is what an idle user costs.

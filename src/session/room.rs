@@ -36,8 +36,12 @@ pub(super) async fn switch_room<S: Stream>(
     // The hub queued a marker where the move happened: lines before it belong to the old room.
     loop {
         match inbox.recv().await {
-            Some(line) if line.is_empty() => break,
-            Some(line) => conn.queue_bytes(&line),
+            Some(taken) => {
+                conn.queue_owned(taken.bytes);
+                if taken.at_marker {
+                    break;
+                }
+            }
             None => return Err(End::Closed),
         }
     }

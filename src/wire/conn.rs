@@ -131,6 +131,19 @@ impl<S: Stream> Conn<S> {
         }
     }
 
+    /// Adds a buffer of lines that already end in newlines, taking it over when nothing else is
+    /// pending (and the client needs no telnet encoding) so that relayed output is written
+    /// without another copy.
+    pub fn queue_owned(&mut self, bytes: Vec<u8>) {
+        if self.reader.is_telnet() {
+            telnet::encode_into(&mut self.out, &bytes);
+        } else if self.out.is_empty() {
+            self.out = bytes;
+        } else {
+            self.out.extend_from_slice(&bytes);
+        }
+    }
+
     /// Throws away every line the client has typed ahead that the server has not read yet: what
     /// is buffered here, what the socket already holds, and a partial line. Returns how many
     /// lines went. Called after refusing a password dialogue, whose typed-ahead answer (a
@@ -138,6 +151,8 @@ impl<S: Stream> Conn<S> {
     pub async fn discard_typed_ahead(&mut self) -> usize {
         let mut dropped = 0;
         loop {
+            // A real read, not the gate's memory: bytes the reactor has not reported yet count.
+            self.reader.read_now();
             let next = smol::future::poll_once(self.reader.next(&mut self.stream)).await;
             match next {
                 Some(Ok(Some(Decoded::Line(_) | Decoded::TooLong))) => dropped += 1,

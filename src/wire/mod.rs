@@ -8,6 +8,7 @@
 //! Nothing here knows about names, rooms, the hub or the database.
 pub mod codec;
 pub mod conn;
+pub mod gate;
 pub mod reader;
 pub mod sanitize;
 pub mod telnet;

@@ -16,6 +16,7 @@ use smol::io::AsyncRead;
 use crate::wire::codec::{Decoded, LineDecoder};
 #[cfg(doc)]
 use crate::wire::conn::Conn;
+use crate::wire::gate::ReadGate;
 
 /// Bytes read per system call. Not configurable: 4 KiB holds a few lines of typing or a chunk of
 /// paste; larger reads would only let a rate-limited client park more bytes in our memory.
@@ -30,6 +31,8 @@ pub struct LineReader {
     decoder: LineDecoder,
     unread: Vec<u8>,
     pos: usize,
+    /// Skips read calls while the socket has not signalled (see [`ReadGate`]).
+    gate: ReadGate,
 }
 
 impl LineReader {
@@ -38,6 +41,7 @@ impl LineReader {
             decoder: LineDecoder::new(max_line),
             unread: Vec::new(),
             pos: 0,
+            gate: ReadGate::default(),
         }
     }
 
@@ -54,6 +58,12 @@ impl LineReader {
     /// Gives a telnet user's echo back.
     pub fn show_input(&mut self) {
         self.decoder.show_input();
+    }
+
+    /// Makes the next read a real one, even if the socket has not signalled since it last said
+    /// "not ready" (see [`ReadGate`]): for callers that must see what the socket holds right now.
+    pub fn read_now(&mut self) {
+        self.gate.open();
     }
 
     /// Drops the partial line decoded so far.
@@ -96,8 +106,11 @@ impl LineReader {
             }
             let unread = &mut self.unread;
             let decoder = &mut self.decoder;
+            let gate = &mut self.gate;
             let n = poll_fn(|cx| {
-                let poll = poll_scratch(&mut *stream, cx, |bytes| unread.extend_from_slice(bytes));
+                let poll = gate.poll(cx, |cx| {
+                    poll_scratch(&mut *stream, cx, |bytes| unread.extend_from_slice(bytes))
+                });
                 if poll.is_pending() {
                     // About to go idle: hold no more memory than a partial line needs.
                     decoder.shrink();
