@@ -39,7 +39,6 @@ pub fn run(args: Args) -> Result<(), String> {
     let (history, writer, last_id, position) =
         History::open_limited(&args.db, args.commit_window(), args.test_max_db_pages)
             .map_err(|e| e.to_string())?;
-    let loaded = Accounts::load(&args.db).map_err(|e| e.to_string())?;
     let plain = listen.plain.map(bind).transpose()?;
     let tls_listener = match &listen.tls {
         Some(settings) => Some(bind(settings.addr)?),
@@ -57,11 +56,13 @@ pub fn run(args: Args) -> Result<(), String> {
                 .clone()
                 .unwrap_or_else(|| cluster::default_node_name(port));
             let mut node = cluster::Node::start(url, &name, args.cluster_stream_max)?;
-            let last_id = hub::cluster::catch_up(&mut node, &history, last_id, position)?;
+            let last_id = hub::cluster::catch_up(&mut node, &history, &args.db, last_id, position)?;
             (Some(node.run()?), last_id)
         }
         None => (None, last_id),
     };
+    // After catch-up, so the bans and topics loaded include the cluster's latest.
+    let loaded = Accounts::load(&args.db).map_err(|e| e.to_string())?;
     let (link, cluster_threads) = match cluster {
         Some((link, incoming, threads)) => (
             Some(hub::cluster::ClusterLink { link, incoming }),

@@ -17,6 +17,7 @@ use super::outbox::{line, Line};
 use super::{Event, Fault, Hub, Member, MemberId};
 use crate::accounts::Accounts;
 use crate::clock;
+use crate::cluster::{Change, Entry};
 use crate::limits::address::group;
 use crate::moderation::ban::{Ban, BanList, Target};
 use crate::names::{Nick, RoomName};
@@ -96,6 +97,9 @@ pub enum Action {
     Whoami {
         reply: Sender<Nick>,
     },
+    /// The session stored an account change (`/register`, `/password`, `/unregister`): in cluster
+    /// mode, the hub appends it to the log so every node's file holds it.
+    Replicate(Change),
 }
 
 /// The hub's moderation state.
@@ -261,6 +265,7 @@ impl Hub {
                     let _ = reply.try_send(member.nick.clone());
                 }
             }
+            Action::Replicate(change) => self.replicate(change),
         }
     }
 
@@ -312,7 +317,13 @@ impl Hub {
         };
         let _ = member.outbox.push(&line(last_words));
         member.outbox.close();
-        self.broadcast(&member.room, None, line(notice));
+        // In cluster mode through the log, so every node's view of the room loses the user.
+        self.announce(&member.room, None, notice, || Entry::Removed {
+            member: target,
+            nick: member.nick.clone(),
+            room: member.room.clone(),
+            notice: notice.to_owned(),
+        });
     }
 
     fn kick(&mut self, id: MemberId, nick: &Nick, reason: Option<String>) {
@@ -320,7 +331,21 @@ impl Hub {
             return;
         };
         let Some(target) = self.member_by_name(nick) else {
-            self.tell(id, &protocol::no_such_user(nick));
+            // Cluster mode: the node holding that user acts on it.
+            match self.remote_nick(nick) {
+                Some(name) => {
+                    if let Some(cluster) = &self.cluster {
+                        cluster.link.append(Entry::Kick {
+                            nick: name.clone(),
+                            by: op.clone(),
+                            reason: reason.clone(),
+                        });
+                    }
+                    self.tell(id, &protocol::you_kicked(&name));
+                    self.log_action(&op, "kick", name.key().to_owned(), reason, None);
+                }
+                None => self.tell(id, &protocol::no_such_user(nick)),
+            }
             return;
         };
         let Some(name) = self.members.get(&target).map(|m| m.nick.clone()) else {
@@ -380,9 +405,16 @@ impl Hub {
                 return;
             }
         }
-        self.moderation.accounts.store.insert_ban(ban);
+        self.moderation.accounts.store.insert_ban(ban.clone());
         // After the write is queued: a reload queued later reads it.
         self.moderation.ban_edits += 1;
+        self.replicate(Change::Ban {
+            target: ban.target.to_string(),
+            reason: ban.reason,
+            by: ban.by,
+            created_ms: ban.created_ms,
+            expires_ms: ban.expires_ms,
+        });
         let victims: Vec<(MemberId, Nick)> = self
             .members
             .iter()
@@ -421,6 +453,9 @@ impl Hub {
         }
         self.moderation.accounts.store.delete_ban(target.clone());
         self.moderation.ban_edits += 1;
+        self.replicate(Change::Unban {
+            target: shown.clone(),
+        });
         self.tell(id, &protocol::unbanned(&shown));
         self.log_action(&op, "unban", shown, None, None);
     }
@@ -472,6 +507,12 @@ impl Hub {
             by: op.to_string(),
             expires_ms,
         });
+        self.replicate(Change::Mute {
+            name: nick.key().to_owned(),
+            account: mute.account.as_deref().map(str::to_owned),
+            ip: mute.ip,
+            until_ms: expires_ms,
+        });
         // A second mute of the same name replaces the first (a new duration).
         self.moderation
             .mutes
@@ -512,6 +553,9 @@ impl Hub {
             return;
         }
         self.moderation.accounts.store.delete_mutes(lifted);
+        self.replicate(Change::Unmute {
+            name: nick.key().to_owned(),
+        });
         self.tell(id, &protocol::unmuted(nick));
         if let Some(target) = target {
             self.tell(target, protocol::YOU_ARE_UNMUTED);
@@ -674,6 +718,10 @@ impl Hub {
             }
         }
         self.tell(id, &text);
+        self.replicate(Change::Role {
+            name: nick.key().to_owned(),
+            operator,
+        });
         let action = if operator { "op" } else { "deop" };
         self.log_action(&op, action, nick.key().to_owned(), None, None);
     }
@@ -704,9 +752,178 @@ impl Hub {
                 .insert(room.as_str().to_owned(), (shared.clone(), op.shared()));
             (protocol::topic_set(&op, &room, &text), Some(shared))
         };
-        store.set_topic(room.shared(), stored, op.shared());
+        store.set_topic(room.shared(), stored.clone(), op.shared());
+        self.replicate(Change::Topic {
+            room: room.clone(),
+            text: stored.map(|t| t.to_string()),
+            by: op.to_string(),
+            at_ms: clock::now_ms(),
+        });
         self.broadcast(&room, None, line(&notice));
         self.log_action(&op, "topic", room.as_str().to_owned(), Some(text), None);
+    }
+
+    /// Applies a change read from the cluster log to this hub's state (its file is the account
+    /// thread's business). Every node applies every change in log order, the node that made it
+    /// included (`own`), so concurrent changes end the same everywhere; only the others' changes
+    /// are told to users, since the node that made one told them already.
+    pub(super) fn apply_change(&mut self, change: Change, own: bool) {
+        let now = clock::now_ms();
+        match change {
+            Change::Register { .. } | Change::Password { .. } => {}
+            Change::Unregister { name } => {
+                if own {
+                    return;
+                }
+                for member in self.members.values_mut() {
+                    if member.account.as_deref() == Some(name.as_str()) {
+                        member.account = None;
+                        member.operator = false;
+                    }
+                }
+            }
+            Change::Role { name, operator } => {
+                let holders: Vec<MemberId> = self
+                    .members
+                    .iter()
+                    .filter(|(_, m)| m.account.as_deref() == Some(name.as_str()))
+                    .map(|(&mid, _)| mid)
+                    .collect();
+                let text = if operator {
+                    protocol::now_operator(&name)
+                } else {
+                    protocol::no_longer_operator(&name)
+                };
+                for holder in holders {
+                    let changed = self
+                        .members
+                        .get_mut(&holder)
+                        .is_some_and(|m| std::mem::replace(&mut m.operator, operator) != operator);
+                    if changed && !own {
+                        self.tell(holder, &text);
+                    }
+                }
+            }
+            Change::Ban {
+                target,
+                reason,
+                by,
+                created_ms,
+                expires_ms,
+            } => {
+                let target = Target::parse(&target);
+                let ban = Ban {
+                    target: target.clone(),
+                    reason: reason.clone(),
+                    by: by.clone(),
+                    created_ms,
+                    expires_ms,
+                };
+                match self.moderation.accounts.bans.write() {
+                    Ok(mut bans) => bans.add(ban, now),
+                    Err(_) => warn!("the ban list lock is poisoned; ban not applied"),
+                }
+                if own {
+                    return;
+                }
+                let victims: Vec<(MemberId, Nick)> = self
+                    .members
+                    .iter()
+                    .filter(|(_, m)| covers(&target, m))
+                    .map(|(&mid, m)| (mid, m.nick.clone()))
+                    .collect();
+                let last_words = protocol::you_were_banned(&by, expires_ms, reason.as_deref());
+                for (victim, name) in victims {
+                    info!("{name} removed by a ban set on another node by {by}");
+                    self.eject(
+                        victim,
+                        &protocol::banned(&name, &by, reason.as_deref()),
+                        &last_words,
+                    );
+                }
+            }
+            Change::Unban { target } => {
+                if let Ok(mut bans) = self.moderation.accounts.bans.write() {
+                    bans.remove(&Target::parse(&target), now);
+                }
+            }
+            Change::Mute {
+                name,
+                account,
+                ip,
+                until_ms,
+            } => {
+                if own {
+                    return;
+                }
+                if until_ms.is_some_and(|ms| ms <= now) {
+                    return;
+                }
+                let member = Nick::parse(&name)
+                    .ok()
+                    .and_then(|nick| self.member_by_name(&nick));
+                self.moderation
+                    .mutes
+                    .retain(|m| !m.names.iter().any(|n| **n == *name));
+                self.moderation.mutes.push(Mute {
+                    names: vec![name.into()],
+                    account: account.map(Arc::from),
+                    ip,
+                    member,
+                    expires_ms: until_ms,
+                });
+            }
+            Change::Unmute { name } => {
+                if own {
+                    return;
+                }
+                let target = Nick::parse(&name)
+                    .ok()
+                    .and_then(|nick| self.member_by_name(&nick));
+                let member = target.and_then(|t| self.members.get(&t).map(|m| (t, m)));
+                self.moderation.mutes.retain(|mute| {
+                    !(mute.names.iter().any(|n| **n == *name)
+                        || member.is_some_and(|(t, m)| mute.covers(t, m)))
+                });
+            }
+            Change::Topic { room, text, by, .. } => {
+                match &text {
+                    Some(text) => {
+                        self.moderation.topics.insert(
+                            room.as_str().to_owned(),
+                            (text.as_str().into(), by.as_str().into()),
+                        );
+                    }
+                    None => {
+                        self.moderation.topics.remove(room.as_str());
+                    }
+                }
+                if own {
+                    return;
+                }
+                let Ok(op) = Nick::parse(&by) else {
+                    return;
+                };
+                let notice = match &text {
+                    Some(text) => protocol::topic_set(&op, &room, text),
+                    None => protocol::topic_cleared(&op, &room),
+                };
+                self.broadcast(&room, None, line(&notice));
+            }
+        }
+    }
+
+    /// A kick from another node's operator, for a user of this node.
+    pub(super) fn kicked_from_afar(&mut self, nick: &Nick, op: &Nick, reason: Option<&str>) {
+        let Some(target) = self.member_by_name(nick) else {
+            return;
+        };
+        info!("{nick} kicked by {op} from another node");
+        self.eject(
+            target,
+            &protocol::kicked(nick, op, reason),
+            &protocol::you_were_kicked(op, reason),
+        );
     }
 
     fn ignore(&mut self, id: MemberId, nick: Option<Nick>) {

@@ -13,6 +13,7 @@ use smol::future;
 
 use super::{End, Me, Shared};
 use crate::accounts::password::Secret;
+use crate::cluster::Change;
 use crate::hub::moderation::Action;
 use crate::hub::outbox::Inbox;
 use crate::hub::{Event, MemberId};
@@ -84,9 +85,19 @@ async fn dialogue_inner<S: Stream>(
                 conn.queue(protocol::ACCOUNTS_UNAVAILABLE);
                 return Ok(());
             };
-            match shared.accounts.store.set_password(&account, hash).await {
+            match shared
+                .accounts
+                .store
+                .set_password(&account, hash.clone())
+                .await
+            {
                 Ok(true) => {
                     info!("{}: changed the password of {account}", conn.peer);
+                    let change = Change::Password {
+                        name: account.to_string(),
+                        hash,
+                    };
+                    replicate(shared, id, change).await?;
                     conn.queue(protocol::PASSWORD_CHANGED);
                 }
                 Ok(false) => conn.queue(protocol::NOT_LOGGED_IN),
@@ -142,9 +153,21 @@ async fn register<S: Stream>(
         conn.queue(protocol::ACCOUNTS_UNAVAILABLE);
         return Ok(());
     };
-    match shared.accounts.store.create(nick.as_str(), hash).await {
+    let created_ms = crate::clock::now_ms();
+    match shared
+        .accounts
+        .store
+        .create(nick.as_str(), hash.clone())
+        .await
+    {
         Ok(true) => {
             info!("{}: registered {nick}", conn.peer);
+            let change = Change::Register {
+                display: nick.to_string(),
+                hash,
+                created_ms,
+            };
+            replicate(shared, id, change).await?;
             let account: Arc<str> = nick.key().into();
             me.account = Some(account.clone());
             let event = Event::Moderate {
@@ -178,6 +201,10 @@ async fn unregister<S: Stream>(
     match shared.accounts.store.delete(account).await {
         Ok(_) => {
             info!("{}: unregistered {account}", conn.peer);
+            let change = Change::Unregister {
+                name: account.to_owned(),
+            };
+            replicate(shared, id, change).await?;
             me.account = None;
             let event = Event::Moderate {
                 id,
@@ -197,6 +224,16 @@ async fn unregister<S: Stream>(
         }
     }
     Ok(())
+}
+
+/// Hands an account change this session stored to the hub, which appends it to the cluster log
+/// in cluster mode (and does nothing on a single node).
+async fn replicate(shared: &Shared, id: MemberId, change: Change) -> Result<(), End> {
+    let event = Event::Moderate {
+        id,
+        action: Action::Replicate(change),
+    };
+    shared.hub.send(event).await.map_err(|_| End::Closed)
 }
 
 /// Whether `password` is the account's; a wrong one counts as a failed login (and waits the

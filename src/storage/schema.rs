@@ -37,6 +37,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0006_operator_origin_and_mutes",
         include_str!("../../migrations/0006_operator_origin_and_mutes.sql"),
     ),
+    (
+        "0007_cluster_changes",
+        include_str!("../../migrations/0007_cluster_changes.sql"),
+    ),
 ];
 
 /// Opens (creating if needed) the database at `path`, switches it to WAL and applies every
