@@ -21,7 +21,8 @@ use crate::net::tls::Tls;
 use crate::net::{server, socket as net};
 use crate::storage::History;
 
-/// Runs the server until SIGINT or SIGTERM (SIGHUP re-reads the TLS certificate and key).
+/// Runs the server until SIGINT or SIGTERM. SIGHUP re-reads the bans and operator roles from the
+/// database (changed by `smolchat ban` and `smolchat op`), and the TLS certificate and key.
 /// Errors are one line, for the command line.
 pub fn run(args: Args) -> Result<(), String> {
     let config = args.config()?;
@@ -38,7 +39,6 @@ pub fn run(args: Args) -> Result<(), String> {
     let (history, writer, last_id, position) =
         History::open_limited(&args.db, args.commit_window(), args.test_max_db_pages)
             .map_err(|e| e.to_string())?;
-    let loaded = Accounts::load(&args.db).map_err(|e| e.to_string())?;
     let plain = listen.plain.map(bind).transpose()?;
     let tls_listener = match &listen.tls {
         Some(settings) => Some(bind(settings.addr)?),
@@ -56,11 +56,13 @@ pub fn run(args: Args) -> Result<(), String> {
                 .clone()
                 .unwrap_or_else(|| cluster::default_node_name(port));
             let mut node = cluster::Node::start(url, &name, args.cluster_stream_max)?;
-            let last_id = hub::cluster::catch_up(&mut node, &history, last_id, position)?;
+            let last_id = hub::cluster::catch_up(&mut node, &history, &args.db, last_id, position)?;
             (Some(node.run()?), last_id)
         }
         None => (None, last_id),
     };
+    // After catch-up, so the bans and topics loaded include the cluster's latest.
+    let loaded = Accounts::load(&args.db).map_err(|e| e.to_string())?;
     let (link, cluster_threads) = match cluster {
         Some((link, incoming, threads)) => (
             Some(hub::cluster::ClusterLink { link, incoming }),
@@ -68,14 +70,11 @@ pub fn run(args: Args) -> Result<(), String> {
         ),
         None => (None, None),
     };
-    // SIGHUP is only taken over when there is something to reload; otherwise it keeps its
-    // default meaning (stop), as for any program in a terminal.
-    let mut wanted = vec![Signal::Term, Signal::Int];
-    if tls.is_some() {
-        wanted.push(Signal::Hup);
-    }
-    let mut signals =
-        Signals::new(wanted).map_err(|e| format!("cannot install signal handlers: {e}"))?;
+    // SIGHUP always reloads something (bans and operators, and TLS when on), so it never stops
+    // the server.
+    let mut signals = Signals::new([Signal::Term, Signal::Int, Signal::Hup])
+        .map_err(|e| format!("cannot install signal handlers: {e}"))?;
+    let reload = loaded.accounts.reload.clone();
 
     let threads = args.threads();
     let plain_addr = plain.as_ref().map(|(_, addr)| *addr);
@@ -118,12 +117,16 @@ pub fn run(args: Args) -> Result<(), String> {
     let shutdown = async move {
         while let Some(signal) = signals.next().await {
             match (signal, &tls) {
-                (Ok(Signal::Hup), Some(tls)) => {
-                    info!("received SIGHUP, reloading the TLS certificate and key");
-                    let tls = tls.clone();
-                    // File reads block: keep them off the executor.
-                    if let Err(e) = smol::unblock(move || tls.reload()).await {
-                        error!("{e}; still using the previous certificate and key");
+                (Ok(Signal::Hup), tls) => {
+                    // The hub reads the database on the account thread, and logs it.
+                    reload.request();
+                    if let Some(tls) = tls {
+                        info!("received SIGHUP, reloading the TLS certificate and key");
+                        let tls = tls.clone();
+                        // File reads block: keep them off the executor.
+                        if let Err(e) = smol::unblock(move || tls.reload()).await {
+                            error!("{e}; still using the previous certificate and key");
+                        }
                     }
                 }
                 (Ok(signal), _) => {
@@ -145,6 +148,8 @@ pub fn run(args: Args) -> Result<(), String> {
         server::Moderation {
             accounts: loaded.accounts,
             topics: loaded.topics,
+            mutes: loaded.mutes,
+            operators: loaded.operators,
         },
         executor.clone(),
         link,

@@ -202,6 +202,7 @@ pub struct TlsListener {
 #[argh(subcommand)]
 pub enum Subcommand {
     Op(crate::accounts::cli::OpArgs),
+    Ban(crate::accounts::cli::BanArgs),
 }
 
 /// Longest `--motd` file: a welcome, not a manual.

@@ -13,11 +13,16 @@ fn main() -> ExitCode {
         let _ = writeln!(std::io::stdout(), "smolchat {}", env!("CARGO_PKG_VERSION"));
         return ExitCode::SUCCESS;
     }
-    if let Some(Subcommand::Op(op)) = args.command {
-        return match accounts::cli::run(op) {
+    let command = match args.command.clone() {
+        Some(Subcommand::Op(op)) => Some(("op", accounts::cli::run(op))),
+        Some(Subcommand::Ban(ban)) => Some(("ban", accounts::cli::run_ban(ban))),
+        None => None,
+    };
+    if let Some((name, result)) = command {
+        return match result {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
-                eprintln!("smolchat op: {e}");
+                eprintln!("smolchat {name}: {e}");
                 ExitCode::FAILURE
             }
         };

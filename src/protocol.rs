@@ -388,7 +388,8 @@ pub fn name_registered_on_rename(nick: &Nick) -> String {
 
 // --- Moderation (issue #13) ---
 
-fn until(expires_ms: Option<i64>) -> String {
+/// `until lifted` or `until <time> UTC`, as replies and `smolchat ban` show an expiry.
+pub fn until(expires_ms: Option<i64>) -> String {
     match expires_ms {
         Some(ms) => format!(
             "until {} UTC",
@@ -423,7 +424,7 @@ pub fn you_kicked(nick: &Nick) -> String {
 }
 
 /// The room's notice of a ban that removed somebody.
-pub fn banned(nick: &Nick, op: &Nick, reason: Option<&str>) -> String {
+pub fn banned(nick: &Nick, op: &str, reason: Option<&str>) -> String {
     with_reason(format!("* {nick} {BANNED} {op}"), reason)
 }
 
@@ -508,6 +509,21 @@ pub fn now_operator(name: &str) -> String {
 
 pub fn no_longer_operator(name: &str) -> String {
     format!("{name} is no longer an operator")
+}
+
+/// `/deop` or `/ban` by name of an operator made with `smolchat op add`.
+pub fn operator_from_command_line(name: &str) -> String {
+    format!(
+        "{name} was made an operator on the command line; only `smolchat op remove` takes that role"
+    )
+}
+
+/// `/ban` of a prefix wider than [`crate::moderation::ban::MIN_PREFIX_V4`] or `_V6`.
+pub fn ban_too_wide(target: &str, min: u8) -> String {
+    format!(
+        "{target} is too wide to ban: a prefix shorter than /{min} would lock out a large part \
+         of the internet (an operator who really means it edits the database)"
+    )
 }
 
 pub fn not_registered(name: &str) -> String {
@@ -702,7 +718,7 @@ mod tests {
             left_for(&n, &room),
             renamed(&n, &nick("bob")),
             kicked(&n, &nick("op"), Some("spam")),
-            banned(&n, &nick("op"), None),
+            banned(&n, "op", None),
             topic_set(&n, &room, "hello"),
             topic_cleared(&n, &room),
         ] {

@@ -510,3 +510,140 @@ trait ExpectAny {
     /// Reads until a line contains any of `needles`; returns it.
     fn expect_any(&mut self, needles: &[&str]) -> String;
 }
+
+/// The account, ban and topic rows that must be equal on every node (`last_login_at` is each
+/// node's own: logins are not replicated).
+fn moderation_tables(server: &Server) -> Vec<String> {
+    let db = server.open_db();
+    let mut rows = Vec::new();
+    for sql in [
+        "SELECT name, display, password_hash, role, created_at, skeleton FROM accounts ORDER BY name",
+        "SELECT kind, target, reason, banned_by, created_at, expires_at FROM bans ORDER BY kind, target",
+        "SELECT room, topic, set_by, set_at FROM topics ORDER BY room",
+    ] {
+        let mut stmt = db.prepare(sql).expect(sql);
+        let n = stmt.column_count();
+        let got = stmt
+            .query_map([], |r| {
+                (0..n)
+                    .map(|i| r.get::<_, Option<String>>(i))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .expect(sql)
+            .collect::<Result<Vec<_>, _>>()
+            .expect(sql);
+        rows.extend(got.into_iter().map(|r| format!("{r:?}")));
+    }
+    rows
+}
+
+/// Waits until `b`'s account, ban and topic rows equal `a`'s and pass `done`.
+fn wait_tables(a: &Server, b: &Server, done: impl Fn(&[String]) -> bool) -> Vec<String> {
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        let (ta, tb) = (moderation_tables(a), moderation_tables(b));
+        if ta == tb && done(&tb) {
+            return tb;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "tables differ:\n{ta:#?}\n{tb:#?}\n{}",
+            b.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Accounts, operators, bans and topics set on one node hold on the other, in its memory and its
+/// file, and after its restart; a kick acts on the node holding the user.
+#[test]
+fn accounts_and_moderation_are_cluster_wide() {
+    use common::accounts::{connect_from, PASSWORD};
+    let Some(redis) = Redis::start() else { return };
+    let a = node(&redis, "a");
+    let b = node(&redis, "b");
+    // `smolchat op` writes one file; `/op` spreads the role to every node.
+    let mut boss = a.operator("boss");
+    boss.send("/op boss");
+    boss.expect("boss is now an operator");
+
+    // A password set on a logs in on b.
+    let mut alice = a.register("alice", PASSWORD);
+    alice.send("/password");
+    alice.expect("current password for alice");
+    alice.send(PASSWORD);
+    alice.expect("new password");
+    alice.send("a new password");
+    alice.expect("type the same password again");
+    alice.send("a new password");
+    alice.expect("password changed");
+    alice.close();
+    boss.expect("* alice left");
+    wait_tables(&a, &b, |t| {
+        t.iter()
+            .any(|r| r.contains("\"boss\"") && r.contains("operator"))
+    });
+    let mut alice = b.login("alice", "a new password");
+    boss.expect("* alice joined");
+
+    // An operator made on a (by /op) kicks on b, and a kick on a acts on b's user.
+    let mut dave = b.join("dave");
+    alice.expect("* dave joined");
+    boss.expect("* dave joined");
+    boss.send("/op alice");
+    alice.expect("alice is now an operator");
+    alice.send("/kick dave");
+    dave.expect("you were kicked by alice");
+    dave.expect_eof();
+    boss.expect("* dave was kicked by alice");
+    let mut erin = b.join("erin");
+    boss.expect("* erin joined");
+    boss.send("/kick erin cross-node");
+    erin.expect("you were kicked by boss (cross-node)");
+    erin.expect_eof();
+    alice.expect("* erin was kicked by boss (cross-node)");
+
+    // A ban by name and by address set on a refuses on b.
+    let mut mallory = b.join("mallory");
+    boss.expect("* mallory joined");
+    boss.send("/ban mallory spam");
+    mallory.expect("you are banned by boss");
+    mallory.expect_eof();
+    alice.expect("* mallory was banned by boss (spam)");
+    boss.send("/ban 127.0.0.2");
+    boss.expect("banned 127.0.0.2");
+
+    // A topic set on a shows on b.
+    boss.send("/topic welcome to the cluster");
+    alice.expect("* boss set the topic of lobby: welcome to the cluster");
+    let tables = wait_tables(&a, &b, |t| {
+        t.iter().any(|r| r.contains("welcome to the cluster"))
+            && t.iter().any(|r| r.contains("127.0.0.2"))
+            && t.iter()
+                .any(|r| r.contains("\"alice\"") && r.contains("operator"))
+    });
+    assert!(
+        tables.iter().any(|r| r.contains("\"mallory\"")),
+        "{tables:#?}"
+    );
+    alice.close();
+    boss.expect("* alice left");
+
+    // All of it survives b's restart, in b's own file.
+    let b = Server::start_in(b.stop(), &node_flags(&redis, "b"));
+    let refused = |b: &Server| {
+        let mut c = Client::connect(b.addr);
+        c.expect("What is your name?");
+        c.send("mallory");
+        c.expect("mallory is banned");
+        let mut c = connect_from("127.0.0.2", b.addr);
+        c.expect("your address is banned from this server");
+        c.expect_eof();
+    };
+    refused(&b);
+    let mut carol = b.join("carol");
+    carol.send("/topic");
+    carol.expect("topic of lobby: welcome to the cluster (set by boss)");
+    let _alice = b.login("alice", "a new password");
+    assert_eq!(moderation_tables(&b), moderation_tables(&a));
+}

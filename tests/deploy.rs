@@ -146,7 +146,7 @@ fn unit_copy(dir: &Path, tls: bool) -> PathBuf {
     );
     let mut text = text.replace(INSTALLED_BINARY, &binary);
     if tls {
-        let tls_lines = ["#ExecStart=", "#ExecReload="];
+        let tls_lines = ["#ExecStart="];
         let mut switched = 0;
         text = text
             .lines()
@@ -159,7 +159,7 @@ fn unit_copy(dir: &Path, tls: bool) -> PathBuf {
             })
             .collect::<Vec<_>>()
             .join("\n");
-        assert!(switched >= 3, "the unit's commented TLS lines are missing");
+        assert!(switched >= 2, "the unit's commented TLS lines are missing");
     }
     let unit = dir.join("smolchat.service");
     std::fs::write(&unit, text).expect("write the unit copy");

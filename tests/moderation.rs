@@ -569,3 +569,198 @@ fn op_under_a_held_write_lock_does_not_freeze_the_hub() {
         .expect("bob's role");
     assert_eq!(role, "operator");
 }
+
+/// Runs `smolchat ban ARGS` and returns the whole output.
+fn ban_output(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_smolchat"))
+        .arg("ban")
+        .args(args)
+        .output()
+        .expect("run smolchat ban")
+}
+
+/// Runs `smolchat ban ARGS` and returns its stdout; panics if it fails.
+fn ban(args: &[&str]) -> String {
+    let out = ban_output(args);
+    assert!(
+        out.status.success(),
+        "smolchat ban {args:?} failed: {out:?}"
+    );
+    String::from_utf8(out.stdout).expect("utf-8")
+}
+
+/// An operator made with `smolchat op add` cannot be /deop'ed or banned by name in chat (not
+/// even through the name it renamed to); chat operators can still /deop chat operators; only
+/// `smolchat op remove` takes the command-line role.
+#[test]
+fn a_command_line_operator_cannot_be_deopped_or_banned_by_name_in_chat() {
+    let server = Server::start(&[]);
+    let db = server.db_path();
+    let db = db.to_str().unwrap();
+    let mut boss = server.operator("boss");
+    let mut carol = server.register("carol", common::accounts::PASSWORD);
+    let mut dave = server.register("dave", common::accounts::PASSWORD);
+    boss.send("/op carol");
+    carol.expect("carol is now an operator");
+    boss.send("/op dave");
+    dave.expect("dave is now an operator");
+
+    let refused = "boss was made an operator on the command line; only `smolchat op remove`";
+    carol.send("/deop boss");
+    carol.expect(refused);
+    carol.send("/ban boss");
+    carol.expect(refused);
+    boss.send("/nick bossy");
+    boss.expect("* boss is now known as bossy");
+    carol.send("/ban bossy");
+    carol.expect(refused);
+    // /op of a command-line operator changes nothing: it stays protected.
+    carol.send("/op boss");
+    carol.expect("boss is now an operator");
+    carol.send("/deop boss");
+    carol.expect(refused);
+    boss.send("/bans");
+    boss.expect("bans (0):");
+
+    carol.send("/deop dave");
+    dave.expect("dave is no longer an operator");
+    carol.expect("dave is no longer an operator");
+
+    op(&["remove", "boss", "--db", db]);
+    assert_eq!(op(&["list", "--db", db]), "carol\n");
+    let (_dir, conn) = server.stop_and_open_db();
+    let origins: Vec<(String, String, Option<String>)> = conn
+        .prepare("SELECT name, role, role_origin FROM accounts ORDER BY name")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        origins,
+        [
+            ("boss".into(), "user".into(), None),
+            ("carol".into(), "operator".into(), Some("chat".into())),
+            ("dave".into(), "user".into(), None),
+        ]
+    );
+}
+
+/// `/ban` refuses prefixes shorter than /8 (IPv4) or /32 (IPv6), however they are written, and
+/// the refusal does not depend on the operator's own address family; the self-cover check stays.
+#[test]
+fn ban_refuses_prefixes_that_are_too_wide() {
+    for extra in [
+        &[][..],
+        &["--test-loopback-as-ipv6", "--plaintext-passwords"][..],
+    ] {
+        let server = Server::start(extra);
+        let mut boss = server.operator("boss");
+        for (target, min) in [
+            ("0.0.0.0/0", 8),
+            ("64.0.0.0/2", 8),
+            ("::ffff:0.0.0.0/96", 8),
+            ("::/0", 32),
+            ("2000::/3", 32),
+            ("fd00::/16", 32),
+        ] {
+            boss.send(&format!("/ban {target}"));
+            let line = boss.expect("is too wide to ban");
+            assert!(line.contains(&format!("shorter than /{min}")), "{line}");
+        }
+        let own = if extra.is_empty() {
+            "127.0.0.0/8"
+        } else {
+            "fd00::/32"
+        };
+        boss.send(&format!("/ban {own}"));
+        boss.expect("that ban would cover you, not set");
+        boss.send("/ban 2001:db8::/32");
+        boss.expect("banned 2001:db8::/32 until lifted");
+        boss.send("/bans");
+        boss.expect("bans (1):");
+    }
+}
+
+/// `smolchat ban add|list|remove` work against a live server's database, and SIGHUP (without
+/// TLS) applies them: an added ban removes the user at once, a removed one lets the user in,
+/// and a role removed with `smolchat op remove` is taken at once.
+#[test]
+fn ban_subcommands_against_a_live_server_apply_on_sighup() {
+    let server = Server::start(&[]);
+    let db = server.db_path();
+    let db = db.to_str().unwrap();
+    let mut boss = server.operator("boss");
+    let mut bob = server.join_from("127.0.0.2", "bob");
+
+    let out = ban_output(&["add", "0.0.0.0/0", "--db", db]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--force"));
+    let out = ban(&["add", "127.0.0.2", "--reason", "spam", "--db", db]);
+    assert!(out.starts_with("banned 127.0.0.2 until lifted"), "{out}");
+    server.signal("HUP");
+    bob.expect("you are banned by cli until lifted (spam)");
+    bob.expect_eof();
+    server.wait_log("reloaded 1 bans and 1 operators (1 removed by a ban)");
+    let refused = connect_from("127.0.0.2", server.addr).expect_eof();
+    assert!(
+        refused[0].starts_with("your address is banned"),
+        "{refused:?}"
+    );
+    let list = ban(&["list", "--db", db]);
+    assert!(
+        list.contains("bans (1):\n  127.0.0.2 by cli until lifted (spam)"),
+        "{list}"
+    );
+
+    // A ban set in chat, lifted from the command line.
+    boss.send("/ban carol");
+    boss.expect("banned carol until lifted");
+    ban(&["remove", "127.0.0.2", "--db", db]);
+    let out = ban(&["remove", "carol", "--db", db]);
+    assert!(out.starts_with("lifted the ban on carol"), "{out}");
+    let out = ban_output(&["remove", "carol", "--db", db]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("there is no ban on carol"));
+    server.signal("HUP");
+    server.wait_log("reloaded 0 bans");
+    let _carol = server.join_from("127.0.0.2", "carol");
+
+    op(&["remove", "boss", "--db", db]);
+    server.signal("HUP");
+    boss.expect("boss is no longer an operator");
+    boss.send("/bans");
+    boss.expect("/bans is for operators only");
+}
+
+/// A mute is stored: after a restart the muted name is still refused.
+#[test]
+fn a_mute_survives_a_restart() {
+    let server = Server::start(&[]);
+    let mut boss = server.operator("boss");
+    let mut bob = server.join("bob");
+    boss.send("/mute bob 1d");
+    bob.expect("you were muted by boss for 1d");
+    boss.send("/mute carol");
+    boss.expect("muted carol until unmuted");
+    boss.send("/unmute carol");
+    boss.expect("carol is no longer muted");
+    drop(bob);
+    let dir = server.stop();
+    let server = Server::start_in(dir, &[]);
+    let mut bob = server.join("bob");
+    bob.send("hello again");
+    bob.expect("you are muted: not sent");
+    let mut carol = server.join("carol");
+    let mut dave = server.join("dave");
+    carol.send("hi");
+    dave.expect("carol: hi");
+    let (_dir, conn) = server.stop_and_open_db();
+    let names: Vec<String> = conn
+        .prepare("SELECT name FROM mutes")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(names, ["bob"]);
+}

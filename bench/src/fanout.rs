@@ -127,6 +127,8 @@ struct Plan {
     /// Set before the bench shuts down the read side of sockets to stop waiting for
     /// stragglers, so the readers can tell that end from the server closing.
     cut: AtomicBool,
+    /// How many addresses (cluster nodes) the clients are spread over.
+    nodes: u64,
 }
 
 /// How a client's reading ended.
@@ -159,6 +161,9 @@ struct ClientStats {
     /// Other lines (notices, anything unparsable).
     other: u64,
     latency: Histogram,
+    /// With several `--addr`s (cluster nodes): the latency of lines whose sender is on another
+    /// node than the reader.
+    cross: Histogram,
     last_arrival: Option<Instant>,
     end: End,
     /// For senders: lines sent, and why sending stopped early if it did.
@@ -210,6 +215,7 @@ pub async fn run(env: &Env, args: &FanoutArgs) -> Result<()> {
         start: Instant::now(),
         deadline: env.deadline,
         cut: AtomicBool::new(false),
+        nodes: env.addrs.len() as u64,
     });
 
     // In closed-loop mode each sender owns a bounded channel of capacity `window`: it puts a
@@ -240,6 +246,7 @@ pub async fn run(env: &Env, args: &FanoutArgs) -> Result<()> {
         let expected_here = u64::from(m) * (s as u64 - u64::from(index < s));
         tasks.push(env.ex.spawn(run_client(
             client,
+            env.node_of(index) as u64,
             expected_here,
             sender,
             probe,
@@ -285,12 +292,14 @@ pub async fn run(env: &Env, args: &FanoutArgs) -> Result<()> {
     let after = env.probe.snapshot();
 
     let mut latency = Histogram::default();
+    let mut cross = Histogram::default();
     let (mut seen, mut duplicates, mut reordered, mut sent) = (0u64, 0u64, 0u64, 0u64);
     let mut last_arrival: Option<Instant> = None;
     let mut ends: Vec<(&str, usize)> = Vec::new();
     let mut errors = Vec::new();
     for (client, stats) in &results {
         latency.merge(&stats.latency);
+        cross.merge(&stats.cross);
         seen += stats.seen;
         duplicates += stats.duplicates;
         reordered += stats.reordered;
@@ -356,6 +365,22 @@ pub async fn run(env: &Env, args: &FanoutArgs) -> Result<()> {
         latency.max_ms(),
         latency.mean_ms()
     );
+    if plan.nodes > 1 {
+        println!(
+            "cross-node latency ms ({} nodes): p50 {:.3}  p99 {:.3}  max {:.3}",
+            plan.nodes,
+            cross.quantile_ms(0.5),
+            cross.quantile_ms(0.99),
+            cross.max_ms()
+        );
+    }
+    // Distinct lines every reader got, per second: the rate through the server (or the
+    // cluster log) itself, whatever the fan-out.
+    let lines_per_s = seen as f64 / (n as f64 - 1.0) / elapsed.max(1e-9);
+    println!(
+        "lines: {lines_per_s:.0}/s through the server (each to {} readers)",
+        n - 1
+    );
     let ends_text: Vec<String> = ends.iter().map(|(l, c)| format!("{l} {c}")).collect();
     println!(
         "readers: {}; duplicates {duplicates}, reordered {reordered}",
@@ -407,7 +432,7 @@ pub async fn run(env: &Env, args: &FanoutArgs) -> Result<()> {
     println!(
         "RESULT scenario=fanout target={} clients={n} senders={s} lines={m} bytes={} window={} rate={} stall={} \
          sent={sent} expected={expected} delivered={seen} ratio={ratio:.4} elapsed_s={elapsed:.3} \
-         deliveries_per_s={rate:.0} p50_ms={:.3} p99_ms={:.3} max_ms={:.3} mean_ms={:.3} \
+         deliveries_per_s={rate:.0} lines_per_s={lines_per_s:.0} nodes={} cross_p99_ms={:.3} p50_ms={:.3} p99_ms={:.3} max_ms={:.3} mean_ms={:.3} \
          duplicates={duplicates} reordered={reordered} incomplete_readers={incomplete} \
          tail_checked={} \
          join_s={:.3} settle_s={:.3} server_cpu_s={} cpu_us_per_delivery={} \
@@ -418,6 +443,8 @@ pub async fn run(env: &Env, args: &FanoutArgs) -> Result<()> {
         if closed_loop { args.window } else { 0 },
         args.rate,
         args.stall,
+        plan.nodes,
+        cross.quantile_ms(0.99),
         latency.quantile_ms(0.5),
         latency.quantile_ms(0.99),
         latency.max_ms(),
@@ -452,6 +479,7 @@ struct SenderSide {
 /// open until every client is done; a client leaving early would add notices to the run.
 async fn run_client(
     mut client: Client,
+    node: u64,
     expected: u64,
     sender: Option<SenderSide>,
     probe: Vec<Receiver<()>>,
@@ -460,7 +488,7 @@ async fn run_client(
 ) -> (Client, ClientStats) {
     let Client { lines, writer, .. } = &mut client;
     let receive = async {
-        let stats = receive_all(lines, expected, &probe, &plan).await;
+        let stats = receive_all(lines, node, expected, &probe, &plan).await;
         // Once the probe stops, nobody frees window slots: closing the channels makes blocked
         // senders stop instead of waiting for the deadline.
         for credits in &probe {
@@ -534,6 +562,7 @@ fn format_line(line: &mut Vec<u8>, sender: u32, seq: u32, nanos: u64, bytes: usi
 /// Reads lines until `expected` distinct bench lines were seen or the stream ends.
 async fn receive_all(
     lines: &mut LineReader,
+    node: u64,
     expected: u64,
     probe: &[Receiver<()>],
     plan: &Plan,
@@ -582,11 +611,14 @@ async fn receive_all(
         seen_bits[word] |= mask;
         stats.seen += 1;
         let sent_at = now.saturating_duration_since(plan.start).as_nanos();
-        stats.latency.record_nanos(
-            u64::try_from(sent_at)
-                .unwrap_or(u64::MAX)
-                .saturating_sub(nanos),
-        );
+        let took = u64::try_from(sent_at)
+            .unwrap_or(u64::MAX)
+            .saturating_sub(nanos);
+        stats.latency.record_nanos(took);
+        // Sender number k is client k, on node k mod N.
+        if plan.nodes > 1 && sender % plan.nodes != node {
+            stats.cross.record_nanos(took);
+        }
         stats.last_arrival = Some(now);
         let next = &mut next_seq[sender as usize];
         if (seq as u32) < *next {

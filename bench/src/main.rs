@@ -84,7 +84,9 @@ impl<T, E: fmt::Display> Context<T> for std::result::Result<T, E> {
 /// Load generator for a smolchat server on loopback. Options before the scenario name apply to
 /// every scenario, e.g. `smolchat-bench --addr 127.0.0.1:7878 fanout --clients 100`.
 struct Cli {
-    /// server address; only 127.0.0.0/8 and ::1 are accepted (default 127.0.0.1:7878)
+    /// server address; only 127.0.0.0/8 and ::1 are accepted (default 127.0.0.1:7878). Several,
+    /// comma-separated (the nodes of a cluster), spread the clients round-robin over them:
+    /// client i connects to address i mod N, so senders and readers are on every node
     #[argh(option, default = "String::from(\"127.0.0.1:7878\")")]
     addr: String,
     /// the server's dialogue: smolchat (welcome, history, notices) or floor (the floor relay:
@@ -124,7 +126,10 @@ enum Scenario {
 
 /// What every networked scenario needs.
 pub struct Env {
+    /// The first (or only) address.
     pub addr: SocketAddr,
+    /// Every address given; clients are spread round-robin over them.
+    pub addrs: Vec<SocketAddr>,
     /// Which server's dialogue the clients speak.
     pub target: Target,
     /// Clients per source address; 0 or an IPv6 server means no spreading.
@@ -138,6 +143,16 @@ pub struct Env {
 }
 
 impl Env {
+    /// The address client number `index` connects to.
+    pub fn addr_for(&self, index: usize) -> SocketAddr {
+        self.addrs[index % self.addrs.len()]
+    }
+
+    /// Which of the addresses (cluster nodes) client number `index` is on.
+    pub fn node_of(&self, index: usize) -> usize {
+        index % self.addrs.len()
+    }
+
     /// The source address client number `index` binds to, if sources are spread.
     pub fn source_for(&self, index: usize) -> Option<Ipv4Addr> {
         match self.addr {
@@ -171,7 +186,12 @@ fn run(cli: Cli) -> Result<()> {
         return writer::run(args, deadline);
     }
 
-    let addr = parse_loopback(&cli.addr)?;
+    let addrs = cli
+        .addr
+        .split(',')
+        .map(|a| parse_loopback(a.trim()))
+        .collect::<Result<Vec<_>>>()?;
+    let addr = addrs[0];
     if cli.threads == 0 {
         return Err(BenchError::new("--threads must be at least 1"));
     }
@@ -188,6 +208,7 @@ fn run(cli: Cli) -> Result<()> {
     on_executor(cli.threads, |ex| async move {
         let env = Env {
             addr,
+            addrs,
             target: cli.target,
             per_source: cli.per_source,
             transport,

@@ -91,7 +91,7 @@ pub async fn join_and_settle(env: &Env, n: usize, stall: usize) -> Result<Swarm>
         let source = env.source_for(index);
         tasks.push(env.ex.spawn(join_one(
             env.transport.clone(),
-            env.addr,
+            env.addr_for(index),
             source,
             env.target,
             name,

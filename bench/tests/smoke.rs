@@ -291,3 +291,89 @@ fn bench_drives_the_floor_relay() {
     let idle = bench(&floor, "floor", "idle --clients 20 --hold-secs 0");
     assert_eq!(idle.get("clients").map(String::as_str), Some("20"));
 }
+
+/// `program` on PATH, or `None` after one loud line outside CI; under `CI=true` a missing
+/// program fails the test (`.ci/run` installs it). A small copy of the server tests' `require`.
+fn require(program: &str, package: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let found = std::env::split_paths(&path)
+        .map(|dir| dir.join(program))
+        .find(|candidate| candidate.is_file());
+    if found.is_none() {
+        let test = std::thread::current()
+            .name()
+            .unwrap_or("a bench test")
+            .to_owned();
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!(
+                "{test}: '{program}' not found on PATH under CI=true (apt-get install {package})"
+            );
+        }
+        eprintln!("SKIPPED: {test}: '{program}' not found (apt-get install {package})");
+    }
+    found
+}
+
+/// The cluster scenario: two smolchat nodes on one Redis, the clients spread over both
+/// (`--addr A,B`), and every reading client gets every line once and in order, from either node.
+#[test]
+fn bench_spreads_clients_over_cluster_nodes() {
+    let Some(redis_server) = require("redis-server", "redis-server") else {
+        return;
+    };
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("finding a free port")
+        .port();
+    let redis_dir = tempfile::tempdir().expect("tempdir");
+    let mut redis = Server {
+        child: Command::new(redis_server)
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no", "--dir"])
+            .arg(redis_dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start redis-server"),
+        addr: SocketAddr::from(([127, 0, 0, 1], port)),
+        _dir: None,
+    };
+    let deadline = std::time::Instant::now() + START_TIMEOUT;
+    while std::net::TcpStream::connect(redis.addr).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "redis-server did not listen on {} within {START_TIMEOUT:?}",
+            redis.addr
+        );
+        if let Ok(Some(status)) = redis.child.try_wait() {
+            panic!("redis-server exited: {status}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let url = format!("redis://{}", redis.addr);
+    let node =
+        |name: &str| start_smolchat(&["--rate-per-sec", "0", "--cluster", &url, "--node", name]);
+    let (a, b) = (node("a"), node("b"));
+    let addrs = format!("{},{}", a.addr, b.addr);
+    let args = "fanout --clients 12 --senders 4 --lines 20";
+    let out = Command::new(env!("CARGO_BIN_EXE_smolchat-bench"))
+        .args(["--addr", &addrs, "--timeout-secs", BENCH_TIMEOUT_SECS])
+        .args(args.split_whitespace())
+        .output()
+        .expect("run smolchat-bench");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "smolchat-bench --addr {addrs} {args} failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let result = result_of(&stdout);
+    assert_every_line_once("cluster", &result);
+    assert_eq!(
+        result.get("nodes").map(String::as_str),
+        Some("2"),
+        "{result:?}"
+    );
+    drop((a, b));
+}

@@ -1,14 +1,21 @@
-//! `smolchat op add|remove|list NAME --db FILE`: the operator role from the command line.
+//! `smolchat op add|remove|list` and `smolchat ban list|add|remove`: the operator role and bans
+//! from the command line, the way back from a rogue operator.
 //!
-//! It works whether or not a server is running on the same file: it does not take the server's
-//! lock, and WAL with a busy timeout lets it write beside the server. A running server sees the
-//! change at the user's next login (or at once with `/op` and `/deop` in chat).
+//! They work whether or not a server is running on the same file: they do not take the server's
+//! lock, and WAL with a busy timeout lets them write beside the server. A running server applies
+//! the changes on SIGHUP (and a role at the user's next login anyway). An operator made here is
+//! marked as such: chat operators can neither `/deop` it nor ban it by name.
 
 use std::io::Write as _;
 use std::path::PathBuf;
 
 use argh::FromArgs;
 
+use crate::clock;
+use crate::moderation::ban::{Ban, Target};
+use crate::moderation::duration;
+use crate::names::Nick;
+use crate::protocol;
 use crate::storage::accounts::{self, LogEntry};
 
 /// manage operators (works while the server runs)
@@ -96,7 +103,160 @@ pub fn run(args: OpArgs) -> Result<(), String> {
     } else {
         writeln!(out, "{name} is no longer an operator")
     };
+    let _ = writeln!(out, "{SIGHUP_HINT}");
     Ok(())
+}
+
+/// What a change from the command line needs to reach a running server.
+const SIGHUP_HINT: &str = "(a running server applies this on SIGHUP: kill -HUP <pid>)";
+
+/// manage bans (works while the server runs; send it SIGHUP to apply)
+#[derive(FromArgs, Debug, Clone, PartialEq)]
+#[argh(subcommand, name = "ban")]
+pub struct BanArgs {
+    #[argh(subcommand)]
+    pub action: BanAction,
+}
+
+#[derive(FromArgs, Debug, Clone, PartialEq)]
+#[argh(subcommand)]
+pub enum BanAction {
+    List(BanList),
+    Add(BanAdd),
+    Remove(BanRemove),
+}
+
+/// list the bans in force, with their expiry
+#[derive(FromArgs, Debug, Clone, PartialEq)]
+#[argh(subcommand, name = "list")]
+pub struct BanList {
+    /// the database file (default smolchat.db)
+    #[argh(option, default = "PathBuf::from(\"smolchat.db\")")]
+    pub db: PathBuf,
+}
+
+/// ban a name, an address or ADDRESS/PREFIX
+#[derive(FromArgs, Debug, Clone, PartialEq)]
+#[argh(subcommand, name = "add")]
+pub struct BanAdd {
+    /// a name, an address, or ADDRESS/PREFIX
+    #[argh(positional)]
+    pub target: String,
+    /// how long (1h, 7d, 1h30m); default until lifted
+    #[argh(option)]
+    pub duration: Option<String>,
+    /// the reason, shown to whoever is refused
+    #[argh(option)]
+    pub reason: Option<String>,
+    /// allow a prefix shorter than /8 (IPv4) or /32 (IPv6)
+    #[argh(switch)]
+    pub force: bool,
+    /// the database file (default smolchat.db)
+    #[argh(option, default = "PathBuf::from(\"smolchat.db\")")]
+    pub db: PathBuf,
+}
+
+/// lift a ban
+#[derive(FromArgs, Debug, Clone, PartialEq)]
+#[argh(subcommand, name = "remove")]
+pub struct BanRemove {
+    /// the name, address or ADDRESS/PREFIX banned
+    #[argh(positional)]
+    pub target: String,
+    /// the database file (default smolchat.db)
+    #[argh(option, default = "PathBuf::from(\"smolchat.db\")")]
+    pub db: PathBuf,
+}
+
+/// A ban target from the command line: an address or prefix, or a valid name.
+fn target(text: &str) -> Result<Target, String> {
+    match Target::parse(text) {
+        Target::Name(_) => Nick::parse(text)
+            .map(|nick| Target::Name(nick.key().to_owned()))
+            .map_err(|_| format!("{text}: not an address, a prefix or a valid name")),
+        net => Ok(net),
+    }
+}
+
+/// Runs a `ban` subcommand; errors are one line for the command line.
+pub fn run_ban(args: BanArgs) -> Result<(), String> {
+    let mut out = std::io::stdout();
+    let db_err = |e: rusqlite::Error| format!("database: {e}");
+    match args.action {
+        BanAction::List(list) => {
+            let conn = open(&list.db)?;
+            let bans = accounts::load_bans(&conn).map_err(db_err)?;
+            let _ = writeln!(out, "{}", protocol::bans_header(bans.len()));
+            for b in bans {
+                let line = protocol::ban_entry(
+                    &b.target.to_string(),
+                    &b.by,
+                    b.expires_ms,
+                    b.reason.as_deref(),
+                );
+                let _ = writeln!(out, "{line}");
+            }
+            Ok(())
+        }
+        BanAction::Add(add) => {
+            let target = target(&add.target)?;
+            if let Target::Net(net) = &target {
+                if let (Some(min), false) = (net.too_wide(), add.force) {
+                    return Err(format!(
+                        "{target} is shorter than /{min} and would lock out a large part of the \
+                         internet; add --force if you really mean it"
+                    ));
+                }
+            }
+            let length = match &add.duration {
+                Some(text) => Some(duration::parse(text).ok_or_else(|| {
+                    format!("{text}: not a duration (like 90s, 10m, 1h, 7d, 2w or 1h30m)")
+                })?),
+                None => None,
+            };
+            let conn = open(&add.db)?;
+            let now = clock::now_ms();
+            let expires_ms = length
+                .map(|d| now.saturating_add(i64::try_from(d.as_millis()).unwrap_or(i64::MAX)));
+            let ban = Ban {
+                target: target.clone(),
+                reason: add.reason.clone(),
+                by: "cli".into(),
+                created_ms: now,
+                expires_ms,
+            };
+            accounts::insert_ban(&conn, &ban).map_err(db_err)?;
+            let entry = LogEntry {
+                operator: "cli".into(),
+                action: "ban",
+                target: target.to_string(),
+                reason: add.reason,
+                duration: add.duration,
+            };
+            accounts::log_action(&conn, &entry).map_err(db_err)?;
+            let _ = writeln!(out, "banned {target} {}", protocol::until(expires_ms));
+            let _ = writeln!(out, "{SIGHUP_HINT}");
+            Ok(())
+        }
+        BanAction::Remove(remove) => {
+            let target = target(&remove.target)?;
+            let conn = open(&remove.db)?;
+            if !accounts::delete_ban(&conn, &target).map_err(db_err)? {
+                return Err(format!("there is no ban on {target}"));
+            }
+            let entry = LogEntry {
+                operator: "cli".into(),
+                action: "unban",
+                target: target.to_string(),
+                reason: None,
+                duration: None,
+            };
+            accounts::log_action(&conn, &entry).map_err(db_err)?;
+            let _ = writeln!(out, "{}", protocol::unbanned(&target.to_string()));
+            let _ = writeln!(out, "{SIGHUP_HINT}");
+            Ok(())
+        }
+    }
 }
 
 fn open(db: &std::path::Path) -> Result<rusqlite::Connection, String> {

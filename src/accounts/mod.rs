@@ -2,7 +2,7 @@
 //!
 //! Registering stays optional; an unregistered name works as before. What lives here:
 //! [`hasher`] (Argon2id off the executor), [`password`] (a secret that cannot be logged), and
-//! [`cli`] (`smolchat op add|remove|list`). The dialogues with the user are in
+//! [`cli`] (`smolchat op add|remove|list`, `smolchat ban list|add|remove`). The dialogues with the user are in
 //! `session/register.rs` (login at the name prompt) and `session/account.rs` (`/register`,
 //! `/password`, `/unregister`); the SQL is in `storage/accounts.rs`.
 pub mod cli;
@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use crate::limits::login::LoginDelays;
 use crate::moderation::ban::{BanList, SharedBans};
-use crate::storage::accounts::{self, Store, StoreThread};
+use crate::storage::accounts::{self, Store, StoreThread, StoredMute};
 use crate::storage::{OpenError, StorageError};
 
 /// What the sessions and the hub share for accounts and moderation.
@@ -26,6 +26,38 @@ pub struct Accounts {
     pub delays: Arc<Mutex<LoginDelays>>,
     /// The bans in force, consulted at connect and at the name prompt.
     pub bans: SharedBans,
+    /// SIGHUP's requests to re-read bans and operator roles.
+    pub reload: Reload,
+}
+
+/// Requests to reload bans and operator roles from the database (SIGHUP), passed from the
+/// signal handler to the accept side, which hands them to the hub. Requests made while one is
+/// pending are one request.
+#[derive(Clone)]
+pub struct Reload {
+    requests: async_channel::Sender<()>,
+    pending: async_channel::Receiver<()>,
+}
+
+impl Reload {
+    fn new() -> Reload {
+        let (requests, pending) = async_channel::bounded(1);
+        Reload { requests, pending }
+    }
+
+    /// Asks for a reload; never waits.
+    pub fn request(&self) {
+        // Full: one is pending already, which reads the database after this call anyway.
+        let _ = self.requests.try_send(());
+    }
+
+    /// Waits for the next request.
+    pub async fn requested(&self) {
+        if self.pending.recv().await.is_err() {
+            // Cannot happen while `self` holds a sender; wait forever rather than spin.
+            std::future::pending::<()>().await;
+        }
+    }
 }
 
 /// Everything loaded at start-up: the shared parts, the stored topics, and the thread to join.
@@ -33,11 +65,16 @@ pub struct Loaded {
     pub accounts: Accounts,
     /// Room name to (topic, set by).
     pub topics: HashMap<String, (String, String)>,
+    /// The mutes in force.
+    pub mutes: Vec<StoredMute>,
+    /// Operator accounts, and whether each was made on the command line.
+    pub operators: Vec<(String, bool)>,
     pub thread: StoreThread,
 }
 
 impl Accounts {
-    /// Opens the account store on `path`, loads bans and topics, starts the hashers. Runs before
+    /// Opens the account store on `path`, loads bans, topics, mutes and operator roles, starts
+    /// the hashers. Runs before
     /// the executor starts, so the loading queries block nobody.
     pub fn load(path: &std::path::Path) -> Result<Loaded, OpenError> {
         let err = |source| OpenError {
@@ -51,6 +88,8 @@ impl Accounts {
             .into_iter()
             .map(|t| (t.room, (t.text, t.by)))
             .collect();
+        let mutes = accounts::load_mutes(&conn).map_err(|e| err(e.into()))?;
+        let operators = accounts::operator_roles(&conn).map_err(|e| err(e.into()))?;
         drop(conn);
         let (store, thread) = Store::open(path).map_err(err)?;
         let hasher = hasher::Hasher::start().map_err(|e| err(StorageError::Thread(e)))?;
@@ -60,8 +99,11 @@ impl Accounts {
                 hasher,
                 delays: Arc::new(Mutex::new(LoginDelays::default())),
                 bans: Arc::new(RwLock::new(BanList::new(bans))),
+                reload: Reload::new(),
             },
             topics,
+            mutes,
+            operators,
             thread,
         })
     }

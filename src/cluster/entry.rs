@@ -67,6 +67,78 @@ pub enum Entry {
     Presence {
         members: Vec<(Member, Nick, RoomName)>,
     },
+    /// A change to accounts or moderation (see [`Change`]): every node applies it to its file
+    /// and its hub's state, in log order.
+    Change(Change),
+    /// A user was removed by an operator (kicked, banned); `notice` is what its room is told.
+    Removed {
+        member: Member,
+        nick: Nick,
+        room: RoomName,
+        notice: String,
+    },
+    /// An operator kicked `nick`: the node holding that user removes it; the others ignore it.
+    Kick {
+        nick: Nick,
+        by: Nick,
+        reason: Option<String>,
+    },
+}
+
+/// A change to the state every node keeps (accounts, operators, bans, mutes, topics), made on one
+/// node and replayed by all of them in log order, so every file and every hub ends up the same.
+/// Each carries what the stored row needs (times included), so the rows are equal everywhere.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// `/register`: the account `display` (its key is the name in lower case).
+    Register {
+        display: String,
+        hash: String,
+        created_ms: i64,
+    },
+    /// `/password`: a new hash for the account `name` (lower case).
+    Password {
+        name: String,
+        hash: String,
+    },
+    /// `/unregister`.
+    Unregister {
+        name: String,
+    },
+    /// `/op` (true) and `/deop` (false).
+    Role {
+        name: String,
+        operator: bool,
+    },
+    /// `/ban`: `target` as [`Target`](crate::moderation::ban::Target) shows it.
+    Ban {
+        target: String,
+        reason: Option<String>,
+        by: String,
+        created_ms: i64,
+        expires_ms: Option<i64>,
+    },
+    Unban {
+        target: String,
+    },
+    /// `/mute`: the name muted, and the account and address (an IPv6 /64 as a whole) of the user
+    /// it was set on, if that user was connected; `until_ms` is the wall-clock end.
+    Mute {
+        name: String,
+        account: Option<String>,
+        ip: Option<std::net::IpAddr>,
+        until_ms: Option<i64>,
+    },
+    Unmute {
+        name: String,
+    },
+    /// `/topic`: `None` clears it.
+    Topic {
+        room: RoomName,
+        text: Option<String>,
+        by: String,
+        at_ms: i64,
+    },
 }
 
 /// Why an entry could not be read.
@@ -159,6 +231,28 @@ impl Entry {
                 put(&mut out, node);
                 put(&mut out, reason);
             }
+            Entry::Change(change) => {
+                out.push('C');
+                change.encode(&mut out);
+            }
+            Entry::Removed {
+                member,
+                nick,
+                room,
+                notice,
+            } => {
+                out.push('X');
+                put_member(&mut out, *member);
+                put(&mut out, nick.as_str());
+                put(&mut out, room.as_str());
+                put(&mut out, notice);
+            }
+            Entry::Kick { nick, by, reason } => {
+                out.push('K');
+                put(&mut out, nick.as_str());
+                put(&mut out, by.as_str());
+                put_opt(&mut out, reason.as_deref());
+            }
             Entry::Presence { members } => {
                 out.push('P');
                 put(&mut out, &members.len().to_string());
@@ -231,6 +325,18 @@ impl Entry {
                 node: f.next()?.into(),
                 reason: f.next()?.to_owned(),
             },
+            'C' => Entry::Change(Change::decode(&mut f)?),
+            'X' => Entry::Removed {
+                member: f.member()?,
+                nick: f.nick()?,
+                room: f.room()?,
+                notice: f.next()?.to_owned(),
+            },
+            'K' => Entry::Kick {
+                nick: f.nick()?,
+                by: f.nick()?,
+                reason: f.opt()?.map(str::to_owned),
+            },
             'P' => {
                 let n: usize = f.next()?.parse().map_err(|_| Malformed)?;
                 // Each member takes at least six bytes, so a forged count cannot allocate much.
@@ -291,6 +397,156 @@ fn put_member(out: &mut String, member: Member) {
     put(out, &member.to_string());
 }
 
+/// An optional field: `-` for none, `+` and the text for some.
+fn put_opt(out: &mut String, field: Option<&str>) {
+    match field {
+        Some(text) => put(out, &format!("+{text}")),
+        None => put(out, "-"),
+    }
+}
+
+fn put_num(out: &mut String, n: i64) {
+    put(out, &n.to_string());
+}
+
+impl Change {
+    fn encode(&self, out: &mut String) {
+        match self {
+            Change::Register {
+                display,
+                hash,
+                created_ms,
+            } => {
+                out.push('r');
+                put(out, display);
+                put(out, hash);
+                put_num(out, *created_ms);
+            }
+            Change::Password { name, hash } => {
+                out.push('p');
+                put(out, name);
+                put(out, hash);
+            }
+            Change::Unregister { name } => {
+                out.push('u');
+                put(out, name);
+            }
+            Change::Role { name, operator } => {
+                out.push(if *operator { 'o' } else { 'd' });
+                put(out, name);
+            }
+            Change::Ban {
+                target,
+                reason,
+                by,
+                created_ms,
+                expires_ms,
+            } => {
+                out.push('b');
+                put(out, target);
+                put_opt(out, reason.as_deref());
+                put(out, by);
+                put_num(out, *created_ms);
+                put_opt(out, expires_ms.map(|ms| ms.to_string()).as_deref());
+            }
+            Change::Unban { target } => {
+                out.push('B');
+                put(out, target);
+            }
+            Change::Mute {
+                name,
+                account,
+                ip,
+                until_ms,
+            } => {
+                out.push('m');
+                put(out, name);
+                put_opt(out, account.as_deref());
+                put_opt(out, ip.map(|ip| ip.to_string()).as_deref());
+                put_opt(out, until_ms.map(|ms| ms.to_string()).as_deref());
+            }
+            Change::Unmute { name } => {
+                out.push('M');
+                put(out, name);
+            }
+            Change::Topic {
+                room,
+                text,
+                by,
+                at_ms,
+            } => {
+                out.push('t');
+                put(out, room.as_str());
+                put_opt(out, text.as_deref());
+                put(out, by);
+                put_num(out, *at_ms);
+            }
+        }
+    }
+
+    fn decode(f: &mut Fields<'_>) -> Result<Change, Malformed> {
+        let mut chars = f.0.chars();
+        let tag = chars.next().ok_or(Malformed)?;
+        f.0 = chars.as_str();
+        let name = |f: &mut Fields<'_>| -> Result<String, Malformed> {
+            let text = f.next()?;
+            if text.is_empty() {
+                return Err(Malformed);
+            }
+            Ok(text.to_ascii_lowercase())
+        };
+        Ok(match tag {
+            'r' => Change::Register {
+                display: Nick::parse(f.next()?).map_err(|_| Malformed)?.to_string(),
+                hash: f.next()?.to_owned(),
+                created_ms: f.num()?,
+            },
+            'p' => Change::Password {
+                name: name(f)?,
+                hash: f.next()?.to_owned(),
+            },
+            'u' => Change::Unregister { name: name(f)? },
+            'o' | 'd' => Change::Role {
+                name: name(f)?,
+                operator: tag == 'o',
+            },
+            'b' => Change::Ban {
+                target: f.next()?.to_owned(),
+                reason: f.opt()?.map(str::to_owned),
+                by: f.next()?.to_owned(),
+                created_ms: f.num()?,
+                expires_ms: f
+                    .opt()?
+                    .map(|ms| ms.parse().map_err(|_| Malformed))
+                    .transpose()?,
+            },
+            'B' => Change::Unban {
+                target: f.next()?.to_owned(),
+            },
+            'm' => Change::Mute {
+                name: name(f)?,
+                account: f.opt()?.map(str::to_owned),
+                ip: f
+                    .opt()?
+                    .map(|ip| ip.parse().map_err(|_| Malformed))
+                    .transpose()?,
+                until_ms: f
+                    .opt()?
+                    .map(|ms| ms.parse().map_err(|_| Malformed))
+                    .transpose()?,
+            },
+            'M' => Change::Unmute { name: name(f)? },
+            't' => Change::Topic {
+                room: f.room()?,
+                text: f.opt()?.map(str::to_owned),
+                by: f.next()?.to_owned(),
+                at_ms: f.num()?,
+            },
+            _ => return Err(Malformed),
+        })
+    }
+}
+
 /// The fields still to read.
 struct Fields<'a>(&'a str);
 
@@ -301,6 +557,19 @@ impl<'a> Fields<'a> {
         let field = rest.get(..len).ok_or(Malformed)?;
         self.0 = &rest[len..];
         Ok(field)
+    }
+
+    fn opt(&mut self) -> Result<Option<&'a str>, Malformed> {
+        let field = self.next()?;
+        match field.strip_prefix('+') {
+            Some(text) => Ok(Some(text)),
+            None if field == "-" => Ok(None),
+            None => Err(Malformed),
+        }
+    }
+
+    fn num(&mut self) -> Result<i64, Malformed> {
+        self.next()?.parse().map_err(|_| Malformed)
     }
 
     fn member(&mut self) -> Result<Member, Malformed> {
@@ -387,6 +656,86 @@ mod tests {
                 reason: "node box:7878 lost".into(),
             },
             Entry::Presence { members: vec![] },
+            Entry::Kick {
+                nick: nick("mallory"),
+                by: nick("op"),
+                reason: Some("".into()),
+            },
+            Entry::Kick {
+                nick: nick("mallory"),
+                by: nick("op"),
+                reason: None,
+            },
+            Entry::Removed {
+                member: 4,
+                nick: nick("mallory"),
+                room: room("lobby"),
+                notice: "* mallory was kicked by op (3:x)".into(),
+            },
+            Entry::Change(Change::Register {
+                display: "Alice".into(),
+                hash: "$argon2id$v=19$m=1:x".into(),
+                created_ms: 1_718_000_000_000,
+            }),
+            Entry::Change(Change::Password {
+                name: "alice".into(),
+                hash: "$argon2id$y".into(),
+            }),
+            Entry::Change(Change::Unregister {
+                name: "alice".into(),
+            }),
+            Entry::Change(Change::Role {
+                name: "alice".into(),
+                operator: true,
+            }),
+            Entry::Change(Change::Role {
+                name: "alice".into(),
+                operator: false,
+            }),
+            Entry::Change(Change::Ban {
+                target: "192.0.2.0/24".into(),
+                reason: Some("spam: 3:x".into()),
+                by: "op".into(),
+                created_ms: 5,
+                expires_ms: Some(-1),
+            }),
+            Entry::Change(Change::Ban {
+                target: "mallory".into(),
+                reason: None,
+                by: "op".into(),
+                created_ms: 5,
+                expires_ms: None,
+            }),
+            Entry::Change(Change::Unban {
+                target: "mallory".into(),
+            }),
+            Entry::Change(Change::Mute {
+                name: "mallory".into(),
+                account: Some("mallory".into()),
+                ip: Some("2001:db8::".parse().unwrap()),
+                until_ms: Some(99),
+            }),
+            Entry::Change(Change::Mute {
+                name: "mallory".into(),
+                account: None,
+                ip: None,
+                until_ms: None,
+            }),
+            Entry::Change(Change::Unmute {
+                name: "mallory".into(),
+            }),
+            Entry::Change(Change::Topic {
+                room: room("lobby"),
+                text: Some("welcome".into()),
+                by: "op".into(),
+                at_ms: 7,
+            }),
+            Entry::Change(Change::Topic {
+                room: room("lobby"),
+                text: None,
+                by: "op".into(),
+                at_ms: 7,
+            }),
             Entry::Presence {
                 members: vec![(1, nick("a"), room("lobby")), (2, nick("b"), room("x"))],
             },

@@ -40,7 +40,7 @@ use async_channel::{Receiver, Sender};
 use log::{info, warn};
 use redis::{Client, Connection, Value};
 
-pub use entry::{Entry, Member, Whisper};
+pub use entry::{Change, Entry, Member, Whisper};
 
 use crate::names::Nick;
 
@@ -565,7 +565,7 @@ fn parse_entry(raw: &redis::streams::StreamId) -> Option<LogRecord> {
 }
 
 /// Whether stream id `a` is older than `b` (`MS-SEQ`, compared as numbers).
-fn stream_id_lt(a: &str, b: &str) -> bool {
+pub fn stream_id_lt(a: &str, b: &str) -> bool {
     fn parts(id: &str) -> (u64, u64) {
         let (ms, seq) = id.split_once('-').unwrap_or((id, "0"));
         (ms.parse().unwrap_or(0), seq.parse().unwrap_or(0))

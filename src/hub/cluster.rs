@@ -17,10 +17,10 @@ use log::{debug, info, warn};
 
 use super::outbox::line;
 use super::{Hub, MemberId};
-use crate::cluster::{self, Entry, Incoming, Link, LogRecord, Member, Whisper};
+use crate::cluster::{self, Change, Entry, Incoming, Link, LogRecord, Member, Whisper};
 use crate::names::{Nick, RoomName};
 use crate::protocol;
-use crate::storage::{History, Kind, LogPos, Record};
+use crate::storage::{accounts, History, Kind, LogPos, Record};
 
 /// What the hub needs to run in cluster mode.
 pub struct ClusterLink {
@@ -136,6 +136,21 @@ impl Hub {
             kind,
             body: text.into(),
         });
+    }
+
+    /// Appends an account or moderation change to the log (cluster mode only; a single node has
+    /// stored it already and there is nobody else to tell).
+    pub(super) fn replicate(&self, change: Change) {
+        if let Some(cluster) = &self.cluster {
+            cluster.link.append(Entry::Change(change));
+        }
+    }
+
+    /// The name as its user spells it, if a user of another node has it.
+    pub(super) fn remote_nick(&self, nick: &Nick) -> Option<Nick> {
+        let cluster = self.cluster.as_ref()?;
+        let key = cluster.remote_by_nick.get(nick.key())?;
+        Some(cluster.remote.get(key)?.nick.clone())
     }
 
     /// `/msg` to a name with no local user: to its node if another node has it.
@@ -337,6 +352,29 @@ impl Hub {
                 }
                 self.broadcast(&room, None, line(&protocol::renamed(&old, &new)));
             }
+            Entry::Change(change) => {
+                // This node's file too, in log order: the account thread skips what it has.
+                self.moderation.accounts.store.apply_change(
+                    record.id.clone(),
+                    record.seq,
+                    change.clone(),
+                );
+                self.apply_change(change, own);
+            }
+            Entry::Kick { nick, by, reason } => {
+                self.kicked_from_afar(&nick, &by, reason.as_deref());
+            }
+            Entry::Removed {
+                member,
+                room,
+                notice,
+                ..
+            } => {
+                if !own {
+                    cluster.remove(&node, member);
+                }
+                self.broadcast(&room, None, line(&notice));
+            }
             Entry::NodeUp => {
                 if own {
                     return;
@@ -403,53 +441,106 @@ impl Hub {
     }
 }
 
-/// Stores what this node missed: the log's messages after the newest row stored here, up to this
-/// run's start, with local ids after `last_id`. Runs before the server accepts anybody, so a
-/// replay never shows a file that is behind the cluster. Returns the new newest id.
+/// Stores what this node missed: the log's messages after the newest row stored here, with
+/// local ids after `last_id`, and the account and moderation changes after the newest one
+/// applied to `db`, up to this run's start. Runs before the server accepts anybody (and before
+/// the bans and topics are loaded), so neither a replay nor a login sees a file behind the
+/// cluster. Returns the new newest id.
 pub fn catch_up(
     node: &mut cluster::Node,
     history: &History,
+    db: &std::path::Path,
     last_id: i64,
     position: Option<LogPos>,
 ) -> Result<i64, String> {
+    let conn = accounts::open(db).map_err(|e| format!("{}: {e}", db.display()))?;
+    let applied = accounts::applied_position(&conn)
+        .map_err(|e| format!("{}: cluster_applied: {e}", db.display()))?;
+    // Read from the older of the two positions; each kind skips what it has.
+    let messages_after: Option<Arc<str>> = position.as_ref().map(|p| p.stream_id.clone());
+    let after: Option<(String, i64)> = match (&position, &applied) {
+        (Some(p), Some((id, seq))) => Some(if cluster::stream_id_lt(id, &p.stream_id) {
+            (id.clone(), *seq)
+        } else {
+            (p.stream_id.to_string(), p.seq)
+        }),
+        _ => None,
+    };
     let mut next_id = last_id + 1;
-    let after = position.as_ref().map(|p| (&*p.stream_id, p.seq));
-    let result = node.catch_up(after, |batch| {
-        for record in batch {
-            let Entry::Say {
-                nick,
-                room,
-                kind,
-                body,
-                ..
-            } = &record.entry
-            else {
-                continue;
-            };
-            let stored = Record {
-                id: next_id,
-                at_ms: record.at_ms(),
-                room: room.shared(),
-                sender: nick.shared(),
-                kind: *kind,
-                body: body.clone(),
-                log: Some(LogPos {
-                    stream_id: record.id.clone(),
-                    seq: record.seq,
-                }),
-            };
-            next_id += 1;
-            smol::block_on(history.append(stored));
+    let mut changes = 0u64;
+    let mut newest: Option<(Arc<str>, i64)> = None;
+    let mut failed = None;
+    let result = node.catch_up(
+        after.as_ref().map(|(id, seq)| (id.as_str(), *seq)),
+        |batch| {
+            for record in batch {
+                newest = Some((record.id.clone(), record.seq));
+                match &record.entry {
+                    Entry::Say {
+                        nick,
+                        room,
+                        kind,
+                        body,
+                        ..
+                    } => {
+                        let have = messages_after
+                            .as_deref()
+                            .is_some_and(|stored| !cluster::stream_id_lt(stored, &record.id));
+                        if have {
+                            continue;
+                        }
+                        let stored = Record {
+                            id: next_id,
+                            at_ms: record.at_ms(),
+                            room: room.shared(),
+                            sender: nick.shared(),
+                            kind: *kind,
+                            body: body.clone(),
+                            log: Some(LogPos {
+                                stream_id: record.id.clone(),
+                                seq: record.seq,
+                            }),
+                        };
+                        next_id += 1;
+                        smol::block_on(history.append(stored));
+                    }
+                    Entry::Change(change) if failed.is_none() => {
+                        match accounts::apply_change(&conn, &record.id, record.seq, change) {
+                            Ok(true) => changes += 1,
+                            Ok(false) => {}
+                            Err(e) => failed = Some(e),
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        },
+    )?;
+    if let Some(e) = failed {
+        return Err(format!(
+            "{}: cannot apply the cluster log's account changes: {e}",
+            db.display()
+        ));
+    }
+    // Entries that changed nothing here count as applied too, so the next start reads less.
+    if let Some((id, seq)) = newest {
+        let behind = applied
+            .as_ref()
+            .is_none_or(|(applied, _)| cluster::stream_id_lt(applied, &id));
+        if behind {
+            accounts::set_applied(&conn, &id, seq)
+                .map_err(|e| format!("{}: cluster_applied: {e}", db.display()))?;
         }
-    })?;
+    }
     let stored = next_id - 1 - last_id;
     let last_id = next_id - 1;
     smol::block_on(history.wait_committed(last_id));
     info!(
-        "node {}: caught up {} log entries ({} messages stored){}",
+        "node {}: caught up {} log entries ({} messages stored, {} account changes applied){}",
         node.name(),
         result.read,
         stored,
+        changes,
         if result.lost > 0 {
             format!(", {} could not be recovered", result.lost)
         } else {

@@ -86,6 +86,7 @@ mod tests {
             ip: std::net::Ipv4Addr::LOCALHOST.into(),
             account: None,
             operator: false,
+            cli_operator: false,
         };
         smol::block_on(events.send(Event::Register {
             id,
@@ -118,6 +119,8 @@ mod tests {
         let setup = crate::hub::moderation::Setup {
             accounts: loaded.accounts,
             topics: loaded.topics,
+            mutes: loaded.mutes,
+            operators: loaded.operators,
         };
         let budget = Budget::new(4000);
         let (events, events_rx) = async_channel::unbounded();

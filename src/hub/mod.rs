@@ -411,6 +411,7 @@ impl Hub {
             .or_default()
             .add(id, outbox.clone());
         self.arrivals += 1;
+        self.moderation.logged_in(&identity);
         self.members.insert(
             id,
             Member {
@@ -972,6 +973,7 @@ mod tests {
             ip: std::net::Ipv4Addr::LOCALHOST.into(),
             account: None,
             operator: false,
+            cli_operator: false,
         };
         smol::block_on(events.send(Event::Register {
             id,
@@ -992,6 +994,8 @@ mod tests {
         moderation::Setup {
             accounts: loaded.accounts,
             topics: loaded.topics,
+            mutes: loaded.mutes,
+            operators: loaded.operators,
         }
     }
 

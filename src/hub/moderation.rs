@@ -8,21 +8,22 @@
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_channel::Sender;
 use log::{info, warn};
 
 use super::outbox::{line, Line};
-use super::{Fault, Hub, Member, MemberId};
+use super::{Event, Fault, Hub, Member, MemberId};
 use crate::accounts::Accounts;
 use crate::clock;
+use crate::cluster::{Change, Entry};
 use crate::limits::address::group;
-use crate::moderation::ban::{Ban, Target};
+use crate::moderation::ban::{Ban, BanList, Target};
 use crate::names::{Nick, RoomName};
 use crate::protocol;
 use crate::session::command::HELP_OPERATORS;
-use crate::storage::accounts::LogEntry;
+use crate::storage::accounts::{LogEntry, Reloaded, StoredMute};
 
 /// Who a newcomer is, beyond the name: where from, and which account it logged in to.
 #[derive(Debug, Clone)]
@@ -31,6 +32,8 @@ pub struct Identity {
     /// The account (lower case) this session logged in to or registered, if any.
     pub account: Option<Arc<str>>,
     pub operator: bool,
+    /// The role was given on the command line: chat can neither /deop nor ban it by name.
+    pub cli_operator: bool,
 }
 
 /// What the hub needs for moderation, handed over at start.
@@ -38,7 +41,14 @@ pub struct Setup {
     pub accounts: Accounts,
     /// Room name to (topic, set by), as stored.
     pub topics: HashMap<String, (String, String)>,
+    /// The mutes in force, as stored.
+    pub mutes: Vec<StoredMute>,
+    /// Operator accounts, and whether each was made on the command line.
+    pub operators: Vec<(String, bool)>,
 }
+
+/// The member id of moderation events that come from no connection (SIGHUP). Ids start at 1.
+pub const NOBODY: MemberId = 0;
 
 /// The moderation commands and account changes sessions send to the hub.
 #[derive(Debug)]
@@ -65,6 +75,17 @@ pub enum Action {
     Topic(Option<String>),
     Ignore(Option<Nick>),
     Unignore(Nick),
+    /// SIGHUP: re-read the bans and operator roles (changed by `smolchat ban` and `smolchat op`).
+    /// `events` is the hub's own queue, for the answer.
+    Reload {
+        events: Sender<Event>,
+    },
+    /// The bans and roles read for [`Action::Reload`], when the hub had made `seen` ban edits.
+    Reloaded {
+        reloaded: Reloaded,
+        seen: u64,
+        events: Sender<Event>,
+    },
     /// After `/help`: the operator lines, to operators only.
     OperatorHelp,
     /// The session registered, logged in to or gave up an account.
@@ -76,6 +97,9 @@ pub enum Action {
     Whoami {
         reply: Sender<Nick>,
     },
+    /// The session stored an account change (`/register`, `/password`, `/unregister`): in cluster
+    /// mode, the hub appends it to the log so every node's file holds it.
+    Replicate(Change),
 }
 
 /// The hub's moderation state.
@@ -88,19 +112,43 @@ pub(super) struct State {
     pub(super) ignoring: HashMap<MemberId, HashSet<Arc<str>>>,
     /// Room name to (topic, set by).
     topics: HashMap<String, (Arc<str>, Arc<str>)>,
+    /// Accounts made operators on the command line (lower case): chat can neither /deop nor
+    /// ban them by name. Refreshed on SIGHUP.
+    cli_operators: HashSet<String>,
+    /// Bans and unbans set in chat so far: a reload read before the latest of them is stale.
+    ban_edits: u64,
 }
 
 impl State {
     pub(super) fn new(setup: Setup) -> State {
         State {
             accounts: setup.accounts,
-            mutes: Vec::new(),
+            mutes: setup.mutes.into_iter().map(Mute::from_stored).collect(),
             ignoring: HashMap::new(),
+            cli_operators: setup
+                .operators
+                .into_iter()
+                .filter(|(_, cli)| *cli)
+                .map(|(name, _)| name)
+                .collect(),
+            ban_edits: 0,
             topics: setup
                 .topics
                 .into_iter()
                 .map(|(room, (text, by))| (room, (text.into(), by.into())))
                 .collect(),
+        }
+    }
+
+    /// Notes the origin of a role read at login, fresher than the one loaded at start: a role
+    /// given with `smolchat op add` while the server runs is protected from its first login.
+    pub(super) fn logged_in(&mut self, identity: &Identity) {
+        if let Some(account) = &identity.account {
+            if identity.cli_operator {
+                self.cli_operators.insert(account.to_string());
+            } else {
+                self.cli_operators.remove(&**account);
+            }
         }
     }
 
@@ -131,11 +179,22 @@ struct Mute {
     ip: Option<IpAddr>,
     /// The connection muted, if it was connected.
     member: Option<MemberId>,
-    /// When it ends; `None`: until lifted.
-    until: Option<Instant>,
+    /// When it ends, in milliseconds since the epoch (it is stored); `None`: until lifted.
+    expires_ms: Option<i64>,
 }
 
 impl Mute {
+    /// A mute loaded from the database at start: no connection yet.
+    fn from_stored(stored: StoredMute) -> Mute {
+        Mute {
+            names: vec![stored.name.into()],
+            account: stored.account.map(Into::into),
+            ip: stored.address,
+            member: None,
+            expires_ms: stored.expires_ms,
+        }
+    }
+
     /// Whether this mute covers `member` (`id`).
     fn covers(&self, id: MemberId, member: &Member) -> bool {
         self.member == Some(id)
@@ -179,6 +238,15 @@ impl Hub {
             Action::Topic(text) => self.topic(id, text),
             Action::Ignore(nick) => self.ignore(id, nick),
             Action::Unignore(nick) => self.unignore(id, &nick),
+            Action::Reload { events } => {
+                info!("received SIGHUP, reloading bans and operators");
+                self.request_reload(events);
+            }
+            Action::Reloaded {
+                reloaded,
+                seen,
+                events,
+            } => self.reloaded(reloaded, seen, events),
             Action::OperatorHelp => {
                 if self.members.get(&id).is_some_and(|m| m.operator) {
                     for text in HELP_OPERATORS {
@@ -197,6 +265,7 @@ impl Hub {
                     let _ = reply.try_send(member.nick.clone());
                 }
             }
+            Action::Replicate(change) => self.replicate(change),
         }
     }
 
@@ -248,7 +317,13 @@ impl Hub {
         };
         let _ = member.outbox.push(&line(last_words));
         member.outbox.close();
-        self.broadcast(&member.room, None, line(notice));
+        // In cluster mode through the log, so every node's view of the room loses the user.
+        self.announce(&member.room, None, notice, || Entry::Removed {
+            member: target,
+            nick: member.nick.clone(),
+            room: member.room.clone(),
+            notice: notice.to_owned(),
+        });
     }
 
     fn kick(&mut self, id: MemberId, nick: &Nick, reason: Option<String>) {
@@ -256,7 +331,21 @@ impl Hub {
             return;
         };
         let Some(target) = self.member_by_name(nick) else {
-            self.tell(id, &protocol::no_such_user(nick));
+            // Cluster mode: the node holding that user acts on it.
+            match self.remote_nick(nick) {
+                Some(name) => {
+                    if let Some(cluster) = &self.cluster {
+                        cluster.link.append(Entry::Kick {
+                            nick: name.clone(),
+                            by: op.clone(),
+                            reason: reason.clone(),
+                        });
+                    }
+                    self.tell(id, &protocol::you_kicked(&name));
+                    self.log_action(&op, "kick", name.key().to_owned(), reason, None);
+                }
+                None => self.tell(id, &protocol::no_such_user(nick)),
+            }
             return;
         };
         let Some(name) = self.members.get(&target).map(|m| m.nick.clone()) else {
@@ -284,8 +373,18 @@ impl Hub {
         let Some(op) = self.operator(id, "/ban") else {
             return;
         };
+        if let Target::Net(net) = &target {
+            if let Some(min) = net.too_wide() {
+                self.tell(id, &protocol::ban_too_wide(&target.to_string(), min));
+                return;
+            }
+        }
         if self.members.get(&id).is_some_and(|m| covers(&target, m)) {
             self.tell(id, protocol::BAN_COVERS_YOU);
+            return;
+        }
+        if let Some(name) = self.protected_by_name(&target) {
+            self.tell(id, &protocol::operator_from_command_line(&name));
             return;
         }
         let now = clock::now_ms();
@@ -306,7 +405,16 @@ impl Hub {
                 return;
             }
         }
-        self.moderation.accounts.store.insert_ban(ban);
+        self.moderation.accounts.store.insert_ban(ban.clone());
+        // After the write is queued: a reload queued later reads it.
+        self.moderation.ban_edits += 1;
+        self.replicate(Change::Ban {
+            target: ban.target.to_string(),
+            reason: ban.reason,
+            by: ban.by,
+            created_ms: ban.created_ms,
+            expires_ms: ban.expires_ms,
+        });
         let victims: Vec<(MemberId, Nick)> = self
             .members
             .iter()
@@ -317,7 +425,7 @@ impl Hub {
         for (victim, name) in &victims {
             self.eject(
                 *victim,
-                &protocol::banned(name, &op, reason.as_deref()),
+                &protocol::banned(name, op.as_str(), reason.as_deref()),
                 &last_words,
             );
         }
@@ -344,6 +452,10 @@ impl Hub {
             return;
         }
         self.moderation.accounts.store.delete_ban(target.clone());
+        self.moderation.ban_edits += 1;
+        self.replicate(Change::Unban {
+            target: shown.clone(),
+        });
         self.tell(id, &protocol::unbanned(&shown));
         self.log_action(&op, "unban", shown, None, None);
     }
@@ -376,7 +488,9 @@ impl Hub {
         let Some(op) = self.operator(id, "/mute") else {
             return;
         };
-        let until = duration.as_ref().map(|(d, _)| Instant::now() + *d);
+        let expires_ms = duration.as_ref().map(|(d, _)| {
+            clock::now_ms().saturating_add(i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        });
         let target = self.member_by_name(nick);
         let member = target.and_then(|t| self.members.get(&t));
         let mute = Mute {
@@ -384,8 +498,21 @@ impl Hub {
             account: member.and_then(|m| m.account.clone()),
             ip: member.map(|m| group(m.ip)).filter(|ip| !ip.is_loopback()),
             member: target,
-            until,
+            expires_ms,
         };
+        self.moderation.accounts.store.insert_mute(StoredMute {
+            name: nick.key().to_owned(),
+            account: mute.account.as_deref().map(str::to_owned),
+            address: mute.ip,
+            by: op.to_string(),
+            expires_ms,
+        });
+        self.replicate(Change::Mute {
+            name: nick.key().to_owned(),
+            account: mute.account.as_deref().map(str::to_owned),
+            ip: mute.ip,
+            until_ms: expires_ms,
+        });
         // A second mute of the same name replaces the first (a new duration).
         self.moderation
             .mutes
@@ -410,16 +537,25 @@ impl Hub {
             return;
         };
         let target = self.member_by_name(nick);
-        let before = self.moderation.mutes.len();
         let member = target.and_then(|t| self.members.get(&t).map(|m| (t, m)));
+        let mut lifted = Vec::new();
         self.moderation.mutes.retain(|mute| {
-            !(mute.names.iter().any(|n| **n == *nick.key())
-                || member.is_some_and(|(t, m)| mute.covers(t, m)))
+            let lift = mute.names.iter().any(|n| **n == *nick.key())
+                || member.is_some_and(|(t, m)| mute.covers(t, m));
+            if lift {
+                // The name it was set on: the stored row's key.
+                lifted.extend(mute.names.first().map(|n| n.to_string()));
+            }
+            !lift
         });
-        if self.moderation.mutes.len() == before {
+        if lifted.is_empty() {
             self.tell(id, &protocol::not_muted(nick));
             return;
         }
+        self.moderation.accounts.store.delete_mutes(lifted);
+        self.replicate(Change::Unmute {
+            name: nick.key().to_owned(),
+        });
         self.tell(id, &protocol::unmuted(nick));
         if let Some(target) = target {
             self.tell(target, protocol::YOU_ARE_UNMUTED);
@@ -433,10 +569,10 @@ impl Hub {
         if self.moderation.mutes.is_empty() {
             return false;
         }
-        let now = Instant::now();
+        let now = clock::now_ms();
         self.moderation
             .mutes
-            .retain(|m| m.until.is_none_or(|until| until > now));
+            .retain(|m| m.expires_ms.is_none_or(|at| at > now));
         let Some(id) = self.member_by_name(nick) else {
             return self
                 .moderation
@@ -448,6 +584,112 @@ impl Hub {
             return false;
         };
         self.moderation.mutes.iter().any(|m| m.covers(id, member))
+    }
+
+    /// The name of an operator made on the command line that a ban on `target` would cover by
+    /// name: the account named, or a connected member logged in to such an account.
+    fn protected_by_name(&self, target: &Target) -> Option<String> {
+        let Target::Name(name) = target else {
+            return None;
+        };
+        if self.moderation.cli_operators.contains(name) {
+            return Some(name.clone());
+        }
+        self.members
+            .values()
+            .filter(|m| covers(target, m))
+            .find_map(|m| {
+                m.account
+                    .as_deref()
+                    .filter(|a| self.moderation.cli_operators.contains(*a))
+                    .map(str::to_owned)
+            })
+    }
+
+    /// Queues a read of the bans and operator roles behind the writes queued so far; the
+    /// answer comes back as [`Action::Reloaded`]. The hub does not wait for it.
+    fn request_reload(&mut self, events: Sender<Event>) {
+        let seen = self.moderation.ban_edits;
+        self.moderation.accounts.store.reload(move |reloaded| {
+            let answer = Event::Moderate {
+                id: NOBODY,
+                action: Action::Reloaded {
+                    reloaded,
+                    seen,
+                    events: events.clone(),
+                },
+            };
+            // On the account thread, which may wait for room in the hub's queue; an error
+            // means the hub has stopped.
+            let _ = events.send_blocking(answer);
+        });
+    }
+
+    /// Applies a reload: the bans replace those in memory, members now covered by one are
+    /// removed as `/ban` would, and operator flags follow the stored roles.
+    fn reloaded(&mut self, reloaded: Reloaded, seen: u64, events: Sender<Event>) {
+        if seen != self.moderation.ban_edits {
+            // A ban set in chat since the read may be missing from it: read again.
+            self.request_reload(events);
+            return;
+        }
+        let now = clock::now_ms();
+        let n_bans = reloaded.bans.len();
+        let bans = BanList::new(reloaded.bans);
+        let roles: HashMap<String, bool> = reloaded.operators.into_iter().collect();
+        self.moderation.cli_operators = roles
+            .iter()
+            .filter(|(_, cli)| **cli)
+            .map(|(name, _)| name.clone())
+            .collect();
+        let mut victims = Vec::new();
+        let mut changed = Vec::new();
+        for (&mid, member) in &self.members {
+            let ban = bans
+                .address(member.ip, now)
+                .or_else(|| bans.name(member.nick.key(), now))
+                .or_else(|| member.account.as_deref().and_then(|a| bans.name(a, now)));
+            if let Some(ban) = ban {
+                victims.push((mid, member.nick.clone(), ban.clone()));
+                continue;
+            }
+            let operator = member
+                .account
+                .as_deref()
+                .is_some_and(|a| roles.contains_key(a));
+            if operator != member.operator {
+                changed.push((mid, operator));
+            }
+        }
+        match self.moderation.accounts.bans.write() {
+            Ok(mut shared) => *shared = bans,
+            Err(_) => warn!("the ban list lock is poisoned; bans not reloaded"),
+        }
+        for (mid, operator) in changed {
+            let Some(member) = self.members.get_mut(&mid) else {
+                continue;
+            };
+            member.operator = operator;
+            let name = member.nick.clone();
+            let text = if operator {
+                protocol::now_operator(name.as_str())
+            } else {
+                protocol::no_longer_operator(name.as_str())
+            };
+            self.tell(mid, &text);
+        }
+        for (mid, name, ban) in &victims {
+            self.eject(
+                *mid,
+                &protocol::banned(name, &ban.by, ban.reason.as_deref()),
+                &protocol::you_were_banned(&ban.by, ban.expires_ms, ban.reason.as_deref()),
+            );
+        }
+        info!(
+            "reloaded {n_bans} bans and {} operators ({} removed by a ban)",
+            roles.len(),
+            victims.len()
+        );
     }
 
     /// `/op` and `/deop`, once the session has stored the role on the account (see
@@ -476,6 +718,10 @@ impl Hub {
             }
         }
         self.tell(id, &text);
+        self.replicate(Change::Role {
+            name: nick.key().to_owned(),
+            operator,
+        });
         let action = if operator { "op" } else { "deop" };
         self.log_action(&op, action, nick.key().to_owned(), None, None);
     }
@@ -506,9 +752,178 @@ impl Hub {
                 .insert(room.as_str().to_owned(), (shared.clone(), op.shared()));
             (protocol::topic_set(&op, &room, &text), Some(shared))
         };
-        store.set_topic(room.shared(), stored, op.shared());
+        store.set_topic(room.shared(), stored.clone(), op.shared());
+        self.replicate(Change::Topic {
+            room: room.clone(),
+            text: stored.map(|t| t.to_string()),
+            by: op.to_string(),
+            at_ms: clock::now_ms(),
+        });
         self.broadcast(&room, None, line(&notice));
         self.log_action(&op, "topic", room.as_str().to_owned(), Some(text), None);
+    }
+
+    /// Applies a change read from the cluster log to this hub's state (its file is the account
+    /// thread's business). Every node applies every change in log order, the node that made it
+    /// included (`own`), so concurrent changes end the same everywhere; only the others' changes
+    /// are told to users, since the node that made one told them already.
+    pub(super) fn apply_change(&mut self, change: Change, own: bool) {
+        let now = clock::now_ms();
+        match change {
+            Change::Register { .. } | Change::Password { .. } => {}
+            Change::Unregister { name } => {
+                if own {
+                    return;
+                }
+                for member in self.members.values_mut() {
+                    if member.account.as_deref() == Some(name.as_str()) {
+                        member.account = None;
+                        member.operator = false;
+                    }
+                }
+            }
+            Change::Role { name, operator } => {
+                let holders: Vec<MemberId> = self
+                    .members
+                    .iter()
+                    .filter(|(_, m)| m.account.as_deref() == Some(name.as_str()))
+                    .map(|(&mid, _)| mid)
+                    .collect();
+                let text = if operator {
+                    protocol::now_operator(&name)
+                } else {
+                    protocol::no_longer_operator(&name)
+                };
+                for holder in holders {
+                    let changed = self
+                        .members
+                        .get_mut(&holder)
+                        .is_some_and(|m| std::mem::replace(&mut m.operator, operator) != operator);
+                    if changed && !own {
+                        self.tell(holder, &text);
+                    }
+                }
+            }
+            Change::Ban {
+                target,
+                reason,
+                by,
+                created_ms,
+                expires_ms,
+            } => {
+                let target = Target::parse(&target);
+                let ban = Ban {
+                    target: target.clone(),
+                    reason: reason.clone(),
+                    by: by.clone(),
+                    created_ms,
+                    expires_ms,
+                };
+                match self.moderation.accounts.bans.write() {
+                    Ok(mut bans) => bans.add(ban, now),
+                    Err(_) => warn!("the ban list lock is poisoned; ban not applied"),
+                }
+                if own {
+                    return;
+                }
+                let victims: Vec<(MemberId, Nick)> = self
+                    .members
+                    .iter()
+                    .filter(|(_, m)| covers(&target, m))
+                    .map(|(&mid, m)| (mid, m.nick.clone()))
+                    .collect();
+                let last_words = protocol::you_were_banned(&by, expires_ms, reason.as_deref());
+                for (victim, name) in victims {
+                    info!("{name} removed by a ban set on another node by {by}");
+                    self.eject(
+                        victim,
+                        &protocol::banned(&name, &by, reason.as_deref()),
+                        &last_words,
+                    );
+                }
+            }
+            Change::Unban { target } => {
+                if let Ok(mut bans) = self.moderation.accounts.bans.write() {
+                    bans.remove(&Target::parse(&target), now);
+                }
+            }
+            Change::Mute {
+                name,
+                account,
+                ip,
+                until_ms,
+            } => {
+                if own {
+                    return;
+                }
+                if until_ms.is_some_and(|ms| ms <= now) {
+                    return;
+                }
+                let member = Nick::parse(&name)
+                    .ok()
+                    .and_then(|nick| self.member_by_name(&nick));
+                self.moderation
+                    .mutes
+                    .retain(|m| !m.names.iter().any(|n| **n == *name));
+                self.moderation.mutes.push(Mute {
+                    names: vec![name.into()],
+                    account: account.map(Arc::from),
+                    ip,
+                    member,
+                    expires_ms: until_ms,
+                });
+            }
+            Change::Unmute { name } => {
+                if own {
+                    return;
+                }
+                let target = Nick::parse(&name)
+                    .ok()
+                    .and_then(|nick| self.member_by_name(&nick));
+                let member = target.and_then(|t| self.members.get(&t).map(|m| (t, m)));
+                self.moderation.mutes.retain(|mute| {
+                    !(mute.names.iter().any(|n| **n == *name)
+                        || member.is_some_and(|(t, m)| mute.covers(t, m)))
+                });
+            }
+            Change::Topic { room, text, by, .. } => {
+                match &text {
+                    Some(text) => {
+                        self.moderation.topics.insert(
+                            room.as_str().to_owned(),
+                            (text.as_str().into(), by.as_str().into()),
+                        );
+                    }
+                    None => {
+                        self.moderation.topics.remove(room.as_str());
+                    }
+                }
+                if own {
+                    return;
+                }
+                let Ok(op) = Nick::parse(&by) else {
+                    return;
+                };
+                let notice = match &text {
+                    Some(text) => protocol::topic_set(&op, &room, text),
+                    None => protocol::topic_cleared(&op, &room),
+                };
+                self.broadcast(&room, None, line(&notice));
+            }
+        }
+    }
+
+    /// A kick from another node's operator, for a user of this node.
+    pub(super) fn kicked_from_afar(&mut self, nick: &Nick, op: &Nick, reason: Option<&str>) {
+        let Some(target) = self.member_by_name(nick) else {
+            return;
+        };
+        info!("{nick} kicked by {op} from another node");
+        self.eject(
+            target,
+            &protocol::kicked(nick, op, reason),
+            &protocol::you_were_kicked(op, reason),
+        );
     }
 
     fn ignore(&mut self, id: MemberId, nick: Option<Nick>) {

@@ -12,6 +12,15 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::{Arc, RwLock};
 
+/// The widest IPv4 prefix `/ban` accepts. Not configurable: a /8 is already sixteen million
+/// addresses; anything wider locks out a large part of the internet, which no chat operator
+/// should do by a typo (the server's owner can still add such a row with sqlite3 or
+/// `smolchat ban add --force`).
+pub const MIN_PREFIX_V4: u8 = 8;
+
+/// The widest IPv6 prefix `/ban` accepts: a /32 is what a whole ISP is typically given.
+pub const MIN_PREFIX_V6: u8 = 32;
+
 /// An address prefix: `192.0.2.0/24`, `2001:db8::/32`, or one address (`/32`, `/128`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Net {
@@ -44,6 +53,17 @@ impl Net {
             addr: mask(addr, prefix),
             prefix,
         })
+    }
+
+    /// The shortest prefix allowed for this family, when this one is shorter: the check is on the
+    /// parsed prefix, so an IPv4 range written as IPv6 (`::ffff:0.0.0.0/96`) is an IPv4 /0.
+    pub fn too_wide(&self) -> Option<u8> {
+        let min = if self.addr.is_ipv4() {
+            MIN_PREFIX_V4
+        } else {
+            MIN_PREFIX_V6
+        };
+        (self.prefix < min).then_some(min)
     }
 
     /// Whether `ip` falls in this prefix.
@@ -233,6 +253,25 @@ mod tests {
             Net::parse("::ffff:192.0.2.0/120").unwrap(),
             Net::parse("192.0.2.0/24").unwrap()
         );
+    }
+
+    #[test]
+    fn wide_prefixes_are_too_wide_in_any_spelling() {
+        for (text, min) in [
+            ("0.0.0.0/0", Some(8)),
+            ("10.0.0.0/7", Some(8)),
+            ("10.0.0.0/8", None),
+            ("::ffff:0.0.0.0/96", Some(8)),
+            ("::ffff:10.0.0.0/103", Some(8)),
+            ("::ffff:10.0.0.0/104", None),
+            ("::/0", Some(32)),
+            ("2001::/16", Some(32)),
+            ("2001:db8::/32", None),
+            ("192.0.2.7", None),
+            ("::1", None),
+        ] {
+            assert_eq!(Net::parse(text).unwrap().too_wide(), min, "{text}");
+        }
     }
 
     #[test]

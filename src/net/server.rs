@@ -61,6 +61,10 @@ pub struct Moderation {
     pub accounts: Accounts,
     /// Room name to (topic, set by).
     pub topics: HashMap<String, (String, String)>,
+    /// The mutes in force.
+    pub mutes: Vec<crate::storage::accounts::StoredMute>,
+    /// Operator accounts, and whether each was made on the command line.
+    pub operators: Vec<(String, bool)>,
 }
 
 /// The window of `--connects-per-minute`.
@@ -109,6 +113,8 @@ pub async fn run(
         let setup = hub::moderation::Setup {
             accounts: moderation.accounts,
             topics: moderation.topics,
+            mutes: moderation.mutes,
+            operators: moderation.operators,
         };
         let hub = hub::run_with(
             hub_rx,
@@ -163,7 +169,22 @@ pub async fn run(
                     None => future::pending().await,
                 }
             };
-            future::or(plain, tls).await;
+            // SIGHUP's reload requests, handed to the hub (which reads the database off itself).
+            let reloads = async {
+                loop {
+                    shared.accounts.reload.requested().await;
+                    let event = hub::Event::Moderate {
+                        id: hub::moderation::NOBODY,
+                        action: hub::moderation::Action::Reload {
+                            events: hub_tx.clone(),
+                        },
+                    };
+                    if hub_tx.send(event).await.is_err() {
+                        future::pending::<()>().await;
+                    }
+                }
+            };
+            future::or(future::or(plain, tls), reloads).await;
             Stopped::Requested
         },
         future::or(

@@ -13,12 +13,14 @@ use smol::future;
 
 use super::{End, Me, Shared};
 use crate::accounts::password::Secret;
+use crate::cluster::Change;
 use crate::hub::moderation::Action;
 use crate::hub::outbox::Inbox;
 use crate::hub::{Event, MemberId};
 use crate::limits::login::{Attempt, QUEUE_MAX};
 use crate::names::Nick;
 use crate::protocol;
+use crate::storage::accounts::RoleChange;
 use crate::wire::codec::Decoded;
 use crate::wire::conn::{Conn, Stream};
 
@@ -83,9 +85,19 @@ async fn dialogue_inner<S: Stream>(
                 conn.queue(protocol::ACCOUNTS_UNAVAILABLE);
                 return Ok(());
             };
-            match shared.accounts.store.set_password(&account, hash).await {
+            match shared
+                .accounts
+                .store
+                .set_password(&account, hash.clone())
+                .await
+            {
                 Ok(true) => {
                     info!("{}: changed the password of {account}", conn.peer);
+                    let change = Change::Password {
+                        name: account.to_string(),
+                        hash,
+                    };
+                    replicate(shared, id, change).await?;
                     conn.queue(protocol::PASSWORD_CHANGED);
                 }
                 Ok(false) => conn.queue(protocol::NOT_LOGGED_IN),
@@ -141,9 +153,21 @@ async fn register<S: Stream>(
         conn.queue(protocol::ACCOUNTS_UNAVAILABLE);
         return Ok(());
     };
-    match shared.accounts.store.create(nick.as_str(), hash).await {
+    let created_ms = crate::clock::now_ms();
+    match shared
+        .accounts
+        .store
+        .create(nick.as_str(), hash.clone())
+        .await
+    {
         Ok(true) => {
             info!("{}: registered {nick}", conn.peer);
+            let change = Change::Register {
+                display: nick.to_string(),
+                hash,
+                created_ms,
+            };
+            replicate(shared, id, change).await?;
             let account: Arc<str> = nick.key().into();
             me.account = Some(account.clone());
             let event = Event::Moderate {
@@ -177,6 +201,10 @@ async fn unregister<S: Stream>(
     match shared.accounts.store.delete(account).await {
         Ok(_) => {
             info!("{}: unregistered {account}", conn.peer);
+            let change = Change::Unregister {
+                name: account.to_owned(),
+            };
+            replicate(shared, id, change).await?;
             me.account = None;
             let event = Event::Moderate {
                 id,
@@ -196,6 +224,16 @@ async fn unregister<S: Stream>(
         }
     }
     Ok(())
+}
+
+/// Hands an account change this session stored to the hub, which appends it to the cluster log
+/// in cluster mode (and does nothing on a single node).
+async fn replicate(shared: &Shared, id: MemberId, change: Change) -> Result<(), End> {
+    let event = Event::Moderate {
+        id,
+        action: Action::Replicate(change),
+    };
+    shared.hub.send(event).await.map_err(|_| End::Closed)
 }
 
 /// Whether `password` is the account's; a wrong one counts as a failed login (and waits the
@@ -324,11 +362,14 @@ pub(super) async fn set_role<S: Stream>(
     let stored = relaying(
         conn,
         inbox,
-        shared.accounts.store.set_operator(nick.key(), operator),
+        shared
+            .accounts
+            .store
+            .set_operator_in_chat(nick.key(), operator),
     )
     .await?;
     match stored {
-        Ok(true) => {
+        Ok(RoleChange::Done) => {
             let event = Event::Moderate {
                 id,
                 action: Action::Opped(nick, operator),
@@ -337,7 +378,10 @@ pub(super) async fn set_role<S: Stream>(
                 return Err(End::Closed);
             }
         }
-        Ok(false) => conn.queue(&protocol::not_registered(nick.as_str())),
+        Ok(RoleChange::NotRegistered) => conn.queue(&protocol::not_registered(nick.as_str())),
+        Ok(RoleChange::MadeOnCommandLine) => {
+            conn.queue(&protocol::operator_from_command_line(nick.as_str()))
+        }
         Err(e) => {
             warn!("{}: {command} {nick}: {e}", conn.peer);
             conn.queue(protocol::ACCOUNTS_UNAVAILABLE);

@@ -72,7 +72,7 @@ pub(super) async fn register<S: Stream>(
             continue;
         }
         let (account, operator) = match shared.accounts.store.find_like(&nick).await {
-            Ok(None) => (None, false),
+            Ok(None) => (None, (false, false)),
             Ok(Some(account)) if account.name != nick.key() => {
                 conn.queue(&protocol::name_like_registered(&nick));
                 conn.queue(protocol::ASK_NAME);
@@ -83,7 +83,10 @@ pub(super) async fn register<S: Stream>(
                     .saturating_duration_since(Instant::now())
                     .saturating_sub(DEADLINE_MARGIN);
                 match login(conn, shared, &nick, &account, secure, budget, &mut failures).await? {
-                    true => (Some(Arc::<str>::from(nick.key())), account.operator),
+                    true => (
+                        Some(Arc::<str>::from(nick.key())),
+                        (account.operator, account.cli_operator),
+                    ),
                     false => {
                         discard_typed_ahead(conn).await;
                         conn.queue(protocol::ASK_NAME);
@@ -117,7 +120,8 @@ pub(super) async fn register<S: Stream>(
         let identity = Identity {
             ip: conn.peer.ip().to_canonical(),
             account: account.clone(),
-            operator,
+            operator: operator.0,
+            cli_operator: operator.1,
         };
         let event = Event::Register {
             id,
@@ -137,7 +141,7 @@ pub(super) async fn register<S: Stream>(
         match reply {
             Ok(Ok(joined)) => {
                 if account.is_some() {
-                    conn.queue(&protocol::logged_in(&nick, operator));
+                    conn.queue(&protocol::logged_in(&nick, operator.0));
                 }
                 return Ok((nick, joined, Me { secure, account }));
             }

@@ -21,6 +21,7 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
 use super::{open_connection, StorageError};
 use crate::clock;
+use crate::cluster::Change;
 use crate::moderation::ban::{Ban, Target};
 use crate::names::Nick;
 
@@ -39,6 +40,8 @@ pub struct Account {
     /// The Argon2id hash, PHC string form.
     pub hash: String,
     pub operator: bool,
+    /// An operator made on the command line (`role_origin` 'cli' or NULL): chat cannot take it.
+    pub cli_operator: bool,
 }
 
 /// A room's topic as stored.
@@ -104,14 +107,18 @@ fn account_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Account> {
         display: r.get(1)?,
         hash: r.get(2)?,
         operator: r.get::<_, String>(3)? == "operator",
+        cli_operator: r.get::<_, String>(3)? == "operator"
+            && r.get::<_, Option<String>>(4)?.as_deref() != Some("chat"),
     })
 }
 
 /// The account registered under `name` (any case).
 pub fn find(conn: &Connection, name: &str) -> rusqlite::Result<Option<Account>> {
-    conn.prepare_cached("SELECT name, display, password_hash, role FROM accounts WHERE name = ?1")?
-        .query_row([name.to_ascii_lowercase()], account_row)
-        .optional()
+    conn.prepare_cached(
+        "SELECT name, display, password_hash, role, role_origin FROM accounts WHERE name = ?1",
+    )?
+    .query_row([name.to_ascii_lowercase()], account_row)
+    .optional()
 }
 
 /// The account registered under `name`, or else one whose name looks like it (the same
@@ -123,7 +130,7 @@ pub fn find_like(
     skeleton: &str,
 ) -> rusqlite::Result<Option<Account>> {
     conn.prepare_cached(
-        "SELECT name, display, password_hash, role FROM accounts
+        "SELECT name, display, password_hash, role, role_origin FROM accounts
          WHERE name = ?1 OR skeleton = ?2
          ORDER BY name = ?1 DESC, name LIMIT 1",
     )?
@@ -167,14 +174,79 @@ pub fn delete(conn: &Connection, name: &str) -> rusqlite::Result<bool> {
     Ok(n == 1)
 }
 
-/// Gives or takes the operator role; false if `name` is not registered.
+/// Gives or takes the operator role from the command line (`smolchat op`); false if `name` is
+/// not registered. A role given here is marked `role_origin = 'cli'`: chat cannot take it.
 pub fn set_operator(conn: &Connection, name: &str, operator: bool) -> rusqlite::Result<bool> {
-    let role = if operator { "operator" } else { "user" };
+    let (role, origin) = if operator {
+        ("operator", Some("cli"))
+    } else {
+        ("user", None)
+    };
     let n = conn.execute(
-        "UPDATE accounts SET role = ?2 WHERE name = ?1",
-        params![name.to_ascii_lowercase(), role],
+        "UPDATE accounts SET role = ?2, role_origin = ?3 WHERE name = ?1",
+        params![name.to_ascii_lowercase(), role, origin],
     )?;
     Ok(n == 1)
+}
+
+/// What `/op` or `/deop` in chat did to an account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoleChange {
+    Done,
+    NotRegistered,
+    /// `/deop` of an operator made on the command line: refused, only `smolchat op remove` may.
+    MadeOnCommandLine,
+}
+
+/// Gives or takes the operator role from chat (`/op`, `/deop`). An operator made on the command
+/// line (`role_origin` 'cli', or NULL: set by hand) keeps its role and its origin.
+pub fn set_operator_in_chat(
+    conn: &Connection,
+    name: &str,
+    operator: bool,
+) -> rusqlite::Result<RoleChange> {
+    let name = name.to_ascii_lowercase();
+    let protected: Option<bool> = conn
+        .prepare_cached(
+            "SELECT role = 'operator' AND COALESCE(role_origin, 'cli') = 'cli'
+             FROM accounts WHERE name = ?1",
+        )?
+        .query_row([&name], |r| r.get(0))
+        .optional()?;
+    match protected {
+        None => Ok(RoleChange::NotRegistered),
+        // Already an operator, and one chat cannot undo: `/op` leaves it as it is.
+        Some(true) if operator => Ok(RoleChange::Done),
+        Some(true) => Ok(RoleChange::MadeOnCommandLine),
+        Some(false) => {
+            let (role, origin) = if operator {
+                ("operator", Some("chat"))
+            } else {
+                ("user", None)
+            };
+            // The condition again, in case `smolchat op add` ran in between.
+            let n = conn.execute(
+                "UPDATE accounts SET role = ?2, role_origin = ?3
+                 WHERE name = ?1 AND NOT (role = 'operator' AND COALESCE(role_origin, 'cli') = 'cli')",
+                params![name, role, origin],
+            )?;
+            Ok(if n == 1 || operator {
+                RoleChange::Done
+            } else {
+                RoleChange::MadeOnCommandLine
+            })
+        }
+    }
+}
+
+/// Every operator account (lower case), and whether it was made on the command line.
+pub fn operator_roles(conn: &Connection) -> rusqlite::Result<Vec<(String, bool)>> {
+    let mut stmt = conn.prepare(
+        "SELECT name, COALESCE(role_origin, 'cli') = 'cli' FROM accounts
+         WHERE role = 'operator' ORDER BY name",
+    )?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    rows.collect()
 }
 
 /// Every operator's name, as registered, alphabetically.
@@ -248,13 +320,89 @@ pub fn insert_ban(conn: &Connection, ban: &Ban) -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// Deletes the ban on `target`.
-pub fn delete_ban(conn: &Connection, target: &Target) -> rusqlite::Result<()> {
-    conn.execute(
+/// Deletes the ban on `target`; false if there was none (expired ones count).
+pub fn delete_ban(conn: &Connection, target: &Target) -> rusqlite::Result<bool> {
+    let n = conn.execute(
         "DELETE FROM bans WHERE kind = ?1 AND target = ?2",
         params![target.kind(), target.to_string()],
     )?;
+    Ok(n > 0)
+}
+
+/// A mute as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredMute {
+    /// The name muted, lower case.
+    pub name: String,
+    pub account: Option<String>,
+    /// The muted user's address (group), if stored.
+    pub address: Option<std::net::IpAddr>,
+    pub by: String,
+    /// Milliseconds since the epoch; `None` until lifted.
+    pub expires_ms: Option<i64>,
+}
+
+/// The mutes still in force.
+pub fn load_mutes(conn: &Connection) -> rusqlite::Result<Vec<StoredMute>> {
+    let mut stmt = conn.prepare(
+        "SELECT name, account, address, muted_by,
+                CAST(round((julianday(expires_at) - 2440587.5) * 86400000) AS INTEGER)
+         FROM mutes
+         WHERE expires_at IS NULL OR expires_at > strftime('%Y-%m-%d %H:%M:%f', 'now')
+         ORDER BY created_at",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok(StoredMute {
+            name: r.get::<_, String>(0)?.to_ascii_lowercase(),
+            account: r.get(1)?,
+            address: r.get::<_, Option<String>>(2)?.and_then(|a| a.parse().ok()),
+            by: r.get(3)?,
+            expires_ms: r.get(4)?,
+        })
+    })?;
+    rows.collect()
+}
+
+/// Stores a mute, replacing one on the same name.
+pub fn insert_mute(conn: &Connection, mute: &StoredMute) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT OR REPLACE INTO mutes (name, account, address, muted_by, created_at, expires_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![
+            mute.name,
+            mute.account,
+            mute.address.map(|a| a.to_string()),
+            mute.by,
+            now_text(),
+            mute.expires_ms.map(clock::format_utc),
+        ],
+    )?;
     Ok(())
+}
+
+/// Deletes the mutes on these names.
+pub fn delete_mutes(conn: &Connection, names: &[String]) -> rusqlite::Result<()> {
+    for name in names {
+        conn.execute("DELETE FROM mutes WHERE name = ?1", [name])?;
+    }
+    Ok(())
+}
+
+/// What SIGHUP re-reads: the bans in force and the operator roles, as changed by `smolchat ban`
+/// and `smolchat op` (or by hand) while the server ran.
+#[derive(Debug, Clone, Default)]
+pub struct Reloaded {
+    pub bans: Vec<Ban>,
+    /// Operator accounts (lower case), and whether each was made on the command line.
+    pub operators: Vec<(String, bool)>,
+}
+
+/// Reads what SIGHUP reloads.
+pub fn load_reloadable(conn: &Connection) -> rusqlite::Result<Reloaded> {
+    Ok(Reloaded {
+        bans: load_bans(conn)?,
+        operators: operator_roles(conn)?,
+    })
 }
 
 /// Every stored topic.
@@ -285,6 +433,130 @@ pub fn set_topic(
         None => conn.execute("DELETE FROM topics WHERE room = ?1", [room])?,
     };
     Ok(())
+}
+
+/// How far this file has applied the cluster log's changes (migration 0007); `None` if never.
+pub fn applied_position(conn: &Connection) -> rusqlite::Result<Option<(String, i64)>> {
+    conn.query_row(
+        "SELECT stream_id, log_seq FROM cluster_applied WHERE id = 1",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .optional()
+}
+
+/// Notes that the cluster log has been applied up to `stream_id` (entry `seq`).
+pub fn set_applied(conn: &Connection, stream_id: &str, seq: i64) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT OR REPLACE INTO cluster_applied (id, stream_id, log_seq) VALUES (1, ?1, ?2)",
+        params![stream_id, seq],
+    )?;
+    Ok(())
+}
+
+/// Applies one cluster log change to this file, with its stream id, in one transaction: skipped
+/// (false) if the file has applied that entry or a later one already, so a replay after a restart
+/// is harmless. Every change overwrites rather than refuses: the log's order decides, and every
+/// node applies the same changes in the same order, the node that made it included. (A register
+/// read back on the node that made it keeps the role set meanwhile; names are claimed
+/// cluster-wide first, so two nodes never register one name at once.)
+pub fn apply_change(
+    conn: &Connection,
+    stream_id: &str,
+    seq: i64,
+    change: &Change,
+) -> rusqlite::Result<bool> {
+    let tx = conn.unchecked_transaction()?;
+    if let Some((applied, _)) = applied_position(&tx)? {
+        if !crate::cluster::stream_id_lt(&applied, stream_id) {
+            return Ok(false);
+        }
+    }
+    match change {
+        Change::Register {
+            display,
+            hash,
+            created_ms,
+        } => {
+            let name = display.to_ascii_lowercase();
+            tx.execute(
+                "INSERT INTO accounts (name, display, password_hash, created_at, skeleton)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (name) DO UPDATE SET display = ?2, password_hash = ?3,
+                    created_at = ?4, skeleton = ?5",
+                params![
+                    name,
+                    display,
+                    hash,
+                    clock::format_utc(*created_ms),
+                    crate::names::skeleton(display)
+                ],
+            )?;
+        }
+        Change::Password { name, hash } => {
+            set_password(&tx, name, hash)?;
+        }
+        Change::Unregister { name } => {
+            delete(&tx, name)?;
+        }
+        Change::Role { name, operator } => {
+            set_operator(&tx, name, *operator)?;
+        }
+        Change::Ban {
+            target,
+            reason,
+            by,
+            created_ms,
+            expires_ms,
+        } => insert_ban(
+            &tx,
+            &Ban {
+                target: Target::parse(target),
+                reason: reason.clone(),
+                by: by.clone(),
+                created_ms: *created_ms,
+                expires_ms: *expires_ms,
+            },
+        )?,
+        Change::Unban { target } => {
+            delete_ban(&tx, &Target::parse(target))?;
+        }
+        Change::Topic {
+            room,
+            text,
+            by,
+            at_ms,
+        } => {
+            match text {
+                Some(text) => tx.execute(
+                    "INSERT OR REPLACE INTO topics (room, topic, set_by, set_at)
+                     VALUES (?1, ?2, ?3, ?4)",
+                    params![room.as_str(), text, by, clock::format_utc(*at_ms)],
+                )?,
+                None => tx.execute("DELETE FROM topics WHERE room = ?1", [room.as_str()])?,
+            };
+        }
+        // Stored like a mute set here, so a restarted node still holds it.
+        Change::Mute {
+            name,
+            account,
+            ip,
+            until_ms,
+        } => insert_mute(
+            &tx,
+            &StoredMute {
+                name: name.clone(),
+                account: account.clone(),
+                address: *ip,
+                by: "(another node)".to_owned(),
+                expires_ms: *until_ms,
+            },
+        )?,
+        Change::Unmute { name } => delete_mutes(&tx, std::slice::from_ref(name))?,
+    }
+    set_applied(&tx, stream_id, seq)?;
+    tx.commit()?;
+    Ok(true)
 }
 
 /// Appends to the moderation log.
@@ -414,9 +686,15 @@ impl Store {
         self.call(move |c| delete(c, &name)).await
     }
 
-    pub async fn set_operator(&self, name: &str, operator: bool) -> Result<bool, StorageError> {
+    /// [`set_operator_in_chat`]: `/op` and `/deop`.
+    pub async fn set_operator_in_chat(
+        &self,
+        name: &str,
+        operator: bool,
+    ) -> Result<RoleChange, StorageError> {
         let name = name.to_owned();
-        self.call(move |c| set_operator(c, &name, operator)).await
+        self.call(move |c| set_operator_in_chat(c, &name, operator))
+            .await
     }
 
     pub fn touch_login(&self, name: &str) {
@@ -429,12 +707,39 @@ impl Store {
     }
 
     pub fn delete_ban(&self, target: Target) {
-        self.spawn("a lifted ban", move |c| delete_ban(c, &target));
+        self.spawn("a lifted ban", move |c| delete_ban(c, &target).map(|_| ()));
+    }
+
+    pub fn insert_mute(&self, mute: StoredMute) {
+        self.spawn("a mute", move |c| insert_mute(c, &mute));
+    }
+
+    pub fn delete_mutes(&self, names: Vec<String>) {
+        self.spawn("a lifted mute", move |c| delete_mutes(c, &names));
+    }
+
+    /// Reads the bans and operator roles on the write thread, behind every write queued so far
+    /// (so nothing the hub set is missed), and hands them to `done` there. Nobody waits.
+    pub fn reload(&self, done: impl FnOnce(Reloaded) + Send + 'static) {
+        let job: Job = Box::new(move |conn| match load_reloadable(conn) {
+            Ok(reloaded) => done(reloaded),
+            Err(e) => error!("could not reload bans and operators: {e}; keeping the ones in force"),
+        });
+        if self.jobs.try_send(job).is_err() {
+            error!("the account thread is gone; bans and operators not reloaded");
+        }
     }
 
     pub fn set_topic(&self, room: Arc<str>, text: Option<Arc<str>>, by: Arc<str>) {
         self.spawn("a topic", move |c| {
             set_topic(c, &room, text.as_deref(), &by)
+        });
+    }
+
+    /// Applies a cluster log change ([`apply_change`]) behind the writes already queued.
+    pub fn apply_change(&self, stream_id: Arc<str>, seq: i64, change: Change) {
+        self.spawn("a cluster change", move |c| {
+            apply_change(c, &stream_id, seq, &change).map(|_| ())
         });
     }
 
@@ -489,6 +794,25 @@ mod tests {
         assert!(set_operator(&conn, "alice", true).unwrap());
         assert!(!set_operator(&conn, "nobody", true).unwrap());
         assert_eq!(operators(&conn).unwrap(), ["Alice"]);
+        // Made on the command line: chat may not take the role, and /op leaves it protected.
+        use RoleChange::*;
+        assert_eq!(
+            set_operator_in_chat(&conn, "alice", false).unwrap(),
+            MadeOnCommandLine
+        );
+        assert_eq!(set_operator_in_chat(&conn, "alice", true).unwrap(), Done);
+        assert_eq!(operator_roles(&conn).unwrap(), [("alice".into(), true)]);
+        assert!(create(&conn, "Carol", "$argon2id$z").unwrap());
+        assert_eq!(set_operator_in_chat(&conn, "carol", true).unwrap(), Done);
+        assert!(!find(&conn, "carol").unwrap().unwrap().cli_operator);
+        assert_eq!(set_operator_in_chat(&conn, "carol", false).unwrap(), Done);
+        assert_eq!(
+            set_operator_in_chat(&conn, "nobody", false).unwrap(),
+            NotRegistered
+        );
+        assert!(set_operator(&conn, "alice", false).unwrap());
+        assert_eq!(set_operator_in_chat(&conn, "alice", true).unwrap(), Done);
+        assert_eq!(operator_roles(&conn).unwrap(), [("alice".into(), false)]);
         assert!(delete(&conn, "Alice").unwrap());
         assert!(find(&conn, "alice").unwrap().is_none());
 
@@ -510,6 +834,23 @@ mod tests {
         assert!((expires - (now + 60_000)).abs() <= 1, "{expires}");
         delete_ban(&conn, &Target::parse("mallory")).unwrap();
         assert_eq!(load_bans(&conn).unwrap().len(), 1);
+
+        let mute = |name: &str, expires_ms| StoredMute {
+            name: name.into(),
+            account: Some(name.into()),
+            address: Some("192.0.2.7".parse().unwrap()),
+            by: "op".into(),
+            expires_ms,
+        };
+        insert_mute(&conn, &mute("bob", Some(now + 60_000))).unwrap();
+        insert_mute(&conn, &mute("old", Some(now - 1000))).unwrap();
+        insert_mute(&conn, &mute("eve", None)).unwrap();
+        let mutes = load_mutes(&conn).unwrap();
+        let names: Vec<&str> = mutes.iter().map(|m| m.name.as_str()).collect();
+        assert_eq!(names, ["bob", "eve"], "the expired mute is not loaded");
+        assert_eq!(mutes[1], mute("eve", None));
+        delete_mutes(&conn, &["bob".into()]).unwrap();
+        assert_eq!(load_mutes(&conn).unwrap().len(), 1);
 
         set_topic(&conn, "lobby", Some("hello"), "op").unwrap();
         assert_eq!(load_topics(&conn).unwrap()[0].text, "hello");

@@ -33,6 +33,14 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0005_account_skeletons",
         include_str!("../../migrations/0005_account_skeletons.sql"),
     ),
+    (
+        "0006_operator_origin_and_mutes",
+        include_str!("../../migrations/0006_operator_origin_and_mutes.sql"),
+    ),
+    (
+        "0007_cluster_changes",
+        include_str!("../../migrations/0007_cluster_changes.sql"),
+    ),
 ];
 
 /// Opens (creating if needed) the database at `path`, switches it to WAL and applies every
