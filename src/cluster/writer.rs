@@ -248,13 +248,7 @@ impl Writer {
             return Ok(());
         };
         let mut pipe = redis::pipe();
-        pipe.cmd("SET")
-            .arg(key_node(&self.node))
-            .arg(&*self.run)
-            .arg("EX")
-            .arg(TTL.as_secs())
-            .ignore();
-        pipe.cmd("SADD").arg(KEY_NODES).arg(&*self.node).ignore();
+        renew_node(&mut pipe, &self.node, &self.run);
         for key in self.names.keys() {
             pipe.cmd("EXPIRE").arg(key).arg(TTL.as_secs()).ignore();
         }
@@ -329,13 +323,7 @@ impl Writer {
         };
         let attempt = connect(&self.client).and_then(|mut conn| {
             let mut pipe = redis::pipe();
-            pipe.cmd("SET")
-                .arg(key_node(&self.node))
-                .arg(&*self.run)
-                .arg("EX")
-                .arg(TTL.as_secs())
-                .ignore();
-            pipe.cmd("SADD").arg(KEY_NODES).arg(&*self.node).ignore();
+            renew_node(&mut pipe, &self.node, &self.run);
             let names: Vec<(String, String)> = self
                 .names
                 .iter()
@@ -431,4 +419,16 @@ impl Writer {
             ),
         }
     }
+}
+
+/// Adds to `pipe` the node's heartbeat key (set to its run, for another `TTL`) and its place in
+/// the node set.
+fn renew_node(pipe: &mut redis::Pipeline, node: &str, run: &str) {
+    pipe.cmd("SET")
+        .arg(key_node(node))
+        .arg(run)
+        .arg("EX")
+        .arg(TTL.as_secs())
+        .ignore();
+    pipe.cmd("SADD").arg(KEY_NODES).arg(node).ignore();
 }

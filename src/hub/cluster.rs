@@ -322,14 +322,8 @@ impl Hub {
                 nick,
                 room,
                 reason,
-            } => {
-                if !own {
-                    cluster.remove(&node, member);
-                }
-                let text = protocol::left(&nick, reason.as_deref());
-                self.broadcast(&room, None, line(&text));
             }
-            Entry::Quit {
+            | Entry::Quit {
                 member,
                 nick,
                 room,
@@ -338,7 +332,12 @@ impl Hub {
                 if !own {
                     cluster.remove(&node, member);
                 }
-                let text = protocol::quit(&nick, reason.as_deref());
+                // A `/quit` reason is the user's own words, and is marked as such.
+                let text = if matches!(record.entry, Entry::Quit { .. }) {
+                    protocol::quit(&nick, reason.as_deref())
+                } else {
+                    protocol::left(&nick, reason.as_deref())
+                };
                 self.broadcast(&room, None, line(&text));
             }
             Entry::Renamed {

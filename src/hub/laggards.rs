@@ -68,9 +68,8 @@ mod tests {
 
     use async_channel::Sender;
 
-    use crate::hub::outbox::{outbox, Budget, Inbox};
+    use crate::hub::outbox::{Budget, Inbox};
     use crate::hub::{run, Event, MemberId};
-    use crate::names::Nick;
     use crate::storage::{History, Kind};
 
     fn register(
@@ -79,23 +78,7 @@ mod tests {
         name: &str,
         budget: &std::sync::Arc<Budget>,
     ) -> Inbox {
-        let (reply, answer) = async_channel::bounded(1);
-        let (outbox, inbox) = outbox(64 * 1024, budget.clone());
-        let nick = Nick::parse(name).unwrap();
-        let identity = crate::hub::moderation::Identity {
-            ip: std::net::Ipv4Addr::LOCALHOST.into(),
-            account: None,
-            operator: false,
-            cli_operator: false,
-        };
-        smol::block_on(events.send(Event::Register {
-            id,
-            nick,
-            outbox,
-            identity,
-            reply,
-        }))
-        .unwrap();
+        let (answer, inbox) = crate::hub::tests::register_within(events, id, name, budget.clone());
         assert!(smol::block_on(answer.recv()).unwrap().is_ok());
         inbox
     }

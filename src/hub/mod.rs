@@ -966,8 +966,22 @@ mod tests {
         Receiver<Result<Joined, RegisterError>>,
         crate::hub::outbox::Inbox,
     ) {
+        register_within(events, id, name, Budget::new(usize::MAX))
+    }
+
+    /// Registers `name` as a plain user from loopback, its outbox counted against `budget`;
+    /// returns where the hub answers and the session's inbox.
+    pub(super) fn register_within(
+        events: &Sender<Event>,
+        id: MemberId,
+        name: &str,
+        budget: Arc<Budget>,
+    ) -> (
+        Receiver<Result<Joined, RegisterError>>,
+        crate::hub::outbox::Inbox,
+    ) {
         let (reply, answer) = async_channel::bounded(1);
-        let (outbox, inbox) = outbox(64 * 1024, Budget::new(usize::MAX));
+        let (outbox, inbox) = outbox(64 * 1024, budget);
         let nick = Nick::parse(name).unwrap();
         let identity = moderation::Identity {
             ip: std::net::Ipv4Addr::LOCALHOST.into(),

@@ -217,6 +217,15 @@ fn covers(target: &Target, member: &Member) -> bool {
     }
 }
 
+/// What the users logged in to `name` are told when `/op` (true) or `/deop` changes its role.
+fn role_notice(name: &str, operator: bool) -> String {
+    if operator {
+        protocol::now_operator(name)
+    } else {
+        protocol::no_longer_operator(name)
+    }
+}
+
 impl Hub {
     pub(super) fn moderate(&mut self, id: MemberId, action: Action) {
         match action {
@@ -692,23 +701,23 @@ impl Hub {
         );
     }
 
+    /// The members logged in to the account `name` (lower case).
+    fn logged_in_to(&self, name: &str) -> Vec<MemberId> {
+        self.members
+            .iter()
+            .filter(|(_, m)| m.account.as_deref() == Some(name))
+            .map(|(&mid, _)| mid)
+            .collect()
+    }
+
     /// `/op` and `/deop`, once the session has stored the role on the account (see
     /// [`Action::MayOp`]): applied at once to the connected users logged in to it.
     fn opped(&mut self, id: MemberId, nick: &Nick, operator: bool) {
         let Some(op) = self.members.get(&id).map(|m| m.nick.clone()) else {
             return;
         };
-        let holders: Vec<MemberId> = self
-            .members
-            .iter()
-            .filter(|(_, m)| m.account.as_deref() == Some(nick.key()))
-            .map(|(&mid, _)| mid)
-            .collect();
-        let text = if operator {
-            protocol::now_operator(nick.as_str())
-        } else {
-            protocol::no_longer_operator(nick.as_str())
-        };
+        let holders = self.logged_in_to(nick.key());
+        let text = role_notice(nick.as_str(), operator);
         for holder in holders {
             if let Some(member) = self.members.get_mut(&holder) {
                 member.operator = operator;
@@ -783,17 +792,8 @@ impl Hub {
                 }
             }
             Change::Role { name, operator } => {
-                let holders: Vec<MemberId> = self
-                    .members
-                    .iter()
-                    .filter(|(_, m)| m.account.as_deref() == Some(name.as_str()))
-                    .map(|(&mid, _)| mid)
-                    .collect();
-                let text = if operator {
-                    protocol::now_operator(&name)
-                } else {
-                    protocol::no_longer_operator(&name)
-                };
+                let holders = self.logged_in_to(&name);
+                let text = role_notice(&name, operator);
                 for holder in holders {
                     let changed = self
                         .members

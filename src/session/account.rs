@@ -120,13 +120,7 @@ async fn register<S: Stream>(
 ) -> Result<(), End> {
     // The session does not track renames (the hub owns names): ask for the current one.
     let (reply, answer) = async_channel::bounded(1);
-    let event = Event::Moderate {
-        id,
-        action: Action::Whoami { reply },
-    };
-    if shared.hub.send(event).await.is_err() {
-        return Err(End::Closed);
-    }
+    moderate(shared, id, Action::Whoami { reply }).await?;
     let Ok(nick) = answer.recv().await else {
         return Err(End::Closed);
     };
@@ -170,16 +164,7 @@ async fn register<S: Stream>(
             replicate(shared, id, change).await?;
             let account: Arc<str> = nick.key().into();
             me.account = Some(account.clone());
-            let event = Event::Moderate {
-                id,
-                action: Action::Account {
-                    account: Some(account),
-                    operator: false,
-                },
-            };
-            if shared.hub.send(event).await.is_err() {
-                return Err(End::Closed);
-            }
+            logged_in(shared, id, Some(account)).await?;
             conn.queue(&protocol::registered(&nick));
         }
         Ok(false) => conn.queue(&protocol::already_registered(&nick)),
@@ -206,16 +191,7 @@ async fn unregister<S: Stream>(
             };
             replicate(shared, id, change).await?;
             me.account = None;
-            let event = Event::Moderate {
-                id,
-                action: Action::Account {
-                    account: None,
-                    operator: false,
-                },
-            };
-            if shared.hub.send(event).await.is_err() {
-                return Err(End::Closed);
-            }
+            logged_in(shared, id, None).await?;
             conn.queue(&protocol::unregistered(account));
         }
         Err(e) => {
@@ -229,10 +205,22 @@ async fn unregister<S: Stream>(
 /// Hands an account change this session stored to the hub, which appends it to the cluster log
 /// in cluster mode (and does nothing on a single node).
 async fn replicate(shared: &Shared, id: MemberId, change: Change) -> Result<(), End> {
-    let event = Event::Moderate {
-        id,
-        action: Action::Replicate(change),
+    moderate(shared, id, Action::Replicate(change)).await
+}
+
+/// Tells the hub which account this session is now logged in to (`None`: none), as a plain
+/// user: registering or unregistering never makes an operator.
+async fn logged_in(shared: &Shared, id: MemberId, account: Option<Arc<str>>) -> Result<(), End> {
+    let action = Action::Account {
+        account,
+        operator: false,
     };
+    moderate(shared, id, action).await
+}
+
+/// Sends this session's `action` to the hub; a hub that is gone ends the session.
+async fn moderate(shared: &Shared, id: MemberId, action: Action) -> Result<(), End> {
+    let event = Event::Moderate { id, action };
     shared.hub.send(event).await.map_err(|_| End::Closed)
 }
 
@@ -348,13 +336,7 @@ pub(super) async fn set_role<S: Stream>(
 ) -> Result<(), End> {
     let command = if operator { "/op" } else { "/deop" };
     let (reply, answer) = async_channel::bounded(1);
-    let event = Event::Moderate {
-        id,
-        action: Action::MayOp { command, reply },
-    };
-    if shared.hub.send(event).await.is_err() {
-        return Err(End::Closed);
-    }
+    moderate(shared, id, Action::MayOp { command, reply }).await?;
     // Refused (the hub told the user why) or gone.
     if !relaying(conn, inbox, answer.recv()).await?.unwrap_or(false) {
         return Ok(());
@@ -369,15 +351,7 @@ pub(super) async fn set_role<S: Stream>(
     )
     .await?;
     match stored {
-        Ok(RoleChange::Done) => {
-            let event = Event::Moderate {
-                id,
-                action: Action::Opped(nick, operator),
-            };
-            if shared.hub.send(event).await.is_err() {
-                return Err(End::Closed);
-            }
-        }
+        Ok(RoleChange::Done) => moderate(shared, id, Action::Opped(nick, operator)).await?,
         Ok(RoleChange::NotRegistered) => conn.queue(&protocol::not_registered(nick.as_str())),
         Ok(RoleChange::MadeOnCommandLine) => {
             conn.queue(&protocol::operator_from_command_line(nick.as_str()))
