@@ -175,13 +175,16 @@ pub(super) async fn chat<S: Stream>(
                         Err(end) => return end,
                     }
                 }
-                Command::Nick(nick) => match account::may_rename(shared, me, &nick).await {
+                // The rename's checks and claim are boxed too: /nick is rare, and inline their
+                // state (an account lookup, a cluster claim) sized every idle session for them.
+                Command::Nick(nick) => match Box::pin(account::may_rename(shared, me, &nick)).await
+                {
                     Some(refusal) => {
                         conn.queue(&refusal);
                         continue;
                     }
                     // In cluster mode the new name is claimed on every node first.
-                    None => match register::claim(shared, &nick, id).await {
+                    None => match Box::pin(register::claim(shared, &nick, id)).await {
                         Ok(true) => Event::Rename { id, nick },
                         Ok(false) => {
                             conn.queue(&protocol::name_taken_on_rename(&nick));
@@ -213,14 +216,16 @@ pub(super) async fn chat<S: Stream>(
                 Command::Bans => moderate(id, Action::Bans),
                 Command::Mute(nick, duration) => moderate(id, Action::Mute(nick, duration)),
                 Command::Unmute(nick) => moderate(id, Action::Unmute(nick)),
+                // Boxed: granting a role waits on the account store, 768 bytes of state an
+                // idle session would otherwise carry.
                 Command::Op(nick) => {
-                    match account::set_role(conn, shared, id, inbox, nick, true).await {
+                    match Box::pin(account::set_role(conn, shared, id, inbox, nick, true)).await {
                         Ok(()) => continue,
                         Err(end) => return end,
                     }
                 }
                 Command::Deop(nick) => {
-                    match account::set_role(conn, shared, id, inbox, nick, false).await {
+                    match Box::pin(account::set_role(conn, shared, id, inbox, nick, false)).await {
                         Ok(()) => continue,
                         Err(end) => return end,
                     }
