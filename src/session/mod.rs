@@ -25,9 +25,10 @@ use smol::{future, Timer};
 
 use crate::accounts::Accounts;
 use crate::config::Config;
-use crate::hub::outbox::{self, outbox};
+use crate::hub::outbox::{self, outbox, Inbox};
 use crate::hub::{Event, MemberId};
 use crate::limits::waiting::Place;
+use crate::names::Nick;
 use crate::protocol;
 use crate::storage::History;
 use crate::wire::conn::{Abandon, Conn, Stream};
@@ -130,38 +131,7 @@ pub async fn run<S: Stream>(
     let (nick, joined, mut me) = match registered {
         Ok(done) => done,
         Err(refusal) => {
-            match refusal {
-                Refusal::Timeout => {
-                    let secs = config.register_timeout.as_secs();
-                    crate::log_throttled!(
-                        log::Level::Warn,
-                        "no name in time",
-                        "{peer}: no name within {secs} s, disconnecting"
-                    );
-                    conn.try_last_words(&protocol::no_name_in_time(secs)).await;
-                }
-                Refusal::Evicted => {
-                    crate::limits::waiting::log_eviction(peer);
-                    // The hub may have taken a name for this connection just as it was evicted.
-                    let _ = shared.hub.send(Event::Leave { id, reason: None }).await;
-                    conn.try_last_words(protocol::EVICTED_WAITING).await;
-                    // Closed at once, without the goodbye's linger: a flood evicts as fast as it
-                    // connects, and each evicted connection must give its descriptor back now.
-                    // A silent client has sent nothing unread, so the close does not reset the
-                    // connection and the line arrives.
-                    return;
-                }
-                Refusal::ShuttingDown => conn.try_last_words(protocol::SHUTTING_DOWN).await,
-                Refusal::TooManyFailures => {
-                    warn!("{peer}: too many wrong passwords, disconnecting");
-                    conn.queue(protocol::TOO_MANY_FAILURES);
-                }
-                Refusal::Gone => {
-                    debug!("{peer}: left before choosing a name");
-                    return;
-                }
-            }
-            Box::pin(conn.close()).await;
+            Box::pin(refused(conn, &shared, id, refusal)).await;
             return;
         }
     };
@@ -171,6 +141,59 @@ pub async fn run<S: Stream>(
     drop(outbox);
     conn.watch(Arc::new(Kicked(inbox.state())));
     let end = chat::chat(&mut conn, &shared, id, &nick, &mut me, joined, &inbox).await;
+    Box::pin(farewell(conn, &shared, id, &nick, &inbox, end)).await;
+}
+
+// The two ends of a session below are boxed, like registration: an idle session waits in the
+// chat loop, and its task need not be sized for the awaits that only its end makes.
+
+/// Tells a connection that did not register why, and closes it.
+async fn refused<S: Stream>(mut conn: Conn<S>, shared: &Shared, id: MemberId, refusal: Refusal) {
+    let peer = conn.peer;
+    match refusal {
+        Refusal::Timeout => {
+            let secs = shared.config.register_timeout.as_secs();
+            crate::log_throttled!(
+                log::Level::Warn,
+                "no name in time",
+                "{peer}: no name within {secs} s, disconnecting"
+            );
+            conn.try_last_words(&protocol::no_name_in_time(secs)).await;
+        }
+        Refusal::Evicted => {
+            crate::limits::waiting::log_eviction(peer);
+            // The hub may have taken a name for this connection just as it was evicted.
+            let _ = shared.hub.send(Event::Leave { id, reason: None }).await;
+            conn.try_last_words(protocol::EVICTED_WAITING).await;
+            // Closed at once, without the goodbye's linger: a flood evicts as fast as it
+            // connects, and each evicted connection must give its descriptor back now.
+            // A silent client has sent nothing unread, so the close does not reset the
+            // connection and the line arrives.
+            return;
+        }
+        Refusal::ShuttingDown => conn.try_last_words(protocol::SHUTTING_DOWN).await,
+        Refusal::TooManyFailures => {
+            warn!("{peer}: too many wrong passwords, disconnecting");
+            conn.queue(protocol::TOO_MANY_FAILURES);
+        }
+        Refusal::Gone => {
+            debug!("{peer}: left before choosing a name");
+            return;
+        }
+    }
+    Box::pin(conn.close()).await;
+}
+
+/// Ends a registered session: its goodbye, the hub told, the connection closed.
+async fn farewell<S: Stream>(
+    mut conn: Conn<S>,
+    shared: &Shared,
+    id: MemberId,
+    nick: &Nick,
+    inbox: &Inbox,
+    end: End,
+) {
+    let peer = conn.peer;
     // A connection that broke gets no goodbye; any other end is closed gracefully.
     let orderly = !matches!(end, End::Gone);
     if inbox.was_kicked() {
