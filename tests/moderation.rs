@@ -403,10 +403,7 @@ impl NextIs for Client {
 /// `i`): the hub looks names up by skeleton, then checks the very name.
 #[test]
 fn an_operator_can_kick_a_name_whose_skeleton_differs() {
-    let server = Server::start(&[]);
-    let mut boss = server.operator("boss");
-    let mut alice = server.join("alice");
-    boss.expect("* alice joined");
+    let (_server, mut boss, mut alice) = boss_and_alice();
     boss.send("/kick alice flooding");
     let reply = boss.expect("alice");
     assert!(
@@ -419,10 +416,7 @@ fn an_operator_can_kick_a_name_whose_skeleton_differs() {
 /// A look-alike is not the user: `/kick allce` (a look-alike of `alice`) kicks nobody.
 #[test]
 fn kick_by_a_look_alike_finds_nobody() {
-    let server = Server::start(&[]);
-    let mut boss = server.operator("boss");
-    let mut alice = server.join("alice");
-    boss.expect("* alice joined");
+    let (_server, mut boss, mut alice) = boss_and_alice();
     boss.send("/kick allce");
     boss.expect("no such user: allce is not connected");
     alice.send("/who");
@@ -432,10 +426,7 @@ fn kick_by_a_look_alike_finds_nobody() {
 /// The notice to a muted user whose skeleton differs from its key reaches it.
 #[test]
 fn a_muted_name_whose_skeleton_differs_is_told() {
-    let server = Server::start(&[]);
-    let mut boss = server.operator("boss");
-    let mut alice = server.join("alice");
-    boss.expect("* alice joined");
+    let (_server, mut boss, mut alice) = boss_and_alice();
     boss.send("/mute alice");
     boss.expect("muted alice");
     alice.expect("you were muted by boss");
@@ -763,4 +754,13 @@ fn a_mute_survives_a_restart() {
         .collect::<Result<_, _>>()
         .unwrap();
     assert_eq!(names, ["bob"]);
+}
+
+/// A server with the operator `boss` and the user `alice`, boss having seen alice join.
+fn boss_and_alice() -> (Server, Client, Client) {
+    let server = Server::start(&[]);
+    let mut boss = server.operator("boss");
+    let alice = server.join("alice");
+    boss.expect("* alice joined");
+    (server, boss, alice)
 }
