@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use argh::FromArgs;
 
+use crate::limits::ratelimit::RateConfig;
+
 /// Default line length limit in bytes: long enough for any chat line or a URL, short enough that a
 /// client cannot make the server buffer much per connection.
 pub const DEFAULT_MAX_LINE: usize = 1024;
@@ -254,13 +256,6 @@ pub struct Config {
     pub max_unregistered: usize,
     // --- Output memory ---
     pub outbox_total_bytes: usize,
-}
-
-/// The per-user rate limit: a token bucket.
-#[derive(Debug, Clone, Copy)]
-pub struct RateConfig {
-    pub burst: u32,
-    pub per_sec: u32,
 }
 
 impl Args {

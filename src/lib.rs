@@ -24,4 +24,5 @@ pub mod net;
 pub mod protocol;
 pub mod session;
 pub mod storage;
+pub mod vocab;
 pub mod wire;

@@ -10,7 +10,8 @@
 use std::fmt::Write as _;
 
 use crate::names::{Nick, RoomName};
-use crate::storage::Kind;
+use crate::storage::Row;
+use crate::vocab::Kind;
 
 /// The first line a newcomer sees.
 pub const GREETING: &str = "Welcome to smolchat! What is your name?";
@@ -42,9 +43,6 @@ pub const BYE: &str = "bye";
 
 /// The last words to a client whose outbox overflowed.
 pub const TOO_SLOW: &str = "disconnected: you are not reading fast enough";
-
-/// The answer to telnet's Are You There (`IAC AYT`, the `send ayt` command): short and visible.
-pub const ARE_YOU_THERE: &str = "[smolchat is here]";
 
 /// The one plaintext line a client gets for speaking plaintext to the TLS port (before closing).
 pub const TLS_ONLY: &str =
@@ -110,12 +108,12 @@ pub fn live(kind: Kind, sender: &str, body: &str) -> String {
 }
 
 /// A replayed public line, newline included: the live line behind its UTC time to the second,
-/// `[2026-11-27 16:40:17] alice: hi`.
-pub fn replayed(out: &mut Vec<u8>, sent_at: &str, kind: Kind, sender: &str, body: &str) {
-    let when = sent_at.get(..19).unwrap_or(sent_at);
-    let mut line = String::with_capacity(when.len() + sender.len() + body.len() + 8);
+/// `[2026-11-27 16:40:17] alice: hi`. A [`crate::storage::Format`].
+pub fn replayed(row: &Row<'_>, out: &mut Vec<u8>) {
+    let when = row.sent_at.get(..19).unwrap_or(row.sent_at);
+    let mut line = String::with_capacity(when.len() + row.sender.len() + row.body.len() + 8);
     let _ = write!(line, "[{when}] ");
-    public(&mut line, kind, sender, body);
+    public(&mut line, row.kind, row.sender, row.body);
     line.push('\n');
     out.extend_from_slice(line.as_bytes());
 }
@@ -697,7 +695,14 @@ mod tests {
     fn replayed_is_live_behind_a_timestamp() {
         for kind in [Kind::Message, Kind::Action] {
             let mut out = Vec::new();
-            replayed(&mut out, "2026-11-27 16:40:17.123", kind, "bob", "hi there");
+            let row = Row {
+                id: 1,
+                sent_at: "2026-11-27 16:40:17.123",
+                sender: "bob",
+                kind,
+                body: "hi there",
+            };
+            replayed(&row, &mut out);
             let live = live(kind, "bob", "hi there");
             assert_eq!(
                 String::from_utf8(out).unwrap(),

@@ -9,17 +9,14 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 
 use crate::names::{Nick, RoomName};
-use crate::storage::Kind;
-
-/// Identifies a user on its node (the hub's member id); with the node name, cluster-wide.
-pub type Member = u64;
+use crate::vocab::{Change, Kind, MemberId};
 
 /// One event in the cluster's shared history.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Entry {
     /// A public line (a message or a `/me`): stored by every node.
     Say {
-        member: Member,
+        member: MemberId,
         nick: Nick,
         room: RoomName,
         kind: Kind,
@@ -27,33 +24,33 @@ pub enum Entry {
     },
     /// A user registered and is in `room` (the lobby).
     Joined {
-        member: Member,
+        member: MemberId,
         nick: Nick,
         room: RoomName,
     },
     /// A user moved between rooms with `/join`.
     Moved {
-        member: Member,
+        member: MemberId,
         nick: Nick,
         from: RoomName,
         to: RoomName,
     },
     /// A user left the chat.
     Left {
-        member: Member,
+        member: MemberId,
         nick: Nick,
         room: RoomName,
         reason: Option<String>,
     },
     /// A user left with `/quit` (the reason is the user's own words, marked as such).
     Quit {
-        member: Member,
+        member: MemberId,
         nick: Nick,
         room: RoomName,
         reason: Option<String>,
     },
     Renamed {
-        member: Member,
+        member: MemberId,
         old: Nick,
         new: Nick,
         room: RoomName,
@@ -65,14 +62,14 @@ pub enum Entry {
     NodeGone { node: Arc<str>, reason: String },
     /// The writing node's users, all of them: a snapshot for nodes that just started.
     Presence {
-        members: Vec<(Member, Nick, RoomName)>,
+        members: Vec<(MemberId, Nick, RoomName)>,
     },
     /// A change to accounts or moderation (see [`Change`]): every node applies it to its file
     /// and its hub's state, in log order.
     Change(Change),
     /// A user was removed by an operator (kicked, banned); `notice` is what its room is told.
     Removed {
-        member: Member,
+        member: MemberId,
         nick: Nick,
         room: RoomName,
         notice: String,
@@ -82,62 +79,6 @@ pub enum Entry {
         nick: Nick,
         by: Nick,
         reason: Option<String>,
-    },
-}
-
-/// A change to the state every node keeps (accounts, operators, bans, mutes, topics), made on one
-/// node and replayed by all of them in log order, so every file and every hub ends up the same.
-/// Each carries what the stored row needs (times included), so the rows are equal everywhere.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Change {
-    /// `/register`: the account `display` (its key is the name in lower case).
-    Register {
-        display: String,
-        hash: String,
-        created_ms: i64,
-    },
-    /// `/password`: a new hash for the account `name` (lower case).
-    Password {
-        name: String,
-        hash: String,
-    },
-    /// `/unregister`.
-    Unregister {
-        name: String,
-    },
-    /// `/op` (true) and `/deop` (false).
-    Role {
-        name: String,
-        operator: bool,
-    },
-    /// `/ban`: `target` as [`Target`](crate::moderation::ban::Target) shows it.
-    Ban {
-        target: String,
-        reason: Option<String>,
-        by: String,
-        created_ms: i64,
-        expires_ms: Option<i64>,
-    },
-    Unban {
-        target: String,
-    },
-    /// `/mute`: the name muted, and the account and address (an IPv6 /64 as a whole) of the user
-    /// it was set on, if that user was connected; `until_ms` is the wall-clock end.
-    Mute {
-        name: String,
-        account: Option<String>,
-        ip: Option<std::net::IpAddr>,
-        until_ms: Option<i64>,
-    },
-    Unmute {
-        name: String,
-    },
-    /// `/topic`: `None` clears it.
-    Topic {
-        room: RoomName,
-        text: Option<String>,
-        by: String,
-        at_ms: i64,
     },
 }
 
@@ -233,7 +174,7 @@ impl Entry {
             }
             Entry::Change(change) => {
                 out.push('C');
-                change.encode(&mut out);
+                encode_change(change, &mut out);
             }
             Entry::Removed {
                 member,
@@ -325,7 +266,7 @@ impl Entry {
                 node: f.next()?.into(),
                 reason: f.next()?.to_owned(),
             },
-            'C' => Entry::Change(Change::decode(&mut f)?),
+            'C' => Entry::Change(decode_change(&mut f)?),
             'X' => Entry::Removed {
                 member: f.member()?,
                 nick: f.nick()?,
@@ -393,7 +334,7 @@ fn put(out: &mut String, field: &str) {
     let _ = write!(out, "{}:{field}", field.len());
 }
 
-fn put_member(out: &mut String, member: Member) {
+fn put_member(out: &mut String, member: MemberId) {
     put(out, &member.to_string());
 }
 
@@ -409,142 +350,142 @@ fn put_num(out: &mut String, n: i64) {
     put(out, &n.to_string());
 }
 
-impl Change {
-    fn encode(&self, out: &mut String) {
-        match self {
-            Change::Register {
-                display,
-                hash,
-                created_ms,
-            } => {
-                out.push('r');
-                put(out, display);
-                put(out, hash);
-                put_num(out, *created_ms);
-            }
-            Change::Password { name, hash } => {
-                out.push('p');
-                put(out, name);
-                put(out, hash);
-            }
-            Change::Unregister { name } => {
-                out.push('u');
-                put(out, name);
-            }
-            Change::Role { name, operator } => {
-                out.push(if *operator { 'o' } else { 'd' });
-                put(out, name);
-            }
-            Change::Ban {
-                target,
-                reason,
-                by,
-                created_ms,
-                expires_ms,
-            } => {
-                out.push('b');
-                put(out, target);
-                put_opt(out, reason.as_deref());
-                put(out, by);
-                put_num(out, *created_ms);
-                put_opt(out, expires_ms.map(|ms| ms.to_string()).as_deref());
-            }
-            Change::Unban { target } => {
-                out.push('B');
-                put(out, target);
-            }
-            Change::Mute {
-                name,
-                account,
-                ip,
-                until_ms,
-            } => {
-                out.push('m');
-                put(out, name);
-                put_opt(out, account.as_deref());
-                put_opt(out, ip.map(|ip| ip.to_string()).as_deref());
-                put_opt(out, until_ms.map(|ms| ms.to_string()).as_deref());
-            }
-            Change::Unmute { name } => {
-                out.push('M');
-                put(out, name);
-            }
-            Change::Topic {
-                room,
-                text,
-                by,
-                at_ms,
-            } => {
-                out.push('t');
-                put(out, room.as_str());
-                put_opt(out, text.as_deref());
-                put(out, by);
-                put_num(out, *at_ms);
-            }
+/// Appends a change's encoding (a tag letter and its fields) to `out`.
+fn encode_change(change: &Change, out: &mut String) {
+    match change {
+        Change::Register {
+            display,
+            hash,
+            created_ms,
+        } => {
+            out.push('r');
+            put(out, display);
+            put(out, hash);
+            put_num(out, *created_ms);
+        }
+        Change::Password { name, hash } => {
+            out.push('p');
+            put(out, name);
+            put(out, hash);
+        }
+        Change::Unregister { name } => {
+            out.push('u');
+            put(out, name);
+        }
+        Change::Role { name, operator } => {
+            out.push(if *operator { 'o' } else { 'd' });
+            put(out, name);
+        }
+        Change::Ban {
+            target,
+            reason,
+            by,
+            created_ms,
+            expires_ms,
+        } => {
+            out.push('b');
+            put(out, target);
+            put_opt(out, reason.as_deref());
+            put(out, by);
+            put_num(out, *created_ms);
+            put_opt(out, expires_ms.map(|ms| ms.to_string()).as_deref());
+        }
+        Change::Unban { target } => {
+            out.push('B');
+            put(out, target);
+        }
+        Change::Mute {
+            name,
+            account,
+            ip,
+            until_ms,
+        } => {
+            out.push('m');
+            put(out, name);
+            put_opt(out, account.as_deref());
+            put_opt(out, ip.map(|ip| ip.to_string()).as_deref());
+            put_opt(out, until_ms.map(|ms| ms.to_string()).as_deref());
+        }
+        Change::Unmute { name } => {
+            out.push('M');
+            put(out, name);
+        }
+        Change::Topic {
+            room,
+            text,
+            by,
+            at_ms,
+        } => {
+            out.push('t');
+            put(out, room.as_str());
+            put_opt(out, text.as_deref());
+            put(out, by);
+            put_num(out, *at_ms);
         }
     }
+}
 
-    fn decode(f: &mut Fields<'_>) -> Result<Change, Malformed> {
-        let mut chars = f.0.chars();
-        let tag = chars.next().ok_or(Malformed)?;
-        f.0 = chars.as_str();
-        let name = |f: &mut Fields<'_>| -> Result<String, Malformed> {
-            let text = f.next()?;
-            if text.is_empty() {
-                return Err(Malformed);
-            }
-            Ok(text.to_ascii_lowercase())
-        };
-        Ok(match tag {
-            'r' => Change::Register {
-                display: Nick::parse(f.next()?).map_err(|_| Malformed)?.to_string(),
-                hash: f.next()?.to_owned(),
-                created_ms: f.num()?,
-            },
-            'p' => Change::Password {
-                name: name(f)?,
-                hash: f.next()?.to_owned(),
-            },
-            'u' => Change::Unregister { name: name(f)? },
-            'o' | 'd' => Change::Role {
-                name: name(f)?,
-                operator: tag == 'o',
-            },
-            'b' => Change::Ban {
-                target: f.next()?.to_owned(),
-                reason: f.opt()?.map(str::to_owned),
-                by: f.next()?.to_owned(),
-                created_ms: f.num()?,
-                expires_ms: f
-                    .opt()?
-                    .map(|ms| ms.parse().map_err(|_| Malformed))
-                    .transpose()?,
-            },
-            'B' => Change::Unban {
-                target: f.next()?.to_owned(),
-            },
-            'm' => Change::Mute {
-                name: name(f)?,
-                account: f.opt()?.map(str::to_owned),
-                ip: f
-                    .opt()?
-                    .map(|ip| ip.parse().map_err(|_| Malformed))
-                    .transpose()?,
-                until_ms: f
-                    .opt()?
-                    .map(|ms| ms.parse().map_err(|_| Malformed))
-                    .transpose()?,
-            },
-            'M' => Change::Unmute { name: name(f)? },
-            't' => Change::Topic {
-                room: f.room()?,
-                text: f.opt()?.map(str::to_owned),
-                by: f.next()?.to_owned(),
-                at_ms: f.num()?,
-            },
-            _ => return Err(Malformed),
-        })
-    }
+/// Reads a change written by [`encode_change`].
+fn decode_change(f: &mut Fields<'_>) -> Result<Change, Malformed> {
+    let mut chars = f.0.chars();
+    let tag = chars.next().ok_or(Malformed)?;
+    f.0 = chars.as_str();
+    let name = |f: &mut Fields<'_>| -> Result<String, Malformed> {
+        let text = f.next()?;
+        if text.is_empty() {
+            return Err(Malformed);
+        }
+        Ok(text.to_ascii_lowercase())
+    };
+    Ok(match tag {
+        'r' => Change::Register {
+            display: Nick::parse(f.next()?).map_err(|_| Malformed)?.to_string(),
+            hash: f.next()?.to_owned(),
+            created_ms: f.num()?,
+        },
+        'p' => Change::Password {
+            name: name(f)?,
+            hash: f.next()?.to_owned(),
+        },
+        'u' => Change::Unregister { name: name(f)? },
+        'o' | 'd' => Change::Role {
+            name: name(f)?,
+            operator: tag == 'o',
+        },
+        'b' => Change::Ban {
+            target: f.next()?.to_owned(),
+            reason: f.opt()?.map(str::to_owned),
+            by: f.next()?.to_owned(),
+            created_ms: f.num()?,
+            expires_ms: f
+                .opt()?
+                .map(|ms| ms.parse().map_err(|_| Malformed))
+                .transpose()?,
+        },
+        'B' => Change::Unban {
+            target: f.next()?.to_owned(),
+        },
+        'm' => Change::Mute {
+            name: name(f)?,
+            account: f.opt()?.map(str::to_owned),
+            ip: f
+                .opt()?
+                .map(|ip| ip.parse().map_err(|_| Malformed))
+                .transpose()?,
+            until_ms: f
+                .opt()?
+                .map(|ms| ms.parse().map_err(|_| Malformed))
+                .transpose()?,
+        },
+        'M' => Change::Unmute { name: name(f)? },
+        't' => Change::Topic {
+            room: f.room()?,
+            text: f.opt()?.map(str::to_owned),
+            by: f.next()?.to_owned(),
+            at_ms: f.num()?,
+        },
+        _ => return Err(Malformed),
+    })
 }
 
 /// The fields still to read.
@@ -572,7 +513,7 @@ impl<'a> Fields<'a> {
         self.next()?.parse().map_err(|_| Malformed)
     }
 
-    fn member(&mut self) -> Result<Member, Malformed> {
+    fn member(&mut self) -> Result<MemberId, Malformed> {
         self.next()?.parse().map_err(|_| Malformed)
     }
 

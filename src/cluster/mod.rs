@@ -40,9 +40,10 @@ use async_channel::{Receiver, Sender};
 use log::{info, warn};
 use redis::{Client, Connection, Value};
 
-pub use entry::{Change, Entry, Member, Whisper};
+pub use entry::{Entry, Whisper};
 
 use crate::names::Nick;
+use crate::vocab::MemberId;
 
 /// How long a node's heartbeat and its users' names outlive the node: a node killed without a
 /// goodbye frees its names, and the others see its users leave, within this (plus one beat).
@@ -175,12 +176,12 @@ enum Outgoing {
     Append(Entry),
     Claim {
         nick: Nick,
-        member: Member,
+        member: MemberId,
         reply: Sender<Result<bool, Unavailable>>,
     },
     Release {
         nick: Nick,
-        member: Member,
+        member: MemberId,
     },
     Whisper {
         node: Arc<str>,
@@ -214,7 +215,7 @@ impl Link {
     }
 
     /// Claims `nick` cluster-wide for `member`: `Ok(false)` if somebody on any node has it.
-    pub async fn claim(&self, nick: &Nick, member: Member) -> Result<bool, Unavailable> {
+    pub async fn claim(&self, nick: &Nick, member: MemberId) -> Result<bool, Unavailable> {
         let (reply, answer) = async_channel::bounded(1);
         let claim = Outgoing::Claim {
             nick: nick.clone(),
@@ -228,7 +229,7 @@ impl Link {
     }
 
     /// Frees `nick` if `member` holds it.
-    pub fn release(&self, nick: &Nick, member: Member) {
+    pub fn release(&self, nick: &Nick, member: MemberId) {
         let _ = self.tx.try_send(Outgoing::Release {
             nick: nick.clone(),
             member,
@@ -244,7 +245,7 @@ impl Link {
         });
     }
 
-    fn name_value(&self, member: Member) -> String {
+    fn name_value(&self, member: MemberId) -> String {
         format!("{}/{}/{member}", self.node, self.run)
     }
 }

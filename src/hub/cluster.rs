@@ -17,10 +17,11 @@ use log::{debug, info, warn};
 
 use super::outbox::line;
 use super::{Hub, MemberId};
-use crate::cluster::{self, Change, Entry, Incoming, Link, LogRecord, Member, Whisper};
+use crate::cluster::{self, Entry, Incoming, Link, LogRecord, Whisper};
 use crate::names::{Nick, RoomName};
 use crate::protocol;
-use crate::storage::{accounts, History, Kind, LogPos, Record};
+use crate::storage::{accounts, History, LogPos, Record};
+use crate::vocab::{Change, Kind, MemberId as Member};
 
 /// What the hub needs to run in cluster mode.
 pub struct ClusterLink {

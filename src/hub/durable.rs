@@ -37,7 +37,8 @@ use super::{Hub, MemberId};
 use crate::clock;
 use crate::names::RoomName;
 use crate::protocol;
-use crate::storage::{Kind, Record};
+use crate::storage::Record;
+use crate::vocab::Kind;
 
 /// How long the oldest waiting line may wait before everybody is told chat is paused: far above
 /// a healthy commit (one window plus an fsync, milliseconds), short enough that users learn why

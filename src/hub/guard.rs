@@ -17,9 +17,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::{Hub, MemberId};
-use crate::config::RateConfig;
 use crate::limits::address::group;
-use crate::limits::ratelimit::TokenBucket;
+use crate::limits::ratelimit::{RateConfig, TokenBucket};
 use crate::names::Nick;
 
 /// How long a name freed by a drop stays reserved for its owner's address. Not configurable: long

@@ -70,7 +70,8 @@ mod tests {
 
     use crate::hub::outbox::{Budget, Inbox};
     use crate::hub::{run, Event, MemberId};
-    use crate::storage::{History, Kind};
+    use crate::storage::History;
+    use crate::vocab::Kind;
 
     fn register(
         events: &Sender<Event>,

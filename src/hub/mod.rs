@@ -32,7 +32,8 @@ use crate::hub::outbox::{line, Budget, Line, Outbox, PushError};
 use crate::hub::room::Room;
 use crate::names::{Nick, RoomName};
 use crate::protocol;
-use crate::storage::{History, Kind};
+use crate::storage::History;
+use crate::vocab::Kind;
 
 /// Longest line of a `/who` or `/rooms` reply before it continues on the next line.
 const LIST_LINE: usize = 400;
@@ -46,8 +47,7 @@ const LIST_PAGE: usize = 200;
 /// fit even so is skipped (that client is far behind and the next relay drops it).
 const REPLY_SLACK: usize = 32 * 1024;
 
-/// Identifies a session for its whole life, whatever its name becomes.
-pub type MemberId = u64;
+pub use crate::vocab::MemberId;
 
 /// What sessions (and the server) tell the hub.
 pub enum Event {

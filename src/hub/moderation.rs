@@ -17,13 +17,14 @@ use super::outbox::{line, Line};
 use super::{Event, Fault, Hub, Member, MemberId};
 use crate::accounts::Accounts;
 use crate::clock;
-use crate::cluster::{Change, Entry};
+use crate::cluster::Entry;
 use crate::limits::address::group;
 use crate::moderation::ban::{Ban, BanList, Target};
 use crate::names::{Nick, RoomName};
 use crate::protocol;
 use crate::session::command::HELP_OPERATORS;
 use crate::storage::accounts::{LogEntry, Reloaded, StoredMute};
+use crate::vocab::Change;
 
 /// Who a newcomer is, beyond the name: where from, and which account it logged in to.
 #[derive(Debug, Clone)]

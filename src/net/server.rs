@@ -20,7 +20,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::io::{self, Read as _, Write as _};
+use std::io;
 use std::net::{IpAddr, TcpListener, TcpStream};
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -451,32 +451,9 @@ fn screen(ip: IpAddr, shared: &Shared, throttle: Option<&mut Throttle>) -> Optio
 /// flooding, over a cap, or a full server). The log, aggregated, still says why.
 fn refuse_on(stream: TcpStream, reason: &str, tls: bool) {
     if tls {
-        close_quietly(stream);
+        net::close_quietly(stream);
     } else {
-        refuse(stream, reason);
-    }
-}
-
-/// Writes a one-line reason to a refused connection and closes it. The socket is fresh, so the
-/// line fits its send buffer and the write does not block.
-pub(crate) fn refuse(mut stream: TcpStream, reason: &str) {
-    let _ = stream.set_nonblocking(true);
-    let _ = stream.write_all(format!("{reason}\n").as_bytes());
-    close_quietly(stream);
-}
-
-/// Closes a connection with a FIN, not a reset. Input that already arrived is read and dropped
-/// first: closing with unread input would reset the connection and could discard what was
-/// written before the client reads it.
-fn close_quietly(mut stream: TcpStream) {
-    let _ = stream.set_nonblocking(true);
-    let _ = stream.shutdown(std::net::Shutdown::Write);
-    let mut sink = [0u8; 1024];
-    for _ in 0..16 {
-        match stream.read(&mut sink) {
-            Ok(n) if n > 0 => {}
-            _ => break,
-        }
+        net::refuse(stream, reason);
     }
 }
 

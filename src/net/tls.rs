@@ -203,7 +203,7 @@ fn pem_error(what: &str, path: &Path, label: &str, e: pem::Error) -> String {
 /// the line at once, and closes the connection.
 fn say_tls_only(stream: Async<TcpStream>) {
     if let Ok(stream) = stream.into_inner() {
-        crate::net::server::refuse(stream, protocol::TLS_ONLY);
+        crate::net::socket::refuse(stream, protocol::TLS_ONLY);
     }
 }
 

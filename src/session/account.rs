@@ -13,7 +13,6 @@ use smol::future;
 
 use super::{End, Me, Shared};
 use crate::accounts::password::Secret;
-use crate::cluster::Change;
 use crate::hub::moderation::Action;
 use crate::hub::outbox::Inbox;
 use crate::hub::{Event, MemberId};
@@ -21,6 +20,7 @@ use crate::limits::login::{Attempt, QUEUE_MAX};
 use crate::names::Nick;
 use crate::protocol;
 use crate::storage::accounts::RoleChange;
+use crate::vocab::Change;
 use crate::wire::codec::Decoded;
 use crate::wire::conn::{Conn, Stream};
 

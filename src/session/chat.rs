@@ -17,7 +17,7 @@ use crate::hub::{Event, Joined, MemberId};
 use crate::limits::ratelimit::TokenBucket;
 use crate::names::Nick;
 use crate::protocol;
-use crate::storage::Kind;
+use crate::vocab::Kind;
 use crate::wire::codec::Decoded;
 use crate::wire::conn::{Conn, Stream};
 

@@ -71,7 +71,10 @@ async fn stream_page<S: Stream>(
     let mut from = first;
     let mut sent = 0;
     while sent < span.count {
-        let rows = match history.rows(room, from, before, HISTORY_CHUNK).await {
+        let rows = match history
+            .rows(room, (from, before), HISTORY_CHUNK, protocol::replayed)
+            .await
+        {
             Ok(rows) => rows,
             Err(e) => return Ok(unavailable(conn, room, &e)),
         };

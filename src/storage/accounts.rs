@@ -21,9 +21,9 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
 use super::{open_connection, StorageError};
 use crate::clock;
-use crate::cluster::Change;
 use crate::moderation::ban::{Ban, Target};
 use crate::names::Nick;
+use crate::vocab::Change;
 
 /// How long a write waits for the history writer (or an outside program) to release the
 /// database: longer than the history writer's own second, because a moderation write is not

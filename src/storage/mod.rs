@@ -22,6 +22,7 @@ use async_channel::{Receiver, Sender, TrySendError};
 use log::error;
 
 use crate::names::RoomName;
+use crate::vocab::Kind;
 use readers::ReadJob;
 use writer::WriterMsg;
 
@@ -32,32 +33,6 @@ pub use writer::HistoryWriter;
 /// Records that may wait for the writer before the hub waits too: a few commit windows' worth at
 /// full speed. A bounded channel allocates its slots up front, so this is also fixed memory.
 const QUEUE: usize = 8 * 1024;
-
-/// What a line was: a plain message or a `/me` action.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    Message,
-    Action,
-}
-
-impl Kind {
-    /// The `kind` column's text.
-    pub fn as_sql(self) -> &'static str {
-        match self {
-            Kind::Message => "message",
-            Kind::Action => "action",
-        }
-    }
-
-    /// Reads the `kind` column; anything unknown shows as a message.
-    pub fn from_sql(text: &str) -> Kind {
-        if text == "action" {
-            Kind::Action
-        } else {
-            Kind::Message
-        }
-    }
-}
 
 /// One line of public history, as the hub relayed it.
 #[derive(Debug, Clone)]
@@ -71,6 +46,21 @@ pub struct Record {
     /// Where the line sits in the cluster log, in cluster mode; `None` on a single node.
     pub log: Option<LogPos>,
 }
+
+/// One stored line as a replay reads it, for a door's [`Format`].
+#[derive(Debug, Clone, Copy)]
+pub struct Row<'a> {
+    pub id: i64,
+    /// `YYYY-MM-DD HH:MM:SS.SSS`, UTC, as stored.
+    pub sent_at: &'a str,
+    pub sender: &'a str,
+    pub kind: Kind,
+    pub body: &'a str,
+}
+
+/// Appends one row as a door shows history. It runs on a reader thread, beside the query, so a
+/// replay costs the executor no formatting.
+pub type Format = fn(&Row<'_>, &mut Vec<u8>);
 
 /// A position in the cluster log, stored beside each row a cluster node writes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -257,15 +247,15 @@ impl History {
             .unwrap_or(Err(StorageError::ReadersGone))
     }
 
-    /// Up to `max` messages of `room` with ids in `from..before`, oldest first, formatted for a
-    /// client. A page is streamed as a sequence of these, each asked for once the previous one
-    /// is written, so a client that does not read holds at most one chunk in server memory.
+    /// Up to `max` messages of `room` with ids in `from..before`, oldest first, each formatted
+    /// by `format`. A page is streamed as a sequence of these, each asked for once the previous
+    /// one is written, so a client that does not read holds at most one chunk in server memory.
     pub async fn rows(
         &self,
         room: &RoomName,
-        from: i64,
-        before: i64,
+        (from, before): (i64, i64),
         max: u32,
+        format: Format,
     ) -> Result<Rows, StorageError> {
         let (reply, answer) = async_channel::bounded(1);
         self.read(ReadJob::Rows {
@@ -273,6 +263,7 @@ impl History {
             from,
             before,
             max,
+            format,
             reply,
         });
         answer
