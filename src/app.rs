@@ -55,7 +55,7 @@ pub fn run(args: Args) -> Result<(), String> {
                 .node
                 .clone()
                 .unwrap_or_else(|| cluster::default_node_name(port));
-            let mut node = cluster::Node::start(url, &name, args.cluster_stream_max)?;
+            let mut node = cluster::Node::start(url, &name, args.cluster_stream_max, args.beat())?;
             let last_id = hub::cluster::catch_up(&mut node, &history, &args.db, last_id, position)?;
             (Some(node.run()?), last_id)
         }

@@ -150,6 +150,11 @@ pub struct Args {
     #[argh(option, default = "crate::cluster::DEFAULT_STREAM_MAX")]
     pub cluster_stream_max: u64,
 
+    /// testing only: renew the cluster heartbeat every N ms (expiring after 3N) instead of every
+    /// 5 s (expiring after 15 s), so a test of a lost node waits a second, not twenty
+    #[argh(option, hidden_help)]
+    pub test_heartbeat_ms: Option<u64>,
+
     // --- Slots for connections without a name (issue #11) ---
     /// most connections still choosing a name (or in their TLS handshake); past it, a newcomer
     /// evicts the oldest of them, so silent connections cannot hold a full server (default half
@@ -398,6 +403,14 @@ impl Args {
             .lines()
             .map(crate::wire::sanitize::sanitize)
             .collect())
+    }
+
+    /// How often a cluster node renews its heartbeat, and how long it outlives the node.
+    pub fn beat(&self) -> crate::cluster::Beat {
+        self.test_heartbeat_ms.map_or_else(
+            crate::cluster::Beat::default,
+            crate::cluster::Beat::every_ms,
+        )
     }
 
     /// The commit window of the history writer.

@@ -21,7 +21,7 @@
 //!   the log, counting from 1) and `e` (the [`Entry`], encoded).
 //! - `n`: the counter behind `n`. `seen:NODE:RUN`: the last sequence number of that run appended,
 //!   so a batch resent after a lost reply is not appended twice.
-//! - `node:NODE`: the node's heartbeat (value: its run), expiring after [`TTL`]. `nodes`: the set
+//! - `node:NODE`: the node's heartbeat (value: its run), expiring after [`Beat::ttl`]. `nodes`: the set
 //!   of node names, so live nodes notice one whose heartbeat expired. `reap:NODE`: who announces
 //!   that.
 //! - `name:SKELETON`: a claimed name (its confusable skeleton, lower case) (value `NODE/RUN/MEMBER`), expiring with the heartbeat.
@@ -45,12 +45,45 @@ pub use entry::{Entry, Whisper};
 use crate::names::Nick;
 use crate::vocab::MemberId;
 
-/// How long a node's heartbeat and its users' names outlive the node: a node killed without a
-/// goodbye frees its names, and the others see its users leave, within this (plus one beat).
-pub const TTL: Duration = Duration::from_secs(15);
+/// How often a node renews its heartbeat and names, and how long they outlive the node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Beat {
+    /// How often the node renews its heartbeat and names, and looks for nodes whose heartbeat
+    /// expired.
+    pub every: Duration,
+    /// How long a node's heartbeat and its users' names outlive the node: a node killed without
+    /// a goodbye frees its names, and the others see its users leave, within this (plus one
+    /// beat).
+    pub ttl: Duration,
+}
 
-/// How often a node renews its heartbeat and names, and looks for nodes whose heartbeat expired.
-pub const HEARTBEAT: Duration = Duration::from_secs(5);
+impl Default for Beat {
+    /// Every 5 s, expiring after 15 s: a lost node's users are seen to leave within about 20 s,
+    /// and a Redis that is slow for a few seconds does not take live nodes for dead.
+    fn default() -> Beat {
+        Beat {
+            every: Duration::from_secs(5),
+            ttl: Duration::from_secs(15),
+        }
+    }
+}
+
+impl Beat {
+    /// A beat every `ms` milliseconds, expiring after three: the hidden `--test-heartbeat-ms`,
+    /// so that tests of a lost node take a second rather than the real expiry.
+    pub fn every_ms(ms: u64) -> Beat {
+        let every = Duration::from_millis(ms.max(10));
+        Beat {
+            every,
+            ttl: every * 3,
+        }
+    }
+
+    /// The expiry in milliseconds, as Redis's `PX` and `PEXPIRE` take it.
+    fn ttl_ms(&self) -> u64 {
+        u64::try_from(self.ttl.as_millis()).unwrap_or(u64::MAX)
+    }
+}
 
 /// Default `--cluster-stream-max`: about a million entries, a few hundred MB of Redis memory at
 /// chat-sized lines; a node away for longer than that many lines recovers only the newest.
@@ -110,14 +143,15 @@ return ids
 ";
 
 /// Claims a name for a member: 1 if it was free (or already this member's), 0 if taken.
+/// ARGV: the member's value, the expiry in milliseconds.
 const CLAIM: &str = r"
 local v = redis.call('GET', KEYS[1])
 if v == false then
-  redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
   return 1
 end
 if v == ARGV[1] then
-  redis.call('EXPIRE', KEYS[1], ARGV[2])
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
   return 1
 end
 return 0
@@ -257,6 +291,7 @@ pub struct Node {
     name: Arc<str>,
     run: Arc<str>,
     stream_max: u64,
+    beat: Beat,
     client: Client,
     conn: Connection,
     /// The id of this run's [`Entry::NodeUp`]: catch-up reads up to it, the reader after it.
@@ -305,7 +340,7 @@ fn connect(client: &Client) -> redis::RedisResult<Connection> {
 impl Node {
     /// Connects, refuses a name a live node already has, and appends this run's
     /// [`Entry::NodeUp`]. Errors are one line for the command line.
-    pub fn start(url: &str, name: &str, stream_max: u64) -> Result<Node, String> {
+    pub fn start(url: &str, name: &str, stream_max: u64, beat: Beat) -> Result<Node, String> {
         if !valid_node_name(name) {
             return Err(format!(
                 "--node {name:?}: use 1 to 64 letters, digits and . _ : -"
@@ -318,8 +353,8 @@ impl Node {
             .arg(key_node(name))
             .arg(&*run)
             .arg("NX")
-            .arg("EX")
-            .arg(TTL.as_secs())
+            .arg("PX")
+            .arg(beat.ttl_ms())
             .query(&mut conn)
             .map_err(|e| format!("cannot reach Redis at {url}: {e}"))?;
         if claimed == Value::Nil {
@@ -356,6 +391,7 @@ impl Node {
             name: name.into(),
             run,
             stream_max,
+            beat,
             client,
             conn,
             start,

@@ -1,7 +1,7 @@
 //! The writer thread: everything this node sends to Redis, on one connection, batched.
 //!
 //! It gathers what is queued (entries, name claims and releases, private lines), sends it as one
-//! pipeline (entries through the exactly-once append script), and every [`HEARTBEAT`] renews the
+//! pipeline (entries through the exactly-once append script), and every [`Beat`] renews the
 //! node's key and its names and looks for nodes whose heartbeat expired. When Redis is away it
 //! keeps the entries, tells the hub once ([`Incoming::Paused`]), reconnects with back-off, and on
 //! success re-registers, appends what it held, and tells the hub ([`Incoming::Resumed`]).
@@ -16,8 +16,8 @@ use redis::{Client, Connection, Value};
 use smol::future;
 
 use super::{
-    append_cmd, channel, connect, key_name, key_node, key_reap, Entry, Incoming, Link, Node,
-    Outgoing, Unavailable, CLAIM, HEARTBEAT, KEY_NODES, RELEASE, TTL,
+    append_cmd, channel, connect, key_name, key_node, key_reap, Beat, Entry, Incoming, Link, Node,
+    Outgoing, Unavailable, CLAIM, KEY_NODES, RELEASE,
 };
 
 /// Most queued items taken into one round trip.
@@ -39,6 +39,7 @@ pub(super) struct Writer {
     node: Arc<str>,
     run: Arc<str>,
     stream_max: u64,
+    beat: Beat,
     client: Client,
     conn: Option<Connection>,
     link: Link,
@@ -69,6 +70,7 @@ impl Writer {
             node: node.name,
             run: node.run,
             stream_max: node.stream_max,
+            beat: node.beat,
             client: node.client,
             conn: Some(node.conn),
             link,
@@ -80,7 +82,7 @@ impl Writer {
             releases: Vec::new(),
             names: HashMap::new(),
             down: None,
-            next_beat: Instant::now() + HEARTBEAT,
+            next_beat: Instant::now() + node.beat.every,
         }
     }
 
@@ -111,7 +113,7 @@ impl Writer {
                 continue;
             }
             if Instant::now() >= self.next_beat {
-                self.next_beat = Instant::now() + HEARTBEAT;
+                self.next_beat = Instant::now() + self.beat.every;
                 if let Err(e) = self.heartbeat() {
                     self.lost(&e);
                 }
@@ -200,7 +202,7 @@ impl Writer {
                 .arg(1)
                 .arg(key)
                 .arg(value)
-                .arg(TTL.as_secs());
+                .arg(self.beat.ttl_ms());
         }
         for (node, payload) in &whispers {
             pipe.cmd("PUBLISH").arg(channel(node)).arg(payload).ignore();
@@ -248,9 +250,12 @@ impl Writer {
             return Ok(());
         };
         let mut pipe = redis::pipe();
-        renew_node(&mut pipe, &self.node, &self.run);
+        renew_node(&mut pipe, &self.node, &self.run, self.beat);
         for key in self.names.keys() {
-            pipe.cmd("EXPIRE").arg(key).arg(TTL.as_secs()).ignore();
+            pipe.cmd("PEXPIRE")
+                .arg(key)
+                .arg(self.beat.ttl_ms())
+                .ignore();
         }
         pipe.cmd("SMEMBERS").arg(KEY_NODES);
         let (nodes,): (Vec<String>,) = pipe.query(conn)?;
@@ -272,8 +277,8 @@ impl Writer {
                 .arg(key_reap(&node))
                 .arg(&*self.node)
                 .arg("NX")
-                .arg("EX")
-                .arg(TTL.as_secs())
+                .arg("PX")
+                .arg(self.beat.ttl_ms())
                 .query(conn)?;
             let _: Value = redis::cmd("SREM").arg(KEY_NODES).arg(&node).query(conn)?;
             if won != Value::Nil {
@@ -323,7 +328,7 @@ impl Writer {
         };
         let attempt = connect(&self.client).and_then(|mut conn| {
             let mut pipe = redis::pipe();
-            renew_node(&mut pipe, &self.node, &self.run);
+            renew_node(&mut pipe, &self.node, &self.run, self.beat);
             let names: Vec<(String, String)> = self
                 .names
                 .iter()
@@ -335,7 +340,7 @@ impl Writer {
                     .arg(1)
                     .arg(key)
                     .arg(value)
-                    .arg(TTL.as_secs());
+                    .arg(self.beat.ttl_ms());
             }
             let kept: Vec<i64> = pipe.query(&mut conn)?;
             Ok((conn, names, kept))
@@ -380,7 +385,7 @@ impl Writer {
                 "node {}: stopping without Redis: {} entries not appended; its names expire in {} s",
                 self.node,
                 self.pending.len(),
-                TTL.as_secs()
+                self.beat.ttl.as_secs()
             );
             return;
         };
@@ -415,20 +420,20 @@ impl Writer {
                 "node {}: goodbye to Redis at {} failed: {e}; its names expire in {} s",
                 self.node,
                 self.url,
-                TTL.as_secs()
+                self.beat.ttl.as_secs()
             ),
         }
     }
 }
 
-/// Adds to `pipe` the node's heartbeat key (set to its run, for another `TTL`) and its place in
-/// the node set.
-fn renew_node(pipe: &mut redis::Pipeline, node: &str, run: &str) {
+/// Adds to `pipe` the node's heartbeat key (set to its run, for another [`Beat::ttl`]) and its
+/// place in the node set.
+fn renew_node(pipe: &mut redis::Pipeline, node: &str, run: &str, beat: Beat) {
     pipe.cmd("SET")
         .arg(key_node(node))
         .arg(run)
-        .arg("EX")
-        .arg(TTL.as_secs())
+        .arg("PX")
+        .arg(beat.ttl_ms())
         .ignore();
     pipe.cmd("SADD").arg(KEY_NODES).arg(node).ignore();
 }
