@@ -155,22 +155,42 @@ pub fn left(nick: &Nick, reason: Option<&str>) -> String {
     }
 }
 
+/// `* NAME left`, or with the member's own words, marked as such: IRC's PART from one room.
+pub fn parted(nick: &Nick, reason: Option<&str>) -> String {
+    match reason {
+        Some(reason) => format!("* {nick} {LEFT} (part: {reason})"),
+        None => format!("* {nick} {LEFT}"),
+    }
+}
+
+/// The confirmation of leaving one room.
+pub fn you_left(room: &RoomName) -> String {
+    format!("* you left {room}")
+}
+
+pub fn not_in(room: &RoomName) -> String {
+    format!("you are not in {room}")
+}
+
+/// A command for "your room" from a member in several rooms.
+pub const WHICH_ROOM: &str = "you are in several rooms: say which one";
+
 pub fn left_for(nick: &Nick, room: &RoomName) -> String {
     format!("* {nick} {LEFT} for {room}")
 }
 
 /// The summary of joins in a big room during a storm (see docs/PROTOCOL.md):
 /// `* 37 people joined: alice, bob, carol and 34 others`; one join reads as `* alice joined`.
-pub fn people_joined(count: usize, names: &[Nick]) -> String {
+pub fn people_joined(count: usize, names: &[&Nick]) -> String {
     people(JOINED, count, names)
 }
 
 /// The summary of leaves in a big room during a storm: `* 37 people left: alice, ...`.
-pub fn people_left(count: usize, names: &[Nick]) -> String {
+pub fn people_left(count: usize, names: &[&Nick]) -> String {
     people(LEFT, count, names)
 }
 
-fn people(verb: &str, count: usize, names: &[Nick]) -> String {
+fn people(verb: &str, count: usize, names: &[&Nick]) -> String {
     if let ([nick], 1) = (names, count) {
         return format!("* {nick} {verb}");
     }
@@ -409,11 +429,11 @@ pub fn operators_only(command: &str) -> String {
 }
 
 /// The room's notice of a kick: `* NAME was kicked by OP (REASON)`.
-pub fn kicked(nick: &Nick, op: &Nick, reason: Option<&str>) -> String {
+pub fn kicked(nick: &Nick, op: &str, reason: Option<&str>) -> String {
     with_reason(format!("* {nick} {KICKED} {op}"), reason)
 }
 
-pub fn you_were_kicked(op: &Nick, reason: Option<&str>) -> String {
+pub fn you_were_kicked(op: &str, reason: Option<&str>) -> String {
     with_reason(format!("you were kicked by {op}"), reason)
 }
 
@@ -536,11 +556,11 @@ pub fn no_topic(room: &RoomName) -> String {
     format!("{room} has no topic")
 }
 
-pub fn topic_set(op: &Nick, room: &RoomName, text: &str) -> String {
+pub fn topic_set(op: &str, room: &RoomName, text: &str) -> String {
     format!("* {op} {SET_TOPIC} {room}: {text}")
 }
 
-pub fn topic_cleared(op: &Nick, room: &RoomName) -> String {
+pub fn topic_cleared(op: &str, room: &RoomName) -> String {
     format!("* {op} {CLEARED_TOPIC} {room}")
 }
 
@@ -722,10 +742,10 @@ mod tests {
             left(&n, Some(REASON_TOO_SLOW)),
             left_for(&n, &room),
             renamed(&n, &nick("bob")),
-            kicked(&n, &nick("op"), Some("spam")),
+            kicked(&n, "op", Some("spam")),
             banned(&n, "op", None),
-            topic_set(&n, &room, "hello"),
-            topic_cleared(&n, &room),
+            topic_set("mallory", &room, "hello"),
+            topic_cleared("mallory", &room),
         ] {
             let action = notice.strip_prefix("* mallory ").unwrap();
             assert!(mimics_notice(action), "{notice}");

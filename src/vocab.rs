@@ -1,11 +1,12 @@
-//! The words every layer shares: who a member is, what kind a public line is, and what an
-//! account or moderation change says.
+//! The words every layer shares: who a member is, what kind a public line is, why a member
+//! left, and what an account or moderation change says.
 //!
 //! They live here, below every other module, so that the storage, the cluster log, the hub and
 //! the doors can all name them without importing one another. Nothing here does anything: no
 //! I/O, no formatting, no rules.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use crate::names::RoomName;
 
@@ -93,5 +94,47 @@ pub enum Change {
         text: Option<String>,
         by: String,
         at_ms: i64,
+    },
+}
+
+/// Why a member left a room.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Departure {
+    /// Left the chat (closed the connection, or quit), with the user's own words if any.
+    Quit(Option<Arc<str>>),
+    /// Left this room for another one (the line door's `/join`).
+    Moved(RoomName),
+    /// Left this room only (IRC's PART), with the user's own words if any.
+    Parted(Option<Arc<str>>),
+    /// Removed by an operator.
+    Removed(Removal),
+    /// Dropped by the server.
+    Dropped(Dropped),
+}
+
+/// Why the server dropped a member.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Dropped {
+    /// Its outbox overflowed: it did not read fast enough.
+    TooSlow,
+    /// Cluster mode: its node stopped renewing its heartbeat.
+    NodeLost(Arc<str>),
+    /// Cluster mode: its node came back after dying unannounced.
+    NodeRestarted(Arc<str>),
+    /// Cluster mode: its node was stopped.
+    NodeStopped,
+}
+
+/// How an operator removed a member.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Removal {
+    Kicked {
+        by: Arc<str>,
+        reason: Option<Arc<str>>,
+    },
+    Banned {
+        by: Arc<str>,
+        reason: Option<Arc<str>>,
+        expires_ms: Option<i64>,
     },
 }

@@ -9,12 +9,11 @@ pub mod cli;
 pub mod hasher;
 pub mod password;
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 
 use crate::limits::login::LoginDelays;
 use crate::moderation::ban::{BanList, SharedBans};
-use crate::storage::accounts::{self, Store, StoreThread, StoredMute};
+use crate::storage::accounts::{self, Saved, Store, StoreThread};
 use crate::storage::{OpenError, StorageError};
 
 /// What the sessions and the hub share for accounts and moderation.
@@ -60,15 +59,12 @@ impl Reload {
     }
 }
 
-/// Everything loaded at start-up: the shared parts, the stored topics, and the thread to join.
+/// Everything loaded at start-up: the shared parts, the moderation state stored, and the
+/// thread to join.
 pub struct Loaded {
     pub accounts: Accounts,
-    /// Room name to (topic, set by).
-    pub topics: HashMap<String, (String, String)>,
-    /// The mutes in force.
-    pub mutes: Vec<StoredMute>,
-    /// Operator accounts, and whether each was made on the command line.
-    pub operators: Vec<(String, bool)>,
+    /// The topics, mutes and operator roles stored, for the hub.
+    pub saved: Saved,
     pub thread: StoreThread,
 }
 
@@ -83,13 +79,7 @@ impl Accounts {
         };
         let conn = accounts::open(path).map_err(err)?;
         let bans = accounts::load_bans(&conn).map_err(|e| err(e.into()))?;
-        let topics = accounts::load_topics(&conn)
-            .map_err(|e| err(e.into()))?
-            .into_iter()
-            .map(|t| (t.room, (t.text, t.by)))
-            .collect();
-        let mutes = accounts::load_mutes(&conn).map_err(|e| err(e.into()))?;
-        let operators = accounts::operator_roles(&conn).map_err(|e| err(e.into()))?;
+        let saved = accounts::load_saved(&conn).map_err(|e| err(e.into()))?;
         drop(conn);
         let (store, thread) = Store::open(path).map_err(err)?;
         let hasher = hasher::Hasher::start().map_err(|e| err(StorageError::Thread(e)))?;
@@ -101,9 +91,7 @@ impl Accounts {
                 bans: Arc::new(RwLock::new(BanList::new(bans))),
                 reload: Reload::new(),
             },
-            topics,
-            mutes,
-            operators,
+            saved,
             thread,
         })
     }

@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 
 use crate::names::{Nick, RoomName};
-use crate::vocab::{Change, Kind, MemberId};
+use crate::vocab::{Change, Departure, Dropped, Kind, MemberId, Removal};
 
 /// One event in the cluster's shared history.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,63 +18,45 @@ pub enum Entry {
     Say {
         member: MemberId,
         nick: Nick,
+        /// The account the sender is logged in to, if any.
+        account: Option<Arc<str>>,
         room: RoomName,
         kind: Kind,
         body: Arc<str>,
     },
-    /// A user registered and is in `room` (the lobby).
+    /// A member entered `room` (on registering, the lobby).
     Joined {
         member: MemberId,
         nick: Nick,
         room: RoomName,
     },
-    /// A user moved between rooms with `/join`.
-    Moved {
-        member: MemberId,
-        nick: Nick,
-        from: RoomName,
-        to: RoomName,
-    },
-    /// A user left the chat.
+    /// A member left `rooms` (all of its rooms, when it left the chat), and why.
     Left {
         member: MemberId,
         nick: Nick,
-        room: RoomName,
-        reason: Option<String>,
+        rooms: Vec<RoomName>,
+        why: Departure,
     },
-    /// A user left with `/quit` (the reason is the user's own words, marked as such).
-    Quit {
-        member: MemberId,
-        nick: Nick,
-        room: RoomName,
-        reason: Option<String>,
-    },
+    /// A member took another name; `rooms` are told.
     Renamed {
         member: MemberId,
         old: Nick,
         new: Nick,
-        room: RoomName,
+        rooms: Vec<RoomName>,
     },
     /// The writing node started: whatever was known about its earlier run is void, and the other
     /// nodes answer with a [`Entry::Presence`] so it learns who is where.
     NodeUp,
-    /// `node` stopped (cleanly, or its heartbeat expired): its users are gone.
-    NodeGone { node: Arc<str>, reason: String },
-    /// The writing node's users, all of them: a snapshot for nodes that just started.
+    /// `node` stopped cleanly (`stopped`), or its heartbeat expired: its members are gone.
+    NodeGone { node: Arc<str>, stopped: bool },
+    /// The writing node's members, once per room each: a snapshot for nodes that just started.
     Presence {
         members: Vec<(MemberId, Nick, RoomName)>,
     },
     /// A change to accounts or moderation (see [`Change`]): every node applies it to its file
     /// and its hub's state, in log order.
     Change(Change),
-    /// A user was removed by an operator (kicked, banned); `notice` is what its room is told.
-    Removed {
-        member: MemberId,
-        nick: Nick,
-        room: RoomName,
-        notice: String,
-    },
-    /// An operator kicked `nick`: the node holding that user removes it; the others ignore it.
+    /// An operator kicked `nick`: the node holding that member removes it; the others ignore it.
     Kick {
         nick: Nick,
         by: Nick,
@@ -95,6 +77,7 @@ impl Entry {
             Entry::Say {
                 member,
                 nick,
+                account,
                 room,
                 kind,
                 body,
@@ -105,6 +88,7 @@ impl Entry {
                 });
                 put_member(&mut out, *member);
                 put(&mut out, nick.as_str());
+                put_opt(&mut out, account.as_deref());
                 put(&mut out, room.as_str());
                 put(&mut out, body);
             }
@@ -114,79 +98,38 @@ impl Entry {
                 put(&mut out, nick.as_str());
                 put(&mut out, room.as_str());
             }
-            Entry::Moved {
-                member,
-                nick,
-                from,
-                to,
-            } => {
-                out.push('M');
-                put_member(&mut out, *member);
-                put(&mut out, nick.as_str());
-                put(&mut out, from.as_str());
-                put(&mut out, to.as_str());
-            }
             Entry::Left {
                 member,
                 nick,
-                room,
-                reason,
+                rooms,
+                why,
             } => {
-                out.push(if reason.is_some() { 'L' } else { 'l' });
+                out.push('L');
                 put_member(&mut out, *member);
                 put(&mut out, nick.as_str());
-                put(&mut out, room.as_str());
-                if let Some(reason) = reason {
-                    put(&mut out, reason);
-                }
-            }
-            Entry::Quit {
-                member,
-                nick,
-                room,
-                reason,
-            } => {
-                out.push(if reason.is_some() { 'Q' } else { 'q' });
-                put_member(&mut out, *member);
-                put(&mut out, nick.as_str());
-                put(&mut out, room.as_str());
-                if let Some(reason) = reason {
-                    put(&mut out, reason);
-                }
+                put_rooms(&mut out, rooms);
+                encode_departure(why, &mut out);
             }
             Entry::Renamed {
                 member,
                 old,
                 new,
-                room,
+                rooms,
             } => {
                 out.push('R');
                 put_member(&mut out, *member);
                 put(&mut out, old.as_str());
                 put(&mut out, new.as_str());
-                put(&mut out, room.as_str());
+                put_rooms(&mut out, rooms);
             }
             Entry::NodeUp => out.push('U'),
-            Entry::NodeGone { node, reason } => {
-                out.push('G');
+            Entry::NodeGone { node, stopped } => {
+                out.push(if *stopped { 'G' } else { 'g' });
                 put(&mut out, node);
-                put(&mut out, reason);
             }
             Entry::Change(change) => {
                 out.push('C');
                 encode_change(change, &mut out);
-            }
-            Entry::Removed {
-                member,
-                nick,
-                room,
-                notice,
-            } => {
-                out.push('X');
-                put_member(&mut out, *member);
-                put(&mut out, nick.as_str());
-                put(&mut out, room.as_str());
-                put(&mut out, notice);
             }
             Entry::Kick { nick, by, reason } => {
                 out.push('K');
@@ -216,6 +159,7 @@ impl Entry {
             'S' | 'A' => Entry::Say {
                 member: f.member()?,
                 nick: f.nick()?,
+                account: f.opt()?.map(Into::into),
                 room: f.room()?,
                 kind: if tag == 'S' {
                     Kind::Message
@@ -229,50 +173,24 @@ impl Entry {
                 nick: f.nick()?,
                 room: f.room()?,
             },
-            'M' => Entry::Moved {
+            'L' => Entry::Left {
                 member: f.member()?,
                 nick: f.nick()?,
-                from: f.room()?,
-                to: f.room()?,
-            },
-            'L' | 'l' => Entry::Left {
-                member: f.member()?,
-                nick: f.nick()?,
-                room: f.room()?,
-                reason: if tag == 'L' {
-                    Some(f.next()?.to_owned())
-                } else {
-                    None
-                },
-            },
-            'Q' | 'q' => Entry::Quit {
-                member: f.member()?,
-                nick: f.nick()?,
-                room: f.room()?,
-                reason: if tag == 'Q' {
-                    Some(f.next()?.to_owned())
-                } else {
-                    None
-                },
+                rooms: f.rooms()?,
+                why: decode_departure(&mut f)?,
             },
             'R' => Entry::Renamed {
                 member: f.member()?,
                 old: f.nick()?,
                 new: f.nick()?,
-                room: f.room()?,
+                rooms: f.rooms()?,
             },
             'U' => Entry::NodeUp,
-            'G' => Entry::NodeGone {
+            'G' | 'g' => Entry::NodeGone {
                 node: f.next()?.into(),
-                reason: f.next()?.to_owned(),
+                stopped: tag == 'G',
             },
             'C' => Entry::Change(decode_change(&mut f)?),
-            'X' => Entry::Removed {
-                member: f.member()?,
-                nick: f.nick()?,
-                room: f.room()?,
-                notice: f.next()?.to_owned(),
-            },
             'K' => Entry::Kick {
                 nick: f.nick()?,
                 by: f.nick()?,
@@ -348,6 +266,76 @@ fn put_opt(out: &mut String, field: Option<&str>) {
 
 fn put_num(out: &mut String, n: i64) {
     put(out, &n.to_string());
+}
+
+/// A list of rooms: its length, then each.
+fn put_rooms(out: &mut String, rooms: &[RoomName]) {
+    put(out, &rooms.len().to_string());
+    for room in rooms {
+        put(out, room.as_str());
+    }
+}
+
+/// Appends why a member left: a tag letter and its fields.
+fn encode_departure(why: &Departure, out: &mut String) {
+    match why {
+        Departure::Quit(reason) => {
+            out.push('q');
+            put_opt(out, reason.as_deref());
+        }
+        Departure::Moved(room) => {
+            out.push('m');
+            put(out, room.as_str());
+        }
+        Departure::Parted(reason) => {
+            out.push('p');
+            put_opt(out, reason.as_deref());
+        }
+        Departure::Removed(Removal::Kicked { by, reason }) => {
+            out.push('k');
+            put(out, by);
+            put_opt(out, reason.as_deref());
+        }
+        Departure::Removed(Removal::Banned {
+            by,
+            reason,
+            expires_ms,
+        }) => {
+            out.push('b');
+            put(out, by);
+            put_opt(out, reason.as_deref());
+            put_opt(out, expires_ms.map(|ms| ms.to_string()).as_deref());
+        }
+        // Only a slow reader's own node drops it; node losses are each node's own conclusion.
+        Departure::Dropped(_) => out.push('s'),
+    }
+}
+
+/// Reads what [`encode_departure`] wrote.
+fn decode_departure(f: &mut Fields<'_>) -> Result<Departure, Malformed> {
+    let mut chars = f.0.chars();
+    let tag = chars.next().ok_or(Malformed)?;
+    f.0 = chars.as_str();
+    let words = |f: &mut Fields<'_>| Ok::<_, Malformed>(f.opt()?.map(Into::into));
+    Ok(match tag {
+        'q' => Departure::Quit(words(f)?),
+        'm' => Departure::Moved(f.room()?),
+        'p' => Departure::Parted(words(f)?),
+        'k' => Departure::Removed(Removal::Kicked {
+            by: f.next()?.into(),
+            reason: words(f)?,
+        }),
+        'b' => Departure::Removed(Removal::Banned {
+            by: f.next()?.into(),
+            reason: words(f)?,
+            expires_ms: f
+                .opt()?
+                .map(|ms| ms.parse().map_err(|_| Malformed))
+                .transpose()?,
+        }),
+        's' => Departure::Dropped(Dropped::TooSlow),
+        _ => return Err(Malformed),
+    })
 }
 
 /// Appends a change's encoding (a tag letter and its fields) to `out`.
@@ -524,6 +512,16 @@ impl<'a> Fields<'a> {
     fn room(&mut self) -> Result<RoomName, Malformed> {
         RoomName::parse(self.next()?).map_err(|_| Malformed)
     }
+
+    fn rooms(&mut self) -> Result<Vec<RoomName>, Malformed> {
+        let n: usize = self.next()?.parse().map_err(|_| Malformed)?;
+        // Each room takes at least three bytes, so a forged count cannot allocate much.
+        let mut rooms = Vec::with_capacity(n.min(self.0.len() / 3));
+        for _ in 0..n {
+            rooms.push(self.room()?);
+        }
+        Ok(rooms)
+    }
 }
 
 #[cfg(test)]
@@ -545,6 +543,7 @@ mod tests {
             Entry::Say {
                 member: 7,
                 nick: nick("alice"),
+                account: Some("alice".into()),
                 room: room("lobby"),
                 kind: Kind::Message,
                 body: "3:x: ünïcode, 12:colons".into(),
@@ -552,6 +551,7 @@ mod tests {
             Entry::Say {
                 member: 0,
                 nick: nick("Bob"),
+                account: None,
                 room: room("rust"),
                 kind: Kind::Action,
                 body: "".into(),
@@ -561,40 +561,69 @@ mod tests {
                 nick: nick("carol"),
                 room: room("lobby"),
             },
-            Entry::Moved {
+            Entry::Left {
                 member: 1,
                 nick: nick("carol"),
-                from: room("lobby"),
-                to: room("rust"),
+                rooms: vec![room("lobby")],
+                why: Departure::Moved(room("rust")),
             },
             Entry::Left {
                 member: 1,
                 nick: nick("carol"),
-                room: room("rust"),
-                reason: Some("off to bed".into()),
+                rooms: vec![room("rust"), room("go")],
+                why: Departure::Parted(Some("off to bed".into())),
             },
             Entry::Left {
                 member: u64::MAX,
                 nick: nick("dave"),
-                room: room("lobby"),
-                reason: None,
+                rooms: vec![],
+                why: Departure::Dropped(Dropped::TooSlow),
             },
-            Entry::Quit {
+            Entry::Left {
                 member: 3,
                 nick: nick("erin"),
-                room: room("lobby"),
-                reason: Some("bye all".into()),
+                rooms: vec![room("lobby")],
+                why: Departure::Quit(Some("bye all".into())),
+            },
+            Entry::Left {
+                member: 3,
+                nick: nick("erin"),
+                rooms: vec![room("lobby")],
+                why: Departure::Quit(None),
+            },
+            Entry::Left {
+                member: 4,
+                nick: nick("mallory"),
+                rooms: vec![room("lobby")],
+                why: Departure::Removed(Removal::Kicked {
+                    by: "op".into(),
+                    reason: Some("3:x".into()),
+                }),
+            },
+            Entry::Left {
+                member: 4,
+                nick: nick("mallory"),
+                rooms: vec![room("lobby")],
+                why: Departure::Removed(Removal::Banned {
+                    by: "cli".into(),
+                    reason: None,
+                    expires_ms: Some(1_718_000_000_000),
+                }),
             },
             Entry::Renamed {
                 member: 2,
                 old: nick("dave"),
                 new: nick("David"),
-                room: room("lobby"),
+                rooms: vec![room("lobby"), room("rust")],
             },
             Entry::NodeUp,
             Entry::NodeGone {
                 node: "box:7878".into(),
-                reason: "node box:7878 lost".into(),
+                stopped: false,
+            },
+            Entry::NodeGone {
+                node: "box:7878".into(),
+                stopped: true,
             },
             Entry::Presence { members: vec![] },
             Entry::Kick {
@@ -606,12 +635,6 @@ mod tests {
                 nick: nick("mallory"),
                 by: nick("op"),
                 reason: None,
-            },
-            Entry::Removed {
-                member: 4,
-                nick: nick("mallory"),
-                room: room("lobby"),
-                notice: "* mallory was kicked by op (3:x)".into(),
             },
             Entry::Change(Change::Register {
                 display: "Alice".into(),

@@ -286,12 +286,11 @@ impl Writer {
                     "node {}: node {node} stopped renewing its heartbeat; announcing its users left",
                     self.node
                 );
-                let reason = format!("node {node} lost");
                 self.pending.push_back((
                     self.next_seq,
                     Entry::NodeGone {
                         node: node.into(),
-                        reason,
+                        stopped: false,
                     }
                     .encode(),
                 ));
@@ -393,7 +392,7 @@ impl Writer {
             self.next_seq,
             Entry::NodeGone {
                 node: self.node.clone(),
-                reason: "server shutting down".into(),
+                stopped: true,
             }
             .encode(),
         ));

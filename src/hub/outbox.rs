@@ -22,10 +22,12 @@
 //! also counts against one server-wide [`Budget`], which the hub enforces by dropping the
 //! largest laggards first.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use event_listener::Event;
+
+use crate::hub::render::RendererId;
 
 /// A formatted line, newline included, ready to be appended to outboxes.
 pub type Line = Box<[u8]>;
@@ -100,6 +102,9 @@ pub struct Shared {
     in_flight: AtomicUsize,
     limit: usize,
     kicked: AtomicBool,
+    /// The renderer this member's output is formatted by (see `hub/render.rs`): kept here, beside
+    /// the buffer the fan-out writes to, so reading it costs no extra cache miss and no memory.
+    renderer: AtomicU8,
     budget: Arc<Budget>,
     /// Notified when the queue goes from empty to non-empty, and when it closes.
     ready: Event,
@@ -133,6 +138,7 @@ pub fn outbox(limit: usize, budget: Arc<Budget>) -> (Outbox, Inbox) {
         in_flight: AtomicUsize::new(0),
         limit,
         kicked: AtomicBool::new(false),
+        renderer: AtomicU8::new(0),
         budget,
         ready: Event::new(),
         senders: AtomicUsize::new(1),
@@ -208,6 +214,11 @@ impl Outbox {
         self.append_quietly(line, self.shared.limit)
     }
 
+    /// [`Outbox::push_deferred`] with the limit raised by `slack`.
+    pub fn push_deferred_within(&self, line: &[u8], slack: usize) -> Result<bool, PushError> {
+        self.append_quietly(line, self.shared.limit.saturating_add(slack))
+    }
+
     fn append(&self, line: &[u8], limit: usize) -> Result<(), PushError> {
         if self.append_quietly(line, limit)? {
             self.wake();
@@ -251,6 +262,16 @@ impl Outbox {
         }
         self.wake();
         Ok(())
+    }
+
+    /// The renderer this member's output is formatted by.
+    pub fn renderer(&self) -> RendererId {
+        RendererId(self.shared.renderer.load(Ordering::Relaxed))
+    }
+
+    /// Formats this member's output with another renderer from now on.
+    pub fn set_renderer(&self, renderer: RendererId) {
+        self.shared.renderer.store(renderer.0, Ordering::Relaxed);
     }
 
     /// Wakes the session (it takes everything queued).

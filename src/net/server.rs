@@ -27,15 +27,18 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use async_channel::Receiver;
 use log::{debug, error, info, warn};
 use smol::future::{self, FutureExt as _};
 use smol::{Async, Executor, Timer};
 
 use crate::accounts::Accounts;
-use crate::clock;
+use crate::clock::{self, SystemClock};
+use crate::cluster::{self, Incoming};
 use crate::config::Config;
 use crate::hub;
 use crate::hub::outbox::Budget;
+use crate::hub::render::Renderers;
 use crate::limits::address;
 use crate::limits::connects::Throttle;
 use crate::limits::waiting::{Place, Waiting};
@@ -43,7 +46,9 @@ use crate::net::socket as net;
 use crate::net::tls::Tls;
 use crate::protocol;
 use crate::session::{self, Shared};
+use crate::storage::accounts::Saved;
 use crate::storage::History;
+use crate::vocab::MemberId;
 
 /// Connections accepted in a row before the accept loop lets other tasks run.
 const ACCEPT_YIELD_EVERY: u64 = 64;
@@ -56,15 +61,19 @@ const HUB_QUEUE: usize = 4096;
 const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(10);
 const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
 
-/// Accounts, bans and stored topics, loaded before the server starts.
-pub struct Moderation {
+/// Everything the server starts with, built once by `app.rs`.
+pub struct Startup {
+    pub listeners: Listeners,
+    pub config: Config,
+    pub history: History,
+    /// The newest message id stored.
+    pub last_id: i64,
     pub accounts: Accounts,
-    /// Room name to (topic, set by).
-    pub topics: HashMap<String, (String, String)>,
-    /// The mutes in force.
-    pub mutes: Vec<crate::storage::accounts::StoredMute>,
-    /// Operator accounts, and whether each was made on the command line.
-    pub operators: Vec<(String, bool)>,
+    /// The topics, mutes and operator roles stored, for the hub.
+    pub saved: Saved,
+    /// In cluster mode, the link to the cluster log and what its threads report.
+    pub cluster: Option<(cluster::Link, Receiver<Incoming>)>,
+    pub executor: Arc<Executor<'static>>,
 }
 
 /// The window of `--connects-per-minute`.
@@ -88,42 +97,45 @@ pub struct Listeners {
 
 /// Runs the server until `shutdown` resolves, then tells every user, flushes their outboxes for at
 /// most the configured grace time, and returns. The caller stops the history writer afterwards.
-/// `cluster` is `None` on a single node.
-// Each argument is a separately owned part the caller built (and some tests build without the
-// others); a struct bundling them would only move this list elsewhere.
-#[allow(clippy::too_many_arguments)]
-pub async fn run(
-    listeners: Listeners,
-    config: Config,
-    history: History,
-    last_id: i64,
-    moderation: Moderation,
-    executor: Arc<Executor<'static>>,
-    cluster: Option<hub::cluster::ClusterLink>,
-    shutdown: impl Future<Output = ()>,
-) -> Stopped {
-    let link = cluster.as_ref().map(|c| c.link.clone());
-    let accounts = moderation.accounts.clone();
+pub async fn run(startup: Startup, shutdown: impl Future<Output = ()>) -> Stopped {
+    let Startup {
+        listeners,
+        config,
+        history,
+        last_id,
+        accounts,
+        saved,
+        cluster,
+        executor,
+    } = startup;
+    let link = cluster.as_ref().map(|(link, _)| link.clone());
     let (hub_tx, hub_rx) = async_channel::bounded(HUB_QUEUE);
+    let (control_tx, control_rx) = async_channel::unbounded();
     let output_budget = Budget::new(config.outbox_total_bytes);
     let (stop_tx, stop_rx) = async_channel::bounded::<()>(1);
     // Closed when the hub's task ends, which before shutdown can only mean it panicked.
     let (hub_alive, hub_gone) = async_channel::bounded::<()>(1);
+    let mut renderers = Renderers::default();
+    let renderer = renderers
+        .register(Arc::new(crate::session::render::Lines))
+        .unwrap_or_default();
     let hub = executor.spawn({
-        let setup = hub::moderation::Setup {
-            accounts: moderation.accounts,
-            topics: moderation.topics,
-            mutes: moderation.mutes,
-            operators: moderation.operators,
-        };
-        let hub = hub::run_with(
-            hub_rx,
-            stop_rx.clone(),
-            history.clone(),
+        let setup = hub::Setup {
+            history: history.clone(),
             last_id,
-            setup,
+            bans: accounts.bans.clone(),
+            store: accounts.store.clone(),
+            saved,
             cluster,
-            output_budget.clone(),
+            budget: output_budget.clone(),
+            renderers,
+            clock: Arc::new(SystemClock),
+        };
+        let hub = hub::run(
+            setup,
+            hub_rx,
+            (control_tx.clone(), control_rx),
+            stop_rx.clone(),
         );
         async move {
             if AssertUnwindSafe(hub).catch_unwind().await.is_err() {
@@ -139,6 +151,7 @@ pub async fn run(
         output_budget,
         config,
         hub: hub_tx.clone(),
+        renderer,
         history,
         stopping: stop_rx,
         cluster: link,
@@ -173,13 +186,7 @@ pub async fn run(
             let reloads = async {
                 loop {
                     shared.accounts.reload.requested().await;
-                    let event = hub::Event::Moderate {
-                        id: hub::moderation::NOBODY,
-                        action: hub::moderation::Action::Reload {
-                            events: hub_tx.clone(),
-                        },
-                    };
-                    if hub_tx.send(event).await.is_err() {
+                    if control_tx.send(hub::Control::Reload).await.is_err() {
                         future::pending::<()>().await;
                     }
                 }
@@ -415,14 +422,14 @@ fn spawn(
 /// connection's task four times the session's size (7.6 KB for a 1.8 KB session).
 async fn guarded(
     session: std::pin::Pin<Box<impl Future<Output = ()> + Send>>,
-    hub: async_channel::Sender<hub::Event>,
-    id: hub::MemberId,
+    hub: async_channel::Sender<hub::Intent>,
+    id: MemberId,
     peer: std::net::SocketAddr,
 ) {
     if AssertUnwindSafe(session).catch_unwind().await.is_err() {
         error!("{peer}: session panicked; connection closed");
         // Free the name at once (leaving twice is harmless).
-        let _ = hub.try_send(hub::Event::Leave { id, reason: None });
+        let _ = hub.try_send(hub::Intent::Quit { id, reason: None });
     }
 }
 

@@ -13,14 +13,12 @@ use smol::future;
 
 use super::{End, Me, Shared};
 use crate::accounts::password::Secret;
-use crate::hub::moderation::Action;
 use crate::hub::outbox::Inbox;
-use crate::hub::{Event, MemberId};
+use crate::hub::{Intent, Request};
 use crate::limits::login::{Attempt, QUEUE_MAX};
 use crate::names::Nick;
 use crate::protocol;
-use crate::storage::accounts::RoleChange;
-use crate::vocab::Change;
+use crate::vocab::{Change, MemberId};
 use crate::wire::codec::Decoded;
 use crate::wire::conn::{Conn, Stream};
 
@@ -97,7 +95,7 @@ async fn dialogue_inner<S: Stream>(
                         name: account.to_string(),
                         hash,
                     };
-                    replicate(shared, id, change).await?;
+                    tell_hub(shared, id, Request::Replicate(change)).await?;
                     conn.queue(protocol::PASSWORD_CHANGED);
                 }
                 Ok(false) => conn.queue(protocol::NOT_LOGGED_IN),
@@ -120,7 +118,8 @@ async fn register<S: Stream>(
 ) -> Result<(), End> {
     // The session does not track renames (the hub owns names): ask for the current one.
     let (reply, answer) = async_channel::bounded(1);
-    moderate(shared, id, Action::Whoami { reply }).await?;
+    let whoami = Intent::Whoami { id, reply };
+    shared.hub.send(whoami).await.map_err(|_| End::Closed)?;
     let Ok(nick) = answer.recv().await else {
         return Err(End::Closed);
     };
@@ -161,10 +160,10 @@ async fn register<S: Stream>(
                 hash,
                 created_ms,
             };
-            replicate(shared, id, change).await?;
             let account: Arc<str> = nick.key().into();
             me.account = Some(account.clone());
-            logged_in(shared, id, Some(account)).await?;
+            let logged_in = Some(account);
+            tell_hub(shared, id, Request::Account { logged_in, change }).await?;
             conn.queue(&protocol::registered(&nick));
         }
         Ok(false) => conn.queue(&protocol::already_registered(&nick)),
@@ -189,9 +188,9 @@ async fn unregister<S: Stream>(
             let change = Change::Unregister {
                 name: account.to_owned(),
             };
-            replicate(shared, id, change).await?;
             me.account = None;
-            logged_in(shared, id, None).await?;
+            let logged_in = None;
+            tell_hub(shared, id, Request::Account { logged_in, change }).await?;
             conn.queue(&protocol::unregistered(account));
         }
         Err(e) => {
@@ -202,26 +201,10 @@ async fn unregister<S: Stream>(
     Ok(())
 }
 
-/// Hands an account change this session stored to the hub, which appends it to the cluster log
-/// in cluster mode (and does nothing on a single node).
-async fn replicate(shared: &Shared, id: MemberId, change: Change) -> Result<(), End> {
-    moderate(shared, id, Action::Replicate(change)).await
-}
-
-/// Tells the hub which account this session is now logged in to (`None`: none), as a plain
-/// user: registering or unregistering never makes an operator.
-async fn logged_in(shared: &Shared, id: MemberId, account: Option<Arc<str>>) -> Result<(), End> {
-    let action = Action::Account {
-        account,
-        operator: false,
-    };
-    moderate(shared, id, action).await
-}
-
-/// Sends this session's `action` to the hub; a hub that is gone ends the session.
-async fn moderate(shared: &Shared, id: MemberId, action: Action) -> Result<(), End> {
-    let event = Event::Moderate { id, action };
-    shared.hub.send(event).await.map_err(|_| End::Closed)
+/// Tells the hub about an account change this session stored (see [`Request::Account`]).
+async fn tell_hub(shared: &Shared, id: MemberId, request: Request) -> Result<(), End> {
+    let intent = Intent::Request { id, request };
+    shared.hub.send(intent).await.map_err(|_| End::Closed)
 }
 
 /// Whether `password` is the account's; a wrong one counts as a failed login (and waits the
@@ -319,71 +302,6 @@ async fn ask<S: Stream>(
         _ => {
             conn.queue(protocol::CANCELLED);
             Ok(None)
-        }
-    }
-}
-
-/// `/op` and `/deop`: the hub says whether the sender is an operator, this session stores the
-/// role (on the account thread, however long the database is locked, while the outbox keeps
-/// flowing), and then the hub applies it. The hub never waits for the disk.
-pub(super) async fn set_role<S: Stream>(
-    conn: &mut Conn<S>,
-    shared: &Shared,
-    id: MemberId,
-    inbox: &Inbox,
-    nick: Nick,
-    operator: bool,
-) -> Result<(), End> {
-    let command = if operator { "/op" } else { "/deop" };
-    let (reply, answer) = async_channel::bounded(1);
-    moderate(shared, id, Action::MayOp { command, reply }).await?;
-    // Refused (the hub told the user why) or gone.
-    if !relaying(conn, inbox, answer.recv()).await?.unwrap_or(false) {
-        return Ok(());
-    }
-    let stored = relaying(
-        conn,
-        inbox,
-        shared
-            .accounts
-            .store
-            .set_operator_in_chat(nick.key(), operator),
-    )
-    .await?;
-    match stored {
-        Ok(RoleChange::Done) => moderate(shared, id, Action::Opped(nick, operator)).await?,
-        Ok(RoleChange::NotRegistered) => conn.queue(&protocol::not_registered(nick.as_str())),
-        Ok(RoleChange::MadeOnCommandLine) => {
-            conn.queue(&protocol::operator_from_command_line(nick.as_str()))
-        }
-        Err(e) => {
-            warn!("{}: {command} {nick}: {e}", conn.peer);
-            conn.queue(protocol::ACCOUNTS_UNAVAILABLE);
-        }
-    }
-    Ok(())
-}
-
-/// Awaits `work` while passing outbox lines to the client, so a session waiting for the
-/// database is not dropped as a slow reader meanwhile. Input waits (TCP pushes back).
-async fn relaying<S: Stream, T>(
-    conn: &mut Conn<S>,
-    inbox: &Inbox,
-    work: impl std::future::Future<Output = T>,
-) -> Result<T, End> {
-    let mut work = std::pin::pin!(work);
-    loop {
-        conn.flush().await.map_err(|_| End::Gone)?;
-        // Written: what was taken from the outbox no longer counts against its limit.
-        inbox.sent();
-        let step = future::or(async { Ok(work.as_mut().await) }, async {
-            Err(inbox.recv().await)
-        })
-        .await;
-        match step {
-            Ok(done) => return Ok(done),
-            Err(Some(taken)) => conn.queue_owned(taken.bytes),
-            Err(None) => return Err(End::Closed),
         }
     }
 }

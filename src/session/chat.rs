@@ -9,15 +9,15 @@ use log::debug;
 use smol::{future, Timer};
 
 use super::account::{self, Dialogue};
-use super::command::{self, Command, Input, HELP};
+use super::command::{self, Command, Input};
 use super::{paging, register, room, End, Me, Shared};
-use crate::hub::moderation::Action;
+use crate::hub::intent::OpCommand;
 use crate::hub::outbox::{Inbox, Taken};
-use crate::hub::{Event, Joined, MemberId};
+use crate::hub::{Intent, Joined, Request};
 use crate::limits::ratelimit::TokenBucket;
 use crate::names::Nick;
 use crate::protocol;
-use crate::vocab::Kind;
+use crate::vocab::{Kind, MemberId};
 use crate::wire::codec::Decoded;
 use crate::wire::conn::{Conn, Stream};
 
@@ -55,7 +55,7 @@ pub(super) async fn chat<S: Stream>(
         Err(_) => return End::Gone,
     };
     if let Some(topic) = &joined.topic {
-        conn.queue(topic);
+        conn.queue(&protocol::topic(&joined.room, &topic.text, &topic.by));
     }
     let mut bucket = config
         .rate
@@ -146,23 +146,14 @@ pub(super) async fn chat<S: Stream>(
         if text.trim().is_empty() {
             continue;
         }
-        let event = match command::parse(&text) {
-            Ok(Input::Say(text)) => Event::Say {
-                id,
+        let request = match command::parse(&text) {
+            Ok(Input::Say(text)) => Request::Say {
+                room: None,
                 kind: Kind::Message,
                 text,
             },
             Ok(Input::Command(command)) => match command {
-                Command::Help => {
-                    for line in HELP {
-                        conn.queue(line);
-                    }
-                    // The hub adds the operator commands, for operators.
-                    Event::Moderate {
-                        id,
-                        action: Action::OperatorHelp,
-                    }
-                }
+                Command::Help => Request::Help,
                 Command::Register | Command::Password | Command::Unregister => {
                     let dialogue = match command {
                         Command::Register => Dialogue::Register,
@@ -185,7 +176,7 @@ pub(super) async fn chat<S: Stream>(
                     }
                     // In cluster mode the new name is claimed on every node first.
                     None => match Box::pin(register::claim(shared, &nick, id)).await {
-                        Ok(true) => Event::Rename { id, nick },
+                        Ok(true) => Request::Rename(nick),
                         Ok(false) => {
                             conn.queue(&protocol::name_taken_on_rename(&nick));
                             continue;
@@ -196,50 +187,50 @@ pub(super) async fn chat<S: Stream>(
                         }
                     },
                 },
-                Command::Ignore(nick) => moderate(id, Action::Ignore(nick)),
-                Command::Unignore(nick) => moderate(id, Action::Unignore(nick)),
-                Command::Topic(text) => moderate(id, Action::Topic(text)),
-                Command::Kick(nick, reason) => moderate(id, Action::Kick(nick, reason)),
+                Command::Ignore(nick) => Request::Ignore(nick),
+                Command::Unignore(nick) => Request::Unignore(nick),
+                Command::Topic(None) => Request::Topic { room: None },
+                Command::Topic(Some(text)) => Request::Operator(OpCommand::SetTopic {
+                    room: None,
+                    text: (text != "-").then_some(text),
+                }),
+                Command::Kick(nick, reason) => Request::Operator(OpCommand::Kick { nick, reason }),
                 Command::Ban {
                     target,
                     duration,
                     reason,
-                } => moderate(
-                    id,
-                    Action::Ban {
-                        target,
-                        duration,
-                        reason,
-                    },
-                ),
-                Command::Unban(target) => moderate(id, Action::Unban(target)),
-                Command::Bans => moderate(id, Action::Bans),
-                Command::Mute(nick, duration) => moderate(id, Action::Mute(nick, duration)),
-                Command::Unmute(nick) => moderate(id, Action::Unmute(nick)),
-                // Boxed: granting a role waits on the account store, 768 bytes of state an
-                // idle session would otherwise carry.
-                Command::Op(nick) => {
-                    match Box::pin(account::set_role(conn, shared, id, inbox, nick, true)).await {
-                        Ok(()) => continue,
-                        Err(end) => return end,
-                    }
+                } => Request::Operator(OpCommand::Ban {
+                    target,
+                    duration,
+                    reason,
+                }),
+                Command::Unban(target) => Request::Operator(OpCommand::Unban(target)),
+                Command::Bans => Request::Operator(OpCommand::Bans),
+                Command::Mute(nick, duration) => {
+                    Request::Operator(OpCommand::Mute { nick, duration })
                 }
-                Command::Deop(nick) => {
-                    match Box::pin(account::set_role(conn, shared, id, inbox, nick, false)).await {
-                        Ok(()) => continue,
-                        Err(end) => return end,
-                    }
-                }
-                Command::Me(text) => Event::Say {
-                    id,
+                Command::Unmute(nick) => Request::Operator(OpCommand::Unmute(nick)),
+                Command::Op(nick) => Request::Operator(OpCommand::Role {
+                    nick,
+                    operator: true,
+                }),
+                Command::Deop(nick) => Request::Operator(OpCommand::Role {
+                    nick,
+                    operator: false,
+                }),
+                Command::Me(text) => Request::Say {
+                    room: None,
                     kind: Kind::Action,
                     text,
                 },
-                Command::Who => Event::Who { id, page: 1 },
-                Command::Rooms => Event::Rooms { id, page: 1 },
-                Command::WhoPage(page) => Event::Who { id, page },
-                Command::RoomsPage(page) => Event::Rooms { id, page },
-                Command::Msg(to, text) => Event::Private { id, to, text },
+                Command::Who => Request::Who {
+                    room: None,
+                    page: 1,
+                },
+                Command::Rooms => Request::Rooms { page: 1 },
+                Command::WhoPage(page) => Request::Who { room: None, page },
+                Command::RoomsPage(page) => Request::Rooms { page },
+                Command::Msg(to, text) => Request::Private { to, text },
                 Command::Quit(reason) => return End::Quit(reason),
                 Command::History(n) => {
                     match Box::pin(paging::more_history(
@@ -274,13 +265,10 @@ pub(super) async fn chat<S: Stream>(
                 continue;
             }
         };
+        let event = Intent::Request { id, request };
         // Boxed: the send future holds a whole event, which an idle session need not carry.
         if Box::pin(shared.hub.send(event)).await.is_err() {
             return End::Closed;
         }
     }
-}
-
-fn moderate(id: MemberId, action: Action) -> Event {
-    Event::Moderate { id, action }
 }

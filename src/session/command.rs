@@ -126,6 +126,31 @@ pub const HELP_OPERATORS: &[&str] = &[
     "  /topic TEXT, /topic -       set or clear your room's topic",
 ];
 
+/// The `/help` lines: the commands, and the operator commands for an operator.
+pub fn help(operator: bool) -> Vec<String> {
+    let operators = if operator { HELP_OPERATORS } else { &[] };
+    HELP.iter()
+        .chain(operators)
+        .map(|s| (*s).to_owned())
+        .collect()
+}
+
+/// How the line door names an operator command in a refusal.
+pub fn operator_command(kind: crate::hub::event::OpKind) -> &'static str {
+    use crate::hub::event::OpKind;
+    match kind {
+        OpKind::Kick => "/kick",
+        OpKind::Ban => "/ban",
+        OpKind::Unban => "/unban",
+        OpKind::Bans => "/bans",
+        OpKind::Mute => "/mute",
+        OpKind::Unmute => "/unmute",
+        OpKind::Op => "/op",
+        OpKind::Deop => "/deop",
+        OpKind::SetTopic => "/topic TEXT",
+    }
+}
+
 /// Parses a non-empty line from a registered user.
 pub fn parse(line: &str) -> Result<Input, CommandError> {
     let line = line.trim_end();

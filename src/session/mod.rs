@@ -13,6 +13,7 @@ mod chat;
 pub mod command;
 mod paging;
 mod register;
+pub mod render;
 mod room;
 
 use std::net::SocketAddr;
@@ -26,17 +27,21 @@ use smol::{future, Timer};
 use crate::accounts::Accounts;
 use crate::config::Config;
 use crate::hub::outbox::{self, outbox, Inbox};
-use crate::hub::{Event, MemberId};
+use crate::hub::render::RendererId;
+use crate::hub::Intent;
 use crate::limits::waiting::Place;
 use crate::names::Nick;
 use crate::protocol;
 use crate::storage::History;
+use crate::vocab::MemberId;
 use crate::wire::conn::{Abandon, Conn, Stream};
 
 /// What every session shares.
 pub struct Shared {
     pub config: Config,
-    pub hub: Sender<Event>,
+    pub hub: Sender<Intent>,
+    /// The line door's renderer.
+    pub renderer: RendererId,
     pub history: History,
     /// Closed when the server starts shutting down.
     pub stopping: Receiver<()>,
@@ -163,7 +168,7 @@ async fn refused<S: Stream>(mut conn: Conn<S>, shared: &Shared, id: MemberId, re
         Refusal::Evicted => {
             crate::limits::waiting::log_eviction(peer);
             // The hub may have taken a name for this connection just as it was evicted.
-            let _ = shared.hub.send(Event::Leave { id, reason: None }).await;
+            let _ = shared.hub.send(Intent::Quit { id, reason: None }).await;
             conn.try_last_words(protocol::EVICTED_WAITING).await;
             // Closed at once, without the goodbye's linger: a flood evicts as fast as it
             // connects, and each evicted connection must give its descriptor back now.
@@ -208,7 +213,7 @@ async fn farewell<S: Stream>(
             reason
         }
     };
-    let _ = shared.hub.send(Event::Leave { id, reason }).await;
+    let _ = shared.hub.send(Intent::Quit { id, reason }).await;
     if orderly {
         Box::pin(conn.close()).await;
     }

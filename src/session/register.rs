@@ -17,13 +17,14 @@ use smol::Timer;
 use crate::accounts::password::Secret;
 use crate::clock;
 use crate::cluster::Unavailable;
-use crate::hub::moderation::Identity;
+use crate::hub::intent::{Identity, Style};
 use crate::hub::outbox::Outbox;
-use crate::hub::{Event, Joined, MemberId, RegisterError};
+use crate::hub::{Intent, Joined, Refused};
 use crate::limits::login::Attempt;
 use crate::names::Nick;
 use crate::protocol;
 use crate::storage::accounts::Account;
+use crate::vocab::MemberId;
 use crate::wire::codec::Decoded;
 use crate::wire::conn::{Conn, Stream};
 
@@ -123,11 +124,15 @@ pub(super) async fn register<S: Stream>(
             operator: operator.0,
             cli_operator: operator.1,
         };
-        let event = Event::Register {
+        let event = Intent::Register {
             id,
             nick: nick.clone(),
             outbox: outbox.clone(),
             identity,
+            style: Style {
+                renderer: shared.renderer,
+                echo: false,
+            },
             reply: reply_tx,
         };
         if shared.hub.send(event).await.is_err() {
@@ -145,19 +150,19 @@ pub(super) async fn register<S: Stream>(
                 }
                 return Ok((nick, joined, Me { secure, account }));
             }
-            Ok(Err(RegisterError::Taken)) => {
+            Ok(Err(Refused::Taken)) => {
                 conn.queue(&protocol::name_taken(&nick));
                 conn.queue(protocol::ASK_NAME);
             }
-            Ok(Err(RegisterError::LooksLike)) => {
+            Ok(Err(Refused::LooksLike)) => {
                 conn.queue(&protocol::name_confusable(&nick));
                 conn.queue(protocol::ASK_NAME);
             }
-            Ok(Err(RegisterError::Held(secs))) => {
+            Ok(Err(Refused::Held(secs))) => {
                 conn.queue(&protocol::name_held(&nick, secs));
                 conn.queue(protocol::ASK_NAME);
             }
-            Ok(Err(RegisterError::ShuttingDown)) | Err(_) => return Err(Refusal::ShuttingDown),
+            Ok(Err(Refused::ShuttingDown)) | Err(_) => return Err(Refusal::ShuttingDown),
         }
     }
 }

@@ -3,8 +3,10 @@
 
 use super::{paging, End, Shared};
 use crate::hub::outbox::Inbox;
-use crate::hub::{Event, Joined, MemberId};
+use crate::hub::{Intent, Joined};
 use crate::names::RoomName;
+use crate::protocol;
+use crate::vocab::MemberId;
 use crate::wire::conn::{Conn, Stream};
 
 /// Moves to another room. Returns the room and the oldest id shown, `None` if the hub refused
@@ -19,9 +21,10 @@ pub(super) async fn switch_room<S: Stream>(
     let (reply_tx, reply_rx) = async_channel::bounded(1);
     if shared
         .hub
-        .send(Event::Join {
+        .send(Intent::Join {
             id,
             room,
+            alone: true,
             reply: reply_tx,
         })
         .await
@@ -49,7 +52,7 @@ pub(super) async fn switch_room<S: Stream>(
         .await
         .map_err(|_| End::Gone)?;
     if let Some(topic) = &joined.topic {
-        conn.queue(topic);
+        conn.queue(&protocol::topic(&joined.room, &topic.text, &topic.by));
     }
     Ok(Some((joined, oldest)))
 }

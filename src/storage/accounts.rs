@@ -405,6 +405,24 @@ pub fn load_reloadable(conn: &Connection) -> rusqlite::Result<Reloaded> {
     })
 }
 
+/// The moderation state a server starts with: the stored topics, mutes and operator roles.
+#[derive(Debug, Clone, Default)]
+pub struct Saved {
+    pub topics: Vec<StoredTopic>,
+    pub mutes: Vec<StoredMute>,
+    /// Operator accounts (lower case), and whether each was made on the command line.
+    pub operators: Vec<(String, bool)>,
+}
+
+/// Reads what the hub starts with.
+pub fn load_saved(conn: &Connection) -> rusqlite::Result<Saved> {
+    Ok(Saved {
+        topics: load_topics(conn)?,
+        mutes: load_mutes(conn)?,
+        operators: operator_roles(conn)?,
+    })
+}
+
 /// Every stored topic.
 pub fn load_topics(conn: &Connection) -> rusqlite::Result<Vec<StoredTopic>> {
     let mut stmt = conn.prepare("SELECT room, topic, set_by FROM topics")?;
@@ -695,6 +713,32 @@ impl Store {
         let name = name.to_owned();
         self.call(move |c| set_operator_in_chat(c, &name, operator))
             .await
+    }
+
+    /// [`set_operator_in_chat`], answered to `done` on the account thread: the hub never waits
+    /// for the database.
+    pub fn set_operator_in_chat_then(
+        &self,
+        name: String,
+        operator: bool,
+        done: impl FnOnce(Result<RoleChange, StorageError>) + Send + 'static,
+    ) {
+        let job: Job = Box::new(move |conn| {
+            done(set_operator_in_chat(conn, &name, operator).map_err(StorageError::from))
+        });
+        if self.jobs.try_send(job).is_err() {
+            error!("the account thread is gone; a role change was not stored");
+        }
+    }
+
+    /// A store whose jobs are never run: for the hub's tests, which need no database.
+    #[cfg(test)]
+    pub fn detached() -> Store {
+        let (jobs, rx) = async_channel::unbounded::<Job>();
+        let (lookups, lookups_rx) = async_channel::unbounded::<Job>();
+        // Kept open, so writes are accepted (and dropped with the test's process).
+        std::mem::forget((rx, lookups_rx));
+        Store { jobs, lookups }
     }
 
     pub fn touch_login(&self, name: &str) {

@@ -4,6 +4,8 @@
 //! outlived the shutdown grace time; only then is the history writer closed and joined, which
 //! commits everything that was queued.
 
+mod catch_up;
+
 use std::io::Write as _;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
@@ -16,7 +18,6 @@ use smol::{Async, Executor};
 use crate::accounts::Accounts;
 use crate::cluster;
 use crate::config::Args;
-use crate::hub;
 use crate::net::tls::Tls;
 use crate::net::{server, socket as net};
 use crate::storage::History;
@@ -56,7 +57,7 @@ pub fn run(args: Args) -> Result<(), String> {
                 .clone()
                 .unwrap_or_else(|| cluster::default_node_name(port));
             let mut node = cluster::Node::start(url, &name, args.cluster_stream_max, args.beat())?;
-            let last_id = hub::cluster::catch_up(&mut node, &history, &args.db, last_id, position)?;
+            let last_id = catch_up::catch_up(&mut node, &history, &args.db, last_id, position)?;
             (Some(node.run()?), last_id)
         }
         None => (None, last_id),
@@ -64,10 +65,7 @@ pub fn run(args: Args) -> Result<(), String> {
     // After catch-up, so the bans and topics loaded include the cluster's latest.
     let loaded = Accounts::load(&args.db).map_err(|e| e.to_string())?;
     let (link, cluster_threads) = match cluster {
-        Some((link, incoming, threads)) => (
-            Some(hub::cluster::ClusterLink { link, incoming }),
-            Some(threads),
-        ),
+        Some((link, incoming, threads)) => (Some((link, incoming)), Some(threads)),
         None => (None, None),
     };
     // SIGHUP always reloads something (bans and operators, and TLS when on), so it never stops
@@ -140,21 +138,17 @@ pub fn run(args: Args) -> Result<(), String> {
             }
         }
     };
-    let stopped = smol::block_on(executor.run(server::run(
+    let startup = server::Startup {
         listeners,
         config,
         history,
         last_id,
-        server::Moderation {
-            accounts: loaded.accounts,
-            topics: loaded.topics,
-            mutes: loaded.mutes,
-            operators: loaded.operators,
-        },
-        executor.clone(),
-        link,
-        shutdown,
-    )));
+        accounts: loaded.accounts,
+        saved: loaded.saved,
+        cluster: link,
+        executor: executor.clone(),
+    };
+    let stopped = smol::block_on(executor.run(server::run(startup, shutdown)));
 
     stop_workers.close();
     for worker in workers {
