@@ -981,6 +981,18 @@ mod tests {
         crate::hub::outbox::Inbox,
     ) {
         let (reply, answer) = async_channel::bounded(1);
+        let inbox = send_register(events, id, name, budget, reply);
+        (answer, inbox)
+    }
+
+    /// Sends a registration whose answer goes to `reply`; returns the session's inbox.
+    fn send_register(
+        events: &Sender<Event>,
+        id: MemberId,
+        name: &str,
+        budget: Arc<Budget>,
+        reply: Sender<Result<Joined, RegisterError>>,
+    ) -> crate::hub::outbox::Inbox {
         let (outbox, inbox) = outbox(64 * 1024, budget);
         let nick = Nick::parse(name).unwrap();
         let identity = moderation::Identity {
@@ -997,7 +1009,7 @@ mod tests {
             reply,
         }))
         .unwrap();
-        (answer, inbox)
+        inbox
     }
 
     /// Thousands of sessions gone at once (their outboxes closed before their Leave arrived) are
@@ -1082,7 +1094,16 @@ mod tests {
             ))
         });
 
-        drop(register(&events, 1, "ghost"));
+        // The session gave up before the hub handled its registration: its answer is closed.
+        let (reply, answer) = async_channel::bounded(1);
+        drop(answer);
+        std::mem::forget(send_register(
+            &events,
+            1,
+            "ghost",
+            Budget::new(usize::MAX),
+            reply,
+        ));
         let again = register(&events, 2, "ghost");
         let joined = smol::block_on(again.recv()).unwrap();
         assert!(joined.is_ok(), "the abandoned name was still taken");
