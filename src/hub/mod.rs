@@ -26,6 +26,7 @@ use std::time::Instant;
 use async_channel::{Receiver, Sender};
 use log::{debug, info, warn};
 use smol::future;
+use unicode_width::UnicodeWidthStr;
 
 use crate::hub::notices::Change;
 use crate::hub::outbox::{line, Budget, Line, Outbox, PushError};
@@ -34,8 +35,10 @@ use crate::names::{Nick, RoomName};
 use crate::protocol;
 use crate::storage::{History, Kind};
 
-/// Longest line of a `/who` or `/rooms` reply before it continues on the next line.
-const LIST_LINE: usize = 400;
+/// Widest line of a `/who` or `/rooms` reply, in terminal columns (CJK and other wide
+/// characters count two), before it continues on the next line: an 80-column terminal shows
+/// each line on one row, with no name broken across rows. Not configurable.
+const LIST_WIDTH: usize = 79;
 
 /// Items in one page of a `/who` or `/rooms` reply; `/who 2` shows the next page. A page is at
 /// most some 10 KB, so a reply never comes near an outbox's limit. Not configurable.
@@ -519,16 +522,21 @@ impl Hub {
     /// line outgrows an outbox however many users or rooms there are.
     fn tell_list(&mut self, id: MemberId, header: &str, items: &[String]) {
         let mut text = header.to_owned();
+        let mut width = text.width();
         let mut first = true;
         for item in items {
-            if text.len() + item.len() > LIST_LINE && !first {
+            // The item and its separator, and the comma that would end this line.
+            let item_width = item.width() + 2;
+            if width + item_width + 1 > LIST_WIDTH && !first {
                 text.push(',');
                 self.tell(id, &text);
                 text = "  ".to_owned();
+                width = 2;
                 first = true;
             }
             text.push_str(if first { " " } else { ", " });
             text.push_str(item);
+            width += item_width;
             first = false;
         }
         self.tell(id, &text);

@@ -43,10 +43,9 @@ impl NameError {
             NameError::BadStart => "it must not start with a combining mark".to_owned(),
             NameError::BadChar(c) => format!("{} is not allowed", describe(c)),
             NameError::MixedScripts(a, b) => match (named(a), named(b)) {
-                (Some(a), Some(b)) => format!(
-                    "it mixes {a} and {b} letters, which can look alike; Latin goes with one \
-                     other script, but not with Cyrillic or Greek"
-                ),
+                (Some(a), Some(b)) => {
+                    format!("it mixes {a} and {b} letters, which can look alike")
+                }
                 _ => "it mixes scripts that can look alike".to_owned(),
             },
             NameError::Direction => "a right-to-left name must start with a right-to-left \
@@ -86,9 +85,8 @@ mod tests {
     fn reasons_name_what_is_wrong() {
         assert_eq!(
             NameError::MixedScripts(Script::Cyrillic, Script::Latin).nick_reason(),
-            "invalid name (it mixes Cyrillic and Latin letters, which can look alike; Latin goes \
-             with one other script, but not with Cyrillic or Greek): use 1-24 letters or digits \
-             of one script, '_', '-' or '.', starting with a letter or digit"
+            "invalid name (it mixes Cyrillic and Latin letters, which can look alike): use 1-24 \
+             letters or digits of one script, '_', '-' or '.', starting with a letter or digit"
         );
         assert!(NameError::BadChar('@')
             .nick_reason()
