@@ -167,19 +167,18 @@ impl HeadReader {
         deadline: Instant,
     ) -> Result<Option<Request>, HeadError> {
         let read = async {
+            // Read into a chunk first: the buffer must hold only bytes received, even when the
+            // deadline drops this future in the middle of a read.
+            let mut chunk = [0u8; READ_CHUNK];
             loop {
                 if let Some(request) = self.parse(limits.max_head)? {
                     return Ok(Some(request));
                 }
-                let len = self.buf.len();
-                let want = READ_CHUNK.min(limits.max_head + 1 - len);
-                self.buf.resize(len + want, 0);
-                let n = stream.read(&mut self.buf[len..]).await;
-                self.buf.truncate(len + *n.as_ref().unwrap_or(&0));
-                match n? {
-                    0 if len == 0 => return Ok(None),
+                let want = READ_CHUNK.min(limits.max_head + 1 - self.buf.len());
+                match stream.read(&mut chunk[..want]).await? {
+                    0 if self.buf.is_empty() => return Ok(None),
                     0 => return Err(HeadError::Malformed("connection closed inside a head")),
-                    _ => {}
+                    n => self.buf.extend_from_slice(&chunk[..n]),
                 }
             }
         };
@@ -488,6 +487,37 @@ mod tests {
             .as_ref()
             .expect("request")
             .has_body());
+    }
+
+    /// A client that sends part of a head and stalls gets `Timeout { partial: true }` at the
+    /// deadline; one that sends nothing gets `partial: false` (closed without an answer).
+    #[test]
+    fn stalled_heads_time_out() {
+        struct Stall(Option<&'static [u8]>);
+        impl AsyncRead for Stall {
+            fn poll_read(
+                mut self: std::pin::Pin<&mut Self>,
+                _: &mut std::task::Context<'_>,
+                buf: &mut [u8],
+            ) -> std::task::Poll<io::Result<usize>> {
+                match self.0.take() {
+                    Some(bytes) => {
+                        buf[..bytes.len()].copy_from_slice(bytes);
+                        std::task::Poll::Ready(Ok(bytes.len()))
+                    }
+                    None => std::task::Poll::Pending,
+                }
+            }
+        }
+        let limits = Limits::default();
+        for (sent, partial) in [(Some(&b"GET / HT"[..]), true), (None, false)] {
+            let deadline = Instant::now() + Duration::from_millis(30);
+            let got = smol::block_on(HeadReader::new().read(&mut Stall(sent), &limits, deadline));
+            assert!(
+                matches!(got, Err(HeadError::Timeout { partial: p }) if p == partial),
+                "{got:?}"
+            );
+        }
     }
 
     /// A response carries its length, and HEAD gets the headers without the body.

@@ -122,9 +122,16 @@
     clearInterval(state.countdownTimer);
   }
 
-  function setStatus(kind, text, canRetry) {
+  // The status line; `name` goes in a part that narrow screens leave out.
+  function setStatus(kind, text, canRetry, name) {
     ui.status.dataset.state = kind;
     ui.statusText.textContent = text;
+    if (name) {
+      const as = document.createElement('span');
+      as.className = 'as';
+      as.textContent = ' as ' + name;
+      ui.statusText.append(as);
+    }
     ui.retry.hidden = !canRetry;
   }
 
@@ -168,10 +175,11 @@
     state.me = msg.name;
     ui.login.hidden = true;
     ui.loginError.hidden = true;
-    setStatus('online', 'Connected as ' + msg.name);
+    setStatus('online', 'Connected', false, msg.name);
     setComposer(true);
     if (msg.room !== state.room) showRoom(msg.room);
-    if (document.activeElement === document.body || !document.activeElement) ui.input.focus();
+    const focus = document.activeElement;
+    if (!focus || focus === document.body || ui.login.contains(focus)) ui.input.focus();
     send({ type: 'who' });
     send({ type: 'rooms' });
   }
@@ -264,6 +272,12 @@
       return li;
     });
     ui.people.replaceChildren(...items);
+    // The room list's count for this room follows who is here.
+    const current = ui.rooms.querySelector('button[aria-current="true"] .count');
+    if (current && state.who.length) {
+      current.textContent = String(state.who.length);
+      current.setAttribute('aria-label', state.who.length + (state.who.length === 1 ? ' person' : ' people'));
+    }
   }
 
   function onRooms(msg) {
@@ -284,6 +298,7 @@
       return li;
     });
     ui.rooms.replaceChildren(...items);
+    renderPeople();
   }
 
   function onError(msg) {
@@ -359,7 +374,7 @@
     sender.className = 'sender';
     sender.textContent = msg.kind === 'action' ? '* ' + msg.sender : msg.sender;
     sender.style.setProperty('--hue', String(hue(msg.sender)));
-    body.append(sender);
+    body.append(sender, ' ');
     appendText(body, msg.text);
     li.append(body);
     return li;
@@ -379,7 +394,7 @@
     sender.className = 'sender';
     sender.textContent = msg.sender;
     sender.style.setProperty('--hue', String(hue(msg.sender)));
-    body.append(tag, sender);
+    body.append(tag, ' ', sender, ' ');
     appendText(body, msg.text);
     li.append(body);
     ui.log.append(li);
@@ -430,7 +445,7 @@
     const el = document.createElement('time');
     el.dateTime = when.toISOString();
     const today = new Date().toDateString() === when.toDateString();
-    const clock = when.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+    const clock = when.toLocaleTimeString([], { hour: 'numeric', minute: '2-digit' });
     el.textContent = today ? clock : when.toLocaleDateString([], { month: 'short', day: 'numeric' });
     el.title = when.toLocaleString();
     return el;
