@@ -6,14 +6,18 @@ mod common;
 use common::browser::{visible_js, Browser};
 use common::fakeweb::FakeChat;
 
+/// A browser (or `None` where Chromium is missing, outside CI) and a fake chat to open.
+fn start() -> Option<(Browser, FakeChat)> {
+    Some((Browser::launch()?, FakeChat::start()))
+}
+
 /// Both pages log in and chat; `/me`, lines from another door and links show as they should,
 /// and markup in a message is shown as text and runs nothing.
 #[test]
 fn two_pages_chat_and_markup_stays_text() {
-    let Some(browser) = Browser::launch() else {
+    let Some((browser, fake)) = start() else {
         return;
     };
-    let fake = FakeChat::start();
     fake.say_as("dave", "lobby", "before you came");
     let alice = browser.open(&fake.url());
     alice.log_in("alice");
@@ -67,10 +71,9 @@ fn two_pages_chat_and_markup_stays_text() {
 /// line once and in order.
 #[test]
 fn scrolling_up_loads_older_history() {
-    let Some(browser) = Browser::launch() else {
+    let Some((browser, fake)) = start() else {
         return;
     };
-    let fake = FakeChat::start();
     for n in 1..=120 {
         fake.say_as("dave", "lobby", &format!("line {n}"));
     }
@@ -98,10 +101,9 @@ fn scrolling_up_loads_older_history() {
 /// lines said meanwhile appear once, and none twice.
 #[test]
 fn reconnecting_loses_and_doubles_nothing() {
-    let Some(browser) = Browser::launch() else {
+    let Some((browser, fake)) = start() else {
         return;
     };
-    let fake = FakeChat::start();
     let page = browser.open(&fake.url());
     page.log_in("alice");
     for n in 1..=5 {
@@ -135,10 +137,9 @@ fn reconnecting_loses_and_doubles_nothing() {
 /// box, Up and Down walk the lines sent, Escape clears, and the regions are labelled.
 #[test]
 fn keyboard_only() {
-    let Some(browser) = Browser::launch() else {
+    let Some((browser, fake)) = start() else {
         return;
     };
-    let fake = FakeChat::start();
     let page = browser.open(&fake.url());
     page.log_in("alice");
     page.wait_until(
@@ -180,10 +181,9 @@ fn keyboard_only() {
 /// screenshot for docs/web-page.png (written there when UPDATE_SCREENSHOT=1).
 #[test]
 fn phone_layout_theme_and_screenshot() {
-    let Some(browser) = Browser::launch() else {
+    let Some((browser, fake)) = start() else {
         return;
     };
-    let fake = FakeChat::start();
     fake.say_as("erin", "lobby", "welcome to the smolchat test room");
     fake.say_as("dave", "lobby", "reading along from nc, hi all");
     let page = browser.open(&fake.url());
@@ -243,5 +243,44 @@ fn phone_layout_theme_and_screenshot() {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/target/web-page-dark.png");
         std::fs::write(path, page.screenshot()).expect("write the screenshot");
     }
+    page.ran_clean().expect("the page ran clean");
+}
+
+/// A registered name is asked for its password; a wrong one is refused and the name prompt
+/// comes back; after a reconnect the page logs in again by itself.
+#[test]
+fn registered_names_ask_for_the_password() {
+    let Some((browser, fake)) = start() else {
+        return;
+    };
+    let page = browser.open(&fake.url());
+    let (name, password) = common::fakeweb::REGISTERED;
+    let asking = "!document.getElementById('password-row').hidden";
+    page.wait_until(
+        "!document.getElementById('login').hidden",
+        "the name prompt",
+    );
+    page.type_into("#name", name);
+    page.press("Enter");
+    page.wait_until(asking, "the password prompt");
+    page.wait_until(
+        "document.activeElement.id === 'password'",
+        "focus on the password",
+    );
+    page.type_into("#password", "not it");
+    page.press("Enter");
+    page.wait_text("#login-error", "wrong password");
+    page.wait_until(&format!("!({asking})"), "the name prompt again");
+    page.eval("document.getElementById('name').focus()");
+    page.press("Enter");
+    page.wait_until(asking, "the password prompt again");
+    page.type_into("#password", password);
+    page.press("Enter");
+    page.wait_text("#status", &format!("Connected as {name}"));
+
+    fake.drop_connections();
+    page.wait_text("#status", "Reconnecting");
+    page.wait_text("#status", &format!("Connected as {name}"));
+    assert_eq!(page.eval("document.getElementById('login').hidden"), true);
     page.ran_clean().expect("the page ran clean");
 }

@@ -47,6 +47,8 @@ impl Stored {
 
 struct Member {
     name: Option<String>,
+    /// A registered name waiting for its password, with the hello's resume.
+    pending: Option<(String, Option<protocol::Resume>)>,
     room: String,
     out: async_channel::Sender<String>,
 }
@@ -281,6 +283,7 @@ async fn connection(
             conn,
             Member {
                 name: None,
+                pending: None,
                 room: "lobby".into(),
                 out,
             },
@@ -333,7 +336,14 @@ fn handle(state: &Mutex<State>, conn: u64, text: &str) {
     let Some(me) = s.member(conn) else { return };
     let (name, room) = (me.name.clone(), me.room.clone());
     match (msg, name) {
-        (ClientMsg::Hello { name, resume, .. }, None) => {
+        (
+            ClientMsg::Hello {
+                name,
+                resume,
+                password,
+            },
+            None,
+        ) => {
             if s.names_in_any(&name) {
                 error(&s, ErrorCode::Name, &format!("name taken: {name}"));
                 let prompt = ServerMsg::Prompt {
@@ -342,35 +352,34 @@ fn handle(state: &Mutex<State>, conn: u64, text: &str) {
                 };
                 return s.tell(conn, &prompt);
             }
-            let room = resume
-                .as_ref()
-                .map_or("lobby".to_owned(), |r| r.room.clone());
-            if let Some(me) = s.member(conn) {
-                me.name = Some(name.clone());
-                me.room = room.clone();
+            if name != REGISTERED.0 {
+                return register(&mut s, conn, &name, resume);
             }
-            let text = format!("Welcome, {name}! You are in {room}.");
-            s.tell(
-                conn,
-                &ServerMsg::Welcome {
-                    name: &name,
-                    room: &room,
-                    text: &text,
-                },
-            );
-            match resume {
-                Some(resume) => {
-                    let missed: Vec<&Stored> = s
-                        .lines
-                        .iter()
-                        .filter(|l| l.room == room && l.id > resume.last_id)
-                        .collect();
-                    assert!(missed.len() <= RESUME_MAX, "the fake does not report gaps");
-                    s.history(conn, &room, HistoryPage::Resume, &missed, Older::More);
-                    let joined = format!("{name} joined");
-                    s.notice(NoticeKind::Joined, &room, &name, &joined, Some(conn));
+            match password {
+                Some(p) if p.expose() == REGISTERED.1 => register(&mut s, conn, &name, resume),
+                Some(_) => wrong_password(&s, conn),
+                None => {
+                    if let Some(me) = s.member(conn) {
+                        me.pending = Some((name, resume));
+                    }
+                    let text = "carol is registered: password?";
+                    s.tell(
+                        conn,
+                        &ServerMsg::Prompt {
+                            field: PromptField::Password,
+                            text,
+                        },
+                    );
                 }
-                None => s.enter(conn, &room),
+            }
+        }
+        (ClientMsg::Password { password }, None) => {
+            let pending = s.member(conn).and_then(|m| m.pending.take());
+            match pending {
+                Some((name, resume)) if password.expose() == REGISTERED.1 => {
+                    register(&mut s, conn, &name, resume)
+                }
+                _ => wrong_password(&s, conn),
             }
         }
         (_, None) => error(&s, ErrorCode::State, "say hello first"),
@@ -420,6 +429,55 @@ impl State {
     fn names_in_any(&self, name: &str) -> bool {
         let mut names = self.members.iter().filter_map(|(_, m)| m.name.as_deref());
         names.any(|n| n.eq_ignore_ascii_case(name))
+    }
+}
+
+/// The one registered name of the fake, and its password.
+pub const REGISTERED: (&str, &str) = ("carol", "correct horse");
+
+fn wrong_password(s: &State, conn: u64) {
+    let refusal = ServerMsg::Error {
+        code: ErrorCode::Password,
+        text: "wrong password",
+    };
+    s.tell(conn, &refusal);
+    let prompt = ServerMsg::Prompt {
+        field: PromptField::Name,
+        text: "What is your name?",
+    };
+    s.tell(conn, &prompt);
+}
+
+fn register(s: &mut State, conn: u64, name: &str, resume: Option<protocol::Resume>) {
+    let room = resume
+        .as_ref()
+        .map_or("lobby".to_owned(), |r| r.room.clone());
+    if let Some(me) = s.member(conn) {
+        me.name = Some(name.to_owned());
+        me.room = room.clone();
+    }
+    let text = format!("Welcome, {name}! You are in {room}.");
+    s.tell(
+        conn,
+        &ServerMsg::Welcome {
+            name,
+            room: &room,
+            text: &text,
+        },
+    );
+    match resume {
+        Some(resume) => {
+            let missed: Vec<&Stored> = s
+                .lines
+                .iter()
+                .filter(|l| l.room == room && l.id > resume.last_id)
+                .collect();
+            assert!(missed.len() <= RESUME_MAX, "the fake does not report gaps");
+            s.history(conn, &room, HistoryPage::Resume, &missed, Older::More);
+            let joined = format!("{name} joined");
+            s.notice(NoticeKind::Joined, &room, name, &joined, Some(conn));
+        }
+        None => s.enter(conn, &room),
     }
 }
 
