@@ -423,7 +423,7 @@ fn decode_change(f: &mut Fields<'_>) -> Result<Change, Malformed> {
         if text.is_empty() {
             return Err(Malformed);
         }
-        Ok(text.to_ascii_lowercase())
+        Ok(crate::names::fold(text))
     };
     Ok(match tag {
         'r' => Change::Register {

@@ -139,9 +139,22 @@ impl Link {
             (Some(node), Entry::Joined { member, nick, room }) => {
                 remotes.entered(node, *member, nick, room);
             }
-            (Some(node), Entry::Left { member, rooms, .. }) => {
+            (
+                Some(node),
+                Entry::Left {
+                    member,
+                    nick,
+                    rooms,
+                    why,
+                },
+            ) => {
                 for room in rooms {
                     remotes.left(node, *member, room);
+                }
+                // A move is one step for the view (its join follows in the next entry), so the
+                // member is never missing from `/who` and `/rooms` in between.
+                if let Departure::Moved(to) = why {
+                    remotes.entered(node, *member, nick, to);
                 }
             }
             (Some(node), Entry::Renamed { member, new, .. }) => {

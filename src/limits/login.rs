@@ -82,7 +82,7 @@ impl LoginDelays {
         now: Instant,
         budget: Duration,
     ) -> Attempt {
-        let account = account.to_ascii_lowercase();
+        let account = crate::names::fold(account);
         let ip = group(ip);
         let trusted = self.trusted.get(&account).is_some_and(|t| t.contains(&ip));
         let pair_key = (account.clone(), ip);
@@ -115,7 +115,7 @@ impl LoginDelays {
 
     /// Records a failed attempt: the next attempt of each key waits at least the doubled delay.
     pub fn failed(&mut self, account: &str, ip: IpAddr, now: Instant) {
-        let account = account.to_ascii_lowercase();
+        let account = crate::names::fold(account);
         let ip = group(ip);
         bump(&mut self.pairs, (account.clone(), ip), now);
         bump(&mut self.addresses, ip, now);
@@ -125,7 +125,7 @@ impl LoginDelays {
     /// A successful login clears the account's count and the pair's (the address keeps its
     /// own), and remembers the address as the owner's.
     pub fn succeeded(&mut self, account: &str, ip: IpAddr) {
-        let account = account.to_ascii_lowercase();
+        let account = crate::names::fold(account);
         let ip = group(ip);
         if let Some(slot) = self.accounts.get_mut(&account) {
             slot.failures = 0;

@@ -4,6 +4,8 @@
 //! writes. The words come from `protocol.rs`, so a rendered line and the `/me` guard use the
 //! same verbs.
 
+use unicode_width::UnicodeWidthStr;
+
 use crate::hub::event::{Arrival, Event, Notice, OpKind, Page, Refusal, Reply, ServerNotice};
 use crate::hub::render::{Personal, Render};
 use crate::names::Nick;
@@ -11,8 +13,10 @@ use crate::protocol;
 use crate::session::command;
 use crate::vocab::{Departure, Dropped, Removal};
 
-/// Longest line of a `/who` or `/rooms` reply before it continues on the next line.
-const LIST_LINE: usize = 400;
+/// Widest line of a `/who` or `/rooms` reply, in terminal columns (CJK and other wide
+/// characters count two), before it continues on the next line: an 80-column terminal shows
+/// each line on one row, with no name broken across rows. Not configurable.
+const LIST_WIDTH: usize = 79;
 
 /// Names shown in a storm's summary before "and N others".
 const NAMED: usize = 3;
@@ -257,16 +261,21 @@ fn list_page<T>(
 /// outgrows an outbox however many users or rooms there are.
 fn list(out: &mut Vec<u8>, header: &str, items: &[String]) {
     let mut text = header.to_owned();
+    let mut width = text.width();
     let mut first = true;
     for item in items {
-        if text.len() + item.len() > LIST_LINE && !first {
+        // The item and its separator, and the comma that would end this line.
+        let item_width = item.width() + 2;
+        if width + item_width + 1 > LIST_WIDTH && !first {
             text.push(',');
             line(out, &text);
             text = "  ".to_owned();
+            width = 2;
             first = true;
         }
         text.push_str(if first { " " } else { ", " });
         text.push_str(item);
+        width += item_width;
         first = false;
     }
     line(out, &text);
