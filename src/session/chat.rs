@@ -9,9 +9,8 @@ use log::debug;
 use smol::{future, Timer};
 
 use super::account::{self, Dialogue};
-use super::command::{self, Command, Input};
+use super::command::{self, Input, Local, Parsed};
 use super::{paging, register, room, End, Me, Shared};
-use crate::hub::intent::OpCommand;
 use crate::hub::outbox::{Inbox, Taken};
 use crate::hub::{Intent, Joined, Request};
 use crate::limits::ratelimit::TokenBucket;
@@ -152,12 +151,12 @@ pub(super) async fn chat<S: Stream>(
                 kind: Kind::Message,
                 text,
             },
-            Ok(Input::Command(command)) => match command {
-                Command::Help => Request::Help,
-                Command::Register | Command::Password | Command::Unregister => {
-                    let dialogue = match command {
-                        Command::Register => Dialogue::Register,
-                        Command::Password => Dialogue::Password,
+            Ok(Input::Command(Parsed::Hub(request))) => request,
+            Ok(Input::Command(Parsed::Local(local))) => match local {
+                Local::Register | Local::Password | Local::Unregister => {
+                    let dialogue = match local {
+                        Local::Register => Dialogue::Register,
+                        Local::Password => Dialogue::Password,
                         _ => Dialogue::Unregister,
                     };
                     // Boxed, like the other rare phases: an idle session need not carry its state.
@@ -168,8 +167,7 @@ pub(super) async fn chat<S: Stream>(
                 }
                 // The rename's checks and claim are boxed too: /nick is rare, and inline their
                 // state (an account lookup, a cluster claim) sized every idle session for them.
-                Command::Nick(nick) => match Box::pin(account::may_rename(shared, me, &nick)).await
-                {
+                Local::Nick(nick) => match Box::pin(account::may_rename(shared, me, &nick)).await {
                     Some(refusal) => {
                         conn.queue(&refusal);
                         continue;
@@ -187,68 +185,17 @@ pub(super) async fn chat<S: Stream>(
                         }
                     },
                 },
-                Command::Ignore(nick) => Request::Ignore(nick),
-                Command::Unignore(nick) => Request::Unignore(nick),
-                Command::Topic(None) => Request::Topic { room: None },
-                Command::Topic(Some(text)) => Request::Operator(OpCommand::SetTopic {
-                    room: None,
-                    text: (text != "-").then_some(text),
-                }),
-                Command::Kick(nick, reason) => Request::Operator(OpCommand::Kick { nick, reason }),
-                Command::Ban {
-                    target,
-                    duration,
-                    reason,
-                } => Request::Operator(OpCommand::Ban {
-                    target,
-                    duration,
-                    reason,
-                }),
-                Command::Unban(target) => Request::Operator(OpCommand::Unban(target)),
-                Command::Bans => Request::Operator(OpCommand::Bans),
-                Command::Mute(nick, duration) => {
-                    Request::Operator(OpCommand::Mute { nick, duration })
-                }
-                Command::Unmute(nick) => Request::Operator(OpCommand::Unmute(nick)),
-                Command::Op(nick) => Request::Operator(OpCommand::Role {
-                    nick,
-                    operator: true,
-                }),
-                Command::Deop(nick) => Request::Operator(OpCommand::Role {
-                    nick,
-                    operator: false,
-                }),
-                Command::Me(text) => Request::Say {
-                    room: None,
-                    kind: Kind::Action,
-                    text,
-                },
-                Command::Who => Request::Who {
-                    room: None,
-                    page: 1,
-                },
-                Command::Rooms => Request::Rooms { page: 1 },
-                Command::WhoPage(page) => Request::Who { room: None, page },
-                Command::RoomsPage(page) => Request::Rooms { page },
-                Command::Msg(to, text) => Request::Private { to, text },
-                Command::Quit(reason) => return End::Quit(reason),
-                Command::History(n) => {
-                    match Box::pin(paging::more_history(
-                        conn,
-                        &shared.history,
-                        &room,
-                        oldest,
-                        n,
-                    ))
-                    .await
-                    {
+                Local::Quit(reason) => return End::Quit(reason),
+                Local::History(n) => {
+                    let page = paging::more_history(conn, &shared.history, &room, oldest, n);
+                    match Box::pin(page).await {
                         Ok(Some(older)) => oldest = older,
                         Ok(None) => {}
                         Err(_) => return End::Gone,
                     }
                     continue;
                 }
-                Command::Join(to) => {
+                Local::Join(to) => {
                     match Box::pin(room::switch_room(conn, shared, id, to, inbox)).await {
                         Ok(Some((joined, older))) => {
                             room = joined.room;

@@ -1,14 +1,22 @@
-//! What a user's line means: a message, or a `/command`.
+//! The line door's `/commands`: one table that parsing, `/help`, refusals and the README read.
 //!
-//! Parsing happens once, here, into [`Input`]; the session and the hub act on typed commands and
-//! never look at raw command text. `//text` escapes a message that starts with a slash.
+//! Each [`Command`] names itself, says how it is called, what `/help` says of it, whether it is
+//! for operators, and how its arguments are parsed. A command parses to what it asks: a hub
+//! [`Request`] (the hub checks the operator role once, for all operator commands) or a dialogue
+//! the session runs itself ([`Local`]). Adding a command is one row here and, if it is new to
+//! the hub, one request there. Parsing happens once, here; nothing after it reads command text.
+//! `//text` escapes a message that starts with a slash.
 
-use std::time::Duration;
+use std::sync::LazyLock;
 
+use crate::hub::event::OpKind;
+use crate::hub::intent::{OpCommand, Request};
+use crate::hub::LIST_PAGE;
 use crate::moderation::ban::{Net, Target};
 use crate::moderation::duration;
 use crate::names::{NameError, Nick, RoomName};
 use crate::protocol;
+use crate::vocab::Kind;
 
 /// Default page size of `/history`.
 pub const HISTORY_DEFAULT: u32 = 20;
@@ -22,46 +30,58 @@ pub const HISTORY_MAX: u32 = 200;
 pub enum Input {
     /// A message for the room.
     Say(String),
-    Command(Command),
+    Command(Parsed),
 }
 
+/// What a command asks.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Command {
-    Help,
-    Who,
+pub enum Parsed {
+    /// Something for the hub.
+    Hub(Request),
+    /// Something the session does itself.
+    Local(Local),
+}
+
+/// The commands the line session handles itself: dialogues, history paging, moving, leaving.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Local {
+    /// `/nick`: checked against bans and accounts, and claimed cluster-wide, before the hub.
     Nick(Nick),
-    Me(String),
-    Msg(Nick, String),
     Join(RoomName),
-    Rooms,
-    /// `/who N` and `/rooms N`: page N (from 2) of a long list.
-    WhoPage(usize),
-    RoomsPage(usize),
     History(u32),
     Quit(Option<String>),
-    // Accounts.
     Register,
     Password,
     Unregister,
-    /// `/ignore` lists; `/ignore NAME` adds.
-    Ignore(Option<Nick>),
-    Unignore(Nick),
-    /// `/topic` shows; `/topic TEXT` sets (operators); `/topic -` clears (operators).
-    Topic(Option<String>),
-    // Operators.
-    Kick(Nick, Option<String>),
-    Ban {
-        target: Target,
-        /// The duration and how it was typed; `None` until lifted.
-        duration: Option<(Duration, String)>,
-        reason: Option<String>,
-    },
-    Unban(Target),
-    Bans,
-    Mute(Nick, Option<(Duration, String)>),
-    Unmute(Nick),
-    Op(Nick),
-    Deop(Nick),
+}
+
+/// Where `/help` lists a command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Section {
+    Everyone,
+    Operators,
+}
+
+/// One `/help` line: how the command is shown, and what it does.
+#[derive(Debug, Clone, Copy)]
+pub struct Help {
+    pub section: Section,
+    pub shown: &'static str,
+    pub text: &'static str,
+}
+
+/// One `/command`.
+pub struct Command {
+    /// What follows the slash (any case).
+    pub name: &'static str,
+    /// How it is called, as a usage error shows it.
+    pub usage: &'static str,
+    /// Its `/help` lines (none when another command's line covers it, as `/op`'s does `/deop`).
+    pub help: &'static [Help],
+    /// What it does for the operator gate's refusal, if it is an operator command.
+    pub operator: Option<OpKind>,
+    /// Parses the arguments (after the name, trimmed).
+    pub parse: fn(&str, &'static str) -> Result<Parsed, CommandError>,
 }
 
 /// Why a command line was refused. Each renders as one line that mentions `/help`.
@@ -92,64 +112,318 @@ impl std::fmt::Display for CommandError {
     }
 }
 
-/// The `/help` text, one line per command.
-pub const HELP: &[&str] = &[
-    "commands:",
-    "  /help               this list",
-    "  /who [PAGE]         users in your room, 200 a page",
-    "  /nick NEW           change your name",
-    "  /me ACTION          say an action: * you ACTION",
-    "  /msg NAME TEXT      private line only NAME sees (not stored in history)",
-    "  /join ROOM          go to ROOM (created on first use); you see its recent history",
-    "  /rooms [PAGE]       rooms with users in them, 200 a page",
-    "  /history [N]        N (default 20, max 200) older messages of your room",
-    "  /quit [REASON]      leave",
-    "  //text              send a line that starts with /",
-    "  /register           claim your current name with a password (asked twice)",
-    "  /password           change the password of the name you logged in with",
-    "  /unregister         give up your registered name",
-    "  /ignore [NAME]      hide NAME's lines from you on this connection; alone, list them",
-    "  /unignore NAME      stop ignoring NAME",
-    "  /topic              the topic of your room",
-];
-
-/// The operator commands, shown by `/help` to operators only.
-pub const HELP_OPERATORS: &[&str] = &[
-    "operator commands:",
-    "  /kick NAME [REASON]         disconnect NAME",
-    "  /ban TARGET [DUR] [REASON]  TARGET: a name, an address or ADDRESS/PREFIX; DUR: 1h, 7d...",
-    "  /unban TARGET               lift a ban",
-    "  /bans                       bans in force, with their expiry",
-    "  /mute NAME [DUR]            NAME's public lines and /me are refused",
-    "  /unmute NAME                lift a mute",
-    "  /op NAME, /deop NAME        give or take the operator role (registered names)",
-    "  /topic TEXT, /topic -       set or clear your room's topic",
-];
-
-/// The `/help` lines: the commands, and the operator commands for an operator.
-pub fn help(operator: bool) -> Vec<String> {
-    let operators = if operator { HELP_OPERATORS } else { &[] };
-    HELP.iter()
-        .chain(operators)
-        .map(|s| (*s).to_owned())
-        .collect()
-}
-
-/// How the line door names an operator command in a refusal.
-pub fn operator_command(kind: crate::hub::event::OpKind) -> &'static str {
-    use crate::hub::event::OpKind;
-    match kind {
-        OpKind::Kick => "/kick",
-        OpKind::Ban => "/ban",
-        OpKind::Unban => "/unban",
-        OpKind::Bans => "/bans",
-        OpKind::Mute => "/mute",
-        OpKind::Unmute => "/unmute",
-        OpKind::Op => "/op",
-        OpKind::Deop => "/deop",
-        OpKind::SetTopic => "/topic TEXT",
+const fn help(shown: &'static str, text: &'static str) -> Help {
+    Help {
+        section: Section::Everyone,
+        shown,
+        text,
     }
 }
+
+const fn op_help(shown: &'static str, text: &'static str) -> Help {
+    Help {
+        section: Section::Operators,
+        shown,
+        text,
+    }
+}
+
+/// Every command, in the order `/help` lists them. Help texts may name `{page}`, `{history}`
+/// and `{history_max}`, which [`help_lines`] fills in from the constants.
+pub static COMMANDS: &[Command] = &[
+    Command {
+        name: "help",
+        usage: "/help",
+        help: &[help("/help", "this list")],
+        operator: None,
+        parse: |_, _| Ok(Parsed::Hub(Request::Help)),
+    },
+    Command {
+        name: "who",
+        usage: "/who [PAGE]",
+        help: &[help("/who [PAGE]", "users in your room, {page} a page")],
+        operator: None,
+        parse: |args, usage| {
+            let page = page(args, usage)?;
+            Ok(Parsed::Hub(Request::Who { room: None, page }))
+        },
+    },
+    Command {
+        name: "nick",
+        usage: "/nick NEW",
+        help: &[help("/nick NEW", "change your name")],
+        operator: None,
+        parse: |args, usage| Ok(Parsed::Local(Local::Nick(nick_arg(args, usage)?))),
+    },
+    Command {
+        name: "me",
+        usage: "/me ACTION",
+        help: &[help("/me ACTION", "say an action: * you ACTION")],
+        operator: None,
+        parse: |args, usage| match args {
+            "" => Err(CommandError::Usage(usage)),
+            action if protocol::mimics_notice(action) => Err(CommandError::LooksLikeNotice),
+            action => Ok(Parsed::Hub(Request::Say {
+                room: None,
+                kind: Kind::Action,
+                text: action.to_owned(),
+            })),
+        },
+    },
+    Command {
+        name: "msg",
+        usage: "/msg NAME TEXT",
+        help: &[help(
+            "/msg NAME TEXT",
+            "private line only NAME sees (not stored in history)",
+        )],
+        operator: None,
+        parse: |args, usage| {
+            let (to, text) = args
+                .split_once(char::is_whitespace)
+                .map(|(to, text)| (to, text.trim()))
+                .filter(|(_, text)| !text.is_empty())
+                .ok_or(CommandError::Usage(usage))?;
+            let to = Nick::parse(to).map_err(CommandError::BadNick)?;
+            let text = text.to_owned();
+            Ok(Parsed::Hub(Request::Private { to, text }))
+        },
+    },
+    Command {
+        name: "join",
+        usage: "/join ROOM",
+        help: &[help(
+            "/join ROOM",
+            "go to ROOM (created on first use); you see its recent history",
+        )],
+        operator: None,
+        parse: |args, usage| {
+            let room = one_word(args).ok_or(CommandError::Usage(usage))?;
+            let room = RoomName::parse(room).map_err(CommandError::BadRoom)?;
+            Ok(Parsed::Local(Local::Join(room)))
+        },
+    },
+    Command {
+        name: "rooms",
+        usage: "/rooms [PAGE]",
+        help: &[help(
+            "/rooms [PAGE]",
+            "rooms with users in them, {page} a page",
+        )],
+        operator: None,
+        parse: |args, usage| {
+            Ok(Parsed::Hub(Request::Rooms {
+                page: page(args, usage)?,
+            }))
+        },
+    },
+    Command {
+        name: "history",
+        usage: "/history [N], N a positive number (at most 200 are shown)",
+        help: &[help(
+            "/history [N]",
+            "N (default {history}, max {history_max}) older messages of your room",
+        )],
+        operator: None,
+        parse: |args, usage| match args {
+            "" => Ok(Parsed::Local(Local::History(HISTORY_DEFAULT))),
+            n => match n.parse::<u32>() {
+                Ok(n) if n > 0 => Ok(Parsed::Local(Local::History(n.min(HISTORY_MAX)))),
+                _ => Err(CommandError::Usage(usage)),
+            },
+        },
+    },
+    Command {
+        name: "quit",
+        usage: "/quit [REASON]",
+        help: &[
+            help("/quit [REASON]", "leave"),
+            help("//text", "send a line that starts with /"),
+        ],
+        operator: None,
+        parse: |args, _| Ok(Parsed::Local(Local::Quit(words(args)))),
+    },
+    Command {
+        name: "register",
+        usage: "/register",
+        help: &[help(
+            "/register",
+            "claim your current name with a password (asked twice)",
+        )],
+        operator: None,
+        parse: |_, _| Ok(Parsed::Local(Local::Register)),
+    },
+    Command {
+        name: "password",
+        usage: "/password",
+        help: &[help(
+            "/password",
+            "change the password of the name you logged in with",
+        )],
+        operator: None,
+        parse: |_, _| Ok(Parsed::Local(Local::Password)),
+    },
+    Command {
+        name: "unregister",
+        usage: "/unregister",
+        help: &[help("/unregister", "give up your registered name")],
+        operator: None,
+        parse: |_, _| Ok(Parsed::Local(Local::Unregister)),
+    },
+    Command {
+        name: "ignore",
+        usage: "/ignore [NAME]",
+        help: &[help(
+            "/ignore [NAME]",
+            "hide NAME's lines from you on this connection; alone, list them",
+        )],
+        operator: None,
+        parse: |args, usage| {
+            let nick = (!args.is_empty())
+                .then(|| nick_arg(args, usage))
+                .transpose()?;
+            Ok(Parsed::Hub(Request::Ignore(nick)))
+        },
+    },
+    Command {
+        name: "unignore",
+        usage: "/unignore NAME",
+        help: &[help("/unignore NAME", "stop ignoring NAME")],
+        operator: None,
+        parse: |args, usage| Ok(Parsed::Hub(Request::Unignore(nick_arg(args, usage)?))),
+    },
+    Command {
+        name: "kick",
+        usage: "/kick NAME [REASON]",
+        help: &[op_help("/kick NAME [REASON]", "disconnect NAME")],
+        operator: Some(OpKind::Kick),
+        parse: |args, usage| {
+            let (name, reason) = split_word(args);
+            let nick = nick_arg(name, usage)?;
+            Ok(operator(OpCommand::Kick { nick, reason }))
+        },
+    },
+    Command {
+        name: "ban",
+        usage: "/ban NAME|ADDRESS|ADDRESS/PREFIX [DURATION like 1h or 7d] [REASON]",
+        help: &[op_help(
+            "/ban TARGET [DUR] [REASON]",
+            "TARGET: a name, an address or ADDRESS/PREFIX; DUR: 1h, 7d...",
+        )],
+        operator: Some(OpKind::Ban),
+        parse: |args, usage| {
+            let (target, rest) = split_word(args);
+            let target = ban_target(target).ok_or(CommandError::Usage(usage))?;
+            let rest = rest.unwrap_or_default();
+            let (first, after) = split_word(&rest);
+            let (duration, reason) = match duration::parse(first) {
+                Some(d) => (Some((d, first.to_ascii_lowercase())), after),
+                None => (None, words(&rest)),
+            };
+            Ok(operator(OpCommand::Ban {
+                target,
+                duration,
+                reason,
+            }))
+        },
+    },
+    Command {
+        name: "unban",
+        usage: "/unban NAME|ADDRESS|ADDRESS/PREFIX",
+        help: &[op_help("/unban TARGET", "lift a ban")],
+        operator: Some(OpKind::Unban),
+        parse: |args, usage| {
+            let target = ban_target(args).ok_or(CommandError::Usage(usage))?;
+            Ok(operator(OpCommand::Unban(target)))
+        },
+    },
+    Command {
+        name: "bans",
+        usage: "/bans",
+        help: &[op_help("/bans", "bans in force, with their expiry")],
+        operator: Some(OpKind::Bans),
+        parse: |_, _| Ok(operator(OpCommand::Bans)),
+    },
+    Command {
+        name: "mute",
+        usage: "/mute NAME [DURATION like 10m or 1h]",
+        help: &[op_help(
+            "/mute NAME [DUR]",
+            "NAME's public lines and /me are refused",
+        )],
+        operator: Some(OpKind::Mute),
+        parse: |args, usage| {
+            let (name, rest) = split_word(args);
+            let duration = match rest.as_deref() {
+                None => None,
+                Some(d) => {
+                    let length = duration::parse(d).ok_or(CommandError::Usage(usage))?;
+                    Some((length, d.to_ascii_lowercase()))
+                }
+            };
+            let nick = nick_arg(name, usage)?;
+            Ok(operator(OpCommand::Mute { nick, duration }))
+        },
+    },
+    Command {
+        name: "unmute",
+        usage: "/unmute NAME",
+        help: &[op_help("/unmute NAME", "lift a mute")],
+        operator: Some(OpKind::Unmute),
+        parse: |args, usage| Ok(operator(OpCommand::Unmute(nick_arg(args, usage)?))),
+    },
+    Command {
+        name: "op",
+        usage: "/op NAME",
+        help: &[op_help(
+            "/op NAME, /deop NAME",
+            "give or take the operator role (registered names)",
+        )],
+        operator: Some(OpKind::Op),
+        parse: |args, usage| {
+            let nick = nick_arg(args, usage)?;
+            Ok(operator(OpCommand::Role {
+                nick,
+                operator: true,
+            }))
+        },
+    },
+    Command {
+        name: "deop",
+        usage: "/deop NAME",
+        help: &[],
+        operator: Some(OpKind::Deop),
+        parse: |args, usage| {
+            let nick = nick_arg(args, usage)?;
+            Ok(operator(OpCommand::Role {
+                nick,
+                operator: false,
+            }))
+        },
+    },
+    Command {
+        name: "topic",
+        usage: "/topic [TEXT]",
+        help: &[
+            help("/topic", "the topic of your room"),
+            op_help("/topic TEXT, /topic -", "set or clear your room's topic"),
+        ],
+        operator: Some(OpKind::SetTopic),
+        parse: |args, _| {
+            Ok(Parsed::Hub(match args {
+                "" => Request::Topic { room: None },
+                text => Request::Operator(OpCommand::SetTopic {
+                    room: None,
+                    text: (text != "-").then(|| text.to_owned()),
+                }),
+            }))
+        },
+    },
+];
+
+/// The commands by name, for parsing.
+static BY_NAME: LazyLock<std::collections::HashMap<&'static str, &'static Command>> =
+    LazyLock::new(|| COMMANDS.iter().map(|c| (c.name, c)).collect());
 
 /// Parses a non-empty line from a registered user.
 pub fn parse(line: &str) -> Result<Input, CommandError> {
@@ -164,113 +438,60 @@ pub fn parse(line: &str) -> Result<Input, CommandError> {
         Some((name, args)) => (name, args.trim()),
         None => (rest, ""),
     };
-    let command = match name.to_ascii_lowercase().as_str() {
-        "help" => Command::Help,
-        "who" => match page(args, "/who [PAGE]")? {
-            None => Command::Who,
-            Some(n) => Command::WhoPage(n),
-        },
-        "rooms" => match page(args, "/rooms [PAGE]")? {
-            None => Command::Rooms,
-            Some(n) => Command::RoomsPage(n),
-        },
-        "nick" => match one_word(args) {
-            Some(n) => Command::Nick(Nick::parse(n).map_err(CommandError::BadNick)?),
-            None => return Err(CommandError::Usage("/nick NEW")),
-        },
-        "me" => match args {
-            "" => return Err(CommandError::Usage("/me ACTION")),
-            action if protocol::mimics_notice(action) => return Err(CommandError::LooksLikeNotice),
-            action => Command::Me(action.to_owned()),
-        },
-        "msg" => {
-            let (to, text) = args
-                .split_once(char::is_whitespace)
-                .map(|(to, text)| (to, text.trim()))
-                .filter(|(_, text)| !text.is_empty())
-                .ok_or(CommandError::Usage("/msg NAME TEXT"))?;
-            Command::Msg(
-                Nick::parse(to).map_err(CommandError::BadNick)?,
-                text.to_owned(),
-            )
-        }
-        "join" => match one_word(args) {
-            Some(r) => Command::Join(RoomName::parse(r).map_err(CommandError::BadRoom)?),
-            None => return Err(CommandError::Usage("/join ROOM")),
-        },
-        "history" => match args {
-            "" => Command::History(HISTORY_DEFAULT),
-            n => match n.parse::<u32>() {
-                Ok(n) if n > 0 => Command::History(n.min(HISTORY_MAX)),
-                _ => {
-                    return Err(CommandError::Usage(
-                        "/history [N], N a positive number (at most 200 are shown)",
-                    ))
-                }
-            },
-        },
-        "quit" => Command::Quit((!args.is_empty()).then(|| args.to_owned())),
-        "register" => Command::Register,
-        "password" => Command::Password,
-        "unregister" => Command::Unregister,
-        "ignore" => match args {
-            "" => Command::Ignore(None),
-            name => Command::Ignore(Some(nick_arg(name, "/ignore [NAME]")?)),
-        },
-        "unignore" => Command::Unignore(nick_arg(args, "/unignore NAME")?),
-        "topic" => Command::Topic((!args.is_empty()).then(|| args.to_owned())),
-        "kick" => {
-            let (name, reason) = split_word(args);
-            Command::Kick(nick_arg(name, "/kick NAME [REASON]")?, reason)
-        }
-        "ban" => {
-            const USAGE: &str =
-                "/ban NAME|ADDRESS|ADDRESS/PREFIX [DURATION like 1h or 7d] [REASON]";
-            let (target, rest) = split_word(args);
-            let target = ban_target(target).ok_or(CommandError::Usage(USAGE))?;
-            let rest = rest.unwrap_or_default();
-            let (first, after) = split_word(&rest);
-            let (duration, reason) = match duration::parse(first) {
-                Some(d) => (Some((d, first.to_ascii_lowercase())), after),
-                None => (None, (!rest.is_empty()).then_some(rest.clone())),
-            };
-            Command::Ban {
-                target,
-                duration,
-                reason,
-            }
-        }
-        "unban" => Command::Unban(
-            ban_target(args).ok_or(CommandError::Usage("/unban NAME|ADDRESS|ADDRESS/PREFIX"))?,
-        ),
-        "bans" => Command::Bans,
-        "mute" => {
-            const USAGE: &str = "/mute NAME [DURATION like 10m or 1h]";
-            let (name, rest) = split_word(args);
-            let duration = match rest.as_deref() {
-                None => None,
-                Some(d) => Some((
-                    duration::parse(d).ok_or(CommandError::Usage(USAGE))?,
-                    d.to_ascii_lowercase(),
-                )),
-            };
-            Command::Mute(nick_arg(name, USAGE)?, duration)
-        }
-        "unmute" => Command::Unmute(nick_arg(args, "/unmute NAME")?),
-        "op" => Command::Op(nick_arg(args, "/op NAME")?),
-        "deop" => Command::Deop(nick_arg(args, "/deop NAME")?),
-        _ => return Err(CommandError::Unknown(name.to_owned())),
-    };
-    Ok(Input::Command(command))
+    let command = BY_NAME
+        .get(name.to_ascii_lowercase().as_str())
+        .ok_or_else(|| CommandError::Unknown(name.to_owned()))?;
+    (command.parse)(args, command.usage).map(Input::Command)
 }
 
-/// The page number of `/who N` or `/rooms N`: `None` for the first page.
-fn page(args: &str, usage: &'static str) -> Result<Option<usize>, CommandError> {
+/// The `/help` lines: the commands everyone has, and those of operators for an operator.
+pub fn help_lines(operator: bool) -> Vec<String> {
+    let section = |section: Section, width: usize| {
+        let rows = COMMANDS
+            .iter()
+            .flat_map(|c| c.help)
+            .filter(move |h| h.section == section);
+        rows.map(move |h| format!("  {:<width$}{}", h.shown, expand(h.text)))
+    };
+    let mut lines = vec!["commands:".to_owned()];
+    lines.extend(section(Section::Everyone, 20));
+    if operator {
+        lines.push("operator commands:".to_owned());
+        lines.extend(section(Section::Operators, 28));
+    }
+    lines
+}
+
+/// How the line door names an operator command in a refusal: its `/help` line's command, as
+/// far as the arguments (`/topic TEXT`, `/kick`).
+pub fn operator_command(kind: OpKind) -> String {
+    let command = COMMANDS.iter().find(|c| c.operator == Some(kind));
+    let shown = command.and_then(|c| c.help.iter().find(|h| h.section == Section::Operators));
+    match (command, shown) {
+        (Some(c), _) if kind != OpKind::SetTopic => format!("/{}", c.name),
+        (_, Some(h)) => h.shown.split(',').next().unwrap_or(h.shown).to_owned(),
+        _ => format!("{kind:?}"),
+    }
+}
+
+/// A help text with its numbers filled in.
+fn expand(text: &str) -> String {
+    text.replace("{page}", &LIST_PAGE.to_string())
+        .replace("{history_max}", &HISTORY_MAX.to_string())
+        .replace("{history}", &HISTORY_DEFAULT.to_string())
+}
+
+/// An operator command for the hub.
+fn operator(command: OpCommand) -> Parsed {
+    Parsed::Hub(Request::Operator(command))
+}
+
+/// The page number of `/who N` or `/rooms N`: 1 when none is given.
+fn page(args: &str, usage: &'static str) -> Result<usize, CommandError> {
     match args {
-        "" => Ok(None),
+        "" => Ok(1),
         n => match n.parse::<usize>() {
-            Ok(1) => Ok(None),
-            Ok(n) if n > 1 => Ok(Some(n)),
+            Ok(n) if n >= 1 => Ok(n),
             _ => Err(CommandError::Usage(usage)),
         },
     }
@@ -279,10 +500,15 @@ fn page(args: &str, usage: &'static str) -> Result<Option<usize>, CommandError> 
 /// The first word and the rest (trimmed, `None` if empty).
 fn split_word(args: &str) -> (&str, Option<String>) {
     match args.split_once(char::is_whitespace) {
-        Some((word, rest)) if !rest.trim().is_empty() => (word, Some(rest.trim().to_owned())),
-        Some((word, _)) => (word, None),
+        Some((word, rest)) => (word, words(rest)),
         None => (args, None),
     }
+}
+
+/// The text, trimmed; `None` if empty.
+fn words(args: &str) -> Option<String> {
+    let args = args.trim();
+    (!args.is_empty()).then(|| args.to_owned())
 }
 
 /// Exactly one valid name.
@@ -309,229 +535,4 @@ fn one_word(args: &str) -> Option<&str> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use proptest::prelude::*;
-
-    fn cmd(s: &str) -> Command {
-        match parse(s) {
-            Ok(Input::Command(c)) => c,
-            other => panic!("{s:?} gave {other:?}"),
-        }
-    }
-
-    #[test]
-    fn plain_lines_and_escapes_are_messages() {
-        assert_eq!(parse("hello  "), Ok(Input::Say("hello".into())));
-        assert_eq!(parse("//etc/passwd"), Ok(Input::Say("/etc/passwd".into())));
-        assert_eq!(parse(" /who"), Ok(Input::Say(" /who".into())));
-    }
-
-    #[test]
-    fn commands_parse() {
-        assert_eq!(cmd("/help"), Command::Help);
-        assert_eq!(cmd("/WHO"), Command::Who);
-        assert_eq!(cmd("/nick bob"), Command::Nick(Nick::parse("bob").unwrap()));
-        assert_eq!(cmd("/me waves  hi"), Command::Me("waves  hi".into()));
-        assert_eq!(
-            cmd("/msg bob  hello there"),
-            Command::Msg(Nick::parse("bob").unwrap(), "hello there".into())
-        );
-        assert_eq!(
-            cmd("/join #Rust"),
-            Command::Join(RoomName::parse("rust").unwrap())
-        );
-        assert_eq!(cmd("/rooms"), Command::Rooms);
-        assert_eq!(cmd("/rooms 3"), Command::RoomsPage(3));
-        assert_eq!(cmd("/who 1"), Command::Who);
-        assert_eq!(cmd("/who 2"), Command::WhoPage(2));
-        assert_eq!(cmd("/history"), Command::History(20));
-        assert_eq!(cmd("/history 5"), Command::History(5));
-        assert_eq!(cmd("/history 100000"), Command::History(HISTORY_MAX));
-        assert_eq!(cmd("/quit"), Command::Quit(None));
-        assert_eq!(cmd("/quit bye all"), Command::Quit(Some("bye all".into())));
-    }
-
-    #[test]
-    fn moderation_commands_parse() {
-        let bob = || Nick::parse("bob").unwrap();
-        assert_eq!(cmd("/kick bob"), Command::Kick(bob(), None));
-        assert_eq!(
-            cmd("/kick bob  too loud "),
-            Command::Kick(bob(), Some("too loud".into()))
-        );
-        assert_eq!(
-            cmd("/ban Bob 1h spam spam"),
-            Command::Ban {
-                target: Target::Name("bob".into()),
-                duration: Some((Duration::from_secs(3600), "1h".into())),
-                reason: Some("spam spam".into()),
-            }
-        );
-        assert_eq!(
-            cmd("/ban 192.0.2.9/24 being rude"),
-            Command::Ban {
-                target: Target::parse("192.0.2.0/24"),
-                duration: None,
-                reason: Some("being rude".into()),
-            }
-        );
-        assert_eq!(
-            cmd("/unban 2001:db8::/32"),
-            Command::Unban(Target::parse("2001:db8::/32"))
-        );
-        assert_eq!(
-            cmd("/mute bob 10m"),
-            Command::Mute(bob(), Some((Duration::from_secs(600), "10m".into())))
-        );
-        assert_eq!(cmd("/ignore"), Command::Ignore(None));
-        assert_eq!(cmd("/ignore bob"), Command::Ignore(Some(bob())));
-        assert_eq!(cmd("/topic"), Command::Topic(None));
-        assert_eq!(
-            cmd("/topic Rust  talk"),
-            Command::Topic(Some("Rust  talk".into()))
-        );
-        for bad in [
-            "/kick",
-            "/ban",
-            "/ban _x",
-            "/mute bob forever",
-            "/op",
-            "/unignore",
-        ] {
-            assert!(parse(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn bad_commands_mention_help() {
-        for bad in [
-            "/frobnicate",
-            "/nick",
-            "/nick a b",
-            "/nick _bad",
-            "/me",
-            "/msg bob",
-            "/msg",
-            "/join",
-            "/join a/b",
-            "/history x",
-            "/history 0",
-            "/me joined",
-            "/me left (quit)",
-            "/me is now known as bob",
-            "/",
-        ] {
-            let err = parse(bad).expect_err(bad);
-            assert!(err.to_string().contains("/help"), "{bad}: {err}");
-        }
-    }
-
-    /// Every command name, for generating lines that are mostly commands.
-    const NAMES: [&str; 10] = [
-        "help", "who", "nick", "me", "msg", "join", "rooms", "history", "quit", "frob",
-    ];
-
-    /// Lines of any shape, and lines that start with a command name in any case followed by
-    /// arguments of the shapes the commands take, and others.
-    fn line() -> impl Strategy<Value = String> {
-        let command = (
-            prop::sample::select(&NAMES[..]),
-            any::<u16>(),
-            "[ \t]{1,3}",
-            // Arbitrary text, numbers, names (some valid), a name followed by text, and the words of
-            // the server's notices (which `/me` must refuse).
-            prop_oneof![
-                ".{0,40}",
-                "-?[0-9]{1,6}",
-                "#?[A-Za-z0-9_.-]{1,34}",
-                "[A-Za-z0-9_.-]{1,26}[ \t]{1,2}.{0,30}",
-                "(?i)(joined|left|is now known as)( .{0,10})?",
-            ],
-        )
-            .prop_map(|(name, case, gap, args)| {
-                let name: String = name
-                    .chars()
-                    .enumerate()
-                    .map(|(i, c)| {
-                        if case >> i & 1 == 1 {
-                            c.to_ascii_uppercase()
-                        } else {
-                            c
-                        }
-                    })
-                    .collect();
-                format!("/{name}{gap}{args}")
-            });
-        prop_oneof![1 => "/?.{0,60}", 1 => "//.{0,20}", 6 => command]
-    }
-
-    proptest! {
-        #![proptest_config(ProptestConfig::with_cases(1024))]
-
-        /// Whatever the line, parsing gives the result its first word calls for: a message for a
-        /// line without a single leading slash; for a command, its variant with well-formed
-        /// arguments; otherwise one error line that mentions /help.
-        #[test]
-        fn parse_gives_what_the_first_word_calls_for(s in line()) {
-            let line = s.trim_end();
-            let result = parse(&s);
-            if let Some(escaped) = line.strip_prefix("//") {
-                prop_assert_eq!(result, Ok(Input::Say(format!("/{escaped}"))));
-                return Ok(());
-            }
-            let Some(rest) = line.strip_prefix('/') else {
-                prop_assert_eq!(result, Ok(Input::Say(line.to_owned())));
-                return Ok(());
-            };
-            let (word, args) = match rest.split_once(char::is_whitespace) {
-                Some((word, args)) => (word, args.trim()),
-                None => (rest, ""),
-            };
-            let name = word.to_ascii_lowercase();
-            match result {
-                Ok(Input::Say(text)) => prop_assert!(false, "{s:?} was said as {text:?}"),
-                Ok(Input::Command(command)) => match (name.as_str(), command) {
-                    ("help", Command::Help) | ("who", Command::Who) | ("rooms", Command::Rooms) => {}
-                    ("who", Command::WhoPage(n)) | ("rooms", Command::RoomsPage(n)) => {
-                        prop_assert!(n >= 2);
-                        prop_assert_eq!(args.parse::<usize>(), Ok(n));
-                    }
-                    ("nick", Command::Nick(nick)) => prop_assert_eq!(Nick::parse(args), Ok(nick)),
-                    ("me", Command::Me(action)) => {
-                        prop_assert_eq!(action.as_str(), args);
-                        prop_assert!(!action.is_empty() && !protocol::mimics_notice(&action));
-                    }
-                    ("msg", Command::Msg(to, text)) => {
-                        let (raw_to, raw_text) = args.split_once(char::is_whitespace).unwrap();
-                        prop_assert_eq!(Nick::parse(raw_to), Ok(to));
-                        prop_assert_eq!(text.as_str(), raw_text.trim());
-                        prop_assert!(!text.is_empty());
-                    }
-                    ("join", Command::Join(room)) => {
-                        prop_assert!(one_word(args).is_some());
-                        prop_assert_eq!(RoomName::parse(args), Ok(room));
-                    }
-                    ("history", Command::History(n)) => {
-                        prop_assert!((1..=HISTORY_MAX).contains(&n), "{s:?} -> {n}");
-                        if args.is_empty() {
-                            prop_assert_eq!(n, HISTORY_DEFAULT);
-                        }
-                    }
-                    ("quit", Command::Quit(reason)) => {
-                        prop_assert_eq!(reason.as_deref(), (!args.is_empty()).then_some(args));
-                    }
-                    (name, command) => prop_assert!(false, "/{name} gave {command:?}"),
-                },
-                Err(error) => {
-                    let text = error.to_string();
-                    prop_assert!(text.contains("/help") && !text.contains('\n'), "{text:?}");
-                    if let CommandError::Unknown(unknown) = &error {
-                        prop_assert_eq!(unknown.as_str(), word);
-                        prop_assert!(!NAMES[..9].contains(&name.as_str()), "{s:?}: {text}");
-                    }
-                }
-            }
-        }
-    }
-}
+mod tests;

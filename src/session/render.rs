@@ -6,7 +6,7 @@
 
 use unicode_width::UnicodeWidthStr;
 
-use crate::hub::event::{Arrival, Event, Notice, OpKind, Page, Refusal, Reply, ServerNotice};
+use crate::hub::event::{Arrival, Event, Notice, Page, Refusal, Reply, ServerNotice};
 use crate::hub::render::{Personal, Render};
 use crate::names::Nick;
 use crate::protocol;
@@ -147,7 +147,7 @@ fn reply_lines(reply: &Reply, out: &mut Vec<u8>) {
             );
         }
         Reply::Help { operator } => {
-            for text in command::help(*operator) {
+            for text in command::help_lines(*operator) {
                 line(out, &text);
             }
             return;
@@ -218,7 +218,7 @@ pub fn refused(refusal: &Refusal) -> String {
         Refusal::HistoryFull => protocol::NOT_SENT_PAUSED.to_owned(),
         Refusal::ClusterPaused => protocol::NOT_SENT_CLUSTER.to_owned(),
         Refusal::PrivateFlood(nick) => protocol::private_not_delivered(nick),
-        Refusal::OperatorsOnly(kind) => protocol::operators_only(op_name(*kind)),
+        Refusal::OperatorsOnly(kind) => protocol::operators_only(&command::operator_command(*kind)),
         Refusal::BanTooWide { target, min } => protocol::ban_too_wide(target, *min),
         Refusal::BanCoversYou => protocol::BAN_COVERS_YOU.to_owned(),
         Refusal::CliOperator(name) => protocol::operator_from_command_line(name),
@@ -231,11 +231,6 @@ pub fn refused(refusal: &Refusal) -> String {
         Refusal::AccountsUnavailable => protocol::ACCOUNTS_UNAVAILABLE.to_owned(),
         Refusal::ShuttingDown => protocol::SHUTTING_DOWN.to_owned(),
     }
-}
-
-/// How the line door names an operator command.
-fn op_name(kind: OpKind) -> &'static str {
-    command::operator_command(kind)
 }
 
 /// One page of a list: its header (with the page number after the first), the items, and how
