@@ -23,7 +23,6 @@ pub mod limits;
 pub mod moderation;
 pub mod names;
 pub mod net;
-pub mod protocol;
 pub mod session;
 pub mod storage;
 pub mod vocab;

@@ -3,8 +3,8 @@
 use std::io::Write as _;
 use std::process::ExitCode;
 
-use smolchat::config::{Args, Subcommand};
-use smolchat::{accounts, app};
+use smolchat::app;
+use smolchat::app::args::{Args, Subcommand};
 
 fn main() -> ExitCode {
     let args: Args = argh::from_env();
@@ -14,8 +14,8 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let command = match args.command.clone() {
-        Some(Subcommand::Op(op)) => Some(("op", accounts::cli::run(op))),
-        Some(Subcommand::Ban(ban)) => Some(("ban", accounts::cli::run_ban(ban))),
+        Some(Subcommand::Op(op)) => Some(("op", app::cli::run(op))),
+        Some(Subcommand::Ban(ban)) => Some(("ban", app::cli::run_ban(ban))),
         None => None,
     };
     if let Some((name, result)) = command {

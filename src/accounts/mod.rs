@@ -2,10 +2,9 @@
 //!
 //! Registering stays optional; an unregistered name works as before. What lives here:
 //! [`hasher`] (Argon2id off the executor), [`password`] (a secret that cannot be logged), and
-//! [`cli`] (`smolchat op add|remove|list`, `smolchat ban list|add|remove`). The dialogues with the user are in
+//! `app/cli.rs` (`smolchat op add|remove|list`, `smolchat ban list|add|remove`). The dialogues with the user are in
 //! `session/register.rs` (login at the name prompt) and `session/account.rs` (`/register`,
 //! `/password`, `/unregister`); the SQL is in `storage/accounts.rs`.
-pub mod cli;
 pub mod hasher;
 pub mod password;
 

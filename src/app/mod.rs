@@ -4,7 +4,9 @@
 //! outlived the shutdown grace time; only then is the history writer closed and joined, which
 //! commits everything that was queued.
 
+pub mod args;
 mod catch_up;
+pub mod cli;
 
 use std::io::Write as _;
 use std::net::{SocketAddr, TcpListener};
@@ -16,8 +18,9 @@ use smol::stream::StreamExt;
 use smol::{Async, Executor};
 
 use crate::accounts::Accounts;
+use crate::app::args::Args;
 use crate::cluster;
-use crate::config::Args;
+use crate::door::DoorKind;
 use crate::net::tls::Tls;
 use crate::net::{server, socket as net};
 use crate::storage::History;
@@ -77,7 +80,11 @@ pub fn run(args: Args) -> Result<(), String> {
     let threads = args.threads();
     let plain_addr = plain.as_ref().map(|(_, addr)| *addr);
     let tls_addr = tls_listener.as_ref().map(|(_, addr)| *addr);
-    server::log_start(plain_addr, tls_addr, &config, threads);
+    let on: Vec<(DoorKind, bool, SocketAddr)> = [(plain_addr, false), (tls_addr, true)]
+        .into_iter()
+        .filter_map(|(addr, tls)| Some((DoorKind::Line, tls, addr?)))
+        .collect();
+    server::log_start(&on, &config, threads);
     info!(
         "history in {} ({} messages so far), commit window {} ms",
         args.db.display(),
@@ -108,10 +115,20 @@ pub fn run(args: Args) -> Result<(), String> {
         workers.push(worker);
     }
 
-    let listeners = server::Listeners {
-        plain: plain.map(|(listener, _)| listener),
-        tls: tls_listener.map(|(listener, _)| listener).zip(tls.clone()),
-    };
+    // The one place listeners are mapped to doors.
+    let mut listeners: Vec<server::Listener> = Vec::new();
+    if let Some((socket, _)) = plain {
+        let door = DoorKind::Line;
+        listeners.push(server::Listener {
+            socket,
+            door,
+            tls: None,
+        });
+    }
+    if let (Some((socket, _)), Some(tls)) = (tls_listener, &tls) {
+        let (door, tls) = (DoorKind::Line, Some(tls.clone()));
+        listeners.push(server::Listener { socket, door, tls });
+    }
     let shutdown = async move {
         while let Some(signal) = signals.next().await {
             match (signal, &tls) {

@@ -204,6 +204,12 @@ impl Writer {
                 .arg(value)
                 .arg(self.beat.ttl_ms());
         }
+        if !claims.is_empty() {
+            // The heartbeat is renewed after the claims, so it never expires before a name this
+            // node holds: a node seen dead has no names left (another node may take them at
+            // once).
+            renew_node(&mut pipe, &self.node, &self.run, self.beat);
+        }
         for (node, payload) in &whispers {
             pipe.cmd("PUBLISH").arg(channel(node)).arg(payload).ignore();
         }

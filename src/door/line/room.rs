@@ -1,11 +1,11 @@
 //! Room switching (`/join`): everything the old room said before the move is written first, then
 //! the new room's history, then its live lines.
 
-use super::{paging, End, Shared};
+use super::{paging, words, End};
 use crate::hub::outbox::Inbox;
 use crate::hub::{Intent, Joined};
 use crate::names::RoomName;
-use crate::protocol;
+use crate::session::{pump, Services};
 use crate::vocab::MemberId;
 use crate::wire::conn::{Conn, Stream};
 
@@ -13,7 +13,7 @@ use crate::wire::conn::{Conn, Stream};
 /// (it said why in the outbox).
 pub(super) async fn switch_room<S: Stream>(
     conn: &mut Conn<S>,
-    shared: &Shared,
+    shared: &Services,
     id: MemberId,
     room: RoomName,
     inbox: &Inbox,
@@ -37,22 +37,14 @@ pub(super) async fn switch_room<S: Stream>(
         return Ok(None);
     };
     // The hub queued a marker where the move happened: lines before it belong to the old room.
-    loop {
-        match inbox.recv().await {
-            Some(taken) => {
-                conn.queue_owned(taken.bytes);
-                if taken.at_marker {
-                    break;
-                }
-            }
-            None => return Err(End::Closed),
-        }
-    }
+    pump::up_to_marker(conn, inbox)
+        .await
+        .map_err(|_| End::Closed)?;
     let oldest = paging::replay(conn, &shared.history, &joined, shared.config.history)
         .await
         .map_err(|_| End::Gone)?;
     if let Some(topic) = &joined.topic {
-        conn.queue(&protocol::topic(&joined.room, &topic.text, &topic.by));
+        conn.queue(&words::topic(&joined.room, &topic.text, &topic.by));
     }
     Ok(Some((joined, oldest)))
 }

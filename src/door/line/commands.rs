@@ -9,13 +9,13 @@
 
 use std::sync::LazyLock;
 
+use super::words;
 use crate::hub::event::OpKind;
 use crate::hub::intent::{OpCommand, Request};
 use crate::hub::LIST_PAGE;
 use crate::moderation::ban::{Net, Target};
 use crate::moderation::duration;
 use crate::names::{NameError, Nick, RoomName};
-use crate::protocol;
 use crate::vocab::Kind;
 
 /// Default page size of `/history`.
@@ -162,7 +162,7 @@ pub static COMMANDS: &[Command] = &[
         operator: None,
         parse: |args, usage| match args {
             "" => Err(CommandError::Usage(usage)),
-            action if protocol::mimics_notice(action) => Err(CommandError::LooksLikeNotice),
+            action if words::mimics_notice(action) => Err(CommandError::LooksLikeNotice),
             action => Ok(Parsed::Hub(Request::Say {
                 room: None,
                 kind: Kind::Action,

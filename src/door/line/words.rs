@@ -1,15 +1,16 @@
-//! Every line the server says to users, in one place.
+//! Every line the line door says to users, in one place.
 //!
-//! The hub, the sessions and the history readers all build their text here, so a replayed line and
-//! a live line come from the same function, and the `/me` guard checks actions against the very
-//! words the server's own notices use rather than against hand-copied strings. docs/PROTOCOL.md
-//! lists these lines for client authors; keep the two in step.
+//! Its renderer, its sessions and its history format all build their text here, so a replayed
+//! line and a live line come from the same function, and the `/me` guard checks actions against
+//! the very words the server's own notices use rather than against hand-copied strings.
+//! docs/PROTOCOL.md lists these lines for client authors; keep the two in step.
 //!
 //! This module knows no sockets, no SQL and no membership: it only formats.
 
 use std::fmt::Write as _;
 
 use crate::names::{Nick, RoomName};
+use crate::session::TurnedAway;
 use crate::storage::Row;
 use crate::vocab::Kind;
 
@@ -43,10 +44,6 @@ pub const BYE: &str = "bye";
 
 /// The last words to a client whose outbox overflowed.
 pub const TOO_SLOW: &str = "disconnected: you are not reading fast enough";
-
-/// The one plaintext line a client gets for speaking plaintext to the TLS port (before closing).
-pub const TLS_ONLY: &str =
-    "this port speaks TLS: connect with e.g. `openssl s_client -quiet -connect HOST:PORT`";
 
 /// Told to everybody when public lines have waited a second for the history writer (a locked
 /// database, a full disk): lines are relayed only once stored, so chat stops until it can be.
@@ -287,12 +284,18 @@ pub fn earlier_end(count: u32) -> String {
     format!("--- end of earlier history ({}) ---", messages(count))
 }
 
-pub fn server_full() -> String {
-    "server full, try again later".to_owned()
-}
-
-pub fn too_many_from_address(max: usize) -> String {
-    format!("too many connections from your address (max {max})")
+/// The one line a connection refused at accept gets.
+pub fn turned_away(why: &TurnedAway) -> String {
+    match why {
+        TurnedAway::Banned { expires_ms, reason } => address_banned(*expires_ms, reason.as_deref()),
+        TurnedAway::TooManyConnects(max) => format!(
+            "too many connections from your address in the last minute (max {max}), try again later"
+        ),
+        TurnedAway::TooManyFromAddress(max) => {
+            format!("too many connections from your address (max {max})")
+        }
+        TurnedAway::Full => "server full, try again later".to_owned(),
+    }
 }
 
 /// The last words of a connection still without a name, evicted to make room for a newcomer
@@ -586,10 +589,6 @@ pub fn ignore_full(max: usize) -> String {
 
 pub fn ignore_header(count: usize) -> String {
     format!("ignoring ({count}):")
-}
-
-pub fn too_many_connects(per_minute: u32) -> String {
-    format!("too many connections from your address in the last minute (max {per_minute}), try again later")
 }
 
 fn messages(n: u32) -> String {

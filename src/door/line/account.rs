@@ -6,18 +6,19 @@
 //! screens, and never logged or echoed.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use log::{info, warn};
 use smol::future;
 
-use super::{End, Me, Shared};
+use super::{words, End, Me};
 use crate::accounts::password::Secret;
 use crate::hub::outbox::Inbox;
 use crate::hub::{Intent, Request};
-use crate::limits::login::{Attempt, QUEUE_MAX};
+use crate::limits::login::QUEUE_MAX;
 use crate::names::Nick;
-use crate::protocol;
+use crate::session::enter::{self, NoRename};
+use crate::session::login::{self, Turn};
+use crate::session::Services;
 use crate::vocab::{Change, MemberId};
 use crate::wire::codec::Decoded;
 use crate::wire::conn::{Conn, Stream};
@@ -37,7 +38,7 @@ pub(super) enum Dialogue {
 /// be relayed to the room as public lines.
 pub(super) async fn run<S: Stream>(
     conn: &mut Conn<S>,
-    shared: &Shared,
+    shared: &Services,
     id: MemberId,
     me: &mut Me,
     inbox: &Inbox,
@@ -50,24 +51,24 @@ pub(super) async fn run<S: Stream>(
 
 async fn dialogue_inner<S: Stream>(
     conn: &mut Conn<S>,
-    shared: &Shared,
+    shared: &Services,
     id: MemberId,
     me: &mut Me,
     inbox: &Inbox,
     dialogue: Dialogue,
 ) -> Result<(), End> {
-    if !(me.secure || shared.config.plaintext_passwords) {
-        conn.queue(protocol::PLAINTEXT_REFUSED);
+    if !login::passwords_allowed(shared, me.secure) {
+        conn.queue(words::PLAINTEXT_REFUSED);
         return Ok(());
     }
     match dialogue {
         Dialogue::Register => register(conn, shared, id, me, inbox).await,
         Dialogue::Password | Dialogue::Unregister => {
             let Some(account) = me.account.clone() else {
-                conn.queue(protocol::NOT_LOGGED_IN);
+                conn.queue(words::NOT_LOGGED_IN);
                 return Ok(());
             };
-            let Some(old) = ask(conn, inbox, &protocol::current_password(&account)).await? else {
+            let Some(old) = ask(conn, inbox, &words::current_password(&account)).await? else {
                 return Ok(());
             };
             if !check(conn, shared, &account, old).await {
@@ -76,11 +77,11 @@ async fn dialogue_inner<S: Stream>(
             if let Dialogue::Unregister = dialogue {
                 return unregister(conn, shared, id, me, &account).await;
             }
-            let Some(new) = new_password(conn, inbox, protocol::NEW_PASSWORD).await? else {
+            let Some(new) = new_password(conn, inbox, words::NEW_PASSWORD).await? else {
                 return Ok(());
             };
             let Some(hash) = shared.accounts.hasher.hash(new).await else {
-                conn.queue(protocol::ACCOUNTS_UNAVAILABLE);
+                conn.queue(words::ACCOUNTS_UNAVAILABLE);
                 return Ok(());
             };
             match shared
@@ -96,12 +97,12 @@ async fn dialogue_inner<S: Stream>(
                         hash,
                     };
                     tell_hub(shared, id, Request::Replicate(change)).await?;
-                    conn.queue(protocol::PASSWORD_CHANGED);
+                    conn.queue(words::PASSWORD_CHANGED);
                 }
-                Ok(false) => conn.queue(protocol::NOT_LOGGED_IN),
+                Ok(false) => conn.queue(words::NOT_LOGGED_IN),
                 Err(e) => {
                     warn!("{}: password change failed: {e}", conn.peer);
-                    conn.queue(protocol::ACCOUNTS_UNAVAILABLE);
+                    conn.queue(words::ACCOUNTS_UNAVAILABLE);
                 }
             }
             Ok(())
@@ -111,7 +112,7 @@ async fn dialogue_inner<S: Stream>(
 
 async fn register<S: Stream>(
     conn: &mut Conn<S>,
-    shared: &Shared,
+    shared: &Services,
     id: MemberId,
     me: &mut Me,
     inbox: &Inbox,
@@ -126,24 +127,24 @@ async fn register<S: Stream>(
     match shared.accounts.store.find_like(&nick).await {
         Ok(None) => {}
         Ok(Some(account)) if account.name != nick.key() => {
-            conn.queue(&protocol::name_like_registered(&nick));
+            conn.queue(&words::name_like_registered(&nick));
             return Ok(());
         }
         Ok(Some(_)) => {
-            conn.queue(&protocol::already_registered(&nick));
+            conn.queue(&words::already_registered(&nick));
             return Ok(());
         }
         Err(e) => {
             warn!("{}: account lookup failed: {e}", conn.peer);
-            conn.queue(protocol::ACCOUNTS_UNAVAILABLE);
+            conn.queue(words::ACCOUNTS_UNAVAILABLE);
             return Ok(());
         }
     }
-    let Some(password) = new_password(conn, inbox, &protocol::choose_password(&nick)).await? else {
+    let Some(password) = new_password(conn, inbox, &words::choose_password(&nick)).await? else {
         return Ok(());
     };
     let Some(hash) = shared.accounts.hasher.hash(password).await else {
-        conn.queue(protocol::ACCOUNTS_UNAVAILABLE);
+        conn.queue(words::ACCOUNTS_UNAVAILABLE);
         return Ok(());
     };
     let created_ms = crate::clock::now_ms();
@@ -164,12 +165,12 @@ async fn register<S: Stream>(
             me.account = Some(account.clone());
             let logged_in = Some(account);
             tell_hub(shared, id, Request::Account { logged_in, change }).await?;
-            conn.queue(&protocol::registered(&nick));
+            conn.queue(&words::registered(&nick));
         }
-        Ok(false) => conn.queue(&protocol::already_registered(&nick)),
+        Ok(false) => conn.queue(&words::already_registered(&nick)),
         Err(e) => {
             warn!("{}: registration failed: {e}", conn.peer);
-            conn.queue(protocol::ACCOUNTS_UNAVAILABLE);
+            conn.queue(words::ACCOUNTS_UNAVAILABLE);
         }
     }
     Ok(())
@@ -177,7 +178,7 @@ async fn register<S: Stream>(
 
 async fn unregister<S: Stream>(
     conn: &mut Conn<S>,
-    shared: &Shared,
+    shared: &Services,
     id: MemberId,
     me: &mut Me,
     account: &str,
@@ -191,72 +192,60 @@ async fn unregister<S: Stream>(
             me.account = None;
             let logged_in = None;
             tell_hub(shared, id, Request::Account { logged_in, change }).await?;
-            conn.queue(&protocol::unregistered(account));
+            conn.queue(&words::unregistered(account));
         }
         Err(e) => {
             warn!("{}: unregistering failed: {e}", conn.peer);
-            conn.queue(protocol::ACCOUNTS_UNAVAILABLE);
+            conn.queue(words::ACCOUNTS_UNAVAILABLE);
         }
     }
     Ok(())
 }
 
 /// Tells the hub about an account change this session stored (see [`Request::Account`]).
-async fn tell_hub(shared: &Shared, id: MemberId, request: Request) -> Result<(), End> {
+async fn tell_hub(shared: &Services, id: MemberId, request: Request) -> Result<(), End> {
     let intent = Intent::Request { id, request };
     shared.hub.send(intent).await.map_err(|_| End::Closed)
 }
 
-/// Whether `password` is the account's; a wrong one counts as a failed login (and waits the
-/// login delay first, like the name prompt).
+/// Whether `password` is the account's; a wrong one counts as a failed login (and waits its
+/// turn first, like the name prompt).
 async fn check<S: Stream>(
     conn: &mut Conn<S>,
-    shared: &Shared,
+    shared: &Services,
     account: &str,
     password: Secret,
 ) -> bool {
     let stored = match shared.accounts.store.find(account).await {
         Ok(Some(stored)) => stored,
         Ok(None) => {
-            conn.queue(protocol::NOT_LOGGED_IN);
+            conn.queue(words::NOT_LOGGED_IN);
             return false;
         }
         Err(e) => {
             warn!("{}: account lookup failed: {e}", conn.peer);
-            conn.queue(protocol::ACCOUNTS_UNAVAILABLE);
+            conn.queue(words::ACCOUNTS_UNAVAILABLE);
             return false;
         }
     };
     let ip = conn.peer.ip().to_canonical();
-    let delays = &shared.accounts.delays;
-    let attempt = delays
-        .lock()
-        .map(|mut d| d.attempt(account, ip, Instant::now(), QUEUE_MAX))
-        .unwrap_or(Attempt::Wait(Duration::ZERO));
-    match attempt {
-        Attempt::Wait(delay) if !delay.is_zero() => {
-            conn.queue(&protocol::login_delay(super::register::ceil_secs(delay)));
+    match login::book(shared, account, ip, QUEUE_MAX) {
+        Turn::Now => {}
+        Turn::After(delay) => {
+            conn.queue(&words::login_delay(login::ceil_secs(delay)));
             let _ = conn.flush().await;
             smol::Timer::after(delay).await;
         }
-        Attempt::Wait(_) => {}
-        Attempt::Refused(wait) => {
-            let secs = super::register::ceil_secs(wait);
-            conn.queue(&protocol::login_busy(account, secs));
+        Turn::Refused(wait) => {
+            conn.queue(&words::login_busy(account, login::ceil_secs(wait)));
             return false;
         }
     }
-    if shared.accounts.hasher.verify(password, stored.hash).await {
-        if let Ok(mut d) = delays.lock() {
-            d.succeeded(account, ip);
-        }
+    if login::verify(shared, &stored, password, (ip, false)).await {
         return true;
     }
-    if let Ok(mut d) = delays.lock() {
-        d.failed(account, ip, Instant::now());
-    }
     warn!("{}: wrong password for {account} (in chat)", conn.peer);
-    conn.queue(protocol::WRONG_PASSWORD_UNCHANGED);
+    conn.queue(words::WRONG_PASSWORD_UNCHANGED);
     false
 }
 
@@ -270,14 +259,14 @@ async fn new_password<S: Stream>(
         return Ok(None);
     };
     if !first.long_enough() {
-        conn.queue(&protocol::password_too_short());
+        conn.queue(&words::password_too_short());
         return Ok(None);
     }
-    let Some(second) = ask(conn, inbox, protocol::TYPE_AGAIN).await? else {
+    let Some(second) = ask(conn, inbox, words::TYPE_AGAIN).await? else {
         return Ok(None);
     };
     if first != second {
-        conn.queue(protocol::PASSWORDS_DIFFER);
+        conn.queue(words::PASSWORDS_DIFFER);
         return Ok(None);
     }
     Ok(Some(first))
@@ -292,7 +281,7 @@ async fn ask<S: Stream>(
 ) -> Result<Option<Secret>, End> {
     conn.queue(prompt);
     if !conn.is_telnet() {
-        conn.queue(protocol::PASSWORD_VISIBLE);
+        conn.queue(words::PASSWORD_VISIBLE);
     }
     conn.hide_input();
     let answer = read_answer(conn, inbox).await;
@@ -300,7 +289,7 @@ async fn ask<S: Stream>(
     match answer? {
         Some(text) if !text.is_empty() => Ok(Some(Secret::new(text))),
         _ => {
-            conn.queue(protocol::CANCELLED);
+            conn.queue(words::CANCELLED);
             Ok(None)
         }
     }
@@ -340,21 +329,14 @@ async fn read_answer<S: Stream>(conn: &mut Conn<S>, inbox: &Inbox) -> Result<Opt
 }
 
 /// Checks a `/nick` target against bans and accounts: the reason to refuse, if any.
-pub(super) async fn may_rename(shared: &Shared, me: &Me, nick: &Nick) -> Option<String> {
-    if let Some(expires_ms) = super::register::name_ban(shared, nick) {
-        return Some(protocol::name_banned(nick, expires_ms));
-    }
-    if me.account.as_deref() == Some(nick.key()) {
-        return None;
-    }
-    match shared.accounts.store.find_like(nick).await {
-        Ok(None) => None,
-        // A look-alike of the user's own account is theirs to use.
-        Ok(Some(account)) if me.account.as_deref() == Some(account.name.as_str()) => None,
-        Ok(Some(account)) if account.name != nick.key() => {
-            Some(protocol::name_like_registered(nick))
-        }
-        Ok(Some(_)) => Some(protocol::name_registered_on_rename(nick)),
-        Err(_) => Some(protocol::ACCOUNTS_UNAVAILABLE.to_owned()),
-    }
+pub(super) async fn may_rename(shared: &Services, me: &Me, nick: &Nick) -> Option<String> {
+    let refusal = enter::may_rename(shared, me.account.as_deref(), nick)
+        .await
+        .err()?;
+    Some(match refusal {
+        NoRename::Banned(expires_ms) => words::name_banned(nick, expires_ms),
+        NoRename::LooksRegistered => words::name_like_registered(nick),
+        NoRename::Registered => words::name_registered_on_rename(nick),
+        NoRename::AccountsUnavailable => words::ACCOUNTS_UNAVAILABLE.to_owned(),
+    })
 }

@@ -346,7 +346,7 @@ proptest! {
             ("nick", Parsed::Local(Local::Nick(nick))) => prop_assert_eq!(Nick::parse(args), Ok(nick)),
             ("me", Parsed::Hub(Request::Say { kind: Kind::Action, text, .. })) => {
                 prop_assert_eq!(text.as_str(), args);
-                prop_assert!(!text.is_empty() && !protocol::mimics_notice(&text));
+                prop_assert!(!text.is_empty() && !words::mimics_notice(&text));
             }
             ("msg", Parsed::Hub(Request::Private { to, text })) => {
                 let (raw_to, raw_text) = args.split_once(char::is_whitespace).unwrap();

@@ -9,13 +9,13 @@ use log::debug;
 use smol::{future, Timer};
 
 use super::account::{self, Dialogue};
-use super::command::{self, Input, Local, Parsed};
-use super::{paging, register, room, End, Me, Shared};
+use super::commands::{self, Input, Local, Parsed};
+use super::{paging, room, words, End, Me};
 use crate::hub::outbox::{Inbox, Taken};
 use crate::hub::{Intent, Joined, Request};
-use crate::limits::ratelimit::TokenBucket;
 use crate::names::Nick;
-use crate::protocol;
+use crate::session::rate::{LineRate, Spent};
+use crate::session::{enter, Services};
 use crate::vocab::{Kind, MemberId};
 use crate::wire::codec::Decoded;
 use crate::wire::conn::{Conn, Stream};
@@ -28,7 +28,7 @@ enum Wake {
 
 pub(super) async fn chat<S: Stream>(
     conn: &mut Conn<S>,
-    shared: &Shared,
+    shared: &Services,
     id: MemberId,
     nick: &Nick,
     me: &mut Me,
@@ -37,7 +37,7 @@ pub(super) async fn chat<S: Stream>(
 ) -> End {
     let config = &shared.config;
     debug!("{}: registered as {nick}", conn.peer);
-    conn.queue(&protocol::welcome(nick, &joined.room));
+    conn.queue(&words::welcome(nick, &joined.room));
     for text in &config.motd {
         conn.queue(text);
     }
@@ -54,13 +54,9 @@ pub(super) async fn chat<S: Stream>(
         Err(_) => return End::Gone,
     };
     if let Some(topic) = &joined.topic {
-        conn.queue(&protocol::topic(&joined.room, &topic.text, &topic.by));
+        conn.queue(&words::topic(&joined.room, &topic.text, &topic.by));
     }
-    let mut bucket = config
-        .rate
-        .map(|rate| TokenBucket::new(rate, Instant::now()));
-    // Whether the user was told about the rate limit since the bucket was last full.
-    let mut throttled = false;
+    let mut rate = LineRate::new(config.rate, Instant::now());
     // Over-long lines are logged as a warning once per session, then at debug level.
     let mut too_long_seen = false;
 
@@ -73,12 +69,10 @@ pub(super) async fn chat<S: Stream>(
         let wake = {
             let reader = &mut conn.reader;
             let stream = &mut conn.stream;
-            let bucket = &mut bucket;
+            let rate = &mut rate;
             let read = async move {
-                if let Some(bucket) = bucket {
-                    if let Some(wait) = bucket.wait(Instant::now()) {
-                        Timer::after(wait).await;
-                    }
+                if let Some(wait) = rate.wait(Instant::now()) {
+                    Timer::after(wait).await;
                 }
                 Wake::Input(reader.next(stream).await)
             };
@@ -108,21 +102,13 @@ pub(super) async fn chat<S: Stream>(
         };
         // Every line counts against the rate, refused and blank ones too, so that neither can
         // be used to flood the server (or its log).
-        if let (Some(bucket), Some(rate)) = (&mut bucket, config.rate) {
-            let now = Instant::now();
-            if bucket.is_full(now) {
-                throttled = false;
-            }
-            bucket.spend(now);
-            if bucket.wait(now).is_some() && !throttled {
-                throttled = true;
-                crate::log_throttled!(
-                    log::Level::Warn,
-                    "rate limit",
-                    "{nick}: over the rate limit, delaying lines"
-                );
-                conn.queue(&protocol::slow_down(rate.burst, rate.per_sec));
-            }
+        if let (Spent::Throttled, Some(limit)) = (rate.spend(Instant::now()), config.rate) {
+            crate::log_throttled!(
+                log::Level::Warn,
+                "rate limit",
+                "{nick}: over the rate limit, delaying lines"
+            );
+            conn.queue(&words::slow_down(limit.burst, limit.per_sec));
         }
         let Some(text) = text else {
             if too_long_seen {
@@ -139,13 +125,13 @@ pub(super) async fn chat<S: Stream>(
                 );
                 too_long_seen = true;
             }
-            conn.queue(&protocol::too_long(config.max_line));
+            conn.queue(&words::too_long(config.max_line));
             continue;
         };
         if text.trim().is_empty() {
             continue;
         }
-        let request = match command::parse(&text) {
+        let request = match commands::parse(&text) {
             Ok(Input::Say(text)) => Request::Say {
                 room: None,
                 kind: Kind::Message,
@@ -173,14 +159,14 @@ pub(super) async fn chat<S: Stream>(
                         continue;
                     }
                     // In cluster mode the new name is claimed on every node first.
-                    None => match Box::pin(register::claim(shared, &nick, id)).await {
+                    None => match Box::pin(enter::claim(shared, &nick, id)).await {
                         Ok(true) => Request::Rename(nick),
                         Ok(false) => {
-                            conn.queue(&protocol::name_taken_on_rename(&nick));
+                            conn.queue(&words::name_taken_on_rename(&nick));
                             continue;
                         }
                         Err(_) => {
-                            conn.queue(protocol::NOT_SENT_CLUSTER);
+                            conn.queue(words::NOT_SENT_CLUSTER);
                             continue;
                         }
                     },
