@@ -125,8 +125,9 @@ impl LineReader {
     }
 }
 
-/// One read into the scratch buffer, handing what arrived to `keep`.
-fn poll_scratch<S: AsyncRead + Unpin>(
+/// One read into the scratch buffer, handing what arrived to `keep` (shared with the IRC door's
+/// reader, so every door reads through the same per-thread buffer).
+pub(crate) fn poll_scratch<S: AsyncRead + Unpin>(
     stream: &mut S,
     cx: &mut Context<'_>,
     keep: impl FnOnce(&[u8]),
