@@ -46,18 +46,66 @@ pub struct CapInfo {
 
 /// Every capability, in the order `CAP LS` lists them.
 pub const CAPS: &[CapInfo] = &[
-    CapInfo { cap: Cap::AccountTag, name: "account-tag", value: None },
-    CapInfo { cap: Cap::AwayNotify, name: "away-notify", value: None },
-    CapInfo { cap: Cap::Batch, name: "batch", value: None },
-    CapInfo { cap: Cap::CapNotify, name: "cap-notify", value: None },
-    CapInfo { cap: Cap::ChatHistory, name: "draft/chathistory", value: None },
-    CapInfo { cap: Cap::EchoMessage, name: "echo-message", value: None },
-    CapInfo { cap: Cap::ExtendedJoin, name: "extended-join", value: None },
-    CapInfo { cap: Cap::LabeledResponse, name: "labeled-response", value: None },
-    CapInfo { cap: Cap::MessageTags, name: "message-tags", value: None },
-    CapInfo { cap: Cap::MultiPrefix, name: "multi-prefix", value: None },
-    CapInfo { cap: Cap::Sasl, name: "sasl", value: Some("PLAIN") },
-    CapInfo { cap: Cap::ServerTime, name: "server-time", value: None },
+    CapInfo {
+        cap: Cap::AccountTag,
+        name: "account-tag",
+        value: None,
+    },
+    CapInfo {
+        cap: Cap::AwayNotify,
+        name: "away-notify",
+        value: None,
+    },
+    CapInfo {
+        cap: Cap::Batch,
+        name: "batch",
+        value: None,
+    },
+    CapInfo {
+        cap: Cap::CapNotify,
+        name: "cap-notify",
+        value: None,
+    },
+    CapInfo {
+        cap: Cap::ChatHistory,
+        name: "draft/chathistory",
+        value: None,
+    },
+    CapInfo {
+        cap: Cap::EchoMessage,
+        name: "echo-message",
+        value: None,
+    },
+    CapInfo {
+        cap: Cap::ExtendedJoin,
+        name: "extended-join",
+        value: None,
+    },
+    CapInfo {
+        cap: Cap::LabeledResponse,
+        name: "labeled-response",
+        value: None,
+    },
+    CapInfo {
+        cap: Cap::MessageTags,
+        name: "message-tags",
+        value: None,
+    },
+    CapInfo {
+        cap: Cap::MultiPrefix,
+        name: "multi-prefix",
+        value: None,
+    },
+    CapInfo {
+        cap: Cap::Sasl,
+        name: "sasl",
+        value: Some("PLAIN"),
+    },
+    CapInfo {
+        cap: Cap::ServerTime,
+        name: "server-time",
+        value: None,
+    },
 ];
 
 impl Cap {
@@ -68,9 +116,7 @@ impl Cap {
 
     /// Its name on the wire.
     pub fn name(self) -> &'static str {
-        CAPS.iter()
-            .find(|c| c.cap == self)
-            .map_or("", |c| c.name)
+        CAPS.iter().find(|c| c.cap == self).map_or("", |c| c.name)
     }
 
     fn bit(self) -> u32 {
@@ -198,8 +244,7 @@ impl Caps {
                 CapOutcome::Done
             }
             "LIST" => {
-                let words: Vec<String> =
-                    self.enabled.iter().map(|c| c.name.to_owned()).collect();
+                let words: Vec<String> = self.enabled.iter().map(|c| c.name.to_owned()).collect();
                 self.list(out, server, client, "LIST", &words);
                 CapOutcome::Done
             }
@@ -361,7 +406,16 @@ mod tests {
         }
         let joined: Vec<String> = lines
             .iter()
-            .flat_map(|l| parse(l.as_bytes()).unwrap().params().last().unwrap().split(' ').map(str::to_owned).collect::<Vec<_>>())
+            .flat_map(|l| {
+                parse(l.as_bytes())
+                    .unwrap()
+                    .params()
+                    .last()
+                    .unwrap()
+                    .split(' ')
+                    .map(str::to_owned)
+                    .collect::<Vec<_>>()
+            })
             .collect();
         assert_eq!(joined, words);
     }

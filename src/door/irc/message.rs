@@ -303,14 +303,23 @@ mod tests {
         assert_eq!(params("PING :"), [""]);
         assert_eq!(params("USER u s e r"), ["u", "s", "e", "r"]);
         assert_eq!(params("USER u s e r   "), ["u", "s", "e", "r"]);
-        assert_eq!(params("USER  u  0 *  :Real  Name "), ["u", "0", "*", "Real  Name "]);
+        assert_eq!(
+            params("USER  u  0 *  :Real  Name "),
+            ["u", "0", "*", "Real  Name "]
+        );
         assert_eq!(params("PRIVMSG #a ::-)"), ["#a", ":-)"]);
         assert!(params("QUIT").is_empty());
     }
 
     #[test]
     fn the_fifteenth_parameter_takes_the_rest_of_the_line() {
-        let line = format!("CMD {} x y :z", (1..=14).map(|i| i.to_string()).collect::<Vec<_>>().join(" "));
+        let line = format!(
+            "CMD {} x y :z",
+            (1..=14)
+                .map(|i| i.to_string())
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
         let p = params(&line);
         assert_eq!(p.len(), 15);
         assert_eq!(p[14], "x y :z");
@@ -358,7 +367,11 @@ mod tests {
         assert_eq!(m.tags.get("+baz").map(|v| v.len()), Some(4081));
         let excess = format!("@foo=bar;+baz={} TAGMSG #test", "a".repeat(4082));
         assert_eq!(parse(excess.as_bytes()), Err(ParseError::TagsTooLong));
-        let max_privmsg = format!("@foo=bar;+baz={} PRIVMSG #test {}", "a".repeat(4081), "b".repeat(496));
+        let max_privmsg = format!(
+            "@foo=bar;+baz={} PRIVMSG #test {}",
+            "a".repeat(4081),
+            "b".repeat(496)
+        );
         assert_eq!(max_privmsg.len(), 4096 + 510);
         assert!(parse(max_privmsg.as_bytes()).is_ok());
     }
@@ -366,11 +379,21 @@ mod tests {
     #[test]
     fn writer_puts_a_colon_only_where_needed_with_last() {
         let mut out = Vec::new();
-        Writer::new(&mut out, "", Some("srv"), "PONG").param("srv").last("abc");
-        Writer::new(&mut out, "", Some("srv"), "PONG").param("srv").last("");
-        Writer::new(&mut out, "time=x", None, "PRIVMSG").param("#a").last("a b");
-        Writer::new(&mut out, "", None, "PRIVMSG").param("#a").last(":)");
-        Writer::new(&mut out, "", None, "CAP").params(&["*", "LIST"]).trailing("");
+        Writer::new(&mut out, "", Some("srv"), "PONG")
+            .param("srv")
+            .last("abc");
+        Writer::new(&mut out, "", Some("srv"), "PONG")
+            .param("srv")
+            .last("");
+        Writer::new(&mut out, "time=x", None, "PRIVMSG")
+            .param("#a")
+            .last("a b");
+        Writer::new(&mut out, "", None, "PRIVMSG")
+            .param("#a")
+            .last(":)");
+        Writer::new(&mut out, "", None, "CAP")
+            .params(&["*", "LIST"])
+            .trailing("");
         assert_eq!(
             String::from_utf8(out).unwrap(),
             ":srv PONG srv abc\r\n:srv PONG srv :\r\n@time=x PRIVMSG #a :a b\r\n\

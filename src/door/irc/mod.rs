@@ -11,9 +11,13 @@
 //! [`IrcReader`], which only reads); every function is a value in, bytes or a decision out, so
 //! each part is tested in microseconds.
 pub mod caps;
+pub mod commands;
+pub mod format;
 pub mod framing;
 pub mod message;
+pub mod names;
 pub mod numerics;
+pub mod registration;
 pub mod sasl;
 pub mod tags;
 

@@ -166,7 +166,10 @@ pub fn fill(template: &str, vars: &[(&str, &str)]) -> String {
     while let Some(open) = rest.find('{') {
         out.push_str(&rest[..open]);
         let after = &rest[open + 1..];
-        match after.find('}').map(|close| (&after[..close], &after[close + 1..])) {
+        match after
+            .find('}')
+            .map(|close| (&after[..close], &after[close + 1..]))
+        {
             Some((name, tail)) => {
                 match vars.iter().find(|(k, _)| *k == name) {
                     Some((_, value)) => out.push_str(value),
@@ -215,9 +218,21 @@ mod tests {
     #[test]
     fn writes_with_filled_text_or_bare_parameters() {
         let mut out = Vec::new();
-        RPL_WELCOME.write(&mut out, "irc.test", "alice", &[], &[("network", "smolchat"), ("nick", "alice")]);
+        RPL_WELCOME.write(
+            &mut out,
+            "irc.test",
+            "alice",
+            &[],
+            &[("network", "smolchat"), ("nick", "alice")],
+        );
         ERR_NEEDMOREPARAMS.write(&mut out, "irc.test", "*", &["USER"], &[]);
-        RPL_MYINFO.write(&mut out, "irc.test", "alice", &["irc.test", "v1", "io", "bnst"], &[]);
+        RPL_MYINFO.write(
+            &mut out,
+            "irc.test",
+            "alice",
+            &["irc.test", "v1", "io", "bnst"],
+            &[],
+        );
         RPL_TOPIC.write_text(&mut out, "irc.test", "alice", &["#lobby"], "hello world");
         assert_eq!(
             String::from_utf8(out).unwrap(),

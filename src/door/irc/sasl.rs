@@ -15,8 +15,8 @@ use base64ct::{Base64, Encoding};
 use crate::accounts::password::Secret;
 use crate::door::irc::message::Writer;
 use crate::door::irc::numerics::{
-    ERR_SASLABORTED, ERR_SASLALREADY, ERR_SASLFAIL, ERR_SASLTOOLONG, RPL_LOGGEDIN,
-    RPL_SASLMECHS, RPL_SASLSUCCESS,
+    ERR_SASLABORTED, ERR_SASLALREADY, ERR_SASLFAIL, ERR_SASLTOOLONG, RPL_LOGGEDIN, RPL_SASLMECHS,
+    RPL_SASLSUCCESS,
 };
 
 /// Bytes of base64 per `AUTHENTICATE` chunk (the specification's fixed size).
@@ -118,7 +118,9 @@ impl Sasl {
             }
             State::Idle if arg.eq_ignore_ascii_case("PLAIN") => {
                 self.state = State::Receiving(String::new());
-                Writer::new(out, "", Some(server), "AUTHENTICATE").param("+").end();
+                Writer::new(out, "", Some(server), "AUTHENTICATE")
+                    .param("+")
+                    .end();
                 SaslStep::Replied
             }
             State::Idle => {
@@ -155,9 +157,22 @@ impl Sasl {
 
     /// The credentials were right: writes `900` and `903`. `mask` is the client's
     /// `nick!user@host`, `*` while unknown.
-    pub fn succeeded(&mut self, account: &str, server: &str, client: &str, mask: &str, out: &mut Vec<u8>) {
+    pub fn succeeded(
+        &mut self,
+        account: &str,
+        server: &str,
+        client: &str,
+        mask: &str,
+        out: &mut Vec<u8>,
+    ) {
         self.state = State::Done;
-        RPL_LOGGEDIN.write(out, server, client, &[mask, account], &[("account", account)]);
+        RPL_LOGGEDIN.write(
+            out,
+            server,
+            client,
+            &[mask, account],
+            &[("account", account)],
+        );
         RPL_SASLSUCCESS.write(out, server, client, &[], &[]);
     }
 
@@ -235,7 +250,9 @@ mod tests {
         assert_eq!(out, b":srv AUTHENTICATE +\r\n");
         assert!(sasl.in_progress());
         let (step, _) = send(&mut sasl, "amlsbGVzAGppbGxlcwBzZXNhbWU=");
-        let SaslStep::Verify(c) = step else { panic!("{step:?}") };
+        let SaslStep::Verify(c) = step else {
+            panic!("{step:?}")
+        };
         assert_eq!(c.account, "jilles");
         assert_eq!(c.password.expose(), "sesame");
         let mut out = Vec::new();
@@ -267,7 +284,9 @@ mod tests {
                 if i + 1 < chunks.len() {
                     assert_eq!((step, replies), (SaslStep::Replied, vec![]));
                 } else {
-                    let SaslStep::Verify(c) = step else { panic!("{step:?}") };
+                    let SaslStep::Verify(c) = step else {
+                        panic!("{step:?}")
+                    };
                     assert_eq!(c.password.expose(), password);
                 }
             }

@@ -97,10 +97,7 @@ pub fn valid_key(key: &str) -> bool {
         Some((vendor, name)) => (Some(vendor), name),
         None => (None, key),
     };
-    let name_ok = !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    let name_ok = !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
     let vendor_ok = vendor.is_none_or(|v| {
         !v.is_empty()
             && v.bytes()
@@ -209,7 +206,13 @@ mod tests {
 
     #[test]
     fn keys_follow_the_grammar() {
-        for ok in ["a", "+a", "draft/chathistory", "+example.com/foo-bar", "msgid"] {
+        for ok in [
+            "a",
+            "+a",
+            "draft/chathistory",
+            "+example.com/foo-bar",
+            "msgid",
+        ] {
             assert!(valid_key(ok), "{ok}");
         }
         for bad in ["", "+", "/a", "a/", "a b", "a_b", "é"] {
