@@ -12,13 +12,16 @@
 //! each part is tested in microseconds.
 pub mod caps;
 pub mod commands;
+pub mod event;
 pub mod format;
 pub mod framing;
 pub mod message;
 pub mod names;
 pub mod numerics;
 pub mod registration;
+pub mod render;
 pub mod sasl;
 pub mod tags;
+pub mod time;
 
 pub use framing::IrcReader;

@@ -43,6 +43,7 @@ numerics! {
     RPL_GLOBALUSERS = "266", "Current global users {users}, max {max}";
     RPL_AWAY = "301", "";
     RPL_USERHOST = "302", "";
+    RPL_ISON = "303", "";
     RPL_UNAWAY = "305", "You are no longer marked as being away";
     RPL_NOWAWAY = "306", "You have been marked as being away";
     RPL_WHOISUSER = "311", "";
@@ -102,6 +103,7 @@ numerics! {
     ERR_UMODEUNKNOWNFLAG = "501", "Unknown MODE flag";
     ERR_USERSDONTMATCH = "502", "Can't change mode for other users";
     ERR_HELPNOTFOUND = "524", "No help available on this topic";
+    RPL_WHOISSECURE = "671", "is using a secure connection";
     RPL_HELPSTART = "704", "";
     RPL_HELPTXT = "705", "";
     RPL_ENDOFHELP = "706", "End of /HELP";
