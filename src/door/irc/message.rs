@@ -14,8 +14,7 @@
 //!
 //! [`Writer`] builds outgoing lines straight into an output buffer. It never lets a parameter
 //! end the line early or split into two: CR, LF and NUL become spaces, and a middle parameter
-//! that could not be read back as one parameter is repaired (this is a programming error, caught
-//! by a debug assertion).
+//! that could not be read back as one parameter is repaired.
 
 use crate::door::irc::tags::{Tags, MAX_CLIENT_TAG_DATA};
 
@@ -209,9 +208,10 @@ impl<'b> Writer<'b> {
         Writer { buf }
     }
 
-    /// Adds a middle parameter: non-empty, without spaces, not starting with `:`.
+    /// Adds a middle parameter. One that could not be read back as one parameter is repaired
+    /// rather than refused, since client text reaches some (a bad channel name echoed in an
+    /// error): empty becomes `*`, spaces become `_`, a leading `:` gets a `_` before it.
     pub fn param(self, param: &str) -> Self {
-        debug_assert!(is_middle(param), "not a middle parameter: {param:?}");
         self.buf.push(b' ');
         if param.is_empty() {
             self.buf.push(b'*');
@@ -399,6 +399,17 @@ mod tests {
             ":srv PONG srv abc\r\n:srv PONG srv :\r\n@time=x PRIVMSG #a :a b\r\n\
              PRIVMSG #a ::)\r\nCAP * LIST :\r\n"
         );
+    }
+
+    #[test]
+    fn writer_repairs_what_cannot_be_a_middle_parameter() {
+        let mut out = Vec::new();
+        Writer::new(&mut out, "", None, "X")
+            .param("")
+            .param("a b")
+            .param(":c")
+            .end();
+        assert_eq!(out, b"X * a_b _:c\r\n");
     }
 
     #[test]
