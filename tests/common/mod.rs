@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod accounts;
+pub mod irc;
 
 use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -506,6 +507,8 @@ pub const PROGRAMS: &[(&str, &str)] = &[
     ("openssl", "openssl"),
     ("sqlite3", "sqlite3"),
     ("systemd-analyze", "systemd"),
+    ("irssi", "irssi"),
+    ("weechat-curses", "weechat-curses"),
 ];
 
 /// The outside program `program` (one of [`PROGRAMS`]), found on `PATH`. A test that needs one
