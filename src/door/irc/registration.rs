@@ -448,6 +448,21 @@ mod tests {
         );
     }
 
+    /// irctest pingpong: `PONG <server> <token>`, an empty token kept as an empty parameter.
+    #[test]
+    fn pong_echoes_the_token() {
+        let mut out = Vec::new();
+        pong(&mut out, "My.Little.Server", "abcdef");
+        pong(&mut out, "My.Little.Server", "");
+        pong(&mut out, "My.Little.Server", "two words");
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            ":My.Little.Server PONG My.Little.Server abcdef\r\n\
+             :My.Little.Server PONG My.Little.Server :\r\n\
+             :My.Little.Server PONG My.Little.Server :two words\r\n"
+        );
+    }
+
     #[test]
     fn user_and_real_names_are_tidied() {
         assert_eq!(user_name("my user name is long"), "~myusername");

@@ -11,9 +11,9 @@ use crate::door::irc::names::channel_name;
 use crate::door::irc::numerics::{
     ERR_NOSUCHNICK, RPL_AWAY, RPL_BANLIST, RPL_CHANNELMODEIS, RPL_CREATIONTIME, RPL_ENDOFBANLIST,
     RPL_ENDOFNAMES, RPL_ENDOFWHO, RPL_ENDOFWHOIS, RPL_ISON, RPL_LIST, RPL_LISTEND, RPL_LISTSTART,
-    RPL_NAMREPLY, RPL_NOTOPIC, RPL_TOPIC, RPL_TOPICWHOTIME, RPL_USERHOST, RPL_WHOISACCOUNT,
-    RPL_WHOISCHANNELS, RPL_WHOISOPERATOR, RPL_WHOISSECURE, RPL_WHOISSERVER, RPL_WHOISUSER,
-    RPL_WHOREPLY, RPL_WHOSPCRPL,
+    RPL_NAMREPLY, RPL_NOTOPIC, RPL_NOWAWAY, RPL_TOPIC, RPL_TOPICWHOTIME, RPL_UNAWAY, RPL_USERHOST,
+    RPL_WHOISACCOUNT, RPL_WHOISCHANNELS, RPL_WHOISOPERATOR, RPL_WHOISSECURE, RPL_WHOISSERVER,
+    RPL_WHOISUSER, RPL_WHOREPLY, RPL_WHOSPCRPL,
 };
 use crate::door::irc::render::{mask, Ctx};
 use crate::names::RoomName;
@@ -306,6 +306,26 @@ pub fn ison(ctx: Ctx<'_>, online: &[&str], out: &mut Vec<u8>) {
 /// `301`: `nick` is away with `message` (to someone who messaged or looked them up).
 pub fn away_reply(ctx: Ctx<'_>, nick: &str, message: &str, out: &mut Vec<u8>) {
     RPL_AWAY.write_text(out, ctx.server, ctx.client, &[nick], message);
+}
+
+/// `306` when the user is now away, `305` when back.
+pub fn away_changed(ctx: Ctx<'_>, away: bool, out: &mut Vec<u8>) {
+    let numeric = if away { RPL_NOWAWAY } else { RPL_UNAWAY };
+    numeric.write(out, ctx.server, ctx.client, &[], &[]);
+}
+
+/// The answer to a line that is not UTF-8 (the door advertises `UTF8ONLY`):
+/// `FAIL <command> INVALID_UTF8`, nothing relayed.
+pub fn invalid_utf8(ctx: Ctx<'_>, command: Option<&str>, out: &mut Vec<u8>) {
+    let command = truncate(command.unwrap_or("*"), 32);
+    fail(
+        ctx,
+        command,
+        "INVALID_UTF8",
+        &[],
+        "Message rejected: it is not valid UTF-8",
+        out,
+    );
 }
 
 /// A standard reply: `FAIL command CODE context... :description`.
@@ -638,7 +658,12 @@ mod tests {
             &mut out,
         );
         error("Closing link: bye", &mut out);
+        away_changed(ctx(), true, &mut out);
+        away_changed(ctx(), false, &mut out);
+        invalid_utf8(ctx(), Some("PRIVMSG"), &mut out);
         let lines = parsed(&out);
+        assert_eq!((lines[4].0.as_str(), lines[5].0.as_str()), ("306", "305"));
+        assert_eq!(lines[6].1[..2], ["PRIVMSG", "INVALID_UTF8"]);
         assert_eq!(
             lines[0].1[1],
             "bar=+~myusernam@cloak.example qux*=-~myusernam@cloak.example"
