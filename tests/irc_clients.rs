@@ -11,6 +11,7 @@ mod common;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -32,7 +33,7 @@ use smolchat::door::irc::render::{replies, Ctx};
 use smolchat::door::irc::request::{request, Me, Request, Target};
 use smolchat::names::RoomName;
 
-use common::irc::{Connect, IrcClient, IrcPty};
+use common::irc::{Connect, IrcClient, IrcPty, Msg};
 
 const SERVER: &str = "toy.smolchat.test";
 const ACCOUNT: &str = "alice";
@@ -447,29 +448,37 @@ fn watcher(addr: SocketAddr) -> IrcClient {
     raw
 }
 
+/// The opening of the real-client tests: both clients (or a loud skip), a toy server, and a
+/// watcher in `#lobby`.
+fn opening() -> Option<(PathBuf, PathBuf, Toy, IrcClient)> {
+    let irssi = common::require("irssi")?;
+    let weechat = common::require("weechat-curses")?;
+    let toy = Toy::start();
+    let raw = watcher(toy.plain);
+    Some((irssi, weechat, toy, raw))
+}
+
+/// Waits for `client` (as `nick`) to finish registering, has it join `#lobby`, and returns its
+/// `JOIN` as the watcher saw it.
+fn into_lobby(client: &mut IrcPty, watcher: &mut IrcClient, nick: &str) -> Msg {
+    client.expect("a toy server for the IRC harness");
+    client.join("#lobby");
+    watcher.expect(&format!("{nick}'s JOIN"), |m| {
+        m.command == "JOIN" && m.nick() == Some(nick)
+    })
+}
+
 /// irssi and WeeChat over plaintext: both join `#lobby` and chat with each other and with a
 /// raw client, `/me` included.
 #[test]
 fn irssi_and_weechat_chat_in_a_room() {
-    let (Some(irssi), Some(weechat)) =
-        (common::require("irssi"), common::require("weechat-curses"))
-    else {
+    let Some((irssi, weechat, toy, mut raw)) = opening() else {
         return;
     };
-    let toy = Toy::start();
-    let mut raw = watcher(toy.plain);
     let mut ivy = IrcPty::irssi(&irssi, toy.plain, "ivy", &Connect::default());
-    ivy.expect("a toy server for the IRC harness");
-    ivy.join("#lobby");
-    raw.expect("ivy's JOIN", |m| {
-        m.command == "JOIN" && m.nick() == Some("ivy")
-    });
+    into_lobby(&mut ivy, &mut raw, "ivy");
     let mut wendy = IrcPty::weechat(&weechat, toy.plain, "wendy", &Connect::default());
-    wendy.expect("a toy server for the IRC harness");
-    wendy.join("#lobby");
-    raw.expect("wendy's JOIN", |m| {
-        m.command == "JOIN" && m.nick() == Some("wendy")
-    });
+    into_lobby(&mut wendy, &mut raw, "wendy");
 
     ivy.type_line("hello from irssi");
     let m = raw.expect("ivy's line", |m| m.command == "PRIVMSG");
@@ -506,32 +515,20 @@ fn irssi_and_weechat_chat_in_a_room() {
 /// which the room sees in their `extended-join`.
 #[test]
 fn irssi_and_weechat_log_in_with_sasl_over_tls() {
-    let (Some(irssi), Some(weechat)) =
-        (common::require("irssi"), common::require("weechat-curses"))
-    else {
+    let Some((irssi, weechat, toy, mut raw)) = opening() else {
         return;
     };
-    let toy = Toy::start();
-    let mut raw = watcher(toy.plain);
     let sasl = Connect {
         tls: true,
         sasl: Some((ACCOUNT.to_owned(), PASSWORD.to_owned())),
     };
 
     let mut ivy = IrcPty::irssi(&irssi, toy.tls, "ivy", &sasl);
-    ivy.expect("a toy server for the IRC harness");
-    ivy.join("#lobby");
-    let join = raw.expect("ivy's JOIN", |m| {
-        m.command == "JOIN" && m.nick() == Some("ivy")
-    });
+    let join = into_lobby(&mut ivy, &mut raw, "ivy");
     assert_eq!(join.params[..2], ["#lobby", ACCOUNT], "{join:?}");
 
     let mut wendy = IrcPty::weechat(&weechat, toy.tls, "wendy", &sasl);
-    wendy.expect("a toy server for the IRC harness");
-    wendy.join("#lobby");
-    let join = raw.expect("wendy's JOIN", |m| {
-        m.command == "JOIN" && m.nick() == Some("wendy")
-    });
+    let join = into_lobby(&mut wendy, &mut raw, "wendy");
     assert_eq!(join.params[..2], ["#lobby", ACCOUNT], "{join:?}");
 
     ivy.type_line("over tls");

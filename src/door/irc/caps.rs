@@ -345,22 +345,16 @@ pub fn truncate(s: &str, max: usize) -> &str {
 mod tests {
     use super::*;
     use crate::door::irc::message::parse;
+    use crate::door::irc::testing::replies;
 
     /// Runs `CAP ...` lines and returns the reply lines' parameters.
     fn run(caps: &mut Caps, line: &str, registered: bool) -> (Vec<Vec<String>>, CapOutcome) {
         let msg = parse(line.as_bytes()).unwrap();
         let mut out = Vec::new();
         let outcome = caps.handle(msg.params(), registered, "srv", "*", &mut out);
-        let text = String::from_utf8(out).unwrap();
-        let replies = text
-            .split_terminator("\r\n")
-            .map(|l| {
-                let m = parse(l.as_bytes()).unwrap();
-                std::iter::once(m.command)
-                    .chain(m.params().iter().copied())
-                    .map(str::to_owned)
-                    .collect()
-            })
+        let replies = replies(&out)
+            .into_iter()
+            .map(|(command, params)| std::iter::once(command).chain(params).collect())
             .collect();
         (replies, outcome)
     }

@@ -10,19 +10,17 @@
 //! `417 ERR_INPUTTOOLONG` and the connection stays up. So a decoder never holds more than
 //! `MAX_LINE` bytes, whatever the client sends.
 //!
-//! [`IrcReader`] reads through the same per-thread scratch buffer and [`ReadGate`] as the line
-//! door's reader (`wire::reader`): an idle connection holds no read buffer, a busy one one
-//! read's worth plus one line.
+//! [`IrcReader`] reads through `wire::reader`'s [`Inbound`], as the line door does: the same
+//! per-thread scratch buffer and read gate, so an idle connection holds no read buffer and a
+//! busy one one read's worth plus one line.
 
-use std::future::poll_fn;
 use std::io;
 
 use smol::io::AsyncRead;
 
 use crate::door::irc::message::MAX_BODY;
 use crate::door::irc::tags::MAX_CLIENT_TAG_DATA;
-use crate::wire::gate::ReadGate;
-use crate::wire::reader::poll_scratch;
+use crate::wire::reader::{Decode, Inbound};
 
 /// The longest line a client may send: `@`, the most tag data, a space, and the most body
 /// ([`MAX_BODY`]), line end excluded. Not configurable: it follows from the protocol's limits,
@@ -118,13 +116,23 @@ impl IrcDecoder {
     }
 }
 
+impl Decode for IrcDecoder {
+    type Event = Framed;
+
+    fn decode(&mut self, input: &[u8]) -> (usize, Option<Framed>) {
+        IrcDecoder::decode(self, input)
+    }
+
+    fn shrink(&mut self) {
+        IrcDecoder::shrink(self);
+    }
+}
+
 /// A client's inbound half: the decoder plus bytes read but not yet decoded.
 #[derive(Default)]
 pub struct IrcReader {
     decoder: IrcDecoder,
-    unread: Vec<u8>,
-    pos: usize,
-    gate: ReadGate,
+    inbound: Inbound,
 }
 
 impl IrcReader {
@@ -134,43 +142,12 @@ impl IrcReader {
 
     /// The next line or over-long line; `Ok(None)` when the client closed the connection (a
     /// partial last line is dropped: the client never finished it). After [`Framed::Line`] the
-    /// line is [`IrcReader::line`].
-    ///
-    /// Cancel-safe: all state lives in `self`, and bytes leave the stream only in the poll that
-    /// decodes them.
+    /// line is [`IrcReader::line`]. Cancel-safe.
     pub async fn next<S: AsyncRead + Unpin>(
         &mut self,
         stream: &mut S,
     ) -> io::Result<Option<Framed>> {
-        loop {
-            while self.pos < self.unread.len() {
-                let (used, event) = self.decoder.decode(&self.unread[self.pos..]);
-                self.pos += used;
-                if self.pos >= self.unread.len() {
-                    self.unread = Vec::new();
-                    self.pos = 0;
-                }
-                if event.is_some() {
-                    return Ok(event);
-                }
-            }
-            let unread = &mut self.unread;
-            let decoder = &mut self.decoder;
-            let gate = &mut self.gate;
-            let n = poll_fn(|cx| {
-                let poll = gate.poll(cx, |cx| {
-                    poll_scratch(&mut *stream, cx, |bytes| unread.extend_from_slice(bytes))
-                });
-                if poll.is_pending() {
-                    decoder.shrink();
-                }
-                poll
-            })
-            .await?;
-            if n == 0 {
-                return Ok(None);
-            }
-        }
+        self.inbound.next(stream, &mut self.decoder).await
     }
 
     /// The line completed by the last [`Framed::Line`].

@@ -42,6 +42,8 @@ pub mod render;
 pub mod request;
 pub mod sasl;
 pub mod tags;
+#[cfg(test)]
+mod testing;
 pub mod time;
 
 pub use framing::IrcReader;

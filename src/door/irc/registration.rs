@@ -303,6 +303,7 @@ mod tests {
     use crate::door::irc::commands::check;
     use crate::door::irc::message::parse;
     use crate::door::irc::sasl::plain_chunks;
+    use crate::door::irc::testing::commands;
 
     /// Feeds `lines` through the generic checks and the registration; returns the reply
     /// commands and the last step.
@@ -319,12 +320,7 @@ mod tests {
                 }
             };
         }
-        let replies = String::from_utf8(out)
-            .unwrap()
-            .split_terminator("\r\n")
-            .map(|l| parse(l.as_bytes()).unwrap().command.to_owned())
-            .collect();
-        (replies, step)
+        (commands(&out), step)
     }
 
     fn ready(step: Step) -> Ready {

@@ -458,6 +458,7 @@ mod tests {
     use crate::door::irc::caps::{default_offer, CapSet};
     use crate::door::irc::commands::check;
     use crate::door::irc::message::parse;
+    use crate::door::irc::testing::{commands, replies};
 
     /// Runs `line` from `foo` (an operator or not); returns the request and the reply codes.
     fn run_as(line: &str, operator: bool, caps: CapSet) -> (Option<Request>, Vec<String>) {
@@ -476,12 +477,7 @@ mod tests {
         let mut negotiation = Caps::new(default_offer());
         let mut out = Vec::new();
         let req = request(verb, &msg, me, &mut negotiation, 100, &mut out);
-        let codes = String::from_utf8(out)
-            .unwrap()
-            .split_terminator("\r\n")
-            .map(|l| parse(l.as_bytes()).unwrap().command.to_owned())
-            .collect();
-        (req, codes)
+        (req, commands(&out))
     }
 
     fn run(line: &str) -> (Option<Request>, Vec<String>) {
@@ -740,10 +736,8 @@ mod tests {
             let me = Me { ctx: Ctx { server: "srv", client: "foo", caps: CapSet::all() }, mask: "foo!~u@h", operator, invisible: false };
             let mut out = Vec::new();
             let _ = request(verb, &msg, me, &mut Caps::new(default_offer()), 100, &mut out);
-            for reply in String::from_utf8(out).unwrap().split_terminator("\r\n") {
-                proptest::prop_assert!(reply.len() + 2 <= 512, "{} bytes: {}", reply.len() + 2, reply);
-                proptest::prop_assert!(parse(reply.as_bytes()).is_ok());
-            }
+            // Every line parses and fits (checked by `replies`).
+            replies(&out);
         }
     }
 }

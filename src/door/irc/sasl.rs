@@ -227,13 +227,7 @@ pub fn plain_chunks(account: &str, password: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn commands(out: &[u8]) -> Vec<String> {
-        String::from_utf8_lossy(out)
-            .split_terminator("\r\n")
-            .map(|l| l.split(' ').nth(1).unwrap_or("").to_owned())
-            .collect()
-    }
+    use crate::door::irc::testing::commands;
 
     fn send(sasl: &mut Sasl, arg: &str) -> (SaslStep, Vec<String>) {
         let mut out = Vec::new();

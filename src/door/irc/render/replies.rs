@@ -366,7 +366,7 @@ mod tests {
     use super::*;
     use crate::door::irc::caps::CapSet;
     use crate::door::irc::event::Origin;
-    use crate::door::irc::message::parse;
+    use crate::door::irc::testing::replies as parsed;
     use crate::names::Nick;
 
     fn member(nick: &str, operator: bool, away: Option<&str>) -> Member {
@@ -390,21 +390,6 @@ mod tests {
             client: "otherNick",
             caps: CapSet::default(),
         }
-    }
-
-    /// Each reply line as (command, params).
-    fn parsed(out: &[u8]) -> Vec<(String, Vec<String>)> {
-        String::from_utf8_lossy(out)
-            .split_terminator("\r\n")
-            .map(|l| {
-                assert!(l.len() + 2 <= 512, "{} bytes: {l}", l.len() + 2);
-                let m = parse(l.as_bytes()).unwrap();
-                (
-                    m.command.to_owned(),
-                    m.params().iter().map(|p| p.to_string()).collect(),
-                )
-            })
-            .collect()
     }
 
     /// irctest names: `353 nick1 = #chan :@nick1 nick2`, `366 nick1 #chan`; no trailing space.

@@ -195,7 +195,7 @@ pub fn room_mode_letters() -> &'static str {
 mod tests {
     use super::*;
     use crate::door::irc::caps::CapSet;
-    use crate::door::irc::message::parse;
+    use crate::door::irc::testing::replies as lines;
 
     fn info() -> ServerInfo<'static> {
         ServerInfo {
@@ -212,20 +212,6 @@ mod tests {
             client: "foo",
             caps: CapSet::default(),
         }
-    }
-
-    fn lines(out: &[u8]) -> Vec<(String, Vec<String>)> {
-        String::from_utf8_lossy(out)
-            .split_terminator("\r\n")
-            .map(|l| {
-                assert!(l.len() + 2 <= 512);
-                let m = parse(l.as_bytes()).unwrap();
-                (
-                    m.command.to_owned(),
-                    m.params().iter().map(|p| p.to_string()).collect(),
-                )
-            })
-            .collect()
     }
 
     /// irctest isupport and connection registration: 001-004, 005s of at most 15 parameters
