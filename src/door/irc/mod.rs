@@ -13,7 +13,7 @@
 //!   a [`registration::Ready`] value for the hub.
 //! - [`request`] (with [`modes`], [`history`]): a registered user's commands as typed
 //!   [`request::Request`]s, or answered on the spot.
-//! - [`names`], [`format`]: what IRC adds to the shared name rules; IRC formatting, CTCP, and the
+//! - [`names`], [`format`](mod@format): what IRC adds to the shared name rules; IRC formatting, CTCP, and the
 //!   text other doors may see.
 //! - [`event`]: the hub's future events as plain values; [`render`]: those events and the
 //!   replies as IRC lines, each relayed line formatted once ([`render::Prepared`]).

@@ -1,7 +1,7 @@
 //! IRCv3 `server-time`: instants as `YYYY-MM-DDThh:mm:ss.sssZ` in UTC, both ways.
 //!
 //! The same text names a message in `CHATHISTORY ... timestamp=...`, so [`parse`] reads exactly
-//! what [`format`] writes (and the same without milliseconds or without the `Z`, which clients
+//! what [`format`](fn@format) writes (and the same without milliseconds or without the `Z`, which clients
 //! sometimes send). Instants are milliseconds since the Unix epoch, the hub's unit.
 
 use crate::clock::format_utc;
