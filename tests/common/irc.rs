@@ -162,7 +162,8 @@ impl Drop for IrcPty {
 }
 
 /// irssi's configuration: one server in a chat network of its own, with TLS and SASL as asked,
-/// and the nick, user name and real name.
+/// the nick, user name and real name, and no flood queue (irssi spaces commands 2.2 s apart
+/// after the first five, which would make every test wait for it).
 fn irssi_config(addr: SocketAddr, nick: &str, connect: &Connect) -> String {
     let tls = if connect.tls {
         "use_tls = \"yes\"; tls_verify = \"no\";"
@@ -178,7 +179,8 @@ fn irssi_config(addr: SocketAddr, nick: &str, connect: &Connect) -> String {
     format!(
         "servers = ( {{ address = \"{ip}\"; chatnet = \"smol\"; port = \"{port}\"; {tls} autoconnect = \"yes\"; }} );\n\
          chatnets = {{ smol = {{ type = \"IRC\"; {sasl} }}; }};\n\
-         settings = {{ core = {{ real_name = \"{nick} (irssi)\"; user_name = \"{nick}\"; nick = \"{nick}\"; }}; }};\n",
+         settings = {{ core = {{ real_name = \"{nick} (irssi)\"; user_name = \"{nick}\"; nick = \"{nick}\"; }};\n\
+           \"irc/core\" = {{ cmd_queue_speed = \"0msec\"; cmds_max_at_once = \"1000\"; }}; }};\n",
         ip = addr.ip(),
         port = addr.port(),
     )
@@ -210,6 +212,13 @@ fn weechat_commands(addr: SocketAddr, nick: &str, connect: &Connect, major: u32)
         format!("/set irc.server_default.username {nick}"),
         format!("/set irc.server_default.realname {nick}_weechat"),
     ];
+    // No anti-flood queue: WeeChat spaces lines 2 s apart, which would make every test wait.
+    if major >= 4 {
+        commands.push("/set irc.server_default.anti_flood 0".to_owned());
+    } else {
+        commands.push("/set irc.server_default.anti_flood_prio_high 0".to_owned());
+        commands.push("/set irc.server_default.anti_flood_prio_low 0".to_owned());
+    }
     let tls = if major >= 4 { "tls" } else { "ssl" };
     if connect.tls {
         commands.push(format!("/server add smol {server} -{tls}"));
