@@ -208,6 +208,23 @@ fn telnet_ctrl_c_then_chat_both_ways() {
     telnet.expect("bob: three");
 }
 
+/// A Cyrillic name typed as telnet's first line, before BINARY is on, arrives whole: telnet
+/// sends the second byte of `К`, `М`, `у` and `я` as Ctrl-Z, Ctrl-\, Ctrl-C and Ctrl-O commands
+/// then, and the server reads them back as those bytes.
+#[test]
+fn telnet_first_line_cyrillic_name() {
+    let Some(telnet) = common::require("telnet") else {
+        return;
+    };
+    let server = Server::start(&[]);
+    let mut bob = server.join("bob");
+    let mut telnet = Pty::telnet(&telnet, &server);
+    telnet.expect("What is your name?");
+    telnet.type_line("Катя_Мулярук");
+    telnet.expect("Welcome, Катя_Мулярук!");
+    bob.next_is("* Катя_Мулярук joined");
+}
+
 /// Text in many scripts typed in telnet, right from the first line after the name, arrives
 /// intact at a TCP user and in the database, and telnet keeps showing the chat.
 #[test]
