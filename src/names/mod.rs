@@ -50,6 +50,11 @@ pub enum NameError {
     /// Scripts that may not mix (rule 4), as (a script before, the script that broke the rule);
     /// [`Script::Unknown`] where no script could be named.
     MixedScripts(Script, Script),
+    /// Combining marks piled on a letter (rule 2): more than [`rules::MAX_MARKS`] in a row, or
+    /// one mark twice in a row.
+    PiledMarks,
+    /// Digits of two decimal systems (rule 4), as (a digit before, the digit that broke it).
+    MixedDigits(char, char),
     /// A right-to-left name that breaks the Bidi Rule (rule 5).
     Direction,
     /// Looks like a name the server's notices use.
