@@ -70,10 +70,12 @@ pub struct Nick {
 }
 
 /// A valid room name (see [`rules`]), with an optional leading `#` that is not part of the name.
-/// Rooms are stored and shown by their case fold (`#Кухня` is `кухня`).
+/// Rooms are stored and shown by their case fold (`#Кухня` is `кухня`), and carry their
+/// confusable skeleton so that no two occupied rooms look alike.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct RoomName {
     key: Arc<str>,
+    skeleton: Arc<str>,
 }
 
 impl Nick {
@@ -119,12 +121,21 @@ impl RoomName {
         let name = rules::check(raw, &rules::ROOM)?;
         Ok(RoomName {
             key: fold(&name).into(),
+            skeleton: skeleton(&name).into(),
         })
     }
 
     /// The room everybody starts in.
     pub fn lobby() -> RoomName {
-        RoomName { key: LOBBY.into() }
+        RoomName {
+            key: LOBBY.into(),
+            skeleton: skeleton(LOBBY).into(),
+        }
+    }
+
+    /// The confusable [`skeleton`]: two rooms that share it look alike (`#рор` and `#pop`).
+    pub fn skeleton(&self) -> &str {
+        &self.skeleton
     }
 
     /// The canonical name, as stored in the `room` column.
