@@ -4,7 +4,7 @@
 mod common;
 use common::{message_rows, open_db, unstamp, wait_for_exit, Client, Row, Server};
 
-/// The latest schema version: migrations 0001 to 0007, and 0009.
+/// The latest schema version: migrations 0001 to 0008.
 const LATEST: i64 = 8;
 
 /// Rows of a version-1 database: (sent_at, sender, body).
