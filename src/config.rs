@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use argh::FromArgs;
 
+use crate::storage::{RetentionPolicy, Settings};
+
 /// Default line length limit in bytes: long enough for any chat line or a URL, short enough that a
 /// client cannot make the server buffer much per connection.
 pub const DEFAULT_MAX_LINE: usize = 1024;
@@ -81,6 +83,12 @@ pub struct Args {
     /// commits at once, batching only what arrived during the previous commit (default 2)
     #[argh(option, default = "2")]
     pub commit_ms: u64,
+
+    /// remove messages older than this (`30d`, `52w`, `12h`; units s m h d w), a small batch
+    /// at a time, and shrink the file; replays then say older messages were removed (default:
+    /// keep everything)
+    #[argh(option)]
+    pub retention: Option<String>,
 
     /// seconds to flush outboxes on shutdown before closing connections anyway (default 5)
     #[argh(option, default = "5")]
@@ -203,6 +211,9 @@ pub struct TlsListener {
 pub enum Subcommand {
     Op(crate::accounts::cli::OpArgs),
     Ban(crate::accounts::cli::BanArgs),
+    Backup(crate::maintenance::BackupArgs),
+    Check(crate::maintenance::CheckArgs),
+    Compact(crate::maintenance::CompactArgs),
 }
 
 /// Longest `--motd` file: a welcome, not a manual.
@@ -408,6 +419,21 @@ impl Args {
     /// The commit window of the history writer.
     pub fn commit_window(&self) -> Duration {
         Duration::from_millis(self.commit_ms)
+    }
+
+    /// How the history is kept: the commit window, `--retention`, the test page cap.
+    pub fn history_settings(&self) -> Result<Settings, String> {
+        let retention = match &self.retention {
+            None => None,
+            Some(text) => Some(RetentionPolicy::parse(text).ok_or_else(|| {
+                format!("--retention {text}: expected a duration such as 30d, 52w or 12h")
+            })?),
+        };
+        Ok(Settings {
+            commit_window: self.commit_window(),
+            max_pages: self.test_max_db_pages,
+            retention,
+        })
     }
 
     /// Executor threads to run.

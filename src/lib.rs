@@ -6,11 +6,13 @@
 //! - [`wire`]: bytes to clean lines and back (reader, telnet/line codec, sanitizer).
 //! - [`session`]: the dialogue with one user: name, history replay, commands, the chat loop.
 //! - [`hub`]: the single owner of membership and rooms; relays lines into outboxes.
-//! - [`storage`]: SQLite: migrations, the group-commit writer thread, replay reads.
+//! - [`storage`]: SQLite: migrations, the group-commit writer thread, retention, replay and
+//!   search reads, backup and check.
 //! - [`protocol`]: every line the server says to users, in one place.
 //! - [`limits`]: small, socket-free limiters (rate).
 //! - [`cluster`]: cluster mode's link to Redis (the shared log, names, heartbeats); off by default.
 //! - [`app`], [`config`], [`names`], [`clock`]: start-up, flags, validated names, time.
+//! - [`maintenance`]: `smolchat backup`, `check` and `compact`.
 pub mod accounts;
 pub mod app;
 pub mod clock;
@@ -18,6 +20,7 @@ pub mod cluster;
 pub mod config;
 pub mod hub;
 pub mod limits;
+pub mod maintenance;
 pub mod moderation;
 pub mod names;
 pub mod net;
