@@ -168,6 +168,21 @@ mod tests {
         assert_eq!(last_id(&conn).unwrap(), 0);
     }
 
+    /// The list holds every file of `migrations/`, in file order: migrations merged from
+    /// several branches must still run in the order of their numbers.
+    #[test]
+    fn migrations_are_every_file_in_order() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/migrations");
+        let mut files: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter_map(|name| name.strip_suffix(".sql").map(str::to_owned))
+            .collect();
+        files.sort();
+        let listed: Vec<&str> = MIGRATIONS.iter().map(|(name, _)| *name).collect();
+        assert_eq!(listed, files);
+    }
+
     /// A database from a newer smolchat is refused rather than misread.
     #[test]
     fn a_newer_schema_is_refused() {

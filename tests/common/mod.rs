@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod accounts;
+pub mod history;
 
 use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -327,6 +328,20 @@ pub struct Row {
     pub body: String,
     pub room: String,
     pub kind: String,
+}
+
+/// The latest schema version (`PRAGMA user_version`): one per file in `migrations/`, whichever
+/// branches added them.
+pub fn latest_version() -> i64 {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/migrations");
+    std::fs::read_dir(dir)
+        .expect("migrations/")
+        .filter(|entry| {
+            entry
+                .as_ref()
+                .is_ok_and(|e| e.path().extension().is_some_and(|x| x == "sql"))
+        })
+        .count() as i64
 }
 
 /// Every row of the `messages` table, by id.
