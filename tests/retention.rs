@@ -50,6 +50,12 @@ fn old_messages_are_removed_and_replays_say_so() {
 
     let server = Server::start_in(dir, &["--retention", "30d"]);
     server.wait_log("retention: removed 7 messages older than 30d");
+    // At once, not after a retry: the step takes the write lock before it reads.
+    assert!(
+        !server.log().contains("removing old messages failed"),
+        "{}",
+        server.log()
+    );
 
     let (mut alice, replay) = server.join_replay("alice");
     let texts: Vec<&str> = replay[1..].iter().map(String::as_str).collect();

@@ -12,6 +12,7 @@
 
 pub mod accounts;
 pub mod file;
+mod index;
 mod query;
 mod readers;
 mod retention;
@@ -179,6 +180,7 @@ impl History {
         // cannot migrate a database that a running server is using.
         let lock = schema::lock_database(path).map_err(err)?;
         let conn = open_connection(path).map_err(err)?;
+        index::index_by_batch(&conn).map_err(|e| err(e.into()))?;
         if let Some(pages) = max_pages {
             conn.pragma_update(None, "max_page_count", pages)
                 .map_err(|e| err(e.into()))?;

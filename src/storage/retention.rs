@@ -12,7 +12,7 @@
 //! is always a prefix of the ids. `history_removed` records, per room, the newest id removed (for
 //! "older messages were removed after 30d" in replays) and its place in the cluster log, so ids
 //! are never reused and a cluster node whose newest rows were all removed still resumes its
-//! catch-up where it was. The search index follows by its triggers. Nothing but `messages` (and
+//! catch-up where it was. The search index follows (see `index`). Nothing but `messages` (and
 //! `history_removed`) is touched: accounts, bans, mutes, topics and the moderation log stay.
 //!
 //! Time is a parameter: [`Retention`] reads a clock it is given, and [`step_at`] takes "now", so
@@ -23,8 +23,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use log::{info, warn};
-use rusqlite::{params, Connection};
+use rusqlite::{params, Connection, TransactionBehavior};
 
+use super::index;
 use crate::clock;
 use crate::moderation::duration;
 
@@ -228,7 +229,9 @@ pub(super) fn step_at(
 ) -> rusqlite::Result<Step> {
     let keep_ms = i64::try_from(policy.keep.as_millis()).unwrap_or(i64::MAX);
     let cutoff = clock::format_utc(now_ms.saturating_sub(keep_ms));
-    let tx = conn.transaction()?;
+    // Immediate: a deferred transaction that read first could not upgrade to a write after
+    // another connection (the account store) committed meanwhile, and would fail at once.
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let oldest: Vec<Candidate> = {
         let mut stmt = tx.prepare_cached(
             "SELECT id, sent_at, room, stream_id, log_seq FROM messages ORDER BY id LIMIT ?1",
@@ -248,6 +251,7 @@ pub(super) fn step_at(
     let removed = &oldest[..n];
     if let (Some(first), Some(last)) = (removed.first(), removed.last()) {
         // The rows selected are the first ids, so this range is exactly them.
+        index::remove(&tx, first.id, last.id)?;
         tx.prepare_cached("DELETE FROM messages WHERE id BETWEEN ?1 AND ?2")?
             .execute([first.id, last.id])?;
         let now = clock::format_utc(now_ms);
@@ -461,7 +465,8 @@ mod tests {
     }
 
     /// Emptying the table keeps the newest id and the cluster position: ids are not reused, and
-    /// a node resumes the cluster log where it was. Removed rows leave the search index.
+    /// a node resumes the cluster log where it was. Removed rows leave the search index, which
+    /// still agrees with the table.
     #[test]
     fn an_emptied_table_remembers_where_it_was() {
         let dir = tempfile::tempdir().unwrap();
@@ -479,6 +484,8 @@ mod tests {
             )
             .unwrap();
         }
+        // As on the writer's connection: triggers off, the step unindexes what it deletes.
+        index::index_by_batch(&conn).unwrap();
         step_at(&mut conn, &thirty_days(), NOW_MS, true).unwrap();
         assert!(ids(&conn).is_empty());
         assert_eq!(crate::storage::schema::last_id(&conn).unwrap(), 3);
@@ -495,6 +502,11 @@ mod tests {
             )
             .unwrap();
         assert_eq!(indexed, 0);
+        conn.execute(
+            "INSERT INTO messages_fts (messages_fts, rank) VALUES ('integrity-check', 1)",
+            [],
+        )
+        .unwrap();
     }
 
     /// In a new file (incremental auto-vacuum), removing rows shrinks the file.

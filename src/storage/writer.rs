@@ -20,6 +20,7 @@ use log::{error, info};
 use rusqlite::{params, Connection};
 use smol::future;
 
+use super::index;
 use super::retention::Retention;
 use super::Record;
 use crate::clock;
@@ -257,6 +258,11 @@ fn commit(conn: &mut Connection, batch: &[Record]) -> rusqlite::Result<()> {
                 r.log.as_ref().map(|l| l.seq),
             ])?;
         }
+    }
+    let ids = batch.iter().map(|r| r.id);
+    if let (Some(first), Some(last)) = (ids.clone().min(), ids.max()) {
+        // One statement for the whole batch: see `index`.
+        index::add(&tx, first, last)?;
     }
     tx.commit()
 }
