@@ -3,10 +3,14 @@
 //!
 //! Why on the writer thread: SQLite has one writer at a time, so a second connection deleting
 //! would contend with the commits for the write lock. A step deletes at most [`STEP_ROWS`] rows
-//! and frees at most [`VACUUM_PAGES`] pages, a few milliseconds of work, and runs only when no
-//! line is waiting (or once it has waited [`OVERDUE`] behind a steady stream of them), so a line
-//! never waits for more than one step. The writer asks [`Retention::should_step`] and calls
-//! [`Retention::step`]; this file must not know how the writer gathers or commits its batches.
+//! and frees at most [`VACUUM_PAGES`] pages: about 1.5 ms of work plus its commit's fsync. Steps
+//! run only when no line is waiting (or once one has waited [`OVERDUE`] behind a steady stream
+//! of lines), so a line waits for at most one step; and while people chat (lines were stored
+//! since the last step) at most one step runs per [`ACTIVE_GAP`], so a backlog of millions
+//! never doubles the fsyncs chat waits on. When chat is quiet, steps run [`QUIET_GAP`] apart. The
+//! writer asks [`Retention::next`] and [`Retention::should_step`], passing how many lines it
+//! has stored, and calls [`Retention::step`]; this file must not know how the writer gathers or
+//! commits its batches.
 //!
 //! Rows go in id order and the step stops at the first one still young enough, so what has gone
 //! is always a prefix of the ids. `history_removed` records, per room, the newest id removed (for
@@ -46,6 +50,15 @@ const CHECK_EVERY: Duration = Duration::from_secs(60);
 /// anyway, so that steady traffic cannot postpone retention forever.
 const OVERDUE: Duration = Duration::from_millis(250);
 
+/// The least time between two steps while lines are being stored: at most ten steps (10,000
+/// rows) a second compete with chat for the disk.
+const ACTIVE_GAP: Duration = Duration::from_millis(100);
+
+/// The least time between two steps when chat is quiet: a backlog goes as fast as the disk
+/// allows with room left for a line that arrives (each step's commit is an fsync, and its pages
+/// must be written back by a checkpoint).
+const QUIET_GAP: Duration = Duration::from_millis(10);
+
 /// How long to wait after a step failed (the database locked by another program, say).
 const RETRY_AFTER: Duration = Duration::from_secs(10);
 
@@ -84,8 +97,11 @@ pub(super) struct Retention {
     policy: Policy,
     /// Milliseconds since the epoch, now: [`clock::now_ms`] outside tests.
     clock: fn() -> i64,
-    /// When the next step is due.
+    /// When the next step is due, if chat is quiet.
     next: Instant,
+    /// When the last step ran, and how many lines the writer had stored then.
+    last_step: Instant,
+    stored_at_step: u64,
     /// Whether free pages are given back (`auto_vacuum = INCREMENTAL`).
     shrinks: bool,
     /// Removed since the last log line.
@@ -119,6 +135,8 @@ impl Retention {
             policy,
             clock,
             next: Instant::now(),
+            last_step: Instant::now(),
+            stored_at_step: 0,
             shrinks,
             unlogged: 0,
             last_log: None,
@@ -126,21 +144,30 @@ impl Retention {
         }
     }
 
-    /// When the writer should wake for the next step if no line comes first.
-    pub(super) fn next(&self) -> Instant {
-        self.next
+    /// When the next step is due, given how many lines the writer has `stored` so far: the
+    /// writer wakes then if no line comes first.
+    pub(super) fn next(&self, stored: u64) -> Instant {
+        let gap = if stored == self.stored_at_step {
+            QUIET_GAP
+        } else {
+            ACTIVE_GAP
+        };
+        self.next.max(self.last_step + gap)
     }
 
     /// Whether to run a step now: it is due and no line waits (`idle`), or it has waited
     /// [`OVERDUE`] behind a steady stream of lines.
-    pub(super) fn should_step(&self, now: Instant, idle: bool) -> bool {
-        now >= self.next && (idle || now >= self.next + OVERDUE)
+    pub(super) fn should_step(&self, now: Instant, idle: bool, stored: u64) -> bool {
+        let due = self.next(stored);
+        now >= due && (idle || now >= due + OVERDUE)
     }
 
     /// Runs one bounded step and schedules the next: at once while more is expired, else in a
     /// minute. A failure is logged and retried later; it never stops the writer.
-    pub(super) fn step(&mut self, conn: &mut Connection) {
+    pub(super) fn step(&mut self, conn: &mut Connection, stored: u64) {
         let now = Instant::now();
+        self.last_step = now;
+        self.stored_at_step = stored;
         match step_at(conn, &self.policy, (self.clock)(), self.shrinks) {
             Ok(step) => {
                 self.failing = false;
@@ -533,15 +560,35 @@ mod tests {
         assert!(after * 4 < before, "{before} pages before, {after} after");
     }
 
-    /// The schedule: due at once, then only when idle unless overdue.
+    /// The schedule: due at once, then only when idle unless overdue; while lines are being
+    /// stored, steps are spaced; when none are, a backlog goes step after step.
     #[test]
-    fn a_due_step_waits_for_idle_but_not_forever() {
+    fn steps_wait_for_idle_and_give_way_to_chat() {
         let dir = tempfile::tempdir().unwrap();
-        let conn = open_connection(&dir.path().join("chat.db")).unwrap();
-        let retention = Retention::new(thirty_days(), &conn, || NOW_MS);
-        let now = retention.next();
-        assert!(retention.should_step(now, true));
-        assert!(!retention.should_step(now, false));
-        assert!(retention.should_step(now + OVERDUE, false));
+        let mut conn = open_connection(&dir.path().join("chat.db")).unwrap();
+        let tx = conn.transaction().unwrap();
+        for id in 1..=(3 * STEP_ROWS as i64) {
+            insert(&tx, id, NOW_MS - 100 * DAY_MS, "lobby", "old");
+        }
+        tx.commit().unwrap();
+        let mut retention = Retention::new(thirty_days(), &conn, || NOW_MS);
+        let now = retention.next(0);
+        assert!(retention.should_step(now, true, 0));
+        assert!(!retention.should_step(now, false, 0));
+        assert!(retention.should_step(now + OVERDUE, false, 0));
+
+        // A backlog: with no line stored since, the next step is due soon.
+        retention.step(&mut conn, 0);
+        assert_eq!(retention.next(0), retention.last_step + QUIET_GAP);
+        assert!(retention.should_step(retention.last_step + QUIET_GAP, true, 0));
+        // Lines were stored meanwhile: the next step waits its turn.
+        assert!(retention.next(5) >= retention.last_step + ACTIVE_GAP);
+        assert!(!retention.should_step(retention.last_step, true, 5));
+        assert!(retention.should_step(retention.last_step + ACTIVE_GAP, true, 5));
+        // Once the backlog is gone, the next look is a minute away.
+        retention.step(&mut conn, 5);
+        retention.step(&mut conn, 5);
+        retention.step(&mut conn, 5);
+        assert!(retention.next(5) >= retention.last_step + CHECK_EVERY);
     }
 }

@@ -83,11 +83,11 @@ pub(super) fn writer_loop(
     while !closed {
         if let Some(retention) = retention.as_mut() {
             // Not once shutdown has begun: then only the queue matters.
-            if !rx.is_closed() && retention.should_step(Instant::now(), rx.is_empty()) {
-                retention.step(&mut conn);
+            if !rx.is_closed() && retention.should_step(Instant::now(), rx.is_empty(), total) {
+                retention.step(&mut conn, total);
             }
         }
-        let first = match retention.as_ref().map(Retention::next) {
+        let first = match retention.as_ref().map(|r| r.next(total)) {
             // Wake for the next retention step if no line comes first.
             Some(due) => match recv_until(&rx, due) {
                 Received::Msg(msg) => msg,
