@@ -33,7 +33,8 @@ pub struct CheckArgs {
     pub db: PathBuf,
 }
 
-/// rebuild the database so that --retention can shrink it (the server must be stopped)
+/// rebuild the database: the search index without the words of removed messages, and a file
+/// that --retention can shrink (the server must be stopped)
 #[derive(FromArgs, Debug, Clone, PartialEq)]
 #[argh(subcommand, name = "compact")]
 pub struct CompactArgs {

@@ -212,9 +212,11 @@ pub fn check(db: &Path) -> Result<Checked, FileError> {
     })
 }
 
-/// Rebuilds the database at `db` with `VACUUM`, switching it to incremental auto-vacuum so that
-/// what retention deletes shrinks the file from then on. Needs free disk space about the size
-/// of the database, and the server stopped: it holds the server's lock throughout.
+/// Rebuilds the database at `db`: the search index merged into one segment (which drops the
+/// words of messages retention removed: the index keeps them until its segments merge), then
+/// `VACUUM`, switching the file to incremental auto-vacuum so that what retention deletes
+/// shrinks it from then on. Needs free disk space about the size of the database, and the
+/// server stopped: it holds the server's lock throughout.
 pub fn compact(db: &Path) -> Result<Compacted, FileError> {
     if !db.exists() {
         return Err(FileError::NotFound(db.to_owned()));
@@ -223,6 +225,17 @@ pub fn compact(db: &Path) -> Result<Compacted, FileError> {
     let bytes_before = size(db) + size(&wal_path(db));
     let conn = Connection::open(db)?;
     conn.busy_timeout(Duration::from_secs(5))?;
+    let indexed: i64 = conn.query_row(
+        "SELECT count(*) FROM sqlite_schema WHERE name = 'messages_fts'",
+        [],
+        |row| row.get(0),
+    )?;
+    if indexed > 0 {
+        conn.execute(
+            "INSERT INTO messages_fts (messages_fts) VALUES ('optimize')",
+            [],
+        )?;
+    }
     conn.pragma_update(None, "auto_vacuum", "INCREMENTAL")?;
     conn.execute_batch("VACUUM")?;
     // Moves everything into the main file and empties the -wal, so the sizes say what changed.
