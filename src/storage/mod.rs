@@ -277,17 +277,13 @@ impl History {
         before: i64,
         limit: u32,
     ) -> Result<Span, StorageError> {
-        let (reply, answer) = async_channel::bounded(1);
-        self.read(ReadJob::Span {
+        self.ask(|reply| ReadJob::Span {
             room: room.shared(),
             before,
             limit,
             reply,
-        });
-        answer
-            .recv()
-            .await
-            .unwrap_or(Err(StorageError::ReadersGone))
+        })
+        .await
     }
 
     /// Up to `max` messages of `room` with ids in `from..before`, oldest first, formatted for a
@@ -300,18 +296,14 @@ impl History {
         before: i64,
         max: u32,
     ) -> Result<Rows, StorageError> {
-        let (reply, answer) = async_channel::bounded(1);
-        self.read(ReadJob::Rows {
+        self.ask(|reply| ReadJob::Rows {
             room: room.shared(),
             from,
             before,
             max,
             reply,
-        });
-        answer
-            .recv()
-            .await
-            .unwrap_or(Err(StorageError::ReadersGone))
+        })
+        .await
     }
 
     /// Up to `limit` messages of `room` below id `before` that match `query`, newest first,
@@ -323,23 +315,28 @@ impl History {
         before: i64,
         limit: u32,
     ) -> Result<Hits, StorageError> {
-        let (reply, answer) = async_channel::bounded(1);
-        self.read(ReadJob::Search {
+        self.ask(|reply| ReadJob::Search {
             room: room.shared(),
             query: query.clone(),
             before,
             limit,
             reply,
-        });
+        })
+        .await
+    }
+
+    /// Hands a reader thread the job built around a reply channel, and waits for the answer.
+    async fn ask<T>(
+        &self,
+        job: impl FnOnce(Sender<Result<T, StorageError>>) -> ReadJob,
+    ) -> Result<T, StorageError> {
+        let (reply, answer) = async_channel::bounded(1);
+        if self.reads.try_send(job(reply)).is_err() {
+            error!("history readers are gone");
+        }
         answer
             .recv()
             .await
             .unwrap_or(Err(StorageError::ReadersGone))
-    }
-
-    fn read(&self, job: ReadJob) {
-        if self.reads.try_send(job).is_err() {
-            error!("history readers are gone");
-        }
     }
 }
