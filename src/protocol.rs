@@ -285,11 +285,8 @@ pub fn beginning_removed(room: &RoomName, after: &str) -> String {
 
 /// The first line of a `/search` page: the query as understood (`rust* "exact words"`).
 pub fn search_start(room: &RoomName, query: &dyn std::fmt::Display, older: bool) -> String {
-    if older {
-        format!("--- search of {room} for {query}, older matches ---")
-    } else {
-        format!("--- search of {room} for {query}, newest first ---")
-    }
+    let order = ["newest first", "older matches"][usize::from(older)];
+    format!("--- search of {room} for {query}, {order} ---")
 }
 
 /// The last line of a `/search` page.
@@ -299,13 +296,12 @@ pub fn search_end(count: u32, more: bool) -> String {
         1 => "1 match".to_owned(),
         n => format!("{n} matches"),
     };
-    if more {
-        format!("--- end of search ({found}; /search alone shows older ones) ---")
-    } else if count == 0 {
-        format!("--- end of search ({found}) ---")
-    } else {
-        format!("--- end of search ({found}, no older ones) ---")
-    }
+    let rest = match (more, count) {
+        (true, _) => "; /search alone shows older ones",
+        (false, 0) => "",
+        (false, _) => ", no older ones",
+    };
+    format!("--- end of search ({found}{rest}) ---")
 }
 
 /// `/search` alone with nothing to continue.
