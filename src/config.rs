@@ -115,6 +115,11 @@ pub struct Args {
     #[argh(option, hidden_help)]
     pub test_max_db_pages: Option<i64>,
 
+    /// testing only: retention's clock runs this far ahead of the real one (a duration such as
+    /// 2h), so a test can age messages without waiting
+    #[argh(option, hidden_help)]
+    pub test_retention_ahead: Option<String>,
+
     // --- Hardening round 3 (review of main) ---
     /// testing only: treat a client from 127.0.A.B as coming from fd00:0:0:A::B, so tests can
     /// connect from several addresses of one IPv6 /64 (loopback has only ::1)
@@ -429,10 +434,16 @@ impl Args {
                 format!("--retention {text}: expected a duration such as 30d, 52w or 12h")
             })?),
         };
+        let retention_ahead = match &self.test_retention_ahead {
+            None => Duration::ZERO,
+            Some(text) => crate::moderation::duration::parse(text)
+                .ok_or_else(|| format!("--test-retention-ahead {text}: expected a duration"))?,
+        };
         Ok(Settings {
             commit_window: self.commit_window(),
             max_pages: self.test_max_db_pages,
             retention,
+            retention_ahead,
         })
     }
 

@@ -144,6 +144,9 @@ pub struct Settings {
     pub max_pages: Option<i64>,
     /// Messages older than this are removed (`--retention`); `None` keeps them forever.
     pub retention: Option<RetentionPolicy>,
+    /// Testing only: retention's clock runs this far ahead of the real one, so a test can age
+    /// messages without waiting (`--test-retention-ahead`).
+    pub retention_ahead: Duration,
 }
 
 impl History {
@@ -171,6 +174,7 @@ impl History {
             commit_window,
             max_pages,
             retention,
+            retention_ahead,
         } = settings;
         let err = |source| OpenError {
             path: path.to_owned(),
@@ -190,8 +194,9 @@ impl History {
         let (tx, rx) = async_channel::bounded(QUEUE);
         let (commit_tx, commits) = async_channel::bounded(1);
         let committed = Arc::new(AtomicI64::new(last_id));
-        let retention =
-            retention.map(|policy| retention::Retention::new(policy, &conn, crate::clock::now_ms));
+        let retention = retention.map(|policy| {
+            retention::Retention::new(policy, &conn, crate::clock::now_ms, retention_ahead)
+        });
         let thread = {
             let committed = committed.clone();
             std::thread::Builder::new()

@@ -97,6 +97,9 @@ pub(super) struct Retention {
     policy: Policy,
     /// Milliseconds since the epoch, now: [`clock::now_ms`] outside tests.
     clock: fn() -> i64,
+    /// Added to the clock: zero, except in tests that age messages without waiting
+    /// (`--test-retention-ahead`).
+    ahead_ms: i64,
     /// When the next step is due, if chat is quiet.
     next: Instant,
     /// When the last step ran, and how many lines the writer had stored then.
@@ -112,8 +115,14 @@ pub(super) struct Retention {
 }
 
 impl Retention {
-    /// The schedule for `policy` on the writer's connection; the first step is due at once.
-    pub(super) fn new(policy: Policy, conn: &Connection, clock: fn() -> i64) -> Retention {
+    /// The schedule for `policy` on the writer's connection, reading `clock` moved `ahead`;
+    /// the first step is due at once.
+    pub(super) fn new(
+        policy: Policy,
+        conn: &Connection,
+        clock: fn() -> i64,
+        ahead: Duration,
+    ) -> Retention {
         let shrinks = conn
             .pragma_query_value(None, "auto_vacuum", |row| row.get::<_, i64>(0))
             .is_ok_and(|mode| mode == 2);
@@ -134,6 +143,7 @@ impl Retention {
         Retention {
             policy,
             clock,
+            ahead_ms: i64::try_from(ahead.as_millis()).unwrap_or(i64::MAX),
             next: Instant::now(),
             last_step: Instant::now(),
             stored_at_step: 0,
@@ -168,7 +178,8 @@ impl Retention {
         let now = Instant::now();
         self.last_step = now;
         self.stored_at_step = stored;
-        match step_at(conn, &self.policy, (self.clock)(), self.shrinks) {
+        let now_ms = (self.clock)().saturating_add(self.ahead_ms);
+        match step_at(conn, &self.policy, now_ms, self.shrinks) {
             Ok(step) => {
                 self.failing = false;
                 self.unlogged += step.removed as u64;
@@ -571,7 +582,7 @@ mod tests {
             insert(&tx, id, NOW_MS - 100 * DAY_MS, "lobby", "old");
         }
         tx.commit().unwrap();
-        let mut retention = Retention::new(thirty_days(), &conn, || NOW_MS);
+        let mut retention = Retention::new(thirty_days(), &conn, || NOW_MS, Duration::ZERO);
         let now = retention.next(0);
         assert!(retention.should_step(now, true, 0));
         assert!(!retention.should_step(now, false, 0));
