@@ -7,12 +7,14 @@
 //! - [`door`]: ways in besides the line door: the web page over WebSocket (not wired yet).
 //! - [`session`]: the dialogue with one user: name, history replay, commands, the chat loop.
 //! - [`hub`]: the single owner of membership and rooms; relays lines into outboxes.
-//! - [`storage`]: SQLite: migrations, the group-commit writer thread, replay reads.
+//! - [`storage`]: SQLite: migrations, the group-commit writer thread, retention, replay and
+//!   search reads, backup and check.
 //! - [`protocol`]: every line the server says to users, in one place.
 //! - [`door`]: the protocol layers of other kinds of client (IRC), as pure code.
 //! - [`limits`]: small, socket-free limiters (rate).
 //! - [`cluster`]: cluster mode's link to Redis (the shared log, names, heartbeats); off by default.
 //! - [`app`], [`config`], [`names`], [`clock`]: start-up, flags, validated names, time.
+//! - [`maintenance`]: `smolchat backup`, `check` and `compact`.
 pub mod accounts;
 pub mod app;
 pub mod clock;
@@ -21,6 +23,7 @@ pub mod config;
 pub mod door;
 pub mod hub;
 pub mod limits;
+pub mod maintenance;
 pub mod moderation;
 pub mod names;
 pub mod net;

@@ -14,6 +14,7 @@
 //! - `replay`: fresh clients one at a time; time to receive the history replay.
 //! - `fill-db`: an offline bulk insert into a history database; raw SQLite throughput.
 //! - `writer`: the server's own history writer driven offline; sustained lines stored per second.
+//! - `search`: one client's `/search` queries one at a time; time to receive a page of matches.
 //!
 //! Every scenario prints human-readable lines and ends with one `RESULT key=value ...` line for
 //! scripts. Every wait is bounded by `--timeout-secs`, so the bench always stops by itself; a
@@ -26,6 +27,7 @@ mod client;
 mod fanout;
 mod fill_db;
 mod scenarios;
+mod search;
 mod stats;
 mod swarm;
 mod tls;
@@ -46,6 +48,7 @@ use crate::client::{Target, Transport};
 use crate::fanout::FanoutArgs;
 use crate::fill_db::FillDbArgs;
 use crate::scenarios::{IdleArgs, ReplayArgs};
+use crate::search::SearchArgs;
 use crate::stats::Probe;
 use crate::writer::WriterArgs;
 
@@ -120,6 +123,7 @@ enum Scenario {
     Fanout(FanoutArgs),
     Idle(IdleArgs),
     Replay(ReplayArgs),
+    Search(SearchArgs),
     FillDb(FillDbArgs),
     Writer(WriterArgs),
 }
@@ -220,6 +224,7 @@ fn run(cli: Cli) -> Result<()> {
             Scenario::Fanout(args) => fanout::run(&env, args).await,
             Scenario::Idle(args) => scenarios::run_idle(&env, args).await,
             Scenario::Replay(args) => scenarios::run_replay(&env, args).await,
+            Scenario::Search(args) => search::run(&env, args).await,
             Scenario::FillDb(_) | Scenario::Writer(_) => Ok(()),
         }
     })

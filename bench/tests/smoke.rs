@@ -219,7 +219,7 @@ fn bench_scenarios_run_on_a_tiny_load() {
     assert_eq!(replay.get("scenario").map(String::as_str), Some("replay"));
 }
 
-/// fill-db builds a history database that the server then replays from.
+/// fill-db builds a history database that the server then replays from and searches.
 #[test]
 fn bench_fill_db_feeds_the_replay() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -236,12 +236,21 @@ fn bench_fill_db_feeds_the_replay() {
     );
     let fill = result_of(&String::from_utf8_lossy(&out.stdout));
     assert_eq!(fill.get("rows").map(String::as_str), Some("500"));
-    let server = start_smolchat_in(dir, &["--history", "50"]);
+    let server = start_smolchat_in(dir, &["--history", "50", "--rate-per-sec", "0"]);
     let replay = bench(&server, "smolchat", "replay --repeat 2");
     assert_eq!(
         replay.get("history_lines_min").map(String::as_str),
         Some("50")
     );
+    // fill-db's words: "fox" is in 9 rows of 10, "123" in one row only, "zebra" in none.
+    let search = bench(
+        &server,
+        "smolchat",
+        "search --repeat 2 --queries fox|123|zebra",
+    );
+    assert_eq!(search.get("q1_hits").map(String::as_str), Some("20"));
+    assert_eq!(search.get("q2_hits").map(String::as_str), Some("1"));
+    assert_eq!(search.get("q3_hits").map(String::as_str), Some("0"));
 }
 
 /// The writer scenario drives the production history writer and stores every line.

@@ -64,6 +64,8 @@ pub(super) async fn chat<S: Stream>(
     let mut throttled = false;
     // Over-long lines are logged as a warning once per session, then at debug level.
     let mut too_long_seen = false;
+    // Where `/search` alone goes on; boxed, so an idle session carries one pointer for it.
+    let mut search: Option<Box<paging::SearchCursor>> = None;
 
     loop {
         if conn.flush().await.is_err() {
@@ -254,6 +256,14 @@ pub(super) async fn chat<S: Stream>(
                         Ok(Some(older)) => oldest = older,
                         Ok(None) => {}
                         Err(_) => return End::Gone,
+                    }
+                    continue;
+                }
+                // Boxed like /history: a search is rare next to chat.
+                Command::Search(query) => {
+                    let page = paging::search(conn, &shared.history, &room, query, &mut search);
+                    if Box::pin(page).await.is_err() {
+                        return End::Gone;
                     }
                     continue;
                 }

@@ -9,6 +9,7 @@ use crate::moderation::ban::{Net, Target};
 use crate::moderation::duration;
 use crate::names::{NameError, Nick, RoomName};
 use crate::protocol;
+use crate::storage::{QueryError, SearchQuery};
 
 /// Default page size of `/history`.
 pub const HISTORY_DEFAULT: u32 = 20;
@@ -38,6 +39,8 @@ pub enum Command {
     WhoPage(usize),
     RoomsPage(usize),
     History(u32),
+    /// `/search TEXT` starts a search; `/search` alone continues the last one with older matches.
+    Search(Option<SearchQuery>),
     Quit(Option<String>),
     // Accounts.
     Register,
@@ -71,6 +74,7 @@ pub enum CommandError {
     Usage(&'static str),
     BadNick(NameError),
     BadRoom(NameError),
+    BadSearch(QueryError),
     /// A `/me` whose text would read like a server notice about the user.
     LooksLikeNotice,
 }
@@ -84,6 +88,7 @@ impl std::fmt::Display for CommandError {
             CommandError::Usage(usage) => write!(f, "usage: {usage} (type /help for more)"),
             CommandError::BadNick(e) => write!(f, "{} (see /help)", e.nick_reason()),
             CommandError::BadRoom(e) => write!(f, "{} (see /help)", e.room_reason()),
+            CommandError::BadSearch(e) => write!(f, "search: {e} (see /help)"),
             CommandError::LooksLikeNotice => write!(
                 f,
                 "that action would look like a server notice, not sent (see /help)"
@@ -103,6 +108,7 @@ pub const HELP: &[&str] = &[
     "  /join ROOM          go to ROOM (created on first use); you see its recent history",
     "  /rooms [PAGE]       rooms with users in them, 200 a page",
     "  /history [N]        N (default 20, max 200) older messages of your room",
+    "  /search [TEXT]      find words, \"exact phrases\" or prefix* in your room, newest first; alone: older",
     "  /quit [REASON]      leave",
     "  //text              send a line that starts with /",
     "  /register           claim your current name with a password (asked twice)",
@@ -183,6 +189,12 @@ pub fn parse(line: &str) -> Result<Input, CommandError> {
                     ))
                 }
             },
+        },
+        "search" => match args {
+            "" => Command::Search(None),
+            text => Command::Search(Some(
+                SearchQuery::parse(text).map_err(CommandError::BadSearch)?,
+            )),
         },
         "quit" => Command::Quit((!args.is_empty()).then(|| args.to_owned())),
         "register" => Command::Register,
@@ -323,6 +335,11 @@ mod tests {
         assert_eq!(cmd("/history"), Command::History(20));
         assert_eq!(cmd("/history 5"), Command::History(5));
         assert_eq!(cmd("/history 100000"), Command::History(HISTORY_MAX));
+        assert_eq!(cmd("/search"), Command::Search(None));
+        assert_eq!(
+            cmd("/SEARCH rust*  \"exact words\""),
+            Command::Search(Some(SearchQuery::parse("rust* \"exact words\"").unwrap()))
+        );
         assert_eq!(cmd("/quit"), Command::Quit(None));
         assert_eq!(cmd("/quit bye all"), Command::Quit(Some("bye all".into())));
     }
@@ -392,6 +409,9 @@ mod tests {
             "/join a/b",
             "/history x",
             "/history 0",
+            "/search \"unclosed",
+            "/search r*",
+            "/search !!!",
             "/me joined",
             "/me left (quit)",
             "/me is now known as bob",

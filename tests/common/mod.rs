@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod browser;
 pub mod fakeweb;
+pub mod history;
 pub mod irc;
 
 use std::ffi::OsStr;
@@ -330,6 +331,20 @@ pub struct Row {
     pub body: String,
     pub room: String,
     pub kind: String,
+}
+
+/// The latest schema version (`PRAGMA user_version`): one per file in `migrations/`, whichever
+/// branches added them.
+pub fn latest_version() -> i64 {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/migrations");
+    std::fs::read_dir(dir)
+        .expect("migrations/")
+        .filter(|entry| {
+            entry
+                .as_ref()
+                .is_ok_and(|e| e.path().extension().is_some_and(|x| x == "sql"))
+        })
+        .count() as i64
 }
 
 /// Every row of the `messages` table, by id.
