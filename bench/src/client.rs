@@ -115,7 +115,7 @@ pub struct LineReader {
 }
 
 impl LineReader {
-    fn new(stream: Stream) -> LineReader {
+    pub fn new(stream: Stream) -> LineReader {
         LineReader {
             reader: BufReader::with_capacity(READ_BUFFER, stream),
             line: Vec::with_capacity(256),
@@ -163,11 +163,19 @@ impl LineReader {
             }
         }
         self.handed_out = true;
+        Ok(self.last_line())
+    }
+
+    /// The line the last [`LineReader::read_line`] handed out, again, without its line ending.
+    pub fn last_line(&self) -> Option<&[u8]> {
+        if !self.handed_out {
+            return None;
+        }
         let mut end = self.line.len();
         while end > 0 && matches!(self.line[end - 1], b'\n' | b'\r') {
             end -= 1;
         }
-        Ok(Some(&self.line[..end]))
+        Some(&self.line[..end])
     }
 }
 
@@ -201,7 +209,25 @@ pub async fn join(
     name: &str,
     deadline: Instant,
 ) -> Result<(Client, Registration), String> {
-    let stream = future::or(
+    let stream = open(transport, addr, source, recv_buffer, name, deadline).await?;
+    match target {
+        Target::Smolchat => register(stream, name, deadline).await,
+        Target::Floor => register_floor(stream, name, deadline).await,
+    }
+}
+
+/// Opens a connection to `addr` for the client `name` and wraps it in `transport` (the TLS
+/// handshake counts against the connect timeout), all by `deadline`. Every door's clients
+/// connect through here.
+pub async fn open(
+    transport: &Transport,
+    addr: SocketAddr,
+    source: Option<Ipv4Addr>,
+    recv_buffer: Option<usize>,
+    name: &str,
+    deadline: Instant,
+) -> Result<Stream, String> {
+    future::or(
         async {
             let tcp = connect(addr, source, recv_buffer)
                 .await
@@ -218,11 +244,7 @@ pub async fn join(
             Err(format!("{name}: connect timed out"))
         },
     )
-    .await?;
-    match target {
-        Target::Smolchat => register(stream, name, deadline).await,
-        Target::Floor => register_floor(stream, name, deadline).await,
-    }
+    .await
 }
 
 /// Opens a TCP connection to `addr`, from `source` when given, with a receive buffer of
