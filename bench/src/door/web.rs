@@ -241,7 +241,11 @@ pub async fn register(
             "welcome" => welcomed = true,
             "history" if welcomed && incoming.done => break,
             "error" | "bye" => return Err(format!("{name}: refused: {line}")),
-            "prompt" if incoming.field.is_some_and(|Text(field)| field == "password") => {
+            "prompt"
+                if incoming
+                    .field
+                    .is_some_and(|Text(field)| field == "password") =>
+            {
                 return Err(format!("{name}: asked for a password (a registered name?)"))
             }
             _ => {}
@@ -264,7 +268,10 @@ mod tests {
         assert!(matches!(m.sender, Some(Text(Cow::Borrowed("b1")))));
         assert!(matches!(m.text, Some(Text(Cow::Borrowed("s1 n2 t3")))));
         let m = parse(r#"{"type":"line","sender":"b1","text":"a \"quote\""}"#).unwrap();
-        assert_eq!(m.text.map(|Text(t)| t.into_owned()).as_deref(), Some("a \"quote\""));
+        assert_eq!(
+            m.text.map(|Text(t)| t.into_owned()).as_deref(),
+            Some("a \"quote\"")
+        );
         let m = parse(r#"{"type":"history","room":"lobby","page":"join","lines":[{"id":1,"text":"x"}],"done":true,"older":"none"}"#).unwrap();
         assert!(m.done && m.text.is_none());
         assert!(parse("not json").is_err());
