@@ -1,9 +1,10 @@
-//! One benchmark client: connecting (optionally from a chosen loopback source address), the
+//! One line door client: connecting (optionally from a chosen loopback source address), the
 //! registration handshake, and reading lines against a deadline. Reads never block past the
 //! run's deadline, so every phase of the bench ends by itself even if the server goes quiet.
 //!
-//! [`join`] is the one place a client's connection is made and registered, so a TLS stream (or
-//! another transport) is slotted in there and nowhere else.
+//! [`open`] is the one place any client's connection is made, whatever its door (the IRC and web
+//! clients in `door/` connect through it too), so a TLS stream is slotted in there and nowhere
+//! else; [`join`] registers on the line door.
 //!
 //! Two servers are understood (see [`Target`]): smolchat, and the floor relay in
 //! `../shared/floor`, which shows what moving the bytes costs on this machine. Both relay a
