@@ -128,12 +128,22 @@ pub struct IrcReader {
 }
 
 impl IrcReader {
-    /// The next thing heard, after answering any `PING` on the way.
-    pub async fn next(&mut self, deadline: Instant) -> Result<Option<Heard<'_>>, ReadError> {
+    /// The next thing heard, after answering any `PING` on the way; each read bounded by
+    /// `deadline` when `timed`, the `PONG`s always.
+    pub async fn next(
+        &mut self,
+        deadline: Instant,
+        timed: bool,
+    ) -> Result<Option<Heard<'_>>, ReadError> {
         loop {
             // The line is parsed twice when it is a PING (here and below), so that the borrow
             // returned is taken after the last await: a PING is rare, chat is not.
-            let line = match self.lines.read_line(deadline).await? {
+            let line = if timed {
+                self.lines.read_line(deadline).await?
+            } else {
+                self.lines.next_line().await?
+            };
+            let line = match line {
                 Some(line) => line,
                 None => return Ok(None),
             };

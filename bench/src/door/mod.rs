@@ -136,13 +136,38 @@ pub enum Reader {
 }
 
 impl Reader {
-    /// The next thing heard; `Ok(None)` is a clean end of stream. Cancel-safe: a read cut short
-    /// keeps what it had for the next call.
+    /// The next thing heard; `Ok(None)` is a clean end of stream, `Err(ReadError::Timeout)` the
+    /// deadline passing first. Cancel-safe: a read cut short keeps what it had for the next call.
     pub async fn next(&mut self, deadline: Instant) -> Result<Option<Heard<'_>>, ReadError> {
+        self.read(deadline, true).await
+    }
+
+    /// The next thing heard, as [`Reader::next`], but the read has no timer of its own: for a
+    /// hot loop that bounds itself with one (see [`LineReader::next_line`]). `deadline` still
+    /// bounds what a read may have to write (an IRC `PONG`).
+    pub async fn next_untimed(
+        &mut self,
+        deadline: Instant,
+    ) -> Result<Option<Heard<'_>>, ReadError> {
+        self.read(deadline, false).await
+    }
+
+    async fn read(
+        &mut self,
+        deadline: Instant,
+        timed: bool,
+    ) -> Result<Option<Heard<'_>>, ReadError> {
         match self {
-            Reader::Line(lines) => Ok(lines.read_line(deadline).await?.map(line_heard)),
-            Reader::Irc(reader) => reader.next(deadline).await,
-            Reader::Web(reader) => reader.next(deadline).await,
+            Reader::Line(lines) => {
+                let line = if timed {
+                    lines.read_line(deadline).await?
+                } else {
+                    lines.next_line().await?
+                };
+                Ok(line.map(line_heard))
+            }
+            Reader::Irc(reader) => reader.next(deadline, timed).await,
+            Reader::Web(reader) => reader.next(deadline, timed).await,
         }
     }
 }
@@ -268,60 +293,63 @@ pub async fn join(
             door.addr_flag()
         )
     })?;
-    if door == Door::Line {
-        let (client, registration) = client::join(
-            &doors.transport,
-            addr,
-            source,
-            recv_buffer,
-            doors.target,
-            name,
-            deadline,
-        )
-        .await?;
-        let member = Member {
-            name: client.name,
-            door,
-            reader: Reader::Line(client.lines),
-            socket: client.writer.clone(),
-            writer: Writer::Line(client.writer),
-            echoes: false,
-        };
-        return Ok(Joined {
-            member,
-            elapsed: registration.elapsed,
-        });
-    }
-    let stream = client::open(&doors.transport, addr, source, recv_buffer, name, deadline).await?;
-    let socket = stream.clone();
-    let started = Instant::now();
-    let (reader, writer, echoes) = match door {
-        Door::Irc => {
-            let (reader, writer) = irc::register(stream, name, &doors.irc_caps, deadline).await?;
-            (
-                Reader::Irc(reader),
-                Writer::Irc(writer),
-                doors.irc_caps.echo(),
+    let (member, elapsed) = match door {
+        Door::Line => {
+            let (client, registration) = client::join(
+                &doors.transport,
+                addr,
+                source,
+                recv_buffer,
+                doors.target,
+                name,
+                deadline,
             )
+            .await?;
+            let member = Member {
+                name: client.name,
+                door,
+                reader: Reader::Line(client.lines),
+                socket: client.writer.clone(),
+                writer: Writer::Line(client.writer),
+                echoes: false,
+            };
+            (member, registration.elapsed)
         }
-        Door::Web | Door::Line => {
+        Door::Irc => {
+            let stream =
+                client::open(&doors.transport, addr, source, recv_buffer, name, deadline).await?;
+            let socket = stream.clone();
+            let started = Instant::now();
+            let (reader, writer) = irc::register(stream, name, &doors.irc_caps, deadline).await?;
+            let member = Member {
+                name: name.to_owned(),
+                door,
+                reader: Reader::Irc(reader),
+                writer: Writer::Irc(writer),
+                echoes: doors.irc_caps.echo(),
+                socket,
+            };
+            (member, started.elapsed())
+        }
+        Door::Web => {
+            let stream =
+                client::open(&doors.transport, addr, source, recv_buffer, name, deadline).await?;
+            let socket = stream.clone();
             let secure = matches!(doors.transport, Transport::Tls(_));
+            let started = Instant::now();
             let (reader, writer) = web::register(stream, addr, secure, name, deadline).await?;
-            (Reader::Web(reader), Writer::Web(writer), true)
+            let member = Member {
+                name: name.to_owned(),
+                door,
+                reader: Reader::Web(reader),
+                writer: Writer::Web(writer),
+                echoes: true,
+                socket,
+            };
+            (member, started.elapsed())
         }
     };
-    let member = Member {
-        name: name.to_owned(),
-        door,
-        reader,
-        writer,
-        echoes,
-        socket,
-    };
-    Ok(Joined {
-        member,
-        elapsed: started.elapsed(),
-    })
+    Ok(Joined { member, elapsed })
 }
 
 #[cfg(test)]

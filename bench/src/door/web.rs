@@ -97,9 +97,13 @@ pub struct WebReader {
 }
 
 impl WebReader {
-    /// The next thing heard.
-    pub async fn next(&mut self, deadline: Instant) -> Result<Option<Heard<'_>>, ReadError> {
-        let Some(line) = self.next_line(deadline).await? else {
+    /// The next thing heard; each frame's read bounded by `deadline` when `timed`.
+    pub async fn next(
+        &mut self,
+        deadline: Instant,
+        timed: bool,
+    ) -> Result<Option<Heard<'_>>, ReadError> {
+        let Some(line) = self.next_line(deadline, timed).await? else {
             return Ok(None);
         };
         let incoming = parse(line)?;
@@ -117,13 +121,22 @@ impl WebReader {
     }
 
     /// The next JSON line, reading frames as needed; `Ok(None)` once the connection closed.
-    async fn next_line(&mut self, deadline: Instant) -> Result<Option<&str>, ReadError> {
+    async fn next_line(
+        &mut self,
+        deadline: Instant,
+        timed: bool,
+    ) -> Result<Option<&str>, ReadError> {
         while self.at >= self.frame.len() {
-            let message = future::or(async { self.rx.next().await.map(Some) }, async {
-                Timer::at(deadline).await;
-                Some(None)
-            })
-            .await;
+            let frame = async { self.rx.next().await.map(Some) };
+            let message = if timed {
+                future::or(frame, async {
+                    Timer::at(deadline).await;
+                    Some(None)
+                })
+                .await
+            } else {
+                frame.await
+            };
             match message {
                 None => return Ok(None),
                 Some(None) => return Err(ReadError::Timeout),
@@ -231,7 +244,7 @@ pub async fn register(
         .map_err(|e| fail("sending hello", &e))?;
     let mut welcomed = false;
     loop {
-        let line = match reader.next_line(deadline).await {
+        let line = match reader.next_line(deadline, true).await {
             Ok(Some(line)) => line,
             Ok(None) => return Err(format!("{name}: closed during registration")),
             Err(error) => return Err(fail("registering over the web door", &error)),

@@ -231,15 +231,44 @@ async fn receive_all(
         expected,
         ..ClientStats::default()
     };
+    // One timer for the whole phase rather than one per read (see `Reader::next_untimed`).
+    let timed_out = future::or(
+        async {
+            receive_loop(reader, node, own, probe, plan, &mut stats).await;
+            false
+        },
+        async {
+            Timer::at(plan.deadline).await;
+            true
+        },
+    )
+    .await;
+    if timed_out {
+        stats.end = End::Timeout;
+    }
+    stats
+}
+
+/// The body of [`receive_all`]: reads until `stats` holds every expected line, or sets how the
+/// reading ended.
+async fn receive_loop(
+    reader: &mut Reader,
+    node: u64,
+    own: Option<u64>,
+    probe: &[Receiver<()>],
+    plan: &Plan,
+    stats: &mut ClientStats,
+) {
+    let expected = stats.expected;
     let per_sender = u64::from(plan.lines);
     let mut seen_bits = vec![0u64; (u64::from(plan.senders) * per_sender).div_ceil(64) as usize];
     let mut next_seq = vec![0u32; plan.senders as usize];
     while stats.seen < expected {
-        let text = match reader.next(plan.deadline).await {
+        let text = match reader.next_untimed(plan.deadline).await {
             Ok(Some(Heard::Chat { text, .. })) => text,
             Ok(Some(Heard::Dropped)) => {
                 stats.end = End::Kicked;
-                return stats;
+                return;
             }
             Ok(Some(Heard::Other)) => {
                 stats.other += 1;
@@ -251,15 +280,15 @@ async fn receive_all(
                 } else {
                     End::Closed
                 };
-                return stats;
+                return;
             }
             Err(ReadError::Timeout) => {
                 stats.end = End::Timeout;
-                return stats;
+                return;
             }
             Err(error) => {
                 stats.end = End::Error(error.to_string());
-                return stats;
+                return;
             }
         };
         let Some((sender, seq, nanos)) = parse_token(&text)
@@ -303,7 +332,6 @@ async fn receive_all(
             let _ = credits.try_recv();
         }
     }
-    stats
 }
 
 /// Parses a chat text `s<sender> n<seq> t<nanos>…` into its three numbers.
