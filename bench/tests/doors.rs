@@ -107,7 +107,8 @@ fn idle_through_each_door() {
 }
 
 /// Clients of a door whose address is missing, or that the floor does not have, are refused
-/// before anything connects, with the flag to give.
+/// before anything connects, with the flag to give; a capability the IRC door refuses fails
+/// the run with the server's answer.
 #[test]
 fn missing_doors_are_refused_clearly() {
     let fake = FakeDoors::start();
@@ -125,6 +126,23 @@ fn missing_doors_are_refused_clearly() {
     )
     .expect_err("web clients of the floor");
     assert!(failure.contains("floor relay has no web door"), "{failure}");
+    let irc = fake.irc.to_string();
+    let failure = run_bench(
+        &[
+            "--addr",
+            &line,
+            "--irc-addr",
+            &irc,
+            "--irc-caps",
+            "draft/unknown",
+        ],
+        "idle --clients 2 --transport irc",
+    )
+    .expect_err("a capability the server does not offer");
+    assert!(
+        failure.contains("refused CAP REQ :draft/unknown"),
+        "{failure}"
+    );
 }
 
 /// The big room's paced mode runs against the floor relay too, when it was built.

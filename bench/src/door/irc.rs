@@ -45,7 +45,8 @@ impl IrcCaps {
         !self.0.is_empty()
     }
 
-    /// Whether the server sends senders their own lines back (`echo-message`).
+    /// Whether `echo-message` is asked for: once the server acknowledges it, senders get their
+    /// own lines back.
     pub fn echo(&self) -> bool {
         self.0.iter().any(|cap| cap == "echo-message")
     }
@@ -312,13 +313,15 @@ enum Step {
     Joining,
 }
 
-/// Registers `name` on a fresh connection and joins `#lobby`, all by `deadline`.
+/// Registers `name` on a fresh connection and joins `#lobby`, all by `deadline`. Also says
+/// whether the server acknowledged `echo-message` (a server without `CAP` welcomes the client
+/// without acknowledging anything).
 pub async fn register(
     stream: Stream,
     name: &str,
     caps: &IrcCaps,
     deadline: Instant,
-) -> Result<(IrcReader, IrcWriter), String> {
+) -> Result<(IrcReader, IrcWriter, bool), String> {
     let shared = Arc::new(Mutex::new(stream.clone()));
     let mut lines = LineReader::new(stream);
     let fail = |what: &str, error: &dyn std::fmt::Display| format!("{name}: {what}: {error}");
@@ -337,6 +340,7 @@ pub async fn register(
     write(hello.into_bytes())
         .await
         .map_err(|e| fail("sending NICK and USER", &e))?;
+    let mut echo = false;
     let mut step = if caps.negotiates() {
         Step::CapList
     } else {
@@ -365,6 +369,7 @@ pub async fn register(
                 Some(format!("CAP REQ :{}\r\n", caps.0.join(" ")).into_bytes())
             } else if sub.eq_ignore_ascii_case(b"ACK") && step == Step::CapAck {
                 step = Step::Welcome;
+                echo = caps.echo();
                 Some(b"CAP END\r\n".to_vec())
             } else if sub.eq_ignore_ascii_case(b"NAK") {
                 return Err(format!(
@@ -375,7 +380,7 @@ pub async fn register(
             } else {
                 None
             }
-        } else if message.is(b"001") && step == Step::Welcome {
+        } else if message.is(b"001") && step != Step::Joining {
             step = Step::Joining;
             Some(format!("JOIN #{ROOM}\r\n").into_bytes())
         } else if message.is(b"366") && step == Step::Joining {
@@ -400,7 +405,7 @@ pub async fn register(
         stream: shared,
         line: Vec::with_capacity(128),
     };
-    Ok((reader, writer))
+    Ok((reader, writer, echo))
 }
 
 #[cfg(test)]

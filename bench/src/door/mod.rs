@@ -86,7 +86,10 @@ impl fmt::Display for Door {
 /// What a member heard: one line of the line door or of IRC, or one JSON line of the web door.
 #[derive(Debug, PartialEq)]
 pub enum Heard<'a> {
-    /// A public line in the room, live (never a history replay): who said it and its text.
+    /// A public line in the room: who said it and its text. History replays are left out
+    /// where the door marks them (the line door's history block, the web door's `history`,
+    /// IRC's `batch`); an IRC door that replays plain `PRIVMSG`s after the join is covered by
+    /// the swarm, which drops everything before its run's own sync line.
     Chat {
         from: Cow<'a, [u8]>,
         text: Cow<'a, [u8]>,
@@ -320,13 +323,14 @@ pub async fn join(
                 client::open(&doors.transport, addr, source, recv_buffer, name, deadline).await?;
             let socket = stream.clone();
             let started = Instant::now();
-            let (reader, writer) = irc::register(stream, name, &doors.irc_caps, deadline).await?;
+            let (reader, writer, echoes) =
+                irc::register(stream, name, &doors.irc_caps, deadline).await?;
             let member = Member {
                 name: name.to_owned(),
                 door,
                 reader: Reader::Irc(reader),
                 writer: Writer::Irc(writer),
-                echoes: doors.irc_caps.echo(),
+                echoes,
                 socket,
             };
             (member, started.elapsed())
