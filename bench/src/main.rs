@@ -17,7 +17,7 @@
 //!   optional set of stalled readers the server is expected to drop. Closed loop (a window of
 //!   lines in flight per sender) or paced (`--rate` lines/s per sender for `--duration-secs`:
 //!   the big room).
-//! - `idle`: N quiet clients; server memory per connection.
+//! - `idle`: N quiet clients of one door; server memory per connection.
 //! - `replay`: fresh clients one at a time; time to receive the history replay.
 //! - `fill-db`: an offline bulk insert into a history database; raw SQLite throughput.
 //! - `writer`: the server's own history writer driven offline; sustained lines stored per second.

@@ -18,14 +18,16 @@ use common::{
     start_smolchat_in, Server, BENCH_TIMEOUT_SECS, START_TIMEOUT,
 };
 
-/// The fanout (closed and open loop), stalled-reader, idle and replay scenarios all run against
-/// smolchat, and every reading client gets every line exactly once and in order.
+/// The fanout (closed loop, open loop, paced for a duration as the big room is), stalled-reader,
+/// idle and replay scenarios all run against smolchat, and every reading client gets every line
+/// exactly once and in order.
 #[test]
 fn bench_scenarios_run_on_a_tiny_load() {
     let server = start_smolchat(&["--rate-per-sec", "0"]);
     for args in [
         "fanout --clients 12 --senders 2 --lines 30",
         "fanout --clients 6 --senders 2 --lines 20 --rate 200",
+        "fanout --clients 6 --senders 2 --rate 100 --duration-secs 0.2",
         "fanout --clients 6 --senders 2 --lines 20 --stall 1",
     ] {
         assert_every_line_once(args, &bench(&server, "smolchat", args));
