@@ -6,23 +6,40 @@
 #
 # With OLD_SMOLCHAT_BIN, an older build is measured too, in the same rotation, labelled `old`.
 # Every line of OUT_DIR/results.txt is `label scenario run RESULT...  exit=STATUS exit_ms=MS`.
+#
+# The big room (issue 23: 5,000 clients, 20 of them sending 10 lines/s for 30 s) runs for every
+# label; BIG_ROOM=0 leaves it out. With DOORS=1 smolchat also listens on its IRC and web doors
+# (--irc-listen, --web-listen) and each run adds the mixed rooms (1,000 clients, half nc and half
+# IRC, then half nc and half web, beside the nc-only fanout1000 of the same run) and idle memory
+# per IRC and per web user.
+#
+# Open files: the hard limit here is 20,000 per process. The bench and the server each hold one
+# descriptor per client (5,000 in the big room, 15,000 in the storm) plus a few dozen of their
+# own, so each stays under it.
 set -u
 S=$1; F=$2; B=$3; OUT=$4; RUNS=${5:-3}; OLD=${6:-}
 mkdir -p "$OUT"
-ulimit -n 20000
+ulimit -n 20000 || { echo "cannot raise the open file limit to 20000" >&2; exit 1; }
 
-# Starts smolchat on a free port; sets PID and ADDR.
-start_smolchat() { # binary
+# Starts smolchat on a free port; sets PID and ADDR, and with DOORS=1 (the new build only)
+# IRC_ADDR and WEB_ADDR from its `listening for IRC on ADDR` and `listening for web on ADDR`.
+start_smolchat() { # binary [extra flags...]
+    local binary=$1; shift
     rm -f "$OUT/db"*
-    "$1" --listen 127.0.0.1:0 --db "$OUT/db" --rate-per-sec 0 --max-clients 20000 \
-        --log-level warn >"$OUT/server.out" 2>>"$OUT/server.log" &
+    "$binary" --listen 127.0.0.1:0 --db "$OUT/db" --rate-per-sec 0 --max-clients 20000 \
+        --log-level warn "$@" >"$OUT/server.out" 2>>"$OUT/server.log" &
     PID=$!
+    IRC_ADDR=; WEB_ADDR=
     for _ in $(seq 100); do
-        ADDR=$(grep -o 'listening on [0-9.:]*' "$OUT/server.out" | cut -d' ' -f3)
-        [ -n "$ADDR" ] && return
+        ADDR=$(sed -n 's/^listening on \([0-9.:]*\)$/\1/p' "$OUT/server.out")
+        IRC_ADDR=$(sed -n 's/^listening for IRC on \([0-9.:]*\)$/\1/p' "$OUT/server.out")
+        WEB_ADDR=$(sed -n 's/^listening for web on \([0-9.:]*\)$/\1/p' "$OUT/server.out")
+        if [ -n "$ADDR" ] && { [ $# = 0 ] || { [ -n "$IRC_ADDR" ] && [ -n "$WEB_ADDR" ]; }; }; then
+            return
+        fi
         sleep 0.1
     done
-    echo "smolchat did not start" >&2; exit 1
+    echo "smolchat did not start (or did not print its IRC and web addresses)" >&2; exit 1
 }
 
 start_floor() {
@@ -47,12 +64,14 @@ one() { # label scenario bench-args...
     local label=$1 name=$2 target=smolchat; shift 2
     case $label in
         smolchat) start_smolchat "$S" ;;
+        doors) start_smolchat "$S" --irc-listen 127.0.0.1:0 --web-listen 127.0.0.1:0 ;;
         old) start_smolchat "$OLD" ;;
         floor) target=floor; start_floor ;;
     esac
-    local result
-    result=$(timeout 1000 "$B" --addr "$ADDR" --server-pid "$PID" --target "$target" \
-        --timeout-secs 900 "$@" 2>&1 | tee -a "$OUT/bench.log" | grep '^RESULT')
+    local result doors=()
+    [ "$label" = doors ] && doors=(--irc-addr "$IRC_ADDR" --web-addr "$WEB_ADDR")
+    result=$(timeout 1000 "$B" --addr "$ADDR" "${doors[@]}" --server-pid "$PID" \
+        --target "$target" --timeout-secs 900 "$@" 2>&1 | tee -a "$OUT/bench.log" | grep '^RESULT')
     # Not in $(...): a subshell cannot wait for the server.
     stop >"$OUT/stop.txt"
     echo "$label $name $run $result $(cat "$OUT/stop.txt")" | tee -a "$OUT/results.txt"
@@ -64,7 +83,16 @@ for run in $(seq "$RUNS"); do
         one "$label" fanout1000 fanout
         one "$label" fanout100 fanout --clients 100 --senders 10 --lines 2000
         one "$label" idle5000 idle --clients 5000
+        [ "${BIG_ROOM:-1}" = 1 ] && one "$label" bigroom5000 fanout --clients 5000 --senders 20 \
+            --rate 10 --duration-secs 30
     done
+    if [ "${DOORS:-0}" = 1 ]; then
+        # The same server build, listening on its doors too; compare with smolchat fanout1000.
+        one doors fanout1000-nc-irc fanout --mix nc=50,irc=50
+        one doors fanout1000-nc-web fanout --mix nc=50,web=50
+        one doors idle5000-irc idle --clients 5000 --transport irc
+        one doors idle5000-web idle --clients 5000 --transport web
+    fi
     one smolchat storm15000 idle --clients 15000 --hold-secs 1
     # The old build takes minutes per 15,000-client storm: only with OLD_STORM=1.
     [ -n "$OLD" ] && [ "${OLD_STORM:-0}" = 1 ] && one old storm15000 idle --clients 15000 --hold-secs 1

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use smolchat::app;
 use smolchat::app::args::{Args, Subcommand};
+use smolchat::app::maintenance;
 
 fn main() -> ExitCode {
     let args: Args = argh::from_env();
@@ -16,6 +17,14 @@ fn main() -> ExitCode {
     let command = match args.command.clone() {
         Some(Subcommand::Op(op)) => Some(("op", app::cli::run(op))),
         Some(Subcommand::Ban(ban)) => Some(("ban", app::cli::run_ban(ban))),
+        Some(Subcommand::Backup(backup)) => Some(("backup", maintenance::run_backup(&backup))),
+        Some(Subcommand::Compact(compact)) => Some(("compact", maintenance::run_compact(&compact))),
+        // A damaged file is an answer, not an error: the report is printed, the exit is 1.
+        Some(Subcommand::Check(check)) => match maintenance::run_check(&check) {
+            Ok(true) => Some(("check", Ok(()))),
+            Ok(false) => return ExitCode::FAILURE,
+            Err(e) => Some(("check", Err(e))),
+        },
         None => None,
     };
     if let Some((name, result)) = command {

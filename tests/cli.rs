@@ -46,6 +46,7 @@ fn help_lists_every_flag() {
         "--limit-loopback",
         "--commit-ms",
         "--shutdown-grace",
+        "--retention",
     ] {
         assert!(help.contains(flag), "--help does not mention {flag}");
     }

@@ -392,6 +392,42 @@ fn a_restarted_node_catches_up() {
     assert_eq!(wait_rows(&c, 21), replica(&a));
 }
 
+/// Retention on a node removes its copy of old messages without losing its place in the log: a
+/// node whose every row was removed (its clock moved ahead instead of waiting), restarted after
+/// missing a line, stores that line only, not the removed ones again (the log still has them),
+/// and numbers it after them.
+#[test]
+fn retention_keeps_a_nodes_place_in_the_log() {
+    let Some(redis) = Redis::start() else { return };
+    let a = node(&redis, "a");
+    let b = node(&redis, "b");
+    let mut c = join_all(&[(&a, "alice"), (&b, "bob")]);
+    let mut bob = c.pop().expect("bob");
+    let mut alice = c.pop().expect("alice");
+    for i in 0..5 {
+        alice.send(&format!("old {i}"));
+    }
+    collect_said(&mut bob, &["alice"], 5);
+    wait_rows(&b, 5);
+    let b_dir = b.stop();
+
+    let mut flags = node_flags(&redis, "b");
+    flags.extend(["--retention", "1h", "--test-retention-ahead", "2h"]);
+    let b = Server::start_in(b_dir, &flags);
+    b.wait_log("retention: removed 5 messages older than 1h");
+    assert!(replica(&b).is_empty());
+    let b_dir = b.stop();
+
+    alice.send("while b is away");
+    alice.sync();
+    wait_rows(&a, 6);
+    let b = Server::start_in(b_dir, &node_flags(&redis, "b"));
+    let rows = common::message_rows(&b.open_db());
+    let bodies: Vec<&str> = rows.iter().map(|r| r.body.as_str()).collect();
+    assert_eq!(bodies, ["while b is away"], "{}", b.log());
+    assert_eq!(rows[0].id, 6);
+}
+
 /// A node killed with SIGKILL frees its users' names cluster-wide, and the other nodes' rooms see
 /// them leave with a reason, within the heartbeat expiry (shortened to 3 x 200 ms by the hidden
 /// `--test-heartbeat-ms`, so the test waits a second rather than twenty).

@@ -24,6 +24,7 @@ fn help_lists_every_command_one_per_line() {
         "/join",
         "/rooms",
         "/history",
+        "/search",
         "/quit",
         "//text",
         "/register",

@@ -1,11 +1,8 @@
 //! Schema upgrades over the real binary: a database written before rooms existed keeps its rows,
-//! gains the room and kind columns and the room index, and is replayed to newcomers; a database
-//! from before names in every script gets its skeletons recomputed.
+//! gains the room and kind columns, the room index and the search index, and is replayed to
+//! newcomers; a database from before names in every script gets its skeletons recomputed.
 mod common;
-use common::{message_rows, open_db, unstamp, wait_for_exit, Client, Row, Server};
-
-/// The latest schema version: migrations 0001 to 0007, and 0009.
-const LATEST: i64 = 8;
+use common::{latest_version, message_rows, open_db, unstamp, wait_for_exit, Client, Row, Server};
 
 /// Rows of a version-1 database: (sent_at, sender, body).
 const OLD_ROWS: [(&str, &str, &str); 3] = [
@@ -36,7 +33,8 @@ fn version_1_database() -> tempfile::TempDir {
 }
 
 /// Upgrading a version-1 database keeps every row (in the lobby, as plain messages), sets
-/// `user_version` to the latest, adds the room index, and new rows follow the old ones.
+/// `user_version` to the latest (one per migration file), adds the room index, and new rows
+/// follow the old ones.
 #[test]
 fn version_1_database_is_upgraded_in_place() {
     let server = Server::start_in(version_1_database(), &[]);
@@ -48,7 +46,7 @@ fn version_1_database_is_upgraded_in_place() {
     let version: i64 = db
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .unwrap();
-    assert_eq!(version, LATEST);
+    assert_eq!(version, latest_version());
     let index_columns: Vec<String> = db
         .prepare("SELECT name FROM pragma_index_info('messages_room_id') ORDER BY seqno")
         .unwrap()
@@ -117,6 +115,33 @@ fn upgraded_rows_are_replayed_to_newcomers() {
     assert_eq!(replay.len(), 6, "{replay:?}");
 }
 
+/// The upgrade builds the search index over the rows already there: `/search` finds them, and
+/// lines said after the upgrade too.
+#[test]
+fn upgraded_rows_are_searchable() {
+    let server = Server::start_in(version_1_database(), &[]);
+    let [mut carol, mut dave] = server.join_all(["carol", "dave"]);
+    dave.send("the past is not the present");
+    carol.next_is("dave: the past is not the present");
+    carol.send("/search past");
+    carol.next_is("--- search of lobby for past, newest first ---");
+    assert_eq!(
+        unstamp(&carol.line().unwrap()),
+        "dave: the past is not the present"
+    );
+    carol.next_is("[2024-01-02 03:04:05] alice: hello from the past");
+    carol.next_is("--- end of search (2 matches, no older ones) ---");
+    let (_dir, db) = server.stop_and_open_db();
+    let indexed: i64 = db
+        .query_row(
+            "SELECT count(*) FROM messages_fts WHERE messages_fts MATCH 'bye'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(indexed, 1);
+}
+
 /// A restart on an already upgraded database applies nothing again and loses nothing.
 #[test]
 fn second_start_on_an_upgraded_database_changes_nothing() {
@@ -128,7 +153,7 @@ fn second_start_on_an_upgraded_database_changes_nothing() {
     let version: i64 = db
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .unwrap();
-    assert_eq!(version, LATEST);
+    assert_eq!(version, latest_version());
     assert_eq!(message_rows(&db), before);
     assert_eq!(before.len(), OLD_ROWS.len());
 }
@@ -221,7 +246,7 @@ fn version_7_skeletons_are_recomputed() {
     let version: i64 = db
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .unwrap();
-    assert_eq!(version, LATEST);
+    assert_eq!(version, latest_version());
     let rows: Vec<(String, String, String)> = db
         .prepare("SELECT name, display, skeleton FROM accounts ORDER BY name")
         .unwrap()

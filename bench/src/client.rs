@@ -1,9 +1,10 @@
-//! One benchmark client: connecting (optionally from a chosen loopback source address), the
+//! One line door client: connecting (optionally from a chosen loopback source address), the
 //! registration handshake, and reading lines against a deadline. Reads never block past the
 //! run's deadline, so every phase of the bench ends by itself even if the server goes quiet.
 //!
-//! [`join`] is the one place a client's connection is made and registered, so a TLS stream (or
-//! another transport) is slotted in there and nowhere else.
+//! [`open`] is the one place any client's connection is made, whatever its door (the IRC and web
+//! clients in `door/` connect through it too), so a TLS stream is slotted in there and nowhere
+//! else; [`join`] registers on the line door.
 //!
 //! Two servers are understood (see [`Target`]): smolchat, and the floor relay in
 //! `../shared/floor`, which shows what moving the bytes costs on this machine. Both relay a
@@ -115,7 +116,7 @@ pub struct LineReader {
 }
 
 impl LineReader {
-    fn new(stream: Stream) -> LineReader {
+    pub fn new(stream: Stream) -> LineReader {
         LineReader {
             reader: BufReader::with_capacity(READ_BUFFER, stream),
             line: Vec::with_capacity(256),
@@ -123,51 +124,72 @@ impl LineReader {
         }
     }
 
-    /// Reads the next line without its line ending; `Ok(None)` is a clean end of stream.
+    /// Reads the next line without its line ending; `Ok(None)` is a clean end of stream,
+    /// `Err(ReadError::Timeout)` the deadline passing first.
     pub async fn read_line(&mut self, deadline: Instant) -> Result<Option<&[u8]>, ReadError> {
+        if Instant::now() >= deadline {
+            return Err(ReadError::Timeout);
+        }
+        let whole = future::or(self.fill(), async {
+            Timer::at(deadline).await;
+            Err(ReadError::Timeout)
+        })
+        .await?;
+        Ok(self.hand_out(whole))
+    }
+
+    /// Reads the next line as [`LineReader::read_line`] does, but with no deadline of its own,
+    /// for a hot loop that bounds itself with one timer: a timer per read costs a timer
+    /// registration and removal per wake-up, which at a million deliveries a second is a good
+    /// part of the bench's CPU.
+    pub async fn next_line(&mut self) -> Result<Option<&[u8]>, ReadError> {
+        let whole = self.fill().await?;
+        Ok(self.hand_out(whole))
+    }
+
+    /// Reads until `line` holds a whole line (true), or the stream ended before any byte of one
+    /// (false). Cancel-safe: a read cut short keeps its partial line for the next call.
+    async fn fill(&mut self) -> Result<bool, ReadError> {
         if self.handed_out {
             self.line.clear();
             self.handed_out = false;
         }
-        if Instant::now() >= deadline {
-            return Err(ReadError::Timeout);
-        }
         loop {
             let room = (MAX_LINE + 1).saturating_sub(self.line.len()) as u64;
-            let read = future::or(
-                async {
-                    (&mut self.reader)
-                        .take(room)
-                        .read_until(b'\n', &mut self.line)
-                        .await
-                        .map_err(ReadError::Io)
-                },
-                async {
-                    Timer::at(deadline).await;
-                    Err(ReadError::Timeout)
-                },
-            )
-            .await?;
+            let read = (&mut self.reader)
+                .take(room)
+                .read_until(b'\n', &mut self.line)
+                .await
+                .map_err(ReadError::Io)?;
             if self.line.ends_with(b"\n") {
-                break;
+                return Ok(true);
             }
             if self.line.len() > MAX_LINE {
                 return Err(ReadError::TooLong);
             }
             if read == 0 {
-                if self.line.is_empty() {
-                    return Ok(None);
-                }
-                // The server closed after a last line without a newline.
-                break;
+                // A last line without a newline before the close still counts.
+                return Ok(!self.line.is_empty());
             }
         }
-        self.handed_out = true;
+    }
+
+    /// Marks the line just read as handed out (when there is one) and returns it.
+    fn hand_out(&mut self, whole: bool) -> Option<&[u8]> {
+        self.handed_out = whole;
+        self.last_line()
+    }
+
+    /// The line the last [`LineReader::read_line`] handed out, again, without its line ending.
+    pub fn last_line(&self) -> Option<&[u8]> {
+        if !self.handed_out {
+            return None;
+        }
         let mut end = self.line.len();
         while end > 0 && matches!(self.line[end - 1], b'\n' | b'\r') {
             end -= 1;
         }
-        Ok(Some(&self.line[..end]))
+        Some(&self.line[..end])
     }
 }
 
@@ -201,7 +223,25 @@ pub async fn join(
     name: &str,
     deadline: Instant,
 ) -> Result<(Client, Registration), String> {
-    let stream = future::or(
+    let stream = open(transport, addr, source, recv_buffer, name, deadline).await?;
+    match target {
+        Target::Smolchat => register(stream, name, deadline).await,
+        Target::Floor => register_floor(stream, name, deadline).await,
+    }
+}
+
+/// Opens a connection to `addr` for the client `name` and wraps it in `transport` (the TLS
+/// handshake counts against the connect timeout), all by `deadline`. Every door's clients
+/// connect through here.
+pub async fn open(
+    transport: &Transport,
+    addr: SocketAddr,
+    source: Option<Ipv4Addr>,
+    recv_buffer: Option<usize>,
+    name: &str,
+    deadline: Instant,
+) -> Result<Stream, String> {
+    future::or(
         async {
             let tcp = connect(addr, source, recv_buffer)
                 .await
@@ -218,11 +258,7 @@ pub async fn join(
             Err(format!("{name}: connect timed out"))
         },
     )
-    .await?;
-    match target {
-        Target::Smolchat => register(stream, name, deadline).await,
-        Target::Floor => register_floor(stream, name, deadline).await,
-    }
+    .await
 }
 
 /// Opens a TCP connection to `addr`, from `source` when given, with a receive buffer of

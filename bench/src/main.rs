@@ -2,6 +2,11 @@
 //! and prints what the server delivered, how fast, and at what cost in server CPU and memory,
 //! so that changes to the server can be compared with numbers rather than impressions.
 //!
+//! Clients come through any of the server's doors (see `door`): the line door (`--addr`, nc's
+//! way), the IRC door (`--irc-addr`) and the web door (`--web-addr`, WebSocket and JSON).
+//! `fanout --mix nc=50,irc=50` fills one room from several doors; `idle --transport irc` measures
+//! one door's memory per user.
+//!
 //! With `--target floor` the same `fanout` and `idle` scenarios drive the floor relay in
 //! `../shared/floor` instead, a minimal epoll relay that shows what moving the bytes costs on
 //! this machine. Absolute figures move between machines and sittings, so smolchat is judged
@@ -9,11 +14,14 @@
 //!
 //! Scenarios (subcommands; `fanout` when none is given):
 //! - `fanout`: N readers, S senders; deliveries per second and send-to-receive latency, with an
-//!   optional set of stalled readers the server is expected to drop.
-//! - `idle`: N quiet clients; server memory per connection.
+//!   optional set of stalled readers the server is expected to drop. Closed loop (a window of
+//!   lines in flight per sender) or paced (`--rate` lines/s per sender for `--duration-secs`:
+//!   the big room).
+//! - `idle`: N quiet clients of one door; server memory per connection.
 //! - `replay`: fresh clients one at a time; time to receive the history replay.
 //! - `fill-db`: an offline bulk insert into a history database; raw SQLite throughput.
 //! - `writer`: the server's own history writer driven offline; sustained lines stored per second.
+//! - `search`: one client's `/search` queries one at a time; time to receive a page of matches.
 //!
 //! Every scenario prints human-readable lines and ends with one `RESULT key=value ...` line for
 //! scripts. Every wait is bounded by `--timeout-secs`, so the bench always stops by itself; a
@@ -23,9 +31,12 @@
 //! be pointed at someone else's machine by a typo.
 
 mod client;
+mod door;
 mod fanout;
 mod fill_db;
+mod mix;
 mod scenarios;
+mod search;
 mod stats;
 mod swarm;
 mod tls;
@@ -43,9 +54,11 @@ use argh::FromArgs;
 use smol::Executor;
 
 use crate::client::{Target, Transport};
+use crate::door::{Doors, IrcCaps};
 use crate::fanout::FanoutArgs;
 use crate::fill_db::FillDbArgs;
 use crate::scenarios::{IdleArgs, ReplayArgs};
+use crate::search::SearchArgs;
 use crate::stats::Probe;
 use crate::writer::WriterArgs;
 
@@ -110,6 +123,18 @@ struct Cli {
     /// only talks to loopback
     #[argh(switch)]
     tls: bool,
+    /// the server's IRC door (its --irc-listen), for IRC clients; with several --addr, one per
+    /// node in the same order, comma-separated
+    #[argh(option)]
+    irc_addr: Option<String>,
+    /// the server's web door (its --web-listen), for WebSocket clients; with several --addr, one
+    /// per node in the same order, comma-separated
+    #[argh(option)]
+    web_addr: Option<String>,
+    /// the IRC capabilities IRC clients request, comma-separated, or none for no CAP negotiation
+    /// (default server-time,message-tags,echo-message)
+    #[argh(option, default = "IrcCaps::default()")]
+    irc_caps: IrcCaps,
     #[argh(subcommand)]
     scenario: Option<Scenario>,
 }
@@ -120,6 +145,7 @@ enum Scenario {
     Fanout(FanoutArgs),
     Idle(IdleArgs),
     Replay(ReplayArgs),
+    Search(SearchArgs),
     FillDb(FillDbArgs),
     Writer(WriterArgs),
 }
@@ -136,6 +162,8 @@ pub struct Env {
     per_source: usize,
     /// Plaintext or TLS.
     pub transport: Transport,
+    /// Every door's addresses and client settings.
+    pub doors: Doors,
     /// Every wait in the run ends by this instant.
     pub deadline: Instant,
     pub probe: Probe,
@@ -186,12 +214,10 @@ fn run(cli: Cli) -> Result<()> {
         return writer::run(args, deadline);
     }
 
-    let addrs = cli
-        .addr
-        .split(',')
-        .map(|a| parse_loopback(a.trim()))
-        .collect::<Result<Vec<_>>>()?;
+    let addrs = parse_list(&cli.addr)?;
     let addr = addrs[0];
+    let irc_addrs = cli.irc_addr.as_deref().map_or(Ok(Vec::new()), parse_list)?;
+    let web_addrs = cli.web_addr.as_deref().map_or(Ok(Vec::new()), parse_list)?;
     if cli.threads == 0 {
         return Err(BenchError::new("--threads must be at least 1"));
     }
@@ -205,6 +231,15 @@ fn run(cli: Cli) -> Result<()> {
         Transport::Plain
     };
 
+    let doors = Doors {
+        transport: transport.clone(),
+        target: cli.target,
+        line: addrs.clone(),
+        irc: irc_addrs,
+        web: web_addrs,
+        irc_caps: cli.irc_caps,
+    };
+
     on_executor(cli.threads, |ex| async move {
         let env = Env {
             addr,
@@ -212,6 +247,7 @@ fn run(cli: Cli) -> Result<()> {
             target: cli.target,
             per_source: cli.per_source,
             transport,
+            doors,
             deadline,
             probe,
             ex,
@@ -220,9 +256,15 @@ fn run(cli: Cli) -> Result<()> {
             Scenario::Fanout(args) => fanout::run(&env, args).await,
             Scenario::Idle(args) => scenarios::run_idle(&env, args).await,
             Scenario::Replay(args) => scenarios::run_replay(&env, args).await,
+            Scenario::Search(args) => search::run(&env, args).await,
             Scenario::FillDb(_) | Scenario::Writer(_) => Ok(()),
         }
     })
+}
+
+/// Parses a comma-separated list of loopback addresses.
+fn parse_list(addrs: &str) -> Result<Vec<SocketAddr>> {
+    addrs.split(',').map(|a| parse_loopback(a.trim())).collect()
 }
 
 /// Parses `addr` and refuses anything but a loopback address.

@@ -1,5 +1,6 @@
-//! The `idle` and `replay` scenarios: what a quiet connection costs the server in memory, and how
-//! long a newcomer waits for the history replay.
+//! The `idle` and `replay` scenarios: what a quiet connection costs the server in memory (for a
+//! user of any door: `idle --transport nc|irc|web`), and how long a newcomer waits for the
+//! history replay.
 
 use std::time::{Duration, Instant};
 
@@ -7,6 +8,7 @@ use argh::FromArgs;
 use smol::Timer;
 
 use crate::client::{self, Target};
+use crate::door::Door;
 use crate::stats::{self, Histogram};
 use crate::swarm;
 use crate::{BenchError, Env, Result};
@@ -21,6 +23,10 @@ pub struct IdleArgs {
     /// seconds to keep the connections open after settling (default 2)
     #[argh(option, default = "2")]
     pub hold_secs: u64,
+    /// the door every client comes through: nc (the line door, --addr), irc (--irc-addr) or web
+    /// (--web-addr); --tls makes any of them TLS (default nc)
+    #[argh(option, default = "Door::Line")]
+    pub transport: Door,
 }
 
 /// Runs the `idle` scenario and prints its report.
@@ -29,15 +35,16 @@ pub async fn run_idle(env: &Env, args: &IdleArgs) -> Result<()> {
     if n == 0 {
         return Err(BenchError::new("--clients must be at least 1"));
     }
+    let door = args.transport;
     println!(
-        "idle ({}, {}): {n} clients, held {} s",
+        "idle ({}, {door} door, {}): {n} clients, held {} s",
         env.target,
         env.transport.name(),
         args.hold_secs
     );
     let before = env.probe.snapshot();
-    eprintln!("connecting {n} clients to {}", env.addr);
-    let swarm = swarm::join_and_settle(env, n, 0).await?;
+    eprintln!("connecting {n} {door} clients");
+    let mut swarm = swarm::join_and_settle(env, &vec![door; n], n, 0).await?;
     let settled = env.probe.snapshot();
     let (joined_in, settled_in) = (
         swarm.joined_in.as_secs_f64(),
@@ -59,6 +66,9 @@ pub async fn run_idle(env: &Env, args: &IdleArgs) -> Result<()> {
     let hold_until = env
         .deadline
         .min(Instant::now() + Duration::from_secs(args.hold_secs));
+    // Idle clients keep reading, as connected clients do: IRC and web clients answer the
+    // server's pings, so a long hold does not get them dropped as dead.
+    swarm.clients = swarm::idle_until(env, swarm.clients, hold_until).await;
     Timer::at(hold_until).await;
     // The last sample is taken while every connection is still open, after the hold, so lazily
     // grown buffers are included.
@@ -80,7 +90,7 @@ pub async fn run_idle(env: &Env, args: &IdleArgs) -> Result<()> {
         );
     }
     println!(
-        "RESULT scenario=idle target={} transport={} clients={n} join_s={joined_in:.3} settle_s={settled_in:.3} \
+        "RESULT scenario=idle target={} door={door} transport={} clients={n} join_s={joined_in:.3} settle_s={settled_in:.3} \
          register_p50_ms={:.3} register_p99_ms={:.3} register_max_ms={:.3} \
          server_rss_before_kib={} server_rss_settled_kib={} server_rss_after_kib={} \
          kib_per_client={}",

@@ -6,16 +6,25 @@
 //! a client before it answers, so one sync suffices there. The floor answers nothing, so a sync
 //! can overtake a name the floor has not read yet; there client 0 repeats the sync every
 //! [`SYNC_REPEAT`] until every other client has seen one.
+//!
+//! The sync line carries a number of its own, so a sync from an earlier run on the same server,
+//! replayed from the history (IRC and web clients may get the replay after they count as
+//! joined), is never taken for this run's. Lines before the sync, the history among them, are
+//! read and dropped. Clients of any door take part (see [`crate::door`]); one whose door echoes
+//! its own lines (web, IRC with `echo-message`) waits for its sync's echo too, so client 0 has
+//! also read everything before it.
 
+use std::net::Ipv4Addr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use smol::channel::{self, Receiver, Sender};
 use smol::future;
 use smol::lock::Semaphore;
 use smol::Timer;
 
-use crate::client::{self, Client, Registration, Target};
+use crate::client::Target;
+use crate::door::{self, Door, Doors, Heard, Member};
 use crate::{BenchError, Env, Result};
 
 /// Connections in their handshake at the same time. A burst of thousands of simultaneous
@@ -28,11 +37,8 @@ const CONNECT_CONCURRENCY: usize = 200;
 /// stalled reader runs into, even in short runs.
 const STALL_RECV_BUFFER: usize = 4 * 1024;
 
-/// The line client 0 sends once everybody is registered.
-const SYNC: &[u8] = b"sync";
-
-/// How other clients see the sync line.
-const SYNC_SEEN: &[u8] = b"b0: sync";
+/// The name of client 0, which sends the sync line.
+const LEADER: &[u8] = b"b0";
 
 /// How often client 0 repeats the sync line to the floor. Each repeat costs one delivery per
 /// client, nothing next to a registration; the settle time it reports is only this fine.
@@ -41,9 +47,9 @@ const SYNC_REPEAT: Duration = Duration::from_millis(100);
 /// Registered clients, ready for a measured phase.
 pub struct Swarm {
     /// Clients `b0..bN`, in index order.
-    pub clients: Vec<Client>,
+    pub clients: Vec<Member>,
     /// Clients `st0..stK`, which registered and then stopped reading.
-    pub stalled: Vec<Client>,
+    pub stalled: Vec<Member>,
     /// From the first connect to the last registration.
     pub joined_in: Duration,
     /// From client 0 sending the sync line to every client having seen it.
@@ -64,10 +70,23 @@ enum Role {
 }
 
 /// Connects and registers `n` reading clients named `b0..` plus `stall` stalled clients named
-/// `st0..`, then has client 0 send a sync line and waits until every other reading client saw
-/// it. The room relays in order, so after the sync every earlier join notice has been read.
-pub async fn join_and_settle(env: &Env, n: usize, stall: usize) -> Result<Swarm> {
+/// `st0..`, client `i` through `doors[i]`, then has client 0 send a sync line and waits until
+/// every other reading client saw it. The room relays in order, so after the sync every earlier
+/// join notice has been read.
+pub async fn join_and_settle(env: &Env, doors: &[Door], n: usize, stall: usize) -> Result<Swarm> {
     let total = n + stall;
+    if doors.len() != total {
+        return Err(BenchError::new(format!(
+            "{} doors given for {total} clients",
+            doors.len()
+        )));
+    }
+    for door in Door::ALL {
+        if doors.contains(&door) {
+            env.doors.check(door).map_err(BenchError::new)?;
+        }
+    }
+    let sync: Arc<[u8]> = sync_line().into();
     let semaphore = Arc::new(Semaphore::new(CONNECT_CONCURRENCY));
     let (registered_tx, registered_rx) =
         channel::unbounded::<std::result::Result<Duration, String>>();
@@ -77,7 +96,8 @@ pub async fn join_and_settle(env: &Env, n: usize, stall: usize) -> Result<Swarm>
 
     let started = Instant::now();
     let mut tasks = Vec::with_capacity(total);
-    for index in 0..total {
+    let shared = Arc::new(env.doors.clone());
+    for (index, &door) in doors.iter().enumerate() {
         let (name, role) = if index < n {
             let role = if index == 0 {
                 Role::Leader { send_sync: n > 1 }
@@ -88,18 +108,20 @@ pub async fn join_and_settle(env: &Env, n: usize, stall: usize) -> Result<Swarm>
         } else {
             (format!("st{}", index - n), Role::Stalled)
         };
-        let source = env.source_for(index);
         tasks.push(env.ex.spawn(join_one(
-            env.transport.clone(),
-            env.addr_for(index),
-            source,
-            env.target,
-            name,
-            role,
+            Place {
+                doors: shared.clone(),
+                door,
+                index,
+                source: env.source_for(index),
+                name,
+                role,
+                sync: sync.clone(),
+                deadline: env.deadline,
+            },
             semaphore.clone(),
             registered_tx.clone(),
             (go_rx.clone(), settled_rx.clone()),
-            env.deadline,
         )));
     }
     drop((registered_tx, settled_rx));
@@ -167,39 +189,73 @@ pub async fn join_and_settle(env: &Env, n: usize, stall: usize) -> Result<Swarm>
     })
 }
 
-/// One client's part of [`join_and_settle`].
-#[allow(clippy::too_many_arguments)]
-async fn join_one(
-    transport: client::Transport,
-    addr: std::net::SocketAddr,
-    source: Option<std::net::Ipv4Addr>,
-    target: Target,
+/// A sync line unique to this run: `sync` and the nanoseconds since the Unix epoch.
+fn sync_line() -> Vec<u8> {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_nanos());
+    format!("sync {nanos}").into_bytes()
+}
+
+/// Who one client of the swarm is and where it goes.
+struct Place {
+    doors: Arc<Doors>,
+    door: Door,
+    index: usize,
+    source: Option<Ipv4Addr>,
     name: String,
     role: Role,
+    /// The run's sync line.
+    sync: Arc<[u8]>,
+    deadline: Instant,
+}
+
+/// Reads and drops lines until `member` hears `from` say `text`.
+async fn wait_for(
+    member: &mut Member,
+    from: &[u8],
+    text: &[u8],
+    deadline: Instant,
+) -> std::result::Result<(), String> {
+    loop {
+        match member.reader.next(deadline).await {
+            Ok(Some(Heard::Chat { from: f, text: t })) if *f == *from && *t == *text => {
+                return Ok(())
+            }
+            Ok(Some(_)) => {}
+            Ok(None) => return Err(format!("{}: server closed the connection", member.name)),
+            Err(error) => return Err(format!("{}: waiting for sync: {error}", member.name)),
+        }
+    }
+}
+
+/// One client's part of [`join_and_settle`].
+async fn join_one(
+    place: Place,
     semaphore: Arc<Semaphore>,
     registered: Sender<std::result::Result<Duration, String>>,
     (go, settled): (Receiver<()>, Receiver<()>),
-    deadline: Instant,
-) -> std::result::Result<Client, String> {
+) -> std::result::Result<Member, String> {
+    let Place {
+        doors,
+        door,
+        index,
+        source,
+        name,
+        role,
+        sync,
+        deadline,
+    } = place;
     let joined = async {
         let _permit = semaphore.acquire_arc().await;
         let recv_buffer = (role == Role::Stalled).then_some(STALL_RECV_BUFFER);
-        client::join(
-            &transport,
-            addr,
-            source,
-            recv_buffer,
-            target,
-            &name,
-            deadline,
-        )
-        .await
+        door::join(&doors, door, index, source, recv_buffer, &name, deadline).await
     }
     .await;
-    let mut client = match joined {
-        Ok((client, Registration { elapsed, .. })) => {
-            let _ = registered.send(Ok(elapsed)).await;
-            client
+    let mut member = match joined {
+        Ok(joined) => {
+            let _ = registered.send(Ok(joined.elapsed)).await;
+            joined.member
         }
         Err(error) => {
             let _ = registered.send(Err(error.clone())).await;
@@ -215,7 +271,7 @@ async fn join_one(
             // partial line in the reader, so nothing is lost for later phases.
             let drain = async {
                 loop {
-                    match client.lines.read_line(deadline).await {
+                    match member.reader.next(deadline).await {
                         Ok(Some(_)) => {}
                         Ok(None) => return Err(format!("{name}: server closed the connection")),
                         Err(error) => return Err(format!("{name}: waiting to sync: {error}")),
@@ -229,10 +285,12 @@ async fn join_one(
             .await?;
             if send_sync {
                 loop {
-                    client::send_line(&mut client.writer, SYNC, deadline)
+                    member
+                        .writer
+                        .say(&sync, deadline)
                         .await
                         .map_err(|error| format!("{name}: sending sync: {error}"))?;
-                    if target == Target::Smolchat {
+                    if doors.target == Target::Smolchat {
                         break;
                     }
                     // `recv` fails once the coordinator drops the sender: everyone saw a sync.
@@ -244,16 +302,34 @@ async fn join_one(
                         break;
                     }
                 }
+                if member.echoes {
+                    wait_for(&mut member, LEADER, &sync, deadline).await?;
+                }
             }
         }
-        Role::Follower => loop {
-            match client.lines.read_line(deadline).await {
-                Ok(Some(line)) if line == SYNC_SEEN => break,
-                Ok(Some(_)) => {}
-                Ok(None) => return Err(format!("{name}: server closed the connection")),
-                Err(error) => return Err(format!("{name}: waiting for sync: {error}")),
-            }
-        },
+        Role::Follower => wait_for(&mut member, LEADER, &sync, deadline).await?,
     }
-    Ok(client)
+    Ok(member)
+}
+
+/// Keeps every member reading (and dropping) what it hears until `until`, as a connected client
+/// does, answering the IRC door's `PING`s and the web door's pings on the way, then hands them
+/// back.
+pub async fn idle_until(env: &Env, members: Vec<Member>, until: Instant) -> Vec<Member> {
+    let tasks: Vec<_> = members
+        .into_iter()
+        .map(|mut member| {
+            env.ex.spawn(async move {
+                // The deadline ends the loop; an error or a close ends it early, and the member
+                // is handed back either way.
+                while let Ok(Some(_)) = member.reader.next(until).await {}
+                member
+            })
+        })
+        .collect();
+    let mut members = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        members.push(task.await);
+    }
+    members
 }

@@ -11,6 +11,7 @@ use argh::FromArgs;
 
 use crate::config::Config;
 use crate::limits::ratelimit::RateConfig;
+use crate::storage::{RetentionPolicy, Settings};
 
 /// Default line length limit in bytes: long enough for any chat line or a URL, short enough that a
 /// client cannot make the server buffer much per connection.
@@ -85,6 +86,12 @@ pub struct Args {
     #[argh(option, default = "2")]
     pub commit_ms: u64,
 
+    /// remove messages older than this (`30d`, `52w`, `12h`; units s m h d w), a small batch
+    /// at a time, and shrink the file; replays then say older messages were removed (default:
+    /// keep everything)
+    #[argh(option)]
+    pub retention: Option<String>,
+
     /// seconds to flush outboxes on shutdown before closing connections anyway (default 5)
     #[argh(option, default = "5")]
     pub shutdown_grace: u64,
@@ -109,6 +116,11 @@ pub struct Args {
     /// connection), so a test can fill the "disk" without root
     #[argh(option, hidden_help)]
     pub test_max_db_pages: Option<i64>,
+
+    /// testing only: retention's clock runs this far ahead of the real one (a duration such as
+    /// 2h), so a test can age messages without waiting
+    #[argh(option, hidden_help)]
+    pub test_retention_ahead: Option<String>,
 
     // --- Hardening round 3 (review of main) ---
     /// testing only: treat a client from 127.0.A.B as coming from fd00:0:0:A::B, so tests can
@@ -211,6 +223,9 @@ pub struct TlsListener {
 pub enum Subcommand {
     Op(super::cli::OpArgs),
     Ban(super::cli::BanArgs),
+    Backup(super::maintenance::BackupArgs),
+    Check(super::maintenance::CheckArgs),
+    Compact(super::maintenance::CompactArgs),
 }
 
 /// Longest `--motd` file: a welcome, not a manual.
@@ -383,6 +398,27 @@ impl Args {
     /// The commit window of the history writer.
     pub fn commit_window(&self) -> Duration {
         Duration::from_millis(self.commit_ms)
+    }
+
+    /// How the history is kept: the commit window, `--retention`, the test page cap.
+    pub fn history_settings(&self) -> Result<Settings, String> {
+        let retention = match &self.retention {
+            None => None,
+            Some(text) => Some(RetentionPolicy::parse(text).ok_or_else(|| {
+                format!("--retention {text}: expected a duration such as 30d, 52w or 12h")
+            })?),
+        };
+        let retention_ahead = match &self.test_retention_ahead {
+            None => Duration::ZERO,
+            Some(text) => crate::moderation::duration::parse(text)
+                .ok_or_else(|| format!("--test-retention-ahead {text}: expected a duration"))?,
+        };
+        Ok(Settings {
+            commit_window: self.commit_window(),
+            max_pages: self.test_max_db_pages,
+            retention,
+            retention_ahead,
+        })
     }
 
     /// Executor threads to run.

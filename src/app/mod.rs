@@ -7,6 +7,7 @@
 pub mod args;
 mod catch_up;
 pub mod cli;
+pub mod maintenance;
 
 use std::io::Write as _;
 use std::net::{SocketAddr, TcpListener};
@@ -41,8 +42,7 @@ pub fn run(args: Args) -> Result<(), String> {
         Err(e) => warn!("could not raise the open-file limit: {e}"),
     }
     let (history, writer, last_id, position) =
-        History::open_limited(&args.db, args.commit_window(), args.test_max_db_pages)
-            .map_err(|e| e.to_string())?;
+        History::open_with(&args.db, args.history_settings()?).map_err(|e| e.to_string())?;
     let plain = listen.plain.map(bind).transpose()?;
     let tls_listener = match &listen.tls {
         Some(settings) => Some(bind(settings.addr)?),

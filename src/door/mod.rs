@@ -6,6 +6,8 @@
 //! rate, history pages, output while it waits) it calls the services in `src/session/`.
 //!
 //! - [`line`]: nc, telnet and TLS clients, one line of text per message, `/commands`.
+//! - [`irc`]: the IRC door's protocol layer: messages, capabilities, registration, numerics,
+//!   renderers of the hub's events (its session is not wired to the hub yet).
 //! - [`web`]: the page's HTTP, origin checks, WebSocket framing and JSON (its session is not
 //!   wired to the hub yet).
 //!
@@ -13,6 +15,7 @@
 //! [`Doors`] starts that door's session on each connection it accepts. A new door is a folder,
 //! a variant of [`DoorKind`], and its arms in the three `match`es below.
 
+pub mod irc;
 pub mod line;
 pub mod web;
 

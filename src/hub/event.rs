@@ -235,6 +235,8 @@ pub enum Refusal {
     NameHeld(Nick, u64),
     AlreadyKnownAs(Nick),
     AlreadyIn(RoomName),
+    /// The room looks like an occupied different one (`#рор` in Cyrillic beside `#pop`).
+    RoomLooksLike(RoomName, RoomName),
     NotInRoom(RoomName),
     /// A command for "your room" from a member in several rooms: it must say which.
     WhichRoom,

@@ -235,6 +235,17 @@ impl Hub {
             self.core.tell(id, &refused);
             return None;
         }
+        // No two occupied rooms look alike, as no two users do: a whole-script look-alike
+        // (`#рор` beside `#pop`) would pass for the other in `/rooms`. A scan of this node's
+        // rooms, a few microseconds per thousand, on a join only.
+        let other = (self.core.members.rooms())
+            .find(|(r, _)| r.skeleton() == room.skeleton() && **r != room)
+            .map(|(r, _)| r.clone());
+        if let Some(other) = other {
+            let refused = Reply::Refused(Refusal::RoomLooksLike(room, other));
+            self.core.tell(id, &refused);
+            return None;
+        }
         let (nick, outbox) = (member.nick.clone(), member.outbox.clone());
         let old: Vec<RoomName> = member.seats.rooms().cloned().collect();
         if alone && !old.is_empty() {

@@ -9,7 +9,7 @@ use std::io;
 
 use crate::names::RoomName;
 use crate::session::Output;
-use crate::storage::{Format, History, StorageError};
+use crate::storage::{Format, History, Span, StorageError};
 
 /// Rows per history chunk: the most a page holds in memory for one client at a time.
 pub const HISTORY_CHUNK: u32 = 64;
@@ -38,17 +38,16 @@ impl From<io::Error> for PageError {
     }
 }
 
-/// Streams the last `limit` messages of `room` before id `before`, oldest first.
-pub async fn last<O: Output>(
+/// Streams the page `span` describes (its rows before id `before`), oldest first. The span
+/// ([`History::span`]) comes first so that a door can say what it knows of the page above its
+/// rows: that retention removed older messages, for one.
+pub async fn page<O: Output>(
     out: &mut O,
     history: &History,
-    (room, before, limit): (&RoomName, i64, u32),
+    (room, before): (&RoomName, i64),
+    span: &Span,
     format: Format,
 ) -> Result<Streamed, PageError> {
-    let span = history
-        .span(room, before, limit)
-        .await
-        .map_err(PageError::Unavailable)?;
     let Some(first) = span.first else {
         return Ok(Streamed {
             count: 0,

@@ -1,16 +1,23 @@
 //! The chat history in SQLite: the schema, one writer thread with group commit, and a pool of
-//! read connections for replays.
+//! read connections for replays and searches.
 //!
 //! This is the only module that speaks SQL. No SQLite call runs on an executor thread: writes go
 //! through a channel to a dedicated thread ([`writer`]) that commits in batches, and reads run on a
 //! small fixed pool of reader threads ([`readers`]). The writer commits at least once per commit
-//! window, which bounds what a crash or power cut can lose.
+//! window, which bounds what a crash or power cut can lose; between commits it removes history
+//! older than `--retention` ([`retention`]). [`file`] works on the file as a whole for the
+//! command line: backup, check, compact.
 //!
 //! It must not know about sockets, sessions or membership: it stores and returns records.
 
 pub mod accounts;
+pub mod file;
+mod index;
+mod query;
 mod readers;
+mod retention;
 mod schema;
+mod search;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -26,8 +33,11 @@ use crate::vocab::Kind;
 use readers::ReadJob;
 use writer::WriterMsg;
 
+pub use query::{QueryError, SearchQuery};
 pub use readers::{Rows, Span};
+pub use retention::Policy as RetentionPolicy;
 pub use schema::open_connection;
+pub use search::Hits;
 pub use writer::HistoryWriter;
 
 /// Records that may wait for the writer before the hub waits too: a few commit windows' worth at
@@ -113,6 +123,22 @@ pub struct History {
     reads: Sender<ReadJob>,
 }
 
+/// How the history is kept: [`History::open_with`]'s settings.
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    /// How long the writer gathers lines before a commit (`--commit-ms`).
+    pub commit_window: Duration,
+    /// Caps the writer's connection at this many database pages (`PRAGMA max_page_count`).
+    /// Past it every commit fails with "database or disk is full", exactly as on a full
+    /// filesystem: this is how the tests inject a full disk without root.
+    pub max_pages: Option<i64>,
+    /// Messages older than this are removed (`--retention`); `None` keeps them forever.
+    pub retention: Option<RetentionPolicy>,
+    /// Testing only: retention's clock runs this far ahead of the real one, so a test can age
+    /// messages without waiting (`--test-retention-ahead`).
+    pub retention_ahead: Duration,
+}
+
 impl History {
     /// Opens the database and starts the writer thread. Returns the handle, the writer's owner and
     /// the highest message id already stored.
@@ -120,20 +146,26 @@ impl History {
         path: &Path,
         commit_window: Duration,
     ) -> Result<(History, HistoryWriter, i64), OpenError> {
-        let (history, writer, last_id, _) = History::open_limited(path, commit_window, None)?;
+        let settings = Settings {
+            commit_window,
+            ..Settings::default()
+        };
+        let (history, writer, last_id, _) = History::open_with(path, settings)?;
         Ok((history, writer, last_id))
     }
 
-    /// [`History::open`], with the writer's connection limited to `max_pages` database pages
-    /// (`PRAGMA max_page_count`). Past it every commit fails with "database or disk is full",
-    /// exactly as on a full filesystem: this is how the tests inject a full disk without root.
-    /// Also returns where the newest stored row sits in the cluster log, which is where a
-    /// cluster node resumes reading.
-    pub fn open_limited(
+    /// [`History::open`] with every setting. Also returns where the newest stored row sits in
+    /// the cluster log, which is where a cluster node resumes reading.
+    pub fn open_with(
         path: &Path,
-        commit_window: Duration,
-        max_pages: Option<i64>,
+        settings: Settings,
     ) -> Result<(History, HistoryWriter, i64, Option<LogPos>), OpenError> {
+        let Settings {
+            commit_window,
+            max_pages,
+            retention,
+            retention_ahead,
+        } = settings;
         let err = |source| OpenError {
             path: path.to_owned(),
             source,
@@ -142,6 +174,7 @@ impl History {
         // cannot migrate a database that a running server is using.
         let lock = schema::lock_database(path).map_err(err)?;
         let conn = open_connection(path).map_err(err)?;
+        index::index_by_batch(&conn).map_err(|e| err(e.into()))?;
         if let Some(pages) = max_pages {
             conn.pragma_update(None, "max_page_count", pages)
                 .map_err(|e| err(e.into()))?;
@@ -151,11 +184,16 @@ impl History {
         let (tx, rx) = async_channel::bounded(QUEUE);
         let (commit_tx, commits) = async_channel::bounded(1);
         let committed = Arc::new(AtomicI64::new(last_id));
+        let retention = retention.map(|policy| {
+            retention::Retention::new(policy, &conn, crate::clock::now_ms, retention_ahead)
+        });
         let thread = {
             let committed = committed.clone();
             std::thread::Builder::new()
                 .name("history-writer".into())
-                .spawn(move || writer::writer_loop(conn, rx, committed, commit_tx, commit_window))
+                .spawn(move || {
+                    writer::writer_loop(conn, rx, committed, commit_tx, commit_window, retention)
+                })
                 .map_err(|e| err(StorageError::Thread(e)))?
         };
         let (reads, jobs) = async_channel::unbounded();
@@ -234,17 +272,13 @@ impl History {
         before: i64,
         limit: u32,
     ) -> Result<Span, StorageError> {
-        let (reply, answer) = async_channel::bounded(1);
-        self.read(ReadJob::Span {
+        self.ask(|reply| ReadJob::Span {
             room: room.shared(),
             before,
             limit,
             reply,
-        });
-        answer
-            .recv()
-            .await
-            .unwrap_or(Err(StorageError::ReadersGone))
+        })
+        .await
     }
 
     /// Up to `max` messages of `room` with ids in `from..before`, oldest first, each formatted
@@ -257,24 +291,49 @@ impl History {
         max: u32,
         format: Format,
     ) -> Result<Rows, StorageError> {
-        let (reply, answer) = async_channel::bounded(1);
-        self.read(ReadJob::Rows {
+        self.ask(|reply| ReadJob::Rows {
             room: room.shared(),
             from,
             before,
             max,
             format,
             reply,
-        });
+        })
+        .await
+    }
+
+    /// Up to `limit` messages of `room` below id `before` that match `query`, newest first,
+    /// each formatted by `format`.
+    pub async fn search(
+        &self,
+        (room, query): (&RoomName, &SearchQuery),
+        before: i64,
+        limit: u32,
+        format: Format,
+    ) -> Result<Hits, StorageError> {
+        self.ask(|reply| ReadJob::Search {
+            room: room.shared(),
+            query: query.clone(),
+            before,
+            limit,
+            format,
+            reply,
+        })
+        .await
+    }
+
+    /// Hands a reader thread the job built around a reply channel, and waits for the answer.
+    async fn ask<T>(
+        &self,
+        job: impl FnOnce(Sender<Result<T, StorageError>>) -> ReadJob,
+    ) -> Result<T, StorageError> {
+        let (reply, answer) = async_channel::bounded(1);
+        if self.reads.try_send(job(reply)).is_err() {
+            error!("history readers are gone");
+        }
         answer
             .recv()
             .await
             .unwrap_or(Err(StorageError::ReadersGone))
-    }
-
-    fn read(&self, job: ReadJob) {
-        if self.reads.try_send(job).is_err() {
-            error!("history readers are gone");
-        }
     }
 }

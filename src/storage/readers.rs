@@ -12,6 +12,8 @@ use async_channel::{Receiver, Sender};
 use log::debug;
 use rusqlite::{params, Connection, OpenFlags};
 
+use super::query::SearchQuery;
+use super::search::{self, Hits};
 use super::{Format, Row, StorageError};
 use crate::vocab::Kind;
 
@@ -20,12 +22,15 @@ use crate::vocab::Kind;
 pub(super) const READERS: usize = 2;
 
 /// Where a page of history starts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Span {
     /// Messages in the page.
     pub count: u32,
     /// The oldest id in the page, if any.
     pub first: Option<i64>,
+    /// When the page is short (it reached the oldest message kept) and retention removed some
+    /// of the room's history: the retention it was removed under (`30d`).
+    pub removed: Option<Arc<str>>,
 }
 
 /// One chunk of a page, formatted.
@@ -52,6 +57,14 @@ pub(super) enum ReadJob {
         format: Format,
         reply: Sender<Result<Rows, StorageError>>,
     },
+    Search {
+        room: Arc<str>,
+        query: SearchQuery,
+        before: i64,
+        limit: u32,
+        format: Format,
+        reply: Sender<Result<Hits, StorageError>>,
+    },
 }
 
 impl ReadJob {
@@ -61,6 +74,9 @@ impl ReadJob {
                 let _ = reply.try_send(Err(e));
             }
             ReadJob::Rows { reply, .. } => {
+                let _ = reply.try_send(Err(e));
+            }
+            ReadJob::Search { reply, .. } => {
                 let _ = reply.try_send(Err(e));
             }
         }
@@ -108,6 +124,20 @@ pub(super) fn reader_loop(path: &Path, jobs: &Receiver<ReadJob>) {
                 let _ = reply.try_send(result);
                 ok
             }
+            ReadJob::Search {
+                room,
+                query,
+                before,
+                limit,
+                format,
+                reply,
+            } => {
+                let result = search::read_hits(&c, (&room, &query), before, limit, format)
+                    .map_err(StorageError::from);
+                let ok = result.is_ok();
+                let _ = reply.try_send(result);
+                ok
+            }
         };
         if ok {
             conn = Some(c);
@@ -124,19 +154,35 @@ fn open_reader(path: &Path) -> rusqlite::Result<Connection> {
     Ok(conn)
 }
 
-/// Counts the page: an index-only walk of `(room, id)` backwards from `before`.
+/// Counts the page: an index-only walk of `(room, id)` backwards from `before`. A short page
+/// also says whether retention removed older messages of the room.
 fn read_span(conn: &Connection, room: &str, before: i64, limit: u32) -> rusqlite::Result<Span> {
     let mut stmt = conn.prepare_cached(
         "SELECT count(*), min(id) FROM (
              SELECT id FROM messages WHERE room = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3
          )",
     )?;
-    stmt.query_row(params![room, before, i64::from(limit)], |row| {
+    let mut span = stmt.query_row(params![room, before, i64::from(limit)], |row| {
         Ok(Span {
             count: row.get(0)?,
             first: row.get(1)?,
+            removed: None,
         })
-    })
+    })?;
+    if span.count < limit {
+        span.removed = removed_after(conn, room)?;
+    }
+    Ok(span)
+}
+
+/// The retention under which some of `room`'s history was removed, if any was.
+pub(super) fn removed_after(conn: &Connection, room: &str) -> rusqlite::Result<Option<Arc<str>>> {
+    let mut stmt = conn.prepare_cached("SELECT after FROM history_removed WHERE room = ?1")?;
+    let mut rows = stmt.query([room])?;
+    match rows.next()? {
+        Some(row) => Ok(Some(row.get::<_, String>(0)?.into())),
+        None => Ok(None),
+    }
 }
 
 /// Reads and formats one chunk of a page, walking `(room, id)` forwards from `from`.
@@ -218,7 +264,8 @@ mod tests {
             span,
             Span {
                 count: 2,
-                first: Some(3)
+                first: Some(3),
+                removed: None
             }
         );
         let span = read_span(&conn, "lobby", 3, 10).unwrap();
@@ -226,7 +273,8 @@ mod tests {
             span,
             Span {
                 count: 1,
-                first: Some(1)
+                first: Some(1),
+                removed: None
             }
         );
         let span = read_span(&conn, "nowhere", 100, 10).unwrap();
@@ -234,7 +282,8 @@ mod tests {
             span,
             Span {
                 count: 0,
-                first: None
+                first: None,
+                removed: None
             }
         );
     }

@@ -44,8 +44,12 @@ const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("../../migrations/0007_cluster_changes.sql"),
     ),
     (
-        "0009_unicode_names",
-        include_str!("../../migrations/0009_unicode_names.sql"),
+        "0008_unicode_names",
+        include_str!("../../migrations/0008_unicode_names.sql"),
+    ),
+    (
+        "0009_search_and_retention",
+        include_str!("../../migrations/0009_search_and_retention.sql"),
     ),
 ];
 
@@ -54,12 +58,20 @@ type RustStep = fn(&Connection) -> rusqlite::Result<()>;
 
 /// The Rust part of a migration, by the migration's name: run after its SQL, in its transaction,
 /// so the upgrade is all or nothing.
-const RUST_STEPS: &[(&str, RustStep)] = &[("0009_unicode_names", accounts::recompute_skeletons)];
+const RUST_STEPS: &[(&str, RustStep)] = &[("0008_unicode_names", accounts::recompute_skeletons)];
 
 /// Opens (creating if needed) the database at `path`, switches it to WAL and applies every
 /// pending migration. Used by the writer, and by tools that fill a database offline.
 pub fn open_connection(path: &Path) -> Result<Connection, StorageError> {
     let mut conn = Connection::open(path)?;
+    // A new file gets incremental auto-vacuum, so that what retention deletes can be given back
+    // to the file system a step at a time. It only takes effect before the first table exists;
+    // an older file keeps its mode until `smolchat compact` rebuilds it (docs/DEPLOY.md), since
+    // switching means a full VACUUM, which the server never runs on its own.
+    let pages: i64 = conn.pragma_query_value(None, "page_count", |row| row.get(0))?;
+    if pages == 0 {
+        conn.pragma_update(None, "auto_vacuum", "INCREMENTAL")?;
+    }
     // Short: a commit that finds the database locked is retried by the writer with back-off,
     // and logged, rather than waiting silently inside SQLite.
     conn.busy_timeout(Duration::from_secs(1))?;
@@ -102,6 +114,11 @@ fn migrate(conn: &mut Connection) -> Result<(), StorageError> {
         return Err(StorageError::TooNew { applied, known });
     }
     for (n, (name, sql)) in MIGRATIONS.iter().enumerate().skip(applied as usize) {
+        // An upgrade can take a while on a big history (building the search index): say so
+        // before, not only after.
+        if applied > 0 {
+            info!("applying migration {name}");
+        }
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
         for (_, step) in RUST_STEPS.iter().filter(|(step, _)| step == name) {
@@ -114,21 +131,29 @@ fn migrate(conn: &mut Connection) -> Result<(), StorageError> {
     Ok(())
 }
 
-/// The highest message id stored.
+/// The highest message id stored, or removed by retention: ids are never reused, even after
+/// retention emptied the table.
 pub(super) fn last_id(conn: &Connection) -> Result<i64, StorageError> {
-    Ok(
-        conn.query_row("SELECT coalesce(max(id), 0) FROM messages", [], |r| {
-            r.get(0)
-        })?,
-    )
+    Ok(conn.query_row(
+        "SELECT max(coalesce((SELECT max(id) FROM messages), 0),
+                    coalesce((SELECT max(through_id) FROM history_removed), 0))",
+        [],
+        |r| r.get(0),
+    )?)
 }
 
-/// Where the newest stored row sits in the cluster log: its stream id and log position. `None`
-/// when no row came from a cluster log (a new file, or one only a single node wrote).
+/// Where the newest stored row sits in the cluster log: its stream id and log position, also
+/// when retention has removed it since (`history_removed` keeps the position). `None` when no
+/// row came from a cluster log (a new file, or one only a single node wrote).
 pub(super) fn log_position(conn: &Connection) -> Result<Option<LogPos>, StorageError> {
     let mut stmt = conn.prepare(
-        "SELECT stream_id, log_seq FROM messages WHERE stream_id IS NOT NULL
-         ORDER BY id DESC LIMIT 1",
+        "SELECT stream_id, log_seq FROM (
+             SELECT * FROM (SELECT id, stream_id, log_seq FROM messages
+                            WHERE stream_id IS NOT NULL ORDER BY id DESC LIMIT 1)
+             UNION ALL
+             SELECT through_id, stream_id, log_seq FROM history_removed
+             WHERE stream_id IS NOT NULL
+         ) ORDER BY id DESC LIMIT 1",
     )?;
     let mut rows = stmt.query([])?;
     match rows.next()? {
@@ -157,6 +182,43 @@ mod tests {
         drop(conn);
         let conn = open_connection(&path).unwrap();
         assert_eq!(last_id(&conn).unwrap(), 0);
+    }
+
+    /// `user_version` counts migrations, so the N-th migration must be numbered N: a gap (a number
+    /// kept for another branch) lets that branch's migration slot in before a later one that
+    /// databases may already have applied, and `user_version` would then skip it. Two branches
+    /// that each add migration N meet here and one takes N+1.
+    #[test]
+    fn migrations_are_numbered_in_order_without_gaps() {
+        for (n, (name, _)) in MIGRATIONS.iter().enumerate() {
+            let number = format!("{:04}_", n + 1);
+            assert!(
+                name.starts_with(&number),
+                "migration {name} is number {}",
+                n + 1
+            );
+        }
+        for (step, _) in RUST_STEPS {
+            assert!(
+                MIGRATIONS.iter().any(|(name, _)| name == step),
+                "a Rust step for no migration: {step}"
+            );
+        }
+    }
+
+    /// The list holds every file of `migrations/`, in file order: migrations merged from
+    /// several branches must still run in the order of their numbers.
+    #[test]
+    fn migrations_are_every_file_in_order() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/migrations");
+        let mut files: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter_map(|name| name.strip_suffix(".sql").map(str::to_owned))
+            .collect();
+        files.sort();
+        let listed: Vec<&str> = MIGRATIONS.iter().map(|(name, _)| *name).collect();
+        assert_eq!(listed, files);
     }
 
     /// A database from a newer smolchat is refused rather than misread.

@@ -6,6 +6,8 @@
 //! committed id and signals the hub, which relays only lines up to that id: while commits fail,
 //! chat pauses instead of relaying lines that are not stored.
 //!
+//! Between commits, and only then, it gives [`Retention`] a bounded step when one is due.
+//!
 //! It must not know about sessions or the hub: it sees records and barriers, nothing else.
 
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -18,6 +20,8 @@ use log::{error, info};
 use rusqlite::{params, Connection};
 use smol::future;
 
+use super::index;
+use super::retention::Retention;
 use super::Record;
 use crate::clock;
 
@@ -67,6 +71,7 @@ pub(super) fn writer_loop(
     committed: Arc<AtomicI64>,
     commit_signal: Sender<()>,
     window: Duration,
+    mut retention: Option<Retention>,
 ) -> u64 {
     let mut batch: Vec<Record> = Vec::with_capacity(MAX_BATCH);
     let mut barriers: Vec<Sender<()>> = Vec::new();
@@ -76,8 +81,23 @@ pub(super) fn writer_loop(
     let mut give_up_at: Option<Instant> = None;
     let mut closed = false;
     while !closed {
-        let Ok(first) = rx.recv_blocking() else {
-            break;
+        if let Some(retention) = retention.as_mut() {
+            // Not once shutdown has begun: then only the queue matters.
+            if !rx.is_closed() && retention.should_step(Instant::now(), rx.is_empty(), total) {
+                retention.step(&mut conn, total);
+            }
+        }
+        let first = match retention.as_ref().map(|r| r.next(total)) {
+            // Wake for the next retention step if no line comes first.
+            Some(due) => match recv_until(&rx, due) {
+                Received::Msg(msg) => msg,
+                Received::Timeout => continue,
+                Received::Closed => break,
+            },
+            None => match rx.recv_blocking() {
+                Ok(msg) => msg,
+                Err(_) => break,
+            },
         };
         closed = gather(&rx, first, window, &mut batch, &mut barriers);
         if !batch.is_empty() {
@@ -100,6 +120,29 @@ pub(super) fn writer_loop(
     }
     info!("history writer stopped after storing {total} lines");
     lost
+}
+
+/// What waiting for the queue until a deadline gave.
+enum Received {
+    Msg(WriterMsg),
+    Timeout,
+    Closed,
+}
+
+/// Waits for the next message until `deadline`.
+fn recv_until(rx: &Receiver<WriterMsg>, deadline: Instant) -> Received {
+    smol::block_on(future::or(
+        async {
+            match rx.recv().await {
+                Ok(msg) => Received::Msg(msg),
+                Err(_) => Received::Closed,
+            }
+        },
+        async {
+            smol::Timer::at(deadline).await;
+            Received::Timeout
+        },
+    ))
 }
 
 /// Gathers one batch, starting with `first`: everything queued, and more until the window ends,
@@ -215,6 +258,11 @@ fn commit(conn: &mut Connection, batch: &[Record]) -> rusqlite::Result<()> {
                 r.log.as_ref().map(|l| l.seq),
             ])?;
         }
+    }
+    let ids = batch.iter().map(|r| r.id);
+    if let (Some(first), Some(last)) = (ids.clone().min(), ids.max()) {
+        // One statement for the whole batch: see `index`.
+        index::add(&tx, first, last)?;
     }
     tx.commit()
 }

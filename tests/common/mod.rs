@@ -5,6 +5,8 @@
 pub mod accounts;
 pub mod browser;
 pub mod fakeweb;
+pub mod history;
+pub mod irc;
 
 use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -331,6 +333,20 @@ pub struct Row {
     pub kind: String,
 }
 
+/// The latest schema version (`PRAGMA user_version`): one per file in `migrations/`, whichever
+/// branches added them.
+pub fn latest_version() -> i64 {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/migrations");
+    std::fs::read_dir(dir)
+        .expect("migrations/")
+        .filter(|entry| {
+            entry
+                .as_ref()
+                .is_ok_and(|e| e.path().extension().is_some_and(|x| x == "sql"))
+        })
+        .count() as i64
+}
+
 /// Every row of the `messages` table, by id.
 pub fn message_rows(db: &rusqlite::Connection) -> Vec<Row> {
     let mut stmt = db
@@ -509,6 +525,8 @@ pub const PROGRAMS: &[(&str, &str)] = &[
     ("sqlite3", "sqlite3"),
     ("systemd-analyze", "systemd"),
     ("chromium", "chromium"),
+    ("irssi", "irssi"),
+    ("weechat-curses", "weechat-curses"),
 ];
 
 /// The outside program `program` (one of [`PROGRAMS`]), found on `PATH`. A test that needs one

@@ -151,7 +151,7 @@ async fn register<S: Stream>(
     match shared
         .accounts
         .store
-        .create(nick.as_str(), hash.clone())
+        .create(nick.as_str(), hash.clone(), created_ms)
         .await
     {
         Ok(true) => {

@@ -59,6 +59,8 @@ pub(super) async fn chat<S: Stream>(
     let mut rate = LineRate::new(config.rate, Instant::now());
     // Over-long lines are logged as a warning once per session, then at debug level.
     let mut too_long_seen = false;
+    // Where `/search` alone goes on; boxed, so an idle session carries one pointer for it.
+    let mut search: Option<Box<paging::SearchCursor>> = None;
 
     loop {
         if conn.flush().await.is_err() {
@@ -178,6 +180,14 @@ pub(super) async fn chat<S: Stream>(
                         Ok(Some(older)) => oldest = older,
                         Ok(None) => {}
                         Err(_) => return End::Gone,
+                    }
+                    continue;
+                }
+                // Boxed like /history: a search is rare next to chat.
+                Local::Search(query) => {
+                    let page = paging::search(conn, &shared.history, &room, query, &mut search);
+                    if Box::pin(page).await.is_err() {
+                        return End::Gone;
                     }
                     continue;
                 }

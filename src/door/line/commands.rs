@@ -16,6 +16,7 @@ use crate::hub::LIST_PAGE;
 use crate::moderation::ban::{Net, Target};
 use crate::moderation::duration;
 use crate::names::{NameError, Nick, RoomName};
+use crate::storage::{QueryError, SearchQuery};
 use crate::vocab::Kind;
 
 /// Default page size of `/history`.
@@ -49,6 +50,8 @@ pub enum Local {
     Nick(Nick),
     Join(RoomName),
     History(u32),
+    /// `/search TEXT` starts a search; `/search` alone continues the last one with older matches.
+    Search(Option<SearchQuery>),
     Quit(Option<String>),
     Register,
     Password,
@@ -91,6 +94,7 @@ pub enum CommandError {
     Usage(&'static str),
     BadNick(NameError),
     BadRoom(NameError),
+    BadSearch(QueryError),
     /// A `/me` whose text would read like a server notice about the user.
     LooksLikeNotice,
 }
@@ -104,6 +108,7 @@ impl std::fmt::Display for CommandError {
             CommandError::Usage(usage) => write!(f, "usage: {usage} (type /help for more)"),
             CommandError::BadNick(e) => write!(f, "{} (see /help)", e.nick_reason()),
             CommandError::BadRoom(e) => write!(f, "{} (see /help)", e.room_reason()),
+            CommandError::BadSearch(e) => write!(f, "search: {e} (see /help)"),
             CommandError::LooksLikeNotice => write!(
                 f,
                 "that action would look like a server notice, not sent (see /help)"
@@ -231,6 +236,21 @@ pub static COMMANDS: &[Command] = &[
                 Ok(n) if n > 0 => Ok(Parsed::Local(Local::History(n.min(HISTORY_MAX)))),
                 _ => Err(CommandError::Usage(usage)),
             },
+        },
+    },
+    Command {
+        name: "search",
+        usage: "/search [TEXT]",
+        help: &[help(
+            "/search [TEXT]",
+            "find words, \"exact phrases\" or prefix* in your room, newest first; alone: older",
+        )],
+        operator: None,
+        parse: |args, _| match args {
+            "" => Ok(Parsed::Local(Local::Search(None))),
+            text => SearchQuery::parse(text)
+                .map(|query| Parsed::Local(Local::Search(Some(query))))
+                .map_err(CommandError::BadSearch),
         },
     },
     Command {

@@ -204,6 +204,7 @@ pub fn refused(refusal: &Refusal) -> String {
         Refusal::NameHeld(nick, secs) => words::name_held(nick, *secs),
         Refusal::AlreadyKnownAs(nick) => words::already_known_as(nick),
         Refusal::AlreadyIn(room) => words::already_in(room),
+        Refusal::RoomLooksLike(room, other) => words::room_looks_like(room, other),
         Refusal::NotInRoom(room) => words::not_in(room),
         Refusal::WhichRoom => words::WHICH_ROOM.to_owned(),
         Refusal::NoSuchUser(nick) => words::no_such_user(nick),

@@ -239,6 +239,11 @@ pub fn already_in(room: &RoomName) -> String {
     format!("you are already in {room}")
 }
 
+/// `/join` of a room that looks like an occupied one (`#рор` in Cyrillic beside `#pop`).
+pub fn room_looks_like(room: &RoomName, other: &RoomName) -> String {
+    format!("{room} looks too much like the room {other}: join {other}, or choose another name")
+}
+
 /// The confirmation of `/join`, with how many are there now (the mover included).
 pub fn you_joined(room: &RoomName, count: usize) -> String {
     let here = if count == 1 {
@@ -297,6 +302,48 @@ pub fn turned_away(why: &TurnedAway) -> String {
         TurnedAway::Full => "server full, try again later".to_owned(),
     }
 }
+
+// --- Retention and search (issue 22) ---
+
+/// In a join replay (under its first marker) and at the end of the last `/search` page, when
+/// the oldest message kept is reached and `--retention` removed older ones of the room.
+pub fn older_removed(after: &str) -> String {
+    format!("--- older messages were removed after {after} ---")
+}
+
+/// `/history`'s last page when `--retention` removed older messages of the room, in place of
+/// [`nothing_older`].
+pub fn beginning_removed(room: &RoomName, after: &str) -> String {
+    format!("--- beginning of {room} history: older messages were removed after {after} ---")
+}
+
+/// The first line of a `/search` page: the query as understood (`rust* "exact words"`).
+pub fn search_start(room: &RoomName, query: &dyn std::fmt::Display, older: bool) -> String {
+    let order = ["newest first", "older matches"][usize::from(older)];
+    format!("--- search of {room} for {query}, {order} ---")
+}
+
+/// The last line of a `/search` page.
+pub fn search_end(count: u32, more: bool) -> String {
+    let found = match count {
+        0 => "no matches".to_owned(),
+        1 => "1 match".to_owned(),
+        n => format!("{n} matches"),
+    };
+    let rest = match (more, count) {
+        (true, _) => "; /search alone shows older ones",
+        (false, 0) => "",
+        (false, _) => ", no older ones",
+    };
+    format!("--- end of search ({found}{rest}) ---")
+}
+
+/// `/search` alone with nothing to continue.
+pub const NO_SEARCH: &str =
+    "no search to continue in this room: /search TEXT finds TEXT in your room's history";
+
+/// What a search that failed says instead of its matches.
+pub const SEARCH_UNAVAILABLE: &str = "(search is unavailable right now)";
 
 /// The last words of a connection still without a name, evicted to make room for a newcomer
 /// (`--max-unregistered`).

@@ -320,8 +320,8 @@ impl Moderation {
                 };
                 let logged = text.clone().unwrap_or_else(|| "-".to_owned());
                 let stored = text.as_deref().map(Into::into);
-                self.store
-                    .set_topic(room.shared(), stored, op.nick.shared());
+                let by = (op.nick.shared(), cx.now_ms);
+                self.store.set_topic(room.shared(), stored, by);
                 let by = op.nick.to_string();
                 let change = Change::Topic {
                     room: room.clone(),

@@ -77,7 +77,7 @@ fn fill_skeletons(conn: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// The upgrade step of migration 0009 (names in every script): recomputes every stored
+/// The upgrade step of migration 0008 (names in every script): recomputes every stored
 /// skeleton by the current rule, since the rule changed from an ASCII table to TR39's. Run by
 /// the migration loop in the migration's transaction. A later change to `names::skeleton` (or to
 /// the `unicode-security` tables) needs a new migration that runs this again; a table that adds
@@ -149,13 +149,24 @@ pub fn find_like(
 }
 
 /// Registers `display`; false if the name (or a look-alike of it) is registered already.
-pub fn create(conn: &Connection, display: &str, hash: &str) -> rusqlite::Result<bool> {
+pub fn create(
+    conn: &Connection,
+    display: &str,
+    hash: &str,
+    created_ms: i64,
+) -> rusqlite::Result<bool> {
     let skeleton = crate::names::skeleton(display);
     let n = conn.execute(
         "INSERT INTO accounts (name, display, password_hash, created_at, skeleton)
          SELECT ?1, ?2, ?3, ?4, ?5
          WHERE NOT EXISTS (SELECT 1 FROM accounts WHERE name = ?1 OR skeleton = ?5)",
-        params![fold(display), display, hash, now_text(), skeleton],
+        params![
+            fold(display),
+            display,
+            hash,
+            clock::format_utc(created_ms),
+            skeleton
+        ],
     )?;
     Ok(n == 1)
 }
@@ -276,10 +287,10 @@ mod tests {
     fn accounts_bans_topics_round_trip() {
         let dir = tempfile::tempdir().unwrap();
         let conn = open(&dir.path().join("chat.db")).unwrap();
-        assert!(create(&conn, "Alice", "$argon2id$x").unwrap());
-        assert!(!create(&conn, "ALICE", "$argon2id$y").unwrap());
+        assert!(create(&conn, "Alice", "$argon2id$x", 0).unwrap());
+        assert!(!create(&conn, "ALICE", "$argon2id$y", 0).unwrap());
         assert!(
-            !create(&conn, "aIice", "$argon2id$y").unwrap(),
+            !create(&conn, "aIice", "$argon2id$y", 0).unwrap(),
             "a look-alike"
         );
         let like = find_like(&conn, "aiice", &crate::names::skeleton("aiice")).unwrap();
@@ -297,7 +308,7 @@ mod tests {
         );
         assert_eq!(set_operator_in_chat(&conn, "alice", true).unwrap(), Done);
         assert_eq!(operator_roles(&conn).unwrap(), [("alice".into(), true)]);
-        assert!(create(&conn, "Carol", "$argon2id$z").unwrap());
+        assert!(create(&conn, "Carol", "$argon2id$z", 0).unwrap());
         assert_eq!(set_operator_in_chat(&conn, "carol", true).unwrap(), Done);
         assert!(!find(&conn, "carol").unwrap().unwrap().cli_operator);
         assert_eq!(set_operator_in_chat(&conn, "carol", false).unwrap(), Done);
@@ -347,9 +358,9 @@ mod tests {
         delete_mutes(&conn, &["bob".into()]).unwrap();
         assert_eq!(load_mutes(&conn).unwrap().len(), 1);
 
-        set_topic(&conn, "lobby", Some("hello"), "op").unwrap();
+        set_topic(&conn, "lobby", Some("hello"), ("op", 0)).unwrap();
         assert_eq!(load_topics(&conn).unwrap()[0].text, "hello");
-        set_topic(&conn, "lobby", None, "op").unwrap();
+        set_topic(&conn, "lobby", None, ("op", 0)).unwrap();
         assert!(load_topics(&conn).unwrap().is_empty());
     }
 }

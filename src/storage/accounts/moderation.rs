@@ -197,17 +197,17 @@ pub fn load_topics(conn: &Connection) -> rusqlite::Result<Vec<StoredTopic>> {
     rows.collect()
 }
 
-/// Sets a room's topic, or clears it with `None`.
+/// Sets a room's topic (set by `by` at `at_ms`), or clears it with `None`.
 pub fn set_topic(
     conn: &Connection,
     room: &str,
     text: Option<&str>,
-    by: &str,
+    (by, at_ms): (&str, i64),
 ) -> rusqlite::Result<()> {
     match text {
         Some(text) => conn.execute(
             "INSERT OR REPLACE INTO topics (room, topic, set_by, set_at) VALUES (?1, ?2, ?3, ?4)",
-            params![room, text, by, now_text()],
+            params![room, text, by, clock::format_utc(at_ms)],
         )?,
         None => conn.execute("DELETE FROM topics WHERE room = ?1", [room])?,
     };

@@ -114,9 +114,17 @@ impl Store {
         self.look_up(move |c| find_like(c, &name, &skeleton)).await
     }
 
-    pub async fn create(&self, display: &str, hash: String) -> Result<bool, StorageError> {
+    /// Registers `display` as created at `created_ms` (the time its change carries, so every
+    /// node's row is the same).
+    pub async fn create(
+        &self,
+        display: &str,
+        hash: String,
+        created_ms: i64,
+    ) -> Result<bool, StorageError> {
         let display = display.to_owned();
-        self.call(move |c| create(c, &display, &hash)).await
+        self.call(move |c| create(c, &display, &hash, created_ms))
+            .await
     }
 
     pub async fn set_password(&self, name: &str, hash: String) -> Result<bool, StorageError> {
@@ -198,9 +206,10 @@ impl Store {
         }
     }
 
-    pub fn set_topic(&self, room: Arc<str>, text: Option<Arc<str>>, by: Arc<str>) {
+    /// Stores a topic with the time its change carries, so every node's row is the same.
+    pub fn set_topic(&self, room: Arc<str>, text: Option<Arc<str>>, (by, at_ms): (Arc<str>, i64)) {
         self.spawn("a topic", move |c| {
-            set_topic(c, &room, text.as_deref(), &by)
+            set_topic(c, &room, text.as_deref(), (&by, at_ms))
         });
     }
 

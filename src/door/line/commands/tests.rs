@@ -62,6 +62,13 @@ fn commands_parse() {
     assert_eq!(cmd("/history"), local(Local::History(20)));
     assert_eq!(cmd("/history 5"), local(Local::History(5)));
     assert_eq!(cmd("/history 100000"), local(Local::History(HISTORY_MAX)));
+    assert_eq!(cmd("/search"), local(Local::Search(None)));
+    assert_eq!(
+        cmd("/SEARCH rust*  \"exact words\""),
+        local(Local::Search(Some(
+            SearchQuery::parse("rust* \"exact words\"").unwrap()
+        )))
+    );
     assert_eq!(cmd("/quit"), local(Local::Quit(None)));
     assert_eq!(
         cmd("/quit bye all"),
@@ -148,6 +155,9 @@ fn bad_commands_mention_help() {
         "/join a/b",
         "/history x",
         "/history 0",
+        "/search \"unclosed",
+        "/search r*",
+        "/search !!!",
         "/me joined",
         "/me left (quit)",
         "/me is now known as bob",
@@ -172,7 +182,11 @@ fn help_is_the_table() {
         "  /history [N]        N (default 20, max 200) older messages of your room"
     );
     assert_eq!(
-        everyone[10],
+        everyone[9],
+        "  /search [TEXT]      find words, \"exact phrases\" or prefix* in your room, newest first; alone: older"
+    );
+    assert_eq!(
+        everyone[11],
         "  //text              send a line that starts with /"
     );
     assert_eq!(
