@@ -8,6 +8,7 @@
 pub mod cli;
 pub mod hasher;
 pub mod password;
+mod scratch;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
