@@ -764,3 +764,52 @@ fn boss_and_alice() -> (Server, Client, Client) {
     boss.expect("* alice joined");
     (server, boss, alice)
 }
+
+/// A name ban covers the names a troll comes back as: look-alike letters (`1`, `I`, `rn`) with
+/// a tail of digits or separators, at the name prompt and on `/nick`. It does not over-match:
+/// `/ban al` leaves `alice` alone, and `mallory_fan` is another name.
+#[test]
+fn a_name_ban_covers_look_alikes_with_a_tail() {
+    let server = Server::start(&[]);
+    let mut boss = server.operator("boss");
+    boss.send("/ban mallory");
+    boss.expect("banned mallory until lifted");
+    boss.send("/ban al");
+    boss.expect("banned al until lifted");
+    let mut c = Client::connect(server.addr);
+    c.expect("What is your name?");
+    for name in [
+        "ma1lory2",
+        "maIlory2",
+        "rnallory2",
+        "Mallory_",
+        "mallory.7",
+        "a1",
+    ] {
+        c.send(name);
+        c.expect(&format!(
+            "{name} is banned until lifted: choose another name"
+        ));
+        c.expect("What is your name?");
+    }
+    c.send("mallory_fan");
+    c.expect("Welcome, mallory_fan!");
+    c.expect("--- end of history");
+    for name in ["ma1lory2", "rnallory", "al_2"] {
+        c.send(&format!("/nick {name}"));
+        c.expect(&format!(
+            "{name} is banned until lifted: choose another name"
+        ));
+    }
+    c.send("/nick alice");
+    boss.expect("* mallory_fan is now known as alice");
+    // A ban that would keep its own operator out is refused, look-alikes included; nor can a
+    // chat operator dodge the protection of an operator made on the command line that way.
+    boss.send("/ban boss_2");
+    boss.expect("that ban would cover you, not set");
+    let mut carol = server.register("carol", common::accounts::PASSWORD);
+    boss.send("/op carol");
+    carol.expect("carol is now an operator");
+    carol.send("/ban b0ss_2");
+    carol.expect("boss was made an operator on the command line");
+}

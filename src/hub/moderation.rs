@@ -20,6 +20,7 @@ use crate::clock;
 use crate::cluster::{Change, Entry};
 use crate::limits::address::group;
 use crate::moderation::ban::{Ban, BanList, Target};
+use crate::moderation::lookalike;
 use crate::names::{Nick, RoomName};
 use crate::protocol;
 use crate::session::command::HELP_OPERATORS;
@@ -207,6 +208,15 @@ impl Mute {
     }
 }
 
+/// Whether a ban on `target` would keep `member` out from now on: its address, its account, or
+/// its name or a look-alike of it (the rule the name prompt applies, `moderation/lookalike.rs`).
+fn locks_out(target: &Target, member: &Member) -> bool {
+    match target {
+        Target::Name(name) => lookalike::covers(name, &member.nick) || covers(target, member),
+        Target::Net(_) => covers(target, member),
+    }
+}
+
 /// Whether a ban on `target` applies to a connected member: by name, account, or address.
 fn covers(target: &Target, member: &Member) -> bool {
     match target {
@@ -388,7 +398,7 @@ impl Hub {
                 return;
             }
         }
-        if self.members.get(&id).is_some_and(|m| covers(&target, m)) {
+        if self.members.get(&id).is_some_and(|m| locks_out(&target, m)) {
             self.tell(id, protocol::BAN_COVERS_YOU);
             return;
         }
@@ -596,17 +606,21 @@ impl Hub {
     }
 
     /// The name of an operator made on the command line that a ban on `target` would cover by
-    /// name: the account named, or a connected member logged in to such an account.
+    /// name: the account named or a look-alike of it (a ban on `boss_` would keep `boss` out at
+    /// the name prompt), or a connected member logged in to such an account.
     fn protected_by_name(&self, target: &Target) -> Option<String> {
         let Target::Name(name) = target else {
             return None;
         };
-        if self.moderation.cli_operators.contains(name) {
-            return Some(name.clone());
+        let covered = self.moderation.cli_operators.iter().find(|op| {
+            *op == name || Nick::parse(op).is_ok_and(|nick| lookalike::covers(name, &nick))
+        });
+        if let Some(op) = covered {
+            return Some(op.clone());
         }
         self.members
             .values()
-            .filter(|m| covers(target, m))
+            .filter(|m| locks_out(target, m))
             .find_map(|m| {
                 m.account
                     .as_deref()
@@ -656,8 +670,13 @@ impl Hub {
         for (&mid, member) in &self.members {
             let ban = bans
                 .address(member.ip, now)
-                .or_else(|| bans.name(member.nick.key(), now))
-                .or_else(|| member.account.as_deref().and_then(|a| bans.name(a, now)));
+                .or_else(|| bans.name_exact(member.nick.key(), now))
+                .or_else(|| {
+                    member
+                        .account
+                        .as_deref()
+                        .and_then(|a| bans.name_exact(a, now))
+                });
             if let Some(ban) = ban {
                 victims.push((mid, member.nick.clone(), ban.clone()));
                 continue;

@@ -12,6 +12,9 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::{Arc, RwLock};
 
+use super::lookalike;
+use crate::names::Nick;
+
 /// The widest IPv4 prefix `/ban` accepts. Not configurable: a /8 is already sixteen million
 /// addresses; anything wider locks out a large part of the internet, which no chat operator
 /// should do by a typo (the server's owner can still add such a row with sqlite3 or
@@ -103,7 +106,8 @@ fn mask(ip: IpAddr, prefix: u8) -> IpAddr {
 /// What a ban refuses.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Target {
-    /// A name, lower case: refused at the name prompt and on `/nick`, and its account too.
+    /// A name, lower case: refused at the name prompt and on `/nick` with its look-alikes (see
+    /// [`BanList::name`]), and its account too.
     Name(String),
     /// An address prefix: refused at connect.
     Net(Net),
@@ -185,8 +189,18 @@ impl BanList {
             .find(|b| b.active(now_ms) && matches!(&b.target, Target::Net(net) if net.contains(ip)))
     }
 
-    /// The active ban on `name` (any case), if any.
-    pub fn name(&self, name: &str, now_ms: i64) -> Option<&Ban> {
+    /// The active name ban covering `nick`, if any: on its name or on a look-alike with a tail
+    /// of digits and separators (`mallory` covers `ma1lory2`, see [`lookalike`]). What the name
+    /// prompt and `/nick` refuse.
+    pub fn name(&self, nick: &Nick, now_ms: i64) -> Option<&Ban> {
+        self.bans.iter().find(|b| {
+            b.active(now_ms) && matches!(&b.target, Target::Name(n) if lookalike::covers(n, nick))
+        })
+    }
+
+    /// The active ban on exactly `name` (any case), if any: what removes a connected user (or
+    /// one logged in to the account `name`) when a ban comes in, as `/ban` does.
+    pub fn name_exact(&self, name: &str, now_ms: i64) -> Option<&Ban> {
         self.bans.iter().find(|b| {
             b.active(now_ms) && matches!(&b.target, Target::Name(n) if n.eq_ignore_ascii_case(name))
         })
@@ -300,13 +314,17 @@ mod tests {
         let mut list = BanList::default();
         list.add(ban("Mallory", None), 0);
         list.add(ban("198.51.100.0/24", Some(1000)), 0);
-        assert!(list.name("MALLORY", 500).is_some());
-        assert!(list.name("alice", 500).is_none());
+        let nick = |n: &str| Nick::parse(n).unwrap();
+        assert!(list.name(&nick("MALLORY"), 500).is_some());
+        assert!(list.name(&nick("ma1lory2"), 500).is_some());
+        assert!(list.name_exact("ma1lory2", 500).is_none());
+        assert!(list.name_exact("Mallory", 500).is_some());
+        assert!(list.name(&nick("alice"), 500).is_none());
         assert!(list.address(ip("198.51.100.7"), 999).is_some());
         assert!(list.address(ip("198.51.100.7"), 1000).is_none(), "expired");
         assert_eq!(list.active(1000).count(), 1);
         assert!(list.remove(&Target::parse("mallory"), 1000));
         assert!(!list.remove(&Target::parse("mallory"), 1000));
-        assert!(list.name("mallory", 1000).is_none());
+        assert!(list.name(&nick("mallory"), 1000).is_none());
     }
 }

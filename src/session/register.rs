@@ -178,10 +178,11 @@ fn release(shared: &Shared, nick: &Nick, id: MemberId) {
     }
 }
 
-/// The expiry of a ban on `nick`, if one is in force (`Some(None)`: until lifted).
+/// The expiry of a ban covering `nick` (its name or a look-alike of it with a tail of digits),
+/// if one is in force (`Some(None)`: until lifted).
 pub(super) fn name_ban(shared: &Shared, nick: &Nick) -> Option<Option<i64>> {
     let bans = shared.accounts.bans.read().ok()?;
-    bans.name(nick.key(), clock::now_ms()).map(|b| b.expires_ms)
+    bans.name(nick, clock::now_ms()).map(|b| b.expires_ms)
 }
 
 /// Throws away lines typed ahead (after a refused login, they may hold a password), telling the
