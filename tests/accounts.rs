@@ -403,3 +403,98 @@ fn hashing_memory_is_returned_after_each_hash() {
         "resident memory grew by {grown} KiB over 67 hashes ({before} -> {after} KiB)"
     );
 }
+
+/// Logs in to `name` from the loopback address `from`; returns every line from the password
+/// prompt's answer to the end of the replay.
+fn login_from(server: &Server, from: &str, name: &str, password: &str) -> Vec<String> {
+    let mut c = common::accounts::connect_from(from, server.addr);
+    c.expect("What is your name?");
+    c.send(name);
+    c.expect("type its password");
+    c.send(password);
+    let start = c.seen.len();
+    loop {
+        let line = c.line().expect("EOF");
+        assert!(
+            !line.starts_with("too many login attempts"),
+            "{name} from {from} was refused: {line}"
+        );
+        if line.starts_with(&format!("logged in as {name}")) {
+            break;
+        }
+    }
+    let told = c.seen[start..].to_vec();
+    c.expect("--- end of history");
+    told
+}
+
+/// The attack: strangers on many addresses guess one password until the account's
+/// queue is full (the next guesses are refused), after a restart. The owner still gets in at
+/// once, with no wait, both from an address it logged in from before the restart (remembered in
+/// the database) and from an address it never used (a phone).
+#[test]
+fn guessers_on_many_addresses_do_not_lock_the_owner_out_after_a_restart() {
+    let server = Server::start(&[]);
+    server.register("alice", PASSWORD).close();
+    login_from(&server, "127.0.0.2", "alice", PASSWORD);
+    let server = Server::start_in(server.stop(), &[]);
+    // Twenty strangers, each guessing twice in a row on one connection, until the account's
+    // queue holds more than the owner could wait: guesses are refused, or told to wait long.
+    let (mut refused, mut longest) = (0, 0);
+    for i in 1..=20 {
+        let mut c = common::accounts::connect_from(&format!("127.0.1.{i}"), server.addr);
+        c.expect("What is your name?");
+        for attempt in 1..=2 {
+            c.send("alice");
+            c.expect("type its password");
+            c.send(&format!("guess {i}.{attempt}"));
+            let answer = loop {
+                let line = c.line().expect("EOF");
+                if ["too many login", "wrong password", "after failed logins"]
+                    .iter()
+                    .any(|start| line.starts_with(start))
+                {
+                    break line;
+                }
+            };
+            let secs = |l: &str| -> u64 {
+                l.trim_end_matches(" s")
+                    .rsplit(' ')
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(0)
+            };
+            if answer.starts_with("too many login attempts on alice right now") {
+                refused += 1;
+                longest = longest.max(secs(&answer));
+                c.expect("What is your name?");
+            } else if answer.starts_with("wrong password for alice") {
+                c.expect("What is your name?");
+            } else {
+                // Queued: this guess waits its turn (seconds); the stranger stays connected.
+                longest = longest.max(secs(&answer));
+                break;
+            }
+        }
+    }
+    assert!(
+        refused > 0 || longest >= 10,
+        "the account's queue never filled: {refused} refused, {longest} s at most"
+    );
+    for from in ["127.0.0.2", "127.0.2.1"] {
+        let told = login_from(&server, from, "alice", PASSWORD);
+        assert!(
+            !told
+                .iter()
+                .any(|l| l.contains("checked in") || l.contains("try again")),
+            "the owner on {from} waited behind the guessers: {told:?}"
+        );
+    }
+    // And a stranger who failed is still refused.
+    let mut c = common::accounts::connect_from("127.0.1.20", server.addr);
+    c.expect("What is your name?");
+    c.send("alice");
+    c.expect("type its password");
+    c.send("one more guess");
+    c.expect("too many login attempts on alice right now");
+}

@@ -32,7 +32,7 @@ fn version_1_database() -> tempfile::TempDir {
 }
 
 /// Upgrading a version-1 database keeps every row (in the lobby, as plain messages), sets
-/// `user_version` to the latest (7), adds the room index, and new rows follow the old ones.
+/// `user_version` to the latest (8), adds the room index, and new rows follow the old ones.
 #[test]
 fn version_1_database_is_upgraded_in_place() {
     let server = Server::start_in(version_1_database(), &[]);
@@ -44,7 +44,7 @@ fn version_1_database_is_upgraded_in_place() {
     let version: i64 = db
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 7);
+    assert_eq!(version, 8);
     let index_columns: Vec<String> = db
         .prepare("SELECT name FROM pragma_index_info('messages_room_id') ORDER BY seqno")
         .unwrap()
@@ -124,7 +124,7 @@ fn second_start_on_an_upgraded_database_changes_nothing() {
     let version: i64 = db
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 7);
+    assert_eq!(version, 8);
     assert_eq!(message_rows(&db), before);
     assert_eq!(before.len(), OLD_ROWS.len());
 }

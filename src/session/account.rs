@@ -17,6 +17,7 @@ use crate::cluster::Change;
 use crate::hub::moderation::Action;
 use crate::hub::outbox::Inbox;
 use crate::hub::{Event, MemberId};
+use crate::limits::address::group;
 use crate::limits::login::{Attempt, QUEUE_MAX};
 use crate::names::Nick;
 use crate::protocol;
@@ -156,6 +157,9 @@ async fn register<S: Stream>(
     {
         Ok(true) => {
             info!("{}: registered {nick}", conn.peer);
+            // Registering proves ownership as a login does: this address skips the queue.
+            let address = group(conn.peer.ip().to_canonical());
+            shared.accounts.store.remember_address(nick.key(), address);
             let change = Change::Register {
                 display: nick.to_string(),
                 hash,
@@ -245,10 +249,16 @@ async fn check<S: Stream>(
         }
     };
     let ip = conn.peer.ip().to_canonical();
+    let known = shared
+        .accounts
+        .store
+        .knows_address(account, group(ip))
+        .await
+        .unwrap_or(false);
     let delays = &shared.accounts.delays;
     let attempt = delays
         .lock()
-        .map(|mut d| d.attempt(account, ip, Instant::now(), QUEUE_MAX))
+        .map(|mut d| d.attempt(account, ip, known, Instant::now(), QUEUE_MAX))
         .unwrap_or(Attempt::Wait(Duration::ZERO));
     match attempt {
         Attempt::Wait(delay) if !delay.is_zero() => {

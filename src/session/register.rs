@@ -20,6 +20,7 @@ use crate::cluster::Unavailable;
 use crate::hub::moderation::Identity;
 use crate::hub::outbox::Outbox;
 use crate::hub::{Event, Joined, MemberId, RegisterError};
+use crate::limits::address::group;
 use crate::limits::login::Attempt;
 use crate::names::Nick;
 use crate::protocol;
@@ -240,10 +241,19 @@ async fn login<S: Stream>(
         return Ok(false);
     };
     let ip = conn.peer.ip().to_canonical();
+    let address = group(ip);
+    // An address the owner has logged in from skips the account's queue (remembered in the
+    // database, so across restarts); if the lookup fails, the attempt simply queues.
+    let known = shared
+        .accounts
+        .store
+        .knows_address(nick.key(), address)
+        .await
+        .unwrap_or(false);
     let delays = &shared.accounts.delays;
     let attempt = delays
         .lock()
-        .map(|mut d| d.attempt(nick.key(), ip, Instant::now(), budget))
+        .map(|mut d| d.attempt(nick.key(), ip, known, Instant::now(), budget))
         .unwrap_or(Attempt::Wait(Duration::ZERO));
     match attempt {
         Attempt::Wait(delay) if !delay.is_zero() => {
@@ -273,7 +283,7 @@ async fn login<S: Stream>(
         if let Ok(mut d) = delays.lock() {
             d.succeeded(nick.key(), ip);
         }
-        shared.accounts.store.touch_login(nick.key());
+        shared.accounts.store.touch_login(nick.key(), address);
         info!("{}: logged in as {nick}", conn.peer);
         return Ok(true);
     }

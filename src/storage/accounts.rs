@@ -10,6 +10,7 @@
 //!
 //! It must not know about sockets, sessions or membership: it stores and returns rows.
 
+use std::net::IpAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -19,7 +20,7 @@ use async_channel::{Receiver, Sender};
 use log::{error, warn};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
-use super::{open_connection, StorageError};
+use super::{addresses, open_connection, StorageError};
 use crate::clock;
 use crate::cluster::Change;
 use crate::moderation::ban::{Ban, Target};
@@ -697,9 +698,29 @@ impl Store {
             .await
     }
 
-    pub fn touch_login(&self, name: &str) {
+    /// Notes a successful login to `name` from `address` (its group, see `limits/address.rs`):
+    /// the login time, and the address as one the account's owner uses.
+    pub fn touch_login(&self, name: &str, address: IpAddr) {
         let name = name.to_owned();
-        self.spawn("a login time", move |c| touch_login(c, &name));
+        self.spawn("a login", move |c| {
+            touch_login(c, &name)?;
+            addresses::remember(c, &name, address, &now_text())
+        });
+    }
+
+    /// Notes `address` (a group) as one the owner of `name` uses, as at registration.
+    pub fn remember_address(&self, name: &str, address: IpAddr) {
+        let name = name.to_owned();
+        self.spawn("an account's address", move |c| {
+            addresses::remember(c, &name, address, &now_text())
+        });
+    }
+
+    /// Whether `address` (a group) has logged in to `name` lately ([`addresses::knows`]).
+    pub async fn knows_address(&self, name: &str, address: IpAddr) -> Result<bool, StorageError> {
+        let name = name.to_owned();
+        self.look_up(move |c| addresses::knows(c, &name, address, &now_text()))
+            .await
     }
 
     pub fn insert_ban(&self, ban: Ban) {

@@ -9,6 +9,7 @@
 //! It must not know about sockets, sessions or membership: it stores and returns records.
 
 pub mod accounts;
+pub mod addresses;
 mod readers;
 mod schema;
 mod writer;

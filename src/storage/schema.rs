@@ -41,6 +41,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0007_cluster_changes",
         include_str!("../../migrations/0007_cluster_changes.sql"),
     ),
+    (
+        "0008_account_addresses",
+        include_str!("../../migrations/0008_account_addresses.sql"),
+    ),
 ];
 
 /// Opens (creating if needed) the database at `path`, switches it to WAL and applies every
