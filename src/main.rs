@@ -16,6 +16,9 @@ fn main() -> ExitCode {
     let command = match args.command.clone() {
         Some(Subcommand::Op(op)) => Some(("op", accounts::cli::run(op))),
         Some(Subcommand::Ban(ban)) => Some(("ban", accounts::cli::run_ban(ban))),
+        Some(Subcommand::Account(account)) => {
+            Some(("account", accounts::cli::run_account(account)))
+        }
         None => None,
     };
     if let Some((name, result)) = command {

@@ -498,3 +498,82 @@ fn guessers_on_many_addresses_do_not_lock_the_owner_out_after_a_restart() {
     c.send("one more guess");
     c.expect("too many login attempts on alice right now");
 }
+
+/// Registers `name` from the loopback address `from`; returns the last line of the dialogue
+/// (`... is now registered ...` or the refusal).
+fn register_from(server: &Server, from: &str, name: &str) -> String {
+    let mut c = server.join_from(from, name);
+    c.send("/register");
+    let first = c.expect_any_of(&["choose a password", "too many new accounts"]);
+    if first.starts_with("too many new accounts") {
+        return first;
+    }
+    c.send(PASSWORD);
+    c.expect("type the same password again");
+    c.send(PASSWORD);
+    c.expect(&format!("{name} is now registered"))
+}
+
+/// `--registrations-per-hour`: an address (an IPv6 /64 as one) may make that many accounts an
+/// hour; the next `/register` is refused with one line, before any password is asked for, and
+/// registers nothing. Another address is not affected. (The hidden `--test-loopback-as-ipv6`
+/// makes 127.0.1.x one /64 and 127.0.2.x another; passwords then cross "plaintext".)
+#[test]
+fn registrations_per_address_per_hour_are_limited() {
+    let server = Server::start(&[
+        "--registrations-per-hour",
+        "2",
+        "--test-loopback-as-ipv6",
+        "--plaintext-passwords",
+    ]);
+    assert!(register_from(&server, "127.0.1.2", "squat1").contains("is now registered"));
+    assert!(register_from(&server, "127.0.1.3", "squat2").contains("is now registered"));
+    let refused = register_from(&server, "127.0.1.4", "squat3");
+    assert!(
+        refused.starts_with(
+            "too many new accounts from your address (at most 2 an hour): nothing registered, \
+             try again in "
+        ) && refused.ends_with(" min"),
+        "{refused}"
+    );
+    assert!(register_from(&server, "127.0.2.2", "other").contains("is now registered"));
+    let names: Vec<String> = server
+        .open_db()
+        .prepare("SELECT name FROM accounts ORDER BY name")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(names, ["other", "squat1", "squat2"]);
+    server.wait_log("/register refused: 2 new accounts from this address in the last hour");
+}
+
+/// Loopback is exempt from `--registrations-per-hour` unless `--limit-loopback`, like the other
+/// per-address limits.
+#[test]
+fn loopback_registrations_are_limited_only_with_limit_loopback() {
+    let server = Server::start(&["--registrations-per-hour", "1"]);
+    for name in ["one", "two", "three"] {
+        assert!(register_from(&server, "127.0.0.1", name).contains("is now registered"));
+    }
+    let server = Server::start(&["--registrations-per-hour", "1", "--limit-loopback"]);
+    assert!(register_from(&server, "127.0.0.1", "one").contains("is now registered"));
+    assert!(register_from(&server, "127.0.0.1", "two").starts_with("too many new accounts"));
+}
+
+trait ExpectAnyOf {
+    /// Reads until a line starts with any of `starts`; returns it.
+    fn expect_any_of(&mut self, starts: &[&str]) -> String;
+}
+
+impl ExpectAnyOf for Client {
+    fn expect_any_of(&mut self, starts: &[&str]) -> String {
+        loop {
+            let line = self.line().expect("EOF");
+            if starts.iter().any(|s| line.starts_with(s)) {
+                return line;
+            }
+        }
+    }
+}

@@ -46,6 +46,8 @@ fn help_lists_every_flag() {
         "--limit-loopback",
         "--commit-ms",
         "--shutdown-grace",
+        "--connects-per-minute",
+        "--registrations-per-hour",
     ] {
         assert!(help.contains(flag), "--help does not mention {flag}");
     }

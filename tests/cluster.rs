@@ -647,3 +647,33 @@ fn accounts_and_moderation_are_cluster_wide() {
     let _alice = b.login("alice", "a new password");
     assert_eq!(moderation_tables(&b), moderation_tables(&a));
 }
+
+/// `/unregister NAME` by an operator on one node removes the account from every node's file,
+/// and the name is free on the other node at once.
+#[test]
+fn an_operators_unregister_is_cluster_wide() {
+    use common::accounts::PASSWORD;
+    let Some(redis) = Redis::start() else { return };
+    let a = node(&redis, "a");
+    let b = node(&redis, "b");
+    let mut boss = a.operator("boss");
+    boss.send("/op boss");
+    boss.expect("boss is now an operator");
+    b.register("squatter", PASSWORD).close();
+    boss.expect("* squatter left");
+    wait_tables(&a, &b, |t| t.iter().any(|r| r.contains("\"squatter\"")));
+    boss.send("/unregister squatter");
+    boss.expect("squatter is no longer registered");
+    wait_tables(&a, &b, |t| !t.iter().any(|r| r.contains("\"squatter\"")));
+    let _free = b.join("squatter");
+    let logged: String = a
+        .open_db()
+        .query_row(
+            "SELECT operator || ' ' || action || ' ' || target FROM moderation_log
+             WHERE action = 'unregister'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("logged on a");
+    assert_eq!(logged, "boss unregister squatter");
+}

@@ -73,6 +73,9 @@ pub enum Action {
     },
     /// The role of the account `nick` was stored: apply it to whoever is logged in to it.
     Opped(Nick, bool),
+    /// An operator's `/unregister NAME` deleted the account `nick`: tell whoever is logged in
+    /// to it, log it, replicate it.
+    Unregistered(Nick),
     Topic(Option<String>),
     Ignore(Option<Nick>),
     Unignore(Nick),
@@ -254,6 +257,7 @@ impl Hub {
                 let _ = reply.try_send(allowed);
             }
             Action::Opped(nick, operator) => self.opped(id, &nick, operator),
+            Action::Unregistered(nick) => self.unregistered(id, &nick),
             Action::Topic(text) => self.topic(id, text),
             Action::Ignore(nick) => self.ignore(id, nick),
             Action::Unignore(nick) => self.unignore(id, &nick),
@@ -752,6 +756,28 @@ impl Hub {
         });
         let action = if operator { "op" } else { "deop" };
         self.log_action(&op, action, nick.key().to_owned(), None, None);
+    }
+
+    /// `/unregister NAME`, once the session has deleted the account: the users logged in to it
+    /// lose it (and any operator role), and are told; in cluster mode every node's file loses it.
+    fn unregistered(&mut self, id: MemberId, nick: &Nick) {
+        let Some(op) = self.members.get(&id).map(|m| m.nick.clone()) else {
+            return;
+        };
+        for holder in self.logged_in_to(nick.key()) {
+            if let Some(member) = self.members.get_mut(&holder) {
+                member.account = None;
+                member.operator = false;
+            }
+            if holder != id {
+                self.tell(holder, &protocol::account_removed(nick.as_str(), &op));
+            }
+        }
+        self.tell(id, &protocol::unregistered(nick.as_str()));
+        self.replicate(Change::Unregister {
+            name: nick.key().to_owned(),
+        });
+        self.log_action(&op, "unregister", nick.key().to_owned(), None, None);
     }
 
     fn topic(&mut self, id: MemberId, text: Option<String>) {

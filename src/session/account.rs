@@ -19,6 +19,7 @@ use crate::hub::outbox::Inbox;
 use crate::hub::{Event, MemberId};
 use crate::limits::address::group;
 use crate::limits::login::{Attempt, QUEUE_MAX};
+use crate::limits::registrations::Slot;
 use crate::names::Nick;
 use crate::protocol;
 use crate::storage::accounts::RoleChange;
@@ -141,12 +142,67 @@ async fn register<S: Stream>(
             return Ok(());
         }
     }
-    let Some(password) = new_password(conn, inbox, &protocol::choose_password(&nick)).await? else {
-        return Ok(());
+    // A slot of `--registrations-per-hour`, taken before the password is asked for (so a
+    // refused user types nothing in vain) and given back unless an account is made.
+    let slot = match take_registration(conn, shared) {
+        Ok(slot) => slot,
+        Err(refusal) => {
+            conn.queue(&refusal);
+            return Ok(());
+        }
+    };
+    let created = create(conn, shared, id, me, inbox, &nick).await;
+    if let (Some(slot), false) = (slot, matches!(created, Ok(true))) {
+        if let Ok(mut registrations) = shared.accounts.registrations.lock() {
+            registrations.give_back(slot);
+        }
+    }
+    created.map(|_| ())
+}
+
+/// Takes a registration slot for this connection's address: `Ok(None)` when the limit is off
+/// or does not apply (loopback, unless `--limit-loopback`), the refusal line when used up.
+fn take_registration<S: Stream>(conn: &Conn<S>, shared: &Shared) -> Result<Option<Slot>, String> {
+    let config = &shared.config;
+    let ip = conn.peer.ip().to_canonical();
+    let Some(per_hour) = config.registrations_per_hour else {
+        return Ok(None);
+    };
+    if ip.is_loopback() && !config.limit_loopback {
+        return Ok(None);
+    }
+    let Ok(mut registrations) = shared.accounts.registrations.lock() else {
+        return Ok(None);
+    };
+    match registrations.take(ip, Instant::now()) {
+        Ok(slot) => Ok(Some(slot)),
+        Err(wait) => {
+            crate::log_throttled!(
+                log::Level::Warn,
+                "refused: registrations",
+                "{}: /register refused: {per_hour} new accounts from this address in the last hour",
+                conn.peer
+            );
+            Err(protocol::too_many_registrations(per_hour, wait.as_secs()))
+        }
+    }
+}
+
+/// The password dialogue and the new account. True when the account was made.
+async fn create<S: Stream>(
+    conn: &mut Conn<S>,
+    shared: &Shared,
+    id: MemberId,
+    me: &mut Me,
+    inbox: &Inbox,
+    nick: &Nick,
+) -> Result<bool, End> {
+    let Some(password) = new_password(conn, inbox, &protocol::choose_password(nick)).await? else {
+        return Ok(false);
     };
     let Some(hash) = shared.accounts.hasher.hash(password).await else {
         conn.queue(protocol::ACCOUNTS_UNAVAILABLE);
-        return Ok(());
+        return Ok(false);
     };
     let created_ms = crate::clock::now_ms();
     match shared
@@ -169,15 +225,19 @@ async fn register<S: Stream>(
             let account: Arc<str> = nick.key().into();
             me.account = Some(account.clone());
             logged_in(shared, id, Some(account)).await?;
-            conn.queue(&protocol::registered(&nick));
+            conn.queue(&protocol::registered(nick));
+            Ok(true)
         }
-        Ok(false) => conn.queue(&protocol::already_registered(&nick)),
+        Ok(false) => {
+            conn.queue(&protocol::already_registered(nick));
+            Ok(false)
+        }
         Err(e) => {
             warn!("{}: registration failed: {e}", conn.peer);
             conn.queue(protocol::ACCOUNTS_UNAVAILABLE);
+            Ok(false)
         }
     }
-    Ok(())
 }
 
 async fn unregister<S: Stream>(
@@ -368,6 +428,42 @@ pub(super) async fn set_role<S: Stream>(
         }
         Err(e) => {
             warn!("{}: {command} {nick}: {e}", conn.peer);
+            conn.queue(protocol::ACCOUNTS_UNAVAILABLE);
+        }
+    }
+    Ok(())
+}
+
+/// `/unregister NAME` by an operator: like `/op`, the hub says whether the sender is an
+/// operator, this session deletes the account (never one made an operator on the command line),
+/// and the hub then tells whoever is logged in to it, logs it and replicates it.
+pub(super) async fn remove<S: Stream>(
+    conn: &mut Conn<S>,
+    shared: &Shared,
+    id: MemberId,
+    inbox: &Inbox,
+    nick: Nick,
+) -> Result<(), End> {
+    let command = "/unregister NAME";
+    let (reply, answer) = async_channel::bounded(1);
+    moderate(shared, id, Action::MayOp { command, reply }).await?;
+    if !relaying(conn, inbox, answer.recv()).await?.unwrap_or(false) {
+        return Ok(());
+    }
+    let removed = relaying(
+        conn,
+        inbox,
+        shared.accounts.store.remove_in_chat(nick.key()),
+    )
+    .await?;
+    match removed {
+        Ok(RoleChange::Done) => moderate(shared, id, Action::Unregistered(nick)).await?,
+        Ok(RoleChange::NotRegistered) => conn.queue(&protocol::no_such_account(nick.as_str())),
+        Ok(RoleChange::MadeOnCommandLine) => {
+            conn.queue(&protocol::operator_from_command_line(nick.as_str()))
+        }
+        Err(e) => {
+            warn!("{}: /unregister {nick}: {e}", conn.peer);
             conn.queue(protocol::ACCOUNTS_UNAVAILABLE);
         }
     }

@@ -224,6 +224,12 @@ pub(super) async fn chat<S: Stream>(
                         Err(end) => return end,
                     }
                 }
+                Command::UnregisterAccount(nick) => {
+                    match Box::pin(account::remove(conn, shared, id, inbox, nick)).await {
+                        Ok(()) => continue,
+                        Err(end) => return end,
+                    }
+                }
                 Command::Deop(nick) => {
                     match Box::pin(account::set_role(conn, shared, id, inbox, nick, false)).await {
                         Ok(()) => continue,

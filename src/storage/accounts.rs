@@ -20,7 +20,7 @@ use async_channel::{Receiver, Sender};
 use log::{error, warn};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
-use super::{addresses, open_connection, StorageError};
+use super::{addresses, open_connection, roster, StorageError};
 use crate::clock;
 use crate::cluster::Change;
 use crate::moderation::ban::{Ban, Target};
@@ -696,6 +696,12 @@ impl Store {
         let name = name.to_owned();
         self.call(move |c| set_operator_in_chat(c, &name, operator))
             .await
+    }
+
+    /// [`roster::remove_in_chat`]: `/unregister NAME` by an operator.
+    pub async fn remove_in_chat(&self, name: &str) -> Result<RoleChange, StorageError> {
+        let name = name.to_owned();
+        self.call(move |c| roster::remove_in_chat(c, &name)).await
     }
 
     /// Notes a successful login to `name` from `address` (its group, see `limits/address.rs`):

@@ -11,6 +11,7 @@
 pub mod accounts;
 pub mod addresses;
 mod readers;
+pub mod roster;
 mod schema;
 mod writer;
 
