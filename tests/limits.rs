@@ -518,3 +518,41 @@ fn one_ipv6_64_counts_as_one_address() {
     let mut other = connect_from(&server, "127.0.2.2");
     other.next_is(GREETING);
 }
+
+/// Lines at the name prompt count against the rate like every other line: a client flooding
+/// names is answered for its burst, told once to slow down, then paced (delayed, not dropped:
+/// every name is answered, in order), while the users already chatting are not held up. A
+/// quick rate (burst 5, then 50 a second) keeps the test short; the pacing itself shows in
+/// where the slow-down line falls, not in any timing.
+#[test]
+fn names_flooded_at_the_prompt_are_paced_and_chat_goes_on() {
+    let server = Server::start(&["--rate-burst", "5", "--rate-per-sec", "50"]);
+    let [mut alice, mut bob] = server.join_all(["alice", "bob"]);
+    let mut flooder = Client::connect(server.addr);
+    flooder.expect(GREETING);
+    let flood: String = (0..30).map(|_| "alice\n").collect::<String>() + "flooder\n";
+    flooder.send_raw(flood.as_bytes());
+    alice.send("chat goes on");
+    bob.next_is("alice: chat goes on");
+    let answers = flooder.lines_until("Welcome, flooder!");
+    let slow_down =
+        "slow down: after 5 lines, lines are sent at 50 per second (delayed, not dropped)";
+    let told_at: Vec<usize> = answers
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| *l == slow_down)
+        .map(|(i, _)| i)
+        .collect();
+    let taken = |l: &&String| l.as_str() == "name taken: alice is already in use";
+    // Told once, right after the answers to the first four names (the fifth spends the burst).
+    assert_eq!(told_at.len(), 1, "{answers:?}");
+    assert_eq!(
+        answers[..told_at[0]].iter().filter(taken).count(),
+        4,
+        "{answers:?}"
+    );
+    // Delayed, not dropped: all thirty answered, in order, then the name that was free.
+    assert_eq!(answers.iter().filter(taken).count(), 30, "{answers:?}");
+    bob.next_is("* flooder joined");
+    server.wait_log("over the rate limit at the name prompt, delaying lines");
+}
