@@ -144,6 +144,11 @@ pub struct Args {
     #[argh(option)]
     pub cluster: Option<String>,
 
+    /// FOR TESTS: the cluster heartbeat's expiry in milliseconds (default 15000), renewed every
+    /// third of it, so a test can cut a node off past the expiry without waiting 15 s
+    #[argh(option, hidden_help)]
+    pub test_cluster_ttl_ms: Option<u64>,
+
     /// this node's name in the cluster, unique among live nodes (default: host name and listen
     /// port, e.g. box1:7878)
     #[argh(option)]

@@ -398,8 +398,14 @@ fn a_restarted_node_catches_up() {
 #[test]
 fn a_killed_node_frees_its_names() {
     let Some(redis) = Redis::start() else { return };
-    let a = node(&redis, "a");
-    let mut b = node(&redis, "b");
+    // The heartbeat's expiry shortened (1.5 s), so the test does not wait out the real 15 s.
+    let quick = |name: &str| {
+        let mut flags = node_flags(&redis, name);
+        flags.extend(["--test-cluster-ttl-ms", "1500"]);
+        Server::start(&flags)
+    };
+    let a = quick("a");
+    let mut b = quick("b");
     let mut c = join_all(&[(&a, "alice"), (&b, "bob")]);
     let _bob = c.pop().expect("bob");
     let mut alice = c.pop().expect("alice");
@@ -676,4 +682,81 @@ fn an_operators_unregister_is_cluster_wide() {
         )
         .expect("logged on a");
     assert_eq!(logged, "boss unregister squatter");
+}
+
+/// A partition heals with one holder per name: node a is frozen (SIGSTOP) past the heartbeat's
+/// expiry (shortened to 1.5 s by the hidden `--test-cluster-ttl-ms`), node b takes it for dead,
+/// a second alice logs in on b, and a is continued. a's alice is disconnected with a line
+/// saying why (b's alice keeps the name, as Redis says), a's log says which user went; carol,
+/// whose name nobody took, keeps hers (a claims it again) and is announced again on b; every
+/// node lists one alice.
+#[test]
+fn a_name_has_one_holder_after_a_partition_heals() {
+    let Some(redis) = Redis::start() else { return };
+    let flags = |name: &str| {
+        let mut flags = node_flags(&redis, name);
+        flags.extend(["--test-cluster-ttl-ms", "1500"]);
+        flags
+    };
+    let a = Server::start(&flags("a"));
+    let b = Server::start(&flags("b"));
+    let mut c = join_all(&[(&a, "alice"), (&a, "carol"), (&b, "bob")]);
+    let mut bob = c.pop().expect("bob");
+    let mut carol = c.pop().expect("carol");
+    let mut alice = c.pop().expect("alice");
+
+    a.signal("STOP");
+    b.wait_log("node a stopped renewing its heartbeat");
+    // alice and carol, in either order.
+    bob.expect("left (node a lost)");
+    bob.expect("left (node a lost)");
+    // alice's name expired with a's heartbeat (give its key the last milliseconds it may have).
+    let mut alice2 = Client::connect(b.addr);
+    alice2.expect("What is your name?");
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        alice2.send("alice");
+        let answer = alice2.line().expect("EOF");
+        if answer.starts_with("Welcome, alice!") {
+            break;
+        }
+        assert!(answer.starts_with("name taken"), "{answer}");
+        assert!(Instant::now() < deadline, "alice's name never expired");
+        alice2.expect("What is your name?");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    alice2.expect("--- end of history");
+    bob.expect("* alice joined");
+
+    a.signal("CONT");
+    alice.expect(
+        "disconnected: while this server was cut off from the cluster, another user took the \
+         name alice on node b; reconnect and choose a name",
+    );
+    alice.expect_eof();
+    carol.expect("* alice left (name taken on node b)");
+    bob.expect("* carol joined");
+    a.wait_log("alice disconnected: node b holds the name now");
+    a.wait_log("was claimed on node b while this node was cut off from the cluster");
+    // One alice everywhere, and both nodes list the same three users.
+    let who = |client: &mut Client| -> Vec<String> {
+        client.send("/who");
+        let line = client.expect("users in lobby");
+        let mut names: Vec<String> = line
+            .split_once(": ")
+            .map(|(_, names)| names.split(", ").map(str::to_owned).collect())
+            .unwrap_or_default();
+        names.sort();
+        names
+    };
+    assert_eq!(who(&mut carol), ["alice", "bob", "carol"]);
+    assert_eq!(who(&mut bob), ["alice", "bob", "carol"]);
+    // carol's name is a's again: nobody on b can take it.
+    let mut other = Client::connect(b.addr);
+    other.expect("What is your name?");
+    other.send("carol");
+    other.expect("name taken: carol is already in use");
+    // And the alice that stayed is the one everybody hears.
+    alice2.send("still here");
+    carol.expect("alice: still here");
 }

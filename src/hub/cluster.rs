@@ -17,7 +17,7 @@ use log::{debug, info, warn};
 
 use super::outbox::line;
 use super::{Hub, MemberId};
-use crate::cluster::{self, Change, Entry, Incoming, Link, LogRecord, Member, Whisper};
+use crate::cluster::{self, Change, Entry, Incoming, Link, LogRecord, LostName, Member, Whisper};
 use crate::names::{Nick, RoomName};
 use crate::protocol;
 use crate::storage::{accounts, History, Kind, LogPos, Record};
@@ -37,6 +37,9 @@ pub(super) struct State {
     remote: HashMap<(Arc<str>, Member), Remote>,
     /// Lower-case name to (node, member), for `/msg`.
     remote_by_nick: HashMap<Arc<str>, (Arc<str>, Member)>,
+    /// Another node took this one for dead: its users are announced again once the writer has
+    /// checked which of their names are still this node's (the answer to `check_names`).
+    reannounce: bool,
 }
 
 struct Remote {
@@ -51,6 +54,7 @@ impl State {
             paused: false,
             remote: HashMap::new(),
             remote_by_nick: HashMap::new(),
+            reannounce: false,
         }
     }
 
@@ -236,6 +240,44 @@ impl Hub {
             }
             Incoming::Paused => self.set_paused(true),
             Incoming::Resumed => self.set_paused(false),
+            Incoming::NamesLost { lost, checked } => self.names_lost(lost, checked),
+        }
+    }
+
+    /// After a partition: the users of this node whose names another node holds now go (that
+    /// node's user keeps the name, and Redis says who holds it), each told why, so no name has
+    /// two holders. The notice goes through the log, and only nodes that still list the user
+    /// show it (those that took this node for dead already said it left). Then, if another
+    /// node had announced this one gone, the users left are announced again.
+    fn names_lost(&mut self, lost: Vec<LostName>, checked: bool) {
+        for name in lost {
+            let Some(nick) = self.members.get(&name.member).map(|m| m.nick.clone()) else {
+                continue;
+            };
+            if nick.skeleton() != name.skeleton {
+                // Renamed since: the lost name was released with the rename.
+                continue;
+            }
+            warn!(
+                "{nick} disconnected: node {} holds the name now (this node was cut off from \
+                 the cluster past the heartbeat's expiry meanwhile)",
+                name.holder
+            );
+            let reason = protocol::name_taken_reason(&name.holder);
+            self.eject(
+                name.member,
+                &protocol::left(&nick, Some(&reason)),
+                &protocol::name_taken_while_cut_off(&nick, &name.holder),
+            );
+        }
+        let Some(cluster) = &mut self.cluster else {
+            return;
+        };
+        if checked && std::mem::take(&mut cluster.reannounce) {
+            let snapshot = self.presence();
+            if let Some(cluster) = &self.cluster {
+                cluster.link.append(snapshot);
+            }
         }
     }
 
@@ -369,10 +411,12 @@ impl Hub {
                 notice,
                 ..
             } => {
-                if !own {
-                    cluster.remove(&node, member);
+                // A node that no longer lists that user (it took the user's node for dead and
+                // said so) does not say it left twice.
+                let listed = own || cluster.remove(&node, member).is_some();
+                if listed {
+                    self.broadcast(&room, None, line(&notice));
                 }
-                self.broadcast(&room, None, line(&notice));
             }
             Entry::NodeUp => {
                 if own {
@@ -389,12 +433,15 @@ impl Hub {
             }
             Entry::NodeGone { node: gone, reason } => {
                 if *gone == **cluster.link.node() {
-                    // Another node took this one for dead (a long outage): say who is here.
-                    warn!("node {gone} was announced gone ({reason}); announcing its users again");
-                    let snapshot = self.presence();
-                    if let Some(cluster) = &self.cluster {
-                        cluster.link.append(snapshot);
-                    }
+                    // Another node took this one for dead (a long outage, a freeze): its names
+                    // may have been given away meanwhile. The writer checks them first; the
+                    // users who kept theirs are announced again after (`names_lost`).
+                    warn!(
+                        "node {gone} was announced gone ({reason}); checking its users' names, \
+                         then announcing them again"
+                    );
+                    cluster.reannounce = true;
+                    cluster.link.check_names();
                     return;
                 }
                 info!("node {gone} left the cluster ({reason})");

@@ -334,7 +334,7 @@ impl Hub {
 
     /// Removes a member at once, with last words for it and a notice for its room. Its session
     /// sees its outbox close and ends; its leave is then a no-op.
-    fn eject(&mut self, target: MemberId, notice: &str, last_words: &str) {
+    pub(super) fn eject(&mut self, target: MemberId, notice: &str, last_words: &str) {
         let Some(member) = self.detach(target) else {
             return;
         };
