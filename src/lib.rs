@@ -4,6 +4,7 @@
 //! Folders by layer, from the socket inwards:
 //! - [`net`]: listening sockets, the accept loop and connection admission.
 //! - [`wire`]: bytes to clean lines and back (reader, telnet/line codec, sanitizer).
+//! - [`door`]: ways in besides the line door: the web page over WebSocket (not wired yet).
 //! - [`session`]: the dialogue with one user: name, history replay, commands, the chat loop.
 //! - [`hub`]: the single owner of membership and rooms; relays lines into outboxes.
 //! - [`storage`]: SQLite: migrations, the group-commit writer thread, replay reads.
@@ -16,6 +17,7 @@ pub mod app;
 pub mod clock;
 pub mod cluster;
 pub mod config;
+pub mod door;
 pub mod hub;
 pub mod limits;
 pub mod moderation;

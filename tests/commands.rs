@@ -100,8 +100,8 @@ fn nick_refusals() {
 
     alice.send("/nick _x");
     alice.next_is(
-        "invalid name (it must start with a letter or digit): use 1-24 letters, digits, \
-         '_', '-' or '.', starting with a letter or digit (see /help)",
+        "invalid name (it must start with a letter or digit): use 1-24 letters or digits of \
+         one script, '_', '-' or '.', starting with a letter or digit (see /help)",
     );
     alice.send("/nick");
     alice.next_is("usage: /nick NEW (type /help for more)");
@@ -187,8 +187,8 @@ fn msg_is_private_and_not_stored() {
     alice.next_is("usage: /msg NAME TEXT (type /help for more)");
     alice.send("/msg b@d hi");
     alice.next_is(
-        "invalid name (only letters, digits, '_', '-' and '.' are allowed): use 1-24 \
-         letters, digits, '_', '-' or '.', starting with a letter or digit (see /help)",
+        "invalid name ('@' (U+0040) is not allowed): use 1-24 letters or digits of one \
+         script, '_', '-' or '.', starting with a letter or digit (see /help)",
     );
     alice.send("end");
     bob.next_is("* carol left for rust");
@@ -268,8 +268,8 @@ fn unknown_commands_and_bad_arguments_get_one_line_mentioning_help() {
         ("/join a b", "usage: /join ROOM (type /help for more)"),
         (
             "/join a/b",
-            "invalid room name (only letters, digits, '_', '-' and '.' are allowed): use 1-32 \
-             letters, digits, '_', '-' or '.', optionally after '#' (see /help)",
+            "invalid room name ('/' (U+002F) is not allowed): use 1-32 letters or digits of \
+             one script, '_', '-' or '.', optionally after '#' (see /help)",
         ),
         (
             "/history x",

@@ -7,13 +7,15 @@
 mod common;
 
 use std::io::{BufRead, BufReader, Write};
+use std::num::NonZeroU16;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{self, Receiver};
 
 use expectrl::session::OsSession;
-use expectrl::{ControlCode, Expect};
+use expectrl::{ControlCode, Expect, NBytes};
 
+use common::accounts::PASSWORD;
 use common::{Server, TIMEOUT};
 
 /// A program running on a pseudo-terminal, typed into as a user would.
@@ -66,6 +68,68 @@ impl Pty {
         self.expect("What is your name?");
         self.type_line(name);
         self.expect("--- end of history");
+    }
+}
+
+/// What the user sees: a terminal emulator (`vt100`) fed everything the program on the pty
+/// writes, so a test can ask in which column a line starts, as a person would look.
+struct Screen {
+    pty: Pty,
+    terminal: vt100::Parser,
+}
+
+impl Screen {
+    /// Rows and columns of the emulated terminal: enough that nothing scrolls away in a test.
+    const ROWS: NonZeroU16 = NonZeroU16::new(60).unwrap();
+    const COLUMNS: NonZeroU16 = NonZeroU16::new(100).unwrap();
+
+    fn new(pty: Pty) -> Screen {
+        Screen {
+            pty,
+            terminal: vt100::Parser::new(Self::ROWS, Self::COLUMNS, 0),
+        }
+    }
+
+    /// The screen's rows, as text (blank cells as spaces, trailing ones trimmed).
+    fn rows(&self) -> Vec<String> {
+        self.terminal
+            .screen()
+            .rows(0, Self::COLUMNS.get())
+            .map(|row| row.trim_end().to_owned())
+            .collect()
+    }
+
+    /// Waits until a row of the screen contains `needle`; returns that row (the last such).
+    fn shows(&mut self, needle: &str) -> String {
+        loop {
+            if let Some(row) = self.rows().into_iter().rev().find(|r| r.contains(needle)) {
+                return row;
+            }
+            // Blocks (up to the session's timeout) for at least one more byte, then takes what
+            // else has arrived.
+            match self.pty.session.expect(NBytes(1)) {
+                Ok(found) => self.terminal.process(found.as_bytes()),
+                Err(e) => panic!(
+                    "`{}` never showed {needle:?} ({e}); the screen:\n{}",
+                    self.pty.what,
+                    self.rows().join("\n")
+                ),
+            }
+            let mut buf = [0u8; 4096];
+            while let Ok(n @ 1..) = self.pty.session.try_read(&mut buf) {
+                self.terminal.process(&buf[..n]);
+            }
+        }
+    }
+
+    /// Waits for a row containing `needle` and checks that it starts with it, in column 0.
+    fn line_at_column_0(&mut self, needle: &str) {
+        let row = self.shows(needle);
+        assert!(
+            row.starts_with(needle),
+            "{needle:?} does not start in column 0: {row:?}; the screen:\n{}",
+            self.rows().join("\n")
+        );
     }
 }
 
@@ -146,6 +210,57 @@ fn telnet_utf8_arrives_intact() {
     let (_dir, db) = server.stop_and_open_db();
     let bodies = common::bodies(&db);
     assert_eq!(bodies[..TYPED.len()], *TYPED, "{bodies:?}");
+}
+
+/// On telnet's screen every line from the server starts in column 0: after the user typed a
+/// line in Cyrillic, CJK and emoji (which telnet echoes without a carriage return once BINARY is
+/// on), after Ctrl-C, and after a password typed with the echo off; and what was typed shows
+/// intact (the password not at all).
+#[test]
+fn telnet_screen_lines_start_in_column_0() {
+    let Some(telnet) = common::require("telnet") else {
+        return;
+    };
+    let server = Server::start(&[]);
+    let mut bob = server.join("bob");
+    let mut screen = Screen::new(Pty::telnet(&telnet, &server));
+    screen.shows("What is your name?");
+    screen.pty.type_line("олена");
+    screen.shows("--- end of history");
+    bob.expect("* олена joined");
+
+    screen.pty.type_line("привіт 本 🚀");
+    bob.next_is("олена: привіт 本 🚀");
+    bob.send("hello олена, how are you");
+    screen.line_at_column_0("bob: hello олена, how are you");
+    screen.line_at_column_0("привіт 本 🚀");
+    screen.pty.type_line("fine");
+    bob.next_is("олена: fine");
+    bob.send("great");
+    screen.line_at_column_0("bob: great");
+
+    // Ctrl-C, with and without text typed before it.
+    screen.pty.ctrl_c();
+    bob.send("after ctrl-c");
+    screen.line_at_column_0("bob: after ctrl-c");
+    screen.pty.session.send("half a line").expect("type");
+    screen.pty.ctrl_c();
+    bob.send("after half a line");
+    screen.line_at_column_0("bob: after half a line");
+    screen.pty.type_line("typed after ctrl-c");
+    bob.next_is("олена: typed after ctrl-c");
+
+    // A password typed with the echo off, then a line from the server and one from bob.
+    screen.pty.type_line("/register");
+    screen.line_at_column_0("choose a password for олена");
+    screen.pty.type_line(PASSWORD);
+    screen.line_at_column_0("type the same password again");
+    screen.pty.type_line(PASSWORD);
+    screen.line_at_column_0("олена is now registered");
+    bob.send("congratulations");
+    screen.line_at_column_0("bob: congratulations");
+    let rows = screen.rows();
+    assert!(!rows.iter().any(|r| r.contains(PASSWORD)), "{rows:#?}");
 }
 
 /// `telnet`'s `send ayt` gets a visible answer.

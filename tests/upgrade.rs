@@ -1,7 +1,12 @@
 //! Schema upgrades over the real binary: a database written before rooms existed keeps its rows,
-//! gains the room and kind columns and the room index, and is replayed to newcomers.
+//! gains the room and kind columns and the room index, and is replayed to newcomers; a database
+//! from before names in every script gets its skeletons recomputed.
 mod common;
-use common::{message_rows, open_db, unstamp, wait_for_exit, Row, Server};
+use common::{message_rows, open_db, unstamp, wait_for_exit, Client, Row, Server};
+
+/// The latest schema version: migrations 0001 to 0007, 0009 and 0008 (in that order: 0009
+/// reached main first, see `storage/schema.rs`).
+const LATEST: i64 = 9;
 
 /// Rows of a version-1 database: (sent_at, sender, body).
 const OLD_ROWS: [(&str, &str, &str); 3] = [
@@ -32,7 +37,7 @@ fn version_1_database() -> tempfile::TempDir {
 }
 
 /// Upgrading a version-1 database keeps every row (in the lobby, as plain messages), sets
-/// `user_version` to the latest (8), adds the room index, and new rows follow the old ones.
+/// `user_version` to the latest, adds the room index, and new rows follow the old ones.
 #[test]
 fn version_1_database_is_upgraded_in_place() {
     let server = Server::start_in(version_1_database(), &[]);
@@ -44,7 +49,7 @@ fn version_1_database_is_upgraded_in_place() {
     let version: i64 = db
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 8);
+    assert_eq!(version, LATEST);
     let index_columns: Vec<String> = db
         .prepare("SELECT name FROM pragma_index_info('messages_room_id') ORDER BY seqno")
         .unwrap()
@@ -124,7 +129,7 @@ fn second_start_on_an_upgraded_database_changes_nothing() {
     let version: i64 = db
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 8);
+    assert_eq!(version, LATEST);
     assert_eq!(message_rows(&db), before);
     assert_eq!(before.len(), OLD_ROWS.len());
 }
@@ -167,4 +172,93 @@ fn newer_schema_is_refused() {
         "stderr:\n{stderr}"
     );
     assert!(!stdout.contains("listening on"), "it listened: {stdout}");
+}
+
+/// Creates `chat.db` in a new directory as smolchat left it before names in every script
+/// (migrations 0001 to 0007), with the registered names `pop` and `olena` whose stored
+/// skeletons an older rule computed (here: plainly wrong ones, which must not survive).
+fn version_7_database() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = rusqlite::Connection::open(dir.path().join("chat.db")).expect("create db");
+    for sql in [
+        include_str!("../migrations/0001_messages.sql"),
+        include_str!("../migrations/0002_rooms.sql"),
+        include_str!("../migrations/0003_accounts.sql"),
+        include_str!("../migrations/0004_cluster.sql"),
+        include_str!("../migrations/0005_account_skeletons.sql"),
+        include_str!("../migrations/0006_operator_origin_and_mutes.sql"),
+        include_str!("../migrations/0007_cluster_changes.sql"),
+    ] {
+        db.execute_batch(sql).expect("migration");
+    }
+    db.pragma_update(None, "user_version", 7).expect("version");
+    for (name, stale) in [("pop", "p0p-old-rule"), ("olena", "0lena-old-rule")] {
+        db.execute(
+            "INSERT INTO accounts (name, display, password_hash, created_at, skeleton)
+             VALUES (?1, ?1, '$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2g',
+                     '2025-01-01 00:00:00.000', ?2)",
+            [name, stale],
+        )
+        .expect("insert account");
+    }
+    dir
+}
+
+/// Upgrading a version-7 database recomputes every stored skeleton by the new rule, so a
+/// look-alike of a registered name in another script (`ΡΟΡ` in Greek for `pop`) is refused at
+/// once, and names and keys stored before stay as they were.
+#[test]
+fn version_7_skeletons_are_recomputed() {
+    let server = Server::start_in(version_7_database(), &[]);
+    let mut c = Client::connect(server.addr);
+    c.expect("What is your name?");
+    c.send("ΡΟΡ");
+    c.next_is("name taken: ΡΟΡ looks too much like a registered name");
+    c.expect("What is your name?");
+    c.send("pop");
+    c.expect("pop is registered: type its password");
+    drop(c);
+    let (_dir, db) = server.stop_and_open_db();
+    let version: i64 = db
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, LATEST);
+    let rows: Vec<(String, String, String)> = db
+        .prepare("SELECT name, display, skeleton FROM accounts ORDER BY name")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let expected = [("olena", "olena", "olena"), ("pop", "pop", "pop")]
+        .map(|(a, b, c)| (a.to_owned(), b.to_owned(), c.to_owned()));
+    assert_eq!(rows, expected);
+}
+
+/// A database that main's 0009 brought to version 8 before 0008 existed (0001 to 0007, then
+/// 0009) gets 0008 next: `account_addresses` and its trigger exist afterwards, and a login is
+/// remembered in it.
+#[test]
+fn a_version_8_database_from_before_0008_gets_it() {
+    let dir = version_7_database();
+    let db = rusqlite::Connection::open(dir.path().join("chat.db")).expect("open");
+    db.execute_batch(include_str!("../migrations/0009_unicode_names.sql"))
+        .expect("0009");
+    db.pragma_update(None, "user_version", 8).expect("version");
+    drop(db);
+    let server = Server::start_in(dir, &[]);
+    server.register("carol", common::accounts::PASSWORD).close();
+    let (_dir, db) = server.stop_and_open_db();
+    let version: i64 = db
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, LATEST);
+    let remembered: i64 = db
+        .query_row(
+            "SELECT count(*) FROM account_addresses WHERE account = 'carol'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(remembered, 1);
 }

@@ -95,7 +95,7 @@ pub fn run(args: OpArgs) -> Result<(), String> {
     let entry = LogEntry {
         operator: "cli".into(),
         action: if operator { "op" } else { "deop" },
-        target: name.to_ascii_lowercase(),
+        target: crate::names::fold(name),
         reason: None,
         duration: None,
     };
@@ -360,7 +360,7 @@ pub fn run_account(args: AccountArgs) -> Result<(), String> {
                 let entry = LogEntry {
                     operator: "cli".into(),
                     action: "unregister",
-                    target: name.to_ascii_lowercase(),
+                    target: crate::names::fold(name),
                     reason: None,
                     duration: None,
                 };

@@ -493,7 +493,7 @@ impl Change {
             if text.is_empty() {
                 return Err(Malformed);
             }
-            Ok(text.to_ascii_lowercase())
+            Ok(crate::names::fold(text))
         };
         Ok(match tag {
             'r' => Change::Register {

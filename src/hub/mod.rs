@@ -26,6 +26,7 @@ use std::time::Instant;
 use async_channel::{Receiver, Sender};
 use log::{debug, info, warn};
 use smol::future;
+use unicode_width::UnicodeWidthStr;
 
 use crate::hub::notices::Change;
 use crate::hub::outbox::{line, Budget, Line, Outbox, PushError};
@@ -34,8 +35,10 @@ use crate::names::{Nick, RoomName};
 use crate::protocol;
 use crate::storage::{History, Kind};
 
-/// Longest line of a `/who` or `/rooms` reply before it continues on the next line.
-const LIST_LINE: usize = 400;
+/// Widest line of a `/who` or `/rooms` reply, in terminal columns (CJK and other wide
+/// characters count two), before it continues on the next line: an 80-column terminal shows
+/// each line on one row, with no name broken across rows. Not configurable.
+const LIST_WIDTH: usize = 79;
 
 /// Items in one page of a `/who` or `/rooms` reply; `/who 2` shows the next page. A page is at
 /// most some 10 KB, so a reply never comes near an outbox's limit. Not configurable.
@@ -519,16 +522,21 @@ impl Hub {
     /// line outgrows an outbox however many users or rooms there are.
     fn tell_list(&mut self, id: MemberId, header: &str, items: &[String]) {
         let mut text = header.to_owned();
+        let mut width = text.width();
         let mut first = true;
         for item in items {
-            if text.len() + item.len() > LIST_LINE && !first {
+            // The item and its separator, and the comma that would end this line.
+            let item_width = item.width() + 2;
+            if width + item_width + 1 > LIST_WIDTH && !first {
                 text.push(',');
                 self.tell(id, &text);
                 text = "  ".to_owned();
+                width = 2;
                 first = true;
             }
             text.push_str(if first { " " } else { ", " });
             text.push_str(item);
+            width += item_width;
             first = false;
         }
         self.tell(id, &text);
@@ -981,6 +989,18 @@ mod tests {
         crate::hub::outbox::Inbox,
     ) {
         let (reply, answer) = async_channel::bounded(1);
+        let inbox = send_register(events, id, name, budget, reply);
+        (answer, inbox)
+    }
+
+    /// Sends a registration whose answer goes to `reply`; returns the session's inbox.
+    fn send_register(
+        events: &Sender<Event>,
+        id: MemberId,
+        name: &str,
+        budget: Arc<Budget>,
+        reply: Sender<Result<Joined, RegisterError>>,
+    ) -> crate::hub::outbox::Inbox {
         let (outbox, inbox) = outbox(64 * 1024, budget);
         let nick = Nick::parse(name).unwrap();
         let identity = moderation::Identity {
@@ -997,7 +1017,7 @@ mod tests {
             reply,
         }))
         .unwrap();
-        (answer, inbox)
+        inbox
     }
 
     /// Thousands of sessions gone at once (their outboxes closed before their Leave arrived) are
@@ -1082,7 +1102,16 @@ mod tests {
             ))
         });
 
-        drop(register(&events, 1, "ghost"));
+        // The session gave up before the hub handled its registration: its answer is closed.
+        let (reply, answer) = async_channel::bounded(1);
+        drop(answer);
+        std::mem::forget(send_register(
+            &events,
+            1,
+            "ghost",
+            Budget::new(usize::MAX),
+            reply,
+        ));
         let again = register(&events, 2, "ghost");
         let joined = smol::block_on(again.recv()).unwrap();
         assert!(joined.is_ok(), "the abandoned name was still taken");

@@ -104,7 +104,7 @@ impl LoginDelays {
         now: Instant,
         budget: Duration,
     ) -> Attempt {
-        let account = account.to_ascii_lowercase();
+        let account = crate::names::fold(account);
         let ip = group(ip);
         let pair_key = (account.clone(), ip);
         let lane = self.lane(&pair_key, known, now);
@@ -153,7 +153,7 @@ impl LoginDelays {
 
     /// Records a failed attempt: the next attempt of each key waits at least the doubled delay.
     pub fn failed(&mut self, account: &str, ip: IpAddr, now: Instant) {
-        let account = account.to_ascii_lowercase();
+        let account = crate::names::fold(account);
         let ip = group(ip);
         bump(&mut self.pairs, (account.clone(), ip), now);
         bump(&mut self.addresses, ip, now);
@@ -163,7 +163,7 @@ impl LoginDelays {
     /// A successful login clears the account's count and the pair's (the address keeps its
     /// own). The caller remembers the address as the owner's (it is stored).
     pub fn succeeded(&mut self, account: &str, ip: IpAddr) {
-        let account = account.to_ascii_lowercase();
+        let account = crate::names::fold(account);
         let ip = group(ip);
         if let Some(slot) = self.accounts.get_mut(&account) {
             slot.failures = 0;

@@ -106,20 +106,20 @@ fn mask(ip: IpAddr, prefix: u8) -> IpAddr {
 /// What a ban refuses.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Target {
-    /// A name, lower case: refused at the name prompt and on `/nick` with its look-alikes (see
-    /// [`BanList::name`]), and its account too.
+    /// A name, case-folded (`names::fold`): refused at the name prompt and on `/nick` with its
+    /// look-alikes (see [`BanList::name`]), and its account too.
     Name(String),
     /// An address prefix: refused at connect.
     Net(Net),
 }
 
 impl Target {
-    /// `ADDRESS[/PREFIX]` is an address ban; anything else is taken as a name (lower-cased).
+    /// `ADDRESS[/PREFIX]` is an address ban; anything else is taken as a name (case-folded).
     /// The caller validates names.
     pub fn parse(text: &str) -> Target {
         match Net::parse(text) {
             Some(net) => Target::Net(net),
-            None => Target::Name(text.to_ascii_lowercase()),
+            None => Target::Name(crate::names::fold(text)),
         }
     }
 
@@ -134,7 +134,7 @@ impl Target {
     /// Rebuilds a target from its stored `kind` and text.
     pub fn from_stored(kind: &str, text: &str) -> Option<Target> {
         match kind {
-            "name" => Some(Target::Name(text.to_ascii_lowercase())),
+            "name" => Some(Target::Name(crate::names::fold(text))),
             "address" => Net::parse(text).map(Target::Net),
             _ => None,
         }
@@ -201,9 +201,10 @@ impl BanList {
     /// The active ban on exactly `name` (any case), if any: what removes a connected user (or
     /// one logged in to the account `name`) when a ban comes in, as `/ban` does.
     pub fn name_exact(&self, name: &str, now_ms: i64) -> Option<&Ban> {
-        self.bans.iter().find(|b| {
-            b.active(now_ms) && matches!(&b.target, Target::Name(n) if n.eq_ignore_ascii_case(name))
-        })
+        let name = crate::names::fold(name);
+        self.bans
+            .iter()
+            .find(|b| b.active(now_ms) && matches!(&b.target, Target::Name(n) if *n == name))
     }
 
     /// Adds a ban, replacing an earlier one on the same target. Expired bans are dropped.

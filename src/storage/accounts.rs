@@ -24,7 +24,7 @@ use super::{addresses, open_connection, roster, StorageError};
 use crate::clock;
 use crate::cluster::Change;
 use crate::moderation::ban::{Ban, Target};
-use crate::names::Nick;
+use crate::names::{fold, Nick};
 
 /// How long a write waits for the history writer (or an outside program) to release the
 /// database: longer than the history writer's own second, because a moderation write is not
@@ -64,7 +64,7 @@ pub struct LogEntry {
 }
 
 /// Opens a read-write connection for account work (migrating if needed) with a long busy
-/// timeout, and fills in the skeleton of accounts that have none (made before migration 0005).
+/// timeout, and fills in the skeleton of accounts that have none (inserted by hand).
 pub fn open(path: &Path) -> Result<Connection, StorageError> {
     let conn = open_connection(path)?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
@@ -84,6 +84,26 @@ fn fill_skeletons(conn: &Connection) -> rusqlite::Result<()> {
             "UPDATE accounts SET skeleton = ?2 WHERE name = ?1",
             params![name, crate::names::skeleton(&name)],
         )?;
+    }
+    Ok(())
+}
+
+/// The upgrade step of migration 0009 (names in every script): recomputes every stored
+/// skeleton by the current rule, since the rule changed from an ASCII table to TR39's. Run by
+/// the migration loop in the migration's transaction. A later change to `names::skeleton` (or to
+/// the `unicode-security` tables) needs a new migration that runs this again; a table that adds
+/// a skeleton column adds it here.
+pub(super) fn recompute_skeletons(conn: &Connection) -> rusqlite::Result<()> {
+    let rows: Vec<(String, Option<String>)> = conn
+        .prepare("SELECT name, skeleton FROM accounts")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut update = conn.prepare("UPDATE accounts SET skeleton = ?2 WHERE name = ?1")?;
+    for (name, stored) in rows {
+        let skeleton = crate::names::skeleton(&name);
+        if stored.as_deref() != Some(skeleton.as_str()) {
+            update.execute(params![name, skeleton])?;
+        }
     }
     Ok(())
 }
@@ -118,7 +138,7 @@ pub fn find(conn: &Connection, name: &str) -> rusqlite::Result<Option<Account>> 
     conn.prepare_cached(
         "SELECT name, display, password_hash, role, role_origin FROM accounts WHERE name = ?1",
     )?
-    .query_row([name.to_ascii_lowercase()], account_row)
+    .query_row([fold(name)], account_row)
     .optional()
 }
 
@@ -135,7 +155,7 @@ pub fn find_like(
          WHERE name = ?1 OR skeleton = ?2
          ORDER BY name = ?1 DESC, name LIMIT 1",
     )?
-    .query_row(params![name.to_ascii_lowercase(), skeleton], account_row)
+    .query_row(params![fold(name), skeleton], account_row)
     .optional()
 }
 
@@ -146,13 +166,7 @@ pub fn create(conn: &Connection, display: &str, hash: &str) -> rusqlite::Result<
         "INSERT INTO accounts (name, display, password_hash, created_at, skeleton)
          SELECT ?1, ?2, ?3, ?4, ?5
          WHERE NOT EXISTS (SELECT 1 FROM accounts WHERE name = ?1 OR skeleton = ?5)",
-        params![
-            display.to_ascii_lowercase(),
-            display,
-            hash,
-            now_text(),
-            skeleton
-        ],
+        params![fold(display), display, hash, now_text(), skeleton],
     )?;
     Ok(n == 1)
 }
@@ -161,17 +175,14 @@ pub fn create(conn: &Connection, display: &str, hash: &str) -> rusqlite::Result<
 pub fn set_password(conn: &Connection, name: &str, hash: &str) -> rusqlite::Result<bool> {
     let n = conn.execute(
         "UPDATE accounts SET password_hash = ?2 WHERE name = ?1",
-        params![name.to_ascii_lowercase(), hash],
+        params![fold(name), hash],
     )?;
     Ok(n == 1)
 }
 
 /// Deletes the account `name`; false if it is not registered.
 pub fn delete(conn: &Connection, name: &str) -> rusqlite::Result<bool> {
-    let n = conn.execute(
-        "DELETE FROM accounts WHERE name = ?1",
-        [name.to_ascii_lowercase()],
-    )?;
+    let n = conn.execute("DELETE FROM accounts WHERE name = ?1", [fold(name)])?;
     Ok(n == 1)
 }
 
@@ -185,7 +196,7 @@ pub fn set_operator(conn: &Connection, name: &str, operator: bool) -> rusqlite::
     };
     let n = conn.execute(
         "UPDATE accounts SET role = ?2, role_origin = ?3 WHERE name = ?1",
-        params![name.to_ascii_lowercase(), role, origin],
+        params![fold(name), role, origin],
     )?;
     Ok(n == 1)
 }
@@ -206,7 +217,7 @@ pub fn set_operator_in_chat(
     name: &str,
     operator: bool,
 ) -> rusqlite::Result<RoleChange> {
-    let name = name.to_ascii_lowercase();
+    let name = fold(name);
     let protected: Option<bool> = conn
         .prepare_cached(
             "SELECT role = 'operator' AND COALESCE(role_origin, 'cli') = 'cli'
@@ -262,7 +273,7 @@ pub fn operators(conn: &Connection) -> rusqlite::Result<Vec<String>> {
 pub fn touch_login(conn: &Connection, name: &str) -> rusqlite::Result<()> {
     conn.execute(
         "UPDATE accounts SET last_login_at = ?2 WHERE name = ?1",
-        params![name.to_ascii_lowercase(), now_text()],
+        params![fold(name), now_text()],
     )?;
     Ok(())
 }
@@ -354,7 +365,7 @@ pub fn load_mutes(conn: &Connection) -> rusqlite::Result<Vec<StoredMute>> {
     )?;
     let rows = stmt.query_map([], |r| {
         Ok(StoredMute {
-            name: r.get::<_, String>(0)?.to_ascii_lowercase(),
+            name: fold(&r.get::<_, String>(0)?),
             account: r.get(1)?,
             address: r.get::<_, Option<String>>(2)?.and_then(|a| a.parse().ok()),
             by: r.get(3)?,
@@ -479,7 +490,7 @@ pub fn apply_change(
             hash,
             created_ms,
         } => {
-            let name = display.to_ascii_lowercase();
+            let name = fold(display);
             tx.execute(
                 "INSERT INTO accounts (name, display, password_hash, created_at, skeleton)
                  VALUES (?1, ?2, ?3, ?4, ?5)

@@ -31,7 +31,7 @@ pub fn remember(
     address: IpAddr,
     now: &str,
 ) -> rusqlite::Result<()> {
-    let account = account.to_ascii_lowercase();
+    let account = crate::names::fold(account);
     conn.prepare_cached(
         "INSERT INTO account_addresses (account, address, last_seen) VALUES (?1, ?2, ?3)
          ON CONFLICT (account, address) DO UPDATE SET last_seen = ?3",
@@ -65,7 +65,7 @@ pub fn knows(
     )?
     .query_row(
         params![
-            account.to_ascii_lowercase(),
+            crate::names::fold(account),
             address.to_string(),
             now,
             format!("-{FORGET_AFTER_DAYS} days")
@@ -82,7 +82,7 @@ pub fn latest(conn: &Connection, account: &str) -> rusqlite::Result<Option<Strin
         "SELECT address FROM account_addresses WHERE account = ?1
          ORDER BY last_seen DESC LIMIT 1",
     )?
-    .query_row([account.to_ascii_lowercase()], |r| r.get(0))
+    .query_row([crate::names::fold(account)], |r| r.get(0))
     .optional()
 }
 

@@ -50,7 +50,7 @@ pub fn list(conn: &Connection) -> rusqlite::Result<Vec<Listed>> {
 /// the command line (`role_origin` 'cli' or NULL) is refused: a chat operator must not be able
 /// to take the owners' accounts away, as it cannot `/deop` them.
 pub fn remove_in_chat(conn: &Connection, name: &str) -> rusqlite::Result<RoleChange> {
-    let name = name.to_ascii_lowercase();
+    let name = crate::names::fold(name);
     let protected: Option<bool> = conn
         .prepare_cached(
             "SELECT role = 'operator' AND COALESCE(role_origin, 'cli') = 'cli'

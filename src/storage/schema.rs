@@ -1,7 +1,9 @@
 //! The schema and opening a database: WAL, durability settings, migrations, the one-server lock.
 //!
 //! Migrations are plain SQL files in `migrations/`, applied in order and counted in
-//! `PRAGMA user_version`. (rusqlite_migration would do the same but pins an older rusqlite.)
+//! `PRAGMA user_version`. (rusqlite_migration would do the same but pins an older rusqlite.) A
+//! migration SQL cannot express (a name's skeleton is computed in Rust) adds a step to
+//! [`RUST_STEPS`], run in the same transaction right after its SQL.
 
 use std::path::Path;
 use std::time::Duration;
@@ -9,7 +11,7 @@ use std::time::Duration;
 use log::info;
 use rusqlite::Connection;
 
-use super::{LogPos, StorageError};
+use super::{accounts, LogPos, StorageError};
 
 /// The schema, in order. `PRAGMA user_version` holds how many have been applied.
 const MIGRATIONS: &[(&str, &str)] = &[
@@ -42,10 +44,24 @@ const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("../../migrations/0007_cluster_changes.sql"),
     ),
     (
+        "0009_unicode_names",
+        include_str!("../../migrations/0009_unicode_names.sql"),
+    ),
+    // After 0009 although numbered before it: 0009 reached main (and databases) first, and
+    // `user_version` counts the migrations applied in this order, so a database at 8 (0001 to
+    // 0007 and 0009) must get 0008 next. The SQL is idempotent besides (IF NOT EXISTS).
+    (
         "0008_account_addresses",
         include_str!("../../migrations/0008_account_addresses.sql"),
     ),
 ];
+
+/// An upgrade step written in Rust.
+type RustStep = fn(&Connection) -> rusqlite::Result<()>;
+
+/// The Rust part of a migration, by the migration's name: run after its SQL, in its transaction,
+/// so the upgrade is all or nothing.
+const RUST_STEPS: &[(&str, RustStep)] = &[("0009_unicode_names", accounts::recompute_skeletons)];
 
 /// Opens (creating if needed) the database at `path`, switches it to WAL and applies every
 /// pending migration. Used by the writer, and by tools that fill a database offline.
@@ -95,6 +111,9 @@ fn migrate(conn: &mut Connection) -> Result<(), StorageError> {
     for (n, (name, sql)) in MIGRATIONS.iter().enumerate().skip(applied as usize) {
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
+        for (_, step) in RUST_STEPS.iter().filter(|(step, _)| step == name) {
+            step(&tx)?;
+        }
         tx.pragma_update(None, "user_version", n as i64 + 1)?;
         tx.commit()?;
         info!("applied migration {name}");

@@ -14,6 +14,14 @@
 //! sends a bare LF) is asked for TRANSMIT-BINARY both ways, once (see [`telnet`]). A client that
 //! never does so is never sent a telnet byte.
 //!
+//! It also keeps a telnet user's cursor in column 0 after what they typed, so that every line
+//! the server sends (and the next line they type) starts there. Telnet echoes the typed line and
+//! its Enter itself, and once we send BINARY its terminal no longer turns that echoed newline
+//! into CR LF, so the cursor stays in the column where the typed text ended: each line end gets
+//! a CR back, at once, with the answers. Ctrl-C leaves the cursor after the `^C` the terminal
+//! echoes: the answer to its timing mark is followed by CR LF (or, without a timing mark, the
+//! next output is led by one: [`LineDecoder::take_return`]).
+//!
 //! Every emitted line has been decoded as lossy UTF-8 and passed through [`sanitize`], so nothing
 //! past the codec needs to re-check raw client text.
 //!
@@ -23,7 +31,9 @@
 
 use crate::protocol;
 use crate::wire::sanitize::sanitize;
-use crate::wire::telnet::{self, AO, AYT, DO, DONT, EC, EL, IAC, IP, SB, SE, WILL, WONT};
+use crate::wire::telnet::{
+    self, AO, AYT, BRK, DO, DONT, EC, EL, IAC, IP, SB, SE, TIMING_MARK, WILL, WONT,
+};
 /// Carriage return.
 const CR: u8 = b'\r';
 /// Line feed.
@@ -92,6 +102,13 @@ pub struct LineDecoder {
     replies: Vec<u8>,
     /// `replies` holds an answer to `AYT`: one answers any number asked at once.
     ayt_answered: bool,
+    /// The user interrupted (Ctrl-C and the like) and the terminal's cursor is still right after
+    /// the `^C` it echoed. (A line half typed is invisible here, since telnet sends nothing
+    /// until Enter: a line from the server then follows it on its row, as with any line-mode
+    /// telnet service.)
+    interrupted: bool,
+    /// The echo goes back to the client with the next answers ([`LineDecoder::show_input`]).
+    show_pending: bool,
 }
 
 impl LineDecoder {
@@ -107,6 +124,8 @@ impl LineDecoder {
             options: telnet::Options::default(),
             replies: Vec::new(),
             ayt_answered: false,
+            interrupted: false,
+            show_pending: false,
         }
     }
 
@@ -119,24 +138,41 @@ impl LineDecoder {
     /// Hides what a telnet user types (for a password): a no-op for other clients.
     pub fn hide_input(&mut self) {
         if self.is_telnet {
+            self.show_pending = false;
             self.options.hide_input(&mut self.replies);
         }
     }
 
-    /// Gives the echo back after [`LineDecoder::hide_input`].
+    /// Gives the echo back after [`LineDecoder::hide_input`], with the next answers taken: a
+    /// second password prompt queued before then keeps the echo off throughout, rather than
+    /// switching it on and off again.
     pub fn show_input(&mut self) {
         if self.is_telnet {
-            self.options.show_input(&mut self.replies);
+            self.show_pending = true;
+        }
+    }
+
+    /// What must lead the next output so that it starts in column 0 of a row of its own: CR LF
+    /// after an interrupt that no timing mark answered, else nothing. Empty for other clients,
+    /// which get exactly the lines.
+    pub fn take_return(&mut self) -> &'static [u8] {
+        if std::mem::take(&mut self.interrupted) && self.is_telnet {
+            b"\r\n"
+        } else {
+            b""
         }
     }
 
     /// Whether telnet answers are waiting to be sent.
     pub fn has_replies(&self) -> bool {
-        !self.replies.is_empty()
+        !self.replies.is_empty() || self.show_pending
     }
 
     /// Moves the telnet answers waiting to be sent to the end of `out`.
     pub fn take_replies(&mut self, out: &mut Vec<u8>) {
+        if std::mem::take(&mut self.show_pending) {
+            self.options.show_input(&mut self.replies);
+        }
         if !self.replies.is_empty() {
             out.append(&mut self.replies);
             self.replies = Vec::new();
@@ -218,6 +254,13 @@ impl LineDecoder {
             Telnet::Option(verb) => {
                 self.telnet = Telnet::Data;
                 self.options.receive(verb, byte, &mut self.replies);
+                // Ctrl-C is IP then DO TIMING-MARK, and telnet shows nothing until the mark's
+                // answer: the new row after the echoed `^C` goes right behind it, so the user
+                // can type on a clean row at once.
+                if (verb, byte) == (DO, TIMING_MARK) && self.interrupted {
+                    self.interrupted = false;
+                    self.replies.extend_from_slice(b"\r\n");
+                }
                 None
             }
             Telnet::Sub => {
@@ -246,8 +289,14 @@ impl LineDecoder {
             // Interrupt Process (Ctrl-C) and Abort Output: the user gave up on what they were
             // typing. Erase Line: the same, by its name. A line being skipped ends here too.
             IP | AO | EL => {
+                self.interrupted |= byte != EL;
                 self.skipping = false;
                 self.release_line();
+                None
+            }
+            // Break (telnet's Ctrl-\): the terminal echoed `^\` too.
+            BRK => {
+                self.interrupted = true;
                 None
             }
             EC => {
@@ -315,6 +364,11 @@ impl LineDecoder {
 
     /// Completes the current line: emits it, or ends the skip after a refused line.
     fn end_line(&mut self) -> Option<Decoded> {
+        // The terminal echoed the Enter as a bare LF (binary output has no CR added): the CR.
+        if self.is_telnet && self.options.binary_out() {
+            self.replies.push(CR);
+        }
+        self.interrupted = false;
         if self.skipping {
             self.skipping = false;
             return None;
@@ -575,7 +629,8 @@ mod tests {
         assert_eq!(sent, OFFER);
         let accept = b"\xff\xfb\x00\xff\xfd\x00";
         let (events, sent) = converse(&mut decoder, &[&accept[..], accept, b"\xd1\x83\n"].concat());
-        assert_eq!((events, sent), (lines(&["у"]), vec![]));
+        // Nothing but the CR that brings the cursor back after the echoed line (see below).
+        assert_eq!((events, sent), (lines(&["у"]), vec![CR]));
         assert!(decoder.options.binary_in() && decoder.options.binary_out());
 
         let mut decoder = LineDecoder::new(64);
@@ -614,7 +669,8 @@ mod tests {
         );
         let mut sent = Vec::new();
         decoder.take_replies(&mut sent);
-        assert_eq!(sent, [IAC, WILL, 6]);
+        // The answer to the interrupt's mark, then a new row after the `^C` the terminal echoed.
+        assert_eq!(sent, [IAC, WILL, 6, CR, LF]);
         // Ctrl-C alone: the input ends with the mark, so decoding ends with a Reply.
         assert_eq!(
             decoder.decode(b"\xff\xf4\xff\xfd\x06"),
@@ -622,7 +678,31 @@ mod tests {
         );
         // Every mark is answered, even one right after another, in one write.
         let (_, sent) = converse(&mut decoder, b"\xff\xfd\x06\xff\xfd\x06");
-        assert_eq!(sent, [IAC, WILL, 6, IAC, WILL, 6, IAC, WILL, 6]);
+        assert_eq!(sent, [IAC, WILL, 6, CR, LF, IAC, WILL, 6, IAC, WILL, 6]);
+    }
+
+    /// A telnet user's cursor goes back to column 0: a CR answers each line end once output is
+    /// binary (the terminal then echoes Enter as a bare LF); an interrupt without a timing mark
+    /// leads the next output with CR LF; an nc client never gets either.
+    #[test]
+    fn cursor_goes_back_to_column_0() {
+        let mut decoder = LineDecoder::new(64);
+        let (_, sent) = converse(&mut decoder, b"alice\r\n");
+        assert_eq!(sent, OFFER);
+        let (_, sent) = converse(&mut decoder, b"\xff\xfb\x00\xff\xfd\x00hi\r\n\r\n");
+        assert_eq!(sent, [CR, CR]);
+        assert_eq!(decoder.take_return(), b"");
+        converse(&mut decoder, b"half\xff\xf4");
+        assert_eq!(decoder.take_return(), b"\r\n");
+        assert_eq!(decoder.take_return(), b"");
+        // A line typed after the interrupt was echoed after the `^C`, and gets its CR.
+        let (_, sent) = converse(&mut decoder, b"\xff\xf4next\r\n");
+        assert_eq!((sent, decoder.take_return()), (vec![CR], &b""[..]));
+
+        let mut nc = LineDecoder::new(64);
+        let (_, sent) = converse(&mut nc, b"alice\nhi\n\x03\n");
+        assert!(sent.is_empty());
+        assert_eq!(nc.take_return(), b"");
     }
 
     /// A flood of `AYT` gets one answer per batch, not one per command.

@@ -5,8 +5,9 @@
 //! because a write costs the same whether it carries one line or forty.
 //!
 //! Telnet clients get their output in telnet form (CR LF line ends, 0xFF doubled) and the
-//! decoder's telnet answers with the next flush; clients that never showed they are telnet get
-//! the bytes unchanged and never a telnet command.
+//! decoder's telnet answers with the next flush, and their output starts in column 0 whatever
+//! their own echo did to the cursor ([`LineDecoder::take_return`]); clients that never showed
+//! they are telnet get the bytes unchanged and never a telnet command.
 //!
 //! It must not know about the hub, rooms or commands: it moves bytes and lines.
 
@@ -127,7 +128,7 @@ impl<S: Stream> Conn<S> {
         if self.is_telnet() {
             self.reader.show_input();
             // The user's Enter was not echoed either: end the line for them.
-            self.out.push(b'\n');
+            self.out.extend_from_slice(b"\r\n");
         }
     }
 
@@ -170,7 +171,8 @@ impl<S: Stream> Conn<S> {
         self.reader.next(&mut self.stream).await
     }
 
-    /// Writes any telnet answers, then all pending output.
+    /// Writes any telnet answers, then all pending output (led by what brings a telnet user's
+    /// cursor back to column 0).
     ///
     /// Answers go first: the sessions flush before every read, so output is only pending here
     /// when it answers the line just read, and the answers pending then were asked for by input
@@ -178,10 +180,15 @@ impl<S: Stream> Conn<S> {
     /// the BINARY offer its CR LF brought, which should reach the client before the reply to its
     /// name. The output of everything before a timing mark was written by earlier flushes.
     pub async fn flush(&mut self) -> io::Result<()> {
-        let replies_first = self.reader.has_replies();
-        if replies_first {
+        let home = if self.out.is_empty() {
+            &[][..]
+        } else {
+            self.reader.take_return()
+        };
+        if self.reader.has_replies() || !home.is_empty() {
             let out = std::mem::take(&mut self.out);
             self.reader.take_replies(&mut self.out);
+            self.out.extend_from_slice(home);
             self.out.extend_from_slice(&out);
         }
         if self.out.is_empty() {
@@ -239,7 +246,8 @@ impl<S: Stream> Conn<S> {
             self.out.extend_from_slice(&pending);
         }
         self.queue(text);
-        let bytes = std::mem::take(&mut self.out);
+        let mut bytes = self.reader.take_return().to_vec();
+        bytes.append(&mut self.out);
         let stream = &mut self.stream;
         let _ = future::poll_once(async {
             stream.write_all(&bytes).await?;

@@ -71,6 +71,11 @@ impl LineReader {
         self.decoder.drop_partial();
     }
 
+    /// What brings a telnet user's cursor back to column 0 ([`LineDecoder::take_return`]).
+    pub fn take_return(&mut self) -> &'static [u8] {
+        self.decoder.take_return()
+    }
+
     /// Whether telnet answers are waiting to be sent.
     pub fn has_replies(&self) -> bool {
         self.decoder.has_replies()

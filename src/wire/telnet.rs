@@ -31,6 +31,8 @@ pub const AYT: u8 = 246;
 pub const AO: u8 = 245;
 /// Interrupt Process: what telnet sends for Ctrl-C.
 pub const IP: u8 = 244;
+/// Break: what telnet sends for Ctrl-\ (its quit character).
+pub const BRK: u8 = 243;
 /// Subnegotiation end.
 pub const SE: u8 = 240;
 
@@ -59,7 +61,25 @@ pub struct Options {
     /// Whether the client sends binary (`DO BINARY` agreed).
     him_binary: Side,
     /// Whether we echo (`WILL ECHO`), i.e. the client does not: only while a password is typed.
-    us_echo: Side,
+    us_echo: Echo,
+}
+
+/// Our side of ECHO, by RFC 1143 with its queue: ECHO, unlike BINARY, is switched on and off,
+/// and a new request may come before the client acknowledged the last one (a password prompt
+/// right after another). The acknowledgment of "echo on" must then not be read as a refusal of
+/// "echo off", or the client would echo the next password.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Echo {
+    No,
+    Yes,
+    /// We sent `WONT ECHO` and wait for `DONT`; then send `WILL ECHO` again if `then_yes`.
+    WantNo {
+        then_yes: bool,
+    },
+    /// We sent `WILL ECHO` and wait for `DO`; then send `WONT ECHO` if `then_no`.
+    WantYes {
+        then_no: bool,
+    },
 }
 
 impl Default for Options {
@@ -67,7 +87,7 @@ impl Default for Options {
         Options {
             us_binary: Side::No,
             him_binary: Side::No,
-            us_echo: Side::No,
+            us_echo: Echo::No,
         }
     }
 }
@@ -89,18 +109,28 @@ impl Options {
     /// Hides what the user types (`IAC WILL ECHO`: we claim the echo, and echo nothing), for a
     /// password. Undone by [`Options::show_input`].
     pub fn hide_input(&mut self, replies: &mut Vec<u8>) {
-        if self.us_echo == Side::No {
-            self.us_echo = Side::WantYes;
-            replies.extend_from_slice(&[IAC, WILL, ECHO]);
-        }
+        self.us_echo = match self.us_echo {
+            Echo::No => {
+                replies.extend_from_slice(&[IAC, WILL, ECHO]);
+                Echo::WantYes { then_no: false }
+            }
+            Echo::Yes => Echo::Yes,
+            Echo::WantNo { .. } => Echo::WantNo { then_yes: true },
+            Echo::WantYes { .. } => Echo::WantYes { then_no: false },
+        };
     }
 
     /// Gives the echo back to the client (`IAC WONT ECHO`).
     pub fn show_input(&mut self, replies: &mut Vec<u8>) {
-        if self.us_echo != Side::No {
-            self.us_echo = Side::No;
-            replies.extend_from_slice(&[IAC, WONT, ECHO]);
-        }
+        self.us_echo = match self.us_echo {
+            Echo::Yes => {
+                replies.extend_from_slice(&[IAC, WONT, ECHO]);
+                Echo::WantNo { then_yes: false }
+            }
+            Echo::No => Echo::No,
+            Echo::WantNo { .. } => Echo::WantNo { then_yes: false },
+            Echo::WantYes { .. } => Echo::WantYes { then_no: true },
+        };
     }
 
     /// Handles `IAC verb option` from the client, appending any answer to `replies`.
@@ -114,12 +144,41 @@ impl Options {
             (WILL, BINARY) => agree(&mut self.him_binary, [IAC, DO, BINARY], replies),
             (WONT, BINARY) => disable(&mut self.him_binary, [IAC, DONT, BINARY], replies),
             // ECHO is ours only while we asked for it: an unasked DO ECHO is refused.
-            (DO, ECHO) => match self.us_echo {
-                Side::WantYes => self.us_echo = Side::Yes,
-                Side::Yes => {}
-                Side::No => replies.extend_from_slice(&[IAC, WONT, ECHO]),
-            },
-            (DONT, ECHO) => disable(&mut self.us_echo, [IAC, WONT, ECHO], replies),
+            (DO, ECHO) => {
+                self.us_echo = match self.us_echo {
+                    Echo::No => {
+                        replies.extend_from_slice(&[IAC, WONT, ECHO]);
+                        Echo::No
+                    }
+                    Echo::WantYes { then_no: true } => {
+                        replies.extend_from_slice(&[IAC, WONT, ECHO]);
+                        Echo::WantNo { then_yes: false }
+                    }
+                    Echo::Yes | Echo::WantYes { then_no: false } => Echo::Yes,
+                    // DONT answered by DO (RFC 1143 calls it an error): take the client's word.
+                    Echo::WantNo { then_yes } => {
+                        if then_yes {
+                            Echo::Yes
+                        } else {
+                            Echo::No
+                        }
+                    }
+                }
+            }
+            (DONT, ECHO) => {
+                self.us_echo = match self.us_echo {
+                    Echo::Yes => {
+                        replies.extend_from_slice(&[IAC, WONT, ECHO]);
+                        Echo::No
+                    }
+                    Echo::WantNo { then_yes: true } => {
+                        replies.extend_from_slice(&[IAC, WILL, ECHO]);
+                        Echo::WantYes { then_no: false }
+                    }
+                    // Acknowledged, or our request refused: a refusal is never answered.
+                    Echo::No | Echo::WantNo { then_yes: false } | Echo::WantYes { .. } => Echo::No,
+                }
+            }
             // Options we do not support are always off, so a request is refused and a
             // refusal (DONT, WONT) needs no answer.
             (DO, option) => replies.extend_from_slice(&[IAC, WONT, option]),
@@ -278,6 +337,40 @@ mod tests {
         let mut out = b"x".to_vec();
         encode_into(&mut out, &[b"a\n", "б".as_bytes(), b"\xff\n"].concat());
         assert_eq!(out, b"xa\r\n\xd0\xb1\xff\xff\r\n");
+    }
+
+    /// Two password prompts in a row: "echo off" asked again before the client acknowledged
+    /// "echo on" waits for that acknowledgment, which is not taken for a refusal, and then goes
+    /// out; the client ends with its echo off.
+    #[test]
+    fn echo_off_again_before_the_acknowledgment() {
+        let mut options = Options::default();
+        let mut out = Vec::new();
+        options.hide_input(&mut out);
+        options.receive(DO, ECHO, &mut out);
+        assert_eq!(out, [IAC, WILL, ECHO]);
+        out.clear();
+        options.show_input(&mut out);
+        options.hide_input(&mut out);
+        assert_eq!(out, [IAC, WONT, ECHO]);
+        out.clear();
+        options.receive(DONT, ECHO, &mut out);
+        assert_eq!(out, [IAC, WILL, ECHO]);
+        out.clear();
+        options.receive(DO, ECHO, &mut out);
+        assert!(out.is_empty());
+        assert_eq!(options.us_echo, Echo::Yes);
+        // And the other way: "echo on" asked before "echo off" was acknowledged.
+        options.show_input(&mut out);
+        options.receive(DONT, ECHO, &mut out);
+        options.hide_input(&mut out);
+        options.show_input(&mut out);
+        options.receive(DO, ECHO, &mut out);
+        assert_eq!(out, [IAC, WONT, ECHO, IAC, WILL, ECHO, IAC, WONT, ECHO]);
+        out.clear();
+        options.receive(DONT, ECHO, &mut out);
+        assert!(out.is_empty());
+        assert_eq!(options.us_echo, Echo::No);
     }
 
     /// A password prompt hides the typing and gives it back, without loops: the client's

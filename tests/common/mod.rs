@@ -3,6 +3,8 @@
 #![allow(dead_code)]
 
 pub mod accounts;
+pub mod browser;
+pub mod fakeweb;
 
 use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -506,6 +508,7 @@ pub const PROGRAMS: &[(&str, &str)] = &[
     ("openssl", "openssl"),
     ("sqlite3", "sqlite3"),
     ("systemd-analyze", "systemd"),
+    ("chromium", "chromium"),
 ];
 
 /// The outside program `program` (one of [`PROGRAMS`]), found on `PATH`. A test that needs one

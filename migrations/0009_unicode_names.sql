@@ -1,0 +1,13 @@
+-- Names in every script (issue #19). User and room names may now be written in any one script
+-- (Cyrillic, Greek, Han, Kana, Hangul, Arabic, Hebrew, Devanagari, ...), normalized to NFC, and
+-- compared by their Unicode case fold (src/names/rules.rs has the rules).
+--
+-- accounts.name, bans.target, mutes.name, messages.room and topics.room hold the case-folded
+-- name. Every name stored before this migration is ASCII, whose Unicode case fold is its ASCII
+-- lower case, so those columns need no change.
+--
+-- accounts.skeleton: the confusable skeleton is now Unicode TR39's (the `unicode-security`
+-- crate's tables, plus `i` read as `l` and `rn`, `vv`, `cl` read as `m`, `w`, `d`) instead of an
+-- ASCII table. SQL cannot compute it: this migration's Rust step
+-- (storage::accounts::recompute_skeletons, run by the migration loop in the same transaction)
+-- recomputes every stored skeleton.

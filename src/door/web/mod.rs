@@ -1,0 +1,214 @@
+//! The web door: a chat page served by the same binary, talking JSON over a WebSocket.
+//!
+//! A connection on a web listener starts as HTTP/1.1: [`serve`] answers the page's files
+//! (kept alive between requests, within [`Limits`]) until the page asks for the WebSocket,
+//! then checks the upgrade and its origin and hands back an [`Upgraded`] connection: a
+//! [`WebSocket`] that carries [`protocol`] messages, and the client's address as the door
+//! believes it (see [`TrustProxy`]).
+//!
+//! - [`http`]: request heads read with bounded bytes, headers and time (`httparse`); responses.
+//! - [`assets`]: the page's files (built in) and the security headers every answer carries.
+//! - [`origin`]: who may open the WebSocket (cross-site hijacking, DNS rebinding), and the
+//!   client's address and scheme behind a trusted reverse proxy.
+//! - [`ws`]: the upgrade's answer and the framing (`async-tungstenite`): text only, bounded
+//!   messages, pings to silent clients, close codes.
+//! - [`protocol`]: the JSON messages both ways (docs/WEB.md).
+//!
+//! Architecture invariant: this folder knows nothing of the hub, sessions or storage. The
+//! session that drives an [`Upgraded`] connection turns [`protocol::ClientMsg`] into the hub's
+//! intents and renders the hub's events with [`protocol::ServerMsg::write_to`], once per event,
+//! into outboxes that [`WebSocket::send_utf8`] sends as one frame.
+
+pub mod assets;
+pub mod http;
+pub mod origin;
+pub mod protocol;
+pub mod ws;
+
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Instant;
+
+use log::debug;
+use smol::io::{AsyncRead, AsyncWrite};
+
+pub use http::Limits;
+pub use origin::{Origin, Scheme, TrustProxy};
+pub use ws::WebSocket;
+
+use http::{HeadError, HeadReader, Method, Request, Response, Status};
+
+/// How one web listener serves.
+#[derive(Debug, Clone)]
+pub struct WebConfig {
+    /// `Http` for `--web-listen`, `Https` for `--web-tls-listen`.
+    pub scheme: Scheme,
+    /// Origins allowed to open the WebSocket besides the page's own (`--web-origin`): a reverse
+    /// proxy's public origin, when it does not pass `Host` and `X-Forwarded-Proto` through.
+    pub origins: Vec<Origin>,
+    /// Whose `X-Forwarded-For` and `X-Forwarded-Proto` are believed (`--trust-proxy`).
+    pub trust_proxy: TrustProxy,
+    /// The line door's `--max-line`: the longest text a page may send, in bytes.
+    pub max_line: usize,
+    pub limits: Limits,
+}
+
+impl WebConfig {
+    /// A plain HTTP listener's settings with the default limits and no proxy.
+    pub fn new(scheme: Scheme, max_line: usize) -> WebConfig {
+        WebConfig {
+            scheme,
+            origins: Vec::new(),
+            trust_proxy: TrustProxy::off(),
+            max_line,
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// A connection that became a WebSocket.
+pub struct Upgraded<S> {
+    pub socket: WebSocket<S>,
+    /// The client's address: the peer's, or the one a trusted proxy forwarded. Per-address
+    /// limits and bans apply to this one.
+    pub client: IpAddr,
+    /// Whether the page reached us over HTTPS (this listener's TLS, or a trusted proxy's):
+    /// with loopback, what lets a password travel.
+    pub secure: bool,
+}
+
+/// Serves one connection of a web listener until it closes (`Ok(None)`) or becomes a
+/// WebSocket. Every limit hit is answered with its status (400, 408, 413, 431) and closes the
+/// connection; `Err` is an I/O error (the client went away).
+pub async fn serve<S>(
+    mut stream: S,
+    peer: SocketAddr,
+    config: &WebConfig,
+) -> io::Result<Option<Upgraded<S>>>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let limits = &config.limits;
+    let mut reader = HeadReader::new();
+    let mut deadline = Instant::now() + limits.head_timeout;
+    let mut served = 0;
+    loop {
+        let request = match reader.read(&mut stream, limits, deadline).await {
+            Ok(Some(request)) => request,
+            Ok(None) | Err(HeadError::Timeout { partial: false }) => return Ok(None),
+            Err(HeadError::Io(e)) => return Err(e),
+            Err(e) => {
+                crate::log_throttled!(log::Level::Warn, "web-head", "{peer}: web: {e}");
+                let status = match e {
+                    HeadError::TooLarge | HeadError::TooManyHeaders => Status::HeadersTooLarge,
+                    HeadError::Timeout { .. } => Status::RequestTimeout,
+                    _ => Status::BadRequest,
+                };
+                secured(Response::error(status)).write(&mut stream).await?;
+                return Ok(None);
+            }
+        };
+        served += 1;
+        debug!("{peer}: web: {:?} {}", request.method, request.path);
+        if request.path == assets::WS_PATH {
+            return upgrade(stream, reader, &request, peer, config).await;
+        }
+        let mut response = answer(&request);
+        response.close |= !request.keep_alive() || served >= limits.max_requests;
+        response.write(&mut stream).await?;
+        if response.close {
+            return Ok(None);
+        }
+        // The next head, kept alive, must arrive whole within the idle timeout.
+        deadline = Instant::now() + limits.idle_timeout;
+    }
+}
+
+/// The answer to a request for anything but the WebSocket.
+fn answer(request: &Request) -> Response {
+    if request.has_body() {
+        return secured(Response::error(Status::PayloadTooLarge));
+    }
+    if request.minor >= 1 && request.header_str("host").is_none() {
+        // RFC 9112 section 3.2: a request without exactly one Host is answered 400.
+        return secured(Response::error(Status::BadRequest));
+    }
+    let Some(asset) = assets::find(&request.path) else {
+        return secured(Response::error(Status::NotFound));
+    };
+    match request.method {
+        Method::Get | Method::Head => assets::respond(
+            asset,
+            request.header_str("if-none-match"),
+            request.method == Method::Head,
+        ),
+        Method::Other => {
+            let mut response = Response::error(Status::MethodNotAllowed);
+            response.header("allow", "GET, HEAD");
+            secured(response)
+        }
+    }
+}
+
+/// Checks an upgrade (the handshake, then the origin) and answers it: `101` and the WebSocket,
+/// or the refusal and `Ok(None)`.
+async fn upgrade<S>(
+    mut stream: S,
+    reader: HeadReader,
+    request: &Request,
+    peer: SocketAddr,
+    config: &WebConfig,
+) -> io::Result<Option<Upgraded<S>>>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let trust = &config.trust_proxy;
+    let client = trust.client_addr(peer.ip(), request.headers_named("x-forwarded-for"));
+    let secure = config.scheme == Scheme::Https
+        || trust.forwarded_https(peer.ip(), request.headers_named("x-forwarded-proto"));
+    let scheme = if secure { Scheme::Https } else { config.scheme };
+    let refusal = if request.has_body() {
+        Some(Response::error(Status::PayloadTooLarge))
+    } else {
+        match ws::accept(request) {
+            Err(e) => {
+                crate::log_throttled!(log::Level::Warn, "web-upgrade", "{peer}: web: {e}");
+                Some(e.response())
+            }
+            Ok(switching) => {
+                match origin::check_origin(
+                    request.header_str("origin"),
+                    request.header_str("host"),
+                    scheme,
+                    &config.origins,
+                    client,
+                ) {
+                    Ok(()) => {
+                        switching.write(&mut stream).await?;
+                        None
+                    }
+                    Err(e) => {
+                        crate::log_throttled!(log::Level::Warn, "web-origin", "{peer}: web: {e}");
+                        Some(Response::error(Status::Forbidden))
+                    }
+                }
+            }
+        }
+    };
+    if let Some(refusal) = refusal {
+        secured(refusal).write(&mut stream).await?;
+        return Ok(None);
+    }
+    let socket = WebSocket::new(stream, reader.into_buffered(), config.max_line).await;
+    Ok(Some(Upgraded {
+        socket,
+        client,
+        secure,
+    }))
+}
+
+/// `response` with the security headers.
+fn secured(mut response: Response) -> Response {
+    assets::secure(&mut response);
+    response
+}
