@@ -18,11 +18,13 @@
 //! only the shortest, keeps a `1` that stands for an `l` at the end of a banned name (`pau1_2`
 //! for `paul`).
 //!
-//! It works on [`Nick`]s and their skeletons only, so it follows whatever the name rules say a
-//! skeleton is (Unicode names included); a tail character is an ASCII separator or anything
-//! `char::is_numeric` calls a digit.
+//! It compares skeletons only, computed by the one function behind [`Nick::skeleton`], so it
+//! follows whatever the name rules say a skeleton is (Unicode TR39: a Cyrillic `а` reads as
+//! `a`); a tail character is a separator or anything `char::is_numeric` calls a digit, in any
+//! script. A stored ban (a name's case fold) is compared as it is, even if that fold would not
+//! pass as a name on its own.
 
-use crate::names::Nick;
+use crate::names::{skeleton, Nick};
 
 /// Whether a ban on the name `banned` (as stored: lower case) covers `nick`.
 pub fn covers(banned: &str, nick: &Nick) -> bool {
@@ -31,35 +33,29 @@ pub fn covers(banned: &str, nick: &Nick) -> bool {
 }
 
 /// The skeletons a ban on `banned` matches: its own, and that of its name without the tail.
-/// Empty for a name that does not parse (a row edited by hand), which then covers nothing.
+/// Empty for an empty name.
 fn forms(banned: &str) -> Vec<String> {
-    let Ok(nick) = Nick::parse(banned) else {
+    if banned.is_empty() {
         return Vec::new();
-    };
-    let mut forms = vec![nick.skeleton().to_owned()];
+    }
+    let mut forms = vec![skeleton(banned)];
     let core = banned.trim_end_matches(is_tail);
     if !core.is_empty() && core != banned {
-        if let Ok(core) = Nick::parse(core) {
-            forms.push(core.skeleton().to_owned());
-        }
+        forms.push(skeleton(core));
     }
     forms
 }
 
 /// The skeletons of `nick` and of each shortening of it by its tail (never to nothing).
 pub fn stems(nick: &Nick) -> Vec<String> {
-    let name = nick.as_str();
     let mut stems = vec![nick.skeleton().to_owned()];
-    let mut rest = name;
+    let mut rest = nick.as_str();
     while let Some(last) = rest.chars().next_back().filter(|c| is_tail(*c)) {
         rest = &rest[..rest.len() - last.len_utf8()];
         if rest.is_empty() {
             break;
         }
-        // A shortening that is not a name on its own (a reserved word) cannot be banned anyway.
-        if let Ok(shorter) = Nick::parse(rest) {
-            stems.push(shorter.skeleton().to_owned());
-        }
+        stems.push(skeleton(rest));
     }
     stems
 }
@@ -97,6 +93,9 @@ mod tests {
         // A banned name's own tail is not part of what it covers.
         assert!(covered("mallory2", "mallory"));
         assert!(covered("mallory2", "rnallory7"));
+        // Other scripts: a Cyrillic `рор` with a tail is a look-alike of `pop`.
+        assert!(covered("pop", "\u{440}\u{43e}\u{440}2"));
+        assert!(covered("pop", "\u{440}\u{43e}\u{440}_"));
         // An `l` written as `1` at the end survives a tail after it.
         assert!(covered("paul", "pau1_2"));
         assert!(covered("paul", "pau1"));
@@ -122,7 +121,7 @@ mod tests {
         assert!(covered("2", "2"));
         assert!(covered("2", "22"));
         assert!(covered("2", "2_"));
-        // A row that is not a name covers nothing.
+        // An empty row covers nothing; another row only its own look-alikes.
         assert!(!covered("", "a"));
         assert!(!covered("not a name", "not"));
     }
