@@ -77,21 +77,61 @@ impl Hasher {
     }
 }
 
+/// A hashing thread. Its Argon2 memory is kept from one job to the next only while jobs are
+/// queued back to back (a burst of logins, a crowd of guesses: mapping it afresh costs each hash
+/// about half as much again in page faults), and unmapped before the thread answers a job with
+/// nothing queued behind it, so an idle server holds none and the answer that ends a burst
+/// comes after the memory is back.
 fn run(jobs: &Receiver<Job>) {
-    while let Ok(job) = jobs.recv_blocking() {
-        match job {
-            Job::Hash(password, reply) => {
-                let _ = reply.try_send(hash(&password));
-            }
+    let mut scratch: Option<Scratch> = None;
+    let mut queued: Option<Job> = None;
+    loop {
+        let job = match queued.take() {
+            Some(job) => job,
+            None => match jobs.recv_blocking() {
+                Ok(job) => job,
+                Err(_) => return,
+            },
+        };
+        let answer = match job {
+            Job::Hash(password, reply) => Answer::Hash(hash_with(&password, &mut scratch), reply),
             Job::Verify(password, stored, reply) => {
-                let _ = reply.try_send(verify(&password, &stored));
+                Answer::Verify(verify_with(&password, &stored, &mut scratch), reply)
+            }
+        };
+        queued = jobs.try_recv().ok();
+        if queued.is_none() {
+            scratch = None;
+        }
+        match answer {
+            Answer::Hash(hash, reply) => {
+                let _ = reply.try_send(hash);
+            }
+            Answer::Verify(right, reply) => {
+                let _ = reply.try_send(right);
             }
         }
     }
 }
 
+/// A job's result, held until the thread has decided what to do with its memory.
+enum Answer {
+    Hash(Option<String>, Sender<Option<String>>),
+    Verify(bool, Sender<bool>),
+}
+
 /// Hashes with a fresh salt (never logs the password, only the error kind).
 pub fn hash(password: &Secret) -> Option<String> {
+    hash_with(password, &mut None)
+}
+
+/// Checks a password against a PHC string; an unreadable hash never matches.
+pub fn verify(password: &Secret, stored: &str) -> bool {
+    verify_with(password, stored, &mut None)
+}
+
+/// [`hash`], in `scratch`'s memory if it fits (mapping it otherwise).
+fn hash_with(password: &Secret, scratch: &mut Option<Scratch>) -> Option<String> {
     let salt = SaltString::generate(&mut OsRng);
     let params = Params::default();
     let hashed = (|| {
@@ -101,6 +141,7 @@ pub fn hash(password: &Secret) -> Option<String> {
             password,
             salt.as_salt(),
             Params::DEFAULT_OUTPUT_LEN,
+            scratch,
         )?;
         let phc = PasswordHash {
             algorithm: Algorithm::Argon2id.ident(),
@@ -120,8 +161,8 @@ pub fn hash(password: &Secret) -> Option<String> {
     }
 }
 
-/// Checks a password against a PHC string; an unreadable hash never matches.
-pub fn verify(password: &Secret, stored: &str) -> bool {
+/// [`verify`], in `scratch`'s memory if it fits (mapping it otherwise).
+fn verify_with(password: &Secret, stored: &str, scratch: &mut Option<Scratch>) -> bool {
     let checked = (|| {
         let phc = PasswordHash::new(stored).map_err(|e| e.to_string())?;
         let (Some(salt), Some(expected)) = (phc.salt, phc.hash) else {
@@ -134,7 +175,7 @@ pub fn verify(password: &Secret, stored: &str) -> bool {
         };
         let params = Params::try_from(&phc).map_err(|e| e.to_string())?;
         let argon2 = Argon2::new(algorithm, version, params);
-        let computed = compute(&argon2, password, salt, expected.len())?;
+        let computed = compute(&argon2, password, salt, expected.len(), scratch)?;
         // `Output`'s equality is constant-time, as the crate's own verifier relies on.
         Ok(computed == expected)
     })();
@@ -144,12 +185,14 @@ pub fn verify(password: &Secret, stored: &str) -> bool {
     })
 }
 
-/// Runs Argon2 into a fresh mapping of the memory it needs, unmapped on return.
+/// Runs Argon2 in `scratch`, mapping memory of the size it needs first unless `scratch` holds
+/// exactly that already (every block is written before it is read, so reuse is safe).
 fn compute(
     argon2: &Argon2<'_>,
     password: &Secret,
     salt: argon2::password_hash::Salt<'_>,
     output_len: usize,
+    scratch: &mut Option<Scratch>,
 ) -> Result<Output, String> {
     let mut salt_bytes = [0u8; 64];
     let salt = salt
@@ -161,10 +204,13 @@ fn compute(
             "the hash asks for {blocks} KiB of memory, more than {MAX_KIB}"
         ));
     }
-    let mut scratch = Scratch::new(blocks).map_err(|e| format!("cannot map memory: {e}"))?;
+    let memory = match scratch {
+        Some(memory) if memory.len() == blocks => memory,
+        _ => scratch.insert(Scratch::new(blocks).map_err(|e| format!("cannot map memory: {e}"))?),
+    };
     Output::init_with(output_len, |out| {
         argon2
-            .hash_password_into_with_memory(password.expose().as_bytes(), salt, out, &mut scratch)
+            .hash_password_into_with_memory(password.expose().as_bytes(), salt, out, &mut *memory)
             .map_err(|_| argon2::password_hash::Error::Crypto)
     })
     .map_err(|e| e.to_string())
@@ -217,5 +263,31 @@ mod tests {
         assert!(verify(&secret, &cheap));
         let greedy = cheap.replace("m=1024", "m=4194304");
         assert!(!verify(&secret, &greedy));
+    }
+
+    /// Memory kept from one hash for the next (as a busy hashing thread does) gives the same
+    /// answers as fresh memory, also across costs.
+    #[test]
+    fn reused_memory_gives_the_same_answers() {
+        let secret = Secret::new("correct horse".into());
+        let mut scratch = None;
+        let a = hash_with(&secret, &mut scratch).unwrap();
+        assert!(scratch.is_some(), "the memory is kept for the caller");
+        assert!(verify_with(&secret, &a, &mut scratch));
+        assert!(!verify_with(&Secret::new("wrong".into()), &a, &mut scratch));
+        let b = hash_with(&secret, &mut scratch).unwrap();
+        assert!(verify(&secret, &b));
+        use argon2::password_hash::PasswordHasher;
+        let salt = SaltString::generate(&mut OsRng);
+        let cheap = Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            Params::new(1024, 1, 1, None).unwrap(),
+        )
+        .hash_password(b"correct horse", &salt)
+        .unwrap()
+        .to_string();
+        assert!(verify_with(&secret, &cheap, &mut scratch));
+        assert!(verify_with(&secret, &a, &mut scratch));
     }
 }

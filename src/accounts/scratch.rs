@@ -68,6 +68,13 @@ impl Scratch {
     }
 }
 
+impl Scratch {
+    /// How many blocks it holds.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+}
+
 impl AsMut<[Block]> for Scratch {
     fn as_mut(&mut self) -> &mut [Block] {
         // SAFETY: the mapping holds `len` blocks, is aligned, zero-initialised by the kernel
