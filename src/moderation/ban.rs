@@ -8,6 +8,7 @@
 //! banned address before any other work, without a database round trip; the database keeps it
 //! across restarts.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::{Arc, RwLock};
@@ -168,10 +169,24 @@ impl Ban {
     }
 }
 
-/// The bans in force. Few, so a list scanned in order is the fastest structure there is.
+/// The bans in force. Few, so a list scanned in order is the fastest structure there is; the
+/// skeletons each name ban matches are computed once, when the list changes, so that checking
+/// a name costs the skeletons of that name and string comparisons, however many bans there are.
 #[derive(Debug, Default, Clone)]
 pub struct BanList {
     bans: Vec<Ban>,
+    /// Banned name to the skeletons it covers ([`lookalike::forms`]).
+    forms: HashMap<String, Vec<String>>,
+}
+
+/// The skeletons of every name ban in `bans`.
+fn index(bans: &[Ban]) -> HashMap<String, Vec<String>> {
+    bans.iter()
+        .filter_map(|b| match &b.target {
+            Target::Name(name) => Some((name.clone(), lookalike::forms(name))),
+            Target::Net(_) => None,
+        })
+        .collect()
 }
 
 /// The ban list shared by the accept loop, the sessions and the hub.
@@ -179,7 +194,8 @@ pub type SharedBans = Arc<RwLock<BanList>>;
 
 impl BanList {
     pub fn new(bans: Vec<Ban>) -> BanList {
-        BanList { bans }
+        let forms = index(&bans);
+        BanList { bans, forms }
     }
 
     /// The active ban covering address `ip`, if any.
@@ -193,8 +209,16 @@ impl BanList {
     /// of digits and separators (`mallory` covers `ma1lory2`, see [`lookalike`]). What the name
     /// prompt and `/nick` refuse.
     pub fn name(&self, nick: &Nick, now_ms: i64) -> Option<&Ban> {
+        if self.forms.is_empty() {
+            return None;
+        }
+        let stems = lookalike::stems(nick);
         self.bans.iter().find(|b| {
-            b.active(now_ms) && matches!(&b.target, Target::Name(n) if lookalike::covers(n, nick))
+            b.active(now_ms)
+                && matches!(&b.target, Target::Name(n) if self
+                    .forms
+                    .get(n)
+                    .is_some_and(|forms| forms.iter().any(|f| stems.contains(f))))
         })
     }
 
@@ -212,6 +236,7 @@ impl BanList {
         self.bans
             .retain(|b| b.target != ban.target && b.active(now_ms));
         self.bans.push(ban);
+        self.forms = index(&self.bans);
     }
 
     /// Lifts the ban on `target`; false if there was none in force.
@@ -219,6 +244,7 @@ impl BanList {
         let before = self.active(now_ms).count();
         self.bans
             .retain(|b| &b.target != target && b.active(now_ms));
+        self.forms = index(&self.bans);
         self.bans.len() < before
     }
 

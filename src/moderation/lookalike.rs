@@ -33,8 +33,8 @@ pub fn covers(banned: &str, nick: &Nick) -> bool {
 }
 
 /// The skeletons a ban on `banned` matches: its own, and that of its name without the tail.
-/// Empty for an empty name.
-fn forms(banned: &str) -> Vec<String> {
+/// Empty for an empty name. A name is covered when one of its [`stems`] is among them.
+pub fn forms(banned: &str) -> Vec<String> {
     if banned.is_empty() {
         return Vec::new();
     }
