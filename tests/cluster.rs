@@ -112,6 +112,14 @@ fn node(redis: &Redis, name: &str) -> Server {
     Server::start(&node_flags(redis, name))
 }
 
+/// Starts a node whose heartbeat expires after 1.5 s instead of 15 s (the hidden
+/// `--test-cluster-ttl-ms`), so a test can let it expire without waiting the real time.
+fn quick_node(redis: &Redis, name: &str) -> Server {
+    let mut flags = node_flags(redis, name);
+    flags.extend(["--test-cluster-ttl-ms", "1500"]);
+    Server::start(&flags)
+}
+
 fn node_flags(redis: &Redis, name: &str) -> Vec<&'static str> {
     let flags = vec![
         "--cluster".to_owned(),
@@ -398,14 +406,8 @@ fn a_restarted_node_catches_up() {
 #[test]
 fn a_killed_node_frees_its_names() {
     let Some(redis) = Redis::start() else { return };
-    // The heartbeat's expiry shortened (1.5 s), so the test does not wait out the real 15 s.
-    let quick = |name: &str| {
-        let mut flags = node_flags(&redis, name);
-        flags.extend(["--test-cluster-ttl-ms", "1500"]);
-        Server::start(&flags)
-    };
-    let a = quick("a");
-    let mut b = quick("b");
+    let a = quick_node(&redis, "a");
+    let mut b = quick_node(&redis, "b");
     let mut c = join_all(&[(&a, "alice"), (&b, "bob")]);
     let _bob = c.pop().expect("bob");
     let mut alice = c.pop().expect("alice");
@@ -560,18 +562,24 @@ fn wait_tables(a: &Server, b: &Server, done: impl Fn(&[String]) -> bool) -> Vec<
     }
 }
 
+/// Nodes a and b, and `boss`, an operator on a whose role every node knows: `smolchat op`
+/// writes one file, and `/op` spreads the role to every node.
+fn two_nodes_and_an_operator(redis: &Redis) -> (Server, Server, Client) {
+    let a = node(redis, "a");
+    let b = node(redis, "b");
+    let mut boss = a.operator("boss");
+    boss.send("/op boss");
+    boss.expect("boss is now an operator");
+    (a, b, boss)
+}
+
 /// Accounts, operators, bans and topics set on one node hold on the other, in its memory and its
 /// file, and after its restart; a kick acts on the node holding the user.
 #[test]
 fn accounts_and_moderation_are_cluster_wide() {
     use common::accounts::{connect_from, PASSWORD};
     let Some(redis) = Redis::start() else { return };
-    let a = node(&redis, "a");
-    let b = node(&redis, "b");
-    // `smolchat op` writes one file; `/op` spreads the role to every node.
-    let mut boss = a.operator("boss");
-    boss.send("/op boss");
-    boss.expect("boss is now an operator");
+    let (a, b, mut boss) = two_nodes_and_an_operator(&redis);
 
     // A password set on a logs in on b.
     let mut alice = a.register("alice", PASSWORD);
@@ -660,11 +668,7 @@ fn accounts_and_moderation_are_cluster_wide() {
 fn an_operators_unregister_is_cluster_wide() {
     use common::accounts::PASSWORD;
     let Some(redis) = Redis::start() else { return };
-    let a = node(&redis, "a");
-    let b = node(&redis, "b");
-    let mut boss = a.operator("boss");
-    boss.send("/op boss");
-    boss.expect("boss is now an operator");
+    let (a, b, mut boss) = two_nodes_and_an_operator(&redis);
     b.register("squatter", PASSWORD).close();
     boss.expect("* squatter left");
     wait_tables(&a, &b, |t| t.iter().any(|r| r.contains("\"squatter\"")));
@@ -693,13 +697,8 @@ fn an_operators_unregister_is_cluster_wide() {
 #[test]
 fn a_name_has_one_holder_after_a_partition_heals() {
     let Some(redis) = Redis::start() else { return };
-    let flags = |name: &str| {
-        let mut flags = node_flags(&redis, name);
-        flags.extend(["--test-cluster-ttl-ms", "1500"]);
-        flags
-    };
-    let a = Server::start(&flags("a"));
-    let b = Server::start(&flags("b"));
+    let a = quick_node(&redis, "a");
+    let b = quick_node(&redis, "b");
     let mut c = join_all(&[(&a, "alice"), (&a, "carol"), (&b, "bob")]);
     let mut bob = c.pop().expect("bob");
     let mut carol = c.pop().expect("carol");

@@ -219,6 +219,19 @@ fn compute(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use argon2::password_hash::PasswordHasher;
+
+    /// A hash of `password` at a low cost (1 MiB, one pass), made by the crate's own hasher.
+    fn cheap_hash(password: &[u8], salt: &SaltString) -> String {
+        Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            Params::new(1024, 1, 1, None).unwrap(),
+        )
+        .hash_password(password, salt)
+        .unwrap()
+        .to_string()
+    }
 
     #[test]
     fn hashes_verify_and_differ() {
@@ -236,7 +249,7 @@ mod tests {
     /// built the PHC string itself) verify here, and the other way round: the two forms agree.
     #[test]
     fn agrees_with_the_crates_own_hasher_and_verifier() {
-        use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+        use argon2::password_hash::PasswordVerifier;
         let secret = Secret::new("correct horse".into());
         let salt = SaltString::generate(&mut OsRng);
         let theirs = Argon2::default()
@@ -251,14 +264,7 @@ mod tests {
             .verify_password(b"correct horse", &parsed)
             .is_ok());
         // Other costs stored in a hash are honoured; absurd ones are refused, not mapped.
-        let cheap = Argon2::new(
-            Algorithm::Argon2id,
-            Version::V0x13,
-            Params::new(1024, 1, 1, None).unwrap(),
-        )
-        .hash_password(b"correct horse", &salt)
-        .unwrap()
-        .to_string();
+        let cheap = cheap_hash(b"correct horse", &salt);
         assert!(cheap.contains("m=1024,t=1,p=1"), "{cheap}");
         assert!(verify(&secret, &cheap));
         let greedy = cheap.replace("m=1024", "m=4194304");
@@ -277,16 +283,8 @@ mod tests {
         assert!(!verify_with(&Secret::new("wrong".into()), &a, &mut scratch));
         let b = hash_with(&secret, &mut scratch).unwrap();
         assert!(verify(&secret, &b));
-        use argon2::password_hash::PasswordHasher;
         let salt = SaltString::generate(&mut OsRng);
-        let cheap = Argon2::new(
-            Algorithm::Argon2id,
-            Version::V0x13,
-            Params::new(1024, 1, 1, None).unwrap(),
-        )
-        .hash_password(b"correct horse", &salt)
-        .unwrap()
-        .to_string();
+        let cheap = cheap_hash(b"correct horse", &salt);
         assert!(verify_with(&secret, &cheap, &mut scratch));
         assert!(verify_with(&secret, &a, &mut scratch));
     }

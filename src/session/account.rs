@@ -23,6 +23,7 @@ use crate::limits::registrations::Slot;
 use crate::names::Nick;
 use crate::protocol;
 use crate::storage::accounts::RoleChange;
+use crate::storage::StorageError;
 use crate::wire::codec::Decoded;
 use crate::wire::conn::{Conn, Stream};
 
@@ -405,31 +406,12 @@ pub(super) async fn set_role<S: Stream>(
     operator: bool,
 ) -> Result<(), End> {
     let command = if operator { "/op" } else { "/deop" };
-    let (reply, answer) = async_channel::bounded(1);
-    moderate(shared, id, Action::MayOp { command, reply }).await?;
-    // Refused (the hub told the user why) or gone.
-    if !relaying(conn, inbox, answer.recv()).await?.unwrap_or(false) {
-        return Ok(());
-    }
-    let stored = relaying(
-        conn,
-        inbox,
-        shared
-            .accounts
-            .store
-            .set_operator_in_chat(nick.key(), operator),
-    )
-    .await?;
-    match stored {
-        Ok(RoleChange::Done) => moderate(shared, id, Action::Opped(nick, operator)).await?,
-        Ok(RoleChange::NotRegistered) => conn.queue(&protocol::not_registered(nick.as_str())),
-        Ok(RoleChange::MadeOnCommandLine) => {
-            conn.queue(&protocol::operator_from_command_line(nick.as_str()))
-        }
-        Err(e) => {
-            warn!("{}: {command} {nick}: {e}", conn.peer);
-            conn.queue(protocol::ACCOUNTS_UNAVAILABLE);
-        }
+    let store = &shared.accounts.store;
+    let write = store.set_operator_in_chat(nick.key(), operator);
+    match operator_write(conn, shared, id, inbox, command, &nick, write).await? {
+        Some(RoleChange::Done) => moderate(shared, id, Action::Opped(nick, operator)).await?,
+        Some(RoleChange::NotRegistered) => conn.queue(&protocol::not_registered(nick.as_str())),
+        _ => {}
     }
     Ok(())
 }
@@ -444,30 +426,47 @@ pub(super) async fn remove<S: Stream>(
     inbox: &Inbox,
     nick: Nick,
 ) -> Result<(), End> {
-    let command = "/unregister NAME";
-    let (reply, answer) = async_channel::bounded(1);
-    moderate(shared, id, Action::MayOp { command, reply }).await?;
-    if !relaying(conn, inbox, answer.recv()).await?.unwrap_or(false) {
-        return Ok(());
-    }
-    let removed = relaying(
-        conn,
-        inbox,
-        shared.accounts.store.remove_in_chat(nick.key()),
-    )
-    .await?;
-    match removed {
-        Ok(RoleChange::Done) => moderate(shared, id, Action::Unregistered(nick)).await?,
-        Ok(RoleChange::NotRegistered) => conn.queue(&protocol::no_such_account(nick.as_str())),
-        Ok(RoleChange::MadeOnCommandLine) => {
-            conn.queue(&protocol::operator_from_command_line(nick.as_str()))
-        }
-        Err(e) => {
-            warn!("{}: /unregister {nick}: {e}", conn.peer);
-            conn.queue(protocol::ACCOUNTS_UNAVAILABLE);
-        }
+    let write = shared.accounts.store.remove_in_chat(nick.key());
+    match operator_write(conn, shared, id, inbox, "/unregister NAME", &nick, write).await? {
+        Some(RoleChange::Done) => moderate(shared, id, Action::Unregistered(nick)).await?,
+        Some(RoleChange::NotRegistered) => conn.queue(&protocol::no_such_account(nick.as_str())),
+        _ => {}
     }
     Ok(())
+}
+
+/// An operator's change to the account `nick` (`/op`, `/deop`, `/unregister NAME`): the hub
+/// says whether the sender is an operator (telling it if not), then this session runs `write`
+/// on the account thread while relaying its outbox. The outcome, or `None` when the user was
+/// refused or told of a failure (also when the account's operator was made on the command line,
+/// which chat may not touch).
+async fn operator_write<S: Stream>(
+    conn: &mut Conn<S>,
+    shared: &Shared,
+    id: MemberId,
+    inbox: &Inbox,
+    command: &'static str,
+    nick: &Nick,
+    write: impl std::future::Future<Output = Result<RoleChange, StorageError>>,
+) -> Result<Option<RoleChange>, End> {
+    let (reply, answer) = async_channel::bounded(1);
+    moderate(shared, id, Action::MayOp { command, reply }).await?;
+    // Refused (the hub told the user why) or gone.
+    if !relaying(conn, inbox, answer.recv()).await?.unwrap_or(false) {
+        return Ok(None);
+    }
+    match relaying(conn, inbox, write).await? {
+        Ok(RoleChange::MadeOnCommandLine) => {
+            conn.queue(&protocol::operator_from_command_line(nick.as_str()));
+            Ok(None)
+        }
+        Ok(done) => Ok(Some(done)),
+        Err(e) => {
+            warn!("{}: {command} {nick}: {e}", conn.peer);
+            conn.queue(protocol::ACCOUNTS_UNAVAILABLE);
+            Ok(None)
+        }
+    }
 }
 
 /// Awaits `work` while passing outbox lines to the client, so a session waiting for the

@@ -5,9 +5,9 @@
 //! 0008). It must not know about sessions or the hub: the callers log the removal in
 //! `moderation_log` and tell whoever is logged in to it.
 
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection};
 
-use super::accounts::RoleChange;
+use super::accounts::{self, RoleChange};
 
 /// One account, for `smolchat account list`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,14 +51,7 @@ pub fn list(conn: &Connection) -> rusqlite::Result<Vec<Listed>> {
 /// to take the owners' accounts away, as it cannot `/deop` them.
 pub fn remove_in_chat(conn: &Connection, name: &str) -> rusqlite::Result<RoleChange> {
     let name = crate::names::fold(name);
-    let protected: Option<bool> = conn
-        .prepare_cached(
-            "SELECT role = 'operator' AND COALESCE(role_origin, 'cli') = 'cli'
-             FROM accounts WHERE name = ?1",
-        )?
-        .query_row([&name], |r| r.get(0))
-        .optional()?;
-    match protected {
+    match accounts::made_on_command_line(conn, &name)? {
         None => Ok(RoleChange::NotRegistered),
         Some(true) => Ok(RoleChange::MadeOnCommandLine),
         Some(false) => {
@@ -80,7 +73,7 @@ pub fn remove_in_chat(conn: &Connection, name: &str) -> rusqlite::Result<RoleCha
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::storage::{accounts, addresses};
+    use crate::storage::addresses;
 
     #[test]
     fn listed_with_addresses_and_removed_unless_made_on_the_command_line() {
