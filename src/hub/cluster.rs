@@ -17,7 +17,7 @@ use log::{debug, info, warn};
 
 use super::outbox::line;
 use super::{Hub, MemberId};
-use crate::cluster::{self, Change, Entry, Incoming, Link, LogRecord, LostName, Member, Whisper};
+use crate::cluster::{self, Change, Entry, Incoming, Link, LogRecord, Member, Whisper};
 use crate::names::{Nick, RoomName};
 use crate::protocol;
 use crate::storage::{accounts, History, Kind, LogPos, Record};
@@ -38,8 +38,9 @@ pub(super) struct State {
     /// Lower-case name to (node, member), for `/msg`.
     remote_by_nick: HashMap<Arc<str>, (Arc<str>, Member)>,
     /// Another node took this one for dead: its users are announced again once the writer has
-    /// checked which of their names are still this node's (the answer to `check_names`).
-    reannounce: bool,
+    /// checked which of their names are still this node's (the answer to `check_names`, see
+    /// `partition.rs`).
+    pub(super) reannounce: bool,
 }
 
 struct Remote {
@@ -244,43 +245,6 @@ impl Hub {
         }
     }
 
-    /// After a partition: the users of this node whose names another node holds now go (that
-    /// node's user keeps the name, and Redis says who holds it), each told why, so no name has
-    /// two holders. The notice goes through the log, and only nodes that still list the user
-    /// show it (those that took this node for dead already said it left). Then, if another
-    /// node had announced this one gone, the users left are announced again.
-    fn names_lost(&mut self, lost: Vec<LostName>, checked: bool) {
-        for name in lost {
-            let Some(nick) = self.members.get(&name.member).map(|m| m.nick.clone()) else {
-                continue;
-            };
-            if nick.skeleton() != name.skeleton {
-                // Renamed since: the lost name was released with the rename.
-                continue;
-            }
-            warn!(
-                "{nick} disconnected: node {} holds the name now (this node was cut off from \
-                 the cluster past the heartbeat's expiry meanwhile)",
-                name.holder
-            );
-            let reason = protocol::name_taken_reason(&name.holder);
-            self.eject(
-                name.member,
-                &protocol::left(&nick, Some(&reason)),
-                &protocol::name_taken_while_cut_off(&nick, &name.holder),
-            );
-        }
-        let Some(cluster) = &mut self.cluster else {
-            return;
-        };
-        if checked && std::mem::take(&mut cluster.reannounce) {
-            let snapshot = self.presence();
-            if let Some(cluster) = &self.cluster {
-                cluster.link.append(snapshot);
-            }
-        }
-    }
-
     fn set_paused(&mut self, paused: bool) {
         let Some(cluster) = &mut self.cluster else {
             return;
@@ -476,7 +440,7 @@ impl Hub {
     }
 
     /// This node's users, for a node that just started.
-    fn presence(&self) -> Entry {
+    pub(super) fn presence(&self) -> Entry {
         Entry::Presence {
             members: self
                 .members
