@@ -676,8 +676,9 @@ fn an_operators_unregister_is_cluster_wide() {
     boss.expect("squatter is no longer registered");
     wait_tables(&a, &b, |t| !t.iter().any(|r| r.contains("\"squatter\"")));
     let _free = b.join("squatter");
-    let logged: String = a
-        .open_db()
+    // Stopped first: the hub queues the log row without waiting, and a stop writes what is queued.
+    let (_dir, db) = a.stop_and_open_db();
+    let logged: String = db
         .query_row(
             "SELECT operator || ' ' || action || ' ' || target FROM moderation_log
              WHERE action = 'unregister'",

@@ -825,9 +825,12 @@ fn account_output(args: &[&str]) -> std::process::Output {
 
 /// The moderation_log rows of `action`: (operator, target).
 fn logged(server: &Server, action: &str) -> Vec<(String, String)> {
-    server
-        .open_db()
-        .prepare("SELECT operator, target FROM moderation_log WHERE action = ?1 ORDER BY id")
+    logged_in(&server.open_db(), action)
+}
+
+/// The moderation_log rows of `action` in `db`.
+fn logged_in(db: &rusqlite::Connection, action: &str) -> Vec<(String, String)> {
+    db.prepare("SELECT operator, target FROM moderation_log WHERE action = ?1 ORDER BY id")
         .unwrap()
         .query_map([action], |r| Ok((r.get(0)?, r.get(1)?)))
         .unwrap()
@@ -852,7 +855,9 @@ fn account_list_and_remove_from_the_command_line() {
         c.expect("type the same password again");
         c.send(common::accounts::PASSWORD);
         c.expect("is now registered");
-        c.close();
+        // Gone from the hub once `bye` is read, so the name is free for the join below.
+        c.send("/quit");
+        c.expect("bye");
     }
     server.register("alice", common::accounts::PASSWORD).close();
     let out = account_output(&["list", "--db", db]);
@@ -926,8 +931,10 @@ fn an_operator_unregisters_a_squatted_name() {
     squatter.send("/quit");
     squatter.expect("bye");
     let _again = server.join("squatter");
+    // Stopped first: the hub queues the log row without waiting, and a stop writes what is queued.
+    let (_dir, db) = server.stop_and_open_db();
     assert_eq!(
-        logged(&server, "unregister"),
+        logged_in(&db, "unregister"),
         [("carol".to_owned(), "squatter".to_owned())]
     );
 }
