@@ -9,6 +9,7 @@
 //! - [`hub`]: the single owner of membership and rooms; relays lines into outboxes.
 //! - [`storage`]: SQLite: migrations, the group-commit writer thread, replay reads.
 //! - [`protocol`]: every line the server says to users, in one place.
+//! - [`door`]: the protocol layers of other kinds of client (IRC), as pure code.
 //! - [`limits`]: small, socket-free limiters (rate).
 //! - [`cluster`]: cluster mode's link to Redis (the shared log, names, heartbeats); off by default.
 //! - [`app`], [`config`], [`names`], [`clock`]: start-up, flags, validated names, time.

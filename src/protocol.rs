@@ -224,6 +224,11 @@ pub fn already_in(room: &RoomName) -> String {
     format!("you are already in {room}")
 }
 
+/// `/join` of a room that looks like an occupied one (`#рор` in Cyrillic beside `#pop`).
+pub fn room_looks_like(room: &RoomName, other: &RoomName) -> String {
+    format!("{room} looks too much like the room {other}: join {other}, or choose another name")
+}
+
 /// The confirmation of `/join`, with how many are there now (the mover included).
 pub fn you_joined(room: &RoomName, count: usize) -> String {
     let here = if count == 1 {

@@ -218,7 +218,7 @@ fn messages_are_stored_with_the_documented_columns() {
     let version: i64 = db
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 9, "migrations 0001 to 0007, 0009 and 0008");
+    assert_eq!(version, 9, "migrations 0001 to 0009");
 
     let rows = message_rows(&db);
     let got: Vec<(&str, &str, &str, &str)> = rows

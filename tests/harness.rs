@@ -39,3 +39,16 @@ fn programs_are_found_only_as_executables_on_the_path() {
     assert_eq!(find_program("nc", &path), Found::Yes(nc));
     assert_eq!(find_program("nc", empty.path().as_os_str()), missing);
 }
+
+/// The IRC harness reads a terminal's screen as text: escape sequences go, and a sequence or a
+/// character cut by a read waits for the next one.
+#[test]
+fn terminal_output_is_read_as_text() {
+    let (text, rest) = common::irc::strip_terminal(
+        b"\x1b[1;1H15:24 \x1b[30m\x1b[1m<\x1b(B\x1b[m bob> hi\x1b]0;title\x07!\x1b[",
+    );
+    assert_eq!(text, "15:24 < bob> hi!");
+    assert_eq!(rest, b"\x1b[");
+    let (text, rest) = common::irc::strip_terminal(&"é".as_bytes()[..1]);
+    assert_eq!((text.as_str(), rest.len()), ("", 1));
+}

@@ -191,6 +191,30 @@ fn unicode_room_names() {
     assert_eq!(body, "борщ готовий");
 }
 
+/// No two occupied rooms look alike: while `#pop` has people, `#рор` (Cyrillic) and `#ΡΟΡ`
+/// (Greek) are refused with the room they look like; once `#pop` is empty they may be opened.
+#[test]
+fn look_alike_rooms_are_refused_while_occupied() {
+    let server = Server::start(&[]);
+    let [mut pavlo, mut olena] = server.join_all(["pavlo", "olena"]);
+    pavlo.send("/join #pop");
+    pavlo.expect("* you joined pop (you are alone here)");
+    olena.expect("* pavlo left for pop");
+    for look_alike in ["рор", "ΡΟΡ"] {
+        olena.send(&format!("/join #{look_alike}"));
+        olena.next_is(&format!(
+            "{} looks too much like the room pop: join pop, or choose another name",
+            look_alike.to_lowercase()
+        ));
+    }
+    olena.send("/rooms");
+    olena.next_is("rooms (2): lobby (1 user), pop (1 user)");
+    pavlo.send("/join lobby");
+    pavlo.expect("* you joined lobby (2 users here)");
+    olena.send("/join #рор");
+    olena.expect("* you joined рор (you are alone here)");
+}
+
 /// `/who` wraps its list by terminal columns, CJK characters counting two: each line fits an
 /// 80-column terminal, and no name is split.
 #[test]

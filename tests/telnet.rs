@@ -105,20 +105,42 @@ impl Screen {
             if let Some(row) = self.rows().into_iter().rev().find(|r| r.contains(needle)) {
                 return row;
             }
-            // Blocks (up to the session's timeout) for at least one more byte, then takes what
-            // else has arrived.
-            match self.pty.session.expect(NBytes(1)) {
-                Ok(found) => self.terminal.process(found.as_bytes()),
-                Err(e) => panic!(
-                    "`{}` never showed {needle:?} ({e}); the screen:\n{}",
-                    self.pty.what,
-                    self.rows().join("\n")
-                ),
+            self.read_more(needle);
+        }
+    }
+
+    /// Waits until `count` rows contain `needle` and the cursor is in column 0 of a row below
+    /// the last of them. After Ctrl-C (`needle` is the echoed `^C`) that new row comes right
+    /// behind the answer to the timing mark, so telnet shows output again from then on: a line
+    /// sent to the user before then could be discarded by telnet, as RFC 860 has it.
+    fn cursor_home_below(&mut self, needle: &str, count: usize) {
+        loop {
+            let (row, column) = self.terminal.screen().cursor_position();
+            let rows = self.rows();
+            let found: Vec<usize> = (0..rows.len())
+                .filter(|&i| rows[i].contains(needle))
+                .collect();
+            if column == 0 && found.len() == count && found.last() < Some(&usize::from(row)) {
+                return;
             }
-            let mut buf = [0u8; 4096];
-            while let Ok(n @ 1..) = self.pty.session.try_read(&mut buf) {
-                self.terminal.process(&buf[..n]);
-            }
+            self.read_more(&format!("the cursor in column 0 below {needle:?} #{count}"));
+        }
+    }
+
+    /// Blocks (up to the session's timeout) for at least one more byte, then takes what else
+    /// has arrived; `waiting_for` names what the caller waits for, for the failure message.
+    fn read_more(&mut self, waiting_for: &str) {
+        match self.pty.session.expect(NBytes(1)) {
+            Ok(found) => self.terminal.process(found.as_bytes()),
+            Err(e) => panic!(
+                "`{}` never showed {waiting_for:?} ({e}); the screen:\n{}",
+                self.pty.what,
+                self.rows().join("\n")
+            ),
+        }
+        let mut buf = [0u8; 4096];
+        while let Ok(n @ 1..) = self.pty.session.try_read(&mut buf) {
+            self.terminal.process(&buf[..n]);
         }
     }
 
@@ -186,6 +208,23 @@ fn telnet_ctrl_c_then_chat_both_ways() {
     telnet.expect("bob: three");
 }
 
+/// A Cyrillic name typed as telnet's first line, before BINARY is on, arrives whole: telnet
+/// sends the second byte of `К`, `М`, `у` and `я` as Ctrl-Z, Ctrl-\, Ctrl-C and Ctrl-O commands
+/// then, and the server reads them back as those bytes.
+#[test]
+fn telnet_first_line_cyrillic_name() {
+    let Some(telnet) = common::require("telnet") else {
+        return;
+    };
+    let server = Server::start(&[]);
+    let mut bob = server.join("bob");
+    let mut telnet = Pty::telnet(&telnet, &server);
+    telnet.expect("What is your name?");
+    telnet.type_line("Катя_Мулярук");
+    telnet.expect("Welcome, Катя_Мулярук!");
+    bob.next_is("* Катя_Мулярук joined");
+}
+
 /// Text in many scripts typed in telnet, right from the first line after the name, arrives
 /// intact at a TCP user and in the database, and telnet keeps showing the chat.
 #[test]
@@ -239,12 +278,14 @@ fn telnet_screen_lines_start_in_column_0() {
     bob.send("great");
     screen.line_at_column_0("bob: great");
 
-    // Ctrl-C, with and without text typed before it.
+    // Ctrl-C, with and without text typed before it. Bob speaks once telnet shows output again.
     screen.pty.ctrl_c();
+    screen.cursor_home_below("^C", 1);
     bob.send("after ctrl-c");
     screen.line_at_column_0("bob: after ctrl-c");
     screen.pty.session.send("half a line").expect("type");
     screen.pty.ctrl_c();
+    screen.cursor_home_below("^C", 2);
     bob.send("after half a line");
     screen.line_at_column_0("bob: after half a line");
     screen.pty.type_line("typed after ctrl-c");

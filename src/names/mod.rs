@@ -50,6 +50,11 @@ pub enum NameError {
     /// Scripts that may not mix (rule 4), as (a script before, the script that broke the rule);
     /// [`Script::Unknown`] where no script could be named.
     MixedScripts(Script, Script),
+    /// Combining marks piled on a letter (rule 2): more than [`rules::MAX_MARKS`] in a row, or
+    /// one mark twice in a row.
+    PiledMarks,
+    /// Digits of two decimal systems (rule 4), as (a digit before, the digit that broke it).
+    MixedDigits(char, char),
     /// A right-to-left name that breaks the Bidi Rule (rule 5).
     Direction,
     /// Looks like a name the server's notices use.
@@ -65,10 +70,12 @@ pub struct Nick {
 }
 
 /// A valid room name (see [`rules`]), with an optional leading `#` that is not part of the name.
-/// Rooms are stored and shown by their case fold (`#Кухня` is `кухня`).
+/// Rooms are stored and shown by their case fold (`#Кухня` is `кухня`), and carry their
+/// confusable skeleton so that no two occupied rooms look alike.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct RoomName {
     key: Arc<str>,
+    skeleton: Arc<str>,
 }
 
 impl Nick {
@@ -117,12 +124,23 @@ impl RoomName {
         // `Ⴭ` to `ⴭ`), and such a name is refused rather than stored as one nobody can type.
         let key = fold(&name);
         rules::check(&key, &rules::ROOM)?;
-        Ok(RoomName { key: key.into() })
+        Ok(RoomName {
+            key: key.into(),
+            skeleton: skeleton(&name).into(),
+        })
     }
 
     /// The room everybody starts in.
     pub fn lobby() -> RoomName {
-        RoomName { key: LOBBY.into() }
+        RoomName {
+            key: LOBBY.into(),
+            skeleton: skeleton(LOBBY).into(),
+        }
+    }
+
+    /// The confusable [`skeleton`]: two rooms that share it look alike (`#рор` and `#pop`).
+    pub fn skeleton(&self) -> &str {
+        &self.skeleton
     }
 
     /// The canonical name, as stored in the `room` column.

@@ -41,7 +41,22 @@ impl NameError {
                 "it must start with a letter or digit".to_owned()
             }
             NameError::BadStart => "it must not start with a combining mark".to_owned(),
+            // Bytes that were not UTF-8, most often telnet's first line: until 8-bit mode is on
+            // (after that line) telnet takes some bytes of letters for its own keys (see
+            // `wire::codec`), and a second try goes through whole.
+            NameError::BadChar(char::REPLACEMENT_CHARACTER) => {
+                "it is not UTF-8 text; in telnet, type it again (your first line went out before \
+                 8-bit mode was on)"
+                    .to_owned()
+            }
             NameError::BadChar(c) => format!("{} is not allowed", describe(c)),
+            NameError::PiledMarks => format!(
+                "it piles up combining marks: at most {} in a row, and never one mark twice",
+                super::rules::MAX_MARKS
+            ),
+            NameError::MixedDigits(a, b) => {
+                format!("it mixes the digits '{a}' and '{b}' of two number systems")
+            }
             NameError::MixedScripts(a, b) => match (named(a), named(b)) {
                 (Some(a), Some(b)) => {
                     format!("it mixes {a} and {b} letters, which can look alike")
@@ -97,6 +112,15 @@ mod tests {
         assert!(NameError::BadChar(' ')
             .room_reason()
             .starts_with("invalid room name (a space is not allowed)"));
+        assert!(NameError::BadChar('\u{fffd}').nick_reason().starts_with(
+            "invalid name (it is not UTF-8 text; in telnet, type it again (your first"
+        ));
+        assert!(NameError::MixedDigits('१', '1')
+            .nick_reason()
+            .starts_with("invalid name (it mixes the digits '१' and '1' of two number systems)"));
+        assert!(NameError::PiledMarks
+            .nick_reason()
+            .contains("at most 4 in a row, and never one mark twice"));
         assert!(NameError::TooWide
             .nick_reason()
             .contains("wider than 24 columns"));

@@ -11,12 +11,14 @@
 //!    allows in identifiers (Identifier_Status=Allowed: the Recommended scripts, no
 //!    compatibility or obsolete characters), and the [`SEPARATORS`] `_ - .`; so never white
 //!    space, control or format characters (zero-width joiners, bidi controls), symbols, emoji,
-//!    or other punctuation;
+//!    or other punctuation; and no more than [`MAX_MARKS`] nonspacing marks in a row, nor one
+//!    mark twice in a row (UTS #39 section 5.4: no Zalgo text);
 //! 3. starts with a letter or digit (user names) or with anything but a combining mark (rooms);
 //! 4. is at most UTS #39 "moderately restrictive" ([`RESTRICTION`]): one script, or Han with
 //!    Hiragana and Katakana (Japanese), Han with Hangul (Korean), Han with Bopomofo, or Latin
 //!    with any one of these or with one other Recommended script except Cyrillic and Greek; so a
-//!    Latin name with a Cyrillic `о` is refused outright;
+//!    Latin name with a Cyrillic `о` is refused outright; and its decimal digits are all of one
+//!    system (UTS #39 section 5.3: not `१` with `1`);
 //! 5. if it holds right-to-left characters (Arabic, Hebrew, Thaana), follows the Bidi Rule of
 //!    RFC 5893 (as PRECIS does): it starts with a right-to-left letter, ends with one or with a
 //!    digit, holds no left-to-right letters and not both European and Arabic-Indic digits;
@@ -32,9 +34,10 @@
 
 use unicode_bidi::{bidi_class, BidiClass};
 use unicode_normalization::char::is_combining_mark;
+use unicode_normalization::UnicodeNormalization;
 use unicode_script::{Script, UnicodeScript};
 use unicode_security::{GeneralSecurityProfile, RestrictionLevel, RestrictionLevelDetection};
-use unicode_width::UnicodeWidthStr;
+use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
 use super::fold::{normalize, skeleton};
 use super::NameError;
@@ -67,6 +70,11 @@ pub const ROOM: Limits = Limits {
     letter_first: false,
 };
 
+/// Most nonspacing combining marks in a row (rule 2), as UTS #39 section 5.4 suggests: enough
+/// for the stacks real scripts write (Vietnamese, Thai, Devanagari, Tibetan), too few to pile
+/// marks up over the rows above and below a name (Zalgo text). Not configurable.
+pub const MAX_MARKS: usize = 4;
+
 /// The punctuation a name may hold, besides letters, digits and marks.
 pub const SEPARATORS: [char; 3] = ['_', '-', '.'];
 
@@ -89,6 +97,9 @@ pub fn check(raw: &str, limits: &Limits) -> Result<String, NameError> {
     if let Some(c) = name.chars().find(|&c| !allowed(c)) {
         return Err(NameError::BadChar(c));
     }
+    if marks_piled(&name) {
+        return Err(NameError::PiledMarks);
+    }
     let starts_well = if limits.letter_first {
         first.is_alphanumeric()
     } else {
@@ -102,6 +113,9 @@ pub fn check(raw: &str, limits: &Limits) -> Result<String, NameError> {
     }
     if !script_mix_allowed(&name) {
         return Err(mixed_scripts(&name));
+    }
+    if let Some((a, b)) = mixed_digits(&name) {
+        return Err(NameError::MixedDigits(a, b));
     }
     if !bidi_rule(&name) {
         return Err(NameError::Direction);
@@ -120,6 +134,66 @@ pub fn looks_reserved(name: &str) -> bool {
 fn allowed(c: char) -> bool {
     SEPARATORS.contains(&c)
         || (c.identifier_allowed() && (c.is_alphanumeric() || is_combining_mark(c)))
+}
+
+/// Rule 2's limit on marks, checked on the decomposed name (so `á` counts as `a` and U+0301):
+/// more than [`MAX_MARKS`] nonspacing marks in a row, or one mark twice in a row. A nonspacing
+/// mark is a combining mark that takes no terminal column (Mn and Me; not the spacing vowel
+/// signs of Indic scripts, which are letters' parts a reader sees side by side).
+fn marks_piled(name: &str) -> bool {
+    let mut run = 0;
+    let mut last = None;
+    for c in name.nfd() {
+        if is_combining_mark(c) && c.width() == Some(0) {
+            run += 1;
+            if run > MAX_MARKS || last == Some(c) {
+                return true;
+            }
+            last = Some(c);
+        } else {
+            run = 0;
+            last = None;
+        }
+    }
+    false
+}
+
+/// Rule 4's digits (UTS #39 section 5.3): the first two decimal digits of the name that come
+/// from different systems (`१` and `1`), if any.
+fn mixed_digits(name: &str) -> Option<(char, char)> {
+    let mut first: Option<(char, u32)> = None;
+    for c in name.chars() {
+        let Some(zero) = decimal_zero(c) else {
+            continue;
+        };
+        match first {
+            None => first = Some((c, zero)),
+            Some((d, system)) if system != zero => return Some((d, c)),
+            Some(_) => {}
+        }
+    }
+    None
+}
+
+/// The code point of the zero of `c`'s decimal system, if `c` is a decimal digit.
+///
+/// Unicode encodes each system's digits together, zero to nine in order, and none of the
+/// systems a name may hold (the 12 of Identifier_Status=Allowed) follows another numeric
+/// character: so the zero is the first of the run of numeric characters `c` ends, and a
+/// numeric character that does not start a run of ten (`〇`, the ideographic zero) is no
+/// decimal digit. (The standard library has no General_Category and no digit values.)
+fn decimal_zero(c: char) -> Option<u32> {
+    let numeric = |p: u32| char::from_u32(p).is_some_and(char::is_numeric);
+    let at = u32::from(c);
+    if !numeric(at) {
+        return None;
+    }
+    let zero = (at.saturating_sub(9)..at)
+        .rev()
+        .take_while(|&p| numeric(p))
+        .last()
+        .unwrap_or(at);
+    (zero..zero + 10).all(numeric).then_some(zero)
 }
 
 /// Rule 4, on the name without its separators (which belong to no script).
@@ -213,6 +287,14 @@ mod tests {
             "Հայկ",
             "ไทย",
             "ジョー",
+            // Marks as scripts stack them: Vietnamese, Thai, Devanagari, Tibetan.
+            "Nguyễn",
+            "Thủy",
+            "ที่นี่",
+            "स्त्री",
+            "བསྒྲུབས",
+            "देव१२",
+            "ไทย๑๒",
         ] {
             assert_eq!(nick(ok).as_deref(), Ok(ok), "{ok}");
         }
@@ -259,6 +341,16 @@ mod tests {
             ("y0u", Reserved),
             ("You.", Reserved),
             ("ѕеrvеr", MixedScripts(cyrillic, latin)),
+            // Marks piled on a letter (Zalgo text): five in a row, or one mark twice, also
+            // when the first is part of a precomposed letter (`á` is `a` and U+0301).
+            ("za\u{300}\u{301}\u{302}\u{303}\u{304}", PiledMarks),
+            ("za\u{301}\u{301}", PiledMarks),
+            ("z\u{e1}\u{301}", PiledMarks),
+            // Digits of two decimal systems (UTS #39 5.3): Devanagari `१` with ASCII `1`, Thai
+            // `๑` with `1`, Arabic-Indic `١` with extended Arabic-Indic `۲`.
+            ("देव१1", MixedDigits('१', '1')),
+            ("ไทย๑1", MixedDigits('๑', '1')),
+            ("علي١۲", MixedDigits('١', '۲')),
         ] {
             let got = nick(raw).and_then(|n| {
                 if looks_reserved(&n) {
@@ -270,6 +362,31 @@ mod tests {
             assert_eq!(got, Err(why), "{raw:?}");
         }
         assert_eq!(nick(&"本".repeat(12)).map(|n| n.width()), Ok(24));
+    }
+
+    /// Every digit a name may hold belongs to its system's run of ten, zero first: the systems
+    /// are told apart exactly, and `〇` (a numeral, not a decimal digit) is in none.
+    #[test]
+    fn decimal_systems_of_allowed_digits() {
+        let mut systems = Vec::new();
+        for c in (0..=u32::from(char::MAX)).filter_map(char::from_u32) {
+            if !(allowed(c) && c.is_numeric()) {
+                continue;
+            }
+            match decimal_zero(c) {
+                Some(zero) => {
+                    assert!((zero..zero + 10).contains(&u32::from(c)), "{c}");
+                    let zero = char::from_u32(zero).map(|z| allowed(z) && !z.is_alphabetic());
+                    assert_eq!(zero, Some(true), "{c}");
+                }
+                None => assert_eq!(c, '〇'),
+            }
+            systems.extend(decimal_zero(c));
+        }
+        systems.dedup();
+        assert_eq!(systems.len(), 12, "{systems:x?}");
+        assert_eq!(decimal_zero('a'), None);
+        assert_eq!(decimal_zero('7'), Some(0x30));
     }
 
     /// Room names follow the same alphabet, may start with a separator, and are longer.

@@ -88,7 +88,7 @@ fn fill_skeletons(conn: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// The upgrade step of migration 0009 (names in every script): recomputes every stored
+/// The upgrade step of migration 0008 (names in every script): recomputes every stored
 /// skeleton by the current rule, since the rule changed from an ASCII table to TR39's. Run by
 /// the migration loop in the migration's transaction. A later change to `names::skeleton` (or to
 /// the `unicode-security` tables) needs a new migration that runs this again; a table that adds

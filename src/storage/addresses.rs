@@ -1,4 +1,4 @@
-//! The addresses each account has logged in from (`account_addresses`, migration 0008).
+//! The addresses each account has logged in from (`account_addresses`, migration 0009).
 //!
 //! The login limiter lets an address that has logged in to an account skip that account's queue
 //! of attempts (`limits/login.rs`), so strangers guessing a password cannot lock its owner out.

@@ -2,7 +2,7 @@
 //! (`smolchat account remove`, `/unregister NAME`), the way to clean up squatted names.
 //!
 //! Removing an account deletes its row; its known addresses go with it (a trigger, migration
-//! 0008). It must not know about sessions or the hub: the callers log the removal in
+//! 0009). It must not know about sessions or the hub: the callers log the removal in
 //! `moderation_log` and tell whoever is logged in to it.
 
 use rusqlite::{params, Connection};

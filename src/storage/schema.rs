@@ -44,15 +44,12 @@ const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("../../migrations/0007_cluster_changes.sql"),
     ),
     (
-        "0009_unicode_names",
-        include_str!("../../migrations/0009_unicode_names.sql"),
+        "0008_unicode_names",
+        include_str!("../../migrations/0008_unicode_names.sql"),
     ),
-    // After 0009 although numbered before it: 0009 reached main (and databases) first, and
-    // `user_version` counts the migrations applied in this order, so a database at 8 (0001 to
-    // 0007 and 0009) must get 0008 next. The SQL is idempotent besides (IF NOT EXISTS).
     (
-        "0008_account_addresses",
-        include_str!("../../migrations/0008_account_addresses.sql"),
+        "0009_account_addresses",
+        include_str!("../../migrations/0009_account_addresses.sql"),
     ),
 ];
 
@@ -61,7 +58,7 @@ type RustStep = fn(&Connection) -> rusqlite::Result<()>;
 
 /// The Rust part of a migration, by the migration's name: run after its SQL, in its transaction,
 /// so the upgrade is all or nothing.
-const RUST_STEPS: &[(&str, RustStep)] = &[("0009_unicode_names", accounts::recompute_skeletons)];
+const RUST_STEPS: &[(&str, RustStep)] = &[("0008_unicode_names", accounts::recompute_skeletons)];
 
 /// Opens (creating if needed) the database at `path`, switches it to WAL and applies every
 /// pending migration. Used by the writer, and by tools that fill a database offline.
@@ -164,6 +161,28 @@ mod tests {
         drop(conn);
         let conn = open_connection(&path).unwrap();
         assert_eq!(last_id(&conn).unwrap(), 0);
+    }
+
+    /// `user_version` counts migrations, so the N-th migration must be numbered N: a gap (a number
+    /// kept for another branch) lets that branch's migration slot in before a later one that
+    /// databases may already have applied, and `user_version` would then skip it. Two branches
+    /// that each add migration N meet here and one takes N+1.
+    #[test]
+    fn migrations_are_numbered_in_order_without_gaps() {
+        for (n, (name, _)) in MIGRATIONS.iter().enumerate() {
+            let number = format!("{:04}_", n + 1);
+            assert!(
+                name.starts_with(&number),
+                "migration {name} is number {}",
+                n + 1
+            );
+        }
+        for (step, _) in RUST_STEPS {
+            assert!(
+                MIGRATIONS.iter().any(|(name, _)| name == step),
+                "a Rust step for no migration: {step}"
+            );
+        }
     }
 
     /// A database from a newer smolchat is refused rather than misread.

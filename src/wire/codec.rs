@@ -32,7 +32,7 @@
 use crate::protocol;
 use crate::wire::sanitize::sanitize;
 use crate::wire::telnet::{
-    self, AO, AYT, BRK, DO, DONT, EC, EL, IAC, IP, SB, SE, TIMING_MARK, WILL, WONT,
+    self, AO, AYT, BRK, DO, DONT, EC, EL, IAC, IP, SB, SE, SUSP, TIMING_MARK, WILL, WONT,
 };
 /// Carriage return.
 const CR: u8 = b'\r';
@@ -284,6 +284,9 @@ impl LineDecoder {
 
     /// Handles a two-byte command (`IAC x`); IAC IAC is a literal 0xFF data byte.
     fn command(&mut self, byte: u8) -> Option<Decoded> {
+        if let Some(data) = self.mangled_letter(byte) {
+            return self.data_byte(data);
+        }
         match byte {
             IAC => self.data_byte(IAC),
             // Interrupt Process (Ctrl-C) and Abort Output: the user gave up on what they were
@@ -294,8 +297,9 @@ impl LineDecoder {
                 self.release_line();
                 None
             }
-            // Break (telnet's Ctrl-\): the terminal echoed `^\` too.
-            BRK => {
+            // Break (telnet's Ctrl-\) and Suspend (its Ctrl-Z): the terminal echoed `^\` or `^Z`
+            // too, and telnet asks for a timing mark as for Ctrl-C.
+            BRK | SUSP => {
                 self.interrupted = true;
                 None
             }
@@ -317,6 +321,48 @@ impl LineDecoder {
             // NOP, Data Mark, Break, Go Ahead and the rest mean nothing to a line-based chat.
             _ => None,
         }
+    }
+
+    /// The byte a command stands for when telnet sent it in place of one byte of a letter.
+    ///
+    /// Until BINARY is on, telnet compares each typed byte with the high bit stripped against its
+    /// control keys, so in the first line (the name, typed before our offer is answered) the
+    /// second byte of `К` (D0 9A), `М` (D0 9C), `у` (D1 83) or `я` (D1 8F) reads as Ctrl-Z,
+    /// Ctrl-\, Ctrl-C or Ctrl-O and goes out as `SUSP`, `BRK`, `IP` or `AO` (each with a timing
+    /// mark). A command that comes where a UTF-8 character still lacks a byte cannot be the user's
+    /// key (telnet sends a line only once it is typed, and Ctrl-C then discards it), so it is
+    /// read back as the byte it replaced: 0x80 plus the key's control code (telnet's defaults,
+    /// which a terminal almost never changes). `Н` (D0 9D, Ctrl-]) and `х` (D1 85, Ctrl-E) never
+    /// arrive: telnet takes them for its escape and echo keys.
+    fn mangled_letter(&self, command: u8) -> Option<u8> {
+        if self.options.binary_in() || self.skipping || !self.inside_character() {
+            return None;
+        }
+        let key = match command {
+            IP => 0x03,   // Ctrl-C
+            AO => 0x0f,   // Ctrl-O
+            SUSP => 0x1a, // Ctrl-Z
+            BRK => 0x1c,  // Ctrl-\
+            _ => return None,
+        };
+        Some(0x80 | key)
+    }
+
+    /// Whether the pending line ends with the first bytes of a UTF-8 character, still lacking
+    /// continuation bytes.
+    fn inside_character(&self) -> bool {
+        let tail = &self.pending[self.pending.len().saturating_sub(3)..];
+        let continuations = tail.iter().rev().take_while(|&&b| b & 0xc0 == 0x80).count();
+        let Some(&lead) = tail.iter().rev().nth(continuations) else {
+            return false;
+        };
+        let needed = match lead {
+            0xc2..=0xdf => 1,
+            0xe0..=0xef => 2,
+            0xf0..=0xf4 => 3,
+            _ => return false,
+        };
+        continuations < needed
     }
 
     /// The client has shown it is telnet: offer BINARY, the first time only.
@@ -679,6 +725,45 @@ mod tests {
         // Every mark is answered, even one right after another, in one write.
         let (_, sent) = converse(&mut decoder, b"\xff\xfd\x06\xff\xfd\x06");
         assert_eq!(sent, [IAC, WILL, 6, CR, LF, IAC, WILL, 6, IAC, WILL, 6]);
+    }
+
+    /// The first line telnet sends (the name), before BINARY is on, with the letters whose
+    /// second byte telnet takes for a control key with the high bit stripped (`К` D0 9A as Ctrl-Z,
+    /// `М` D0 9C as Ctrl-\, `у` D1 83 as Ctrl-C, `я` D1 8F as Ctrl-O), each sent as that key's
+    /// command and a timing mark: each is read back as its byte, and the line is neither dropped
+    /// nor followed by a new row.
+    #[test]
+    fn first_line_letters_sent_as_commands_are_repaired() {
+        let mut decoder = LineDecoder::new(64);
+        let mark = [IAC, DO, TIMING_MARK];
+        let mut input = Vec::new();
+        for (lead, command) in [(0xd0, SUSP), (0xd0, BRK), (0xd1, IP), (0xd1, AO)] {
+            input.extend_from_slice(&[b'x', lead, IAC, command]);
+            input.extend_from_slice(&mark);
+        }
+        input.extend_from_slice(b"\r\n");
+        let (events, sent) = converse(&mut decoder, &input);
+        assert_eq!(events, lines(&["xКxМxуxя"]));
+        let will_mark = [IAC, WILL, TIMING_MARK];
+        assert_eq!(sent, [&OFFER[..], &will_mark.repeat(4)].concat());
+        assert_eq!(decoder.take_return(), b"");
+
+        // Once the client sends binary it sends those bytes as they are, and a command after a
+        // lead byte is the user's (nothing to repair).
+        let mut decoder = LineDecoder::new(64);
+        converse(&mut decoder, b"a\r\n\xff\xfb\x00");
+        let (events, _) = converse(&mut decoder, b"\xd1\xff\xf4\xff\xfd\x06\xd1\x83\r\n");
+        assert_eq!(events, lines(&["у"]));
+    }
+
+    /// Ctrl-Z (`SUSP`) in telnet echoes `^Z` and asks for a timing mark, as Ctrl-C does: the
+    /// answer is followed by a new row.
+    #[test]
+    fn ctrl_z_gets_a_new_row() {
+        let mut decoder = LineDecoder::new(64);
+        converse(&mut decoder, b"a\r\n");
+        let (_, sent) = converse(&mut decoder, &[IAC, SUSP, IAC, DO, TIMING_MARK]);
+        assert_eq!(sent, [IAC, WILL, TIMING_MARK, CR, LF]);
     }
 
     /// A telnet user's cursor goes back to column 0: a CR answers each line end once output is

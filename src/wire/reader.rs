@@ -29,6 +29,36 @@ thread_local! {
 /// A client's inbound half: decoder state plus bytes read but not yet decoded.
 pub struct LineReader {
     decoder: LineDecoder,
+    inbound: Inbound,
+}
+
+/// A decoder a reader can drive: one event at a time out of a byte slice (the line door's
+/// [`LineDecoder`], the IRC door's framing).
+pub trait Decode {
+    type Event;
+    /// Consumes bytes from `input` until one event or the end of `input`; returns how many
+    /// bytes were used and the event.
+    fn decode(&mut self, input: &[u8]) -> (usize, Option<Self::Event>);
+    /// Frees spare buffer capacity: the connection is about to go idle.
+    fn shrink(&mut self);
+}
+
+impl Decode for LineDecoder {
+    type Event = Decoded;
+
+    fn decode(&mut self, input: &[u8]) -> (usize, Option<Decoded>) {
+        LineDecoder::decode(self, input)
+    }
+
+    fn shrink(&mut self) {
+        LineDecoder::shrink(self);
+    }
+}
+
+/// What every door's reader keeps between events: bytes read but not yet decoded, and the
+/// gate in front of the reads.
+#[derive(Default)]
+pub struct Inbound {
     unread: Vec<u8>,
     pos: usize,
     /// Skips read calls while the socket has not signalled (see [`ReadGate`]).
@@ -39,9 +69,7 @@ impl LineReader {
     pub fn new(max_line: usize) -> LineReader {
         LineReader {
             decoder: LineDecoder::new(max_line),
-            unread: Vec::new(),
-            pos: 0,
-            gate: ReadGate::default(),
+            inbound: Inbound::default(),
         }
     }
 
@@ -63,7 +91,7 @@ impl LineReader {
     /// Makes the next read a real one, even if the socket has not signalled since it last said
     /// "not ready" (see [`ReadGate`]): for callers that must see what the socket holds right now.
     pub fn read_now(&mut self) {
-        self.gate.open();
+        self.inbound.read_now();
     }
 
     /// Drops the partial line decoded so far.
@@ -96,9 +124,27 @@ impl LineReader {
         &mut self,
         stream: &mut S,
     ) -> io::Result<Option<Decoded>> {
+        self.inbound.next(stream, &mut self.decoder).await
+    }
+}
+
+impl Inbound {
+    /// Makes the next read a real one (see [`ReadGate::open`]).
+    pub fn read_now(&mut self) {
+        self.gate.open();
+    }
+
+    /// The next event `decoder` finds in the bytes kept and, when they run out, in what
+    /// `stream` sends; `Ok(None)` when the stream ends. Cancel-safe: bytes leave the stream
+    /// only in the poll that keeps them.
+    pub async fn next<S: AsyncRead + Unpin, D: Decode>(
+        &mut self,
+        stream: &mut S,
+        decoder: &mut D,
+    ) -> io::Result<Option<D::Event>> {
         loop {
             while self.pos < self.unread.len() {
-                let (used, event) = self.decoder.decode(&self.unread[self.pos..]);
+                let (used, event) = decoder.decode(&self.unread[self.pos..]);
                 self.pos += used;
                 if self.pos >= self.unread.len() {
                     // Everything decoded: give the buffer back rather than keep it per idle user.
@@ -110,7 +156,6 @@ impl LineReader {
                 }
             }
             let unread = &mut self.unread;
-            let decoder = &mut self.decoder;
             let gate = &mut self.gate;
             let n = poll_fn(|cx| {
                 let poll = gate.poll(cx, |cx| {

@@ -33,6 +33,8 @@ pub const AO: u8 = 245;
 pub const IP: u8 = 244;
 /// Break: what telnet sends for Ctrl-\ (its quit character).
 pub const BRK: u8 = 243;
+/// Suspend (RFC 1184): what telnet sends for Ctrl-Z.
+pub const SUSP: u8 = 237;
 /// Subnegotiation end.
 pub const SE: u8 = 240;
 

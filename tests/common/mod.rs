@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod browser;
 pub mod fakeweb;
+pub mod irc;
 
 use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -509,6 +510,8 @@ pub const PROGRAMS: &[(&str, &str)] = &[
     ("sqlite3", "sqlite3"),
     ("systemd-analyze", "systemd"),
     ("chromium", "chromium"),
+    ("irssi", "irssi"),
+    ("weechat-curses", "weechat-curses"),
 ];
 
 /// The outside program `program` (one of [`PROGRAMS`]), found on `PATH`. A test that needs one

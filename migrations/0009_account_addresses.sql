@@ -5,8 +5,7 @@
 -- address:   the address group, as every per-address limit counts them: an IPv4 address, or an
 --            IPv6 /64 as its first address (2001:db8:1:2::).
 -- last_seen: the last successful login (or the registration) from it, UTC.
--- Applied after 0009 (which reached databases first; see src/storage/schema.rs), and written to
--- be harmless if applied twice.
+-- Written to be harmless if applied twice (IF NOT EXISTS).
 -- The server keeps at most 16 rows per account (the least recently seen go first) and forgets
 -- a row unused for 90 days.
 CREATE TABLE IF NOT EXISTS account_addresses (
