@@ -54,14 +54,21 @@ pub fn run(args: Args) -> Result<(), String> {
                 .node
                 .clone()
                 .unwrap_or_else(|| cluster::default_node_name(port));
-            let mut node = cluster::Node::start(url, &name, args.cluster_stream_max)?;
+            let timing = args
+                .test_cluster_ttl_ms
+                .map(|ms| cluster::Timing::with_ttl(std::time::Duration::from_millis(ms)))
+                .unwrap_or_default();
+            let mut node = cluster::Node::start(url, &name, args.cluster_stream_max, timing)?;
             let last_id = hub::cluster::catch_up(&mut node, &history, &args.db, last_id, position)?;
             (Some(node.run()?), last_id)
         }
         None => (None, last_id),
     };
     // After catch-up, so the bans and topics loaded include the cluster's latest.
-    let loaded = Accounts::load(&args.db).map_err(|e| e.to_string())?;
+    let mut loaded = Accounts::load(&args.db).map_err(|e| e.to_string())?;
+    loaded
+        .accounts
+        .limit_registrations(config.registrations_per_hour);
     let (link, cluster_threads) = match cluster {
         Some((link, incoming, threads)) => (
             Some(hub::cluster::ClusterLink { link, incoming }),

@@ -146,10 +146,21 @@ pub struct Args {
     #[argh(option, default = "20")]
     pub connects_per_minute: u32,
 
+    /// new accounts allowed per address per hour (an IPv6 /64 counts as one address); more
+    /// are refused (default 3; 0 turns it off; loopback is exempt unless --limit-loopback is
+    /// given)
+    #[argh(option, default = "crate::limits::registrations::DEFAULT_PER_HOUR")]
+    pub registrations_per_hour: u32,
+
     // Cluster mode (docs/CLUSTER.md). Without --cluster nothing about Redis is loaded or needed.
     /// join a cluster through Redis at this URL (redis://HOST:PORT); default: run alone
     #[argh(option)]
     pub cluster: Option<String>,
+
+    /// FOR TESTS: the cluster heartbeat's expiry in milliseconds (default 15000), renewed every
+    /// third of it, so a test can cut a node off past the expiry without waiting 15 s
+    #[argh(option, hidden_help)]
+    pub test_cluster_ttl_ms: Option<u64>,
 
     /// this node's name in the cluster, unique among live nodes (default: host name and listen
     /// port, e.g. box1:7878)
@@ -219,6 +230,7 @@ pub enum Subcommand {
     Backup(crate::maintenance::BackupArgs),
     Check(crate::maintenance::CheckArgs),
     Compact(crate::maintenance::CompactArgs),
+    Account(crate::accounts::cli::AccountArgs),
 }
 
 /// Longest `--motd` file: a welcome, not a manual.
@@ -260,6 +272,8 @@ pub struct Config {
     pub motd: Vec<String>,
     /// Connections per address per minute; `None` when off.
     pub connects_per_minute: Option<u32>,
+    /// New accounts per address per hour; `None` when off.
+    pub registrations_per_hour: Option<u32>,
 
     // Hardening round 3.
     /// FOR TESTS: loopback IPv4 peers stand for IPv6 addresses (`limits::address`).
@@ -359,6 +373,8 @@ impl Args {
             trust_loopback_for_passwords: self.trust_loopback_for_passwords,
             motd: self.read_motd()?,
             connects_per_minute: (self.connects_per_minute > 0).then_some(self.connects_per_minute),
+            registrations_per_hour: (self.registrations_per_hour > 0)
+                .then_some(self.registrations_per_hour),
             test_loopback_as_ipv6: self.test_loopback_as_ipv6,
             max_unregistered,
             outbox_total_bytes: self.outbox_total_bytes,

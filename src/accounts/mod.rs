@@ -8,11 +8,13 @@
 pub mod cli;
 pub mod hasher;
 pub mod password;
+mod scratch;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 
 use crate::limits::login::LoginDelays;
+use crate::limits::registrations::{self, Registrations};
 use crate::moderation::ban::{BanList, SharedBans};
 use crate::storage::accounts::{self, Store, StoreThread, StoredMute};
 use crate::storage::{OpenError, StorageError};
@@ -24,6 +26,8 @@ pub struct Accounts {
     pub hasher: hasher::Hasher,
     /// Failed-login counts, per account and per address.
     pub delays: Arc<Mutex<LoginDelays>>,
+    /// New accounts per address in the last hour (`--registrations-per-hour`).
+    pub registrations: Arc<Mutex<Registrations>>,
     /// The bans in force, consulted at connect and at the name prompt.
     pub bans: SharedBans,
     /// SIGHUP's requests to re-read bans and operator roles.
@@ -73,6 +77,12 @@ pub struct Loaded {
 }
 
 impl Accounts {
+    /// Sets `--registrations-per-hour` (`None`: off, which the session checks before asking).
+    pub fn limit_registrations(&mut self, per_hour: Option<u32>) {
+        let max = per_hour.unwrap_or(registrations::DEFAULT_PER_HOUR);
+        self.registrations = Arc::new(Mutex::new(Registrations::new(max)));
+    }
+
     /// Opens the account store on `path`, loads bans, topics, mutes and operator roles, starts
     /// the hashers. Runs before
     /// the executor starts, so the loading queries block nobody.
@@ -98,6 +108,9 @@ impl Accounts {
                 store,
                 hasher,
                 delays: Arc::new(Mutex::new(LoginDelays::default())),
+                registrations: Arc::new(Mutex::new(Registrations::new(
+                    registrations::DEFAULT_PER_HOUR,
+                ))),
                 bans: Arc::new(RwLock::new(BanList::new(bans))),
                 reload: Reload::new(),
             },

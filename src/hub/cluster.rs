@@ -37,6 +37,10 @@ pub(super) struct State {
     remote: HashMap<(Arc<str>, Member), Remote>,
     /// Lower-case name to (node, member), for `/msg`.
     remote_by_nick: HashMap<Arc<str>, (Arc<str>, Member)>,
+    /// Another node took this one for dead: its users are announced again once the writer has
+    /// checked which of their names are still this node's (the answer to `check_names`, see
+    /// `partition.rs`).
+    pub(super) reannounce: bool,
 }
 
 struct Remote {
@@ -51,6 +55,7 @@ impl State {
             paused: false,
             remote: HashMap::new(),
             remote_by_nick: HashMap::new(),
+            reannounce: false,
         }
     }
 
@@ -236,6 +241,7 @@ impl Hub {
             }
             Incoming::Paused => self.set_paused(true),
             Incoming::Resumed => self.set_paused(false),
+            Incoming::NamesLost { lost, checked } => self.names_lost(lost, checked),
         }
     }
 
@@ -369,10 +375,12 @@ impl Hub {
                 notice,
                 ..
             } => {
-                if !own {
-                    cluster.remove(&node, member);
+                // A node that no longer lists that user (it took the user's node for dead and
+                // said so) does not say it left twice.
+                let listed = own || cluster.remove(&node, member).is_some();
+                if listed {
+                    self.broadcast(&room, None, line(&notice));
                 }
-                self.broadcast(&room, None, line(&notice));
             }
             Entry::NodeUp => {
                 if own {
@@ -389,12 +397,15 @@ impl Hub {
             }
             Entry::NodeGone { node: gone, reason } => {
                 if *gone == **cluster.link.node() {
-                    // Another node took this one for dead (a long outage): say who is here.
-                    warn!("node {gone} was announced gone ({reason}); announcing its users again");
-                    let snapshot = self.presence();
-                    if let Some(cluster) = &self.cluster {
-                        cluster.link.append(snapshot);
-                    }
+                    // Another node took this one for dead (a long outage, a freeze): its names
+                    // may have been given away meanwhile. The writer checks them first; the
+                    // users who kept theirs are announced again after (`names_lost`).
+                    warn!(
+                        "node {gone} was announced gone ({reason}); checking its users' names, \
+                         then announcing them again"
+                    );
+                    cluster.reannounce = true;
+                    cluster.link.check_names();
                     return;
                 }
                 info!("node {gone} left the cluster ({reason})");
@@ -429,7 +440,7 @@ impl Hub {
     }
 
     /// This node's users, for a node that just started.
-    fn presence(&self) -> Entry {
+    pub(super) fn presence(&self) -> Entry {
         Entry::Presence {
             members: self
                 .members

@@ -16,6 +16,7 @@ mod laggards;
 pub mod moderation;
 mod notices;
 pub mod outbox;
+mod partition;
 mod room;
 
 use std::collections::{HashMap, VecDeque};

@@ -20,6 +20,7 @@ use crate::clock;
 use crate::cluster::{Change, Entry};
 use crate::limits::address::group;
 use crate::moderation::ban::{Ban, BanList, Target};
+use crate::moderation::lookalike;
 use crate::names::{Nick, RoomName};
 use crate::protocol;
 use crate::session::command::HELP_OPERATORS;
@@ -72,6 +73,9 @@ pub enum Action {
     },
     /// The role of the account `nick` was stored: apply it to whoever is logged in to it.
     Opped(Nick, bool),
+    /// An operator's `/unregister NAME` deleted the account `nick`: tell whoever is logged in
+    /// to it, log it, replicate it.
+    Unregistered(Nick),
     Topic(Option<String>),
     Ignore(Option<Nick>),
     Unignore(Nick),
@@ -207,6 +211,15 @@ impl Mute {
     }
 }
 
+/// Whether a ban on `target` would keep `member` out from now on: its address, its account, or
+/// its name or a look-alike of it (the rule the name prompt applies, `moderation/lookalike.rs`).
+fn locks_out(target: &Target, member: &Member) -> bool {
+    match target {
+        Target::Name(name) => lookalike::covers(name, &member.nick) || covers(target, member),
+        Target::Net(_) => covers(target, member),
+    }
+}
+
 /// Whether a ban on `target` applies to a connected member: by name, account, or address.
 fn covers(target: &Target, member: &Member) -> bool {
     match target {
@@ -244,6 +257,7 @@ impl Hub {
                 let _ = reply.try_send(allowed);
             }
             Action::Opped(nick, operator) => self.opped(id, &nick, operator),
+            Action::Unregistered(nick) => self.unregistered(id, &nick),
             Action::Topic(text) => self.topic(id, text),
             Action::Ignore(nick) => self.ignore(id, nick),
             Action::Unignore(nick) => self.unignore(id, &nick),
@@ -320,7 +334,7 @@ impl Hub {
 
     /// Removes a member at once, with last words for it and a notice for its room. Its session
     /// sees its outbox close and ends; its leave is then a no-op.
-    fn eject(&mut self, target: MemberId, notice: &str, last_words: &str) {
+    pub(super) fn eject(&mut self, target: MemberId, notice: &str, last_words: &str) {
         let Some(member) = self.detach(target) else {
             return;
         };
@@ -388,7 +402,7 @@ impl Hub {
                 return;
             }
         }
-        if self.members.get(&id).is_some_and(|m| covers(&target, m)) {
+        if self.members.get(&id).is_some_and(|m| locks_out(&target, m)) {
             self.tell(id, protocol::BAN_COVERS_YOU);
             return;
         }
@@ -596,17 +610,21 @@ impl Hub {
     }
 
     /// The name of an operator made on the command line that a ban on `target` would cover by
-    /// name: the account named, or a connected member logged in to such an account.
+    /// name: the account named or a look-alike of it (a ban on `boss_` would keep `boss` out at
+    /// the name prompt), or a connected member logged in to such an account.
     fn protected_by_name(&self, target: &Target) -> Option<String> {
         let Target::Name(name) = target else {
             return None;
         };
-        if self.moderation.cli_operators.contains(name) {
-            return Some(name.clone());
+        let covered = self.moderation.cli_operators.iter().find(|op| {
+            *op == name || Nick::parse(op).is_ok_and(|nick| lookalike::covers(name, &nick))
+        });
+        if let Some(op) = covered {
+            return Some(op.clone());
         }
         self.members
             .values()
-            .filter(|m| covers(target, m))
+            .filter(|m| locks_out(target, m))
             .find_map(|m| {
                 m.account
                     .as_deref()
@@ -656,8 +674,13 @@ impl Hub {
         for (&mid, member) in &self.members {
             let ban = bans
                 .address(member.ip, now)
-                .or_else(|| bans.name(member.nick.key(), now))
-                .or_else(|| member.account.as_deref().and_then(|a| bans.name(a, now)));
+                .or_else(|| bans.name_exact(member.nick.key(), now))
+                .or_else(|| {
+                    member
+                        .account
+                        .as_deref()
+                        .and_then(|a| bans.name_exact(a, now))
+                });
             if let Some(ban) = ban {
                 victims.push((mid, member.nick.clone(), ban.clone()));
                 continue;
@@ -733,6 +756,28 @@ impl Hub {
         });
         let action = if operator { "op" } else { "deop" };
         self.log_action(&op, action, nick.key().to_owned(), None, None);
+    }
+
+    /// `/unregister NAME`, once the session has deleted the account: the users logged in to it
+    /// lose it (and any operator role), and are told; in cluster mode every node's file loses it.
+    fn unregistered(&mut self, id: MemberId, nick: &Nick) {
+        let Some(op) = self.members.get(&id).map(|m| m.nick.clone()) else {
+            return;
+        };
+        for holder in self.logged_in_to(nick.key()) {
+            if let Some(member) = self.members.get_mut(&holder) {
+                member.account = None;
+                member.operator = false;
+            }
+            if holder != id {
+                self.tell(holder, &protocol::account_removed(nick.as_str(), &op));
+            }
+        }
+        self.tell(id, &protocol::unregistered(nick.as_str()));
+        self.replicate(Change::Unregister {
+            name: nick.key().to_owned(),
+        });
+        self.log_action(&op, "unregister", nick.key().to_owned(), None, None);
     }
 
     fn topic(&mut self, id: MemberId, text: Option<String>) {

@@ -17,10 +17,13 @@ use crate::cluster::Change;
 use crate::hub::moderation::Action;
 use crate::hub::outbox::Inbox;
 use crate::hub::{Event, MemberId};
+use crate::limits::address::group;
 use crate::limits::login::{Attempt, QUEUE_MAX};
+use crate::limits::registrations::Slot;
 use crate::names::Nick;
 use crate::protocol;
 use crate::storage::accounts::RoleChange;
+use crate::storage::StorageError;
 use crate::wire::codec::Decoded;
 use crate::wire::conn::{Conn, Stream};
 
@@ -140,12 +143,67 @@ async fn register<S: Stream>(
             return Ok(());
         }
     }
-    let Some(password) = new_password(conn, inbox, &protocol::choose_password(&nick)).await? else {
-        return Ok(());
+    // A slot of `--registrations-per-hour`, taken before the password is asked for (so a
+    // refused user types nothing in vain) and given back unless an account is made.
+    let slot = match take_registration(conn, shared) {
+        Ok(slot) => slot,
+        Err(refusal) => {
+            conn.queue(&refusal);
+            return Ok(());
+        }
+    };
+    let created = create(conn, shared, id, me, inbox, &nick).await;
+    if let (Some(slot), false) = (slot, matches!(created, Ok(true))) {
+        if let Ok(mut registrations) = shared.accounts.registrations.lock() {
+            registrations.give_back(slot);
+        }
+    }
+    created.map(|_| ())
+}
+
+/// Takes a registration slot for this connection's address: `Ok(None)` when the limit is off
+/// or does not apply (loopback, unless `--limit-loopback`), the refusal line when used up.
+fn take_registration<S: Stream>(conn: &Conn<S>, shared: &Shared) -> Result<Option<Slot>, String> {
+    let config = &shared.config;
+    let ip = conn.peer.ip().to_canonical();
+    let Some(per_hour) = config.registrations_per_hour else {
+        return Ok(None);
+    };
+    if ip.is_loopback() && !config.limit_loopback {
+        return Ok(None);
+    }
+    let Ok(mut registrations) = shared.accounts.registrations.lock() else {
+        return Ok(None);
+    };
+    match registrations.take(ip, Instant::now()) {
+        Ok(slot) => Ok(Some(slot)),
+        Err(wait) => {
+            crate::log_throttled!(
+                log::Level::Warn,
+                "refused: registrations",
+                "{}: /register refused: {per_hour} new accounts from this address in the last hour",
+                conn.peer
+            );
+            Err(protocol::too_many_registrations(per_hour, wait.as_secs()))
+        }
+    }
+}
+
+/// The password dialogue and the new account. True when the account was made.
+async fn create<S: Stream>(
+    conn: &mut Conn<S>,
+    shared: &Shared,
+    id: MemberId,
+    me: &mut Me,
+    inbox: &Inbox,
+    nick: &Nick,
+) -> Result<bool, End> {
+    let Some(password) = new_password(conn, inbox, &protocol::choose_password(nick)).await? else {
+        return Ok(false);
     };
     let Some(hash) = shared.accounts.hasher.hash(password).await else {
         conn.queue(protocol::ACCOUNTS_UNAVAILABLE);
-        return Ok(());
+        return Ok(false);
     };
     let created_ms = crate::clock::now_ms();
     match shared
@@ -156,6 +214,9 @@ async fn register<S: Stream>(
     {
         Ok(true) => {
             info!("{}: registered {nick}", conn.peer);
+            // Registering proves ownership as a login does: this address skips the queue.
+            let address = group(conn.peer.ip().to_canonical());
+            shared.accounts.store.remember_address(nick.key(), address);
             let change = Change::Register {
                 display: nick.to_string(),
                 hash,
@@ -165,15 +226,19 @@ async fn register<S: Stream>(
             let account: Arc<str> = nick.key().into();
             me.account = Some(account.clone());
             logged_in(shared, id, Some(account)).await?;
-            conn.queue(&protocol::registered(&nick));
+            conn.queue(&protocol::registered(nick));
+            Ok(true)
         }
-        Ok(false) => conn.queue(&protocol::already_registered(&nick)),
+        Ok(false) => {
+            conn.queue(&protocol::already_registered(nick));
+            Ok(false)
+        }
         Err(e) => {
             warn!("{}: registration failed: {e}", conn.peer);
             conn.queue(protocol::ACCOUNTS_UNAVAILABLE);
+            Ok(false)
         }
     }
-    Ok(())
 }
 
 async fn unregister<S: Stream>(
@@ -245,10 +310,16 @@ async fn check<S: Stream>(
         }
     };
     let ip = conn.peer.ip().to_canonical();
+    let known = shared
+        .accounts
+        .store
+        .knows_address(account, group(ip))
+        .await
+        .unwrap_or(false);
     let delays = &shared.accounts.delays;
     let attempt = delays
         .lock()
-        .map(|mut d| d.attempt(account, ip, Instant::now(), QUEUE_MAX))
+        .map(|mut d| d.attempt(account, ip, known, Instant::now(), QUEUE_MAX))
         .unwrap_or(Attempt::Wait(Duration::ZERO));
     match attempt {
         Attempt::Wait(delay) if !delay.is_zero() => {
@@ -335,33 +406,67 @@ pub(super) async fn set_role<S: Stream>(
     operator: bool,
 ) -> Result<(), End> {
     let command = if operator { "/op" } else { "/deop" };
+    let store = &shared.accounts.store;
+    let write = store.set_operator_in_chat(nick.key(), operator);
+    match operator_write(conn, shared, id, inbox, command, &nick, write).await? {
+        Some(RoleChange::Done) => moderate(shared, id, Action::Opped(nick, operator)).await?,
+        Some(RoleChange::NotRegistered) => conn.queue(&protocol::not_registered(nick.as_str())),
+        _ => {}
+    }
+    Ok(())
+}
+
+/// `/unregister NAME` by an operator: like `/op`, the hub says whether the sender is an
+/// operator, this session deletes the account (never one made an operator on the command line),
+/// and the hub then tells whoever is logged in to it, logs it and replicates it.
+pub(super) async fn remove<S: Stream>(
+    conn: &mut Conn<S>,
+    shared: &Shared,
+    id: MemberId,
+    inbox: &Inbox,
+    nick: Nick,
+) -> Result<(), End> {
+    let write = shared.accounts.store.remove_in_chat(nick.key());
+    match operator_write(conn, shared, id, inbox, "/unregister NAME", &nick, write).await? {
+        Some(RoleChange::Done) => moderate(shared, id, Action::Unregistered(nick)).await?,
+        Some(RoleChange::NotRegistered) => conn.queue(&protocol::no_such_account(nick.as_str())),
+        _ => {}
+    }
+    Ok(())
+}
+
+/// An operator's change to the account `nick` (`/op`, `/deop`, `/unregister NAME`): the hub
+/// says whether the sender is an operator (telling it if not), then this session runs `write`
+/// on the account thread while relaying its outbox. The outcome, or `None` when the user was
+/// refused or told of a failure (also when the account's operator was made on the command line,
+/// which chat may not touch).
+async fn operator_write<S: Stream>(
+    conn: &mut Conn<S>,
+    shared: &Shared,
+    id: MemberId,
+    inbox: &Inbox,
+    command: &'static str,
+    nick: &Nick,
+    write: impl std::future::Future<Output = Result<RoleChange, StorageError>>,
+) -> Result<Option<RoleChange>, End> {
     let (reply, answer) = async_channel::bounded(1);
     moderate(shared, id, Action::MayOp { command, reply }).await?;
     // Refused (the hub told the user why) or gone.
     if !relaying(conn, inbox, answer.recv()).await?.unwrap_or(false) {
-        return Ok(());
+        return Ok(None);
     }
-    let stored = relaying(
-        conn,
-        inbox,
-        shared
-            .accounts
-            .store
-            .set_operator_in_chat(nick.key(), operator),
-    )
-    .await?;
-    match stored {
-        Ok(RoleChange::Done) => moderate(shared, id, Action::Opped(nick, operator)).await?,
-        Ok(RoleChange::NotRegistered) => conn.queue(&protocol::not_registered(nick.as_str())),
+    match relaying(conn, inbox, write).await? {
         Ok(RoleChange::MadeOnCommandLine) => {
-            conn.queue(&protocol::operator_from_command_line(nick.as_str()))
+            conn.queue(&protocol::operator_from_command_line(nick.as_str()));
+            Ok(None)
         }
+        Ok(done) => Ok(Some(done)),
         Err(e) => {
             warn!("{}: {command} {nick}: {e}", conn.peer);
             conn.queue(protocol::ACCOUNTS_UNAVAILABLE);
+            Ok(None)
         }
     }
-    Ok(())
 }
 
 /// Awaits `work` while passing outbox lines to the client, so a session waiting for the

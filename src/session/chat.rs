@@ -14,7 +14,6 @@ use super::{paging, register, room, End, Me, Shared};
 use crate::hub::moderation::Action;
 use crate::hub::outbox::{Inbox, Taken};
 use crate::hub::{Event, Joined, MemberId};
-use crate::limits::ratelimit::TokenBucket;
 use crate::names::Nick;
 use crate::protocol;
 use crate::storage::Kind;
@@ -57,11 +56,6 @@ pub(super) async fn chat<S: Stream>(
     if let Some(topic) = &joined.topic {
         conn.queue(topic);
     }
-    let mut bucket = config
-        .rate
-        .map(|rate| TokenBucket::new(rate, Instant::now()));
-    // Whether the user was told about the rate limit since the bucket was last full.
-    let mut throttled = false;
     // Over-long lines are logged as a warning once per session, then at debug level.
     let mut too_long_seen = false;
     // Where `/search` alone goes on; boxed, so an idle session carries one pointer for it.
@@ -76,12 +70,10 @@ pub(super) async fn chat<S: Stream>(
         let wake = {
             let reader = &mut conn.reader;
             let stream = &mut conn.stream;
-            let bucket = &mut bucket;
+            let pace = &mut me.pace;
             let read = async move {
-                if let Some(bucket) = bucket {
-                    if let Some(wait) = bucket.wait(Instant::now()) {
-                        Timer::after(wait).await;
-                    }
+                if let Some(wait) = pace.wait(Instant::now()) {
+                    Timer::after(wait).await;
                 }
                 Wake::Input(reader.next(stream).await)
             };
@@ -110,22 +102,14 @@ pub(super) async fn chat<S: Stream>(
             Wake::Input(Ok(Some(Decoded::Line(text)))) => Some(text),
         };
         // Every line counts against the rate, refused and blank ones too, so that neither can
-        // be used to flood the server (or its log).
-        if let (Some(bucket), Some(rate)) = (&mut bucket, config.rate) {
-            let now = Instant::now();
-            if bucket.is_full(now) {
-                throttled = false;
-            }
-            bucket.spend(now);
-            if bucket.wait(now).is_some() && !throttled {
-                throttled = true;
-                crate::log_throttled!(
-                    log::Level::Warn,
-                    "rate limit",
-                    "{nick}: over the rate limit, delaying lines"
-                );
-                conn.queue(&protocol::slow_down(rate.burst, rate.per_sec));
-            }
+        // be used to flood the server (or its log). The pace goes on from the name prompt.
+        if let (true, Some(rate)) = (me.pace.spend(Instant::now()), config.rate) {
+            crate::log_throttled!(
+                log::Level::Warn,
+                "rate limit",
+                "{nick}: over the rate limit, delaying lines"
+            );
+            conn.queue(&protocol::slow_down(rate.burst, rate.per_sec));
         }
         let Some(text) = text else {
             if too_long_seen {
@@ -222,6 +206,12 @@ pub(super) async fn chat<S: Stream>(
                 // idle session would otherwise carry.
                 Command::Op(nick) => {
                     match Box::pin(account::set_role(conn, shared, id, inbox, nick, true)).await {
+                        Ok(()) => continue,
+                        Err(end) => return end,
+                    }
+                }
+                Command::UnregisterAccount(nick) => {
+                    match Box::pin(account::remove(conn, shared, id, inbox, nick)).await {
                         Ok(()) => continue,
                         Err(end) => return end,
                     }

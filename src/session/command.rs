@@ -46,6 +46,8 @@ pub enum Command {
     Register,
     Password,
     Unregister,
+    /// `/unregister NAME` (operators): remove NAME's account, such as a squatted name.
+    UnregisterAccount(Nick),
     /// `/ignore` lists; `/ignore NAME` adds.
     Ignore(Option<Nick>),
     Unignore(Nick),
@@ -129,6 +131,7 @@ pub const HELP_OPERATORS: &[&str] = &[
     "  /mute NAME [DUR]            NAME's public lines and /me are refused",
     "  /unmute NAME                lift a mute",
     "  /op NAME, /deop NAME        give or take the operator role (registered names)",
+    "  /unregister NAME            remove NAME's account (a squatted name)",
     "  /topic TEXT, /topic -       set or clear your room's topic",
 ];
 
@@ -199,7 +202,10 @@ pub fn parse(line: &str) -> Result<Input, CommandError> {
         "quit" => Command::Quit((!args.is_empty()).then(|| args.to_owned())),
         "register" => Command::Register,
         "password" => Command::Password,
-        "unregister" => Command::Unregister,
+        "unregister" => match args {
+            "" => Command::Unregister,
+            name => Command::UnregisterAccount(nick_arg(name, "/unregister [NAME]")?),
+        },
         "ignore" => match args {
             "" => Command::Ignore(None),
             name => Command::Ignore(Some(nick_arg(name, "/ignore [NAME]")?)),
@@ -348,6 +354,8 @@ mod tests {
     fn moderation_commands_parse() {
         let bob = || Nick::parse("bob").unwrap();
         assert_eq!(cmd("/kick bob"), Command::Kick(bob(), None));
+        assert_eq!(cmd("/unregister"), Command::Unregister);
+        assert_eq!(cmd("/unregister bob"), Command::UnregisterAccount(bob()));
         assert_eq!(
             cmd("/kick bob  too loud "),
             Command::Kick(bob(), Some("too loud".into()))

@@ -27,6 +27,7 @@ use crate::accounts::Accounts;
 use crate::config::Config;
 use crate::hub::outbox::{self, outbox, Inbox};
 use crate::hub::{Event, MemberId};
+use crate::limits::ratelimit::Pace;
 use crate::limits::waiting::Place;
 use crate::names::Nick;
 use crate::protocol;
@@ -53,6 +54,8 @@ pub(crate) struct Me {
     pub secure: bool,
     /// The account logged in to or registered (lower case).
     pub account: Option<Arc<str>>,
+    /// The rate limit, from the first line typed at the name prompt to the last.
+    pub pace: Pace,
 }
 
 /// How a session ended.

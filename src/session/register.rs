@@ -20,7 +20,9 @@ use crate::cluster::Unavailable;
 use crate::hub::moderation::Identity;
 use crate::hub::outbox::Outbox;
 use crate::hub::{Event, Joined, MemberId, RegisterError};
+use crate::limits::address::group;
 use crate::limits::login::Attempt;
+use crate::limits::ratelimit::Pace;
 use crate::names::Nick;
 use crate::protocol;
 use crate::storage::accounts::Account;
@@ -47,9 +49,15 @@ pub(super) async fn register<S: Stream>(
     deadline: Instant,
 ) -> Result<(Nick, Joined, Me), Refusal> {
     conn.queue(protocol::GREETING);
-    let mut failures = 0;
+    // Every line here counts against the rate, as in the chat: a flood of names is delayed
+    // (the socket is not read), and the checks below run cheapest first (the name's form, then
+    // the bans in memory, then the account lookup, then the hub).
+    let mut prompt = Prompt {
+        pace: Pace::new(shared.config.rate, Instant::now()),
+        failures: 0,
+    };
     loop {
-        let Some(text) = next_line(conn, shared).await? else {
+        let Some(text) = next_line(conn, shared, &mut prompt.pace).await? else {
             conn.queue(protocol::ASK_NAME);
             continue;
         };
@@ -82,7 +90,8 @@ pub(super) async fn register<S: Stream>(
                 let budget = deadline
                     .saturating_duration_since(Instant::now())
                     .saturating_sub(DEADLINE_MARGIN);
-                match login(conn, shared, &nick, &account, secure, budget, &mut failures).await? {
+                let attempt = login(conn, shared, &nick, &account, secure, budget, &mut prompt);
+                match attempt.await? {
                     true => (
                         Some(Arc::<str>::from(nick.key())),
                         (account.operator, account.cli_operator),
@@ -143,7 +152,16 @@ pub(super) async fn register<S: Stream>(
                 if account.is_some() {
                     conn.queue(&protocol::logged_in(&nick, operator.0));
                 }
-                return Ok((nick, joined, Me { secure, account }));
+                let pace = prompt.pace;
+                return Ok((
+                    nick,
+                    joined,
+                    Me {
+                        secure,
+                        account,
+                        pace,
+                    },
+                ));
             }
             Ok(Err(RegisterError::Taken)) => {
                 conn.queue(&protocol::name_taken(&nick));
@@ -178,10 +196,11 @@ fn release(shared: &Shared, nick: &Nick, id: MemberId) {
     }
 }
 
-/// The expiry of a ban on `nick`, if one is in force (`Some(None)`: until lifted).
+/// The expiry of a ban covering `nick` (its name or a look-alike of it with a tail of digits),
+/// if one is in force (`Some(None)`: until lifted).
 pub(super) fn name_ban(shared: &Shared, nick: &Nick) -> Option<Option<i64>> {
     let bans = shared.accounts.bans.read().ok()?;
-    bans.name(nick.key(), clock::now_ms()).map(|b| b.expires_ms)
+    bans.name(nick, clock::now_ms()).map(|b| b.expires_ms)
 }
 
 /// Throws away lines typed ahead (after a refused login, they may hold a password), telling the
@@ -193,24 +212,46 @@ pub(super) async fn discard_typed_ahead<S: Stream>(conn: &mut Conn<S>) {
     }
 }
 
-/// Flushes, then reads one line; `None` after an over-long line (already answered).
+/// Flushes, waits for the pace if the user is over the rate, then reads one line (and counts
+/// it); `None` after an over-long line (already answered).
 async fn next_line<S: Stream>(
     conn: &mut Conn<S>,
     shared: &Shared,
+    pace: &mut Pace,
 ) -> Result<Option<String>, Refusal> {
     loop {
         conn.flush().await.map_err(|_| Refusal::Gone)?;
-        return match conn.read_line().await {
-            Ok(Some(Decoded::Line(text))) => Ok(Some(text)),
-            // A telnet answer to send: flushed at the top of the loop.
+        if let Some(wait) = pace.wait(Instant::now()) {
+            // Not reading: TCP pushes back on a client that floods the prompt.
+            Timer::after(wait).await;
+        }
+        let line = match conn.read_line().await {
+            Ok(Some(Decoded::Line(text))) => Some(text),
+            // A telnet answer to send: flushed at the top of the loop. Not a line: not counted.
             Ok(Some(Decoded::Reply)) => continue,
-            Ok(Some(Decoded::TooLong)) => {
-                conn.queue(&protocol::too_long(shared.config.max_line));
-                Ok(None)
-            }
-            Ok(None) | Err(_) => Err(Refusal::Gone),
+            Ok(Some(Decoded::TooLong)) => None,
+            Ok(None) | Err(_) => return Err(Refusal::Gone),
         };
+        if let (true, Some(rate)) = (pace.spend(Instant::now()), shared.config.rate) {
+            crate::log_throttled!(
+                log::Level::Warn,
+                "rate limit: name prompt",
+                "{}: over the rate limit at the name prompt, delaying lines",
+                conn.peer
+            );
+            conn.queue(&protocol::slow_down(rate.burst, rate.per_sec));
+        }
+        if line.is_none() {
+            conn.queue(&protocol::too_long(shared.config.max_line));
+        }
+        return Ok(line);
     }
+}
+
+/// What the name prompt keeps across attempts: the pace of lines, and wrong passwords so far.
+struct Prompt {
+    pace: Pace,
+    failures: u32,
 }
 
 /// Asks for the password of a registered name. True when it is right; false when the user should
@@ -222,7 +263,7 @@ async fn login<S: Stream>(
     account: &Account,
     secure: bool,
     budget: Duration,
-    failures: &mut u32,
+    prompt: &mut Prompt,
 ) -> Result<bool, Refusal> {
     if !(secure || shared.config.plaintext_passwords) {
         conn.queue(&protocol::passwords_need_tls(nick));
@@ -233,16 +274,25 @@ async fn login<S: Stream>(
         conn.queue(protocol::PASSWORD_VISIBLE);
     }
     conn.hide_input();
-    let answer = next_line(conn, shared).await;
+    let answer = next_line(conn, shared, &mut prompt.pace).await;
     conn.show_input();
     let Some(password) = answer?.filter(|p| !p.is_empty()) else {
         return Ok(false);
     };
     let ip = conn.peer.ip().to_canonical();
+    let address = group(ip);
+    // An address the owner has logged in from skips the account's queue (remembered in the
+    // database, so across restarts); if the lookup fails, the attempt simply queues.
+    let known = shared
+        .accounts
+        .store
+        .knows_address(nick.key(), address)
+        .await
+        .unwrap_or(false);
     let delays = &shared.accounts.delays;
     let attempt = delays
         .lock()
-        .map(|mut d| d.attempt(nick.key(), ip, Instant::now(), budget))
+        .map(|mut d| d.attempt(nick.key(), ip, known, Instant::now(), budget))
         .unwrap_or(Attempt::Wait(Duration::ZERO));
     match attempt {
         Attempt::Wait(delay) if !delay.is_zero() => {
@@ -272,19 +322,20 @@ async fn login<S: Stream>(
         if let Ok(mut d) = delays.lock() {
             d.succeeded(nick.key(), ip);
         }
-        shared.accounts.store.touch_login(nick.key());
+        shared.accounts.store.touch_login(nick.key(), address);
         info!("{}: logged in as {nick}", conn.peer);
         return Ok(true);
     }
     if let Ok(mut d) = delays.lock() {
         d.failed(nick.key(), ip, Instant::now());
     }
-    *failures += 1;
+    prompt.failures += 1;
+    let failures = prompt.failures;
     warn!(
         "{}: wrong password for {nick} ({} of {MAX_FAILURES})",
         conn.peer, failures
     );
-    if *failures >= MAX_FAILURES {
+    if failures >= MAX_FAILURES {
         return Err(Refusal::TooManyFailures);
     }
     conn.queue(&protocol::wrong_password(nick));

@@ -10,6 +10,7 @@
 //!
 //! It must not know about sockets, sessions or membership: it stores and returns rows.
 
+use std::net::IpAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -19,7 +20,7 @@ use async_channel::{Receiver, Sender};
 use log::{error, warn};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
-use super::{open_connection, StorageError};
+use super::{addresses, open_connection, roster, StorageError};
 use crate::clock;
 use crate::cluster::Change;
 use crate::moderation::ban::{Ban, Target};
@@ -209,6 +210,17 @@ pub enum RoleChange {
     MadeOnCommandLine,
 }
 
+/// Whether the account `name` (folded) is an operator made on the command line (`role_origin`
+/// 'cli', or NULL: set by hand), which chat may not touch; `None` if it is not registered.
+pub fn made_on_command_line(conn: &Connection, name: &str) -> rusqlite::Result<Option<bool>> {
+    conn.prepare_cached(
+        "SELECT role = 'operator' AND COALESCE(role_origin, 'cli') = 'cli'
+         FROM accounts WHERE name = ?1",
+    )?
+    .query_row([name], |r| r.get(0))
+    .optional()
+}
+
 /// Gives or takes the operator role from chat (`/op`, `/deop`). An operator made on the command
 /// line (`role_origin` 'cli', or NULL: set by hand) keeps its role and its origin.
 pub fn set_operator_in_chat(
@@ -217,14 +229,7 @@ pub fn set_operator_in_chat(
     operator: bool,
 ) -> rusqlite::Result<RoleChange> {
     let name = fold(name);
-    let protected: Option<bool> = conn
-        .prepare_cached(
-            "SELECT role = 'operator' AND COALESCE(role_origin, 'cli') = 'cli'
-             FROM accounts WHERE name = ?1",
-        )?
-        .query_row([&name], |r| r.get(0))
-        .optional()?;
-    match protected {
+    match made_on_command_line(conn, &name)? {
         None => Ok(RoleChange::NotRegistered),
         // Already an operator, and one chat cannot undo: `/op` leaves it as it is.
         Some(true) if operator => Ok(RoleChange::Done),
@@ -708,9 +713,35 @@ impl Store {
             .await
     }
 
-    pub fn touch_login(&self, name: &str) {
+    /// [`roster::remove_in_chat`]: `/unregister NAME` by an operator.
+    pub async fn remove_in_chat(&self, name: &str) -> Result<RoleChange, StorageError> {
         let name = name.to_owned();
-        self.spawn("a login time", move |c| touch_login(c, &name));
+        self.call(move |c| roster::remove_in_chat(c, &name)).await
+    }
+
+    /// Notes a successful login to `name` from `address` (its group, see `limits/address.rs`):
+    /// the login time, and the address as one the account's owner uses.
+    pub fn touch_login(&self, name: &str, address: IpAddr) {
+        let name = name.to_owned();
+        self.spawn("a login", move |c| {
+            touch_login(c, &name)?;
+            addresses::remember(c, &name, address, &now_text())
+        });
+    }
+
+    /// Notes `address` (a group) as one the owner of `name` uses, as at registration.
+    pub fn remember_address(&self, name: &str, address: IpAddr) {
+        let name = name.to_owned();
+        self.spawn("an account's address", move |c| {
+            addresses::remember(c, &name, address, &now_text())
+        });
+    }
+
+    /// Whether `address` (a group) has logged in to `name` lately ([`addresses::knows`]).
+    pub async fn knows_address(&self, name: &str, address: IpAddr) -> Result<bool, StorageError> {
+        let name = name.to_owned();
+        self.look_up(move |c| addresses::knows(c, &name, address, &now_text()))
+            .await
     }
 
     pub fn insert_ban(&self, ban: Ban) {

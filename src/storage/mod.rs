@@ -11,11 +11,13 @@
 //! It must not know about sockets, sessions or membership: it stores and returns records.
 
 pub mod accounts;
+pub mod addresses;
 pub mod file;
 mod index;
 mod query;
 mod readers;
 mod retention;
+pub mod roster;
 mod schema;
 mod search;
 mod writer;
