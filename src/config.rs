@@ -161,6 +161,13 @@ pub struct Args {
     #[argh(option, default = "128 * 1024 * 1024")]
     pub outbox_total_bytes: usize,
 
+    // --- Metrics (issue #22) ---
+    /// address to serve Prometheus metrics on, at /metrics (off unless given; keep it on
+    /// loopback or a private network, e.g. 127.0.0.1:9878: there is no authentication; port 0
+    /// picks a free port, printed on stdout as `metrics on ADDR`)
+    #[argh(option)]
+    pub metrics_listen: Option<SocketAddr>,
+
     #[argh(subcommand)]
     pub command: Option<Subcommand>,
 }

@@ -19,6 +19,7 @@ use super::{
     append_cmd, channel, connect, key_name, key_node, key_reap, Entry, Incoming, Link, Node,
     Outgoing, Unavailable, CLAIM, HEARTBEAT, KEY_NODES, RELEASE, TTL,
 };
+use crate::metrics::ClusterStats;
 
 /// Most queued items taken into one round trip.
 const MAX_GATHER: usize = 2048;
@@ -55,6 +56,8 @@ pub(super) struct Writer {
     /// Set while the link is down: since when, and when to try again.
     down: Option<(Instant, Instant, Duration)>,
     next_beat: Instant,
+    /// Where the link's state is published.
+    stats: ClusterStats,
 }
 
 impl Writer {
@@ -63,7 +66,10 @@ impl Writer {
         link: Link,
         rx: Receiver<Outgoing>,
         incoming: Sender<Incoming>,
+        stats: ClusterStats,
     ) -> Writer {
+        // Connected: `Node::start` made the connection this writer takes over.
+        stats.set_link_up(true);
         Writer {
             url: node.url,
             node: node.name,
@@ -81,6 +87,7 @@ impl Writer {
             names: HashMap::new(),
             down: None,
             next_beat: Instant::now() + HEARTBEAT,
+            stats,
         }
     }
 
@@ -310,6 +317,7 @@ impl Writer {
                 );
                 let now = Instant::now();
                 self.down = Some((now, now + BACKOFF_MIN, BACKOFF_MIN));
+                self.stats.set_link_up(false);
                 let _ = self.incoming.send_blocking(Incoming::Paused);
             }
         }
@@ -360,6 +368,7 @@ impl Writer {
                 self.conn = Some(conn);
                 self.down = None;
                 self.next_beat = Instant::now();
+                self.stats.set_link_up(true);
                 let _ = self.incoming.send_blocking(Incoming::Resumed);
             }
             Err(e) => {

@@ -112,11 +112,7 @@ async fn serve_connection(
             Err(HeadError::Io(e)) => return Err(e),
             Err(e) => {
                 crate::log_throttled!(log::Level::Warn, "metrics-head", "{peer}: metrics: {e}");
-                let status = match e {
-                    HeadError::TooLarge | HeadError::TooManyHeaders => Status::HeadersTooLarge,
-                    HeadError::Timeout { .. } => Status::RequestTimeout,
-                    _ => Status::BadRequest,
-                };
+                let status = e.status().unwrap_or(Status::BadRequest);
                 return Response::error(status).write(&mut stream).await;
             }
         };

@@ -12,7 +12,7 @@ use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 
-use super::table::{Id, Type};
+use super::table::{Id, Spec, Type};
 
 /// A watched value; `None` when it cannot be read right now (it is then left out).
 type Source = Box<dyn Fn() -> Option<f64> + Send + Sync>;
@@ -50,29 +50,23 @@ impl Collector for Watched {
             let Some(value) = source() else { continue };
             let spec = id.spec();
             match spec.kind {
-                Type::Counter => {
-                    let counter = ConstCounter::new(value);
-                    let metric = encoder.encode_descriptor(
-                        spec.base_name(),
-                        spec.help,
-                        None,
-                        counter.metric_type(),
-                    )?;
-                    counter.encode(metric)?;
-                }
+                Type::Counter => encode(&mut encoder, spec, ConstCounter::new(value))?,
+                // (Never a histogram: `set` refuses them.)
                 Type::Gauge | Type::Histogram => {
-                    // (Never a histogram: `set` refuses them.)
-                    let gauge = ConstGauge::new(value);
-                    let metric = encoder.encode_descriptor(
-                        spec.base_name(),
-                        spec.help,
-                        None,
-                        gauge.metric_type(),
-                    )?;
-                    gauge.encode(metric)?;
+                    encode(&mut encoder, spec, ConstGauge::new(value))?;
                 }
             }
         }
         Ok(())
     }
+}
+
+/// Writes one watched metric with its row's name and help.
+fn encode(
+    encoder: &mut DescriptorEncoder,
+    spec: &Spec,
+    metric: impl EncodeMetric,
+) -> Result<(), std::fmt::Error> {
+    let kind = metric.metric_type();
+    metric.encode(encoder.encode_descriptor(spec.base_name(), spec.help, None, kind)?)
 }

@@ -21,6 +21,7 @@ use std::time::Duration;
 use async_channel::{Receiver, Sender, TrySendError};
 use log::error;
 
+use crate::metrics::WriterStats;
 use crate::names::RoomName;
 use readers::ReadJob;
 use writer::WriterMsg;
@@ -130,7 +131,8 @@ impl History {
         path: &Path,
         commit_window: Duration,
     ) -> Result<(History, HistoryWriter, i64), OpenError> {
-        let (history, writer, last_id, _) = History::open_limited(path, commit_window, None)?;
+        let (history, writer, last_id, _) =
+            History::open_limited(path, commit_window, None, WriterStats::default())?;
         Ok((history, writer, last_id))
     }
 
@@ -138,11 +140,12 @@ impl History {
     /// (`PRAGMA max_page_count`). Past it every commit fails with "database or disk is full",
     /// exactly as on a full filesystem: this is how the tests inject a full disk without root.
     /// Also returns where the newest stored row sits in the cluster log, which is where a
-    /// cluster node resumes reading.
+    /// cluster node resumes reading. The writer thread reports its commits to `stats`.
     pub fn open_limited(
         path: &Path,
         commit_window: Duration,
         max_pages: Option<i64>,
+        stats: WriterStats,
     ) -> Result<(History, HistoryWriter, i64, Option<LogPos>), OpenError> {
         let err = |source| OpenError {
             path: path.to_owned(),
@@ -165,7 +168,9 @@ impl History {
             let committed = committed.clone();
             std::thread::Builder::new()
                 .name("history-writer".into())
-                .spawn(move || writer::writer_loop(conn, rx, committed, commit_tx, commit_window))
+                .spawn(move || {
+                    writer::writer_loop(conn, rx, committed, commit_tx, commit_window, stats)
+                })
                 .map_err(|e| err(StorageError::Thread(e)))?
         };
         let (reads, jobs) = async_channel::unbounded();

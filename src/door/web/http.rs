@@ -143,6 +143,19 @@ pub enum HeadError {
     Io(#[from] io::Error),
 }
 
+impl HeadError {
+    /// The status to answer with, or `None` when there is nobody to answer: the connection
+    /// failed, or the deadline passed before a single byte came.
+    pub fn status(&self) -> Option<Status> {
+        match self {
+            HeadError::TooLarge | HeadError::TooManyHeaders => Some(Status::HeadersTooLarge),
+            HeadError::Malformed(_) => Some(Status::BadRequest),
+            HeadError::Timeout { partial: true } => Some(Status::RequestTimeout),
+            HeadError::Timeout { partial: false } | HeadError::Io(_) => None,
+        }
+    }
+}
+
 /// Reads request heads off one connection, keeping bytes that arrived after a head (the next
 /// pipelined request, or nothing) for the next call.
 #[derive(Debug, Default)]
