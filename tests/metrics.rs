@@ -8,7 +8,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use common::{require, Client, Server, TIMEOUT};
+use common::{require, scrape, Client, Server, TIMEOUT};
 use smolchat::metrics::table::{Spec, TABLE};
 
 const DEPLOY_MD: &str = include_str!("../docs/DEPLOY.md");
@@ -167,6 +167,56 @@ fn a_scrape_counts_what_happened_and_passes_promtool() {
     let dir = tempfile::tempdir().expect("tempdir");
     let said = promtool(&promtool_path, dir.path(), &["check", "metrics"], &text);
     assert!(said.trim().is_empty(), "promtool found problems:\n{said}");
+}
+
+/// Refusals at accept are counted by kind: an unnamed connection evicted by a newcomer, one
+/// address over `--max-per-ip`, and over `--connects-per-minute`. (The first connection is told
+/// only when it is the one evicted.)
+#[test]
+fn accept_refusals_are_counted_by_kind() {
+    for (flags, kind, first_sees, second_sees) in [
+        (
+            &["--max-unregistered", "1"][..],
+            "eviction",
+            Some("too many connections waiting for a name"),
+            "What is your name?",
+        ),
+        (
+            &["--max-per-ip", "1", "--limit-loopback"],
+            "per_address",
+            None,
+            "too many connections from your address",
+        ),
+        (
+            &["--connects-per-minute", "1", "--limit-loopback"],
+            "connect_rate",
+            None,
+            "too many connections from your address in the last minute",
+        ),
+    ] {
+        let (server, addr) = start(flags);
+        let mut first = Client::connect(server.addr);
+        first.expect("What is your name?");
+        let mut second = Client::connect(server.addr);
+        second.expect(second_sees);
+        if let Some(evicted) = first_sees {
+            first.expect(evicted);
+        }
+        let text = scrape(addr);
+        let refused = |kind: &str| {
+            value(
+                &text,
+                &format!("smolchat_refusals_total{{kind=\"{kind}\"}}"),
+            )
+        };
+        assert_eq!(refused(kind), 1.0, "{flags:?}");
+        assert_eq!(refused("full"), 0.0, "{flags:?}");
+        assert_eq!(
+            value(&text, "smolchat_connections_unnamed"),
+            1.0,
+            "{flags:?}"
+        );
+    }
 }
 
 /// Other paths get 404 and other methods 405; HEAD gets the headers alone; a scraper's

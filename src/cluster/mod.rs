@@ -412,10 +412,9 @@ impl Node {
         Ok(result)
     }
 
-    /// Starts the writer, reader and subscriber threads. Returns the handle for the hub and the
-    /// sessions, what the hub reads, and the threads' owner.
-    /// Starts the cluster threads; they publish the link's state and the reader's lag to
-    /// `stats`.
+    /// Starts the writer, reader and subscriber threads, which publish the link's state and the
+    /// reader's lag to `stats`. Returns the handle for the hub and the sessions, what the hub
+    /// reads, and the threads' owner.
     pub fn run(
         self,
         stats: ClusterStats,
