@@ -17,6 +17,7 @@ use crate::accounts::Accounts;
 use crate::cluster;
 use crate::config::Args;
 use crate::hub;
+use crate::metrics::{self, Metrics};
 use crate::net::tls::Tls;
 use crate::net::{server, socket as net};
 use crate::storage::History;
@@ -36,9 +37,12 @@ pub fn run(args: Args) -> Result<(), String> {
         Ok(limit) => info!("open-file limit is {limit}"),
         Err(e) => warn!("could not raise the open-file limit: {e}"),
     }
+    let metrics = Metrics::new(args.cluster.is_some());
     let (history, writer, last_id, position) =
-        History::open_with(&args.db, args.history_settings()?).map_err(|e| e.to_string())?;
+        History::open_with(&args.db, args.history_settings(metrics.writer())?)
+            .map_err(|e| e.to_string())?;
     let plain = listen.plain.map(bind).transpose()?;
+    let metrics_listener = args.metrics_listen.map(bind).transpose()?;
     let tls_listener = match &listen.tls {
         Some(settings) => Some(bind(settings.addr)?),
         None => None,
@@ -60,7 +64,10 @@ pub fn run(args: Args) -> Result<(), String> {
                 .unwrap_or_default();
             let mut node = cluster::Node::start(url, &name, args.cluster_stream_max, timing)?;
             let last_id = hub::cluster::catch_up(&mut node, &history, &args.db, last_id, position)?;
-            (Some(node.run()?), last_id)
+            (
+                Some(node.run(metrics.cluster().unwrap_or_default())?),
+                last_id,
+            )
         }
         None => (None, last_id),
     };
@@ -101,6 +108,10 @@ pub fn run(args: Args) -> Result<(), String> {
     if let Some(addr) = tls_addr {
         let _ = writeln!(stdout, "listening for TLS on {addr}");
     }
+    if let Some((_, addr)) = &metrics_listener {
+        info!("metrics on http://{addr}{}", metrics::endpoint::PATH);
+        let _ = writeln!(stdout, "metrics on {addr}");
+    }
     let _ = stdout.flush();
 
     let executor = Arc::new(Executor::new());
@@ -116,6 +127,14 @@ pub fn run(args: Args) -> Result<(), String> {
         workers.push(worker);
     }
 
+    // Serves scrapes until the executor is dropped, so also during the shutdown grace time.
+    let metrics_task = metrics_listener.map(|(listener, _)| {
+        executor.spawn(metrics::endpoint::serve(
+            listener,
+            metrics.clone(),
+            executor.clone(),
+        ))
+    });
     let listeners = server::Listeners {
         plain: plain.map(|(listener, _)| listener),
         tls: tls_listener.map(|(listener, _)| listener).zip(tls.clone()),
@@ -159,8 +178,10 @@ pub fn run(args: Args) -> Result<(), String> {
         },
         executor.clone(),
         link,
+        metrics,
         shutdown,
     )));
+    drop(metrics_task);
 
     stop_workers.close();
     for worker in workers {

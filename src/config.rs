@@ -185,6 +185,13 @@ pub struct Args {
     #[argh(option, default = "128 * 1024 * 1024")]
     pub outbox_total_bytes: usize,
 
+    // --- Metrics (issue #22) ---
+    /// address to serve Prometheus metrics on, at /metrics (off unless given; keep it on
+    /// loopback or a private network, e.g. 127.0.0.1:9878: there is no authentication; port 0
+    /// picks a free port, printed on stdout as `metrics on ADDR`)
+    #[argh(option)]
+    pub metrics_listen: Option<SocketAddr>,
+
     #[argh(subcommand)]
     pub command: Option<Subcommand>,
 }
@@ -442,8 +449,9 @@ impl Args {
         Duration::from_millis(self.commit_ms)
     }
 
-    /// How the history is kept: the commit window, `--retention`, the test page cap.
-    pub fn history_settings(&self) -> Result<Settings, String> {
+    /// How the history is kept: the commit window, `--retention`, the test page cap; the writer
+    /// reports its commits to `stats`.
+    pub fn history_settings(&self, stats: crate::metrics::WriterStats) -> Result<Settings, String> {
         let retention = match &self.retention {
             None => None,
             Some(text) => Some(RetentionPolicy::parse(text).ok_or_else(|| {
@@ -460,6 +468,7 @@ impl Args {
             max_pages: self.test_max_db_pages,
             retention,
             retention_ahead,
+            stats,
         })
     }
 

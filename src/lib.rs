@@ -12,6 +12,7 @@
 //! - [`protocol`]: every line the server says to users, in one place.
 //! - [`door`]: the protocol layers of other kinds of client (IRC), as pure code.
 //! - [`limits`]: small, socket-free limiters (rate).
+//! - [`metrics`]: the Prometheus metrics, counted per hub turn, served by `--metrics-listen`.
 //! - [`cluster`]: cluster mode's link to Redis (the shared log, names, heartbeats); off by default.
 //! - [`app`], [`config`], [`names`], [`clock`]: start-up, flags, validated names, time.
 //! - [`maintenance`]: `smolchat backup`, `check` and `compact`.
@@ -24,6 +25,7 @@ pub mod door;
 pub mod hub;
 pub mod limits;
 pub mod maintenance;
+pub mod metrics;
 pub mod moderation;
 pub mod names;
 pub mod net;

@@ -534,6 +534,32 @@ fn redis_restart_loses_and_duplicates_nothing() {
     assert!(log.contains("recovered after"), "{log}");
 }
 
+/// A node's metrics show its link to Redis going down and coming back, and its log reader
+/// caught up.
+#[test]
+fn metrics_show_the_link_and_the_reader() {
+    let Some(mut redis) = Redis::start() else {
+        return;
+    };
+    let flags = [
+        node_flags(&redis, "a"),
+        vec!["--metrics-listen", "127.0.0.1:0"],
+    ]
+    .concat();
+    let (a, metrics) = Server::start_until(&flags, "metrics on ");
+    let metrics = metrics.parse().expect("metrics address");
+    let mut alice = a.join("alice");
+    alice.send("hello");
+    alice.sync();
+    common::wait_sample(metrics, "smolchat_cluster_link_up", 1.0);
+    // Each read after the last entry finds nothing more: the reader is caught up.
+    common::wait_sample(metrics, "smolchat_cluster_reader_lag_entries", 0.0);
+    redis.kill();
+    common::wait_sample(metrics, "smolchat_cluster_link_up", 0.0);
+    redis.restart();
+    common::wait_sample(metrics, "smolchat_cluster_link_up", 1.0);
+}
+
 impl ExpectAny for Client {
     fn expect_any(&mut self, needles: &[&str]) -> String {
         let deadline = Instant::now() + TIMEOUT;

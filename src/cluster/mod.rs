@@ -44,6 +44,7 @@ use redis::{Client, Connection, Value};
 
 pub use entry::{Change, Entry, Member, Whisper};
 
+use crate::metrics::ClusterStats;
 use crate::names::Nick;
 
 /// How long a node's heartbeat and its users' names outlive the node: a node killed without a
@@ -500,9 +501,13 @@ impl Node {
         Ok(result)
     }
 
-    /// Starts the writer, reader and subscriber threads. Returns the handle for the hub and the
-    /// sessions, what the hub reads, and the threads' owner.
-    pub fn run(self) -> Result<(Link, Receiver<Incoming>, ClusterThreads), String> {
+    /// Starts the writer, reader and subscriber threads, which publish the link's state and the
+    /// reader's lag to `stats`. Returns the handle for the hub and the sessions, what the hub
+    /// reads, and the threads' owner.
+    pub fn run(
+        self,
+        stats: ClusterStats,
+    ) -> Result<(Link, Receiver<Incoming>, ClusterThreads), String> {
         let (tx, rx) = async_channel::unbounded();
         let (incoming_tx, incoming) = async_channel::bounded(64);
         let stop = Arc::new(AtomicBool::new(false));
@@ -520,6 +525,7 @@ impl Node {
                 after: self.start.clone(),
                 incoming: incoming_tx.clone(),
                 stop: stop.clone(),
+                stats: stats.clone(),
             };
             std::thread::Builder::new()
                 .name("cluster-reader".into())
@@ -540,7 +546,7 @@ impl Node {
                 .map_err(spawn_err)?
         };
         let writer = {
-            let ctx = writer::Writer::new(self, link.clone(), rx, incoming_tx);
+            let ctx = writer::Writer::new(self, link.clone(), rx, incoming_tx, stats);
             std::thread::Builder::new()
                 .name("cluster-writer".into())
                 .spawn(move || ctx.run())

@@ -23,6 +23,7 @@ use super::{
     append_cmd, channel, connect, key_name, key_node, key_reap, Entry, Incoming, Link, LostName,
     Member, Node, Outgoing, Timing, Unavailable, CLAIM, KEY_NAME, KEY_NODES, RELEASE, RENEW,
 };
+use crate::metrics::ClusterStats;
 
 /// Most queued items taken into one round trip.
 const MAX_GATHER: usize = 2048;
@@ -66,6 +67,8 @@ pub(super) struct Writer {
     /// Set while the link is down: since when, and when to try again.
     down: Option<(Instant, Instant, Duration)>,
     next_beat: Instant,
+    /// Where the link's state is published.
+    stats: ClusterStats,
 }
 
 impl Writer {
@@ -74,7 +77,10 @@ impl Writer {
         link: Link,
         rx: Receiver<Outgoing>,
         incoming: Sender<Incoming>,
+        stats: ClusterStats,
     ) -> Writer {
+        // Connected: `Node::start` made the connection this writer takes over.
+        stats.set_link_up(true);
         Writer {
             url: node.url,
             node: node.name,
@@ -94,6 +100,7 @@ impl Writer {
             check_names: false,
             down: None,
             next_beat: Instant::now() + node.timing.heartbeat,
+            stats,
         }
     }
 
@@ -364,6 +371,7 @@ impl Writer {
                 );
                 let now = Instant::now();
                 self.down = Some((now, now + BACKOFF_MIN, BACKOFF_MIN));
+                self.stats.set_link_up(false);
                 let _ = self.incoming.send_blocking(Incoming::Paused);
             }
         }
@@ -402,6 +410,7 @@ impl Writer {
                 );
                 self.down = None;
                 self.next_beat = Instant::now();
+                self.stats.set_link_up(true);
                 let _ = self.incoming.send_blocking(Incoming::Resumed);
             }
             Err(e) => {

@@ -39,6 +39,7 @@ use crate::hub::outbox::Budget;
 use crate::limits::address;
 use crate::limits::connects::Throttle;
 use crate::limits::waiting::{Place, Waiting};
+use crate::metrics::{Connected, Door, Id, Metrics, Refusal};
 use crate::net::socket as net;
 use crate::net::tls::Tls;
 use crate::protocol;
@@ -88,7 +89,8 @@ pub struct Listeners {
 
 /// Runs the server until `shutdown` resolves, then tells every user, flushes their outboxes for at
 /// most the configured grace time, and returns. The caller stops the history writer afterwards.
-/// `cluster` is `None` on a single node.
+/// `cluster` is `None` on a single node. `metrics` counts connections and refusals at accept,
+/// and watches the outboxes' bytes and the connections waiting for a name.
 // Each argument is a separately owned part the caller built (and some tests build without the
 // others); a struct bundling them would only move this list elsewhere.
 #[allow(clippy::too_many_arguments)]
@@ -100,6 +102,7 @@ pub async fn run(
     moderation: Moderation,
     executor: Arc<Executor<'static>>,
     cluster: Option<hub::cluster::ClusterLink>,
+    metrics: Metrics,
     shutdown: impl Future<Output = ()>,
 ) -> Stopped {
     let link = cluster.as_ref().map(|c| c.link.clone());
@@ -144,7 +147,11 @@ pub async fn run(
         cluster: link,
         accounts,
     });
-    let admission = Arc::new(Admission::new(shared.config.max_unregistered));
+    let admission = Arc::new(Admission::new(
+        shared.config.max_unregistered,
+        metrics.clone(),
+    ));
+    watch(&metrics, &shared, &admission);
     // Member ids are unique across both listeners.
     let next_id = AtomicU64::new(1);
     let accepting = Accepting {
@@ -301,16 +308,17 @@ async fn accept_loop(
         // Refused before any other work: a banned or flooding address costs one line.
         if let Some(reason) = screen(ip, shared, throttle.as_mut()) {
             // Aggregated like every refusal: a flooding address must not write the log.
-            let key = if reason.starts_with("too many connections") {
-                "refused: connect rate"
+            let (key, kind) = if reason.starts_with("too many connections") {
+                ("refused: connect rate", Refusal::ConnectRate)
             } else {
-                "refused: banned address"
+                ("refused: banned address", Refusal::BannedAddress)
             };
+            admission.metrics.refused(kind);
             crate::log_throttled!(log::Level::Warn, key, "{peer}: refused: {reason}");
             refuse_on(stream, &reason, tls.is_some());
             continue;
         }
-        let (ticket, place) = match admission.admit(ip, &shared.config) {
+        let (ticket, place) = match admission.admit(ip, &shared.config, tls.is_some()) {
             Ok(admitted) => admitted,
             Err(reason) => {
                 // Keyed by the reason's kind, not its text, so the count groups them.
@@ -485,6 +493,7 @@ fn close_quietly(mut stream: TcpStream) {
 struct Admission {
     counts: Mutex<Counts>,
     waiting: Arc<Waiting>,
+    metrics: Metrics,
 }
 
 #[derive(Default)]
@@ -497,20 +506,27 @@ struct Counts {
 struct Ticket {
     admission: Arc<Admission>,
     ip: IpAddr,
+    _counted: Connected,
 }
 
 impl Admission {
-    fn new(max_unregistered: usize) -> Admission {
+    fn new(max_unregistered: usize, metrics: Metrics) -> Admission {
         Admission {
             counts: Mutex::new(Counts::default()),
             waiting: Waiting::new(max_unregistered),
+            metrics,
         }
     }
 
     /// Admits a connection from `ip`, or says why not. An admitted connection holds a place
     /// among those waiting for a name until it registers; to make room, the oldest waiting one
     /// may be evicted (when the waiting share or the whole server is full).
-    fn admit(self: &Arc<Self>, ip: IpAddr, config: &Config) -> Result<(Ticket, Place), String> {
+    fn admit(
+        self: &Arc<Self>,
+        ip: IpAddr,
+        config: &Config,
+        tls: bool,
+    ) -> Result<(Ticket, Place), String> {
         let exempt = ip.is_loopback() && !config.limit_loopback;
         let ip = address::group(ip);
         let mut counts = self
@@ -519,19 +535,28 @@ impl Admission {
             .map_err(|_| "internal error".to_owned())?;
         let per_ip = counts.per_ip.get(&ip).copied().unwrap_or(0);
         if per_ip >= config.max_per_ip && !exempt {
+            self.metrics.refused(Refusal::PerAddress);
             return Err(protocol::too_many_from_address(config.max_per_ip));
         }
         // Full: a newcomer takes the place of the oldest connection still without a name, and
         // is refused only when every connection has one. The evicted one counts until closed.
-        if counts.total >= config.max_clients && !self.waiting.evict_oldest() {
-            return Err(protocol::server_full());
+        if counts.total >= config.max_clients {
+            if !self.waiting.evict_oldest() {
+                self.metrics.refused(Refusal::Full);
+                return Err(protocol::server_full());
+            }
+            self.metrics.refused(Refusal::Eviction);
         }
         *counts.per_ip.entry(ip).or_insert(0) += 1;
         counts.total += 1;
-        let (place, _evicted) = self.waiting.enter();
+        let (place, evicted) = self.waiting.enter();
+        if evicted {
+            self.metrics.refused(Refusal::Eviction);
+        }
         let ticket = Ticket {
             admission: self.clone(),
             ip,
+            _counted: self.metrics.connected(Door::Line, tls),
         };
         Ok((ticket, place))
     }
@@ -553,6 +578,17 @@ impl Drop for Ticket {
             }
         }
     }
+}
+
+/// Publishes the limits and watches the gauges only this module reaches: the bytes queued in
+/// all outboxes and the connections waiting for a name, read when scraped.
+fn watch(metrics: &Metrics, shared: &Shared, admission: &Admission) {
+    let config = &shared.config;
+    metrics.set_limits(config.max_clients, config.outbox_total_bytes);
+    let budget = shared.output_budget.clone();
+    metrics.watch(Id::OutboxBytes, move || budget.used() as f64);
+    let waiting = admission.waiting.clone();
+    metrics.watch(Id::ConnectionsUnnamed, move || waiting.len() as f64);
 }
 
 /// Logs what the server is listening on and its limits.
