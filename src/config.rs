@@ -29,6 +29,8 @@ pub struct Config {
     pub motd: Vec<String>,
     /// Connections per address per minute; `None` when off.
     pub connects_per_minute: Option<u32>,
+    /// New accounts per address per hour; `None` when off.
+    pub registrations_per_hour: Option<u32>,
 
     // Hardening round 3.
     /// FOR TESTS: loopback IPv4 peers stand for IPv6 addresses (`limits::address`).

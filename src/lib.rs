@@ -14,6 +14,7 @@
 //! - [`cluster`]: cluster mode's link to Redis (the shared log, names, heartbeats); off by default.
 //! - [`accounts`], [`moderation`], [`names`], [`limits`]: passwords, bans and durations, validated
 //!   names, socket-free limiters.
+//! - [`metrics`]: the Prometheus metrics, counted per hub turn, served by `--metrics-listen`.
 //! - [`app`], [`config`], [`clock`], [`vocab`]: start-up and subcommands, the checked
 //!   configuration, time, the words every layer shares.
 pub mod accounts;
@@ -24,6 +25,7 @@ pub mod config;
 pub mod door;
 pub mod hub;
 pub mod limits;
+pub mod metrics;
 pub mod moderation;
 pub mod names;
 pub mod net;

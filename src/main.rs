@@ -17,6 +17,7 @@ fn main() -> ExitCode {
     let command = match args.command.clone() {
         Some(Subcommand::Op(op)) => Some(("op", app::cli::run(op))),
         Some(Subcommand::Ban(ban)) => Some(("ban", app::cli::run_ban(ban))),
+        Some(Subcommand::Account(account)) => Some(("account", app::cli::run_account(account))),
         Some(Subcommand::Backup(backup)) => Some(("backup", maintenance::run_backup(&backup))),
         Some(Subcommand::Compact(compact)) => Some(("compact", maintenance::run_compact(&compact))),
         // A damaged file is an answer, not an error: the report is printed, the exit is 1.

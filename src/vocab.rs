@@ -123,6 +123,9 @@ pub enum Dropped {
     NodeRestarted(Arc<str>),
     /// Cluster mode: its node was stopped.
     NodeStopped,
+    /// Cluster mode: this node was cut off from the cluster past the heartbeat's expiry, and
+    /// meanwhile a user of this node (the one holding it now) took the member's name.
+    NameTaken(Arc<str>),
 }
 
 /// How an operator removed a member.

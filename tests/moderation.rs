@@ -764,3 +764,177 @@ fn boss_and_alice() -> (Server, Client, Client) {
     boss.expect("* alice joined");
     (server, boss, alice)
 }
+
+/// A name ban covers the names a troll comes back as: look-alike letters (`1`, `I`, `rn`) with
+/// a tail of digits or separators, at the name prompt and on `/nick`. It does not over-match:
+/// `/ban al` leaves `alice` alone, and `mallory_fan` is another name.
+#[test]
+fn a_name_ban_covers_look_alikes_with_a_tail() {
+    let server = Server::start(&[]);
+    let mut boss = server.operator("boss");
+    boss.send("/ban mallory");
+    boss.expect("banned mallory until lifted");
+    boss.send("/ban al");
+    boss.expect("banned al until lifted");
+    let mut c = Client::connect(server.addr);
+    c.expect("What is your name?");
+    for name in [
+        "ma1lory2",
+        "maIlory2",
+        "rnallory2",
+        "Mallory_",
+        "mallory.7",
+        "a1",
+    ] {
+        c.send(name);
+        c.expect(&format!(
+            "{name} is banned until lifted: choose another name"
+        ));
+        c.expect("What is your name?");
+    }
+    c.send("mallory_fan");
+    c.expect("Welcome, mallory_fan!");
+    c.expect("--- end of history");
+    for name in ["ma1lory2", "rnallory", "al_2"] {
+        c.send(&format!("/nick {name}"));
+        c.expect(&format!(
+            "{name} is banned until lifted: choose another name"
+        ));
+    }
+    c.send("/nick alice");
+    boss.expect("* mallory_fan is now known as alice");
+    // A ban that would keep its own operator out is refused, look-alikes included; nor can a
+    // chat operator dodge the protection of an operator made on the command line that way.
+    boss.send("/ban boss_2");
+    boss.expect("that ban would cover you, not set");
+    let mut carol = server.register("carol", common::accounts::PASSWORD);
+    boss.send("/op carol");
+    carol.expect("carol is now an operator");
+    carol.send("/ban b0ss_2");
+    carol.expect("boss was made an operator on the command line");
+}
+
+/// Runs `smolchat account ARGS` and returns the whole output.
+fn account_output(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_smolchat"))
+        .arg("account")
+        .args(args)
+        .output()
+        .expect("run smolchat account")
+}
+
+/// The moderation_log rows of `action`: (operator, target).
+fn logged(server: &Server, action: &str) -> Vec<(String, String)> {
+    logged_in(&server.open_db(), action)
+}
+
+/// The moderation_log rows of `action` in `db`.
+fn logged_in(db: &rusqlite::Connection, action: &str) -> Vec<(String, String)> {
+    db.prepare("SELECT operator, target FROM moderation_log WHERE action = ?1 ORDER BY id")
+        .unwrap()
+        .query_map([action], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+/// Squatted names are cleaned up from the command line against a running server:
+/// `smolchat account list` shows each account with the addresses it was used from (and
+/// `--from` picks those of one address or prefix), `smolchat account remove` deletes them, the
+/// names are free at once, and each removal is in moderation_log.
+#[test]
+fn account_list_and_remove_from_the_command_line() {
+    let server = Server::start(&[]);
+    let db = server.db_path();
+    let db = db.to_str().unwrap();
+    for (from, name) in [("127.0.0.5", "squat1"), ("127.0.0.5", "squat2")] {
+        let mut c = server.join_from(from, name);
+        c.send("/register");
+        c.expect("choose a password");
+        c.send(common::accounts::PASSWORD);
+        c.expect("type the same password again");
+        c.send(common::accounts::PASSWORD);
+        c.expect("is now registered");
+        // Gone from the hub once `bye` is read, so the name is free for the join below.
+        c.send("/quit");
+        c.expect("bye");
+    }
+    server.register("alice", common::accounts::PASSWORD).close();
+    let out = account_output(&["list", "--db", db]);
+    assert!(out.status.success(), "{out:?}");
+    let list = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = list.lines().collect();
+    assert!(lines[0].starts_with("NAME"), "{list}");
+    assert_eq!(lines.len(), 4, "{list}");
+    assert!(
+        lines[2].starts_with("squat1 ") && lines[2].ends_with(" 127.0.0.5"),
+        "{list}"
+    );
+    assert!(
+        lines[2].contains("  user  ") && lines[2].contains("never"),
+        "{list}"
+    );
+    let out = account_output(&["list", "--from", "127.0.0.4/30", "--db", db]);
+    let squatted: Vec<String> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().next().unwrap().to_owned())
+        .collect();
+    assert_eq!(squatted, ["squat1", "squat2"]);
+
+    let out = account_output(&["remove", "squat1", "squat2", "--db", db]);
+    assert!(out.status.success(), "{out:?}");
+    let said = String::from_utf8(out.stdout).unwrap();
+    assert!(said.contains("squat1 is no longer registered"), "{said}");
+    let out = account_output(&["remove", "nobody", "--db", db]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not registered: nobody"));
+    // Free at once on the running server: no password asked, no look-alike refusal.
+    let _squat = server.join("squat1");
+    let _look_alike = server.join("squat2_");
+    assert_eq!(
+        logged(&server, "unregister"),
+        [
+            ("cli".to_owned(), "squat1".to_owned()),
+            ("cli".to_owned(), "squat2".to_owned())
+        ]
+    );
+}
+
+/// `/unregister NAME` lets an operator remove a squatted account: the user logged in to it is
+/// told and keeps its connection without the account, the name is free, and it is logged.
+/// Others are refused, and so is an operator made on the command line.
+#[test]
+fn an_operator_unregisters_a_squatted_name() {
+    let server = Server::start(&[]);
+    let mut boss = server.operator("boss");
+    let mut squatter = server.register("squatter", common::accounts::PASSWORD);
+    boss.expect("* squatter joined");
+    squatter.send("/unregister boss");
+    squatter.expect("/unregister NAME is for operators only");
+    boss.send("/unregister nobody");
+    boss.expect("nobody is not registered");
+    let mut carol = server.register("carol", common::accounts::PASSWORD);
+    boss.send("/op carol");
+    carol.expect("carol is now an operator");
+    carol.send("/unregister boss");
+    carol.expect("boss was made an operator on the command line");
+    carol.send("/unregister squatter");
+    carol.expect("squatter is no longer registered");
+    squatter.expect("squatter is no longer registered: carol removed the account");
+    // Still connected, no longer logged in.
+    squatter.send("/password");
+    squatter.expect("current password for squatter");
+    squatter.send(common::accounts::PASSWORD);
+    squatter.expect("you are not logged in to a registered name");
+    squatter.send("/quit");
+    squatter.expect("bye");
+    let _again = server.join("squatter");
+    // Stopped first: the hub queues the log row without waiting, and a stop writes what is queued.
+    let (_dir, db) = server.stop_and_open_db();
+    assert_eq!(
+        logged_in(&db, "unregister"),
+        [("carol".to_owned(), "squatter".to_owned())]
+    );
+}

@@ -8,14 +8,21 @@
 //! m = 19 MiB, t = 2 passes, p = 1 lane, version 0x13, a 16-byte random salt from the OS. The
 //! parameters are stored in each hash (PHC string form), so raising them later keeps old hashes
 //! verifiable.
+//!
+//! The 19 MiB of each hash is mapped for that hash and unmapped after it ([`Scratch`]), so the
+//! memory of hashes in flight is all the memory hashing ever holds: the crate's own
+//! `hash_password` would take it from malloc, which keeps it (see `scratch.rs`). So this module
+//! builds and checks the PHC string itself around `hash_password_into_with_memory`, exactly as
+//! the crate's `PasswordHasher` and `PasswordVerifier` do.
 
 use argon2::password_hash::rand_core::OsRng;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
+use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
 use async_channel::{Receiver, Sender};
 use log::error;
 
 use super::password::Secret;
+use super::scratch::{Scratch, MAX_KIB};
 
 /// Hashing threads. Two: a login takes tens of milliseconds, and more threads would only take
 /// cores from the chat.
@@ -70,24 +77,83 @@ impl Hasher {
     }
 }
 
+/// A hashing thread. Its Argon2 memory is kept from one job to the next only while jobs are
+/// queued back to back (a burst of logins, a crowd of guesses: mapping it afresh costs each hash
+/// about half as much again in page faults), and unmapped before the thread answers a job with
+/// nothing queued behind it, so an idle server holds none and the answer that ends a burst
+/// comes after the memory is back.
 fn run(jobs: &Receiver<Job>) {
-    while let Ok(job) = jobs.recv_blocking() {
-        match job {
-            Job::Hash(password, reply) => {
-                let _ = reply.try_send(hash(&password));
-            }
+    let mut scratch: Option<Scratch> = None;
+    let mut queued: Option<Job> = None;
+    loop {
+        let job = match queued.take() {
+            Some(job) => job,
+            None => match jobs.recv_blocking() {
+                Ok(job) => job,
+                Err(_) => return,
+            },
+        };
+        let answer = match job {
+            Job::Hash(password, reply) => Answer::Hash(hash_with(&password, &mut scratch), reply),
             Job::Verify(password, stored, reply) => {
-                let _ = reply.try_send(verify(&password, &stored));
+                Answer::Verify(verify_with(&password, &stored, &mut scratch), reply)
+            }
+        };
+        queued = jobs.try_recv().ok();
+        if queued.is_none() {
+            scratch = None;
+        }
+        match answer {
+            Answer::Hash(hash, reply) => {
+                let _ = reply.try_send(hash);
+            }
+            Answer::Verify(right, reply) => {
+                let _ = reply.try_send(right);
             }
         }
     }
 }
 
+/// A job's result, held until the thread has decided what to do with its memory.
+enum Answer {
+    Hash(Option<String>, Sender<Option<String>>),
+    Verify(bool, Sender<bool>),
+}
+
 /// Hashes with a fresh salt (never logs the password, only the error kind).
 pub fn hash(password: &Secret) -> Option<String> {
+    hash_with(password, &mut None)
+}
+
+/// Checks a password against a PHC string; an unreadable hash never matches.
+pub fn verify(password: &Secret, stored: &str) -> bool {
+    verify_with(password, stored, &mut None)
+}
+
+/// [`hash`], in `scratch`'s memory if it fits (mapping it otherwise).
+fn hash_with(password: &Secret, scratch: &mut Option<Scratch>) -> Option<String> {
     let salt = SaltString::generate(&mut OsRng);
-    match Argon2::default().hash_password(password.expose().as_bytes(), &salt) {
-        Ok(hash) => Some(hash.to_string()),
+    let params = Params::default();
+    let hashed = (|| {
+        let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
+        let output = compute(
+            &argon2,
+            password,
+            salt.as_salt(),
+            Params::DEFAULT_OUTPUT_LEN,
+            scratch,
+        )?;
+        let phc = PasswordHash {
+            algorithm: Algorithm::Argon2id.ident(),
+            version: Some(Version::V0x13.into()),
+            params: ParamsString::try_from(&params).map_err(|e| e.to_string())?,
+            salt: Some(salt.as_salt()),
+            hash: Some(output),
+        };
+        Ok::<_, String>(phc.to_string())
+    })();
+    match hashed {
+        Ok(phc) => Some(phc),
         Err(e) => {
             error!("password hashing failed: {e}");
             None
@@ -95,22 +161,77 @@ pub fn hash(password: &Secret) -> Option<String> {
     }
 }
 
-/// Checks a password against a PHC string; an unreadable hash never matches.
-pub fn verify(password: &Secret, stored: &str) -> bool {
-    match PasswordHash::new(stored) {
-        Ok(parsed) => Argon2::default()
-            .verify_password(password.expose().as_bytes(), &parsed)
-            .is_ok(),
-        Err(e) => {
-            error!("a stored password hash is unreadable: {e}");
-            false
-        }
+/// [`verify`], in `scratch`'s memory if it fits (mapping it otherwise).
+fn verify_with(password: &Secret, stored: &str, scratch: &mut Option<Scratch>) -> bool {
+    let checked = (|| {
+        let phc = PasswordHash::new(stored).map_err(|e| e.to_string())?;
+        let (Some(salt), Some(expected)) = (phc.salt, phc.hash) else {
+            return Err("no salt or no hash".to_owned());
+        };
+        let algorithm = Algorithm::try_from(phc.algorithm).map_err(|e| e.to_string())?;
+        let version = match phc.version {
+            Some(v) => Version::try_from(v).map_err(|e| e.to_string())?,
+            None => Version::default(),
+        };
+        let params = Params::try_from(&phc).map_err(|e| e.to_string())?;
+        let argon2 = Argon2::new(algorithm, version, params);
+        let computed = compute(&argon2, password, salt, expected.len(), scratch)?;
+        // `Output`'s equality is constant-time, as the crate's own verifier relies on.
+        Ok(computed == expected)
+    })();
+    checked.unwrap_or_else(|e| {
+        error!("a stored password hash is unreadable or unusable: {e}");
+        false
+    })
+}
+
+/// Runs Argon2 in `scratch`, mapping memory of the size it needs first unless `scratch` holds
+/// exactly that already (every block is written before it is read, so reuse is safe).
+fn compute(
+    argon2: &Argon2<'_>,
+    password: &Secret,
+    salt: argon2::password_hash::Salt<'_>,
+    output_len: usize,
+    scratch: &mut Option<Scratch>,
+) -> Result<Output, String> {
+    let mut salt_bytes = [0u8; 64];
+    let salt = salt
+        .decode_b64(&mut salt_bytes)
+        .map_err(|e| e.to_string())?;
+    let blocks = argon2.params().block_count();
+    if blocks > MAX_KIB {
+        return Err(format!(
+            "the hash asks for {blocks} KiB of memory, more than {MAX_KIB}"
+        ));
     }
+    let memory = match scratch {
+        Some(memory) if memory.len() == blocks => memory,
+        _ => scratch.insert(Scratch::new(blocks).map_err(|e| format!("cannot map memory: {e}"))?),
+    };
+    Output::init_with(output_len, |out| {
+        argon2
+            .hash_password_into_with_memory(password.expose().as_bytes(), salt, out, &mut *memory)
+            .map_err(|_| argon2::password_hash::Error::Crypto)
+    })
+    .map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use argon2::password_hash::PasswordHasher;
+
+    /// A hash of `password` at a low cost (1 MiB, one pass), made by the crate's own hasher.
+    fn cheap_hash(password: &[u8], salt: &SaltString) -> String {
+        Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            Params::new(1024, 1, 1, None).unwrap(),
+        )
+        .hash_password(password, salt)
+        .unwrap()
+        .to_string()
+    }
 
     #[test]
     fn hashes_verify_and_differ() {
@@ -122,5 +243,49 @@ mod tests {
         assert!(verify(&secret, &a));
         assert!(!verify(&Secret::new("wrong horse".into()), &a));
         assert!(!verify(&secret, "not a hash"));
+    }
+
+    /// Hashes made by the crate's own `PasswordHasher` (every hash stored before this module
+    /// built the PHC string itself) verify here, and the other way round: the two forms agree.
+    #[test]
+    fn agrees_with_the_crates_own_hasher_and_verifier() {
+        use argon2::password_hash::PasswordVerifier;
+        let secret = Secret::new("correct horse".into());
+        let salt = SaltString::generate(&mut OsRng);
+        let theirs = Argon2::default()
+            .hash_password(b"correct horse", &salt)
+            .unwrap()
+            .to_string();
+        assert!(verify(&secret, &theirs));
+        assert!(!verify(&Secret::new("correct horsf".into()), &theirs));
+        let ours = hash(&secret).unwrap();
+        let parsed = PasswordHash::new(&ours).unwrap();
+        assert!(Argon2::default()
+            .verify_password(b"correct horse", &parsed)
+            .is_ok());
+        // Other costs stored in a hash are honoured; absurd ones are refused, not mapped.
+        let cheap = cheap_hash(b"correct horse", &salt);
+        assert!(cheap.contains("m=1024,t=1,p=1"), "{cheap}");
+        assert!(verify(&secret, &cheap));
+        let greedy = cheap.replace("m=1024", "m=4194304");
+        assert!(!verify(&secret, &greedy));
+    }
+
+    /// Memory kept from one hash for the next (as a busy hashing thread does) gives the same
+    /// answers as fresh memory, also across costs.
+    #[test]
+    fn reused_memory_gives_the_same_answers() {
+        let secret = Secret::new("correct horse".into());
+        let mut scratch = None;
+        let a = hash_with(&secret, &mut scratch).unwrap();
+        assert!(scratch.is_some(), "the memory is kept for the caller");
+        assert!(verify_with(&secret, &a, &mut scratch));
+        assert!(!verify_with(&Secret::new("wrong".into()), &a, &mut scratch));
+        let b = hash_with(&secret, &mut scratch).unwrap();
+        assert!(verify(&secret, &b));
+        let salt = SaltString::generate(&mut OsRng);
+        let cheap = cheap_hash(b"correct horse", &salt);
+        assert!(verify_with(&secret, &cheap, &mut scratch));
+        assert!(verify_with(&secret, &a, &mut scratch));
     }
 }

@@ -7,10 +7,12 @@
 //! `/password`, `/unregister`); the SQL is in `storage/accounts.rs`.
 pub mod hasher;
 pub mod password;
+mod scratch;
 
 use std::sync::{Arc, Mutex, RwLock};
 
 use crate::limits::login::LoginDelays;
+use crate::limits::registrations::{self, Registrations};
 use crate::moderation::ban::{BanList, SharedBans};
 use crate::storage::accounts::{self, Saved, Store, StoreThread};
 use crate::storage::{OpenError, StorageError};
@@ -22,6 +24,8 @@ pub struct Accounts {
     pub hasher: hasher::Hasher,
     /// Failed-login counts, per account and per address.
     pub delays: Arc<Mutex<LoginDelays>>,
+    /// New accounts per address in the last hour (`--registrations-per-hour`).
+    pub registrations: Arc<Mutex<Registrations>>,
     /// The bans in force, consulted at connect and at the name prompt.
     pub bans: SharedBans,
     /// SIGHUP's requests to re-read bans and operator roles.
@@ -68,6 +72,12 @@ pub struct Loaded {
 }
 
 impl Accounts {
+    /// Sets `--registrations-per-hour` (`None`: off, which the session checks before asking).
+    pub fn limit_registrations(&mut self, per_hour: Option<u32>) {
+        let max = per_hour.unwrap_or(registrations::DEFAULT_PER_HOUR);
+        self.registrations = Arc::new(Mutex::new(Registrations::new(max)));
+    }
+
     /// Opens the account store on `path`, loads bans, topics, mutes and operator roles, starts
     /// the hashers. Runs before
     /// the executor starts, so the loading queries block nobody.
@@ -87,6 +97,9 @@ impl Accounts {
                 store,
                 hasher,
                 delays: Arc::new(Mutex::new(LoginDelays::default())),
+                registrations: Arc::new(Mutex::new(Registrations::new(
+                    registrations::DEFAULT_PER_HOUR,
+                ))),
                 bans: Arc::new(RwLock::new(BanList::new(bans))),
                 reload: Reload::new(),
             },

@@ -148,6 +148,12 @@ pub struct Args {
     #[argh(option, default = "20")]
     pub connects_per_minute: u32,
 
+    /// new accounts allowed per address per hour (an IPv6 /64 counts as one address); more
+    /// are refused (default 3; 0 turns it off; loopback is exempt unless --limit-loopback is
+    /// given)
+    #[argh(option, default = "crate::limits::registrations::DEFAULT_PER_HOUR")]
+    pub registrations_per_hour: u32,
+
     // Cluster mode (docs/CLUSTER.md). Without --cluster nothing about Redis is loaded or needed.
     /// join a cluster through Redis at this URL (redis://HOST:PORT); default: run alone
     #[argh(option)]
@@ -163,10 +169,10 @@ pub struct Args {
     #[argh(option, default = "crate::cluster::DEFAULT_STREAM_MAX")]
     pub cluster_stream_max: u64,
 
-    /// testing only: renew the cluster heartbeat every N ms (expiring after 3N) instead of every
-    /// 5 s (expiring after 15 s), so a test of a lost node waits a second, not twenty
+    /// testing only: the cluster heartbeat's expiry in milliseconds (default 15000), renewed
+    /// every third of it, so a test can cut a node off past the expiry without waiting 15 s
     #[argh(option, hidden_help)]
-    pub test_heartbeat_ms: Option<u64>,
+    pub test_cluster_ttl_ms: Option<u64>,
 
     // --- Slots for connections without a name (issue #11) ---
     /// most connections still choosing a name (or in their TLS handshake); past it, a newcomer
@@ -180,6 +186,13 @@ pub struct Args {
     /// disconnected first (default 134217728, 128 MiB)
     #[argh(option, default = "128 * 1024 * 1024")]
     pub outbox_total_bytes: usize,
+
+    // --- Metrics (issue #22) ---
+    /// address to serve Prometheus metrics on, at /metrics (off unless given; keep it on
+    /// loopback or a private network, e.g. 127.0.0.1:9878: there is no authentication; port 0
+    /// picks a free port, printed on stdout as `metrics on ADDR`)
+    #[argh(option)]
+    pub metrics_listen: Option<SocketAddr>,
 
     #[argh(subcommand)]
     pub command: Option<Subcommand>,
@@ -226,6 +239,7 @@ pub enum Subcommand {
     Backup(super::maintenance::BackupArgs),
     Check(super::maintenance::CheckArgs),
     Compact(super::maintenance::CompactArgs),
+    Account(super::cli::AccountArgs),
 }
 
 /// Longest `--motd` file: a welcome, not a manual.
@@ -325,6 +339,8 @@ impl Args {
             trust_loopback_for_passwords: self.trust_loopback_for_passwords,
             motd: self.read_motd()?,
             connects_per_minute: (self.connects_per_minute > 0).then_some(self.connects_per_minute),
+            registrations_per_hour: (self.registrations_per_hour > 0)
+                .then_some(self.registrations_per_hour),
             test_loopback_as_ipv6: self.test_loopback_as_ipv6,
             max_unregistered,
             outbox_total_bytes: self.outbox_total_bytes,
@@ -388,11 +404,10 @@ impl Args {
     }
 
     /// How often a cluster node renews its heartbeat, and how long it outlives the node.
-    pub fn beat(&self) -> crate::cluster::Beat {
-        self.test_heartbeat_ms.map_or_else(
-            crate::cluster::Beat::default,
-            crate::cluster::Beat::every_ms,
-        )
+    pub fn timing(&self) -> crate::cluster::Timing {
+        self.test_cluster_ttl_ms
+            .map(|ms| crate::cluster::Timing::with_ttl(Duration::from_millis(ms)))
+            .unwrap_or_default()
     }
 
     /// The commit window of the history writer.
@@ -400,8 +415,9 @@ impl Args {
         Duration::from_millis(self.commit_ms)
     }
 
-    /// How the history is kept: the commit window, `--retention`, the test page cap.
-    pub fn history_settings(&self) -> Result<Settings, String> {
+    /// How the history is kept: the commit window, `--retention`, the test page cap; the writer
+    /// reports its commits to `stats`.
+    pub fn history_settings(&self, stats: crate::metrics::WriterStats) -> Result<Settings, String> {
         let retention = match &self.retention {
             None => None,
             Some(text) => Some(RetentionPolicy::parse(text).ok_or_else(|| {
@@ -418,6 +434,7 @@ impl Args {
             max_pages: self.test_max_db_pages,
             retention,
             retention_ahead,
+            stats,
         })
     }
 

@@ -1,5 +1,6 @@
-//! `smolchat op add|remove|list` and `smolchat ban list|add|remove`: the operator role and bans
-//! from the command line, the way back from a rogue operator.
+//! `smolchat op add|remove|list`, `smolchat ban list|add|remove` and `smolchat account
+//! list|remove`: the operator role, bans and accounts from the command line, the way back from a
+//! rogue operator and from a flood of squatted names.
 //!
 //! They work whether or not a server is running on the same file: they do not take the server's
 //! lock, and WAL with a busy timeout lets them write beside the server. A running server applies
@@ -13,9 +14,10 @@ use argh::FromArgs;
 
 use crate::clock;
 use crate::door::line::words;
-use crate::moderation::ban::{Ban, Target};
+use crate::moderation::ban::{Ban, Net, Target};
 use crate::moderation::duration;
 use crate::names::Nick;
+use crate::storage::accounts::roster;
 use crate::storage::accounts::{self, LogEntry};
 
 /// manage operators (works while the server runs)
@@ -106,6 +108,10 @@ pub fn run(args: OpArgs) -> Result<(), String> {
     let _ = writeln!(out, "{SIGHUP_HINT}");
     Ok(())
 }
+
+/// What removing an account means for a running server.
+const REMOVED_HINT: &str = "(the names are free at once, also on a running server; a user logged \
+     in to one keeps its connection, and loses an operator role on SIGHUP: kill -HUP <pid>)";
 
 /// What a change from the command line needs to reach a running server.
 const SIGHUP_HINT: &str = "(a running server applies this on SIGHUP: kill -HUP <pid>)";
@@ -257,6 +263,122 @@ pub fn run_ban(args: BanArgs) -> Result<(), String> {
             Ok(())
         }
     }
+}
+
+/// manage accounts (works while the server runs)
+#[derive(FromArgs, Debug, Clone, PartialEq)]
+#[argh(subcommand, name = "account")]
+pub struct AccountArgs {
+    #[argh(subcommand)]
+    pub action: AccountAction,
+}
+
+#[derive(FromArgs, Debug, Clone, PartialEq)]
+#[argh(subcommand)]
+pub enum AccountAction {
+    List(AccountList),
+    Remove(AccountRemove),
+}
+
+/// list the registered names, with their role, creation, last login and addresses
+#[derive(FromArgs, Debug, Clone, PartialEq)]
+#[argh(subcommand, name = "list")]
+pub struct AccountList {
+    /// only accounts registered or logged in from this address or ADDRESS/PREFIX
+    #[argh(option)]
+    pub from: Option<String>,
+    /// the database file (default smolchat.db)
+    #[argh(option, default = "PathBuf::from(\"smolchat.db\")")]
+    pub db: PathBuf,
+}
+
+/// remove registered names (squatted ones): their accounts and passwords are deleted
+#[derive(FromArgs, Debug, Clone, PartialEq)]
+#[argh(subcommand, name = "remove")]
+pub struct AccountRemove {
+    /// the registered names
+    #[argh(positional)]
+    pub names: Vec<String>,
+    /// the database file (default smolchat.db)
+    #[argh(option, default = "PathBuf::from(\"smolchat.db\")")]
+    pub db: PathBuf,
+}
+
+/// Runs an `account` subcommand; errors are one line for the command line.
+pub fn run_account(args: AccountArgs) -> Result<(), String> {
+    let mut out = std::io::stdout();
+    let db_err = |e: rusqlite::Error| format!("database: {e}");
+    match args.action {
+        AccountAction::List(list) => {
+            let from = match &list.from {
+                Some(text) => Some(
+                    Net::parse(text)
+                        .ok_or_else(|| format!("--from {text}: not an address or a prefix"))?,
+                ),
+                None => None,
+            };
+            let conn = open(&list.db)?;
+            let accounts = roster::list(&conn).map_err(db_err)?;
+            let _ = writeln!(
+                out,
+                "{:<24}  {:<8}  {:<19}  {:<19}  ADDRESSES",
+                "NAME", "ROLE", "CREATED", "LAST LOGIN"
+            );
+            for a in accounts {
+                let matches = from.is_none_or(|net| {
+                    a.addresses
+                        .iter()
+                        .filter_map(|text| text.parse().ok())
+                        .any(|ip| net.contains(ip))
+                });
+                if !matches {
+                    continue;
+                }
+                let _ = writeln!(
+                    out,
+                    "{:<24}  {:<8}  {:<19}  {:<19}  {}",
+                    a.display,
+                    a.role,
+                    seconds(&a.created_at),
+                    a.last_login_at.as_deref().map_or("never", seconds),
+                    a.addresses.join(" ")
+                );
+            }
+            Ok(())
+        }
+        AccountAction::Remove(remove) => {
+            if remove.names.is_empty() {
+                return Err("name the accounts to remove".into());
+            }
+            let conn = open(&remove.db)?;
+            let mut missing = Vec::new();
+            for name in &remove.names {
+                if !accounts::delete(&conn, name).map_err(db_err)? {
+                    missing.push(name.as_str());
+                    continue;
+                }
+                let entry = LogEntry {
+                    operator: "cli".into(),
+                    action: "unregister",
+                    target: crate::names::fold(name),
+                    reason: None,
+                    duration: None,
+                };
+                accounts::log_action(&conn, &entry).map_err(db_err)?;
+                let _ = writeln!(out, "{}", words::unregistered(name));
+            }
+            if !missing.is_empty() {
+                return Err(format!("not registered: {}", missing.join(", ")));
+            }
+            let _ = writeln!(out, "{REMOVED_HINT}");
+            Ok(())
+        }
+    }
+}
+
+/// A stored time (`YYYY-MM-DD HH:MM:SS.SSS`) to the second.
+fn seconds(at: &str) -> &str {
+    at.get(..19).unwrap_or(at)
 }
 
 fn open(db: &std::path::Path) -> Result<rusqlite::Connection, String> {

@@ -22,6 +22,7 @@ use crate::accounts::Accounts;
 use crate::app::args::Args;
 use crate::cluster;
 use crate::door::DoorKind;
+use crate::metrics::{self, Metrics};
 use crate::net::tls::Tls;
 use crate::net::{server, socket as net};
 use crate::storage::History;
@@ -41,9 +42,12 @@ pub fn run(args: Args) -> Result<(), String> {
         Ok(limit) => info!("open-file limit is {limit}"),
         Err(e) => warn!("could not raise the open-file limit: {e}"),
     }
+    let metrics = Metrics::new(args.cluster.is_some());
     let (history, writer, last_id, position) =
-        History::open_with(&args.db, args.history_settings()?).map_err(|e| e.to_string())?;
+        History::open_with(&args.db, args.history_settings(metrics.writer())?)
+            .map_err(|e| e.to_string())?;
     let plain = listen.plain.map(bind).transpose()?;
+    let metrics_listener = args.metrics_listen.map(bind).transpose()?;
     let tls_listener = match &listen.tls {
         Some(settings) => Some(bind(settings.addr)?),
         None => None,
@@ -59,14 +63,19 @@ pub fn run(args: Args) -> Result<(), String> {
                 .node
                 .clone()
                 .unwrap_or_else(|| cluster::default_node_name(port));
-            let mut node = cluster::Node::start(url, &name, args.cluster_stream_max, args.beat())?;
+            let timing = args.timing();
+            let mut node = cluster::Node::start(url, &name, args.cluster_stream_max, timing)?;
             let last_id = catch_up::catch_up(&mut node, &history, &args.db, last_id, position)?;
-            (Some(node.run()?), last_id)
+            let stats = metrics.cluster().unwrap_or_default();
+            (Some(node.run(stats)?), last_id)
         }
         None => (None, last_id),
     };
     // After catch-up, so the bans and topics loaded include the cluster's latest.
-    let loaded = Accounts::load(&args.db).map_err(|e| e.to_string())?;
+    let mut loaded = Accounts::load(&args.db).map_err(|e| e.to_string())?;
+    loaded
+        .accounts
+        .limit_registrations(config.registrations_per_hour);
     let (link, cluster_threads) = match cluster {
         Some((link, incoming, threads)) => (Some((link, incoming)), Some(threads)),
         None => (None, None),
@@ -100,6 +109,10 @@ pub fn run(args: Args) -> Result<(), String> {
     if let Some(addr) = tls_addr {
         let _ = writeln!(stdout, "listening for TLS on {addr}");
     }
+    if let Some((_, addr)) = &metrics_listener {
+        info!("metrics on http://{addr}{}", metrics::endpoint::PATH);
+        let _ = writeln!(stdout, "metrics on {addr}");
+    }
     let _ = stdout.flush();
 
     let executor = Arc::new(Executor::new());
@@ -115,6 +128,14 @@ pub fn run(args: Args) -> Result<(), String> {
         workers.push(worker);
     }
 
+    // Serves scrapes until the executor is dropped, so also during the shutdown grace time.
+    let metrics_task = metrics_listener.map(|(listener, _)| {
+        executor.spawn(metrics::endpoint::serve(
+            listener,
+            metrics.clone(),
+            executor.clone(),
+        ))
+    });
     // The one place listeners are mapped to doors.
     let mut listeners: Vec<server::Listener> = Vec::new();
     if let Some((socket, _)) = plain {
@@ -164,8 +185,10 @@ pub fn run(args: Args) -> Result<(), String> {
         saved: loaded.saved,
         cluster: link,
         executor: executor.clone(),
+        metrics,
     };
     let stopped = smol::block_on(executor.run(server::run(startup, shutdown)));
+    drop(metrics_task);
 
     stop_workers.close();
     for worker in workers {

@@ -306,6 +306,10 @@ fn encode_departure(why: &Departure, out: &mut String) {
             put_opt(out, reason.as_deref());
             put_opt(out, expires_ms.map(|ms| ms.to_string()).as_deref());
         }
+        Departure::Dropped(Dropped::NameTaken(holder)) => {
+            out.push('t');
+            put(out, holder);
+        }
         // Only a slow reader's own node drops it; node losses are each node's own conclusion.
         Departure::Dropped(_) => out.push('s'),
     }
@@ -334,6 +338,7 @@ fn decode_departure(f: &mut Fields<'_>) -> Result<Departure, Malformed> {
                 .transpose()?,
         }),
         's' => Departure::Dropped(Dropped::TooSlow),
+        't' => Departure::Dropped(Dropped::NameTaken(f.next()?.into())),
         _ => return Err(Malformed),
     })
 }
@@ -578,6 +583,12 @@ mod tests {
                 nick: nick("dave"),
                 rooms: vec![],
                 why: Departure::Dropped(Dropped::TooSlow),
+            },
+            Entry::Left {
+                member: 2,
+                nick: nick("alice"),
+                rooms: vec![room("lobby")],
+                why: Departure::Dropped(Dropped::NameTaken("b".into())),
             },
             Entry::Left {
                 member: 3,

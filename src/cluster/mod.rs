@@ -21,10 +21,12 @@
 //!   the log, counting from 1) and `e` (the [`Entry`], encoded).
 //! - `n`: the counter behind `n`. `seen:NODE:RUN`: the last sequence number of that run appended,
 //!   so a batch resent after a lost reply is not appended twice.
-//! - `node:NODE`: the node's heartbeat (value: its run), expiring after [`Beat::ttl`]. `nodes`: the set
+//! - `node:NODE`: the node's heartbeat (value: its run), expiring after [`TTL`]. `nodes`: the set
 //!   of node names, so live nodes notice one whose heartbeat expired. `reap:NODE`: who announces
 //!   that.
-//! - `name:SKELETON`: a claimed name (its confusable skeleton, lower case) (value `NODE/RUN/MEMBER`), expiring with the heartbeat.
+//! - `name:SKELETON`: a claimed name (its confusable skeleton, lower case) (value `NODE/RUN/MEMBER`), expiring with the heartbeat,
+//!   which renews it only while it is still this node's (a node cut off past the expiry may find
+//!   it taken: its user then goes, see `hub/cluster.rs`).
 //! - channel `to:NODE`: private lines for that node's users.
 
 pub mod entry;
@@ -42,44 +44,47 @@ use redis::{Client, Connection, Value};
 
 pub use entry::{Entry, Whisper};
 
+use crate::metrics::ClusterStats;
 use crate::names::Nick;
 use crate::vocab::MemberId;
 
-/// How often a node renews its heartbeat and names, and how long they outlive the node.
+/// How long a node's heartbeat and its users' names outlive the node: a node killed without a
+/// goodbye frees its names, and the others see its users leave, within this (plus one beat).
+pub const TTL: Duration = Duration::from_secs(15);
+
+/// How often a node renews its heartbeat and names, and looks for nodes whose heartbeat expired.
+pub const HEARTBEAT: Duration = Duration::from_secs(5);
+
+/// The heartbeat's period and expiry: [`HEARTBEAT`] and [`TTL`], except in tests, which shorten
+/// them (the hidden `--test-cluster-ttl-ms`) to cut a node off without waiting 15 s.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Beat {
-    /// How often the node renews its heartbeat and names, and looks for nodes whose heartbeat
-    /// expired.
-    pub every: Duration,
-    /// How long a node's heartbeat and its users' names outlive the node: a node killed without
-    /// a goodbye frees its names, and the others see its users leave, within this (plus one
-    /// beat).
+pub struct Timing {
+    /// How long a heartbeat and the names it renews last.
     pub ttl: Duration,
+    /// How often they are renewed: a third of `ttl`, so two beats may be missed.
+    pub heartbeat: Duration,
 }
 
-impl Default for Beat {
-    /// Every 5 s, expiring after 15 s: a lost node's users are seen to leave within about 20 s,
-    /// and a Redis that is slow for a few seconds does not take live nodes for dead.
-    fn default() -> Beat {
-        Beat {
-            every: Duration::from_secs(5),
-            ttl: Duration::from_secs(15),
+impl Default for Timing {
+    fn default() -> Timing {
+        Timing {
+            ttl: TTL,
+            heartbeat: HEARTBEAT,
         }
     }
 }
 
-impl Beat {
-    /// A beat every `ms` milliseconds, expiring after three: the hidden `--test-heartbeat-ms`,
-    /// so that tests of a lost node take a second rather than the real expiry.
-    pub fn every_ms(ms: u64) -> Beat {
-        let every = Duration::from_millis(ms.max(10));
-        Beat {
-            every,
-            ttl: every * 3,
+impl Timing {
+    /// An expiry of `ttl` (at least 300 ms), renewed every third of it.
+    pub fn with_ttl(ttl: Duration) -> Timing {
+        let ttl = ttl.max(Duration::from_millis(300));
+        Timing {
+            ttl,
+            heartbeat: ttl / 3,
         }
     }
 
-    /// The expiry in milliseconds, as Redis's `PX` and `PEXPIRE` take it.
+    /// The expiry in milliseconds, for `PX`.
     fn ttl_ms(&self) -> u64 {
         u64::try_from(self.ttl.as_millis()).unwrap_or(u64::MAX)
     }
@@ -104,10 +109,13 @@ fn key_node(node: &str) -> String {
     format!("smolchat:node:{node}")
 }
 
+/// What a name's key starts with; the confusable skeleton follows.
+const KEY_NAME: &str = "smolchat:name:";
+
 /// A name's key: its confusable skeleton, so no two users on any node look alike (`aIice` and
 /// `alice`), exactly as on a single node.
 fn key_name(nick: &Nick) -> String {
-    format!("smolchat:name:{}", nick.skeleton())
+    format!("{KEY_NAME}{}", nick.skeleton())
 }
 
 fn key_seen(node: &str, run: &str) -> String {
@@ -157,6 +165,27 @@ end
 return 0
 ";
 
+/// Renews this node's names, and only those still its own: a name renewed blindly after this
+/// node was cut off past its expiry would be somebody else's by then (two users of one name).
+/// A name whose key expired meanwhile and nobody took is claimed again. Returns, for each name
+/// now held by somebody else, its position in KEYS (from 1) and the holder's value.
+/// ARGV: the expiry in milliseconds, then this node's value for each key.
+const RENEW: &str = r"
+local lost = {}
+for i, key in ipairs(KEYS) do
+  local v = redis.call('GET', key)
+  if v == ARGV[i + 1] then
+    redis.call('PEXPIRE', key, ARGV[1])
+  elseif v == false then
+    redis.call('SET', key, ARGV[i + 1], 'PX', ARGV[1])
+  else
+    lost[#lost + 1] = i
+    lost[#lost + 1] = v
+  end
+end
+return lost
+";
+
 /// Frees a name if it still belongs to this member (never somebody else's after an expiry).
 const RELEASE: &str = r"
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -199,6 +228,23 @@ pub enum Incoming {
     /// The link to Redis was lost: nothing can be appended until [`Incoming::Resumed`].
     Paused,
     Resumed,
+    /// Names of this node's users that another node holds now (this node was cut off past
+    /// their expiry, and somebody took them). `checked`: the answer to [`Link::check_names`],
+    /// sent even when nothing was lost.
+    NamesLost {
+        lost: Vec<LostName>,
+        checked: bool,
+    },
+}
+
+/// A name this node's member held and another node holds now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LostName {
+    /// The name's confusable skeleton (what the key is made of).
+    pub skeleton: String,
+    pub member: MemberId,
+    /// The node that holds it now.
+    pub holder: String,
 }
 
 /// Why a claim could not be answered.
@@ -221,6 +267,8 @@ enum Outgoing {
         node: Arc<str>,
         whisper: Whisper,
     },
+    /// Renew (or reclaim) every name now and report those lost ([`Incoming::NamesLost`]).
+    CheckNames,
 }
 
 /// The hub's and the sessions' handle on the link. Cheap to clone; never blocks.
@@ -270,6 +318,12 @@ impl Link {
         });
     }
 
+    /// Asks the writer to check this node's names in Redis now (renewing those still its own,
+    /// reclaiming expired ones); the answer comes as [`Incoming::NamesLost`] with `checked`.
+    pub fn check_names(&self) {
+        let _ = self.tx.try_send(Outgoing::CheckNames);
+    }
+
     /// Sends a private line to a user on `node`. Not stored, not retried: pub/sub delivers to
     /// whoever listens now.
     pub fn whisper(&self, node: &Arc<str>, whisper: Whisper) {
@@ -291,7 +345,7 @@ pub struct Node {
     name: Arc<str>,
     run: Arc<str>,
     stream_max: u64,
-    beat: Beat,
+    timing: Timing,
     client: Client,
     conn: Connection,
     /// The id of this run's [`Entry::NodeUp`]: catch-up reads up to it, the reader after it.
@@ -340,7 +394,7 @@ fn connect(client: &Client) -> redis::RedisResult<Connection> {
 impl Node {
     /// Connects, refuses a name a live node already has, and appends this run's
     /// [`Entry::NodeUp`]. Errors are one line for the command line.
-    pub fn start(url: &str, name: &str, stream_max: u64, beat: Beat) -> Result<Node, String> {
+    pub fn start(url: &str, name: &str, stream_max: u64, timing: Timing) -> Result<Node, String> {
         if !valid_node_name(name) {
             return Err(format!(
                 "--node {name:?}: use 1 to 64 letters, digits and . _ : -"
@@ -354,7 +408,7 @@ impl Node {
             .arg(&*run)
             .arg("NX")
             .arg("PX")
-            .arg(beat.ttl_ms())
+            .arg(timing.ttl_ms())
             .query(&mut conn)
             .map_err(|e| format!("cannot reach Redis at {url}: {e}"))?;
         if claimed == Value::Nil {
@@ -391,7 +445,7 @@ impl Node {
             name: name.into(),
             run,
             stream_max,
-            beat,
+            timing,
             client,
             conn,
             start,
@@ -448,9 +502,13 @@ impl Node {
         Ok(result)
     }
 
-    /// Starts the writer, reader and subscriber threads. Returns the handle for the hub and the
-    /// sessions, what the hub reads, and the threads' owner.
-    pub fn run(self) -> Result<(Link, Receiver<Incoming>, ClusterThreads), String> {
+    /// Starts the writer, reader and subscriber threads, which publish the link's state and the
+    /// reader's lag to `stats`. Returns the handle for the hub and the sessions, what the hub
+    /// reads, and the threads' owner.
+    pub fn run(
+        self,
+        stats: ClusterStats,
+    ) -> Result<(Link, Receiver<Incoming>, ClusterThreads), String> {
         let (tx, rx) = async_channel::unbounded();
         let (incoming_tx, incoming) = async_channel::bounded(64);
         let stop = Arc::new(AtomicBool::new(false));
@@ -468,6 +526,7 @@ impl Node {
                 after: self.start.clone(),
                 incoming: incoming_tx.clone(),
                 stop: stop.clone(),
+                stats: stats.clone(),
             };
             std::thread::Builder::new()
                 .name("cluster-reader".into())
@@ -488,7 +547,7 @@ impl Node {
                 .map_err(spawn_err)?
         };
         let writer = {
-            let ctx = writer::Writer::new(self, link.clone(), rx, incoming_tx);
+            let ctx = writer::Writer::new(self, link.clone(), rx, incoming_tx, stats);
             std::thread::Builder::new()
                 .name("cluster-writer".into())
                 .spawn(move || ctx.run())

@@ -1,8 +1,12 @@
 //! The writer thread: everything this node sends to Redis, on one connection, batched.
 //!
 //! It gathers what is queued (entries, name claims and releases, private lines), sends it as one
-//! pipeline (entries through the exactly-once append script), and every [`Beat`] renews the
-//! node's key and its names and looks for nodes whose heartbeat expired. When Redis is away it
+//! pipeline (entries through the exactly-once append script), and every heartbeat (5 s, see
+//! [`Timing`]) renews the node's key and its names and looks for nodes whose heartbeat expired.
+//! A name is renewed only while it is still this node's ([`RENEW`]): after this node was cut off
+//! past the expiry (stopped, frozen, partitioned), a name another node gave away meanwhile is
+//! reported to the hub ([`Incoming::NamesLost`]), which lets its user here go, so a name never
+//! has two holders once the partition heals. When Redis is away it
 //! keeps the entries, tells the hub once ([`Incoming::Paused`]), reconnects with back-off, and on
 //! success re-registers, appends what it held, and tells the hub ([`Incoming::Resumed`]).
 
@@ -16,9 +20,11 @@ use redis::{Client, Connection, Value};
 use smol::future;
 
 use super::{
-    append_cmd, channel, connect, key_name, key_node, key_reap, Beat, Entry, Incoming, Link, Node,
-    Outgoing, Unavailable, CLAIM, KEY_NODES, RELEASE,
+    append_cmd, channel, connect, key_name, key_node, key_reap, Entry, Incoming, Link, LostName,
+    Node, Outgoing, Timing, Unavailable, CLAIM, KEY_NAME, KEY_NODES, RELEASE, RENEW,
 };
+use crate::metrics::ClusterStats;
+use crate::vocab::MemberId;
 
 /// Most queued items taken into one round trip.
 const MAX_GATHER: usize = 2048;
@@ -31,15 +37,19 @@ const MAX_APPEND: usize = 512;
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
 
-/// A claim waiting for its round trip: the name's key, this member's value, who is waiting.
-type Claim = (String, String, Sender<Result<bool, Unavailable>>);
+/// A claim waiting for its round trip: the name's key, this member's value and id, who is
+/// waiting.
+type Claim = (String, String, MemberId, Sender<Result<bool, Unavailable>>);
+
+/// Most names renewed by one script run: a script runs alone in Redis (see [`MAX_APPEND`]).
+const MAX_RENEW: usize = 512;
 
 pub(super) struct Writer {
     url: String,
     node: Arc<str>,
     run: Arc<str>,
     stream_max: u64,
-    beat: Beat,
+    timing: Timing,
     client: Client,
     conn: Option<Connection>,
     link: Link,
@@ -51,11 +61,15 @@ pub(super) struct Writer {
     /// Releases not yet done (kept across an outage: the keys would expire anyway, but freeing
     /// a name promptly is what users expect).
     releases: Vec<(String, String)>,
-    /// Names this node holds: key to value, renewed with the heartbeat.
-    names: HashMap<String, String>,
+    /// Names this node holds: key to (value, member), renewed with the heartbeat.
+    names: HashMap<String, (String, MemberId)>,
+    /// The hub asked for a check of the names ([`Outgoing::CheckNames`]), not yet answered.
+    check_names: bool,
     /// Set while the link is down: since when, and when to try again.
     down: Option<(Instant, Instant, Duration)>,
     next_beat: Instant,
+    /// Where the link's state is published.
+    stats: ClusterStats,
 }
 
 impl Writer {
@@ -64,13 +78,16 @@ impl Writer {
         link: Link,
         rx: Receiver<Outgoing>,
         incoming: Sender<Incoming>,
+        stats: ClusterStats,
     ) -> Writer {
+        // Connected: `Node::start` made the connection this writer takes over.
+        stats.set_link_up(true);
         Writer {
             url: node.url,
             node: node.name,
             run: node.run,
             stream_max: node.stream_max,
-            beat: node.beat,
+            timing: node.timing,
             client: node.client,
             conn: Some(node.conn),
             link,
@@ -81,8 +98,10 @@ impl Writer {
             next_seq: 2,
             releases: Vec::new(),
             names: HashMap::new(),
+            check_names: false,
             down: None,
-            next_beat: Instant::now() + node.beat.every,
+            next_beat: Instant::now() + node.timing.heartbeat,
+            stats,
         }
     }
 
@@ -98,7 +117,7 @@ impl Writer {
             let mut whispers = Vec::new();
             closed = self.gather(wake, &mut claims, &mut whispers);
             if self.down.is_some() {
-                for (_, _, reply) in claims.drain(..) {
+                for (_, _, _, reply) in claims.drain(..) {
                     let _ = reply.try_send(Err(Unavailable));
                 }
                 if Instant::now() >= self.down.map_or(Instant::now(), |d| d.1) {
@@ -113,8 +132,12 @@ impl Writer {
                 continue;
             }
             if Instant::now() >= self.next_beat {
-                self.next_beat = Instant::now() + self.beat.every;
+                self.next_beat = Instant::now() + self.timing.heartbeat;
                 if let Err(e) = self.heartbeat() {
+                    self.lost(&e);
+                }
+            } else if self.check_names {
+                if let Err(e) = self.renew_names() {
                     self.lost(&e);
                 }
             }
@@ -150,16 +173,17 @@ impl Writer {
                     nick,
                     member,
                     reply,
-                } => claims.push((key_name(&nick), self.link.name_value(member), reply)),
+                } => claims.push((key_name(&nick), self.link.name_value(member), member, reply)),
                 Outgoing::Release { nick, member } => {
                     let key = key_name(&nick);
                     let value = self.link.name_value(member);
-                    if self.names.get(&key) == Some(&value) {
+                    if self.names.get(&key).is_some_and(|(v, _)| *v == value) {
                         self.names.remove(&key);
                     }
                     self.releases.push((key, value));
                 }
                 Outgoing::Whisper { node, whisper } => whispers.push((node, whisper.encode())),
+                Outgoing::CheckNames => self.check_names = true,
             }
             taken += 1;
             if taken >= MAX_GATHER {
@@ -196,19 +220,19 @@ impl Writer {
                 .arg(value)
                 .ignore();
         }
-        for (key, value, _) in &claims {
+        for (key, value, _, _) in &claims {
             pipe.cmd("EVAL")
                 .arg(CLAIM)
                 .arg(1)
                 .arg(key)
                 .arg(value)
-                .arg(self.beat.ttl_ms());
+                .arg(self.timing.ttl_ms());
         }
         if !claims.is_empty() {
             // The heartbeat is renewed after the claims, so it never expires before a name this
             // node holds: a node seen dead has no names left (another node may take them at
             // once).
-            renew_node(&mut pipe, &self.node, &self.run, self.beat);
+            renew_node(&mut pipe, &self.node, &self.run, self.timing);
         }
         for (node, payload) in &whispers {
             pipe.cmd("PUBLISH").arg(channel(node)).arg(payload).ignore();
@@ -219,7 +243,7 @@ impl Writer {
                 .ignore();
         }
         let Some(conn) = self.conn.as_mut() else {
-            for (_, _, reply) in claims {
+            for (_, _, _, reply) in claims {
                 let _ = reply.try_send(Err(Unavailable));
             }
             return Err(redis::RedisError::from((
@@ -230,7 +254,7 @@ impl Writer {
         let answers: Vec<i64> = match pipe.query(conn) {
             Ok(answers) => answers,
             Err(e) => {
-                for (_, _, reply) in claims {
+                for (_, _, _, reply) in claims {
                     let _ = reply.try_send(Err(Unavailable));
                 }
                 return Err(e);
@@ -238,16 +262,51 @@ impl Writer {
         };
         self.releases.clear();
         self.pending.clear();
-        for ((key, value, reply), won) in claims.into_iter().zip(answers) {
+        for ((key, value, member, reply), won) in claims.into_iter().zip(answers) {
             let won = won == 1;
             if reply.try_send(Ok(won)).is_err() && won {
                 // The session gave up waiting: free the name again.
                 self.releases.push((key, value));
             } else if won {
-                self.names.insert(key, value);
+                self.names.insert(key, (value, member));
             }
         }
         Ok(())
+    }
+
+    /// Renews this node's names with [`RENEW`] (only those still its own; expired ones are
+    /// claimed again) and tells the hub about the others, which now belong to another node.
+    fn renew_names(&mut self) -> redis::RedisResult<()> {
+        let Some(conn) = self.conn.as_mut() else {
+            return Ok(());
+        };
+        let names: Vec<(String, String, MemberId)> = self
+            .names
+            .iter()
+            .map(|(k, (v, m))| (k.clone(), v.clone(), *m))
+            .collect();
+        let lost = renew(conn, &names, self.timing)?;
+        let checked = std::mem::take(&mut self.check_names);
+        self.report_lost(lost, checked);
+        Ok(())
+    }
+
+    /// Forgets names another node holds now, logs each, and tells the hub (always, when it
+    /// asked: `checked`).
+    fn report_lost(&mut self, lost: Vec<LostName>, checked: bool) {
+        for name in &lost {
+            self.names.remove(&format!("{KEY_NAME}{}", name.skeleton));
+            warn!(
+                "node {}: the name {} of member {} here was claimed on node {} while this node \
+                 was cut off from the cluster; that user keeps it, this one goes",
+                self.node, name.skeleton, name.member, name.holder
+            );
+        }
+        if checked || !lost.is_empty() {
+            let _ = self
+                .incoming
+                .send_blocking(Incoming::NamesLost { lost, checked });
+        }
     }
 
     /// Renews this node's heartbeat and names, and announces nodes whose heartbeat expired.
@@ -256,15 +315,13 @@ impl Writer {
             return Ok(());
         };
         let mut pipe = redis::pipe();
-        renew_node(&mut pipe, &self.node, &self.run, self.beat);
-        for key in self.names.keys() {
-            pipe.cmd("PEXPIRE")
-                .arg(key)
-                .arg(self.beat.ttl_ms())
-                .ignore();
-        }
+        renew_node(&mut pipe, &self.node, &self.run, self.timing);
         pipe.cmd("SMEMBERS").arg(KEY_NODES);
         let (nodes,): (Vec<String>,) = pipe.query(conn)?;
+        self.renew_names()?;
+        let Some(conn) = self.conn.as_mut() else {
+            return Ok(());
+        };
         let others: Vec<String> = nodes.into_iter().filter(|n| **n != *self.node).collect();
         if others.is_empty() {
             return Ok(());
@@ -284,7 +341,7 @@ impl Writer {
                 .arg(&*self.node)
                 .arg("NX")
                 .arg("PX")
-                .arg(self.beat.ttl_ms())
+                .arg(self.timing.ttl_ms())
                 .query(conn)?;
             let _: Value = redis::cmd("SREM").arg(KEY_NODES).arg(&node).query(conn)?;
             if won != Value::Nil {
@@ -320,6 +377,7 @@ impl Writer {
                 );
                 let now = Instant::now();
                 self.down = Some((now, now + BACKOFF_MIN, BACKOFF_MIN));
+                self.stats.set_link_up(false);
                 let _ = self.incoming.send_blocking(Incoming::Paused);
             }
         }
@@ -331,35 +389,24 @@ impl Writer {
         let Some((since, _, delay)) = self.down else {
             return;
         };
+        let names: Vec<(String, String, MemberId)> = self
+            .names
+            .iter()
+            .map(|(k, (v, m))| (k.clone(), v.clone(), *m))
+            .collect();
+        let timing = self.timing;
         let attempt = connect(&self.client).and_then(|mut conn| {
             let mut pipe = redis::pipe();
-            renew_node(&mut pipe, &self.node, &self.run, self.beat);
-            let names: Vec<(String, String)> = self
-                .names
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect();
-            for (key, value) in &names {
-                pipe.cmd("EVAL")
-                    .arg(CLAIM)
-                    .arg(1)
-                    .arg(key)
-                    .arg(value)
-                    .arg(self.beat.ttl_ms());
-            }
-            let kept: Vec<i64> = pipe.query(&mut conn)?;
-            Ok((conn, names, kept))
+            renew_node(&mut pipe, &self.node, &self.run, timing);
+            pipe.query::<()>(&mut conn)?;
+            let lost = renew(&mut conn, &names, timing)?;
+            Ok((conn, lost))
         });
         match attempt {
-            Ok((conn, names, kept)) => {
-                for ((key, _), kept) in names.iter().zip(kept) {
-                    if kept != 1 {
-                        warn!(
-                            "node {}: name key {key} was taken by another node during the outage",
-                            self.node
-                        );
-                    }
-                }
+            Ok((conn, lost)) => {
+                self.conn = Some(conn);
+                let checked = std::mem::take(&mut self.check_names);
+                self.report_lost(lost, checked);
                 info!(
                     "node {}: link to Redis at {} recovered after {:.1} s; appending {} held entries",
                     self.node,
@@ -367,9 +414,9 @@ impl Writer {
                     since.elapsed().as_secs_f64(),
                     self.pending.len()
                 );
-                self.conn = Some(conn);
                 self.down = None;
                 self.next_beat = Instant::now();
+                self.stats.set_link_up(true);
                 let _ = self.incoming.send_blocking(Incoming::Resumed);
             }
             Err(e) => {
@@ -390,7 +437,7 @@ impl Writer {
                 "node {}: stopping without Redis: {} entries not appended; its names expire in {} s",
                 self.node,
                 self.pending.len(),
-                self.beat.ttl.as_secs()
+                self.timing.ttl.as_secs()
             );
             return;
         };
@@ -404,7 +451,7 @@ impl Writer {
         ));
         let mut pipe = redis::pipe();
         let releases = self.releases.iter().map(|(k, v)| (k, v));
-        for (key, value) in releases.chain(self.names.iter()) {
+        for (key, value) in releases.chain(self.names.iter().map(|(k, (v, _))| (k, v))) {
             pipe.cmd("EVAL")
                 .arg(RELEASE)
                 .arg(1)
@@ -425,20 +472,59 @@ impl Writer {
                 "node {}: goodbye to Redis at {} failed: {e}; its names expire in {} s",
                 self.node,
                 self.url,
-                self.beat.ttl.as_secs()
+                self.timing.ttl.as_secs()
             ),
         }
     }
 }
 
-/// Adds to `pipe` the node's heartbeat key (set to its run, for another [`Beat::ttl`]) and its
-/// place in the node set.
-fn renew_node(pipe: &mut redis::Pipeline, node: &str, run: &str, beat: Beat) {
+/// Adds to `pipe` the node's heartbeat key (set to its run, for another expiry) and its place
+/// in the node set.
+fn renew_node(pipe: &mut redis::Pipeline, node: &str, run: &str, timing: Timing) {
     pipe.cmd("SET")
         .arg(key_node(node))
         .arg(run)
         .arg("PX")
-        .arg(beat.ttl_ms())
+        .arg(timing.ttl_ms())
         .ignore();
     pipe.cmd("SADD").arg(KEY_NODES).arg(node).ignore();
+}
+
+/// Runs [`RENEW`] over `names` (key, this node's value, member), [`MAX_RENEW`] at a time, and
+/// returns those another node holds now.
+fn renew(
+    conn: &mut Connection,
+    names: &[(String, String, MemberId)],
+    timing: Timing,
+) -> redis::RedisResult<Vec<LostName>> {
+    let mut lost = Vec::new();
+    for chunk in names.chunks(MAX_RENEW) {
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(RENEW).arg(chunk.len());
+        for (key, _, _) in chunk {
+            cmd.arg(key);
+        }
+        cmd.arg(timing.ttl_ms());
+        for (_, value, _) in chunk {
+            cmd.arg(value);
+        }
+        let taken: Vec<Value> = cmd.query(conn)?;
+        for pair in taken.chunks(2) {
+            let [index, holder] = pair else {
+                continue;
+            };
+            let index: usize = redis::from_redis_value_ref(index).unwrap_or(0);
+            let holder: String = redis::from_redis_value_ref(holder).unwrap_or_default();
+            let Some((key, _, member)) = index.checked_sub(1).and_then(|i| chunk.get(i)) else {
+                continue;
+            };
+            lost.push(LostName {
+                skeleton: key.trim_start_matches(KEY_NAME).to_owned(),
+                member: *member,
+                // The value is `NODE/RUN/MEMBER`; node names have no `/`.
+                holder: holder.split('/').next().unwrap_or_default().to_owned(),
+            });
+        }
+    }
+    Ok(lost)
 }

@@ -34,6 +34,15 @@ pub enum DoorKind {
     Line,
 }
 
+impl DoorKind {
+    /// The door's `door` label in the metrics.
+    pub fn metrics_door(self) -> crate::metrics::Door {
+        match self {
+            DoorKind::Line => crate::metrics::Door::Line,
+        }
+    }
+}
+
 /// The doors as registered at start-up: what each needs to run its sessions.
 #[derive(Debug, Clone, Copy)]
 pub struct Doors {

@@ -207,15 +207,11 @@ impl Core {
                 if let Some(target) = self.member_by_name(&nick) {
                     info!("{nick} kicked by {by} from another node");
                     let reason = reason.map(Into::into);
-                    self.eject(
-                        target,
-                        Removal::Kicked {
-                            by: by.shared(),
-                            reason,
-                        },
-                        now,
-                        at_ms,
-                    );
+                    let removal = Removal::Kicked {
+                        by: by.shared(),
+                        reason,
+                    };
+                    self.eject(target, Departure::Removed(removal), now, at_ms);
                 }
             }
             _ => {}
@@ -258,7 +254,9 @@ impl Core {
                 Decision::Notice(room, notice) => {
                     self.send(ToRoom::new(room, Event::Notice(notice)), now);
                 }
-                Decision::Remove(id, removal) => self.eject(id, removal, now, at_ms),
+                Decision::Remove(id, removal) => {
+                    self.eject(id, Departure::Removed(removal), now, at_ms);
+                }
                 Decision::Operator {
                     member,
                     operator,
@@ -303,19 +301,24 @@ impl Core {
                     };
                     self.send(ToRoom::new(room, Event::Notice(notice)), now);
                 }
-                Seen::AnnounceMembers => {
-                    let seats = self
-                        .members
-                        .iter()
-                        .flat_map(|(id, m)| m.seats.rooms().map(move |r| (id, m, r)));
-                    let members = seats
-                        .map(|(id, m, r)| (id, m.nick.clone(), r.clone()))
-                        .collect();
-                    self.publish(Entry::Presence { members }, now, posted.0);
-                }
+                Seen::AnnounceMembers => self.announce_members(now, posted.0),
+                // Another node's member this node no longer lists (it took the member's node
+                // for dead, and said so): it does not leave twice.
+                Seen::Unlisted => return None,
             }
         }
         self.show(entry, author.is_none(), posted, now)
+    }
+
+    /// Says who is here, to every node (for a node that started, or after this one was taken
+    /// for dead).
+    pub fn announce_members(&mut self, now: Instant, at_ms: i64) {
+        let seats =
+            (self.members.iter()).flat_map(|(id, m)| m.seats.rooms().map(move |r| (id, m, r)));
+        let members = seats
+            .map(|(id, m, r)| (id, m.nick.clone(), r.clone()))
+            .collect();
+        self.publish(Entry::Presence { members }, now, at_ms);
     }
 
     /// Shows a published entry: a public line (held until committed), a join, a leave, a
@@ -451,16 +454,26 @@ impl Core {
         }
     }
 
-    /// Removes a member at once, with last words for it and a notice for its rooms. Its session
-    /// sees its outbox close and ends; its quit is then a no-op.
-    pub fn eject(&mut self, id: MemberId, removal: Removal, now: Instant, at_ms: i64) {
+    /// Removes a member at once (by an operator, or dropped by the server), with last words for
+    /// it and a notice for its rooms. Its session sees its outbox close and ends; its quit is
+    /// then a no-op.
+    pub fn eject(&mut self, id: MemberId, why: Departure, now: Instant, at_ms: i64) {
         let Some(member) = self.detach(id, None, now) else {
             return;
         };
-        self.pipeline
-            .last_words(&member, &Reply::Removed(removal.clone()));
+        let last = match &why {
+            Departure::Removed(removal) => Some(Reply::Removed(removal.clone())),
+            Departure::Dropped(Dropped::NameTaken(holder)) => Some(Reply::NameTaken {
+                nick: member.nick.clone(),
+                holder: holder.clone(),
+            }),
+            _ => None,
+        };
+        if let Some(last) = last {
+            self.pipeline.last_words(&member, &last);
+        }
         member.outbox.close();
-        self.publish(left(id, member, Departure::Removed(removal)), now, at_ms);
+        self.publish(left(id, member, why), now, at_ms);
     }
 
     /// Removes the members whose outbox failed, at once (so no later line is pushed to them and

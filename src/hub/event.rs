@@ -153,6 +153,12 @@ pub enum Reply {
     Unignored(Nick),
     /// The member was removed by an operator: its last words, before the connection closes.
     Removed(Removal),
+    /// Cluster mode: the member's name was taken on node `holder` while this node was cut off
+    /// from the cluster: its last words ([`Dropped::NameTaken`]).
+    NameTaken {
+        nick: Nick,
+        holder: Arc<str>,
+    },
     /// To the operator: done.
     Kicked(Nick),
     BanSet {
@@ -175,6 +181,14 @@ pub enum Reply {
         duration: Option<String>,
     },
     YouAreUnmuted,
+    /// To the operator: the account `name` was removed (`/unregister NAME`).
+    Unregistered(Arc<str>),
+    /// To the members logged in to the account `name`: an operator (`by`) removed it; they stay
+    /// connected without it.
+    AccountRemoved {
+        name: Arc<str>,
+        by: Option<Nick>,
+    },
     /// The account `name` was made an operator (or no longer is): to the operator who did it and
     /// to the members logged in to it.
     Role {
@@ -269,6 +283,8 @@ pub enum Refusal {
     NotIgnoring(Nick),
     /// `/op` of a name that is not registered.
     NotRegistered(String),
+    /// `/unregister NAME` of a name that is not registered.
+    NoSuchAccount(String),
     /// The account store could not answer.
     AccountsUnavailable,
     /// The server is stopping.
@@ -287,4 +303,5 @@ pub enum OpKind {
     Op,
     Deop,
     SetTopic,
+    Unregister,
 }

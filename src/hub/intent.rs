@@ -169,6 +169,8 @@ pub enum OpCommand {
         nick: Nick,
         operator: bool,
     },
+    /// Remove the account NAME (a squatted name).
+    Unregister(Nick),
     /// `None` clears it.
     SetTopic {
         room: Option<RoomName>,
@@ -190,6 +192,7 @@ impl OpCommand {
             OpCommand::Role { operator: true, .. } => OpKind::Op,
             OpCommand::Role { .. } => OpKind::Deop,
             OpCommand::SetTopic { .. } => OpKind::SetTopic,
+            OpCommand::Unregister(_) => OpKind::Unregister,
         }
     }
 }

@@ -24,8 +24,10 @@ pub enum Seen {
     Left(Nick, Vec<RoomName>, Departure),
     /// Another node's member, not known before, is in this room (a snapshot).
     Joined(Nick, RoomName),
-    /// This node must say who is here (a node started, or this one was taken for dead).
+    /// This node must say who is here (a node started).
     AnnounceMembers,
+    /// The entry is about another node's member this node no longer lists: not to be shown.
+    Unlisted,
 }
 
 /// The departures of a gone node's members.
@@ -46,6 +48,9 @@ pub struct Cluster {
     link: cluster::Link,
     /// Set while the link to Redis is down: lines typed meanwhile are refused.
     paused: bool,
+    /// Another node took this one for dead: its members are announced again once the writer
+    /// has checked which of their names are still this node's ([`Link::names_checked`]).
+    reannounce: bool,
     pub remotes: Remotes,
 }
 
@@ -55,6 +60,7 @@ impl Link {
         Link::Cluster(Box::new(Cluster {
             link,
             paused: false,
+            reannounce: false,
             remotes: Remotes::default(),
         }))
     }
@@ -148,8 +154,12 @@ impl Link {
                     why,
                 },
             ) => {
+                let mut listed = false;
                 for room in rooms {
-                    remotes.left(node, *member, room);
+                    listed |= remotes.left(node, *member, room);
+                }
+                if !listed {
+                    seen.push(Seen::Unlisted);
                 }
                 // A move is one step for the view (its join follows in the next entry), so the
                 // member is never missing from `/who` and `/rooms` in between.
@@ -175,9 +185,12 @@ impl Link {
                 seen.push(Seen::AnnounceMembers);
             }
             (_, Entry::NodeGone { node, .. }) if node == me => {
-                // Another node took this one for dead (a long outage): say who is here.
-                warn!("node {node} was announced gone; announcing its members again");
-                seen.push(Seen::AnnounceMembers);
+                // Another node took this one for dead (a long outage, a freeze): its names may
+                // have been given away meanwhile. The writer checks them first; the members who
+                // kept theirs are announced again after (`hub/cluster.rs`).
+                warn!("node {node} was announced gone; checking its names, then announcing its members again");
+                cluster.reannounce = true;
+                cluster.link.check_names();
             }
             (_, Entry::NodeGone { node, stopped }) => {
                 info!("node {node} left the cluster");
@@ -192,6 +205,15 @@ impl Link {
             _ => {}
         }
         seen
+    }
+
+    /// The writer checked this node's names (`checked`, or reported some lost on its own):
+    /// true if this node's members are to be announced again now.
+    pub fn names_checked(&mut self, checked: bool) -> bool {
+        match self {
+            Link::Cluster(c) if checked => std::mem::take(&mut c.reannounce),
+            _ => false,
+        }
     }
 
     /// Notes that the link to the cluster was lost or is back; true if that is news.

@@ -15,12 +15,14 @@
 //!   that own their state and return decisions: `names` (unique by look, held after a drop),
 //!   `privates` (the private-line allowance), `ignores`, `moderation` (bans, mutes, topics,
 //!   operators: every change through one `apply`), `laggards` (the output budget), and `link`,
-//!   the one seam to cluster mode (`remote`: the other nodes' members).
+//!   the one seam to cluster mode (`remote`: the other nodes' members; `cluster`: what the
+//!   cluster threads report).
 //! - [`run`] the loop: events in, timers, the writer's commits, shutdown.
 //!
 //! Public lines are relayed only once the history writer has committed them, so every line a
 //! client has received is stored, whatever the disk does and however the server ends.
 
+mod cluster;
 mod control;
 mod core;
 mod delivery;

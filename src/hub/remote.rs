@@ -49,15 +49,16 @@ impl Remotes {
     }
 
     /// `member` of `node` left `room`; forgotten when it is in no room any more.
-    pub fn left(&mut self, node: &Arc<str>, member: MemberId, room: &RoomName) {
+    pub fn left(&mut self, node: &Arc<str>, member: MemberId, room: &RoomName) -> bool {
         let key = (node.clone(), member);
         let Some(remote) = self.members.get_mut(&key) else {
-            return;
+            return false;
         };
         remote.rooms.retain(|r| r != room);
         if remote.rooms.is_empty() {
             self.forget(node, member);
         }
+        true
     }
 
     /// `member` of `node` is now called `new`.

@@ -13,7 +13,7 @@ use std::time::Instant;
 use log::{debug, info};
 
 use crate::clock::Clock;
-use crate::cluster::{Entry, Incoming, Whisper};
+use crate::cluster::{Entry, Whisper};
 use crate::hub::control::Control;
 use crate::hub::core::Core;
 use crate::hub::delivery::Fault;
@@ -21,17 +21,17 @@ use crate::hub::event::{Private, Refusal, Reply};
 use crate::hub::intent::{Identity, Intent, Joined, OpCommand, Refused, Request, Style};
 use crate::hub::lists;
 use crate::hub::members::{Member, Seats};
-use crate::hub::moderation::{Context, Decision, Moderation, Origin};
+use crate::hub::moderation::{Context, Decision, Moderation};
 use crate::hub::names::Clash;
 use crate::hub::outbox::Outbox;
 use crate::names::{Nick, RoomName};
-use crate::vocab::{Change, Departure, Kind, MemberId};
+use crate::vocab::{Departure, Kind, MemberId};
 
 /// The hub's state: the core and moderation.
 pub struct Hub {
     pub(super) core: Core,
-    moderation: Moderation,
-    clock: Arc<dyn Clock>,
+    pub(super) moderation: Moderation,
+    pub(super) clock: Arc<dyn Clock>,
     pub(super) closing: bool,
 }
 
@@ -465,7 +465,7 @@ impl Hub {
     }
 
     /// Carries out what moderation decided.
-    fn execute(&mut self, decisions: Vec<Decision>) {
+    pub(super) fn execute(&mut self, decisions: Vec<Decision>) {
         let now = self.now();
         self.core.carry_out(decisions, now);
     }
@@ -491,56 +491,6 @@ impl Hub {
     pub fn announce_departures(&mut self, max: usize) -> bool {
         let now = self.now();
         self.core.announce_departures(max, self.closing, now)
-    }
-
-    /// Acts on what the cluster threads report.
-    pub fn on_cluster(&mut self, incoming: Incoming) {
-        match incoming {
-            Incoming::Log(records) => {
-                for record in records {
-                    if self.closing {
-                        return;
-                    }
-                    if let Entry::Change(change) = &record.entry {
-                        // This node's file too, in log order: the account thread skips what it
-                        // has.
-                        let (id, seq) = (record.id.clone(), record.seq);
-                        self.moderation
-                            .store()
-                            .apply_change(id, seq, change.clone());
-                    }
-                    let now = self.clock.now();
-                    let at_ms = self.clock.now_ms();
-                    if let Some((change, here)) = self.core.read_back(record, (now, at_ms)) {
-                        self.change(change, here);
-                    }
-                }
-                // Lines stay held until committed; relay what already is.
-                self.core.relay_committed(self.clock.now());
-            }
-            Incoming::Whisper(whisper) => self.core.whisper(whisper, self.clock.now()),
-            Incoming::Paused => self.core.cluster_paused(true),
-            Incoming::Resumed => self.core.cluster_paused(false),
-        }
-        self.core.settle(self.clock.now());
-    }
-
-    /// An account or moderation change read from the cluster log (`here`: made on this node),
-    /// applied to this hub's state. (The account thread applies it to the file.)
-    fn change(&mut self, change: Change, here: bool) {
-        let origin = if here { Origin::Echo } else { Origin::Remote };
-        let named = match &change {
-            Change::Mute { name, .. } | Change::Unmute { name } => Nick::parse(name).ok(),
-            _ => None,
-        };
-        let core = &self.core;
-        let named = named.and_then(|n| core.who_is(&n));
-        let now_ms = self.clock.now_ms();
-        let members = core.members.whos();
-        let decisions = self
-            .moderation
-            .apply(&change, origin, now_ms, named, members);
-        self.execute(decisions);
     }
 
     /// Sends due summaries.

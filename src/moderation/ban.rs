@@ -8,9 +8,13 @@
 //! banned address before any other work, without a database round trip; the database keeps it
 //! across restarts.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::{Arc, RwLock};
+
+use super::lookalike;
+use crate::names::Nick;
 
 /// The widest IPv4 prefix `/ban` accepts. Not configurable: a /8 is already sixteen million
 /// addresses; anything wider locks out a large part of the internet, which no chat operator
@@ -103,7 +107,8 @@ fn mask(ip: IpAddr, prefix: u8) -> IpAddr {
 /// What a ban refuses.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Target {
-    /// A name, case-folded (`names::fold`): refused at the name prompt and on `/nick`, and its account too.
+    /// A name, case-folded (`names::fold`): refused at the name prompt and on `/nick` with its
+    /// look-alikes (see [`BanList::name`]), and its account too.
     Name(String),
     /// An address prefix: refused at connect.
     Net(Net),
@@ -164,10 +169,24 @@ impl Ban {
     }
 }
 
-/// The bans in force. Few, so a list scanned in order is the fastest structure there is.
+/// The bans in force. Few, so a list scanned in order is the fastest structure there is; the
+/// skeletons each name ban matches are computed once, when the list changes, so that checking
+/// a name costs the skeletons of that name and string comparisons, however many bans there are.
 #[derive(Debug, Default, Clone)]
 pub struct BanList {
     bans: Vec<Ban>,
+    /// Banned name to the skeletons it covers ([`lookalike::forms`]).
+    forms: HashMap<String, Vec<String>>,
+}
+
+/// The skeletons of every name ban in `bans`.
+fn index(bans: &[Ban]) -> HashMap<String, Vec<String>> {
+    bans.iter()
+        .filter_map(|b| match &b.target {
+            Target::Name(name) => Some((name.clone(), lookalike::forms(name))),
+            Target::Net(_) => None,
+        })
+        .collect()
 }
 
 /// The ban list shared by the accept loop, the sessions and the hub.
@@ -175,7 +194,8 @@ pub type SharedBans = Arc<RwLock<BanList>>;
 
 impl BanList {
     pub fn new(bans: Vec<Ban>) -> BanList {
-        BanList { bans }
+        let forms = index(&bans);
+        BanList { bans, forms }
     }
 
     /// The active ban covering address `ip`, if any.
@@ -185,8 +205,26 @@ impl BanList {
             .find(|b| b.active(now_ms) && matches!(&b.target, Target::Net(net) if net.contains(ip)))
     }
 
-    /// The active ban on `name` (any case), if any.
-    pub fn name(&self, name: &str, now_ms: i64) -> Option<&Ban> {
+    /// The active name ban covering `nick`, if any: on its name or on a look-alike with a tail
+    /// of digits and separators (`mallory` covers `ma1lory2`, see [`lookalike`]). What the name
+    /// prompt and `/nick` refuse.
+    pub fn name(&self, nick: &Nick, now_ms: i64) -> Option<&Ban> {
+        if self.forms.is_empty() {
+            return None;
+        }
+        let stems = lookalike::stems(nick);
+        self.bans.iter().find(|b| {
+            b.active(now_ms)
+                && matches!(&b.target, Target::Name(n) if self
+                    .forms
+                    .get(n)
+                    .is_some_and(|forms| forms.iter().any(|f| stems.contains(f))))
+        })
+    }
+
+    /// The active ban on exactly `name` (any case), if any: what removes a connected user (or
+    /// one logged in to the account `name`) when a ban comes in, as `/ban` does.
+    pub fn name_exact(&self, name: &str, now_ms: i64) -> Option<&Ban> {
         let name = crate::names::fold(name);
         self.bans
             .iter()
@@ -198,6 +236,7 @@ impl BanList {
         self.bans
             .retain(|b| b.target != ban.target && b.active(now_ms));
         self.bans.push(ban);
+        self.forms = index(&self.bans);
     }
 
     /// Lifts the ban on `target`; false if there was none in force.
@@ -205,6 +244,7 @@ impl BanList {
         let before = self.active(now_ms).count();
         self.bans
             .retain(|b| &b.target != target && b.active(now_ms));
+        self.forms = index(&self.bans);
         self.bans.len() < before
     }
 
@@ -301,13 +341,17 @@ mod tests {
         let mut list = BanList::default();
         list.add(ban("Mallory", None), 0);
         list.add(ban("198.51.100.0/24", Some(1000)), 0);
-        assert!(list.name("MALLORY", 500).is_some());
-        assert!(list.name("alice", 500).is_none());
+        let nick = |n: &str| Nick::parse(n).unwrap();
+        assert!(list.name(&nick("MALLORY"), 500).is_some());
+        assert!(list.name(&nick("ma1lory2"), 500).is_some());
+        assert!(list.name_exact("ma1lory2", 500).is_none());
+        assert!(list.name_exact("Mallory", 500).is_some());
+        assert!(list.name(&nick("alice"), 500).is_none());
         assert!(list.address(ip("198.51.100.7"), 999).is_some());
         assert!(list.address(ip("198.51.100.7"), 1000).is_none(), "expired");
         assert_eq!(list.active(1000).count(), 1);
         assert!(list.remove(&Target::parse("mallory"), 1000));
         assert!(!list.remove(&Target::parse("mallory"), 1000));
-        assert!(list.name("mallory", 1000).is_none());
+        assert!(list.name(&nick("mallory"), 1000).is_none());
     }
 }

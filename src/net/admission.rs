@@ -19,6 +19,7 @@ use crate::config::Config;
 use crate::limits::address;
 use crate::limits::connects::Throttle;
 use crate::limits::waiting::{Place, Waiting};
+use crate::metrics::{Connected, Door, Metrics, Refusal};
 use crate::moderation::ban::SharedBans;
 use crate::session::TurnedAway;
 
@@ -26,7 +27,8 @@ use crate::session::TurnedAway;
 /// queues those without a name yet.
 pub struct Admission {
     counts: Mutex<Counts>,
-    waiting: Arc<Waiting>,
+    pub(super) waiting: Arc<Waiting>,
+    pub(super) metrics: Metrics,
 }
 
 #[derive(Default)]
@@ -39,13 +41,15 @@ struct Counts {
 pub struct Ticket {
     admission: Arc<Admission>,
     ip: IpAddr,
+    _counted: Connected,
 }
 
 impl Admission {
-    pub fn new(max_unregistered: usize) -> Admission {
+    pub fn new(max_unregistered: usize, metrics: Metrics) -> Admission {
         Admission {
             counts: Mutex::new(Counts::default()),
             waiting: Waiting::new(max_unregistered),
+            metrics,
         }
     }
 
@@ -56,6 +60,7 @@ impl Admission {
         self: &Arc<Self>,
         ip: IpAddr,
         config: &Config,
+        (door, tls): (Door, bool),
     ) -> Result<(Ticket, Place), TurnedAway> {
         let exempt = ip.is_loopback() && !config.limit_loopback;
         let ip = address::group(ip);
@@ -66,15 +71,22 @@ impl Admission {
         }
         // Full: a newcomer takes the place of the oldest connection still without a name, and
         // is refused only when every connection has one. The evicted one counts until closed.
-        if counts.total >= config.max_clients && !self.waiting.evict_oldest() {
-            return Err(TurnedAway::Full);
+        if counts.total >= config.max_clients {
+            if !self.waiting.evict_oldest() {
+                return Err(TurnedAway::Full);
+            }
+            self.metrics.refused(Refusal::Eviction);
         }
         *counts.per_ip.entry(ip).or_insert(0) += 1;
         counts.total += 1;
-        let (place, _evicted) = self.waiting.enter();
+        let (place, evicted) = self.waiting.enter();
+        if evicted {
+            self.metrics.refused(Refusal::Eviction);
+        }
         let ticket = Ticket {
             admission: self.clone(),
             ip,
+            _counted: self.metrics.connected(door, tls),
         };
         Ok((ticket, place))
     }
@@ -123,12 +135,13 @@ pub fn screen(
     (!allowed).then_some(TurnedAway::TooManyConnects(max))
 }
 
-/// The key a refusal is counted under in the aggregated log: its kind, never its text.
-pub fn log_key(why: &TurnedAway) -> &'static str {
+/// The key a refusal is counted under in the aggregated log (its kind, never its text), and
+/// in the metrics.
+pub fn kind(why: &TurnedAway) -> (&'static str, Refusal) {
     match why {
-        TurnedAway::Banned { .. } => "refused: banned address",
-        TurnedAway::TooManyConnects(_) => "refused: connect rate",
-        TurnedAway::TooManyFromAddress(_) => "refused: per-address cap",
-        TurnedAway::Full => "refused: server full",
+        TurnedAway::Banned { .. } => ("refused: banned address", Refusal::BannedAddress),
+        TurnedAway::TooManyConnects(_) => ("refused: connect rate", Refusal::ConnectRate),
+        TurnedAway::TooManyFromAddress(_) => ("refused: per-address cap", Refusal::PerAddress),
+        TurnedAway::Full => ("refused: server full", Refusal::Full),
     }
 }

@@ -35,6 +35,7 @@ use crate::hub::outbox::Budget;
 use crate::hub::render::Renderers;
 use crate::limits::address;
 use crate::limits::connects::Throttle;
+use crate::metrics::{Id, Metrics};
 use crate::net::admission::{self, Admission};
 use crate::net::socket as net;
 use crate::net::tls::Tls;
@@ -78,6 +79,9 @@ pub struct Startup {
     /// In cluster mode, the link to the cluster log and what its threads report.
     pub cluster: Option<(cluster::Link, Receiver<Incoming>)>,
     pub executor: Arc<Executor<'static>>,
+    /// Counts connections and refusals at accept, and watches the outboxes' bytes and the
+    /// connections waiting for a name.
+    pub metrics: Metrics,
 }
 
 /// Why the server stopped.
@@ -114,6 +118,7 @@ pub async fn run(startup: Startup, shutdown: impl Future<Output = ()>) -> Stoppe
         saved,
         cluster,
         executor,
+        metrics,
     } = startup;
     let link = cluster.as_ref().map(|(link, _)| link.clone());
     let (hub_tx, hub_rx) = async_channel::bounded(HUB_QUEUE);
@@ -158,7 +163,9 @@ pub async fn run(startup: Startup, shutdown: impl Future<Output = ()>) -> Stoppe
         cluster: link,
         accounts,
     });
-    let admission = Arc::new(Admission::new(services.config.max_unregistered));
+    let admission = Admission::new(services.config.max_unregistered, metrics.clone());
+    let admission = Arc::new(admission);
+    watch(&metrics, &services, &admission);
     let accepting = Accepting {
         services: services.clone(),
         doors,
@@ -279,13 +286,14 @@ async fn accept_loop(listener: Listener, accepting: Accepting) {
         // Refused before any other work: a banned or flooding address costs one line.
         let bans = &accepting.services.accounts.bans;
         if let Some(why) = admission::screen(ip, bans, config, throttle.as_mut()) {
-            turn_away(stream, peer, &listener, &accepting.doors, &why);
+            turn_away(stream, (peer, &listener), &accepting, &why);
             continue;
         }
-        let (ticket, place) = match accepting.admission.admit(ip, config) {
+        let door = (listener.door.metrics_door(), listener.tls.is_some());
+        let (ticket, place) = match accepting.admission.admit(ip, config, door) {
             Ok(admitted) => admitted,
             Err(why) => {
-                turn_away(stream, peer, &listener, &accepting.doors, &why);
+                turn_away(stream, (peer, &listener), &accepting, &why);
                 continue;
             }
         };
@@ -390,21 +398,29 @@ async fn guarded(session: Session, hub: Sender<hub::Intent>, id: MemberId, peer:
 /// flooding, over a cap, or a full server). The log, aggregated by kind, still says why.
 fn turn_away(
     stream: TcpStream,
-    peer: SocketAddr,
-    listener: &Listener,
-    doors: &Doors,
+    (peer, listener): (SocketAddr, &Listener),
+    accepting: &Accepting,
     why: &TurnedAway,
 ) {
-    let words = doors.turned_away(listener.door, why);
-    crate::log_throttled!(
-        log::Level::Warn,
-        admission::log_key(why),
-        "{peer}: refused: {words}"
-    );
+    let words = accepting.doors.turned_away(listener.door, why);
+    let (key, kind) = admission::kind(why);
+    accepting.admission.metrics.refused(kind);
+    crate::log_throttled!(log::Level::Warn, key, "{peer}: refused: {words}");
     match listener.tls {
         Some(_) => net::close_quietly(stream),
         None => net::refuse(stream, &words),
     }
+}
+
+/// Publishes the limits and watches the gauges only this module reaches: the bytes queued in
+/// all outboxes and the connections waiting for a name, read when scraped.
+fn watch(metrics: &Metrics, services: &Services, admission: &Admission) {
+    let config = &services.config;
+    metrics.set_limits(config.max_clients, config.outbox_total_bytes);
+    let budget = services.output_budget.clone();
+    metrics.watch(Id::OutboxBytes, move || budget.used() as f64);
+    let waiting = admission.waiting.clone();
+    metrics.watch(Id::ConnectionsUnnamed, move || waiting.len() as f64);
 }
 
 /// Logs what the server is listening on and its limits: `127.0.0.1:7878 and TLS on

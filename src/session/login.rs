@@ -1,21 +1,29 @@
-//! Logging in, for every door: a name's account and ban, the login limiter, and password checks.
+//! Accounts, for every door: a name's account and ban, the login limiter, password checks, and
+//! new accounts.
 //!
 //! A door asks [`lookup`] what a name is (free, registered, a look-alike of a registered name,
 //! banned), refuses a password where [`passwords_allowed`] says it would cross the network in
 //! clear, then [`book`]s the attempt's turn with the limiter (`limits/login.rs`: attempts on one
-//! account or from one address take turns, spaced further after each failure), tells its user
-//! how long the check waits, waits, and [`verify`]s. Hashing runs on the hasher threads, never on
-//! the executor; a password is never logged. Each failure is logged with the address.
+//! account or from one address take turns, spaced further after each failure; an address the
+//! owner used before skips the account's queue), tells its user how long the check waits, waits,
+//! and [`verify`]s. Hashing runs on the hasher threads, never on the executor; a password is
+//! never logged. Each failure is logged with the address.
+//!
+//! A new account takes a slot of `--registrations-per-hour` first ([`take_slot`], before the
+//! password is asked for), is made by [`create`], and gives the slot back if none was made.
 
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use crate::accounts::password::Secret;
+use crate::limits::address::group;
 use crate::limits::login::Attempt;
+use crate::limits::registrations::Slot;
 use crate::names::Nick;
 use crate::session::Services;
 use crate::storage::accounts::Account;
 use crate::storage::StorageError;
+use crate::vocab::Change;
 
 /// What a name is, for the name prompt.
 #[derive(Debug)]
@@ -46,7 +54,8 @@ pub async fn lookup(services: &Services, nick: &Nick) -> Result<Lookup, StorageE
 pub fn name_ban(services: &Services, nick: &Nick) -> Option<Option<i64>> {
     let bans = services.accounts.bans.read().ok()?;
     let now_ms = crate::clock::now_ms();
-    bans.name(nick.key(), now_ms).map(|b| b.expires_ms)
+    // Its name, or a look-alike of it with a tail of digits (`moderation/lookalike.rs`).
+    bans.name(nick, now_ms).map(|b| b.expires_ms)
 }
 
 /// Whether passwords may cross a connection: over TLS or from loopback (`secure`), or anywhere
@@ -67,13 +76,18 @@ pub enum Turn {
     Refused(Duration),
 }
 
-/// Books the attempt's turn, to be checked within `budget` (the time the caller has left).
-pub fn book(services: &Services, account: &str, ip: IpAddr, budget: Duration) -> Turn {
+/// Books the attempt's turn, to be checked within `budget` (the time the caller has left). An
+/// address that has logged in to the account before (remembered in the database, so across
+/// restarts) skips the account's queue; if that lookup fails, the attempt simply queues.
+pub async fn book(services: &Services, account: &str, ip: IpAddr, budget: Duration) -> Turn {
+    let store = &services.accounts.store;
+    let known = store.knows_address(account, group(ip)).await;
+    let known = known.unwrap_or(false);
     let attempt = services
         .accounts
         .delays
         .lock()
-        .map(|mut d| d.attempt(account, ip, Instant::now(), budget))
+        .map(|mut d| d.attempt(account, ip, known, Instant::now(), budget))
         .unwrap_or(Attempt::Wait(Duration::ZERO));
     match attempt {
         Attempt::Wait(delay) if delay.is_zero() => Turn::Now,
@@ -109,9 +123,86 @@ pub async fn verify(
         }
     }
     if right && login {
-        accounts.store.touch_login(&account.name);
+        accounts.store.touch_login(&account.name, group(ip));
     }
     right
+}
+
+/// Why a new account was not made.
+#[derive(Debug)]
+pub enum NotCreated {
+    /// `--registrations-per-hour` from this address are used up: `per_hour`, and how long until
+    /// the next is allowed.
+    TooMany {
+        per_hour: u32,
+        wait: Duration,
+    },
+    /// The name (or a look-alike) was registered meanwhile.
+    Taken,
+    Unavailable(StorageError),
+}
+
+/// Takes a slot of `--registrations-per-hour` for `ip`: `Ok(None)` when the limit is off or does
+/// not apply (loopback, unless `--limit-loopback`). Taken before the password is asked for, so a
+/// refused user types nothing in vain; [`create`] gives it back unless an account is made.
+pub fn take_slot(services: &Services, ip: IpAddr) -> Result<Option<Slot>, NotCreated> {
+    let config = &services.config;
+    let Some(per_hour) = config.registrations_per_hour else {
+        return Ok(None);
+    };
+    if ip.is_loopback() && !config.limit_loopback {
+        return Ok(None);
+    }
+    let Ok(mut registrations) = services.accounts.registrations.lock() else {
+        return Ok(None);
+    };
+    match registrations.take(ip, Instant::now()) {
+        Ok(slot) => Ok(Some(slot)),
+        Err(wait) => {
+            crate::log_throttled!(
+                log::Level::Warn,
+                "refused: registrations",
+                "{ip}: /register refused: {per_hour} new accounts from this address in the last hour"
+            );
+            Err(NotCreated::TooMany { per_hour, wait })
+        }
+    }
+}
+
+/// Makes the account `nick` with the password hash `hash`, for a connection from `ip` (which
+/// then skips the account's login queue, as after a login). Returns the change to tell the hub
+/// (which replicates it in cluster mode). The slot is given back unless the account was made.
+pub async fn create(
+    services: &Services,
+    nick: &Nick,
+    (hash, ip): (String, IpAddr),
+    slot: Option<Slot>,
+) -> Result<Change, NotCreated> {
+    let created_ms = crate::clock::now_ms();
+    let store = &services.accounts.store;
+    let made = store.create(nick.as_str(), hash.clone(), created_ms).await;
+    if !matches!(made, Ok(true)) {
+        give_back(services, slot);
+    }
+    match made {
+        Ok(true) => {
+            store.remember_address(nick.key(), group(ip));
+            Ok(Change::Register {
+                display: nick.to_string(),
+                hash,
+                created_ms,
+            })
+        }
+        Ok(false) => Err(NotCreated::Taken),
+        Err(e) => Err(NotCreated::Unavailable(e)),
+    }
+}
+
+/// Gives a registration slot back: no account was made with it.
+pub fn give_back(services: &Services, slot: Option<Slot>) {
+    if let (Some(slot), Ok(mut registrations)) = (slot, services.accounts.registrations.lock()) {
+        registrations.give_back(slot);
+    }
 }
 
 /// Whole seconds, rounded up: a wait of 0.4 s is announced as 1 s, not 0 s.

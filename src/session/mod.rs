@@ -20,7 +20,6 @@ pub mod enter;
 pub mod history;
 pub mod login;
 pub mod pump;
-pub mod rate;
 
 use std::future::Future;
 use std::io;

@@ -28,6 +28,7 @@ use std::time::Duration;
 use async_channel::{Receiver, Sender, TrySendError};
 use log::error;
 
+use crate::metrics::WriterStats;
 use crate::names::RoomName;
 use crate::vocab::Kind;
 use readers::ReadJob;
@@ -137,6 +138,8 @@ pub struct Settings {
     /// Testing only: retention's clock runs this far ahead of the real one, so a test can age
     /// messages without waiting (`--test-retention-ahead`).
     pub retention_ahead: Duration,
+    /// Where the writer thread reports its commits (the metrics).
+    pub stats: WriterStats,
 }
 
 impl History {
@@ -165,6 +168,7 @@ impl History {
             max_pages,
             retention,
             retention_ahead,
+            stats,
         } = settings;
         let err = |source| OpenError {
             path: path.to_owned(),
@@ -192,7 +196,15 @@ impl History {
             std::thread::Builder::new()
                 .name("history-writer".into())
                 .spawn(move || {
-                    writer::writer_loop(conn, rx, committed, commit_tx, commit_window, retention)
+                    writer::writer_loop(
+                        conn,
+                        rx,
+                        committed,
+                        commit_tx,
+                        commit_window,
+                        retention,
+                        stats,
+                    )
                 })
                 .map_err(|e| err(StorageError::Thread(e)))?
         };

@@ -51,6 +51,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0009_search_and_retention",
         include_str!("../../migrations/0009_search_and_retention.sql"),
     ),
+    (
+        "0010_account_addresses",
+        include_str!("../../migrations/0010_account_addresses.sql"),
+    ),
 ];
 
 /// An upgrade step written in Rust.

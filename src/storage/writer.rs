@@ -24,6 +24,7 @@ use super::index;
 use super::retention::Retention;
 use super::Record;
 use crate::clock;
+use crate::metrics::WriterStats;
 
 /// Most rows in one transaction: past a few thousand, a bigger batch saves nothing measurable.
 const MAX_BATCH: usize = 4096;
@@ -72,6 +73,7 @@ pub(super) fn writer_loop(
     commit_signal: Sender<()>,
     window: Duration,
     mut retention: Option<Retention>,
+    stats: WriterStats,
 ) -> u64 {
     let mut batch: Vec<Record> = Vec::with_capacity(MAX_BATCH);
     let mut barriers: Vec<Sender<()>> = Vec::new();
@@ -101,11 +103,15 @@ pub(super) fn writer_loop(
         };
         closed = gather(&rx, first, window, &mut batch, &mut barriers);
         if !batch.is_empty() {
-            if commit_with_retry(&mut conn, &batch, &rx, &mut give_up_at) {
+            let started = Instant::now();
+            if commit_with_retry(&mut conn, &batch, &rx, &mut give_up_at, &stats) {
                 total += batch.len() as u64;
+                stats.committed(batch.len(), started.elapsed());
             } else {
                 lost += batch.len() as u64;
+                stats.lost(batch.len());
             }
+            stats.queued(rx.len());
             // Advanced after a permanent failure too (rows SQLite refuses outright, logged as an
             // error): otherwise the hub, which relays only committed ids, would wait forever.
             if let Some(last) = batch.last() {
@@ -192,6 +198,7 @@ fn commit_with_retry(
     batch: &[Record],
     rx: &Receiver<WriterMsg>,
     give_up_at: &mut Option<Instant>,
+    stats: &WriterStats,
 ) -> bool {
     let mut delay = Duration::from_millis(10);
     let mut failures: u32 = 0;
@@ -206,6 +213,9 @@ fn commit_with_retry(
             Err(e) => e,
         };
         failures += 1;
+        // Counted per attempt, so a stall shows while it lasts, not once it is over.
+        stats.failed();
+        stats.queued(rx.len());
         if is_permanent(&e) {
             error!("{} lines not stored: {e}", batch.len());
             return false;
@@ -357,7 +367,13 @@ mod tests {
         // The first attempt must fail while the lock is held.
         assert!(commit(&mut conn, &batch).is_err());
         release_tx.send(()).unwrap();
-        assert!(commit_with_retry(&mut conn, &batch, &rx, &mut None));
+        assert!(commit_with_retry(
+            &mut conn,
+            &batch,
+            &rx,
+            &mut None,
+            &WriterStats::default()
+        ));
         holder.join().unwrap();
         let n: i64 = conn
             .query_row("SELECT count(*) FROM messages", [], |r| r.get(0))
@@ -371,7 +387,19 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut conn = schema::open_connection(&dir.path().join("chat.db")).unwrap();
         let (_tx, rx) = async_channel::unbounded::<WriterMsg>();
-        assert!(commit_with_retry(&mut conn, &[record(1)], &rx, &mut None));
-        assert!(!commit_with_retry(&mut conn, &[record(1)], &rx, &mut None));
+        assert!(commit_with_retry(
+            &mut conn,
+            &[record(1)],
+            &rx,
+            &mut None,
+            &WriterStats::default()
+        ));
+        assert!(!commit_with_retry(
+            &mut conn,
+            &[record(1)],
+            &rx,
+            &mut None,
+            &WriterStats::default()
+        ));
     }
 }

@@ -17,7 +17,7 @@ use crate::hub::{Intent, Request};
 use crate::limits::login::QUEUE_MAX;
 use crate::names::Nick;
 use crate::session::enter::{self, NoRename};
-use crate::session::login::{self, Turn};
+use crate::session::login::{self, NotCreated, Turn};
 use crate::session::Services;
 use crate::vocab::{Change, MemberId};
 use crate::wire::codec::Decoded;
@@ -140,40 +140,53 @@ async fn register<S: Stream>(
             return Ok(());
         }
     }
+    // A slot of `--registrations-per-hour`, taken before the password is asked for (so a
+    // refused user types nothing in vain) and given back unless an account is made.
+    let ip = conn.peer.ip().to_canonical();
+    let slot = match login::take_slot(shared, ip) {
+        Ok(slot) => slot,
+        Err(refused) => {
+            conn.queue(&not_created(&nick, &refused));
+            return Ok(());
+        }
+    };
     let Some(password) = new_password(conn, inbox, &words::choose_password(&nick)).await? else {
+        login::give_back(shared, slot);
         return Ok(());
     };
     let Some(hash) = shared.accounts.hasher.hash(password).await else {
+        login::give_back(shared, slot);
         conn.queue(words::ACCOUNTS_UNAVAILABLE);
         return Ok(());
     };
-    let created_ms = crate::clock::now_ms();
-    match shared
-        .accounts
-        .store
-        .create(nick.as_str(), hash.clone(), created_ms)
-        .await
-    {
-        Ok(true) => {
+    match login::create(shared, &nick, (hash, ip), slot).await {
+        Ok(change) => {
             info!("{}: registered {nick}", conn.peer);
-            let change = Change::Register {
-                display: nick.to_string(),
-                hash,
-                created_ms,
-            };
             let account: Arc<str> = nick.key().into();
             me.account = Some(account.clone());
             let logged_in = Some(account);
             tell_hub(shared, id, Request::Account { logged_in, change }).await?;
             conn.queue(&words::registered(&nick));
         }
-        Ok(false) => conn.queue(&words::already_registered(&nick)),
-        Err(e) => {
-            warn!("{}: registration failed: {e}", conn.peer);
-            conn.queue(words::ACCOUNTS_UNAVAILABLE);
+        Err(refused) => {
+            if let NotCreated::Unavailable(e) = &refused {
+                warn!("{}: registration failed: {e}", conn.peer);
+            }
+            conn.queue(&not_created(&nick, &refused));
         }
     }
     Ok(())
+}
+
+/// Why no account was made, in the line door's words.
+fn not_created(nick: &Nick, refused: &NotCreated) -> String {
+    match refused {
+        NotCreated::TooMany { per_hour, wait } => {
+            words::too_many_registrations(*per_hour, wait.as_secs())
+        }
+        NotCreated::Taken => words::already_registered(nick),
+        NotCreated::Unavailable(_) => words::ACCOUNTS_UNAVAILABLE.to_owned(),
+    }
 }
 
 async fn unregister<S: Stream>(
@@ -229,7 +242,7 @@ async fn check<S: Stream>(
         }
     };
     let ip = conn.peer.ip().to_canonical();
-    match login::book(shared, account, ip, QUEUE_MAX) {
+    match login::book(shared, account, ip, QUEUE_MAX).await {
         Turn::Now => {}
         Turn::After(delay) => {
             conn.queue(&words::login_delay(login::ceil_secs(delay)));

@@ -14,7 +14,6 @@ use super::{paging, room, words, End, Me};
 use crate::hub::outbox::{Inbox, Taken};
 use crate::hub::{Intent, Joined, Request};
 use crate::names::Nick;
-use crate::session::rate::{LineRate, Spent};
 use crate::session::{enter, Services};
 use crate::vocab::{Kind, MemberId};
 use crate::wire::codec::Decoded;
@@ -56,7 +55,6 @@ pub(super) async fn chat<S: Stream>(
     if let Some(topic) = &joined.topic {
         conn.queue(&words::topic(&joined.room, &topic.text, &topic.by));
     }
-    let mut rate = LineRate::new(config.rate, Instant::now());
     // Over-long lines are logged as a warning once per session, then at debug level.
     let mut too_long_seen = false;
     // Where `/search` alone goes on; boxed, so an idle session carries one pointer for it.
@@ -71,9 +69,9 @@ pub(super) async fn chat<S: Stream>(
         let wake = {
             let reader = &mut conn.reader;
             let stream = &mut conn.stream;
-            let rate = &mut rate;
+            let pace = &mut me.pace;
             let read = async move {
-                if let Some(wait) = rate.wait(Instant::now()) {
+                if let Some(wait) = pace.wait(Instant::now()) {
                     Timer::after(wait).await;
                 }
                 Wake::Input(reader.next(stream).await)
@@ -103,8 +101,8 @@ pub(super) async fn chat<S: Stream>(
             Wake::Input(Ok(Some(Decoded::Line(text)))) => Some(text),
         };
         // Every line counts against the rate, refused and blank ones too, so that neither can
-        // be used to flood the server (or its log).
-        if let (Spent::Throttled, Some(limit)) = (rate.spend(Instant::now()), config.rate) {
+        // be used to flood the server (or its log). The pace goes on from the name prompt.
+        if let (true, Some(limit)) = (me.pace.spend(Instant::now()), config.rate) {
             crate::log_throttled!(
                 log::Level::Warn,
                 "rate limit",

@@ -284,35 +284,6 @@ pub static COMMANDS: &[Command] = &[
         parse: |_, _| Ok(Parsed::Local(Local::Password)),
     },
     Command {
-        name: "unregister",
-        usage: "/unregister",
-        help: &[help("/unregister", "give up your registered name")],
-        operator: None,
-        parse: |_, _| Ok(Parsed::Local(Local::Unregister)),
-    },
-    Command {
-        name: "ignore",
-        usage: "/ignore [NAME]",
-        help: &[help(
-            "/ignore [NAME]",
-            "hide NAME's lines from you on this connection; alone, list them",
-        )],
-        operator: None,
-        parse: |args, usage| {
-            let nick = (!args.is_empty())
-                .then(|| nick_arg(args, usage))
-                .transpose()?;
-            Ok(Parsed::Hub(Request::Ignore(nick)))
-        },
-    },
-    Command {
-        name: "unignore",
-        usage: "/unignore NAME",
-        help: &[help("/unignore NAME", "stop ignoring NAME")],
-        operator: None,
-        parse: |args, usage| Ok(Parsed::Hub(Request::Unignore(nick_arg(args, usage)?))),
-    },
-    Command {
         name: "kick",
         usage: "/kick NAME [REASON]",
         help: &[op_help("/kick NAME [REASON]", "disconnect NAME")],
@@ -422,6 +393,44 @@ pub static COMMANDS: &[Command] = &[
         },
     },
     Command {
+        name: "unregister",
+        usage: "/unregister [NAME]",
+        help: &[
+            help("/unregister", "give up your registered name"),
+            op_help(
+                "/unregister NAME",
+                "remove NAME's account (a squatted name)",
+            ),
+        ],
+        operator: Some(OpKind::Unregister),
+        parse: |args, usage| match args {
+            "" => Ok(Parsed::Local(Local::Unregister)),
+            name => Ok(operator(OpCommand::Unregister(nick_arg(name, usage)?))),
+        },
+    },
+    Command {
+        name: "ignore",
+        usage: "/ignore [NAME]",
+        help: &[help(
+            "/ignore [NAME]",
+            "hide NAME's lines from you on this connection; alone, list them",
+        )],
+        operator: None,
+        parse: |args, usage| {
+            let nick = (!args.is_empty())
+                .then(|| nick_arg(args, usage))
+                .transpose()?;
+            Ok(Parsed::Hub(Request::Ignore(nick)))
+        },
+    },
+    Command {
+        name: "unignore",
+        usage: "/unignore NAME",
+        help: &[help("/unignore NAME", "stop ignoring NAME")],
+        operator: None,
+        parse: |args, usage| Ok(Parsed::Hub(Request::Unignore(nick_arg(args, usage)?))),
+    },
+    Command {
         name: "topic",
         usage: "/topic [TEXT]",
         help: &[
@@ -488,7 +497,11 @@ pub fn operator_command(kind: OpKind) -> String {
     let command = COMMANDS.iter().find(|c| c.operator == Some(kind));
     let shown = command.and_then(|c| c.help.iter().find(|h| h.section == Section::Operators));
     match (command, shown) {
-        (Some(c), _) if kind != OpKind::SetTopic => format!("/{}", c.name),
+        // A command for everyone too (`/topic`, `/unregister`) is named with its operators'
+        // arguments.
+        (Some(c), _) if !c.help.iter().any(|h| h.section == Section::Everyone) => {
+            format!("/{}", c.name)
+        }
         (_, Some(h)) => h.shown.split(',').next().unwrap_or(h.shown).to_owned(),
         _ => format!("{kind:?}"),
     }

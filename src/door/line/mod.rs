@@ -28,6 +28,7 @@ use smol::{future, Timer};
 use crate::hub::outbox::{outbox, Inbox};
 use crate::hub::render::RendererId;
 use crate::hub::Intent;
+use crate::limits::ratelimit::Pace;
 use crate::names::Nick;
 use crate::session::pump::Kicked;
 use crate::session::{Accepted, Services};
@@ -40,6 +41,8 @@ pub(crate) struct Me {
     pub secure: bool,
     /// The account logged in to or registered (lower case).
     pub account: Option<Arc<str>>,
+    /// The line rate, from the first line typed at the name prompt to the last.
+    pub pace: Pace,
 }
 
 /// How a session ended.

@@ -19,6 +19,7 @@ use crate::hub::intent::{Identity, Style};
 use crate::hub::outbox::Outbox;
 use crate::hub::render::RendererId;
 use crate::hub::{Joined, Refused};
+use crate::limits::ratelimit::Pace;
 use crate::names::Nick;
 use crate::session::enter::{self, NotEntered};
 use crate::session::login::{self, Lookup, Turn};
@@ -46,9 +47,15 @@ pub(super) async fn register<S: Stream>(
     (secure, deadline): (bool, Instant),
 ) -> Result<(Nick, Joined, Me), Refusal> {
     conn.queue(words::GREETING);
-    let mut failures = 0;
+    // Every line here counts against the rate, as in the chat: a flood of names is delayed
+    // (the socket is not read), and the checks below run cheapest first (the name's form, then
+    // the bans in memory, then the account lookup, then the hub).
+    let mut prompt = Prompt {
+        pace: Pace::new(shared.config.rate, Instant::now()),
+        failures: 0,
+    };
     loop {
-        let Some(text) = next_line(conn, shared).await? else {
+        let Some(text) = next_line(conn, shared, &mut prompt.pace).await? else {
             conn.queue(words::ASK_NAME);
             continue;
         };
@@ -81,7 +88,7 @@ pub(super) async fn register<S: Stream>(
                 let budget = deadline
                     .saturating_duration_since(Instant::now())
                     .saturating_sub(DEADLINE_MARGIN);
-                let attempt = (secure, budget, &mut failures);
+                let attempt = (secure, budget, &mut prompt);
                 match login(conn, shared, &nick, &account, attempt).await? {
                     true => (
                         Some(Arc::<str>::from(nick.key())),
@@ -118,7 +125,13 @@ pub(super) async fn register<S: Stream>(
                 if account.is_some() {
                     conn.queue(&words::logged_in(&nick, operator.0));
                 }
-                return Ok((nick, joined, Me { secure, account }));
+                let pace = prompt.pace;
+                let me = Me {
+                    secure,
+                    account,
+                    pace,
+                };
+                return Ok((nick, joined, me));
             }
             Err(NotEntered::Refused(Refused::ShuttingDown)) => return Err(Refusal::ShuttingDown),
             Err(why) => {
@@ -148,23 +161,45 @@ pub(super) async fn discard_typed_ahead<S: Stream>(conn: &mut Conn<S>) {
     }
 }
 
-/// Flushes, then reads one line; `None` after an over-long line (already answered).
+/// What the name prompt keeps across attempts: the pace of lines, and wrong passwords so far.
+struct Prompt {
+    pace: Pace,
+    failures: u32,
+}
+
+/// Flushes, waits for the pace if the user is over the rate, then reads one line (and counts
+/// it); `None` after an over-long line (already answered).
 async fn next_line<S: Stream>(
     conn: &mut Conn<S>,
     shared: &Services,
+    pace: &mut Pace,
 ) -> Result<Option<String>, Refusal> {
     loop {
         conn.flush().await.map_err(|_| Refusal::Gone)?;
-        return match conn.read_line().await {
-            Ok(Some(Decoded::Line(text))) => Ok(Some(text)),
-            // A telnet answer to send: flushed at the top of the loop.
+        if let Some(wait) = pace.wait(Instant::now()) {
+            // Not reading: TCP pushes back on a client that floods the prompt.
+            Timer::after(wait).await;
+        }
+        let line = match conn.read_line().await {
+            Ok(Some(Decoded::Line(text))) => Some(text),
+            // A telnet answer to send: flushed at the top of the loop. Not a line: not counted.
             Ok(Some(Decoded::Reply)) => continue,
-            Ok(Some(Decoded::TooLong)) => {
-                conn.queue(&words::too_long(shared.config.max_line));
-                Ok(None)
-            }
-            Ok(None) | Err(_) => Err(Refusal::Gone),
+            Ok(Some(Decoded::TooLong)) => None,
+            Ok(None) | Err(_) => return Err(Refusal::Gone),
         };
+        if let (true, Some(rate)) = (pace.spend(Instant::now()), shared.config.rate) {
+            crate::log_throttled!(
+                log::Level::Warn,
+                "rate limit: name prompt",
+                "{}: over the rate limit at the name prompt, delaying lines",
+                conn.peer
+            );
+            conn.queue(&words::slow_down(rate.burst, rate.per_sec));
+        }
+        if line.is_none() {
+            conn.queue(&words::too_long(shared.config.max_line));
+        }
+        return Ok(line);
     }
 }
 
@@ -175,7 +210,7 @@ async fn login<S: Stream>(
     shared: &Services,
     nick: &Nick,
     account: &Account,
-    (secure, budget, failures): (bool, Duration, &mut u32),
+    (secure, budget, prompt): (bool, Duration, &mut Prompt),
 ) -> Result<bool, Refusal> {
     if !login::passwords_allowed(shared, secure) {
         conn.queue(&words::passwords_need_tls(nick));
@@ -186,13 +221,13 @@ async fn login<S: Stream>(
         conn.queue(words::PASSWORD_VISIBLE);
     }
     conn.hide_input();
-    let answer = next_line(conn, shared).await;
+    let answer = next_line(conn, shared, &mut prompt.pace).await;
     conn.show_input();
     let Some(password) = answer?.filter(|p| !p.is_empty()) else {
         return Ok(false);
     };
     let ip = conn.peer.ip().to_canonical();
-    match login::book(shared, nick.key(), ip, budget) {
+    match login::book(shared, nick.key(), ip, budget).await {
         Turn::Now => {}
         Turn::After(delay) => {
             conn.queue(&words::login_delay(login::ceil_secs(delay)));
@@ -208,12 +243,13 @@ async fn login<S: Stream>(
         info!("{}: logged in as {nick}", conn.peer);
         return Ok(true);
     }
-    *failures += 1;
+    prompt.failures += 1;
+    let failures = prompt.failures;
     warn!(
         "{}: wrong password for {nick} ({} of {MAX_FAILURES})",
         conn.peer, failures
     );
-    if *failures >= MAX_FAILURES {
+    if failures >= MAX_FAILURES {
         return Err(Refusal::TooManyFailures);
     }
     conn.queue(&words::wrong_password(nick));

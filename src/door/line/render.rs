@@ -100,6 +100,7 @@ fn departure(nick: &Nick, why: &Departure) -> String {
                 Dropped::NodeLost(node) => format!("node {node} lost"),
                 Dropped::NodeRestarted(node) => format!("node {node} restarted"),
                 Dropped::NodeStopped => "server shutting down".to_owned(),
+                Dropped::NameTaken(holder) => words::name_taken_reason(holder),
             };
             words::left(nick, Some(&reason))
         }
@@ -164,6 +165,7 @@ fn reply_lines(reply: &Reply, out: &mut Vec<u8>) {
             reason,
             expires_ms,
         }) => words::you_were_banned(by, *expires_ms, reason.as_deref()),
+        Reply::NameTaken { nick, holder } => words::name_taken_while_cut_off(nick, holder),
         Reply::Kicked(nick) => words::you_kicked(nick),
         Reply::BanSet {
             target,
@@ -184,6 +186,8 @@ fn reply_lines(reply: &Reply, out: &mut Vec<u8>) {
         Reply::Unmuted(nick) => words::unmuted(nick),
         Reply::YouWereMuted { by, duration } => words::you_were_muted(by, duration.as_deref()),
         Reply::YouAreUnmuted => words::YOU_ARE_UNMUTED.to_owned(),
+        Reply::Unregistered(name) => words::unregistered(name),
+        Reply::AccountRemoved { name, by } => words::account_removed(name, by.as_ref()),
         Reply::Role {
             name,
             operator: true,
@@ -223,6 +227,7 @@ pub fn refused(refusal: &Refusal) -> String {
         Refusal::IgnoreFull(max) => words::ignore_full(*max),
         Refusal::NotIgnoring(nick) => words::not_ignoring(nick),
         Refusal::NotRegistered(name) => words::not_registered(name),
+        Refusal::NoSuchAccount(name) => words::no_such_account(name),
         Refusal::AccountsUnavailable => words::ACCOUNTS_UNAVAILABLE.to_owned(),
         Refusal::ShuttingDown => words::SHUTTING_DOWN.to_owned(),
     }

@@ -638,6 +638,43 @@ pub fn ignore_header(count: usize) -> String {
     format!("ignoring ({count}):")
 }
 
+/// Cluster mode: the last words to a user whose name another node gave away while this node
+/// was cut off from the cluster (past the heartbeat's expiry); the other user keeps it.
+pub fn name_taken_while_cut_off(nick: &Nick, holder: &str) -> String {
+    format!(
+        "disconnected: while this server was cut off from the cluster, another user took the \
+         name {nick} on node {holder}; reconnect and choose a name"
+    )
+}
+
+/// Cluster mode: why such a user left, in its room (`* NAME left (REASON)`).
+pub fn name_taken_reason(holder: &str) -> String {
+    format!("name taken on node {holder}")
+}
+
+/// `/register` from an address that has used up `--registrations-per-hour`; `wait_secs` until
+/// the next is allowed (shown in whole minutes, rounded up).
+pub fn too_many_registrations(per_hour: u32, wait_secs: u64) -> String {
+    let minutes = wait_secs.div_ceil(60).max(1);
+    format!(
+        "too many new accounts from your address (at most {per_hour} an hour): nothing \
+         registered, try again in {minutes} min"
+    )
+}
+
+/// `/unregister NAME` (operators) of a name that is not registered.
+pub fn no_such_account(name: &str) -> String {
+    format!("{name} is not registered")
+}
+
+/// To the users logged in to an account an operator removed with `/unregister NAME`.
+pub fn account_removed(name: &str, op: Option<&Nick>) -> String {
+    match op {
+        Some(op) => format!("{name} is no longer registered: {op} removed the account"),
+        None => unregistered(name),
+    }
+}
+
 fn messages(n: u32) -> String {
     if n == 1 {
         "1 message".into()

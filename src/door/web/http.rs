@@ -7,8 +7,10 @@
 //! [`MAX_HEADERS`] headers, and must arrive whole before a deadline, so a client that trickles
 //! bytes or sends an endless header holds neither memory nor a task for long.
 //!
-//! Nothing here knows which paths exist or what a WebSocket is.
+//! Nothing here knows which paths exist or what a WebSocket is, so the metrics endpoint
+//! (`metrics/endpoint.rs`) reads its requests with the same bounds.
 
+use std::borrow::Cow;
 use std::io;
 use std::time::{Duration, Instant};
 
@@ -141,6 +143,19 @@ pub enum HeadError {
     Io(#[from] io::Error),
 }
 
+impl HeadError {
+    /// The status to answer with, or `None` when there is nobody to answer: the connection
+    /// failed, or the deadline passed before a single byte came.
+    pub fn status(&self) -> Option<Status> {
+        match self {
+            HeadError::TooLarge | HeadError::TooManyHeaders => Some(Status::HeadersTooLarge),
+            HeadError::Malformed(_) => Some(Status::BadRequest),
+            HeadError::Timeout { partial: true } => Some(Status::RequestTimeout),
+            HeadError::Timeout { partial: false } | HeadError::Io(_) => None,
+        }
+    }
+}
+
 /// Reads request heads off one connection, keeping bytes that arrived after a head (the next
 /// pipelined request, or nothing) for the next call.
 #[derive(Debug, Default)]
@@ -269,6 +284,7 @@ pub enum Status {
     PayloadTooLarge,
     UpgradeRequired,
     HeadersTooLarge,
+    ServiceUnavailable,
 }
 
 impl Status {
@@ -286,16 +302,18 @@ impl Status {
             Status::PayloadTooLarge => (413, "Content Too Large"),
             Status::UpgradeRequired => (426, "Upgrade Required"),
             Status::HeadersTooLarge => (431, "Request Header Fields Too Large"),
+            Status::ServiceUnavailable => (503, "Service Unavailable"),
         }
     }
 }
 
-/// A response: status, headers, a static body, and whether the connection closes after it.
+/// A response: status, headers, a body (static, or made for this request), and whether the
+/// connection closes after it.
 #[derive(Debug, Clone)]
 pub struct Response {
     pub status: Status,
     pub headers: Vec<(&'static str, String)>,
-    pub body: &'static [u8],
+    pub body: Cow<'static, [u8]>,
     /// Send the headers (with the body's length) but not the body: the answer to HEAD.
     pub head_only: bool,
     pub close: bool,
@@ -304,10 +322,15 @@ pub struct Response {
 impl Response {
     /// A response with no headers yet.
     pub fn new(status: Status, body: &'static [u8]) -> Response {
+        Response::owned(status, Cow::Borrowed(body))
+    }
+
+    /// A response with a body made for it (the metrics endpoint's scrape).
+    pub fn owned(status: Status, body: impl Into<Cow<'static, [u8]>>) -> Response {
         Response {
             status,
             headers: Vec::new(),
-            body,
+            body: body.into(),
             head_only: false,
             close: false,
         }
@@ -324,6 +347,7 @@ impl Response {
             Status::PayloadTooLarge => b"413 request bodies are not accepted\n",
             Status::UpgradeRequired => b"426 WebSocket version 13 required\n",
             Status::HeadersTooLarge => b"431 request head too large\n",
+            Status::ServiceUnavailable => b"503 busy, try again later\n",
             _ => b"",
         };
         let mut response = Response::new(status, body);
@@ -359,7 +383,7 @@ impl Response {
         }
         out.extend_from_slice(b"\r\n");
         if !self.head_only && !bodyless {
-            out.extend_from_slice(self.body);
+            out.extend_from_slice(&self.body);
         }
         out
     }

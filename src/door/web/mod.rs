@@ -99,11 +99,7 @@ where
             Err(HeadError::Io(e)) => return Err(e),
             Err(e) => {
                 crate::log_throttled!(log::Level::Warn, "web-head", "{peer}: web: {e}");
-                let status = match e {
-                    HeadError::TooLarge | HeadError::TooManyHeaders => Status::HeadersTooLarge,
-                    HeadError::Timeout { .. } => Status::RequestTimeout,
-                    _ => Status::BadRequest,
-                };
+                let status = e.status().unwrap_or(Status::BadRequest);
                 secured(Response::error(status)).write(&mut stream).await?;
                 return Ok(None);
             }

@@ -13,6 +13,8 @@ use crate::hub::event::Refusal;
 use crate::hub::members::Who;
 use crate::hub::moderation::Decision;
 use crate::moderation::ban::{Ban, BanList, SharedBans, Target};
+use crate::moderation::lookalike;
+use crate::names::Nick;
 use crate::storage::accounts::Reloaded;
 use crate::vocab::Removal;
 
@@ -21,6 +23,15 @@ pub fn covers(target: &Target, who: &Who<'_>) -> bool {
     match target {
         Target::Name(name) => who.nick.key() == name.as_str() || who.account == Some(name.as_str()),
         Target::Net(net) => net.contains(who.ip),
+    }
+}
+
+/// Whether a ban on `target` would keep `who` out from now on: its address, its account, or its
+/// name or a look-alike of it (the rule the name prompt applies, `moderation/lookalike.rs`).
+fn locks_out(target: &Target, who: &Who<'_>) -> bool {
+    match target {
+        Target::Name(name) => lookalike::covers(name, who.nick) || covers(target, who),
+        Target::Net(_) => covers(target, who),
     }
 }
 
@@ -73,19 +84,24 @@ impl Bans {
                 return Err(Refusal::BanTooWide { target, min });
             }
         }
-        if covers(target, op) {
+        if locks_out(target, op) {
             return Err(Refusal::BanCoversYou);
         }
         let Target::Name(name) = target else {
             return Ok(());
         };
-        if self.cli_operators.contains(name) {
-            return Err(Refusal::CliOperator(name.clone()));
+        // The account named, or a look-alike of it (a ban on `boss_` would keep `boss` out at
+        // the name prompt).
+        let covered = self.cli_operators.iter().find(|op| {
+            *op == name || Nick::parse(op).is_ok_and(|nick| lookalike::covers(name, &nick))
+        });
+        if let Some(op) = covered {
+            return Err(Refusal::CliOperator(op.clone()));
         }
         // A connected member logged in to such an account, under another name.
         let protected = members.find_map(|w| {
             w.account
-                .filter(|a| covers(target, &w) && self.cli_operators.contains(*a))
+                .filter(|a| locks_out(target, &w) && self.cli_operators.contains(*a))
                 .map(str::to_owned)
         });
         protected.map_or(Ok(()), |name| Err(Refusal::CliOperator(name)))
@@ -151,8 +167,8 @@ impl Bans {
         for w in members {
             let ban = bans
                 .address(w.ip, now_ms)
-                .or_else(|| bans.name(w.nick.key(), now_ms))
-                .or_else(|| w.account.and_then(|a| bans.name(a, now_ms)));
+                .or_else(|| bans.name_exact(w.nick.key(), now_ms))
+                .or_else(|| w.account.and_then(|a| bans.name_exact(a, now_ms)));
             if let Some(ban) = ban {
                 let removal = Removal::Banned {
                     by: ban.by.as_str().into(),

@@ -8,6 +8,7 @@
 //! thread, written in order behind the hub's back; a write whose answer matters (`/op`, a
 //! SIGHUP reload) answers on the hub's control channel, so the hub never waits for the disk.
 
+mod accounts;
 mod bans;
 mod mutes;
 
@@ -15,7 +16,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_channel::Sender;
-use log::{info, warn};
+use log::info;
 
 use self::bans::Bans;
 use self::mutes::{Mutes, Muting};
@@ -27,7 +28,7 @@ use crate::hub::members::Who;
 use crate::limits::address::group;
 use crate::moderation::ban::{Ban, SharedBans};
 use crate::names::{Nick, RoomName};
-use crate::storage::accounts::{LogEntry, RoleChange, Saved, Store, StoredMute};
+use crate::storage::accounts::{InChat, LogEntry, Saved, Store, StoredMute};
 use crate::vocab::{Change, MemberId, Removal};
 
 /// What the hub must do about a moderation command or change.
@@ -144,8 +145,8 @@ impl Moderation {
     }
 
     /// An operator's command (the hub checked the role). Most are applied at once as a
-    /// [`Change`]; `/op` and `/deop` are stored first, and applied when the account thread
-    /// answers ([`Moderation::control`]).
+    /// [`Change`]; `/op`, `/deop` and `/unregister NAME` are stored first, and applied when the
+    /// account thread answers ([`Moderation::control`]).
     pub fn command<'a>(
         &mut self,
         command: OpCommand,
@@ -299,21 +300,9 @@ impl Moderation {
                 self.log(op.nick, "unmute", nick.key().to_owned(), [None, None]);
             }
             OpCommand::Role { nick, operator } => {
-                // Stored on the account thread, however long the database is locked; applied
-                // when the answer comes back.
-                let control = self.control.clone();
-                let (name, op) = (nick.key().to_owned(), op.id);
-                self.store
-                    .set_operator_in_chat_then(name, operator, move |result| {
-                        let stored = Control::RoleStored {
-                            op,
-                            nick,
-                            operator,
-                            result,
-                        };
-                        let _ = control.send_blocking(stored);
-                    });
+                self.store_first(op.id, nick, InChat::Role(operator))
             }
+            OpCommand::Unregister(nick) => self.store_first(op.id, nick, InChat::Remove),
             OpCommand::SetTopic { text, .. } => {
                 let Some(room) = cx.room else {
                     return Err(Refusal::WhichRoom);
@@ -361,13 +350,13 @@ impl Moderation {
                     None => self.request_reload(),
                 }
             }
-            Control::RoleStored {
+            Control::Stored {
                 op,
                 nick,
-                operator,
+                change,
                 result,
             } => {
-                return self.role_stored(op, (nick, operator), result, now_ms, members);
+                return self.stored(op, (nick, change), result, now_ms, members);
             }
         }
         Vec::new()
@@ -381,54 +370,6 @@ impl Moderation {
         self.store.reload(move |reloaded| {
             let _ = control.send_blocking(Control::Reloaded { reloaded, seen });
         });
-    }
-
-    /// `/op` or `/deop` by member `op`, once stored: applied to the members logged in to the
-    /// account, who are told (by the name the operator typed), as is the operator.
-    fn role_stored<'a>(
-        &mut self,
-        op: MemberId,
-        (nick, operator): (Nick, bool),
-        result: Result<RoleChange, crate::storage::StorageError>,
-        now_ms: i64,
-        members: impl Iterator<Item = Who<'a>> + Clone,
-    ) -> Vec<Decision> {
-        let refusal = match result {
-            Ok(RoleChange::Done) => None,
-            Ok(RoleChange::NotRegistered) => Some(Refusal::NotRegistered(nick.to_string())),
-            Ok(RoleChange::MadeOnCommandLine) => Some(Refusal::CliOperator(nick.to_string())),
-            Err(e) => {
-                warn!("/op {nick}: {e}");
-                Some(Refusal::AccountsUnavailable)
-            }
-        };
-        if let Some(refusal) = refusal {
-            return vec![Decision::Tell(op, Reply::Refused(refusal))];
-        }
-        let change = Change::Role {
-            name: nick.key().to_owned(),
-            operator,
-        };
-        let mut decisions = self.apply(&change, Origin::Echo, now_ms, None, members.clone());
-        let role = Reply::Role {
-            name: nick.shared(),
-            operator,
-        };
-        let holders: Vec<MemberId> = decisions
-            .iter()
-            .filter_map(|d| match d {
-                Decision::Operator { member, .. } if *member != op => Some(*member),
-                _ => None,
-            })
-            .collect();
-        decisions.extend(holders.into_iter().map(|h| Decision::Tell(h, role.clone())));
-        decisions.push(Decision::Tell(op, role));
-        decisions.push(Decision::Replicate(change));
-        if let Some(by) = members.clone().find(|w| w.id == op) {
-            let action = if operator { "op" } else { "deop" };
-            self.log(by.nick, action, nick.key().to_owned(), [None, None]);
-        }
-        decisions
     }
 
     /// Applies a change to this hub's state (its file is the account thread's business): the

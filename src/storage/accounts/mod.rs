@@ -13,8 +13,10 @@
 //!
 //! It must not know about sockets, sessions or membership: it stores and returns rows.
 
+pub mod addresses;
 mod changes;
 mod moderation;
+pub mod roster;
 mod store;
 
 use std::path::Path;
@@ -28,7 +30,7 @@ pub use self::moderation::{
     load_saved, load_topics, log_action, set_topic, LogEntry, Reloaded, Saved, StoredMute,
     StoredTopic,
 };
-pub use self::store::{Store, StoreThread};
+pub use self::store::{InChat, Store, StoreThread};
 use super::{open_connection, StorageError};
 use crate::clock;
 use crate::names::fold;
@@ -210,6 +212,17 @@ pub enum RoleChange {
     MadeOnCommandLine,
 }
 
+/// Whether the account `name` (folded) is an operator made on the command line (`role_origin`
+/// 'cli', or NULL: set by hand), which chat may not touch; `None` if it is not registered.
+pub fn made_on_command_line(conn: &Connection, name: &str) -> rusqlite::Result<Option<bool>> {
+    conn.prepare_cached(
+        "SELECT role = 'operator' AND COALESCE(role_origin, 'cli') = 'cli'
+         FROM accounts WHERE name = ?1",
+    )?
+    .query_row([name], |r| r.get(0))
+    .optional()
+}
+
 /// Gives or takes the operator role from chat (`/op`, `/deop`). An operator made on the command
 /// line (`role_origin` 'cli', or NULL: set by hand) keeps its role and its origin.
 pub fn set_operator_in_chat(
@@ -218,14 +231,7 @@ pub fn set_operator_in_chat(
     operator: bool,
 ) -> rusqlite::Result<RoleChange> {
     let name = fold(name);
-    let protected: Option<bool> = conn
-        .prepare_cached(
-            "SELECT role = 'operator' AND COALESCE(role_origin, 'cli') = 'cli'
-             FROM accounts WHERE name = ?1",
-        )?
-        .query_row([&name], |r| r.get(0))
-        .optional()?;
-    match protected {
+    match made_on_command_line(conn, &name)? {
         None => Ok(RoleChange::NotRegistered),
         // Already an operator, and one chat cannot undo: `/op` leaves it as it is.
         Some(true) if operator => Ok(RoleChange::Done),

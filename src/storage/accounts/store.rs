@@ -1,6 +1,7 @@
 //! The account threads: one writes in order on a read-write connection, one looks up on a
 //! read-only connection, so a login's lookup never queues behind a write stuck on a lock.
 
+use std::net::IpAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -9,9 +10,10 @@ use async_channel::{Receiver, Sender};
 use log::error;
 use rusqlite::Connection;
 
+use super::{addresses, roster};
 use super::{
     apply_change, create, delete, delete_ban, delete_mutes, find, find_like, insert_ban,
-    insert_mute, load_reloadable, log_action, open, open_lookups, set_operator_in_chat,
+    insert_mute, load_reloadable, log_action, now_text, open, open_lookups, set_operator_in_chat,
     set_password, set_topic, touch_login, Account, LogEntry, Reloaded, RoleChange, StoredMute,
 };
 use crate::moderation::ban::{Ban, Target};
@@ -20,6 +22,15 @@ use crate::storage::StorageError;
 use crate::vocab::Change;
 
 type Job = Box<dyn FnOnce(&Connection) + Send>;
+
+/// An operator's change to an account from chat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InChat {
+    /// `/op` (true) and `/deop`.
+    Role(bool),
+    /// `/unregister NAME`.
+    Remove,
+}
 
 /// A handle on the account threads. Cheap to clone; the threads end when every handle is gone.
 #[derive(Clone)]
@@ -137,30 +148,24 @@ impl Store {
         self.call(move |c| delete(c, &name)).await
     }
 
-    /// [`set_operator_in_chat`]: `/op` and `/deop`.
-    pub async fn set_operator_in_chat(
-        &self,
-        name: &str,
-        operator: bool,
-    ) -> Result<RoleChange, StorageError> {
-        let name = name.to_owned();
-        self.call(move |c| set_operator_in_chat(c, &name, operator))
-            .await
-    }
-
-    /// [`set_operator_in_chat`], answered to `done` on the account thread: the hub never waits
-    /// for the database.
-    pub fn set_operator_in_chat_then(
+    /// An operator's change to the account `name` from chat ([`set_operator_in_chat`] for
+    /// `/op` and `/deop`, [`roster::remove_in_chat`] for `/unregister NAME`), answered to `done`
+    /// on the account thread: the hub never waits for the database.
+    pub fn change_in_chat_then(
         &self,
         name: String,
-        operator: bool,
+        change: InChat,
         done: impl FnOnce(Result<RoleChange, StorageError>) + Send + 'static,
     ) {
         let job: Job = Box::new(move |conn| {
-            done(set_operator_in_chat(conn, &name, operator).map_err(StorageError::from))
+            let result = match change {
+                InChat::Role(operator) => set_operator_in_chat(conn, &name, operator),
+                InChat::Remove => roster::remove_in_chat(conn, &name),
+            };
+            done(result.map_err(StorageError::from));
         });
         if self.jobs.try_send(job).is_err() {
-            error!("the account thread is gone; a role change was not stored");
+            error!("the account thread is gone; an operator's account change was not stored");
         }
     }
     /// A store whose jobs are never run: for the hub's tests, which need no database.
@@ -173,9 +178,29 @@ impl Store {
         Store { jobs, lookups }
     }
 
-    pub fn touch_login(&self, name: &str) {
+    /// Notes a successful login to `name` from `address` (its group, see `limits/address.rs`):
+    /// the login time, and the address as one the account's owner uses.
+    pub fn touch_login(&self, name: &str, address: IpAddr) {
         let name = name.to_owned();
-        self.spawn("a login time", move |c| touch_login(c, &name));
+        self.spawn("a login", move |c| {
+            touch_login(c, &name)?;
+            addresses::remember(c, &name, address, &now_text())
+        });
+    }
+
+    /// Notes `address` (a group) as one the owner of `name` uses, as at registration.
+    pub fn remember_address(&self, name: &str, address: IpAddr) {
+        let name = name.to_owned();
+        self.spawn("an account's address", move |c| {
+            addresses::remember(c, &name, address, &now_text())
+        });
+    }
+
+    /// Whether `address` (a group) has logged in to `name` lately ([`addresses::knows`]).
+    pub async fn knows_address(&self, name: &str, address: IpAddr) -> Result<bool, StorageError> {
+        let name = name.to_owned();
+        self.look_up(move |c| addresses::knows(c, &name, address, &now_text()))
+            .await
     }
 
     pub fn insert_ban(&self, ban: Ban) {
