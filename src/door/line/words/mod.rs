@@ -14,6 +14,12 @@ use crate::session::TurnedAway;
 use crate::storage::Row;
 use crate::vocab::Kind;
 
+mod accounts;
+mod moderation;
+
+pub use self::accounts::*;
+pub use self::moderation::*;
+
 /// The first line a newcomer sees.
 pub const GREETING: &str = "Welcome to smolchat! What is your name?";
 
@@ -81,10 +87,10 @@ pub const NOTICE_VERBS: &[&str] = &[
 const JOINED: &str = "joined";
 const LEFT: &str = "left";
 const RENAMED: &str = "is now known as";
-const KICKED: &str = "was kicked by";
-const BANNED: &str = "was banned by";
-const SET_TOPIC: &str = "set the topic of";
-const CLEARED_TOPIC: &str = "cleared the topic of";
+pub(super) const KICKED: &str = "was kicked by";
+pub(super) const BANNED: &str = "was banned by";
+pub(super) const SET_TOPIC: &str = "set the topic of";
+pub(super) const CLEARED_TOPIC: &str = "cleared the topic of";
 
 /// Why the server removed somebody, shown in the leave notice.
 pub const REASON_TOO_SLOW: &str = "not reading fast enough";
@@ -349,295 +355,6 @@ pub const SEARCH_UNAVAILABLE: &str = "(search is unavailable right now)";
 /// (`--max-unregistered`).
 pub const EVICTED_WAITING: &str = "too many connections waiting for a name; try again";
 
-// --- Accounts (issue #13) ---
-
-/// Told to a client that cannot hide typing (nc), before it types a password.
-pub const PASSWORD_VISIBLE: &str =
-    "note: your client shows what you type, so the password will be visible on your screen";
-
-/// The last words after the third wrong password on one connection.
-pub const TOO_MANY_FAILURES: &str = "too many wrong passwords, closing connection";
-
-/// When the account store cannot answer.
-pub const ACCOUNTS_UNAVAILABLE: &str = "(accounts are unavailable right now, try again later)";
-
-/// An empty line ends a password dialogue.
-pub const CANCELLED: &str = "cancelled, nothing changed";
-
-pub const PASSWORDS_DIFFER: &str = "the two passwords differ, nothing changed";
-
-pub const TYPE_AGAIN: &str = "type the same password again:";
-
-pub const NOT_LOGGED_IN: &str = "you are not logged in to a registered name (see /register, /help)";
-
-/// Why a password is refused on this connection: it would cross the network in clear.
-pub fn passwords_need_tls(nick: &Nick) -> String {
-    format!("{nick} is registered, but this server accepts passwords only over TLS or from loopback, and this connection is plaintext: choose another name")
-}
-
-pub const PLAINTEXT_REFUSED: &str = "this server accepts passwords only over TLS or from loopback, and this connection is plaintext: nothing changed";
-
-pub fn ask_password(nick: &Nick) -> String {
-    format!("{nick} is registered: type its password (an empty line to choose another name)")
-}
-
-/// An attempt refused at once, because others on the same account (or from the same address)
-/// are queued for longer than a login may wait.
-pub fn login_busy(nick: &str, secs: u64) -> String {
-    format!("too many login attempts on {nick} right now: try again in {secs} s")
-}
-
-/// After a refused password dialogue: lines the client had typed ahead (a password, perhaps)
-/// were thrown away rather than read as a name or a public line.
-pub fn typed_ahead_discarded(lines: usize) -> String {
-    format!("({lines} line(s) typed ahead were discarded, in case they held a password)")
-}
-
-pub fn login_delay(secs: u64) -> String {
-    format!("after failed logins, this attempt is checked in {secs} s")
-}
-
-pub fn wrong_password(nick: &Nick) -> String {
-    format!("wrong password for {nick}")
-}
-
-pub fn logged_in(nick: &Nick, operator: bool) -> String {
-    if operator {
-        format!("logged in as {nick} (operator)")
-    } else {
-        format!("logged in as {nick}")
-    }
-}
-
-pub fn choose_password(nick: &Nick) -> String {
-    format!(
-        "choose a password for {nick} (at least {} characters; an empty line cancels):",
-        crate::accounts::password::MIN_LEN
-    )
-}
-
-pub fn password_too_short() -> String {
-    format!(
-        "too short (at least {} characters), nothing changed",
-        crate::accounts::password::MIN_LEN
-    )
-}
-
-pub fn already_registered(nick: &Nick) -> String {
-    format!("{nick} is already registered")
-}
-
-pub fn registered(nick: &Nick) -> String {
-    format!("{nick} is now registered: from now on the name prompt asks for this password")
-}
-
-pub fn current_password(account: &str) -> String {
-    format!("current password for {account} (an empty line cancels):")
-}
-
-pub const NEW_PASSWORD: &str = "new password (an empty line cancels):";
-
-pub const PASSWORD_CHANGED: &str = "password changed";
-
-pub const WRONG_PASSWORD_UNCHANGED: &str = "wrong password, nothing changed";
-
-pub fn unregistered(account: &str) -> String {
-    format!("{account} is no longer registered")
-}
-
-/// A name refused because it looks like a registered name (the same confusable skeleton).
-pub fn name_like_registered(nick: &Nick) -> String {
-    format!("name taken: {nick} looks too much like a registered name")
-}
-
-pub fn name_registered_on_rename(nick: &Nick) -> String {
-    format!("{nick} is registered to someone else: to use it, log in with it at the name prompt (see /help)")
-}
-
-// --- Moderation (issue #13) ---
-
-/// `until lifted` or `until <time> UTC`, as replies and `smolchat ban` show an expiry.
-pub fn until(expires_ms: Option<i64>) -> String {
-    match expires_ms {
-        Some(ms) => format!(
-            "until {} UTC",
-            crate::clock::format_utc(ms).get(..16).unwrap_or_default()
-        ),
-        None => "until lifted".to_owned(),
-    }
-}
-
-fn with_reason(text: String, reason: Option<&str>) -> String {
-    match reason {
-        Some(reason) => format!("{text} ({reason})"),
-        None => text,
-    }
-}
-
-pub fn operators_only(command: &str) -> String {
-    format!("{command} is for operators only (see /help)")
-}
-
-/// The room's notice of a kick: `* NAME was kicked by OP (REASON)`.
-pub fn kicked(nick: &Nick, op: &str, reason: Option<&str>) -> String {
-    with_reason(format!("* {nick} {KICKED} {op}"), reason)
-}
-
-pub fn you_were_kicked(op: &str, reason: Option<&str>) -> String {
-    with_reason(format!("you were kicked by {op}"), reason)
-}
-
-pub fn you_kicked(nick: &Nick) -> String {
-    format!("kicked {nick}")
-}
-
-/// The room's notice of a ban that removed somebody.
-pub fn banned(nick: &Nick, op: &str, reason: Option<&str>) -> String {
-    with_reason(format!("* {nick} {BANNED} {op}"), reason)
-}
-
-pub fn you_were_banned(op: &str, expires_ms: Option<i64>, reason: Option<&str>) -> String {
-    with_reason(
-        format!("you are banned by {op} {}", until(expires_ms)),
-        reason,
-    )
-}
-
-/// The one line a banned address gets at connect, before the connection closes.
-pub fn address_banned(expires_ms: Option<i64>, reason: Option<&str>) -> String {
-    with_reason(
-        format!(
-            "your address is banned from this server {}",
-            until(expires_ms)
-        ),
-        reason,
-    )
-}
-
-/// At the name prompt (or on `/nick`): the name is banned.
-pub fn name_banned(nick: &Nick, expires_ms: Option<i64>) -> String {
-    format!(
-        "{nick} is banned {}: choose another name",
-        until(expires_ms)
-    )
-}
-
-pub fn ban_set(target: &str, expires_ms: Option<i64>, kicked: usize) -> String {
-    format!(
-        "banned {target} {} (disconnected {kicked})",
-        until(expires_ms)
-    )
-}
-
-pub const BAN_COVERS_YOU: &str = "that ban would cover you, not set";
-
-pub fn unbanned(target: &str) -> String {
-    format!("lifted the ban on {target}")
-}
-
-pub fn no_ban(target: &str) -> String {
-    format!("no ban on {target} (see /bans)")
-}
-
-pub fn bans_header(count: usize) -> String {
-    format!("bans ({count}):")
-}
-
-pub fn ban_entry(target: &str, by: &str, expires_ms: Option<i64>, reason: Option<&str>) -> String {
-    with_reason(format!("  {target} by {by} {}", until(expires_ms)), reason)
-}
-
-pub fn mute_set(nick: &Nick, duration: Option<&str>) -> String {
-    match duration {
-        Some(d) => format!("muted {nick} for {d}"),
-        None => format!("muted {nick} until unmuted"),
-    }
-}
-
-pub fn you_were_muted(op: &Nick, duration: Option<&str>) -> String {
-    let how_long = duration.map_or("until unmuted".to_owned(), |d| format!("for {d}"));
-    format!("you were muted by {op} {how_long}: your public lines and /me are not sent; private lines to operators still work")
-}
-
-pub const YOU_ARE_MUTED: &str = "you are muted: not sent (private lines to operators still work)";
-
-pub fn unmuted(nick: &Nick) -> String {
-    format!("{nick} is no longer muted")
-}
-
-pub const YOU_ARE_UNMUTED: &str = "you are no longer muted";
-
-pub fn not_muted(nick: &Nick) -> String {
-    format!("{nick} is not muted")
-}
-
-pub fn now_operator(name: &str) -> String {
-    format!("{name} is now an operator")
-}
-
-pub fn no_longer_operator(name: &str) -> String {
-    format!("{name} is no longer an operator")
-}
-
-/// `/deop` or `/ban` by name of an operator made with `smolchat op add`.
-pub fn operator_from_command_line(name: &str) -> String {
-    format!(
-        "{name} was made an operator on the command line; only `smolchat op remove` takes that role"
-    )
-}
-
-/// `/ban` of a prefix wider than [`crate::moderation::ban::MIN_PREFIX_V4`] or `_V6`.
-pub fn ban_too_wide(target: &str, min: u8) -> String {
-    format!(
-        "{target} is too wide to ban: a prefix shorter than /{min} would lock out a large part \
-         of the internet (an operator who really means it edits the database)"
-    )
-}
-
-pub fn not_registered(name: &str) -> String {
-    format!("{name} is not registered (only registered names can be operators)")
-}
-
-pub fn topic(room: &RoomName, text: &str, by: &str) -> String {
-    format!("topic of {room}: {text} (set by {by})")
-}
-
-pub fn no_topic(room: &RoomName) -> String {
-    format!("{room} has no topic")
-}
-
-pub fn topic_set(op: &str, room: &RoomName, text: &str) -> String {
-    format!("* {op} {SET_TOPIC} {room}: {text}")
-}
-
-pub fn topic_cleared(op: &str, room: &RoomName) -> String {
-    format!("* {op} {CLEARED_TOPIC} {room}")
-}
-
-pub fn ignoring(nick: &Nick) -> String {
-    format!(
-        "ignoring {nick}: you will not see their lines or private messages (on this connection)"
-    )
-}
-
-pub fn unignored(nick: &Nick) -> String {
-    format!("no longer ignoring {nick}")
-}
-
-pub fn not_ignoring(nick: &Nick) -> String {
-    format!("you are not ignoring {nick}")
-}
-
-pub const IGNORE_SELF: &str = "you cannot ignore yourself";
-
-pub fn ignore_full(max: usize) -> String {
-    format!("you ignore {max} names already (the most one connection may): /unignore one first")
-}
-
-pub fn ignore_header(count: usize) -> String {
-    format!("ignoring ({count}):")
-}
-
 /// Cluster mode: the last words to a user whose name another node gave away while this node
 /// was cut off from the cluster (past the heartbeat's expiry); the other user keeps it.
 pub fn name_taken_while_cut_off(nick: &Nick, holder: &str) -> String {
@@ -650,29 +367,6 @@ pub fn name_taken_while_cut_off(nick: &Nick, holder: &str) -> String {
 /// Cluster mode: why such a user left, in its room (`* NAME left (REASON)`).
 pub fn name_taken_reason(holder: &str) -> String {
     format!("name taken on node {holder}")
-}
-
-/// `/register` from an address that has used up `--registrations-per-hour`; `wait_secs` until
-/// the next is allowed (shown in whole minutes, rounded up).
-pub fn too_many_registrations(per_hour: u32, wait_secs: u64) -> String {
-    let minutes = wait_secs.div_ceil(60).max(1);
-    format!(
-        "too many new accounts from your address (at most {per_hour} an hour): nothing \
-         registered, try again in {minutes} min"
-    )
-}
-
-/// `/unregister NAME` (operators) of a name that is not registered.
-pub fn no_such_account(name: &str) -> String {
-    format!("{name} is not registered")
-}
-
-/// To the users logged in to an account an operator removed with `/unregister NAME`.
-pub fn account_removed(name: &str, op: Option<&Nick>) -> String {
-    match op {
-        Some(op) => format!("{name} is no longer registered: {op} removed the account"),
-        None => unregistered(name),
-    }
 }
 
 fn messages(n: u32) -> String {
