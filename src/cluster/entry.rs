@@ -532,14 +532,7 @@ impl<'a> Fields<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn nick(s: &str) -> Nick {
-        Nick::parse(s).unwrap()
-    }
-
-    fn room(s: &str) -> RoomName {
-        RoomName::parse(s).unwrap()
-    }
+    use crate::names::testing::{nick, room};
 
     /// Every kind of entry reads back as itself, bodies with separators and multibyte text too.
     #[test]

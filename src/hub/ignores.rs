@@ -92,10 +92,7 @@ impl Ignores {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn nick(s: &str) -> Nick {
-        Nick::parse(s).unwrap()
-    }
+    use crate::names::testing::nick;
 
     /// Ignoring is per member, follows renames, is capped, and refuses oneself.
     #[test]

@@ -274,6 +274,7 @@ fn who(id: MemberId, m: &Member) -> Who<'_> {
 mod tests {
     use super::*;
     use crate::hub::outbox::{outbox, Budget};
+    use crate::names::testing::room;
 
     fn member(name: &str, budget: &Arc<Budget>) -> (Member, crate::hub::outbox::Inbox) {
         let (outbox, inbox) = outbox(1024, budget.clone());
@@ -287,10 +288,6 @@ mod tests {
             echo: false,
         };
         (member, inbox)
-    }
-
-    fn room(name: &str) -> RoomName {
-        RoomName::parse(name).unwrap()
     }
 
     /// A member sits in several rooms; leaving one keeps the others; removal empties them all,

@@ -96,10 +96,7 @@ impl Names {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn nick(s: &str) -> Nick {
-        Nick::parse(s).unwrap()
-    }
+    use crate::names::testing::nick;
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()

@@ -91,10 +91,7 @@ impl Notices {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn nick(s: &str) -> Nick {
-        Nick::parse(s).unwrap()
-    }
+    use crate::names::testing::nick;
 
     #[test]
     fn a_small_room_sees_every_notice() {

@@ -129,14 +129,7 @@ impl Remotes {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn nick(s: &str) -> Nick {
-        Nick::parse(s).unwrap()
-    }
-
-    fn room(s: &str) -> RoomName {
-        RoomName::parse(s).unwrap()
-    }
+    use crate::names::testing::{nick, room};
 
     /// Members of other nodes are found by name, listed by room, renamed, and forgotten with
     /// their node.

@@ -23,7 +23,8 @@ use super::render::{Personal, Render, RendererId, Renderers};
 use super::state::Hub;
 use crate::clock::ManualClock;
 use crate::moderation::ban::BanList;
-use crate::names::{Nick, RoomName};
+use crate::names::testing::room;
+use crate::names::Nick;
 use crate::storage::accounts::{Saved, Store};
 use crate::vocab::{Kind, MemberId};
 
@@ -170,10 +171,6 @@ impl Fixture {
         }
         lines
     }
-}
-
-fn room(name: &str) -> RoomName {
-    RoomName::parse(name).unwrap()
 }
 
 /// A public line is relayed to the others only once the writer has committed it, with its id;

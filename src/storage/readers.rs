@@ -185,6 +185,29 @@ pub(super) fn removed_after(conn: &Connection, room: &str) -> rusqlite::Result<O
     }
 }
 
+/// Formats a row selected as `id, sent_at, sender, kind, body` with `format`, appending it to
+/// `out`; returns its id.
+pub(super) fn format_row(
+    row: &rusqlite::Row<'_>,
+    format: Format,
+    out: &mut Vec<u8>,
+) -> rusqlite::Result<i64> {
+    let id: i64 = row.get(0)?;
+    let sent_at: String = row.get(1)?;
+    let sender: String = row.get(2)?;
+    let kind: String = row.get(3)?;
+    let body: String = row.get(4)?;
+    let row = Row {
+        id,
+        sent_at: &sent_at,
+        sender: &sender,
+        kind: Kind::from_word(&kind),
+        body: &body,
+    };
+    format(&row, out);
+    Ok(id)
+}
+
 /// Reads and formats one chunk of a page, walking `(room, id)` forwards from `from`.
 fn read_rows(
     conn: &Connection,
@@ -206,21 +229,8 @@ fn read_rows(
         last: None,
     };
     while let Some(row) = rows.next()? {
-        let id: i64 = row.get(0)?;
-        let sent_at: String = row.get(1)?;
-        let sender: String = row.get(2)?;
-        let kind: String = row.get(3)?;
-        let body: String = row.get(4)?;
-        chunk.last = Some(id);
+        chunk.last = Some(format_row(row, format, &mut chunk.text)?);
         chunk.count += 1;
-        let row = Row {
-            id,
-            sent_at: &sent_at,
-            sender: &sender,
-            kind: Kind::from_word(&kind),
-            body: &body,
-        };
-        format(&row, &mut chunk.text);
     }
     debug!(
         "read {} history lines of {room} in {} us",

@@ -14,9 +14,8 @@ use log::debug;
 use rusqlite::{params, Connection};
 
 use super::query::SearchQuery;
-use super::readers::removed_after;
-use super::{Format, Row};
-use crate::vocab::Kind;
+use super::readers::{format_row, removed_after};
+use super::Format;
 
 /// One page of matches, formatted as replayed lines, newest first.
 #[derive(Debug, Clone)]
@@ -77,21 +76,8 @@ pub(super) fn read_hits(
             hits.more = true;
             break;
         }
-        let id: i64 = row.get(0)?;
-        let sent_at: String = row.get(1)?;
-        let sender: String = row.get(2)?;
-        let kind: String = row.get(3)?;
-        let body: String = row.get(4)?;
-        hits.oldest = Some(id);
+        hits.oldest = Some(format_row(row, format, &mut hits.text)?);
         hits.count += 1;
-        let row = Row {
-            id,
-            sent_at: &sent_at,
-            sender: &sender,
-            kind: Kind::from_word(&kind),
-            body: &body,
-        };
-        format(&row, &mut hits.text);
     }
     if !hits.more {
         hits.removed = removed_after(conn, room)?;
@@ -108,6 +94,7 @@ pub(super) fn read_hits(
 mod tests {
     use super::*;
     use crate::storage::schema::open_connection;
+    use crate::storage::Row;
 
     fn db(rows: &[(i64, &str, &str)]) -> (tempfile::TempDir, Connection) {
         let dir = tempfile::tempdir().unwrap();

@@ -405,30 +405,20 @@ impl Moderation {
                     tell: act && w.operator != *operator,
                 })
                 .collect(),
-            Change::Ban {
-                target,
-                reason,
-                by,
-                created_ms,
-                expires_ms,
-            } => {
-                let target = crate::moderation::ban::Target::parse(target);
-                let ban = Ban {
-                    target: target.clone(),
-                    reason: reason.clone(),
-                    by: by.clone(),
-                    created_ms: *created_ms,
-                    expires_ms: *expires_ms,
+            Change::Ban { .. } => {
+                let Some(ban) = Ban::of(change) else {
+                    return Vec::new();
+                };
+                let target = ban.target.clone();
+                let removal = Removal::Banned {
+                    by: ban.by.as_str().into(),
+                    reason: ban.reason.as_deref().map(Into::into),
+                    expires_ms: ban.expires_ms,
                 };
                 self.bans.add(ban, now_ms);
                 if !act {
                     return Vec::new();
                 }
-                let removal = Removal::Banned {
-                    by: by.as_str().into(),
-                    reason: reason.as_deref().map(Into::into),
-                    expires_ms: *expires_ms,
-                };
                 members
                     .filter(|w| bans::covers(&target, w))
                     .map(|w| Decision::Remove(w.id, removal.clone()))

@@ -77,22 +77,11 @@ pub fn apply_change(
         Change::Role { name, operator } => {
             set_operator(&tx, name, *operator)?;
         }
-        Change::Ban {
-            target,
-            reason,
-            by,
-            created_ms,
-            expires_ms,
-        } => insert_ban(
-            &tx,
-            &Ban {
-                target: Target::parse(target),
-                reason: reason.clone(),
-                by: by.clone(),
-                created_ms: *created_ms,
-                expires_ms: *expires_ms,
-            },
-        )?,
+        Change::Ban { .. } => {
+            if let Some(ban) = Ban::of(change) {
+                insert_ban(&tx, &ban)?;
+            }
+        }
         Change::Unban { target } => {
             delete_ban(&tx, &Target::parse(target))?;
         }

@@ -6,6 +6,7 @@ use std::time::Duration;
 use proptest::prelude::*;
 
 use super::*;
+use crate::names::testing::nick;
 
 fn cmd(s: &str) -> Parsed {
     match parse(s) {
@@ -20,10 +21,6 @@ fn hub(request: Request) -> Parsed {
 
 fn local(local: Local) -> Parsed {
     Parsed::Local(local)
-}
-
-fn nick(s: &str) -> Nick {
-    Nick::parse(s).unwrap()
 }
 
 #[test]

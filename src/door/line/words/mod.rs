@@ -482,10 +482,7 @@ pub fn mimics_notice(action: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn nick(s: &str) -> Nick {
-        Nick::parse(s).unwrap()
-    }
+    use crate::names::testing::nick;
 
     /// A replayed line is the live line behind its time.
     #[test]
