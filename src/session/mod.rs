@@ -5,12 +5,14 @@
 //! rather than copy it:
 //!
 //! - [`login`]: a name's account and ban, the login limiter, password checks (Argon2id off the
-//!   executor), and the rule that passwords cross only TLS or loopback.
+//!   executor), the rule that passwords cross only TLS or loopback, and new accounts (within
+//!   `--registrations-per-hour`).
 //! - [`enter`]: a name claimed cluster-wide and registered with the hub, or released; the checks
 //!   a rename passes before the hub sees it.
-//! - [`rate`]: the per-user line rate (delayed, never dropped).
 //! - [`pump`]: outbox output written while the session waits for something else.
 //! - [`history`]: history pages streamed chunk by chunk, in a door's own format.
+//! - The line rate is `limits::ratelimit::Pace` (delayed, never dropped), kept from the name
+//!   prompt to the last line.
 //!
 //! Admission (per-address caps, the waiting queue, bans at accept) and shutdown are `net/`'s,
 //! before and around every door. This layer knows no door and no socket: it speaks to the hub,
