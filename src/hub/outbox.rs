@@ -29,9 +29,6 @@ use event_listener::Event;
 
 use crate::hub::render::RendererId;
 
-/// A formatted line, newline included, ready to be appended to outboxes.
-pub type Line = Box<[u8]>;
-
 /// Capacity reserved when an empty buffer gets its first line: most wakes carry a few lines, so
 /// this makes them cost one allocation instead of a doubling series.
 const FIRST_RESERVE: usize = 1024;
@@ -200,11 +197,6 @@ impl Outbox {
     /// `slack`: asking for a list must never get the asker dropped as a slow reader.
     pub fn push_reply(&self, line: &[u8], slack: usize) -> Result<(), PushError> {
         self.append(line, self.shared.limit.saturating_add(slack))
-    }
-
-    /// Appends a line built from text.
-    pub fn push_text(&self, text: &str) -> Result<(), PushError> {
-        self.push(&line(text))
     }
 
     /// Appends a line like [`Outbox::push`] but leaves the wake-up to the caller: `Ok(true)`
@@ -397,17 +389,16 @@ impl Drop for Inbox {
     }
 }
 
-/// Builds a line from text, adding the newline.
-pub fn line(text: &str) -> Line {
-    let mut bytes = Vec::with_capacity(text.len() + 1);
-    bytes.extend_from_slice(text.as_bytes());
-    bytes.push(b'\n');
-    bytes.into_boxed_slice()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    impl Outbox {
+        /// Appends `text` and a newline (the hub itself only ever appends rendered bytes).
+        fn push_text(&self, text: &str) -> Result<(), PushError> {
+            self.push(format!("{text}\n").as_bytes())
+        }
+    }
 
     fn budget() -> Arc<Budget> {
         Budget::new(usize::MAX)
