@@ -2,9 +2,9 @@
 //!
 //! Registering stays optional; an unregistered name works as before. What lives here:
 //! [`hasher`] (Argon2id off the executor), [`password`] (a secret that cannot be logged), and
-//! `app/cli.rs` (`smolchat op add|remove|list`, `smolchat ban list|add|remove`). The dialogues with the user are in
-//! `session/register.rs` (login at the name prompt) and `session/account.rs` (`/register`,
-//! `/password`, `/unregister`); the SQL is in `storage/accounts.rs`.
+//! `app/cli.rs` (`smolchat op`, `ban` and `account`). Logging in and new accounts are the
+//! session services' (`session/login.rs`), which every door's dialogues call (the line door's
+//! are `door/line/register.rs` and `door/line/account.rs`); the SQL is in `storage/accounts/`.
 pub mod hasher;
 pub mod password;
 mod scratch;

@@ -8,7 +8,8 @@
 //!
 //! It must not know about sessions, outboxes, membership or SQL. It hands the hub
 //! [`Incoming`] values and takes [`Entry`]s; what an entry means for a room is the hub's business
-//! (`src/hub/cluster.rs`), and storing it is the history writer's.
+//! (`hub/link.rs` is its seam, `hub/core.rs` applies entries, `hub/cluster.rs` handles what the
+//! threads report), and storing it is the history writer's.
 //!
 //! Why the sync client: `redis` with `default-features = false, features = ["streams"]` builds
 //! on std networking only, while its async API on smol (`smol-comp`) brings the async runtime

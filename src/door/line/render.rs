@@ -1,7 +1,7 @@
 //! The line door's renderer: the hub's events as the lines nc and telnet users read.
 //!
 //! Every line ends in `\n`; the connection turns that into CR LF for telnet clients when it
-//! writes. The words come from `protocol.rs`, so a rendered line and the `/me` guard use the
+//! writes. The words come from `words/`, so a rendered line and the `/me` guard use the
 //! same verbs.
 
 use unicode_width::UnicodeWidthStr;
