@@ -4,8 +4,9 @@
 //! The index holds the room as a second column, so the expression asks for the room's word as
 //! well as the user's terms, and FTS5 intersects the two lists: a word common elsewhere but
 //! rare in this room costs only its rare matches. The room is checked exactly on `messages` too,
-//! since `my-room` and `my.room` are the same words to the tokenizer. Private lines are never
-//! stored, so they are never found.
+//! since `my-room` and `my.room` are the same words to the tokenizer; a room whose name has no
+//! word at all (`-`) is walked by its own messages instead ([`BY_ROOM`]). Private lines are
+//! never stored, so they are never found.
 //!
 //! A search's cost is bounded ([`BUDGET`]): most cost a millisecond, but a phrase of common
 //! words that never follow each other makes FTS5 check the positions in every message holding
@@ -51,16 +52,37 @@ pub struct Hits {
     pub removed: Option<Arc<str>>,
 }
 
+/// Whether the index can find `room` by its words: a room name of punctuation alone (`-`) has
+/// none.
+fn room_has_words(room: &str) -> bool {
+    room.chars().any(char::is_alphanumeric)
+}
+
 /// The FTS5 expression for `query` within `room`.
 fn expression(query: &SearchQuery, room: &str) -> String {
-    // A room name of punctuation alone (`-`) has no word to look for: only the check on
-    // `messages` then restricts to the room.
-    if room.chars().any(char::is_alphanumeric) {
+    if room_has_words(room) {
         format!("room : \"{room}\" AND body : ( {} )", query.to_fts())
     } else {
         format!("body : ( {} )", query.to_fts())
     }
 }
+
+/// The usual plan: the index's matches, newest first, in the room (both lists intersected).
+const BY_INDEX: &str = "SELECT m.id, m.sent_at, m.sender, m.kind, m.body
+     FROM messages_fts JOIN messages m ON m.id = messages_fts.rowid
+     WHERE messages_fts MATCH ?1 AND messages_fts.rowid < ?2 AND m.room = ?3
+     ORDER BY messages_fts.rowid DESC LIMIT ?4";
+
+/// For a room the index cannot find by its words: the room's messages newest first (the
+/// `(room, id)` index), each checked against the index by its id. Walking every match in every
+/// room instead would cost as much as the word is common elsewhere, which the budget would
+/// refuse, for a room that may hold a handful of messages.
+const BY_ROOM: &str = "SELECT m.id, m.sent_at, m.sender, m.kind, m.body
+     FROM messages m
+     WHERE m.room = ?3 AND m.id < ?2 AND EXISTS (
+         SELECT 1 FROM messages_fts WHERE messages_fts MATCH ?1 AND messages_fts.rowid = m.id
+     )
+     ORDER BY m.id DESC LIMIT ?4";
 
 /// Up to `limit` messages of `room` with ids below `before` that match `query`, newest first;
 /// [`StorageError::SearchTooCostly`] past [`BUDGET`].
@@ -119,12 +141,11 @@ fn hits(
     limit: u32,
 ) -> rusqlite::Result<Hits> {
     let started = Instant::now();
-    let mut stmt = conn.prepare_cached(
-        "SELECT m.id, m.sent_at, m.sender, m.kind, m.body
-         FROM messages_fts JOIN messages m ON m.id = messages_fts.rowid
-         WHERE messages_fts MATCH ?1 AND messages_fts.rowid < ?2 AND m.room = ?3
-         ORDER BY messages_fts.rowid DESC LIMIT ?4",
-    )?;
+    let mut stmt = conn.prepare_cached(if room_has_words(room) {
+        BY_INDEX
+    } else {
+        BY_ROOM
+    })?;
     // One more than the page, to know whether there is another.
     let mut rows = stmt.query(params![
         expression(query, room),
@@ -299,5 +320,21 @@ mod tests {
         let hits = read_hits_within(&mut conn, "lobby", &word, i64::MAX, 20, 2_000).unwrap();
         assert_eq!(hits.count, 20);
         assert!(hits.more);
+    }
+
+    /// In a room whose name has no word for the index (`-`), a word common in other rooms
+    /// costs what the room holds, not what the others hold: found within the budget.
+    #[test]
+    fn a_room_of_punctuation_is_searched_by_its_own_messages() {
+        let mut rows: Vec<(i64, &str, &str)> = (1..=400)
+            .map(|id| (id, "lobby", "the fox everywhere"))
+            .collect();
+        rows.push((401, "-", "a fox in the dash room"));
+        rows.extend((402..=800).map(|id| (id, "lobby", "the fox everywhere")));
+        let (_dir, mut conn) = db(&rows);
+        let fox = SearchQuery::parse("fox").unwrap();
+        let hits = read_hits_within(&mut conn, "-", &fox, i64::MAX, 20, 2_000).unwrap();
+        assert_eq!(lines(&hits), ["bob: a fox in the dash room"]);
+        assert!(!hits.more);
     }
 }
