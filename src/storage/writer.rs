@@ -243,8 +243,8 @@ fn commit_with_retry(conn: &mut Connection, batch: &[Record], mut retry: Retry<'
         }
         std::thread::sleep(delay);
         delay = (delay * 2).min(Duration::from_secs(1));
-        // The file is full: the batch waits, but retention need not (a step deletes before it
-        // writes, so it runs in a full file, and what it frees the batch can use). Otherwise a
+        // The file is full: the batch waits, but retention need not (a step frees more pages
+        // than it needs, so it runs in a full file, and what it frees the batch can use). Otherwise a
         // full disk would stop the one thing that can make room, for as long as chat is paused.
         if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) {
             if let Some(retention) = retry.retention.as_mut() {
