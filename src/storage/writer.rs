@@ -6,7 +6,8 @@
 //! committed id and signals the hub, which relays only lines up to that id: while commits fail,
 //! chat pauses instead of relaying lines that are not stored.
 //!
-//! Between commits, and only then, it gives [`Retention`] a bounded step when one is due.
+//! Between commits, and only then, it gives [`Retention`] a bounded step when one is due; also
+//! between the retries of a commit that failed on a full disk, since a step makes room.
 //!
 //! It must not know about sessions or the hub: it sees records and barriers, nothing else.
 
