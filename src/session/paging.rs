@@ -144,9 +144,10 @@ pub(super) async fn search<S: Stream>(
             return conn.flush().await;
         }
     };
-    conn.queue(&protocol::search_start(room, &query, older));
+    // Asked first, so that a refused search is one line without a page around it.
     match history.search(room, &query, before, SEARCH_PAGE).await {
         Ok(hits) => {
+            conn.queue(&protocol::search_start(room, &query, older));
             conn.queue_bytes(&hits.text);
             if let Some(after) = &hits.removed {
                 conn.queue(&protocol::older_removed(after));
@@ -160,8 +161,34 @@ pub(super) async fn search<S: Stream>(
                 }));
             }
         }
+        // Limits, not faults: one line to the user, the log aggregated.
+        Err(StorageError::SearchBusy) => {
+            crate::log_throttled!(
+                log::Level::Warn,
+                "search busy",
+                "too many searches waiting: a search was refused"
+            );
+            conn.queue(protocol::SEARCH_BUSY);
+            // `/search` alone asks for the same page again in a moment.
+            if older {
+                *cursor = Some(Box::new(SearchCursor {
+                    query,
+                    room: room.clone(),
+                    before,
+                }));
+            }
+        }
+        Err(StorageError::SearchTooCostly) => {
+            crate::log_throttled!(
+                log::Level::Warn,
+                "search too costly",
+                "a search in {room} was stopped at its cost limit"
+            );
+            conn.queue(protocol::SEARCH_TOO_COSTLY);
+        }
         Err(e) => {
             warn!("search in {room} failed: {e}");
+            conn.queue(&protocol::search_start(room, &query, older));
             conn.queue(protocol::SEARCH_UNAVAILABLE);
         }
     }
