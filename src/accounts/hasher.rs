@@ -31,6 +31,13 @@ const THREADS: usize = 2;
 /// Jobs that may wait; beyond this a login waits to be queued.
 const QUEUE: usize = 64;
 
+/// The most work one stored hash may ask for: its memory in KiB times its passes. 64 MiB times 3
+/// passes (RFC 9106's second recommended setting), five times the default cost (19 MiB times 2).
+/// Memory alone is bounded by [`MAX_KIB`]; without this a stored hash with `t=4294967295` would
+/// keep a hashing thread busy for days at every login to its account. Not configurable, like
+/// [`MAX_KIB`].
+const MAX_WORK: u64 = 64 * 1024 * 3;
+
 enum Job {
     Hash(Secret, Sender<Option<String>>),
     Verify(Secret, String, Sender<bool>),
@@ -204,6 +211,14 @@ fn compute(
             "the hash asks for {blocks} KiB of memory, more than {MAX_KIB}"
         ));
     }
+    let passes = argon2.params().t_cost();
+    let work = u64::try_from(blocks).unwrap_or(u64::MAX) * u64::from(passes);
+    if work > MAX_WORK {
+        return Err(format!(
+            "the hash asks for {passes} passes over {blocks} KiB, more work than {MAX_WORK} KiB \
+             passes"
+        ));
+    }
     let memory = match scratch {
         Some(memory) if memory.len() == blocks => memory,
         _ => scratch.insert(Scratch::new(blocks).map_err(|e| format!("cannot map memory: {e}"))?),
@@ -269,6 +284,35 @@ mod tests {
         assert!(verify(&secret, &cheap));
         let greedy = cheap.replace("m=1024", "m=4194304");
         assert!(!verify(&secret, &greedy));
+    }
+
+    /// A stored hash asking for more work than [`MAX_WORK`] is refused before any hashing, even
+    /// with the right password: memory is bounded by [`MAX_KIB`], and the passes are too, or a
+    /// hostile hash (`t=4294967295`) would hold a hashing thread for days at each login.
+    #[test]
+    fn a_stored_hash_asking_for_too_much_work_is_refused() {
+        let secret = Secret::new("correct horse".into());
+        let salt = SaltString::generate(&mut OsRng);
+        // The least memory there is (8 KiB), with just more passes than allowed: cheap to make
+        // here, and right for this password.
+        let passes = u32::try_from(MAX_WORK / 8 + 1).unwrap();
+        let costly = Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            Params::new(8, passes, 1, None).unwrap(),
+        )
+        .hash_password(b"correct horse", &salt)
+        .unwrap()
+        .to_string();
+        assert!(!verify(&secret, &costly), "{costly}");
+        // The most memory allowed, once, is still checked; more memory is not.
+        let within = costly.replace(&format!("m=8,t={passes}"), "m=65536,t=3");
+        assert!(within.contains("m=65536,t=3"), "{within}");
+        let mut scratch = None;
+        assert!(!verify_with(&secret, &within, &mut scratch));
+        assert_eq!(scratch.as_ref().map(Scratch::len), Some(MAX_KIB), "mapped and used");
+        let over = costly.replace(&format!("m=8,t={passes}"), "m=65537,t=1");
+        assert!(!verify_with(&secret, &over, &mut None));
     }
 
     /// Memory kept from one hash for the next (as a busy hashing thread does) gives the same
