@@ -334,7 +334,13 @@ async fn check<S: Stream>(
             return false;
         }
     }
-    if shared.accounts.hasher.verify(password, stored.hash).await {
+    let hasher = &shared.accounts.hasher;
+    let right = if known {
+        hasher.verify_first(password, stored.hash).await
+    } else {
+        hasher.verify(password, stored.hash).await
+    };
+    if right {
         if let Ok(mut d) = delays.lock() {
             d.succeeded(account, ip);
         }

@@ -313,11 +313,14 @@ async fn login<S: Stream>(
             return Ok(false);
         }
     }
-    let right = shared
-        .accounts
-        .hasher
-        .verify(Secret::new(password), account.hash.clone())
-        .await;
+    // A known address is also checked before strangers' guesses queued for hashing.
+    let hasher = &shared.accounts.hasher;
+    let (password, stored) = (Secret::new(password), account.hash.clone());
+    let right = if known {
+        hasher.verify_first(password, stored).await
+    } else {
+        hasher.verify(password, stored).await
+    };
     if right {
         if let Ok(mut d) = delays.lock() {
             d.succeeded(nick.key(), ip);
