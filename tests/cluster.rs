@@ -833,5 +833,8 @@ fn a_name_has_one_holder_after_a_partition_heals() {
             client.seen
         );
     }
-    assert!(bob.seen.iter().any(|l| l == "carol: typed by carol while frozen"));
+    assert!(bob
+        .seen
+        .iter()
+        .any(|l| l == "carol: typed by carol while frozen"));
 }

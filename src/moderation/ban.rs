@@ -229,6 +229,18 @@ impl BanList {
             .map(|(_, ban)| ban)
     }
 
+    /// [`BanList::name`], and whether the ban is on `nick`'s very name (`true`) or only on a
+    /// look-alike of it. The name prompt and `/nick` let the owner of a registered account use
+    /// its name despite a look-alike ban (`/ban bob` is not about the account `bob_2`: its
+    /// password says who is typing), but not despite a ban on the name itself.
+    pub fn name_or_like(&self, nick: &Nick, now_ms: i64) -> Option<(&Ban, bool)> {
+        let like = self.name(nick, now_ms)?;
+        Some(match self.name_exact(nick.key(), now_ms) {
+            Some(exact) => (exact, true),
+            None => (like, false),
+        })
+    }
+
     /// The active ban on exactly `name` (any case), if any: what removes a connected user (or
     /// one logged in to the account `name`) when a ban comes in, as `/ban` does.
     pub fn name_exact(&self, name: &str, now_ms: i64) -> Option<&Ban> {
@@ -357,6 +369,10 @@ mod tests {
         assert!(list.name_exact("ma1lory2", 500).is_none());
         assert!(list.name_exact("Mallory", 500).is_some());
         assert!(list.name(&nick("alice"), 500).is_none());
+        let exact = |n: &str| list.name_or_like(&nick(n), 500).map(|(_, exact)| exact);
+        assert_eq!(exact("Mallory"), Some(true));
+        assert_eq!(exact("ma1lory2"), Some(false));
+        assert_eq!(exact("alice"), None);
         assert!(list.address(ip("198.51.100.7"), 999).is_some());
         assert!(list.address(ip("198.51.100.7"), 1000).is_none(), "expired");
         assert_eq!(list.active(1000).count(), 1);
