@@ -769,10 +769,11 @@ fn a_name_has_one_holder_after_a_partition_heals() {
     let mut alice = c.pop().expect("alice");
 
     a.signal("STOP");
-    // Typed while a is frozen: a reads them the moment it runs again.
+    b.wait_log("node a stopped renewing its heartbeat");
+    // Typed while a is frozen (for sure by now: kill returns before every thread has stopped),
+    // so a reads them the moment it runs again.
     alice.send("typed by the first alice while frozen");
     carol.send("typed by carol while frozen");
-    b.wait_log("node a stopped renewing its heartbeat");
     // alice and carol, in either order.
     bob.expect("left (node a lost)");
     bob.expect("left (node a lost)");
