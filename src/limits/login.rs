@@ -160,14 +160,13 @@ impl LoginDelays {
         bump(&mut self.accounts, account, now);
     }
 
-    /// A successful login clears the account's count and the pair's (the address keeps its
-    /// own). The caller remembers the address as the owner's (it is stored).
+    /// A successful login clears the pair's count (the address keeps its own, and the account
+    /// its shared queue's: the owner does not need that queue, and clearing it would hand the
+    /// strangers in it a few quick guesses at every login of the owner). The caller remembers
+    /// the address as the owner's (it is stored).
     pub fn succeeded(&mut self, account: &str, ip: IpAddr) {
         let account = crate::names::fold(account);
         let ip = group(ip);
-        if let Some(slot) = self.accounts.get_mut(&account) {
-            slot.failures = 0;
-        }
         self.pairs.remove(&(account, ip));
     }
 }
@@ -349,6 +348,25 @@ mod tests {
                 Attempt::Refused(_)
             ));
         }
+    }
+
+    /// The owner logging in does not speed up the strangers' queue: it stays spaced by their
+    /// failures.
+    #[test]
+    fn the_owners_login_leaves_the_strangers_queue_as_slow() {
+        let mut delays = LoginDelays::default();
+        let t = Instant::now();
+        let guessers = strangers_guess(&mut delays, 40, t);
+        let later = t + QUEUE_MAX * 10;
+        let owner = ip("192.0.2.1");
+        assert_eq!(
+            wait(delays.attempt("alice", owner, true, later, LONG)),
+            Duration::ZERO
+        );
+        delays.succeeded("alice", owner);
+        let first = wait(delays.attempt("alice", guessers[0], false, later, LONG));
+        let second = delays.attempt("alice", guessers[1], false, later, LONG);
+        assert_eq!(second, Attempt::Wait(first + MAX), "after {first:?}");
     }
 
     /// A fresh address gets one turn outside the queue; once it has failed it queues, until
