@@ -31,6 +31,7 @@
 
 pub mod entry;
 mod reader;
+mod silence;
 mod writer;
 
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -127,6 +127,12 @@ async fn register<S: Stream>(
     let Ok(nick) = answer.recv().await else {
         return Err(End::Closed);
     };
+    // A look-alike ban does not keep out a registered account's owner: a name used from
+    // before the ban must not become one now.
+    if let Some(ban) = super::register::name_ban(shared, &nick) {
+        conn.queue(&protocol::name_banned(&nick, ban.expires_ms));
+        return Ok(());
+    }
     match shared.accounts.store.find_like(&nick).await {
         Ok(None) => {}
         Ok(Some(account)) if account.name != nick.key() => {
@@ -334,7 +340,13 @@ async fn check<S: Stream>(
             return false;
         }
     }
-    if shared.accounts.hasher.verify(password, stored.hash).await {
+    let hasher = &shared.accounts.hasher;
+    let right = if known {
+        hasher.verify_first(password, stored.hash).await
+    } else {
+        hasher.verify(password, stored.hash).await
+    };
+    if right {
         if let Ok(mut d) = delays.lock() {
             d.succeeded(account, ip);
         }
@@ -528,11 +540,12 @@ async fn read_answer<S: Stream>(conn: &mut Conn<S>, inbox: &Inbox) -> Result<Opt
 
 /// Checks a `/nick` target against bans and accounts: the reason to refuse, if any.
 pub(super) async fn may_rename(shared: &Shared, me: &Me, nick: &Nick) -> Option<String> {
-    if let Some(expires_ms) = super::register::name_ban(shared, nick) {
-        return Some(protocol::name_banned(nick, expires_ms));
-    }
-    if me.account.as_deref() == Some(nick.key()) {
-        return None;
+    let own = me.account.as_deref() == Some(nick.key());
+    // A look-alike ban does not keep an account's owner from its own name (see `name_ban`).
+    match super::register::name_ban(shared, nick) {
+        Some(ban) if ban.exact || !own => return Some(protocol::name_banned(nick, ban.expires_ms)),
+        _ if own => return None,
+        _ => {}
     }
     match shared.accounts.store.find_like(nick).await {
         Ok(None) => None,

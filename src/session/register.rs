@@ -73,13 +73,21 @@ pub(super) async fn register<S: Stream>(
                 continue;
             }
         };
-        if let Some(expires_ms) = name_ban(shared, &nick) {
-            info!("{}: refused banned name {nick}", conn.peer);
-            conn.queue(&protocol::name_banned(&nick, expires_ms));
-            conn.queue(protocol::ASK_NAME);
+        // A ban on this very name refuses it before any lookup; one on a look-alike of it
+        // refuses it unless it is a registered account's own name (see `name_ban`).
+        let ban = name_ban(shared, &nick);
+        if let Some(ban @ NameBan { exact: true, .. }) = ban {
+            refuse_banned(conn, &nick, ban);
             continue;
         }
-        let (account, operator) = match shared.accounts.store.find_like(&nick).await {
+        let found = shared.accounts.store.find_like(&nick).await;
+        if let Some(ban) = ban {
+            if !matches!(&found, Ok(Some(a)) if a.name == nick.key()) {
+                refuse_banned(conn, &nick, ban);
+                continue;
+            }
+        }
+        let (account, operator) = match found {
             Ok(None) => (None, (false, false)),
             Ok(Some(account)) if account.name != nick.key() => {
                 conn.queue(&protocol::name_like_registered(&nick));
@@ -196,11 +204,33 @@ fn release(shared: &Shared, nick: &Nick, id: MemberId) {
     }
 }
 
-/// The expiry of a ban covering `nick` (its name or a look-alike of it with a tail of digits),
-/// if one is in force (`Some(None)`: until lifted).
-pub(super) fn name_ban(shared: &Shared, nick: &Nick) -> Option<Option<i64>> {
+/// A ban in force covering a name.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct NameBan {
+    /// Milliseconds since the epoch; `None` until lifted.
+    pub expires_ms: Option<i64>,
+    /// On the name itself, which also covers the account of that name; otherwise on a
+    /// look-alike of it (a tail of digits, `moderation/lookalike.rs`), which does not keep a
+    /// registered account's owner out of it: the banned user is somebody else.
+    pub exact: bool,
+}
+
+/// The ban covering `nick` (its name or a look-alike of it with a tail of digits), if one is in
+/// force.
+pub(super) fn name_ban(shared: &Shared, nick: &Nick) -> Option<NameBan> {
     let bans = shared.accounts.bans.read().ok()?;
-    bans.name(nick, clock::now_ms()).map(|b| b.expires_ms)
+    bans.name_or_like(nick, clock::now_ms())
+        .map(|(ban, exact)| NameBan {
+            expires_ms: ban.expires_ms,
+            exact,
+        })
+}
+
+/// Tells the user `nick` is banned and asks for another name.
+fn refuse_banned<S: Stream>(conn: &mut Conn<S>, nick: &Nick, ban: NameBan) {
+    info!("{}: refused banned name {nick}", conn.peer);
+    conn.queue(&protocol::name_banned(nick, ban.expires_ms));
+    conn.queue(protocol::ASK_NAME);
 }
 
 /// Throws away lines typed ahead (after a refused login, they may hold a password), telling the
@@ -313,11 +343,14 @@ async fn login<S: Stream>(
             return Ok(false);
         }
     }
-    let right = shared
-        .accounts
-        .hasher
-        .verify(Secret::new(password), account.hash.clone())
-        .await;
+    // A known address is also checked before strangers' guesses queued for hashing.
+    let hasher = &shared.accounts.hasher;
+    let (password, stored) = (Secret::new(password), account.hash.clone());
+    let right = if known {
+        hasher.verify_first(password, stored).await
+    } else {
+        hasher.verify(password, stored).await
+    };
     if right {
         if let Ok(mut d) = delays.lock() {
             d.succeeded(nick.key(), ip);
