@@ -750,7 +750,8 @@ fn an_operators_unregister_is_cluster_wide() {
 /// a second alice logs in on b, and a is continued. a's alice is disconnected with a line
 /// saying why (b's alice keeps the name, as Redis says), a's log says which user went; carol,
 /// whose name nobody took, keeps hers (a claims it again) and is announced again on b; every
-/// node lists one alice.
+/// node lists one alice. What a's alice typed while a was frozen is dropped, never shown as
+/// `alice: ...` beside the other alice; what carol typed goes out.
 #[test]
 fn a_name_has_one_holder_after_a_partition_heals() {
     let Some(redis) = Redis::start() else { return };
@@ -763,6 +764,10 @@ fn a_name_has_one_holder_after_a_partition_heals() {
 
     a.signal("STOP");
     b.wait_log("node a stopped renewing its heartbeat");
+    // Typed while a is frozen (for sure by now: kill returns before every thread has stopped),
+    // so a reads them the moment it runs again.
+    alice.send("typed by the first alice while frozen");
+    carol.send("typed by carol while frozen");
     // alice and carol, in either order.
     bob.expect("left (node a lost)");
     bob.expect("left (node a lost)");
@@ -778,8 +783,8 @@ fn a_name_has_one_holder_after_a_partition_heals() {
         }
         assert!(answer.starts_with("name taken"), "{answer}");
         assert!(Instant::now() < deadline, "alice's name never expired");
+        // No pause needed: the name prompt paces these retries (burst, then 2 a second).
         alice2.expect("What is your name?");
-        std::thread::sleep(Duration::from_millis(50));
     }
     alice2.expect("--- end of history");
     bob.expect("* alice joined");
@@ -815,4 +820,16 @@ fn a_name_has_one_holder_after_a_partition_heals() {
     // And the alice that stayed is the one everybody hears.
     alice2.send("still here");
     carol.expect("alice: still here");
+    bob.expect("alice: still here");
+    for client in [&bob, &alice2, &carol] {
+        assert!(
+            !client.seen.iter().any(|l| l.contains("by the first alice")),
+            "the lost alice was heard: {:?}",
+            client.seen
+        );
+    }
+    assert!(bob
+        .seen
+        .iter()
+        .any(|l| l == "carol: typed by carol while frozen"));
 }

@@ -796,6 +796,38 @@ fn a_name_ban_covers_look_alikes_with_a_tail() {
     carol.expect("boss was made an operator on the command line");
 }
 
+/// A ban on a look-alike does not lock the owner of a registered account out of it: `/ban bob`
+/// refuses an unregistered `b0b3`, but `bob_2`, registered before by somebody else, still logs
+/// in with its password and, logged in, takes its name back with `/nick`; a look-alike used
+/// from before the ban cannot be registered now; a ban on the account's very name covers it.
+#[test]
+fn a_look_alike_ban_leaves_registered_accounts_to_their_owners() {
+    use common::accounts::PASSWORD;
+    let server = Server::start(&[]);
+    let mut boss = server.operator("boss");
+    server.register("bob_2", PASSWORD).close();
+    let mut early = server.join("b0b7");
+    boss.send("/ban bob");
+    boss.expect("banned bob until lifted");
+    let mut c = Client::connect(server.addr);
+    c.expect("What is your name?");
+    c.send("b0b3");
+    c.expect("b0b3 is banned until lifted: choose another name");
+    let mut owner = server.login("bob_2", PASSWORD);
+    owner.send("/nick carol");
+    owner.expect("is now known as carol");
+    owner.send("/nick bob_2");
+    owner.expect("is now known as bob_2");
+    early.send("/register");
+    early.expect("b0b7 is banned until lifted: choose another name");
+    boss.send("/ban bob_2");
+    boss.expect("banned bob_2 until lifted");
+    owner.expect_eof();
+    c.expect("What is your name?");
+    c.send("bob_2");
+    c.expect("bob_2 is banned until lifted: choose another name");
+}
+
 /// Runs `smolchat account ARGS` and returns the whole output.
 fn account_output(args: &[&str]) -> std::process::Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_smolchat"))

@@ -4,6 +4,13 @@
 //! thread. Two dedicated threads take jobs from a bounded queue: that bounds both the CPU and the
 //! memory (19 MiB per hash in flight) that a crowd of logins can cost, whatever the crowd's size.
 //!
+//! A crowd of strangers' guesses fills that queue, though (each address that has not failed
+//! against an account gets one prompt check, `limits/login.rs`): 1,500 addresses guessing at
+//! once kept an owner waiting 11 s for a check, and a few thousand would keep it past the name
+//! deadline. So the checks of an owner's known address ([`Hasher::verify_first`]) have a queue of
+//! their own, which the threads always serve first: strangers cannot be at a known address, so
+//! they cannot fill it.
+//!
 //! Cost parameters: the `argon2` crate's defaults, which are OWASP's recommendation for Argon2id:
 //! m = 19 MiB, t = 2 passes, p = 1 lane, version 0x13, a 16-byte random salt from the OS. The
 //! parameters are stored in each hash (PHC string form), so raising them later keeps old hashes
@@ -20,6 +27,7 @@ use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 use async_channel::{Receiver, Sender};
 use log::error;
+use smol::future;
 
 use super::password::Secret;
 use super::scratch::{Scratch, MAX_KIB};
@@ -31,6 +39,13 @@ const THREADS: usize = 2;
 /// Jobs that may wait; beyond this a login waits to be queued.
 const QUEUE: usize = 64;
 
+/// The most work one stored hash may ask for: its memory in KiB times its passes. 64 MiB times 3
+/// passes (RFC 9106's second recommended setting), five times the default cost (19 MiB times 2).
+/// Memory alone is bounded by [`MAX_KIB`]; without this a stored hash with `t=4294967295` would
+/// keep a hashing thread busy for days at every login to its account. Not configurable, like
+/// [`MAX_KIB`].
+const MAX_WORK: u64 = 64 * 1024 * 3;
+
 enum Job {
     Hash(Secret, Sender<Option<String>>),
     Verify(Secret, String, Sender<bool>),
@@ -40,19 +55,51 @@ enum Job {
 #[derive(Clone)]
 pub struct Hasher {
     jobs: Sender<Job>,
+    /// The owners' checks, served before any job in `jobs`.
+    first: Sender<Job>,
+}
+
+/// The two queues as a hashing thread sees them.
+struct Queues {
+    first: Receiver<Job>,
+    jobs: Receiver<Job>,
+}
+
+impl Queues {
+    /// The next job without waiting, an owner's first.
+    fn try_next(&self) -> Option<Job> {
+        self.first.try_recv().or_else(|_| self.jobs.try_recv()).ok()
+    }
+
+    /// The next job, an owner's first, waiting for one; `None` once the handles are gone.
+    fn next(&self) -> Option<Job> {
+        if let Some(job) = self.try_next() {
+            return Some(job);
+        }
+        // `or` polls the owners' queue first, so it wins when both have a job.
+        future::block_on(future::or(self.first.recv(), self.jobs.recv())).ok()
+    }
 }
 
 impl Hasher {
     /// Starts the hashing threads.
     pub fn start() -> std::io::Result<Hasher> {
-        let (jobs, rx) = async_channel::bounded(QUEUE);
-        for n in 0..THREADS {
-            let rx = rx.clone();
+        Hasher::start_with(THREADS)
+    }
+
+    fn start_with(threads: usize) -> std::io::Result<Hasher> {
+        let (jobs, jobs_rx) = async_channel::bounded(QUEUE);
+        let (first, first_rx) = async_channel::bounded(QUEUE);
+        for n in 0..threads {
+            let queues = Queues {
+                first: first_rx.clone(),
+                jobs: jobs_rx.clone(),
+            };
             std::thread::Builder::new()
                 .name(format!("hasher-{n}"))
-                .spawn(move || run(&rx))?;
+                .spawn(move || run(&queues))?;
         }
-        Ok(Hasher { jobs })
+        Ok(Hasher { jobs, first })
     }
 
     /// The PHC string of a new hash of `password`; `None` if hashing failed (logged).
@@ -64,9 +111,19 @@ impl Hasher {
 
     /// Whether `password` matches the stored hash.
     pub async fn verify(&self, password: Secret, hash: String) -> bool {
+        Hasher::check(&self.jobs, password, hash).await
+    }
+
+    /// [`Hasher::verify`] for an address the account's owner has logged in from: checked before
+    /// anything queued by [`Hasher::verify`] or [`Hasher::hash`], so a crowd of guesses cannot
+    /// keep the owner waiting.
+    pub async fn verify_first(&self, password: Secret, hash: String) -> bool {
+        Hasher::check(&self.first, password, hash).await
+    }
+
+    async fn check(queue: &Sender<Job>, password: Secret, hash: String) -> bool {
         let (reply, answer) = async_channel::bounded(1);
-        if self
-            .jobs
+        if queue
             .send(Job::Verify(password, hash, reply))
             .await
             .is_err()
@@ -82,16 +139,13 @@ impl Hasher {
 /// about half as much again in page faults), and unmapped before the thread answers a job with
 /// nothing queued behind it, so an idle server holds none and the answer that ends a burst
 /// comes after the memory is back.
-fn run(jobs: &Receiver<Job>) {
+fn run(queues: &Queues) {
     let mut scratch: Option<Scratch> = None;
     let mut queued: Option<Job> = None;
     loop {
-        let job = match queued.take() {
+        let job = match queued.take().or_else(|| queues.next()) {
             Some(job) => job,
-            None => match jobs.recv_blocking() {
-                Ok(job) => job,
-                Err(_) => return,
-            },
+            None => return,
         };
         let answer = match job {
             Job::Hash(password, reply) => Answer::Hash(hash_with(&password, &mut scratch), reply),
@@ -99,7 +153,7 @@ fn run(jobs: &Receiver<Job>) {
                 Answer::Verify(verify_with(&password, &stored, &mut scratch), reply)
             }
         };
-        queued = jobs.try_recv().ok();
+        queued = queues.try_next();
         if queued.is_none() {
             scratch = None;
         }
@@ -204,6 +258,14 @@ fn compute(
             "the hash asks for {blocks} KiB of memory, more than {MAX_KIB}"
         ));
     }
+    let passes = argon2.params().t_cost();
+    let work = u64::try_from(blocks).unwrap_or(u64::MAX) * u64::from(passes);
+    if work > MAX_WORK {
+        return Err(format!(
+            "the hash asks for {passes} passes over {blocks} KiB, more work than {MAX_WORK} KiB \
+             passes"
+        ));
+    }
     let memory = match scratch {
         Some(memory) if memory.len() == blocks => memory,
         _ => scratch.insert(Scratch::new(blocks).map_err(|e| format!("cannot map memory: {e}"))?),
@@ -269,6 +331,66 @@ mod tests {
         assert!(verify(&secret, &cheap));
         let greedy = cheap.replace("m=1024", "m=4194304");
         assert!(!verify(&secret, &greedy));
+    }
+
+    /// A stored hash asking for more work than [`MAX_WORK`] is refused before any hashing, even
+    /// with the right password: memory is bounded by [`MAX_KIB`], and the passes are too, or a
+    /// hostile hash (`t=4294967295`) would hold a hashing thread for days at each login.
+    #[test]
+    fn a_stored_hash_asking_for_too_much_work_is_refused() {
+        let secret = Secret::new("correct horse".into());
+        let salt = SaltString::generate(&mut OsRng);
+        // The least memory there is (8 KiB), with just more passes than allowed: cheap to make
+        // here, and right for this password.
+        let passes = u32::try_from(MAX_WORK / 8 + 1).unwrap();
+        let costly = Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            Params::new(8, passes, 1, None).unwrap(),
+        )
+        .hash_password(b"correct horse", &salt)
+        .unwrap()
+        .to_string();
+        assert!(!verify(&secret, &costly), "{costly}");
+        // The most memory allowed, once, is still checked; more memory is not.
+        let within = costly.replace(&format!("m=8,t={passes}"), "m=65536,t=3");
+        assert!(within.contains("m=65536,t=3"), "{within}");
+        let mut scratch = None;
+        assert!(!verify_with(&secret, &within, &mut scratch));
+        assert_eq!(
+            scratch.as_ref().map(Scratch::len),
+            Some(MAX_KIB),
+            "mapped and used"
+        );
+        let over = costly.replace(&format!("m=8,t={passes}"), "m=65537,t=1");
+        assert!(!verify_with(&secret, &over, &mut None));
+    }
+
+    /// The owner's check goes before a queue of strangers' guesses: with one thread busy on a
+    /// guess and more queued behind it, the owner's answer comes before theirs.
+    #[test]
+    fn the_owners_check_goes_before_the_queue() {
+        let hasher = Hasher::start_with(1).unwrap();
+        let secret = Secret::new("correct horse".into());
+        // At the default cost, so each guess keeps the thread busy while the others queue.
+        let stored = hash(&secret).unwrap();
+        let guesses: Vec<Receiver<bool>> = (0..3)
+            .map(|_| {
+                let (reply, answer) = async_channel::bounded(1);
+                let guess = Job::Verify(Secret::new("a guess".into()), stored.clone(), reply);
+                hasher.jobs.try_send(guess).unwrap();
+                answer
+            })
+            .collect();
+        assert!(future::block_on(hasher.verify_first(secret, stored)));
+        let answered = guesses.iter().filter(|g| !g.is_empty()).count();
+        assert!(
+            answered < guesses.len(),
+            "the owner waited for all {answered} guesses queued before it"
+        );
+        for guess in guesses {
+            assert_eq!(guess.recv_blocking(), Ok(false));
+        }
     }
 
     /// Memory kept from one hash for the next (as a busy hashing thread does) gives the same

@@ -8,12 +8,14 @@
 //! marked as such: chat operators can neither `/deop` it nor ban it by name.
 
 use std::io::Write as _;
+use std::net::IpAddr;
 use std::path::PathBuf;
 
 use argh::FromArgs;
 
 use crate::clock;
 use crate::door::line::words;
+use crate::limits::address::group;
 use crate::moderation::ban::{Ban, Net, Target};
 use crate::moderation::duration;
 use crate::names::Nick;
@@ -312,7 +314,7 @@ pub fn run_account(args: AccountArgs) -> Result<(), String> {
         AccountAction::List(list) => {
             let from = match &list.from {
                 Some(text) => Some(
-                    Net::parse(text)
+                    Origin::parse(text)
                         .ok_or_else(|| format!("--from {text}: not an address or a prefix"))?,
                 ),
                 None => None,
@@ -325,11 +327,11 @@ pub fn run_account(args: AccountArgs) -> Result<(), String> {
                 "NAME", "ROLE", "CREATED", "LAST LOGIN"
             );
             for a in accounts {
-                let matches = from.is_none_or(|net| {
+                let matches = from.is_none_or(|from| {
                     a.addresses
                         .iter()
                         .filter_map(|text| text.parse().ok())
-                        .any(|ip| net.contains(ip))
+                        .any(|ip| from.covers(ip))
                 });
                 if !matches {
                     continue;
@@ -376,6 +378,32 @@ pub fn run_account(args: AccountArgs) -> Result<(), String> {
     }
 }
 
+/// `--from` of `smolchat account list`: an address or a prefix.
+#[derive(Debug, Clone, Copy)]
+struct Origin {
+    net: Net,
+    /// The address group of the address given (`limits/address.rs`: an IPv6 /64).
+    group: Option<IpAddr>,
+}
+
+impl Origin {
+    fn parse(text: &str) -> Option<Origin> {
+        let net = Net::parse(text)?;
+        let address = text.split('/').next().and_then(|a| a.parse().ok());
+        Some(Origin {
+            net,
+            group: address.map(group),
+        })
+    }
+
+    /// Whether a stored address is in it. The addresses are stored by group, an IPv6 /64 as its
+    /// first address, so an IPv6 address from the log (or a prefix longer than /64) matches the
+    /// group it is in.
+    fn covers(&self, stored: IpAddr) -> bool {
+        self.net.contains(stored) || self.group == Some(stored)
+    }
+}
+
 /// A stored time (`YYYY-MM-DD HH:MM:SS.SSS`) to the second.
 fn seconds(at: &str) -> &str {
     at.get(..19).unwrap_or(at)
@@ -386,4 +414,25 @@ fn open(db: &std::path::Path) -> Result<rusqlite::Connection, String> {
         return Err(format!("database {}: no such file", db.display()));
     }
     accounts::open(db).map_err(|e| format!("database {}: {e}", db.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `--from` finds an account by an address from the log, though IPv6 ones are stored by /64.
+    #[test]
+    fn from_matches_addresses_as_they_are_stored() {
+        let stored = |s: &str| s.parse::<IpAddr>().unwrap();
+        let from = |s: &str| Origin::parse(s).unwrap();
+        assert!(from("2001:db8:1:2::5").covers(stored("2001:db8:1:2::")));
+        assert!(from("2001:db8:1:2:aa::/80").covers(stored("2001:db8:1:2::")));
+        assert!(from("2001:db8:1::/48").covers(stored("2001:db8:1:2::")));
+        assert!(!from("2001:db8:1:3::5").covers(stored("2001:db8:1:2::")));
+        assert!(from("192.0.2.7").covers(stored("192.0.2.7")));
+        assert!(from("::ffff:192.0.2.7").covers(stored("192.0.2.7")));
+        assert!(from("192.0.2.0/24").covers(stored("192.0.2.7")));
+        assert!(!from("192.0.2.8").covers(stored("192.0.2.7")));
+        assert!(Origin::parse("nonsense").is_none());
+    }
 }

@@ -32,6 +32,7 @@
 
 pub mod entry;
 mod reader;
+mod silence;
 mod writer;
 
 use std::sync::atomic::{AtomicBool, Ordering};

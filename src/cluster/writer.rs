@@ -6,7 +6,9 @@
 //! A name is renewed only while it is still this node's ([`RENEW`]): after this node was cut off
 //! past the expiry (stopped, frozen, partitioned), a name another node gave away meanwhile is
 //! reported to the hub ([`Incoming::NamesLost`]), which lets its user here go, so a name never
-//! has two holders once the partition heals. When Redis is away it
+//! has two holders once the partition heals. A writer that wakes past its names' expiry (the
+//! process was frozen) checks them before it sends anything, and drops what the users of lost
+//! names say meanwhile ([`Silenced`]). When Redis is away it
 //! keeps the entries, tells the hub once ([`Incoming::Paused`]), reconnects with back-off, and on
 //! success re-registers, appends what it held, and tells the hub ([`Incoming::Resumed`]).
 
@@ -15,10 +17,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_channel::{Receiver, Sender, TryRecvError};
-use log::{error, info, warn};
+use log::{debug, error, info, warn};
 use redis::{Client, Connection, Value};
 use smol::future;
 
+use super::silence::Silenced;
 use super::{
     append_cmd, channel, connect, key_name, key_node, key_reap, Entry, Incoming, Link, LostName,
     Node, Outgoing, Timing, Unavailable, CLAIM, KEY_NAME, KEY_NODES, RELEASE, RENEW,
@@ -65,6 +68,11 @@ pub(super) struct Writer {
     names: HashMap<String, (String, MemberId)>,
     /// The hub asked for a check of the names ([`Outgoing::CheckNames`]), not yet answered.
     check_names: bool,
+    /// When the names were last renewed (the moment before the script was sent): past that
+    /// and the expiry, another node may hold some of them.
+    renewed_at: Instant,
+    /// The users of names another node holds now, whose lines are dropped until they are gone.
+    silenced: Silenced,
     /// Set while the link is down: since when, and when to try again.
     down: Option<(Instant, Instant, Duration)>,
     next_beat: Instant,
@@ -99,6 +107,8 @@ impl Writer {
             releases: Vec::new(),
             names: HashMap::new(),
             check_names: false,
+            renewed_at: Instant::now(),
+            silenced: Silenced::default(),
             down: None,
             next_beat: Instant::now() + node.timing.heartbeat,
             stats,
@@ -162,9 +172,23 @@ impl Writer {
             Some(Err(_)) => return true,
             None => return false,
         };
+        // Woken past the names' expiry (this process was frozen, or this thread stalled): find
+        // out which are still this node's before anything goes out, so that the lines typed
+        // meanwhile by a user whose name another node gave away are dropped, not appended.
+        if self.names_may_have_expired() {
+            if let Err(e) = self.renew_names() {
+                self.lost(&e);
+            }
+        }
         let mut taken = 0;
         while let Some(item) = next.take() {
             match item {
+                Outgoing::Append(entry) if !self.silenced.admits(&entry) => {
+                    debug!(
+                        "node {}: dropped an entry of a user whose name is lost",
+                        self.node
+                    );
+                }
                 Outgoing::Append(entry) => {
                     self.pending.push_back((self.next_seq, entry.encode()));
                     self.next_seq += 1;
@@ -180,6 +204,7 @@ impl Writer {
                     if self.names.get(&key).is_some_and(|(v, _)| *v == value) {
                         self.names.remove(&key);
                     }
+                    self.silenced.released(member, nick.skeleton());
                     self.releases.push((key, value));
                 }
                 Outgoing::Whisper { node, whisper } => whispers.push((node, whisper.encode())),
@@ -285,22 +310,47 @@ impl Writer {
             .iter()
             .map(|(k, (v, m))| (k.clone(), v.clone(), *m))
             .collect();
+        let sent_at = Instant::now();
         let lost = renew(conn, &names, self.timing)?;
+        self.renewed_at = sent_at;
         let checked = std::mem::take(&mut self.check_names);
         self.report_lost(lost, checked);
         Ok(())
     }
 
-    /// Forgets names another node holds now, logs each, and tells the hub (always, when it
-    /// asked: `checked`).
+    /// Whether the names may have expired since they were last renewed (so another node may
+    /// hold some of them now).
+    fn names_may_have_expired(&self) -> bool {
+        self.conn.is_some()
+            && !self.names.is_empty()
+            && self.renewed_at.elapsed() >= self.timing.ttl
+    }
+
+    /// Forgets names another node holds now, logs each, drops what their users here still had
+    /// queued, and tells the hub (always, when it asked: `checked`).
     fn report_lost(&mut self, lost: Vec<LostName>, checked: bool) {
         for name in &lost {
             self.names.remove(&format!("{KEY_NAME}{}", name.skeleton));
+            self.silenced.lose(name.member, &name.skeleton);
             warn!(
-                "node {}: the name {} of member {} here was claimed on node {} while this node \
-                 was cut off from the cluster; that user keeps it, this one goes",
-                self.node, name.skeleton, name.member, name.holder
+                "node {}: the name of member {} here (skeleton {}) was claimed on node {} while \
+                 this node was cut off from the cluster; that user keeps it, this one goes, and \
+                 what this one says until then is dropped",
+                self.node, name.member, name.skeleton, name.holder
             );
+        }
+        if self.silenced.any() {
+            let silenced = &self.silenced;
+            let before = self.pending.len();
+            self.pending
+                .retain(|(_, text)| Entry::decode(text).map_or(true, |e| silenced.admits(&e)));
+            if self.pending.len() < before {
+                warn!(
+                    "node {}: dropped {} queued entries of users whose names are lost",
+                    self.node,
+                    before - self.pending.len()
+                );
+            }
         }
         if checked || !lost.is_empty() {
             let _ = self
@@ -399,12 +449,14 @@ impl Writer {
             let mut pipe = redis::pipe();
             renew_node(&mut pipe, &self.node, &self.run, timing);
             pipe.query::<()>(&mut conn)?;
+            let sent_at = Instant::now();
             let lost = renew(&mut conn, &names, timing)?;
-            Ok((conn, lost))
+            Ok((conn, lost, sent_at))
         });
         match attempt {
-            Ok((conn, lost)) => {
+            Ok((conn, lost, sent_at)) => {
                 self.conn = Some(conn);
+                self.renewed_at = sent_at;
                 let checked = std::mem::take(&mut self.check_names);
                 self.report_lost(lost, checked);
                 info!(

@@ -13,6 +13,10 @@
 //! `mallory_fan` or `2mallory`, and a ban whose name is all tail (`2`) covers only names that
 //! are its skeleton followed by more tail (`2`, `22`, `2_`), never every name.
 //!
+//! A combining mark on a tail character (`2́`, a `2` with an acute accent, which no precomposed
+//! character absorbs) is part of the tail with it: otherwise `mallory2́` would dodge a ban on
+//! `mallory`. A mark on a letter is not (in many scripts marks are what tells names apart).
+//!
 //! The tail is taken from the name as typed, before the skeleton: the skeleton reads `1` as `l`
 //! and `0` as `o`, so stripping digits from it would miss `mallory1`. Comparing every stem, not
 //! only the shortest, keeps a `1` that stands for an `l` at the end of a banned name (`pau1_2`
@@ -23,6 +27,8 @@
 //! `a`); a tail character is a separator or anything `char::is_numeric` calls a digit, in any
 //! script. A stored ban (a name's case fold) is compared as it is, even if that fold would not
 //! pass as a name on its own.
+
+use unicode_normalization::char::is_combining_mark;
 
 use crate::names::{skeleton, Nick};
 
@@ -39,7 +45,10 @@ pub fn forms(banned: &str) -> Vec<String> {
         return Vec::new();
     }
     let mut forms = vec![skeleton(banned)];
-    let core = banned.trim_end_matches(is_tail);
+    let mut core = banned;
+    while let Some(shorter) = without_last_tail(core) {
+        core = shorter;
+    }
     if !core.is_empty() && core != banned {
         forms.push(skeleton(core));
     }
@@ -50,14 +59,22 @@ pub fn forms(banned: &str) -> Vec<String> {
 pub fn stems(nick: &Nick) -> Vec<String> {
     let mut stems = vec![nick.skeleton().to_owned()];
     let mut rest = nick.as_str();
-    while let Some(last) = rest.chars().next_back().filter(|c| is_tail(*c)) {
-        rest = &rest[..rest.len() - last.len_utf8()];
-        if rest.is_empty() {
+    while let Some(shorter) = without_last_tail(rest) {
+        if shorter.is_empty() {
             break;
         }
+        rest = shorter;
         stems.push(skeleton(rest));
     }
     stems
+}
+
+/// `text` without its last character if that is a tail character (with any combining marks
+/// on it); `None` if it ends otherwise.
+fn without_last_tail(text: &str) -> Option<&str> {
+    let base = text.trim_end_matches(is_combining_mark);
+    let last = base.chars().next_back().filter(|c| is_tail(*c))?;
+    Some(&base[..base.len() - last.len_utf8()])
 }
 
 /// A character of a name's tail: a digit or a separator.
@@ -99,6 +116,10 @@ mod tests {
         // An `l` written as `1` at the end survives a tail after it.
         assert!(covered("paul", "pau1_2"));
         assert!(covered("paul", "pau1"));
+        // A mark on a tail character is tail too (`2́` has no precomposed form).
+        assert!(covered("mallory", "mallory2\u{301}"));
+        assert!(covered("mallory", "ma1lory_\u{301}7\u{308}"));
+        assert!(covered("mallory2\u{301}", "mallory"));
     }
 
     #[test]
@@ -117,6 +138,9 @@ mod tests {
         ] {
             assert!(!covered(banned, name), "{banned} covered {name}");
         }
+        // A mark on a letter is not tail: in many scripts it is what tells names apart.
+        assert!(!covered("bob", "bob\u{301}"));
+        assert!(!covered("zoe", "zo\u{eb}2"));
         // All tail: only its own skeleton with more tail.
         assert!(covered("2", "2"));
         assert!(covered("2", "22"));

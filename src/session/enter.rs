@@ -93,11 +93,12 @@ pub async fn may_rename(
     account: Option<&str>,
     nick: &Nick,
 ) -> Result<(), NoRename> {
-    if let Some(expires_ms) = login::name_ban(services, nick) {
-        return Err(NoRename::Banned(expires_ms));
-    }
-    if account == Some(nick.key()) {
-        return Ok(());
+    let own = account == Some(nick.key());
+    // A look-alike ban does not keep an account's owner from its own name (see `NameBan`).
+    match login::name_ban(services, nick) {
+        Some(ban) if ban.exact || !own => return Err(NoRename::Banned(ban.expires_ms)),
+        _ if own => return Ok(()),
+        _ => {}
     }
     match services.accounts.store.find_like(nick).await {
         Ok(None) => Ok(()),

@@ -40,22 +40,49 @@ pub enum Lookup {
 
 /// What a name is: banned, registered, like a registered name, or free.
 pub async fn lookup(services: &Services, nick: &Nick) -> Result<Lookup, StorageError> {
-    if let Some(expires_ms) = name_ban(services, nick) {
+    // A ban on this very name refuses it before any lookup; one on a look-alike of it refuses
+    // it unless it is a registered account's own name (see [`NameBan`]).
+    let ban = name_ban(services, nick);
+    if let Some(NameBan {
+        exact: true,
+        expires_ms,
+    }) = ban
+    {
         return Ok(Lookup::Banned(expires_ms));
     }
-    Ok(match services.accounts.store.find_like(nick).await? {
+    let found = services.accounts.store.find_like(nick).await?;
+    if let Some(ban) = ban {
+        if !matches!(&found, Some(a) if a.name == nick.key()) {
+            return Ok(Lookup::Banned(ban.expires_ms));
+        }
+    }
+    Ok(match found {
         None => Lookup::Free,
         Some(account) if account.name != nick.key() => Lookup::LooksRegistered,
         Some(account) => Lookup::Registered(account),
     })
 }
 
-/// The expiry of a ban on `nick`, if one is in force (`Some(None)`: until lifted).
-pub fn name_ban(services: &Services, nick: &Nick) -> Option<Option<i64>> {
+/// A ban in force covering a name.
+#[derive(Debug, Clone, Copy)]
+pub struct NameBan {
+    /// Milliseconds since the epoch; `None` until lifted.
+    pub expires_ms: Option<i64>,
+    /// On the name itself, which also covers the account of that name; otherwise on a
+    /// look-alike of it (a tail of digits, `moderation/lookalike.rs`), which does not keep a
+    /// registered account's owner out of it: the banned user is somebody else.
+    pub exact: bool,
+}
+
+/// The ban covering `nick` (its name or a look-alike of it with a tail of digits), if one is in
+/// force.
+pub fn name_ban(services: &Services, nick: &Nick) -> Option<NameBan> {
     let bans = services.accounts.bans.read().ok()?;
     let now_ms = crate::clock::now_ms();
-    // Its name, or a look-alike of it with a tail of digits (`moderation/lookalike.rs`).
-    bans.name(nick, now_ms).map(|b| b.expires_ms)
+    bans.name_or_like(nick, now_ms).map(|(ban, exact)| NameBan {
+        expires_ms: ban.expires_ms,
+        exact,
+    })
 }
 
 /// Whether passwords may cross a connection: over TLS or from loopback (`secure`), or anywhere
@@ -64,13 +91,21 @@ pub fn passwords_allowed(services: &Services, secure: bool) -> bool {
     secure || services.config.plaintext_passwords
 }
 
+/// A booked attempt: what [`verify`] needs to check it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Booked {
+    /// The address has logged in to the account before: its check goes before strangers'
+    /// guesses queued for hashing.
+    known: bool,
+}
+
 /// When an attempt on `account` from `ip` may be checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Turn {
     /// Now.
-    Now,
+    Now(Booked),
     /// After this long (its slot is booked: the door says so, waits, then verifies).
-    After(Duration),
+    After(Duration, Booked),
     /// Not now: too many attempts are queued; one could be checked after this long. Not a
     /// failure.
     Refused(Duration),
@@ -90,8 +125,8 @@ pub async fn book(services: &Services, account: &str, ip: IpAddr, budget: Durati
         .map(|mut d| d.attempt(account, ip, known, Instant::now(), budget))
         .unwrap_or(Attempt::Wait(Duration::ZERO));
     match attempt {
-        Attempt::Wait(delay) if delay.is_zero() => Turn::Now,
-        Attempt::Wait(delay) => Turn::After(delay),
+        Attempt::Wait(delay) if delay.is_zero() => Turn::Now(Booked { known }),
+        Attempt::Wait(delay) => Turn::After(delay, Booked { known }),
         Attempt::Refused(wait) => {
             crate::log_throttled!(
                 log::Level::Warn,
@@ -111,10 +146,15 @@ pub async fn verify(
     services: &Services,
     account: &Account,
     password: Secret,
-    (ip, login): (IpAddr, bool),
+    (ip, login, booked): (IpAddr, bool, Booked),
 ) -> bool {
     let accounts = &services.accounts;
-    let right = accounts.hasher.verify(password, account.hash.clone()).await;
+    let stored = account.hash.clone();
+    let right = if booked.known {
+        accounts.hasher.verify_first(password, stored).await
+    } else {
+        accounts.hasher.verify(password, stored).await
+    };
     if let Ok(mut delays) = accounts.delays.lock() {
         if right {
             delays.succeeded(&account.name, ip);

@@ -3,7 +3,8 @@
 //!
 //! This is the only module that speaks SQL. No SQLite call runs on an executor thread: writes go
 //! through a channel to a dedicated thread ([`writer`]) that commits in batches, and reads run on a
-//! small fixed pool of reader threads ([`readers`]). The writer commits at least once per commit
+//! small fixed pool of reader threads ([`readers`]), with searches on a thread of their own so
+//! that no number of searches delays a join's replay. The writer commits at least once per commit
 //! window, which bounds what a crash or power cut can lose; between commits it removes history
 //! older than `--retention` ([`retention`]). [`file`] works on the file as a whole for the
 //! command line: backup, check, compact.
@@ -44,6 +45,13 @@ pub use writer::HistoryWriter;
 /// Records that may wait for the writer before the hub waits too: a few commit windows' worth at
 /// full speed. A bounded channel allocates its slots up front, so this is also fixed memory.
 const QUEUE: usize = 8 * 1024;
+
+/// Searches that may wait for the search thread; past them a search is refused as busy at once.
+/// A session waits for its search before reading its next line, so this is also how many
+/// searching users are served in turn before the next is told to try again. Normal searches
+/// take a millisecond, so the queue only fills when many users search for costly things at
+/// once (each bounded by `search::BUDGET`). Not configurable.
+const SEARCH_QUEUE: usize = 32;
 
 /// One line of public history, as the hub relayed it.
 #[derive(Debug, Clone)]
@@ -102,6 +110,12 @@ pub enum StorageError {
     Thread(std::io::Error),
     #[error("the history readers stopped")]
     ReadersGone,
+    /// [`SEARCH_QUEUE`] searches are already waiting.
+    #[error("too many searches are waiting")]
+    SearchBusy,
+    /// The search read more of the index than one search may (`search::BUDGET`).
+    #[error("the search would read too much of the index")]
+    SearchTooCostly,
 }
 
 /// An error opening the database, with the path it concerns.
@@ -121,7 +135,11 @@ pub struct History {
     /// Holds a token after each commit (a bounded(1) channel: one token stands for any number
     /// of commits), so the hub can sleep until there is something new to relay.
     commits: Receiver<()>,
+    /// Replays and `/history` pages, for the reader pool.
     reads: Sender<ReadJob>,
+    /// Searches, for the search thread: a queue of their own, bounded, so that searches wait
+    /// for each other and never for, or in front of, a replay.
+    searches: Sender<ReadJob>,
 }
 
 /// How the history is kept: [`History::open_with`]'s settings.
@@ -217,11 +235,20 @@ impl History {
                 .spawn(move || readers::reader_loop(&path, &jobs))
                 .map_err(|e| err(StorageError::Thread(e)))?;
         }
+        let (searches, search_jobs) = async_channel::bounded(SEARCH_QUEUE);
+        {
+            let path = path.to_owned();
+            std::thread::Builder::new()
+                .name("history-search".into())
+                .spawn(move || readers::reader_loop(&path, &search_jobs))
+                .map_err(|e| err(StorageError::Thread(e)))?;
+        }
         let history = History {
             tx: tx.clone(),
             committed,
             commits,
             reads,
+            searches,
         };
         let writer = HistoryWriter {
             tx,
@@ -315,7 +342,9 @@ impl History {
     }
 
     /// Up to `limit` messages of `room` below id `before` that match `query`, newest first,
-    /// each formatted by `format`.
+    /// each formatted by `format`. Runs on the search thread: [`StorageError::SearchBusy`] when
+    /// too many searches wait for it, [`StorageError::SearchTooCostly`] when this one would
+    /// read more of the index than a search may.
     pub async fn search(
         &self,
         (room, query): (&RoomName, &SearchQuery),
@@ -323,15 +352,24 @@ impl History {
         limit: u32,
         format: Format,
     ) -> Result<Hits, StorageError> {
-        self.ask(|reply| ReadJob::Search {
+        let (reply, answer) = async_channel::bounded(1);
+        let job = ReadJob::Search {
             room: room.shared(),
             query: query.clone(),
             before,
             limit,
             format,
             reply,
-        })
-        .await
+        };
+        match self.searches.try_send(job) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => return Err(StorageError::SearchBusy),
+            Err(TrySendError::Closed(_)) => error!("the history search thread is gone"),
+        }
+        answer
+            .recv()
+            .await
+            .unwrap_or(Err(StorageError::ReadersGone))
     }
 
     /// Hands a reader thread the job built around a reply channel, and waits for the answer.
@@ -347,5 +385,60 @@ impl History {
             .recv()
             .await
             .unwrap_or(Err(StorageError::ReadersGone))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Searches wait for each other on a thread of their own, never in front of a replay: with
+    /// the search thread busy and its queue full, a page of history is still read at once, and
+    /// one more search is refused as busy rather than queued behind the others.
+    #[test]
+    fn searches_never_hold_up_replays() {
+        let dir = tempfile::tempdir().unwrap();
+        let (history, writer, _) =
+            History::open(&dir.path().join("chat.db"), Duration::ZERO).unwrap();
+        let lobby = RoomName::lobby();
+        let query = SearchQuery::parse("hello").unwrap();
+        let (release, held) = async_channel::bounded::<()>(1);
+        // The first keeps the search thread busy; the rest fill its queue.
+        for _ in 0..=SEARCH_QUEUE {
+            history
+                .searches
+                .send_blocking(ReadJob::Hold(held.clone()))
+                .unwrap();
+        }
+        smol::block_on(async {
+            let span = smol::future::or(
+                async { Some(history.span(&lobby, i64::MAX, 20).await) },
+                async {
+                    smol::Timer::after(Duration::from_secs(60)).await;
+                    None
+                },
+            )
+            .await
+            .expect("a replay waited behind searches");
+            assert_eq!(span.unwrap().count, 0);
+            assert!(matches!(
+                history
+                    .search((&lobby, &query), i64::MAX, 20, |_, _| {})
+                    .await,
+                Err(StorageError::SearchBusy)
+            ));
+            // Released, the thread drains its queue; then there is room again.
+            drop(release);
+            while !history.searches.is_empty() {
+                std::thread::yield_now();
+            }
+            let hits = history
+                .search((&lobby, &query), i64::MAX, 20, |_, _| {})
+                .await
+                .unwrap();
+            assert_eq!(hits.count, 0);
+        });
+        drop(history);
+        writer.close();
     }
 }

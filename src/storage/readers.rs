@@ -1,4 +1,6 @@
-//! Replay reads: a small fixed pool of threads, each with its own read-only connection.
+//! Replay and search reads: threads that each own a read-only connection and serve a queue of
+//! jobs. The history runs two queues on them: replays and `/history` pages on a pool of
+//! [`READERS`], searches on a thread of their own.
 //!
 //! WAL lets them read while the writer writes. A fixed pool (rather than the blocking pool)
 //! bounds threads and connections under a join storm. Rows leave here already formatted, by the
@@ -65,6 +67,9 @@ pub(super) enum ReadJob {
         format: Format,
         reply: Sender<Result<Hits, StorageError>>,
     },
+    /// Tests only: keeps a thread busy until every sender of the channel is gone.
+    #[cfg(test)]
+    Hold(Receiver<()>),
 }
 
 impl ReadJob {
@@ -79,6 +84,8 @@ impl ReadJob {
             ReadJob::Search { reply, .. } => {
                 let _ = reply.try_send(Err(e));
             }
+            #[cfg(test)]
+            ReadJob::Hold(_) => {}
         }
     }
 }
@@ -88,7 +95,7 @@ impl ReadJob {
 pub(super) fn reader_loop(path: &Path, jobs: &Receiver<ReadJob>) {
     let mut conn: Option<Connection> = None;
     while let Ok(job) = jobs.recv_blocking() {
-        let c = match conn.take() {
+        let mut c = match conn.take() {
             Some(c) => c,
             None => match open_reader(path) {
                 Ok(c) => c,
@@ -132,11 +139,16 @@ pub(super) fn reader_loop(path: &Path, jobs: &Receiver<ReadJob>) {
                 format,
                 reply,
             } => {
-                let result = search::read_hits(&c, (&room, &query), before, limit, format)
-                    .map_err(StorageError::from);
-                let ok = result.is_ok();
+                let result = search::read_hits(&mut c, (&room, &query), before, limit, format);
+                // A search stopped for its cost leaves the connection as good as before.
+                let ok = matches!(result, Ok(_) | Err(StorageError::SearchTooCostly));
                 let _ = reply.try_send(result);
                 ok
+            }
+            #[cfg(test)]
+            ReadJob::Hold(release) => {
+                let _ = release.recv_blocking();
+                true
             }
         };
         if ok {

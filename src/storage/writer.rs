@@ -6,7 +6,8 @@
 //! committed id and signals the hub, which relays only lines up to that id: while commits fail,
 //! chat pauses instead of relaying lines that are not stored.
 //!
-//! Between commits, and only then, it gives [`Retention`] a bounded step when one is due.
+//! Between commits, and only then, it gives [`Retention`] a bounded step when one is due; also
+//! between the retries of a commit that failed on a full disk, since a step makes room.
 //!
 //! It must not know about sessions or the hub: it sees records and barriers, nothing else.
 
@@ -104,7 +105,14 @@ pub(super) fn writer_loop(
         closed = gather(&rx, first, window, &mut batch, &mut barriers);
         if !batch.is_empty() {
             let started = Instant::now();
-            if commit_with_retry(&mut conn, &batch, &rx, &mut give_up_at, &stats) {
+            let retry = Retry {
+                rx: &rx,
+                give_up_at: &mut give_up_at,
+                retention: retention.as_mut(),
+                stored: total,
+                stats: &stats,
+            };
+            if commit_with_retry(&mut conn, &batch, retry) {
                 total += batch.len() as u64;
                 stats.committed(batch.len(), started.elapsed());
             } else {
@@ -190,16 +198,25 @@ fn gather(
     false
 }
 
+/// What a failing commit's retries need besides the batch.
+struct Retry<'a> {
+    /// The queue, to know when shutdown has begun.
+    rx: &'a Receiver<WriterMsg>,
+    /// Set when shutdown finds the database failing: past it, the batch is given up.
+    give_up_at: &'a mut Option<Instant>,
+    /// On a full disk, retention's steps go on between the retries: what they remove makes
+    /// the room the batch needs.
+    retention: Option<&'a mut Retention>,
+    /// Lines stored so far, for retention's schedule.
+    stored: u64,
+    /// Where failed attempts are counted (the metrics).
+    stats: &'a WriterStats,
+}
+
 /// Commits a batch, retrying with back-off while the database is busy or failing (another
 /// program holding a write lock, a full disk). Gives up only on errors that retrying cannot fix,
 /// or after [`GIVE_UP_AFTER_CLOSE`] once the server is shutting down.
-fn commit_with_retry(
-    conn: &mut Connection,
-    batch: &[Record],
-    rx: &Receiver<WriterMsg>,
-    give_up_at: &mut Option<Instant>,
-    stats: &WriterStats,
-) -> bool {
+fn commit_with_retry(conn: &mut Connection, batch: &[Record], mut retry: Retry<'_>) -> bool {
     let mut delay = Duration::from_millis(10);
     let mut failures: u32 = 0;
     loop {
@@ -214,15 +231,17 @@ fn commit_with_retry(
         };
         failures += 1;
         // Counted per attempt, so a stall shows while it lasts, not once it is over.
-        stats.failed();
-        stats.queued(rx.len());
+        retry.stats.failed();
+        retry.stats.queued(retry.rx.len());
         if is_permanent(&e) {
             error!("{} lines not stored: {e}", batch.len());
             return false;
         }
-        if rx.is_closed() {
+        if retry.rx.is_closed() {
             // One deadline for the whole shutdown, not one per batch.
-            let deadline = *give_up_at.get_or_insert_with(|| Instant::now() + GIVE_UP_AFTER_CLOSE);
+            let deadline = *retry
+                .give_up_at
+                .get_or_insert_with(|| Instant::now() + GIVE_UP_AFTER_CLOSE);
             if Instant::now() >= deadline {
                 error!("{} lines not stored at shutdown: {e}", batch.len());
                 return false;
@@ -237,6 +256,16 @@ fn commit_with_retry(
         }
         std::thread::sleep(delay);
         delay = (delay * 2).min(Duration::from_secs(1));
+        // The file is full: the batch waits, but retention need not (a step frees more pages
+        // than it needs, so it runs in a full file, and what it frees the batch can use). Otherwise a
+        // full disk would stop the one thing that can make room, for as long as chat is paused.
+        if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) {
+            if let Some(retention) = retry.retention.as_mut() {
+                if Instant::now() >= retention.next(retry.stored) {
+                    retention.step(conn, retry.stored);
+                }
+            }
+        }
     }
 }
 
@@ -282,6 +311,20 @@ mod tests {
     use super::*;
     use crate::storage::schema;
     use crate::vocab::Kind;
+
+    fn retry<'a>(rx: &'a Receiver<WriterMsg>, give_up_at: &'a mut Option<Instant>) -> Retry<'a> {
+        Retry {
+            rx,
+            give_up_at,
+            retention: None,
+            stored: 0,
+            stats: &NO_STATS,
+        }
+    }
+
+    /// Statistics the unit tests do not read.
+    static NO_STATS: std::sync::LazyLock<WriterStats> =
+        std::sync::LazyLock::new(WriterStats::default);
 
     fn record(id: i64) -> Record {
         Record {
@@ -367,13 +410,7 @@ mod tests {
         // The first attempt must fail while the lock is held.
         assert!(commit(&mut conn, &batch).is_err());
         release_tx.send(()).unwrap();
-        assert!(commit_with_retry(
-            &mut conn,
-            &batch,
-            &rx,
-            &mut None,
-            &WriterStats::default()
-        ));
+        assert!(commit_with_retry(&mut conn, &batch, retry(&rx, &mut None)));
         holder.join().unwrap();
         let n: i64 = conn
             .query_row("SELECT count(*) FROM messages", [], |r| r.get(0))
@@ -390,16 +427,66 @@ mod tests {
         assert!(commit_with_retry(
             &mut conn,
             &[record(1)],
-            &rx,
-            &mut None,
-            &WriterStats::default()
+            retry(&rx, &mut None)
         ));
         assert!(!commit_with_retry(
             &mut conn,
             &[record(1)],
-            &rx,
-            &mut None,
-            &WriterStats::default()
+            retry(&rx, &mut None)
         ));
+    }
+
+    /// On a full disk the waiting batch does not stop retention: its steps go on between the
+    /// retries, free the pages of expired messages, and the batch then fits. (Here shutdown has
+    /// begun, so without retention the writer would give the batch up after its deadline.)
+    #[test]
+    fn a_full_disk_leaves_retention_its_steps() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = schema::open_connection(&dir.path().join("chat.db")).unwrap();
+        index::index_by_batch(&conn).unwrap();
+        let body = "an old line that retention will remove ".repeat(8);
+        let old: Vec<Record> = (1..=3000)
+            .map(|id| Record {
+                body: format!("{body}{id}").into(),
+                ..record(id)
+            })
+            .collect();
+        commit(&mut conn, &old).unwrap();
+        let pages: i64 = conn
+            .pragma_query_value(None, "page_count", |r| r.get(0))
+            .unwrap();
+        conn.pragma_update(None, "max_page_count", pages).unwrap();
+        let new: Vec<Record> = (3001..=3200)
+            .map(|id| Record {
+                at_ms: crate::clock::now_ms(),
+                body: format!("{body}new {id}").into(),
+                ..record(id)
+            })
+            .collect();
+        let full = commit(&mut conn, &new).unwrap_err();
+        assert_eq!(
+            full.sqlite_error_code(),
+            Some(rusqlite::ErrorCode::DiskFull)
+        );
+
+        let policy = crate::storage::RetentionPolicy::parse("30d").unwrap();
+        let mut retention = Retention::new(policy, &conn, crate::clock::now_ms, Duration::ZERO);
+        let (_tx, rx) = async_channel::unbounded::<WriterMsg>();
+        rx.close();
+        let retry = Retry {
+            rx: &rx,
+            give_up_at: &mut None,
+            retention: Some(&mut retention),
+            stored: 3000,
+            stats: &NO_STATS,
+        };
+        assert!(commit_with_retry(&mut conn, &new, retry));
+        let (kept, newest): (i64, i64) = conn
+            .query_row("SELECT count(*), max(id) FROM messages", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        assert_eq!(newest, 3200);
+        assert!(kept < 3200, "nothing was removed: {kept} rows");
     }
 }

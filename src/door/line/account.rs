@@ -124,6 +124,12 @@ async fn register<S: Stream>(
     let Ok(nick) = answer.recv().await else {
         return Err(End::Closed);
     };
+    // A look-alike ban does not keep out a registered account's owner: a name used from
+    // before the ban must not become one now.
+    if let Some(ban) = login::name_ban(shared, &nick) {
+        conn.queue(&words::name_banned(&nick, ban.expires_ms));
+        return Ok(());
+    }
     match shared.accounts.store.find_like(&nick).await {
         Ok(None) => {}
         Ok(Some(account)) if account.name != nick.key() => {
@@ -242,19 +248,20 @@ async fn check<S: Stream>(
         }
     };
     let ip = conn.peer.ip().to_canonical();
-    match login::book(shared, account, ip, QUEUE_MAX).await {
-        Turn::Now => {}
-        Turn::After(delay) => {
+    let booked = match login::book(shared, account, ip, QUEUE_MAX).await {
+        Turn::Now(booked) => booked,
+        Turn::After(delay, booked) => {
             conn.queue(&words::login_delay(login::ceil_secs(delay)));
             let _ = conn.flush().await;
             smol::Timer::after(delay).await;
+            booked
         }
         Turn::Refused(wait) => {
             conn.queue(&words::login_busy(account, login::ceil_secs(wait)));
             return false;
         }
-    }
-    if login::verify(shared, &stored, password, (ip, false)).await {
+    };
+    if login::verify(shared, &stored, password, (ip, false, booked)).await {
         return true;
     }
     warn!("{}: wrong password for {account} (in chat)", conn.peer);

@@ -131,10 +131,11 @@ pub(super) async fn search<S: Stream>(
             return conn.flush().await;
         }
     };
-    conn.queue(&words::search_start(room, &query, older));
+    // Asked first, so that a refused search is one line without a page around it.
     let found = history.search((room, &query), before, SEARCH_PAGE, words::replayed);
     match found.await {
         Ok(hits) => {
+            conn.queue(&words::search_start(room, &query, older));
             conn.queue_bytes(&hits.text);
             if let Some(after) = &hits.removed {
                 conn.queue(&words::older_removed(after));
@@ -148,8 +149,34 @@ pub(super) async fn search<S: Stream>(
                 }));
             }
         }
+        // Limits, not faults: one line to the user, the log aggregated.
+        Err(StorageError::SearchBusy) => {
+            crate::log_throttled!(
+                log::Level::Warn,
+                "search busy",
+                "too many searches waiting: a search was refused"
+            );
+            conn.queue(words::SEARCH_BUSY);
+            // `/search` alone asks for the same page again in a moment.
+            if older {
+                *cursor = Some(Box::new(SearchCursor {
+                    query,
+                    room: room.clone(),
+                    before,
+                }));
+            }
+        }
+        Err(StorageError::SearchTooCostly) => {
+            crate::log_throttled!(
+                log::Level::Warn,
+                "search too costly",
+                "a search in {room} was stopped at its cost limit"
+            );
+            conn.queue(words::SEARCH_TOO_COSTLY);
+        }
         Err(e) => {
             warn!("search in {room} failed: {e}");
+            conn.queue(&words::search_start(room, &query, older));
             conn.queue(words::SEARCH_UNAVAILABLE);
         }
     }

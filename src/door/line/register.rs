@@ -227,19 +227,21 @@ async fn login<S: Stream>(
         return Ok(false);
     };
     let ip = conn.peer.ip().to_canonical();
-    match login::book(shared, nick.key(), ip, budget).await {
-        Turn::Now => {}
-        Turn::After(delay) => {
+    let booked = match login::book(shared, nick.key(), ip, budget).await {
+        Turn::Now(booked) => booked,
+        Turn::After(delay, booked) => {
             conn.queue(&words::login_delay(login::ceil_secs(delay)));
             conn.flush().await.map_err(|_| Refusal::Gone)?;
             Timer::after(delay).await;
+            booked
         }
         Turn::Refused(wait) => {
             conn.queue(&words::login_busy(nick.as_str(), login::ceil_secs(wait)));
             return Ok(false);
         }
-    }
-    if login::verify(shared, account, Secret::new(password), (ip, true)).await {
+    };
+    let password = Secret::new(password);
+    if login::verify(shared, account, password, (ip, true, booked)).await {
         info!("{}: logged in as {nick}", conn.peer);
         return Ok(true);
     }

@@ -348,6 +348,13 @@ pub fn search_end(count: u32, more: bool) -> String {
 pub const NO_SEARCH: &str =
     "no search to continue in this room: /search TEXT finds TEXT in your room's history";
 
+/// A search refused because too many are waiting for the search thread.
+pub const SEARCH_BUSY: &str = "search: too many searches at once, try again in a moment";
+
+/// A search stopped because it would read too much of the index (storage's search budget).
+pub const SEARCH_TOO_COSTLY: &str =
+    "search: that would take too long; use rarer words, longer prefixes or a shorter phrase";
+
 /// What a search that failed says instead of its matches.
 pub const SEARCH_UNAVAILABLE: &str = "(search is unavailable right now)";
 
