@@ -41,4 +41,7 @@ pub struct Config {
     pub max_unregistered: usize,
     // --- Output memory ---
     pub outbox_total_bytes: usize,
+    // --- The IRC door ---
+    /// `--server-name`: the source of IRC numerics and the network's name.
+    pub server_name: String,
 }

@@ -49,6 +49,9 @@ fn help_lists_every_flag() {
         "--retention",
         "--connects-per-minute",
         "--registrations-per-hour",
+        "--irc-listen",
+        "--irc-tls-listen",
+        "--server-name",
     ] {
         assert!(help.contains(flag), "--help does not mention {flag}");
     }

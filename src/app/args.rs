@@ -194,6 +194,22 @@ pub struct Args {
     #[argh(option)]
     pub metrics_listen: Option<SocketAddr>,
 
+    // --- The IRC door (issue #20, docs/IRC.md) ---
+    /// address for IRC clients (irssi, WeeChat, HexChat), conventionally port 6667 (off unless
+    /// given; port 0 picks a free port, printed on stdout as `listening for IRC on ADDR`)
+    #[argh(option)]
+    pub irc_listen: Option<SocketAddr>,
+
+    /// address for IRC clients over TLS, conventionally port 6697 (off unless given; uses
+    /// --tls-cert and --tls-key, re-read on SIGHUP; printed as `listening for IRC over TLS on ADDR`)
+    #[argh(option)]
+    pub irc_tls_listen: Option<SocketAddr>,
+
+    /// the name IRC clients see as the server's, in prefixes and numerics, and the network's
+    /// name; give every node of a cluster the same (default: the host name)
+    #[argh(option)]
+    pub server_name: Option<String>,
+
     #[argh(subcommand)]
     pub command: Option<Subcommand>,
 }
@@ -220,6 +236,10 @@ impl std::str::FromStr for Listen {
 pub struct Listeners {
     pub plain: Option<SocketAddr>,
     pub tls: Option<TlsListener>,
+    /// `--irc-listen`.
+    pub irc: Option<SocketAddr>,
+    /// `--irc-tls-listen`, with the same certificate and key as `--tls-listen`.
+    pub irc_tls: Option<TlsListener>,
 }
 
 /// The TLS listener and the files it serves (re-read on SIGHUP).
@@ -344,29 +364,86 @@ impl Args {
             test_loopback_as_ipv6: self.test_loopback_as_ipv6,
             max_unregistered,
             outbox_total_bytes: self.outbox_total_bytes,
+            server_name: self.server_name()?,
         })
     }
 
     /// Checks the listener flags together: TLS needs its address, certificate and key, and
     /// something must be listening.
     pub fn listeners(&self) -> Result<Listeners, String> {
-        let tls = match (self.tls_listen, &self.tls_cert, &self.tls_key) {
-            (Some(addr), Some(cert), Some(key)) => Some(TlsListener {
-                addr,
-                cert: cert.clone(),
-                key: key.clone(),
-            }),
+        let any_tls = self.tls_listen.or(self.irc_tls_listen);
+        let files = match (any_tls, &self.tls_cert, &self.tls_key) {
+            (Some(_), Some(cert), Some(key)) => Some((cert.clone(), key.clone())),
             (None, None, None) => None,
+            (Some(_), _, _) if self.tls_listen.is_none() => {
+                return Err("--irc-tls-listen needs --tls-cert and --tls-key".into())
+            }
             (Some(_), _, _) => return Err("--tls-listen needs --tls-cert and --tls-key".into()),
             (None, _, _) => return Err("--tls-cert and --tls-key need --tls-listen".into()),
         };
+        let with_files = |addr: Option<SocketAddr>| {
+            let (cert, key) = files.clone()?;
+            Some(TlsListener {
+                addr: addr?,
+                cert,
+                key,
+            })
+        };
+        let (tls, irc_tls) = (with_files(self.tls_listen), with_files(self.irc_tls_listen));
+        let irc = self.irc_listen;
         let plain = self.listen.0;
         match (plain, &tls) {
-            (None, None) => Err("--listen none needs --tls-listen (nothing would listen)".into()),
-            (Some(plain), Some(tls)) if plain == tls.addr && plain.port() != 0 => Err(format!(
-                "--listen and --tls-listen are both {plain}: give them different ports"
-            )),
-            _ => Ok(Listeners { plain, tls }),
+            (None, None) if irc.is_none() && irc_tls.is_none() => {
+                return Err("--listen none needs --tls-listen (nothing would listen)".into())
+            }
+            (Some(plain), Some(tls)) if plain == tls.addr && plain.port() != 0 => {
+                return Err(format!(
+                    "--listen and --tls-listen are both {plain}: give them different ports"
+                ))
+            }
+            _ => {}
+        }
+        let mut addrs: Vec<SocketAddr> = [plain, self.tls_listen, irc, self.irc_tls_listen]
+            .into_iter()
+            .flatten()
+            .filter(|a| a.port() != 0)
+            .collect();
+        addrs.sort();
+        if let Some(twice) = addrs.windows(2).find(|w| w[0] == w[1]) {
+            return Err(format!(
+                "{} is given to two listeners: give them different ports",
+                twice[0]
+            ));
+        }
+        Ok(Listeners {
+            plain,
+            tls,
+            irc,
+            irc_tls,
+        })
+    }
+
+    /// `--server-name`, or the host name: one word IRC can carry in a prefix.
+    fn server_name(&self) -> Result<String, String> {
+        let name = match &self.server_name {
+            Some(name) => name.clone(),
+            None => std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .map(|h| h.trim().to_owned())
+                .ok()
+                .filter(|h| !h.is_empty())
+                .unwrap_or_else(|| "smolchat".to_owned()),
+        };
+        let ok = !name.is_empty()
+            && name.len() <= 63
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
+        if ok {
+            Ok(name)
+        } else {
+            Err(format!(
+                "--server-name {name:?}: letters, digits, '.', '-' and '_' only, at most 63"
+            ))
         }
     }
 

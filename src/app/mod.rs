@@ -34,7 +34,7 @@ pub fn run(args: Args) -> Result<(), String> {
     let config = args.config()?;
     let listen = args.listeners()?;
     // Before anything else is opened: a bad certificate or key is the likeliest start-up error.
-    let tls = match &listen.tls {
+    let tls = match listen.tls.as_ref().or(listen.irc_tls.as_ref()) {
         Some(settings) => Some(Arc::new(Tls::load(&settings.cert, &settings.key)?)),
         None => None,
     };
@@ -49,6 +49,11 @@ pub fn run(args: Args) -> Result<(), String> {
     let plain = listen.plain.map(bind).transpose()?;
     let metrics_listener = args.metrics_listen.map(bind).transpose()?;
     let tls_listener = match &listen.tls {
+        Some(settings) => Some(bind(settings.addr)?),
+        None => None,
+    };
+    let irc_listener = listen.irc.map(bind).transpose()?;
+    let irc_tls_listener = match &listen.irc_tls {
         Some(settings) => Some(bind(settings.addr)?),
         None => None,
     };
@@ -89,10 +94,17 @@ pub fn run(args: Args) -> Result<(), String> {
     let threads = args.threads();
     let plain_addr = plain.as_ref().map(|(_, addr)| *addr);
     let tls_addr = tls_listener.as_ref().map(|(_, addr)| *addr);
-    let on: Vec<(DoorKind, bool, SocketAddr)> = [(plain_addr, false), (tls_addr, true)]
-        .into_iter()
-        .filter_map(|(addr, tls)| Some((DoorKind::Line, tls, addr?)))
-        .collect();
+    let irc_addr = irc_listener.as_ref().map(|(_, addr)| *addr);
+    let irc_tls_addr = irc_tls_listener.as_ref().map(|(_, addr)| *addr);
+    let on: Vec<(DoorKind, bool, SocketAddr)> = [
+        (DoorKind::Line, plain_addr, false),
+        (DoorKind::Line, tls_addr, true),
+        (DoorKind::Irc, irc_addr, false),
+        (DoorKind::Irc, irc_tls_addr, true),
+    ]
+    .into_iter()
+    .filter_map(|(door, addr, tls)| Some((door, tls, addr?)))
+    .collect();
     server::log_start(&on, &config, threads);
     info!(
         "history in {} ({} messages so far), commit window {} ms",
@@ -108,6 +120,12 @@ pub fn run(args: Args) -> Result<(), String> {
     }
     if let Some(addr) = tls_addr {
         let _ = writeln!(stdout, "listening for TLS on {addr}");
+    }
+    if let Some(addr) = irc_addr {
+        let _ = writeln!(stdout, "listening for IRC on {addr}");
+    }
+    if let Some(addr) = irc_tls_addr {
+        let _ = writeln!(stdout, "listening for IRC over TLS on {addr}");
     }
     if let Some((_, addr)) = &metrics_listener {
         info!("metrics on http://{addr}{}", metrics::endpoint::PATH);
@@ -148,6 +166,14 @@ pub fn run(args: Args) -> Result<(), String> {
     }
     if let (Some((socket, _)), Some(tls)) = (tls_listener, &tls) {
         let (door, tls) = (DoorKind::Line, Some(tls.clone()));
+        listeners.push(server::Listener { socket, door, tls });
+    }
+    if let Some((socket, _)) = irc_listener {
+        let (door, tls) = (DoorKind::Irc, None);
+        listeners.push(server::Listener { socket, door, tls });
+    }
+    if let (Some((socket, _)), Some(tls)) = (irc_tls_listener, &tls) {
+        let (door, tls) = (DoorKind::Irc, Some(tls.clone()));
         listeners.push(server::Listener { socket, door, tls });
     }
     let shutdown = async move {

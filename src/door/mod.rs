@@ -6,8 +6,8 @@
 //! rate, history pages, output while it waits) it calls the services in `src/session/`.
 //!
 //! - [`line`]: nc, telnet and TLS clients, one line of text per message, `/commands`.
-//! - [`irc`]: the IRC door's protocol layer: messages, capabilities, registration, numerics,
-//!   renderers of the hub's events (its session is not wired to the hub yet).
+//! - [`irc`]: IRC clients (irssi, WeeChat, HexChat): the protocol layer, and its session
+//!   (`irc/session/`) wired to the hub.
 //! - [`web`]: the page's HTTP, origin checks, WebSocket framing and JSON (its session is not
 //!   wired to the hub yet).
 //!
@@ -23,6 +23,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
+use crate::config::Config;
 use crate::hub::render::{RendererId, Renderers};
 use crate::session::{Accepted, Services, TurnedAway};
 use crate::wire::conn::Stream;
@@ -32,6 +33,8 @@ use crate::wire::conn::Stream;
 pub enum DoorKind {
     /// `--listen` and `--tls-listen`.
     Line,
+    /// `--irc-listen` and `--irc-tls-listen`.
+    Irc,
 }
 
 impl DoorKind {
@@ -39,6 +42,7 @@ impl DoorKind {
     pub fn metrics_door(self) -> crate::metrics::Door {
         match self {
             DoorKind::Line => crate::metrics::Door::Line,
+            DoorKind::Irc => crate::metrics::Door::Irc,
         }
     }
 }
@@ -48,6 +52,8 @@ impl DoorKind {
 pub struct Doors {
     /// The line door's renderer.
     line: RendererId,
+    /// The IRC door's renderers.
+    irc: irc::session::Styles,
 }
 
 /// A session, boxed: each door's task is sized by its own state, not the largest door's.
@@ -55,11 +61,20 @@ pub type Session = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 impl Doors {
     /// Registers every door's renderers with the hub's registry.
-    pub fn register(renderers: &mut Renderers) -> Doors {
+    pub fn register(renderers: &mut Renderers, config: &Config) -> Doors {
         let line = renderers
             .register(Arc::new(line::render::Lines))
             .unwrap_or_default();
-        Doors { line }
+        let server = irc::session::start(&config.server_name);
+        let mut irc_style = |timed| {
+            let lines = irc::session::render::IrcLines::new(server.clone(), timed);
+            renderers.register(Arc::new(lines)).unwrap_or_default()
+        };
+        let irc = irc::session::Styles {
+            plain: irc_style(false),
+            timed: irc_style(true),
+        };
+        Doors { line, irc }
     }
 
     /// The session of a connection a listener of `kind` accepted (after its TLS handshake, if
@@ -73,6 +88,7 @@ impl Doors {
     ) -> Session {
         match kind {
             DoorKind::Line => Box::pin(line::run(stream, accepted, services, self.line)),
+            DoorKind::Irc => Box::pin(irc::session::run(stream, accepted, services, self.irc)),
         }
     }
 
@@ -81,6 +97,7 @@ impl Doors {
     pub fn turned_away(&self, kind: DoorKind, why: &TurnedAway) -> String {
         match kind {
             DoorKind::Line => line::words::turned_away(why),
+            DoorKind::Irc => irc::session::turned_away(why),
         }
     }
 }

@@ -1,0 +1,80 @@
+//! Entering rooms: the hub seats the member, then the client gets what IRC shows on a join
+//! (its own `JOIN`, the topic, the names) and the room's recent history, before the room's
+//! live lines.
+
+use super::chat::{send, Me};
+use super::{history, render, End, IrcConn};
+use crate::door::irc::caps::Cap;
+use crate::door::irc::message::Writer;
+use crate::door::irc::names::channel_name;
+use crate::door::irc::render::{replies, Ctx};
+use crate::hub::outbox::Inbox;
+use crate::hub::{Intent, Joined, Request};
+use crate::names::RoomName;
+use crate::session::{pump, Services};
+use crate::vocab::MemberId;
+use crate::wire::conn::Stream;
+
+/// Enters another room (IRC users may sit in many): `None` if the hub refused and said why in
+/// the outbox.
+pub(super) async fn join<S: Stream>(
+    io: &mut IrcConn<S>,
+    shared: &Services,
+    id: MemberId,
+    room: RoomName,
+    inbox: &Inbox,
+) -> Result<Option<Joined>, End> {
+    let (reply, answer) = async_channel::bounded(1);
+    let intent = Intent::Join {
+        id,
+        room,
+        alone: false,
+        reply,
+    };
+    shared.hub.send(intent).await.map_err(|_| End::Closed)?;
+    let Ok(joined) = answer.recv().await else {
+        return Ok(None);
+    };
+    // The join itself (`JOIN #room` from the hub's reply) is queued before the marker.
+    pump::up_to_marker(&mut io.conn, inbox)
+        .await
+        .map_err(|_| End::Closed)?;
+    Ok(Some(joined))
+}
+
+/// What follows a join: the topic, the names, and the room's recent history.
+pub(super) async fn entered<S: Stream>(
+    io: &mut IrcConn<S>,
+    shared: &Services,
+    id: MemberId,
+    me: &Me,
+    joined: &Joined,
+) -> std::io::Result<()> {
+    let server = super::server();
+    let ctx = Ctx {
+        server: &server,
+        client: me.nick.as_str(),
+        caps: me.caps.enabled(),
+    };
+    if joined.room == me.joined.room && joined.last_id == me.joined.last_id {
+        // Seated at registration: no reply from the hub announced it.
+        let mask = format!("{}!{}@{server}", me.nick, render::USER);
+        Writer::new(&mut io.conn.out, "", Some(&mask), "JOIN").last(&channel_name(&joined.room));
+    }
+    if let Some(topic) = &joined.topic {
+        let topic = crate::door::irc::event::Topic {
+            text: topic.text.clone(),
+            set_by: topic.by.clone(),
+            set_at_ms: 0,
+        };
+        replies::topic(ctx, &joined.room, Some(&topic), false, &mut io.conn.out);
+    }
+    let who = Request::Who {
+        room: Some(joined.room.clone()),
+        page: 0,
+    };
+    if send(shared, id, who).await.is_err() {
+        return Ok(());
+    }
+    history::replay(io, shared, joined, me.caps.has(Cap::ServerTime)).await
+}
