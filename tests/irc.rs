@@ -20,9 +20,10 @@ fn start(extra: &[&str]) -> (Server, SocketAddr) {
     (server, rest.parse().expect("IRC address"))
 }
 
+/// An IRC client registered as `nick`, in `#lobby`.
 fn registered(addr: SocketAddr, nick: &str) -> IrcClient {
     let mut c = IrcClient::connect(addr).register(nick);
-    // The hub seats every newcomer in the lobby: the names close the join.
+    c.send("JOIN #lobby");
     c.expect("the lobby's names", |m| m.command == "366");
     c
 }
@@ -32,7 +33,8 @@ fn commands(msgs: &[Msg]) -> Vec<&str> {
 }
 
 /// NICK and USER in either order register; the welcome burst is 001-005, the LUSERS replies
-/// and 422 (no MOTD), addressed to the nick from the server's name; the client is in #lobby.
+/// and 422 (no MOTD), addressed to the nick from the server's name; the client is in no
+/// channel until it joins one, and then gets its JOIN and the names.
 #[test]
 fn registration_in_either_order_and_the_welcome_burst() {
     let (_server, addr) = start(&[]);
@@ -57,6 +59,7 @@ fn registration_in_either_order_and_the_welcome_burst() {
             assert!(all.contains(token), "no {token} in {isupport:?}");
         }
         c.expect_command("422");
+        c.send("JOIN #lobby");
         let join = c.expect_command("JOIN");
         assert_eq!(join.nick(), Some(nick.as_str()));
         assert_eq!(join.params, ["#lobby"]);
@@ -114,7 +117,6 @@ fn refusals_have_their_numerics() {
     c.expect_command("433");
     c.send("NICK carol");
     c.expect_command("001");
-    c.expect_command("366");
     c.send("FROBNICATE x");
     c.expect_command("421");
     c.send("PRIVMSG");
@@ -251,6 +253,7 @@ fn joining_replays_history() {
     irc.send("NICK bob");
     irc.send("USER u 0 * :r");
     irc.send("CAP END");
+    irc.send("JOIN #lobby");
     let replayed = irc.expect_command("PRIVMSG");
     assert_eq!(replayed.nick(), Some("alice"));
     assert_eq!(replayed.params, ["#lobby", "before you came"]);

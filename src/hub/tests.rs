@@ -126,6 +126,7 @@ impl Fixture {
             account: operator.then(|| name.into()),
             operator,
             cli_operator: false,
+            lobby: true,
         };
         let nick = Nick::parse(name).unwrap();
         self.hub.handle(Intent::Register {
@@ -218,6 +219,7 @@ fn abandoned_registration_frees_the_name() {
         account: None,
         operator: false,
         cli_operator: false,
+        lobby: true,
     };
     let nick = Nick::parse("ghost").unwrap();
     let style = Style {

@@ -27,7 +27,7 @@ use crate::door::irc::render::{replies, Ctx};
 use crate::door::irc::request::{self, Request as Irc, Target};
 use crate::hub::intent::{OpCommand, Style};
 use crate::hub::outbox::{Inbox, Taken};
-use crate::hub::{Intent, Joined, Request};
+use crate::hub::{Intent, Request};
 use crate::limits::ratelimit::Pace;
 use crate::moderation::ban::Target as BanTarget;
 use crate::names::{Nick, RoomName};
@@ -50,8 +50,6 @@ pub(crate) struct Me {
     pub operator: bool,
     pub caps: Caps,
     pub pace: Pace,
-    /// Where the hub seated the newcomer: `#lobby`.
-    pub joined: Joined,
     pub styles: Styles,
     pub invisible: bool,
 }
@@ -84,12 +82,8 @@ pub(super) async fn chat<S: Stream>(
         caps: me.caps.enabled(),
     };
     welcome(ctx, &info, &counts(), Some(&motd_text), &mut io.conn.out);
-    // The hub seats every newcomer in the lobby: the client learns it as a join.
-    let joined = me.joined.clone();
-    let mut rooms = vec![joined.room.clone()];
-    if entered(io, shared, id, &me, &joined).await.is_err() {
-        return End::Gone;
-    }
+    // In no room yet: the client joins the channels it wants.
+    let mut rooms: Vec<RoomName> = Vec::new();
     // Silent since then; a PING is out.
     let mut heard = Instant::now();
     let mut pinged = false;

@@ -2,10 +2,11 @@
 //!
 //! A session is one future on the executor, like the line door's: it registers the client
 //! ([`register`]: `CAP`, `NICK`/`USER`, SASL, the same name rules, bans and accounts as every
-//! door, through `session::login` and `session::enter`), sends the welcome burst and seats it in
-//! `#lobby` (where the hub puts every newcomer), then loops ([`chat`]): commands become the
-//! hub's intents, and the hub's events, rendered by [`render`], go from the outbox to the client.
-//! History is replayed through [`history`]'s row format.
+//! door, through `session::login` and `session::enter`), sends the welcome burst, then loops
+//! ([`chat`]): commands become the hub's intents, and the hub's events, rendered by [`render`],
+//! go from the outbox to the client. Unlike a line door user, an IRC client arrives in no room:
+//! it joins the channels it wants ([`rooms`]: the join, topic, names, then the history,
+//! replayed through [`history`]'s row format).
 //!
 //! Every line the client reads leaves through one ordered path: the session's write buffer, fed
 //! from the outbox and by the session's own replies, in the order they were produced. A `PING`

@@ -154,10 +154,11 @@ pub(super) async fn register<S: Stream>(
             account: account.as_ref().map(|a| Arc::from(a.name.as_str())),
             operator: account.as_ref().is_some_and(|a| a.operator),
             cli_operator: account.as_ref().is_some_and(|a| a.cli_operator),
+            lobby: false,
         };
         let operator = identity.operator;
         match enter::enter(shared, (id, &ready.nick), outbox, (identity.clone(), style)).await {
-            Ok(joined) => {
+            Ok(_) => {
                 info!("{peer}: registered as {} over IRC", ready.nick);
                 let (caps, _) = reg.finish();
                 return Ok(Me {
@@ -166,7 +167,6 @@ pub(super) async fn register<S: Stream>(
                     operator,
                     caps,
                     pace,
-                    joined,
                     styles,
                     invisible: false,
                 });

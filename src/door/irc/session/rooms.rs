@@ -3,10 +3,8 @@
 //! live lines.
 
 use super::chat::{send, Me};
-use super::{history, render, End, IrcConn};
+use super::{history, End, IrcConn};
 use crate::door::irc::caps::Cap;
-use crate::door::irc::message::Writer;
-use crate::door::irc::names::channel_name;
 use crate::door::irc::render::{replies, Ctx};
 use crate::hub::outbox::Inbox;
 use crate::hub::{Intent, Joined, Request};
@@ -56,11 +54,6 @@ pub(super) async fn entered<S: Stream>(
         client: me.nick.as_str(),
         caps: me.caps.enabled(),
     };
-    if joined.room == me.joined.room && joined.last_id == me.joined.last_id {
-        // Seated at registration: no reply from the hub announced it.
-        let mask = format!("{}!{}@{server}", me.nick, render::USER);
-        Writer::new(&mut io.conn.out, "", Some(&mask), "JOIN").last(&channel_name(&joined.room));
-    }
     if let Some(topic) = &joined.topic {
         let topic = crate::door::irc::event::Topic {
             text: topic.text.clone(),
