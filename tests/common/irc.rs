@@ -336,7 +336,11 @@ impl Msg {
 
 impl IrcClient {
     pub fn connect(addr: SocketAddr) -> IrcClient {
-        let stream = TcpStream::connect(addr).expect("connect");
+        IrcClient::from_stream(TcpStream::connect(addr).expect("connect"))
+    }
+
+    /// A client over a connected stream (bound to another address, or with a small window).
+    pub fn from_stream(stream: TcpStream) -> IrcClient {
         stream.set_read_timeout(Some(TIMEOUT)).expect("timeout");
         let reader = BufReader::new(stream.try_clone().expect("clone"));
         IrcClient {

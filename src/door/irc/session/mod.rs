@@ -189,17 +189,25 @@ async fn farewell<S: Stream>(
         let _ = future::poll_once(io.conn.flush()).await;
         return;
     }
+    let orderly = !matches!(end, End::Gone);
     let (reason, text) = match end {
         End::Gone => (None, None),
-        End::Closed => (None, Some("Closing link".to_owned())),
+        // The hub let the member go with its last words (`ERROR`, rendered): nothing to add.
+        End::Closed if !shared.stopping.is_closed() => (None, None),
+        End::Closed => (
+            None,
+            Some("Closing link: the server is shutting down".to_owned()),
+        ),
         End::Quit(reason) => {
             let text = format!("Closing link: Quit: {}", reason.as_deref().unwrap_or(""));
             (reason, Some(text))
         }
     };
     let _ = shared.hub.send(Intent::Quit { id, reason }).await;
-    if let Some(text) = text {
-        io.close_with(&text).await;
+    match text {
+        Some(text) => io.close_with(&text).await,
+        None if orderly => Box::pin(io.conn.close()).await,
+        None => {}
     }
     debug!("session of {nick} ended");
 }
