@@ -35,10 +35,9 @@ fn join_when_allowed(server: &Server, from: &str, name: &str) -> Client {
 /// the next login, and `/op` and `/deop` apply at once.
 #[test]
 fn op_subcommands_against_a_live_server() {
-    let server = Server::start(&[]);
+    let (server, mut boss, []) = with_boss([]);
     let db = server.db_path();
     let db = db.to_str().unwrap();
-    let mut boss = server.operator("boss");
     assert_eq!(op(&["list", "--db", db]), "boss\n");
     let out = op_output(&["add", "nobody", "--db", db]);
     assert!(!out.status.success());
@@ -93,10 +92,7 @@ fn non_operators_are_refused() {
 /// A kick disconnects the user, tells the room why, and is logged.
 #[test]
 fn kick() {
-    let server = Server::start(&[]);
-    let mut boss = server.operator("boss");
-    let mut bob = server.join("bob");
-    let mut carol = server.join("carol");
+    let (server, mut boss, [mut bob, mut carol]) = with_boss(["bob", "carol"]);
     boss.send("/help");
     boss.expect("operator commands:");
     boss.send("/kick bob spamming");
@@ -131,10 +127,7 @@ fn kick() {
 /// listed by /bans.
 #[test]
 fn ban_by_name_with_expiry() {
-    let server = Server::start(&[]);
-    let mut boss = server.operator("boss");
-    let mut bob = server.join("bob");
-    let mut carol = server.join("carol");
+    let (server, mut boss, [mut bob, mut carol]) = with_boss(["bob", "carol"]);
     boss.send("/ban bob 3s flooding");
     carol.expect("* bob was banned by boss (flooding)");
     bob.expect("you are banned by boss until");
@@ -156,8 +149,7 @@ fn ban_by_name_with_expiry() {
 /// affected; it expires; and /unban lifts a ban.
 #[test]
 fn ban_by_address_with_expiry_and_unban() {
-    let server = Server::start(&[]);
-    let mut boss = server.operator("boss");
+    let (server, mut boss, []) = with_boss([]);
     let mut bob = server.join_from("127.0.0.2", "bob");
     // An operator cannot ban an address that covers their own.
     boss.send("/ban 127.0.0.0/8");
@@ -189,8 +181,7 @@ fn ban_by_address_with_expiry_and_unban() {
 /// Bans survive a restart.
 #[test]
 fn a_ban_survives_a_restart() {
-    let server = Server::start(&[]);
-    let mut boss = server.operator("boss");
+    let (server, mut boss, []) = with_boss([]);
     boss.send("/ban mallory trolling");
     boss.expect("banned mallory until lifted");
     boss.send("/ban 127.0.0.9 1d");
@@ -224,10 +215,7 @@ fn a_ban_survives_a_restart() {
 /// operators still go through; /unmute restores.
 #[test]
 fn mute_and_unmute() {
-    let server = Server::start(&[]);
-    let mut boss = server.operator("boss");
-    let mut bob = server.join("bob");
-    let mut carol = server.join("carol");
+    let (_server, mut boss, [mut bob, mut carol]) = with_boss(["bob", "carol"]);
     boss.send("/mute bob 10m");
     boss.expect("muted bob for 10m");
     bob.expect("you were muted by boss for 10m");
@@ -249,9 +237,7 @@ fn mute_and_unmute() {
 /// The topic is shown after the history block on joining, announced when set, and stored.
 #[test]
 fn topic_is_shown_announced_and_stored() {
-    let server = Server::start(&[]);
-    let mut boss = server.operator("boss");
-    let mut bob = server.join("bob");
+    let (server, mut boss, [mut bob]) = with_boss(["bob"]);
     bob.send("/topic");
     bob.expect("lobby has no topic");
     boss.send("/topic Rust talk only");
@@ -331,9 +317,7 @@ type LogRow = (String, String, String, Option<String>, Option<String>);
 /// Every operator action leaves a moderation_log row.
 #[test]
 fn moderation_log_rows() {
-    let server = Server::start(&[]);
-    let mut boss = server.operator("boss");
-    let _bob = server.join("bob");
+    let (server, mut boss, [_bob]) = with_boss(["bob"]);
     boss.send("/mute bob 1h");
     boss.expect("muted bob");
     boss.send("/unmute bob");
@@ -437,9 +421,7 @@ fn a_muted_name_whose_skeleton_differs_is_told() {
 /// marker is sent, so the marker orders the check.)
 #[test]
 fn a_mute_survives_a_rename() {
-    let server = Server::start(&[]);
-    let mut boss = server.operator("boss");
-    let mut bob = server.join("bob");
+    let (server, mut boss, [mut bob]) = with_boss(["bob"]);
     boss.expect("* bob joined");
     let mut carol = server.join("carol");
     boss.expect("* carol joined");
@@ -470,8 +452,7 @@ fn a_mute_survives_a_rename() {
 /// connection, is still muted.
 #[test]
 fn a_mute_follows_the_account_across_connections() {
-    let server = Server::start(&[]);
-    let mut boss = server.operator("boss");
+    let (server, mut boss, []) = with_boss([]);
     let bob = server.register("bob", common::accounts::PASSWORD);
     boss.expect("* bob joined");
     boss.send("/mute bob");
@@ -539,8 +520,7 @@ fn an_ignored_rename_replaces_the_old_name() {
 /// once the lock is gone.
 #[test]
 fn op_under_a_held_write_lock_does_not_freeze_the_hub() {
-    let server = Server::start(&[]);
-    let mut boss = server.operator("boss");
+    let (server, mut boss, []) = with_boss([]);
     server.register("bob", common::accounts::PASSWORD).close();
     let mut carol = server.join("carol");
     boss.expect("* carol joined");
@@ -585,10 +565,9 @@ fn ban(args: &[&str]) -> String {
 /// `smolchat op remove` takes the command-line role.
 #[test]
 fn a_command_line_operator_cannot_be_deopped_or_banned_by_name_in_chat() {
-    let server = Server::start(&[]);
+    let (server, mut boss, []) = with_boss([]);
     let db = server.db_path();
     let db = db.to_str().unwrap();
-    let mut boss = server.operator("boss");
     let mut carol = server.register("carol", common::accounts::PASSWORD);
     let mut dave = server.register("dave", common::accounts::PASSWORD);
     boss.send("/op carol");
@@ -678,10 +657,9 @@ fn ban_refuses_prefixes_that_are_too_wide() {
 /// and a role removed with `smolchat op remove` is taken at once.
 #[test]
 fn ban_subcommands_against_a_live_server_apply_on_sighup() {
-    let server = Server::start(&[]);
+    let (server, mut boss, []) = with_boss([]);
     let db = server.db_path();
     let db = db.to_str().unwrap();
-    let mut boss = server.operator("boss");
     let mut bob = server.join_from("127.0.0.2", "bob");
 
     let out = ban_output(&["add", "0.0.0.0/0", "--db", db]);
@@ -726,9 +704,7 @@ fn ban_subcommands_against_a_live_server_apply_on_sighup() {
 /// A mute is stored: after a restart the muted name is still refused.
 #[test]
 fn a_mute_survives_a_restart() {
-    let server = Server::start(&[]);
-    let mut boss = server.operator("boss");
-    let mut bob = server.join("bob");
+    let (server, mut boss, [mut bob]) = with_boss(["bob"]);
     boss.send("/mute bob 1d");
     bob.expect("you were muted by boss for 1d");
     boss.send("/mute carol");
@@ -756,11 +732,18 @@ fn a_mute_survives_a_restart() {
     assert_eq!(names, ["bob"]);
 }
 
+/// A fresh server with the operator `boss` logged in, then the users `names` joined in that
+/// order: the opening of most tests here.
+fn with_boss<const N: usize>(names: [&str; N]) -> (Server, Client, [Client; N]) {
+    let server = Server::start(&[]);
+    let boss = server.operator("boss");
+    let users = names.map(|name| server.join(name));
+    (server, boss, users)
+}
+
 /// A server with the operator `boss` and the user `alice`, boss having seen alice join.
 fn boss_and_alice() -> (Server, Client, Client) {
-    let server = Server::start(&[]);
-    let mut boss = server.operator("boss");
-    let alice = server.join("alice");
+    let (server, mut boss, [alice]) = with_boss(["alice"]);
     boss.expect("* alice joined");
     (server, boss, alice)
 }
@@ -770,8 +753,7 @@ fn boss_and_alice() -> (Server, Client, Client) {
 /// `/ban al` leaves `alice` alone, and `mallory_fan` is another name.
 #[test]
 fn a_name_ban_covers_look_alikes_with_a_tail() {
-    let server = Server::start(&[]);
-    let mut boss = server.operator("boss");
+    let (server, mut boss, []) = with_boss([]);
     boss.send("/ban mallory");
     boss.expect("banned mallory until lifted");
     boss.send("/ban al");
@@ -939,8 +921,7 @@ fn account_list_and_remove_from_the_command_line() {
 /// Others are refused, and so is an operator made on the command line.
 #[test]
 fn an_operator_unregisters_a_squatted_name() {
-    let server = Server::start(&[]);
-    let mut boss = server.operator("boss");
+    let (server, mut boss, []) = with_boss([]);
     let mut squatter = server.register("squatter", common::accounts::PASSWORD);
     boss.expect("* squatter joined");
     squatter.send("/unregister boss");

@@ -9,7 +9,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use argh::FromArgs;
-use smolchat::storage::{History, Kind, Record};
+use smolchat::storage::{History, Record};
+use smolchat::vocab::Kind;
 
 use crate::{BenchError, Context, Result};
 

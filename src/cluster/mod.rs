@@ -8,7 +8,8 @@
 //!
 //! It must not know about sessions, outboxes, membership or SQL. It hands the hub
 //! [`Incoming`] values and takes [`Entry`]s; what an entry means for a room is the hub's business
-//! (`src/hub/cluster.rs`), and storing it is the history writer's.
+//! (`hub/link.rs` is its seam, `hub/core.rs` applies entries, `hub/cluster.rs` handles what the
+//! threads report), and storing it is the history writer's.
 //!
 //! Why the sync client: `redis` with `default-features = false, features = ["streams"]` builds
 //! on std networking only, while its async API on smol (`smol-comp`) brings the async runtime
@@ -43,10 +44,11 @@ use async_channel::{Receiver, Sender};
 use log::{info, warn};
 use redis::{Client, Connection, Value};
 
-pub use entry::{Change, Entry, Member, Whisper};
+pub use entry::{Entry, Whisper};
 
 use crate::metrics::ClusterStats;
 use crate::names::Nick;
+use crate::vocab::MemberId;
 
 /// How long a node's heartbeat and its users' names outlive the node: a node killed without a
 /// goodbye frees its names, and the others see its users leave, within this (plus one beat).
@@ -242,7 +244,7 @@ pub enum Incoming {
 pub struct LostName {
     /// The name's confusable skeleton (what the key is made of).
     pub skeleton: String,
-    pub member: Member,
+    pub member: MemberId,
     /// The node that holds it now.
     pub holder: String,
 }
@@ -256,12 +258,12 @@ enum Outgoing {
     Append(Entry),
     Claim {
         nick: Nick,
-        member: Member,
+        member: MemberId,
         reply: Sender<Result<bool, Unavailable>>,
     },
     Release {
         nick: Nick,
-        member: Member,
+        member: MemberId,
     },
     Whisper {
         node: Arc<str>,
@@ -297,7 +299,7 @@ impl Link {
     }
 
     /// Claims `nick` cluster-wide for `member`: `Ok(false)` if somebody on any node has it.
-    pub async fn claim(&self, nick: &Nick, member: Member) -> Result<bool, Unavailable> {
+    pub async fn claim(&self, nick: &Nick, member: MemberId) -> Result<bool, Unavailable> {
         let (reply, answer) = async_channel::bounded(1);
         let claim = Outgoing::Claim {
             nick: nick.clone(),
@@ -311,7 +313,7 @@ impl Link {
     }
 
     /// Frees `nick` if `member` holds it.
-    pub fn release(&self, nick: &Nick, member: Member) {
+    pub fn release(&self, nick: &Nick, member: MemberId) {
         let _ = self.tx.try_send(Outgoing::Release {
             nick: nick.clone(),
             member,
@@ -333,7 +335,7 @@ impl Link {
         });
     }
 
-    fn name_value(&self, member: Member) -> String {
+    fn name_value(&self, member: MemberId) -> String {
         format!("{}/{}/{member}", self.node, self.run)
     }
 }

@@ -6,14 +6,15 @@
 //! the moment the process runs again, and would reach the log under a name that is somebody
 //! else's by then: every node would show `alice: ...` from the wrong alice, right after the
 //! right one joined. So from the moment Redis reports a name lost until the hub releases it, the
-//! writer drops that user's lines and room moves (already queued ones too); its departure still
+//! writer drops that user's lines and room entries (already queued ones too); its departure still
 //! goes out. Keyed by member and name, so a user renamed since speaks under its new name.
 //!
 //! It must not know about Redis or the hub: it answers whether an entry may be appended.
 
 use std::collections::HashSet;
 
-use super::{Entry, Member};
+use super::Entry;
+use crate::vocab::MemberId as Member;
 
 /// The (member, name skeleton) pairs whose names another node holds now.
 #[derive(Debug, Default)]
@@ -34,13 +35,13 @@ impl Silenced {
         }
     }
 
-    /// Whether `entry` may go to the log: anything but a line or a room move under a lost name.
+    /// Whether `entry` may go to the log: anything but a line or a room entry under a lost name.
     pub(super) fn admits(&self, entry: &Entry) -> bool {
         if self.lost.is_empty() {
             return true;
         }
         match entry {
-            Entry::Say { member, nick, .. } | Entry::Moved { member, nick, .. } => {
+            Entry::Say { member, nick, .. } | Entry::Joined { member, nick, .. } => {
                 !self.lost.contains(&(*member, nick.skeleton().to_owned()))
             }
             _ => true,
@@ -57,12 +58,13 @@ impl Silenced {
 mod tests {
     use super::*;
     use crate::names::{Nick, RoomName};
-    use crate::storage::Kind;
+    use crate::vocab::Kind;
 
     fn say(member: Member, nick: &str) -> Entry {
         Entry::Say {
             member,
             nick: Nick::parse(nick).unwrap(),
+            account: None,
             room: RoomName::parse("lobby").unwrap(),
             kind: Kind::Message,
             body: "hello".into(),
@@ -81,19 +83,18 @@ mod tests {
             !silenced.admits(&say(1, "ALICE")),
             "by skeleton, as names are claimed"
         );
-        let moved = Entry::Moved {
+        let entered = Entry::Joined {
             member: 1,
             nick: alice.clone(),
-            from: RoomName::parse("lobby").unwrap(),
-            to: RoomName::parse("elsewhere").unwrap(),
+            room: RoomName::parse("elsewhere").unwrap(),
         };
-        assert!(!silenced.admits(&moved));
+        assert!(!silenced.admits(&entered));
         // Its departure goes out; other members, and this one under another name, speak.
         let left = Entry::Left {
             member: 1,
             nick: alice.clone(),
-            room: RoomName::parse("lobby").unwrap(),
-            reason: None,
+            rooms: vec![RoomName::parse("lobby").unwrap()],
+            why: crate::vocab::Departure::Quit(None),
         };
         assert!(silenced.admits(&left));
         assert!(silenced.admits(&say(2, "alice")));

@@ -24,9 +24,10 @@ use smol::future;
 use super::silence::Silenced;
 use super::{
     append_cmd, channel, connect, key_name, key_node, key_reap, Entry, Incoming, Link, LostName,
-    Member, Node, Outgoing, Timing, Unavailable, CLAIM, KEY_NAME, KEY_NODES, RELEASE, RENEW,
+    Node, Outgoing, Timing, Unavailable, CLAIM, KEY_NAME, KEY_NODES, RELEASE, RENEW,
 };
 use crate::metrics::ClusterStats;
+use crate::vocab::MemberId;
 
 /// Most queued items taken into one round trip.
 const MAX_GATHER: usize = 2048;
@@ -41,7 +42,7 @@ const BACKOFF_MAX: Duration = Duration::from_secs(5);
 
 /// A claim waiting for its round trip: the name's key, this member's value and id, who is
 /// waiting.
-type Claim = (String, String, Member, Sender<Result<bool, Unavailable>>);
+type Claim = (String, String, MemberId, Sender<Result<bool, Unavailable>>);
 
 /// Most names renewed by one script run: a script runs alone in Redis (see [`MAX_APPEND`]).
 const MAX_RENEW: usize = 512;
@@ -64,7 +65,7 @@ pub(super) struct Writer {
     /// a name promptly is what users expect).
     releases: Vec<(String, String)>,
     /// Names this node holds: key to (value, member), renewed with the heartbeat.
-    names: HashMap<String, (String, Member)>,
+    names: HashMap<String, (String, MemberId)>,
     /// The hub asked for a check of the names ([`Outgoing::CheckNames`]), not yet answered.
     check_names: bool,
     /// When the names were last renewed (the moment before the script was sent): past that
@@ -252,6 +253,12 @@ impl Writer {
                 .arg(value)
                 .arg(self.timing.ttl_ms());
         }
+        if !claims.is_empty() {
+            // The heartbeat is renewed after the claims, so it never expires before a name this
+            // node holds: a node seen dead has no names left (another node may take them at
+            // once).
+            renew_node(&mut pipe, &self.node, &self.run, self.timing);
+        }
         for (node, payload) in &whispers {
             pipe.cmd("PUBLISH").arg(channel(node)).arg(payload).ignore();
         }
@@ -298,7 +305,7 @@ impl Writer {
         let Some(conn) = self.conn.as_mut() else {
             return Ok(());
         };
-        let names: Vec<(String, String, Member)> = self
+        let names: Vec<(String, String, MemberId)> = self
             .names
             .iter()
             .map(|(k, (v, m))| (k.clone(), v.clone(), *m))
@@ -392,12 +399,11 @@ impl Writer {
                     "node {}: node {node} stopped renewing its heartbeat; announcing its users left",
                     self.node
                 );
-                let reason = format!("node {node} lost");
                 self.pending.push_back((
                     self.next_seq,
                     Entry::NodeGone {
                         node: node.into(),
-                        reason,
+                        stopped: false,
                     }
                     .encode(),
                 ));
@@ -433,7 +439,7 @@ impl Writer {
         let Some((since, _, delay)) = self.down else {
             return;
         };
-        let names: Vec<(String, String, Member)> = self
+        let names: Vec<(String, String, MemberId)> = self
             .names
             .iter()
             .map(|(k, (v, m))| (k.clone(), v.clone(), *m))
@@ -491,7 +497,7 @@ impl Writer {
             self.next_seq,
             Entry::NodeGone {
                 node: self.node.clone(),
-                reason: "server shutting down".into(),
+                stopped: true,
             }
             .encode(),
         ));
@@ -540,7 +546,7 @@ fn renew_node(pipe: &mut redis::Pipeline, node: &str, run: &str, timing: Timing)
 /// returns those another node holds now.
 fn renew(
     conn: &mut Connection,
-    names: &[(String, String, Member)],
+    names: &[(String, String, MemberId)],
     timing: Timing,
 ) -> redis::RedisResult<Vec<LostName>> {
     let mut lost = Vec::new();

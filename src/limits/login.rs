@@ -16,7 +16,7 @@
 //! cannot use up. Two lanes skip it ([`Lane`]):
 //!
 //! - **known**: an address that has logged in to the account (or registered it). The caller
-//!   says so; the memory is in the database (`storage/addresses.rs`), so it survives a restart.
+//!   says so; the memory is in the database (`storage/accounts/addresses.rs`), so it survives a restart.
 //!   A stranger cannot become known without the password.
 //! - **fresh**: an address with no failure against this account in memory. So an owner on a new
 //!   address (a phone) is checked at once too, not behind strangers. A guesser gets one such

@@ -8,7 +8,12 @@
 
 use std::time::{Duration, Instant};
 
-use crate::config::RateConfig;
+/// A token bucket's shape: a burst, then a sustained rate per second.
+#[derive(Debug, Clone, Copy)]
+pub struct RateConfig {
+    pub burst: u32,
+    pub per_sec: u32,
+}
 
 /// A token bucket holding up to `burst` lines, refilled at `per_sec` lines per second.
 #[derive(Debug, Clone)]

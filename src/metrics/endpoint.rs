@@ -17,7 +17,7 @@ use log::{debug, warn};
 use smol::{Async, Executor, Timer};
 
 use super::{Metrics, CONTENT_TYPE};
-use crate::door::web::http::{HeadError, HeadReader, Limits, Method, Request, Response, Status};
+use crate::wire::http::{HeadError, HeadReader, Limits, Method, Request, Response, Status};
 
 /// Scrapers served at once. A Prometheus server keeps one connection per target, so two
 /// replicas and a person with curl fit with room to spare; more is a client misbehaving.

@@ -15,6 +15,7 @@ use std::sync::{Arc, RwLock};
 
 use super::lookalike;
 use crate::names::Nick;
+use crate::vocab::Change;
 
 /// The widest IPv4 prefix `/ban` accepts. Not configurable: a /8 is already sixteen million
 /// addresses; anything wider locks out a large part of the internet, which no chat operator
@@ -164,6 +165,27 @@ pub struct Ban {
 }
 
 impl Ban {
+    /// The ban a [`Change::Ban`] sets (`None` for any other change).
+    pub fn of(change: &Change) -> Option<Ban> {
+        let Change::Ban {
+            target,
+            reason,
+            by,
+            created_ms,
+            expires_ms,
+        } = change
+        else {
+            return None;
+        };
+        Some(Ban {
+            target: Target::parse(target),
+            reason: reason.clone(),
+            by: by.clone(),
+            created_ms: *created_ms,
+            expires_ms: *expires_ms,
+        })
+    }
+
     fn active(&self, now_ms: i64) -> bool {
         self.expires_ms.is_none_or(|at| at > now_ms)
     }

@@ -3,7 +3,7 @@
 //! rule of which look-alike names a name ban covers.
 //!
 //! They are separate from the hub so each can be tested in microseconds; the hub
-//! (`hub/moderation.rs`) applies them and the accept loop consults the ban list.
+//! (`hub/moderation/`) applies them and the accept loop consults the ban list.
 pub mod ban;
 pub mod duration;
 pub mod lookalike;

@@ -166,6 +166,20 @@ impl fmt::Display for RoomName {
     }
 }
 
+/// Names for unit tests: a valid name, parsed.
+#[cfg(test)]
+pub mod testing {
+    use super::{Nick, RoomName};
+
+    pub fn nick(name: &str) -> Nick {
+        Nick::parse(name).unwrap()
+    }
+
+    pub fn room(name: &str) -> RoomName {
+        RoomName::parse(name).unwrap()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;

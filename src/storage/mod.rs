@@ -12,13 +12,11 @@
 //! It must not know about sockets, sessions or membership: it stores and returns records.
 
 pub mod accounts;
-pub mod addresses;
 pub mod file;
 mod index;
 mod query;
 mod readers;
 mod retention;
-pub mod roster;
 mod schema;
 mod search;
 mod writer;
@@ -33,6 +31,7 @@ use log::error;
 
 use crate::metrics::WriterStats;
 use crate::names::RoomName;
+use crate::vocab::Kind;
 use readers::ReadJob;
 use writer::WriterMsg;
 
@@ -54,32 +53,6 @@ const QUEUE: usize = 8 * 1024;
 /// once (each bounded by `search::BUDGET`). Not configurable.
 const SEARCH_QUEUE: usize = 32;
 
-/// What a line was: a plain message or a `/me` action.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    Message,
-    Action,
-}
-
-impl Kind {
-    /// The `kind` column's text.
-    pub fn as_sql(self) -> &'static str {
-        match self {
-            Kind::Message => "message",
-            Kind::Action => "action",
-        }
-    }
-
-    /// Reads the `kind` column; anything unknown shows as a message.
-    pub fn from_sql(text: &str) -> Kind {
-        if text == "action" {
-            Kind::Action
-        } else {
-            Kind::Message
-        }
-    }
-}
-
 /// One line of public history, as the hub relayed it.
 #[derive(Debug, Clone)]
 pub struct Record {
@@ -92,6 +65,21 @@ pub struct Record {
     /// Where the line sits in the cluster log, in cluster mode; `None` on a single node.
     pub log: Option<LogPos>,
 }
+
+/// One stored line as a replay reads it, for a door's [`Format`].
+#[derive(Debug, Clone, Copy)]
+pub struct Row<'a> {
+    pub id: i64,
+    /// `YYYY-MM-DD HH:MM:SS.SSS`, UTC, as stored.
+    pub sent_at: &'a str,
+    pub sender: &'a str,
+    pub kind: Kind,
+    pub body: &'a str,
+}
+
+/// Appends one row as a door shows history. It runs on a reader thread, beside the query, so a
+/// replay costs the executor no formatting.
+pub type Format = fn(&Row<'_>, &mut Vec<u8>);
 
 /// A position in the cluster log, stored beside each row a cluster node writes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -332,36 +320,37 @@ impl History {
         .await
     }
 
-    /// Up to `max` messages of `room` with ids in `from..before`, oldest first, formatted for a
-    /// client. A page is streamed as a sequence of these, each asked for once the previous one
-    /// is written, so a client that does not read holds at most one chunk in server memory.
+    /// Up to `max` messages of `room` with ids in `from..before`, oldest first, each formatted
+    /// by `format`. A page is streamed as a sequence of these, each asked for once the previous
+    /// one is written, so a client that does not read holds at most one chunk in server memory.
     pub async fn rows(
         &self,
         room: &RoomName,
-        from: i64,
-        before: i64,
+        (from, before): (i64, i64),
         max: u32,
+        format: Format,
     ) -> Result<Rows, StorageError> {
         self.ask(|reply| ReadJob::Rows {
             room: room.shared(),
             from,
             before,
             max,
+            format,
             reply,
         })
         .await
     }
 
     /// Up to `limit` messages of `room` below id `before` that match `query`, newest first,
-    /// formatted for a client. Runs on the search thread: [`StorageError::SearchBusy`] when
+    /// each formatted by `format`. Runs on the search thread: [`StorageError::SearchBusy`] when
     /// too many searches wait for it, [`StorageError::SearchTooCostly`] when this one would
     /// read more of the index than a search may.
     pub async fn search(
         &self,
-        room: &RoomName,
-        query: &SearchQuery,
+        (room, query): (&RoomName, &SearchQuery),
         before: i64,
         limit: u32,
+        format: Format,
     ) -> Result<Hits, StorageError> {
         let (reply, answer) = async_channel::bounded(1);
         let job = ReadJob::Search {
@@ -369,6 +358,7 @@ impl History {
             query: query.clone(),
             before,
             limit,
+            format,
             reply,
         };
         match self.searches.try_send(job) {
@@ -432,7 +422,9 @@ mod tests {
             .expect("a replay waited behind searches");
             assert_eq!(span.unwrap().count, 0);
             assert!(matches!(
-                history.search(&lobby, &query, i64::MAX, 20).await,
+                history
+                    .search((&lobby, &query), i64::MAX, 20, |_, _| {})
+                    .await,
                 Err(StorageError::SearchBusy)
             ));
             // Released, the thread drains its queue; then there is room again.
@@ -440,7 +432,10 @@ mod tests {
             while !history.searches.is_empty() {
                 std::thread::yield_now();
             }
-            let hits = history.search(&lobby, &query, i64::MAX, 20).await.unwrap();
+            let hits = history
+                .search((&lobby, &query), i64::MAX, 20, |_, _| {})
+                .await
+                .unwrap();
             assert_eq!(hits.count, 0);
         });
         drop(history);

@@ -22,9 +22,8 @@ use log::debug;
 use rusqlite::{params, Connection};
 
 use super::query::SearchQuery;
-use super::readers::removed_after;
-use super::{Kind, StorageError};
-use crate::protocol;
+use super::readers::{format_row, removed_after};
+use super::{Format, StorageError};
 
 /// Most SQLite virtual machine steps one search may take. FTS5 reads its index through SQL,
 /// so its reading counts too: the steps track how much of the index a search reads. On the
@@ -90,31 +89,30 @@ const BY_ROOM: &str = "SELECT m.id, m.sent_at, m.sender, m.kind, m.body
 /// [`StorageError::SearchTooCostly`] past [`BUDGET`].
 pub(super) fn read_hits(
     conn: &mut Connection,
-    room: &str,
-    query: &SearchQuery,
+    (room, query): (&str, &SearchQuery),
     before: i64,
     limit: u32,
+    format: Format,
 ) -> Result<Hits, StorageError> {
-    read_hits_within(conn, room, query, before, limit, BUDGET)
+    read_hits_within(conn, (room, query), (before, limit), format, BUDGET)
 }
 
 /// [`read_hits`] with the budget as a parameter. A room the index cannot find by its words
 /// gets a second try with [`BY_ROOM`], with a budget of its own.
 fn read_hits_within(
     conn: &mut Connection,
-    room: &str,
-    query: &SearchQuery,
-    before: i64,
-    limit: u32,
+    (room, query): (&str, &SearchQuery),
+    (before, limit): (i64, u32),
+    format: Format,
     budget: u64,
 ) -> Result<Hits, StorageError> {
     let by_index = within(conn, budget, |conn| {
-        hits(conn, BY_INDEX, room, query, before, limit)
+        hits(conn, BY_INDEX, (room, query), before, limit, format)
     });
     let hits = match by_index {
         Err(StorageError::SearchTooCostly) if !room_has_words(room) => {
             within(conn, budget, |conn| {
-                hits(conn, BY_ROOM, room, query, before, limit)
+                hits(conn, BY_ROOM, (room, query), before, limit, format)
             })
         }
         other => other,
@@ -159,10 +157,10 @@ fn within(
 fn hits(
     conn: &Connection,
     plan: &str,
-    room: &str,
-    query: &SearchQuery,
+    (room, query): (&str, &SearchQuery),
     before: i64,
     limit: u32,
+    format: Format,
 ) -> rusqlite::Result<Hits> {
     let started = Instant::now();
     let mut stmt = conn.prepare_cached(plan)?;
@@ -185,20 +183,8 @@ fn hits(
             hits.more = true;
             break;
         }
-        let id: i64 = row.get(0)?;
-        let sent_at: String = row.get(1)?;
-        let sender: String = row.get(2)?;
-        let kind: String = row.get(3)?;
-        let body: String = row.get(4)?;
-        hits.oldest = Some(id);
+        hits.oldest = Some(format_row(row, format, &mut hits.text)?);
         hits.count += 1;
-        protocol::replayed(
-            &mut hits.text,
-            &sent_at,
-            Kind::from_sql(&kind),
-            &sender,
-            &body,
-        );
     }
     if !hits.more {
         hits.removed = removed_after(conn, room)?;
@@ -215,6 +201,7 @@ fn hits(
 mod tests {
     use super::*;
     use crate::storage::schema::open_connection;
+    use crate::storage::Row;
 
     fn db(rows: &[(i64, &str, &str)]) -> (tempfile::TempDir, Connection) {
         let dir = tempfile::tempdir().unwrap();
@@ -231,21 +218,20 @@ mod tests {
     }
 
     fn search(conn: &mut Connection, room: &str, text: &str, before: i64, limit: u32) -> Hits {
-        read_hits(
-            conn,
-            room,
-            &SearchQuery::parse(text).unwrap(),
-            before,
-            limit,
-        )
-        .unwrap()
+        let query = SearchQuery::parse(text).unwrap();
+        read_hits(conn, (room, &query), before, limit, said).unwrap()
+    }
+
+    /// A door's format, for the test: who said what.
+    fn said(row: &Row<'_>, out: &mut Vec<u8>) {
+        out.extend_from_slice(format!("{}: {}\n", row.sender, row.body).as_bytes());
     }
 
     fn lines(hits: &Hits) -> Vec<String> {
         String::from_utf8(hits.text.clone())
             .unwrap()
             .lines()
-            .map(|l| l[22..].to_owned())
+            .map(str::to_owned)
             .collect()
     }
 
@@ -329,15 +315,23 @@ mod tests {
         let phrase = format!("\"{}\"", vec!["dog the"; 60].join(" "));
         let costly = SearchQuery::parse(&phrase).unwrap();
         // Unbounded, it runs to the end and finds nothing; with a budget it is stopped.
-        let hits = read_hits_within(&mut conn, "lobby", &costly, i64::MAX, 20, u64::MAX).unwrap();
+        let hits = read_hits_within(
+            &mut conn,
+            ("lobby", &costly),
+            (i64::MAX, 20),
+            said,
+            u64::MAX,
+        )
+        .unwrap();
         assert_eq!(hits.count, 0);
         assert!(matches!(
-            read_hits_within(&mut conn, "lobby", &costly, i64::MAX, 20, 2_000),
+            read_hits_within(&mut conn, ("lobby", &costly), (i64::MAX, 20), said, 2_000),
             Err(StorageError::SearchTooCostly)
         ));
         // The same budget is plenty for an ordinary search, right after.
         let word = SearchQuery::parse("cat").unwrap();
-        let hits = read_hits_within(&mut conn, "lobby", &word, i64::MAX, 20, 2_000).unwrap();
+        let hits =
+            read_hits_within(&mut conn, ("lobby", &word), (i64::MAX, 20), said, 2_000).unwrap();
         assert_eq!(hits.count, 20);
         assert!(hits.more);
     }
@@ -353,7 +347,7 @@ mod tests {
         rows.extend((402..=800).map(|id| (id, "lobby", "the fox everywhere")));
         let (_dir, mut conn) = db(&rows);
         let fox = SearchQuery::parse("fox").unwrap();
-        let hits = read_hits_within(&mut conn, "-", &fox, i64::MAX, 20, 2_000).unwrap();
+        let hits = read_hits_within(&mut conn, ("-", &fox), (i64::MAX, 20), said, 2_000).unwrap();
         assert_eq!(lines(&hits), ["bob: a fox in the dash room"]);
         assert!(!hits.more);
     }
@@ -368,10 +362,10 @@ mod tests {
         rows[500].2 = "the only zebra";
         let (_dir, mut conn) = db(&rows);
         let zebra = SearchQuery::parse("zebra").unwrap();
-        let hits = read_hits_within(&mut conn, "_", &zebra, i64::MAX, 20, 2_000).unwrap();
+        let hits = read_hits_within(&mut conn, ("_", &zebra), (i64::MAX, 20), said, 2_000).unwrap();
         assert_eq!(lines(&hits), ["bob: the only zebra"]);
         let okapi = SearchQuery::parse("okapi").unwrap();
-        let hits = read_hits_within(&mut conn, "_", &okapi, i64::MAX, 20, 2_000).unwrap();
+        let hits = read_hits_within(&mut conn, ("_", &okapi), (i64::MAX, 20), said, 2_000).unwrap();
         assert_eq!(hits.count, 0);
     }
 }

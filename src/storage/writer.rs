@@ -292,7 +292,7 @@ fn commit(conn: &mut Connection, batch: &[Record]) -> rusqlite::Result<()> {
                 &*r.sender,
                 &*r.body,
                 &*r.room,
-                r.kind.as_sql(),
+                r.kind.as_str(),
                 r.log.as_ref().map(|l| &*l.stream_id),
                 r.log.as_ref().map(|l| l.seq),
             ])?;
@@ -309,7 +309,8 @@ fn commit(conn: &mut Connection, batch: &[Record]) -> rusqlite::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::storage::{schema, Kind};
+    use crate::storage::schema;
+    use crate::vocab::Kind;
 
     fn retry<'a>(rx: &'a Receiver<WriterMsg>, give_up_at: &'a mut Option<Instant>) -> Retry<'a> {
         Retry {

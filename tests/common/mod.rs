@@ -245,6 +245,66 @@ pub struct Client {
     pub telnet: bool,
 }
 
+/// A client reading the server's lines, whatever its stream (TCP here, TLS in tests/tls.rs):
+/// what reading and waiting for a line mean, written once.
+pub trait Lines {
+    /// The next line, without its newline; `None` at EOF. Panics on timeout.
+    fn line(&mut self) -> Option<String>;
+
+    /// Every line received so far, in order.
+    fn seen(&self) -> &[String];
+
+    /// Reads lines until one contains `needle`; returns it. Panics on EOF or timeout.
+    fn expect(&mut self, needle: &str) -> String {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {needle:?}"
+            );
+            match self.line() {
+                Some(line) if line.contains(needle) => return line,
+                Some(_) => {}
+                None => panic!("EOF while waiting for {needle:?}; seen: {:?}", self.seen()),
+            }
+        }
+    }
+}
+
+/// One line's bytes from `reader`, without the newline; `None` at EOF (or a reset, or a TLS peer
+/// gone without its close_notify: the end, for these tests). Panics on a timeout or a partial
+/// line, showing `seen`.
+pub fn read_raw_line(reader: &mut impl BufRead, seen: &[String]) -> Option<Vec<u8>> {
+    let mut buf = Vec::new();
+    match reader.read_until(b'\n', &mut buf) {
+        Ok(0) => None,
+        Ok(_) => {
+            assert!(buf.ends_with(b"\n"), "partial line at EOF: {buf:?}");
+            buf.pop();
+            Some(buf)
+        }
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::UnexpectedEof
+            ) =>
+        {
+            None
+        }
+        Err(e) => panic!("read failed (timeout?): {e}; seen so far: {seen:?}"),
+    }
+}
+
+impl Lines for Client {
+    fn line(&mut self) -> Option<String> {
+        Client::line(self)
+    }
+
+    fn seen(&self) -> &[String] {
+        &self.seen
+    }
+}
+
 impl Client {
     pub fn connect(addr: SocketAddr) -> Client {
         Client::from_stream(TcpStream::connect(addr).expect("connect"))
@@ -281,41 +341,21 @@ impl Client {
 
     /// The next line, without its newline; `None` at EOF. Panics on timeout.
     pub fn line(&mut self) -> Option<String> {
-        let mut buf = Vec::new();
-        match self.reader.read_until(b'\n', &mut buf) {
-            Ok(0) => None,
-            Ok(_) => {
-                assert!(buf.ends_with(b"\n"), "partial line at EOF: {buf:?}");
+        let mut buf = read_raw_line(&mut self.reader, &self.seen)?;
+        if self.telnet {
+            buf = strip_telnet(&buf);
+            if buf.last() == Some(&b'\r') {
                 buf.pop();
-                if self.telnet {
-                    buf = strip_telnet(&buf);
-                    if buf.last() == Some(&b'\r') {
-                        buf.pop();
-                    }
-                }
-                let line = String::from_utf8(buf).expect("server sent invalid UTF-8");
-                self.seen.push(line.clone());
-                Some(line)
             }
-            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => None,
-            Err(e) => panic!("read failed (timeout?): {e}; seen so far: {:?}", self.seen),
         }
+        let line = String::from_utf8(buf).expect("server sent invalid UTF-8");
+        self.seen.push(line.clone());
+        Some(line)
     }
 
     /// Reads lines until one contains `needle`; returns it. Panics on EOF or timeout.
     pub fn expect(&mut self, needle: &str) -> String {
-        let deadline = Instant::now() + TIMEOUT;
-        loop {
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting for {needle:?}"
-            );
-            match self.line() {
-                Some(line) if line.contains(needle) => return line,
-                Some(_) => {}
-                None => panic!("EOF while waiting for {needle:?}; seen: {:?}", self.seen),
-            }
-        }
+        <Self as Lines>::expect(self, needle)
     }
 
     /// Reads lines up to and including one containing `needle`, returning them all.

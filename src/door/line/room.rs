@@ -1,17 +1,19 @@
 //! Room switching (`/join`): everything the old room said before the move is written first, then
 //! the new room's history, then its live lines.
 
-use super::{paging, End, Shared};
+use super::{paging, words, End};
 use crate::hub::outbox::Inbox;
-use crate::hub::{Event, Joined, MemberId};
+use crate::hub::{Intent, Joined};
 use crate::names::RoomName;
+use crate::session::{pump, Services};
+use crate::vocab::MemberId;
 use crate::wire::conn::{Conn, Stream};
 
 /// Moves to another room. Returns the room and the oldest id shown, `None` if the hub refused
 /// (it said why in the outbox).
 pub(super) async fn switch_room<S: Stream>(
     conn: &mut Conn<S>,
-    shared: &Shared,
+    shared: &Services,
     id: MemberId,
     room: RoomName,
     inbox: &Inbox,
@@ -19,9 +21,10 @@ pub(super) async fn switch_room<S: Stream>(
     let (reply_tx, reply_rx) = async_channel::bounded(1);
     if shared
         .hub
-        .send(Event::Join {
+        .send(Intent::Join {
             id,
             room,
+            alone: true,
             reply: reply_tx,
         })
         .await
@@ -34,22 +37,14 @@ pub(super) async fn switch_room<S: Stream>(
         return Ok(None);
     };
     // The hub queued a marker where the move happened: lines before it belong to the old room.
-    loop {
-        match inbox.recv().await {
-            Some(taken) => {
-                conn.queue_owned(taken.bytes);
-                if taken.at_marker {
-                    break;
-                }
-            }
-            None => return Err(End::Closed),
-        }
-    }
+    pump::up_to_marker(conn, inbox)
+        .await
+        .map_err(|_| End::Closed)?;
     let oldest = paging::replay(conn, &shared.history, &joined, shared.config.history)
         .await
         .map_err(|_| End::Gone)?;
     if let Some(topic) = &joined.topic {
-        conn.queue(topic);
+        conn.queue(&words::topic(&joined.room, &topic.text, &topic.by));
     }
     Ok(Some((joined, oldest)))
 }

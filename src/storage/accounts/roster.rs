@@ -7,7 +7,7 @@
 
 use rusqlite::{params, Connection};
 
-use super::accounts::{self, RoleChange};
+use super::{self as accounts, RoleChange};
 
 /// One account, for `smolchat account list`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,14 +73,14 @@ pub fn remove_in_chat(conn: &Connection, name: &str) -> rusqlite::Result<RoleCha
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::storage::addresses;
+    use crate::storage::accounts::addresses;
 
     #[test]
     fn listed_with_addresses_and_removed_unless_made_on_the_command_line() {
         let dir = tempfile::tempdir().unwrap();
         let conn = accounts::open(&dir.path().join("chat.db")).unwrap();
-        assert!(accounts::create(&conn, "Squat1", "$argon2id$x").unwrap());
-        assert!(accounts::create(&conn, "boss", "$argon2id$y").unwrap());
+        assert!(accounts::create(&conn, "Squat1", "$argon2id$x", 0).unwrap());
+        assert!(accounts::create(&conn, "boss", "$argon2id$y", 0).unwrap());
         assert!(accounts::set_operator(&conn, "boss", true).unwrap());
         let ip = |s: &str| s.parse().unwrap();
         addresses::remember(&conn, "squat1", ip("192.0.2.7"), "2026-01-01 00:00:00.000").unwrap();

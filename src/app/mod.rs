@@ -4,6 +4,11 @@
 //! outlived the shutdown grace time; only then is the history writer closed and joined, which
 //! commits everything that was queued.
 
+pub mod args;
+mod catch_up;
+pub mod cli;
+pub mod maintenance;
+
 use std::io::Write as _;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
@@ -14,9 +19,9 @@ use smol::stream::StreamExt;
 use smol::{Async, Executor};
 
 use crate::accounts::Accounts;
+use crate::app::args::Args;
 use crate::cluster;
-use crate::config::Args;
-use crate::hub;
+use crate::door::DoorKind;
 use crate::metrics::{self, Metrics};
 use crate::net::tls::Tls;
 use crate::net::{server, socket as net};
@@ -58,16 +63,11 @@ pub fn run(args: Args) -> Result<(), String> {
                 .node
                 .clone()
                 .unwrap_or_else(|| cluster::default_node_name(port));
-            let timing = args
-                .test_cluster_ttl_ms
-                .map(|ms| cluster::Timing::with_ttl(std::time::Duration::from_millis(ms)))
-                .unwrap_or_default();
+            let timing = args.timing();
             let mut node = cluster::Node::start(url, &name, args.cluster_stream_max, timing)?;
-            let last_id = hub::cluster::catch_up(&mut node, &history, &args.db, last_id, position)?;
-            (
-                Some(node.run(metrics.cluster().unwrap_or_default())?),
-                last_id,
-            )
+            let last_id = catch_up::catch_up(&mut node, &history, &args.db, last_id, position)?;
+            let stats = metrics.cluster().unwrap_or_default();
+            (Some(node.run(stats)?), last_id)
         }
         None => (None, last_id),
     };
@@ -77,10 +77,7 @@ pub fn run(args: Args) -> Result<(), String> {
         .accounts
         .limit_registrations(config.registrations_per_hour);
     let (link, cluster_threads) = match cluster {
-        Some((link, incoming, threads)) => (
-            Some(hub::cluster::ClusterLink { link, incoming }),
-            Some(threads),
-        ),
+        Some((link, incoming, threads)) => (Some((link, incoming)), Some(threads)),
         None => (None, None),
     };
     // SIGHUP always reloads something (bans and operators, and TLS when on), so it never stops
@@ -92,7 +89,11 @@ pub fn run(args: Args) -> Result<(), String> {
     let threads = args.threads();
     let plain_addr = plain.as_ref().map(|(_, addr)| *addr);
     let tls_addr = tls_listener.as_ref().map(|(_, addr)| *addr);
-    server::log_start(plain_addr, tls_addr, &config, threads);
+    let on: Vec<(DoorKind, bool, SocketAddr)> = [(plain_addr, false), (tls_addr, true)]
+        .into_iter()
+        .filter_map(|(addr, tls)| Some((DoorKind::Line, tls, addr?)))
+        .collect();
+    server::log_start(&on, &config, threads);
     info!(
         "history in {} ({} messages so far), commit window {} ms",
         args.db.display(),
@@ -135,10 +136,20 @@ pub fn run(args: Args) -> Result<(), String> {
             executor.clone(),
         ))
     });
-    let listeners = server::Listeners {
-        plain: plain.map(|(listener, _)| listener),
-        tls: tls_listener.map(|(listener, _)| listener).zip(tls.clone()),
-    };
+    // The one place listeners are mapped to doors.
+    let mut listeners: Vec<server::Listener> = Vec::new();
+    if let Some((socket, _)) = plain {
+        let door = DoorKind::Line;
+        listeners.push(server::Listener {
+            socket,
+            door,
+            tls: None,
+        });
+    }
+    if let (Some((socket, _)), Some(tls)) = (tls_listener, &tls) {
+        let (door, tls) = (DoorKind::Line, Some(tls.clone()));
+        listeners.push(server::Listener { socket, door, tls });
+    }
     let shutdown = async move {
         while let Some(signal) = signals.next().await {
             match (signal, &tls) {
@@ -165,22 +176,18 @@ pub fn run(args: Args) -> Result<(), String> {
             }
         }
     };
-    let stopped = smol::block_on(executor.run(server::run(
+    let startup = server::Startup {
         listeners,
         config,
         history,
         last_id,
-        server::Moderation {
-            accounts: loaded.accounts,
-            topics: loaded.topics,
-            mutes: loaded.mutes,
-            operators: loaded.operators,
-        },
-        executor.clone(),
-        link,
+        accounts: loaded.accounts,
+        saved: loaded.saved,
+        cluster: link,
+        executor: executor.clone(),
         metrics,
-        shutdown,
-    )));
+    };
+    let stopped = smol::block_on(executor.run(server::run(startup, shutdown)));
     drop(metrics_task);
 
     stop_workers.close();

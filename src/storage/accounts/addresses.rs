@@ -98,7 +98,7 @@ mod tests {
     fn remembered_bounded_forgotten_and_gone_with_the_account() {
         let dir = tempfile::tempdir().unwrap();
         let conn = crate::storage::accounts::open(&dir.path().join("chat.db")).unwrap();
-        assert!(crate::storage::accounts::create(&conn, "Alice", "$argon2id$x").unwrap());
+        assert!(crate::storage::accounts::create(&conn, "Alice", "$argon2id$x", 0).unwrap());
         let day = |d: u32| format!("2026-01-{d:02} 12:00:00.000");
         remember(&conn, "alice", ip(1), &day(1)).unwrap();
         assert!(knows(&conn, "ALICE", ip(1), &day(2)).unwrap());

@@ -14,13 +14,13 @@ use std::path::PathBuf;
 use argh::FromArgs;
 
 use crate::clock;
+use crate::door::line::words;
 use crate::limits::address::group;
 use crate::moderation::ban::{Ban, Net, Target};
 use crate::moderation::duration;
 use crate::names::Nick;
-use crate::protocol;
+use crate::storage::accounts::roster;
 use crate::storage::accounts::{self, LogEntry};
-use crate::storage::roster;
 
 /// manage operators (works while the server runs)
 #[derive(FromArgs, Debug, Clone, PartialEq)]
@@ -194,9 +194,9 @@ pub fn run_ban(args: BanArgs) -> Result<(), String> {
         BanAction::List(list) => {
             let conn = open(&list.db)?;
             let bans = accounts::load_bans(&conn).map_err(db_err)?;
-            let _ = writeln!(out, "{}", protocol::bans_header(bans.len()));
+            let _ = writeln!(out, "{}", words::bans_header(bans.len()));
             for b in bans {
-                let line = protocol::ban_entry(
+                let line = words::ban_entry(
                     &b.target.to_string(),
                     &b.by,
                     b.expires_ms,
@@ -242,7 +242,7 @@ pub fn run_ban(args: BanArgs) -> Result<(), String> {
                 duration: add.duration,
             };
             accounts::log_action(&conn, &entry).map_err(db_err)?;
-            let _ = writeln!(out, "banned {target} {}", protocol::until(expires_ms));
+            let _ = writeln!(out, "banned {target} {}", words::until(expires_ms));
             let _ = writeln!(out, "{SIGHUP_HINT}");
             Ok(())
         }
@@ -260,7 +260,7 @@ pub fn run_ban(args: BanArgs) -> Result<(), String> {
                 duration: None,
             };
             accounts::log_action(&conn, &entry).map_err(db_err)?;
-            let _ = writeln!(out, "{}", protocol::unbanned(&target.to_string()));
+            let _ = writeln!(out, "{}", words::unbanned(&target.to_string()));
             let _ = writeln!(out, "{SIGHUP_HINT}");
             Ok(())
         }
@@ -367,7 +367,7 @@ pub fn run_account(args: AccountArgs) -> Result<(), String> {
                     duration: None,
                 };
                 accounts::log_action(&conn, &entry).map_err(db_err)?;
-                let _ = writeln!(out, "{}", protocol::unregistered(name));
+                let _ = writeln!(out, "{}", words::unregistered(name));
             }
             if !missing.is_empty() {
                 return Err(format!("not registered: {}", missing.join(", ")));

@@ -1,19 +1,16 @@
-//! History for one user: the replay on joining a room and `/history` pages, streamed from the
-//! database chunk by chunk so that a client that does not read holds at most one chunk in memory;
-//! and `/search` pages, newest first.
+//! History for one user: the replay on joining a room, `/history` pages and `/search` pages, in
+//! the line door's words around the rows the history service streams.
 
 use std::io;
 
 use log::warn;
 
+use super::words;
 use crate::hub::Joined;
 use crate::names::RoomName;
-use crate::protocol;
+use crate::session::history::{self, PageError, Streamed};
 use crate::storage::{History, SearchQuery, Span, StorageError};
 use crate::wire::conn::{Conn, Stream};
-
-/// Rows per history chunk: the most a replay holds in memory for one client at a time.
-const HISTORY_CHUNK: u32 = 64;
 
 /// Matches per `/search` page: a screenful, like `/history`'s default. Not configurable; a page
 /// is formatted whole, so this also bounds what one search holds in memory.
@@ -39,17 +36,17 @@ pub(super) async fn replay<S: Stream>(
     // What is queued so far (the welcome) goes out first, in case that takes a moment.
     conn.flush().await?;
     history.wait_committed(joined.last_id).await;
-    conn.queue(&protocol::history_start(&joined.room));
+    conn.queue(&words::history_start(&joined.room));
     let before = joined.last_id + 1;
     let span = span(conn, history, &joined.room, before, limit).await;
     // The note belongs above the rows: that is where the removed messages would be.
     if let Some(after) = &span.removed {
-        conn.queue(&protocol::older_removed(after));
+        conn.queue(&words::older_removed(after));
     }
-    let (count, first) = stream_page(conn, history, &joined.room, before, span).await?;
-    conn.queue(&protocol::history_end(count));
+    let shown = stream_page(conn, history, (&joined.room, before), &span).await?;
+    conn.queue(&words::history_end(shown.count));
     conn.flush().await?;
-    Ok(first.unwrap_or(before))
+    Ok(shown.oldest.unwrap_or(before))
 }
 
 /// Answers `/history N`: the N messages of the room before the oldest one shown so far.
@@ -60,19 +57,18 @@ pub(super) async fn more_history<S: Stream>(
     oldest: i64,
     n: u32,
 ) -> io::Result<Option<i64>> {
-    conn.queue(&protocol::earlier_start(room));
+    conn.queue(&words::earlier_start(room));
     let span = span(conn, history, room, oldest, n).await;
-    let removed = span.removed.clone();
-    let (count, older) = stream_page(conn, history, room, oldest, span).await?;
-    if count < n {
-        conn.queue(&match removed {
-            Some(after) => protocol::beginning_removed(room, &after),
-            None => protocol::nothing_older(room),
+    let shown = stream_page(conn, history, (room, oldest), &span).await?;
+    if shown.count < n {
+        conn.queue(&match &span.removed {
+            Some(after) => words::beginning_removed(room, after),
+            None => words::nothing_older(room),
         });
     }
-    conn.queue(&protocol::earlier_end(count));
+    conn.queue(&words::earlier_end(shown.count));
     conn.flush().await?;
-    Ok(older)
+    Ok(shown.oldest)
 }
 
 /// Where a page of history starts and how long it is. A failed read is told to the client
@@ -97,34 +93,25 @@ async fn span<S: Stream>(
     }
 }
 
-/// Streams one page of history to the client, chunk by chunk as the database produces it.
-/// Returns how many lines were sent and the oldest id among them.
+/// Streams one page of history to the client, chunk by chunk as the database produces it (the
+/// history service). History that cannot be read is told, not an error.
 async fn stream_page<S: Stream>(
     conn: &mut Conn<S>,
     history: &History,
-    room: &RoomName,
-    before: i64,
-    span: Span,
-) -> io::Result<(u32, Option<i64>)> {
-    let Some(first) = span.first else {
-        return Ok((0, None));
-    };
-    let mut from = first;
-    let mut sent = 0;
-    while sent < span.count {
-        let rows = match history.rows(room, from, before, HISTORY_CHUNK).await {
-            Ok(rows) => rows,
-            Err(e) => return Ok(unavailable(conn, room, &e)),
-        };
-        sent += rows.count;
-        conn.queue_bytes(&rows.text);
-        conn.flush().await?;
-        match next_chunk(rows.last, rows.count) {
-            Some(next) => from = next,
-            None => break,
+    (room, before): (&RoomName, i64),
+    span: &Span,
+) -> io::Result<Streamed> {
+    match history::page(conn, history, (room, before), span, words::replayed).await {
+        Ok(page) => Ok(page),
+        Err(PageError::Io(e)) => Err(e),
+        Err(PageError::Unavailable(e)) => {
+            unavailable(conn, room, &e);
+            Ok(Streamed {
+                count: 0,
+                oldest: None,
+            })
         }
     }
-    Ok((sent, Some(first)))
 }
 
 /// Answers `/search TEXT` (a new search, from the newest message) or `/search` alone (older
@@ -140,19 +127,20 @@ pub(super) async fn search<S: Stream>(
         (Some(query), _) => (query, i64::MAX, false),
         (None, Some(last)) if last.room == *room => (last.query, last.before, true),
         (None, _) => {
-            conn.queue(protocol::NO_SEARCH);
+            conn.queue(words::NO_SEARCH);
             return conn.flush().await;
         }
     };
     // Asked first, so that a refused search is one line without a page around it.
-    match history.search(room, &query, before, SEARCH_PAGE).await {
+    let found = history.search((room, &query), before, SEARCH_PAGE, words::replayed);
+    match found.await {
         Ok(hits) => {
-            conn.queue(&protocol::search_start(room, &query, older));
+            conn.queue(&words::search_start(room, &query, older));
             conn.queue_bytes(&hits.text);
             if let Some(after) = &hits.removed {
-                conn.queue(&protocol::older_removed(after));
+                conn.queue(&words::older_removed(after));
             }
-            conn.queue(&protocol::search_end(hits.count, hits.more));
+            conn.queue(&words::search_end(hits.count, hits.more));
             if let (true, Some(oldest)) = (hits.more, hits.oldest) {
                 *cursor = Some(Box::new(SearchCursor {
                     query,
@@ -168,7 +156,7 @@ pub(super) async fn search<S: Stream>(
                 "search busy",
                 "too many searches waiting: a search was refused"
             );
-            conn.queue(protocol::SEARCH_BUSY);
+            conn.queue(words::SEARCH_BUSY);
             // `/search` alone asks for the same page again in a moment.
             if older {
                 *cursor = Some(Box::new(SearchCursor {
@@ -184,45 +172,19 @@ pub(super) async fn search<S: Stream>(
                 "search too costly",
                 "a search in {room} was stopped at its cost limit"
             );
-            conn.queue(protocol::SEARCH_TOO_COSTLY);
+            conn.queue(words::SEARCH_TOO_COSTLY);
         }
         Err(e) => {
             warn!("search in {room} failed: {e}");
-            conn.queue(&protocol::search_start(room, &query, older));
-            conn.queue(protocol::SEARCH_UNAVAILABLE);
+            conn.queue(&words::search_start(room, &query, older));
+            conn.queue(words::SEARCH_UNAVAILABLE);
         }
     }
     conn.flush().await
 }
 
-/// Where the next chunk starts: after the last row of a full chunk; a short chunk was the last.
-fn next_chunk(last: Option<i64>, count: u32) -> Option<i64> {
-    match last {
-        Some(last) if count == HISTORY_CHUNK => Some(last + 1),
-        _ => None,
-    }
-}
-
 /// Tells the client history could not be read, and logs why.
-fn unavailable<S: Stream>(
-    conn: &mut Conn<S>,
-    room: &RoomName,
-    e: &StorageError,
-) -> (u32, Option<i64>) {
+fn unavailable<S: Stream>(conn: &mut Conn<S>, room: &RoomName, e: &StorageError) {
     warn!("history read for {room} failed: {e}");
-    conn.queue(protocol::HISTORY_UNAVAILABLE);
-    (0, None)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Paging goes on after a full chunk and stops after a short or empty one.
-    #[test]
-    fn a_short_chunk_is_the_last() {
-        assert_eq!(next_chunk(Some(100), HISTORY_CHUNK), Some(101));
-        assert_eq!(next_chunk(Some(100), HISTORY_CHUNK - 1), None);
-        assert_eq!(next_chunk(None, 0), None);
-    }
+    conn.queue(words::HISTORY_UNAVAILABLE);
 }

@@ -1,16 +1,24 @@
-//! Every line the server says to users, in one place.
+//! Every line the line door says to users, in one place.
 //!
-//! The hub, the sessions and the history readers all build their text here, so a replayed line and
-//! a live line come from the same function, and the `/me` guard checks actions against the very
-//! words the server's own notices use rather than against hand-copied strings. docs/PROTOCOL.md
-//! lists these lines for client authors; keep the two in step.
+//! Its renderer, its sessions and its history format all build their text here, so a replayed
+//! line and a live line come from the same function, and the `/me` guard checks actions against
+//! the very words the server's own notices use rather than against hand-copied strings.
+//! docs/PROTOCOL.md lists these lines for client authors; keep the two in step.
 //!
 //! This module knows no sockets, no SQL and no membership: it only formats.
 
 use std::fmt::Write as _;
 
 use crate::names::{Nick, RoomName};
-use crate::storage::Kind;
+use crate::session::TurnedAway;
+use crate::storage::Row;
+use crate::vocab::Kind;
+
+mod accounts;
+mod moderation;
+
+pub use self::accounts::*;
+pub use self::moderation::*;
 
 /// The first line a newcomer sees.
 pub const GREETING: &str = "Welcome to smolchat! What is your name?";
@@ -42,13 +50,6 @@ pub const BYE: &str = "bye";
 
 /// The last words to a client whose outbox overflowed.
 pub const TOO_SLOW: &str = "disconnected: you are not reading fast enough";
-
-/// The answer to telnet's Are You There (`IAC AYT`, the `send ayt` command): short and visible.
-pub const ARE_YOU_THERE: &str = "[smolchat is here]";
-
-/// The one plaintext line a client gets for speaking plaintext to the TLS port (before closing).
-pub const TLS_ONLY: &str =
-    "this port speaks TLS: connect with e.g. `openssl s_client -quiet -connect HOST:PORT`";
 
 /// Told to everybody when public lines have waited a second for the history writer (a locked
 /// database, a full disk): lines are relayed only once stored, so chat stops until it can be.
@@ -86,10 +87,10 @@ pub const NOTICE_VERBS: &[&str] = &[
 const JOINED: &str = "joined";
 const LEFT: &str = "left";
 const RENAMED: &str = "is now known as";
-const KICKED: &str = "was kicked by";
-const BANNED: &str = "was banned by";
-const SET_TOPIC: &str = "set the topic of";
-const CLEARED_TOPIC: &str = "cleared the topic of";
+pub(super) const KICKED: &str = "was kicked by";
+pub(super) const BANNED: &str = "was banned by";
+pub(super) const SET_TOPIC: &str = "set the topic of";
+pub(super) const CLEARED_TOPIC: &str = "cleared the topic of";
 
 /// Why the server removed somebody, shown in the leave notice.
 pub const REASON_TOO_SLOW: &str = "not reading fast enough";
@@ -110,12 +111,12 @@ pub fn live(kind: Kind, sender: &str, body: &str) -> String {
 }
 
 /// A replayed public line, newline included: the live line behind its UTC time to the second,
-/// `[2026-11-27 16:40:17] alice: hi`.
-pub fn replayed(out: &mut Vec<u8>, sent_at: &str, kind: Kind, sender: &str, body: &str) {
-    let when = sent_at.get(..19).unwrap_or(sent_at);
-    let mut line = String::with_capacity(when.len() + sender.len() + body.len() + 8);
+/// `[2026-11-27 16:40:17] alice: hi`. A [`crate::storage::Format`].
+pub fn replayed(row: &Row<'_>, out: &mut Vec<u8>) {
+    let when = row.sent_at.get(..19).unwrap_or(row.sent_at);
+    let mut line = String::with_capacity(when.len() + row.sender.len() + row.body.len() + 8);
     let _ = write!(line, "[{when}] ");
-    public(&mut line, kind, sender, body);
+    public(&mut line, row.kind, row.sender, row.body);
     line.push('\n');
     out.extend_from_slice(line.as_bytes());
 }
@@ -157,22 +158,42 @@ pub fn left(nick: &Nick, reason: Option<&str>) -> String {
     }
 }
 
+/// `* NAME left`, or with the member's own words, marked as such: IRC's PART from one room.
+pub fn parted(nick: &Nick, reason: Option<&str>) -> String {
+    match reason {
+        Some(reason) => format!("* {nick} {LEFT} (part: {reason})"),
+        None => format!("* {nick} {LEFT}"),
+    }
+}
+
+/// The confirmation of leaving one room.
+pub fn you_left(room: &RoomName) -> String {
+    format!("* you left {room}")
+}
+
+pub fn not_in(room: &RoomName) -> String {
+    format!("you are not in {room}")
+}
+
+/// A command for "your room" from a member in several rooms.
+pub const WHICH_ROOM: &str = "you are in several rooms: say which one";
+
 pub fn left_for(nick: &Nick, room: &RoomName) -> String {
     format!("* {nick} {LEFT} for {room}")
 }
 
 /// The summary of joins in a big room during a storm (see docs/PROTOCOL.md):
 /// `* 37 people joined: alice, bob, carol and 34 others`; one join reads as `* alice joined`.
-pub fn people_joined(count: usize, names: &[Nick]) -> String {
+pub fn people_joined(count: usize, names: &[&Nick]) -> String {
     people(JOINED, count, names)
 }
 
 /// The summary of leaves in a big room during a storm: `* 37 people left: alice, ...`.
-pub fn people_left(count: usize, names: &[Nick]) -> String {
+pub fn people_left(count: usize, names: &[&Nick]) -> String {
     people(LEFT, count, names)
 }
 
-fn people(verb: &str, count: usize, names: &[Nick]) -> String {
+fn people(verb: &str, count: usize, names: &[&Nick]) -> String {
     if let ([nick], 1) = (names, count) {
         return format!("* {nick} {verb}");
     }
@@ -274,6 +295,20 @@ pub fn earlier_end(count: u32) -> String {
     format!("--- end of earlier history ({}) ---", messages(count))
 }
 
+/// The one line a connection refused at accept gets.
+pub fn turned_away(why: &TurnedAway) -> String {
+    match why {
+        TurnedAway::Banned { expires_ms, reason } => address_banned(*expires_ms, reason.as_deref()),
+        TurnedAway::TooManyConnects(max) => format!(
+            "too many connections from your address in the last minute (max {max}), try again later"
+        ),
+        TurnedAway::TooManyFromAddress(max) => {
+            format!("too many connections from your address (max {max})")
+        }
+        TurnedAway::Full => "server full, try again later".to_owned(),
+    }
+}
+
 // --- Retention and search (issue 22) ---
 
 /// In a join replay (under its first marker) and at the end of the last `/search` page, when
@@ -323,306 +358,9 @@ pub const SEARCH_TOO_COSTLY: &str =
 /// What a search that failed says instead of its matches.
 pub const SEARCH_UNAVAILABLE: &str = "(search is unavailable right now)";
 
-pub fn server_full() -> String {
-    "server full, try again later".to_owned()
-}
-
-pub fn too_many_from_address(max: usize) -> String {
-    format!("too many connections from your address (max {max})")
-}
-
 /// The last words of a connection still without a name, evicted to make room for a newcomer
 /// (`--max-unregistered`).
 pub const EVICTED_WAITING: &str = "too many connections waiting for a name; try again";
-
-// --- Accounts (issue #13) ---
-
-/// Told to a client that cannot hide typing (nc), before it types a password.
-pub const PASSWORD_VISIBLE: &str =
-    "note: your client shows what you type, so the password will be visible on your screen";
-
-/// The last words after the third wrong password on one connection.
-pub const TOO_MANY_FAILURES: &str = "too many wrong passwords, closing connection";
-
-/// When the account store cannot answer.
-pub const ACCOUNTS_UNAVAILABLE: &str = "(accounts are unavailable right now, try again later)";
-
-/// An empty line ends a password dialogue.
-pub const CANCELLED: &str = "cancelled, nothing changed";
-
-pub const PASSWORDS_DIFFER: &str = "the two passwords differ, nothing changed";
-
-pub const TYPE_AGAIN: &str = "type the same password again:";
-
-pub const NOT_LOGGED_IN: &str = "you are not logged in to a registered name (see /register, /help)";
-
-/// Why a password is refused on this connection: it would cross the network in clear.
-pub fn passwords_need_tls(nick: &Nick) -> String {
-    format!("{nick} is registered, but this server accepts passwords only over TLS or from loopback, and this connection is plaintext: choose another name")
-}
-
-pub const PLAINTEXT_REFUSED: &str = "this server accepts passwords only over TLS or from loopback, and this connection is plaintext: nothing changed";
-
-pub fn ask_password(nick: &Nick) -> String {
-    format!("{nick} is registered: type its password (an empty line to choose another name)")
-}
-
-/// An attempt refused at once, because others on the same account (or from the same address)
-/// are queued for longer than a login may wait.
-pub fn login_busy(nick: &str, secs: u64) -> String {
-    format!("too many login attempts on {nick} right now: try again in {secs} s")
-}
-
-/// After a refused password dialogue: lines the client had typed ahead (a password, perhaps)
-/// were thrown away rather than read as a name or a public line.
-pub fn typed_ahead_discarded(lines: usize) -> String {
-    format!("({lines} line(s) typed ahead were discarded, in case they held a password)")
-}
-
-pub fn login_delay(secs: u64) -> String {
-    format!("after failed logins, this attempt is checked in {secs} s")
-}
-
-pub fn wrong_password(nick: &Nick) -> String {
-    format!("wrong password for {nick}")
-}
-
-pub fn logged_in(nick: &Nick, operator: bool) -> String {
-    if operator {
-        format!("logged in as {nick} (operator)")
-    } else {
-        format!("logged in as {nick}")
-    }
-}
-
-pub fn choose_password(nick: &Nick) -> String {
-    format!(
-        "choose a password for {nick} (at least {} characters; an empty line cancels):",
-        crate::accounts::password::MIN_LEN
-    )
-}
-
-pub fn password_too_short() -> String {
-    format!(
-        "too short (at least {} characters), nothing changed",
-        crate::accounts::password::MIN_LEN
-    )
-}
-
-pub fn already_registered(nick: &Nick) -> String {
-    format!("{nick} is already registered")
-}
-
-pub fn registered(nick: &Nick) -> String {
-    format!("{nick} is now registered: from now on the name prompt asks for this password")
-}
-
-pub fn current_password(account: &str) -> String {
-    format!("current password for {account} (an empty line cancels):")
-}
-
-pub const NEW_PASSWORD: &str = "new password (an empty line cancels):";
-
-pub const PASSWORD_CHANGED: &str = "password changed";
-
-pub const WRONG_PASSWORD_UNCHANGED: &str = "wrong password, nothing changed";
-
-pub fn unregistered(account: &str) -> String {
-    format!("{account} is no longer registered")
-}
-
-/// A name refused because it looks like a registered name (the same confusable skeleton).
-pub fn name_like_registered(nick: &Nick) -> String {
-    format!("name taken: {nick} looks too much like a registered name")
-}
-
-pub fn name_registered_on_rename(nick: &Nick) -> String {
-    format!("{nick} is registered to someone else: to use it, log in with it at the name prompt (see /help)")
-}
-
-// --- Moderation (issue #13) ---
-
-/// `until lifted` or `until <time> UTC`, as replies and `smolchat ban` show an expiry.
-pub fn until(expires_ms: Option<i64>) -> String {
-    match expires_ms {
-        Some(ms) => format!(
-            "until {} UTC",
-            crate::clock::format_utc(ms).get(..16).unwrap_or_default()
-        ),
-        None => "until lifted".to_owned(),
-    }
-}
-
-fn with_reason(text: String, reason: Option<&str>) -> String {
-    match reason {
-        Some(reason) => format!("{text} ({reason})"),
-        None => text,
-    }
-}
-
-pub fn operators_only(command: &str) -> String {
-    format!("{command} is for operators only (see /help)")
-}
-
-/// The room's notice of a kick: `* NAME was kicked by OP (REASON)`.
-pub fn kicked(nick: &Nick, op: &Nick, reason: Option<&str>) -> String {
-    with_reason(format!("* {nick} {KICKED} {op}"), reason)
-}
-
-pub fn you_were_kicked(op: &Nick, reason: Option<&str>) -> String {
-    with_reason(format!("you were kicked by {op}"), reason)
-}
-
-pub fn you_kicked(nick: &Nick) -> String {
-    format!("kicked {nick}")
-}
-
-/// The room's notice of a ban that removed somebody.
-pub fn banned(nick: &Nick, op: &str, reason: Option<&str>) -> String {
-    with_reason(format!("* {nick} {BANNED} {op}"), reason)
-}
-
-pub fn you_were_banned(op: &str, expires_ms: Option<i64>, reason: Option<&str>) -> String {
-    with_reason(
-        format!("you are banned by {op} {}", until(expires_ms)),
-        reason,
-    )
-}
-
-/// The one line a banned address gets at connect, before the connection closes.
-pub fn address_banned(expires_ms: Option<i64>, reason: Option<&str>) -> String {
-    with_reason(
-        format!(
-            "your address is banned from this server {}",
-            until(expires_ms)
-        ),
-        reason,
-    )
-}
-
-/// At the name prompt (or on `/nick`): the name is banned.
-pub fn name_banned(nick: &Nick, expires_ms: Option<i64>) -> String {
-    format!(
-        "{nick} is banned {}: choose another name",
-        until(expires_ms)
-    )
-}
-
-pub fn ban_set(target: &str, expires_ms: Option<i64>, kicked: usize) -> String {
-    format!(
-        "banned {target} {} (disconnected {kicked})",
-        until(expires_ms)
-    )
-}
-
-pub const BAN_COVERS_YOU: &str = "that ban would cover you, not set";
-
-pub fn unbanned(target: &str) -> String {
-    format!("lifted the ban on {target}")
-}
-
-pub fn no_ban(target: &str) -> String {
-    format!("no ban on {target} (see /bans)")
-}
-
-pub fn bans_header(count: usize) -> String {
-    format!("bans ({count}):")
-}
-
-pub fn ban_entry(target: &str, by: &str, expires_ms: Option<i64>, reason: Option<&str>) -> String {
-    with_reason(format!("  {target} by {by} {}", until(expires_ms)), reason)
-}
-
-pub fn mute_set(nick: &Nick, duration: Option<&str>) -> String {
-    match duration {
-        Some(d) => format!("muted {nick} for {d}"),
-        None => format!("muted {nick} until unmuted"),
-    }
-}
-
-pub fn you_were_muted(op: &Nick, duration: Option<&str>) -> String {
-    let how_long = duration.map_or("until unmuted".to_owned(), |d| format!("for {d}"));
-    format!("you were muted by {op} {how_long}: your public lines and /me are not sent; private lines to operators still work")
-}
-
-pub const YOU_ARE_MUTED: &str = "you are muted: not sent (private lines to operators still work)";
-
-pub fn unmuted(nick: &Nick) -> String {
-    format!("{nick} is no longer muted")
-}
-
-pub const YOU_ARE_UNMUTED: &str = "you are no longer muted";
-
-pub fn not_muted(nick: &Nick) -> String {
-    format!("{nick} is not muted")
-}
-
-pub fn now_operator(name: &str) -> String {
-    format!("{name} is now an operator")
-}
-
-pub fn no_longer_operator(name: &str) -> String {
-    format!("{name} is no longer an operator")
-}
-
-/// `/deop` or `/ban` by name of an operator made with `smolchat op add`.
-pub fn operator_from_command_line(name: &str) -> String {
-    format!(
-        "{name} was made an operator on the command line; only `smolchat op remove` takes that role"
-    )
-}
-
-/// `/ban` of a prefix wider than [`crate::moderation::ban::MIN_PREFIX_V4`] or `_V6`.
-pub fn ban_too_wide(target: &str, min: u8) -> String {
-    format!(
-        "{target} is too wide to ban: a prefix shorter than /{min} would lock out a large part \
-         of the internet (an operator who really means it edits the database)"
-    )
-}
-
-pub fn not_registered(name: &str) -> String {
-    format!("{name} is not registered (only registered names can be operators)")
-}
-
-pub fn topic(room: &RoomName, text: &str, by: &str) -> String {
-    format!("topic of {room}: {text} (set by {by})")
-}
-
-pub fn no_topic(room: &RoomName) -> String {
-    format!("{room} has no topic")
-}
-
-pub fn topic_set(op: &Nick, room: &RoomName, text: &str) -> String {
-    format!("* {op} {SET_TOPIC} {room}: {text}")
-}
-
-pub fn topic_cleared(op: &Nick, room: &RoomName) -> String {
-    format!("* {op} {CLEARED_TOPIC} {room}")
-}
-
-pub fn ignoring(nick: &Nick) -> String {
-    format!(
-        "ignoring {nick}: you will not see their lines or private messages (on this connection)"
-    )
-}
-
-pub fn unignored(nick: &Nick) -> String {
-    format!("no longer ignoring {nick}")
-}
-
-pub fn not_ignoring(nick: &Nick) -> String {
-    format!("you are not ignoring {nick}")
-}
-
-pub const IGNORE_SELF: &str = "you cannot ignore yourself";
-
-pub fn ignore_full(max: usize) -> String {
-    format!("you ignore {max} names already (the most one connection may): /unignore one first")
-}
-
-pub fn ignore_header(count: usize) -> String {
-    format!("ignoring ({count}):")
-}
 
 /// Cluster mode: the last words to a user whose name another node gave away while this node
 /// was cut off from the cluster (past the heartbeat's expiry); the other user keeps it.
@@ -636,30 +374,6 @@ pub fn name_taken_while_cut_off(nick: &Nick, holder: &str) -> String {
 /// Cluster mode: why such a user left, in its room (`* NAME left (REASON)`).
 pub fn name_taken_reason(holder: &str) -> String {
     format!("name taken on node {holder}")
-}
-
-/// `/register` from an address that has used up `--registrations-per-hour`; `wait_secs` until
-/// the next is allowed (shown in whole minutes, rounded up).
-pub fn too_many_registrations(per_hour: u32, wait_secs: u64) -> String {
-    let minutes = wait_secs.div_ceil(60).max(1);
-    format!(
-        "too many new accounts from your address (at most {per_hour} an hour): nothing \
-         registered, try again in {minutes} min"
-    )
-}
-
-/// `/unregister NAME` (operators) of a name that is not registered.
-pub fn no_such_account(name: &str) -> String {
-    format!("{name} is not registered")
-}
-
-/// To the users logged in to an account an operator removed with `/unregister NAME`.
-pub fn account_removed(name: &str, op: &Nick) -> String {
-    format!("{name} is no longer registered: {op} removed the account")
-}
-
-pub fn too_many_connects(per_minute: u32) -> String {
-    format!("too many connections from your address in the last minute (max {per_minute}), try again later")
 }
 
 fn messages(n: u32) -> String {
@@ -775,17 +489,21 @@ pub fn mimics_notice(action: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn nick(s: &str) -> Nick {
-        Nick::parse(s).unwrap()
-    }
+    use crate::names::testing::nick;
 
     /// A replayed line is the live line behind its time.
     #[test]
     fn replayed_is_live_behind_a_timestamp() {
         for kind in [Kind::Message, Kind::Action] {
             let mut out = Vec::new();
-            replayed(&mut out, "2026-11-27 16:40:17.123", kind, "bob", "hi there");
+            let row = Row {
+                id: 1,
+                sent_at: "2026-11-27 16:40:17.123",
+                sender: "bob",
+                kind,
+                body: "hi there",
+            };
+            replayed(&row, &mut out);
             let live = live(kind, "bob", "hi there");
             assert_eq!(
                 String::from_utf8(out).unwrap(),
@@ -805,10 +523,10 @@ mod tests {
             left(&n, Some(REASON_TOO_SLOW)),
             left_for(&n, &room),
             renamed(&n, &nick("bob")),
-            kicked(&n, &nick("op"), Some("spam")),
+            kicked(&n, "op", Some("spam")),
             banned(&n, "op", None),
-            topic_set(&n, &room, "hello"),
-            topic_cleared(&n, &room),
+            topic_set("mallory", &room, "hello"),
+            topic_cleared("mallory", &room),
         ] {
             let action = notice.strip_prefix("* mallory ").unwrap();
             assert!(mimics_notice(action), "{notice}");

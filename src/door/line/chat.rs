@@ -9,14 +9,13 @@ use log::debug;
 use smol::{future, Timer};
 
 use super::account::{self, Dialogue};
-use super::command::{self, Command, Input, HELP};
-use super::{paging, register, room, End, Me, Shared};
-use crate::hub::moderation::Action;
+use super::commands::{self, Input, Local, Parsed};
+use super::{paging, room, words, End, Me};
 use crate::hub::outbox::{Inbox, Taken};
-use crate::hub::{Event, Joined, MemberId};
+use crate::hub::{Intent, Joined, Request};
 use crate::names::Nick;
-use crate::protocol;
-use crate::storage::Kind;
+use crate::session::{enter, Services};
+use crate::vocab::{Kind, MemberId};
 use crate::wire::codec::Decoded;
 use crate::wire::conn::{Conn, Stream};
 
@@ -28,7 +27,7 @@ enum Wake {
 
 pub(super) async fn chat<S: Stream>(
     conn: &mut Conn<S>,
-    shared: &Shared,
+    shared: &Services,
     id: MemberId,
     nick: &Nick,
     me: &mut Me,
@@ -37,7 +36,7 @@ pub(super) async fn chat<S: Stream>(
 ) -> End {
     let config = &shared.config;
     debug!("{}: registered as {nick}", conn.peer);
-    conn.queue(&protocol::welcome(nick, &joined.room));
+    conn.queue(&words::welcome(nick, &joined.room));
     for text in &config.motd {
         conn.queue(text);
     }
@@ -54,7 +53,7 @@ pub(super) async fn chat<S: Stream>(
         Err(_) => return End::Gone,
     };
     if let Some(topic) = &joined.topic {
-        conn.queue(topic);
+        conn.queue(&words::topic(&joined.room, &topic.text, &topic.by));
     }
     // Over-long lines are logged as a warning once per session, then at debug level.
     let mut too_long_seen = false;
@@ -103,13 +102,13 @@ pub(super) async fn chat<S: Stream>(
         };
         // Every line counts against the rate, refused and blank ones too, so that neither can
         // be used to flood the server (or its log). The pace goes on from the name prompt.
-        if let (true, Some(rate)) = (me.pace.spend(Instant::now()), config.rate) {
+        if let (true, Some(limit)) = (me.pace.spend(Instant::now()), config.rate) {
             crate::log_throttled!(
                 log::Level::Warn,
                 "rate limit",
                 "{nick}: over the rate limit, delaying lines"
             );
-            conn.queue(&protocol::slow_down(rate.burst, rate.per_sec));
+            conn.queue(&words::slow_down(limit.burst, limit.per_sec));
         }
         let Some(text) = text else {
             if too_long_seen {
@@ -126,33 +125,24 @@ pub(super) async fn chat<S: Stream>(
                 );
                 too_long_seen = true;
             }
-            conn.queue(&protocol::too_long(config.max_line));
+            conn.queue(&words::too_long(config.max_line));
             continue;
         };
         if text.trim().is_empty() {
             continue;
         }
-        let event = match command::parse(&text) {
-            Ok(Input::Say(text)) => Event::Say {
-                id,
+        let request = match commands::parse(&text) {
+            Ok(Input::Say(text)) => Request::Say {
+                room: None,
                 kind: Kind::Message,
                 text,
             },
-            Ok(Input::Command(command)) => match command {
-                Command::Help => {
-                    for line in HELP {
-                        conn.queue(line);
-                    }
-                    // The hub adds the operator commands, for operators.
-                    Event::Moderate {
-                        id,
-                        action: Action::OperatorHelp,
-                    }
-                }
-                Command::Register | Command::Password | Command::Unregister => {
-                    let dialogue = match command {
-                        Command::Register => Dialogue::Register,
-                        Command::Password => Dialogue::Password,
+            Ok(Input::Command(Parsed::Hub(request))) => request,
+            Ok(Input::Command(Parsed::Local(local))) => match local {
+                Local::Register | Local::Password | Local::Unregister => {
+                    let dialogue = match local {
+                        Local::Register => Dialogue::Register,
+                        Local::Password => Dialogue::Password,
                         _ => Dialogue::Unregister,
                     };
                     // Boxed, like the other rare phases: an idle session need not carry its state.
@@ -163,86 +153,28 @@ pub(super) async fn chat<S: Stream>(
                 }
                 // The rename's checks and claim are boxed too: /nick is rare, and inline their
                 // state (an account lookup, a cluster claim) sized every idle session for them.
-                Command::Nick(nick) => match Box::pin(account::may_rename(shared, me, &nick)).await
-                {
+                Local::Nick(nick) => match Box::pin(account::may_rename(shared, me, &nick)).await {
                     Some(refusal) => {
                         conn.queue(&refusal);
                         continue;
                     }
                     // In cluster mode the new name is claimed on every node first.
-                    None => match Box::pin(register::claim(shared, &nick, id)).await {
-                        Ok(true) => Event::Rename { id, nick },
+                    None => match Box::pin(enter::claim(shared, &nick, id)).await {
+                        Ok(true) => Request::Rename(nick),
                         Ok(false) => {
-                            conn.queue(&protocol::name_taken_on_rename(&nick));
+                            conn.queue(&words::name_taken_on_rename(&nick));
                             continue;
                         }
                         Err(_) => {
-                            conn.queue(protocol::NOT_SENT_CLUSTER);
+                            conn.queue(words::NOT_SENT_CLUSTER);
                             continue;
                         }
                     },
                 },
-                Command::Ignore(nick) => moderate(id, Action::Ignore(nick)),
-                Command::Unignore(nick) => moderate(id, Action::Unignore(nick)),
-                Command::Topic(text) => moderate(id, Action::Topic(text)),
-                Command::Kick(nick, reason) => moderate(id, Action::Kick(nick, reason)),
-                Command::Ban {
-                    target,
-                    duration,
-                    reason,
-                } => moderate(
-                    id,
-                    Action::Ban {
-                        target,
-                        duration,
-                        reason,
-                    },
-                ),
-                Command::Unban(target) => moderate(id, Action::Unban(target)),
-                Command::Bans => moderate(id, Action::Bans),
-                Command::Mute(nick, duration) => moderate(id, Action::Mute(nick, duration)),
-                Command::Unmute(nick) => moderate(id, Action::Unmute(nick)),
-                // Boxed: granting a role waits on the account store, 768 bytes of state an
-                // idle session would otherwise carry.
-                Command::Op(nick) => {
-                    match Box::pin(account::set_role(conn, shared, id, inbox, nick, true)).await {
-                        Ok(()) => continue,
-                        Err(end) => return end,
-                    }
-                }
-                Command::UnregisterAccount(nick) => {
-                    match Box::pin(account::remove(conn, shared, id, inbox, nick)).await {
-                        Ok(()) => continue,
-                        Err(end) => return end,
-                    }
-                }
-                Command::Deop(nick) => {
-                    match Box::pin(account::set_role(conn, shared, id, inbox, nick, false)).await {
-                        Ok(()) => continue,
-                        Err(end) => return end,
-                    }
-                }
-                Command::Me(text) => Event::Say {
-                    id,
-                    kind: Kind::Action,
-                    text,
-                },
-                Command::Who => Event::Who { id, page: 1 },
-                Command::Rooms => Event::Rooms { id, page: 1 },
-                Command::WhoPage(page) => Event::Who { id, page },
-                Command::RoomsPage(page) => Event::Rooms { id, page },
-                Command::Msg(to, text) => Event::Private { id, to, text },
-                Command::Quit(reason) => return End::Quit(reason),
-                Command::History(n) => {
-                    match Box::pin(paging::more_history(
-                        conn,
-                        &shared.history,
-                        &room,
-                        oldest,
-                        n,
-                    ))
-                    .await
-                    {
+                Local::Quit(reason) => return End::Quit(reason),
+                Local::History(n) => {
+                    let page = paging::more_history(conn, &shared.history, &room, oldest, n);
+                    match Box::pin(page).await {
                         Ok(Some(older)) => oldest = older,
                         Ok(None) => {}
                         Err(_) => return End::Gone,
@@ -250,14 +182,14 @@ pub(super) async fn chat<S: Stream>(
                     continue;
                 }
                 // Boxed like /history: a search is rare next to chat.
-                Command::Search(query) => {
+                Local::Search(query) => {
                     let page = paging::search(conn, &shared.history, &room, query, &mut search);
                     if Box::pin(page).await.is_err() {
                         return End::Gone;
                     }
                     continue;
                 }
-                Command::Join(to) => {
+                Local::Join(to) => {
                     match Box::pin(room::switch_room(conn, shared, id, to, inbox)).await {
                         Ok(Some((joined, older))) => {
                             room = joined.room;
@@ -274,13 +206,10 @@ pub(super) async fn chat<S: Stream>(
                 continue;
             }
         };
+        let event = Intent::Request { id, request };
         // Boxed: the send future holds a whole event, which an idle session need not carry.
         if Box::pin(shared.hub.send(event)).await.is_err() {
             return End::Closed;
         }
     }
-}
-
-fn moderate(id: MemberId, action: Action) -> Event {
-    Event::Moderate { id, action }
 }
