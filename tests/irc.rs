@@ -274,3 +274,52 @@ fn quit_before_registration_gets_error() {
 /// Keeps `Client` in use when tests that need it are filtered out.
 #[allow(dead_code)]
 fn _uses(_: Client) {}
+
+/// With `echo-message`, the sender gets its own lines back as the room sees them (public
+/// ones once stored, with their time for `server-time` clients), and its private lines too.
+#[test]
+fn echo_message_returns_the_senders_lines() {
+    let (server, addr) = start(&[]);
+    let mut nc = server.join("alice");
+    let mut irc = IrcClient::connect(addr);
+    irc.send("CAP LS 302");
+    irc.send("CAP REQ :echo-message server-time");
+    irc.send("NICK bob");
+    irc.send("USER u 0 * :r");
+    irc.send("CAP END");
+    irc.expect_command("001");
+    irc.send("JOIN #lobby");
+    irc.expect_command("366");
+    irc.send("PRIVMSG #lobby :echoed");
+    let echo = irc.expect_command("PRIVMSG");
+    assert_eq!(echo.nick(), Some("bob"));
+    assert_eq!(echo.params, ["#lobby", "echoed"]);
+    assert!(echo.tag("time").is_some(), "{echo:?}");
+    nc.expect("bob: echoed");
+    irc.send("PRIVMSG alice :just you");
+    let echo = irc.expect_command("PRIVMSG");
+    assert_eq!(echo.params, ["alice", "just you"]);
+    nc.expect("[private] bob: just you");
+}
+
+/// `NICK` renames: the rooms see it (nc users in their words), and replies address the new
+/// nick; a nick in use is `433` and the old one stays.
+#[test]
+fn nick_renames_across_doors() {
+    let (server, addr) = start(&[]);
+    let mut nc = server.join("alice");
+    let mut irc = registered(addr, "bob");
+    nc.expect("* bob joined");
+    irc.send("NICK alice");
+    irc.expect_command("433");
+    irc.send("NICK robert");
+    let renamed = irc.expect_command("NICK");
+    assert_eq!(
+        (renamed.nick(), renamed.params[0].as_str()),
+        (Some("bob"), "robert")
+    );
+    nc.expect("bob is now known as robert");
+    irc.send("PRIVMSG nobody :x");
+    let missing = irc.expect_command("401");
+    assert_eq!(missing.params[0], "robert");
+}

@@ -136,6 +136,7 @@ pub(super) async fn chat<S: Stream>(
                 "{}: over the rate limit, delaying lines",
                 me.nick
             );
+            shared.metrics.refused(crate::metrics::Refusal::LineRate);
         }
         let line = match framed {
             Framed::TooLong => Err(ParseError::TooLong),
@@ -153,6 +154,7 @@ pub(super) async fn chat<S: Stream>(
         let msg = match parsed {
             Ok(msg) => msg,
             Err(ParseError::TooLong | ParseError::TagsTooLong) => {
+                shared.metrics.refused(crate::metrics::Refusal::LineTooLong);
                 ERR_INPUTTOOLONG.write(&mut io.conn.out, ctx.server, ctx.client, &[], &[]);
                 continue;
             }

@@ -140,6 +140,9 @@ pub async fn run<S: Stream>(stream: S, accepted: Accepted, shared: Arc<Services>
         Err(failed) => {
             let text = match failed {
                 register::Failed::Timeout => {
+                    shared
+                        .metrics
+                        .refused(crate::metrics::Refusal::NameDeadline);
                     let secs = config.register_timeout.as_secs();
                     crate::log_throttled!(
                         log::Level::Warn,

@@ -90,7 +90,9 @@ pub(super) async fn register<S: Stream>(
             Timer::after(wait).await;
         }
         let framed = io.next().await.ok_or(Failed::Gone)?;
-        pace.spend(Instant::now());
+        if pace.spend(Instant::now()) && shared.config.rate.is_some() {
+            shared.metrics.refused(crate::metrics::Refusal::LineRate);
+        }
         let out = &mut io.conn.out;
         let parsed = match framed {
             Framed::TooLong => Err(ParseError::TooLong),
@@ -99,6 +101,7 @@ pub(super) async fn register<S: Stream>(
         let msg = match parsed {
             Ok(msg) => msg,
             Err(ParseError::TooLong | ParseError::TagsTooLong) => {
+                shared.metrics.refused(crate::metrics::Refusal::LineTooLong);
                 ERR_INPUTTOOLONG.write(out, server, reg.client(), &[], &[]);
                 continue;
             }
