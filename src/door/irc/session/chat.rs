@@ -40,7 +40,8 @@ use crate::wire::conn::Stream;
 /// Not configurable: clients ping every minute or two themselves, so only dead ones meet it.
 const PING_AFTER: Duration = Duration::from_secs(120);
 
-/// The most lines one `CHATHISTORY` request would return (advertised in `005`).
+/// The most lines one `CHATHISTORY` request may ask for (the layer parses it; the door does
+/// not serve it yet).
 const CHATHISTORY_MAX: usize = 100;
 
 /// A registered IRC user, as its session knows it.
@@ -73,7 +74,9 @@ pub(super) async fn chat<S: Stream>(
         network: &server,
         version: concat!("smolchat-", env!("CARGO_PKG_VERSION")),
         created: super::created(),
-        chathistory_max: CHATHISTORY_MAX,
+        // Neither CHATHISTORY nor WHOX is wired yet: not advertised.
+        chathistory_max: 0,
+        whox: false,
     };
     let motd_text = shared.config.motd.join("\n");
     let ctx = Ctx {
@@ -376,7 +379,12 @@ async fn handle<S: Stream>(
             return Ok(());
         }
         Irc::Rename(nick) => return rename(io, shared, id, me, nick, inbox).await,
-        Irc::History(_) => return Ok(()),
+        // `draft/chathistory` is not offered yet: the command is unknown here.
+        Irc::History(_) => {
+            let refusal = crate::door::irc::commands::Refusal::Unknown;
+            refusal.write(out, ctx.server, ctx.client, "CHATHISTORY");
+            return Ok(());
+        }
         Irc::Lusers => {
             lusers(ctx, &counts(), out);
             return Ok(());
