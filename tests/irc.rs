@@ -199,7 +199,14 @@ fn several_channels_at_once() {
     let part = irc.expect_command("PART");
     assert_eq!(part.params[0], "#go");
     irc.send("PRIVMSG #go :anyone?");
-    irc.expect_command("442");
+    irc.expect_command("404");
+    irc.send("NOTICE #go :anyone?");
+    irc.send("NAMES #go");
+    let end = irc.expect_command("366");
+    assert_eq!(end.params[1], "#go");
+    irc.send("WHO #go");
+    let end = irc.expect_command("315");
+    assert_eq!(end.params[1], "#go");
     irc.send("NAMES #rust");
     let names = irc.expect_command("353");
     assert!(names.params[3].contains("alice") && names.params[3].contains("bob"));

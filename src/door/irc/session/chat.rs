@@ -18,8 +18,8 @@ use crate::door::irc::format::for_terminal;
 use crate::door::irc::framing::Framed;
 use crate::door::irc::message::{self, Message, ParseError, Writer};
 use crate::door::irc::numerics::{
-    ERR_ERRONEUSNICKNAME, ERR_INPUTTOOLONG, ERR_NICKNAMEINUSE, ERR_NOSUCHNICK, RPL_ENDOFWHO,
-    RPL_ENDOFWHOIS,
+    ERR_CANNOTSENDTOCHAN, ERR_ERRONEUSNICKNAME, ERR_INPUTTOOLONG, ERR_NICKNAMEINUSE,
+    ERR_NOSUCHNICK, RPL_ENDOFWHO, RPL_ENDOFWHOIS,
 };
 use crate::door::irc::registration::pong;
 use crate::door::irc::render::welcome::{lusers, motd, welcome, Lusers, ServerInfo};
@@ -287,6 +287,19 @@ async fn handle<S: Stream>(
             }
             return Ok(());
         }
+        // The session knows its rooms exactly: kicks and bans close the connection.
+        Irc::Say {
+            target: Target::Room(room),
+            notice,
+            ..
+        } if !rooms.contains(&room) => {
+            // No error ever answers a notice.
+            if !notice {
+                let channel = crate::door::irc::names::channel_name(&room);
+                ERR_CANNOTSENDTOCHAN.write(out, ctx.server, ctx.client, &[&channel], &[]);
+            }
+            return Ok(());
+        }
         Irc::Say {
             target, kind, text, ..
         } => {
@@ -323,6 +336,12 @@ async fn handle<S: Stream>(
         Irc::Names(list) => {
             let list = if list.is_empty() { rooms.clone() } else { list };
             for room in list {
+                if !rooms.contains(&room) {
+                    // Only the names of the user's own rooms are listed.
+                    let channel = crate::door::irc::names::channel_name(&room);
+                    replies::names_end(ctx, &channel, out);
+                    continue;
+                }
                 let who = Request::Who {
                     room: Some(room),
                     page: 0,
@@ -333,11 +352,11 @@ async fn handle<S: Stream>(
         }
         Irc::List(_) => Request::Rooms { page: 0 },
         Irc::Who { mask, .. } => match crate::door::irc::names::channel(&mask) {
-            Some(room) => Request::Who {
+            Some(room) if rooms.contains(&room) => Request::Who {
                 room: Some(room),
                 page: 1,
             },
-            None => {
+            _ => {
                 RPL_ENDOFWHO.write(out, ctx.server, ctx.client, &[&mask], &[]);
                 return Ok(());
             }
