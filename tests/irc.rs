@@ -7,18 +7,7 @@ mod common;
 
 use std::net::SocketAddr;
 
-use common::irc::{IrcClient, Msg};
-use common::{Client, Server};
-
-const SERVER_NAME: &str = "irc.test";
-
-/// A server with an IRC listener; returns it and the IRC address.
-fn start(extra: &[&str]) -> (Server, SocketAddr) {
-    let mut args = vec!["--irc-listen", "127.0.0.1:0", "--server-name", SERVER_NAME];
-    args.extend_from_slice(extra);
-    let (server, rest) = Server::start_until(&args, "listening for IRC on ");
-    (server, rest.parse().expect("IRC address"))
-}
+use common::irc::{start_irc, IrcClient, Msg, SERVER_NAME};
 
 /// An IRC client registered as `nick`, in `#lobby`.
 fn registered(addr: SocketAddr, nick: &str) -> IrcClient {
@@ -37,7 +26,7 @@ fn commands(msgs: &[Msg]) -> Vec<&str> {
 /// channel until it joins one, and then gets its JOIN and the names.
 #[test]
 fn registration_in_either_order_and_the_welcome_burst() {
-    let (_server, addr) = start(&[]);
+    let (_server, addr) = start_irc(&[]);
     for (first, second) in [("NICK", "USER"), ("USER", "NICK")] {
         let mut c = IrcClient::connect(addr);
         let nick = format!("n{}", first.to_lowercase());
@@ -73,7 +62,7 @@ fn registration_in_either_order_and_the_welcome_burst() {
 /// `LIST` shows what is on.
 #[test]
 fn capability_negotiation_holds_registration() {
-    let (_server, addr) = start(&[]);
+    let (_server, addr) = start_irc(&[]);
     let mut c = IrcClient::connect(addr);
     c.send("CAP LS 302");
     let ls = c.expect_command("CAP");
@@ -100,7 +89,7 @@ fn capability_negotiation_holds_registration() {
 /// look-alike of one, and the client may then pick another nick.
 #[test]
 fn refusals_have_their_numerics() {
-    let (server, addr) = start(&[]);
+    let (server, addr) = start_irc(&[]);
     let _alice = server.join("alice");
     let mut c = IrcClient::connect(addr);
     c.send("JOIN #lobby");
@@ -129,7 +118,7 @@ fn refusals_have_their_numerics() {
 /// leaves, each in its own door's words.
 #[test]
 fn nc_and_irc_users_share_the_lobby() {
-    let (server, addr) = start(&[]);
+    let (server, addr) = start_irc(&[]);
     let mut nc = server.join("alice");
     let mut irc = registered(addr, "bob");
     nc.expect("* bob joined");
@@ -162,7 +151,7 @@ fn nc_and_irc_users_share_the_lobby() {
 /// Private lines go between doors both ways; an unknown nick is 401.
 #[test]
 fn private_lines_between_doors() {
-    let (server, addr) = start(&[]);
+    let (server, addr) = start_irc(&[]);
     let mut nc = server.join("alice");
     let mut irc = registered(addr, "bob");
     irc.send("PRIVMSG alice :psst");
@@ -177,7 +166,7 @@ fn private_lines_between_doors() {
 /// line to a channel the user is not in is refused; NAMES, TOPIC, WHO, LIST answer.
 #[test]
 fn several_channels_at_once() {
-    let (server, addr) = start(&[]);
+    let (server, addr) = start_irc(&[]);
     let mut irc = registered(addr, "bob");
     irc.send("JOIN #rust,#go");
     for channel in ["#rust", "#go"] {
@@ -227,7 +216,7 @@ fn several_channels_at_once() {
 /// to a PRIVMSG sent just before the PING (from the hub) arrives first.
 #[test]
 fn pong_comes_after_earlier_replies() {
-    let (_server, addr) = start(&[]);
+    let (_server, addr) = start_irc(&[]);
     let mut irc = registered(addr, "bob");
     for round in 0..20 {
         irc.send("PRIVMSG nobody :hi");
@@ -239,7 +228,7 @@ fn pong_comes_after_earlier_replies() {
 /// A line over 512 bytes is answered 417 and the connection stays up.
 #[test]
 fn an_overlong_line_is_417_not_a_disconnect() {
-    let (_server, addr) = start(&[]);
+    let (_server, addr) = start_irc(&[]);
     let mut irc = registered(addr, "bob");
     irc.send(&format!("PRIVMSG #lobby :{}", "x".repeat(600)));
     irc.expect_command("417");
@@ -250,7 +239,7 @@ fn an_overlong_line_is_417_not_a_disconnect() {
 /// clients.
 #[test]
 fn joining_replays_history() {
-    let (server, addr) = start(&[]);
+    let (server, addr) = start_irc(&[]);
     let mut nc = server.join("alice");
     nc.send("before you came");
     nc.sync();
@@ -271,22 +260,18 @@ fn joining_replays_history() {
 /// registering gets ERROR.
 #[test]
 fn quit_before_registration_gets_error() {
-    let (_server, addr) = start(&[]);
+    let (_server, addr) = start_irc(&[]);
     let mut c = IrcClient::connect(addr);
     c.send("QUIT");
     c.expect_command("ERROR");
     assert!(c.next().is_none());
 }
 
-/// Keeps `Client` in use when tests that need it are filtered out.
-#[allow(dead_code)]
-fn _uses(_: Client) {}
-
 /// With `echo-message`, the sender gets its own lines back as the room sees them (public
 /// ones once stored, with their time for `server-time` clients), and its private lines too.
 #[test]
 fn echo_message_returns_the_senders_lines() {
-    let (server, addr) = start(&[]);
+    let (server, addr) = start_irc(&[]);
     let mut nc = server.join("alice");
     let mut irc = IrcClient::connect(addr);
     irc.send("CAP LS 302");
@@ -313,7 +298,7 @@ fn echo_message_returns_the_senders_lines() {
 /// nick; a nick in use is `433` and the old one stays.
 #[test]
 fn nick_renames_across_doors() {
-    let (server, addr) = start(&[]);
+    let (server, addr) = start_irc(&[]);
     let mut nc = server.join("alice");
     let mut irc = registered(addr, "bob");
     nc.expect("* bob joined");
@@ -329,4 +314,12 @@ fn nick_renames_across_doors() {
     irc.send("PRIVMSG nobody :x");
     let missing = irc.expect_command("401");
     assert_eq!(missing.params[0], "robert");
+    // In no room, the client still learns its new nick.
+    let mut loner = IrcClient::connect(addr).register("loner");
+    loner.send("NICK hermit");
+    let renamed = loner.expect_command("NICK");
+    assert_eq!(
+        (renamed.nick(), renamed.params[0].as_str()),
+        (Some("loner"), "hermit")
+    );
 }

@@ -8,17 +8,8 @@ use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
 
 use common::accounts::PASSWORD;
-use common::irc::IrcClient;
-use common::Server;
+use common::irc::{start_irc, IrcClient};
 use smolchat::door::irc::sasl::plain_chunks;
-
-/// A server with an IRC listener and `extra` flags; returns it and the IRC address.
-fn start(extra: &[&str]) -> (Server, SocketAddr) {
-    let mut args = vec!["--irc-listen", "127.0.0.1:0", "--server-name", "irc.test"];
-    args.extend_from_slice(extra);
-    let (server, rest) = Server::start_until(&args, "listening for IRC on ");
-    (server, rest.parse().expect("IRC address"))
-}
 
 fn in_lobby(addr: SocketAddr, nick: &str) -> IrcClient {
     let mut c = IrcClient::connect(addr).register(nick);
@@ -47,7 +38,7 @@ fn closed_with(c: &mut IrcClient, why: &str) {
 /// Lines over the rate are delayed, never dropped: a paste arrives whole and in order.
 #[test]
 fn a_paste_over_the_rate_is_delayed_not_dropped() {
-    let (server, addr) = start(&["--rate-burst", "3", "--rate-per-sec", "50"]);
+    let (server, addr) = start_irc(&["--rate-burst", "3", "--rate-per-sec", "50"]);
     let mut nc = server.join("alice");
     let mut irc = in_lobby(addr, "bob");
     nc.expect("* bob joined");
@@ -62,7 +53,7 @@ fn a_paste_over_the_rate_is_delayed_not_dropped() {
 /// `--max-per-ip` counts IRC connections with the others; the one over it gets one `ERROR`.
 #[test]
 fn connection_caps_answer_with_error() {
-    let (server, addr) = start(&["--max-per-ip", "2", "--limit-loopback"]);
+    let (server, addr) = start_irc(&["--max-per-ip", "2", "--limit-loopback"]);
     let _nc = server.join("alice");
     let _irc = in_lobby(addr, "bob");
     let mut third = IrcClient::connect(addr);
@@ -72,7 +63,7 @@ fn connection_caps_answer_with_error() {
 /// A client that does not complete registration by `--register-timeout` is closed with `ERROR`.
 #[test]
 fn registration_deadline() {
-    let (_server, addr) = start(&["--register-timeout", "1"]);
+    let (_server, addr) = start_irc(&["--register-timeout", "1"]);
     let mut c = IrcClient::connect(addr);
     c.send("NICK slowpoke");
     closed_with(&mut c, "registration timed out");
@@ -83,7 +74,7 @@ fn registration_deadline() {
 /// connection away with `ERROR`; an operator's kick shows as `KICK`.
 #[test]
 fn bans_mutes_and_kicks() {
-    let (server, addr) = start(&[]);
+    let (server, addr) = start_irc(&[]);
     let mut boss = server.operator("boss");
     let mut bob = in_lobby(addr, "bob");
     let mut carol = in_lobby(addr, "carol");
@@ -114,7 +105,7 @@ fn bans_mutes_and_kicks() {
 #[test]
 fn a_slow_reader_is_dropped() {
     const LINE: usize = 1000;
-    let (server, addr) = start(&["--rate-per-sec", "0", "--outbox-bytes", "65536"]);
+    let (server, addr) = start_irc(&["--rate-per-sec", "0", "--outbox-bytes", "65536"]);
     let socket = {
         use socket2::{Domain, Socket, Type};
         let socket = Socket::new(Domain::IPV4, Type::STREAM, None).expect("socket");
@@ -148,7 +139,7 @@ fn a_slow_reader_is_dropped() {
 /// its name usable; a registered name without a password is `433`.
 #[test]
 fn sasl_from_loopback_logs_in() {
-    let (server, addr) = start(&[]);
+    let (server, addr) = start_irc(&[]);
     server.register("alice", PASSWORD).close();
     let mut c = IrcClient::connect(addr);
     c.send("CAP LS 302");
@@ -180,7 +171,7 @@ fn sasl_from_loopback_logs_in() {
 /// `--plaintext-passwords`.
 #[test]
 fn sasl_refused_over_plaintext_from_afar() {
-    let (_server, addr) = start(&["--trust-loopback-for-passwords", "false"]);
+    let (_server, addr) = start_irc(&["--trust-loopback-for-passwords", "false"]);
     let mut c = IrcClient::connect(addr);
     c.send("CAP LS 302");
     let ls = c.expect_command("CAP");
@@ -188,7 +179,7 @@ fn sasl_refused_over_plaintext_from_afar() {
     c.send("AUTHENTICATE PLAIN");
     c.expect_command("904");
 
-    let (_server, addr) = start(&[
+    let (_server, addr) = start_irc(&[
         "--trust-loopback-for-passwords",
         "false",
         "--plaintext-passwords",

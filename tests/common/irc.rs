@@ -19,7 +19,7 @@ use expectrl::session::OsSession;
 
 use smolchat::door::irc::message;
 
-use super::TIMEOUT;
+use super::{Server, TIMEOUT};
 
 /// How a real client connects.
 #[derive(Debug, Clone, Default)]
@@ -449,4 +449,16 @@ impl IrcClient {
             })
             .collect()
     }
+}
+
+/// The server name the IRC tests give (`--server-name`).
+pub const SERVER_NAME: &str = "irc.test";
+
+/// A server with an IRC listener (`--irc-listen`, named [`SERVER_NAME`]) and `extra` flags;
+/// returns it and the IRC address.
+pub fn start_irc(extra: &[&str]) -> (Server, SocketAddr) {
+    let mut args = vec!["--irc-listen", "127.0.0.1:0", "--server-name", SERVER_NAME];
+    args.extend_from_slice(extra);
+    let (server, rest) = Server::start_until(&args, "listening for IRC on ");
+    (server, rest.parse().expect("IRC address"))
 }

@@ -397,7 +397,10 @@ async fn handle<S: Stream>(
             replies::away_changed(ctx, message.is_some(), out);
             return Ok(());
         }
-        Irc::Rename(nick) => return rename(io, shared, id, me, nick, inbox).await,
+        Irc::Rename(nick) => {
+            let seated = !rooms.is_empty();
+            return rename(io, shared, id, (me, seated), nick, inbox).await;
+        }
         // `draft/chathistory` is not offered yet: the command is unknown here.
         Irc::History(_) => {
             let refusal = crate::door::irc::commands::Refusal::Unknown;
@@ -439,7 +442,7 @@ async fn rename<S: Stream>(
     io: &mut IrcConn<S>,
     shared: &Services,
     id: MemberId,
-    me: &mut Me,
+    (me, seated): (&mut Me, bool),
     nick: Nick,
     inbox: &Inbox,
 ) -> Result<(), End> {
@@ -468,7 +471,13 @@ async fn rename<S: Stream>(
     send(shared, id, Request::Rename(nick)).await?;
     // The hub tells the rooms (and so this client) under the old name; replies from now on
     // address the name it has after that (a refusal, `433`, leaves the old one).
-    me.nick = synchronise(io, shared, id, inbox).await?;
+    let now = synchronise(io, shared, id, inbox).await?;
+    if !seated && now != me.nick {
+        // In no room, nobody told this client: it learns its new nick here.
+        let mask = format!("{}!{}@{server}", me.nick, render::USER);
+        Writer::new(&mut io.conn.out, "", Some(&mask), "NICK").last(now.as_str());
+    }
+    me.nick = now;
     Ok(())
 }
 
