@@ -323,3 +323,46 @@ fn nick_renames_across_doors() {
         (Some("loner"), "hermit")
     );
 }
+
+/// With `message-tags`, a public line carries its `msgid` (the history row's id), the same
+/// live, in the sender's echo and in a later replay; with `batch`, the replay on joining comes
+/// inside a `chathistory` batch.
+#[test]
+fn msgid_and_the_replay_batch() {
+    let (server, addr) = start_irc(&[]);
+    let mut nc = server.join("alice");
+    let tagged = |nick: &str, caps: &str| {
+        let mut c = IrcClient::connect(addr);
+        c.send("CAP LS 302");
+        c.send(&format!("CAP REQ :{caps}"));
+        c.send(&format!("NICK {nick}"));
+        c.send("USER u 0 * :r");
+        c.send("CAP END");
+        c.expect_command("001");
+        c
+    };
+    let mut bob = tagged("bob", "message-tags echo-message");
+    bob.send("JOIN #lobby");
+    bob.expect_command("366");
+    nc.send("from nc");
+    let live = bob.expect_command("PRIVMSG");
+    let id = live.tag("msgid").expect("msgid");
+    bob.send("PRIVMSG #lobby :from bob");
+    let echo = bob.expect_command("PRIVMSG");
+    let echo_id = echo.tag("msgid").expect("msgid on the echo");
+    nc.expect("bob: from bob");
+
+    let mut carol = tagged("carol", "batch message-tags server-time");
+    carol.send("JOIN #lobby");
+    let open = carol.expect_command("BATCH");
+    assert_eq!(open.params[1..], ["chathistory", "#lobby"], "{open:?}");
+    let reference = open.params[0].strip_prefix('+').expect("+id").to_owned();
+    let first = carol.expect_command("PRIVMSG");
+    assert_eq!(first.tag("batch").as_deref(), Some(reference.as_str()));
+    assert_eq!(first.tag("msgid"), Some(id));
+    assert!(first.tag("time").is_some());
+    let second = carol.expect_command("PRIVMSG");
+    assert_eq!(second.tag("msgid"), Some(echo_id));
+    let close = carol.expect_command("BATCH");
+    assert_eq!(close.params, [format!("-{reference}")]);
+}

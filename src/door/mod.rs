@@ -66,14 +66,7 @@ impl Doors {
             .register(Arc::new(line::render::Lines))
             .unwrap_or_default();
         let server = irc::session::start(&config.server_name);
-        let mut irc_style = |timed| {
-            let lines = irc::session::render::IrcLines::new(server.clone(), timed);
-            renderers.register(Arc::new(lines)).unwrap_or_default()
-        };
-        let irc = irc::session::Styles {
-            plain: irc_style(false),
-            timed: irc_style(true),
-        };
+        let irc = irc::session::Styles::register(renderers, &server);
         Doors { line, irc }
     }
 

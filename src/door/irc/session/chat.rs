@@ -16,6 +16,7 @@ use crate::door::irc::caps::{Cap, Caps};
 use crate::door::irc::commands::{check, Verb};
 use crate::door::irc::format::for_terminal;
 use crate::door::irc::framing::Framed;
+use crate::door::irc::history::BatchIds;
 use crate::door::irc::message::{self, Message, ParseError, Writer};
 use crate::door::irc::numerics::{
     ERR_CANNOTSENDTOCHAN, ERR_ERRONEUSNICKNAME, ERR_INPUTTOOLONG, ERR_NICKNAMEINUSE,
@@ -53,6 +54,8 @@ pub(crate) struct Me {
     pub pace: Pace,
     pub styles: Styles,
     pub invisible: bool,
+    /// Batch ids, unique on this connection.
+    pub batches: BatchIds,
 }
 
 /// What woke the loop.
@@ -228,14 +231,7 @@ fn irc_request(
 
 /// The member's style for its capabilities.
 fn style(me: &Me) -> Style {
-    Style {
-        renderer: if me.caps.has(Cap::ServerTime) {
-            me.styles.timed
-        } else {
-            me.styles.plain
-        },
-        echo: me.caps.has(Cap::EchoMessage),
-    }
+    me.styles.style(me.caps.enabled())
 }
 
 /// Carries out one request.

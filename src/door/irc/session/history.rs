@@ -4,7 +4,8 @@
 //! neither the room nor the recipient's capabilities. So the IRC door's format is a compact
 //! row (`id kind time sender body`), and [`Replay`], the output the rows are streamed to,
 //! turns each into the `PRIVMSG` the client reads, with its `time` tag when the client
-//! negotiated `server-time`: a replayed line looks like the live one did.
+//! negotiated `server-time` and its `msgid` with `message-tags`: a replayed line looks like the
+//! live one did. A client with `batch` gets the replay inside a `chathistory` batch.
 
 use std::future::Future;
 use std::io;
@@ -15,6 +16,7 @@ use super::render::{notice_to, USER};
 use super::IrcConn;
 use crate::door::irc::caps::{Cap, CapSet};
 use crate::door::irc::event::Stored;
+use crate::door::irc::message::Writer;
 use crate::door::irc::names::channel_name;
 use crate::door::irc::render::relay::replayed;
 use crate::hub::Joined;
@@ -45,6 +47,8 @@ struct Replay<'a, S> {
     channel: String,
     caps: CapSet,
     server: &'a str,
+    /// `batch=ID`, or empty.
+    batch_tag: String,
 }
 
 impl<S: Stream> Output for Replay<'_, S> {
@@ -52,8 +56,11 @@ impl<S: Stream> Output for Replay<'_, S> {
         let text = String::from_utf8_lossy(&bytes);
         for row in text.lines() {
             if let Some(stored) = parse_row(row) {
-                replayed(&stored, &self.channel, USER, self.server)
-                    .write(self.caps, &mut self.io.conn.out);
+                replayed(&stored, &self.channel, USER, self.server).write_with(
+                    self.caps,
+                    &self.batch_tag,
+                    &mut self.io.conn.out,
+                );
             }
         }
     }
@@ -81,12 +88,14 @@ fn parse_row(row: &str) -> Option<Stored> {
 }
 
 /// Replays the last messages of the room just joined (up to `--history`): those relayed before
-/// the member arrived; its outbox carries the rest.
+/// the member arrived; its outbox carries the rest. `caps` are the client's; `batch` the id of
+/// the `chathistory` batch to put them in, for a client with `batch`.
 pub(super) async fn replay<S: Stream>(
     io: &mut IrcConn<S>,
     shared: &Services,
     joined: &Joined,
-    timed: bool,
+    caps: CapSet,
+    batch: Option<String>,
 ) -> io::Result<()> {
     let server = super::server();
     let history = &shared.history;
@@ -109,18 +118,29 @@ pub(super) async fn replay<S: Stream>(
             return Ok(());
         }
     };
-    let caps = if timed {
-        CapSet::of(&[Cap::ServerTime])
-    } else {
-        CapSet::default()
-    };
+    let channel = channel_name(&joined.room);
+    if let Some(id) = &batch {
+        Writer::new(&mut io.conn.out, "", Some(&server), "BATCH")
+            .params(&[&format!("+{id}"), "chathistory"])
+            .last(&channel);
+    }
     let mut out = Replay {
         io,
-        channel: channel_name(&joined.room),
-        caps,
+        channel,
+        caps: [Cap::ServerTime, Cap::MessageTags]
+            .into_iter()
+            .filter(|&cap| caps.contains(cap))
+            .fold(CapSet::default(), CapSet::with),
         server: &server,
+        batch_tag: batch
+            .as_ref()
+            .map_or_else(String::new, |id| format!("batch={id}")),
     };
-    match history::page(&mut out, history, (&joined.room, before), &span, FORMAT).await {
+    let paged = history::page(&mut out, history, (&joined.room, before), &span, FORMAT).await;
+    if let Some(id) = &batch {
+        Writer::new(&mut io.conn.out, "", Some(&server), "BATCH").last(&format!("-{id}"));
+    }
+    match paged {
         Ok(_) => Ok(()),
         Err(PageError::Io(e)) => Err(e),
         Err(PageError::Unavailable(e)) => {

@@ -24,20 +24,56 @@ use std::sync::{Arc, OnceLock};
 use log::{debug, warn};
 use smol::{future, Timer};
 
+use crate::door::irc::caps::{Cap, CapSet};
 use crate::door::irc::framing::{Framed, IrcReader};
 use crate::door::irc::render::replies;
+use crate::hub::intent::Style;
 use crate::hub::outbox::{outbox, Inbox};
-use crate::hub::render::RendererId;
+use crate::hub::render::{RendererId, Renderers};
 use crate::hub::Intent;
 use crate::session::pump::Kicked;
 use crate::session::{Accepted, Services};
 use crate::wire::conn::{Conn, Stream};
 
-/// The IRC door's renderers, as registered: with and without `server-time`.
+/// The IRC door's renderers, as registered: one per combination of the capabilities that
+/// change a relayed line ([`render::FLAVOURS`]: `server-time`, `message-tags`).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Styles {
-    pub plain: RendererId,
-    pub timed: RendererId,
+    renderers: [RendererId; 4],
+}
+
+impl Styles {
+    /// Registers the four renderers (the server's name in their prefixes).
+    pub fn register(renderers: &mut Renderers, server: &Arc<str>) -> Styles {
+        let mut styles = Styles::default();
+        for (n, slot) in styles.renderers.iter_mut().enumerate() {
+            let lines = render::IrcLines::new(server.clone(), flavour_of(n));
+            *slot = renderers.register(Arc::new(lines)).unwrap_or_default();
+        }
+        styles
+    }
+
+    /// The renderer for a client with `caps`, and whether it echoes its own lines.
+    pub fn style(&self, caps: CapSet) -> Style {
+        let n = usize::from(caps.contains(Cap::ServerTime))
+            + 2 * usize::from(caps.contains(Cap::MessageTags));
+        Style {
+            renderer: self.renderers[n],
+            echo: caps.contains(Cap::EchoMessage),
+        }
+    }
+}
+
+/// The capabilities of renderer `n`: bit 0 `server-time`, bit 1 `message-tags`.
+fn flavour_of(n: usize) -> CapSet {
+    let mut caps = CapSet::default();
+    if n & 1 != 0 {
+        caps = caps.with(Cap::ServerTime);
+    }
+    if n & 2 != 0 {
+        caps = caps.with(Cap::MessageTags);
+    }
+    caps
 }
 
 /// The server's name in prefixes and numerics (`--server-name`), set once at start-up. History

@@ -22,7 +22,7 @@ use crate::door::irc::message::{self, ParseError};
 use crate::door::irc::numerics::{ERR_ERRONEUSNICKNAME, ERR_INPUTTOOLONG};
 use crate::door::irc::registration::{Ready, Registration, Step, Taken};
 use crate::door::irc::sasl::Credentials;
-use crate::hub::intent::{Identity, Style};
+use crate::hub::intent::Identity;
 use crate::hub::outbox::Outbox;
 use crate::hub::Refused;
 use crate::limits::ratelimit::Pace;
@@ -51,13 +51,15 @@ pub(super) enum Failed {
 }
 
 /// The capabilities this wiring honours: `sasl` only where a password may be sent. The
-/// others the layer knows (`message-tags`, `account-tag`, `extended-join`, `away-notify`,
-/// `batch`, `draft/chathistory`) change what relayed lines look like beyond what the two
-/// registered renderers produce, so they are not offered yet.
+/// others the layer knows (`account-tag`, `extended-join`, `away-notify`,
+/// `draft/chathistory`, `labeled-response`) change what relayed lines look like beyond what
+/// the registered renderers produce, or are not served yet, so they are not offered.
 pub(super) fn offer(shared: &Services, secure: bool) -> CapSet {
     let offer = CapSet::of(&[
+        Cap::Batch,
         Cap::CapNotify,
         Cap::EchoMessage,
+        Cap::MessageTags,
         Cap::MultiPrefix,
         Cap::Sasl,
         Cap::ServerTime,
@@ -147,11 +149,7 @@ pub(super) async fn register<S: Stream>(
                 continue;
             }
         };
-        let timed = ready.caps.contains(Cap::ServerTime);
-        let style = Style {
-            renderer: if timed { styles.timed } else { styles.plain },
-            echo: ready.caps.contains(Cap::EchoMessage),
-        };
+        let style = styles.style(ready.caps);
         let identity = Identity {
             ip: peer.ip().to_canonical(),
             account: account.as_ref().map(|a| Arc::from(a.name.as_str())),
@@ -172,6 +170,7 @@ pub(super) async fn register<S: Stream>(
                     pace,
                     styles,
                     invisible: false,
+                    batches: Default::default(),
                 });
             }
             Err(NotEntered::Refused(Refused::ShuttingDown)) => return Err(Failed::ShuttingDown),

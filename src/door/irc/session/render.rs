@@ -1,8 +1,9 @@
 //! The IRC door's renderers: the hub's events and replies as IRC lines.
 //!
-//! Two are registered: one for clients that negotiated `server-time` (every line carries its
-//! `time` tag) and one for the rest, so that a relayed line is formatted at most twice for all
-//! the IRC users of a room, whatever their number. Nothing here depends on the recipient but
+//! Four are registered, one per combination of `server-time` (every line carries its `time`
+//! tag) and `message-tags` (a public line carries its `msgid`, the history row's id), so that a
+//! relayed line is formatted at most four times for all the IRC users of a room, whatever their
+//! number. Nothing here depends on the recipient but
 //! [`Render::render_to`]'s, whose lines are addressed to it.
 //!
 //! The hub does not know IRC's `user@host`: every member is shown as `nick!~u@SERVER`, the
@@ -11,7 +12,7 @@
 use std::sync::Arc;
 
 use crate::clock::now_ms;
-use crate::door::irc::caps::{Cap, CapSet};
+use crate::door::irc::caps::CapSet;
 use crate::door::irc::event::{self as irc, Change, Origin};
 use crate::door::irc::message::Writer;
 use crate::door::irc::names::channel_name;
@@ -37,13 +38,8 @@ pub struct IrcLines {
 }
 
 impl IrcLines {
-    /// The renderer for clients with `server-time` (`timed`) or without.
-    pub fn new(server: Arc<str>, timed: bool) -> IrcLines {
-        let caps = if timed {
-            CapSet::of(&[Cap::ServerTime])
-        } else {
-            CapSet::default()
-        };
+    /// The renderer for clients with `caps` (of `server-time` and `message-tags`).
+    pub fn new(server: Arc<str>, caps: CapSet) -> IrcLines {
         IrcLines { server, caps }
     }
 
@@ -381,6 +377,7 @@ fn describe(reply: &Reply) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::door::irc::caps::Cap;
 
     fn nick(n: &str) -> Nick {
         Nick::parse(n).unwrap()
@@ -398,10 +395,10 @@ mod tests {
             text: "hi there".into(),
         });
         let mut out = Vec::new();
-        IrcLines::new("srv".into(), false).render(&said, &mut out);
+        IrcLines::new("srv".into(), CapSet::default()).render(&said, &mut out);
         assert_eq!(out, b":bob!~u@srv PRIVMSG #lobby :hi there\r\n");
         out.clear();
-        IrcLines::new("srv".into(), true).render(&said, &mut out);
+        IrcLines::new("srv".into(), CapSet::of(&[Cap::ServerTime])).render(&said, &mut out);
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "@time=1970-01-01T00:00:00.000Z :bob!~u@srv PRIVMSG #lobby :hi there\r\n"
@@ -410,7 +407,7 @@ mod tests {
 
     #[test]
     fn departures_are_part_quit_or_kick() {
-        let r = IrcLines::new("srv".into(), false);
+        let r = IrcLines::new("srv".into(), CapSet::default());
         let mut out = Vec::new();
         for why in [
             Departure::Quit(Some("bye".into())),
@@ -439,7 +436,7 @@ mod tests {
 
     #[test]
     fn refusals_are_numerics() {
-        let r = IrcLines::new("srv".into(), false);
+        let r = IrcLines::new("srv".into(), CapSet::default());
         let mut out = Vec::new();
         let refused = Reply::Refused(Refusal::NoSuchUser(nick("zed")));
         r.render_to(&nick("me"), Personal::Reply(&refused), &mut out);

@@ -45,7 +45,7 @@ pub(super) async fn entered<S: Stream>(
     io: &mut IrcConn<S>,
     shared: &Services,
     id: MemberId,
-    me: &Me,
+    me: &mut Me,
     joined: &Joined,
 ) -> std::io::Result<()> {
     let server = super::server();
@@ -69,5 +69,7 @@ pub(super) async fn entered<S: Stream>(
     if send(shared, id, who).await.is_err() {
         return Ok(());
     }
-    history::replay(io, shared, joined, me.caps.has(Cap::ServerTime)).await
+    let caps = me.caps.enabled();
+    let batch = caps.contains(Cap::Batch).then(|| me.batches.fresh());
+    history::replay(io, shared, joined, caps, batch).await
 }
