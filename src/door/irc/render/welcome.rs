@@ -37,6 +37,8 @@ pub struct ServerInfo<'a> {
     /// The most lines one `CHATHISTORY` request returns; 0 when `CHATHISTORY` is not served
     /// (then neither it nor `MSGREFTYPES` is advertised).
     pub chathistory_max: usize,
+    /// `CHATHISTORY` takes `timestamp=` references as well as `msgid=` (`MSGREFTYPES`).
+    pub timestamps: bool,
     /// `WHO` answers WHOX requests (`354`), so `WHOX` is advertised.
     pub whox: bool,
 }
@@ -73,7 +75,14 @@ pub fn isupport_tokens(info: &ServerInfo<'_>) -> Vec<String> {
         format!("CHATHISTORY={}", info.chathistory_max),
         "KICKLEN=390".to_owned(),
         "MODES=1".to_owned(),
-        "MSGREFTYPES=msgid,timestamp".to_owned(),
+        format!(
+            "MSGREFTYPES={}",
+            if info.timestamps {
+                "msgid,timestamp"
+            } else {
+                "msgid"
+            }
+        ),
         format!("NETWORK={}", info.network),
         format!("NICKLEN={MAX_NICK}"),
         "PREFIX=(ov)@+".to_owned(),
@@ -214,6 +223,7 @@ mod tests {
             version: "smolchat-0.1.0",
             created: "2026-01-01 00:00:00 UTC",
             chathistory_max: 1000,
+            timestamps: true,
             whox: true,
         }
     }

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use log::debug;
 use smol::{future, Timer};
 
+use super::chathistory::{self, CHATHISTORY_MAX};
 use super::rooms::{entered, join};
 use super::{render, End, IrcConn, Styles};
 use crate::door::irc::caps::{Cap, Caps};
@@ -40,10 +41,6 @@ use crate::wire::conn::Stream;
 /// A client silent this long is sent a `PING`; silent as long again after it, it is dropped.
 /// Not configurable: clients ping every minute or two themselves, so only dead ones meet it.
 const PING_AFTER: Duration = Duration::from_secs(120);
-
-/// The most lines one `CHATHISTORY` request may ask for (the layer parses it; the door does
-/// not serve it yet).
-const CHATHISTORY_MAX: usize = 100;
 
 /// A registered IRC user, as its session knows it.
 pub(crate) struct Me {
@@ -77,8 +74,9 @@ pub(super) async fn chat<S: Stream>(
         network: &server,
         version: concat!("smolchat-", env!("CARGO_PKG_VERSION")),
         created: super::created(),
-        // Neither CHATHISTORY nor WHOX is wired yet: not advertised.
-        chathistory_max: 0,
+        chathistory_max: CHATHISTORY_MAX,
+        timestamps: false,
+        // WHOX is not wired: not advertised.
         whox: false,
     };
     let motd_text = shared.config.motd.join("\n");
@@ -397,10 +395,9 @@ async fn handle<S: Stream>(
             let seated = !rooms.is_empty();
             return rename(io, shared, id, (me, seated), nick, inbox).await;
         }
-        // `draft/chathistory` is not offered yet: the command is unknown here.
-        Irc::History(_) => {
-            let refusal = crate::door::irc::commands::Refusal::Unknown;
-            refusal.write(out, ctx.server, ctx.client, "CHATHISTORY");
+        Irc::History(request) => {
+            let asked = (ctx, rooms.as_slice(), &mut me.batches);
+            chathistory::answer(io, shared, asked, request).await;
             return Ok(());
         }
         Irc::Lusers => {

@@ -71,7 +71,7 @@ impl<S: Stream> Output for Replay<'_, S> {
 }
 
 /// Reads a row [`FORMAT`] wrote.
-fn parse_row(row: &str) -> Option<Stored> {
+pub(super) fn parse_row(row: &str) -> Option<Stored> {
     let mut parts = row.splitn(5, ' ');
     let id = parts.next()?.parse().ok()?;
     let kind = Kind::from_word(parts.next()?);

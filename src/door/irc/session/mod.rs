@@ -14,6 +14,7 @@
 //! reply those commands caused.
 
 mod chat;
+mod chathistory;
 mod history;
 mod register;
 pub mod render;

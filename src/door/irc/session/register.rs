@@ -52,12 +52,13 @@ pub(super) enum Failed {
 
 /// The capabilities this wiring honours: `sasl` only where a password may be sent. The
 /// others the layer knows (`account-tag`, `extended-join`, `away-notify`,
-/// `draft/chathistory`, `labeled-response`) change what relayed lines look like beyond what
+/// `labeled-response`) change what relayed lines look like beyond what
 /// the registered renderers produce, or are not served yet, so they are not offered.
 pub(super) fn offer(shared: &Services, secure: bool) -> CapSet {
     let offer = CapSet::of(&[
         Cap::Batch,
         Cap::CapNotify,
+        Cap::ChatHistory,
         Cap::EchoMessage,
         Cap::MessageTags,
         Cap::MultiPrefix,

@@ -70,6 +70,10 @@ pub(super) async fn entered<S: Stream>(
         return Ok(());
     }
     let caps = me.caps.enabled();
+    if caps.contains(Cap::ChatHistory) {
+        // The client fetches history itself, with CHATHISTORY.
+        return Ok(());
+    }
     let batch = caps.contains(Cap::Batch).then(|| me.batches.fresh());
     history::replay(io, shared, joined, caps, batch).await
 }
