@@ -189,3 +189,40 @@ fn sasl_refused_over_plaintext_from_afar() {
     let ls = c.expect_command("CAP");
     assert!(ls.params.last().unwrap().contains("sasl"), "{ls:?}");
 }
+
+/// An operator account logged in over IRC (SASL) is an IRC operator: `TOPIC` sets the topic,
+/// `KICK` removes a user (as `/kick`), `MODE #room +b nick` bans the name (as `/ban`); a user
+/// without the role gets `482`.
+#[test]
+fn operators_over_irc() {
+    let (server, addr) = start_irc(&[]);
+    server.operator("boss").close();
+    let mut nc = server.join("alice");
+    let mut op = IrcClient::connect(addr);
+    op.send("CAP LS 302");
+    op.send("CAP REQ :sasl");
+    op.send("AUTHENTICATE PLAIN");
+    for chunk in plain_chunks("boss", PASSWORD) {
+        op.send(&format!("AUTHENTICATE {chunk}"));
+    }
+    op.expect_command("903");
+    op.send("NICK boss");
+    op.send("USER u 0 * :r");
+    op.send("CAP END");
+    op.expect_command("001");
+    op.send("JOIN #lobby");
+    op.expect_command("366");
+    let mut victim = in_lobby(addr, "victim");
+    victim.send("TOPIC #lobby :mine now");
+    victim.expect_command("482");
+    op.send("TOPIC #lobby :welcome all");
+    nc.expect("welcome all");
+    let topic = victim.expect_command("TOPIC");
+    assert_eq!(topic.params, ["#lobby", "welcome all"]);
+    op.send("KICK #lobby victim :behave");
+    closed_with(&mut victim, "Kicked by boss");
+    nc.expect("* victim");
+    let mut again = in_lobby(addr, "victim");
+    op.send("MODE #lobby +b victim");
+    closed_with(&mut again, "Banned by boss");
+}
