@@ -44,4 +44,6 @@ pub struct Config {
     // --- The IRC door ---
     /// `--server-name`: the source of IRC numerics and the network's name.
     pub server_name: String,
+    /// `--irc-ping`: an IRC client silent this long is pinged; as long again, it is dropped.
+    pub irc_ping: Duration,
 }

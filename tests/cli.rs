@@ -52,6 +52,7 @@ fn help_lists_every_flag() {
         "--irc-listen",
         "--irc-tls-listen",
         "--server-name",
+        "--irc-ping",
     ] {
         assert!(help.contains(flag), "--help does not mention {flag}");
     }

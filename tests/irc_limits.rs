@@ -226,3 +226,20 @@ fn operators_over_irc() {
     op.send("MODE #lobby +b victim");
     closed_with(&mut again, "Banned by boss");
 }
+
+/// A client silent for `--irc-ping` seconds is pinged; one that answers stays, one that does
+/// not is closed with `ERROR` and its rooms see it quit.
+#[test]
+fn quiet_clients_are_pinged_and_dead_ones_dropped() {
+    let (server, addr) = start_irc(&["--irc-ping", "1"]);
+    let mut nc = server.join("alice");
+    let mut alive = in_lobby(addr, "alive");
+    let mut dead = in_lobby(addr, "dead");
+    let ping = alive.expect_command("PING");
+    alive.send(&format!("PONG :{}", ping.params[0]));
+    // Answered: still served.
+    alive.sync("still-here");
+    dead.expect_command("PING");
+    closed_with(&mut dead, "Ping timeout");
+    nc.expect("* dead left (quit: Ping timeout)");
+}

@@ -210,6 +210,12 @@ pub struct Args {
     #[argh(option)]
     pub server_name: Option<String>,
 
+    /// seconds an IRC client may be silent before the server sends it a PING; silent as long
+    /// again, it is disconnected (default 120: clients ping every minute or two themselves, so
+    /// only dead connections meet it; 1 to 3600)
+    #[argh(option, default = "120")]
+    pub irc_ping: u64,
+
     #[argh(subcommand)]
     pub command: Option<Subcommand>,
 }
@@ -365,6 +371,10 @@ impl Args {
             max_unregistered,
             outbox_total_bytes: self.outbox_total_bytes,
             server_name: self.server_name()?,
+            irc_ping: match self.irc_ping {
+                1..=3600 => Duration::from_secs(self.irc_ping),
+                other => return Err(format!("--irc-ping {other}: give 1 to 3600 seconds")),
+            },
         })
     }
 

@@ -5,7 +5,7 @@
 //! not reading, never dropped). A quiet client is pinged, and dropped if it stays silent.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use log::debug;
 use smol::{future, Timer};
@@ -37,10 +37,6 @@ use crate::session::enter::{self, NoRename};
 use crate::session::{pump, Services};
 use crate::vocab::MemberId;
 use crate::wire::conn::Stream;
-
-/// A client silent this long is sent a `PING`; silent as long again after it, it is dropped.
-/// Not configurable: clients ping every minute or two themselves, so only dead ones meet it.
-const PING_AFTER: Duration = Duration::from_secs(120);
 
 /// A registered IRC user, as its session knows it.
 pub(crate) struct Me {
@@ -109,7 +105,7 @@ pub(super) async fn chat<S: Stream>(
             };
             let recv = async { Wake::Outbox(inbox.recv().await) };
             let quiet = async {
-                Timer::at(heard + PING_AFTER).await;
+                Timer::at(heard + shared.config.irc_ping).await;
                 Wake::Quiet
             };
             future::race(read, future::or(recv, quiet)).await
