@@ -243,3 +243,21 @@ fn quiet_clients_are_pinged_and_dead_ones_dropped() {
     closed_with(&mut dead, "Ping timeout");
     nc.expect("* dead left (quit: Ping timeout)");
 }
+
+/// A client without SASL may log in with `PASS` before registering; a wrong one is `464`.
+#[test]
+fn pass_logs_in_to_a_registered_nick() {
+    let (server, addr) = start_irc(&[]);
+    server.register("alice", PASSWORD).close();
+    let mut wrong = IrcClient::connect(addr);
+    wrong.send("PASS not-it");
+    wrong.send("NICK alice");
+    wrong.send("USER u 0 * :r");
+    wrong.expect_command("464");
+    let mut right = IrcClient::connect(addr);
+    right.send(&format!("PASS :{PASSWORD}"));
+    right.send("NICK alice");
+    right.send("USER u 0 * :r");
+    let welcome = right.expect_command("001");
+    assert_eq!(welcome.params[0], "alice");
+}

@@ -19,7 +19,7 @@ use crate::door::irc::caps::{Cap, CapSet};
 use crate::door::irc::commands::check;
 use crate::door::irc::framing::Framed;
 use crate::door::irc::message::{self, ParseError};
-use crate::door::irc::numerics::{ERR_ERRONEUSNICKNAME, ERR_INPUTTOOLONG};
+use crate::door::irc::numerics::{ERR_ERRONEUSNICKNAME, ERR_INPUTTOOLONG, ERR_PASSWDMISMATCH};
 use crate::door::irc::registration::{Ready, Registration, Step, Taken};
 use crate::door::irc::sasl::Credentials;
 use crate::hub::intent::Identity;
@@ -220,7 +220,7 @@ async fn checked<S: Stream>(
             match password_ok(io, shared, &account, password).await {
                 true => Ok(Some(Some(account))),
                 false => {
-                    refuse_nick(io, "Wrong password for that registered nickname");
+                    ERR_PASSWDMISMATCH.write(&mut io.conn.out, &server, "*", &[], &[]);
                     Ok(None)
                 }
             }
