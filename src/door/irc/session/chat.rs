@@ -84,9 +84,13 @@ pub(super) async fn chat<S: Stream>(
     welcome(ctx, &info, &counts(), Some(&motd_text), &mut io.conn.out);
     // In no room yet: the client joins the channels it wants.
     let mut rooms: Vec<RoomName> = Vec::new();
-    // Silent since then; a PING is out.
+    // When the client was last heard from; whether a PING is out. One timer for the whole
+    // session, moved only when it fires: a timer set per wake would cost every delivery a
+    // reactor registration.
+    let ping = shared.config.irc_ping;
     let mut heard = Instant::now();
     let mut pinged = false;
+    let mut quiet_timer = Timer::at(heard + ping);
 
     loop {
         if io.conn.flush().await.is_err() {
@@ -104,8 +108,9 @@ pub(super) async fn chat<S: Stream>(
                 Wake::Input(reader.next(stream).await.ok().flatten())
             };
             let recv = async { Wake::Outbox(inbox.recv().await) };
-            let quiet = async {
-                Timer::at(heard + shared.config.irc_ping).await;
+            let timer = &mut quiet_timer;
+            let quiet = async move {
+                timer.await;
                 Wake::Quiet
             };
             future::race(read, future::or(recv, quiet)).await
@@ -116,13 +121,20 @@ pub(super) async fn chat<S: Stream>(
                 continue;
             }
             Wake::Outbox(None) => return End::Closed,
-            Wake::Quiet if pinged => {
-                debug!("{}: no answer to PING, disconnecting", me.nick);
-                return End::Quit(Some("Ping timeout".into()));
-            }
             Wake::Quiet => {
+                let now = Instant::now();
+                if heard + ping > now {
+                    // Heard from since the timer was set: not quiet after all.
+                    quiet_timer.set_at(heard + ping);
+                    continue;
+                }
+                if pinged {
+                    debug!("{}: no answer to PING, disconnecting", me.nick);
+                    return End::Quit(Some("Ping timeout".into()));
+                }
                 Writer::new(&mut io.conn.out, "", None, "PING").last(&server);
-                (heard, pinged) = (Instant::now(), true);
+                (heard, pinged) = (now, true);
+                quiet_timer.set_at(now + ping);
                 continue;
             }
             Wake::Input(None) => return End::Gone,
