@@ -17,6 +17,7 @@ use super::intent::{Identity, Intent, Joined, OpCommand, Refused, Request, Style
 use super::link::Link;
 use super::moderation::Moderation;
 use super::names::NAME_HOLD;
+use super::notices;
 use super::outbox::{outbox, Budget, Inbox};
 use super::pipeline::Pipeline;
 use super::render::{Personal, Render, RendererId, Renderers};
@@ -437,6 +438,42 @@ fn a_join_storm_is_summed_up() {
     f.hub.core.pipeline.wake();
     let seen = f.lines(0);
     assert!(seen.iter().any(|l| l.starts_with("summary")), "{seen:?}");
+}
+
+/// A big room whose members' sessions all ended at once (a network cut) gets its leave storm
+/// summed up like any other: the first notice finds them removed together, the room already
+/// small, but the room was big when they left.
+#[test]
+fn a_leave_storm_of_sessions_gone_at_once_is_summed_up() {
+    let mut f = Fixture::new();
+    for id in 0..60 {
+        f.join(id, &format!("u{id}")).unwrap();
+        let ids: Vec<MemberId> = f.inboxes.keys().copied().collect();
+        for id in ids {
+            f.lines(id);
+        }
+    }
+    // Well past the join storm and its summary.
+    for _ in 0..3 {
+        f.clock.advance(Duration::from_secs(5));
+        f.hub.due_summaries();
+    }
+    f.lines(0);
+    // Every session but the watcher's ends: their outboxes close, and the first quit's notice
+    // finds all the others gone.
+    f.inboxes.retain(|id, _| *id == 0);
+    f.hub.handle(Intent::Quit {
+        id: 1,
+        reason: None,
+    });
+    while f.hub.announce_departures(16) {}
+    f.hub.core.pipeline.wake();
+    let at_once = f.lines(0);
+    assert_eq!(at_once.len(), notices::FEW as usize, "{at_once:?}");
+    f.clock.advance(notices::WINDOW);
+    f.hub.due_summaries();
+    f.hub.core.pipeline.wake();
+    assert_eq!(f.lines(0), ["summary 55"]);
 }
 
 /// Operator commands are refused to members who are not operators, in one place, by kind; an
