@@ -258,7 +258,12 @@ impl Pipeline {
         }
         if let Some(excess) = self.delivery.budget().excess() {
             let queued = members.iter().map(|(id, m)| (id, m.outbox.queued()));
-            let laggards = laggards::furthest_behind(excess, queued);
+            // Members whose outbox already failed this turn free their bytes too, so they
+            // count towards the excess; but they are dropped (and counted) once, as they are.
+            let mut faulted: Vec<MemberId> = self.faults.iter().map(|(id, _)| *id).collect();
+            faulted.sort_unstable();
+            let mut laggards = laggards::furthest_behind(excess, queued);
+            laggards.retain(|id| faulted.binary_search(id).is_err());
             log::warn!(
                 "queued output over the server-wide budget by {excess} bytes: dropping the {} \
                  furthest-behind clients",
