@@ -47,21 +47,31 @@ fn history(c: &mut IrcClient, args: &str) -> Vec<String> {
 fn chathistory_by_msgid() {
     let (server, addr) = start_irc(&[]);
     let mut nc = server.join("alice");
+    // A line is relayed once stored: seeing the last one live means all are in the history.
+    let mut watcher = historian(addr, "watcher");
     for n in 1..=6 {
         nc.send(&format!("line {n}"));
     }
-    nc.sync();
+    watcher.expect("the last line", |m| {
+        m.command == "PRIVMSG" && m.params[1] == "line 6"
+    });
     let mut c = historian(addr, "bob");
-    // No replay: the first PRIVMSG is the answer to CHATHISTORY.
+    // No replay on joining: the first PRIVMSG is inside the answer's batch.
     c.send("CHATHISTORY LATEST #lobby * 100");
-    let open = c.expect_command("BATCH");
+    c.expect_command("BATCH");
+    assert!(
+        !c.seen.iter().any(|l| l.contains(" PRIVMSG ")),
+        "replayed on joining: {:?}",
+        c.seen
+    );
     let mut ids = Vec::new();
     loop {
         let m = c.next().expect("line");
         if m.command == "BATCH" {
             break;
         }
-        assert_eq!(m.command, "PRIVMSG", "{m:?} before {open:?}'s lines");
+        assert_eq!(m.command, "PRIVMSG", "{m:?}");
+        assert!(m.tag("batch").is_some(), "{m:?} outside the batch");
         ids.push(m.tag("msgid").expect("msgid"));
     }
     assert_eq!(ids.len(), 6);
