@@ -80,7 +80,7 @@ pub fn run(args: Args) -> Result<(), String> {
     let tls_addr = tls_listener.as_ref().map(|(_, addr)| *addr);
     server::log_start(plain_addr, tls_addr, &config, threads);
     info!(
-        "history in {} ({} messages so far), commit window {} ms",
+        "history in {} ({} messages so far), commits as soon as the last is on disk, plus {} ms",
         args.db.display(),
         last_id,
         args.commit_window().as_millis()

@@ -78,10 +78,11 @@ pub struct Args {
     #[argh(switch)]
     pub limit_loopback: bool,
 
-    /// how long the history writer gathers lines before a commit, in milliseconds; a line is
-    /// relayed only once committed, so this is latency traded for fewer fsyncs under load; 0
-    /// commits at once, batching only what arrived during the previous commit (default 2)
-    #[argh(option, default = "2")]
+    /// extra time the history writer waits after a line for more before it commits them (one
+    /// fsync), in milliseconds; 0 commits as soon as the previous commit is on disk, gathering
+    /// only what arrived meanwhile (default 0: the lowest latency; a delay means fewer fsyncs
+    /// for that much more latency per line)
+    #[argh(option, default = "0")]
     pub commit_ms: u64,
 
     /// remove messages older than this (`30d`, `52w`, `12h`; units s m h d w), a small batch
@@ -231,7 +232,7 @@ fn default_listen() -> SocketAddr {
 /// Longest allowed `--max-line`: a chat line, not a file transfer.
 pub const MAX_MAX_LINE: usize = 64 * 1024;
 
-/// Longest allowed commit window: past this the crash guarantee means little.
+/// Longest allowed `--commit-ms`: every line waits that long before it is stored and relayed.
 pub const MAX_COMMIT_MS: u64 = 10_000;
 
 /// Most history lines replayed on joining: more would be a database dump, not a chat
@@ -421,12 +422,12 @@ impl Args {
             .collect())
     }
 
-    /// The commit window of the history writer.
+    /// The history writer's extra gathering delay (`--commit-ms`).
     pub fn commit_window(&self) -> Duration {
         Duration::from_millis(self.commit_ms)
     }
 
-    /// How the history is kept: the commit window, `--retention`, the test page cap.
+    /// How the history is kept: the gathering delay, `--retention`, the test page cap.
     pub fn history_settings(&self) -> Result<Settings, String> {
         let retention = match &self.retention {
             None => None,
