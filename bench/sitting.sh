@@ -31,7 +31,8 @@ ulimit -n 20000 || { echo "cannot raise the open file limit to 20000" >&2; exit 
 # IRC_ADDR and WEB_ADDR from its `listening for IRC on ADDR` and `listening for web on ADDR`.
 start_smolchat() { # binary [extra flags...]
     local binary=$1; shift
-    rm -f "$OUT/db"*
+    # The last server's address must not be read while the new one starts.
+    rm -f "$OUT/db"* "$OUT/server.out"
     "$binary" --listen 127.0.0.1:0 --db "$OUT/db" --rate-per-sec 0 --max-clients 20000 \
         --log-level warn "$@" >"$OUT/server.out" 2>>"$OUT/server.log" &
     PID=$!
