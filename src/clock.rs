@@ -1,9 +1,80 @@
-//! Wall-clock time as the history stores it: UTC text a person can read.
+//! Time: a [`Clock`] the hub reads (so tests move time instead of waiting it out), and
+//! wall-clock time as the history stores it, UTC text a person can read.
 //!
-//! Hand-written rather than a date crate because all we need is one fixed format, and the civil
-//! calendar conversion is a dozen lines (Howard Hinnant's `civil_from_days`).
+//! The UTC formatting is hand-written rather than a date crate because all we need is one fixed
+//! format, and the civil calendar conversion is a dozen lines (Howard Hinnant's
+//! `civil_from_days`).
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// Where the hub reads the time: the monotonic instant (for expiry, windows and deadlines) and
+/// the wall clock (for what is stored and shown).
+pub trait Clock: Send + Sync {
+    fn now(&self) -> Instant;
+    /// Milliseconds since the Unix epoch.
+    fn now_ms(&self) -> i64;
+}
+
+/// The system's clocks.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+
+    fn now_ms(&self) -> i64 {
+        now_ms()
+    }
+}
+
+/// A clock that moves only when told: tests of expiry run in microseconds.
+#[derive(Debug)]
+pub struct ManualClock {
+    start: Instant,
+    start_ms: i64,
+    elapsed: Mutex<Duration>,
+}
+
+impl ManualClock {
+    /// A clock standing at the system's time now.
+    pub fn new() -> ManualClock {
+        ManualClock {
+            start: Instant::now(),
+            start_ms: now_ms(),
+            elapsed: Mutex::new(Duration::ZERO),
+        }
+    }
+
+    /// Moves the clock on.
+    pub fn advance(&self, by: Duration) {
+        let mut elapsed = self.elapsed.lock().unwrap_or_else(|e| e.into_inner());
+        *elapsed += by;
+    }
+
+    fn elapsed(&self) -> Duration {
+        *self.elapsed.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Default for ManualClock {
+    fn default() -> ManualClock {
+        ManualClock::new()
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> Instant {
+        self.start + self.elapsed()
+    }
+
+    fn now_ms(&self) -> i64 {
+        let ms = i64::try_from(self.elapsed().as_millis()).unwrap_or(i64::MAX);
+        self.start_ms.saturating_add(ms)
+    }
+}
 
 /// Milliseconds since the Unix epoch, now.
 pub fn now_ms() -> i64 {

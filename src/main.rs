@@ -3,8 +3,9 @@
 use std::io::Write as _;
 use std::process::ExitCode;
 
-use smolchat::config::{Args, Subcommand};
-use smolchat::{accounts, app, maintenance};
+use smolchat::app;
+use smolchat::app::args::{Args, Subcommand};
+use smolchat::app::maintenance;
 
 fn main() -> ExitCode {
     let args: Args = argh::from_env();
@@ -14,8 +15,9 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let command = match args.command.clone() {
-        Some(Subcommand::Op(op)) => Some(("op", accounts::cli::run(op))),
-        Some(Subcommand::Ban(ban)) => Some(("ban", accounts::cli::run_ban(ban))),
+        Some(Subcommand::Op(op)) => Some(("op", app::cli::run(op))),
+        Some(Subcommand::Ban(ban)) => Some(("ban", app::cli::run_ban(ban))),
+        Some(Subcommand::Account(account)) => Some(("account", app::cli::run_account(account))),
         Some(Subcommand::Backup(backup)) => Some(("backup", maintenance::run_backup(&backup))),
         Some(Subcommand::Compact(compact)) => Some(("compact", maintenance::run_compact(&compact))),
         // A damaged file is an answer, not an error: the report is printed, the exit is 1.

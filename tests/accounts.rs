@@ -358,3 +358,225 @@ fn a_typed_ahead_password_is_never_relayed_nor_announced() {
     );
     assert!(!server.log().contains("another-secret"));
 }
+
+/// Argon2's 19 MiB per hash goes back to the system after each hash: the server's resident
+/// memory after 64 logins (two at a time, so both hashing threads work) and a registration is
+/// within a few MiB of what it was before any hash. (With the memory taken from malloc, each
+/// hashing thread's arena kept at least one 19 MiB block for good.)
+#[test]
+fn hashing_memory_is_returned_after_each_hash() {
+    let server = Server::start(&[]);
+    // Warm up everything but hashing: a connection, a join, a line, a replay.
+    let mut warm = server.join("warm");
+    warm.send("warming up");
+    warm.sync();
+    warm.close();
+    let pid = server.child.id();
+    let before = common::rss_kib(pid);
+    server.register("alice", PASSWORD).close();
+    server.register("bob", PASSWORD).close();
+    let logins: Vec<_> = ["alice", "bob"]
+        .into_iter()
+        .map(|name| {
+            let addr = server.addr;
+            std::thread::spawn(move || {
+                for _ in 0..32 {
+                    let mut c = Client::connect(addr);
+                    c.expect("What is your name?");
+                    c.send(name);
+                    c.expect("type its password");
+                    c.send(PASSWORD);
+                    c.expect(&format!("logged in as {name}"));
+                    c.expect("--- end of history");
+                    c.close();
+                }
+            })
+        })
+        .collect();
+    for login in logins {
+        login.join().expect("login thread");
+    }
+    let mut last = server.login("alice", PASSWORD);
+    last.sync();
+    let after = common::rss_kib(pid);
+    let grown = after.saturating_sub(before);
+    eprintln!("RSS {before} KiB before, {after} KiB after 67 hashes (+{grown} KiB)");
+    assert!(
+        grown < 6 * 1024,
+        "resident memory grew by {grown} KiB over 67 hashes ({before} -> {after} KiB)"
+    );
+}
+
+/// Logs in to `name` from the loopback address `from`; returns every line from the password
+/// prompt's answer to the end of the replay.
+fn login_from(server: &Server, from: &str, name: &str, password: &str) -> Vec<String> {
+    let mut c = common::accounts::connect_from(from, server.addr);
+    c.expect("What is your name?");
+    c.send(name);
+    c.expect("type its password");
+    c.send(password);
+    let start = c.seen.len();
+    loop {
+        let line = c.line().expect("EOF");
+        assert!(
+            !line.starts_with("too many login attempts"),
+            "{name} from {from} was refused: {line}"
+        );
+        if line.starts_with(&format!("logged in as {name}")) {
+            break;
+        }
+    }
+    let told = c.seen[start..].to_vec();
+    c.expect("--- end of history");
+    told
+}
+
+/// The issue's attack: strangers on many addresses guess one password until the account's
+/// queue is full (the next guesses are refused), after a restart. The owner still gets in at
+/// once, with no wait, both from an address it logged in from before the restart (remembered in
+/// the database) and from an address it never used (a phone).
+#[test]
+fn guessers_on_many_addresses_do_not_lock_the_owner_out_after_a_restart() {
+    let server = Server::start(&[]);
+    server.register("alice", PASSWORD).close();
+    login_from(&server, "127.0.0.2", "alice", PASSWORD);
+    let server = Server::start_in(server.stop(), &[]);
+    // Twenty strangers, each guessing twice in a row on one connection, until the account's
+    // queue holds more than the owner could wait: guesses are refused, or told to wait long.
+    let (mut refused, mut longest) = (0, 0);
+    for i in 1..=20 {
+        let mut c = common::accounts::connect_from(&format!("127.0.1.{i}"), server.addr);
+        c.expect("What is your name?");
+        for attempt in 1..=2 {
+            c.send("alice");
+            c.expect("type its password");
+            c.send(&format!("guess {i}.{attempt}"));
+            let answer = loop {
+                let line = c.line().expect("EOF");
+                if ["too many login", "wrong password", "after failed logins"]
+                    .iter()
+                    .any(|start| line.starts_with(start))
+                {
+                    break line;
+                }
+            };
+            let secs = |l: &str| -> u64 {
+                l.trim_end_matches(" s")
+                    .rsplit(' ')
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(0)
+            };
+            if answer.starts_with("too many login attempts on alice right now") {
+                refused += 1;
+                longest = longest.max(secs(&answer));
+                c.expect("What is your name?");
+            } else if answer.starts_with("wrong password for alice") {
+                c.expect("What is your name?");
+            } else {
+                // Queued: this guess waits its turn (seconds); the stranger stays connected.
+                longest = longest.max(secs(&answer));
+                break;
+            }
+        }
+    }
+    assert!(
+        refused > 0 || longest >= 10,
+        "the account's queue never filled: {refused} refused, {longest} s at most"
+    );
+    for from in ["127.0.0.2", "127.0.2.1"] {
+        let told = login_from(&server, from, "alice", PASSWORD);
+        assert!(
+            !told
+                .iter()
+                .any(|l| l.contains("checked in") || l.contains("try again")),
+            "the owner on {from} waited behind the guessers: {told:?}"
+        );
+    }
+    // And a stranger who failed is still refused.
+    let mut c = common::accounts::connect_from("127.0.1.20", server.addr);
+    c.expect("What is your name?");
+    c.send("alice");
+    c.expect("type its password");
+    c.send("one more guess");
+    c.expect("too many login attempts on alice right now");
+}
+
+/// Registers `name` from the loopback address `from`; returns the last line of the dialogue
+/// (`... is now registered ...` or the refusal).
+fn register_from(server: &Server, from: &str, name: &str) -> String {
+    let mut c = server.join_from(from, name);
+    c.send("/register");
+    let first = c.expect_any_of(&["choose a password", "too many new accounts"]);
+    if first.starts_with("too many new accounts") {
+        return first;
+    }
+    c.send(PASSWORD);
+    c.expect("type the same password again");
+    c.send(PASSWORD);
+    c.expect(&format!("{name} is now registered"))
+}
+
+/// `--registrations-per-hour`: an address (an IPv6 /64 as one) may make that many accounts an
+/// hour; the next `/register` is refused with one line, before any password is asked for, and
+/// registers nothing. Another address is not affected. (The hidden `--test-loopback-as-ipv6`
+/// makes 127.0.1.x one /64 and 127.0.2.x another; passwords then cross "plaintext".)
+#[test]
+fn registrations_per_address_per_hour_are_limited() {
+    let server = Server::start(&[
+        "--registrations-per-hour",
+        "2",
+        "--test-loopback-as-ipv6",
+        "--plaintext-passwords",
+    ]);
+    assert!(register_from(&server, "127.0.1.2", "squat1").contains("is now registered"));
+    assert!(register_from(&server, "127.0.1.3", "squat2").contains("is now registered"));
+    let refused = register_from(&server, "127.0.1.4", "squat3");
+    assert!(
+        refused.starts_with(
+            "too many new accounts from your address (at most 2 an hour): nothing registered, \
+             try again in "
+        ) && refused.ends_with(" min"),
+        "{refused}"
+    );
+    assert!(register_from(&server, "127.0.2.2", "other").contains("is now registered"));
+    let names: Vec<String> = server
+        .open_db()
+        .prepare("SELECT name FROM accounts ORDER BY name")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(names, ["other", "squat1", "squat2"]);
+    server.wait_log("/register refused: 2 new accounts from this address in the last hour");
+}
+
+/// Loopback is exempt from `--registrations-per-hour` unless `--limit-loopback`, like the other
+/// per-address limits.
+#[test]
+fn loopback_registrations_are_limited_only_with_limit_loopback() {
+    let server = Server::start(&["--registrations-per-hour", "1"]);
+    for name in ["one", "two", "three"] {
+        assert!(register_from(&server, "127.0.0.1", name).contains("is now registered"));
+    }
+    let server = Server::start(&["--registrations-per-hour", "1", "--limit-loopback"]);
+    assert!(register_from(&server, "127.0.0.1", "one").contains("is now registered"));
+    assert!(register_from(&server, "127.0.0.1", "two").starts_with("too many new accounts"));
+}
+
+trait ExpectAnyOf {
+    /// Reads until a line starts with any of `starts`; returns it.
+    fn expect_any_of(&mut self, starts: &[&str]) -> String;
+}
+
+impl ExpectAnyOf for Client {
+    fn expect_any_of(&mut self, starts: &[&str]) -> String {
+        loop {
+            let line = self.line().expect("EOF");
+            if starts.iter().any(|s| line.starts_with(s)) {
+                return line;
+            }
+        }
+    }
+}

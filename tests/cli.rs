@@ -47,6 +47,8 @@ fn help_lists_every_flag() {
         "--commit-ms",
         "--shutdown-grace",
         "--retention",
+        "--connects-per-minute",
+        "--registrations-per-hour",
     ] {
         assert!(help.contains(flag), "--help does not mention {flag}");
     }

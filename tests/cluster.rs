@@ -1,24 +1,21 @@
-//! Cluster mode against a real `redis-server` on a free loopback port and two or three real
+//! Cluster mode against a real `redis-server` on a Unix socket of its own and two or three real
 //! smolchat nodes: cross-node chat in one order, names, `/who` and `/msg`, replicas, catch-up,
 //! a node killed, Redis killed.
 
 mod common;
 
 use std::collections::HashSet;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{Client, Server, TIMEOUT};
 
-/// Long enough for a killed node's heartbeat to expire and be noticed (TTL 15 s, beat 5 s).
-const NODE_DEATH: Duration = Duration::from_secs(60);
-
-/// A throwaway Redis on a free loopback port, killed on drop.
+/// A throwaway Redis on a Unix socket in its own directory, killed on drop. (A socket rather
+/// than a free TCP port: a port found free and released can be taken by a parallel test's Redis
+/// before this one binds it.)
 struct Redis {
     child: Child,
-    port: u16,
     program: PathBuf,
     dir: tempfile::TempDir,
     persistent: bool,
@@ -34,15 +31,10 @@ impl Redis {
     /// so a kill -9 loses nothing it acknowledged.
     fn start_with(persistent: bool) -> Option<Redis> {
         let program = common::require("redis-server")?;
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
         let dir = tempfile::tempdir().expect("tempdir");
-        let child = spawn_redis(&program, port, dir.path(), persistent);
+        let child = spawn_redis(&program, dir.path(), persistent);
         let redis = Redis {
             child,
-            port,
             program,
             dir,
             persistent,
@@ -52,15 +44,19 @@ impl Redis {
     }
 
     fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        format!("redis+unix://{}", self.socket().display())
     }
 
     fn wait_ready(&self) {
         let deadline = Instant::now() + TIMEOUT;
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+        while std::os::unix::net::UnixStream::connect(self.socket()).is_err() {
             assert!(Instant::now() < deadline, "redis-server did not start");
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    fn socket(&self) -> PathBuf {
+        self.dir.path().join("redis.sock")
     }
 
     fn kill(&mut self) {
@@ -69,19 +65,22 @@ impl Redis {
     }
 
     fn restart(&mut self) {
-        self.child = spawn_redis(&self.program, self.port, self.dir.path(), self.persistent);
+        self.child = spawn_redis(&self.program, self.dir.path(), self.persistent);
         self.wait_ready();
     }
 }
 
-fn spawn_redis(program: &Path, port: u16, dir: &Path, persistent: bool) -> Child {
-    let port = port.to_string();
+fn spawn_redis(program: &Path, dir: &Path, persistent: bool) -> Child {
+    let socket = dir.join("redis.sock");
+    let socket = socket.to_str().expect("utf-8 path");
     let dir_s = dir.to_str().expect("utf-8 path");
     let mut args = vec![
         "--port",
-        &port,
-        "--bind",
-        "127.0.0.1",
+        "0",
+        "--unixsocket",
+        socket,
+        "--unixsocketperm",
+        "700",
         "--save",
         "",
         "--dir",
@@ -110,6 +109,14 @@ impl Drop for Redis {
 /// Starts a node named `name` on a fresh database.
 fn node(redis: &Redis, name: &str) -> Server {
     Server::start(&node_flags(redis, name))
+}
+
+/// Starts a node whose heartbeat expires after 1.5 s instead of 15 s (the hidden
+/// `--test-cluster-ttl-ms`), so a test can let it expire without waiting the real time.
+fn quick_node(redis: &Redis, name: &str) -> Server {
+    let mut flags = node_flags(redis, name);
+    flags.extend(["--test-cluster-ttl-ms", "1500"]);
+    Server::start(&flags)
 }
 
 fn node_flags(redis: &Redis, name: &str) -> Vec<&'static str> {
@@ -430,21 +437,18 @@ fn retention_keeps_a_nodes_place_in_the_log() {
 }
 
 /// A node killed with SIGKILL frees its users' names cluster-wide, and the other nodes' rooms see
-/// them leave with a reason, within the heartbeat expiry.
+/// them leave with a reason, within the heartbeat expiry (shortened to 1.5 s by the hidden
+/// `--test-cluster-ttl-ms`, so the test waits seconds rather than twenty).
 #[test]
 fn a_killed_node_frees_its_names() {
     let Some(redis) = Redis::start() else { return };
-    let a = node(&redis, "a");
-    let mut b = node(&redis, "b");
+    let a = quick_node(&redis, "a");
+    let mut b = quick_node(&redis, "b");
     let mut c = join_all(&[(&a, "alice"), (&b, "bob")]);
     let _bob = c.pop().expect("bob");
     let mut alice = c.pop().expect("alice");
     b.signal("KILL");
     b.wait_exit();
-    alice
-        .stream
-        .set_read_timeout(Some(NODE_DEATH))
-        .expect("timeout");
     let left = alice.lines_until("* bob left");
     assert!(
         left.last().is_some_and(|l| l == "* bob left (node b lost)"),
@@ -519,11 +523,35 @@ fn redis_restart_loses_and_duplicates_nothing() {
         .collect();
     assert!(numbers.windows(2).all(|w| w[0] < w[1]), "{numbers:?}");
     let log = a.log();
-    assert!(
-        log.contains("node a: lost the link to Redis at redis://127.0.0.1:"),
-        "{log}"
-    );
+    let lost = format!("node a: lost the link to Redis at {}", redis.url());
+    assert!(log.contains(&lost), "{log}");
     assert!(log.contains("recovered after"), "{log}");
+}
+
+/// A node's metrics show its link to Redis going down and coming back, and its log reader
+/// caught up.
+#[test]
+fn metrics_show_the_link_and_the_reader() {
+    let Some(mut redis) = Redis::start() else {
+        return;
+    };
+    let flags = [
+        node_flags(&redis, "a"),
+        vec!["--metrics-listen", "127.0.0.1:0"],
+    ]
+    .concat();
+    let (a, metrics) = Server::start_until(&flags, "metrics on ");
+    let metrics = metrics.parse().expect("metrics address");
+    let mut alice = a.join("alice");
+    alice.send("hello");
+    alice.sync();
+    common::wait_sample(metrics, "smolchat_cluster_link_up", 1.0);
+    // Each read after the last entry finds nothing more: the reader is caught up.
+    common::wait_sample(metrics, "smolchat_cluster_reader_lag_entries", 0.0);
+    redis.kill();
+    common::wait_sample(metrics, "smolchat_cluster_link_up", 0.0);
+    redis.restart();
+    common::wait_sample(metrics, "smolchat_cluster_link_up", 1.0);
 }
 
 impl ExpectAny for Client {
@@ -590,18 +618,24 @@ fn wait_tables(a: &Server, b: &Server, done: impl Fn(&[String]) -> bool) -> Vec<
     }
 }
 
+/// Nodes a and b, and `boss`, an operator on a whose role every node knows: `smolchat op`
+/// writes one file, and `/op` spreads the role to every node.
+fn two_nodes_and_an_operator(redis: &Redis) -> (Server, Server, Client) {
+    let a = node(redis, "a");
+    let b = node(redis, "b");
+    let mut boss = a.operator("boss");
+    boss.send("/op boss");
+    boss.expect("boss is now an operator");
+    (a, b, boss)
+}
+
 /// Accounts, operators, bans and topics set on one node hold on the other, in its memory and its
 /// file, and after its restart; a kick acts on the node holding the user.
 #[test]
 fn accounts_and_moderation_are_cluster_wide() {
     use common::accounts::{connect_from, PASSWORD};
     let Some(redis) = Redis::start() else { return };
-    let a = node(&redis, "a");
-    let b = node(&redis, "b");
-    // `smolchat op` writes one file; `/op` spreads the role to every node.
-    let mut boss = a.operator("boss");
-    boss.send("/op boss");
-    boss.expect("boss is now an operator");
+    let (a, b, mut boss) = two_nodes_and_an_operator(&redis);
 
     // A password set on a logs in on b.
     let mut alice = a.register("alice", PASSWORD);
@@ -682,4 +716,120 @@ fn accounts_and_moderation_are_cluster_wide() {
     carol.expect("topic of lobby: welcome to the cluster (set by boss)");
     let _alice = b.login("alice", "a new password");
     assert_eq!(moderation_tables(&b), moderation_tables(&a));
+}
+
+/// `/unregister NAME` by an operator on one node removes the account from every node's file,
+/// and the name is free on the other node at once.
+#[test]
+fn an_operators_unregister_is_cluster_wide() {
+    use common::accounts::PASSWORD;
+    let Some(redis) = Redis::start() else { return };
+    let (a, b, mut boss) = two_nodes_and_an_operator(&redis);
+    b.register("squatter", PASSWORD).close();
+    boss.expect("* squatter left");
+    wait_tables(&a, &b, |t| t.iter().any(|r| r.contains("\"squatter\"")));
+    boss.send("/unregister squatter");
+    boss.expect("squatter is no longer registered");
+    wait_tables(&a, &b, |t| !t.iter().any(|r| r.contains("\"squatter\"")));
+    let _free = b.join("squatter");
+    // Stopped first: the hub queues the log row without waiting, and a stop writes what is queued.
+    let (_dir, db) = a.stop_and_open_db();
+    let logged: String = db
+        .query_row(
+            "SELECT operator || ' ' || action || ' ' || target FROM moderation_log
+             WHERE action = 'unregister'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("logged on a");
+    assert_eq!(logged, "boss unregister squatter");
+}
+
+/// A partition heals with one holder per name: node a is frozen (SIGSTOP) past the heartbeat's
+/// expiry (shortened to 1.5 s by the hidden `--test-cluster-ttl-ms`), node b takes it for dead,
+/// a second alice logs in on b, and a is continued. a's alice is disconnected with a line
+/// saying why (b's alice keeps the name, as Redis says), a's log says which user went; carol,
+/// whose name nobody took, keeps hers (a claims it again) and is announced again on b; every
+/// node lists one alice. What a's alice typed while a was frozen is dropped, never shown as
+/// `alice: ...` beside the other alice; what carol typed goes out.
+#[test]
+fn a_name_has_one_holder_after_a_partition_heals() {
+    let Some(redis) = Redis::start() else { return };
+    let a = quick_node(&redis, "a");
+    let b = quick_node(&redis, "b");
+    let mut c = join_all(&[(&a, "alice"), (&a, "carol"), (&b, "bob")]);
+    let mut bob = c.pop().expect("bob");
+    let mut carol = c.pop().expect("carol");
+    let mut alice = c.pop().expect("alice");
+
+    a.signal("STOP");
+    b.wait_log("node a stopped renewing its heartbeat");
+    // Typed while a is frozen (for sure by now: kill returns before every thread has stopped),
+    // so a reads them the moment it runs again.
+    alice.send("typed by the first alice while frozen");
+    carol.send("typed by carol while frozen");
+    // alice and carol, in either order.
+    bob.expect("left (node a lost)");
+    bob.expect("left (node a lost)");
+    // alice's name expired with a's heartbeat (give its key the last milliseconds it may have).
+    let mut alice2 = Client::connect(b.addr);
+    alice2.expect("What is your name?");
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        alice2.send("alice");
+        let answer = alice2.line().expect("EOF");
+        if answer.starts_with("Welcome, alice!") {
+            break;
+        }
+        assert!(answer.starts_with("name taken"), "{answer}");
+        assert!(Instant::now() < deadline, "alice's name never expired");
+        // No pause needed: the name prompt paces these retries (burst, then 2 a second).
+        alice2.expect("What is your name?");
+    }
+    alice2.expect("--- end of history");
+    bob.expect("* alice joined");
+
+    a.signal("CONT");
+    alice.expect(
+        "disconnected: while this server was cut off from the cluster, another user took the \
+         name alice on node b; reconnect and choose a name",
+    );
+    alice.expect_eof();
+    carol.expect("* alice left (name taken on node b)");
+    bob.expect("* carol joined");
+    a.wait_log("alice disconnected: node b holds the name now");
+    a.wait_log("was claimed on node b while this node was cut off from the cluster");
+    // One alice everywhere, and both nodes list the same three users.
+    let who = |client: &mut Client| -> Vec<String> {
+        client.send("/who");
+        let line = client.expect("users in lobby");
+        let mut names: Vec<String> = line
+            .split_once(": ")
+            .map(|(_, names)| names.split(", ").map(str::to_owned).collect())
+            .unwrap_or_default();
+        names.sort();
+        names
+    };
+    assert_eq!(who(&mut carol), ["alice", "bob", "carol"]);
+    assert_eq!(who(&mut bob), ["alice", "bob", "carol"]);
+    // carol's name is a's again: nobody on b can take it.
+    let mut other = Client::connect(b.addr);
+    other.expect("What is your name?");
+    other.send("carol");
+    other.expect("name taken: carol is already in use");
+    // And the alice that stayed is the one everybody hears.
+    alice2.send("still here");
+    carol.expect("alice: still here");
+    bob.expect("alice: still here");
+    for client in [&bob, &alice2, &carol] {
+        assert!(
+            !client.seen.iter().any(|l| l.contains("by the first alice")),
+            "the lost alice was heard: {:?}",
+            client.seen
+        );
+    }
+    assert!(bob
+        .seen
+        .iter()
+        .any(|l| l == "carol: typed by carol while frozen"));
 }

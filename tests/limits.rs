@@ -392,8 +392,8 @@ fn out_of_descriptors_backs_off_without_spinning_and_resumes() {
 /// session rather than once per line, so neither the server nor its log can be flooded.
 #[test]
 fn over_long_lines_count_against_the_rate_and_warn_once() {
-    // The notice comes after exactly the tenth line only if the ten lines reach the token bucket
-    // within one refill interval; otherwise a refilled token moves it a line later. The flags
+    // The notice comes after exactly the burst's last line only if the lines reach the token
+    // bucket within one refill interval; otherwise a refilled token moves it a line later. The flags
     // are explicit so that this margin is the server's own setting: one second, at the slowest
     // rate the flag allows (the default rate would leave half that).
     let (server, _alice, mut bob) =
@@ -402,12 +402,22 @@ fn over_long_lines_count_against_the_rate_and_warn_once() {
     let flood: String = (0..12).map(|_| format!("{long}\n")).collect();
     bob.send_raw(flood.as_bytes());
     let too_long = "line too long (max 1024 bytes), not sent";
-    for _ in 0..9 {
-        bob.next_is(too_long);
+    let slow_down =
+        "slow down: after 10 lines, lines are sent at 1 per second (delayed, not dropped)";
+    // The line that spends the burst, refused or not, brings the notice, then lines are paced.
+    // Bob's name, typed at the prompt, was the burst's first line, unless a token has come back
+    // since (a second): so the notice comes after eight or nine refusals.
+    let mut refused = 0;
+    loop {
+        let line = bob.line().expect("EOF");
+        if line == slow_down {
+            break;
+        }
+        assert_eq!(line, too_long);
+        refused += 1;
     }
-    // The tenth line spends the burst, refused or not: the limit says so, then lines are paced.
-    bob.next_is("slow down: after 10 lines, lines are sent at 1 per second (delayed, not dropped)");
-    for _ in 0..3 {
+    assert!((8..=9).contains(&refused), "notice after {refused} lines");
+    for _ in 0..(12 - refused) {
         bob.next_is(too_long);
     }
     let warnings = server
@@ -517,4 +527,42 @@ fn one_ipv6_64_counts_as_one_address() {
     // Another /64 is another address.
     let mut other = connect_from(&server, "127.0.2.2");
     other.next_is(GREETING);
+}
+
+/// Lines at the name prompt count against the rate like every other line: a client flooding
+/// names is answered for its burst, told once to slow down, then paced (delayed, not dropped:
+/// every name is answered, in order), while the users already chatting are not held up. A
+/// quick rate (burst 5, then 50 a second) keeps the test short; the pacing itself shows in
+/// where the slow-down line falls, not in any timing.
+#[test]
+fn names_flooded_at_the_prompt_are_paced_and_chat_goes_on() {
+    let server = Server::start(&["--rate-burst", "5", "--rate-per-sec", "50"]);
+    let [mut alice, mut bob] = server.join_all(["alice", "bob"]);
+    let mut flooder = Client::connect(server.addr);
+    flooder.expect(GREETING);
+    let flood: String = (0..30).map(|_| "alice\n").collect::<String>() + "flooder\n";
+    flooder.send_raw(flood.as_bytes());
+    alice.send("chat goes on");
+    bob.next_is("alice: chat goes on");
+    let answers = flooder.lines_until("Welcome, flooder!");
+    let slow_down =
+        "slow down: after 5 lines, lines are sent at 50 per second (delayed, not dropped)";
+    let told_at: Vec<usize> = answers
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| *l == slow_down)
+        .map(|(i, _)| i)
+        .collect();
+    let taken = |l: &&String| l.as_str() == "name taken: alice is already in use";
+    // Told once, right after the answers to the first four names (the fifth spends the burst).
+    assert_eq!(told_at.len(), 1, "{answers:?}");
+    assert_eq!(
+        answers[..told_at[0]].iter().filter(taken).count(),
+        4,
+        "{answers:?}"
+    );
+    // Delayed, not dropped: all thirty answered, in order, then the name that was free.
+    assert_eq!(answers.iter().filter(taken).count(), 30, "{answers:?}");
+    bob.next_is("* flooder joined");
+    server.wait_log("over the rate limit at the name prompt, delaying lines");
 }

@@ -35,10 +35,9 @@ fn join_when_allowed(server: &Server, from: &str, name: &str) -> Client {
 /// the next login, and `/op` and `/deop` apply at once.
 #[test]
 fn op_subcommands_against_a_live_server() {
-    let server = Server::start(&[]);
+    let (server, mut boss, []) = with_boss([]);
     let db = server.db_path();
     let db = db.to_str().unwrap();
-    let mut boss = server.operator("boss");
     assert_eq!(op(&["list", "--db", db]), "boss\n");
     let out = op_output(&["add", "nobody", "--db", db]);
     assert!(!out.status.success());
@@ -93,10 +92,7 @@ fn non_operators_are_refused() {
 /// A kick disconnects the user, tells the room why, and is logged.
 #[test]
 fn kick() {
-    let server = Server::start(&[]);
-    let mut boss = server.operator("boss");
-    let mut bob = server.join("bob");
-    let mut carol = server.join("carol");
+    let (server, mut boss, [mut bob, mut carol]) = with_boss(["bob", "carol"]);
     boss.send("/help");
     boss.expect("operator commands:");
     boss.send("/kick bob spamming");
@@ -131,10 +127,7 @@ fn kick() {
 /// listed by /bans.
 #[test]
 fn ban_by_name_with_expiry() {
-    let server = Server::start(&[]);
-    let mut boss = server.operator("boss");
-    let mut bob = server.join("bob");
-    let mut carol = server.join("carol");
+    let (server, mut boss, [mut bob, mut carol]) = with_boss(["bob", "carol"]);
     boss.send("/ban bob 3s flooding");
     carol.expect("* bob was banned by boss (flooding)");
     bob.expect("you are banned by boss until");
@@ -156,8 +149,7 @@ fn ban_by_name_with_expiry() {
 /// affected; it expires; and /unban lifts a ban.
 #[test]
 fn ban_by_address_with_expiry_and_unban() {
-    let server = Server::start(&[]);
-    let mut boss = server.operator("boss");
+    let (server, mut boss, []) = with_boss([]);
     let mut bob = server.join_from("127.0.0.2", "bob");
     // An operator cannot ban an address that covers their own.
     boss.send("/ban 127.0.0.0/8");
@@ -189,8 +181,7 @@ fn ban_by_address_with_expiry_and_unban() {
 /// Bans survive a restart.
 #[test]
 fn a_ban_survives_a_restart() {
-    let server = Server::start(&[]);
-    let mut boss = server.operator("boss");
+    let (server, mut boss, []) = with_boss([]);
     boss.send("/ban mallory trolling");
     boss.expect("banned mallory until lifted");
     boss.send("/ban 127.0.0.9 1d");
@@ -224,10 +215,7 @@ fn a_ban_survives_a_restart() {
 /// operators still go through; /unmute restores.
 #[test]
 fn mute_and_unmute() {
-    let server = Server::start(&[]);
-    let mut boss = server.operator("boss");
-    let mut bob = server.join("bob");
-    let mut carol = server.join("carol");
+    let (_server, mut boss, [mut bob, mut carol]) = with_boss(["bob", "carol"]);
     boss.send("/mute bob 10m");
     boss.expect("muted bob for 10m");
     bob.expect("you were muted by boss for 10m");
@@ -249,9 +237,7 @@ fn mute_and_unmute() {
 /// The topic is shown after the history block on joining, announced when set, and stored.
 #[test]
 fn topic_is_shown_announced_and_stored() {
-    let server = Server::start(&[]);
-    let mut boss = server.operator("boss");
-    let mut bob = server.join("bob");
+    let (server, mut boss, [mut bob]) = with_boss(["bob"]);
     bob.send("/topic");
     bob.expect("lobby has no topic");
     boss.send("/topic Rust talk only");
@@ -331,9 +317,7 @@ type LogRow = (String, String, String, Option<String>, Option<String>);
 /// Every operator action leaves a moderation_log row.
 #[test]
 fn moderation_log_rows() {
-    let server = Server::start(&[]);
-    let mut boss = server.operator("boss");
-    let _bob = server.join("bob");
+    let (server, mut boss, [_bob]) = with_boss(["bob"]);
     boss.send("/mute bob 1h");
     boss.expect("muted bob");
     boss.send("/unmute bob");
@@ -437,9 +421,7 @@ fn a_muted_name_whose_skeleton_differs_is_told() {
 /// marker is sent, so the marker orders the check.)
 #[test]
 fn a_mute_survives_a_rename() {
-    let server = Server::start(&[]);
-    let mut boss = server.operator("boss");
-    let mut bob = server.join("bob");
+    let (server, mut boss, [mut bob]) = with_boss(["bob"]);
     boss.expect("* bob joined");
     let mut carol = server.join("carol");
     boss.expect("* carol joined");
@@ -470,8 +452,7 @@ fn a_mute_survives_a_rename() {
 /// connection, is still muted.
 #[test]
 fn a_mute_follows_the_account_across_connections() {
-    let server = Server::start(&[]);
-    let mut boss = server.operator("boss");
+    let (server, mut boss, []) = with_boss([]);
     let bob = server.register("bob", common::accounts::PASSWORD);
     boss.expect("* bob joined");
     boss.send("/mute bob");
@@ -539,8 +520,7 @@ fn an_ignored_rename_replaces_the_old_name() {
 /// once the lock is gone.
 #[test]
 fn op_under_a_held_write_lock_does_not_freeze_the_hub() {
-    let server = Server::start(&[]);
-    let mut boss = server.operator("boss");
+    let (server, mut boss, []) = with_boss([]);
     server.register("bob", common::accounts::PASSWORD).close();
     let mut carol = server.join("carol");
     boss.expect("* carol joined");
@@ -585,10 +565,9 @@ fn ban(args: &[&str]) -> String {
 /// `smolchat op remove` takes the command-line role.
 #[test]
 fn a_command_line_operator_cannot_be_deopped_or_banned_by_name_in_chat() {
-    let server = Server::start(&[]);
+    let (server, mut boss, []) = with_boss([]);
     let db = server.db_path();
     let db = db.to_str().unwrap();
-    let mut boss = server.operator("boss");
     let mut carol = server.register("carol", common::accounts::PASSWORD);
     let mut dave = server.register("dave", common::accounts::PASSWORD);
     boss.send("/op carol");
@@ -678,10 +657,9 @@ fn ban_refuses_prefixes_that_are_too_wide() {
 /// and a role removed with `smolchat op remove` is taken at once.
 #[test]
 fn ban_subcommands_against_a_live_server_apply_on_sighup() {
-    let server = Server::start(&[]);
+    let (server, mut boss, []) = with_boss([]);
     let db = server.db_path();
     let db = db.to_str().unwrap();
-    let mut boss = server.operator("boss");
     let mut bob = server.join_from("127.0.0.2", "bob");
 
     let out = ban_output(&["add", "0.0.0.0/0", "--db", db]);
@@ -726,9 +704,7 @@ fn ban_subcommands_against_a_live_server_apply_on_sighup() {
 /// A mute is stored: after a restart the muted name is still refused.
 #[test]
 fn a_mute_survives_a_restart() {
-    let server = Server::start(&[]);
-    let mut boss = server.operator("boss");
-    let mut bob = server.join("bob");
+    let (server, mut boss, [mut bob]) = with_boss(["bob"]);
     boss.send("/mute bob 1d");
     bob.expect("you were muted by boss for 1d");
     boss.send("/mute carol");
@@ -756,11 +732,222 @@ fn a_mute_survives_a_restart() {
     assert_eq!(names, ["bob"]);
 }
 
+/// A fresh server with the operator `boss` logged in, then the users `names` joined in that
+/// order: the opening of most tests here.
+fn with_boss<const N: usize>(names: [&str; N]) -> (Server, Client, [Client; N]) {
+    let server = Server::start(&[]);
+    let boss = server.operator("boss");
+    let users = names.map(|name| server.join(name));
+    (server, boss, users)
+}
+
 /// A server with the operator `boss` and the user `alice`, boss having seen alice join.
 fn boss_and_alice() -> (Server, Client, Client) {
-    let server = Server::start(&[]);
-    let mut boss = server.operator("boss");
-    let alice = server.join("alice");
+    let (server, mut boss, [alice]) = with_boss(["alice"]);
     boss.expect("* alice joined");
     (server, boss, alice)
+}
+
+/// A name ban covers the names a troll comes back as: look-alike letters (`1`, `I`, `rn`) with
+/// a tail of digits or separators, at the name prompt and on `/nick`. It does not over-match:
+/// `/ban al` leaves `alice` alone, and `mallory_fan` is another name.
+#[test]
+fn a_name_ban_covers_look_alikes_with_a_tail() {
+    let (server, mut boss, []) = with_boss([]);
+    boss.send("/ban mallory");
+    boss.expect("banned mallory until lifted");
+    boss.send("/ban al");
+    boss.expect("banned al until lifted");
+    let mut c = Client::connect(server.addr);
+    c.expect("What is your name?");
+    for name in [
+        "ma1lory2",
+        "maIlory2",
+        "rnallory2",
+        "Mallory_",
+        "mallory.7",
+        "a1",
+    ] {
+        c.send(name);
+        c.expect(&format!(
+            "{name} is banned until lifted: choose another name"
+        ));
+        c.expect("What is your name?");
+    }
+    c.send("mallory_fan");
+    c.expect("Welcome, mallory_fan!");
+    c.expect("--- end of history");
+    for name in ["ma1lory2", "rnallory", "al_2"] {
+        c.send(&format!("/nick {name}"));
+        c.expect(&format!(
+            "{name} is banned until lifted: choose another name"
+        ));
+    }
+    c.send("/nick alice");
+    boss.expect("* mallory_fan is now known as alice");
+    // A ban that would keep its own operator out is refused, look-alikes included; nor can a
+    // chat operator dodge the protection of an operator made on the command line that way.
+    boss.send("/ban boss_2");
+    boss.expect("that ban would cover you, not set");
+    let mut carol = server.register("carol", common::accounts::PASSWORD);
+    boss.send("/op carol");
+    carol.expect("carol is now an operator");
+    carol.send("/ban b0ss_2");
+    carol.expect("boss was made an operator on the command line");
+}
+
+/// A ban on a look-alike does not lock the owner of a registered account out of it: `/ban bob`
+/// refuses an unregistered `b0b3`, but `bob_2`, registered before by somebody else, still logs
+/// in with its password and, logged in, takes its name back with `/nick`; a look-alike used
+/// from before the ban cannot be registered now; a ban on the account's very name covers it.
+#[test]
+fn a_look_alike_ban_leaves_registered_accounts_to_their_owners() {
+    use common::accounts::PASSWORD;
+    let server = Server::start(&[]);
+    let mut boss = server.operator("boss");
+    server.register("bob_2", PASSWORD).close();
+    let mut early = server.join("b0b7");
+    boss.send("/ban bob");
+    boss.expect("banned bob until lifted");
+    let mut c = Client::connect(server.addr);
+    c.expect("What is your name?");
+    c.send("b0b3");
+    c.expect("b0b3 is banned until lifted: choose another name");
+    let mut owner = server.login("bob_2", PASSWORD);
+    owner.send("/nick carol");
+    owner.expect("is now known as carol");
+    owner.send("/nick bob_2");
+    owner.expect("is now known as bob_2");
+    early.send("/register");
+    early.expect("b0b7 is banned until lifted: choose another name");
+    boss.send("/ban bob_2");
+    boss.expect("banned bob_2 until lifted");
+    owner.expect_eof();
+    c.expect("What is your name?");
+    c.send("bob_2");
+    c.expect("bob_2 is banned until lifted: choose another name");
+}
+
+/// Runs `smolchat account ARGS` and returns the whole output.
+fn account_output(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_smolchat"))
+        .arg("account")
+        .args(args)
+        .output()
+        .expect("run smolchat account")
+}
+
+/// The moderation_log rows of `action`: (operator, target).
+fn logged(server: &Server, action: &str) -> Vec<(String, String)> {
+    logged_in(&server.open_db(), action)
+}
+
+/// The moderation_log rows of `action` in `db`.
+fn logged_in(db: &rusqlite::Connection, action: &str) -> Vec<(String, String)> {
+    db.prepare("SELECT operator, target FROM moderation_log WHERE action = ?1 ORDER BY id")
+        .unwrap()
+        .query_map([action], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+/// Squatted names are cleaned up from the command line against a running server:
+/// `smolchat account list` shows each account with the addresses it was used from (and
+/// `--from` picks those of one address or prefix), `smolchat account remove` deletes them, the
+/// names are free at once, and each removal is in moderation_log.
+#[test]
+fn account_list_and_remove_from_the_command_line() {
+    let server = Server::start(&[]);
+    let db = server.db_path();
+    let db = db.to_str().unwrap();
+    for (from, name) in [("127.0.0.5", "squat1"), ("127.0.0.5", "squat2")] {
+        let mut c = server.join_from(from, name);
+        c.send("/register");
+        c.expect("choose a password");
+        c.send(common::accounts::PASSWORD);
+        c.expect("type the same password again");
+        c.send(common::accounts::PASSWORD);
+        c.expect("is now registered");
+        // Gone from the hub once `bye` is read, so the name is free for the join below.
+        c.send("/quit");
+        c.expect("bye");
+    }
+    server.register("alice", common::accounts::PASSWORD).close();
+    let out = account_output(&["list", "--db", db]);
+    assert!(out.status.success(), "{out:?}");
+    let list = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = list.lines().collect();
+    assert!(lines[0].starts_with("NAME"), "{list}");
+    assert_eq!(lines.len(), 4, "{list}");
+    assert!(
+        lines[2].starts_with("squat1 ") && lines[2].ends_with(" 127.0.0.5"),
+        "{list}"
+    );
+    assert!(
+        lines[2].contains("  user  ") && lines[2].contains("never"),
+        "{list}"
+    );
+    let out = account_output(&["list", "--from", "127.0.0.4/30", "--db", db]);
+    let squatted: Vec<String> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().next().unwrap().to_owned())
+        .collect();
+    assert_eq!(squatted, ["squat1", "squat2"]);
+
+    let out = account_output(&["remove", "squat1", "squat2", "--db", db]);
+    assert!(out.status.success(), "{out:?}");
+    let said = String::from_utf8(out.stdout).unwrap();
+    assert!(said.contains("squat1 is no longer registered"), "{said}");
+    let out = account_output(&["remove", "nobody", "--db", db]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not registered: nobody"));
+    // Free at once on the running server: no password asked, no look-alike refusal.
+    let _squat = server.join("squat1");
+    let _look_alike = server.join("squat2_");
+    assert_eq!(
+        logged(&server, "unregister"),
+        [
+            ("cli".to_owned(), "squat1".to_owned()),
+            ("cli".to_owned(), "squat2".to_owned())
+        ]
+    );
+}
+
+/// `/unregister NAME` lets an operator remove a squatted account: the user logged in to it is
+/// told and keeps its connection without the account, the name is free, and it is logged.
+/// Others are refused, and so is an operator made on the command line.
+#[test]
+fn an_operator_unregisters_a_squatted_name() {
+    let (server, mut boss, []) = with_boss([]);
+    let mut squatter = server.register("squatter", common::accounts::PASSWORD);
+    boss.expect("* squatter joined");
+    squatter.send("/unregister boss");
+    squatter.expect("/unregister NAME is for operators only");
+    boss.send("/unregister nobody");
+    boss.expect("nobody is not registered");
+    let mut carol = server.register("carol", common::accounts::PASSWORD);
+    boss.send("/op carol");
+    carol.expect("carol is now an operator");
+    carol.send("/unregister boss");
+    carol.expect("boss was made an operator on the command line");
+    carol.send("/unregister squatter");
+    carol.expect("squatter is no longer registered");
+    squatter.expect("squatter is no longer registered: carol removed the account");
+    // Still connected, no longer logged in.
+    squatter.send("/password");
+    squatter.expect("current password for squatter");
+    squatter.send(common::accounts::PASSWORD);
+    squatter.expect("you are not logged in to a registered name");
+    squatter.send("/quit");
+    squatter.expect("bye");
+    let _again = server.join("squatter");
+    // Stopped first: the hub queues the log row without waiting, and a stop writes what is queued.
+    let (_dir, db) = server.stop_and_open_db();
+    assert_eq!(
+        logged_in(&db, "unregister"),
+        [("carol".to_owned(), "squatter".to_owned())]
+    );
 }

@@ -8,13 +8,12 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::sync::Arc;
-use std::time::Instant;
 
 use futures_rustls::rustls::crypto::ring;
 use futures_rustls::rustls::pki_types::{CertificateDer, ServerName};
 use futures_rustls::rustls::{self, ClientConfig, ClientConnection, RootCertStore, StreamOwned};
 
-use common::{Client, Server, TIMEOUT};
+use common::{Client, Lines, Server, TIMEOUT};
 
 /// A self-signed certificate for `localhost` and its key, as PEM and as the DER a client trusts.
 struct Cert {
@@ -187,48 +186,22 @@ impl TlsClient {
         stream.flush().expect("flush");
     }
 
-    /// The next line without its newline; `None` at the end of the stream.
-    fn line(&mut self) -> Option<String> {
-        let mut buf = Vec::new();
-        match self.reader.read_until(b'\n', &mut buf) {
-            Ok(0) => None,
-            Ok(_) => {
-                buf.pop();
-                let line = String::from_utf8(buf).expect("UTF-8");
-                self.seen.push(line.clone());
-                Some(line)
-            }
-            // A peer that closes without close_notify, or resets: the end, for these tests.
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::ConnectionReset
-                ) =>
-            {
-                None
-            }
-            Err(e) => panic!("TLS read failed (timeout?): {e}; seen: {:?}", self.seen),
-        }
-    }
-
-    fn expect(&mut self, needle: &str) -> String {
-        let deadline = Instant::now() + TIMEOUT;
-        loop {
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting for {needle:?}"
-            );
-            match self.line() {
-                Some(line) if line.contains(needle) => return line,
-                Some(_) => {}
-                None => panic!("EOF while waiting for {needle:?}; seen: {:?}", self.seen),
-            }
-        }
-    }
-
     fn sync(&mut self) {
         self.send("/who");
         self.expect("users in ");
+    }
+}
+
+impl Lines for TlsClient {
+    fn line(&mut self) -> Option<String> {
+        let buf = common::read_raw_line(&mut self.reader, &self.seen)?;
+        let line = String::from_utf8(buf).expect("UTF-8");
+        self.seen.push(line.clone());
+        Some(line)
+    }
+
+    fn seen(&self) -> &[String] {
+        &self.seen
     }
 }
 

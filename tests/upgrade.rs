@@ -258,3 +258,31 @@ fn version_7_skeletons_are_recomputed() {
         .map(|(a, b, c)| (a.to_owned(), b.to_owned(), c.to_owned()));
     assert_eq!(rows, expected);
 }
+
+/// A database at version 8 (0001 to 0008, names in every script, before the known addresses)
+/// gets 0009: `account_addresses` and its trigger exist afterwards, and a registration is
+/// remembered in it.
+#[test]
+fn a_version_8_database_gets_the_known_addresses() {
+    let dir = version_7_database();
+    let db = rusqlite::Connection::open(dir.path().join("chat.db")).expect("open");
+    db.execute_batch(include_str!("../migrations/0008_unicode_names.sql"))
+        .expect("0008");
+    db.pragma_update(None, "user_version", 8).expect("version");
+    drop(db);
+    let server = Server::start_in(dir, &[]);
+    server.register("carol", common::accounts::PASSWORD).close();
+    let (_dir, db) = server.stop_and_open_db();
+    let version: i64 = db
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, latest_version());
+    let remembered: i64 = db
+        .query_row(
+            "SELECT count(*) FROM account_addresses WHERE account = 'carol'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(remembered, 1);
+}

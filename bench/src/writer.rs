@@ -11,7 +11,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use argh::FromArgs;
-use smolchat::storage::{History, Kind, Record};
+use smolchat::storage::{History, Record};
+use smolchat::vocab::Kind;
 
 use crate::stats::{clock_ticks_per_sec, sample_proc};
 use crate::{BenchError, Context, Result};

@@ -2,19 +2,19 @@
 //!
 //! Registering stays optional; an unregistered name works as before. What lives here:
 //! [`hasher`] (Argon2id off the executor), [`password`] (a secret that cannot be logged), and
-//! [`cli`] (`smolchat op add|remove|list`, `smolchat ban list|add|remove`). The dialogues with the user are in
-//! `session/register.rs` (login at the name prompt) and `session/account.rs` (`/register`,
-//! `/password`, `/unregister`); the SQL is in `storage/accounts.rs`.
-pub mod cli;
+//! `app/cli.rs` (`smolchat op`, `ban` and `account`). Logging in and new accounts are the
+//! session services' (`session/login.rs`), which every door's dialogues call (the line door's
+//! are `door/line/register.rs` and `door/line/account.rs`); the SQL is in `storage/accounts/`.
 pub mod hasher;
 pub mod password;
+mod scratch;
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 
 use crate::limits::login::LoginDelays;
+use crate::limits::registrations::{self, Registrations};
 use crate::moderation::ban::{BanList, SharedBans};
-use crate::storage::accounts::{self, Store, StoreThread, StoredMute};
+use crate::storage::accounts::{self, Saved, Store, StoreThread};
 use crate::storage::{OpenError, StorageError};
 
 /// What the sessions and the hub share for accounts and moderation.
@@ -24,6 +24,8 @@ pub struct Accounts {
     pub hasher: hasher::Hasher,
     /// Failed-login counts, per account and per address.
     pub delays: Arc<Mutex<LoginDelays>>,
+    /// New accounts per address in the last hour (`--registrations-per-hour`).
+    pub registrations: Arc<Mutex<Registrations>>,
     /// The bans in force, consulted at connect and at the name prompt.
     pub bans: SharedBans,
     /// SIGHUP's requests to re-read bans and operator roles.
@@ -60,19 +62,22 @@ impl Reload {
     }
 }
 
-/// Everything loaded at start-up: the shared parts, the stored topics, and the thread to join.
+/// Everything loaded at start-up: the shared parts, the moderation state stored, and the
+/// thread to join.
 pub struct Loaded {
     pub accounts: Accounts,
-    /// Room name to (topic, set by).
-    pub topics: HashMap<String, (String, String)>,
-    /// The mutes in force.
-    pub mutes: Vec<StoredMute>,
-    /// Operator accounts, and whether each was made on the command line.
-    pub operators: Vec<(String, bool)>,
+    /// The topics, mutes and operator roles stored, for the hub.
+    pub saved: Saved,
     pub thread: StoreThread,
 }
 
 impl Accounts {
+    /// Sets `--registrations-per-hour` (`None`: off, which the session checks before asking).
+    pub fn limit_registrations(&mut self, per_hour: Option<u32>) {
+        let max = per_hour.unwrap_or(registrations::DEFAULT_PER_HOUR);
+        self.registrations = Arc::new(Mutex::new(Registrations::new(max)));
+    }
+
     /// Opens the account store on `path`, loads bans, topics, mutes and operator roles, starts
     /// the hashers. Runs before
     /// the executor starts, so the loading queries block nobody.
@@ -83,13 +88,7 @@ impl Accounts {
         };
         let conn = accounts::open(path).map_err(err)?;
         let bans = accounts::load_bans(&conn).map_err(|e| err(e.into()))?;
-        let topics = accounts::load_topics(&conn)
-            .map_err(|e| err(e.into()))?
-            .into_iter()
-            .map(|t| (t.room, (t.text, t.by)))
-            .collect();
-        let mutes = accounts::load_mutes(&conn).map_err(|e| err(e.into()))?;
-        let operators = accounts::operator_roles(&conn).map_err(|e| err(e.into()))?;
+        let saved = accounts::load_saved(&conn).map_err(|e| err(e.into()))?;
         drop(conn);
         let (store, thread) = Store::open(path).map_err(err)?;
         let hasher = hasher::Hasher::start().map_err(|e| err(StorageError::Thread(e)))?;
@@ -98,12 +97,13 @@ impl Accounts {
                 store,
                 hasher,
                 delays: Arc::new(Mutex::new(LoginDelays::default())),
+                registrations: Arc::new(Mutex::new(Registrations::new(
+                    registrations::DEFAULT_PER_HOUR,
+                ))),
                 bans: Arc::new(RwLock::new(BanList::new(bans))),
                 reload: Reload::new(),
             },
-            topics,
-            mutes,
-            operators,
+            saved,
             thread,
         })
     }

@@ -8,7 +8,8 @@
 //!
 //! It must not know about sessions, outboxes, membership or SQL. It hands the hub
 //! [`Incoming`] values and takes [`Entry`]s; what an entry means for a room is the hub's business
-//! (`src/hub/cluster.rs`), and storing it is the history writer's.
+//! (`hub/link.rs` is its seam, `hub/core.rs` applies entries, `hub/cluster.rs` handles what the
+//! threads report), and storing it is the history writer's.
 //!
 //! Why the sync client: `redis` with `default-features = false, features = ["streams"]` builds
 //! on std networking only, while its async API on smol (`smol-comp`) brings the async runtime
@@ -24,11 +25,14 @@
 //! - `node:NODE`: the node's heartbeat (value: its run), expiring after [`TTL`]. `nodes`: the set
 //!   of node names, so live nodes notice one whose heartbeat expired. `reap:NODE`: who announces
 //!   that.
-//! - `name:SKELETON`: a claimed name (its confusable skeleton, lower case) (value `NODE/RUN/MEMBER`), expiring with the heartbeat.
+//! - `name:SKELETON`: a claimed name (its confusable skeleton, lower case) (value `NODE/RUN/MEMBER`), expiring with the heartbeat,
+//!   which renews it only while it is still this node's (a node cut off past the expiry may find
+//!   it taken: its user then goes, see `hub/cluster.rs`).
 //! - channel `to:NODE`: private lines for that node's users.
 
 pub mod entry;
 mod reader;
+mod silence;
 mod writer;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -40,9 +44,11 @@ use async_channel::{Receiver, Sender};
 use log::{info, warn};
 use redis::{Client, Connection, Value};
 
-pub use entry::{Change, Entry, Member, Whisper};
+pub use entry::{Entry, Whisper};
 
+use crate::metrics::ClusterStats;
 use crate::names::Nick;
+use crate::vocab::MemberId;
 
 /// How long a node's heartbeat and its users' names outlive the node: a node killed without a
 /// goodbye frees its names, and the others see its users leave, within this (plus one beat).
@@ -50,6 +56,41 @@ pub const TTL: Duration = Duration::from_secs(15);
 
 /// How often a node renews its heartbeat and names, and looks for nodes whose heartbeat expired.
 pub const HEARTBEAT: Duration = Duration::from_secs(5);
+
+/// The heartbeat's period and expiry: [`HEARTBEAT`] and [`TTL`], except in tests, which shorten
+/// them (the hidden `--test-cluster-ttl-ms`) to cut a node off without waiting 15 s.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timing {
+    /// How long a heartbeat and the names it renews last.
+    pub ttl: Duration,
+    /// How often they are renewed: a third of `ttl`, so two beats may be missed.
+    pub heartbeat: Duration,
+}
+
+impl Default for Timing {
+    fn default() -> Timing {
+        Timing {
+            ttl: TTL,
+            heartbeat: HEARTBEAT,
+        }
+    }
+}
+
+impl Timing {
+    /// An expiry of `ttl` (at least 300 ms), renewed every third of it.
+    pub fn with_ttl(ttl: Duration) -> Timing {
+        let ttl = ttl.max(Duration::from_millis(300));
+        Timing {
+            ttl,
+            heartbeat: ttl / 3,
+        }
+    }
+
+    /// The expiry in milliseconds, for `PX`.
+    fn ttl_ms(&self) -> u64 {
+        u64::try_from(self.ttl.as_millis()).unwrap_or(u64::MAX)
+    }
+}
 
 /// Default `--cluster-stream-max`: about a million entries, a few hundred MB of Redis memory at
 /// chat-sized lines; a node away for longer than that many lines recovers only the newest.
@@ -70,10 +111,13 @@ fn key_node(node: &str) -> String {
     format!("smolchat:node:{node}")
 }
 
+/// What a name's key starts with; the confusable skeleton follows.
+const KEY_NAME: &str = "smolchat:name:";
+
 /// A name's key: its confusable skeleton, so no two users on any node look alike (`aIice` and
 /// `alice`), exactly as on a single node.
 fn key_name(nick: &Nick) -> String {
-    format!("smolchat:name:{}", nick.skeleton())
+    format!("{KEY_NAME}{}", nick.skeleton())
 }
 
 fn key_seen(node: &str, run: &str) -> String {
@@ -109,17 +153,39 @@ return ids
 ";
 
 /// Claims a name for a member: 1 if it was free (or already this member's), 0 if taken.
+/// ARGV: the member's value, the expiry in milliseconds.
 const CLAIM: &str = r"
 local v = redis.call('GET', KEYS[1])
 if v == false then
-  redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
   return 1
 end
 if v == ARGV[1] then
-  redis.call('EXPIRE', KEYS[1], ARGV[2])
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
   return 1
 end
 return 0
+";
+
+/// Renews this node's names, and only those still its own: a name renewed blindly after this
+/// node was cut off past its expiry would be somebody else's by then (two users of one name).
+/// A name whose key expired meanwhile and nobody took is claimed again. Returns, for each name
+/// now held by somebody else, its position in KEYS (from 1) and the holder's value.
+/// ARGV: the expiry in milliseconds, then this node's value for each key.
+const RENEW: &str = r"
+local lost = {}
+for i, key in ipairs(KEYS) do
+  local v = redis.call('GET', key)
+  if v == ARGV[i + 1] then
+    redis.call('PEXPIRE', key, ARGV[1])
+  elseif v == false then
+    redis.call('SET', key, ARGV[i + 1], 'PX', ARGV[1])
+  else
+    lost[#lost + 1] = i
+    lost[#lost + 1] = v
+  end
+end
+return lost
 ";
 
 /// Frees a name if it still belongs to this member (never somebody else's after an expiry).
@@ -164,6 +230,23 @@ pub enum Incoming {
     /// The link to Redis was lost: nothing can be appended until [`Incoming::Resumed`].
     Paused,
     Resumed,
+    /// Names of this node's users that another node holds now (this node was cut off past
+    /// their expiry, and somebody took them). `checked`: the answer to [`Link::check_names`],
+    /// sent even when nothing was lost.
+    NamesLost {
+        lost: Vec<LostName>,
+        checked: bool,
+    },
+}
+
+/// A name this node's member held and another node holds now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LostName {
+    /// The name's confusable skeleton (what the key is made of).
+    pub skeleton: String,
+    pub member: MemberId,
+    /// The node that holds it now.
+    pub holder: String,
 }
 
 /// Why a claim could not be answered.
@@ -175,17 +258,19 @@ enum Outgoing {
     Append(Entry),
     Claim {
         nick: Nick,
-        member: Member,
+        member: MemberId,
         reply: Sender<Result<bool, Unavailable>>,
     },
     Release {
         nick: Nick,
-        member: Member,
+        member: MemberId,
     },
     Whisper {
         node: Arc<str>,
         whisper: Whisper,
     },
+    /// Renew (or reclaim) every name now and report those lost ([`Incoming::NamesLost`]).
+    CheckNames,
 }
 
 /// The hub's and the sessions' handle on the link. Cheap to clone; never blocks.
@@ -214,7 +299,7 @@ impl Link {
     }
 
     /// Claims `nick` cluster-wide for `member`: `Ok(false)` if somebody on any node has it.
-    pub async fn claim(&self, nick: &Nick, member: Member) -> Result<bool, Unavailable> {
+    pub async fn claim(&self, nick: &Nick, member: MemberId) -> Result<bool, Unavailable> {
         let (reply, answer) = async_channel::bounded(1);
         let claim = Outgoing::Claim {
             nick: nick.clone(),
@@ -228,11 +313,17 @@ impl Link {
     }
 
     /// Frees `nick` if `member` holds it.
-    pub fn release(&self, nick: &Nick, member: Member) {
+    pub fn release(&self, nick: &Nick, member: MemberId) {
         let _ = self.tx.try_send(Outgoing::Release {
             nick: nick.clone(),
             member,
         });
+    }
+
+    /// Asks the writer to check this node's names in Redis now (renewing those still its own,
+    /// reclaiming expired ones); the answer comes as [`Incoming::NamesLost`] with `checked`.
+    pub fn check_names(&self) {
+        let _ = self.tx.try_send(Outgoing::CheckNames);
     }
 
     /// Sends a private line to a user on `node`. Not stored, not retried: pub/sub delivers to
@@ -244,7 +335,7 @@ impl Link {
         });
     }
 
-    fn name_value(&self, member: Member) -> String {
+    fn name_value(&self, member: MemberId) -> String {
         format!("{}/{}/{member}", self.node, self.run)
     }
 }
@@ -256,6 +347,7 @@ pub struct Node {
     name: Arc<str>,
     run: Arc<str>,
     stream_max: u64,
+    timing: Timing,
     client: Client,
     conn: Connection,
     /// The id of this run's [`Entry::NodeUp`]: catch-up reads up to it, the reader after it.
@@ -304,7 +396,7 @@ fn connect(client: &Client) -> redis::RedisResult<Connection> {
 impl Node {
     /// Connects, refuses a name a live node already has, and appends this run's
     /// [`Entry::NodeUp`]. Errors are one line for the command line.
-    pub fn start(url: &str, name: &str, stream_max: u64) -> Result<Node, String> {
+    pub fn start(url: &str, name: &str, stream_max: u64, timing: Timing) -> Result<Node, String> {
         if !valid_node_name(name) {
             return Err(format!(
                 "--node {name:?}: use 1 to 64 letters, digits and . _ : -"
@@ -317,8 +409,8 @@ impl Node {
             .arg(key_node(name))
             .arg(&*run)
             .arg("NX")
-            .arg("EX")
-            .arg(TTL.as_secs())
+            .arg("PX")
+            .arg(timing.ttl_ms())
             .query(&mut conn)
             .map_err(|e| format!("cannot reach Redis at {url}: {e}"))?;
         if claimed == Value::Nil {
@@ -355,6 +447,7 @@ impl Node {
             name: name.into(),
             run,
             stream_max,
+            timing,
             client,
             conn,
             start,
@@ -411,9 +504,13 @@ impl Node {
         Ok(result)
     }
 
-    /// Starts the writer, reader and subscriber threads. Returns the handle for the hub and the
-    /// sessions, what the hub reads, and the threads' owner.
-    pub fn run(self) -> Result<(Link, Receiver<Incoming>, ClusterThreads), String> {
+    /// Starts the writer, reader and subscriber threads, which publish the link's state and the
+    /// reader's lag to `stats`. Returns the handle for the hub and the sessions, what the hub
+    /// reads, and the threads' owner.
+    pub fn run(
+        self,
+        stats: ClusterStats,
+    ) -> Result<(Link, Receiver<Incoming>, ClusterThreads), String> {
         let (tx, rx) = async_channel::unbounded();
         let (incoming_tx, incoming) = async_channel::bounded(64);
         let stop = Arc::new(AtomicBool::new(false));
@@ -431,6 +528,7 @@ impl Node {
                 after: self.start.clone(),
                 incoming: incoming_tx.clone(),
                 stop: stop.clone(),
+                stats: stats.clone(),
             };
             std::thread::Builder::new()
                 .name("cluster-reader".into())
@@ -451,7 +549,7 @@ impl Node {
                 .map_err(spawn_err)?
         };
         let writer = {
-            let ctx = writer::Writer::new(self, link.clone(), rx, incoming_tx);
+            let ctx = writer::Writer::new(self, link.clone(), rx, incoming_tx, stats);
             std::thread::Builder::new()
                 .name("cluster-writer".into())
                 .spawn(move || ctx.run())

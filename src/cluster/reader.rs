@@ -10,7 +10,8 @@ use async_channel::Sender;
 use log::{info, warn};
 use redis::{Client, Connection};
 
-use super::{channel, connect, parse_entry, Incoming, Whisper, KEY_LOG};
+use super::{channel, connect, parse_entry, Incoming, Whisper, KEY_COUNTER, KEY_LOG};
+use crate::metrics::ClusterStats;
 
 /// How long one `XREAD` blocks: also how long the thread takes to notice a shutdown.
 const BLOCK: Duration = Duration::from_millis(500);
@@ -29,6 +30,8 @@ pub(super) struct Reader {
     pub after: Arc<str>,
     pub incoming: Sender<Incoming>,
     pub stop: Arc<AtomicBool>,
+    /// Where the reader's lag behind the log is published.
+    pub stats: ClusterStats,
 }
 
 impl Reader {
@@ -57,8 +60,13 @@ impl Reader {
                 }
                 continue;
             };
-            let reply: redis::RedisResult<Option<redis::streams::StreamReadReply>> =
-                redis::cmd("XREAD")
+            // The log's head (the counter behind `n`) comes in the same round trip, read just
+            // before the XREAD: how far behind the reader is after this read.
+            let reply: redis::RedisResult<(Option<i64>, Option<redis::streams::StreamReadReply>)> =
+                redis::pipe()
+                    .cmd("GET")
+                    .arg(KEY_COUNTER)
+                    .cmd("XREAD")
                     .arg("COUNT")
                     .arg(READ_COUNT)
                     .arg("BLOCK")
@@ -68,7 +76,7 @@ impl Reader {
                     .arg(&*self.after)
                     .query(c);
             match reply {
-                Ok(reply) => {
+                Ok((head, reply)) => {
                     outage = false;
                     let raw: Vec<_> = reply
                         .into_iter()
@@ -76,6 +84,8 @@ impl Reader {
                         .flat_map(|k| k.ids)
                         .collect();
                     let Some(last) = raw.last() else {
+                        // Nothing after our position, even after blocking: caught up.
+                        self.stats.set_reader_lag(0);
                         continue;
                     };
                     self.after = last.id.as_str().into();
@@ -92,6 +102,7 @@ impl Reader {
                     }
                     if let Some(last) = batch.last() {
                         last_seq = Some(last.seq);
+                        self.stats.set_reader_lag(lag(head, last.seq));
                     }
                     if self.incoming.send_blocking(Incoming::Log(batch)).is_err() {
                         return;
@@ -112,6 +123,12 @@ impl Reader {
             }
         }
     }
+}
+
+/// Entries in the log past `read`, the last sequence number read, given the log's `head` (its
+/// counter) as read just before: never negative, since entries may arrive between the two.
+fn lag(head: Option<i64>, read: i64) -> u64 {
+    head.unwrap_or(0).saturating_sub(read).max(0).unsigned_abs()
 }
 
 pub(super) struct Subscriber {
@@ -169,5 +186,18 @@ impl Subscriber {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The lag is what the head is past the last entry read, and never below zero.
+    #[test]
+    fn lag_is_the_head_past_the_last_read() {
+        assert_eq!(lag(Some(10), 4), 6);
+        assert_eq!(lag(Some(3), 5), 0);
+        assert_eq!(lag(None, 5), 0);
     }
 }

@@ -1,8 +1,14 @@
 //! The writer thread: everything this node sends to Redis, on one connection, batched.
 //!
 //! It gathers what is queued (entries, name claims and releases, private lines), sends it as one
-//! pipeline (entries through the exactly-once append script), and every [`HEARTBEAT`] renews the
-//! node's key and its names and looks for nodes whose heartbeat expired. When Redis is away it
+//! pipeline (entries through the exactly-once append script), and every heartbeat (5 s, see
+//! [`Timing`]) renews the node's key and its names and looks for nodes whose heartbeat expired.
+//! A name is renewed only while it is still this node's ([`RENEW`]): after this node was cut off
+//! past the expiry (stopped, frozen, partitioned), a name another node gave away meanwhile is
+//! reported to the hub ([`Incoming::NamesLost`]), which lets its user here go, so a name never
+//! has two holders once the partition heals. A writer that wakes past its names' expiry (the
+//! process was frozen) checks them before it sends anything, and drops what the users of lost
+//! names say meanwhile ([`Silenced`]). When Redis is away it
 //! keeps the entries, tells the hub once ([`Incoming::Paused`]), reconnects with back-off, and on
 //! success re-registers, appends what it held, and tells the hub ([`Incoming::Resumed`]).
 
@@ -11,14 +17,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_channel::{Receiver, Sender, TryRecvError};
-use log::{error, info, warn};
+use log::{debug, error, info, warn};
 use redis::{Client, Connection, Value};
 use smol::future;
 
+use super::silence::Silenced;
 use super::{
-    append_cmd, channel, connect, key_name, key_node, key_reap, Entry, Incoming, Link, Node,
-    Outgoing, Unavailable, CLAIM, HEARTBEAT, KEY_NODES, RELEASE, TTL,
+    append_cmd, channel, connect, key_name, key_node, key_reap, Entry, Incoming, Link, LostName,
+    Node, Outgoing, Timing, Unavailable, CLAIM, KEY_NAME, KEY_NODES, RELEASE, RENEW,
 };
+use crate::metrics::ClusterStats;
+use crate::vocab::MemberId;
 
 /// Most queued items taken into one round trip.
 const MAX_GATHER: usize = 2048;
@@ -31,14 +40,19 @@ const MAX_APPEND: usize = 512;
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
 
-/// A claim waiting for its round trip: the name's key, this member's value, who is waiting.
-type Claim = (String, String, Sender<Result<bool, Unavailable>>);
+/// A claim waiting for its round trip: the name's key, this member's value and id, who is
+/// waiting.
+type Claim = (String, String, MemberId, Sender<Result<bool, Unavailable>>);
+
+/// Most names renewed by one script run: a script runs alone in Redis (see [`MAX_APPEND`]).
+const MAX_RENEW: usize = 512;
 
 pub(super) struct Writer {
     url: String,
     node: Arc<str>,
     run: Arc<str>,
     stream_max: u64,
+    timing: Timing,
     client: Client,
     conn: Option<Connection>,
     link: Link,
@@ -50,11 +64,20 @@ pub(super) struct Writer {
     /// Releases not yet done (kept across an outage: the keys would expire anyway, but freeing
     /// a name promptly is what users expect).
     releases: Vec<(String, String)>,
-    /// Names this node holds: key to value, renewed with the heartbeat.
-    names: HashMap<String, String>,
+    /// Names this node holds: key to (value, member), renewed with the heartbeat.
+    names: HashMap<String, (String, MemberId)>,
+    /// The hub asked for a check of the names ([`Outgoing::CheckNames`]), not yet answered.
+    check_names: bool,
+    /// When the names were last renewed (the moment before the script was sent): past that
+    /// and the expiry, another node may hold some of them.
+    renewed_at: Instant,
+    /// The users of names another node holds now, whose lines are dropped until they are gone.
+    silenced: Silenced,
     /// Set while the link is down: since when, and when to try again.
     down: Option<(Instant, Instant, Duration)>,
     next_beat: Instant,
+    /// Where the link's state is published.
+    stats: ClusterStats,
 }
 
 impl Writer {
@@ -63,12 +86,16 @@ impl Writer {
         link: Link,
         rx: Receiver<Outgoing>,
         incoming: Sender<Incoming>,
+        stats: ClusterStats,
     ) -> Writer {
+        // Connected: `Node::start` made the connection this writer takes over.
+        stats.set_link_up(true);
         Writer {
             url: node.url,
             node: node.name,
             run: node.run,
             stream_max: node.stream_max,
+            timing: node.timing,
             client: node.client,
             conn: Some(node.conn),
             link,
@@ -79,8 +106,12 @@ impl Writer {
             next_seq: 2,
             releases: Vec::new(),
             names: HashMap::new(),
+            check_names: false,
+            renewed_at: Instant::now(),
+            silenced: Silenced::default(),
             down: None,
-            next_beat: Instant::now() + HEARTBEAT,
+            next_beat: Instant::now() + node.timing.heartbeat,
+            stats,
         }
     }
 
@@ -96,7 +127,7 @@ impl Writer {
             let mut whispers = Vec::new();
             closed = self.gather(wake, &mut claims, &mut whispers);
             if self.down.is_some() {
-                for (_, _, reply) in claims.drain(..) {
+                for (_, _, _, reply) in claims.drain(..) {
                     let _ = reply.try_send(Err(Unavailable));
                 }
                 if Instant::now() >= self.down.map_or(Instant::now(), |d| d.1) {
@@ -111,8 +142,12 @@ impl Writer {
                 continue;
             }
             if Instant::now() >= self.next_beat {
-                self.next_beat = Instant::now() + HEARTBEAT;
+                self.next_beat = Instant::now() + self.timing.heartbeat;
                 if let Err(e) = self.heartbeat() {
+                    self.lost(&e);
+                }
+            } else if self.check_names {
+                if let Err(e) = self.renew_names() {
                     self.lost(&e);
                 }
             }
@@ -137,9 +172,23 @@ impl Writer {
             Some(Err(_)) => return true,
             None => return false,
         };
+        // Woken past the names' expiry (this process was frozen, or this thread stalled): find
+        // out which are still this node's before anything goes out, so that the lines typed
+        // meanwhile by a user whose name another node gave away are dropped, not appended.
+        if self.names_may_have_expired() {
+            if let Err(e) = self.renew_names() {
+                self.lost(&e);
+            }
+        }
         let mut taken = 0;
         while let Some(item) = next.take() {
             match item {
+                Outgoing::Append(entry) if !self.silenced.admits(&entry) => {
+                    debug!(
+                        "node {}: dropped an entry of a user whose name is lost",
+                        self.node
+                    );
+                }
                 Outgoing::Append(entry) => {
                     self.pending.push_back((self.next_seq, entry.encode()));
                     self.next_seq += 1;
@@ -148,16 +197,18 @@ impl Writer {
                     nick,
                     member,
                     reply,
-                } => claims.push((key_name(&nick), self.link.name_value(member), reply)),
+                } => claims.push((key_name(&nick), self.link.name_value(member), member, reply)),
                 Outgoing::Release { nick, member } => {
                     let key = key_name(&nick);
                     let value = self.link.name_value(member);
-                    if self.names.get(&key) == Some(&value) {
+                    if self.names.get(&key).is_some_and(|(v, _)| *v == value) {
                         self.names.remove(&key);
                     }
+                    self.silenced.released(member, nick.skeleton());
                     self.releases.push((key, value));
                 }
                 Outgoing::Whisper { node, whisper } => whispers.push((node, whisper.encode())),
+                Outgoing::CheckNames => self.check_names = true,
             }
             taken += 1;
             if taken >= MAX_GATHER {
@@ -194,13 +245,19 @@ impl Writer {
                 .arg(value)
                 .ignore();
         }
-        for (key, value, _) in &claims {
+        for (key, value, _, _) in &claims {
             pipe.cmd("EVAL")
                 .arg(CLAIM)
                 .arg(1)
                 .arg(key)
                 .arg(value)
-                .arg(TTL.as_secs());
+                .arg(self.timing.ttl_ms());
+        }
+        if !claims.is_empty() {
+            // The heartbeat is renewed after the claims, so it never expires before a name this
+            // node holds: a node seen dead has no names left (another node may take them at
+            // once).
+            renew_node(&mut pipe, &self.node, &self.run, self.timing);
         }
         for (node, payload) in &whispers {
             pipe.cmd("PUBLISH").arg(channel(node)).arg(payload).ignore();
@@ -211,7 +268,7 @@ impl Writer {
                 .ignore();
         }
         let Some(conn) = self.conn.as_mut() else {
-            for (_, _, reply) in claims {
+            for (_, _, _, reply) in claims {
                 let _ = reply.try_send(Err(Unavailable));
             }
             return Err(redis::RedisError::from((
@@ -222,7 +279,7 @@ impl Writer {
         let answers: Vec<i64> = match pipe.query(conn) {
             Ok(answers) => answers,
             Err(e) => {
-                for (_, _, reply) in claims {
+                for (_, _, _, reply) in claims {
                     let _ = reply.try_send(Err(Unavailable));
                 }
                 return Err(e);
@@ -230,16 +287,76 @@ impl Writer {
         };
         self.releases.clear();
         self.pending.clear();
-        for ((key, value, reply), won) in claims.into_iter().zip(answers) {
+        for ((key, value, member, reply), won) in claims.into_iter().zip(answers) {
             let won = won == 1;
             if reply.try_send(Ok(won)).is_err() && won {
                 // The session gave up waiting: free the name again.
                 self.releases.push((key, value));
             } else if won {
-                self.names.insert(key, value);
+                self.names.insert(key, (value, member));
             }
         }
         Ok(())
+    }
+
+    /// Renews this node's names with [`RENEW`] (only those still its own; expired ones are
+    /// claimed again) and tells the hub about the others, which now belong to another node.
+    fn renew_names(&mut self) -> redis::RedisResult<()> {
+        let Some(conn) = self.conn.as_mut() else {
+            return Ok(());
+        };
+        let names: Vec<(String, String, MemberId)> = self
+            .names
+            .iter()
+            .map(|(k, (v, m))| (k.clone(), v.clone(), *m))
+            .collect();
+        let sent_at = Instant::now();
+        let lost = renew(conn, &names, self.timing)?;
+        self.renewed_at = sent_at;
+        let checked = std::mem::take(&mut self.check_names);
+        self.report_lost(lost, checked);
+        Ok(())
+    }
+
+    /// Whether the names may have expired since they were last renewed (so another node may
+    /// hold some of them now).
+    fn names_may_have_expired(&self) -> bool {
+        self.conn.is_some()
+            && !self.names.is_empty()
+            && self.renewed_at.elapsed() >= self.timing.ttl
+    }
+
+    /// Forgets names another node holds now, logs each, drops what their users here still had
+    /// queued, and tells the hub (always, when it asked: `checked`).
+    fn report_lost(&mut self, lost: Vec<LostName>, checked: bool) {
+        for name in &lost {
+            self.names.remove(&format!("{KEY_NAME}{}", name.skeleton));
+            self.silenced.lose(name.member, &name.skeleton);
+            warn!(
+                "node {}: the name of member {} here (skeleton {}) was claimed on node {} while \
+                 this node was cut off from the cluster; that user keeps it, this one goes, and \
+                 what this one says until then is dropped",
+                self.node, name.member, name.skeleton, name.holder
+            );
+        }
+        if self.silenced.any() {
+            let silenced = &self.silenced;
+            let before = self.pending.len();
+            self.pending
+                .retain(|(_, text)| Entry::decode(text).map_or(true, |e| silenced.admits(&e)));
+            if self.pending.len() < before {
+                warn!(
+                    "node {}: dropped {} queued entries of users whose names are lost",
+                    self.node,
+                    before - self.pending.len()
+                );
+            }
+        }
+        if checked || !lost.is_empty() {
+            let _ = self
+                .incoming
+                .send_blocking(Incoming::NamesLost { lost, checked });
+        }
     }
 
     /// Renews this node's heartbeat and names, and announces nodes whose heartbeat expired.
@@ -248,12 +365,13 @@ impl Writer {
             return Ok(());
         };
         let mut pipe = redis::pipe();
-        renew_node(&mut pipe, &self.node, &self.run);
-        for key in self.names.keys() {
-            pipe.cmd("EXPIRE").arg(key).arg(TTL.as_secs()).ignore();
-        }
+        renew_node(&mut pipe, &self.node, &self.run, self.timing);
         pipe.cmd("SMEMBERS").arg(KEY_NODES);
         let (nodes,): (Vec<String>,) = pipe.query(conn)?;
+        self.renew_names()?;
+        let Some(conn) = self.conn.as_mut() else {
+            return Ok(());
+        };
         let others: Vec<String> = nodes.into_iter().filter(|n| **n != *self.node).collect();
         if others.is_empty() {
             return Ok(());
@@ -272,8 +390,8 @@ impl Writer {
                 .arg(key_reap(&node))
                 .arg(&*self.node)
                 .arg("NX")
-                .arg("EX")
-                .arg(TTL.as_secs())
+                .arg("PX")
+                .arg(self.timing.ttl_ms())
                 .query(conn)?;
             let _: Value = redis::cmd("SREM").arg(KEY_NODES).arg(&node).query(conn)?;
             if won != Value::Nil {
@@ -281,12 +399,11 @@ impl Writer {
                     "node {}: node {node} stopped renewing its heartbeat; announcing its users left",
                     self.node
                 );
-                let reason = format!("node {node} lost");
                 self.pending.push_back((
                     self.next_seq,
                     Entry::NodeGone {
                         node: node.into(),
-                        reason,
+                        stopped: false,
                     }
                     .encode(),
                 ));
@@ -310,6 +427,7 @@ impl Writer {
                 );
                 let now = Instant::now();
                 self.down = Some((now, now + BACKOFF_MIN, BACKOFF_MIN));
+                self.stats.set_link_up(false);
                 let _ = self.incoming.send_blocking(Incoming::Paused);
             }
         }
@@ -321,35 +439,26 @@ impl Writer {
         let Some((since, _, delay)) = self.down else {
             return;
         };
+        let names: Vec<(String, String, MemberId)> = self
+            .names
+            .iter()
+            .map(|(k, (v, m))| (k.clone(), v.clone(), *m))
+            .collect();
+        let timing = self.timing;
         let attempt = connect(&self.client).and_then(|mut conn| {
             let mut pipe = redis::pipe();
-            renew_node(&mut pipe, &self.node, &self.run);
-            let names: Vec<(String, String)> = self
-                .names
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect();
-            for (key, value) in &names {
-                pipe.cmd("EVAL")
-                    .arg(CLAIM)
-                    .arg(1)
-                    .arg(key)
-                    .arg(value)
-                    .arg(TTL.as_secs());
-            }
-            let kept: Vec<i64> = pipe.query(&mut conn)?;
-            Ok((conn, names, kept))
+            renew_node(&mut pipe, &self.node, &self.run, timing);
+            pipe.query::<()>(&mut conn)?;
+            let sent_at = Instant::now();
+            let lost = renew(&mut conn, &names, timing)?;
+            Ok((conn, lost, sent_at))
         });
         match attempt {
-            Ok((conn, names, kept)) => {
-                for ((key, _), kept) in names.iter().zip(kept) {
-                    if kept != 1 {
-                        warn!(
-                            "node {}: name key {key} was taken by another node during the outage",
-                            self.node
-                        );
-                    }
-                }
+            Ok((conn, lost, sent_at)) => {
+                self.conn = Some(conn);
+                self.renewed_at = sent_at;
+                let checked = std::mem::take(&mut self.check_names);
+                self.report_lost(lost, checked);
                 info!(
                     "node {}: link to Redis at {} recovered after {:.1} s; appending {} held entries",
                     self.node,
@@ -357,9 +466,9 @@ impl Writer {
                     since.elapsed().as_secs_f64(),
                     self.pending.len()
                 );
-                self.conn = Some(conn);
                 self.down = None;
                 self.next_beat = Instant::now();
+                self.stats.set_link_up(true);
                 let _ = self.incoming.send_blocking(Incoming::Resumed);
             }
             Err(e) => {
@@ -380,7 +489,7 @@ impl Writer {
                 "node {}: stopping without Redis: {} entries not appended; its names expire in {} s",
                 self.node,
                 self.pending.len(),
-                TTL.as_secs()
+                self.timing.ttl.as_secs()
             );
             return;
         };
@@ -388,13 +497,13 @@ impl Writer {
             self.next_seq,
             Entry::NodeGone {
                 node: self.node.clone(),
-                reason: "server shutting down".into(),
+                stopped: true,
             }
             .encode(),
         ));
         let mut pipe = redis::pipe();
         let releases = self.releases.iter().map(|(k, v)| (k, v));
-        for (key, value) in releases.chain(self.names.iter()) {
+        for (key, value) in releases.chain(self.names.iter().map(|(k, (v, _))| (k, v))) {
             pipe.cmd("EVAL")
                 .arg(RELEASE)
                 .arg(1)
@@ -415,20 +524,59 @@ impl Writer {
                 "node {}: goodbye to Redis at {} failed: {e}; its names expire in {} s",
                 self.node,
                 self.url,
-                TTL.as_secs()
+                self.timing.ttl.as_secs()
             ),
         }
     }
 }
 
-/// Adds to `pipe` the node's heartbeat key (set to its run, for another `TTL`) and its place in
-/// the node set.
-fn renew_node(pipe: &mut redis::Pipeline, node: &str, run: &str) {
+/// Adds to `pipe` the node's heartbeat key (set to its run, for another expiry) and its place
+/// in the node set.
+fn renew_node(pipe: &mut redis::Pipeline, node: &str, run: &str, timing: Timing) {
     pipe.cmd("SET")
         .arg(key_node(node))
         .arg(run)
-        .arg("EX")
-        .arg(TTL.as_secs())
+        .arg("PX")
+        .arg(timing.ttl_ms())
         .ignore();
     pipe.cmd("SADD").arg(KEY_NODES).arg(node).ignore();
+}
+
+/// Runs [`RENEW`] over `names` (key, this node's value, member), [`MAX_RENEW`] at a time, and
+/// returns those another node holds now.
+fn renew(
+    conn: &mut Connection,
+    names: &[(String, String, MemberId)],
+    timing: Timing,
+) -> redis::RedisResult<Vec<LostName>> {
+    let mut lost = Vec::new();
+    for chunk in names.chunks(MAX_RENEW) {
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(RENEW).arg(chunk.len());
+        for (key, _, _) in chunk {
+            cmd.arg(key);
+        }
+        cmd.arg(timing.ttl_ms());
+        for (_, value, _) in chunk {
+            cmd.arg(value);
+        }
+        let taken: Vec<Value> = cmd.query(conn)?;
+        for pair in taken.chunks(2) {
+            let [index, holder] = pair else {
+                continue;
+            };
+            let index: usize = redis::from_redis_value_ref(index).unwrap_or(0);
+            let holder: String = redis::from_redis_value_ref(holder).unwrap_or_default();
+            let Some((key, _, member)) = index.checked_sub(1).and_then(|i| chunk.get(i)) else {
+                continue;
+            };
+            lost.push(LostName {
+                skeleton: key.trim_start_matches(KEY_NAME).to_owned(),
+                member: *member,
+                // The value is `NODE/RUN/MEMBER`; node names have no `/`.
+                holder: holder.split('/').next().unwrap_or_default().to_owned(),
+            });
+        }
+    }
+    Ok(lost)
 }

@@ -1,8 +1,86 @@
-//! Doors: the kinds of client that reach the hub, each owning its own bytes.
+//! Doors: the ways into the chat, each a folder.
 //!
-//! A door turns its protocol's input into what the hub understands and renders the hub's events
-//! into its protocol's output (framing, escaping, its protocol's errors). [`irc`] and [`web`] are
-//! the IRC and web doors' protocol layers: code with no knowledge of the hub's internals, wired to
-//! the hub once it is reshaped into a core plus doors (issue 18).
+//! A door owns its bytes: framing, escaping, its prompts and its protocol's errors. It turns its
+//! input into the hub's intents and renders the hub's events with renderers it registers at
+//! start-up (`hub/render.rs`); for what every door needs (logging in, taking a name, the line
+//! rate, history pages, output while it waits) it calls the services in `src/session/`.
+//!
+//! - [`line`]: nc, telnet and TLS clients, one line of text per message, `/commands`.
+//! - [`irc`]: the IRC door's protocol layer: messages, capabilities, registration, numerics,
+//!   renderers of the hub's events (its session is not wired to the hub yet).
+//! - [`web`]: the page's HTTP, origin checks, WebSocket framing and JSON (its session is not
+//!   wired to the hub yet).
+//!
+//! This module is the one registration point: a listener in `net/` names a [`DoorKind`], and
+//! [`Doors`] starts that door's session on each connection it accepts. A new door is a folder,
+//! a variant of [`DoorKind`], and its arms in the three `match`es below.
+
 pub mod irc;
+pub mod line;
 pub mod web;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use crate::hub::render::{RendererId, Renderers};
+use crate::session::{Accepted, Services, TurnedAway};
+use crate::wire::conn::Stream;
+
+/// The kind of door a listener opens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DoorKind {
+    /// `--listen` and `--tls-listen`.
+    Line,
+}
+
+impl DoorKind {
+    /// The door's `door` label in the metrics.
+    pub fn metrics_door(self) -> crate::metrics::Door {
+        match self {
+            DoorKind::Line => crate::metrics::Door::Line,
+        }
+    }
+}
+
+/// The doors as registered at start-up: what each needs to run its sessions.
+#[derive(Debug, Clone, Copy)]
+pub struct Doors {
+    /// The line door's renderer.
+    line: RendererId,
+}
+
+/// A session, boxed: each door's task is sized by its own state, not the largest door's.
+pub type Session = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+impl Doors {
+    /// Registers every door's renderers with the hub's registry.
+    pub fn register(renderers: &mut Renderers) -> Doors {
+        let line = renderers
+            .register(Arc::new(line::render::Lines))
+            .unwrap_or_default();
+        Doors { line }
+    }
+
+    /// The session of a connection a listener of `kind` accepted (after its TLS handshake, if
+    /// the listener is a TLS one).
+    pub fn session<S: Stream>(
+        &self,
+        kind: DoorKind,
+        stream: S,
+        accepted: Accepted,
+        services: Arc<Services>,
+    ) -> Session {
+        match kind {
+            DoorKind::Line => Box::pin(line::run(stream, accepted, services, self.line)),
+        }
+    }
+
+    /// The one plaintext line a connection refused at accept gets, in its door's words. (A TLS
+    /// listener closes without a word: see `net/server.rs`.)
+    pub fn turned_away(&self, kind: DoorKind, why: &TurnedAway) -> String {
+        match kind {
+            DoorKind::Line => line::words::turned_away(why),
+        }
+    }
+}

@@ -1,11 +1,11 @@
-//! Committed before relayed: a public line waits in the hub until the history writer has
-//! committed it, so every line any client received is in the database whatever the disk does (a
-//! write lock held by another program, a full disk) and even after `kill -9`.
+//! Committed before relayed: a public line waits here until the history writer has committed
+//! it and that commit is on disk (the id the writer publishes after its fsync), so every line any client received is in the database whatever the disk does (a write lock
+//! held by another program, a full disk) and even after `kill -9`.
 //!
 //! Why not relay at once and bound the age of unstored lines instead: whatever the bound, a crash
 //! inside it loses lines people have read, and the bound is only checked when the next line
-//! comes. Waiting for the commit costs each line at most one commit window (`--commit-ms`) plus
-//! an fsync, and buys an exact rule.
+//! comes. Waiting for the commit costs each line about two fsyncs (the one in flight when it
+//! came, then its own; plus `--commit-ms` when set), and buys an exact rule.
 //!
 //! While the writer cannot commit, lines wait here in order, never dropped. Once the oldest has
 //! waited [`PAUSE_NOTICE_AFTER`], everybody is told once that chat is paused, and again when it
@@ -18,43 +18,57 @@
 //! how many were skipped.
 //!
 //! A held line goes to the members of its room when it is relayed, not when it was said. So a
-//! user who `/join`s another room meanwhile does not get the old room's last uncommitted lines
-//! (normally one commit window; during a pause, everything since it): they are in that room's
-//! history. Delivering them after the move would show them in the new room as if said there;
-//! holding the move until they are committed would freeze `/join` for as long as the disk is
-//! stuck. Documented in docs/PROTOCOL.md.
+//! member who leaves the room meanwhile does not get the room's last uncommitted lines (normally
+//! the commit in flight; during a pause, everything since it): they are in that room's history.
+//!
+//! This part owns the waiting lines and the writer's queue, and decides; the hub delivers.
+//! Time is a parameter.
 
 use std::collections::VecDeque;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_channel::Receiver;
 use log::{debug, info, warn};
-use smol::future;
 
-use super::outbox::{line, Line};
-use super::{Hub, MemberId};
-use crate::clock;
-use crate::names::RoomName;
-use crate::protocol;
-use crate::storage::{Kind, Record};
+use crate::hub::event::ServerNotice;
+use crate::hub::fanout::ToRoom;
+use crate::storage::{History, Record};
 
 /// How long the oldest waiting line may wait before everybody is told chat is paused: far above
 /// a healthy commit (one window plus an fsync, milliseconds), short enough that users learn why
 /// nothing arrives. Not configurable: it changes only when users are told, not what is stored.
-pub(super) const PAUSE_NOTICE_AFTER: Duration = Duration::from_secs(1);
+pub const PAUSE_NOTICE_AFTER: Duration = Duration::from_secs(1);
 
-/// Most lines (and queued notices) waiting for the writer. Each holds its text twice (the record
-/// and the formatted line), so with 1 KiB lines this bounds the hub's backlog to tens of MB
-/// however long the disk stays stuck. Not configurable: it only matters during an outage.
-pub(super) const MAX_HELD: usize = 16 * 1024;
+/// Most lines (and queued notices) waiting for the writer. Each holds its record and its event
+/// (sharing the text), so with 1 KiB lines this bounds the hub's backlog to tens of MB however
+/// long the disk stays stuck. Not configurable: it only matters during an outage.
+pub const MAX_HELD: usize = 16 * 1024;
 
 /// Most notices (joins, leaves, renames) waiting behind held lines. Far more than anybody reads
 /// of a backlog after an outage; past it they are dropped and counted. Not configurable.
-pub(super) const MAX_HELD_NOTICES: usize = 256;
+pub const MAX_HELD_NOTICES: usize = 256;
+
+/// Where records go: the history writer's queue, and how far it has committed. A trait so that
+/// the hub's tests run without SQLite or threads.
+pub trait Sink: Send {
+    /// Queues a record without waiting; hands it back when the queue is full.
+    fn try_append(&self, record: Record) -> Result<(), Record>;
+    /// The highest id the writer is done with.
+    fn committed(&self) -> i64;
+}
+
+impl Sink for History {
+    fn try_append(&self, record: Record) -> Result<(), Record> {
+        History::try_append(self, record)
+    }
+
+    fn committed(&self) -> i64 {
+        History::committed(self)
+    }
+}
 
 /// Lines waiting for the writer, and what has been relayed.
-pub(super) struct Relay {
+pub struct Relay {
+    sink: Box<dyn Sink>,
     held: VecDeque<Held>,
     /// How many of `held` are notices.
     notices: usize,
@@ -64,244 +78,163 @@ pub(super) struct Relay {
     unqueued: VecDeque<Record>,
     /// The newest message id relayed: a newcomer's replay goes up to it, its outbox on from it.
     relayed: i64,
+    /// The id the next line gets.
+    next_id: i64,
     /// Whether users were told that chat is paused.
     paused: bool,
 }
 
-/// A line for a room, waiting for everything before it to be committed.
+/// Something for a room, waiting for everything before it to be committed.
 struct Held {
     /// The message id, or `None` for a notice, which is not stored and goes as soon as every
     /// line before it has gone.
     id: Option<i64>,
     since: Instant,
-    room: RoomName,
-    except: Option<MemberId>,
-    /// For a user's line, the sender's name key: members who ignore the sender skip it.
-    sender: Option<Arc<str>>,
-    line: Line,
+    to: ToRoom,
 }
 
 impl Relay {
-    pub(super) fn new(last_id: i64) -> Relay {
+    /// A relay whose newest stored message is `last_id`.
+    pub fn new(sink: Box<dyn Sink>, last_id: i64) -> Relay {
         Relay {
+            sink,
             held: VecDeque::new(),
             notices: 0,
             skipped: 0,
             unqueued: VecDeque::new(),
             relayed: last_id,
+            next_id: last_id + 1,
             paused: false,
         }
     }
 
     /// The newest message id relayed.
-    pub(super) fn relayed(&self) -> i64 {
+    pub fn relayed(&self) -> i64 {
         self.relayed
+    }
+
+    /// Takes the next message id.
+    pub fn stamp(&mut self) -> i64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        id
+    }
+
+    /// True when no more lines fit.
+    pub fn is_full(&self) -> bool {
+        self.held.len() >= MAX_HELD
+    }
+
+    /// True once users were told chat is paused.
+    pub fn is_paused(&self) -> bool {
+        self.paused
     }
 
     /// When the hub must look again without a commit: `None` when nothing waits or users were
     /// already told; `Some(None)` to wait for a commit only.
-    pub(super) fn wake_at(&self) -> Option<Option<Instant>> {
+    pub fn wake_at(&self) -> Option<Option<Instant>> {
         let oldest = self.held.front()?;
         Some((!self.paused).then(|| oldest.since + PAUSE_NOTICE_AFTER))
     }
-}
 
-impl Hub {
-    /// Stamps a public line, queues it for the writer and holds it until it is committed.
-    ///
-    /// When [`MAX_HELD`] lines already wait and the writer is merely behind (chat not paused),
-    /// this waits for its commits: backpressure that slows every sender, as a healthy but busy
-    /// disk should. Once chat is paused it refuses instead, so a stuck disk never freezes the hub
-    /// (joins, `/who`, the shutdown all go on). A shutdown meanwhile still reaches everybody.
-    pub(super) async fn say(
-        &mut self,
-        id: MemberId,
-        kind: Kind,
-        text: String,
-        stopping: &Receiver<()>,
-    ) {
-        while self.relay.held.len() >= MAX_HELD && !self.relay.paused && !self.closing {
-            // About to wait: who has output must not wait with the hub.
-            self.wake_sessions();
-            let at = self
-                .relay
-                .wake_at()
-                .flatten()
-                .unwrap_or_else(|| Instant::now() + PAUSE_NOTICE_AFTER);
-            let stopped = future::or(
-                async {
-                    let _ = stopping.recv().await;
-                    true
-                },
-                future::or(
-                    async {
-                        self.history.commit_happened().await;
-                        false
-                    },
-                    async {
-                        smol::Timer::at(at).await;
-                        false
-                    },
-                ),
-            )
-            .await;
-            if stopped {
-                self.shutdown();
-                return;
-            }
-            self.relay_committed();
-        }
-        if self.closing {
-            return;
-        }
-        let Some(nick) = self.members.get(&id).map(|m| m.nick.clone()) else {
-            return;
-        };
-        if self.is_muted(&nick) {
-            self.tell(id, protocol::YOU_ARE_MUTED);
-            return;
-        }
-        let Some(member) = self.members.get(&id) else {
-            return;
-        };
-        if self.relay.held.len() >= MAX_HELD {
-            debug!(
-                "{}: line refused, {MAX_HELD} lines wait for the history",
-                member.nick
-            );
-            self.tell(id, protocol::NOT_SENT_PAUSED);
-            return;
-        }
-        let msg_id = self.next_msg_id;
-        self.next_msg_id += 1;
-        debug!("message {msg_id} from {} in {}", member.nick, member.room);
-        let formatted = line(&protocol::live(kind, member.nick.as_str(), &text));
-        let sender = Some(Arc::from(member.nick.key()));
-        let record = Record {
-            id: msg_id,
-            at_ms: clock::now_ms(),
-            room: member.room.shared(),
-            sender: member.nick.shared(),
-            kind,
-            body: text.into(),
-            log: None,
-        };
-        let room = member.room.clone();
-        // Join/leave notices held for a summary go first: nobody's message may arrive before
-        // the notice that they joined.
-        self.send_summaries(&room);
-        self.hold(record, room, Some(id), sender, formatted);
-    }
-
-    /// Queues a stamped record for the writer and holds its line for the room (all but
-    /// `except`; `sender` is the name key that ignoring members skip) until it is committed.
-    /// Cluster mode uses this for every line read from the log.
-    pub(super) fn hold(
-        &mut self,
-        record: Record,
-        room: RoomName,
-        except: Option<MemberId>,
-        sender: Option<Arc<str>>,
-        formatted: Line,
-    ) {
-        let msg_id = record.id;
+    /// Queues a stamped record for the writer and holds its event until it is committed.
+    pub fn hold_line(&mut self, record: Record, to: ToRoom, now: Instant) {
+        let id = record.id;
         // Keep the writer's order: nothing overtakes a record the queue could not take.
-        if !self.relay.unqueued.is_empty() {
-            self.relay.unqueued.push_back(record);
-        } else if let Err(record) = self.history.try_append(record) {
-            self.relay.unqueued.push_back(record);
+        if !self.unqueued.is_empty() {
+            self.unqueued.push_back(record);
+        } else if let Err(record) = self.sink.try_append(record) {
+            self.unqueued.push_back(record);
         }
-        self.relay.held.push_back(Held {
-            id: Some(msg_id),
-            since: Instant::now(),
-            room,
-            except,
-            sender,
-            line: formatted,
+        self.held.push_back(Held {
+            id: Some(id),
+            since: now,
+            to,
         });
     }
 
-    /// Sends a notice to everybody in `room` except `except`: at once if no line is waiting,
-    /// otherwise behind the waiting lines, or, past [`MAX_HELD_NOTICES`] (or [`MAX_HELD`]),
-    /// not at all: it is counted, and the count told when the backlog has gone.
-    pub(super) fn broadcast(&mut self, room: &RoomName, except: Option<MemberId>, line: Line) {
-        if self.relay.held.is_empty() {
-            self.broadcast_now(room, except, line);
-        } else if self.relay.notices >= MAX_HELD_NOTICES || self.relay.held.len() >= MAX_HELD {
-            if self.relay.skipped == 0 {
+    /// A notice for a room: handed back to go at once if no line waits; otherwise queued behind
+    /// the waiting lines, or, past [`MAX_HELD_NOTICES`] (or [`MAX_HELD`]), counted and dropped.
+    pub fn notice(&mut self, to: ToRoom, now: Instant) -> Option<ToRoom> {
+        if self.held.is_empty() {
+            return Some(to);
+        }
+        if self.notices >= MAX_HELD_NOTICES || self.held.len() >= MAX_HELD {
+            if self.skipped == 0 {
                 debug!("{MAX_HELD_NOTICES} notices wait for the history; counting the rest");
             }
-            self.relay.skipped += 1;
+            self.skipped += 1;
         } else {
-            self.relay.notices += 1;
-            self.relay.held.push_back(Held {
+            self.notices += 1;
+            self.held.push_back(Held {
                 id: None,
-                since: Instant::now(),
-                room: room.clone(),
-                except,
-                sender: None,
-                line,
+                since: now,
+                to,
             });
+        }
+        None
+    }
+
+    /// Hands the writer what its queue could not take.
+    pub fn feed_writer(&mut self) {
+        while let Some(record) = self.unqueued.pop_front() {
+            if let Err(record) = self.sink.try_append(record) {
+                self.unqueued.push_front(record);
+                break;
+            }
         }
     }
 
-    /// Hands the writer what its queue could not take, relays every line it has committed (and
-    /// the notices queued behind them), and tells users when chat pauses or resumes.
-    pub(super) fn relay_committed(&mut self) {
-        while let Some(record) = self.relay.unqueued.pop_front() {
-            if let Err(record) = self.history.try_append(record) {
-                self.relay.unqueued.push_front(record);
-                break;
-            }
+    /// The next line (or notice behind it) whose turn has come: everything before it and itself
+    /// committed.
+    pub fn next_ready(&mut self) -> Option<ToRoom> {
+        let committed = self.sink.committed();
+        if self.held.front()?.id.is_some_and(|id| id > committed) {
+            return None;
         }
-        let committed = self.history.committed();
-        while let Some(next) = self.relay.held.front() {
-            if next.id.is_some_and(|id| id > committed) {
-                break;
-            }
-            let Some(held) = self.relay.held.pop_front() else {
-                break;
-            };
-            match held.id {
-                Some(id) => self.relay.relayed = id,
-                None => self.relay.notices -= 1,
-            }
-            match &held.sender {
-                Some(sender) if self.anybody_ignores() => {
-                    self.broadcast_said_now(&held.room, held.except, sender, held.line)
-                }
-                _ => self.broadcast_now(&held.room, held.except, held.line),
-            }
+        let held = self.held.pop_front()?;
+        match held.id {
+            Some(id) => self.relayed = id,
+            None => self.notices -= 1,
         }
-        if self.relay.held.is_empty() && self.relay.skipped > 0 {
-            let skipped = std::mem::take(&mut self.relay.skipped);
+        Some(held.to)
+    }
+
+    /// What everybody must be told now, if anything: skipped notices once the backlog has gone,
+    /// chat resumed, or chat paused once the oldest line has waited [`PAUSE_NOTICE_AFTER`].
+    pub fn news(&mut self, now: Instant) -> Option<ServerNotice> {
+        if self.held.is_empty() && self.skipped > 0 {
+            let skipped = std::mem::take(&mut self.skipped);
             info!("{skipped} notices were skipped while lines waited for the history");
-            self.tell_everybody(line(&protocol::notices_skipped(skipped)));
+            return Some(ServerNotice::NoticesSkipped(skipped));
         }
-        match self.relay.held.front() {
-            None if self.relay.paused => {
-                self.relay.paused = false;
+        match self.held.front() {
+            None if self.paused => {
+                self.paused = false;
                 info!("history is written again; chat resumed");
-                self.tell_everybody(line(protocol::CHAT_RESUMED));
+                Some(ServerNotice::HistoryResumed)
             }
-            Some(oldest) if !self.relay.paused && oldest.since.elapsed() >= PAUSE_NOTICE_AFTER => {
-                self.relay.paused = true;
+            Some(oldest)
+                if !self.paused
+                    && now.saturating_duration_since(oldest.since) >= PAUSE_NOTICE_AFTER =>
+            {
+                self.paused = true;
                 warn!(
                     "history cannot be written; chat paused with {} lines waiting",
-                    self.relay.held.len()
+                    self.held.len()
                 );
-                self.tell_everybody(line(protocol::CHAT_PAUSED));
+                Some(ServerNotice::HistoryPaused)
             }
-            _ => {}
+            _ => None,
         }
     }
 
     /// At shutdown: gives the writer what it has not taken yet, without waiting. Those lines were
     /// never relayed, so nobody has seen them; any the queue cannot take are counted in the log.
-    pub(super) fn hand_over_unqueued(&mut self) {
+    pub fn hand_over(&mut self) {
         let mut left = 0usize;
-        while let Some(record) = self.relay.unqueued.pop_front() {
-            if self.history.try_append(record).is_err() {
+        while let Some(record) = self.unqueued.pop_front() {
+            if self.sink.try_append(record).is_err() {
                 left += 1;
             }
         }
@@ -309,11 +242,150 @@ impl Hub {
             warn!("{left} lines nobody has seen were not stored: the history writer is stuck");
         }
     }
+}
 
-    fn tell_everybody(&mut self, line: Line) {
-        let ids: Vec<MemberId> = self.members.keys().copied().collect();
-        for id in ids {
-            self.deliver(id, &line);
+#[cfg(test)]
+pub mod fake {
+    //! A history writer in memory, for the hub's tests: it takes what fits and commits when told.
+
+    use std::sync::atomic::{AtomicI64, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    use super::Sink;
+    use crate::storage::Record;
+
+    /// The writer's side: what was queued, and how far it has committed.
+    #[derive(Clone, Default)]
+    pub struct Writer {
+        pub queued: Arc<Mutex<Vec<Record>>>,
+        pub committed: Arc<AtomicI64>,
+        /// How many records the queue takes before it is full.
+        pub capacity: Arc<AtomicI64>,
+    }
+
+    impl Writer {
+        pub fn new(capacity: i64) -> Writer {
+            let writer = Writer::default();
+            writer.capacity.store(capacity, Ordering::Relaxed);
+            writer
         }
+
+        /// Commits everything queued so far.
+        pub fn commit_all(&self) {
+            let queued = self.queued.lock().unwrap();
+            if let Some(last) = queued.last() {
+                self.committed.store(last.id, Ordering::Relaxed);
+            }
+        }
+    }
+
+    impl Sink for Writer {
+        fn try_append(&self, record: Record) -> Result<(), Record> {
+            let mut queued = self.queued.lock().unwrap();
+            if queued.len() as i64 >= self.capacity.load(Ordering::Relaxed) {
+                return Err(record);
+            }
+            queued.push(record);
+            Ok(())
+        }
+
+        fn committed(&self) -> i64 {
+            self.committed.load(Ordering::Relaxed)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fake::Writer;
+    use super::*;
+    use crate::hub::event::{Event, Notice};
+    use crate::names::{Nick, RoomName};
+    use crate::vocab::Kind;
+    use std::sync::atomic::Ordering;
+
+    fn record(id: i64) -> Record {
+        Record {
+            id,
+            at_ms: 0,
+            room: "lobby".into(),
+            sender: "bob".into(),
+            kind: Kind::Message,
+            body: "hi".into(),
+            log: None,
+        }
+    }
+
+    fn to_lobby() -> ToRoom {
+        let room = RoomName::lobby();
+        let nick = Nick::parse("carol").unwrap();
+        ToRoom::new(room.clone(), Event::Notice(Notice::Joined { room, nick }))
+    }
+
+    /// Lines wait for their commit in order; a notice behind a waiting line waits too; a notice
+    /// with nothing waiting goes at once.
+    #[test]
+    fn lines_wait_for_their_commit_and_notices_wait_behind_them() {
+        let writer = Writer::new(100);
+        let mut relay = Relay::new(Box::new(writer.clone()), 10);
+        let now = Instant::now();
+        assert!(relay.notice(to_lobby(), now).is_some(), "nothing waits");
+        let id = relay.stamp();
+        assert_eq!(id, 11);
+        relay.hold_line(record(id), to_lobby(), now);
+        assert!(relay.notice(to_lobby(), now).is_none(), "behind the line");
+        assert!(relay.next_ready().is_none(), "not committed yet");
+        writer.commit_all();
+        assert!(relay.next_ready().is_some());
+        assert_eq!(relay.relayed(), 11);
+        assert!(relay.next_ready().is_some(), "the notice behind it");
+        assert!(relay.next_ready().is_none());
+    }
+
+    /// A stuck writer: after a second users are told chat paused, once; when the lines are
+    /// committed, resumed. A full writer queue keeps records in order until it takes them.
+    #[test]
+    fn a_stuck_writer_pauses_and_resumes_chat() {
+        let writer = Writer::new(1);
+        let mut relay = Relay::new(Box::new(writer.clone()), 0);
+        let t0 = Instant::now();
+        for _ in 0..3 {
+            let id = relay.stamp();
+            relay.hold_line(record(id), to_lobby(), t0);
+        }
+        assert_eq!(writer.queued.lock().unwrap().len(), 1, "the queue took one");
+        assert_eq!(relay.news(t0), None);
+        assert_eq!(relay.wake_at(), Some(Some(t0 + PAUSE_NOTICE_AFTER)));
+        let later = t0 + PAUSE_NOTICE_AFTER;
+        assert_eq!(relay.news(later), Some(ServerNotice::HistoryPaused));
+        assert_eq!(relay.news(later), None, "told once");
+        writer.capacity.store(10, Ordering::Relaxed);
+        relay.feed_writer();
+        let ids: Vec<i64> = writer.queued.lock().unwrap().iter().map(|r| r.id).collect();
+        assert_eq!(ids, [1, 2, 3], "in order");
+        writer.commit_all();
+        while relay.next_ready().is_some() {}
+        assert_eq!(relay.news(later), Some(ServerNotice::HistoryResumed));
+    }
+
+    /// Notices past the bound behind waiting lines are counted, and the count told once the
+    /// backlog has gone.
+    #[test]
+    fn notices_past_the_bound_are_counted() {
+        let writer = Writer::new(100);
+        let mut relay = Relay::new(Box::new(writer.clone()), 0);
+        let now = Instant::now();
+        let id = relay.stamp();
+        relay.hold_line(record(id), to_lobby(), now);
+        for _ in 0..MAX_HELD_NOTICES + 5 {
+            relay.notice(to_lobby(), now);
+        }
+        writer.commit_all();
+        let mut relayed = 0;
+        while relay.next_ready().is_some() {
+            relayed += 1;
+        }
+        assert_eq!(relayed, 1 + MAX_HELD_NOTICES);
+        assert_eq!(relay.news(now), Some(ServerNotice::NoticesSkipped(5)));
     }
 }

@@ -6,17 +6,20 @@
 //!
 //! - In a room of at most [`SMALL_ROOM`] members, every join and leave is announced at once.
 //! - In a bigger room, the first [`FEW`] joins and leaves in a [`WINDOW`] are announced at once;
-//!   later ones are held, and when the window ends the room gets at most two summary lines,
-//!   `* 37 people joined: alice, bob, carol and 34 others` and the same for leaves.
-//! - Held notices also go out, as summaries, before any other line the room is sent (a message,
+//!   later ones are held, and when the window ends the room gets one summary of them, in the
+//!   order they happened (the line door shows it as at most two lines, `* 37 people joined:
+//!   alice, bob, carol and 34 others` and the same for leaves).
+//! - Held notices also go out, as a summary, before any other line the room is sent (a message,
 //!   a rename), so nobody's message arrives before the notice that they joined.
 //!
-//! This type only decides and remembers; the hub sends the lines and keeps the timers.
+//! This type only decides and remembers; the hub sends the notices and keeps the timers. Time
+//! is a parameter, so tests move it instead of waiting.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::hub::event::Arrival;
 use crate::names::Nick;
-use crate::protocol;
 
 /// Rooms up to this many members see every notice at once: small enough that even a burst of
 /// joins is a readable screenful. Not configurable.
@@ -29,50 +32,13 @@ pub const FEW: u32 = 4;
 /// as "at once" and long enough to sum up a storm into a line or two. Not configurable.
 pub const WINDOW: Duration = Duration::from_secs(1);
 
-/// Names listed in a summary before "and N others".
-const NAMED: usize = 3;
-
-/// Whether a user came or went.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Change {
-    Joined,
-    Left,
-}
-
 /// One room's notice state.
 #[derive(Default)]
 pub struct Notices {
     window_start: Option<Instant>,
     sent_in_window: u32,
-    joined: Held,
-    left: Held,
-}
-
-/// Notices of one kind waiting for their summary: a count and the first few names.
-#[derive(Default)]
-struct Held {
-    count: usize,
-    names: Vec<Nick>,
-}
-
-impl Held {
-    fn add(&mut self, nick: &Nick) {
-        self.count += 1;
-        if self.names.len() < NAMED {
-            self.names.push(nick.clone());
-        }
-    }
-
-    fn summary(&mut self, change: Change) -> Option<String> {
-        if self.count == 0 {
-            return None;
-        }
-        let held = std::mem::take(self);
-        Some(match change {
-            Change::Joined => protocol::people_joined(held.count, &held.names),
-            Change::Left => protocol::people_left(held.count, &held.names),
-        })
-    }
+    /// Held joins and leaves, in order.
+    held: Vec<(Arrival, Nick)>,
 }
 
 impl Notices {
@@ -100,45 +66,32 @@ impl Notices {
     }
 
     /// Holds a notice for the summary. Returns true for the first one held, when the caller
-    /// must arrange for [`Notices::summaries`] to be called a [`WINDOW`] later.
-    pub fn hold(&mut self, change: Change, nick: &Nick) -> bool {
+    /// must arrange for [`Notices::summary`] to be called a [`WINDOW`] later.
+    pub fn hold(&mut self, arrival: Arrival, nick: &Nick) -> bool {
         let first = !self.is_holding();
-        match change {
-            Change::Joined => self.joined.add(nick),
-            Change::Left => self.left.add(nick),
-        }
+        self.held.push((arrival, nick.clone()));
         first
     }
 
     /// True while notices wait for their summary.
     pub fn is_holding(&self) -> bool {
-        self.joined.count > 0 || self.left.count > 0
+        !self.held.is_empty()
     }
 
-    /// Takes the summary lines (joins first, then leaves) and how many notices they sum up.
-    /// The room stays in "storm" mode for a window: its next notices are held at once.
-    pub fn summaries(&mut self, now: Instant) -> (Vec<String>, usize) {
-        let n = self.joined.count + self.left.count;
-        let lines = [
-            self.joined.summary(Change::Joined),
-            self.left.summary(Change::Left),
-        ]
-        .into_iter()
-        .flatten()
-        .collect();
+    /// Takes the held notices, in order, for one summary. The room stays in "storm" mode for a
+    /// window: its next notices are held at once.
+    pub fn summary(&mut self, now: Instant) -> Option<Arc<[(Arrival, Nick)]>> {
         self.window_start = Some(now);
         self.sent_in_window = FEW;
-        (lines, n)
+        let held = std::mem::take(&mut self.held);
+        (!held.is_empty()).then(|| held.into())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn nick(s: &str) -> Nick {
-        Nick::parse(s).unwrap()
-    }
+    use crate::names::testing::nick;
 
     #[test]
     fn a_small_room_sees_every_notice() {
@@ -147,6 +100,8 @@ mod tests {
         assert!((0..100).all(|_| notices.admit(now, SMALL_ROOM)));
     }
 
+    /// Past a few notices in a window, a big room's notices are held and summed up in order;
+    /// the room stays in storm mode for a window, then notices go one by one again.
     #[test]
     fn a_big_room_sums_up_a_storm() {
         let mut notices = Notices::default();
@@ -155,22 +110,27 @@ mod tests {
             assert!(notices.admit(now, 1000));
         }
         assert!(!notices.admit(now, 1000));
-        assert!(notices.hold(Change::Joined, &nick("alice")));
+        assert!(notices.hold(Arrival::Joined, &nick("alice")));
         for name in ["bob", "carol", "dave", "erin"] {
             assert!(!notices.admit(now, 1000));
-            assert!(!notices.hold(Change::Joined, &nick(name)));
+            assert!(!notices.hold(Arrival::Joined, &nick(name)));
         }
-        assert!(!notices.hold(Change::Left, &nick("zed")));
-        let (lines, n) = notices.summaries(now + WINDOW);
-        assert_eq!(n, 6);
+        assert!(!notices.hold(Arrival::Left, &nick("zed")));
+        let summary = notices.summary(now + WINDOW).unwrap();
+        let shown: Vec<(Arrival, &str)> = summary.iter().map(|(a, n)| (*a, n.as_str())).collect();
         assert_eq!(
-            lines,
+            shown,
             [
-                "* 5 people joined: alice, bob, carol and 2 others",
-                "* zed left"
+                (Arrival::Joined, "alice"),
+                (Arrival::Joined, "bob"),
+                (Arrival::Joined, "carol"),
+                (Arrival::Joined, "dave"),
+                (Arrival::Joined, "erin"),
+                (Arrival::Left, "zed"),
             ]
         );
         assert!(!notices.is_holding());
+        assert!(notices.summary(now + WINDOW).is_none());
         // Still in the storm: the next notice in the window is held.
         assert!(!notices.admit(now + WINDOW, 1000));
         // A window later, notices go out one by one again.

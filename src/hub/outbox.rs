@@ -22,13 +22,12 @@
 //! also counts against one server-wide [`Budget`], which the hub enforces by dropping the
 //! largest laggards first.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use event_listener::Event;
 
-/// A formatted line, newline included, ready to be appended to outboxes.
-pub type Line = Box<[u8]>;
+use crate::hub::render::RendererId;
 
 /// Capacity reserved when an empty buffer gets its first line: most wakes carry a few lines, so
 /// this makes them cost one allocation instead of a doubling series.
@@ -100,6 +99,9 @@ pub struct Shared {
     in_flight: AtomicUsize,
     limit: usize,
     kicked: AtomicBool,
+    /// The renderer this member's output is formatted by (see `hub/render.rs`): kept here, beside
+    /// the buffer the fan-out writes to, so reading it costs no extra cache miss and no memory.
+    renderer: AtomicU8,
     budget: Arc<Budget>,
     /// Notified when the queue goes from empty to non-empty, and when it closes.
     ready: Event,
@@ -133,6 +135,7 @@ pub fn outbox(limit: usize, budget: Arc<Budget>) -> (Outbox, Inbox) {
         in_flight: AtomicUsize::new(0),
         limit,
         kicked: AtomicBool::new(false),
+        renderer: AtomicU8::new(0),
         budget,
         ready: Event::new(),
         senders: AtomicUsize::new(1),
@@ -196,16 +199,16 @@ impl Outbox {
         self.append(line, self.shared.limit.saturating_add(slack))
     }
 
-    /// Appends a line built from text.
-    pub fn push_text(&self, text: &str) -> Result<(), PushError> {
-        self.push(&line(text))
-    }
-
     /// Appends a line like [`Outbox::push`] but leaves the wake-up to the caller: `Ok(true)`
     /// means the buffer was empty, and [`Outbox::wake`] must follow. The hub relays a whole turn
     /// of events this way and then wakes each session once, so a write carries more lines.
     pub fn push_deferred(&self, line: &[u8]) -> Result<bool, PushError> {
         self.append_quietly(line, self.shared.limit)
+    }
+
+    /// [`Outbox::push_deferred`] with the limit raised by `slack`.
+    pub fn push_deferred_within(&self, line: &[u8], slack: usize) -> Result<bool, PushError> {
+        self.append_quietly(line, self.shared.limit.saturating_add(slack))
     }
 
     fn append(&self, line: &[u8], limit: usize) -> Result<(), PushError> {
@@ -251,6 +254,16 @@ impl Outbox {
         }
         self.wake();
         Ok(())
+    }
+
+    /// The renderer this member's output is formatted by.
+    pub fn renderer(&self) -> RendererId {
+        RendererId(self.shared.renderer.load(Ordering::Relaxed))
+    }
+
+    /// Formats this member's output with another renderer from now on.
+    pub fn set_renderer(&self, renderer: RendererId) {
+        self.shared.renderer.store(renderer.0, Ordering::Relaxed);
     }
 
     /// Wakes the session (it takes everything queued).
@@ -376,17 +389,16 @@ impl Drop for Inbox {
     }
 }
 
-/// Builds a line from text, adding the newline.
-pub fn line(text: &str) -> Line {
-    let mut bytes = Vec::with_capacity(text.len() + 1);
-    bytes.extend_from_slice(text.as_bytes());
-    bytes.push(b'\n');
-    bytes.into_boxed_slice()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    impl Outbox {
+        /// Appends `text` and a newline (the hub itself only ever appends rendered bytes).
+        fn push_text(&self, text: &str) -> Result<(), PushError> {
+            self.push(format!("{text}\n").as_bytes())
+        }
+    }
 
     fn budget() -> Arc<Budget> {
         Budget::new(usize::MAX)

@@ -7,7 +7,7 @@
 
 use crate::hub::notices::Notices;
 use crate::hub::outbox::Outbox;
-use crate::hub::MemberId;
+use crate::vocab::MemberId;
 
 /// A room's members and its notice coalescer.
 #[derive(Default)]

@@ -8,18 +8,32 @@
 //! - (account, address): each failure doubles the spacing (1 s, 2 s, 4 s, up to [`MAX`]), so one
 //!   address guessing one account gets nowhere;
 //! - the address, over every account: the same, against one address trying many accounts;
-//! - the account, over every address: an overall rate (at least [`BASE`] apart, growing with its
-//!   failures up to [`MAX`]), against a spread of addresses guessing one password. An address
-//!   that logged in to the account before (in this run of the server) skips this one, so the
-//!   owner does not queue behind strangers guessing their password.
+//! - the account, over every address: one shared queue (attempts at least [`BASE`] apart,
+//!   growing with its failures up to [`MAX`]), against a spread of addresses guessing one
+//!   password.
+//!
+//! The shared queue is what guessers fill, so the owner must have a way around it that guessing
+//! cannot use up. Two lanes skip it ([`Lane`]):
+//!
+//! - **known**: an address that has logged in to the account (or registered it). The caller
+//!   says so; the memory is in the database (`storage/accounts/addresses.rs`), so it survives a restart.
+//!   A stranger cannot become known without the password.
+//! - **fresh**: an address with no failure against this account in memory. So an owner on a new
+//!   address (a phone) is checked at once too, not behind strangers. A guesser gets one such
+//!   attempt per account per address it has not failed from in the last [`FORGET_AFTER`]: once
+//!   it fails, that address queues like the rest. The price is that an attacker with many
+//!   addresses gets one prompt guess from each; every per-address limit (connections, connects
+//!   per minute, this module's per-address spacing, all by address group) and the two hashing
+//!   threads bound what that buys, and an owner who mistypes from a new address queues like a
+//!   stranger until the address is known or its failure forgotten.
 //!
 //! No attempt is made to wait longer than [`QUEUE_MAX`] (nor past the caller's deadline): it is
 //! refused at once, told when to try again, and not counted as a failure. Both bounds stay well
 //! under the default name deadline, so a login is answered in the server's own words rather than
 //! by the deadline. An IPv6 /64 counts as one address ([`group`]). A quiet quarter of an hour
-//! forgets.
+//! forgets. Time is a parameter (`now`), so all of it is tested without waiting.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::hash::Hash;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
@@ -42,9 +56,6 @@ pub const FORGET_AFTER: Duration = Duration::from_secs(15 * 60);
 /// Entries kept per map before old ones are swept.
 const SWEEP_AT: usize = 10_000;
 
-/// Addresses remembered per account as having logged in to it.
-const TRUSTED_PER_ACCOUNT: usize = 8;
-
 /// What to do with a login attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Attempt {
@@ -52,6 +63,17 @@ pub enum Attempt {
     Wait(Duration),
     /// Too many attempts queued: refuse it now; one could be checked after this long.
     Refused(Duration),
+}
+
+/// Which way an attempt goes past the account's shared queue, if any.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lane {
+    /// The address has logged in to the account before: it skips the shared queue.
+    Known,
+    /// The address has not failed against the account lately: it skips the shared queue.
+    Fresh,
+    /// Everybody else: the account's shared queue.
+    Shared,
 }
 
 /// One key's failures and next free slot.
@@ -68,32 +90,32 @@ pub struct LoginDelays {
     pairs: HashMap<(String, IpAddr), Slot>,
     addresses: HashMap<IpAddr, Slot>,
     accounts: HashMap<String, Slot>,
-    /// Addresses that logged in to each account: they skip the account's overall rate.
-    trusted: HashMap<String, HashSet<IpAddr>>,
 }
 
 impl LoginDelays {
     /// Books a slot for an attempt on `account` from `ip`, to be checked within `budget` (the
-    /// time the caller has left; capped at [`QUEUE_MAX`]).
+    /// time the caller has left; capped at [`QUEUE_MAX`]). `known`: the address has logged in
+    /// to the account before (the caller keeps that memory).
     pub fn attempt(
         &mut self,
         account: &str,
         ip: IpAddr,
+        known: bool,
         now: Instant,
         budget: Duration,
     ) -> Attempt {
         let account = crate::names::fold(account);
         let ip = group(ip);
-        let trusted = self.trusted.get(&account).is_some_and(|t| t.contains(&ip));
         let pair_key = (account.clone(), ip);
+        let lane = self.lane(&pair_key, known, now);
         let mut start = now;
         for next in [
             free_at(&mut self.pairs, &pair_key, now),
             free_at(&mut self.addresses, &ip, now),
-            if trusted {
-                None
-            } else {
+            if lane == Lane::Shared {
                 free_at(&mut self.accounts, &account, now)
+            } else {
+                None
             },
         ]
         .into_iter()
@@ -107,10 +129,26 @@ impl LoginDelays {
         }
         book(&mut self.pairs, pair_key, now, start, BASE);
         book(&mut self.addresses, ip, now, start, Duration::ZERO);
-        if !trusted {
+        if lane == Lane::Shared {
             book(&mut self.accounts, account, now, start, BASE);
         }
         Attempt::Wait(wait)
+    }
+
+    /// The lane an attempt from the pair `key` goes in: known addresses and those that have not
+    /// failed against the account lately skip its shared queue.
+    fn lane(&self, key: &(String, IpAddr), known: bool, now: Instant) -> Lane {
+        if known {
+            return Lane::Known;
+        }
+        let failed = self.pairs.get(key).is_some_and(|slot| {
+            slot.failures > 0 && now.saturating_duration_since(slot.last) < FORGET_AFTER
+        });
+        if failed {
+            Lane::Shared
+        } else {
+            Lane::Fresh
+        }
     }
 
     /// Records a failed attempt: the next attempt of each key waits at least the doubled delay.
@@ -122,23 +160,14 @@ impl LoginDelays {
         bump(&mut self.accounts, account, now);
     }
 
-    /// A successful login clears the account's count and the pair's (the address keeps its
-    /// own), and remembers the address as the owner's.
+    /// A successful login clears the pair's count (the address keeps its own, and the account
+    /// its shared queue's: the owner does not need that queue, and clearing it would hand the
+    /// strangers in it a few quick guesses at every login of the owner). The caller remembers
+    /// the address as the owner's (it is stored).
     pub fn succeeded(&mut self, account: &str, ip: IpAddr) {
         let account = crate::names::fold(account);
         let ip = group(ip);
-        if let Some(slot) = self.accounts.get_mut(&account) {
-            slot.failures = 0;
-        }
-        self.pairs.remove(&(account.clone(), ip));
-        if self.trusted.len() >= SWEEP_AT {
-            self.trusted.clear();
-        }
-        let trusted = self.trusted.entry(account).or_default();
-        if trusted.len() >= TRUSTED_PER_ACCOUNT {
-            trusted.clear();
-        }
-        trusted.insert(ip);
+        self.pairs.remove(&(account, ip));
     }
 }
 
@@ -218,83 +247,226 @@ mod tests {
         }
     }
 
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    /// `n` strangers, each failing once from its own address (in its fresh lane), then trying
+    /// again (in the shared queue). Returns their addresses.
+    fn strangers_guess(delays: &mut LoginDelays, n: u8, t: Instant) -> Vec<IpAddr> {
+        let guessers: Vec<IpAddr> = (1..=n).map(|i| ip(&format!("198.51.100.{i}"))).collect();
+        for &g in &guessers {
+            assert_eq!(
+                wait(delays.attempt("alice", g, false, t, LONG)),
+                Duration::ZERO,
+                "a fresh address is checked at once"
+            );
+            delays.failed("alice", g, t);
+        }
+        for &g in &guessers {
+            let _ = delays.attempt("alice", g, false, t, LONG);
+        }
+        guessers
+    }
+
     #[test]
     fn parallel_attempts_queue_one_after_another() {
         let mut delays = LoginDelays::default();
-        let a: IpAddr = "192.0.2.1".parse().unwrap();
+        let a = ip("192.0.2.1");
         let t = Instant::now();
-        assert_eq!(wait(delays.attempt("alice", a, t, LONG)), Duration::ZERO);
-        assert_eq!(wait(delays.attempt("alice", a, t, LONG)), BASE);
-        assert_eq!(wait(delays.attempt("ALICE", a, t, LONG)), 2 * BASE);
-        // Another address queues behind them on the account's overall rate.
-        let b: IpAddr = "192.0.2.2".parse().unwrap();
-        assert_eq!(wait(delays.attempt("alice", b, t, LONG)), 3 * BASE);
-        // But not on another account.
-        assert_eq!(wait(delays.attempt("bob", b, t, LONG)), Duration::ZERO);
+        assert_eq!(
+            wait(delays.attempt("alice", a, false, t, LONG)),
+            Duration::ZERO
+        );
+        assert_eq!(wait(delays.attempt("alice", a, false, t, LONG)), BASE);
+        assert_eq!(wait(delays.attempt("ALICE", a, false, t, LONG)), 2 * BASE);
+        // Addresses that have failed share the account's queue, one after another.
+        let (b, c) = (ip("192.0.2.2"), ip("192.0.2.3"));
+        delays.failed("alice", b, t);
+        delays.failed("alice", c, t);
+        let first = wait(delays.attempt("alice", b, false, t, LONG));
+        let second = wait(delays.attempt("alice", c, false, t, LONG));
+        assert!(second > first, "{first:?} then {second:?}");
+        // Not on another account.
+        assert_eq!(
+            wait(delays.attempt("bob", ip("192.0.2.9"), false, t, LONG)),
+            Duration::ZERO
+        );
     }
 
     #[test]
     fn failures_double_the_spacing_and_the_queue_is_bounded() {
         let mut delays = LoginDelays::default();
-        let a: IpAddr = "192.0.2.1".parse().unwrap();
+        let a = ip("192.0.2.1");
         let t = Instant::now();
         for _ in 0..3 {
             delays.failed("alice", a, t);
         }
-        assert_eq!(wait(delays.attempt("alice", a, t, LONG)), 4 * BASE);
+        assert_eq!(wait(delays.attempt("alice", a, false, t, LONG)), 4 * BASE);
         for _ in 0..10 {
             delays.failed("alice", a, t);
         }
-        assert_eq!(wait(delays.attempt("alice", a, t, LONG)), MAX);
+        assert_eq!(wait(delays.attempt("alice", a, false, t, LONG)), MAX);
         assert!(matches!(
-            delays.attempt("alice", a, t, LONG),
+            delays.attempt("alice", a, false, t, LONG),
             Attempt::Refused(_)
         ));
         assert!(matches!(
-            delays.attempt("carol", a, t, Duration::from_secs(1)),
+            delays.attempt("carol", a, false, t, Duration::from_secs(1)),
             Attempt::Refused(_)
         ));
         assert!(matches!(
-            delays.attempt("alice", a, t + FORGET_AFTER + MAX * 3, LONG),
+            delays.attempt("alice", a, false, t + FORGET_AFTER + MAX * 3, LONG),
             Attempt::Wait(_)
         ));
     }
 
+    /// The attack: strangers on many addresses fill the account's queue. The owner gets
+    /// in at once from an address it has logged in from (which the caller remembers, across
+    /// restarts) and from an address it never used (fresh), while a stranger that has failed
+    /// is refused. A restart (a new limiter) changes none of that.
     #[test]
-    fn the_owners_address_skips_the_accounts_queue() {
-        let mut delays = LoginDelays::default();
-        let owner: IpAddr = "192.0.2.1".parse().unwrap();
-        let guesser: IpAddr = "198.51.100.7".parse().unwrap();
-        let t = Instant::now();
-        delays.succeeded("alice", owner);
-        for _ in 0..20 {
-            delays.failed("alice", guesser, t);
-            let _ = delays.attempt("alice", guesser, t, LONG);
+    fn guessers_on_many_addresses_cannot_lock_the_owner_out() {
+        for restarted in [false, true] {
+            let mut delays = LoginDelays::default();
+            let t = Instant::now();
+            let guessers = strangers_guess(&mut delays, 40, t);
+            let known = ip("192.0.2.1");
+            let phone = ip("2001:db8:aa:bb::7");
+            assert_eq!(
+                wait(delays.attempt("alice", known, true, t, LONG)),
+                Duration::ZERO,
+                "known address (restarted: {restarted})"
+            );
+            assert_eq!(
+                wait(delays.attempt("alice", phone, false, t, LONG)),
+                Duration::ZERO,
+                "new address (restarted: {restarted})"
+            );
+            assert!(matches!(
+                delays.attempt("alice", guessers[0], false, t, LONG),
+                Attempt::Refused(_)
+            ));
         }
+    }
+
+    /// The owner logging in does not speed up the strangers' queue: it stays spaced by their
+    /// failures.
+    #[test]
+    fn the_owners_login_leaves_the_strangers_queue_as_slow() {
+        let mut delays = LoginDelays::default();
+        let t = Instant::now();
+        let guessers = strangers_guess(&mut delays, 40, t);
+        let later = t + QUEUE_MAX * 10;
+        let owner = ip("192.0.2.1");
         assert_eq!(
-            wait(delays.attempt("alice", owner, t, LONG)),
+            wait(delays.attempt("alice", owner, true, later, LONG)),
             Duration::ZERO
         );
-        let stranger: IpAddr = "203.0.113.9".parse().unwrap();
+        delays.succeeded("alice", owner);
+        let first = wait(delays.attempt("alice", guessers[0], false, later, LONG));
+        let second = delays.attempt("alice", guessers[1], false, later, LONG);
+        assert_eq!(second, Attempt::Wait(first + MAX), "after {first:?}");
+    }
+
+    /// A fresh address gets one turn outside the queue; once it has failed it queues, until
+    /// its failure is forgotten.
+    #[test]
+    fn a_fresh_address_skips_the_queue_until_it_fails() {
+        let mut delays = LoginDelays::default();
+        let t = Instant::now();
+        strangers_guess(&mut delays, 40, t);
+        let newcomer = ip("203.0.113.9");
+        assert_eq!(
+            wait(delays.attempt("alice", newcomer, false, t, LONG)),
+            Duration::ZERO
+        );
+        delays.failed("alice", newcomer, t);
         assert!(matches!(
-            delays.attempt("alice", stranger, t, LONG),
+            delays.attempt("alice", newcomer, false, t, LONG),
             Attempt::Refused(_)
         ));
+        // Another account is another lane: only the address's own spacing applies.
+        assert_eq!(wait(delays.attempt("bob", newcomer, false, t, LONG)), BASE);
+        // A quarter of an hour later the failure is forgotten: a fresh turn again.
+        let forgiven = t + FORGET_AFTER + QUEUE_MAX * 4;
+        assert_eq!(
+            wait(delays.attempt("alice", newcomer, false, forgiven, LONG)),
+            Duration::ZERO
+        );
+    }
+
+    /// What the fresh lane costs, as the README says: over an hour, an attacker with `n`
+    /// addresses gets at most about `4n` checked guesses on one account (one per address per
+    /// quarter of an hour without a check) plus the account's shared queue (one per [`MAX`],
+    /// 240), whatever its addresses do. Simulated second by second: 50 addresses that wait out
+    /// the quarter hour between guesses, and 10 that hammer the queue every second.
+    #[test]
+    fn the_fresh_lane_gives_an_attacker_about_4n_plus_240_guesses_an_hour() {
+        let mut delays = LoginDelays::default();
+        let t0 = Instant::now();
+        let second = Duration::from_secs(1);
+        let patient: Vec<IpAddr> = (0..50).map(|i| ip(&format!("198.51.100.{i}"))).collect();
+        let hammering: Vec<IpAddr> = (0..10).map(|i| ip(&format!("203.0.113.{i}"))).collect();
+        // When each address's booked check happens (it fails), and when a patient one tries next.
+        let mut checks: Vec<(Instant, IpAddr)> = Vec::new();
+        let mut next_try: HashMap<IpAddr, Instant> =
+            patient.iter().chain(&hammering).map(|&a| (a, t0)).collect();
+        let mut checked = 0;
+        for s in 0..3600 {
+            let now = t0 + second * s;
+            checks.retain(|&(at, addr)| {
+                if at <= now {
+                    delays.failed("alice", addr, at);
+                    checked += 1;
+                }
+                at > now
+            });
+            for &addr in patient.iter().chain(&hammering) {
+                let busy = checks.iter().any(|&(_, a)| a == addr);
+                if busy || next_try[&addr] > now {
+                    continue;
+                }
+                if let Attempt::Wait(wait) = delays.attempt("alice", addr, false, now, LONG) {
+                    checks.push((now + wait, addr));
+                    if patient.contains(&addr) {
+                        next_try.insert(addr, now + wait + FORGET_AFTER + second);
+                    }
+                }
+            }
+        }
+        // A hammering address that the queue kept waiting a quarter of an hour is fresh again.
+        let fresh = 4 * (patient.len() + hammering.len());
+        let shared = (3600 / MAX.as_secs()) as usize;
+        assert!(checked >= 4 * patient.len() + shared - 5, "{checked}");
+        assert!(
+            checked <= fresh + shared + 5,
+            "{checked} > {fresh} + {shared}"
+        );
     }
 
     #[test]
     fn one_ipv6_64_is_one_address() {
         let mut delays = LoginDelays::default();
-        let a: IpAddr = "2001:db8:0:1::1".parse().unwrap();
-        let b: IpAddr = "2001:db8:0:1:ffff::2".parse().unwrap();
-        let c: IpAddr = "2001:db8:0:2::1".parse().unwrap();
+        let a = ip("2001:db8:0:1::1");
+        let b = ip("2001:db8:0:1:ffff::2");
+        let c = ip("2001:db8:0:2::1");
         let t = Instant::now();
         delays.failed("alice", a, t);
-        assert_eq!(wait(delays.attempt("bob", b, t, LONG)), BASE, "same /64");
         assert_eq!(
-            wait(delays.attempt("carol", c, t, LONG)),
+            wait(delays.attempt("bob", b, false, t, LONG)),
+            BASE,
+            "same /64"
+        );
+        assert_eq!(
+            wait(delays.attempt("carol", c, false, t, LONG)),
             Duration::ZERO,
             "another /64"
+        );
+        // And a failure from one address of a /64 burns the fresh lane of the whole /64.
+        assert_eq!(
+            delays.lane(&("alice".into(), group(b)), false, t),
+            Lane::Shared
         );
     }
 

@@ -39,7 +39,7 @@ use unicode_script::{Script, UnicodeScript};
 use unicode_security::{GeneralSecurityProfile, RestrictionLevel, RestrictionLevelDetection};
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
-use super::fold::{normalize, skeleton};
+use super::fold::{fold, normalize, skeleton};
 use super::NameError;
 
 /// How long a kind of name may be, and how it may start.
@@ -94,7 +94,10 @@ pub fn check(raw: &str, limits: &Limits) -> Result<String, NameError> {
     if name.chars().count() > limits.chars {
         return Err(NameError::TooLong);
     }
-    if let Some(c) = name.chars().find(|&c| !allowed(c)) {
+    // The folded form too: rooms are shown folded, and a few capitals fold to a letter that is
+    // not allowed (Georgian `Ⴭ` to `ⴭ`), which would make a name that cannot be typed back.
+    let folded = fold(&name);
+    if let Some(c) = name.chars().chain(folded.chars()).find(|&c| !allowed(c)) {
         return Err(NameError::BadChar(c));
     }
     if marks_piled(&name) {
@@ -246,7 +249,6 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::names::fold::fold;
 
     fn nick(raw: &str) -> Result<String, NameError> {
         check(raw, &NICK)
@@ -327,6 +329,7 @@ mod tests {
             ("ｏｌｅｎａ!", BadChar('!')),
             ("ℌello", BadChar('ℌ')),
             ("a·b", BadChar('·')),
+            ("\u{10cd}", BadChar('\u{2d2d}')),
             ("_x", BadStart),
             (".x", BadStart),
             ("\u{301}olena", BadStart),

@@ -4,7 +4,7 @@
 //! server far below `--max-clients`; keepalive is what eventually notices a peer that vanished
 //! without closing (a laptop lid, a dropped NAT entry).
 
-use std::io;
+use std::io::{self, Read as _, Write as _};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::Duration;
 
@@ -62,6 +62,29 @@ pub fn is_resource_exhaustion(e: &io::Error) -> bool {
         e.raw_os_error(),
         Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
     )
+}
+
+/// Writes a one-line reason to a refused connection and closes it. The socket is fresh, so the
+/// line fits its send buffer and the write does not block.
+pub fn refuse(mut stream: TcpStream, reason: &str) {
+    let _ = stream.set_nonblocking(true);
+    let _ = stream.write_all(format!("{reason}\n").as_bytes());
+    close_quietly(stream);
+}
+
+/// Closes a connection with a FIN, not a reset. Input that already arrived is read and dropped
+/// first: closing with unread input would reset the connection and could discard what was
+/// written before the client reads it.
+pub fn close_quietly(mut stream: TcpStream) {
+    let _ = stream.set_nonblocking(true);
+    let _ = stream.shutdown(std::net::Shutdown::Write);
+    let mut sink = [0u8; 1024];
+    for _ in 0..16 {
+        match stream.read(&mut sink) {
+            Ok(n) if n > 0 => {}
+            _ => break,
+        }
+    }
 }
 
 #[cfg(test)]

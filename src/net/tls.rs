@@ -29,8 +29,6 @@ use log::{debug, info, warn};
 use smol::future;
 use smol::{Async, Timer};
 
-use crate::protocol;
-
 /// A TLS connection as the session sees it. Boxed: the session keeps the stream it is given
 /// as well as the connection built from it for its whole life (an `async fn` holds its
 /// arguments), so inline the rustls connection state would be stored twice in every task.
@@ -45,6 +43,10 @@ const SEND_BUFFER_LIMIT: usize = 16 * 1024;
 /// The first byte of every TLS connection: a handshake record. Anything else is a client that
 /// does not speak TLS, which gets one plaintext line saying so rather than silence.
 const TLS_HANDSHAKE_RECORD: u8 = 0x16;
+
+/// The one plaintext line a client gets for speaking plaintext to a TLS port (before closing).
+pub const TLS_ONLY: &str =
+    "this port speaks TLS: connect with e.g. `openssl s_client -quiet -connect HOST:PORT`";
 
 /// Shortest interval between two `warn` lines about failed handshakes.
 const FAILURE_REPORT_EVERY: Duration = Duration::from_secs(60);
@@ -203,7 +205,7 @@ fn pem_error(what: &str, path: &Path, label: &str, e: pem::Error) -> String {
 /// the line at once, and closes the connection.
 fn say_tls_only(stream: Async<TcpStream>) {
     if let Ok(stream) = stream.into_inner() {
-        crate::net::server::refuse(stream, protocol::TLS_ONLY);
+        crate::net::socket::refuse(stream, TLS_ONLY);
     }
 }
 

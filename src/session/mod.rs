@@ -1,42 +1,49 @@
-//! The dialogue with one user, from greeting to goodbye.
+//! Session services: what every door's dialogue with one user needs, whatever its bytes.
 //!
-//! A session is one future on the executor. It asks for a name ([`register`]), replays the room's
-//! history ([`paging`]), then loops ([`chat`]): lines from the client become commands or messages
-//! for the hub, lines from its outbox go to the client. It is the only code that writes to its
-//! connection.
+//! A door (`src/door/`) owns its protocol: framing, prompts, escaping, its own words. What is the
+//! same for every door lives here, so the line door, the IRC door and the web door call it
+//! rather than copy it:
 //!
-//! It knows the wire only as [`Conn`] over some byte stream, so TCP and TLS users run the same
-//! session; it never reads or changes membership, which is the hub's alone.
+//! - [`login`]: a name's account and ban, the login limiter, password checks (Argon2id off the
+//!   executor), the rule that passwords cross only TLS or loopback, and new accounts (within
+//!   `--registrations-per-hour`).
+//! - [`enter`]: a name claimed cluster-wide and registered with the hub, or released; the checks
+//!   a rename passes before the hub sees it.
+//! - [`pump`]: outbox output written while the session waits for something else.
+//! - [`history`]: history pages streamed chunk by chunk, in a door's own format.
+//! - The line rate is `limits::ratelimit::Pace` (delayed, never dropped), kept from the name
+//!   prompt to the last line.
+//!
+//! Admission (per-address caps, the waiting queue, bans at accept) and shutdown are `net/`'s,
+//! before and around every door. This layer knows no door and no socket: it speaks to the hub,
+//! the storage and the cluster link, and writes through [`Output`].
 
-mod account;
-mod chat;
-pub mod command;
-mod paging;
-mod register;
-mod room;
+pub mod enter;
+pub mod history;
+pub mod login;
+pub mod pump;
 
-use std::net::SocketAddr;
+use std::future::Future;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
 
 use async_channel::{Receiver, Sender};
-use log::{debug, warn};
-use smol::{future, Timer};
 
 use crate::accounts::Accounts;
 use crate::config::Config;
-use crate::hub::outbox::{self, outbox, Inbox};
-use crate::hub::{Event, MemberId};
+use crate::hub::outbox::Budget;
+use crate::hub::Intent;
 use crate::limits::waiting::Place;
-use crate::names::Nick;
-use crate::protocol;
 use crate::storage::History;
-use crate::wire::conn::{Abandon, Conn, Stream};
+use crate::vocab::MemberId;
+use crate::wire::conn::{Conn, Stream};
 
-/// What every session shares.
-pub struct Shared {
+/// What every session shares, whatever its door.
+pub struct Services {
     pub config: Config,
-    pub hub: Sender<Event>,
+    pub hub: Sender<Intent>,
     pub history: History,
     /// Closed when the server starts shutting down.
     pub stopping: Receiver<()>,
@@ -44,173 +51,61 @@ pub struct Shared {
     pub cluster: Option<crate::cluster::Link>,
     pub accounts: Accounts,
     /// What every outbox counts against (`--outbox-total-bytes`).
-    pub output_budget: Arc<outbox::Budget>,
+    pub output_budget: Arc<Budget>,
 }
 
-/// What a session knows about its user beyond the name.
-pub(crate) struct Me {
-    /// Passwords may cross this connection: TLS, or loopback (see `net/server.rs`).
+/// One admitted connection, as `net/` hands it to a door.
+pub struct Accepted {
+    /// The member id it registers under, unique for this run of the server.
+    pub id: MemberId,
+    pub peer: SocketAddr,
+    /// When a name must have been chosen by (set at accept, so a TLS handshake counts).
+    pub deadline: Instant,
+    /// Whether passwords may cross this connection: TLS, or a loopback peer.
     pub secure: bool,
-    /// The account logged in to or registered (lower case).
-    pub account: Option<Arc<str>>,
+    /// Its place among the connections waiting for a name; dropped once registered.
+    pub place: Place,
 }
 
-/// How a session ended.
-enum End {
-    /// The client closed the connection or it broke.
-    Gone,
-    Quit(Option<String>),
-    /// The server closed the outbox: shutting down.
-    Closed,
-}
-
-/// Why registration did not complete.
-enum Refusal {
-    Timeout,
-    /// Evicted to make room for a newcomer: too many connections were waiting for a name.
-    Evicted,
-    /// The third wrong password on this connection.
-    TooManyFailures,
-    ShuttingDown,
-    Gone,
-}
-
-/// A blocked write gives up once the hub has kicked this session.
-struct Kicked(Arc<outbox::Shared>);
-
-impl Abandon for Kicked {
-    fn abandoned(&self) -> bool {
-        self.0.kicked()
+impl Accepted {
+    /// The client's address as every per-address limit and ban sees it.
+    pub fn ip(&self) -> IpAddr {
+        self.peer.ip().to_canonical()
     }
 }
 
-/// Runs one connection to the end. Errors are the client's business and end only this session.
-/// A name must be chosen by `deadline`, which the caller sets at accept so that a TLS handshake
-/// counts against it. Until registered, the connection holds `place` among those waiting for a
-/// name, and gives up if evicted from it; registering gives the place back.
-///
-/// `secure` says whether passwords may cross this connection: true for TLS, and for loopback
-/// peers of plaintext TCP.
-pub async fn run<S: Stream>(
-    stream: S,
-    peer: SocketAddr,
-    id: MemberId,
-    shared: Arc<Shared>,
-    deadline: Instant,
-    secure: bool,
-    place: Place,
-) {
-    let config = &shared.config;
-    let mut conn = Conn::new(stream, peer, config.max_line);
-    let (outbox, inbox) = outbox(config.outbox_bytes, shared.output_budget.clone());
-
-    // Boxed, like the other phases a session passes through once, so that the task's own state
-    // is only as large as the chat loop needs: that is what an idle user costs.
-    let registered = Box::pin(future::or(
-        future::or(
-            register::register(&mut conn, &shared, id, &outbox, secure, deadline),
-            async {
-                Timer::at(deadline).await;
-                Err(Refusal::Timeout)
-            },
-        ),
-        future::or(
-            async {
-                let _ = shared.stopping.recv().await;
-                Err(Refusal::ShuttingDown)
-            },
-            async {
-                place.evicted().await;
-                Err(Refusal::Evicted)
-            },
-        ),
-    ))
-    .await;
-    // Registered or not, this connection no longer waits for a name.
-    drop(place);
-    let (nick, joined, mut me) = match registered {
-        Ok(done) => done,
-        Err(refusal) => {
-            Box::pin(refused(conn, &shared, id, refusal)).await;
-            return;
-        }
-    };
-
-    // From here only the hub holds the sending side, so if the hub ever goes away the inbox
-    // closes and this session ends in order.
-    drop(outbox);
-    conn.watch(Arc::new(Kicked(inbox.state())));
-    let end = chat::chat(&mut conn, &shared, id, &nick, &mut me, joined, &inbox).await;
-    Box::pin(farewell(conn, &shared, id, &nick, &inbox, end)).await;
+/// Why a connection was refused at accept, for its door to say (or, on a TLS port, for nobody:
+/// the connection is closed without a word).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TurnedAway {
+    /// The address is banned (until then, `None`: until lifted).
+    Banned {
+        expires_ms: Option<i64>,
+        reason: Option<String>,
+    },
+    /// `--connects-per-minute` connections from this address in the last minute.
+    TooManyConnects(u32),
+    /// `--max-per-ip` connections from this address already.
+    TooManyFromAddress(usize),
+    /// `--max-clients`, every one with a name.
+    Full,
 }
 
-// The two ends of a session below are boxed, like registration: an idle session waits in the
-// chat loop, and its task need not be sized for the awaits that only its end makes.
-
-/// Tells a connection that did not register why, and closes it.
-async fn refused<S: Stream>(mut conn: Conn<S>, shared: &Shared, id: MemberId, refusal: Refusal) {
-    let peer = conn.peer;
-    match refusal {
-        Refusal::Timeout => {
-            let secs = shared.config.register_timeout.as_secs();
-            crate::log_throttled!(
-                log::Level::Warn,
-                "no name in time",
-                "{peer}: no name within {secs} s, disconnecting"
-            );
-            conn.try_last_words(&protocol::no_name_in_time(secs)).await;
-        }
-        Refusal::Evicted => {
-            crate::limits::waiting::log_eviction(peer);
-            // The hub may have taken a name for this connection just as it was evicted.
-            let _ = shared.hub.send(Event::Leave { id, reason: None }).await;
-            conn.try_last_words(protocol::EVICTED_WAITING).await;
-            // Closed at once, without the goodbye's linger: a flood evicts as fast as it
-            // connects, and each evicted connection must give its descriptor back now.
-            // A silent client has sent nothing unread, so the close does not reset the
-            // connection and the line arrives.
-            return;
-        }
-        Refusal::ShuttingDown => conn.try_last_words(protocol::SHUTTING_DOWN).await,
-        Refusal::TooManyFailures => {
-            warn!("{peer}: too many wrong passwords, disconnecting");
-            conn.queue(protocol::TOO_MANY_FAILURES);
-        }
-        Refusal::Gone => {
-            debug!("{peer}: left before choosing a name");
-            return;
-        }
-    }
-    Box::pin(conn.close()).await;
+/// Where a session's output goes: bytes queued, then written with one call. A door's
+/// connection implements it; the services write through it.
+pub trait Output {
+    /// Adds bytes that are whole lines (or frames) in the door's own encoding.
+    fn queue_owned(&mut self, bytes: Vec<u8>);
+    /// Writes everything queued.
+    fn flush(&mut self) -> impl Future<Output = io::Result<()>> + Send;
 }
 
-/// Ends a registered session: its goodbye, the hub told, the connection closed.
-async fn farewell<S: Stream>(
-    mut conn: Conn<S>,
-    shared: &Shared,
-    id: MemberId,
-    nick: &Nick,
-    inbox: &Inbox,
-    end: End,
-) {
-    let peer = conn.peer;
-    // A connection that broke gets no goodbye; any other end is closed gracefully.
-    let orderly = !matches!(end, End::Gone);
-    if inbox.was_kicked() {
-        // The hub has already removed this user and told the room.
-        conn.try_last_words(protocol::TOO_SLOW).await;
-        return;
+impl<S: Stream> Output for Conn<S> {
+    fn queue_owned(&mut self, bytes: Vec<u8>) {
+        Conn::queue_owned(self, bytes);
     }
-    let reason = match end {
-        End::Gone | End::Closed => None,
-        End::Quit(reason) => {
-            conn.queue(protocol::BYE);
-            reason
-        }
-    };
-    let _ = shared.hub.send(Event::Leave { id, reason }).await;
-    if orderly {
-        Box::pin(conn.close()).await;
+
+    fn flush(&mut self) -> impl Future<Output = io::Result<()>> + Send {
+        Conn::flush(self)
     }
-    debug!("{peer}: session of {nick} ended");
 }

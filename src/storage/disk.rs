@@ -7,7 +7,8 @@
 //! - the search index's step over the rows committed since the last one;
 //! - a checkpoint once the WAL has grown past [`CHECKPOINT_PAGES`]. SQLite's own autocheckpoint
 //!   would run it inside a commit, and that commit's lines would wait for it (two more fsyncs);
-//! - retention's step, when one is due (`retention` decides when).
+//! - retention's step, when one is due (`retention` decides when); also between the retries of
+//!   a commit that failed on a full disk, since a step frees the pages the batch needs.
 
 use std::ffi::c_int;
 use std::sync::atomic::{AtomicI32, Ordering};
@@ -131,13 +132,28 @@ impl Disk for SqliteDisk {
                     &*r.sender,
                     &*r.body,
                     &*r.room,
-                    r.kind.as_sql(),
+                    r.kind.as_str(),
                     r.log.as_ref().map(|l| &*l.stream_id),
                     r.log.as_ref().map(|l| l.seq),
                 ])?;
             }
         }
         tx.commit()
+    }
+
+    fn refused(&mut self, e: &rusqlite::Error, stored: u64) {
+        // The file is full: the batch waits, but retention need not (a step frees more pages
+        // than it needs, so it runs in a full file, and what it frees the batch can use).
+        // Otherwise a full disk would stop the one thing that can make room, for as long as
+        // chat is paused.
+        if e.sqlite_error_code() != Some(rusqlite::ErrorCode::DiskFull) {
+            return;
+        }
+        if let Some(retention) = self.retention.as_mut() {
+            if Instant::now() >= retention.next(stored) {
+                retention.step(&mut self.conn, stored);
+            }
+        }
     }
 
     fn settled(&mut self, through: i64) {

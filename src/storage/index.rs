@@ -14,7 +14,7 @@
 //! transaction, so a crash between a commit and its step loses nothing and doubles nothing: the
 //! rows past the mark are indexed when the server opens the file again ([`catch_up`]). Every
 //! other connection (the sqlite3 shell, the bench's fill-db without its own indexing) has the
-//! schema's triggers, which keep the mark true too (migration 0010).
+//! schema's triggers, which keep the mark true too (migration 0011).
 //!
 //! The writer's connection has triggers off: [`remove`] checks which way the connection works, so
 //! a connection with triggers on is never unindexed twice (for an external-content FTS5 table, a

@@ -4,7 +4,8 @@
 //! This is the only module that speaks SQL. No SQLite call runs on an executor thread: writes go
 //! through a channel to a dedicated thread ([`writer`]) that commits in batches, as soon as the
 //! previous batch is on disk, and a second thread ([`sync`]) makes each commit durable and
-//! publishes it; reads run on a small fixed pool of reader threads ([`readers`]). Between
+//! publishes it; reads run on a small fixed pool of reader threads ([`readers`]), with searches
+//! on a thread of their own so that no number of searches delays a join's replay. Between
 //! commits the writer indexes what it committed for search ([`index`]) and removes history
 //! older than `--retention` ([`retention`]). [`file`] works on the file as a whole for the
 //! command line: backup, check, compact.
@@ -34,7 +35,9 @@ use event_listener::Event;
 use log::{error, info};
 use smol::future;
 
+use crate::metrics::WriterStats;
 use crate::names::RoomName;
+use crate::vocab::Kind;
 use readers::ReadJob;
 use writer::WriterMsg;
 
@@ -55,31 +58,12 @@ const QUEUE: usize = 8 * 1024;
 /// Not configurable.
 const SEARCH_WAITS_FOR_INDEX: Duration = Duration::from_secs(1);
 
-/// What a line was: a plain message or a `/me` action.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    Message,
-    Action,
-}
-
-impl Kind {
-    /// The `kind` column's text.
-    pub fn as_sql(self) -> &'static str {
-        match self {
-            Kind::Message => "message",
-            Kind::Action => "action",
-        }
-    }
-
-    /// Reads the `kind` column; anything unknown shows as a message.
-    pub fn from_sql(text: &str) -> Kind {
-        if text == "action" {
-            Kind::Action
-        } else {
-            Kind::Message
-        }
-    }
-}
+/// Searches that may wait for the search thread; past them a search is refused as busy at once.
+/// A session waits for its search before reading its next line, so this is also how many
+/// searching users are served in turn before the next is told to try again. Normal searches
+/// take a millisecond, so the queue only fills when many users search for costly things at
+/// once (each bounded by `search::BUDGET`). Not configurable.
+const SEARCH_QUEUE: usize = 32;
 
 /// One line of public history, as the hub relayed it.
 #[derive(Debug, Clone)]
@@ -93,6 +77,21 @@ pub struct Record {
     /// Where the line sits in the cluster log, in cluster mode; `None` on a single node.
     pub log: Option<LogPos>,
 }
+
+/// One stored line as a replay reads it, for a door's [`Format`].
+#[derive(Debug, Clone, Copy)]
+pub struct Row<'a> {
+    pub id: i64,
+    /// `YYYY-MM-DD HH:MM:SS.SSS`, UTC, as stored.
+    pub sent_at: &'a str,
+    pub sender: &'a str,
+    pub kind: Kind,
+    pub body: &'a str,
+}
+
+/// Appends one row as a door shows history. It runs on a reader thread, beside the query, so a
+/// replay costs the executor no formatting.
+pub type Format = fn(&Row<'_>, &mut Vec<u8>);
 
 /// A position in the cluster log, stored beside each row a cluster node writes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -125,6 +124,12 @@ pub enum StorageError {
     ReadersGone,
     #[error("cannot open the write-ahead log for syncing: {0}")]
     Wal(String),
+    /// [`SEARCH_QUEUE`] searches are already waiting.
+    #[error("too many searches are waiting")]
+    SearchBusy,
+    /// The search read more of the index than one search may (`search::BUDGET`).
+    #[error("the search would read too much of the index")]
+    SearchTooCostly,
 }
 
 /// An error opening the database, with the path it concerns.
@@ -197,7 +202,11 @@ pub struct History {
     /// Holds a token after each commit (a bounded(1) channel: one token stands for any number
     /// of commits), so the hub can sleep until there is something new to relay.
     commits: Receiver<()>,
+    /// Replays and `/history` pages, for the reader pool.
     reads: Sender<ReadJob>,
+    /// Searches, for the search thread: a queue of their own, bounded, so that searches wait
+    /// for each other and never for, or in front of, a replay.
+    searches: Sender<ReadJob>,
 }
 
 /// How the history is kept: [`History::open_with`]'s settings.
@@ -215,6 +224,8 @@ pub struct Settings {
     /// Testing only: retention's clock runs this far ahead of the real one, so a test can age
     /// messages without waiting (`--test-retention-ahead`).
     pub retention_ahead: Duration,
+    /// Where the writer thread reports its commits (the metrics).
+    pub stats: WriterStats,
 }
 
 impl History {
@@ -243,6 +254,7 @@ impl History {
             max_pages,
             retention,
             retention_ahead,
+            stats,
         } = settings;
         let err = |source| OpenError {
             path: path.to_owned(),
@@ -276,7 +288,8 @@ impl History {
                 // One token stands for any number of commits: a full channel is fine.
                 let _ = commit_tx.try_send(());
             };
-            sync::Syncer::start(Box::new(move || wal.sync()), Box::new(publish))
+            let fsync = Box::new(move || wal.sync());
+            sync::Syncer::start(fsync, Box::new(publish), stats.clone())
                 .map_err(|e| err(StorageError::Thread(e)))?
         };
         let retention = retention.map(|policy| {
@@ -287,7 +300,8 @@ impl History {
         let thread = std::thread::Builder::new()
             .name("history-writer".into())
             .spawn(move || {
-                writer::writer_loop(disk, rx, syncer, writer::Delay::sleeping(commit_window))
+                let delay = writer::Delay::sleeping(commit_window);
+                writer::writer_loop(disk, rx, syncer, delay, &stats)
             })
             .map_err(|e| err(StorageError::Thread(e)))?;
         let (reads, jobs) = async_channel::unbounded();
@@ -299,11 +313,20 @@ impl History {
                 .spawn(move || readers::reader_loop(&path, &jobs))
                 .map_err(|e| err(StorageError::Thread(e)))?;
         }
+        let (searches, search_jobs) = async_channel::bounded(SEARCH_QUEUE);
+        {
+            let path = path.to_owned();
+            std::thread::Builder::new()
+                .name("history-search".into())
+                .spawn(move || readers::reader_loop(&path, &search_jobs))
+                .map_err(|e| err(StorageError::Thread(e)))?;
+        }
         let history = History {
             tx: tx.clone(),
             progress,
             commits,
             reads,
+            searches,
         };
         let writer = HistoryWriter {
             tx,
@@ -375,49 +398,63 @@ impl History {
         .await
     }
 
-    /// Up to `max` messages of `room` with ids in `from..before`, oldest first, formatted for a
-    /// client. A page is streamed as a sequence of these, each asked for once the previous one
-    /// is written, so a client that does not read holds at most one chunk in server memory.
+    /// Up to `max` messages of `room` with ids in `from..before`, oldest first, each formatted
+    /// by `format`. A page is streamed as a sequence of these, each asked for once the previous
+    /// one is written, so a client that does not read holds at most one chunk in server memory.
     pub async fn rows(
         &self,
         room: &RoomName,
-        from: i64,
-        before: i64,
+        (from, before): (i64, i64),
         max: u32,
+        format: Format,
     ) -> Result<Rows, StorageError> {
         self.ask(|reply| ReadJob::Rows {
             room: room.shared(),
             from,
             before,
             max,
+            format,
             reply,
         })
         .await
     }
 
     /// Up to `limit` messages of `room` below id `before` that match `query`, newest first,
-    /// formatted for a client. The index trails the commits by a step: the search first waits
-    /// for it to cover every line committed so far (at most [`SEARCH_WAITS_FOR_INDEX`]), so it
-    /// finds every line the room has seen; and it stops at the newest durable line, so it never
-    /// shows one a power cut could still take back.
+    /// each formatted by `format`. The index trails the commits by a step: the search first
+    /// waits for it to cover every line committed so far (at most [`SEARCH_WAITS_FOR_INDEX`]),
+    /// so it finds every line the room has seen; and it stops at the newest durable line, so it
+    /// never shows one a power cut could still take back. Runs on the search thread:
+    /// [`StorageError::SearchBusy`] when too many searches wait for it,
+    /// [`StorageError::SearchTooCostly`] when this one would read more of the index than a
+    /// search may.
     pub async fn search(
         &self,
-        room: &RoomName,
-        query: &SearchQuery,
+        (room, query): (&RoomName, &SearchQuery),
         before: i64,
         limit: u32,
+        format: Format,
     ) -> Result<Hits, StorageError> {
         let committed = self.committed();
         self.progress.index_covers(committed).await;
         let before = before.min(committed.saturating_add(1));
-        self.ask(|reply| ReadJob::Search {
+        let (reply, answer) = async_channel::bounded(1);
+        let job = ReadJob::Search {
             room: room.shared(),
             query: query.clone(),
             before,
             limit,
+            format,
             reply,
-        })
-        .await
+        };
+        match self.searches.try_send(job) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => return Err(StorageError::SearchBusy),
+            Err(TrySendError::Closed(_)) => error!("the history search thread is gone"),
+        }
+        answer
+            .recv()
+            .await
+            .unwrap_or(Err(StorageError::ReadersGone))
     }
 
     /// Hands a reader thread the job built around a reply channel, and waits for the answer.
@@ -458,7 +495,7 @@ mod tests {
 
     fn search(history: &History, text: &str) -> Hits {
         let query = SearchQuery::parse(text).unwrap();
-        smol::block_on(history.search(&RoomName::lobby(), &query, i64::MAX, 20)).unwrap()
+        smol::block_on(history.search((&RoomName::lobby(), &query), i64::MAX, 20, |_, _| {})).unwrap()
     }
 
     /// A line is found by a search as soon as it is committed: the search waits for the index
@@ -513,5 +550,55 @@ mod tests {
             [],
         )
         .expect("every row indexed exactly once");
+    }
+
+    /// Searches wait for each other on a thread of their own, never in front of a replay: with
+    /// the search thread busy and its queue full, a page of history is still read at once, and
+    /// one more search is refused as busy rather than queued behind the others.
+    #[test]
+    fn searches_never_hold_up_replays() {
+        let dir = tempfile::tempdir().unwrap();
+        let (history, writer, _) =
+            History::open(&dir.path().join("chat.db"), Duration::ZERO).unwrap();
+        let lobby = RoomName::lobby();
+        let query = SearchQuery::parse("hello").unwrap();
+        let (release, held) = async_channel::bounded::<()>(1);
+        // The first keeps the search thread busy; the rest fill its queue.
+        for _ in 0..=SEARCH_QUEUE {
+            history
+                .searches
+                .send_blocking(ReadJob::Hold(held.clone()))
+                .unwrap();
+        }
+        smol::block_on(async {
+            let span = smol::future::or(
+                async { Some(history.span(&lobby, i64::MAX, 20).await) },
+                async {
+                    smol::Timer::after(Duration::from_secs(60)).await;
+                    None
+                },
+            )
+            .await
+            .expect("a replay waited behind searches");
+            assert_eq!(span.unwrap().count, 0);
+            assert!(matches!(
+                history
+                    .search((&lobby, &query), i64::MAX, 20, |_, _| {})
+                    .await,
+                Err(StorageError::SearchBusy)
+            ));
+            // Released, the thread drains its queue; then there is room again.
+            drop(release);
+            while !history.searches.is_empty() {
+                std::thread::yield_now();
+            }
+            let hits = history
+                .search((&lobby, &query), i64::MAX, 20, |_, _| {})
+                .await
+                .unwrap();
+            assert_eq!(hits.count, 0);
+        });
+        drop(history);
+        writer.close();
     }
 }

@@ -1,8 +1,10 @@
-//! Replay reads: a small fixed pool of threads, each with its own read-only connection.
+//! Replay and search reads: threads that each own a read-only connection and serve a queue of
+//! jobs. The history runs two queues on them: replays and `/history` pages on a pool of
+//! [`READERS`], searches on a thread of their own.
 //!
 //! WAL lets them read while the writer writes. A fixed pool (rather than the blocking pool)
-//! bounds threads and connections under a join storm. Rows leave here already formatted by
-//! [`crate::protocol::replayed`], the same function family that formats live lines.
+//! bounds threads and connections under a join storm. Rows leave here already formatted, by the
+//! [`Format`] the door asking for them gave, so a replay costs the executor no formatting.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -14,8 +16,8 @@ use rusqlite::{params, Connection, OpenFlags};
 
 use super::query::SearchQuery;
 use super::search::{self, Hits};
-use super::{Kind, StorageError};
-use crate::protocol;
+use super::{Format, Row, StorageError};
+use crate::vocab::Kind;
 
 /// Reader threads, each with one read-only connection. A replay of a thousand rows from an index
 /// takes about a millisecond, so two keep up with thousands of joins per second.
@@ -54,6 +56,7 @@ pub(super) enum ReadJob {
         from: i64,
         before: i64,
         max: u32,
+        format: Format,
         reply: Sender<Result<Rows, StorageError>>,
     },
     Search {
@@ -61,8 +64,12 @@ pub(super) enum ReadJob {
         query: SearchQuery,
         before: i64,
         limit: u32,
+        format: Format,
         reply: Sender<Result<Hits, StorageError>>,
     },
+    /// Tests only: keeps a thread busy until every sender of the channel is gone.
+    #[cfg(test)]
+    Hold(Receiver<()>),
 }
 
 impl ReadJob {
@@ -77,6 +84,8 @@ impl ReadJob {
             ReadJob::Search { reply, .. } => {
                 let _ = reply.try_send(Err(e));
             }
+            #[cfg(test)]
+            ReadJob::Hold(_) => {}
         }
     }
 }
@@ -86,7 +95,7 @@ impl ReadJob {
 pub(super) fn reader_loop(path: &Path, jobs: &Receiver<ReadJob>) {
     let mut conn: Option<Connection> = None;
     while let Ok(job) = jobs.recv_blocking() {
-        let c = match conn.take() {
+        let mut c = match conn.take() {
             Some(c) => c,
             None => match open_reader(path) {
                 Ok(c) => c,
@@ -113,9 +122,11 @@ pub(super) fn reader_loop(path: &Path, jobs: &Receiver<ReadJob>) {
                 from,
                 before,
                 max,
+                format,
                 reply,
             } => {
-                let result = read_rows(&c, &room, from, before, max).map_err(StorageError::from);
+                let result =
+                    read_rows(&c, &room, from, before, max, format).map_err(StorageError::from);
                 let ok = result.is_ok();
                 let _ = reply.try_send(result);
                 ok
@@ -125,13 +136,19 @@ pub(super) fn reader_loop(path: &Path, jobs: &Receiver<ReadJob>) {
                 query,
                 before,
                 limit,
+                format,
                 reply,
             } => {
-                let result =
-                    search::read_hits(&c, &room, &query, before, limit).map_err(StorageError::from);
-                let ok = result.is_ok();
+                let result = search::read_hits(&mut c, (&room, &query), before, limit, format);
+                // A search stopped for its cost leaves the connection as good as before.
+                let ok = matches!(result, Ok(_) | Err(StorageError::SearchTooCostly));
                 let _ = reply.try_send(result);
                 ok
+            }
+            #[cfg(test)]
+            ReadJob::Hold(release) => {
+                let _ = release.recv_blocking();
+                true
             }
         };
         if ok {
@@ -180,6 +197,29 @@ pub(super) fn removed_after(conn: &Connection, room: &str) -> rusqlite::Result<O
     }
 }
 
+/// Formats a row selected as `id, sent_at, sender, kind, body` with `format`, appending it to
+/// `out`; returns its id.
+pub(super) fn format_row(
+    row: &rusqlite::Row<'_>,
+    format: Format,
+    out: &mut Vec<u8>,
+) -> rusqlite::Result<i64> {
+    let id: i64 = row.get(0)?;
+    let sent_at: String = row.get(1)?;
+    let sender: String = row.get(2)?;
+    let kind: String = row.get(3)?;
+    let body: String = row.get(4)?;
+    let row = Row {
+        id,
+        sent_at: &sent_at,
+        sender: &sender,
+        kind: Kind::from_word(&kind),
+        body: &body,
+    };
+    format(&row, out);
+    Ok(id)
+}
+
 /// Reads and formats one chunk of a page, walking `(room, id)` forwards from `from`.
 fn read_rows(
     conn: &Connection,
@@ -187,6 +227,7 @@ fn read_rows(
     from: i64,
     before: i64,
     max: u32,
+    format: Format,
 ) -> rusqlite::Result<Rows> {
     let started = Instant::now();
     let mut stmt = conn.prepare_cached(
@@ -200,20 +241,8 @@ fn read_rows(
         last: None,
     };
     while let Some(row) = rows.next()? {
-        let id: i64 = row.get(0)?;
-        let sent_at: String = row.get(1)?;
-        let sender: String = row.get(2)?;
-        let kind: String = row.get(3)?;
-        let body: String = row.get(4)?;
-        chunk.last = Some(id);
+        chunk.last = Some(format_row(row, format, &mut chunk.text)?);
         chunk.count += 1;
-        protocol::replayed(
-            &mut chunk.text,
-            &sent_at,
-            Kind::from_sql(&kind),
-            &sender,
-            &body,
-        );
     }
     debug!(
         "read {} history lines of {room} in {} us",
@@ -281,7 +310,20 @@ mod tests {
         );
     }
 
-    /// Rows come oldest first, formatted as replayed lines, chunked by `max`.
+    /// A door's format, for the test: the stored fields as they come.
+    fn fields(row: &Row<'_>, out: &mut Vec<u8>) {
+        let line = format!(
+            "{} {} {} {}: {}\n",
+            row.id,
+            &row.sent_at[..19],
+            row.kind.as_str(),
+            row.sender,
+            row.body
+        );
+        out.extend_from_slice(line.as_bytes());
+    }
+
+    /// Rows come oldest first, each formatted by the caller's format, chunked by `max`.
     #[test]
     fn rows_are_formatted_and_chunked() {
         let (_dir, conn) = db(&[
@@ -289,14 +331,14 @@ mod tests {
             (2, "lobby", "action", "waves"),
             (3, "lobby", "message", "c"),
         ]);
-        let chunk = read_rows(&conn, "lobby", 1, 4, 2).unwrap();
+        let chunk = read_rows(&conn, "lobby", 1, 4, 2, fields).unwrap();
         assert_eq!(chunk.count, 2);
         assert_eq!(chunk.last, Some(2));
         assert_eq!(
             String::from_utf8(chunk.text).unwrap(),
-            "[2026-11-27 16:40:17] bob: a\n[2026-11-27 16:40:17] * bob waves\n"
+            "1 2026-11-27 16:40:17 message bob: a\n2 2026-11-27 16:40:17 action bob: waves\n"
         );
-        let rest = read_rows(&conn, "lobby", 3, 4, 2).unwrap();
+        let rest = read_rows(&conn, "lobby", 3, 4, 2, fields).unwrap();
         assert_eq!(rest.count, 1);
     }
 }

@@ -52,8 +52,12 @@ const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("../../migrations/0009_search_and_retention.sql"),
     ),
     (
-        "0010_search_index_mark",
-        include_str!("../../migrations/0010_search_index_mark.sql"),
+        "0010_account_addresses",
+        include_str!("../../migrations/0010_account_addresses.sql"),
+    ),
+    (
+        "0011_search_index_mark",
+        include_str!("../../migrations/0011_search_index_mark.sql"),
     ),
 ];
 

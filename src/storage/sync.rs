@@ -30,6 +30,7 @@ use rusqlite::Connection;
 
 use super::retry::Retry;
 use super::StorageError;
+use crate::metrics::WriterStats;
 
 /// What the writer hands over after a commit.
 #[derive(Debug, Default)]
@@ -41,6 +42,9 @@ pub(super) struct Job {
     pub written: bool,
     /// Lines in it: counted lost if the fsync never succeeds (only possible at shutdown).
     pub lines: u64,
+    /// When its commit began: the commit latency the metrics show runs from then to the end of
+    /// the fsync, which is what a line waits for before it is relayed.
+    pub began: Option<Instant>,
     /// Answered once everything before them is durable.
     pub barriers: Vec<Sender<()>>,
 }
@@ -78,8 +82,13 @@ fn lock(shared: &Shared) -> MutexGuard<'_, State> {
 }
 
 impl Syncer {
-    /// Starts the thread.
-    pub(super) fn start(fsync: Fsync, publish: Publish) -> io::Result<Syncer> {
+    /// Starts the thread, which reports each durable commit (and each failed fsync) to
+    /// `metrics`.
+    pub(super) fn start(
+        fsync: Fsync,
+        publish: Publish,
+        metrics: WriterStats,
+    ) -> io::Result<Syncer> {
         let shared = Arc::new(Shared {
             state: Mutex::new(State::default()),
             changed: Condvar::new(),
@@ -88,7 +97,7 @@ impl Syncer {
             let shared = shared.clone();
             std::thread::Builder::new()
                 .name("history-sync".into())
-                .spawn(move || run(&shared, fsync, publish))?
+                .spawn(move || run(&shared, fsync, publish, &metrics))?
         };
         Ok(Syncer {
             shared,
@@ -136,7 +145,7 @@ impl Syncer {
 }
 
 /// The thread: one job at a time, fsync, publish, answer the barriers.
-fn run(shared: &Shared, mut fsync: Fsync, mut publish: Publish) -> u64 {
+fn run(shared: &Shared, mut fsync: Fsync, mut publish: Publish, metrics: &WriterStats) -> u64 {
     let mut lost = 0;
     let mut give_up_at: Option<Instant> = None;
     loop {
@@ -163,13 +172,23 @@ fn run(shared: &Shared, mut fsync: Fsync, mut publish: Publish) -> u64 {
                 closing: &|| lock(shared).closed,
                 give_up_at: &mut give_up_at,
             }
-            .run(&mut fsync);
+            .run(|| {
+                let result = fsync();
+                if result.is_err() {
+                    metrics.failed();
+                }
+                result
+            });
         if durable {
+            if let (true, Some(began)) = (job.written, job.began) {
+                metrics.committed(job.lines as usize, began.elapsed());
+            }
             if let Some(through) = job.through {
                 publish(through);
             }
         } else {
             lost += job.lines;
+            metrics.lost(job.lines as usize);
         }
         for barrier in job.barriers {
             let _ = barrier.try_send(());
@@ -235,6 +254,7 @@ mod tests {
                 Ok(())
             }),
             Box::new(move |id| published_tx.send(id).unwrap()),
+            WriterStats::default(),
         )
         .unwrap();
         let (barrier, answered) = async_channel::bounded(1);
@@ -243,6 +263,7 @@ mod tests {
             written: true,
             lines: 3,
             barriers: vec![barrier],
+            began: None,
         });
         started.recv().unwrap();
         assert!(published.try_recv().is_err(), "published before the fsync");
@@ -273,6 +294,7 @@ mod tests {
                 Err(io::Error::other("EIO"))
             }),
             Box::new(move |id| published_tx.send(id).unwrap()),
+            WriterStats::default(),
         )
         .unwrap();
         syncer.submit(Job {
@@ -280,6 +302,7 @@ mod tests {
             written: true,
             lines: 1,
             barriers: Vec::new(),
+            began: None,
         });
         assert_eq!(published.recv().unwrap(), 1);
         assert_eq!(syncer.close(), 0);

@@ -14,7 +14,8 @@
 //! waits for ([`Disk::between`]): indexing the committed lines for search, checkpoints, and
 //! retention's steps. A failed commit is retried, never dropped (`retry`); the hub relays only
 //! what the syncer published, so while commits fail, chat pauses instead of relaying lines that
-//! are not stored.
+//! are not stored. On a full disk, retention's steps go on between the retries
+//! ([`Disk::refused`]), since a step makes room.
 //!
 //! It must not know about sessions or the hub, nor SQL: it sees records and barriers, and hands
 //! batches to a [`Disk`].
@@ -29,6 +30,7 @@ use smol::future;
 use super::retry::Retry;
 use super::sync::{Job, Syncer};
 use super::Record;
+use crate::metrics::WriterStats;
 
 /// Most rows in one transaction: past a few thousand, a bigger batch saves nothing measurable.
 pub(super) const MAX_BATCH: usize = 4096;
@@ -45,6 +47,9 @@ pub(super) trait Disk {
     /// Writes a batch in one transaction without waiting for the disk: visible at once, durable
     /// once the syncer's next fsync returns.
     fn write(&mut self, batch: &[Record]) -> rusqlite::Result<()>;
+    /// A write failed with `e` and will be retried (unless `e` is permanent): on a full disk,
+    /// retention may step now, since what it removes makes the room the batch needs.
+    fn refused(&mut self, e: &rusqlite::Error, stored: u64);
     /// Every id up to `through` is settled: written, or refused for good.
     fn settled(&mut self, through: i64);
     /// Work no line waits for, run after each commit while its fsync is in flight, and when
@@ -118,6 +123,7 @@ pub(super) fn writer_loop<D: Disk>(
     rx: Receiver<WriterMsg>,
     syncer: Syncer,
     mut delay: Delay,
+    metrics: &WriterStats,
 ) -> Stats {
     let mut batch: Vec<Record> = Vec::with_capacity(MAX_BATCH);
     let mut stats = Stats::default();
@@ -147,11 +153,19 @@ pub(super) fn writer_loop<D: Disk>(
         let closed = gather(&rx, first, &mut batch, &mut job.barriers);
         if let Some(last) = batch.last().map(|r| r.id) {
             let lines = batch.len() as u64;
-            job.written = commit_with_retry(&mut disk, &batch, &rx, &mut give_up_at);
+            job.began = Some(Instant::now());
+            let retry = Attempts {
+                rx: &rx,
+                give_up_at: &mut give_up_at,
+                stored: stats.lines,
+                metrics,
+            };
+            job.written = commit_with_retry(&mut disk, &batch, retry);
             if job.written {
                 stats.lines += lines;
             } else {
                 stats.lost += lines;
+                metrics.lost(batch.len());
             }
             stats.commits += 1;
             // Also after a batch refused for good (logged): otherwise the hub, which relays only
@@ -161,6 +175,7 @@ pub(super) fn writer_loop<D: Disk>(
             job.lines = lines;
             batch.clear();
         }
+        metrics.queued(rx.len());
         syncer.submit(job);
         if closed {
             break;
@@ -226,22 +241,44 @@ fn gather(
     false
 }
 
+/// What a batch's attempts need besides the batch.
+struct Attempts<'a> {
+    /// The queue, to know when shutdown has begun.
+    rx: &'a Receiver<WriterMsg>,
+    /// Set when shutdown finds the database failing: past it, the batch is given up.
+    give_up_at: &'a mut Option<Instant>,
+    /// Lines stored so far, for retention's schedule.
+    stored: u64,
+    /// Where failed attempts are counted.
+    metrics: &'a WriterStats,
+}
+
 /// Writes a batch, retrying while the database is busy or failing (another program holding a
 /// write lock, a full disk). Gives up only on errors that retrying cannot fix, or once shutdown
 /// has begun and the retries have gone on too long.
-fn commit_with_retry(
-    disk: &mut impl Disk,
-    batch: &[Record],
-    rx: &Receiver<WriterMsg>,
-    give_up_at: &mut Option<Instant>,
-) -> bool {
+fn commit_with_retry(disk: &mut impl Disk, batch: &[Record], attempts: Attempts<'_>) -> bool {
+    let Attempts {
+        rx,
+        give_up_at,
+        stored,
+        metrics,
+    } = attempts;
     Retry {
         what: &|| format!("history commit of {} lines", batch.len()),
         permanent: &is_permanent,
         closing: &|| rx.is_closed(),
         give_up_at,
     }
-    .run(|| disk.write(batch))
+    .run(|| {
+        let result = disk.write(batch);
+        if let Err(e) = &result {
+            // Counted per attempt, so a stall shows while it lasts, not once it is over.
+            metrics.failed();
+            metrics.queued(rx.len());
+            disk.refused(e, stored);
+        }
+        result
+    })
 }
 
 /// Errors that no retry will fix: the rows themselves are at fault.
@@ -259,7 +296,24 @@ mod tests {
 
     use super::*;
     use crate::storage::disk::SqliteDisk;
+    use crate::storage::retention::Retention;
     use crate::storage::{index, schema, Progress};
+
+    /// Statistics the unit tests do not read.
+    static NO_STATS: std::sync::LazyLock<WriterStats> =
+        std::sync::LazyLock::new(WriterStats::default);
+
+    fn attempts<'a>(
+        rx: &'a Receiver<WriterMsg>,
+        give_up_at: &'a mut Option<Instant>,
+    ) -> Attempts<'a> {
+        Attempts {
+            rx,
+            give_up_at,
+            stored: 0,
+            metrics: &NO_STATS,
+        }
+    }
 
     /// Generous: these waits end as soon as the writer acts.
     const TIMEOUT: Duration = Duration::from_secs(30);
@@ -285,6 +339,7 @@ mod tests {
             self.batches.lock().unwrap().push(ids);
             Ok(())
         }
+        fn refused(&mut self, _: &rusqlite::Error, _: u64) {}
         fn settled(&mut self, _: i64) {}
         fn between(&mut self, _: Instant, _: bool, _: u64) {}
         fn next_due(&self, _: Instant, _: u64) -> Option<Instant> {
@@ -327,6 +382,7 @@ mod tests {
                 Box::new(move |id| {
                     let _ = published_tx.send(id);
                 }),
+                WriterStats::default(),
             )
             .unwrap();
             let disk = FakeDisk {
@@ -334,7 +390,7 @@ mod tests {
                 syncing,
             };
             let (tx, rx) = async_channel::unbounded();
-            let thread = std::thread::spawn(move || writer_loop(disk, rx, syncer, delay));
+            let thread = std::thread::spawn(move || writer_loop(disk, rx, syncer, delay, &NO_STATS));
             Rig {
                 tx,
                 batches,
@@ -493,7 +549,7 @@ mod tests {
         // The first attempt must fail while the lock is held.
         assert!(disk.write(&batch).is_err());
         release_tx.send(()).unwrap();
-        assert!(commit_with_retry(&mut disk, &batch, &rx, &mut None));
+        assert!(commit_with_retry(&mut disk, &batch, attempts(&rx, &mut None)));
         holder.join().unwrap();
         let conn = rusqlite::Connection::open(&path).unwrap();
         let n: i64 = conn
@@ -508,7 +564,62 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut disk = sqlite_disk(&dir.path().join("chat.db"));
         let (_tx, rx) = async_channel::unbounded::<WriterMsg>();
-        assert!(commit_with_retry(&mut disk, &[record(1)], &rx, &mut None));
-        assert!(!commit_with_retry(&mut disk, &[record(1)], &rx, &mut None));
+        assert!(commit_with_retry(&mut disk, &[record(1)], attempts(&rx, &mut None)));
+        assert!(!commit_with_retry(&mut disk, &[record(1)], attempts(&rx, &mut None)));
+    }
+
+    /// On a full disk the waiting batch does not stop retention: its steps go on between the
+    /// retries, free the pages of expired messages, and the batch then fits. (Here shutdown has
+    /// begun, so without retention the writer would give the batch up after its deadline.)
+    #[test]
+    fn a_full_disk_leaves_retention_its_steps() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("chat.db");
+        let body = "an old line that retention will remove ".repeat(8);
+        let old: Vec<Record> = (1..=3000)
+            .map(|id| Record {
+                body: format!("{body}{id}").into(),
+                ..record(id)
+            })
+            .collect();
+        sqlite_disk(&path).write(&old).unwrap();
+        let conn = schema::open_connection(&path).unwrap();
+        let pages: i64 = conn
+            .pragma_query_value(None, "page_count", |r| r.get(0))
+            .unwrap();
+        conn.pragma_update(None, "max_page_count", pages).unwrap();
+        let policy = crate::storage::RetentionPolicy::parse("30d").unwrap();
+        let retention = Retention::new(policy, &conn, crate::clock::now_ms, Duration::ZERO);
+        let mut disk = SqliteDisk::new(conn, 3000, Some(retention), Arc::new(Progress::new(3000)))
+            .unwrap();
+        let new: Vec<Record> = (3001..=3200)
+            .map(|id| Record {
+                at_ms: crate::clock::now_ms(),
+                body: format!("{body}new {id}").into(),
+                ..record(id)
+            })
+            .collect();
+        let full = disk.write(&new).unwrap_err();
+        assert_eq!(
+            full.sqlite_error_code(),
+            Some(rusqlite::ErrorCode::DiskFull)
+        );
+        let (_tx, rx) = async_channel::unbounded::<WriterMsg>();
+        rx.close();
+        let mut give_up_at = None;
+        let attempts = Attempts {
+            stored: 3000,
+            ..attempts(&rx, &mut give_up_at)
+        };
+        assert!(commit_with_retry(&mut disk, &new, attempts));
+        drop(disk);
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        let (kept, newest): (i64, i64) = conn
+            .query_row("SELECT count(*), max(id) FROM messages", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        assert_eq!(newest, 3200);
+        assert!(kept < 3200, "nothing was removed: {kept} rows");
     }
 }

@@ -29,7 +29,6 @@
 //! more bytes of answers than it consumed since they were last taken plus one `AYT` line and the
 //! BINARY offer, whatever the client sends; and it never panics.
 
-use crate::protocol;
 use crate::wire::sanitize::sanitize;
 use crate::wire::telnet::{
     self, AO, AYT, BRK, DO, DONT, EC, EL, IAC, IP, SB, SE, SUSP, TIMING_MARK, WILL, WONT,
@@ -313,7 +312,7 @@ impl LineDecoder {
                 if !self.ayt_answered {
                     self.ayt_answered = true;
                     self.replies
-                        .extend_from_slice(protocol::ARE_YOU_THERE.as_bytes());
+                        .extend_from_slice(telnet::ARE_YOU_THERE.as_bytes());
                     self.replies.extend_from_slice(b"\r\n");
                 }
                 None
@@ -533,7 +532,7 @@ mod tests {
 
     /// The most answer bytes a decoder may hold beyond the number of bytes it consumed: the
     /// BINARY offer and one AYT line.
-    const MAX_EXTRA: usize = 6 + protocol::ARE_YOU_THERE.len() + 2;
+    const MAX_EXTRA: usize = 6 + telnet::ARE_YOU_THERE.len() + 2;
 
     /// The BINARY offer: `IAC DO BINARY IAC WILL BINARY`.
     const OFFER: [u8; 6] = [IAC, DO, 0, IAC, WILL, 0];
@@ -796,7 +795,7 @@ mod tests {
         let mut decoder = LineDecoder::new(64);
         let flood = b"\xff\xf6".repeat(1000);
         let (_, sent) = converse(&mut decoder, &flood);
-        assert_eq!(sent.len(), 6 + protocol::ARE_YOU_THERE.len() + 2);
+        assert_eq!(sent.len(), 6 + telnet::ARE_YOU_THERE.len() + 2);
     }
 
     /// `AYT` gets a short visible line.
@@ -806,7 +805,7 @@ mod tests {
         converse(&mut decoder, b"a\r\n");
         let (events, sent) = converse(&mut decoder, b"hal\xff\xf6f\r\n");
         assert_eq!(events, lines(&["half"]));
-        assert_eq!(sent, format!("{}\r\n", protocol::ARE_YOU_THERE).as_bytes());
+        assert_eq!(sent, format!("{}\r\n", telnet::ARE_YOU_THERE).as_bytes());
     }
 
     /// `IP` (Ctrl-C), `AO` and `EL` discard the line being typed; `EC` erases one character.

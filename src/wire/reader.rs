@@ -14,8 +14,6 @@ use std::task::{Context, Poll};
 use smol::io::AsyncRead;
 
 use crate::wire::codec::{Decoded, LineDecoder};
-#[cfg(doc)]
-use crate::wire::conn::Conn;
 use crate::wire::gate::ReadGate;
 
 /// Bytes read per system call. Not configurable: 4 KiB holds a few lines of typing or a chunk of
@@ -115,7 +113,7 @@ impl LineReader {
     }
 
     /// The next line, over-long-line or telnet-reply event; `Ok(None)` when the client closed the
-    /// connection. After [`Decoded::Reply`] the caller should flush soon (see [`Conn::flush`]).
+    /// connection. After [`Decoded::Reply`] the caller should flush soon (see `Conn::flush`).
     /// A partial line at the end of the stream is dropped: the client never finished it.
     ///
     /// Cancel-safe: all state lives in `self`, and bytes are only taken off the stream in the

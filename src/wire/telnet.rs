@@ -9,6 +9,9 @@
 //! and a request for the state an option is already in is never answered either. This is pure
 //! logic: it appends the bytes to send back to a buffer and never touches a socket.
 
+/// The answer to telnet's Are You There (`IAC AYT`, the `send ayt` command): short and visible.
+pub const ARE_YOU_THERE: &str = "[smolchat is here]";
+
 /// Interpret As Command: starts every telnet command; doubled, it is a literal 0xFF byte.
 pub const IAC: u8 = 255;
 /// Refuse, or ask the other side to stop, performing an option.

@@ -54,6 +54,30 @@ impl Server {
     /// Spawns a prepared command (for example under `sh -c 'ulimit -n 64; exec ...'`) and waits
     /// for its `listening on ADDR` line.
     pub fn spawn(cmd: &mut Command, dir: tempfile::TempDir, log: PathBuf) -> Server {
+        Server::spawn_until(cmd, dir, log, "listening on ").0
+    }
+
+    /// Starts the server like [`Server::start`] and also waits for a later stdout line that
+    /// starts with `prefix` (`metrics on `); returns the rest of that line.
+    pub fn start_until(extra: &[&str], prefix: &str) -> (Server, String) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = dir.path().join("chat.db");
+        let db = db.to_str().expect("utf-8 path");
+        let log = dir.path().join("server.log");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_smolchat"));
+        cmd.args(["--listen", "127.0.0.1:0", "--db", db])
+            .args(extra);
+        Server::spawn_until(&mut cmd, dir, log, prefix)
+    }
+
+    /// Spawns a prepared command, reads its `listening on ADDR` line, then stdout lines until
+    /// one starts with `prefix` (the first line itself may be it); returns the rest of that line.
+    pub fn spawn_until(
+        cmd: &mut Command,
+        dir: tempfile::TempDir,
+        log: PathBuf,
+        prefix: &str,
+    ) -> (Server, String) {
         let log_file = std::fs::File::create(&log).expect("log file");
         let mut child = cmd
             .stdin(Stdio::null())
@@ -64,31 +88,39 @@ impl Server {
         let stdout = child.stdout.take().expect("stdout");
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
-            let mut lines = BufReader::new(stdout).lines();
-            if let Some(Ok(line)) = lines.next() {
+            // Every line goes to the test, which stops listening once it has what it waits
+            // for; the rest is drained so the server never blocks on a full stdout pipe.
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
                 let _ = tx.send(line);
             }
-            // Keep draining so the server never blocks on a full stdout pipe.
-            for _ in lines {}
         });
-        let line = rx.recv_timeout(TIMEOUT).unwrap_or_else(|_| {
-            let _ = child.kill();
-            panic!(
-                "server did not print its address; log:\n{}",
-                std::fs::read_to_string(&log).unwrap_or_default()
-            )
-        });
+        let mut next_line = |what: &str| {
+            rx.recv_timeout(TIMEOUT).unwrap_or_else(|_| {
+                let _ = child.kill();
+                panic!(
+                    "server did not print {what}; log:\n{}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                )
+            })
+        };
+        let mut line = next_line("its address");
         let addr = line
             .strip_prefix("listening on ")
             .unwrap_or_else(|| panic!("unexpected first stdout line {line:?}"))
             .parse()
             .expect("address");
-        Server {
+        while !line.starts_with(prefix) {
+            line = next_line(prefix);
+        }
+        let rest = line[prefix.len()..].to_owned();
+        let server = Server {
             child,
             addr,
             dir,
             log,
-        }
+        };
+        (server, rest)
     }
 
     pub fn db_path(&self) -> PathBuf {
@@ -213,6 +245,66 @@ pub struct Client {
     pub telnet: bool,
 }
 
+/// A client reading the server's lines, whatever its stream (TCP here, TLS in tests/tls.rs):
+/// what reading and waiting for a line mean, written once.
+pub trait Lines {
+    /// The next line, without its newline; `None` at EOF. Panics on timeout.
+    fn line(&mut self) -> Option<String>;
+
+    /// Every line received so far, in order.
+    fn seen(&self) -> &[String];
+
+    /// Reads lines until one contains `needle`; returns it. Panics on EOF or timeout.
+    fn expect(&mut self, needle: &str) -> String {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {needle:?}"
+            );
+            match self.line() {
+                Some(line) if line.contains(needle) => return line,
+                Some(_) => {}
+                None => panic!("EOF while waiting for {needle:?}; seen: {:?}", self.seen()),
+            }
+        }
+    }
+}
+
+/// One line's bytes from `reader`, without the newline; `None` at EOF (or a reset, or a TLS peer
+/// gone without its close_notify: the end, for these tests). Panics on a timeout or a partial
+/// line, showing `seen`.
+pub fn read_raw_line(reader: &mut impl BufRead, seen: &[String]) -> Option<Vec<u8>> {
+    let mut buf = Vec::new();
+    match reader.read_until(b'\n', &mut buf) {
+        Ok(0) => None,
+        Ok(_) => {
+            assert!(buf.ends_with(b"\n"), "partial line at EOF: {buf:?}");
+            buf.pop();
+            Some(buf)
+        }
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::UnexpectedEof
+            ) =>
+        {
+            None
+        }
+        Err(e) => panic!("read failed (timeout?): {e}; seen so far: {seen:?}"),
+    }
+}
+
+impl Lines for Client {
+    fn line(&mut self) -> Option<String> {
+        Client::line(self)
+    }
+
+    fn seen(&self) -> &[String] {
+        &self.seen
+    }
+}
+
 impl Client {
     pub fn connect(addr: SocketAddr) -> Client {
         Client::from_stream(TcpStream::connect(addr).expect("connect"))
@@ -249,41 +341,21 @@ impl Client {
 
     /// The next line, without its newline; `None` at EOF. Panics on timeout.
     pub fn line(&mut self) -> Option<String> {
-        let mut buf = Vec::new();
-        match self.reader.read_until(b'\n', &mut buf) {
-            Ok(0) => None,
-            Ok(_) => {
-                assert!(buf.ends_with(b"\n"), "partial line at EOF: {buf:?}");
+        let mut buf = read_raw_line(&mut self.reader, &self.seen)?;
+        if self.telnet {
+            buf = strip_telnet(&buf);
+            if buf.last() == Some(&b'\r') {
                 buf.pop();
-                if self.telnet {
-                    buf = strip_telnet(&buf);
-                    if buf.last() == Some(&b'\r') {
-                        buf.pop();
-                    }
-                }
-                let line = String::from_utf8(buf).expect("server sent invalid UTF-8");
-                self.seen.push(line.clone());
-                Some(line)
             }
-            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => None,
-            Err(e) => panic!("read failed (timeout?): {e}; seen so far: {:?}", self.seen),
         }
+        let line = String::from_utf8(buf).expect("server sent invalid UTF-8");
+        self.seen.push(line.clone());
+        Some(line)
     }
 
     /// Reads lines until one contains `needle`; returns it. Panics on EOF or timeout.
     pub fn expect(&mut self, needle: &str) -> String {
-        let deadline = Instant::now() + TIMEOUT;
-        loop {
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting for {needle:?}"
-            );
-            match self.line() {
-                Some(line) if line.contains(needle) => return line,
-                Some(_) => {}
-                None => panic!("EOF while waiting for {needle:?}; seen: {:?}", self.seen),
-            }
-        }
+        <Self as Lines>::expect(self, needle)
     }
 
     /// Reads lines up to and including one containing `needle`, returning them all.
@@ -510,6 +582,44 @@ fn clock_ticks_per_sec() -> u64 {
         .expect("CLK_TCK")
 }
 
+// Metrics.
+
+/// `GET /metrics` from a `--metrics-listen` endpoint on a new connection: the body of its 200.
+pub fn scrape(addr: SocketAddr) -> String {
+    let mut stream = TcpStream::connect(addr).expect("connect to metrics");
+    stream.set_read_timeout(Some(TIMEOUT)).expect("timeout");
+    let request = "GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+    stream.write_all(request.as_bytes()).expect("send");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read response");
+    let (head, body) = response.split_once("\r\n\r\n").expect("a head");
+    assert!(head.starts_with("HTTP/1.1 200 "), "{head}");
+    body.to_owned()
+}
+
+/// The value of the sample written exactly as `sample` (name and labels) in a scrape.
+pub fn sample(text: &str, sample: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|line| line.strip_prefix(sample)?.strip_prefix(' '))
+        .and_then(|v| v.parse().ok())
+}
+
+/// Scrapes until `sample` has the value `want` (the gauge of a background thread), or fails.
+pub fn wait_sample(addr: SocketAddr, sample_name: &str, want: f64) {
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        let text = scrape(addr);
+        if sample(&text, sample_name) == Some(want) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{sample_name} never became {want}:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 // Outside programs.
 
 /// Every outside program a test may [`require`], with the Debian package that provides it.
@@ -527,6 +637,7 @@ pub const PROGRAMS: &[(&str, &str)] = &[
     ("chromium", "chromium"),
     ("irssi", "irssi"),
     ("weechat-curses", "weechat-curses"),
+    ("promtool", "prometheus"),
 ];
 
 /// The outside program `program` (one of [`PROGRAMS`]), found on `PATH`. A test that needs one

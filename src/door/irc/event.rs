@@ -11,7 +11,7 @@
 use std::sync::Arc;
 
 use crate::names::{Nick, RoomName};
-use crate::storage::Kind;
+use crate::vocab::Kind;
 
 /// Who did something, as IRC shows them: `nick!user@host`, and the account they logged in to.
 #[derive(Debug, Clone, PartialEq, Eq)]

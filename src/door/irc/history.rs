@@ -318,7 +318,7 @@ mod tests {
     use super::*;
     use crate::door::irc::caps::CapSet;
     use crate::door::irc::message;
-    use crate::storage::Kind;
+    use crate::vocab::Kind;
 
     /// Ten messages with ids 100.. and times 1000 ms apart, as in irctest's chathistory tests.
     fn rows() -> Vec<(i64, i64)> {

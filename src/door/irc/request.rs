@@ -26,7 +26,7 @@ use crate::door::irc::registration::pong;
 use crate::door::irc::render::replies::{names_end, Whox};
 use crate::door::irc::render::{room_for_text, Ctx};
 use crate::names::{Nick, RoomName};
-use crate::storage::Kind;
+use crate::vocab::Kind;
 
 /// The most rooms an IRC user may be in at once (advertised as `CHANLIMIT`); the hub refuses
 /// more with `405`. Not configurable: it bounds the per-user state the hub keeps.

@@ -6,7 +6,7 @@
 //!
 //! Nothing here reads a socket.
 
-use crate::door::web::http::{Response, Status};
+use crate::wire::http::{Response, Status};
 
 /// One file the door serves.
 #[derive(Debug)]

@@ -6,7 +6,8 @@
 //! [`WebSocket`] that carries [`protocol`] messages, and the client's address as the door
 //! believes it (see [`TrustProxy`]).
 //!
-//! - [`http`]: request heads read with bounded bytes, headers and time (`httparse`); responses.
+//! - `wire/http.rs`: request heads read with bounded bytes, headers and time (`httparse`);
+//!   responses (shared with the metrics endpoint).
 //! - [`assets`]: the page's files (built in) and the security headers every answer carries.
 //! - [`origin`]: who may open the WebSocket (cross-site hijacking, DNS rebinding), and the
 //!   client's address and scheme behind a trusted reverse proxy.
@@ -20,7 +21,6 @@
 //! into outboxes that [`WebSocket::send_utf8`] sends as one frame.
 
 pub mod assets;
-pub mod http;
 pub mod origin;
 pub mod protocol;
 pub mod ws;
@@ -32,11 +32,11 @@ use std::time::Instant;
 use log::debug;
 use smol::io::{AsyncRead, AsyncWrite};
 
-pub use http::Limits;
+pub use crate::wire::http::Limits;
 pub use origin::{Origin, Scheme, TrustProxy};
 pub use ws::WebSocket;
 
-use http::{HeadError, HeadReader, Method, Request, Response, Status};
+use crate::wire::http::{HeadError, HeadReader, Method, Request, Response, Status};
 
 /// How one web listener serves.
 #[derive(Debug, Clone)]
@@ -99,11 +99,7 @@ where
             Err(HeadError::Io(e)) => return Err(e),
             Err(e) => {
                 crate::log_throttled!(log::Level::Warn, "web-head", "{peer}: web: {e}");
-                let status = match e {
-                    HeadError::TooLarge | HeadError::TooManyHeaders => Status::HeadersTooLarge,
-                    HeadError::Timeout { .. } => Status::RequestTimeout,
-                    _ => Status::BadRequest,
-                };
+                let status = e.status().unwrap_or(Status::BadRequest);
                 secured(Response::error(status)).write(&mut stream).await?;
                 return Ok(None);
             }

@@ -23,7 +23,7 @@ use smol::io::{AsyncRead, AsyncWrite};
 use smol::stream::StreamExt;
 use smol::Timer;
 
-use crate::door::web::http::{Method, Request, Response, Status};
+use crate::wire::http::{Method, Request, Response, Status};
 
 /// Bytes tungstenite reads per call, and so the read buffer each connection keeps. 4 KiB, as
 /// the line door reads: a typed line fits, and an idle page holds little (tungstenite's default
@@ -360,8 +360,8 @@ mod tests {
                      Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
         let mut stream = smol::io::Cursor::new(head.to_vec());
         let deadline = Instant::now() + Duration::from_secs(5);
-        let limits = crate::door::web::http::Limits::default();
-        let request = smol::block_on(crate::door::web::http::HeadReader::new().read(
+        let limits = crate::wire::http::Limits::default();
+        let request = smol::block_on(crate::wire::http::HeadReader::new().read(
             &mut stream,
             &limits,
             deadline,

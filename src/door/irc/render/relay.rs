@@ -11,7 +11,7 @@ use crate::door::irc::format::CTCP;
 use crate::door::irc::message::Writer;
 use crate::door::irc::names::channel_name;
 use crate::door::irc::render::{mask, room_for_text, split_text, Prepared};
-use crate::storage::Kind;
+use crate::vocab::Kind;
 
 /// A public line to a room.
 pub fn said(ev: &Said) -> Prepared {

@@ -1,0 +1,158 @@
+//! Cluster mode: what this node knows of the other nodes' members, built from the cluster log.
+//!
+//! `/who`, `/rooms`, `/msg` and `/kick` reach members of other nodes through this view. Each
+//! entry is keyed by (node, member id), which is unique cluster-wide; a member may sit in several
+//! rooms.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::names::{Nick, RoomName};
+use crate::vocab::MemberId;
+
+/// Another node's member.
+#[derive(Debug, Clone)]
+pub struct Remote {
+    pub nick: Nick,
+    pub rooms: Vec<RoomName>,
+}
+
+/// The other nodes' members.
+#[derive(Default)]
+pub struct Remotes {
+    members: HashMap<(Arc<str>, MemberId), Remote>,
+    /// Lower-case name to (node, member), for `/msg` and `/kick`.
+    by_name: HashMap<Arc<str>, (Arc<str>, MemberId)>,
+}
+
+impl Remotes {
+    /// `member` of `node` entered `room` under `nick`; true if it was not known before.
+    pub fn entered(
+        &mut self,
+        node: &Arc<str>,
+        member: MemberId,
+        nick: &Nick,
+        room: &RoomName,
+    ) -> bool {
+        let key = (node.clone(), member);
+        let new = !self.members.contains_key(&key);
+        let remote = self.members.entry(key).or_insert_with(|| Remote {
+            nick: nick.clone(),
+            rooms: Vec::new(),
+        });
+        if !remote.rooms.contains(room) {
+            remote.rooms.push(room.clone());
+        }
+        self.by_name
+            .insert(nick.key().into(), (node.clone(), member));
+        new
+    }
+
+    /// `member` of `node` left `room`; forgotten when it is in no room any more.
+    pub fn left(&mut self, node: &Arc<str>, member: MemberId, room: &RoomName) -> bool {
+        let key = (node.clone(), member);
+        let Some(remote) = self.members.get_mut(&key) else {
+            return false;
+        };
+        remote.rooms.retain(|r| r != room);
+        if remote.rooms.is_empty() {
+            self.forget(node, member);
+        }
+        true
+    }
+
+    /// `member` of `node` is now called `new`.
+    pub fn renamed(&mut self, node: &Arc<str>, member: MemberId, new: &Nick) {
+        let key = (node.clone(), member);
+        let Some(remote) = self.members.get_mut(&key) else {
+            return;
+        };
+        if self.by_name.get(remote.nick.key()) == Some(&key) {
+            self.by_name.remove(remote.nick.key());
+        }
+        remote.nick = new.clone();
+        self.by_name.insert(new.key().into(), key);
+    }
+
+    /// Forgets `member` of `node`, returning what was known of it.
+    pub fn forget(&mut self, node: &Arc<str>, member: MemberId) -> Option<Remote> {
+        let key = (node.clone(), member);
+        let remote = self.members.remove(&key)?;
+        if self.by_name.get(remote.nick.key()) == Some(&key) {
+            self.by_name.remove(remote.nick.key());
+        }
+        Some(remote)
+    }
+
+    /// Forgets every member of `node`, returning them.
+    pub fn forget_node(&mut self, node: &Arc<str>) -> Vec<Remote> {
+        let gone: Vec<MemberId> = self
+            .members
+            .keys()
+            .filter(|(n, _)| n == node)
+            .map(|(_, m)| *m)
+            .collect();
+        gone.into_iter()
+            .filter_map(|m| self.forget(node, m))
+            .collect()
+    }
+
+    /// The node and current name of the member called `nick`, if another node has it.
+    pub fn find(&self, nick: &Nick) -> Option<(Arc<str>, &Nick)> {
+        let (node, member) = self.by_name.get(nick.key())?;
+        let remote = self.members.get(&(node.clone(), *member))?;
+        Some((node.clone(), &remote.nick))
+    }
+
+    /// Names of other nodes' members in `room`, sorted.
+    pub fn names_in(&self, room: &RoomName) -> Vec<Nick> {
+        let mut names: Vec<Nick> = self
+            .members
+            .values()
+            .filter(|r| r.rooms.contains(room))
+            .map(|r| r.nick.clone())
+            .collect();
+        names.sort_unstable_by(|a, b| a.as_str().cmp(b.as_str()));
+        names
+    }
+
+    /// Adds other nodes' members to per-room counts.
+    pub fn count_into<'a>(&'a self, counts: &mut HashMap<&'a RoomName, usize>) {
+        for remote in self.members.values() {
+            for room in &remote.rooms {
+                *counts.entry(room).or_default() += 1;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::names::testing::{nick, room};
+
+    /// Members of other nodes are found by name, listed by room, renamed, and forgotten with
+    /// their node.
+    #[test]
+    fn the_view_of_other_nodes() {
+        let mut view = Remotes::default();
+        let b: Arc<str> = "b".into();
+        assert!(view.entered(&b, 1, &nick("bob"), &room("lobby")));
+        assert!(!view.entered(&b, 1, &nick("bob"), &room("rust")));
+        assert!(view.entered(&b, 2, &nick("carol"), &room("rust")));
+        assert_eq!(view.names_in(&room("rust")), [nick("bob"), nick("carol")]);
+        view.renamed(&b, 1, &nick("robert"));
+        assert!(view.find(&nick("bob")).is_none());
+        assert_eq!(
+            view.find(&nick("ROBERT")).map(|(_, n)| n.clone()),
+            Some(nick("robert"))
+        );
+        view.left(&b, 1, &room("lobby"));
+        let mut counts = HashMap::new();
+        view.count_into(&mut counts);
+        assert_eq!(counts.get(&room("rust")), Some(&2));
+        assert_eq!(counts.get(&room("lobby")), None);
+        assert_eq!(view.forget_node(&b).len(), 2);
+        assert!(view.find(&nick("carol")).is_none());
+    }
+}
