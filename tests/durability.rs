@@ -1,7 +1,8 @@
 //! Durability of the history under load, over real TCP against the real process.
 //!
 //! The guarantee these tests pin: the hub relays a public line only once the history writer has
-//! committed it, and the writer commits at least once per commit window (`--commit-ms`). Hence
+//! committed it and the commit is on disk (the syncer's fsync, not the COMMIT statement), and the
+//! writer commits as soon as the previous commit is on disk (plus `--commit-ms` when set). Hence
 //! - on SIGTERM the server tells everybody, closes, commits everything queued and exits 0, so every
 //!   line any client received is in the database;
 //! - on a crash (`kill -9`) the database opens intact on restart and holds every line any client
@@ -689,4 +690,59 @@ fn notices_held_while_paused_are_bounded() {
         ),
         "{after:?}"
     );
+}
+
+/// The writer's COMMIT returns before the commit is on disk (the syncer's fsync makes it
+/// durable, off the writer's thread): a line is relayed only after that fsync, not after the
+/// COMMIT. With the fsync held (`--test-hold-fsync`), a line is already visible in the database
+/// to any reader, yet nobody receives it, while a private line sent after it (never stored)
+/// arrives; `kill -9` right there, between the commit and its fsync, loses no line anybody
+/// received, and the held line is there after the restart. Released instead, it arrives.
+#[test]
+fn a_line_is_relayed_after_its_fsync_not_its_commit() {
+    for kill in [false, true] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // The flag only names the file: each fsync waits while it exists.
+        let hold = dir.path().join("hold-fsync");
+        let hold_flag = hold.to_str().expect("path");
+        let mut server = Server::start_in(
+            dir,
+            &["--rate-per-sec", "0", "--test-hold-fsync", hold_flag],
+        );
+        let [mut alice, mut bob] = server.join_all(["alice", "bob"]);
+        alice.send("before the hold");
+        bob.expect("alice: before the hold");
+
+        std::fs::write(&hold, b"").expect("hold file");
+        alice.send("held line");
+        wait_until_committed(&server, &[("alice".into(), "held line".into())]);
+        alice.send("/msg bob after the held line");
+        bob.expect("[private] alice: after the held line");
+        assert!(
+            !bob.seen.iter().any(|l| l.ends_with("alice: held line")),
+            "relayed before its fsync: {:?}",
+            bob.seen
+        );
+        if kill {
+            server.signal("KILL");
+            server.wait_exit();
+            let received = Received {
+                lines: bob
+                    .seen
+                    .iter()
+                    .map(|l| (l.clone(), Instant::now()))
+                    .collect(),
+                partial_tail: false,
+            };
+            assert_received_is_stored(&server, &[received]);
+            let dir = std::mem::replace(&mut server.dir, tempfile::tempdir().expect("tempdir"));
+            drop(server);
+            let server = Server::start_in(dir, &[]);
+            let stored = stored(&open_db(&server.db_path()));
+            assert!(stored.contains(&("alice".into(), "held line".into())));
+        } else {
+            std::fs::remove_file(&hold).expect("release");
+            bob.expect("alice: held line");
+        }
+    }
 }

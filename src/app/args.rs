@@ -123,6 +123,11 @@ pub struct Args {
     #[argh(option, hidden_help)]
     pub test_retention_ahead: Option<String>,
 
+    /// testing only: each fsync of the history waits while this file exists, so a test can hold
+    /// a commit between its COMMIT and its fsync (and kill the server there)
+    #[argh(option, hidden_help)]
+    pub test_hold_fsync: Option<PathBuf>,
+
     // --- Hardening round 3 (review of main) ---
     /// testing only: treat a client from 127.0.A.B as coming from fd00:0:0:A::B, so tests can
     /// connect from several addresses of one IPv6 /64 (loopback has only ::1)
@@ -436,6 +441,7 @@ impl Args {
             retention,
             retention_ahead,
             stats,
+            hold_fsync: self.test_hold_fsync.clone(),
         })
     }
 

@@ -226,6 +226,9 @@ pub struct Settings {
     pub retention_ahead: Duration,
     /// Where the writer thread reports its commits (the metrics).
     pub stats: WriterStats,
+    /// Testing only: each fsync waits while this file exists (`--test-hold-fsync`), so a test
+    /// can hold a commit between its COMMIT and its fsync.
+    pub hold_fsync: Option<PathBuf>,
 }
 
 impl History {
@@ -255,6 +258,7 @@ impl History {
             retention,
             retention_ahead,
             stats,
+            hold_fsync,
         } = settings;
         let err = |source| OpenError {
             path: path.to_owned(),
@@ -277,7 +281,7 @@ impl History {
         if caught_up > 0 {
             info!("search index: indexed {caught_up} messages committed before the last stop");
         }
-        let wal = sync::WalFile::open(&conn).map_err(err)?;
+        let wal = sync::WalFile::open(&conn, hold_fsync).map_err(err)?;
         let (tx, rx) = async_channel::bounded(QUEUE);
         let (commit_tx, commits) = async_channel::bounded(1);
         let progress = Arc::new(Progress::new(last_id));
@@ -495,7 +499,8 @@ mod tests {
 
     fn search(history: &History, text: &str) -> Hits {
         let query = SearchQuery::parse(text).unwrap();
-        smol::block_on(history.search((&RoomName::lobby(), &query), i64::MAX, 20, |_, _| {})).unwrap()
+        smol::block_on(history.search((&RoomName::lobby(), &query), i64::MAX, 20, |_, _| {}))
+            .unwrap()
     }
 
     /// A line is found by a search as soon as it is committed: the search waits for the index

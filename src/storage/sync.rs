@@ -201,6 +201,8 @@ fn run(shared: &Shared, mut fsync: Fsync, mut publish: Publish, metrics: &Writer
 /// The WAL file of the writer's connection, opened a second time for the syncer's fsync.
 pub(super) struct WalFile {
     file: File,
+    /// Testing only: each sync waits while this file exists (`Settings::hold_fsync`).
+    hold: Option<PathBuf>,
 }
 
 impl WalFile {
@@ -210,7 +212,8 @@ impl WalFile {
     /// while `conn` is open, since SQLite removes or replaces a WAL only when its last connection
     /// closes. Syncs the directory once, as SQLite does for a new WAL, so the file itself
     /// survives a power cut.
-    pub(super) fn open(conn: &Connection) -> Result<WalFile, StorageError> {
+    /// `hold`: testing only, see [`WalFile::sync`].
+    pub(super) fn open(conn: &Connection, hold: Option<PathBuf>) -> Result<WalFile, StorageError> {
         let db = conn
             .path()
             .filter(|path| !path.is_empty())
@@ -222,11 +225,19 @@ impl WalFile {
                 .and_then(|dir| dir.sync_all())
                 .map_err(|e| wal_error(dir, e))?;
         }
-        Ok(WalFile { file })
+        Ok(WalFile { file, hold })
     }
 
-    /// `fdatasync`: the file's data and what is needed to read it back (its size).
+    /// `fdatasync`: the file's data and what is needed to read it back (its size). With a
+    /// `hold` file (tests only), first waits while it exists: a commit is then written but not
+    /// durable for as long as the test wants, which is where a relay that waited only for the
+    /// COMMIT statement would show, and where a test kills the server.
     pub(super) fn sync(&self) -> io::Result<()> {
+        if let Some(hold) = &self.hold {
+            while hold.exists() {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+        }
         self.file.sync_data()
     }
 }
@@ -315,7 +326,7 @@ mod tests {
         std::fs::create_dir(dir.path().join("real")).unwrap();
         std::os::unix::fs::symlink(dir.path().join("real"), dir.path().join("link")).unwrap();
         let conn = super::super::schema::open_connection(&dir.path().join("link/chat.db")).unwrap();
-        let wal = WalFile::open(&conn).unwrap();
+        let wal = WalFile::open(&conn, None).unwrap();
         wal.sync().unwrap();
         let ours = wal.file.metadata().unwrap();
         let theirs = std::fs::metadata(dir.path().join("real/chat.db-wal")).unwrap();

@@ -390,7 +390,8 @@ mod tests {
                 syncing,
             };
             let (tx, rx) = async_channel::unbounded();
-            let thread = std::thread::spawn(move || writer_loop(disk, rx, syncer, delay, &NO_STATS));
+            let thread =
+                std::thread::spawn(move || writer_loop(disk, rx, syncer, delay, &NO_STATS));
             Rig {
                 tx,
                 batches,
@@ -549,7 +550,11 @@ mod tests {
         // The first attempt must fail while the lock is held.
         assert!(disk.write(&batch).is_err());
         release_tx.send(()).unwrap();
-        assert!(commit_with_retry(&mut disk, &batch, attempts(&rx, &mut None)));
+        assert!(commit_with_retry(
+            &mut disk,
+            &batch,
+            attempts(&rx, &mut None)
+        ));
         holder.join().unwrap();
         let conn = rusqlite::Connection::open(&path).unwrap();
         let n: i64 = conn
@@ -564,8 +569,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut disk = sqlite_disk(&dir.path().join("chat.db"));
         let (_tx, rx) = async_channel::unbounded::<WriterMsg>();
-        assert!(commit_with_retry(&mut disk, &[record(1)], attempts(&rx, &mut None)));
-        assert!(!commit_with_retry(&mut disk, &[record(1)], attempts(&rx, &mut None)));
+        assert!(commit_with_retry(
+            &mut disk,
+            &[record(1)],
+            attempts(&rx, &mut None)
+        ));
+        assert!(!commit_with_retry(
+            &mut disk,
+            &[record(1)],
+            attempts(&rx, &mut None)
+        ));
     }
 
     /// On a full disk the waiting batch does not stop retention: its steps go on between the
@@ -590,8 +603,8 @@ mod tests {
         conn.pragma_update(None, "max_page_count", pages).unwrap();
         let policy = crate::storage::RetentionPolicy::parse("30d").unwrap();
         let retention = Retention::new(policy, &conn, crate::clock::now_ms, Duration::ZERO);
-        let mut disk = SqliteDisk::new(conn, 3000, Some(retention), Arc::new(Progress::new(3000)))
-            .unwrap();
+        let mut disk =
+            SqliteDisk::new(conn, 3000, Some(retention), Arc::new(Progress::new(3000))).unwrap();
         let new: Vec<Record> = (3001..=3200)
             .map(|id| Record {
                 at_ms: crate::clock::now_ms(),
