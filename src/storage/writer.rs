@@ -130,8 +130,11 @@ pub(super) fn writer_loop<D: Disk>(
     // Set when shutdown finds the database failing: past it, what is left is reported lost.
     let mut give_up_at: Option<Instant> = None;
     loop {
-        // Right after a commit (its fsync in flight) or with nothing queued: no line waits.
-        disk.between(Instant::now(), rx.is_empty(), stats.lines);
+        // Right after a commit (its fsync in flight) or with nothing queued: no line waits. Not
+        // once shutdown has begun: then only the queue matters (`finish` completes the index).
+        if !rx.is_closed() {
+            disk.between(Instant::now(), rx.is_empty(), stats.lines);
+        }
         // Lines arriving meanwhile gather in the queue; only the fsync's end wakes the writer.
         stats.wakes += u64::from(syncer.wait_idle());
         let first = match rx.try_recv() {
