@@ -76,7 +76,7 @@ impl SqliteDisk {
         };
         match index::step(&mut self.conn, upto) {
             Ok(through) => {
-                if self.index.indexed(through) {
+                if self.index.indexed(through, now) {
                     info!("search index: new messages are indexed again");
                 }
                 self.progress.indexed(through);
@@ -179,9 +179,14 @@ impl Disk for SqliteDisk {
     }
 
     fn finish(&mut self) {
-        // A clean stop leaves the index complete, so the next start has nothing to catch up.
+        // A clean stop leaves the index complete, so the next start has nothing to catch up (a
+        // failing step stops this: its back-off makes the next one not due).
         let now = Instant::now();
-        while self.index.due(now).is_some() {
+        loop {
+            self.index.unspaced();
+            if self.index.due(now).is_none() {
+                break;
+            }
             self.index_step(now);
         }
     }

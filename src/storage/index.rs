@@ -2,9 +2,10 @@
 //!
 //! The index trails the commits. The writer commits a batch of lines without indexing them, so a
 //! line's way to the room (commit, fsync, relay) carries no index work, and indexes them in a
-//! transaction of its own while that commit's fsync is in flight: usually before the lines are
-//! even relayed, and otherwise a step behind (a search waits for that step, see
-//! `History::search`). Rows are indexed by id range with one `INSERT ... SELECT`, because FTS5
+//! transaction of its own while a commit's fsync is in flight, at most one step per
+//! [`STEP_EVERY`] (sooner when [`STEP_IDS`] ids wait): so the index trails by at most about that
+//! much (a search waits for it, see `History::search`), and under load a step covers many
+//! commits, since each step is a transaction and a new FTS5 segment to merge later. Rows are indexed by id range with one `INSERT ... SELECT`, because FTS5
 //! writes its pending terms out as a new segment at every statement: a trigger fired by one
 //! `INSERT` per line made a segment per line and cost about 15 µs of CPU a line, a statement per
 //! batch about 3 (docs/PERFORMANCE.md).
@@ -29,6 +30,13 @@ use rusqlite::{Connection, TransactionBehavior};
 /// writer's largest batch); this bound matters after a crash or when the writer is far behind, so
 /// that no single step keeps a waiting line from its commit for long. Not configurable.
 pub(super) const STEP_IDS: i64 = 4096;
+
+/// Least time between two index steps, unless [`STEP_IDS`] ids already wait. A step per commit
+/// (over a thousand a second under load) made the index cost about as much as the commits
+/// themselves: each step is a transaction writing its pages to the WAL, and a new FTS5 segment
+/// that later merges rewrite. 10 ms keeps that to a hundred steps a second at most, and a
+/// search issued right after a line waits at most that much more. Not configurable.
+pub(super) const STEP_EVERY: Duration = Duration::from_millis(10);
 
 /// How long to wait after a failed step (the database locked by another program, a full disk)
 /// before trying again. Chat goes on meanwhile; searches wait at most `SEARCH_WAITS_FOR_INDEX`
@@ -114,6 +122,8 @@ pub(super) struct Trailing {
     indexed: i64,
     /// After a failed step: the next one not before this.
     retry_at: Option<Instant>,
+    /// When the last step ran, for [`STEP_EVERY`].
+    last_step: Option<Instant>,
 }
 
 impl Trailing {
@@ -123,6 +133,7 @@ impl Trailing {
             settled: indexed,
             indexed,
             retry_at: None,
+            last_step: None,
         }
     }
 
@@ -133,19 +144,39 @@ impl Trailing {
 
     /// How far the next step should index, if one is due at `now`.
     pub(super) fn due(&self, now: Instant) -> Option<i64> {
-        let waiting = self.retry_at.is_some_and(|at| now < at);
-        (self.settled > self.indexed && !waiting).then_some(self.settled)
+        self.next_due(now)
+            .is_some_and(|at| at <= now)
+            .then_some(self.settled)
     }
 
-    /// When a step is next due (at once: `now`), if any is.
+    /// When a step is next due (at once: `now`), if any is: after a failure, once its back-off
+    /// is over; otherwise [`STEP_EVERY`] after the last step, or at once when [`STEP_IDS`] ids
+    /// wait.
     pub(super) fn next_due(&self, now: Instant) -> Option<Instant> {
-        (self.settled > self.indexed).then(|| self.retry_at.map_or(now, |at| at.max(now)))
+        let behind = self.settled - self.indexed;
+        if behind <= 0 {
+            return None;
+        }
+        let at = match (self.retry_at, self.last_step) {
+            (Some(retry), _) => retry,
+            (None, Some(last)) if behind < STEP_IDS => last + STEP_EVERY,
+            (None, _) => now,
+        };
+        Some(at.max(now))
     }
 
-    /// A step moved the mark to `through`. Returns whether steps had been failing until now.
-    pub(super) fn indexed(&mut self, through: i64) -> bool {
+    /// A step at `now` moved the mark to `through`. Returns whether steps had been failing
+    /// until now.
+    pub(super) fn indexed(&mut self, through: i64, now: Instant) -> bool {
         self.indexed = through;
+        self.last_step = Some(now);
         self.retry_at.take().is_some()
+    }
+
+    /// Lets the next step run at once, whenever the last was: at shutdown, when the writer
+    /// completes the index before it stops.
+    pub(super) fn unspaced(&mut self) {
+        self.last_step = None;
     }
 
     /// A step failed at `now`: the next waits [`RETRY_AFTER`]. Returns whether this is the first
@@ -310,6 +341,32 @@ mod tests {
         assert!(consistent(&conn));
     }
 
+    /// Steps are spaced: the next waits [`STEP_EVERY`] after the last, covering every commit
+    /// settled meanwhile, unless [`STEP_IDS`] ids already wait; at shutdown, at once.
+    #[test]
+    fn steps_are_spaced_unless_far_behind() {
+        let now = Instant::now();
+        let mut trailing = Trailing::new(0);
+        trailing.settled(5);
+        assert_eq!(trailing.due(now), Some(5), "the first step runs at once");
+        assert!(!trailing.indexed(5, now));
+        trailing.settled(6);
+        trailing.settled(9);
+        assert_eq!(trailing.due(now), None);
+        assert_eq!(trailing.next_due(now), Some(now + STEP_EVERY));
+        assert_eq!(trailing.due(now + STEP_EVERY), Some(9));
+        trailing.settled(5 + STEP_IDS);
+        assert_eq!(
+            trailing.due(now),
+            Some(5 + STEP_IDS),
+            "far behind: no spacing"
+        );
+        trailing.indexed(9, now);
+        trailing.settled(10);
+        trailing.unspaced();
+        assert_eq!(trailing.due(now), Some(5 + STEP_IDS));
+    }
+
     /// The schedule: a step is due once the writer has settled ids past the mark, covers up to
     /// the newest, and after a failure waits before the next try.
     #[test]
@@ -327,7 +384,7 @@ mod tests {
         assert_eq!(trailing.due(now + Duration::from_millis(10)), None);
         assert_eq!(trailing.next_due(now), Some(now + RETRY_AFTER));
         assert_eq!(trailing.due(now + RETRY_AFTER), Some(25));
-        assert!(trailing.indexed(25), "recovered");
+        assert!(trailing.indexed(25, now + RETRY_AFTER), "recovered");
         assert_eq!(trailing.due(now + RETRY_AFTER), None);
         assert_eq!(trailing.next_due(now), None);
     }

@@ -53,7 +53,7 @@ pub use writer::HistoryWriter;
 const QUEUE: usize = 8 * 1024;
 
 /// Longest a search waits for the index to cover the lines already committed (normally it
-/// waits one index step, well under a millisecond, or not at all). Past it, while indexing
+/// waits for the next index step, at most about `index::STEP_EVERY`, or not at all). Past it, while indexing
 /// fails (a write lock held by another program, say), a search finds what the index covers.
 /// Not configurable.
 const SEARCH_WAITS_FOR_INDEX: Duration = Duration::from_secs(1);
