@@ -7,6 +7,7 @@ pub mod browser;
 pub mod fakeweb;
 pub mod history;
 pub mod irc;
+pub mod web;
 
 use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Read, Write};

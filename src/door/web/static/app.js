@@ -211,7 +211,8 @@
 
   function onHistory(msg) {
     if (msg.room !== state.room) return;
-    for (const line of msg.lines || []) state.chunks.push(line);
+    // A history object's lines are its room's: they carry no room of their own.
+    for (const line of msg.lines || []) state.chunks.push(Object.assign({ room: msg.room }, line));
     if (!msg.done) return;
     const lines = state.chunks;
     state.chunks = [];

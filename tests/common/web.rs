@@ -1,0 +1,142 @@
+//! The real server with its web door on, and a WebSocket client for the JSON protocol
+//! (tungstenite, blocking, with the page's own `Origin`), for the web door's tests.
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::time::Instant;
+
+use async_tungstenite::tungstenite::client::IntoClientRequest;
+use async_tungstenite::tungstenite::{self, Message};
+use serde_json::Value;
+
+use super::{Server, TIMEOUT};
+
+/// A running server and the address of its `--web-listen`.
+pub struct WebServer {
+    pub server: Server,
+    pub addr: SocketAddr,
+}
+
+/// A free port on loopback, to give the web listener a port that stays the same across a
+/// restart (a page reconnects to the address it was loaded from).
+pub fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.local_addr().expect("address").port()
+}
+
+impl WebServer {
+    /// Starts the server with `--web-listen 127.0.0.1:0` and `extra` flags.
+    pub fn start(extra: &[&str]) -> WebServer {
+        let mut args = vec!["--web-listen", "127.0.0.1:0"];
+        args.extend_from_slice(extra);
+        let (server, addr) = Server::start_until(&args, "listening for web on ");
+        let addr = addr.parse().expect("web address");
+        WebServer { server, addr }
+    }
+
+    /// Starts the server on `dir`'s database with the web door on `addr` (a restart).
+    pub fn start_in(dir: tempfile::TempDir, addr: SocketAddr, extra: &[&str]) -> WebServer {
+        let web = addr.to_string();
+        let mut args = vec!["--web-listen", web.as_str()];
+        args.extend_from_slice(extra);
+        WebServer {
+            server: Server::start_in(dir, &args),
+            addr,
+        }
+    }
+
+    /// The page's address.
+    pub fn url(&self) -> String {
+        format!("http://{}/", self.addr)
+    }
+}
+
+/// A WebSocket client and the objects read but not yet looked at (a frame may hold several).
+pub struct Ws {
+    pub ws: tungstenite::WebSocket<TcpStream>,
+    pending: Vec<Value>,
+}
+
+/// Opens the WebSocket as the page would (its own origin) and reads the name prompt.
+pub fn ws_connect(addr: SocketAddr) -> Ws {
+    let mut ws = ws_open(addr).expect("handshake");
+    let prompt = next_of(&mut ws, "prompt");
+    assert_eq!(prompt["field"], "name", "{prompt}");
+    ws
+}
+
+/// Opens the WebSocket as the page would, without reading anything.
+pub fn ws_open(addr: SocketAddr) -> Result<Ws, String> {
+    let ws = ws_raw(addr)?;
+    Ok(Ws {
+        ws,
+        pending: Vec::new(),
+    })
+}
+
+/// The bare WebSocket, opened with the page's origin.
+pub fn ws_raw(addr: SocketAddr) -> Result<tungstenite::WebSocket<TcpStream>, String> {
+    let stream = TcpStream::connect(addr).expect("connect");
+    stream.set_read_timeout(Some(TIMEOUT)).expect("timeout");
+    let mut request = format!("ws://{addr}/ws")
+        .into_client_request()
+        .expect("request");
+    let origin = format!("http://{addr}").parse().expect("header");
+    request.headers_mut().insert("origin", origin);
+    tungstenite::client(request, stream)
+        .map(|(ws, _)| ws)
+        .map_err(|e| e.to_string())
+}
+
+/// Sends one JSON message.
+pub fn send(ws: &mut Ws, value: Value) {
+    ws.ws.send(Message::text(value.to_string())).expect("send");
+}
+
+/// The next JSON object from the server (a frame may hold several), `None` once closed.
+pub fn next(ws: &mut Ws) -> Option<Value> {
+    loop {
+        if !ws.pending.is_empty() {
+            return Some(ws.pending.remove(0));
+        }
+        match ws.ws.read() {
+            Ok(Message::Text(text)) => {
+                for line in text.as_str().lines().filter(|l| !l.is_empty()) {
+                    ws.pending.push(serde_json::from_str(line).expect("json"));
+                }
+            }
+            Ok(_) => continue,
+            Err(_) => return None,
+        }
+    }
+}
+
+/// Reads objects until one of `kind` arrives, and returns it; panics after [`TIMEOUT`] or on
+/// close, with what was read.
+pub fn next_of(ws: &mut Ws, kind: &str) -> Value {
+    next_where(ws, kind, |_| true)
+}
+
+/// Reads objects until one of `kind` satisfies `check`.
+pub fn next_where(ws: &mut Ws, kind: &str, check: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + TIMEOUT;
+    let mut seen = Vec::new();
+    while Instant::now() < deadline {
+        let Some(value) = next(ws) else {
+            panic!("closed while waiting for {kind}; read: {seen:?}");
+        };
+        if value["type"] == kind && check(&value) {
+            return value;
+        }
+        seen.push(value);
+    }
+    panic!("no {kind} within the timeout; read: {seen:?}");
+}
+
+/// Connects and registers `name`; returns the socket after the join replay's last chunk.
+pub fn ws_join(addr: SocketAddr, name: &str) -> Ws {
+    let mut ws = ws_connect(addr);
+    send(&mut ws, serde_json::json!({"type": "hello", "name": name}));
+    next_of(&mut ws, "welcome");
+    next_where(&mut ws, "history", |h| h["done"] == true);
+    ws
+}

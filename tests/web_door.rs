@@ -1,0 +1,298 @@
+//! The web door's JSON protocol against the real server, over real TCP: a WebSocket client
+//! that speaks as the page does beside nc users. Chat both ways, `/commands`, history and the
+//! resume after a reconnect, passwords, and every limit of the line door answered in one clear
+//! message. (The page itself, in Chromium, is tests/web_page.rs.)
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+
+use common::accounts::PASSWORD;
+use common::web::{next_of, next_where, send, ws_connect, ws_join, WebServer};
+use common::TIMEOUT;
+use serde_json::{json, Value};
+
+/// The `line` objects of a history page until its last chunk.
+fn history_lines(ws: &mut common::web::Ws) -> (Vec<Value>, Value) {
+    let mut lines = Vec::new();
+    loop {
+        let chunk = next_of(ws, "history");
+        lines.extend(chunk["lines"].as_array().cloned().unwrap_or_default());
+        if chunk["done"] == true {
+            return (lines, chunk);
+        }
+    }
+}
+
+/// A web user and nc users talk in one room both ways; the web user gets its own line back
+/// with its id, `/me` as an action, `/commands` answered, `who` and `rooms` as lists, and a
+/// room switch brings the `room` object and its history.
+#[test]
+fn web_and_nc_users_talk() {
+    let web = WebServer::start(&["--rate-per-sec", "0"]);
+    let mut dave = web.server.join("dave");
+    dave.send("before you came");
+    dave.sync();
+    let mut ws = common::web::ws_connect(web.addr);
+    send(&mut ws, json!({"type": "hello", "name": "alice"}));
+    let welcome = next_of(&mut ws, "welcome");
+    assert_eq!(welcome["room"], "lobby");
+    let (lines, last) = history_lines(&mut ws);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(lines[0]["text"], "before you came");
+    assert_eq!(lines[0]["sender"], "dave");
+    assert!(lines[0]["time"].as_i64().unwrap_or(0) > 1_700_000_000_000);
+    assert_eq!(last["older"], "none");
+    dave.expect("alice joined");
+
+    send(&mut ws, json!({"type": "say", "text": "hi <b>dave</b>"}));
+    dave.expect("alice: hi <b>dave</b>");
+    let own = next_of(&mut ws, "line");
+    assert_eq!(own["sender"], "alice");
+    assert!(own["id"].as_i64().unwrap_or(0) > lines[0]["id"].as_i64().unwrap_or(0));
+    dave.send("hello from nc");
+    let line = next_where(&mut ws, "line", |l| l["sender"] == "dave");
+    assert_eq!(line["text"], "hello from nc");
+    assert_eq!(line["kind"], "say");
+    send(&mut ws, json!({"type": "say", "text": "/me waves"}));
+    dave.expect("* alice waves");
+    let action = next_of(&mut ws, "line");
+    assert_eq!(action["kind"], "action");
+
+    send(&mut ws, json!({"type": "who"}));
+    let who = next_of(&mut ws, "who");
+    assert_eq!(who["names"], json!(["dave", "alice"]));
+    send(&mut ws, json!({"type": "rooms"}));
+    let rooms = next_of(&mut ws, "rooms");
+    assert_eq!(rooms["rooms"], json!([{"room": "lobby", "users": 2}]));
+    send(&mut ws, json!({"type": "say", "text": "/nope"}));
+    let error = next_of(&mut ws, "error");
+    assert_eq!(error["code"], "command");
+    assert!(
+        error["text"].as_str().unwrap_or("").contains("/nope"),
+        "{error}"
+    );
+    send(&mut ws, json!({"type": "say", "text": "/help"}));
+    next_where(&mut ws, "notice", |n| {
+        n["text"].as_str().unwrap_or("").contains("/join")
+    });
+    send(&mut ws, json!({"type": "say", "text": "/msg dave psst"}));
+    dave.expect("psst");
+    let private = next_of(&mut ws, "private");
+    assert_eq!(
+        (&private["sender"], &private["to"]),
+        (&json!("alice"), &json!("dave"))
+    );
+    dave.send("/msg alice back");
+    let private = next_where(&mut ws, "private", |p| p["sender"] == "dave");
+    assert_eq!(private["text"], "back");
+
+    send(&mut ws, json!({"type": "join", "room": "rust"}));
+    let room = next_of(&mut ws, "room");
+    assert_eq!(room["room"], "rust");
+    let (lines, _) = history_lines(&mut ws);
+    assert!(lines.is_empty());
+    dave.expect("alice left for rust");
+    send(&mut ws, json!({"type": "say", "text": "/nick alicia"}));
+    let renamed = next_of(&mut ws, "notice");
+    assert_eq!(renamed["kind"], "renamed", "{renamed}");
+    send(&mut ws, json!({"type": "say", "text": "/quit"}));
+    let bye = next_of(&mut ws, "bye");
+    assert_eq!(
+        (&bye["reason"], &bye["reconnect"]),
+        (&json!("quit"), &json!(false))
+    );
+}
+
+/// A page that reconnects with `resume` gets exactly the lines after the last one it showed,
+/// in its room; scrolling up asks for older pages until the room's beginning.
+#[test]
+fn resume_and_older_pages() {
+    let web = WebServer::start(&["--rate-per-sec", "0"]);
+    let mut dave = web.server.join("dave");
+    for n in 1..=30 {
+        dave.send(&format!("line {n}"));
+    }
+    dave.sync();
+    let mut ws = ws_join(web.addr, "alice");
+    send(
+        &mut ws,
+        json!({"type": "history", "before": 1_000_000, "limit": 10}),
+    );
+    let (older, last) = history_lines(&mut ws);
+    assert_eq!(older.len(), 10);
+    assert_eq!(older[9]["text"], "line 30");
+    assert_eq!(last["older"], "more");
+    let first = older[0]["id"].as_i64().expect("id");
+    send(
+        &mut ws,
+        json!({"type": "history", "before": first, "limit": 50}),
+    );
+    let (older, last) = history_lines(&mut ws);
+    assert_eq!(older.len(), 20);
+    assert_eq!(older[0]["text"], "line 1");
+    assert_eq!(last["older"], "none");
+    let last_seen = first + 9;
+    drop(ws);
+    dave.expect("alice left");
+    dave.send("missed one");
+    dave.send("missed two");
+    dave.sync();
+    let mut ws = ws_connect(web.addr);
+    let resume = json!({"room": "lobby", "last_id": last_seen});
+    send(
+        &mut ws,
+        json!({"type": "hello", "name": "alice", "resume": resume}),
+    );
+    next_of(&mut ws, "welcome");
+    let (mut lines, last) = history_lines(&mut ws);
+    assert_eq!(last["page"], "resume");
+    // What the history had not stored when the page came back follows live, once.
+    dave.send("live again");
+    loop {
+        let line = next_of(&mut ws, "line");
+        lines.push(line.clone());
+        if line["text"] == "live again" {
+            break;
+        }
+    }
+    let texts: Vec<&str> = lines.iter().filter_map(|l| l["text"].as_str()).collect();
+    assert_eq!(texts, ["missed one", "missed two", "live again"]);
+}
+
+/// Registered names ask for their password (loopback is a safe place for it); a wrong one is
+/// refused and the name prompt comes back.
+#[test]
+fn registered_names_log_in() {
+    let web = WebServer::start(&[]);
+    web.server.register("carol", PASSWORD).close();
+    let mut ws = ws_connect(web.addr);
+    send(&mut ws, json!({"type": "hello", "name": "carol"}));
+    let prompt = next_of(&mut ws, "prompt");
+    assert_eq!(prompt["field"], "password");
+    send(&mut ws, json!({"type": "password", "password": "wrong"}));
+    let error = next_of(&mut ws, "error");
+    assert_eq!(error["code"], "password");
+    next_where(&mut ws, "prompt", |p| p["field"] == "name");
+    send(
+        &mut ws,
+        json!({"type": "hello", "name": "carol", "password": PASSWORD}),
+    );
+    next_where(&mut ws, "notice", |n| {
+        n["text"]
+            .as_str()
+            .unwrap_or("")
+            .contains("logged in as carol")
+    });
+    next_of(&mut ws, "welcome");
+}
+
+/// Passwords never cross plaintext from a remote address: the page is told to use HTTPS.
+#[test]
+fn passwords_need_https() {
+    let addr = format!("127.0.0.1:{}", common::web::free_port())
+        .parse()
+        .expect("addr");
+    let web = WebServer::start_in(tempfile::tempdir().expect("dir"), addr, &[]);
+    web.server.register("carol", PASSWORD).close();
+    let dir = web.server.stop();
+    let no = ["--trust-loopback-for-passwords", "false"];
+    let web = WebServer::start_in(dir, addr, &no);
+    let mut ws = ws_connect(web.addr);
+    send(
+        &mut ws,
+        json!({"type": "hello", "name": "carol", "password": PASSWORD}),
+    );
+    let error = next_of(&mut ws, "error");
+    assert_eq!(error["code"], "password", "{error}");
+}
+
+/// The line door's limits, each answered in one clear message: line length, line rate,
+/// mutes, kicks and bans by an operator.
+#[test]
+fn limits_and_moderation() {
+    let web = WebServer::start(&[
+        "--max-line",
+        "64",
+        "--rate-burst",
+        "3",
+        "--rate-per-sec",
+        "1",
+    ]);
+    let mut ws = ws_join(web.addr, "alice");
+    let long = "x".repeat(65);
+    send(&mut ws, json!({"type": "say", "text": long}));
+    let error = next_of(&mut ws, "error");
+    assert_eq!(error["code"], "too_long", "{error}");
+    for n in 0..4 {
+        send(&mut ws, json!({"type": "say", "text": format!("fast {n}")}));
+    }
+    next_where(&mut ws, "notice", |n| {
+        n["text"].as_str().unwrap_or("").starts_with("slow down")
+    });
+    next_where(&mut ws, "line", |l| l["text"] == "fast 3");
+
+    let mut op = web.server.operator("oper");
+    op.send("/mute alice");
+    op.expect("muted alice");
+    next_where(&mut ws, "notice", |n| {
+        n["text"]
+            .as_str()
+            .unwrap_or("")
+            .contains("you were muted by oper")
+    });
+    send(&mut ws, json!({"type": "say", "text": "can you hear me"}));
+    let refused = next_of(&mut ws, "error");
+    assert_eq!(refused["code"], "refused");
+    assert!(refused["text"]
+        .as_str()
+        .unwrap_or("")
+        .contains("you are muted"));
+    op.send("/kick alice");
+    let bye = next_of(&mut ws, "bye");
+    assert_eq!(
+        (&bye["reason"], &bye["reconnect"]),
+        (&json!("kicked"), &json!(false))
+    );
+    let mut ws = ws_join(web.addr, "alice");
+    op.send("/ban alice");
+    let bye = next_of(&mut ws, "bye");
+    assert_eq!(bye["reason"], "banned", "{bye}");
+    let mut ws = ws_connect(web.addr);
+    send(&mut ws, json!({"type": "hello", "name": "alice"}));
+    let error = next_of(&mut ws, "error");
+    assert_eq!(error["code"], "name");
+    assert!(
+        error["text"].as_str().unwrap_or("").contains("banned"),
+        "{error}"
+    );
+}
+
+/// A connection that gives no name in time is told so; a connection over the per-address cap
+/// gets an HTTP answer saying why.
+#[test]
+fn name_deadline_and_connection_cap() {
+    let web = WebServer::start(&["--register-timeout", "1"]);
+    let mut ws = ws_connect(web.addr);
+    let bye = next_of(&mut ws, "bye");
+    assert_eq!(bye["reason"], "limit");
+    assert!(bye["text"]
+        .as_str()
+        .unwrap_or("")
+        .contains("no name given in 1 s"));
+    let web = WebServer::start(&["--max-per-ip", "1", "--limit-loopback"]);
+    let _held = ws_join(web.addr, "alice");
+    let mut answer = String::new();
+    let mut extra = TcpStream::connect(web.addr).expect("connect");
+    extra.set_read_timeout(Some(TIMEOUT)).expect("timeout");
+    let _ = extra.write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+    let _ = extra.read_to_string(&mut answer);
+    assert!(
+        answer.starts_with("HTTP/1.1 429 Too Many Requests\r\n"),
+        "{answer}"
+    );
+    assert!(
+        answer.contains("too many connections from your address (max 1)"),
+        "{answer}"
+    );
+}
