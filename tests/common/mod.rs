@@ -4,7 +4,6 @@
 
 pub mod accounts;
 pub mod browser;
-pub mod fakeweb;
 pub mod history;
 pub mod irc;
 pub mod web;
