@@ -83,7 +83,12 @@ impl Fixture {
         let mut renderers = Renderers::default();
         renderers.register(Arc::new(Plain(""))).unwrap();
         renderers.register(Arc::new(Plain("irc "))).unwrap();
-        let pipeline = Pipeline::new(renderers, budget.clone(), Box::new(writer.clone()), 0);
+        let pipeline = Pipeline::new(
+            renderers,
+            (budget.clone(), Default::default()),
+            Box::new(writer.clone()),
+            0,
+        );
         let (control_tx, control) = async_channel::unbounded();
         let bans = Arc::new(std::sync::RwLock::new(BanList::default()));
         let moderation = Moderation::new(bans, Store::detached(), Saved::default(), control_tx);
