@@ -250,6 +250,7 @@ async fn run<S: Stream>(
                 "{}: over the rate limit, delaying lines",
                 me.nick
             );
+            services.metrics.refused(crate::metrics::Refusal::LineRate);
             conn.info(&words::slow_down(limit.burst, limit.per_sec));
         }
         let request = match protocol::parse(&frame, config.max_line) {
@@ -289,6 +290,11 @@ async fn run<S: Stream>(
                 continue;
             }
             Err(e) => {
+                if let protocol::ParseError::TooLong { .. } = e {
+                    services
+                        .metrics
+                        .refused(crate::metrics::Refusal::LineTooLong);
+                }
                 conn.refuse(e.code(), &e.to_string());
                 continue;
             }

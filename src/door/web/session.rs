@@ -168,6 +168,9 @@ async fn refused<S: Stream>(mut conn: WebConn<S>, services: &Services, id: Membe
                 "no name in time",
                 "{peer}: no name within {secs} s, disconnecting"
             );
+            services
+                .metrics
+                .refused(crate::metrics::Refusal::NameDeadline);
             (ByeReason::Limit, words::no_name_in_time(secs), true)
         }
         Refusal::Evicted => {
@@ -422,11 +425,17 @@ async fn next_msg<S: Stream>(
             "{}: over the rate limit at the name prompt, delaying messages",
             conn.peer
         );
+        services.metrics.refused(crate::metrics::Refusal::LineRate);
         conn.info(&words::slow_down(rate.burst, rate.per_sec));
     }
     match protocol::parse(&frame, services.config.max_line) {
         Ok(msg) => Ok(Some(msg)),
         Err(e) => {
+            if let protocol::ParseError::TooLong { .. } = e {
+                services
+                    .metrics
+                    .refused(crate::metrics::Refusal::LineTooLong);
+            }
             conn.refuse(e.code(), &e.to_string());
             Ok(None)
         }
