@@ -296,3 +296,41 @@ fn name_deadline_and_connection_cap() {
         "{answer}"
     );
 }
+
+/// A page that stops reading is dropped as a slow reader, like an nc user: the room is told,
+/// its connection ends, and the others stay.
+#[test]
+fn a_page_that_stops_reading_is_dropped() {
+    let flags = [
+        "--rate-per-sec",
+        "0",
+        "--max-line",
+        "128",
+        "--outbox-bytes",
+        "8192",
+    ];
+    let web = WebServer::start(&flags);
+    let mut dave = web.server.join("dave");
+    let mut staller = common::web::ws_join_small_window(web.addr, "staller");
+    dave.expect("staller joined");
+    let pad = "p".repeat(100);
+    let mut dropped = false;
+    for batch in 0..400 {
+        for n in 0..50 {
+            dave.send(&format!("{batch} {n} {pad}"));
+        }
+        dave.sync();
+        if dave
+            .seen
+            .iter()
+            .any(|l| l.contains("staller left (not reading fast enough)"))
+        {
+            dropped = true;
+            break;
+        }
+    }
+    assert!(dropped, "the page that stopped reading was not dropped");
+    // Its connection ends: what was sent before the drop reads out, then the close.
+    while common::web::next(&mut staller).is_some() {}
+    dave.sync();
+}

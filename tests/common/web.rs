@@ -7,6 +7,7 @@ use std::time::Instant;
 use async_tungstenite::tungstenite::client::IntoClientRequest;
 use async_tungstenite::tungstenite::{self, Message};
 use serde_json::Value;
+use socket2::{Domain, Socket, Type};
 
 use super::{Server, TIMEOUT};
 
@@ -75,7 +76,14 @@ pub fn ws_open(addr: SocketAddr) -> Result<Ws, String> {
 
 /// The bare WebSocket, opened with the page's origin.
 pub fn ws_raw(addr: SocketAddr) -> Result<tungstenite::WebSocket<TcpStream>, String> {
-    let stream = TcpStream::connect(addr).expect("connect");
+    ws_on(TcpStream::connect(addr).expect("connect"), addr)
+}
+
+/// Opens the WebSocket on a connected `stream` (one with a small receive window, say).
+pub fn ws_on(
+    stream: TcpStream,
+    addr: SocketAddr,
+) -> Result<tungstenite::WebSocket<TcpStream>, String> {
     stream.set_read_timeout(Some(TIMEOUT)).expect("timeout");
     let mut request = format!("ws://{addr}/ws")
         .into_client_request()
@@ -134,7 +142,27 @@ pub fn next_where(ws: &mut Ws, kind: &str, check: impl Fn(&Value) -> bool) -> Va
 
 /// Connects and registers `name`; returns the socket after the join replay's last chunk.
 pub fn ws_join(addr: SocketAddr, name: &str) -> Ws {
-    let mut ws = ws_connect(addr);
+    join_on(ws_connect(addr), name)
+}
+
+/// Registers `name` on a connection with a small receive window (see
+/// [`super::Client::connect_small_window`]).
+pub fn ws_join_small_window(addr: SocketAddr, name: &str) -> Ws {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None).expect("socket");
+    socket
+        .set_recv_buffer_size(super::SMALL_WINDOW)
+        .expect("SO_RCVBUF");
+    socket.connect(&addr.into()).expect("connect");
+    let ws = ws_on(socket.into(), addr).expect("handshake");
+    let mut ws = Ws {
+        ws,
+        pending: Vec::new(),
+    };
+    next_of(&mut ws, "prompt");
+    join_on(ws, name)
+}
+
+fn join_on(mut ws: Ws, name: &str) -> Ws {
     send(&mut ws, serde_json::json!({"type": "hello", "name": name}));
     next_of(&mut ws, "welcome");
     next_where(&mut ws, "history", |h| h["done"] == true);

@@ -86,9 +86,7 @@ pub(super) async fn chat<S: Stream>(
                     reason: None,
                 })
                 .await;
-            if conn.flush().await.is_ok() {
-                conn.socket.close(CloseCode::Away, "").await;
-            }
+            conn.close(CloseCode::Away).await;
         }
         End::Gone => {
             let _ = services

@@ -3,11 +3,15 @@
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
 
 use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use smol::{future, Timer};
 
 use super::protocol::{self, ByeReason, ErrorCode, ServerMsg};
 use super::WebSocket;
+use crate::hub::outbox::Shared;
 use crate::session::Output;
 use crate::wire::conn::Stream;
 
@@ -18,7 +22,18 @@ pub(super) struct WebConn<S> {
     /// The client's address (a trusted proxy's forwarded one, else the peer's).
     pub client: IpAddr,
     pub peer: SocketAddr,
+    /// Once registered: the outbox's state, so a blocked send gives up when the hub drops this
+    /// user for not reading (as the line door's `Conn::watch`).
+    watch: Option<Arc<Shared>>,
+    /// A send was given up part-way: the WebSocket's framing is broken, nothing more is sent.
+    torn: bool,
 }
+
+/// How often a blocked send checks whether the hub dropped the user.
+const ABANDON_CHECK: Duration = Duration::from_millis(250);
+
+/// The longest a goodbye (`bye` and the close handshake) may take.
+const LINGER: Duration = Duration::from_secs(2);
 
 impl<S: Stream> WebConn<S> {
     /// Queues one message.
@@ -54,9 +69,25 @@ impl<S: Stream> WebConn<S> {
             text,
             reconnect,
         });
-        if self.flush().await.is_ok() {
-            self.socket.close(code, "").await;
-        }
+        self.close(code).await;
+    }
+
+    /// Sends what is queued and closes the WebSocket with `code`, within a bounded time.
+    pub async fn close(&mut self, code: CloseCode) {
+        let goodbye = async {
+            if self.flush().await.is_ok() {
+                self.socket.close(code, "").await;
+            }
+        };
+        future::or(goodbye, async {
+            Timer::after(LINGER).await;
+        })
+        .await;
+    }
+
+    /// From now on a blocked send gives up once the hub has dropped the user.
+    pub fn watch(&mut self, outbox: Arc<Shared>) {
+        self.watch = Some(outbox);
     }
 }
 
@@ -73,8 +104,25 @@ impl<S: Stream> Output for WebConn<S> {
         if self.queued.is_empty() {
             return Ok(());
         }
+        if self.torn {
+            return Err(io::Error::other("the connection was abandoned"));
+        }
         let bytes = std::mem::take(&mut self.queued);
-        self.socket.send_utf8(bytes).await
+        let send = self.socket.send_utf8(bytes);
+        let Some(watch) = &self.watch else {
+            return send.await;
+        };
+        let torn = &mut self.torn;
+        future::or(send, async {
+            loop {
+                Timer::after(ABANDON_CHECK).await;
+                if watch.kicked() {
+                    *torn = true;
+                    return Err(io::Error::other("abandoned: not reading fast enough"));
+                }
+            }
+        })
+        .await
     }
 }
 
@@ -86,6 +134,8 @@ impl<S: Stream> WebConn<S> {
             queued: Vec::new(),
             client,
             peer,
+            watch: None,
+            torn: false,
         }
     }
 }

@@ -144,6 +144,7 @@ pub async fn run<S: Stream>(
         Err(refusal) => return Box::pin(refused(conn, &services, id, refusal)).await,
     };
     drop(outbox);
+    conn.watch(inbox.state());
     chat::chat(conn, &services, me, (joined, resume), &inbox).await;
 }
 
