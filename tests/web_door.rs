@@ -334,3 +334,42 @@ fn a_page_that_stops_reading_is_dropped() {
     while common::web::next(&mut staller).is_some() {}
     dave.sync();
 }
+
+/// The account commands run their dialogues through the page's password prompt: register,
+/// change the password, unregister; any other message cancels.
+#[test]
+fn account_commands_on_the_page() {
+    let web = WebServer::start(&[]);
+    let mut ws = ws_join(web.addr, "alice");
+    let say = |ws: &mut common::web::Ws, text: &str| send(ws, json!({"type": "say", "text": text}));
+    let answer =
+        |ws: &mut common::web::Ws, p: &str| send(ws, json!({"type": "password", "password": p}));
+    let notice = |ws: &mut common::web::Ws, needle: &str| {
+        next_where(ws, "notice", |n| {
+            n["text"].as_str().unwrap_or("").contains(needle)
+        })
+    };
+    say(&mut ws, "/register");
+    let prompt = next_of(&mut ws, "prompt");
+    assert_eq!(prompt["field"], "password");
+    answer(&mut ws, PASSWORD);
+    next_of(&mut ws, "prompt");
+    answer(&mut ws, PASSWORD);
+    notice(&mut ws, "alice is now registered");
+    say(&mut ws, "/password");
+    next_of(&mut ws, "prompt");
+    say(&mut ws, "not a password");
+    notice(&mut ws, "cancelled");
+    say(&mut ws, "/password");
+    next_of(&mut ws, "prompt");
+    answer(&mut ws, PASSWORD);
+    for _ in 0..2 {
+        next_of(&mut ws, "prompt");
+        answer(&mut ws, "a brand new password");
+    }
+    notice(&mut ws, "password changed");
+    say(&mut ws, "/unregister");
+    next_of(&mut ws, "prompt");
+    answer(&mut ws, "a brand new password");
+    notice(&mut ws, "alice is no longer registered");
+}

@@ -294,17 +294,36 @@ fn phone_layout_theme_and_screenshot() {
     page.ran_clean().expect("the page ran clean");
 }
 
-/// A registered name is asked for its password; a wrong one is refused and the name prompt
-/// comes back.
+/// `/register` on the page asks for the password in its password box; the registered name is
+/// then asked for its password; a wrong one is refused and the name prompt comes back.
 #[test]
 fn registered_names_ask_for_the_password() {
     let Some((browser, fake)) = start() else {
         return;
     };
     let (name, password) = ("carol", common::accounts::PASSWORD);
-    fake.web.server.register(name, password).close();
-    let page = browser.open(&fake.url());
     let asking = "!document.getElementById('password-row').hidden";
+    // Registered from the page: /register asks for the password twice in the same box.
+    let first = browser.open(&fake.url());
+    first.log_in(name);
+    first.say("/register");
+    for prompt in [
+        "choose a password for carol",
+        "type the same password again",
+    ] {
+        first.wait_text("#login-text", prompt);
+        first.wait_until(asking, "the password box");
+        first.type_into("#password", password);
+        first.press("Enter");
+    }
+    first.wait_until(
+        "document.getElementById('login').hidden",
+        "back in the chat",
+    );
+    first.wait_text("#log", &format!("{name} is now registered"));
+    first.say("/quit");
+    first.wait_text("#status", "Disconnected");
+    let page = browser.open(&fake.url());
     page.wait_until(
         "!document.getElementById('login').hidden",
         "the name prompt",

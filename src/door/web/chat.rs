@@ -12,6 +12,7 @@ use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use log::debug;
 use smol::{future, Timer};
 
+use super::account::{dialogue_run, Dialogue, WebTalk};
 use super::protocol::{self, ByeReason, ClientMsg, ErrorCode, ServerMsg};
 use super::replay::{self, OLDER_MAX};
 use super::session::{Me, WebConn};
@@ -21,6 +22,7 @@ use crate::door::line::words;
 use crate::hub::outbox::{Inbox, Taken};
 use crate::hub::{Intent, Joined, Request};
 use crate::names::RoomName;
+use crate::session::pump::Broken;
 use crate::session::{enter, pump, Output, Services};
 use crate::vocab::Kind;
 use crate::wire::conn::Stream;
@@ -309,7 +311,7 @@ async fn run<S: Stream>(
 async fn typed<S: Stream>(
     conn: &mut WebConn<S>,
     services: &Services,
-    me: &Me,
+    me: &mut Me,
     place: &mut Place,
     inbox: &Inbox,
     text: &str,
@@ -378,17 +380,27 @@ async fn typed<S: Stream>(
             Ok(None)
         }
         Local::Register | Local::Password | Local::Unregister => {
-            let _ = me.secure;
-            conn.refuse(ErrorCode::Command, NO_ACCOUNT_DIALOGUES);
-            Ok(None)
+            let dialogue = match local {
+                Local::Register => Dialogue::Register,
+                Local::Password => Dialogue::Password,
+                _ => Dialogue::Unregister,
+            };
+            let max_line = services.config.max_line;
+            let mut talk = WebTalk {
+                conn,
+                inbox,
+                max_line,
+            };
+            let account = (me.secure, &mut me.account);
+            let done = dialogue_run(&mut talk, services, me.id, account, dialogue).await;
+            match done {
+                Ok(()) => Ok(None),
+                Err(Broken::Gone) => Err(End::Gone),
+                Err(Broken::Closed) => Err(End::Closed),
+            }
         }
     }
 }
-
-/// The answer to `/register`, `/password` and `/unregister` on the page.
-const NO_ACCOUNT_DIALOGUES: &str =
-    "account commands (/register, /password, /unregister) are not on the web page yet: \
-     use nc or a TLS client; your registered name works here";
 
 /// Moves to `room`: the `room` object, then its history and topic.
 async fn switch<S: Stream>(

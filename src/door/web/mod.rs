@@ -25,6 +25,7 @@
 //! the page types goes through the line door's command table and the sentences shown are the
 //! line door's words, so both doors have the same commands and say the same things.
 
+mod account;
 pub mod assets;
 mod chat;
 mod conn;
