@@ -373,3 +373,114 @@ fn account_commands_on_the_page() {
     answer(&mut ws, "a brand new password");
     notice(&mut ws, "alice is no longer registered");
 }
+
+/// `--web-tls-listen` serves the page over HTTPS with the TLS certificate, and a password
+/// travels over it even where plaintext ones are refused (see `passwords_need_https`).
+#[test]
+fn https_carries_passwords() {
+    let cert = common::cert::Cert::new();
+    let files = tempfile::tempdir().expect("dir");
+    cert.write_to(files.path());
+    let path = |name: &str| files.path().join(name).to_str().expect("utf-8").to_owned();
+    let (cert_file, key_file) = (path("cert.pem"), path("key.pem"));
+    let flags = [
+        "--web-listen",
+        "127.0.0.1:0",
+        "--web-tls-listen",
+        "127.0.0.1:0",
+        "--tls-cert",
+        &cert_file,
+        "--tls-key",
+        &key_file,
+        "--trust-loopback-for-passwords",
+        "false",
+    ];
+    let (server, tls) = common::Server::start_until(&flags, "listening for web TLS on ");
+    let tls: std::net::SocketAddr = tls.parse().expect("address");
+    let mut page = common::cert::tls_stream(tls, &cert);
+    page.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .expect("request");
+    let mut answer = String::new();
+    let _ = page.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
+    assert!(answer.contains("content-security-policy: default-src 'self'"));
+
+    let mut ws = common::web::wss_connect(tls, &cert);
+    ws.send(json!({"type": "hello", "name": "carol"}));
+    ws.expect("\"type\":\"welcome\"");
+    ws.send(json!({"type": "say", "text": "/register"}));
+    for _ in 0..2 {
+        ws.expect("\"field\":\"password\"");
+        ws.send(json!({"type": "password", "password": PASSWORD}));
+    }
+    ws.expect("carol is now registered");
+    ws.send(json!({"type": "say", "text": "/quit"}));
+    ws.expect("\"type\":\"bye\"");
+
+    let mut again = common::web::wss_connect(tls, &cert);
+    again.send(json!({"type": "hello", "name": "carol", "password": PASSWORD}));
+    again.expect("logged in as carol");
+    drop(server);
+}
+
+/// Upgrades to the WebSocket by hand with `extra` header lines (`X-Forwarded-For: ...`), from
+/// the page's own origin; returns the first object the server sends.
+fn first_object_with(addr: std::net::SocketAddr, extra: &str) -> Value {
+    use async_tungstenite::tungstenite::protocol::{Role, WebSocket};
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    stream.set_read_timeout(Some(TIMEOUT)).expect("timeout");
+    let request = format!(
+        "GET /ws HTTP/1.1\r\nHost: {addr}\r\nOrigin: http://{addr}\r\nUpgrade: websocket\r\n\
+         Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+         Sec-WebSocket-Version: 13\r\n{extra}\r\n"
+    );
+    stream.write_all(request.as_bytes()).expect("write");
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).unwrap_or(0) == 1 {
+        head.push(byte[0]);
+    }
+    assert!(
+        head.starts_with(b"HTTP/1.1 101 "),
+        "{}",
+        String::from_utf8_lossy(&head)
+    );
+    let mut ws = WebSocket::from_raw_socket(stream, Role::Client, None);
+    let text = ws.read().expect("frame").into_text().expect("text");
+    serde_json::from_str(text.as_str().lines().next().unwrap_or("")).expect("json")
+}
+
+/// Address bans: at accept the web port answers 403 with the reason; behind a proxy named by
+/// `--trust-proxy`, the forwarded address is the one banned, and without the flag a client's
+/// own `X-Forwarded-For` is ignored.
+#[test]
+fn address_bans_and_trusted_proxies() {
+    let web = WebServer::start(&["--trust-proxy", "127.0.0.1"]);
+    let mut op = web.server.operator("oper");
+    op.send("/ban 127.0.0.2");
+    op.expect("banned 127.0.0.2");
+    op.send("/ban 203.0.113.7");
+    op.expect("banned 203.0.113.7");
+    let mut banned = common::accounts::connect_from("127.0.0.2", web.addr);
+    banned
+        .stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+        .expect("request");
+    let mut answer = String::new();
+    let _ = banned.stream.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 403 Forbidden\r\n"), "{answer}");
+    assert!(answer.contains("banned"), "{answer}");
+
+    let forwarded = first_object_with(web.addr, "X-Forwarded-For: 203.0.113.7\r\n");
+    assert_eq!(forwarded["type"], "bye", "{forwarded}");
+    assert_eq!(forwarded["reason"], "banned");
+    let other = first_object_with(web.addr, "X-Forwarded-For: 198.51.100.1\r\n");
+    assert_eq!(other["type"], "prompt", "{other}");
+
+    let untrusting = WebServer::start(&[]);
+    let mut op = untrusting.server.operator("oper");
+    op.send("/ban 203.0.113.7");
+    op.expect("banned 203.0.113.7");
+    let ignored = first_object_with(untrusting.addr, "X-Forwarded-For: 203.0.113.7\r\n");
+    assert_eq!(ignored["type"], "prompt", "{ignored}");
+}

@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod browser;
+pub mod cert;
 pub mod history;
 pub mod irc;
 pub mod web;

@@ -79,6 +79,67 @@ pub fn ws_raw(addr: SocketAddr) -> Result<tungstenite::WebSocket<TcpStream>, Str
     ws_on(TcpStream::connect(addr).expect("connect"), addr)
 }
 
+/// Opens the WebSocket over HTTPS (`--web-tls-listen`) trusting `cert`, as a page loaded from
+/// `https://localhost:PORT` would, and reads the name prompt.
+pub fn wss_connect(addr: SocketAddr, cert: &super::cert::Cert) -> WssClient {
+    let stream = super::cert::tls_stream(addr, cert);
+    let host = format!("localhost:{}", addr.port());
+    let mut request = format!("wss://{host}/ws")
+        .into_client_request()
+        .expect("request");
+    let origin = format!("https://{host}").parse().expect("header");
+    request.headers_mut().insert("origin", origin);
+    let (ws, _) = tungstenite::client(request, stream).expect("handshake");
+    let mut ws = WssClient { ws };
+    let first = ws.next().expect("prompt");
+    assert_eq!(first["type"], "prompt", "{first}");
+    ws
+}
+
+/// A WebSocket over TLS: one object per frame is enough for the dialogues it drives.
+pub struct WssClient {
+    pub ws: tungstenite::WebSocket<
+        futures_rustls::rustls::StreamOwned<futures_rustls::rustls::ClientConnection, TcpStream>,
+    >,
+}
+
+impl WssClient {
+    pub fn send(&mut self, value: Value) {
+        self.ws
+            .send(Message::text(value.to_string()))
+            .expect("send");
+    }
+
+    /// The first object of the next text frame.
+    pub fn next(&mut self) -> Option<Value> {
+        loop {
+            match self.ws.read() {
+                Ok(Message::Text(text)) => {
+                    let line = text.as_str().lines().next().unwrap_or("");
+                    return Some(serde_json::from_str(line).expect("json"));
+                }
+                Ok(_) => continue,
+                Err(_) => return None,
+            }
+        }
+    }
+
+    /// Reads frames until one holds `needle`.
+    pub fn expect(&mut self, needle: &str) -> String {
+        let deadline = Instant::now() + TIMEOUT;
+        while Instant::now() < deadline {
+            match self.ws.read() {
+                Ok(Message::Text(text)) if text.as_str().contains(needle) => {
+                    return text.as_str().to_owned()
+                }
+                Ok(_) => continue,
+                Err(e) => panic!("closed while waiting for {needle:?}: {e}"),
+            }
+        }
+        panic!("no {needle:?} within the timeout");
+    }
+}
+
 /// Opens the WebSocket on a connected `stream` (one with a small receive window, say).
 pub fn ws_on(
     stream: TcpStream,
