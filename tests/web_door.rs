@@ -31,8 +31,12 @@ fn history_lines(ws: &mut common::web::Ws) -> (Vec<Value>, Value) {
 fn web_and_nc_users_talk() {
     let web = WebServer::start(&["--rate-per-sec", "0"]);
     let mut dave = web.server.join("dave");
+    let mut witness = web.server.join("witness");
     dave.send("before you came");
-    dave.sync();
+    // Relayed means stored: the replay below holds it.
+    witness.expect("dave: before you came");
+    witness.close();
+    dave.expect("witness left");
     let mut ws = common::web::ws_connect(web.addr);
     send(&mut ws, json!({"type": "hello", "name": "alice"}));
     let welcome = next_of(&mut ws, "welcome");
@@ -114,7 +118,13 @@ fn resume_and_older_pages() {
         dave.send(&format!("line {n}"));
     }
     dave.sync();
-    let mut ws = ws_join(web.addr, "alice");
+    // Relayed means stored: once alice has seen line 30 (replayed or live), all are.
+    let mut ws = ws_connect(web.addr);
+    send(&mut ws, json!({"type": "hello", "name": "alice"}));
+    let (replayed, _) = history_lines(&mut ws);
+    if replayed.last().is_none_or(|l| l["text"] != "line 30") {
+        next_where(&mut ws, "line", |l| l["text"] == "line 30");
+    }
     send(
         &mut ws,
         json!({"type": "history", "before": 1_000_000, "limit": 10}),
@@ -132,6 +142,11 @@ fn resume_and_older_pages() {
     assert_eq!(older.len(), 20);
     assert_eq!(older[0]["text"], "line 1");
     assert_eq!(last["older"], "none");
+    send(&mut ws, json!({"type": "say", "text": "/search line"}));
+    let ends = |n: &Value, end: &str| n["text"].as_str().unwrap_or("").ends_with(end);
+    next_where(&mut ws, "notice", |n| ends(n, "dave: line 30"));
+    send(&mut ws, json!({"type": "say", "text": "/search"}));
+    next_where(&mut ws, "notice", |n| ends(n, "dave: line 1"));
     let last_seen = first + 9;
     drop(ws);
     dave.expect("alice left");

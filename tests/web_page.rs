@@ -34,6 +34,20 @@ impl Chat {
         self.dave.send(text);
     }
 
+    /// dave says `texts`, and they are stored before this returns: a witness in the room has
+    /// seen the last one relayed (relayed means committed), so a page opened now replays them.
+    fn say_stored(&mut self, texts: &[String]) {
+        let mut witness = self.web.server.join("witness");
+        for text in texts {
+            self.dave.send(text);
+        }
+        if let Some(last) = texts.last() {
+            witness.expect(&format!("dave: {last}"));
+        }
+        witness.close();
+        self.dave.expect("witness left");
+    }
+
     /// The ids of the lobby's lines, as stored.
     fn lobby_ids(&self) -> Vec<i64> {
         let rows = common::message_rows(&self.web.server.open_db());
@@ -66,7 +80,7 @@ fn two_pages_chat_and_markup_stays_text() {
     let Some((browser, mut fake)) = start() else {
         return;
     };
-    fake.say("before you came");
+    fake.say_stored(&["before you came".to_owned()]);
     let alice = browser.open(&fake.url());
     alice.log_in("alice");
     alice.wait_text("#log", "before you came");
@@ -120,10 +134,8 @@ fn scrolling_up_loads_older_history() {
     let Some((browser, mut fake)) = start() else {
         return;
     };
-    for n in 1..=120 {
-        fake.say(&format!("line {n}"));
-    }
-    fake.dave.sync();
+    let lines: Vec<String> = (1..=120).map(|n| format!("line {n}")).collect();
+    fake.say_stored(&lines);
     let page = browser.open(&fake.url());
     page.log_in("alice");
     page.wait_text("#log", "line 120");

@@ -44,10 +44,12 @@ enum Wake {
     Outbox(Option<Taken>),
 }
 
-/// Where the user is: its room and the oldest line of it shown.
+/// Where the user is: its room, the oldest line of it shown, and what `/search` alone goes
+/// on with (boxed: an idle session carries one pointer for it).
 struct Place {
     room: RoomName,
     oldest: i64,
+    search: Option<Box<super::search::Cursor>>,
 }
 
 /// Runs a registered session to its end, and says goodbye.
@@ -147,6 +149,7 @@ async fn enter<S: Stream>(
     Ok(Place {
         room: joined.room,
         oldest,
+        search: None,
     })
 }
 
@@ -375,7 +378,8 @@ async fn typed<S: Stream>(
             }
         }
         Local::Search(query) => {
-            let found = super::search::search(conn, &services.history, &place.room, query);
+            let history = &services.history;
+            let found = super::search::search(conn, history, &place.room, query, &mut place.search);
             found.await.map_err(|_| End::Gone)?;
             Ok(None)
         }
@@ -426,6 +430,7 @@ async fn switch<S: Stream>(
     *place = Place {
         room: joined.room,
         oldest,
+        search: None,
     };
     Ok(())
 }
