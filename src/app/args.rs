@@ -17,7 +17,8 @@ use crate::storage::{RetentionPolicy, Settings};
 /// client cannot make the server buffer much per connection.
 pub const DEFAULT_MAX_LINE: usize = 1024;
 
-/// smolchat: a chat server you join with `nc HOST PORT` or `telnet HOST PORT`.
+/// smolchat: a chat server you join with `nc HOST PORT`, `telnet HOST PORT` or a browser
+/// (--web-listen).
 #[derive(FromArgs, Debug, Clone)]
 pub struct Args {
     /// address for plaintext connections (default 127.0.0.1:7878; port 0 picks a free port,
