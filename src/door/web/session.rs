@@ -69,7 +69,7 @@ pub async fn run<S: Stream>(
     let Accepted {
         id,
         peer,
-        deadline,
+        deadline: _,
         secure,
         place,
     } = accepted;
@@ -99,6 +99,9 @@ pub async fn run<S: Stream>(
         }
     };
     let client = upgraded.client;
+    // The name deadline counts from the upgrade: a page may have loaded its files on this
+    // connection first, within the HTTP limits.
+    let deadline = Instant::now() + config.register_timeout;
     // Passwords: this listener's TLS or a trusted proxy's HTTPS, or a loopback client that is
     // not behind a proxy.
     let secure = upgraded.secure || (secure && client == peer.ip().to_canonical());
