@@ -499,3 +499,42 @@ fn address_bans_and_trusted_proxies() {
     let ignored = first_object_with(untrusting.addr, "X-Forwarded-For: 203.0.113.7\r\n");
     assert_eq!(ignored["type"], "prompt", "{ignored}");
 }
+
+/// Web connections are counted under `door="web"`, and the web door's refusals beside the line
+/// door's.
+#[test]
+fn web_connections_and_refusals_are_counted() {
+    let web: std::net::SocketAddr = format!("127.0.0.1:{}", common::web::free_port())
+        .parse()
+        .expect("address");
+    let web_flag = web.to_string();
+    let flags = [
+        "--web-listen",
+        &web_flag,
+        "--metrics-listen",
+        "127.0.0.1:0",
+        "--max-line",
+        "64",
+    ];
+    let (_server, metrics) = common::Server::start_until(&flags, "metrics on ");
+    let metrics: std::net::SocketAddr = metrics.parse().expect("address");
+    let mut ws = ws_join(web, "alice");
+    common::wait_sample(
+        metrics,
+        "smolchat_connections{door=\"web\",tls=\"false\"}",
+        1.0,
+    );
+    send(&mut ws, json!({"type": "say", "text": "x".repeat(65)}));
+    next_of(&mut ws, "error");
+    common::wait_sample(
+        metrics,
+        "smolchat_refusals_total{kind=\"line_too_long\"}",
+        1.0,
+    );
+    drop(ws);
+    common::wait_sample(
+        metrics,
+        "smolchat_connections{door=\"web\",tls=\"false\"}",
+        0.0,
+    );
+}
