@@ -389,8 +389,9 @@ fn account_commands_on_the_page() {
     notice(&mut ws, "alice is no longer registered");
 }
 
-/// `--web-tls-listen` serves the page over HTTPS with the TLS certificate, and a password
-/// travels over it even where plaintext ones are refused (see `passwords_need_https`).
+/// `--web-tls-listen` serves the page over HTTPS with the TLS certificate (re-read on SIGHUP
+/// without dropping anybody), and a password travels over it even where plaintext ones are
+/// refused (see `passwords_need_https`).
 #[test]
 fn https_carries_passwords() {
     let cert = common::cert::Cert::new();
@@ -435,7 +436,17 @@ fn https_carries_passwords() {
     let mut again = common::web::wss_connect(tls, &cert);
     again.send(json!({"type": "hello", "name": "carol", "password": PASSWORD}));
     again.expect("logged in as carol");
-    drop(server);
+
+    // SIGHUP re-reads the certificate for the web door's HTTPS too.
+    let renewed = common::cert::Cert::new();
+    renewed.write_to(files.path());
+    server.signal("HUP");
+    server.wait_log("reloaded TLS certificate");
+    let mut after = common::web::wss_connect(tls, &renewed);
+    after.send(json!({"type": "hello", "name": "dora"}));
+    after.expect("\"type\":\"welcome\"");
+    again.send(json!({"type": "say", "text": "still on the old certificate"}));
+    again.expect("still on the old certificate");
 }
 
 /// Upgrades to the WebSocket by hand with `extra` header lines (`X-Forwarded-For: ...`), from
