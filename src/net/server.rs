@@ -434,6 +434,7 @@ pub fn log_start(on: &[(DoorKind, bool, SocketAddr)], config: &Config, threads: 
             let tls = if *tls { "TLS on " } else { "" };
             let door = match door {
                 DoorKind::Line => String::new(),
+                DoorKind::Web { .. } => " (web)".to_owned(),
             };
             format!("{tls}{addr}{door}")
         })
