@@ -41,4 +41,8 @@ pub struct Config {
     pub max_unregistered: usize,
     // --- Output memory ---
     pub outbox_total_bytes: usize,
+
+    // --- The web door ---
+    /// `--trust-proxy`: reverse proxies whose `X-Forwarded-For` is believed (empty: none).
+    pub trusted_proxies: Vec<crate::moderation::ban::Net>,
 }

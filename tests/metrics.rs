@@ -153,6 +153,14 @@ fn a_scrape_counts_what_happened_and_passes_promtool() {
         value(&text, "smolchat_refusals_total{kind=\"eviction\"}"),
         0.0
     );
+    // The hub's own figures: two users in one room, alice's line relayed to bob (and the join
+    // notices delivered), each counted once per turn.
+    assert_eq!(value(&text, "smolchat_users"), 2.0);
+    assert_eq!(value(&text, "smolchat_rooms"), 1.0);
+    assert_eq!(value(&text, "smolchat_lines_relayed_total"), 1.0);
+    assert!(value(&text, "smolchat_deliveries_total") >= 2.0);
+    assert!(value(&text, "smolchat_delivered_bytes_total") >= "alice: hello\n".len() as f64);
+    assert_eq!(value(&text, "smolchat_chat_paused"), 0.0);
     // The writer counts a line before its commit is published, so before bob could see it.
     assert_eq!(value(&text, "smolchat_lines_stored_total"), 1.0);
     assert!(value(&text, "smolchat_history_commit_seconds_count") >= 1.0);
@@ -167,6 +175,36 @@ fn a_scrape_counts_what_happened_and_passes_promtool() {
     let dir = tempfile::tempdir().expect("tempdir");
     let said = promtool(&promtool_path, dir.path(), &["check", "metrics"], &text);
     assert!(said.trim().is_empty(), "promtool found problems:\n{said}");
+}
+
+/// Refusals a door makes are counted by kind: a line over `--max-line`, the rate limit (once
+/// per burst, as the user is told), and a connection that chose no name in time.
+#[test]
+fn session_refusals_are_counted_by_kind() {
+    let flags = [
+        ["--max-line", "64"],
+        ["--rate-burst", "3"],
+        ["--rate-per-sec", "1"],
+        ["--register-timeout", "1"],
+    ];
+    let (server, addr) = start(&flags.concat());
+    let mut alice = server.join("alice");
+    alice.send(&"x".repeat(100));
+    alice.expect("line too long");
+    for n in 0..4 {
+        alice.send(&format!("line {n}"));
+    }
+    alice.expect("slow down");
+    let mut silent = Client::connect(server.addr);
+    silent.expect("no name");
+    alice.sync();
+    let text = scrape(addr);
+    let kind = |k: &str| value(&text, &format!("smolchat_refusals_total{{kind=\"{k}\"}}"));
+    assert_eq!(kind("line_too_long"), 1.0);
+    assert_eq!(kind("line_rate"), 1.0);
+    assert_eq!(kind("name_deadline"), 1.0);
+    assert_eq!(kind("banned_name"), 0.0);
+    assert_eq!(value(&text, "smolchat_users"), 1.0);
 }
 
 /// Refusals at accept are counted by kind: an unnamed connection evicted by a newcomer, one

@@ -17,7 +17,8 @@ use crate::storage::{RetentionPolicy, Settings};
 /// client cannot make the server buffer much per connection.
 pub const DEFAULT_MAX_LINE: usize = 1024;
 
-/// smolchat: a chat server you join with `nc HOST PORT` or `telnet HOST PORT`.
+/// smolchat: a chat server you join with `nc HOST PORT`, `telnet HOST PORT` or a browser
+/// (--web-listen).
 #[derive(FromArgs, Debug, Clone)]
 pub struct Args {
     /// address for plaintext connections (default 127.0.0.1:7878; port 0 picks a free port,
@@ -200,6 +201,22 @@ pub struct Args {
     #[argh(option)]
     pub metrics_listen: Option<SocketAddr>,
 
+    // --- The web door (issue 21, docs/WEB.md) ---
+    /// address for the chat page and its WebSocket over HTTP (off unless given; port 0 picks a
+    /// free port, printed on stdout as `listening for web on ADDR`)
+    #[argh(option)]
+    pub web_listen: Option<SocketAddr>,
+
+    /// address for the chat page over HTTPS, with the --tls-cert and --tls-key certificate
+    /// (re-read on SIGHUP); off unless given
+    #[argh(option)]
+    pub web_tls_listen: Option<SocketAddr>,
+
+    /// comma-separated addresses or prefixes of reverse proxies whose X-Forwarded-For and
+    /// X-Forwarded-Proto the web door believes (default: none, the headers are ignored)
+    #[argh(option)]
+    pub trust_proxy: Option<String>,
+
     #[argh(subcommand)]
     pub command: Option<Subcommand>,
 }
@@ -226,6 +243,11 @@ impl std::str::FromStr for Listen {
 pub struct Listeners {
     pub plain: Option<SocketAddr>,
     pub tls: Option<TlsListener>,
+    /// The web door's listeners (`--web-listen`, `--web-tls-listen`).
+    pub web: Option<SocketAddr>,
+    pub web_tls: Option<SocketAddr>,
+    /// The certificate and key, when any TLS listener is on.
+    pub certificate: Option<(PathBuf, PathBuf)>,
 }
 
 /// The TLS listener and the files it serves (re-read on SIGHUP).
@@ -350,30 +372,78 @@ impl Args {
             test_loopback_as_ipv6: self.test_loopback_as_ipv6,
             max_unregistered,
             outbox_total_bytes: self.outbox_total_bytes,
+            trusted_proxies: self.trusted_proxies()?,
         })
     }
 
     /// Checks the listener flags together: TLS needs its address, certificate and key, and
     /// something must be listening.
     pub fn listeners(&self) -> Result<Listeners, String> {
-        let tls = match (self.tls_listen, &self.tls_cert, &self.tls_key) {
-            (Some(addr), Some(cert), Some(key)) => Some(TlsListener {
+        let wants_tls = self.tls_listen.is_some() || self.web_tls_listen.is_some();
+        let certificate = match (wants_tls, &self.tls_cert, &self.tls_key) {
+            (true, Some(cert), Some(key)) => Some((cert.clone(), key.clone())),
+            (false, None, None) => None,
+            (true, _, _) => {
+                return Err(
+                    "--tls-listen and --web-tls-listen need --tls-cert and --tls-key".into(),
+                )
+            }
+            (false, _, _) => {
+                return Err("--tls-cert and --tls-key need --tls-listen or --web-tls-listen".into())
+            }
+        };
+        let tls = match (self.tls_listen, &certificate) {
+            (Some(addr), Some((cert, key))) => Some(TlsListener {
                 addr,
                 cert: cert.clone(),
                 key: key.clone(),
             }),
-            (None, None, None) => None,
-            (Some(_), _, _) => return Err("--tls-listen needs --tls-cert and --tls-key".into()),
-            (None, _, _) => return Err("--tls-cert and --tls-key need --tls-listen".into()),
+            _ => None,
         };
         let plain = self.listen.0;
-        match (plain, &tls) {
-            (None, None) => Err("--listen none needs --tls-listen (nothing would listen)".into()),
-            (Some(plain), Some(tls)) if plain == tls.addr && plain.port() != 0 => Err(format!(
-                "--listen and --tls-listen are both {plain}: give them different ports"
-            )),
-            _ => Ok(Listeners { plain, tls }),
+        let (web, web_tls) = (self.web_listen, self.web_tls_listen);
+        if plain.is_none() && tls.is_none() && web.is_none() && web_tls.is_none() {
+            return Err("--listen none needs --tls-listen (nothing would listen)".into());
         }
+        let mut fixed: Vec<SocketAddr> = [plain, self.tls_listen, web, web_tls]
+            .into_iter()
+            .flatten()
+            .filter(|addr| addr.port() != 0)
+            .collect();
+        fixed.sort();
+        if let Some(pair) = fixed.windows(2).find(|pair| pair[0] == pair[1]) {
+            return Err(format!(
+                "two listeners on {}: give each its own port",
+                pair[0]
+            ));
+        }
+        Ok(Listeners {
+            plain,
+            tls,
+            web,
+            web_tls,
+            certificate,
+        })
+    }
+
+    /// `--trust-proxy`, checked: the proxies whose forwarding headers the web door believes.
+    pub fn trusted_proxies(&self) -> Result<Vec<crate::moderation::ban::Net>, String> {
+        let Some(list) = &self.trust_proxy else {
+            return Ok(Vec::new());
+        };
+        let proxies = list
+            .split(',')
+            .map(str::trim)
+            .filter(|item| !item.is_empty())
+            .map(|item| {
+                crate::moderation::ban::Net::parse(item)
+                    .ok_or_else(|| format!("--trust-proxy: not an address or prefix: {item}"))
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        if proxies.is_empty() {
+            return Err("--trust-proxy needs at least one address".into());
+        }
+        Ok(proxies)
     }
 
     /// `--max-unregistered`, or half of `--max-clients`: at least 1, at most `--max-clients`.

@@ -34,8 +34,8 @@ pub fn run(args: Args) -> Result<(), String> {
     let config = args.config()?;
     let listen = args.listeners()?;
     // Before anything else is opened: a bad certificate or key is the likeliest start-up error.
-    let tls = match &listen.tls {
-        Some(settings) => Some(Arc::new(Tls::load(&settings.cert, &settings.key)?)),
+    let tls = match &listen.certificate {
+        Some((cert, key)) => Some(Arc::new(Tls::load(cert, key)?)),
         None => None,
     };
     match net::raise_fd_limit() {
@@ -52,6 +52,8 @@ pub fn run(args: Args) -> Result<(), String> {
         Some(settings) => Some(bind(settings.addr)?),
         None => None,
     };
+    let web_listener = listen.web.map(bind).transpose()?;
+    let web_tls_listener = listen.web_tls.map(bind).transpose()?;
     // Cluster mode: join, and store what this node missed, before anybody is served.
     let (cluster, last_id) = match &args.cluster {
         Some(url) => {
@@ -89,10 +91,17 @@ pub fn run(args: Args) -> Result<(), String> {
     let threads = args.threads();
     let plain_addr = plain.as_ref().map(|(_, addr)| *addr);
     let tls_addr = tls_listener.as_ref().map(|(_, addr)| *addr);
-    let on: Vec<(DoorKind, bool, SocketAddr)> = [(plain_addr, false), (tls_addr, true)]
-        .into_iter()
-        .filter_map(|(addr, tls)| Some((DoorKind::Line, tls, addr?)))
-        .collect();
+    let web_addr = web_listener.as_ref().map(|(_, addr)| *addr);
+    let web_tls_addr = web_tls_listener.as_ref().map(|(_, addr)| *addr);
+    let on: Vec<(DoorKind, bool, SocketAddr)> = [
+        (plain_addr, DoorKind::Line, false),
+        (tls_addr, DoorKind::Line, true),
+        (web_addr, DoorKind::Web { tls: false }, false),
+        (web_tls_addr, DoorKind::Web { tls: true }, true),
+    ]
+    .into_iter()
+    .filter_map(|(addr, door, tls)| Some((door, tls, addr?)))
+    .collect();
     server::log_start(&on, &config, threads);
     info!(
         "history in {} ({} messages so far), commits as soon as the last is on disk, plus {} ms",
@@ -108,6 +117,12 @@ pub fn run(args: Args) -> Result<(), String> {
     }
     if let Some(addr) = tls_addr {
         let _ = writeln!(stdout, "listening for TLS on {addr}");
+    }
+    if let Some(addr) = web_addr {
+        let _ = writeln!(stdout, "listening for web on {addr}");
+    }
+    if let Some(addr) = web_tls_addr {
+        let _ = writeln!(stdout, "listening for web TLS on {addr}");
     }
     if let Some((_, addr)) = &metrics_listener {
         info!("metrics on http://{addr}{}", metrics::endpoint::PATH);
@@ -148,6 +163,18 @@ pub fn run(args: Args) -> Result<(), String> {
     }
     if let (Some((socket, _)), Some(tls)) = (tls_listener, &tls) {
         let (door, tls) = (DoorKind::Line, Some(tls.clone()));
+        listeners.push(server::Listener { socket, door, tls });
+    }
+    if let Some((socket, _)) = web_listener {
+        let door = DoorKind::Web { tls: false };
+        listeners.push(server::Listener {
+            socket,
+            door,
+            tls: None,
+        });
+    }
+    if let (Some((socket, _)), Some(tls)) = (web_tls_listener, &tls) {
+        let (door, tls) = (DoorKind::Web { tls: true }, Some(tls.clone()));
         listeners.push(server::Listener { socket, door, tls });
     }
     let shutdown = async move {

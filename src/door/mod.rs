@@ -8,8 +8,7 @@
 //! - [`line`]: nc, telnet and TLS clients, one line of text per message, `/commands`.
 //! - [`irc`]: the IRC door's protocol layer: messages, capabilities, registration, numerics,
 //!   renderers of the hub's events (its session is not wired to the hub yet).
-//! - [`web`]: the page's HTTP, origin checks, WebSocket framing and JSON (its session is not
-//!   wired to the hub yet).
+//! - [`web`]: the chat page: HTTP, origin checks, WebSocket framing, JSON, and its session.
 //!
 //! This module is the one registration point: a listener in `net/` names a [`DoorKind`], and
 //! [`Doors`] starts that door's session on each connection it accepts. A new door is a folder,
@@ -32,6 +31,8 @@ use crate::wire::conn::Stream;
 pub enum DoorKind {
     /// `--listen` and `--tls-listen`.
     Line,
+    /// `--web-listen` and `--web-tls-listen` (`tls`: HTTPS, so the page's origin is `https:`).
+    Web { tls: bool },
 }
 
 impl DoorKind {
@@ -39,6 +40,7 @@ impl DoorKind {
     pub fn metrics_door(self) -> crate::metrics::Door {
         match self {
             DoorKind::Line => crate::metrics::Door::Line,
+            DoorKind::Web { .. } => crate::metrics::Door::Web,
         }
     }
 }
@@ -48,6 +50,8 @@ impl DoorKind {
 pub struct Doors {
     /// The line door's renderer.
     line: RendererId,
+    /// The web door's renderer (JSON).
+    web: RendererId,
 }
 
 /// A session, boxed: each door's task is sized by its own state, not the largest door's.
@@ -59,7 +63,10 @@ impl Doors {
         let line = renderers
             .register(Arc::new(line::render::Lines))
             .unwrap_or_default();
-        Doors { line }
+        let web = renderers
+            .register(Arc::new(web::render::Json))
+            .unwrap_or_default();
+        Doors { line, web }
     }
 
     /// The session of a connection a listener of `kind` accepted (after its TLS handshake, if
@@ -73,6 +80,7 @@ impl Doors {
     ) -> Session {
         match kind {
             DoorKind::Line => Box::pin(line::run(stream, accepted, services, self.line)),
+            DoorKind::Web { tls } => Box::pin(web::run(stream, accepted, services, self.web, tls)),
         }
     }
 
@@ -81,6 +89,7 @@ impl Doors {
     pub fn turned_away(&self, kind: DoorKind, why: &TurnedAway) -> String {
         match kind {
             DoorKind::Line => line::words::turned_away(why),
+            DoorKind::Web { .. } => web::turned_away(why),
         }
     }
 }

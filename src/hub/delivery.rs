@@ -13,6 +13,7 @@ use std::sync::Arc;
 use crate::hub::event::Event;
 use crate::hub::outbox::{Budget, Outbox, PushError};
 use crate::hub::render::{Personal, Renderers, MAX_RENDERERS};
+use crate::metrics::{HubStats, TurnCounts};
 use crate::names::Nick;
 use crate::vocab::MemberId;
 
@@ -37,19 +38,35 @@ pub struct Delivery {
     /// Sessions that got output this turn and are still to be woken.
     wakes: Vec<Outbox>,
     budget: Arc<Budget>,
+    /// This turn's counts (plain fields), added to `stats` once per turn at [`Delivery::wake`].
+    counts: TurnCounts,
+    stats: HubStats,
 }
 
 /// Where in the scratch buffer each renderer's bytes for the current event are, once rendered.
 type Rendered = [Option<Range<usize>>; MAX_RENDERERS];
 
 impl Delivery {
-    pub fn new(renderers: Renderers, budget: Arc<Budget>) -> Delivery {
+    pub fn new(renderers: Renderers, budget: Arc<Budget>, stats: HubStats) -> Delivery {
         Delivery {
             renderers,
             scratch: Vec::new(),
             wakes: Vec::new(),
             budget,
+            counts: TurnCounts::default(),
+            stats,
         }
+    }
+
+    /// This turn's counts, for what the pipeline counts itself (lines relayed, readers dropped,
+    /// refusals).
+    pub fn counts(&mut self) -> &mut TurnCounts {
+        &mut self.counts
+    }
+
+    /// The shared metrics, for the gauges the pipeline sets.
+    pub fn stats(&self) -> &HubStats {
+        &self.stats
     }
 
     pub fn renderers(&self) -> &Renderers {
@@ -84,6 +101,8 @@ impl Delivery {
         let mut faults = Vec::new();
         let mut rendered: Rendered = Default::default();
         self.scratch.clear();
+        // Counted in locals and added once, not per recipient.
+        let (mut lines, mut bytes_out) = (0u64, 0u64);
         for (id, outbox) in recipients {
             if skip(id) {
                 continue;
@@ -91,13 +110,20 @@ impl Delivery {
             let Some(bytes) = self.rendered(&mut rendered, outbox, event) else {
                 continue;
             };
+            let len = bytes.len() as u64;
             match outbox.push_deferred_within(&self.scratch[bytes], slack) {
-                Ok(false) => {}
-                Ok(true) => self.wakes.push(outbox.clone()),
+                Ok(woken) => {
+                    lines += 1;
+                    bytes_out += len;
+                    if woken {
+                        self.wakes.push(outbox.clone());
+                    }
+                }
                 Err(PushError::Full) => faults.push((id, Fault::Slow)),
                 Err(PushError::Closed) => faults.push((id, Fault::Gone)),
             }
         }
+        self.counts.delivered(lines, bytes_out);
         faults
     }
 
@@ -147,7 +173,10 @@ impl Delivery {
             Personal::Private(_) => outbox.push(&self.scratch),
         };
         match pushed {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                self.counts.delivered(1, self.scratch.len() as u64);
+                Ok(())
+            }
             Err(PushError::Full) if matches!(personal, Personal::Reply(_)) => {
                 log::debug!("reply to {me} skipped: outbox full");
                 Ok(())
@@ -167,11 +196,13 @@ impl Delivery {
         let _ = outbox.push(&self.scratch);
     }
 
-    /// Wakes every session that got output since the last call, once each.
+    /// Wakes every session that got output since the last call, once each, and adds the turn's
+    /// counts to the shared metrics (a few atomic adds a turn, none for an empty one).
     pub fn wake(&mut self) {
         for outbox in self.wakes.drain(..) {
             outbox.wake();
         }
+        self.stats.flush(&mut self.counts);
     }
 }
 
@@ -217,7 +248,7 @@ mod tests {
         let mut renderers = Renderers::default();
         let line_id = renderers.register(line.clone()).unwrap();
         let irc_id = renderers.register(irc.clone()).unwrap();
-        let mut delivery = Delivery::new(renderers, budget.clone());
+        let mut delivery = Delivery::new(renderers, budget.clone(), HubStats::default());
         let mut boxes = Vec::new();
         for n in 0..100u64 {
             let (tx, rx) = outbox(if n == 7 { 2 } else { 1024 }, budget.clone());

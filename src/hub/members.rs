@@ -229,6 +229,11 @@ impl Members {
         self.rooms.get_mut(name)
     }
 
+    /// How many rooms are occupied.
+    pub fn room_count(&self) -> usize {
+        self.rooms.len()
+    }
+
     /// The occupied rooms with their sizes.
     pub fn rooms(&self) -> impl Iterator<Item = (&RoomName, usize)> {
         self.rooms.iter().map(|(name, room)| (name, room.len()))

@@ -11,6 +11,11 @@
 //!   alice, bob, carol and 34 others` and the same for leaves).
 //! - Held notices also go out, as a summary, before any other line the room is sent (a message,
 //!   a rename), so nobody's message arrives before the notice that they joined.
+//! - A room's size, for this rule, is the most members it had since its last join or leave
+//!   notice: sessions
+//!   that all end at once (a network cut) are removed together before the first of their leave
+//!   notices, which would otherwise find a small room and go out one by one. And while a window
+//!   a big room opened lasts, the room counts as big.
 //!
 //! This type only decides and remembers; the hub sends the notices and keeps the timers. Time
 //! is a parameter, so tests move it instead of waiting.
@@ -39,21 +44,24 @@ pub struct Notices {
     sent_in_window: u32,
     /// Held joins and leaves, in order.
     held: Vec<(Arrival, Nick)>,
+    /// The most members the room had since the last join or leave notice (0: nobody left since).
+    peak: usize,
 }
 
 impl Notices {
     /// Whether a notice for a room of `members` recipients goes out now. Counts it if so.
     pub fn admit(&mut self, now: Instant, members: usize) -> bool {
+        let size = members.max(std::mem::take(&mut self.peak));
         if self.is_holding() {
             // Keep the order: nothing overtakes notices already held.
             return false;
         }
-        if members <= SMALL_ROOM {
-            return true;
-        }
         let current = self
             .window_start
             .is_some_and(|start| now.duration_since(start) < WINDOW);
+        if size <= SMALL_ROOM && !current {
+            return true;
+        }
         if !current {
             self.window_start = Some(now);
             self.sent_in_window = 0;
@@ -63,6 +71,11 @@ impl Notices {
             return true;
         }
         false
+    }
+
+    /// A member is leaving a room of `members` (counting it): the size the next notice sees.
+    pub fn leaving(&mut self, members: usize) {
+        self.peak = self.peak.max(members);
     }
 
     /// Holds a notice for the summary. Returns true for the first one held, when the caller
@@ -98,6 +111,19 @@ mod tests {
         let mut notices = Notices::default();
         let now = Instant::now();
         assert!((0..100).all(|_| notices.admit(now, SMALL_ROOM)));
+    }
+
+    /// Members removed together before their notices still make the room big for the first of
+    /// them, and the window it opens keeps the rest held.
+    #[test]
+    fn a_room_emptied_at_once_counts_as_big() {
+        let mut notices = Notices::default();
+        let now = Instant::now();
+        for members in (2..=100).rev() {
+            notices.leaving(members);
+        }
+        let admitted = (0..99).filter(|_| notices.admit(now, 1)).count();
+        assert_eq!(admitted, FEW as usize);
     }
 
     /// Past a few notices in a window, a big room's notices are held and summed up in order;

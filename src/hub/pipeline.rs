@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use crate::hub::delivery::{Delivery, Fault, REPLY_SLACK};
 use crate::hub::durable::{Relay, Sink};
-use crate::hub::event::{Arrival, Event, Notice, Private, Reply, ServerNotice};
+use crate::hub::event::{Arrival, Event, Notice, Private, Refusal, Reply, ServerNotice};
 use crate::hub::fanout::ToRoom;
 use crate::hub::ignores::Ignores;
 use crate::hub::laggards::{self, Storms};
@@ -20,6 +20,7 @@ use crate::hub::members::{Member, Members};
 use crate::hub::notices;
 use crate::hub::outbox::Budget;
 use crate::hub::render::{Personal, Renderers};
+use crate::metrics::{self, HubStats, SlowLimit};
 use crate::names::{Nick, RoomName};
 use crate::storage::Record;
 use crate::vocab::MemberId;
@@ -33,23 +34,26 @@ pub struct Pipeline {
     storms: Storms,
     /// Members whose outbox failed, still to be removed.
     faults: Vec<(MemberId, Fault)>,
+    /// Users were told chat is paused: for the history writer, for the cluster link.
+    paused: (bool, bool),
 }
 
 impl Pipeline {
     /// A pipeline rendering with `renderers`, whose history writer is `sink` (the newest stored
-    /// message being `last_id`), every outbox counted against `budget`.
+    /// message being `last_id`), every outbox counted against `budget`, counting into `stats`.
     pub fn new(
         renderers: Renderers,
-        budget: Arc<Budget>,
+        (budget, stats): (Arc<Budget>, HubStats),
         sink: Box<dyn Sink>,
         last_id: i64,
     ) -> Pipeline {
         Pipeline {
-            delivery: Delivery::new(renderers, budget),
+            delivery: Delivery::new(renderers, budget, stats),
             relay: Relay::new(sink, last_id),
             summaries_due: VecDeque::new(),
             storms: Storms::default(),
             faults: Vec::new(),
+            paused: (false, false),
         }
     }
 
@@ -149,6 +153,9 @@ impl Pipeline {
     pub fn relay_committed(&mut self, members: &Members, now: Instant, ignores: &Ignores) {
         self.relay.feed_writer();
         while let Some(to) = self.relay.next_ready() {
+            if matches!(to.event, Event::Said(_)) {
+                self.delivery.counts().relayed(1);
+            }
             self.deliver(members, &to, ignores);
         }
         while let Some(news) = self.relay.news(now) {
@@ -179,6 +186,15 @@ impl Pipeline {
 
     /// Tells everybody something from the server.
     pub fn tell_everybody(&mut self, members: &Members, notice: ServerNotice) {
+        let (history, cluster) = &mut self.paused;
+        match notice {
+            ServerNotice::HistoryPaused => *history = true,
+            ServerNotice::HistoryResumed => *history = false,
+            ServerNotice::ClusterPaused => *cluster = true,
+            ServerNotice::ClusterResumed => *cluster = false,
+            _ => {}
+        }
+        self.delivery.stats().set_paused(*history || *cluster);
         let recipients = members.iter().map(|(id, m)| (id, &m.outbox));
         let event = Event::Server(notice);
         let faults = self.delivery.fan_out(recipients, &event, |_| false);
@@ -188,6 +204,11 @@ impl Pipeline {
     /// Sends a reply or a private line to member `id` (a reply never drops it: see
     /// `hub/delivery.rs`).
     pub fn tell(&mut self, members: &Members, id: MemberId, personal: Personal<'_>) {
+        if let Personal::Reply(Reply::Refused(refusal)) = personal {
+            if let Some(kind) = counted(refusal) {
+                self.delivery.counts().refused(kind);
+            }
+        }
         if let Some(member) = members.get(id) {
             if let Err(fault) = self.delivery.tell(&member.outbox, &member.nick, personal) {
                 self.faults.push((id, fault));
@@ -224,14 +245,33 @@ impl Pipeline {
     /// The members whose outbox failed since the last call, and, when all outboxes together
     /// hold more than the output budget, the furthest behind (dropped as slow readers).
     pub fn take_faults(&mut self, members: &Members) -> Vec<(MemberId, Fault)> {
+        // Slow readers dropped because their own outbox was full: once each, however many
+        // lines of the turn did not fit.
+        let mut slow: Vec<MemberId> = (self.faults.iter())
+            .filter(|(_, fault)| *fault == Fault::Slow)
+            .map(|(id, _)| *id)
+            .collect();
+        slow.sort_unstable();
+        slow.dedup();
+        for _ in &slow {
+            self.delivery.counts().dropped(SlowLimit::Outbox);
+        }
         if let Some(excess) = self.delivery.budget().excess() {
             let queued = members.iter().map(|(id, m)| (id, m.outbox.queued()));
-            let laggards = laggards::furthest_behind(excess, queued);
+            // Members whose outbox already failed this turn free their bytes too, so they
+            // count towards the excess; but they are dropped (and counted) once, as they are.
+            let mut faulted: Vec<MemberId> = self.faults.iter().map(|(id, _)| *id).collect();
+            faulted.sort_unstable();
+            let mut laggards = laggards::furthest_behind(excess, queued);
+            laggards.retain(|id| faulted.binary_search(id).is_err());
             log::warn!(
                 "queued output over the server-wide budget by {excess} bytes: dropping the {} \
                  furthest-behind clients",
                 laggards.len()
             );
+            for _ in &laggards {
+                self.delivery.counts().dropped(SlowLimit::Total);
+            }
             self.faults
                 .extend(laggards.into_iter().map(|id| (id, Fault::Slow)));
             laggards::give_back_memory();
@@ -239,8 +279,24 @@ impl Pipeline {
         std::mem::take(&mut self.faults)
     }
 
-    /// Wakes every session that got output this turn, once each.
+    /// Wakes every session that got output this turn, once each, and adds the turn's counts to
+    /// the metrics.
     pub fn wake(&mut self) {
         self.delivery.wake();
+    }
+
+    /// The users and rooms on this node, for the metrics.
+    pub fn sizes(&self, users: usize, rooms: usize) {
+        self.delivery.stats().set_sizes(users, rooms);
+    }
+}
+
+/// The refusals the hub makes that operators count (`smolchat_refusals_total`); the rest are
+/// a user's own mistakes.
+fn counted(refusal: &Refusal) -> Option<metrics::Refusal> {
+    match refusal {
+        Refusal::PrivateFlood(_) => Some(metrics::Refusal::PrivateFlood),
+        Refusal::HistoryFull | Refusal::ClusterPaused => Some(metrics::Refusal::ChatPaused),
+        _ => None,
     }
 }

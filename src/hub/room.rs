@@ -29,6 +29,7 @@ impl Room {
         if slot >= self.members.len() {
             return None;
         }
+        self.notices.leaving(self.members.len());
         self.members.swap_remove(slot);
         self.members.get(slot).map(|(id, _)| *id)
     }

@@ -24,6 +24,7 @@ use crate::hub::outbox::Budget;
 use crate::hub::pipeline::Pipeline;
 use crate::hub::render::Renderers;
 use crate::hub::state::Hub;
+use crate::metrics::HubStats;
 use crate::moderation::ban::SharedBans;
 use crate::storage::accounts::{Saved, Store};
 use crate::storage::History;
@@ -55,6 +56,8 @@ pub struct Setup {
     /// Every door's renderers.
     pub renderers: Renderers,
     pub clock: Arc<dyn Clock>,
+    /// What the hub counts for the metrics.
+    pub stats: HubStats,
 }
 
 /// What woke the loop.
@@ -90,7 +93,7 @@ pub async fn run(
     };
     let pipeline = Pipeline::new(
         setup.renderers,
-        setup.budget,
+        (setup.budget, setup.stats),
         Box::new(setup.history),
         setup.last_id,
     );
@@ -118,6 +121,8 @@ pub async fn run(
             hub.relay_committed();
         }
         hub.core.pipeline.wake();
+        let members = &hub.core.members;
+        hub.core.pipeline.sizes(members.len(), members.room_count());
         // Lines waiting for the writer: wake on its next commit, or when users must be told.
         let wake = hub.core.pipeline.relay().wake_at().filter(|_| !hub.closing);
         let due = hub.core.pipeline.next_summary().filter(|_| !hub.closing);

@@ -17,11 +17,13 @@ use super::intent::{Identity, Intent, Joined, OpCommand, Refused, Request, Style
 use super::link::Link;
 use super::moderation::Moderation;
 use super::names::NAME_HOLD;
+use super::notices;
 use super::outbox::{outbox, Budget, Inbox};
 use super::pipeline::Pipeline;
 use super::render::{Personal, Render, RendererId, Renderers};
 use super::state::Hub;
 use crate::clock::ManualClock;
+use crate::metrics::Metrics;
 use crate::moderation::ban::BanList;
 use crate::names::testing::room;
 use crate::names::Nick;
@@ -69,6 +71,8 @@ struct Fixture {
     clock: Arc<ManualClock>,
     budget: Arc<Budget>,
     inboxes: HashMap<MemberId, Inbox>,
+    /// What the hub counted, read with [`Fixture::metric`].
+    metrics: Metrics,
     _control: Receiver<Control>,
 }
 
@@ -80,10 +84,16 @@ impl Fixture {
     fn with_budget(limit: usize) -> Fixture {
         let writer = Writer::new(1 << 20);
         let budget = Budget::new(limit);
+        let metrics = Metrics::new(false);
         let mut renderers = Renderers::default();
         renderers.register(Arc::new(Plain(""))).unwrap();
         renderers.register(Arc::new(Plain("irc "))).unwrap();
-        let pipeline = Pipeline::new(renderers, budget.clone(), Box::new(writer.clone()), 0);
+        let pipeline = Pipeline::new(
+            renderers,
+            (budget.clone(), metrics.hub()),
+            Box::new(writer.clone()),
+            0,
+        );
         let (control_tx, control) = async_channel::unbounded();
         let bans = Arc::new(std::sync::RwLock::new(BanList::default()));
         let moderation = Moderation::new(bans, Store::detached(), Saved::default(), control_tx);
@@ -95,6 +105,7 @@ impl Fixture {
             clock,
             budget,
             inboxes: HashMap::new(),
+            metrics,
             _control: control,
         }
     }
@@ -158,6 +169,16 @@ impl Fixture {
         self.writer.commit_all();
         self.hub.relay_committed();
         self.hub.core.pipeline.wake();
+    }
+
+    /// The value of one sample of the metrics, as a scrape shows it (`None` if absent).
+    fn metric(&self, sample: &str) -> Option<f64> {
+        let text = self.metrics.encode();
+        let line = text.lines().find(|line| {
+            line.strip_prefix(sample)
+                .is_some_and(|rest| rest.starts_with(' '))
+        })?;
+        line.rsplit(' ').next()?.parse().ok()
     }
 
     /// Every line member `id` got since the last call.
@@ -304,6 +325,28 @@ fn the_furthest_behind_is_dropped_first() {
     assert!(f.budget.used() <= 4000 + 64 * 1024);
 }
 
+/// A reader whose own outbox overflows in the turn that also takes all outboxes over the
+/// budget is dropped once, and counted once: under the limit it passed first.
+#[test]
+fn a_slow_reader_over_both_limits_is_counted_once() {
+    let mut f = Fixture::with_budget(4000);
+    f.join(1, "talker").unwrap();
+    f.join(2, "stalled").unwrap();
+    f.lines(1);
+    // One turn commits more than the stalled reader's outbox (64 KiB) holds.
+    for n in 0..100 {
+        f.say(1, &format!("line {n} {}", "x".repeat(1000)));
+    }
+    f.commit();
+    assert!(f.inboxes[&2].was_kicked());
+    let dropped = |f: &Fixture, limit| {
+        let sample = format!("smolchat_slow_readers_dropped_total{{limit=\"{limit}\"}}");
+        f.metric(&sample).unwrap_or_else(|| panic!("no {sample}"))
+    };
+    assert_eq!(dropped(&f, "outbox_bytes"), 1.0);
+    assert_eq!(dropped(&f, "outbox_total_bytes"), 0.0);
+}
+
 /// A member may sit in several rooms; leaving the chat tells each room, and a member sharing
 /// two of them is told once. The line door's move (`alone`) leaves every room first.
 #[test]
@@ -395,6 +438,42 @@ fn a_join_storm_is_summed_up() {
     f.hub.core.pipeline.wake();
     let seen = f.lines(0);
     assert!(seen.iter().any(|l| l.starts_with("summary")), "{seen:?}");
+}
+
+/// A big room whose members' sessions all ended at once (a network cut) gets its leave storm
+/// summed up like any other: the first notice finds them removed together, the room already
+/// small, but the room was big when they left.
+#[test]
+fn a_leave_storm_of_sessions_gone_at_once_is_summed_up() {
+    let mut f = Fixture::new();
+    for id in 0..60 {
+        f.join(id, &format!("u{id}")).unwrap();
+        let ids: Vec<MemberId> = f.inboxes.keys().copied().collect();
+        for id in ids {
+            f.lines(id);
+        }
+    }
+    // Well past the join storm and its summary.
+    for _ in 0..3 {
+        f.clock.advance(Duration::from_secs(5));
+        f.hub.due_summaries();
+    }
+    f.lines(0);
+    // Every session but the watcher's ends: their outboxes close, and the first quit's notice
+    // finds all the others gone.
+    f.inboxes.retain(|id, _| *id == 0);
+    f.hub.handle(Intent::Quit {
+        id: 1,
+        reason: None,
+    });
+    while f.hub.announce_departures(16) {}
+    f.hub.core.pipeline.wake();
+    let at_once = f.lines(0);
+    assert_eq!(at_once.len(), notices::FEW as usize, "{at_once:?}");
+    f.clock.advance(notices::WINDOW);
+    f.hub.due_summaries();
+    f.hub.core.pipeline.wake();
+    assert_eq!(f.lines(0), ["summary 55"]);
 }
 
 /// Operator commands are refused to members who are not operators, in one place, by kind; an

@@ -130,6 +130,7 @@ pub async fn run(startup: Startup, shutdown: impl Future<Output = ()>) -> Stoppe
     let mut renderers = Renderers::default();
     let doors = Doors::register(&mut renderers);
     let setup = hub::Setup {
+        stats: metrics.hub(),
         history: history.clone(),
         last_id,
         bans: accounts.bans.clone(),
@@ -162,6 +163,7 @@ pub async fn run(startup: Startup, shutdown: impl Future<Output = ()>) -> Stoppe
         stopping: stop_rx,
         cluster: link,
         accounts,
+        metrics: metrics.clone(),
     });
     let admission = Admission::new(services.config.max_unregistered, metrics.clone());
     let admission = Arc::new(admission);
@@ -432,6 +434,7 @@ pub fn log_start(on: &[(DoorKind, bool, SocketAddr)], config: &Config, threads: 
             let tls = if *tls { "TLS on " } else { "" };
             let door = match door {
                 DoorKind::Line => String::new(),
+                DoorKind::Web { .. } => " (web)".to_owned(),
             };
             format!("{tls}{addr}{door}")
         })

@@ -96,7 +96,12 @@ pub async fn may_rename(
     let own = account == Some(nick.key());
     // A look-alike ban does not keep an account's owner from its own name (see `NameBan`).
     match login::name_ban(services, nick) {
-        Some(ban) if ban.exact || !own => return Err(NoRename::Banned(ban.expires_ms)),
+        Some(ban) if ban.exact || !own => {
+            services
+                .metrics
+                .refused(crate::metrics::Refusal::BannedName);
+            return Err(NoRename::Banned(ban.expires_ms));
+        }
         _ if own => return Ok(()),
         _ => {}
     }

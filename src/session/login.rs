@@ -19,6 +19,7 @@ use crate::accounts::password::Secret;
 use crate::limits::address::group;
 use crate::limits::login::Attempt;
 use crate::limits::registrations::Slot;
+use crate::metrics::Refusal;
 use crate::names::Nick;
 use crate::session::Services;
 use crate::storage::accounts::Account;
@@ -48,11 +49,13 @@ pub async fn lookup(services: &Services, nick: &Nick) -> Result<Lookup, StorageE
         expires_ms,
     }) = ban
     {
+        services.metrics.refused(Refusal::BannedName);
         return Ok(Lookup::Banned(expires_ms));
     }
     let found = services.accounts.store.find_like(nick).await?;
     if let Some(ban) = ban {
         if !matches!(&found, Some(a) if a.name == nick.key()) {
+            services.metrics.refused(Refusal::BannedName);
             return Ok(Lookup::Banned(ban.expires_ms));
         }
     }
@@ -128,6 +131,7 @@ pub async fn book(services: &Services, account: &str, ip: IpAddr, budget: Durati
         Attempt::Wait(delay) if delay.is_zero() => Turn::Now(Booked { known }),
         Attempt::Wait(delay) => Turn::After(delay, Booked { known }),
         Attempt::Refused(wait) => {
+            services.metrics.refused(Refusal::LoginThrottled);
             crate::log_throttled!(
                 log::Level::Warn,
                 "login refused: queue",
@@ -161,6 +165,10 @@ pub async fn verify(
         } else {
             delays.failed(&account.name, ip, Instant::now());
         }
+    }
+    if !right {
+        // Every door's wrong passwords, at the prompt and in chat alike.
+        services.metrics.login_failed();
     }
     if right && login {
         accounts.store.touch_login(&account.name, group(ip));

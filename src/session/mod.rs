@@ -52,6 +52,9 @@ pub struct Services {
     pub accounts: Accounts,
     /// What every outbox counts against (`--outbox-total-bytes`).
     pub output_budget: Arc<Budget>,
+    /// Where doors count what they refuse (rate, length, name deadline) and the login
+    /// services count bans by name, throttled logins and failures.
+    pub metrics: crate::metrics::Metrics,
 }
 
 /// One admitted connection, as `net/` hands it to a door.

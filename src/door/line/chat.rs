@@ -13,6 +13,7 @@ use super::commands::{self, Input, Local, Parsed};
 use super::{paging, room, words, End, Me};
 use crate::hub::outbox::{Inbox, Taken};
 use crate::hub::{Intent, Joined, Request};
+use crate::metrics;
 use crate::names::Nick;
 use crate::session::{enter, Services};
 use crate::vocab::{Kind, MemberId};
@@ -108,6 +109,7 @@ pub(super) async fn chat<S: Stream>(
                 "rate limit",
                 "{nick}: over the rate limit, delaying lines"
             );
+            shared.metrics.refused(metrics::Refusal::LineRate);
             conn.queue(&words::slow_down(limit.burst, limit.per_sec));
         }
         let Some(text) = text else {
@@ -125,6 +127,7 @@ pub(super) async fn chat<S: Stream>(
                 );
                 too_long_seen = true;
             }
+            shared.metrics.refused(metrics::Refusal::LineTooLong);
             conn.queue(&words::too_long(config.max_line));
             continue;
         };

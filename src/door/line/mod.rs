@@ -11,7 +11,7 @@
 //! need too (logging in, taking a name, the line rate, history pages) it takes from
 //! `src/session/`.
 
-mod account;
+pub(crate) mod account;
 mod chat;
 pub mod commands;
 mod paging;
@@ -29,6 +29,7 @@ use crate::hub::outbox::{outbox, Inbox};
 use crate::hub::render::RendererId;
 use crate::hub::Intent;
 use crate::limits::ratelimit::Pace;
+use crate::metrics;
 use crate::names::Nick;
 use crate::session::pump::Kicked;
 use crate::session::{Accepted, Services};
@@ -141,6 +142,7 @@ async fn refused<S: Stream>(mut conn: Conn<S>, shared: &Services, id: MemberId, 
     let peer = conn.peer;
     match refusal {
         Refusal::Timeout => {
+            shared.metrics.refused(metrics::Refusal::NameDeadline);
             let secs = shared.config.register_timeout.as_secs();
             crate::log_throttled!(
                 log::Level::Warn,

@@ -20,6 +20,7 @@ use crate::hub::outbox::Outbox;
 use crate::hub::render::RendererId;
 use crate::hub::{Joined, Refused};
 use crate::limits::ratelimit::Pace;
+use crate::metrics;
 use crate::names::Nick;
 use crate::session::enter::{self, NotEntered};
 use crate::session::login::{self, Lookup, Turn};
@@ -194,9 +195,11 @@ async fn next_line<S: Stream>(
                 "{}: over the rate limit at the name prompt, delaying lines",
                 conn.peer
             );
+            shared.metrics.refused(metrics::Refusal::LineRate);
             conn.queue(&words::slow_down(rate.burst, rate.per_sec));
         }
         if line.is_none() {
+            shared.metrics.refused(metrics::Refusal::LineTooLong);
             conn.queue(&words::too_long(shared.config.max_line));
         }
         return Ok(line);
