@@ -81,10 +81,11 @@ pub struct Args {
     #[argh(switch)]
     pub limit_loopback: bool,
 
-    /// how long the history writer gathers lines before a commit, in milliseconds; a line is
-    /// relayed only once committed, so this is latency traded for fewer fsyncs under load; 0
-    /// commits at once, batching only what arrived during the previous commit (default 2)
-    #[argh(option, default = "2")]
+    /// extra time the history writer waits after a line for more before it commits them (one
+    /// fsync), in milliseconds; 0 commits as soon as the previous commit is on disk, gathering
+    /// only what arrived meanwhile (default 0: the lowest latency; a delay means fewer fsyncs
+    /// for that much more latency per line)
+    #[argh(option, default = "0")]
     pub commit_ms: u64,
 
     /// remove messages older than this (`30d`, `52w`, `12h`; units s m h d w), a small batch
@@ -122,6 +123,11 @@ pub struct Args {
     /// 2h), so a test can age messages without waiting
     #[argh(option, hidden_help)]
     pub test_retention_ahead: Option<String>,
+
+    /// testing only: each fsync of the history waits while this file exists, so a test can hold
+    /// a commit between its COMMIT and its fsync (and kill the server there)
+    #[argh(option, hidden_help)]
+    pub test_hold_fsync: Option<PathBuf>,
 
     // --- Hardening round 3 (review of main) ---
     /// testing only: treat a client from 127.0.A.B as coming from fd00:0:0:A::B, so tests can
@@ -274,7 +280,7 @@ fn default_listen() -> SocketAddr {
 /// Longest allowed `--max-line`: a chat line, not a file transfer.
 pub const MAX_MAX_LINE: usize = 64 * 1024;
 
-/// Longest allowed commit window: past this the crash guarantee means little.
+/// Longest allowed `--commit-ms`: every line waits that long before it is stored and relayed.
 pub const MAX_COMMIT_MS: u64 = 10_000;
 
 /// Most history lines replayed on joining: more would be a database dump, not a chat
@@ -480,12 +486,12 @@ impl Args {
             .unwrap_or_default()
     }
 
-    /// The commit window of the history writer.
+    /// The history writer's extra gathering delay (`--commit-ms`).
     pub fn commit_window(&self) -> Duration {
         Duration::from_millis(self.commit_ms)
     }
 
-    /// How the history is kept: the commit window, `--retention`, the test page cap; the writer
+    /// How the history is kept: the gathering delay, `--retention`, the test page cap; the writer
     /// reports its commits to `stats`.
     pub fn history_settings(&self, stats: crate::metrics::WriterStats) -> Result<Settings, String> {
         let retention = match &self.retention {
@@ -505,6 +511,7 @@ impl Args {
             retention,
             retention_ahead,
             stats,
+            hold_fsync: self.test_hold_fsync.clone(),
         })
     }
 

@@ -104,7 +104,7 @@ pub fn run(args: Args) -> Result<(), String> {
     .collect();
     server::log_start(&on, &config, threads);
     info!(
-        "history in {} ({} messages so far), commit window {} ms",
+        "history in {} ({} messages so far), commits as soon as the last is on disk, plus {} ms",
         args.db.display(),
         last_id,
         args.commit_window().as_millis()
