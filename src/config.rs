@@ -46,4 +46,8 @@ pub struct Config {
     pub server_name: String,
     /// `--irc-ping`: an IRC client silent this long is pinged; as long again, it is dropped.
     pub irc_ping: Duration,
+
+    // --- The web door ---
+    /// `--trust-proxy`: reverse proxies whose `X-Forwarded-For` is believed (empty: none).
+    pub trusted_proxies: Vec<crate::moderation::ban::Net>,
 }

@@ -133,3 +133,23 @@ fn out_of_range_values_are_errors() {
     let over = ["--max-clients", "10", "--max-unregistered", "11"];
     assert_one_line_error(&smolchat(&over), "--max-unregistered");
 }
+
+/// The web door's flags are in `--help`, and their mistakes are one-line errors.
+#[test]
+fn web_door_flags() {
+    let help = String::from_utf8_lossy(&smolchat(&["--help"]).stdout).into_owned();
+    for flag in ["--web-listen", "--web-tls-listen", "--trust-proxy"] {
+        assert!(help.contains(flag), "--help does not mention {flag}");
+    }
+    let tls = ["--web-tls-listen", "127.0.0.1:0"];
+    assert_one_line_error(&smolchat(&tls), "--tls-cert");
+    let proxy = ["--web-listen", "127.0.0.1:0", "--trust-proxy", "somewhere"];
+    assert_one_line_error(&smolchat(&proxy), "--trust-proxy");
+    let same = [
+        "--listen",
+        "127.0.0.1:7999",
+        "--web-listen",
+        "127.0.0.1:7999",
+    ];
+    assert_one_line_error(&smolchat(&same), "two listeners on 127.0.0.1:7999");
+}

@@ -685,6 +685,16 @@ fn ban_subcommands_against_a_live_server_apply_on_sighup() {
     // A ban set in chat, lifted from the command line.
     boss.send("/ban carol");
     boss.expect("banned carol until lifted");
+    // The hub answers at once and the account thread stores the ban a moment later: wait for
+    // the row before the command line looks for it.
+    let deadline = std::time::Instant::now() + common::TIMEOUT;
+    while !ban(&["list", "--db", db]).contains("carol") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the ban was never stored"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
     ban(&["remove", "127.0.0.2", "--db", db]);
     let out = ban(&["remove", "carol", "--db", db]);
     assert!(out.starts_with("lifted the ban on carol"), "{out}");

@@ -13,32 +13,8 @@ use futures_rustls::rustls::crypto::ring;
 use futures_rustls::rustls::pki_types::{CertificateDer, ServerName};
 use futures_rustls::rustls::{self, ClientConfig, ClientConnection, RootCertStore, StreamOwned};
 
+use common::cert::Cert;
 use common::{Client, Lines, Server, TIMEOUT};
-
-/// A self-signed certificate for `localhost` and its key, as PEM and as the DER a client trusts.
-struct Cert {
-    cert_pem: String,
-    key_pem: String,
-    der: CertificateDer<'static>,
-}
-
-impl Cert {
-    fn new() -> Cert {
-        let made = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()])
-            .expect("rcgen certificate");
-        Cert {
-            cert_pem: made.cert.pem(),
-            key_pem: made.signing_key.serialize_pem(),
-            der: made.cert.der().clone(),
-        }
-    }
-
-    /// Writes `cert.pem` and `key.pem` into `dir`.
-    fn write_to(&self, dir: &Path) {
-        std::fs::write(dir.join("cert.pem"), &self.cert_pem).expect("write cert");
-        std::fs::write(dir.join("key.pem"), &self.key_pem).expect("write key");
-    }
-}
 
 /// A server with a TLS listener (and a plaintext one unless `--listen none` is among `extra`).
 struct TlsServer {

@@ -1,15 +1,14 @@
-//! The web door's HTTP and WebSocket edge over real TCP (`door::web::serve` behind the fake chat
-//! of tests/common/fakeweb.rs): the page's files and headers, the limits' answers, the origin
-//! check on the upgrade, and the WebSocket's close codes.
+//! The web door's HTTP and WebSocket edge over real TCP, against the real server
+//! (`--web-listen`): the page's files and headers, the limits' answers, the origin check on the
+//! upgrade, and the WebSocket's close codes.
 mod common;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 
-use async_tungstenite::tungstenite::client::IntoClientRequest;
 use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use async_tungstenite::tungstenite::{self, Message};
-use common::fakeweb::FakeChat;
+use async_tungstenite::tungstenite::Message;
+use common::web::{ws_connect, WebServer, Ws};
 use common::TIMEOUT;
 
 /// Sends `request` raw and reads the answer until the server closes or `TIMEOUT`.
@@ -30,7 +29,7 @@ fn get(path: &str, extra: &str) -> String {
 /// security headers; HEAD gets the same headers and no body.
 #[test]
 fn files_are_served_with_security_headers() {
-    let fake = FakeChat::start();
+    let fake = WebServer::start(&[]);
     for (path, content_type) in [
         ("/", "text/html; charset=utf-8"),
         ("/app.js", "text/javascript; charset=utf-8"),
@@ -76,7 +75,7 @@ fn files_are_served_with_security_headers() {
 /// 304 without the body.
 #[test]
 fn keep_alive_and_validators() {
-    let fake = FakeChat::start();
+    let fake = WebServer::start(&[]);
     let first = exchange(fake.addr, get("/app.css", "").as_bytes());
     let etag = first
         .lines()
@@ -98,7 +97,7 @@ fn keep_alive_and_validators() {
 /// status and the connection closes.
 #[test]
 fn limits_and_errors_are_answered() {
-    let fake = FakeChat::start();
+    let fake = WebServer::start(&[]);
     let huge = format!(
         "GET / HTTP/1.1\r\nHost: a\r\nX: {}\r\n\r\n",
         "a".repeat(9000)
@@ -158,7 +157,7 @@ fn upgrade(addr: SocketAddr, origin: Option<&str>, host: &str, version: &str) ->
 /// refused (403) from another site, another port, and a foreign name pointed at loopback.
 #[test]
 fn websocket_upgrade_checks_the_origin() {
-    let fake = FakeChat::start();
+    let fake = WebServer::start(&[]);
     let host = fake.addr.to_string();
     let own = format!("http://{host}");
     let accept = "sec-websocket-accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n";
@@ -191,29 +190,10 @@ fn websocket_upgrade_checks_the_origin() {
     assert!(old.contains("sec-websocket-version: 13\r\n"));
 }
 
-type Ws = tungstenite::WebSocket<TcpStream>;
-
-fn ws_connect(addr: SocketAddr) -> Ws {
-    let stream = TcpStream::connect(addr).expect("connect");
-    stream.set_read_timeout(Some(TIMEOUT)).expect("timeout");
-    let mut request = format!("ws://{addr}/ws")
-        .into_client_request()
-        .expect("request");
-    let origin = format!("http://{addr}").parse().expect("header");
-    request.headers_mut().insert("origin", origin);
-    let (mut ws, _) = tungstenite::client(request, stream).expect("handshake");
-    let prompt = ws.read().expect("prompt");
-    assert!(prompt
-        .to_text()
-        .expect("text")
-        .contains("\"type\":\"prompt\""));
-    ws
-}
-
 /// The close frame the server ends with.
 fn close_code(ws: &mut Ws) -> Option<CloseCode> {
     loop {
-        match ws.read() {
+        match ws.ws.read() {
             Ok(Message::Close(frame)) => return frame.map(|f| f.code),
             Ok(_) => continue,
             Err(_) => return None,
@@ -225,24 +205,28 @@ fn close_code(ws: &mut Ws) -> Option<CloseCode> {
 /// limit with 1009; a bad message gets an error and the connection stays.
 #[test]
 fn websocket_close_codes() {
-    let fake = FakeChat::start();
+    let fake = WebServer::start(&[]);
     let mut ws = ws_connect(fake.addr);
-    ws.send(Message::text("{\"type\":\"nonsense\"}"))
+    ws.ws
+        .send(Message::text("{\"type\":\"nonsense\"}"))
         .expect("send");
-    let error = ws.read().expect("error").into_text().expect("text");
+    let error = ws.ws.read().expect("error").into_text().expect("text");
     assert!(error.contains("\"code\":\"bad_message\""), "{error}");
     let long = format!("{{\"type\":\"say\",\"text\":\"{}\"}}", "a".repeat(1025));
-    ws.send(Message::text(long)).expect("send");
-    let error = ws.read().expect("error").into_text().expect("text");
+    ws.ws.send(Message::text(long)).expect("send");
+    let error = ws.ws.read().expect("error").into_text().expect("text");
     assert!(error.contains("\"code\":\"too_long\""), "{error}");
-    ws.send(Message::text("{\"type\":\"hello\",\"name\":\"ann\"}"))
+    ws.ws
+        .send(Message::text("{\"type\":\"hello\",\"name\":\"ann\"}"))
         .expect("send");
-    let welcome = ws.read().expect("welcome").into_text().expect("text");
+    let welcome = ws.ws.read().expect("welcome").into_text().expect("text");
     assert!(welcome.contains("\"type\":\"welcome\""), "{welcome}");
-    ws.send(Message::binary(vec![1, 2, 3])).expect("send");
+    ws.ws.send(Message::binary(vec![1, 2, 3])).expect("send");
     assert_eq!(close_code(&mut ws), Some(CloseCode::Unsupported));
 
     let mut ws = ws_connect(fake.addr);
-    ws.send(Message::text("x".repeat(8 * 1024))).expect("send");
+    ws.ws
+        .send(Message::text("x".repeat(8 * 1024)))
+        .expect("send");
     assert_eq!(close_code(&mut ws), Some(CloseCode::Size));
 }

@@ -49,7 +49,8 @@ pub fn run(args: &FillDbArgs, deadline: Instant) -> Result<()> {
         smolchat::storage::open_connection(&args.db).context(|| format!("opening {db}"))?;
     // As the server's writer does: triggers off, and each transaction's rows indexed for search
     // with one statement (FTS5 writes a segment per statement, so the per-row trigger would
-    // make one per row and measure that instead).
+    // make one per row and measure that instead), moving the index's mark over them in the same
+    // transaction (the server indexes rows past the mark when it opens the file).
     connection
         .set_db_config(
             rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_TRIGGER,
@@ -109,15 +110,20 @@ pub fn run(args: &FillDbArgs, deadline: Instant) -> Result<()> {
                     ])
                     .context(|| format!("inserting row {row}"))?;
             }
-            let count = (end - done) as i64;
             transaction
                 .execute(
                     "INSERT INTO messages_fts (rowid, body, room)
                      SELECT id, body, room FROM messages
-                     WHERE id > (SELECT max(id) FROM messages) - ?1",
-                    [count],
+                     WHERE id > (SELECT through_id FROM search_indexed)",
+                    [],
                 )
                 .context(|| "indexing the rows for search")?;
+            transaction
+                .execute(
+                    "UPDATE search_indexed SET through_id = (SELECT max(id) FROM messages)",
+                    [],
+                )
+                .context(|| "moving the search index's mark")?;
         }
         transaction
             .commit()

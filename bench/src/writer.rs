@@ -1,8 +1,10 @@
 //! The `writer` scenario: drives the server's own history writer (`History::open`, group commit,
-//! `synchronous=FULL`) with no network in the way, and reports the lines per second it stores.
-//! Unlike `fill-db`, which measures raw SQLite inserts, this includes everything the production
-//! path does per line: the bounded queue to the writer thread, timestamp formatting, batching by
-//! commit window, and the final commit on close.
+//! an fsync per commit) with no network in the way, and reports the lines per second it stores
+//! and the CPU each costs. Unlike `fill-db`, which measures raw SQLite inserts, this includes
+//! everything the production path does per line: the bounded queue to the writer thread,
+//! timestamp formatting, batching, the search index's steps, and the final commit on close.
+//! CPU is reported twice: the whole process (the appending thread too), and the history threads
+//! alone (the process minus the appending thread, which is the main thread).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -12,6 +14,7 @@ use argh::FromArgs;
 use smolchat::storage::{History, Record};
 use smolchat::vocab::Kind;
 
+use crate::stats::{clock_ticks_per_sec, sample_proc};
 use crate::{BenchError, Context, Result};
 
 /// Filler senders cycle through this many names.
@@ -30,27 +33,29 @@ pub struct WriterArgs {
     /// lines to append (default 1000000)
     #[argh(option, default = "1_000_000")]
     pub records: u64,
-    /// the writer's commit window in milliseconds, as the server's --commit-ms (default 20)
-    #[argh(option, default = "20")]
+    /// the writer's extra gathering delay in milliseconds, as the server's --commit-ms (default
+    /// 0: commit as soon as the previous commit is on disk)
+    #[argh(option, default = "0")]
     pub commit_ms: u64,
 }
 
 /// Runs `writer` and prints its report. Appends stop at `deadline`; what was queued by then is
 /// still committed and counted.
 pub fn run(args: &WriterArgs, deadline: Instant) -> Result<()> {
-    if args.commit_ms == 0 {
-        return Err(BenchError::new("--commit-ms must be at least 1"));
-    }
     let db = args.db.display();
     let (history, writer, last_id) = History::open(&args.db, Duration::from_millis(args.commit_ms))
         .context(|| format!("opening {db}"))?;
     println!(
-        "writer: {} lines into {db} (commit window {} ms), last id there {last_id}",
+        "writer: {} lines into {db} (gathering delay {} ms), last id there {last_id}",
         args.records, args.commit_ms
     );
 
     let room: Arc<str> = Arc::from("lobby");
     let senders: Vec<Arc<str>> = (0..SENDERS).map(|n| Arc::from(format!("w{n}"))).collect();
+    // The main thread appends: the process's CPU minus its CPU is the history threads'.
+    let main_thread = format!("self/task/{}", std::process::id());
+    let cpu_before = sample_proc("self")?.cpu_ticks;
+    let main_before = sample_proc(&main_thread)?.cpu_ticks;
     let started = Instant::now();
     let mut appended = 0u64;
     // One thread appends, as the hub does; `append` only waits when the writer's queue is full.
@@ -79,6 +84,15 @@ pub fn run(args: &WriterArgs, deadline: Instant) -> Result<()> {
     writer.close();
     let elapsed = started.elapsed().as_secs_f64().max(1e-9);
     let rate = appended as f64 / elapsed;
+    let ticks = clock_ticks_per_sec() as f64;
+    let cpu_s = sample_proc("self")?.cpu_ticks.saturating_sub(cpu_before) as f64 / ticks;
+    let main_s = sample_proc(&main_thread)?
+        .cpu_ticks
+        .saturating_sub(main_before) as f64
+        / ticks;
+    let per_line_us = |secs: f64| secs * 1e6 / appended.max(1) as f64;
+    let cpu_us = per_line_us(cpu_s);
+    let writer_us = per_line_us((cpu_s - main_s).max(0.0));
 
     let connection = rusqlite::Connection::open(&args.db).context(|| format!("reopening {db}"))?;
     let rows: i64 = connection
@@ -102,8 +116,13 @@ pub fn run(args: &WriterArgs, deadline: Instant) -> Result<()> {
         }
     );
     println!(
+        "CPU: {cpu_s:.3} s in all ({cpu_us:.2} us per line), {writer_us:.2} us per line in the \
+         history threads"
+    );
+    println!(
         "RESULT scenario=writer records={appended} commit_ms={} queued_s={queued_in:.3} \
-         elapsed_s={elapsed:.3} lines_per_s={rate:.0} stored={stored} rows_total={rows} \
+         elapsed_s={elapsed:.3} lines_per_s={rate:.0} cpu_us_per_line={cpu_us:.2} \
+         writer_cpu_us_per_line={writer_us:.2} stored={stored} rows_total={rows} \
          complete={complete}",
         args.commit_ms
     );

@@ -17,7 +17,8 @@ use crate::storage::{RetentionPolicy, Settings};
 /// client cannot make the server buffer much per connection.
 pub const DEFAULT_MAX_LINE: usize = 1024;
 
-/// smolchat: a chat server you join with `nc HOST PORT` or `telnet HOST PORT`.
+/// smolchat: a chat server you join with `nc HOST PORT`, `telnet HOST PORT` or a browser
+/// (--web-listen).
 #[derive(FromArgs, Debug, Clone)]
 pub struct Args {
     /// address for plaintext connections (default 127.0.0.1:7878; port 0 picks a free port,
@@ -80,10 +81,11 @@ pub struct Args {
     #[argh(switch)]
     pub limit_loopback: bool,
 
-    /// how long the history writer gathers lines before a commit, in milliseconds; a line is
-    /// relayed only once committed, so this is latency traded for fewer fsyncs under load; 0
-    /// commits at once, batching only what arrived during the previous commit (default 2)
-    #[argh(option, default = "2")]
+    /// extra time the history writer waits after a line for more before it commits them (one
+    /// fsync), in milliseconds; 0 commits as soon as the previous commit is on disk, gathering
+    /// only what arrived meanwhile (default 0: the lowest latency; a delay means fewer fsyncs
+    /// for that much more latency per line)
+    #[argh(option, default = "0")]
     pub commit_ms: u64,
 
     /// remove messages older than this (`30d`, `52w`, `12h`; units s m h d w), a small batch
@@ -121,6 +123,11 @@ pub struct Args {
     /// 2h), so a test can age messages without waiting
     #[argh(option, hidden_help)]
     pub test_retention_ahead: Option<String>,
+
+    /// testing only: each fsync of the history waits while this file exists, so a test can hold
+    /// a commit between its COMMIT and its fsync (and kill the server there)
+    #[argh(option, hidden_help)]
+    pub test_hold_fsync: Option<PathBuf>,
 
     // --- Hardening round 3 (review of main) ---
     /// testing only: treat a client from 127.0.A.B as coming from fd00:0:0:A::B, so tests can
@@ -215,6 +222,21 @@ pub struct Args {
     /// only dead connections meet it; 1 to 3600)
     #[argh(option, default = "120")]
     pub irc_ping: u64,
+    // --- The web door (issue 21, docs/WEB.md) ---
+    /// address for the chat page and its WebSocket over HTTP (off unless given; port 0 picks a
+    /// free port, printed on stdout as `listening for web on ADDR`)
+    #[argh(option)]
+    pub web_listen: Option<SocketAddr>,
+
+    /// address for the chat page over HTTPS, with the --tls-cert and --tls-key certificate
+    /// (re-read on SIGHUP); off unless given
+    #[argh(option)]
+    pub web_tls_listen: Option<SocketAddr>,
+
+    /// comma-separated addresses or prefixes of reverse proxies whose X-Forwarded-For and
+    /// X-Forwarded-Proto the web door believes (default: none, the headers are ignored)
+    #[argh(option)]
+    pub trust_proxy: Option<String>,
 
     #[argh(subcommand)]
     pub command: Option<Subcommand>,
@@ -242,10 +264,14 @@ impl std::str::FromStr for Listen {
 pub struct Listeners {
     pub plain: Option<SocketAddr>,
     pub tls: Option<TlsListener>,
-    /// `--irc-listen`.
+    /// The IRC door's listeners (`--irc-listen`, `--irc-tls-listen`).
     pub irc: Option<SocketAddr>,
-    /// `--irc-tls-listen`, with the same certificate and key as `--tls-listen`.
-    pub irc_tls: Option<TlsListener>,
+    pub irc_tls: Option<SocketAddr>,
+    /// The web door's listeners (`--web-listen`, `--web-tls-listen`).
+    pub web: Option<SocketAddr>,
+    pub web_tls: Option<SocketAddr>,
+    /// The certificate and key, when any TLS listener is on.
+    pub certificate: Option<(PathBuf, PathBuf)>,
 }
 
 /// The TLS listener and the files it serves (re-read on SIGHUP).
@@ -278,7 +304,7 @@ fn default_listen() -> SocketAddr {
 /// Longest allowed `--max-line`: a chat line, not a file transfer.
 pub const MAX_MAX_LINE: usize = 64 * 1024;
 
-/// Longest allowed commit window: past this the crash guarantee means little.
+/// Longest allowed `--commit-ms`: every line waits that long before it is stored and relayed.
 pub const MAX_COMMIT_MS: u64 = 10_000;
 
 /// Most history lines replayed on joining: more would be a database dump, not a chat
@@ -375,54 +401,56 @@ impl Args {
                 1..=3600 => Duration::from_secs(self.irc_ping),
                 other => return Err(format!("--irc-ping {other}: give 1 to 3600 seconds")),
             },
+            trusted_proxies: self.trusted_proxies()?,
         })
     }
 
     /// Checks the listener flags together: TLS needs its address, certificate and key, and
     /// something must be listening.
     pub fn listeners(&self) -> Result<Listeners, String> {
-        let any_tls = self.tls_listen.or(self.irc_tls_listen);
-        let files = match (any_tls, &self.tls_cert, &self.tls_key) {
-            (Some(_), Some(cert), Some(key)) => Some((cert.clone(), key.clone())),
-            (None, None, None) => None,
-            (Some(_), _, _) if self.tls_listen.is_none() => {
-                return Err("--irc-tls-listen needs --tls-cert and --tls-key".into())
+        let (irc, irc_tls) = (self.irc_listen, self.irc_tls_listen);
+        let (web, web_tls) = (self.web_listen, self.web_tls_listen);
+        let wants_tls = self.tls_listen.is_some() || irc_tls.is_some() || web_tls.is_some();
+        let certificate = match (wants_tls, &self.tls_cert, &self.tls_key) {
+            (true, Some(cert), Some(key)) => Some((cert.clone(), key.clone())),
+            (false, None, None) => None,
+            (true, _, _) => {
+                return Err("--tls-listen, --irc-tls-listen and --web-tls-listen need \
+                            --tls-cert and --tls-key"
+                    .into())
             }
-            (Some(_), _, _) => return Err("--tls-listen needs --tls-cert and --tls-key".into()),
-            (None, _, _) => return Err("--tls-cert and --tls-key need --tls-listen".into()),
+            (false, _, _) => {
+                return Err(
+                    "--tls-cert and --tls-key need --tls-listen, --irc-tls-listen or \
+                            --web-tls-listen"
+                        .into(),
+                )
+            }
         };
-        let with_files = |addr: Option<SocketAddr>| {
-            let (cert, key) = files.clone()?;
-            Some(TlsListener {
-                addr: addr?,
-                cert,
-                key,
-            })
+        let tls = match (self.tls_listen, &certificate) {
+            (Some(addr), Some((cert, key))) => Some(TlsListener {
+                addr,
+                cert: cert.clone(),
+                key: key.clone(),
+            }),
+            _ => None,
         };
-        let (tls, irc_tls) = (with_files(self.tls_listen), with_files(self.irc_tls_listen));
-        let irc = self.irc_listen;
         let plain = self.listen.0;
-        match (plain, &tls) {
-            (None, None) if irc.is_none() && irc_tls.is_none() => {
-                return Err("--listen none needs --tls-listen (nothing would listen)".into())
-            }
-            (Some(plain), Some(tls)) if plain == tls.addr && plain.port() != 0 => {
-                return Err(format!(
-                    "--listen and --tls-listen are both {plain}: give them different ports"
-                ))
-            }
-            _ => {}
+        let doors = [irc, irc_tls, web, web_tls];
+        if plain.is_none() && tls.is_none() && doors.iter().all(Option::is_none) {
+            return Err("--listen none needs --tls-listen (nothing would listen)".into());
         }
-        let mut addrs: Vec<SocketAddr> = [plain, self.tls_listen, irc, self.irc_tls_listen]
+        let mut fixed: Vec<SocketAddr> = [plain, self.tls_listen]
             .into_iter()
+            .chain(doors)
             .flatten()
-            .filter(|a| a.port() != 0)
+            .filter(|addr| addr.port() != 0)
             .collect();
-        addrs.sort();
-        if let Some(twice) = addrs.windows(2).find(|w| w[0] == w[1]) {
+        fixed.sort();
+        if let Some(pair) = fixed.windows(2).find(|pair| pair[0] == pair[1]) {
             return Err(format!(
-                "{} is given to two listeners: give them different ports",
-                twice[0]
+                "two listeners on {}: give each its own port",
+                pair[0]
             ));
         }
         Ok(Listeners {
@@ -430,6 +458,9 @@ impl Args {
             tls,
             irc,
             irc_tls,
+            web,
+            web_tls,
+            certificate,
         })
     }
 
@@ -455,6 +486,26 @@ impl Args {
                 "--server-name {name:?}: letters, digits, '.', '-' and '_' only, at most 63"
             ))
         }
+    }
+
+    /// `--trust-proxy`, checked: the proxies whose forwarding headers the web door believes.
+    pub fn trusted_proxies(&self) -> Result<Vec<crate::moderation::ban::Net>, String> {
+        let Some(list) = &self.trust_proxy else {
+            return Ok(Vec::new());
+        };
+        let proxies = list
+            .split(',')
+            .map(str::trim)
+            .filter(|item| !item.is_empty())
+            .map(|item| {
+                crate::moderation::ban::Net::parse(item)
+                    .ok_or_else(|| format!("--trust-proxy: not an address or prefix: {item}"))
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        if proxies.is_empty() {
+            return Err("--trust-proxy needs at least one address".into());
+        }
+        Ok(proxies)
     }
 
     /// `--max-unregistered`, or half of `--max-clients`: at least 1, at most `--max-clients`.
@@ -497,12 +548,12 @@ impl Args {
             .unwrap_or_default()
     }
 
-    /// The commit window of the history writer.
+    /// The history writer's extra gathering delay (`--commit-ms`).
     pub fn commit_window(&self) -> Duration {
         Duration::from_millis(self.commit_ms)
     }
 
-    /// How the history is kept: the commit window, `--retention`, the test page cap; the writer
+    /// How the history is kept: the gathering delay, `--retention`, the test page cap; the writer
     /// reports its commits to `stats`.
     pub fn history_settings(&self, stats: crate::metrics::WriterStats) -> Result<Settings, String> {
         let retention = match &self.retention {
@@ -522,6 +573,7 @@ impl Args {
             retention,
             retention_ahead,
             stats,
+            hold_fsync: self.test_hold_fsync.clone(),
         })
     }
 

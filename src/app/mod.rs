@@ -34,8 +34,8 @@ pub fn run(args: Args) -> Result<(), String> {
     let config = args.config()?;
     let listen = args.listeners()?;
     // Before anything else is opened: a bad certificate or key is the likeliest start-up error.
-    let tls = match listen.tls.as_ref().or(listen.irc_tls.as_ref()) {
-        Some(settings) => Some(Arc::new(Tls::load(&settings.cert, &settings.key)?)),
+    let tls = match &listen.certificate {
+        Some((cert, key)) => Some(Arc::new(Tls::load(cert, key)?)),
         None => None,
     };
     match net::raise_fd_limit() {
@@ -53,10 +53,9 @@ pub fn run(args: Args) -> Result<(), String> {
         None => None,
     };
     let irc_listener = listen.irc.map(bind).transpose()?;
-    let irc_tls_listener = match &listen.irc_tls {
-        Some(settings) => Some(bind(settings.addr)?),
-        None => None,
-    };
+    let irc_tls_listener = listen.irc_tls.map(bind).transpose()?;
+    let web_listener = listen.web.map(bind).transpose()?;
+    let web_tls_listener = listen.web_tls.map(bind).transpose()?;
     // Cluster mode: join, and store what this node missed, before anybody is served.
     let (cluster, last_id) = match &args.cluster {
         Some(url) => {
@@ -96,18 +95,22 @@ pub fn run(args: Args) -> Result<(), String> {
     let tls_addr = tls_listener.as_ref().map(|(_, addr)| *addr);
     let irc_addr = irc_listener.as_ref().map(|(_, addr)| *addr);
     let irc_tls_addr = irc_tls_listener.as_ref().map(|(_, addr)| *addr);
+    let web_addr = web_listener.as_ref().map(|(_, addr)| *addr);
+    let web_tls_addr = web_tls_listener.as_ref().map(|(_, addr)| *addr);
     let on: Vec<(DoorKind, bool, SocketAddr)> = [
-        (DoorKind::Line, plain_addr, false),
-        (DoorKind::Line, tls_addr, true),
-        (DoorKind::Irc, irc_addr, false),
-        (DoorKind::Irc, irc_tls_addr, true),
+        (plain_addr, DoorKind::Line, false),
+        (tls_addr, DoorKind::Line, true),
+        (irc_addr, DoorKind::Irc, false),
+        (irc_tls_addr, DoorKind::Irc, true),
+        (web_addr, DoorKind::Web { tls: false }, false),
+        (web_tls_addr, DoorKind::Web { tls: true }, true),
     ]
     .into_iter()
-    .filter_map(|(door, addr, tls)| Some((door, tls, addr?)))
+    .filter_map(|(addr, door, tls)| Some((door, tls, addr?)))
     .collect();
     server::log_start(&on, &config, threads);
     info!(
-        "history in {} ({} messages so far), commit window {} ms",
+        "history in {} ({} messages so far), commits as soon as the last is on disk, plus {} ms",
         args.db.display(),
         last_id,
         args.commit_window().as_millis()
@@ -126,6 +129,12 @@ pub fn run(args: Args) -> Result<(), String> {
     }
     if let Some(addr) = irc_tls_addr {
         let _ = writeln!(stdout, "listening for IRC over TLS on {addr}");
+    }
+    if let Some(addr) = web_addr {
+        let _ = writeln!(stdout, "listening for web on {addr}");
+    }
+    if let Some(addr) = web_tls_addr {
+        let _ = writeln!(stdout, "listening for web TLS on {addr}");
     }
     if let Some((_, addr)) = &metrics_listener {
         info!("metrics on http://{addr}{}", metrics::endpoint::PATH);
@@ -174,6 +183,18 @@ pub fn run(args: Args) -> Result<(), String> {
     }
     if let (Some((socket, _)), Some(tls)) = (irc_tls_listener, &tls) {
         let (door, tls) = (DoorKind::Irc, Some(tls.clone()));
+        listeners.push(server::Listener { socket, door, tls });
+    }
+    if let Some((socket, _)) = web_listener {
+        let door = DoorKind::Web { tls: false };
+        listeners.push(server::Listener {
+            socket,
+            door,
+            tls: None,
+        });
+    }
+    if let (Some((socket, _)), Some(tls)) = (web_tls_listener, &tls) {
+        let (door, tls) = (DoorKind::Web { tls: true }, Some(tls.clone()));
         listeners.push(server::Listener { socket, door, tls });
     }
     let shutdown = async move {

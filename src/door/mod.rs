@@ -8,8 +8,7 @@
 //! - [`line`]: nc, telnet and TLS clients, one line of text per message, `/commands`.
 //! - [`irc`]: IRC clients (irssi, WeeChat, HexChat): the protocol layer, and its session
 //!   (`irc/session/`) wired to the hub.
-//! - [`web`]: the page's HTTP, origin checks, WebSocket framing and JSON (its session is not
-//!   wired to the hub yet).
+//! - [`web`]: the chat page: HTTP, origin checks, WebSocket framing, JSON, and its session.
 //!
 //! This module is the one registration point: a listener in `net/` names a [`DoorKind`], and
 //! [`Doors`] starts that door's session on each connection it accepts. A new door is a folder,
@@ -35,6 +34,8 @@ pub enum DoorKind {
     Line,
     /// `--irc-listen` and `--irc-tls-listen`.
     Irc,
+    /// `--web-listen` and `--web-tls-listen` (`tls`: HTTPS, so the page's origin is `https:`).
+    Web { tls: bool },
 }
 
 impl DoorKind {
@@ -43,6 +44,7 @@ impl DoorKind {
         match self {
             DoorKind::Line => crate::metrics::Door::Line,
             DoorKind::Irc => crate::metrics::Door::Irc,
+            DoorKind::Web { .. } => crate::metrics::Door::Web,
         }
     }
 }
@@ -54,6 +56,8 @@ pub struct Doors {
     line: RendererId,
     /// The IRC door's renderers.
     irc: irc::session::Styles,
+    /// The web door's renderer (JSON).
+    web: RendererId,
 }
 
 /// A session, boxed: each door's task is sized by its own state, not the largest door's.
@@ -67,7 +71,10 @@ impl Doors {
             .unwrap_or_default();
         let server = irc::session::start(&config.server_name);
         let irc = irc::session::Styles::register(renderers, &server);
-        Doors { line, irc }
+        let web = renderers
+            .register(Arc::new(web::render::Json))
+            .unwrap_or_default();
+        Doors { line, irc, web }
     }
 
     /// The session of a connection a listener of `kind` accepted (after its TLS handshake, if
@@ -82,6 +89,7 @@ impl Doors {
         match kind {
             DoorKind::Line => Box::pin(line::run(stream, accepted, services, self.line)),
             DoorKind::Irc => Box::pin(irc::session::run(stream, accepted, services, self.irc)),
+            DoorKind::Web { tls } => Box::pin(web::run(stream, accepted, services, self.web, tls)),
         }
     }
 
@@ -91,6 +99,7 @@ impl Doors {
         match kind {
             DoorKind::Line => line::words::turned_away(why),
             DoorKind::Irc => irc::session::turned_away(why),
+            DoorKind::Web { .. } => web::turned_away(why),
         }
     }
 }

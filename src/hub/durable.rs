@@ -1,11 +1,11 @@
 //! Committed before relayed: a public line waits here until the history writer has committed
-//! it, so every line any client received is in the database whatever the disk does (a write lock
+//! it and that commit is on disk (the id the writer publishes after its fsync), so every line any client received is in the database whatever the disk does (a write lock
 //! held by another program, a full disk) and even after `kill -9`.
 //!
 //! Why not relay at once and bound the age of unstored lines instead: whatever the bound, a crash
 //! inside it loses lines people have read, and the bound is only checked when the next line
-//! comes. Waiting for the commit costs each line at most one commit window (`--commit-ms`) plus
-//! an fsync, and buys an exact rule.
+//! comes. Waiting for the commit costs each line about two fsyncs (the one in flight when it
+//! came, then its own; plus `--commit-ms` when set), and buys an exact rule.
 //!
 //! While the writer cannot commit, lines wait here in order, never dropped. Once the oldest has
 //! waited [`PAUSE_NOTICE_AFTER`], everybody is told once that chat is paused, and again when it
@@ -19,7 +19,7 @@
 //!
 //! A held line goes to the members of its room when it is relayed, not when it was said. So a
 //! member who leaves the room meanwhile does not get the room's last uncommitted lines (normally
-//! one commit window; during a pause, everything since it): they are in that room's history.
+//! the commit in flight; during a pause, everything since it): they are in that room's history.
 //!
 //! This part owns the waiting lines and the writer's queue, and decides; the hub delivers.
 //! Time is a parameter.

@@ -236,7 +236,7 @@ pub const TABLE: &[Spec] = &[
         Id::CommitSeconds,
         "smolchat_history_commit_seconds",
         Type::Histogram,
-        "Time to commit one batch of lines to the history, retries included.",
+        "Time to commit one batch of lines to the history and fsync it, retries included.",
     ),
     row(
         Id::CommitFailures,

@@ -435,6 +435,7 @@ pub fn log_start(on: &[(DoorKind, bool, SocketAddr)], config: &Config, threads: 
             let door = match door {
                 DoorKind::Line => String::new(),
                 DoorKind::Irc => " (IRC)".to_owned(),
+                DoorKind::Web { .. } => " (web)".to_owned(),
             };
             format!("{tls}{addr}{door}")
         })

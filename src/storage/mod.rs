@@ -2,32 +2,38 @@
 //! read connections for replays and searches.
 //!
 //! This is the only module that speaks SQL. No SQLite call runs on an executor thread: writes go
-//! through a channel to a dedicated thread ([`writer`]) that commits in batches, and reads run on a
-//! small fixed pool of reader threads ([`readers`]), with searches on a thread of their own so
-//! that no number of searches delays a join's replay. The writer commits at least once per commit
-//! window, which bounds what a crash or power cut can lose; between commits it removes history
+//! through a channel to a dedicated thread ([`writer`]) that commits in batches, as soon as the
+//! previous batch is on disk, and a second thread ([`sync`]) makes each commit durable and
+//! publishes it; reads run on a small fixed pool of reader threads ([`readers`]), with searches
+//! on a thread of their own so that no number of searches delays a join's replay. Between
+//! commits the writer indexes what it committed for search ([`index`]) and removes history
 //! older than `--retention` ([`retention`]). [`file`] works on the file as a whole for the
 //! command line: backup, check, compact.
 //!
 //! It must not know about sockets, sessions or membership: it stores and returns records.
 
 pub mod accounts;
+mod disk;
 pub mod file;
 mod index;
 mod query;
 mod readers;
 mod retention;
+mod retry;
 mod schema;
 mod search;
+mod sync;
 mod writer;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_channel::{Receiver, Sender, TrySendError};
-use log::error;
+use event_listener::Event;
+use log::{error, info};
+use smol::future;
 
 use crate::metrics::WriterStats;
 use crate::names::RoomName;
@@ -42,9 +48,15 @@ pub use schema::open_connection;
 pub use search::Hits;
 pub use writer::HistoryWriter;
 
-/// Records that may wait for the writer before the hub waits too: a few commit windows' worth at
-/// full speed. A bounded channel allocates its slots up front, so this is also fixed memory.
+/// Records that may wait for the writer before the hub waits too: two full batches. A bounded
+/// channel allocates its slots up front, so this is also fixed memory.
 const QUEUE: usize = 8 * 1024;
+
+/// Longest a search waits for the index to cover the lines already committed (normally it
+/// waits for the next index step, at most about `index::STEP_EVERY`, or not at all). Past it, while indexing
+/// fails (a write lock held by another program, say), a search finds what the index covers.
+/// Not configurable.
+const SEARCH_WAITS_FOR_INDEX: Duration = Duration::from_secs(1);
 
 /// Searches that may wait for the search thread; past them a search is refused as busy at once.
 /// A session waits for its search before reading its next line, so this is also how many
@@ -110,6 +122,8 @@ pub enum StorageError {
     Thread(std::io::Error),
     #[error("the history readers stopped")]
     ReadersGone,
+    #[error("cannot open the write-ahead log for syncing: {0}")]
+    Wal(String),
     /// [`SEARCH_QUEUE`] searches are already waiting.
     #[error("too many searches are waiting")]
     SearchBusy,
@@ -126,12 +140,65 @@ pub struct OpenError {
     pub source: StorageError,
 }
 
+/// How far the writer has got, shared by its threads and every history handle.
+struct Progress {
+    /// The highest id durable (or given up on and logged): the hub relays up to it.
+    committed: AtomicI64,
+    /// The index's mark: every line up to it can be found by a search.
+    indexed: AtomicI64,
+    /// Notified after each index step, for searches that wait for one.
+    index_steps: Event,
+}
+
+impl Progress {
+    /// Nothing pending: everything up to `last_id` is durable and indexed.
+    fn new(last_id: i64) -> Progress {
+        Progress {
+            committed: AtomicI64::new(last_id),
+            indexed: AtomicI64::new(last_id),
+            index_steps: Event::new(),
+        }
+    }
+
+    /// An index step moved the mark to `through`.
+    fn indexed(&self, through: i64) {
+        self.indexed.fetch_max(through, Ordering::AcqRel);
+        self.index_steps.notify(usize::MAX);
+    }
+
+    /// Waits until the index covers `id`, at most [`SEARCH_WAITS_FOR_INDEX`].
+    async fn index_covers(&self, id: i64) {
+        let deadline = Instant::now() + SEARCH_WAITS_FOR_INDEX;
+        while self.indexed.load(Ordering::Acquire) < id {
+            let step = self.index_steps.listen();
+            // Looked at again after listening, so a step in between is not missed.
+            if self.indexed.load(Ordering::Acquire) >= id {
+                return;
+            }
+            let timed_out = future::or(
+                async {
+                    step.await;
+                    false
+                },
+                async {
+                    smol::Timer::at(deadline).await;
+                    true
+                },
+            )
+            .await;
+            if timed_out {
+                return;
+            }
+        }
+    }
+}
+
 /// A handle on the history: appends go to the writer thread, reads to the reader threads.
 /// Cheap to clone; the writer stops once [`HistoryWriter::close`] is called and the queue drains.
 #[derive(Clone)]
 pub struct History {
     tx: Sender<WriterMsg>,
-    committed: Arc<AtomicI64>,
+    progress: Arc<Progress>,
     /// Holds a token after each commit (a bounded(1) channel: one token stands for any number
     /// of commits), so the hub can sleep until there is something new to relay.
     commits: Receiver<()>,
@@ -145,7 +212,8 @@ pub struct History {
 /// How the history is kept: [`History::open_with`]'s settings.
 #[derive(Debug, Clone, Default)]
 pub struct Settings {
-    /// How long the writer gathers lines before a commit (`--commit-ms`).
+    /// How long the writer waits after a batch's first line for more before it commits
+    /// (`--commit-ms`); zero, the default, commits at once (see [`writer`]).
     pub commit_window: Duration,
     /// Caps the writer's connection at this many database pages (`PRAGMA max_page_count`).
     /// Past it every commit fails with "database or disk is full", exactly as on a full
@@ -158,6 +226,9 @@ pub struct Settings {
     pub retention_ahead: Duration,
     /// Where the writer thread reports its commits (the metrics).
     pub stats: WriterStats,
+    /// Testing only: each fsync waits while this file exists (`--test-hold-fsync`), so a test
+    /// can hold a commit between its COMMIT and its fsync.
+    pub hold_fsync: Option<PathBuf>,
 }
 
 impl History {
@@ -187,6 +258,7 @@ impl History {
             retention,
             retention_ahead,
             stats,
+            hold_fsync,
         } = settings;
         let err = |source| OpenError {
             path: path.to_owned(),
@@ -195,7 +267,7 @@ impl History {
         // Locked before anything else touches the file, so a second server (say, a newer binary)
         // cannot migrate a database that a running server is using.
         let lock = schema::lock_database(path).map_err(err)?;
-        let conn = open_connection(path).map_err(err)?;
+        let mut conn = open_connection(path).map_err(err)?;
         index::index_by_batch(&conn).map_err(|e| err(e.into()))?;
         if let Some(pages) = max_pages {
             conn.pragma_update(None, "max_page_count", pages)
@@ -203,29 +275,39 @@ impl History {
         }
         let last_id = schema::last_id(&conn).map_err(err)?;
         let position = schema::log_position(&conn).map_err(err)?;
+        // Lines committed but not indexed when the server last stopped (a crash between a commit
+        // and its index step): indexed before anybody can search.
+        let caught_up = index::catch_up(&mut conn, last_id).map_err(|e| err(e.into()))?;
+        if caught_up > 0 {
+            info!("search index: indexed {caught_up} messages committed before the last stop");
+        }
+        let wal = sync::WalFile::open(&conn, hold_fsync).map_err(err)?;
         let (tx, rx) = async_channel::bounded(QUEUE);
         let (commit_tx, commits) = async_channel::bounded(1);
-        let committed = Arc::new(AtomicI64::new(last_id));
+        let progress = Arc::new(Progress::new(last_id));
+        let syncer = {
+            let progress = progress.clone();
+            let publish = move |id| {
+                progress.committed.store(id, Ordering::Release);
+                // One token stands for any number of commits: a full channel is fine.
+                let _ = commit_tx.try_send(());
+            };
+            let fsync = Box::new(move || wal.sync());
+            sync::Syncer::start(fsync, Box::new(publish), stats.clone())
+                .map_err(|e| err(StorageError::Thread(e)))?
+        };
         let retention = retention.map(|policy| {
             retention::Retention::new(policy, &conn, crate::clock::now_ms, retention_ahead)
         });
-        let thread = {
-            let committed = committed.clone();
-            std::thread::Builder::new()
-                .name("history-writer".into())
-                .spawn(move || {
-                    writer::writer_loop(
-                        conn,
-                        rx,
-                        committed,
-                        commit_tx,
-                        commit_window,
-                        retention,
-                        stats,
-                    )
-                })
-                .map_err(|e| err(StorageError::Thread(e)))?
-        };
+        let disk = disk::SqliteDisk::new(conn, last_id, retention, progress.clone())
+            .map_err(|e| err(e.into()))?;
+        let thread = std::thread::Builder::new()
+            .name("history-writer".into())
+            .spawn(move || {
+                let delay = writer::Delay::sleeping(commit_window);
+                writer::writer_loop(disk, rx, syncer, delay, &stats)
+            })
+            .map_err(|e| err(StorageError::Thread(e)))?;
         let (reads, jobs) = async_channel::unbounded();
         for n in 0..readers::READERS {
             let jobs = jobs.clone();
@@ -245,7 +327,7 @@ impl History {
         }
         let history = History {
             tx: tx.clone(),
-            committed,
+            progress,
             commits,
             reads,
             searches,
@@ -280,10 +362,10 @@ impl History {
         }
     }
 
-    /// The highest id the writer is done with: committed (or, after an error no retry can fix,
-    /// given up on and logged).
+    /// The highest id the writer is done with: committed and on disk (or, after an error no
+    /// retry can fix, given up on and logged).
     pub fn committed(&self) -> i64 {
-        self.committed.load(Ordering::Acquire)
+        self.progress.committed.load(Ordering::Acquire)
     }
 
     /// Resolves after the next commit (at once if one happened since the last call). Meant for
@@ -294,7 +376,7 @@ impl History {
 
     /// Waits until every record up to `id` is committed, so a replay read sees them.
     pub async fn wait_committed(&self, id: i64) {
-        if self.committed.load(Ordering::Acquire) >= id {
+        if self.committed() >= id {
             return;
         }
         let (done_tx, done_rx) = async_channel::bounded(1);
@@ -342,9 +424,13 @@ impl History {
     }
 
     /// Up to `limit` messages of `room` below id `before` that match `query`, newest first,
-    /// each formatted by `format`. Runs on the search thread: [`StorageError::SearchBusy`] when
-    /// too many searches wait for it, [`StorageError::SearchTooCostly`] when this one would
-    /// read more of the index than a search may.
+    /// each formatted by `format`. The index trails the commits by a step: the search first
+    /// waits for it to cover every line committed so far (at most [`SEARCH_WAITS_FOR_INDEX`]),
+    /// so it finds every line the room has seen; and it stops at the newest durable line, so it
+    /// never shows one a power cut could still take back. Runs on the search thread:
+    /// [`StorageError::SearchBusy`] when too many searches wait for it,
+    /// [`StorageError::SearchTooCostly`] when this one would read more of the index than a
+    /// search may.
     pub async fn search(
         &self,
         (room, query): (&RoomName, &SearchQuery),
@@ -352,6 +438,9 @@ impl History {
         limit: u32,
         format: Format,
     ) -> Result<Hits, StorageError> {
+        let committed = self.committed();
+        self.progress.index_covers(committed).await;
+        let before = before.min(committed.saturating_add(1));
         let (reply, answer) = async_channel::bounded(1);
         let job = ReadJob::Search {
             room: room.shared(),
@@ -389,8 +478,84 @@ impl History {
 }
 
 #[cfg(test)]
+impl Record {
+    /// A lobby line from bob, for tests.
+    fn test(id: i64, body: &str) -> Record {
+        Record {
+            id,
+            at_ms: 0,
+            room: "lobby".into(),
+            sender: "bob".into(),
+            kind: Kind::Message,
+            body: body.into(),
+            log: None,
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
+
+    fn search(history: &History, text: &str) -> Hits {
+        let query = SearchQuery::parse(text).unwrap();
+        smol::block_on(history.search((&RoomName::lobby(), &query), i64::MAX, 20, |_, _| {}))
+            .unwrap()
+    }
+
+    /// A line is found by a search as soon as it is committed: the search waits for the index
+    /// step that trails the commit.
+    #[test]
+    fn a_committed_line_is_found_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let (history, writer, _) =
+            History::open(&dir.path().join("chat.db"), Duration::ZERO).unwrap();
+        for id in 1..=50 {
+            smol::block_on(history.append(Record::test(id, &format!("needle{id}"))));
+            smol::block_on(history.wait_committed(id));
+            assert_eq!(
+                search(&history, &format!("needle{id}")).count,
+                1,
+                "line {id}"
+            );
+        }
+        assert_eq!(writer.close(), 0);
+    }
+
+    /// Lines committed but not indexed (the server stopped between a commit and its index step)
+    /// are indexed when the history is opened again, once.
+    #[test]
+    fn lines_committed_but_not_indexed_are_indexed_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("chat.db");
+        {
+            // What the writer leaves when killed after a commit: rows past the index's mark.
+            let conn = open_connection(&path).unwrap();
+            index::index_by_batch(&conn).unwrap();
+            for id in 1..=3 {
+                conn.execute(
+                    "INSERT INTO messages (id, sent_at, sender, body, room, kind)
+                     VALUES (?1, '2026-01-01 00:00:00.000', 'bob', 'hello there', 'lobby',
+                             'message')",
+                    [id],
+                )
+                .unwrap();
+            }
+        }
+        for _ in 0..2 {
+            let (history, writer, last_id) = History::open(&path, Duration::ZERO).unwrap();
+            assert_eq!(last_id, 3);
+            assert_eq!(search(&history, "hello").count, 3);
+            drop(history);
+            writer.close();
+        }
+        let conn = open_connection(&path).unwrap();
+        conn.execute(
+            "INSERT INTO messages_fts (messages_fts, rank) VALUES ('integrity-check', 1)",
+            [],
+        )
+        .expect("every row indexed exactly once");
+    }
 
     /// Searches wait for each other on a thread of their own, never in front of a replay: with
     /// the search thread busy and its queue full, a page of history is still read at once, and

@@ -3,7 +3,8 @@
 //!
 //! Why on the writer thread: SQLite has one writer at a time, so a second connection deleting
 //! would contend with the commits for the write lock. A step deletes at most [`STEP_ROWS`] rows
-//! and frees at most [`VACUUM_PAGES`] pages: about 1.5 ms of work plus its commit's fsync. Steps
+//! and frees at most [`VACUUM_PAGES`] pages: about 1.5 ms of work (its commit is not synced on its
+//! own: the writer's connection leaves that to the syncer's next fsync, see `sync`). Steps
 //! run only when no line is waiting (or once one has waited [`OVERDUE`] behind a steady stream
 //! of lines), so a line waits for at most one step; and while people chat (lines were stored
 //! since the last step) at most one step runs per [`ACTIVE_GAP`], so a backlog of millions

@@ -55,6 +55,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0010_account_addresses",
         include_str!("../../migrations/0010_account_addresses.sql"),
     ),
+    (
+        "0011_search_index_mark",
+        include_str!("../../migrations/0011_search_index_mark.sql"),
+    ),
 ];
 
 /// An upgrade step written in Rust.
@@ -85,8 +89,8 @@ pub fn open_connection(path: &Path) -> Result<Connection, StorageError> {
     if !mode.eq_ignore_ascii_case("wal") {
         return Err(StorageError::NoWal(mode));
     }
-    // FULL makes each commit durable against power loss; batching keeps that to one fsync per
-    // commit window instead of one per line.
+    // FULL makes each commit durable against power loss. The history writer switches its own
+    // connection to NORMAL and makes its commits durable itself, off its thread (`sync`).
     conn.pragma_update(None, "synchronous", "FULL")?;
     migrate(&mut conn)?;
     Ok(conn)
@@ -135,12 +139,14 @@ fn migrate(conn: &mut Connection) -> Result<(), StorageError> {
     Ok(())
 }
 
-/// The highest message id stored, or removed by retention: ids are never reused, even after
-/// retention emptied the table.
+/// The highest message id stored, removed by retention, or passed by the search index's mark
+/// (which moves past the ids of a batch the writer gave up on): ids are never reused, even after
+/// retention emptied the table, since a reused id below the mark would never be indexed.
 pub(super) fn last_id(conn: &Connection) -> Result<i64, StorageError> {
     Ok(conn.query_row(
         "SELECT max(coalesce((SELECT max(id) FROM messages), 0),
-                    coalesce((SELECT max(through_id) FROM history_removed), 0))",
+                    coalesce((SELECT max(through_id) FROM history_removed), 0),
+                    coalesce((SELECT through_id FROM search_indexed), 0))",
         [],
         |r| r.get(0),
     )?)

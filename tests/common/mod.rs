@@ -4,9 +4,10 @@
 
 pub mod accounts;
 pub mod browser;
-pub mod fakeweb;
+pub mod cert;
 pub mod history;
 pub mod irc;
+pub mod web;
 
 use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Read, Write};

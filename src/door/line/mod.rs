@@ -11,7 +11,7 @@
 //! need too (logging in, taking a name, the line rate, history pages) it takes from
 //! `src/session/`.
 
-mod account;
+pub(crate) mod account;
 mod chat;
 pub mod commands;
 mod paging;

@@ -14,15 +14,27 @@
 //! - [`ws`]: the upgrade's answer and the framing (`async-tungstenite`): text only, bounded
 //!   messages, pings to silent clients, close codes.
 //! - [`protocol`]: the JSON messages both ways (docs/WEB.md).
+//! - [`render`]: the hub's events as those messages (`Json`, the door's renderer).
+//! - `session.rs`: one connection: [`serve`], then the name prompt (and the password for a
+//!   registered name, only over HTTPS or from loopback); `chat.rs`: the welcome, the replay
+//!   or resume, and the loop; `replay.rs`: history as `history` objects; `search.rs`.
 //!
-//! Architecture invariant: this folder knows nothing of the hub, sessions or storage. The
-//! session that drives an [`Upgraded`] connection turns [`protocol::ClientMsg`] into the hub's
-//! intents and renders the hub's events with [`protocol::ServerMsg::write_to`], once per event,
-//! into outboxes that [`WebSocket::send_utf8`] sends as one frame.
+//! The HTTP, origin, framing and JSON layers know nothing of the hub, sessions or storage; the
+//! session turns [`protocol::ClientMsg`] into the hub's intents, and the renderer writes each
+//! event once per door kind into outboxes that [`WebSocket::send_utf8`] sends as one frame. What
+//! the page types goes through the line door's command table and the sentences shown are the
+//! line door's words, so both doors have the same commands and say the same things.
 
+mod account;
 pub mod assets;
+mod chat;
+mod conn;
 pub mod origin;
 pub mod protocol;
+pub mod render;
+mod replay;
+mod search;
+mod session;
 pub mod ws;
 
 use std::io;
@@ -34,6 +46,7 @@ use smol::io::{AsyncRead, AsyncWrite};
 
 pub use crate::wire::http::Limits;
 pub use origin::{Origin, Scheme, TrustProxy};
+pub use session::run;
 pub use ws::WebSocket;
 
 use crate::wire::http::{HeadError, HeadReader, Method, Request, Response, Status};
@@ -207,4 +220,26 @@ where
 fn secured(mut response: Response) -> Response {
     assets::secure(&mut response);
     response
+}
+
+/// What a connection refused at accept gets on a web port: an HTTP answer whose body is the
+/// line door's sentence (the caller writes it and a newline). 403 for a ban, 429 for the
+/// connect throttle and the per-address cap, 503 for a full server.
+pub fn turned_away(why: &crate::session::TurnedAway) -> String {
+    use crate::session::TurnedAway;
+    let text = crate::door::line::words::turned_away(why);
+    let status = match why {
+        TurnedAway::Banned { .. } => "403 Forbidden",
+        TurnedAway::TooManyConnects(_) | TurnedAway::TooManyFromAddress(_) => {
+            "429 Too Many Requests"
+        }
+        TurnedAway::Full => "503 Service Unavailable",
+    };
+    format!(
+        "HTTP/1.1 {status}\r\ncontent-type: text/plain; charset=utf-8\r\n\
+         content-length: {}\r\nconnection: close\r\ncontent-security-policy: {}\r\n\
+         x-content-type-options: nosniff\r\n\r\n{text}",
+        text.len() + 1,
+        assets::CSP
+    )
 }

@@ -162,6 +162,11 @@ impl TrustProxy {
         TrustProxy::default()
     }
 
+    /// Trusts these proxies (the checked `--trust-proxy`).
+    pub fn of(proxies: Vec<Net>) -> TrustProxy {
+        TrustProxy { proxies }
+    }
+
     /// Parses a comma-separated list of proxy addresses or prefixes (`127.0.0.1`,
     /// `10.0.0.0/24, ::1`).
     pub fn parse(list: &str) -> Result<TrustProxy, String> {

@@ -41,6 +41,7 @@
     loadingOlder: false,
     chunks: [],          // lines of a history page still arriving
     helloSent: false,
+    asking: false,       // an account command's password prompt is open during the chat
     nameRefused: false,
     who: [],
     sent: [],            // the input history (Up/Down)
@@ -157,8 +158,13 @@
   function onPrompt(msg) {
     // The greeting sent on connect is ignored when a hello for a known name is on its way.
     if (msg.field === 'name' && state.helloSent && !state.nameRefused) return;
-    state.phase = 'login';
-    setStatus('connecting', 'Choose a name');
+    // In chat, a password prompt is an account command's (/register, /password): the same
+    // box, answered without leaving the chat.
+    state.asking = state.phase === 'online' && msg.field === 'password';
+    if (!state.asking) {
+      state.phase = 'login';
+      setStatus('connecting', 'Choose a name');
+    }
     ui.login.hidden = false;
     ui.loginText.textContent = msg.text || '';
     const password = msg.field === 'password';
@@ -211,7 +217,8 @@
 
   function onHistory(msg) {
     if (msg.room !== state.room) return;
-    for (const line of msg.lines || []) state.chunks.push(line);
+    // A history object's lines are its room's: they carry no room of their own.
+    for (const line of msg.lines || []) state.chunks.push(Object.assign({ room: msg.room }, line));
     if (!msg.done) return;
     const lines = state.chunks;
     state.chunks = [];
@@ -545,6 +552,15 @@
     ui.loginError.hidden = true;
     if (!ui.passwordRow.hidden) {
       const password = ui.password.value;
+      if (state.asking) {
+        // An account command's answer: the last one typed is the account's password now.
+        send({ type: 'password', password });
+        if (password) state.password = password;
+        state.asking = false;
+        ui.login.hidden = true;
+        ui.input.focus();
+        return;
+      }
       if (send({ type: 'password', password })) state.password = password;
       return;
     }

@@ -1,0 +1,448 @@
+//! One web connection from accept to close: the page's files over HTTP, or the WebSocket and a
+//! chat session on it (the name prompt, then [`super::chat`], then the goodbye).
+//!
+//! The session is a user like any other: the name rules, bans, the login limiter and the rule
+//! that passwords cross only HTTPS or loopback come from `src/session/`, the line rate from
+//! `limits`, and the name deadline, the waiting place and shutdown from `net/`, exactly as for
+//! the line door. The sentences shown are the line door's (`door/line/words`), so both doors
+//! say the same thing.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use log::{debug, info, warn};
+use smol::{future, Timer};
+
+pub(super) use super::conn::WebConn;
+use super::protocol::{self, ByeReason, ClientMsg, ErrorCode, PromptField, Resume, ServerMsg};
+use super::{chat, serve, Scheme, TrustProxy, WebConfig};
+use crate::accounts::password::Secret;
+use crate::door::line::words;
+use crate::hub::intent::{Identity, Style};
+use crate::hub::outbox::{outbox, Outbox};
+use crate::hub::render::RendererId;
+use crate::hub::{Intent, Joined, Refused};
+use crate::limits::ratelimit::Pace;
+use crate::names::Nick;
+use crate::session::enter::{self, NotEntered};
+use crate::session::login::{self, Lookup, Turn};
+use crate::session::{Accepted, Output, Services};
+use crate::storage::accounts::Account;
+use crate::vocab::MemberId;
+use crate::wire::conn::Stream;
+
+/// Wrong passwords one connection may give before it is closed (as at the line door).
+const MAX_FAILURES: u32 = 3;
+
+/// Time kept in hand for checking a password and joining before the name deadline.
+const DEADLINE_MARGIN: Duration = Duration::from_secs(5);
+
+/// What a session knows of its user once registered.
+pub(super) struct Me {
+    pub id: MemberId,
+    pub nick: Nick,
+    /// Passwords may cross this connection (HTTPS or loopback).
+    pub secure: bool,
+    pub account: Option<Arc<str>>,
+    pub pace: Pace,
+}
+
+/// Why registration did not complete.
+enum Refusal {
+    Timeout,
+    Evicted,
+    TooManyFailures,
+    ShuttingDown,
+    Gone,
+}
+
+/// Runs one connection of a web listener (`tls`: an HTTPS one) to the end.
+pub async fn run<S: Stream>(
+    stream: S,
+    accepted: Accepted,
+    services: Arc<Services>,
+    renderer: RendererId,
+    tls: bool,
+) {
+    let Accepted {
+        id,
+        peer,
+        deadline: _,
+        secure,
+        place,
+    } = accepted;
+    let config = &services.config;
+    let scheme = if tls { Scheme::Https } else { Scheme::Http };
+    let mut web = WebConfig::new(scheme, config.max_line);
+    web.trust_proxy = TrustProxy::of(config.trusted_proxies.clone());
+    // Files are served until the page asks for the WebSocket, within the HTTP limits; shutdown
+    // and eviction end it too.
+    let upgraded = Box::pin(future::or(serve(stream, peer, &web), async {
+        future::or(
+            async {
+                let _ = services.stopping.recv().await;
+            },
+            place.evicted(),
+        )
+        .await;
+        Ok(None)
+    }))
+    .await;
+    let upgraded = match upgraded {
+        Ok(Some(upgraded)) => upgraded,
+        Ok(None) => return,
+        Err(e) => {
+            debug!("{peer}: web: {e}");
+            return;
+        }
+    };
+    let client = upgraded.client;
+    // The name deadline counts from the upgrade: a page may have loaded its files on this
+    // connection first, within the HTTP limits.
+    let deadline = Instant::now() + config.register_timeout;
+    // Passwords: this listener's TLS or a trusted proxy's HTTPS, or a loopback client that is
+    // not behind a proxy.
+    let secure = upgraded.secure || (secure && client == peer.ip().to_canonical());
+    let mut conn = WebConn::new(upgraded.socket, client, peer);
+    if client != peer.ip().to_canonical() {
+        // Behind a trusted proxy, the address a ban names is the forwarded one.
+        if let Some(text) = address_ban(&services, client) {
+            conn.bye((ByeReason::Banned, &text, false), CloseCode::Policy)
+                .await;
+            return;
+        }
+    }
+    let (outbox, inbox) = outbox(config.outbox_bytes, services.output_budget.clone());
+    let registered = Box::pin(future::or(
+        future::or(
+            register(
+                &mut conn,
+                &services,
+                (id, renderer),
+                &outbox,
+                (secure, deadline),
+            ),
+            async {
+                Timer::at(deadline).await;
+                Err(Refusal::Timeout)
+            },
+        ),
+        future::or(
+            async {
+                let _ = services.stopping.recv().await;
+                Err(Refusal::ShuttingDown)
+            },
+            async {
+                place.evicted().await;
+                Err(Refusal::Evicted)
+            },
+        ),
+    ))
+    .await;
+    drop(place);
+    let (me, joined, resume) = match registered {
+        Ok(done) => done,
+        Err(refusal) => return Box::pin(refused(conn, &services, id, refusal)).await,
+    };
+    drop(outbox);
+    conn.watch(inbox.state());
+    chat::chat(conn, &services, me, (joined, resume), &inbox).await;
+}
+
+/// The sentence for a banned forwarded address, if it is banned.
+fn address_ban(services: &Services, ip: IpAddr) -> Option<String> {
+    let bans = services.accounts.bans.read().ok()?;
+    let ban = bans.address(ip, crate::clock::now_ms())?;
+    Some(words::turned_away(&crate::session::TurnedAway::Banned {
+        expires_ms: ban.expires_ms,
+        reason: ban.reason.clone(),
+    }))
+}
+
+/// Tells a connection that did not register why, and closes it.
+async fn refused<S: Stream>(mut conn: WebConn<S>, services: &Services, id: MemberId, why: Refusal) {
+    let peer = conn.peer;
+    let text = match why {
+        Refusal::Timeout => {
+            let secs = services.config.register_timeout.as_secs();
+            crate::log_throttled!(
+                log::Level::Warn,
+                "no name in time",
+                "{peer}: no name within {secs} s, disconnecting"
+            );
+            services
+                .metrics
+                .refused(crate::metrics::Refusal::NameDeadline);
+            (ByeReason::Limit, words::no_name_in_time(secs), true)
+        }
+        Refusal::Evicted => {
+            crate::limits::waiting::log_eviction(peer);
+            let _ = services.hub.send(Intent::Quit { id, reason: None }).await;
+            (ByeReason::Limit, words::EVICTED_WAITING.to_owned(), true)
+        }
+        Refusal::ShuttingDown => (ByeReason::Shutdown, words::SHUTTING_DOWN.to_owned(), true),
+        Refusal::TooManyFailures => {
+            warn!("{peer}: too many wrong passwords, disconnecting");
+            (ByeReason::Limit, words::TOO_MANY_FAILURES.to_owned(), false)
+        }
+        Refusal::Gone => return debug!("{peer}: left before choosing a name"),
+    };
+    conn.bye((text.0, &text.1, text.2), CloseCode::Policy).await;
+}
+
+/// What the name prompt keeps across attempts.
+struct Prompt {
+    pace: Pace,
+    failures: u32,
+    /// A registered name waiting for its password, and where the page left off.
+    pending: Option<(Nick, Account, Option<Resume>)>,
+}
+
+/// Asks for a name until the page gives a valid, free one (and its password if registered),
+/// and registers it with the hub.
+async fn register<S: Stream>(
+    conn: &mut WebConn<S>,
+    services: &Services,
+    (id, renderer): (MemberId, RendererId),
+    outbox: &Outbox,
+    (secure, deadline): (bool, Instant),
+) -> Result<(Me, Joined, Option<Resume>), Refusal> {
+    conn.queue(&ServerMsg::Prompt {
+        field: PromptField::Name,
+        text: words::GREETING,
+    });
+    let mut prompt = Prompt {
+        pace: Pace::new(services.config.rate, Instant::now()),
+        failures: 0,
+        pending: None,
+    };
+    loop {
+        let Some(msg) = next_msg(conn, services, &mut prompt.pace).await? else {
+            continue;
+        };
+        let (nick, account, password, resume) = match msg {
+            ClientMsg::Hello {
+                name,
+                password,
+                resume,
+            } => {
+                prompt.pending = None;
+                let Some((nick, account)) = check_name(conn, services, &name).await else {
+                    ask_name(conn);
+                    continue;
+                };
+                (nick, account, password, resume)
+            }
+            ClientMsg::Password { password } => match prompt.pending.take() {
+                Some((nick, account, resume)) => (nick, Some(account), Some(password), resume),
+                None => {
+                    conn.refuse(ErrorCode::State, "no password was asked for");
+                    continue;
+                }
+            },
+            _ => {
+                conn.refuse(ErrorCode::State, "choose a name first");
+                continue;
+            }
+        };
+        let mut operator = (false, false);
+        if let Some(account) = &account {
+            let budget = deadline
+                .saturating_duration_since(Instant::now())
+                .saturating_sub(DEADLINE_MARGIN);
+            let Some(password) = password else {
+                if !login::passwords_allowed(services, secure) {
+                    conn.refuse(ErrorCode::Password, &words::passwords_need_tls(&nick));
+                    ask_name(conn);
+                    continue;
+                }
+                conn.queue(&ServerMsg::Prompt {
+                    field: PromptField::Password,
+                    text: &words::ask_password(&nick),
+                });
+                prompt.pending = Some((nick, account.clone(), resume));
+                continue;
+            };
+            if !log_in(
+                conn,
+                services,
+                (&nick, account),
+                password,
+                (secure, budget, &mut prompt),
+            )
+            .await?
+            {
+                ask_name(conn);
+                continue;
+            }
+            operator = (account.operator, account.cli_operator);
+        }
+        let account = account.map(|_| Arc::<str>::from(nick.key()));
+        let identity = Identity {
+            ip: conn.client,
+            account: account.clone(),
+            operator: operator.0,
+            cli_operator: operator.1,
+            lobby: true,
+        };
+        // The page shows its own lines when they come back with their ids.
+        let style = Style {
+            renderer,
+            echo: true,
+        };
+        match enter::enter(services, (id, &nick), outbox, (identity, style)).await {
+            Ok(joined) => {
+                if account.is_some() {
+                    conn.info(&words::logged_in(&nick, operator.0));
+                }
+                let me = Me {
+                    id,
+                    nick,
+                    secure,
+                    account,
+                    pace: prompt.pace,
+                };
+                return Ok((me, joined, resume));
+            }
+            Err(NotEntered::Refused(Refused::ShuttingDown)) => return Err(Refusal::ShuttingDown),
+            Err(why) => {
+                let text = match why {
+                    NotEntered::Refused(Refused::Taken) | NotEntered::TakenElsewhere => {
+                        words::name_taken(&nick)
+                    }
+                    NotEntered::Refused(Refused::LooksLike) => words::name_confusable(&nick),
+                    NotEntered::Refused(Refused::Held(secs)) => words::name_held(&nick, secs),
+                    NotEntered::Refused(Refused::ShuttingDown) | NotEntered::ClusterPaused => {
+                        words::NAME_PAUSED.to_owned()
+                    }
+                };
+                conn.refuse(ErrorCode::Name, &text);
+                ask_name(conn);
+            }
+        }
+    }
+}
+
+fn ask_name<S: Stream>(conn: &mut WebConn<S>) {
+    conn.queue(&ServerMsg::Prompt {
+        field: PromptField::Name,
+        text: words::ASK_NAME,
+    });
+}
+
+/// The name's form, bans and account: `Some((nick, Some(account)))` for a registered name,
+/// `None` when refused (and told why).
+async fn check_name<S: Stream>(
+    conn: &mut WebConn<S>,
+    services: &Services,
+    name: &str,
+) -> Option<(Nick, Option<Account>)> {
+    let nick = match Nick::parse(name.trim()) {
+        Ok(nick) => nick,
+        Err(e) => {
+            conn.refuse(ErrorCode::Name, &e.nick_reason());
+            return None;
+        }
+    };
+    let text = match login::lookup(services, &nick).await {
+        Ok(Lookup::Free) => return Some((nick, None)),
+        Ok(Lookup::Registered(account)) => return Some((nick, Some(account))),
+        Ok(Lookup::Banned(expires_ms)) => {
+            info!("{}: refused banned name {nick}", conn.peer);
+            words::name_banned(&nick, expires_ms)
+        }
+        Ok(Lookup::LooksRegistered) => words::name_like_registered(&nick),
+        Err(e) => {
+            warn!("{}: account lookup failed: {e}", conn.peer);
+            words::ACCOUNTS_UNAVAILABLE.to_owned()
+        }
+    };
+    conn.refuse(ErrorCode::Name, &text);
+    None
+}
+
+/// Checks a registered name's password. True when right; false when the name prompt should
+/// come back (told why).
+async fn log_in<S: Stream>(
+    conn: &mut WebConn<S>,
+    services: &Services,
+    (nick, account): (&Nick, &Account),
+    password: protocol::Password,
+    (secure, budget, prompt): (bool, Duration, &mut Prompt),
+) -> Result<bool, Refusal> {
+    if !login::passwords_allowed(services, secure) {
+        conn.refuse(ErrorCode::Password, &words::passwords_need_tls(nick));
+        return Ok(false);
+    }
+    let ip = conn.client;
+    let booked = match login::book(services, nick.key(), ip, budget).await {
+        Turn::Now(booked) => booked,
+        Turn::After(delay, booked) => {
+            conn.info(&words::login_delay(login::ceil_secs(delay)));
+            conn.flush().await.map_err(|_| Refusal::Gone)?;
+            Timer::after(delay).await;
+            booked
+        }
+        Turn::Refused(wait) => {
+            let text = words::login_busy(nick.as_str(), login::ceil_secs(wait));
+            conn.refuse(ErrorCode::Password, &text);
+            return Ok(false);
+        }
+    };
+    let secret = Secret::new(password.expose().to_owned());
+    if login::verify(services, account, secret, (ip, true, booked)).await {
+        info!("{}: logged in as {nick}", conn.peer);
+        return Ok(true);
+    }
+    prompt.failures += 1;
+    warn!(
+        "{}: wrong password for {nick} ({} of {MAX_FAILURES})",
+        conn.peer, prompt.failures
+    );
+    if prompt.failures >= MAX_FAILURES {
+        return Err(Refusal::TooManyFailures);
+    }
+    conn.refuse(ErrorCode::Password, &words::wrong_password(nick));
+    Ok(false)
+}
+
+/// Flushes, waits for the pace if the page is over the rate, then reads one message (and
+/// counts it); `None` after one that was refused (already answered).
+async fn next_msg<S: Stream>(
+    conn: &mut WebConn<S>,
+    services: &Services,
+    pace: &mut Pace,
+) -> Result<Option<ClientMsg>, Refusal> {
+    conn.flush().await.map_err(|_| Refusal::Gone)?;
+    if let Some(wait) = pace.wait(Instant::now()) {
+        Timer::after(wait).await;
+    }
+    let frame = match conn.socket.recv().await {
+        Ok(Some(frame)) => frame,
+        Ok(None) | Err(_) => return Err(Refusal::Gone),
+    };
+    if let (true, Some(rate)) = (pace.spend(Instant::now()), services.config.rate) {
+        crate::log_throttled!(
+            log::Level::Warn,
+            "rate limit: name prompt",
+            "{}: over the rate limit at the name prompt, delaying messages",
+            conn.peer
+        );
+        services.metrics.refused(crate::metrics::Refusal::LineRate);
+        conn.info(&words::slow_down(rate.burst, rate.per_sec));
+    }
+    match protocol::parse(&frame, services.config.max_line) {
+        Ok(msg) => Ok(Some(msg)),
+        Err(e) => {
+            if let protocol::ParseError::TooLong { .. } = e {
+                services
+                    .metrics
+                    .refused(crate::metrics::Refusal::LineTooLong);
+            }
+            conn.refuse(e.code(), &e.to_string());
+            Ok(None)
+        }
+    }
+}
