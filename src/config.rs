@@ -41,6 +41,11 @@ pub struct Config {
     pub max_unregistered: usize,
     // --- Output memory ---
     pub outbox_total_bytes: usize,
+    // --- The IRC door ---
+    /// `--server-name`: the source of IRC numerics and the network's name.
+    pub server_name: String,
+    /// `--irc-ping`: an IRC client silent this long is pinged; as long again, it is dropped.
+    pub irc_ping: Duration,
 
     // --- The web door ---
     /// `--trust-proxy`: reverse proxies whose `X-Forwarded-For` is believed (empty: none).

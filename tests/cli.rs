@@ -49,6 +49,10 @@ fn help_lists_every_flag() {
         "--retention",
         "--connects-per-minute",
         "--registrations-per-hour",
+        "--irc-listen",
+        "--irc-tls-listen",
+        "--server-name",
+        "--irc-ping",
     ] {
         assert!(help.contains(flag), "--help does not mention {flag}");
     }

@@ -201,6 +201,27 @@ pub struct Args {
     #[argh(option)]
     pub metrics_listen: Option<SocketAddr>,
 
+    // --- The IRC door (issue #20, docs/IRC.md) ---
+    /// address for IRC clients (irssi, WeeChat, HexChat), conventionally port 6667 (off unless
+    /// given; port 0 picks a free port, printed on stdout as `listening for IRC on ADDR`)
+    #[argh(option)]
+    pub irc_listen: Option<SocketAddr>,
+
+    /// address for IRC clients over TLS, conventionally port 6697 (off unless given; uses
+    /// --tls-cert and --tls-key, re-read on SIGHUP; printed as `listening for IRC over TLS on ADDR`)
+    #[argh(option)]
+    pub irc_tls_listen: Option<SocketAddr>,
+
+    /// the name IRC clients see as the server's, in prefixes and numerics, and the network's
+    /// name; give every node of a cluster the same (default: the host name)
+    #[argh(option)]
+    pub server_name: Option<String>,
+
+    /// seconds an IRC client may be silent before the server sends it a PING; silent as long
+    /// again, it is disconnected (default 120: clients ping every minute or two themselves, so
+    /// only dead connections meet it; 1 to 3600)
+    #[argh(option, default = "120")]
+    pub irc_ping: u64,
     // --- The web door (issue 21, docs/WEB.md) ---
     /// address for the chat page and its WebSocket over HTTP (off unless given; port 0 picks a
     /// free port, printed on stdout as `listening for web on ADDR`)
@@ -243,6 +264,9 @@ impl std::str::FromStr for Listen {
 pub struct Listeners {
     pub plain: Option<SocketAddr>,
     pub tls: Option<TlsListener>,
+    /// The IRC door's listeners (`--irc-listen`, `--irc-tls-listen`).
+    pub irc: Option<SocketAddr>,
+    pub irc_tls: Option<SocketAddr>,
     /// The web door's listeners (`--web-listen`, `--web-tls-listen`).
     pub web: Option<SocketAddr>,
     pub web_tls: Option<SocketAddr>,
@@ -372,6 +396,11 @@ impl Args {
             test_loopback_as_ipv6: self.test_loopback_as_ipv6,
             max_unregistered,
             outbox_total_bytes: self.outbox_total_bytes,
+            server_name: self.server_name()?,
+            irc_ping: match self.irc_ping {
+                1..=3600 => Duration::from_secs(self.irc_ping),
+                other => return Err(format!("--irc-ping {other}: give 1 to 3600 seconds")),
+            },
             trusted_proxies: self.trusted_proxies()?,
         })
     }
@@ -379,17 +408,23 @@ impl Args {
     /// Checks the listener flags together: TLS needs its address, certificate and key, and
     /// something must be listening.
     pub fn listeners(&self) -> Result<Listeners, String> {
-        let wants_tls = self.tls_listen.is_some() || self.web_tls_listen.is_some();
+        let (irc, irc_tls) = (self.irc_listen, self.irc_tls_listen);
+        let (web, web_tls) = (self.web_listen, self.web_tls_listen);
+        let wants_tls = self.tls_listen.is_some() || irc_tls.is_some() || web_tls.is_some();
         let certificate = match (wants_tls, &self.tls_cert, &self.tls_key) {
             (true, Some(cert), Some(key)) => Some((cert.clone(), key.clone())),
             (false, None, None) => None,
             (true, _, _) => {
-                return Err(
-                    "--tls-listen and --web-tls-listen need --tls-cert and --tls-key".into(),
-                )
+                return Err("--tls-listen, --irc-tls-listen and --web-tls-listen need \
+                            --tls-cert and --tls-key"
+                    .into())
             }
             (false, _, _) => {
-                return Err("--tls-cert and --tls-key need --tls-listen or --web-tls-listen".into())
+                return Err(
+                    "--tls-cert and --tls-key need --tls-listen, --irc-tls-listen or \
+                            --web-tls-listen"
+                        .into(),
+                )
             }
         };
         let tls = match (self.tls_listen, &certificate) {
@@ -401,12 +436,13 @@ impl Args {
             _ => None,
         };
         let plain = self.listen.0;
-        let (web, web_tls) = (self.web_listen, self.web_tls_listen);
-        if plain.is_none() && tls.is_none() && web.is_none() && web_tls.is_none() {
+        let doors = [irc, irc_tls, web, web_tls];
+        if plain.is_none() && tls.is_none() && doors.iter().all(Option::is_none) {
             return Err("--listen none needs --tls-listen (nothing would listen)".into());
         }
-        let mut fixed: Vec<SocketAddr> = [plain, self.tls_listen, web, web_tls]
+        let mut fixed: Vec<SocketAddr> = [plain, self.tls_listen]
             .into_iter()
+            .chain(doors)
             .flatten()
             .filter(|addr| addr.port() != 0)
             .collect();
@@ -420,10 +456,36 @@ impl Args {
         Ok(Listeners {
             plain,
             tls,
+            irc,
+            irc_tls,
             web,
             web_tls,
             certificate,
         })
+    }
+
+    /// `--server-name`, or the host name: one word IRC can carry in a prefix.
+    fn server_name(&self) -> Result<String, String> {
+        let name = match &self.server_name {
+            Some(name) => name.clone(),
+            None => std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .map(|h| h.trim().to_owned())
+                .ok()
+                .filter(|h| !h.is_empty())
+                .unwrap_or_else(|| "smolchat".to_owned()),
+        };
+        let ok = !name.is_empty()
+            && name.len() <= 63
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
+        if ok {
+            Ok(name)
+        } else {
+            Err(format!(
+                "--server-name {name:?}: letters, digits, '.', '-' and '_' only, at most 63"
+            ))
+        }
     }
 
     /// `--trust-proxy`, checked: the proxies whose forwarding headers the web door believes.

@@ -52,6 +52,8 @@ pub fn run(args: Args) -> Result<(), String> {
         Some(settings) => Some(bind(settings.addr)?),
         None => None,
     };
+    let irc_listener = listen.irc.map(bind).transpose()?;
+    let irc_tls_listener = listen.irc_tls.map(bind).transpose()?;
     let web_listener = listen.web.map(bind).transpose()?;
     let web_tls_listener = listen.web_tls.map(bind).transpose()?;
     // Cluster mode: join, and store what this node missed, before anybody is served.
@@ -91,11 +93,15 @@ pub fn run(args: Args) -> Result<(), String> {
     let threads = args.threads();
     let plain_addr = plain.as_ref().map(|(_, addr)| *addr);
     let tls_addr = tls_listener.as_ref().map(|(_, addr)| *addr);
+    let irc_addr = irc_listener.as_ref().map(|(_, addr)| *addr);
+    let irc_tls_addr = irc_tls_listener.as_ref().map(|(_, addr)| *addr);
     let web_addr = web_listener.as_ref().map(|(_, addr)| *addr);
     let web_tls_addr = web_tls_listener.as_ref().map(|(_, addr)| *addr);
     let on: Vec<(DoorKind, bool, SocketAddr)> = [
         (plain_addr, DoorKind::Line, false),
         (tls_addr, DoorKind::Line, true),
+        (irc_addr, DoorKind::Irc, false),
+        (irc_tls_addr, DoorKind::Irc, true),
         (web_addr, DoorKind::Web { tls: false }, false),
         (web_tls_addr, DoorKind::Web { tls: true }, true),
     ]
@@ -117,6 +123,12 @@ pub fn run(args: Args) -> Result<(), String> {
     }
     if let Some(addr) = tls_addr {
         let _ = writeln!(stdout, "listening for TLS on {addr}");
+    }
+    if let Some(addr) = irc_addr {
+        let _ = writeln!(stdout, "listening for IRC on {addr}");
+    }
+    if let Some(addr) = irc_tls_addr {
+        let _ = writeln!(stdout, "listening for IRC over TLS on {addr}");
     }
     if let Some(addr) = web_addr {
         let _ = writeln!(stdout, "listening for web on {addr}");
@@ -163,6 +175,14 @@ pub fn run(args: Args) -> Result<(), String> {
     }
     if let (Some((socket, _)), Some(tls)) = (tls_listener, &tls) {
         let (door, tls) = (DoorKind::Line, Some(tls.clone()));
+        listeners.push(server::Listener { socket, door, tls });
+    }
+    if let Some((socket, _)) = irc_listener {
+        let (door, tls) = (DoorKind::Irc, None);
+        listeners.push(server::Listener { socket, door, tls });
+    }
+    if let (Some((socket, _)), Some(tls)) = (irc_tls_listener, &tls) {
+        let (door, tls) = (DoorKind::Irc, Some(tls.clone()));
         listeners.push(server::Listener { socket, door, tls });
     }
     if let Some((socket, _)) = web_listener {

@@ -6,8 +6,8 @@
 //! rate, history pages, output while it waits) it calls the services in `src/session/`.
 //!
 //! - [`line`]: nc, telnet and TLS clients, one line of text per message, `/commands`.
-//! - [`irc`]: the IRC door's protocol layer: messages, capabilities, registration, numerics,
-//!   renderers of the hub's events (its session is not wired to the hub yet).
+//! - [`irc`]: IRC clients (irssi, WeeChat, HexChat): the protocol layer, and its session
+//!   (`irc/session/`) wired to the hub.
 //! - [`web`]: the chat page: HTTP, origin checks, WebSocket framing, JSON, and its session.
 //!
 //! This module is the one registration point: a listener in `net/` names a [`DoorKind`], and
@@ -22,6 +22,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
+use crate::config::Config;
 use crate::hub::render::{RendererId, Renderers};
 use crate::session::{Accepted, Services, TurnedAway};
 use crate::wire::conn::Stream;
@@ -31,6 +32,8 @@ use crate::wire::conn::Stream;
 pub enum DoorKind {
     /// `--listen` and `--tls-listen`.
     Line,
+    /// `--irc-listen` and `--irc-tls-listen`.
+    Irc,
     /// `--web-listen` and `--web-tls-listen` (`tls`: HTTPS, so the page's origin is `https:`).
     Web { tls: bool },
 }
@@ -40,6 +43,7 @@ impl DoorKind {
     pub fn metrics_door(self) -> crate::metrics::Door {
         match self {
             DoorKind::Line => crate::metrics::Door::Line,
+            DoorKind::Irc => crate::metrics::Door::Irc,
             DoorKind::Web { .. } => crate::metrics::Door::Web,
         }
     }
@@ -50,6 +54,8 @@ impl DoorKind {
 pub struct Doors {
     /// The line door's renderer.
     line: RendererId,
+    /// The IRC door's renderers.
+    irc: irc::session::Styles,
     /// The web door's renderer (JSON).
     web: RendererId,
 }
@@ -59,14 +65,16 @@ pub type Session = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 impl Doors {
     /// Registers every door's renderers with the hub's registry.
-    pub fn register(renderers: &mut Renderers) -> Doors {
+    pub fn register(renderers: &mut Renderers, config: &Config) -> Doors {
         let line = renderers
             .register(Arc::new(line::render::Lines))
             .unwrap_or_default();
+        let server = irc::session::start(&config.server_name);
+        let irc = irc::session::Styles::register(renderers, &server);
         let web = renderers
             .register(Arc::new(web::render::Json))
             .unwrap_or_default();
-        Doors { line, web }
+        Doors { line, irc, web }
     }
 
     /// The session of a connection a listener of `kind` accepted (after its TLS handshake, if
@@ -80,6 +88,7 @@ impl Doors {
     ) -> Session {
         match kind {
             DoorKind::Line => Box::pin(line::run(stream, accepted, services, self.line)),
+            DoorKind::Irc => Box::pin(irc::session::run(stream, accepted, services, self.irc)),
             DoorKind::Web { tls } => Box::pin(web::run(stream, accepted, services, self.web, tls)),
         }
     }
@@ -89,6 +98,7 @@ impl Doors {
     pub fn turned_away(&self, kind: DoorKind, why: &TurnedAway) -> String {
         match kind {
             DoorKind::Line => line::words::turned_away(why),
+            DoorKind::Irc => irc::session::turned_away(why),
             DoorKind::Web { .. } => web::turned_away(why),
         }
     }

@@ -60,6 +60,9 @@ pub struct Identity {
     pub operator: bool,
     /// The role was given on the command line: chat can neither `/deop` nor ban it by name.
     pub cli_operator: bool,
+    /// Seated in the lobby on arrival (the line door); an IRC client joins the channels it
+    /// chooses, and is in none until it does.
+    pub lobby: bool,
 }
 
 /// How a member wants its output: which renderer formats it, and whether it sees its own

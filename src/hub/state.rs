@@ -175,6 +175,7 @@ impl Hub {
             return Err(Refused::ShuttingDown);
         }
         let now = self.clock.now();
+        let seated = identity.lobby;
         if let Some(stale) = self.core.stale_holder(&nick) {
             self.core.remove(stale, Fault::Gone, now);
         }
@@ -202,6 +203,14 @@ impl Hub {
         // Relay what is committed, so the newcomer's replay reaches as far as it can.
         self.core.relay_committed(now);
         let room = RoomName::lobby();
+        if !seated {
+            info!("{name} arrived");
+            return Ok(Joined {
+                topic: None,
+                last_id: self.core.pipeline.relay().relayed(),
+                room,
+            });
+        }
         info!("{name} joined {room}");
         self.enter(id, &room);
         let topic = self.moderation.topic(&room);

@@ -137,6 +137,7 @@ impl Fixture {
             account: operator.then(|| name.into()),
             operator,
             cli_operator: false,
+            lobby: true,
         };
         let nick = Nick::parse(name).unwrap();
         self.hub.handle(Intent::Register {
@@ -239,6 +240,7 @@ fn abandoned_registration_frees_the_name() {
         account: None,
         operator: false,
         cli_operator: false,
+        lobby: true,
     };
     let nick = Nick::parse("ghost").unwrap();
     let style = Style {

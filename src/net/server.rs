@@ -128,7 +128,7 @@ pub async fn run(startup: Startup, shutdown: impl Future<Output = ()>) -> Stoppe
     // Closed when the hub's task ends, which before shutdown can only mean it panicked.
     let (hub_alive, hub_gone) = async_channel::bounded::<()>(1);
     let mut renderers = Renderers::default();
-    let doors = Doors::register(&mut renderers);
+    let doors = Doors::register(&mut renderers, &config);
     let setup = hub::Setup {
         stats: metrics.hub(),
         history: history.clone(),
@@ -434,6 +434,7 @@ pub fn log_start(on: &[(DoorKind, bool, SocketAddr)], config: &Config, threads: 
             let tls = if *tls { "TLS on " } else { "" };
             let door = match door {
                 DoorKind::Line => String::new(),
+                DoorKind::Irc => " (IRC)".to_owned(),
                 DoorKind::Web { .. } => " (web)".to_owned(),
             };
             format!("{tls}{addr}{door}")

@@ -19,7 +19,7 @@ use expectrl::session::OsSession;
 
 use smolchat::door::irc::message;
 
-use super::TIMEOUT;
+use super::{Server, TIMEOUT};
 
 /// How a real client connects.
 #[derive(Debug, Clone, Default)]
@@ -336,7 +336,11 @@ impl Msg {
 
 impl IrcClient {
     pub fn connect(addr: SocketAddr) -> IrcClient {
-        let stream = TcpStream::connect(addr).expect("connect");
+        IrcClient::from_stream(TcpStream::connect(addr).expect("connect"))
+    }
+
+    /// A client over a connected stream (bound to another address, or with a small window).
+    pub fn from_stream(stream: TcpStream) -> IrcClient {
         stream.set_read_timeout(Some(TIMEOUT)).expect("timeout");
         let reader = BufReader::new(stream.try_clone().expect("clone"));
         IrcClient {
@@ -445,4 +449,16 @@ impl IrcClient {
             })
             .collect()
     }
+}
+
+/// The server name the IRC tests give (`--server-name`).
+pub const SERVER_NAME: &str = "irc.test";
+
+/// A server with an IRC listener (`--irc-listen`, named [`SERVER_NAME`]) and `extra` flags;
+/// returns it and the IRC address.
+pub fn start_irc(extra: &[&str]) -> (Server, SocketAddr) {
+    let mut args = vec!["--irc-listen", "127.0.0.1:0", "--server-name", SERVER_NAME];
+    args.extend_from_slice(extra);
+    let (server, rest) = Server::start_until(&args, "listening for IRC on ");
+    (server, rest.parse().expect("IRC address"))
 }

@@ -20,8 +20,9 @@
 //! - [`numerics`]: the one table of numeric replies; [`time`]: `server-time`; [`labeled`]:
 //!   `labeled-response`.
 //!
-//! **Invariant:** nothing here touches the hub, the database or a socket's write side; every
-//! function is a value in, bytes or a decision out.
+//! **Invariant:** nothing here but [`session`] touches the hub, the database or a socket's
+//! write side; every other function is a value in, bytes or a decision out. [`session`] is the
+//! wiring: a connection's task, the hub's renderers, the history replay.
 //!
 //! **Invariant:** every line written fits the protocol (512 bytes with CR LF after the tags,
 //! 8191 bytes of tags), whatever the input; long text is split, never cut. Property tests feed
@@ -41,6 +42,7 @@ pub mod registration;
 pub mod render;
 pub mod request;
 pub mod sasl;
+pub mod session;
 pub mod tags;
 #[cfg(test)]
 mod testing;

@@ -116,6 +116,7 @@ pub(super) async fn register<S: Stream>(
             account: account.clone(),
             operator: operator.0,
             cli_operator: operator.1,
+            lobby: true,
         };
         let style = Style {
             renderer,

@@ -285,6 +285,7 @@ async fn register<S: Stream>(
             account: account.clone(),
             operator: operator.0,
             cli_operator: operator.1,
+            lobby: true,
         };
         // The page shows its own lines when they come back with their ids.
         let style = Style {

@@ -34,8 +34,13 @@ pub struct ServerInfo<'a> {
     pub version: &'a str,
     /// When the server started, as people read it (`003`).
     pub created: &'a str,
-    /// The most lines one `CHATHISTORY` request returns.
+    /// The most lines one `CHATHISTORY` request returns; 0 when `CHATHISTORY` is not served
+    /// (then neither it nor `MSGREFTYPES` is advertised).
     pub chathistory_max: usize,
+    /// `CHATHISTORY` takes `timestamp=` references as well as `msgid=` (`MSGREFTYPES`).
+    pub timestamps: bool,
+    /// `WHO` answers WHOX requests (`354`), so `WHOX` is advertised.
+    pub whox: bool,
 }
 
 /// The counts `LUSERS` reports. A single server: local and global counts are the same unless
@@ -60,7 +65,8 @@ pub struct Lusers {
 
 /// The ISUPPORT tokens.
 pub fn isupport_tokens(info: &ServerInfo<'_>) -> Vec<String> {
-    vec![
+    let history = info.chathistory_max > 0;
+    let tokens = vec![
         "AWAYLEN=390".to_owned(),
         format!("CASEMAPPING={CASEMAPPING}"),
         "CHANMODES=b,,,nt".to_owned(),
@@ -69,7 +75,14 @@ pub fn isupport_tokens(info: &ServerInfo<'_>) -> Vec<String> {
         format!("CHATHISTORY={}", info.chathistory_max),
         "KICKLEN=390".to_owned(),
         "MODES=1".to_owned(),
-        "MSGREFTYPES=msgid,timestamp".to_owned(),
+        format!(
+            "MSGREFTYPES={}",
+            if info.timestamps {
+                "msgid,timestamp"
+            } else {
+                "msgid"
+            }
+        ),
         format!("NETWORK={}", info.network),
         format!("NICKLEN={MAX_NICK}"),
         "PREFIX=(ov)@+".to_owned(),
@@ -78,7 +91,14 @@ pub fn isupport_tokens(info: &ServerInfo<'_>) -> Vec<String> {
         format!("USERLEN={USERLEN}"),
         "UTF8ONLY".to_owned(),
         "WHOX".to_owned(),
-    ]
+    ];
+    tokens
+        .into_iter()
+        .filter(|t| {
+            let is = |name: &str| t.split('=').next() == Some(name);
+            (history || !(is("CHATHISTORY") || is("MSGREFTYPES"))) && (info.whox || !is("WHOX"))
+        })
+        .collect()
 }
 
 /// The welcome burst for `ctx.client`, just registered.
@@ -203,6 +223,8 @@ mod tests {
             version: "smolchat-0.1.0",
             created: "2026-01-01 00:00:00 UTC",
             chathistory_max: 1000,
+            timestamps: true,
+            whox: true,
         }
     }
 
@@ -265,6 +287,15 @@ mod tests {
         assert!(tokens
             .iter()
             .any(|t| t == &format!("CHANMODES=b,,,{}", room_mode_letters())));
+        let without = ServerInfo {
+            chathistory_max: 0,
+            whox: false,
+            ..info()
+        };
+        let tokens = isupport_tokens(&without);
+        for gone in ["CHATHISTORY", "MSGREFTYPES", "WHOX"] {
+            assert!(!tokens.iter().any(|t| t.starts_with(gone)), "{gone}");
+        }
     }
 
     #[test]

@@ -1,0 +1,519 @@
+//! The registered part of an IRC session: the welcome burst, then commands in and the hub's
+//! output out until the client leaves or the server closes the outbox.
+//!
+//! Every line counts against the same rate as at the line door (over it, lines are delayed by
+//! not reading, never dropped). A quiet client is pinged, and dropped if it stays silent.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use log::debug;
+use smol::{future, Timer};
+
+use super::chathistory::{self, CHATHISTORY_MAX};
+use super::rooms::{entered, join};
+use super::{render, End, IrcConn, Styles};
+use crate::door::irc::caps::{Cap, Caps};
+use crate::door::irc::commands::{check, Verb};
+use crate::door::irc::format::for_terminal;
+use crate::door::irc::framing::Framed;
+use crate::door::irc::history::BatchIds;
+use crate::door::irc::message::{self, Message, ParseError, Writer};
+use crate::door::irc::numerics::{
+    ERR_CANNOTSENDTOCHAN, ERR_ERRONEUSNICKNAME, ERR_INPUTTOOLONG, ERR_NICKNAMEINUSE,
+    ERR_NOSUCHNICK, RPL_ENDOFWHO, RPL_ENDOFWHOIS,
+};
+use crate::door::irc::registration::pong;
+use crate::door::irc::render::welcome::{lusers, motd, welcome, Lusers, ServerInfo};
+use crate::door::irc::render::{replies, Ctx};
+use crate::door::irc::request::{self, Request as Irc, Target};
+use crate::hub::intent::{OpCommand, Style};
+use crate::hub::outbox::{Inbox, Taken};
+use crate::hub::{Intent, Request};
+use crate::limits::ratelimit::Pace;
+use crate::moderation::ban::Target as BanTarget;
+use crate::names::{Nick, RoomName};
+use crate::session::enter::{self, NoRename};
+use crate::session::{pump, Services};
+use crate::vocab::MemberId;
+use crate::wire::conn::Stream;
+
+/// A registered IRC user, as its session knows it.
+pub(crate) struct Me {
+    pub nick: Nick,
+    pub account: Option<Arc<str>>,
+    pub operator: bool,
+    pub caps: Caps,
+    pub pace: Pace,
+    pub styles: Styles,
+    pub invisible: bool,
+    /// Batch ids, unique on this connection.
+    pub batches: BatchIds,
+}
+
+/// What woke the loop.
+enum Wake {
+    Input(Option<Framed>),
+    Outbox(Option<Taken>),
+    Quiet,
+}
+
+pub(super) async fn chat<S: Stream>(
+    io: &mut IrcConn<S>,
+    shared: &Services,
+    id: MemberId,
+    mut me: Me,
+    inbox: &Inbox,
+) -> End {
+    let server = super::server();
+    let info = ServerInfo {
+        network: &server,
+        version: concat!("smolchat-", env!("CARGO_PKG_VERSION")),
+        created: super::created(),
+        chathistory_max: CHATHISTORY_MAX,
+        timestamps: false,
+        // WHOX is not wired: not advertised.
+        whox: false,
+    };
+    let motd_text = shared.config.motd.join("\n");
+    let ctx = Ctx {
+        server: &server,
+        client: me.nick.as_str(),
+        caps: me.caps.enabled(),
+    };
+    welcome(ctx, &info, &counts(), Some(&motd_text), &mut io.conn.out);
+    // In no room yet: the client joins the channels it wants.
+    let mut rooms: Vec<RoomName> = Vec::new();
+    // When the client was last heard from; whether a PING is out. One timer for the whole
+    // session, moved only when it fires: a timer set per wake would cost every delivery a
+    // reactor registration.
+    let ping = shared.config.irc_ping;
+    let mut heard = Instant::now();
+    let mut pinged = false;
+    let mut quiet_timer = Timer::at(heard + ping);
+
+    loop {
+        if io.conn.flush().await.is_err() {
+            return End::Gone;
+        }
+        inbox.sent();
+        let wake = {
+            let reader = &mut io.reader;
+            let stream = &mut io.conn.stream;
+            let pace = &mut me.pace;
+            let read = async move {
+                if let Some(wait) = pace.wait(Instant::now()) {
+                    Timer::after(wait).await;
+                }
+                Wake::Input(reader.next(stream).await.ok().flatten())
+            };
+            let recv = async { Wake::Outbox(inbox.recv().await) };
+            let timer = &mut quiet_timer;
+            let quiet = async move {
+                timer.await;
+                Wake::Quiet
+            };
+            future::race(read, future::or(recv, quiet)).await
+        };
+        let framed = match wake {
+            Wake::Outbox(Some(taken)) => {
+                io.conn.queue_owned(taken.bytes);
+                continue;
+            }
+            Wake::Outbox(None) => return End::Closed,
+            Wake::Quiet => {
+                let now = Instant::now();
+                if heard + ping > now {
+                    // Heard from since the timer was set: not quiet after all.
+                    quiet_timer.set_at(heard + ping);
+                    continue;
+                }
+                if pinged {
+                    debug!("{}: no answer to PING, disconnecting", me.nick);
+                    return End::Quit(Some("Ping timeout".into()));
+                }
+                Writer::new(&mut io.conn.out, "", None, "PING").last(&server);
+                (heard, pinged) = (now, true);
+                quiet_timer.set_at(now + ping);
+                continue;
+            }
+            Wake::Input(None) => return End::Gone,
+            Wake::Input(Some(framed)) => framed,
+        };
+        (heard, pinged) = (Instant::now(), false);
+        if let (true, Some(_)) = (me.pace.spend(Instant::now()), shared.config.rate) {
+            crate::log_throttled!(
+                log::Level::Warn,
+                "rate limit: irc",
+                "{}: over the rate limit, delaying lines",
+                me.nick
+            );
+            shared.metrics.refused(crate::metrics::Refusal::LineRate);
+        }
+        let line = match framed {
+            Framed::TooLong => Err(ParseError::TooLong),
+            Framed::Line => Ok(io.reader.line().to_vec()),
+        };
+        let parsed = match &line {
+            Ok(line) => message::parse(line),
+            Err(e) => Err(*e),
+        };
+        let ctx = Ctx {
+            server: &server,
+            client: me.nick.as_str(),
+            caps: me.caps.enabled(),
+        };
+        let msg = match parsed {
+            Ok(msg) => msg,
+            Err(ParseError::TooLong | ParseError::TagsTooLong) => {
+                shared.metrics.refused(crate::metrics::Refusal::LineTooLong);
+                ERR_INPUTTOOLONG.write(&mut io.conn.out, ctx.server, ctx.client, &[], &[]);
+                continue;
+            }
+            Err(ParseError::InvalidUtf8 { command }) => {
+                replies::invalid_utf8(ctx, command, &mut io.conn.out);
+                continue;
+            }
+            Err(_) => continue,
+        };
+        let verb = match check(&msg, true, me.operator) {
+            Ok(verb) => verb,
+            Err(refusal) => {
+                refusal.write(&mut io.conn.out, ctx.server, ctx.client, msg.command);
+                continue;
+            }
+        };
+        if verb == Verb::Ping {
+            // Everything the hub did for earlier commands goes out before the PONG.
+            match synchronise(io, shared, id, inbox).await {
+                Ok(nick) => me.nick = nick,
+                Err(end) => return end,
+            }
+            pong(&mut io.conn.out, &server, msg.param(0).unwrap_or(""));
+            continue;
+        }
+        let (irc, restyled) = irc_request(verb, &msg, &mut me, &server, &mut io.conn.out);
+        if restyled
+            && send(shared, id, Request::Restyle(style(&me)))
+                .await
+                .is_err()
+        {
+            return End::Closed;
+        }
+        let Some(irc) = irc else {
+            continue;
+        };
+        match handle(io, shared, id, &mut me, &mut rooms, irc, inbox).await {
+            Ok(()) => {}
+            Err(end) => return end,
+        }
+    }
+}
+
+/// The layer's answer to a command: a request, or replies written on the spot; and whether
+/// the capabilities changed (`CAP REQ` after registration), so the member's style must follow.
+fn irc_request(
+    verb: Verb,
+    msg: &Message<'_>,
+    me: &mut Me,
+    server: &str,
+    out: &mut Vec<u8>,
+) -> (Option<Irc>, bool) {
+    let mask = format!("{}!{}@{server}", me.nick, render::USER);
+    let who = request::Me {
+        ctx: Ctx {
+            server,
+            client: me.nick.as_str(),
+            caps: me.caps.enabled(),
+        },
+        mask: &mask,
+        operator: me.operator,
+        invisible: me.invisible,
+    };
+    let before = me.caps.enabled();
+    let irc = request::request(verb, msg, who, &mut me.caps, CHATHISTORY_MAX, out);
+    (irc, me.caps.enabled() != before)
+}
+
+/// The member's style for its capabilities.
+fn style(me: &Me) -> Style {
+    me.styles.style(me.caps.enabled())
+}
+
+/// Carries out one request.
+async fn handle<S: Stream>(
+    io: &mut IrcConn<S>,
+    shared: &Services,
+    id: MemberId,
+    me: &mut Me,
+    rooms: &mut Vec<RoomName>,
+    irc: Irc,
+    inbox: &Inbox,
+) -> Result<(), End> {
+    let server = super::server();
+    let ctx = Ctx {
+        server: &server,
+        client: me.nick.as_str(),
+        caps: me.caps.enabled(),
+    };
+    let out = &mut io.conn.out;
+    let request = match irc {
+        Irc::Quit(reason) => return Err(End::Quit(reason)),
+        Irc::Join(list) => {
+            for room in list {
+                if let Some(joined) = join(io, shared, id, room, inbox).await? {
+                    if !rooms.contains(&joined.room) {
+                        rooms.push(joined.room.clone());
+                    }
+                    entered(io, shared, id, me, &joined)
+                        .await
+                        .map_err(|_| End::Gone)?;
+                }
+            }
+            return Ok(());
+        }
+        Irc::PartAll => {
+            for room in std::mem::take(rooms) {
+                send(shared, id, Request::Part { room, reason: None }).await?;
+            }
+            return Ok(());
+        }
+        Irc::Part {
+            rooms: list,
+            reason,
+        } => {
+            for room in list {
+                rooms.retain(|r| *r != room);
+                let reason = reason.clone();
+                send(shared, id, Request::Part { room, reason }).await?;
+            }
+            return Ok(());
+        }
+        // The session knows its rooms exactly: kicks and bans close the connection.
+        Irc::Say {
+            target: Target::Room(room),
+            notice,
+            ..
+        } if !rooms.contains(&room) => {
+            // No error ever answers a notice.
+            if !notice {
+                let channel = crate::door::irc::names::channel_name(&room);
+                ERR_CANNOTSENDTOCHAN.write(out, ctx.server, ctx.client, &[&channel], &[]);
+            }
+            return Ok(());
+        }
+        Irc::Say {
+            target, kind, text, ..
+        } => {
+            // Formatting codes would reach nc and telnet terminals as control bytes.
+            let text = for_terminal(&text).into_owned();
+            match target {
+                Target::Room(room) => Request::Say {
+                    room: Some(room),
+                    kind,
+                    text,
+                },
+                Target::Nick(nick) => {
+                    let Ok(to) = Nick::parse(&nick) else {
+                        ERR_NOSUCHNICK.write(out, ctx.server, ctx.client, &[&nick], &[]);
+                        return Ok(());
+                    };
+                    if me.caps.has(Cap::EchoMessage) {
+                        let mask = format!("{}!{}@{server}", me.nick, render::USER);
+                        Writer::new(out, "", Some(&mask), "PRIVMSG")
+                            .param(to.as_str())
+                            .trailing(&text);
+                    }
+                    Request::Private { to, text }
+                }
+            }
+        }
+        // CTCP other than ACTION and client-only tags are IRC's alone, and not carried yet.
+        Irc::Ctcp { .. } | Irc::TagMsg { .. } | Irc::Pong => return Ok(()),
+        Irc::ShowTopic(room) => Request::Topic { room: Some(room) },
+        Irc::SetTopic { room, text } => Request::Operator(OpCommand::SetTopic {
+            room: Some(room),
+            text,
+        }),
+        Irc::Names(list) => {
+            let list = if list.is_empty() { rooms.clone() } else { list };
+            for room in list {
+                if !rooms.contains(&room) {
+                    // Only the names of the user's own rooms are listed.
+                    let channel = crate::door::irc::names::channel_name(&room);
+                    replies::names_end(ctx, &channel, out);
+                    continue;
+                }
+                let who = Request::Who {
+                    room: Some(room),
+                    page: 0,
+                };
+                send(shared, id, who).await?;
+            }
+            return Ok(());
+        }
+        Irc::List(_) => Request::Rooms { page: 0 },
+        Irc::Who { mask, .. } => match crate::door::irc::names::channel(&mask) {
+            Some(room) if rooms.contains(&room) => Request::Who {
+                room: Some(room),
+                page: 1,
+            },
+            _ => {
+                RPL_ENDOFWHO.write(out, ctx.server, ctx.client, &[&mask], &[]);
+                return Ok(());
+            }
+        },
+        Irc::Whois(nick) => {
+            RPL_ENDOFWHOIS.write(out, ctx.server, ctx.client, &[&nick], &[]);
+            return Ok(());
+        }
+        Irc::ShowModes(room) => {
+            replies::channel_modes(ctx, &room, 0, out);
+            return Ok(());
+        }
+        Irc::ListBans(room) => {
+            replies::ban_list(ctx, &room, &[], out);
+            return Ok(());
+        }
+        Irc::Ban { set, mask, .. } => {
+            let name = mask.split('!').next().unwrap_or(&mask).to_owned();
+            let target = BanTarget::parse(&name);
+            Request::Operator(if set {
+                OpCommand::Ban {
+                    target,
+                    duration: None,
+                    reason: None,
+                }
+            } else {
+                OpCommand::Unban(target)
+            })
+        }
+        Irc::Kick { nick, reason, .. } | Irc::Kill { nick, reason } => {
+            let Ok(nick) = Nick::parse(&nick) else {
+                ERR_NOSUCHNICK.write(out, ctx.server, ctx.client, &[&nick], &[]);
+                return Ok(());
+            };
+            Request::Operator(OpCommand::Kick { nick, reason })
+        }
+        Irc::Away(message) => {
+            replies::away_changed(ctx, message.is_some(), out);
+            return Ok(());
+        }
+        Irc::Rename(nick) => {
+            let seated = !rooms.is_empty();
+            return rename(io, shared, id, (me, seated), nick, inbox).await;
+        }
+        Irc::History(request) => {
+            let asked = (ctx, rooms.as_slice(), &mut me.batches);
+            chathistory::answer(io, shared, asked, request).await;
+            return Ok(());
+        }
+        Irc::Lusers => {
+            lusers(ctx, &counts(), out);
+            return Ok(());
+        }
+        Irc::Motd => {
+            motd(ctx, Some(&shared.config.motd.join("\n")), out);
+            return Ok(());
+        }
+        Irc::Userhost(_) => {
+            Writer::new(out, "", Some(ctx.server), "302")
+                .param(ctx.client)
+                .trailing("");
+            return Ok(());
+        }
+        Irc::Ison(_) => {
+            replies::ison(ctx, &[], out);
+            return Ok(());
+        }
+    };
+    send(shared, id, request).await
+}
+
+/// Sends a request to the hub.
+pub(super) async fn send(shared: &Services, id: MemberId, request: Request) -> Result<(), End> {
+    let intent = Intent::Request { id, request };
+    Box::pin(shared.hub.send(intent))
+        .await
+        .map_err(|_| End::Closed)
+}
+
+/// `NICK`: the same checks as the line door's `/nick`, then the hub.
+async fn rename<S: Stream>(
+    io: &mut IrcConn<S>,
+    shared: &Services,
+    id: MemberId,
+    (me, seated): (&mut Me, bool),
+    nick: Nick,
+    inbox: &Inbox,
+) -> Result<(), End> {
+    let server = super::server();
+    let out = &mut io.conn.out;
+    let client = me.nick.as_str();
+    match enter::may_rename(shared, me.account.as_deref(), &nick).await {
+        Ok(()) => {}
+        Err(NoRename::Banned(_)) => {
+            let reason = "That nickname is banned";
+            ERR_ERRONEUSNICKNAME.write_text(out, &server, client, &[nick.as_str()], reason);
+            return Ok(());
+        }
+        Err(_) => {
+            ERR_NICKNAMEINUSE.write(out, &server, client, &[nick.as_str()], &[]);
+            return Ok(());
+        }
+    }
+    match enter::claim(shared, &nick, id).await {
+        Ok(true) => {}
+        _ => {
+            ERR_NICKNAMEINUSE.write(out, &server, client, &[nick.as_str()], &[]);
+            return Ok(());
+        }
+    }
+    send(shared, id, Request::Rename(nick)).await?;
+    // The hub tells the rooms (and so this client) under the old name; replies from now on
+    // address the name it has after that (a refusal, `433`, leaves the old one).
+    let now = synchronise(io, shared, id, inbox).await?;
+    if !seated && now != me.nick {
+        // In no room, nobody told this client: it learns its new nick here.
+        let mask = format!("{}!{}@{server}", me.nick, render::USER);
+        Writer::new(&mut io.conn.out, "", Some(&mask), "NICK").last(now.as_str());
+    }
+    me.nick = now;
+    Ok(())
+}
+
+/// Waits until the hub has handled everything this session sent before, and queues what the
+/// hub wrote for it meanwhile. Returns the member's name as the hub knows it.
+async fn synchronise<S: Stream>(
+    io: &mut IrcConn<S>,
+    shared: &Services,
+    id: MemberId,
+    inbox: &Inbox,
+) -> Result<Nick, End> {
+    let (tx, rx) = async_channel::bounded(1);
+    shared
+        .hub
+        .send(Intent::Whoami { id, reply: tx })
+        .await
+        .map_err(|_| End::Closed)?;
+    let answered = pump::relaying(&mut io.conn, inbox, rx.recv()).await;
+    let nick = answered
+        .map_err(|_| End::Closed)?
+        .map_err(|_| End::Closed)?;
+    while let Some(Some(taken)) = future::poll_once(inbox.recv()).await {
+        io.conn.queue_owned(taken.bytes);
+    }
+    Ok(nick)
+}
+
+/// What `LUSERS` says: the hub keeps the counts, and the door does not ask it yet.
+fn counts() -> Lusers {
+    Lusers {
+        users: 1,
+        local_users: 1,
+        max_users: 1,
+        max_local_users: 1,
+        servers: 1,
+        ..Lusers::default()
+    }
+}
