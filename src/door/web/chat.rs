@@ -241,7 +241,7 @@ async fn run<S: Stream>(
             Wake::Input(Ok(Some(frame))) => frame,
             Wake::Input(Ok(None)) => return End::Gone,
             Wake::Input(Err(e)) => {
-                debug!("{}: web: {e}", conn.peer);
+                e.log(conn.peer);
                 return End::Gone;
             }
         };

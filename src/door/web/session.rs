@@ -420,7 +420,11 @@ async fn next_msg<S: Stream>(
     }
     let frame = match conn.socket.recv().await {
         Ok(Some(frame)) => frame,
-        Ok(None) | Err(_) => return Err(Refusal::Gone),
+        Ok(None) => return Err(Refusal::Gone),
+        Err(e) => {
+            e.log(conn.peer);
+            return Err(Refusal::Gone);
+        }
     };
     if let (true, Some(rate)) = (pace.spend(Instant::now()), services.config.rate) {
         crate::log_throttled!(
