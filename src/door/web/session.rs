@@ -439,12 +439,7 @@ async fn next_msg<S: Stream>(
     match protocol::parse(&frame, services.config.max_line) {
         Ok(msg) => Ok(Some(msg)),
         Err(e) => {
-            if let protocol::ParseError::TooLong { .. } = e {
-                services
-                    .metrics
-                    .refused(crate::metrics::Refusal::LineTooLong);
-            }
-            conn.refuse(e.code(), &e.to_string());
+            conn.refuse_message(&e, &services.metrics);
             Ok(None)
         }
     }
