@@ -175,6 +175,34 @@ fn resume_and_older_pages() {
     assert_eq!(texts, ["missed one", "missed two", "live again"]);
 }
 
+/// A page that says it showed lines newer than any stored (a history restored from a backup,
+/// or a made-up id, up to `i64::MAX`) starts afresh: the room's last lines, marked `gap`, not
+/// nothing. Its ids are not this history's, and lines it dropped as already shown would be lost.
+#[test]
+fn a_resume_from_beyond_the_history_starts_afresh() {
+    let web = WebServer::start(&["--rate-per-sec", "0"]);
+    let mut dave = web.server.join("dave");
+    for n in 1..=3 {
+        dave.send(&format!("line {n}"));
+    }
+    dave.sync();
+    for (n, last_id) in [i64::MAX, 1_000_000].into_iter().enumerate() {
+        let mut ws = ws_connect(web.addr);
+        let resume = json!({"room": "lobby", "last_id": last_id});
+        let name = format!("alice{n}");
+        send(
+            &mut ws,
+            json!({"type": "hello", "name": name, "resume": resume}),
+        );
+        next_of(&mut ws, "welcome");
+        let (lines, last) = history_lines(&mut ws);
+        let texts: Vec<&str> = lines.iter().filter_map(|l| l["text"].as_str()).collect();
+        assert_eq!(texts, ["line 1", "line 2", "line 3"], "{last_id}");
+        assert_eq!(last["page"], "resume");
+        assert_eq!(last["gap"], true, "{last_id}: {last}");
+    }
+}
+
 /// Registered names ask for their password (loopback is a safe place for it); a wrong one is
 /// refused and the name prompt comes back.
 #[test]

@@ -202,7 +202,7 @@ fn close_code(ws: &mut Ws) -> Option<CloseCode> {
 }
 
 /// Text frames are answered; a binary frame is closed with 1003 and a message over the size
-/// limit with 1009; a bad message gets an error and the connection stays.
+/// limit with 1009, each logged; a bad message gets an error and the connection stays.
 #[test]
 fn websocket_close_codes() {
     let fake = WebServer::start(&[]);
@@ -223,10 +223,17 @@ fn websocket_close_codes() {
     assert!(welcome.contains("\"type\":\"welcome\""), "{welcome}");
     ws.ws.send(Message::binary(vec![1, 2, 3])).expect("send");
     assert_eq!(close_code(&mut ws), Some(CloseCode::Unsupported));
+    // Each limit is logged as a warning (aggregated per kind), in chat and at the name prompt.
+    fake.server
+        .wait_log("WARN  [smolchat::door::web::ws] 127.0.0.1:");
+    fake.server
+        .wait_log("binary frame (text only), disconnecting");
 
     let mut ws = ws_connect(fake.addr);
     ws.ws
         .send(Message::text("x".repeat(8 * 1024)))
         .expect("send");
     assert_eq!(close_code(&mut ws), Some(CloseCode::Size));
+    fake.server
+        .wait_log("message over 7168 bytes, disconnecting");
 }

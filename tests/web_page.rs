@@ -361,3 +361,52 @@ fn registered_names_ask_for_the_password() {
     assert_eq!(page.eval("document.getElementById('login').hidden"), true);
     page.ran_clean().expect("the page ran clean");
 }
+
+/// Hostile text from an nc user, on a phone-sized page: a word longer than the screen, a
+/// `data:` URL, a `javascript:` link in markup, a bidi override and terminal escapes. Nothing
+/// becomes an element or runs, no link is made but for http(s), the override and escapes never
+/// reach the page, and the page does not grow wider than the screen (the input box stays).
+#[test]
+fn hostile_text_keeps_the_page_whole() {
+    let Some((browser, mut fake)) = start() else {
+        return;
+    };
+    let page = browser.open(&fake.url());
+    page.set_viewport(375, 667, true);
+    page.log_in("alice");
+    let long = "W".repeat(900);
+    let lines = [
+        long.clone(),
+        "data:text/html,<script>window.__pwned=3</script>".to_owned(),
+        "<a href=\"javascript:window.__pwned=4\">click</a> <svg onload=window.__pwned=5>"
+            .to_owned(),
+        "evil \u{202e}txt.exe\u{202c} done".to_owned(),
+        "ansi \u{1b}[2J\u{1b}]0;title\u{7} end".to_owned(),
+    ];
+    for line in &lines {
+        fake.say(line);
+    }
+    page.wait_text("#log", "ansi ");
+    page.wait_text("#log", &long);
+    let log = page.text("#log");
+    assert!(
+        !log.contains('\u{202e}') && !log.contains('\u{1b}'),
+        "{log:?}"
+    );
+    assert!(log.contains("evil txt.exe done"), "{log:?}");
+    let count = page.eval(
+        "document.querySelectorAll('#log a, #log script, #log svg, #log img, #log iframe').length",
+    );
+    assert_eq!(count, 0, "hostile text became elements");
+    assert_eq!(page.eval("window.__pwned === undefined"), true);
+    let wide = page.eval(
+        "[document.documentElement, document.body, document.getElementById('scroller')] \
+         .every(el => el.scrollWidth <= el.clientWidth)",
+    );
+    assert_eq!(
+        wide, true,
+        "a long word made the page wider than the screen"
+    );
+    assert!(page.fully_visible("#input"), "the input box is not visible");
+    page.ran_clean().expect("the page ran clean");
+}

@@ -51,11 +51,19 @@ impl<S: Stream> Talk for WebTalk<'_, S> {
             self.inbox.sent();
             let wake = {
                 let socket = &mut self.conn.socket;
-                let inbox = self.inbox;
-                future::race(
-                    async { Wake::Input(socket.recv().await.ok().flatten()) },
-                    async { Wake::Outbox(inbox.recv().await) },
-                )
+                let (inbox, peer) = (self.inbox, self.conn.peer);
+                let read = async {
+                    match socket.recv().await {
+                        Ok(frame) => frame,
+                        Err(e) => {
+                            e.log(peer);
+                            None
+                        }
+                    }
+                };
+                future::race(async { Wake::Input(read.await) }, async {
+                    Wake::Outbox(inbox.recv().await)
+                })
                 .await
             };
             match wake {

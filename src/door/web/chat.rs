@@ -69,38 +69,22 @@ pub(super) async fn chat<S: Stream>(
         let bye = (ByeReason::Limit, words::TOO_SLOW, true);
         return conn.bye(bye, CloseCode::Policy).await;
     }
+    // The hub forgets the user whichever way it ended.
+    let _ = services
+        .hub
+        .send(Intent::Quit {
+            id: me.id,
+            reason: None,
+        })
+        .await;
     match end {
         End::Quit => {
-            let _ = services
-                .hub
-                .send(Intent::Quit {
-                    id: me.id,
-                    reason: None,
-                })
-                .await;
             conn.bye((ByeReason::Quit, words::BYE, false), CloseCode::Normal)
                 .await;
         }
-        End::Closed => {
-            // Its last words (a `bye`) were in the outbox.
-            let _ = services
-                .hub
-                .send(Intent::Quit {
-                    id: me.id,
-                    reason: None,
-                })
-                .await;
-            conn.close(CloseCode::Away).await;
-        }
-        End::Gone => {
-            let _ = services
-                .hub
-                .send(Intent::Quit {
-                    id: me.id,
-                    reason: None,
-                })
-                .await;
-        }
+        // Its last words (a `bye`) were in the outbox.
+        End::Closed => conn.close(CloseCode::Away).await,
+        End::Gone => {}
     }
     debug!("{}: web session of {} ended", conn.peer, me.nick);
 }
@@ -241,7 +225,7 @@ async fn run<S: Stream>(
             Wake::Input(Ok(Some(frame))) => frame,
             Wake::Input(Ok(None)) => return End::Gone,
             Wake::Input(Err(e)) => {
-                debug!("{}: web: {e}", conn.peer);
+                e.log(conn.peer);
                 return End::Gone;
             }
         };
@@ -293,12 +277,7 @@ async fn run<S: Stream>(
                 continue;
             }
             Err(e) => {
-                if let protocol::ParseError::TooLong { .. } = e {
-                    services
-                        .metrics
-                        .refused(crate::metrics::Refusal::LineTooLong);
-                }
-                conn.refuse(e.code(), &e.to_string());
+                conn.refuse_message(&e, &services.metrics);
                 continue;
             }
         };

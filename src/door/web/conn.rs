@@ -46,6 +46,15 @@ impl<S: Stream> WebConn<S> {
         self.queue(&ServerMsg::Error { code, text });
     }
 
+    /// Queues the `error` for a message that could not be taken, counting a text over the
+    /// length limit as the line door does.
+    pub fn refuse_message(&mut self, e: &protocol::ParseError, metrics: &crate::metrics::Metrics) {
+        if let protocol::ParseError::TooLong { .. } = e {
+            metrics.refused(crate::metrics::Refusal::LineTooLong);
+        }
+        self.refuse(e.code(), &e.to_string());
+    }
+
     /// Queues a `notice` of `kind` for the user alone.
     pub fn info(&mut self, text: &str) {
         self.queue(&ServerMsg::Notice(protocol::Notice {

@@ -43,6 +43,7 @@ use std::time::Instant;
 
 use log::debug;
 use smol::io::{AsyncRead, AsyncWrite};
+use smol::Timer;
 
 pub use crate::wire::http::Limits;
 pub use origin::{Origin, Scheme, TrustProxy};
@@ -113,7 +114,8 @@ where
             Err(e) => {
                 crate::log_throttled!(log::Level::Warn, "web-head", "{peer}: web: {e}");
                 let status = e.status().unwrap_or(Status::BadRequest);
-                secured(Response::error(status)).write(&mut stream).await?;
+                let refusal = secured(Response::error(status));
+                write_within(&refusal, &mut stream, limits, peer).await?;
                 return Ok(None);
             }
         };
@@ -124,7 +126,7 @@ where
         }
         let mut response = answer(&request);
         response.close |= !request.keep_alive() || served >= limits.max_requests;
-        response.write(&mut stream).await?;
+        write_within(&response, &mut stream, limits, peer).await?;
         if response.close {
             return Ok(None);
         }
@@ -193,7 +195,7 @@ where
                     client,
                 ) {
                     Ok(()) => {
-                        switching.write(&mut stream).await?;
+                        write_within(&switching, &mut stream, &config.limits, peer).await?;
                         None
                     }
                     Err(e) => {
@@ -205,7 +207,7 @@ where
         }
     };
     if let Some(refusal) = refusal {
-        secured(refusal).write(&mut stream).await?;
+        write_within(&secured(refusal), &mut stream, &config.limits, peer).await?;
         return Ok(None);
     }
     let socket = WebSocket::new(stream, reader.into_buffered(), config.max_line).await;
@@ -214,6 +216,31 @@ where
         client,
         secure,
     }))
+}
+
+/// Writes `response` within the head timeout: a client that sends requests but never reads the
+/// answers (the socket's buffers full) cannot hold the connection, its place under the
+/// per-address cap and its task for ever. A timeout is an error, as the client going away is.
+async fn write_within<S: AsyncWrite + Unpin>(
+    response: &Response,
+    stream: &mut S,
+    limits: &Limits,
+    peer: SocketAddr,
+) -> io::Result<()> {
+    let timeout = async {
+        Timer::after(limits.head_timeout).await;
+        crate::log_throttled!(
+            log::Level::Warn,
+            "web-unread",
+            "{peer}: web: answer not read within {} s, disconnecting",
+            limits.head_timeout.as_secs()
+        );
+        Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "answer not read in time",
+        ))
+    };
+    smol::future::or(response.write(stream), timeout).await
 }
 
 /// `response` with the security headers.
@@ -242,4 +269,80 @@ pub fn turned_away(why: &crate::session::TurnedAway) -> String {
         text.len() + 1,
         assets::CSP
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+    use std::time::Duration;
+
+    use super::*;
+
+    /// A client that sends `input` and then nothing, and never reads: every write waits.
+    struct Deaf {
+        input: Vec<u8>,
+    }
+
+    impl AsyncRead for Deaf {
+        fn poll_read(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            buf: &mut [u8],
+        ) -> Poll<io::Result<usize>> {
+            if self.input.is_empty() {
+                return Poll::Pending;
+            }
+            let n = buf.len().min(self.input.len());
+            buf[..n].copy_from_slice(&self.input[..n]);
+            self.input.drain(..n);
+            Poll::Ready(Ok(n))
+        }
+    }
+
+    impl AsyncWrite for Deaf {
+        fn poll_write(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            _: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            Poll::Pending
+        }
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Pending
+        }
+        fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Pending
+        }
+    }
+
+    /// A client that asks for the page (or the WebSocket, or sends garbage) and never reads the
+    /// answer is let go after the head timeout, instead of holding its connection for ever.
+    #[test]
+    fn a_client_that_never_reads_is_let_go() {
+        let mut config = WebConfig::new(Scheme::Http, 512);
+        config.limits.head_timeout = Duration::from_millis(50);
+        let peer: SocketAddr = "127.0.0.1:5555".parse().expect("address");
+        for input in [
+            "GET / HTTP/1.1\r\nHost: a\r\n\r\n",
+            "GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+            "garbage\r\n\r\n",
+        ] {
+            let stream = Deaf {
+                input: input.as_bytes().to_vec(),
+            };
+            let served = smol::block_on(smol::future::or(
+                async { Some(serve(stream, peer, &config).await.map(|u| u.is_some())) },
+                async {
+                    Timer::after(Duration::from_secs(20)).await;
+                    None
+                },
+            ));
+            let Some(Err(e)) = served else {
+                panic!("{input:?}: still serving a client that does not read");
+            };
+            assert_eq!(e.kind(), io::ErrorKind::TimedOut, "{input:?}");
+        }
+    }
 }

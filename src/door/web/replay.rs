@@ -50,8 +50,9 @@ pub(super) async fn join<S: Stream>(
 }
 
 /// The replay after a reconnect: the lines of `joined.room` after `after` (the last id the page
-/// showed) up to where the live lines start. If more than [`RESUME_MAX`] were missed, the join
-/// replay instead, marked `gap`. Returns the oldest id the page has.
+/// showed) up to where the live lines start. If more than [`RESUME_MAX`] were missed, or `after`
+/// is newer than anything relayed, the join replay instead, marked `gap`. Returns the oldest id
+/// the page has.
 pub(super) async fn resume<S: Stream>(
     conn: &mut WebConn<S>,
     history: &History,
@@ -68,13 +69,17 @@ pub(super) async fn resume<S: Stream>(
             return unavailable(conn, room, &e.to_string(), HistoryPage::Resume).map(|()| before)
         }
     };
-    let missed_more = match span.first {
-        Some(first) if span.count == RESUME_MAX && first > after + 1 => {
-            let older = history.span(room, first, 1).await;
-            older.map_or(true, |older| older.first.is_some_and(|id| id > after))
-        }
-        _ => false,
-    };
+    // A page that showed a line newer than any relayed (a history restored from a backup, or a
+    // made-up id) holds ids that are not this history's: it starts afresh, as after a gap.
+    let beyond = after > joined.last_id;
+    let missed_more = beyond
+        || match span.first {
+            Some(first) if span.count == RESUME_MAX && first > after.saturating_add(1) => {
+                let older = history.span(room, first, 1).await;
+                older.map_or(true, |older| older.first.is_some_and(|id| id > after))
+            }
+            _ => false,
+        };
     if missed_more {
         let (oldest, _) = page(
             conn,

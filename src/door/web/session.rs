@@ -421,7 +421,11 @@ async fn next_msg<S: Stream>(
     }
     let frame = match conn.socket.recv().await {
         Ok(Some(frame)) => frame,
-        Ok(None) | Err(_) => return Err(Refusal::Gone),
+        Ok(None) => return Err(Refusal::Gone),
+        Err(e) => {
+            e.log(conn.peer);
+            return Err(Refusal::Gone);
+        }
     };
     if let (true, Some(rate)) = (pace.spend(Instant::now()), services.config.rate) {
         crate::log_throttled!(
@@ -436,12 +440,7 @@ async fn next_msg<S: Stream>(
     match protocol::parse(&frame, services.config.max_line) {
         Ok(msg) => Ok(Some(msg)),
         Err(e) => {
-            if let protocol::ParseError::TooLong { .. } = e {
-                services
-                    .metrics
-                    .refused(crate::metrics::Refusal::LineTooLong);
-            }
-            conn.refuse(e.code(), &e.to_string());
+            conn.refuse_message(&e, &services.metrics);
             Ok(None)
         }
     }

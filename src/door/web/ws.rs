@@ -191,6 +191,24 @@ pub enum WsEnd {
     Io(#[from] io::Error),
 }
 
+impl WsEnd {
+    /// Logs how the WebSocket of `peer` ended: a limit or a protocol error as a warning,
+    /// aggregated per kind; the client going away (I/O, a reset) at debug level only.
+    pub fn log(&self, peer: std::net::SocketAddr) {
+        let key = match self {
+            WsEnd::Binary => "web: binary frame",
+            WsEnd::TooBig(_) => "web: message too big",
+            WsEnd::Utf8 => "web: invalid UTF-8",
+            WsEnd::Silent => "web: no answer to ping",
+            WsEnd::Protocol(ProtocolError::ResetWithoutClosingHandshake) | WsEnd::Io(_) => {
+                return log::debug!("{peer}: web: {self}");
+            }
+            WsEnd::Protocol(_) => "web: protocol error",
+        };
+        crate::log_throttled!(log::Level::Warn, key, "{peer}: web: {self}, disconnecting");
+    }
+}
+
 /// An upgraded connection: text messages in and out.
 pub struct WebSocket<S> {
     stream: WebSocketStream<S>,
