@@ -211,6 +211,18 @@ fn search_pages_through_a_room() {
     c.send("SEARCH needle");
     let m = c.expect_command("461");
     assert!(m.params[2].contains("SEARCH #room"), "{m:?}");
+    // A line longer than an IRC line comes in pieces, each within 512 bytes (`next` checks).
+    let long = format!("longword {}", "abc ".repeat(150));
+    nc.send(&long);
+    nc.send("after the long line");
+    c.expect("the line after", |m| {
+        m.command == "PRIVMSG" && m.params[1] == "after the long line"
+    });
+    c.send("SEARCH #lobby longword");
+    let pieces = notices(&mut c, "long");
+    assert!(pieces.len() >= 4, "{pieces:#?}");
+    let text: String = pieces[1..pieces.len() - 1].concat();
+    assert!(text.ends_with(long.trim_end()), "{text:?}");
     // Still connected, and the stored lines untouched.
     c.send("SEARCH #lobby hay");
     let hay = notices(&mut c, "alive");

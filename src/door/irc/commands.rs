@@ -295,6 +295,21 @@ mod tests {
         );
     }
 
+    /// docs/IRC.md's command table lists every command, with its usage and help.
+    #[test]
+    fn docs_list_every_command() {
+        let docs = include_str!("../../../docs/IRC.md");
+        for c in COMMANDS {
+            let (usage, what) = c.help.split_once(": ").unwrap();
+            let row = format!(
+                "| `{}` | {} |",
+                usage.replace('|', "\\|"),
+                what.replace('|', "\\|")
+            );
+            assert!(docs.contains(&row), "docs/IRC.md has no row `{row}`");
+        }
+    }
+
     /// irctest help: HELP, HELP PRIVMSG and an unknown subject.
     #[test]
     fn help_answers_from_the_table() {

@@ -10,7 +10,7 @@ use super::render::notice_to;
 use super::IrcConn;
 use crate::door::irc::names::channel_name;
 use crate::door::irc::numerics::{ERR_NEEDMOREPARAMS, ERR_NOTONCHANNEL};
-use crate::door::irc::render::Ctx;
+use crate::door::irc::render::{room_for_text, split_text, Ctx};
 use crate::door::line::words;
 use crate::names::RoomName;
 use crate::session::search::{self, Cursor, Page};
@@ -49,8 +49,13 @@ pub(super) async fn answer<S: Stream>(
         Page::Found { hits, query, older } => {
             let order = ["newest first", "older matches"][usize::from(older)];
             notice(&format!("Search of {channel} for {query}, {order}:"), out);
+            // A line from another door may be longer than an IRC line: it comes in pieces, as
+            // live.
+            let room = room_for_text(ctx.server, "NOTICE", ctx.client);
             for line in String::from_utf8_lossy(&hits.text).lines() {
-                notice(line, out);
+                for piece in split_text(line, room) {
+                    notice(piece, out);
+                }
             }
             if let Some(after) = &hits.removed {
                 notice(&format!("Older messages were removed after {after}"), out);
