@@ -114,3 +114,120 @@ fn chathistory_by_msgid() {
     let fail = c.expect_command("FAIL");
     assert_eq!(fail.params[..2], ["CHATHISTORY", "INVALID_PARAMS"]);
 }
+
+/// The server `NOTICE`s answering everything sent before `PING token`, as texts.
+fn notices(c: &mut IrcClient, token: &str) -> Vec<String> {
+    c.sync(token)
+        .into_iter()
+        .map(|m| {
+            assert_eq!(m.command, "NOTICE", "{m:?}");
+            assert_eq!(m.source.as_deref(), Some(common::irc::SERVER_NAME), "{m:?}");
+            assert_eq!(m.params[0], "bob", "{m:?}");
+            m.params[1].clone()
+        })
+        .collect()
+}
+
+/// `SEARCH` (issue 22), as irssi and WeeChat send an unknown `/search`: matches as server
+/// notices, newest first with time and sender, between a header and a footer; `SEARCH #room`
+/// alone pages to older matches; a phrase is one; a malformed query, a room the user is not in
+/// and an unnamed room among several are one line each, and the connection stays.
+#[test]
+fn search_pages_through_a_room() {
+    let (server, addr) = start_irc(&[]);
+    let mut nc = server.join("alice");
+    let mut c = IrcClient::connect(addr).register("bob");
+    c.send("SEARCH needle");
+    let m = c.expect_command("461");
+    assert_eq!(m.params[1], "SEARCH", "{m:?}");
+    c.send("JOIN #lobby");
+    c.expect_command("366");
+    c.sync("joined");
+    for n in 1..=25 {
+        nc.send(&format!("needle {n}"));
+        if n % 5 == 0 {
+            nc.send("hay");
+        }
+    }
+    // A line is relayed once stored: seeing the last one live means all are in the history.
+    c.expect("needle 25", |m| {
+        m.command == "PRIVMSG" && m.params[1] == "needle 25"
+    });
+    c.expect("the last line", |m| {
+        m.command == "PRIVMSG" && m.params[1] == "hay"
+    });
+    c.sync("relayed");
+
+    // In exactly one room, the room may go unnamed.
+    c.send("SEARCH needle");
+    let page = notices(&mut c, "first");
+    assert_eq!(page.len(), 22, "{page:#?}");
+    assert_eq!(page[0], "Search of #lobby for needle, newest first:");
+    for (line, n) in page[1..21].iter().zip((6..=25).rev()) {
+        assert!(line.starts_with("[20"), "{line:?}: no time");
+        assert!(line.ends_with(&format!("] alice: needle {n}")), "{line:?}");
+    }
+    assert_eq!(
+        page[21],
+        "End of search (20 matches; SEARCH #lobby alone shows older ones)"
+    );
+
+    c.send("SEARCH #lobby");
+    let older = notices(&mut c, "older");
+    assert_eq!(older.len(), 7, "{older:#?}");
+    assert_eq!(older[0], "Search of #lobby for needle, older matches:");
+    for (line, n) in older[1..6].iter().zip((1..=5).rev()) {
+        assert!(line.ends_with(&format!("] alice: needle {n}")), "{line:?}");
+    }
+    assert_eq!(older[6], "End of search (5 matches, no older ones)");
+    // Nothing older: the search is over.
+    c.send("SEARCH #lobby");
+    let over = notices(&mut c, "over");
+    assert_eq!(over.len(), 1, "{over:#?}");
+    assert!(
+        over[0].starts_with("search: nothing to continue in #lobby"),
+        "{over:?}"
+    );
+
+    c.send("SEARCH #lobby :\"needle 7\"");
+    let phrase = notices(&mut c, "phrase");
+    assert_eq!(phrase.len(), 3, "{phrase:#?}");
+    assert!(phrase[1].ends_with("] alice: needle 7"), "{phrase:?}");
+    assert_eq!(phrase[2], "End of search (1 match, no older ones)");
+
+    c.send("SEARCH #lobby :\"unclosed");
+    let refused = notices(&mut c, "malformed");
+    assert_eq!(refused.len(), 1, "{refused:#?}");
+    assert!(
+        refused[0].starts_with("search: a quote is not closed"),
+        "{refused:?}"
+    );
+
+    c.send("SEARCH #elsewhere needle");
+    let m = c.expect_command("442");
+    assert_eq!(m.params[1], "#elsewhere", "{m:?}");
+    c.send("JOIN #other");
+    c.expect_command("366");
+    c.send("SEARCH needle");
+    let m = c.expect_command("461");
+    assert!(m.params[2].contains("SEARCH #room"), "{m:?}");
+    // A line longer than an IRC line comes in pieces, each within 512 bytes (`next` checks).
+    let long = format!("longword {}", "abc ".repeat(150));
+    nc.send(&long);
+    nc.send("after the long line");
+    c.expect("the line after", |m| {
+        m.command == "PRIVMSG" && m.params[1] == "after the long line"
+    });
+    c.send("SEARCH #lobby longword");
+    let pieces = notices(&mut c, "long");
+    assert!(pieces.len() >= 4, "{pieces:#?}");
+    let text: String = pieces[1..pieces.len() - 1].concat();
+    assert!(text.ends_with(long.trim_end()), "{text:?}");
+    // Still connected, and the stored lines untouched.
+    c.send("SEARCH #lobby hay");
+    let hay = notices(&mut c, "alive");
+    assert_eq!(
+        hay.last().map(String::as_str),
+        Some("End of search (5 matches, no older ones)")
+    );
+}

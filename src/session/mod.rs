@@ -11,6 +11,7 @@
 //!   a rename passes before the hub sees it.
 //! - [`pump`]: outbox output written while the session waits for something else.
 //! - [`history`]: history pages streamed chunk by chunk, in a door's own format.
+//! - [`search`]: one page of a search and what a search alone continues, for each door to word.
 //! - The line rate is `limits::ratelimit::Pace` (delayed, never dropped), kept from the name
 //!   prompt to the last line.
 //!
@@ -22,6 +23,7 @@ pub mod enter;
 pub mod history;
 pub mod login;
 pub mod pump;
+pub mod search;
 
 use std::future::Future;
 use std::io;

@@ -40,6 +40,7 @@ pub enum Verb {
     Pong,
     Privmsg,
     Quit,
+    Search,
     TagMsg,
     Topic,
     User,
@@ -113,6 +114,7 @@ pub const COMMANDS: &[Command] = &[
     pre(cmd("PONG", Verb::Pong, 0, "PONG token: the answer to the server's PING")),
     cmd("PRIVMSG", Verb::Privmsg, 0, "PRIVMSG #room|nick :text: say something to a room or to one user"),
     pre(cmd("QUIT", Verb::Quit, 0, "QUIT [:reason]: leave")),
+    cmd("SEARCH", Verb::Search, 0, "SEARCH [#room] [text]: find words, \"exact phrases\" or prefix* in a room's history, newest first, as NOTICEs; without text: older matches of the last search"),
     cmd("TAGMSG", Verb::TagMsg, 1, "TAGMSG #room|nick: send only client tags (typing notifications) to message-tags clients"),
     cmd("TOPIC", Verb::Topic, 1, "TOPIC #room [:text]: show the topic, or set it (server operators)"),
     pre(cmd("USER", Verb::User, 4, "USER username 0 * :real name: the rest of registration")),
@@ -291,6 +293,21 @@ mod tests {
             String::from_utf8(out).unwrap(),
             ":srv 421 bob FOO :Unknown command\r\n:srv 451 * :You have not registered\r\n"
         );
+    }
+
+    /// docs/IRC.md's command table lists every command, with its usage and help.
+    #[test]
+    fn docs_list_every_command() {
+        let docs = include_str!("../../../docs/IRC.md");
+        for c in COMMANDS {
+            let (usage, what) = c.help.split_once(": ").unwrap();
+            let row = format!(
+                "| `{}` | {} |",
+                usage.replace('|', "\\|"),
+                what.replace('|', "\\|")
+            );
+            assert!(docs.contains(&row), "docs/IRC.md has no row `{row}`");
+        }
     }
 
     /// irctest help: HELP, HELP PRIVMSG and an unknown subject.

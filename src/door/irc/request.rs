@@ -26,6 +26,7 @@ use crate::door::irc::registration::pong;
 use crate::door::irc::render::replies::{names_end, Whox};
 use crate::door::irc::render::{room_for_text, Ctx};
 use crate::names::{Nick, RoomName};
+use crate::storage::SearchQuery;
 use crate::vocab::Kind;
 
 /// The most rooms an IRC user may be in at once (advertised as `CHANLIMIT`); the hub refuses
@@ -106,6 +107,12 @@ pub enum Request {
     Away(Option<String>),
     Rename(Nick),
     History(history::Request),
+    /// `SEARCH [#room] [text]`: a new search (`query`), or older matches of the last one; in
+    /// the room named, or the user's only room.
+    Search {
+        room: Option<RoomName>,
+        query: Option<SearchQuery>,
+    },
     Lusers,
     Motd,
     Userhost(Vec<String>),
@@ -286,6 +293,7 @@ pub fn request(
                 None
             }
         },
+        Verb::Search => search(msg, ctx, out),
         Verb::Lusers => Some(Request::Lusers),
         Verb::Motd => Some(Request::Motd),
         Verb::Userhost => Some(Request::Userhost(
@@ -360,6 +368,33 @@ fn say(notice: bool, msg: &Message<'_>, me: Me<'_>, out: &mut Vec<u8>) -> Option
         notice,
         client_tags,
     })
+}
+
+/// `SEARCH [#room] [text]`: irssi and WeeChat send `/search foo bar` as `SEARCH foo bar`, so
+/// the words may come as several parameters. A query the parser refuses is answered with one
+/// `NOTICE` saying why.
+fn search(msg: &Message<'_>, ctx: Ctx<'_>, out: &mut Vec<u8>) -> Option<Request> {
+    let params = msg.params();
+    let (room, words) = match params.first() {
+        Some(first) if first.starts_with('#') => {
+            (Some(room_or_403(ctx, first, out)?), &params[1..])
+        }
+        _ => (None, params),
+    };
+    let text = from_irc(&words.join(" "));
+    let query = match text.trim() {
+        "" => None,
+        text => match SearchQuery::parse(text) {
+            Ok(query) => Some(query),
+            Err(e) => {
+                Writer::new(out, "", Some(ctx.server), "NOTICE")
+                    .param(ctx.client)
+                    .trailing(&format!("search: {e}"));
+                return None;
+            }
+        },
+    };
+    Some(Request::Search { room, query })
 }
 
 /// `MODE #room ...` and `MODE nick ...`.

@@ -9,20 +9,11 @@ use super::words;
 use crate::hub::Joined;
 use crate::names::RoomName;
 use crate::session::history::{self, PageError, Streamed};
+use crate::session::search::{self, Page};
 use crate::storage::{History, SearchQuery, Span, StorageError};
 use crate::wire::conn::{Conn, Stream};
 
-/// Matches per `/search` page: a screenful, like `/history`'s default. Not configurable; a page
-/// is formatted whole, so this also bounds what one search holds in memory.
-const SEARCH_PAGE: u32 = 20;
-
-/// What `/search` alone continues: the last search, in the room it was made in, below the
-/// oldest match shown.
-pub(super) struct SearchCursor {
-    query: SearchQuery,
-    room: RoomName,
-    before: i64,
-}
+pub(super) use crate::session::search::Cursor as SearchCursor;
 
 /// Writes the last `limit` messages of the room a user just joined between start and end markers.
 /// Returns the oldest id shown (or where the replay ended).
@@ -123,59 +114,19 @@ pub(super) async fn search<S: Stream>(
     query: Option<SearchQuery>,
     cursor: &mut Option<Box<SearchCursor>>,
 ) -> io::Result<()> {
-    let (query, before, older) = match (query, cursor.take()) {
-        (Some(query), _) => (query, i64::MAX, false),
-        (None, Some(last)) if last.room == *room => (last.query, last.before, true),
-        (None, _) => {
-            conn.queue(words::NO_SEARCH);
-            return conn.flush().await;
-        }
-    };
-    // Asked first, so that a refused search is one line without a page around it.
-    let found = history.search((room, &query), before, SEARCH_PAGE, words::replayed);
-    match found.await {
-        Ok(hits) => {
+    match search::page(history, room, query, cursor, words::replayed).await {
+        Page::Found { hits, query, older } => {
             conn.queue(&words::search_start(room, &query, older));
             conn.queue_bytes(&hits.text);
             if let Some(after) = &hits.removed {
                 conn.queue(&words::older_removed(after));
             }
             conn.queue(&words::search_end(hits.count, hits.more));
-            if let (true, Some(oldest)) = (hits.more, hits.oldest) {
-                *cursor = Some(Box::new(SearchCursor {
-                    query,
-                    room: room.clone(),
-                    before: oldest,
-                }));
-            }
         }
-        // Limits, not faults: one line to the user, the log aggregated.
-        Err(StorageError::SearchBusy) => {
-            crate::log_throttled!(
-                log::Level::Warn,
-                "search busy",
-                "too many searches waiting: a search was refused"
-            );
-            conn.queue(words::SEARCH_BUSY);
-            // `/search` alone asks for the same page again in a moment.
-            if older {
-                *cursor = Some(Box::new(SearchCursor {
-                    query,
-                    room: room.clone(),
-                    before,
-                }));
-            }
-        }
-        Err(StorageError::SearchTooCostly) => {
-            crate::log_throttled!(
-                log::Level::Warn,
-                "search too costly",
-                "a search in {room} was stopped at its cost limit"
-            );
-            conn.queue(words::SEARCH_TOO_COSTLY);
-        }
-        Err(e) => {
-            warn!("search in {room} failed: {e}");
+        Page::NothingToContinue => conn.queue(words::NO_SEARCH),
+        Page::Busy => conn.queue(words::SEARCH_BUSY),
+        Page::TooCostly => conn.queue(words::SEARCH_TOO_COSTLY),
+        Page::Failed { query, older } => {
             conn.queue(&words::search_start(room, &query, older));
             conn.queue(words::SEARCH_UNAVAILABLE);
         }

@@ -12,6 +12,7 @@ use smol::{future, Timer};
 
 use super::chathistory::{self, CHATHISTORY_MAX};
 use super::rooms::{entered, join};
+use super::search;
 use super::{render, End, IrcConn, Styles};
 use crate::door::irc::caps::{Cap, Caps};
 use crate::door::irc::commands::{check, Verb};
@@ -49,6 +50,8 @@ pub(crate) struct Me {
     pub invisible: bool,
     /// Batch ids, unique on this connection.
     pub batches: BatchIds,
+    /// What `SEARCH` without text continues.
+    pub search: Option<Box<crate::session::search::Cursor>>,
 }
 
 /// What woke the loop.
@@ -407,6 +410,12 @@ async fn handle<S: Stream>(
             let asked = (ctx, rooms.as_slice(), &mut me.batches);
             chathistory::answer(io, shared, asked, request).await;
             return Ok(());
+        }
+        Irc::Search { room, query } => {
+            let asked = (ctx, rooms.as_slice(), &mut me.search);
+            return search::answer(io, &shared.history, asked, room, query)
+                .await
+                .map_err(|_| End::Gone);
         }
         Irc::Lusers => {
             lusers(ctx, &counts(), out);

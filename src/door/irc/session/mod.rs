@@ -19,6 +19,7 @@ mod history;
 mod register;
 pub mod render;
 mod rooms;
+mod search;
 
 use std::sync::{Arc, OnceLock};
 

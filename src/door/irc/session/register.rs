@@ -172,6 +172,7 @@ pub(super) async fn register<S: Stream>(
                     styles,
                     invisible: false,
                     batches: Default::default(),
+                    search: None,
                 });
             }
             Err(NotEntered::Refused(Refused::ShuttingDown)) => return Err(Failed::ShuttingDown),
