@@ -182,10 +182,13 @@ fn resume_and_older_pages() {
 fn a_resume_from_beyond_the_history_starts_afresh() {
     let web = WebServer::start(&["--rate-per-sec", "0"]);
     let mut dave = web.server.join("dave");
+    let mut eve = web.server.join("eve");
     for n in 1..=3 {
         dave.send(&format!("line {n}"));
     }
-    dave.sync();
+    // Relayed only once stored: when eve has the last line, all three are in the history a
+    // page is sent (the hub having handled them is not enough).
+    eve.expect("line 3");
     for (n, last_id) in [i64::MAX, 1_000_000].into_iter().enumerate() {
         let mut ws = ws_connect(web.addr);
         let resume = json!({"room": "lobby", "last_id": last_id});
@@ -480,7 +483,22 @@ fn https_carries_passwords() {
 /// Upgrades to the WebSocket by hand with `extra` header lines (`X-Forwarded-For: ...`), from
 /// the page's own origin; returns the first object the server sends.
 fn first_object_with(addr: std::net::SocketAddr, extra: &str) -> Value {
-    use async_tungstenite::tungstenite::protocol::{Role, WebSocket};
+    let mut ws = upgrade_with(addr, extra).unwrap_or_else(|answer| panic!("{answer}"));
+    first_object(&mut ws)
+}
+
+/// The first object the server sends on a WebSocket.
+fn first_object(ws: &mut RawWs) -> Value {
+    let text = ws.read().expect("frame").into_text().expect("text");
+    serde_json::from_str(text.as_str().lines().next().unwrap_or("")).expect("json")
+}
+
+type RawWs = async_tungstenite::tungstenite::protocol::WebSocket<TcpStream>;
+
+/// Upgrades to the WebSocket by hand with `extra` header lines, from the page's own origin: the
+/// WebSocket, or the whole answer when the server does not switch protocols.
+fn upgrade_with(addr: std::net::SocketAddr, extra: &str) -> Result<RawWs, String> {
+    use async_tungstenite::tungstenite::protocol::Role;
     let mut stream = TcpStream::connect(addr).expect("connect");
     stream.set_read_timeout(Some(TIMEOUT)).expect("timeout");
     let request = format!(
@@ -494,14 +512,11 @@ fn first_object_with(addr: std::net::SocketAddr, extra: &str) -> Value {
     while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).unwrap_or(0) == 1 {
         head.push(byte[0]);
     }
-    assert!(
-        head.starts_with(b"HTTP/1.1 101 "),
-        "{}",
-        String::from_utf8_lossy(&head)
-    );
-    let mut ws = WebSocket::from_raw_socket(stream, Role::Client, None);
-    let text = ws.read().expect("frame").into_text().expect("text");
-    serde_json::from_str(text.as_str().lines().next().unwrap_or("")).expect("json")
+    if !head.starts_with(b"HTTP/1.1 101 ") {
+        let _ = stream.read_to_end(&mut head);
+        return Err(String::from_utf8_lossy(&head).into_owned());
+    }
+    Ok(RawWs::from_raw_socket(stream, Role::Client, None))
 }
 
 /// Address bans: at accept the web port answers 403 with the reason; behind a proxy named by
@@ -537,6 +552,65 @@ fn address_bans_and_trusted_proxies() {
     op.expect("banned 203.0.113.7");
     let ignored = first_object_with(untrusting.addr, "X-Forwarded-For: 203.0.113.7\r\n");
     assert_eq!(ignored["type"], "prompt", "{ignored}");
+}
+
+/// Behind a trusted proxy, the per-address cap counts the forwarded address: its third page
+/// gets the answer a connection over the cap gets at accept, counted as a `per_address`
+/// refusal, while another forwarded address still gets in, and a page that leaves gives its
+/// place back.
+#[test]
+fn the_cap_counts_forwarded_addresses() {
+    let web = format!("127.0.0.1:{}", common::web::free_port());
+    let flags = [
+        "--web-listen",
+        &web,
+        "--metrics-listen",
+        "127.0.0.1:0",
+        "--trust-proxy",
+        "127.0.0.1",
+        "--max-per-ip",
+        "2",
+    ];
+    let (_server, metrics) = common::Server::start_until(&flags, "metrics on ");
+    let (web, metrics): (std::net::SocketAddr, std::net::SocketAddr) = (
+        web.parse().expect("address"),
+        metrics.parse().expect("address"),
+    );
+    let client = "X-Forwarded-For: 203.0.113.7\r\n";
+    let mut pages = Vec::new();
+    for _ in 0..2 {
+        let mut ws = upgrade_with(web, client).unwrap_or_else(|answer| panic!("{answer}"));
+        assert_eq!(first_object(&mut ws)["type"], "prompt");
+        pages.push(ws);
+    }
+    let Err(answer) = upgrade_with(web, client) else {
+        panic!("a third page from 203.0.113.7 was let in over --max-per-ip 2");
+    };
+    assert!(
+        answer.starts_with("HTTP/1.1 429 Too Many Requests\r\n"),
+        "{answer}"
+    );
+    assert!(
+        answer.contains("too many connections from your address (max 2)"),
+        "{answer}"
+    );
+    common::wait_sample(
+        metrics,
+        "smolchat_refusals_total{kind=\"per_address\"}",
+        1.0,
+    );
+    let mut other = upgrade_with(web, "X-Forwarded-For: 198.51.100.1\r\n")
+        .unwrap_or_else(|answer| panic!("another address refused: {answer}"));
+    assert_eq!(first_object(&mut other)["type"], "prompt");
+
+    drop(pages.pop());
+    common::wait_sample(
+        metrics,
+        "smolchat_connections{door=\"web\",tls=\"false\"}",
+        2.0,
+    );
+    let mut again = upgrade_with(web, client).unwrap_or_else(|answer| panic!("{answer}"));
+    assert_eq!(first_object(&mut again)["type"], "prompt");
 }
 
 /// Web connections are counted under `door="web"`, and the web door's refusals beside the line

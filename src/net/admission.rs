@@ -8,6 +8,11 @@
 //! evicts the oldest of them ([`crate::limits::waiting`]), so connections that never register
 //! cannot keep a real user out. An evicted connection counts against the caps until its task has
 //! ended, so the counts stay true to the descriptors in use.
+//!
+//! Behind a trusted reverse proxy the web door learns the client's address only from the
+//! upgrade's `X-Forwarded-For`; it then takes a [`Slot`] for that address
+//! ([`Admission::admit_forwarded`]), so the per-address cap counts the client, not only the
+//! proxy, and shares its count with every door's direct connections from there.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -39,9 +44,20 @@ struct Counts {
 
 /// Held by a connection's task; gives its place back when dropped.
 pub struct Ticket {
+    slot: Slot,
+    _counted: Connected,
+}
+
+/// One connection counted under an address for `--max-per-ip`; gives that count back when
+/// dropped. Part of every [`Ticket`]; alone, a proxied web client's forwarded address.
+pub struct Slot {
     admission: Arc<Admission>,
     ip: IpAddr,
-    _counted: Connected,
+}
+
+/// Whether `ip` is exempt from the per-address limits (loopback, unless `--limit-loopback`).
+fn exempt(ip: IpAddr, config: &Config) -> bool {
+    ip.is_loopback() && !config.limit_loopback
 }
 
 impl Admission {
@@ -62,11 +78,10 @@ impl Admission {
         config: &Config,
         (door, tls): (Door, bool),
     ) -> Result<(Ticket, Place), TurnedAway> {
-        let exempt = ip.is_loopback() && !config.limit_loopback;
+        let exempt = exempt(ip, config);
         let ip = address::group(ip);
         let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
-        let per_ip = counts.per_ip.get(&ip).copied().unwrap_or(0);
-        if per_ip >= config.max_per_ip && !exempt {
+        if counts.full_from(ip, config) && !exempt {
             return Err(TurnedAway::TooManyFromAddress(config.max_per_ip));
         }
         // Full: a newcomer takes the place of the oldest connection still without a name, and
@@ -84,11 +99,43 @@ impl Admission {
             self.metrics.refused(Refusal::Eviction);
         }
         let ticket = Ticket {
-            admission: self.clone(),
-            ip,
+            slot: Slot {
+                admission: self.clone(),
+                ip,
+            },
             _counted: self.metrics.connected(door, tls),
         };
         Ok((ticket, place))
+    }
+
+    /// Counts an admitted connection under the client address a trusted proxy forwarded, too
+    /// (the connection itself, and its place in the total, were admitted under the proxy's
+    /// address), or refuses it when that address already has `--max-per-ip` connections
+    /// through any door. A loopback client is exempt as at accept.
+    pub fn admit_forwarded(
+        self: &Arc<Self>,
+        ip: IpAddr,
+        config: &Config,
+    ) -> Result<Slot, TurnedAway> {
+        let exempt = exempt(ip, config);
+        let ip = address::group(ip);
+        let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        if counts.full_from(ip, config) && !exempt {
+            return Err(TurnedAway::TooManyFromAddress(config.max_per_ip));
+        }
+        *counts.per_ip.entry(ip).or_insert(0) += 1;
+        Ok(Slot {
+            admission: self.clone(),
+            ip,
+        })
+    }
+
+    /// Counts a refusal in the metrics and logs it, aggregated by kind: `who` was refused and
+    /// told `words`.
+    pub fn refused(&self, who: impl std::fmt::Display, why: &TurnedAway, words: &str) {
+        let (key, kind) = kind(why);
+        self.metrics.refused(kind);
+        crate::log_throttled!(log::Level::Warn, key, "{who}: refused: {words}");
     }
 
     /// Connections open now.
@@ -97,10 +144,24 @@ impl Admission {
     }
 }
 
+impl Counts {
+    /// Whether `ip` (grouped) has `--max-per-ip` connections already.
+    fn full_from(&self, ip: IpAddr, config: &Config) -> bool {
+        self.per_ip.get(&ip).copied().unwrap_or(0) >= config.max_per_ip
+    }
+}
+
 impl Drop for Ticket {
     fn drop(&mut self) {
-        if let Ok(mut counts) = self.admission.counts.lock() {
+        if let Ok(mut counts) = self.slot.admission.counts.lock() {
             counts.total = counts.total.saturating_sub(1);
+        }
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if let Ok(mut counts) = self.admission.counts.lock() {
             if let Some(n) = counts.per_ip.get_mut(&self.ip) {
                 *n -= 1;
                 if *n == 0 {
@@ -127,7 +188,7 @@ pub fn screen(
             });
         }
     }
-    let exempt = ip.is_loopback() && !config.limit_loopback;
+    let exempt = exempt(ip, config);
     let (Some(throttle), Some(max)) = (throttle, config.connects_per_minute) else {
         return None;
     };
@@ -143,5 +204,40 @@ pub fn kind(why: &TurnedAway) -> (&'static str, Refusal) {
         TurnedAway::TooManyConnects(_) => ("refused: connect rate", Refusal::ConnectRate),
         TurnedAway::TooManyFromAddress(_) => ("refused: per-address cap", Refusal::PerAddress),
         TurnedAway::Full => ("refused: server full", Refusal::Full),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(flags: &[&str]) -> Config {
+        let args: crate::app::args::Args =
+            argh::FromArgs::from_args(&["smolchat"], flags).expect("flags");
+        args.config().expect("config")
+    }
+
+    /// A forwarded address shares `--max-per-ip` with direct connections from it, gives its
+    /// place back when its slot is dropped, and takes no place in the total.
+    #[test]
+    fn forwarded_addresses_share_the_per_address_cap() {
+        let config = config(&["--max-per-ip", "2"]);
+        let admission = Arc::new(Admission::new(10, Metrics::new(false)));
+        let client: IpAddr = "203.0.113.7".parse().expect("address");
+        let direct = admission.admit(client, &config, (Door::Line, false));
+        let direct = direct.map_err(|_| "refused").expect("direct");
+        let slot = admission.admit_forwarded(client, &config);
+        let slot = slot.map_err(|_| "refused").expect("forwarded");
+        assert_eq!(admission.active(), 1);
+        assert_eq!(
+            admission.admit_forwarded(client, &config).err(),
+            Some(TurnedAway::TooManyFromAddress(2))
+        );
+        let other = admission.admit_forwarded("198.51.100.1".parse().expect("address"), &config);
+        assert!(other.is_ok());
+        drop(slot);
+        assert!(admission.admit_forwarded(client, &config).is_ok());
+        drop(direct);
+        assert_eq!(admission.active(), 0);
     }
 }

@@ -155,7 +155,10 @@ pub async fn run(startup: Startup, shutdown: impl Future<Output = ()>) -> Stoppe
     });
     let (alive, all_done) = async_channel::bounded::<()>(1);
     let grace = config.shutdown_grace;
+    let admission = Admission::new(config.max_unregistered, metrics.clone());
+    let admission = Arc::new(admission);
     let services = Arc::new(Services {
+        admission: admission.clone(),
         output_budget: budget,
         config,
         hub: hub_tx.clone(),
@@ -165,8 +168,6 @@ pub async fn run(startup: Startup, shutdown: impl Future<Output = ()>) -> Stoppe
         accounts,
         metrics: metrics.clone(),
     });
-    let admission = Admission::new(services.config.max_unregistered, metrics.clone());
-    let admission = Arc::new(admission);
     watch(&metrics, &services, &admission);
     let accepting = Accepting {
         services: services.clone(),
@@ -405,9 +406,7 @@ fn turn_away(
     why: &TurnedAway,
 ) {
     let words = accepting.doors.turned_away(listener.door, why);
-    let (key, kind) = admission::kind(why);
-    accepting.admission.metrics.refused(kind);
-    crate::log_throttled!(log::Level::Warn, key, "{peer}: refused: {words}");
+    accepting.admission.refused(peer, why, &words);
     match listener.tls {
         Some(_) => net::close_quietly(stream),
         None => net::refuse(stream, &words),

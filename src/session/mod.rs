@@ -16,7 +16,8 @@
 //!   prompt to the last line.
 //!
 //! Admission (per-address caps, the waiting queue, bans at accept) and shutdown are `net/`'s,
-//! before and around every door. This layer knows no door and no socket: it speaks to the hub,
+//! before and around every door (a door reaches admission's counts only to count an address it
+//! learns later: the web door's client behind a trusted proxy). This layer knows no door and no socket: it speaks to the hub,
 //! the storage and the cluster link, and writes through [`Output`].
 
 pub mod enter;
@@ -54,6 +55,9 @@ pub struct Services {
     pub accounts: Accounts,
     /// What every outbox counts against (`--outbox-total-bytes`).
     pub output_budget: Arc<Budget>,
+    /// The connection counts of `net/`'s admission: the web door counts a client a trusted proxy
+    /// forwarded under that client's address too (`Admission::admit_forwarded`).
+    pub admission: Arc<crate::net::admission::Admission>,
     /// Where doors count what they refuse (rate, length, name deadline) and the login
     /// services count bans by name, throttled logins and failures.
     pub metrics: crate::metrics::Metrics,

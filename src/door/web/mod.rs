@@ -42,7 +42,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
 use log::debug;
-use smol::io::{AsyncRead, AsyncWrite};
+use smol::io::{AsyncRead, AsyncWrite, AsyncWriteExt as _};
 use smol::Timer;
 
 pub use crate::wire::http::Limits;
@@ -50,6 +50,7 @@ pub use origin::{Origin, Scheme, TrustProxy};
 pub use session::run;
 pub use ws::WebSocket;
 
+use crate::session::TurnedAway;
 use crate::wire::http::{HeadError, HeadReader, Method, Request, Response, Status};
 
 /// How one web listener serves.
@@ -80,8 +81,8 @@ impl WebConfig {
     }
 }
 
-/// A connection that became a WebSocket.
-pub struct Upgraded<S> {
+/// A connection that became a WebSocket, and what `serve`'s `admit` gave for its client.
+pub struct Upgraded<S, A = ()> {
     pub socket: WebSocket<S>,
     /// The client's address: the peer's, or the one a trusted proxy forwarded. Per-address
     /// limits and bans apply to this one.
@@ -89,16 +90,23 @@ pub struct Upgraded<S> {
     /// Whether the page reached us over HTTPS (this listener's TLS, or a trusted proxy's):
     /// with loopback, what lets a password travel.
     pub secure: bool,
+    /// Held for the WebSocket's life: the session's place under the client's address.
+    pub admitted: A,
 }
 
 /// Serves one connection of a web listener until it closes (`Ok(None)`) or becomes a
 /// WebSocket. Every limit hit is answered with its status (400, 408, 413, 431) and closes the
 /// connection; `Err` is an I/O error (the client went away).
-pub async fn serve<S>(
+///
+/// `admit` is asked about the client's address (the forwarded one behind a trusted proxy) once
+/// the upgrade is otherwise valid, before it is answered: a refusal gets the answer a
+/// connection refused at accept gets ([`turned_away`]), logged and counted by the caller.
+pub async fn serve<S, A>(
     mut stream: S,
     peer: SocketAddr,
     config: &WebConfig,
-) -> io::Result<Option<Upgraded<S>>>
+    admit: impl FnOnce(IpAddr) -> Result<A, TurnedAway>,
+) -> io::Result<Option<Upgraded<S, A>>>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -122,7 +130,7 @@ where
         served += 1;
         debug!("{peer}: web: {:?} {}", request.method, request.path);
         if request.path == assets::WS_PATH {
-            return upgrade(stream, reader, &request, peer, config).await;
+            return upgrade(stream, reader, &request, (peer, config), admit).await;
         }
         let mut response = answer(&request);
         response.close |= !request.keep_alive() || served >= limits.max_requests;
@@ -163,13 +171,13 @@ fn answer(request: &Request) -> Response {
 
 /// Checks an upgrade (the handshake, then the origin) and answers it: `101` and the WebSocket,
 /// or the refusal and `Ok(None)`.
-async fn upgrade<S>(
+async fn upgrade<S, A>(
     mut stream: S,
     reader: HeadReader,
     request: &Request,
-    peer: SocketAddr,
-    config: &WebConfig,
-) -> io::Result<Option<Upgraded<S>>>
+    (peer, config): (SocketAddr, &WebConfig),
+    admit: impl FnOnce(IpAddr) -> Result<A, TurnedAway>,
+) -> io::Result<Option<Upgraded<S, A>>>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -178,6 +186,7 @@ where
     let secure = config.scheme == Scheme::Https
         || trust.forwarded_https(peer.ip(), request.headers_named("x-forwarded-proto"));
     let scheme = if secure { Scheme::Https } else { config.scheme };
+    let mut admitted = None;
     let refusal = if request.has_body() {
         Some(Response::error(Status::PayloadTooLarge))
     } else {
@@ -194,10 +203,20 @@ where
                     &config.origins,
                     client,
                 ) {
-                    Ok(()) => {
-                        write_within(&switching, &mut stream, &config.limits, peer).await?;
-                        None
-                    }
+                    Ok(()) => match admit(client) {
+                        Ok(admit) => {
+                            write_within(&switching, &mut stream, &config.limits, peer).await?;
+                            admitted = Some(admit);
+                            None
+                        }
+                        Err(why) => {
+                            let answer = format!("{}\n", turned_away(&why));
+                            let answer = answer.as_bytes();
+                            within(write_flushed(&mut stream, answer), &config.limits, peer)
+                                .await?;
+                            return Ok(None);
+                        }
+                    },
                     Err(e) => {
                         crate::log_throttled!(log::Level::Warn, "web-origin", "{peer}: web: {e}");
                         Some(Response::error(Status::Forbidden))
@@ -210,11 +229,15 @@ where
         write_within(&secured(refusal), &mut stream, &config.limits, peer).await?;
         return Ok(None);
     }
+    let Some(admitted) = admitted else {
+        return Ok(None);
+    };
     let socket = WebSocket::new(stream, reader.into_buffered(), config.max_line).await;
     Ok(Some(Upgraded {
         socket,
         client,
         secure,
+        admitted,
     }))
 }
 
@@ -224,6 +247,21 @@ where
 async fn write_within<S: AsyncWrite + Unpin>(
     response: &Response,
     stream: &mut S,
+    limits: &Limits,
+    peer: SocketAddr,
+) -> io::Result<()> {
+    within(response.write(stream), limits, peer).await
+}
+
+/// Writes `bytes` and flushes.
+async fn write_flushed<S: AsyncWrite + Unpin>(stream: &mut S, bytes: &[u8]) -> io::Result<()> {
+    stream.write_all(bytes).await?;
+    stream.flush().await
+}
+
+/// Runs a write within the head timeout (see [`write_within`]).
+async fn within(
+    write: impl std::future::Future<Output = io::Result<()>>,
     limits: &Limits,
     peer: SocketAddr,
 ) -> io::Result<()> {
@@ -240,7 +278,7 @@ async fn write_within<S: AsyncWrite + Unpin>(
             "answer not read in time",
         ))
     };
-    smol::future::or(response.write(stream), timeout).await
+    smol::future::or(write, timeout).await
 }
 
 /// `response` with the security headers.
@@ -252,8 +290,7 @@ fn secured(mut response: Response) -> Response {
 /// What a connection refused at accept gets on a web port: an HTTP answer whose body is the
 /// line door's sentence (the caller writes it and a newline). 403 for a ban, 429 for the
 /// connect throttle and the per-address cap, 503 for a full server.
-pub fn turned_away(why: &crate::session::TurnedAway) -> String {
-    use crate::session::TurnedAway;
+pub fn turned_away(why: &TurnedAway) -> String {
     let text = crate::door::line::words::turned_away(why);
     let status = match why {
         TurnedAway::Banned { .. } => "403 Forbidden",
@@ -333,7 +370,7 @@ mod tests {
                 input: input.as_bytes().to_vec(),
             };
             let served = smol::block_on(smol::future::or(
-                async { Some(serve(stream, peer, &config).await.map(|u| u.is_some())) },
+                async { Some(serve(stream, peer, &config, Ok).await.map(|u| u.is_some())) },
                 async {
                     Timer::after(Duration::from_secs(20)).await;
                     None

@@ -7,7 +7,7 @@
 //! the line door. The sentences shown are the line door's (`door/line/words`), so both doors
 //! say the same thing.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -26,9 +26,10 @@ use crate::hub::render::RendererId;
 use crate::hub::{Intent, Joined, Refused};
 use crate::limits::ratelimit::Pace;
 use crate::names::Nick;
+use crate::net::admission::Slot;
 use crate::session::enter::{self, NotEntered};
 use crate::session::login::{self, Lookup, Turn};
-use crate::session::{Accepted, Output, Services};
+use crate::session::{Accepted, Output, Services, TurnedAway};
 use crate::storage::accounts::Account;
 use crate::vocab::MemberId;
 use crate::wire::conn::Stream;
@@ -78,8 +79,10 @@ pub async fn run<S: Stream>(
     let mut web = WebConfig::new(scheme, config.max_line);
     web.trust_proxy = TrustProxy::of(config.trusted_proxies.clone());
     // Files are served until the page asks for the WebSocket, within the HTTP limits; shutdown
-    // and eviction end it too.
-    let upgraded = Box::pin(future::or(serve(stream, peer, &web), async {
+    // and eviction end it too. A client a trusted proxy forwarded is counted under its own
+    // address as well before the upgrade is answered (at accept, only the proxy's was).
+    let admit = |client: IpAddr| admit_forwarded(&services, client, peer);
+    let upgraded = Box::pin(future::or(serve(stream, peer, &web, admit), async {
         future::or(
             async {
                 let _ = services.stopping.recv().await;
@@ -98,7 +101,7 @@ pub async fn run<S: Stream>(
             return;
         }
     };
-    let client = upgraded.client;
+    let (client, _slot) = (upgraded.client, upgraded.admitted);
     // The name deadline counts from the upgrade: a page may have loaded its files on this
     // connection first, within the HTTP limits.
     let deadline = Instant::now() + config.register_timeout;
@@ -149,6 +152,27 @@ pub async fn run<S: Stream>(
     drop(outbox);
     conn.watch(inbox.state());
     chat::chat(conn, &services, me, (joined, resume), &inbox).await;
+}
+
+/// A place under `--max-per-ip` for a client a trusted proxy forwarded (`None` for a direct
+/// client, counted at accept), or the refusal, logged and counted as at accept.
+fn admit_forwarded(
+    services: &Services,
+    client: IpAddr,
+    peer: SocketAddr,
+) -> Result<Option<Slot>, TurnedAway> {
+    if client == peer.ip().to_canonical() {
+        return Ok(None);
+    }
+    let admission = &services.admission;
+    match admission.admit_forwarded(client, &services.config) {
+        Ok(slot) => Ok(Some(slot)),
+        Err(why) => {
+            let who = format_args!("{client} (via {peer})");
+            admission.refused(who, &why, &words::turned_away(&why));
+            Err(why)
+        }
+    }
 }
 
 /// The sentence for a banned forwarded address, if it is banned.
