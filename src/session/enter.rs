@@ -5,12 +5,18 @@
 //! racing for one name: Redis decides, one wins), and released again if the hub refuses it or the
 //! session gives up. On a single node the hub alone decides.
 
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Instant;
+
 use log::warn;
+use smol::{future, Timer};
 
 use crate::cluster::Unavailable;
 use crate::hub::intent::{Identity, Style};
 use crate::hub::outbox::Outbox;
 use crate::hub::{Intent, Joined, Refused};
+use crate::limits::waiting::Place;
 use crate::names::Nick;
 use crate::session::login;
 use crate::session::Services;
@@ -116,4 +122,43 @@ pub async fn may_rename(
             Err(NoRename::AccountsUnavailable)
         }
     }
+}
+
+/// What cuts a registration short from outside the door's dialogue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cut {
+    /// The accepted connection's deadline passed without a name.
+    Timeout,
+    /// The server began stopping.
+    ShuttingDown,
+    /// Evicted to make room for a newcomer: too many connections were waiting for a name.
+    Evicted,
+}
+
+/// A door's registration raced against the deadline, the shutdown and an eviction, whichever
+/// ends first; the door maps a [`Cut`] into its own refusal. Boxed here, so that a session's
+/// task holds a pointer to this once-only phase rather than its whole state (what an idle user
+/// costs is the chat loop's size).
+pub fn until_cut<'a, T, E: From<Cut> + 'a>(
+    registration: impl Future<Output = Result<T, E>> + 'a,
+    services: &'a Services,
+    (deadline, place): (Instant, &'a Place),
+) -> Pin<Box<impl Future<Output = Result<T, E>> + 'a>> {
+    let cut = |cut: Cut| Err(E::from(cut));
+    Box::pin(future::or(
+        future::or(registration, async move {
+            Timer::at(deadline).await;
+            cut(Cut::Timeout)
+        }),
+        future::or(
+            async move {
+                let _ = services.stopping.recv().await;
+                cut(Cut::ShuttingDown)
+            },
+            async move {
+                place.evicted().await;
+                cut(Cut::Evicted)
+            },
+        ),
+    ))
 }

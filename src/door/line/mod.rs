@@ -23,7 +23,6 @@ pub mod words;
 use std::sync::Arc;
 
 use log::{debug, warn};
-use smol::{future, Timer};
 
 use crate::hub::outbox::{outbox, Inbox};
 use crate::hub::render::RendererId;
@@ -31,6 +30,7 @@ use crate::hub::Intent;
 use crate::limits::ratelimit::Pace;
 use crate::metrics;
 use crate::names::Nick;
+use crate::session::enter::{self, Cut};
 use crate::session::pump::Kicked;
 use crate::session::{Accepted, Services};
 use crate::vocab::MemberId;
@@ -66,6 +66,16 @@ enum Refusal {
     Gone,
 }
 
+impl From<Cut> for Refusal {
+    fn from(cut: Cut) -> Refusal {
+        match cut {
+            Cut::Timeout => Refusal::Timeout,
+            Cut::ShuttingDown => Refusal::ShuttingDown,
+            Cut::Evicted => Refusal::Evicted,
+        }
+    }
+}
+
 /// Runs one connection to the end. Errors are the client's business and end only this session.
 /// A name must be chosen by the accepted connection's deadline (set at accept, so that a TLS
 /// handshake counts against it). Until registered, the connection holds its place among those
@@ -90,32 +100,14 @@ pub async fn run<S: Stream>(
 
     // Boxed, like the other phases a session passes through once, so that the task's own state
     // is only as large as the chat loop needs: that is what an idle user costs.
-    let registered = Box::pin(future::or(
-        future::or(
-            register::register(
-                &mut conn,
-                &shared,
-                (id, renderer),
-                &outbox,
-                (secure, deadline),
-            ),
-            async {
-                Timer::at(deadline).await;
-                Err(Refusal::Timeout)
-            },
-        ),
-        future::or(
-            async {
-                let _ = shared.stopping.recv().await;
-                Err(Refusal::ShuttingDown)
-            },
-            async {
-                place.evicted().await;
-                Err(Refusal::Evicted)
-            },
-        ),
-    ))
-    .await;
+    let registration = register::register(
+        &mut conn,
+        &shared,
+        (id, renderer),
+        &outbox,
+        (secure, deadline),
+    );
+    let registered = enter::until_cut(registration, &shared, (deadline, &place)).await;
     // Registered or not, this connection no longer waits for a name.
     drop(place);
     let (nick, joined, mut me) = match registered {

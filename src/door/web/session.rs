@@ -27,7 +27,7 @@ use crate::hub::{Intent, Joined, Refused};
 use crate::limits::ratelimit::Pace;
 use crate::names::Nick;
 use crate::net::admission::Slot;
-use crate::session::enter::{self, NotEntered};
+use crate::session::enter::{self, Cut, NotEntered};
 use crate::session::login::{self, Lookup, Turn};
 use crate::session::{Accepted, Output, Services, TurnedAway};
 use crate::storage::accounts::Account;
@@ -57,6 +57,16 @@ enum Refusal {
     TooManyFailures,
     ShuttingDown,
     Gone,
+}
+
+impl From<Cut> for Refusal {
+    fn from(cut: Cut) -> Refusal {
+        match cut {
+            Cut::Timeout => Refusal::Timeout,
+            Cut::ShuttingDown => Refusal::ShuttingDown,
+            Cut::Evicted => Refusal::Evicted,
+        }
+    }
 }
 
 /// Runs one connection of a web listener (`tls`: an HTTPS one) to the end.
@@ -118,32 +128,14 @@ pub async fn run<S: Stream>(
         }
     }
     let (outbox, inbox) = outbox(config.outbox_bytes, services.output_budget.clone());
-    let registered = Box::pin(future::or(
-        future::or(
-            register(
-                &mut conn,
-                &services,
-                (id, renderer),
-                &outbox,
-                (secure, deadline),
-            ),
-            async {
-                Timer::at(deadline).await;
-                Err(Refusal::Timeout)
-            },
-        ),
-        future::or(
-            async {
-                let _ = services.stopping.recv().await;
-                Err(Refusal::ShuttingDown)
-            },
-            async {
-                place.evicted().await;
-                Err(Refusal::Evicted)
-            },
-        ),
-    ))
-    .await;
+    let registration = register(
+        &mut conn,
+        &services,
+        (id, renderer),
+        &outbox,
+        (secure, deadline),
+    );
+    let registered = enter::until_cut(registration, &services, (deadline, &place)).await;
     drop(place);
     let (me, joined, resume) = match registered {
         Ok(done) => done,

@@ -24,7 +24,7 @@ mod search;
 use std::sync::{Arc, OnceLock};
 
 use log::{debug, warn};
-use smol::{future, Timer};
+use smol::future;
 
 use crate::door::irc::caps::{Cap, CapSet};
 use crate::door::irc::framing::{Framed, IrcReader};
@@ -33,6 +33,7 @@ use crate::hub::intent::Style;
 use crate::hub::outbox::{outbox, Inbox};
 use crate::hub::render::{RendererId, Renderers};
 use crate::hub::Intent;
+use crate::session::enter;
 use crate::session::pump::Kicked;
 use crate::session::{Accepted, Services};
 use crate::wire::conn::{Conn, Stream};
@@ -152,26 +153,8 @@ pub async fn run<S: Stream>(stream: S, accepted: Accepted, shared: Arc<Services>
     };
     let (outbox, inbox) = outbox(config.outbox_bytes, shared.output_budget.clone());
     let server = server();
-    let registered = Box::pin(future::or(
-        future::or(
-            register::register(&mut io, &shared, (id, styles, &server), &outbox, secure),
-            async {
-                Timer::at(deadline).await;
-                Err(register::Failed::Timeout)
-            },
-        ),
-        future::or(
-            async {
-                let _ = shared.stopping.recv().await;
-                Err(register::Failed::ShuttingDown)
-            },
-            async {
-                place.evicted().await;
-                Err(register::Failed::Evicted)
-            },
-        ),
-    ))
-    .await;
+    let registration = register::register(&mut io, &shared, (id, styles, &server), &outbox, secure);
+    let registered = enter::until_cut(registration, &shared, (deadline, &place)).await;
     drop(place);
     let me = match registered {
         Ok(me) => me,

@@ -27,7 +27,7 @@ use crate::hub::outbox::Outbox;
 use crate::hub::Refused;
 use crate::limits::ratelimit::Pace;
 use crate::names::Nick;
-use crate::session::enter::{self, NotEntered};
+use crate::session::enter::{self, Cut, NotEntered};
 use crate::session::login::{self, Lookup, Turn};
 use crate::session::Services;
 use crate::storage::accounts::Account;
@@ -48,6 +48,16 @@ pub(super) enum Failed {
     TooManyFailures,
     Quit,
     Gone,
+}
+
+impl From<Cut> for Failed {
+    fn from(cut: Cut) -> Failed {
+        match cut {
+            Cut::Timeout => Failed::Timeout,
+            Cut::ShuttingDown => Failed::ShuttingDown,
+            Cut::Evicted => Failed::Evicted,
+        }
+    }
 }
 
 /// The capabilities this wiring honours: `sasl` only where a password may be sent. The
