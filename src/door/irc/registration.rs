@@ -245,6 +245,14 @@ impl Registration {
         }
     }
 
+    /// The wiring declined the nick of [`Step::Ready`] with a reply of its own (a banned
+    /// nick's `432`, a wrong password's `464`): registration is open again, and the client
+    /// sends another `NICK` (and `PASS`), as after [`Registration::refused`].
+    pub fn declined(&mut self) {
+        self.phase = Phase::Open;
+        self.nick = None;
+    }
+
     /// The hub accepted [`Step::Ready`]: the negotiated capabilities and the SASL state go on
     /// with the registered connection.
     pub fn finish(self) -> (Caps, Sasl) {
@@ -387,6 +395,21 @@ mod tests {
         );
         let (_, step) = feed(&mut reg, &["NICK valid", "USER u s e r"]);
         assert_eq!(ready(step).nick.as_str(), "valid");
+    }
+
+    /// A nick the wiring declined (a wrong `PASS`, a banned nick) leaves registration open:
+    /// the next `NICK` is ready again.
+    #[test]
+    fn a_declined_nick_lets_the_client_try_again() {
+        let mut reg = Registration::new(default_offer());
+        ready(feed(&mut reg, &["PASS wrong", "NICK foo", "USER u s e r"]).1);
+        reg.declined();
+        assert_eq!(reg.client(), "*");
+        let r = ready(feed(&mut reg, &["PASS right", "NICK foo"]).1);
+        assert_eq!(
+            r.password.map(|p| p.expose().to_owned()).as_deref(),
+            Some("right")
+        );
     }
 
     #[test]

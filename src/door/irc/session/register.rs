@@ -149,6 +149,7 @@ pub(super) async fn register<S: Stream>(
         let account = match checked(io, shared, secure, &ready, sasl.as_ref()).await {
             Ok(Some(account)) => account,
             Ok(None) => {
+                reg.declined();
                 failures += u32::from(ready.password.is_some());
                 if failures >= MAX_FAILURES {
                     return Err(Failed::TooManyFailures);
