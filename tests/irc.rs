@@ -137,6 +137,11 @@ fn nc_and_irc_users_share_the_lobby() {
     irc.send("PRIVMSG #lobby :\u{2}bold\u{2} and \u{3}4red");
     let line = nc.expect("bob: ");
     assert_eq!(line, "bob: bold and red");
+    // A text of formatting codes alone is no text (412): it would reach nc as an empty line.
+    irc.send("PRIVMSG #lobby :\u{2}\u{3}04\u{f}");
+    irc.expect_command("412");
+    irc.send("PRIVMSG #lobby :after the empty one");
+    nc.next_is("bob: after the empty one");
     let mut carol = server.join("carol");
     let join = irc.expect_command("JOIN");
     assert_eq!(join.nick(), Some("carol"));

@@ -11,7 +11,7 @@
 
 use crate::door::irc::caps::{truncate, Cap, Caps};
 use crate::door::irc::commands::{help, Verb};
-use crate::door::irc::format::{ctcp, from_irc, Ctcp};
+use crate::door::irc::format::{ctcp, for_terminal, from_irc, Ctcp};
 use crate::door::irc::history;
 use crate::door::irc::message::Message;
 use crate::door::irc::message::Writer;
@@ -356,7 +356,8 @@ fn say(notice: bool, msg: &Message<'_>, me: Me<'_>, out: &mut Vec<u8>) -> Option
         }
     };
     let text = from_irc(text);
-    if text.trim().is_empty() {
+    // Only formatting codes (`\x02`, a colour) would reach other doors as an empty line.
+    if for_terminal(&text).trim().is_empty() {
         ERR_NOTEXTTOSEND.write(sink, server, client, &[], &[]);
         return None;
     }
@@ -529,6 +530,11 @@ mod tests {
         assert_eq!(run("PRIVMSG"), (None, vec!["411".into()]));
         assert_eq!(run("PRIVMSG #chan :"), (None, vec!["412".into()]));
         assert_eq!(run("PRIVMSG #chan :\u{1b}[2J"), (None, vec!["412".into()]));
+        assert_eq!(
+            run("PRIVMSG #chan :\u{2}\u{3}04\u{f}"),
+            (None, vec!["412".into()])
+        );
+        assert_eq!(run("PRIVMSG #chan :\u{1}ACTION \u{2}\u{1}").1, ["412"]);
         assert_eq!(
             run("PRIVMSG #bad,name :x").1,
             Vec::<String>::new(),
