@@ -273,3 +273,37 @@ fn pass_logs_in_to_a_registered_nick() {
     let welcome = again.expect_command("001");
     assert_eq!(welcome.params[0], "alice");
 }
+
+/// `JOIN` past the advertised `CHANLIMIT` is `405` for each room over it; the rooms already
+/// joined still work.
+#[test]
+fn joining_past_chanlimit_is_405() {
+    let (_server, addr) = start_irc(&["--rate-per-sec", "0"]);
+    let mut c = IrcClient::connect(addr).register("roamer");
+    let limit: usize = c
+        .seen
+        .iter()
+        .find_map(|l| l.split(" CHANLIMIT=#:").nth(1))
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .expect("CHANLIMIT=#:N in 005");
+    let rooms: Vec<String> = (0..limit + 2).map(|n| format!("#r{n}")).collect();
+    for chunk in rooms.chunks(20) {
+        c.send(&format!("JOIN {}", chunk.join(",")));
+    }
+    let replies = c.sync("joined");
+    let joins = replies.iter().filter(|m| m.command == "JOIN").count();
+    let refused: Vec<&str> = replies
+        .iter()
+        .filter(|m| m.command == "405")
+        .map(|m| m.params[1].as_str())
+        .collect();
+    assert_eq!(joins, limit);
+    assert_eq!(refused, [&rooms[limit], &rooms[limit + 1]]);
+    c.send("JOIN #r0");
+    c.send("PART #r1");
+    c.send(&format!("JOIN {}", rooms[limit]));
+    c.expect("the JOIN after a PART", |m| {
+        m.command == "JOIN" && m.params[0] == rooms[limit]
+    });
+}

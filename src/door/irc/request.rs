@@ -29,10 +29,6 @@ use crate::names::{Nick, RoomName};
 use crate::storage::SearchQuery;
 use crate::vocab::Kind;
 
-/// The most rooms an IRC user may be in at once (advertised as `CHANLIMIT`); the hub refuses
-/// more with `405`. Not configurable: it bounds the per-user state the hub keeps.
-pub const MAX_ROOMS: usize = 50;
-
 /// The longest away message kept, in bytes (advertised as `AWAYLEN`). Not configurable.
 pub const AWAYLEN: usize = 390;
 
@@ -468,7 +464,7 @@ fn room_or_403(ctx: Ctx<'_>, raw: &str, out: &mut Vec<u8>) -> Option<RoomName> {
 
 fn rooms_or_403(ctx: Ctx<'_>, list: &str, out: &mut Vec<u8>) -> Vec<RoomName> {
     let mut rooms: Vec<RoomName> = Vec::new();
-    for raw in list.split(',').filter(|r| !r.is_empty()).take(MAX_ROOMS) {
+    for raw in list.split(',').filter(|r| !r.is_empty()) {
         if let Some(room) = room_or_403(ctx, raw, out) {
             if !rooms.contains(&room) {
                 rooms.push(room);
