@@ -217,6 +217,24 @@ fn several_channels_at_once() {
     irc.expect_command("324");
 }
 
+/// irctest part.py testPartMessage: a `PART` with a reason reaches the parting client and
+/// the other members with that reason (the parting client's own used to lack it).
+#[test]
+fn part_with_a_reason_reaches_everyone_with_it() {
+    let (_server, addr) = start_irc(&[]);
+    let mut bar = registered(addr, "bar");
+    let mut baz = registered(addr, "baz");
+    bar.expect("baz's JOIN", |m| {
+        m.command == "JOIN" && m.nick() == Some("baz")
+    });
+    bar.send("PART #lobby :bye everyone");
+    for c in [&mut bar, &mut baz] {
+        let part = c.expect_command("PART");
+        assert_eq!(part.nick(), Some("bar"));
+        assert_eq!(part.params, ["#lobby", "bye everyone"]);
+    }
+}
+
 /// A PONG comes after every reply the server had queued for the client before it: the reply
 /// to a PRIVMSG sent just before the PING (from the hub) arrives first.
 #[test]
