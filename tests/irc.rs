@@ -148,7 +148,12 @@ fn nc_and_irc_users_share_the_lobby() {
     carol.send("/quit");
     let quit = irc.expect_command("QUIT");
     assert_eq!(quit.nick(), Some("carol"));
-    irc.send("QUIT :gone fishing");
+    // Nor in a reason (they used to reach nc as raw control bytes).
+    irc.send("PART #lobby :\u{2}bold\u{2} \u{3}04red\u{f}");
+    nc.expect("* bob left (part: bold red)");
+    irc.send("JOIN #lobby");
+    nc.expect("* bob joined");
+    irc.send("QUIT :gone \u{1d}fishing");
     irc.expect_command("ERROR");
     nc.expect("* bob left (quit: gone fishing)");
 }

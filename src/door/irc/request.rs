@@ -142,9 +142,11 @@ pub fn request(
     let ctx = me.ctx;
     let (server, client) = (ctx.server, ctx.client);
     let p = |i: usize| msg.param(i);
+    // Reasons, topics and away messages reach every door's users, unlike a message's text
+    // (kept with its formatting for IRC users): no formatting code may reach a terminal.
     let text_param = |i: usize| {
         p(i).filter(|t| !t.is_empty())
-            .map(|t| from_irc(t).trim().to_owned())
+            .map(|t| for_terminal(&from_irc(t)).trim().to_owned())
             .filter(|t| !t.is_empty())
     };
     match verb {
@@ -611,6 +613,18 @@ mod tests {
                 rooms: vec![room("a")],
                 reason: Some("bye everyone".into())
             })
+        );
+        // Reasons reach terminals: no formatting codes, no escape sequences.
+        assert_eq!(
+            run("PART #a :\u{2}bye\u{f} \u{3}4,5all\u{1b}[2J").0,
+            Some(Request::Part {
+                rooms: vec![room("a")],
+                reason: Some("bye all".into())
+            })
+        );
+        assert_eq!(
+            run("QUIT :\u{1b}[31mred\u{1d}").0,
+            Some(Request::Quit(Some("red".into())))
         );
     }
 
