@@ -261,6 +261,14 @@ fn an_overlong_line_is_417_not_a_disconnect() {
     irc.send(&format!("PRIVMSG #lobby :{}", "x".repeat(600)));
     irc.expect_command("417");
     irc.sync("still-here");
+    // irctest LengthLimitTestCase: a 510-byte PING is answered, its PONG in at most 512 bytes
+    // like every line this client reads (it used to be 531); a 511-byte one is 417.
+    irc.send(&format!("PING {}", "x".repeat(505)));
+    let pong = irc.expect_command("PONG");
+    assert!(pong.params[1].starts_with(&"x".repeat(450)), "{pong:?}");
+    irc.send(&format!("PING {}", "x".repeat(506)));
+    irc.expect_command("417");
+    irc.sync("still-here-too");
 }
 
 /// Joining replays the room's recent history, with the time it was said for server-time

@@ -17,7 +17,7 @@
 use crate::accounts::password::Secret;
 use crate::door::irc::caps::{Cap, CapOutcome, CapSet, Caps};
 use crate::door::irc::commands::Verb;
-use crate::door::irc::message::{Message, Writer};
+use crate::door::irc::message::{Message, Writer, MAX_BODY};
 use crate::door::irc::names::{self, NickRefusal};
 use crate::door::irc::numerics::{
     ERR_ERRONEUSNICKNAME, ERR_NEEDMOREPARAMS, ERR_NICKNAMEINUSE, ERR_NONICKNAMEGIVEN,
@@ -280,8 +280,12 @@ impl Registration {
     }
 }
 
-/// Writes `PONG server token`: the answer to `PING token`.
+/// Writes `PONG server token`: the answer to `PING token`. A token too long to come back in
+/// a 512-byte line (a 510-byte `PING` is valid) is cut to fit, on a character boundary.
 pub fn pong(out: &mut Vec<u8>, server: &str, token: &str) {
+    // `:server PONG server :token` and CR LF.
+    let room = MAX_BODY.saturating_sub(2 * server.len() + ":  PONG :".len());
+    let token = crate::door::irc::caps::truncate(token, room);
     Writer::new(out, "", Some(server), "PONG")
         .param(server)
         .last(token);
@@ -480,6 +484,14 @@ mod tests {
              :My.Little.Server PONG My.Little.Server :\r\n\
              :My.Little.Server PONG My.Little.Server :two words\r\n"
         );
+        // irctest testLineAtLimit: a 510-byte PING's PONG still fits in 512 bytes.
+        for token in ["x".repeat(505), "é".repeat(252)] {
+            let mut out = Vec::new();
+            pong(&mut out, "My.Little.Server", &token);
+            assert!(out.len() <= 512, "{} bytes", out.len());
+            let line = String::from_utf8(out).unwrap();
+            assert!(line.contains(&token[..400]), "{line}");
+        }
     }
 
     #[test]
