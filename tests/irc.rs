@@ -86,7 +86,8 @@ fn capability_negotiation_holds_registration() {
 
 /// Refusals have their numerics: 451 before registration, 421 unknown (once registered), 461 too few
 /// parameters, 432 for a name the rules refuse, 433 for a name in use on another door or a
-/// look-alike of one, and the client may then pick another nick.
+/// look-alike of one, and the client may then pick another nick; bytes that are not UTF-8 are
+/// `FAIL ... INVALID_UTF8` in either phase.
 #[test]
 fn refusals_have_their_numerics() {
     let (server, addr) = start_irc(&[]);
@@ -94,6 +95,10 @@ fn refusals_have_their_numerics() {
     let mut c = IrcClient::connect(addr);
     c.send("JOIN #lobby");
     c.expect_command("451");
+    // Not UTF-8: FAIL, before registration as after (it used to be dropped without a word).
+    c.send_bytes(b"NICK \xff\xfe\r\n");
+    let fail = c.expect_command("FAIL");
+    assert_eq!(fail.params[..2], ["NICK", "INVALID_UTF8"]);
     c.send("USER onlyone");
     c.expect_command("461");
     c.send("NICK bad*nick");
@@ -112,6 +117,9 @@ fn refusals_have_their_numerics() {
     c.expect_command("411");
     c.send("PRIVMSG nobody :hi");
     c.expect_command("401");
+    c.send_bytes(b"PRIVMSG #lobby :\xc3\r\n");
+    let fail = c.expect_command("FAIL");
+    assert_eq!(fail.params[..2], ["PRIVMSG", "INVALID_UTF8"]);
 }
 
 /// An nc user in `lobby` and an IRC user in `#lobby` see each other's lines, joins and

@@ -21,6 +21,7 @@ use crate::door::irc::framing::Framed;
 use crate::door::irc::message::{self, ParseError};
 use crate::door::irc::numerics::{ERR_ERRONEUSNICKNAME, ERR_INPUTTOOLONG, ERR_PASSWDMISMATCH};
 use crate::door::irc::registration::{Ready, Registration, Step, Taken};
+use crate::door::irc::render::{replies, Ctx};
 use crate::door::irc::sasl::Credentials;
 use crate::hub::intent::Identity;
 use crate::hub::outbox::Outbox;
@@ -116,6 +117,16 @@ pub(super) async fn register<S: Stream>(
             Err(ParseError::TooLong | ParseError::TagsTooLong) => {
                 shared.metrics.refused(crate::metrics::Refusal::LineTooLong);
                 ERR_INPUTTOOLONG.write(out, server, reg.client(), &[], &[]);
+                continue;
+            }
+            Err(ParseError::InvalidUtf8 { command }) => {
+                // As once registered: refused with a word, never read as something else.
+                let ctx = Ctx {
+                    server,
+                    client: reg.client(),
+                    caps: reg.caps().enabled(),
+                };
+                replies::invalid_utf8(ctx, command, out);
                 continue;
             }
             Err(_) => continue,
