@@ -125,9 +125,10 @@ pub enum Reply {
         room: RoomName,
         count: usize,
     },
-    /// The member left `room` (IRC's PART).
+    /// The member left `room` (IRC's PART), with the reason the room was given.
     Parted {
         room: RoomName,
+        reason: Option<Arc<str>>,
     },
     /// The member's private line was sent (or silently not delivered: see `hub/ignores.rs`).
     PrivateSent {

@@ -303,14 +303,14 @@ impl Hub {
             return Err(Refusal::NotInRoom(room));
         }
         info!("{nick} left {room}");
-        let why = Departure::Parted(reason.map(Into::into));
+        let reason: Option<Arc<str>> = reason.map(Into::into);
         self.publish_now(Entry::Left {
             member: id,
             nick,
             rooms: vec![room.clone()],
-            why,
+            why: Departure::Parted(reason.clone()),
         });
-        Ok(Some(Reply::Parted { room }))
+        Ok(Some(Reply::Parted { room, reason }))
     }
 
     fn quit(&mut self, id: MemberId, reason: Option<String>) {

@@ -122,7 +122,7 @@ fn reply_lines(reply: &Reply, out: &mut Vec<u8>) {
     let text = match reply {
         Reply::Refused(refusal) => refused(refusal),
         Reply::Joined { room, count } => words::you_joined(room, *count),
-        Reply::Parted { room } => words::you_left(room),
+        Reply::Parted { room, .. } => words::you_left(room),
         Reply::PrivateSent { to, text } => words::private_to(to, text),
         Reply::Who(page) => {
             let header = page

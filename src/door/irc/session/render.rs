@@ -108,11 +108,11 @@ impl IrcLines {
                 let ev = joined(room, self.origin(me, None));
                 change(&ev, now_ms()).write(self.caps, out);
             }
-            Reply::Parted { room } => {
+            Reply::Parted { room, reason } => {
                 let ev = Change::Parted {
                     room: room.clone(),
                     who: self.origin(me, None),
-                    reason: None,
+                    reason: reason.clone(),
                 };
                 change(&ev, now_ms()).write(self.caps, out);
             }
