@@ -89,8 +89,9 @@ pub async fn run<S: Stream>(
     let mut web = WebConfig::new(scheme, config.max_line);
     web.trust_proxy = TrustProxy::of(config.trusted_proxies.clone());
     // Files are served until the page asks for the WebSocket, within the HTTP limits; shutdown
-    // and eviction end it too. A client a trusted proxy forwarded is counted under its own
-    // address as well before the upgrade is answered (at accept, only the proxy's was).
+    // and eviction end it too. A client a trusted proxy forwarded is screened for an address
+    // ban and counted under its own address before the upgrade is answered (at accept, the
+    // proxy's connection was counted in the total only).
     let admit = |client: IpAddr| admit_forwarded(&services, client, peer);
     let upgraded = Box::pin(future::or(serve(stream, peer, &web, admit), async {
         future::or(
@@ -119,14 +120,6 @@ pub async fn run<S: Stream>(
     // not behind a proxy.
     let secure = upgraded.secure || (secure && client == peer.ip().to_canonical());
     let mut conn = WebConn::new(upgraded.socket, client, peer);
-    if client != peer.ip().to_canonical() {
-        // Behind a trusted proxy, the address a ban names is the forwarded one.
-        if let Some(text) = address_ban(&services, client) {
-            conn.bye((ByeReason::Banned, &text, false), CloseCode::Policy)
-                .await;
-            return;
-        }
-    }
     let (outbox, inbox) = outbox(config.outbox_bytes, services.output_budget.clone());
     let registration = register(
         &mut conn,
@@ -146,35 +139,42 @@ pub async fn run<S: Stream>(
     chat::chat(conn, &services, me, (joined, resume), &inbox).await;
 }
 
-/// A place under `--max-per-ip` for a client a trusted proxy forwarded (`None` for a direct
-/// client, counted at accept), or the refusal, logged and counted as at accept.
+/// For a trusted proxy's connection, the forwarded client's address screened for a ban and
+/// given a place under `--max-per-ip` (`None` for a direct client, screened and counted at
+/// accept), or the refusal, logged and counted as at accept; the upgrade is then answered as
+/// a connection refused at accept is (403 for a ban, 429 over the cap).
 fn admit_forwarded(
     services: &Services,
     client: IpAddr,
     peer: SocketAddr,
 ) -> Result<Option<Slot>, TurnedAway> {
-    if client == peer.ip().to_canonical() {
+    let proxy = peer.ip().to_canonical();
+    if !services.config.trusts_proxy(proxy) {
         return Ok(None);
     }
     let admission = &services.admission;
-    match admission.admit_forwarded(client, &services.config) {
-        Ok(slot) => Ok(Some(slot)),
-        Err(why) => {
-            let who = format_args!("{client} (via {peer})");
-            admission.refused(who, &why, &words::turned_away(&why));
-            Err(why)
-        }
-    }
+    // The proxy's own address was screened at accept.
+    let banned = (client != proxy)
+        .then(|| address_ban(services, client))
+        .flatten();
+    let admitted = match banned {
+        Some(why) => Err(why),
+        None => admission.admit_forwarded(client, &services.config),
+    };
+    admitted.map(Some).inspect_err(|why| {
+        let who = format_args!("{client} (via {peer})");
+        admission.refused(who, why, &words::turned_away(why));
+    })
 }
 
-/// The sentence for a banned forwarded address, if it is banned.
-fn address_ban(services: &Services, ip: IpAddr) -> Option<String> {
+/// Why `ip` is refused, if an address ban names it.
+fn address_ban(services: &Services, ip: IpAddr) -> Option<TurnedAway> {
     let bans = services.accounts.bans.read().ok()?;
     let ban = bans.address(ip, crate::clock::now_ms())?;
-    Some(words::turned_away(&crate::session::TurnedAway::Banned {
+    Some(TurnedAway::Banned {
         expires_ms: ban.expires_ms,
         reason: ban.reason.clone(),
-    }))
+    })
 }
 
 /// Tells a connection that did not register why, and closes it.
