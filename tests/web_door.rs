@@ -698,3 +698,82 @@ fn web_connections_and_refusals_are_counted() {
         0.0,
     );
 }
+
+/// A page whose connection dropped without a close (the server still holds its session) takes
+/// its name back at once with its last session's token, and gets the lines it missed; the stale
+/// session is closed. Without the token, with another session's token, or with the token for
+/// another name, the name stays taken.
+#[test]
+fn a_page_takes_its_name_back_from_its_stale_session() {
+    let web = WebServer::start(&["--rate-per-sec", "0"]);
+    let mut dave = web.server.join("dave");
+    let mut stale = ws_connect(web.addr);
+    send(&mut stale, json!({"type": "hello", "name": "alice"}));
+    let token = next_of(&mut stale, "welcome")["token"]
+        .as_str()
+        .expect("a token in the welcome")
+        .to_owned();
+    assert_eq!(token.len(), 32, "{token}");
+    next_where(&mut stale, "history", |h| h["done"] == true);
+    dave.expect("alice joined");
+    dave.send("seen before the blip");
+    let last_id = next_where(&mut stale, "line", |l| l["sender"] == "dave")["id"].clone();
+    // The blip: `stale` is neither read nor closed from here on, as a vanished connection.
+    dave.send("said during the blip");
+    let mut bob = ws_join(web.addr, "bob");
+    dave.expect("bob joined");
+    let mut carol = ws_connect(web.addr);
+    send(&mut carol, json!({"type": "hello", "name": "carol"}));
+    let carols = next_of(&mut carol, "welcome")["token"]
+        .as_str()
+        .map(str::to_owned);
+    let carols = carols.expect("a token");
+
+    let resume = |token: Option<&str>| {
+        let mut resume = json!({"room": "lobby", "last_id": last_id});
+        if let Some(token) = token {
+            resume["token"] = json!(token);
+        }
+        resume
+    };
+    for (name, token) in [
+        ("alice", None),
+        ("alice", Some("0123456789abcdef0123456789abcdef")),
+        ("alice", Some(carols.as_str())),
+        ("bob", Some(token.as_str())),
+    ] {
+        let mut stranger = ws_connect(web.addr);
+        let hello = json!({"type": "hello", "name": name, "resume": resume(token)});
+        send(&mut stranger, hello);
+        let error = next_of(&mut stranger, "error");
+        assert_eq!(error["code"], "name", "{name} with {token:?}: {error}");
+        assert!(
+            error["text"].as_str().unwrap_or("").contains("taken"),
+            "{error}"
+        );
+    }
+
+    let mut page = ws_connect(web.addr);
+    let hello = json!({"type": "hello", "name": "alice", "resume": resume(Some(&token))});
+    send(&mut page, hello);
+    let welcome = next_of(&mut page, "welcome");
+    assert_eq!(welcome["name"], "alice", "{welcome}");
+    assert_ne!(welcome["token"], json!(token), "a new session, a new token");
+    let (lines, _) = history_lines(&mut page);
+    let texts: Vec<&str> = lines.iter().filter_map(|l| l["text"].as_str()).collect();
+    assert_eq!(texts, ["said during the blip"]);
+    dave.expect("alice left");
+    dave.expect("alice joined");
+    next_where(&mut bob, "notice", |n| {
+        n["kind"] == "joined" && n["name"] == "alice"
+    });
+    // The stale session was let go: its socket ends.
+    while common::web::next(&mut stale).is_some() {}
+    send(&mut page, json!({"type": "say", "text": "back again"}));
+    dave.expect("alice: back again");
+    send(
+        &mut carol,
+        json!({"type": "say", "text": "carol still here"}),
+    );
+    dave.expect("carol: carol still here");
+}

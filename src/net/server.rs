@@ -343,7 +343,7 @@ async fn accept_loop(listener: Listener, accepting: Accepting) {
                 tls.clone(),
                 stream,
                 accepted,
-                (accepting.doors, door),
+                (accepting.doors.clone(), door),
                 services,
             ),
         };

@@ -14,6 +14,7 @@ use smol::{future, Timer};
 
 use super::account::{dialogue_run, Dialogue, WebTalk};
 use super::protocol::{self, ByeReason, ClientMsg, ErrorCode, ServerMsg};
+use super::reclaim::Issued;
 use super::replay::{self, OLDER_MAX};
 use super::session::{Me, WebConn};
 use super::ws::WsEnd;
@@ -107,10 +108,12 @@ async fn enter<S: Stream>(
     }
     let room = joined.room.as_str();
     let text = words::welcome(&me.nick, &joined.room);
+    let token = me.token.as_ref().map(Issued::text);
     conn.queue(&ServerMsg::Welcome {
         name: me.nick.as_str(),
         room,
         text: &text,
+        token: token.as_deref(),
     });
     for line in &config.motd {
         conn.info(line);

@@ -17,12 +17,12 @@ use smol::{future, Timer};
 
 pub(super) use super::conn::WebConn;
 use super::protocol::{self, ByeReason, ClientMsg, ErrorCode, PromptField, Resume, ServerMsg};
-use super::{chat, serve, Scheme, TrustProxy, WebConfig};
+use super::reclaim::{Issued, Tokens};
+use super::{chat, serve, Door, Scheme, TrustProxy, WebConfig};
 use crate::accounts::password::Secret;
 use crate::door::line::words;
 use crate::hub::intent::{Identity, Style};
 use crate::hub::outbox::{outbox, Outbox};
-use crate::hub::render::RendererId;
 use crate::hub::{Intent, Joined, Refused};
 use crate::limits::ratelimit::Pace;
 use crate::names::Nick;
@@ -48,6 +48,8 @@ pub(super) struct Me {
     pub secure: bool,
     pub account: Option<Arc<str>>,
     pub pace: Pace,
+    /// The secret that lets this user's page take the name back after a blip (`reclaim.rs`).
+    pub token: Option<Issued>,
 }
 
 /// Why registration did not complete.
@@ -74,7 +76,7 @@ pub async fn run<S: Stream>(
     stream: S,
     accepted: Accepted,
     services: Arc<Services>,
-    renderer: RendererId,
+    door: Door,
     tls: bool,
 ) {
     let Accepted {
@@ -124,7 +126,7 @@ pub async fn run<S: Stream>(
     let registration = register(
         &mut conn,
         &services,
-        (id, renderer),
+        (id, &door),
         &outbox,
         (secure, deadline),
     );
@@ -221,7 +223,7 @@ struct Prompt {
 async fn register<S: Stream>(
     conn: &mut WebConn<S>,
     services: &Services,
-    (id, renderer): (MemberId, RendererId),
+    (id, door): (MemberId, &Door),
     outbox: &Outbox,
     (secure, deadline): (bool, Instant),
 ) -> Result<(Me, Joined, Option<Resume>), Refusal> {
@@ -305,10 +307,20 @@ async fn register<S: Stream>(
         };
         // The page shows its own lines when they come back with their ids.
         let style = Style {
-            renderer,
+            renderer: door.renderer,
             echo: true,
         };
-        match enter::enter(services, (id, &nick), outbox, (identity, style)).await {
+        let token = resume.as_ref().and_then(|r| r.token.as_deref());
+        let reclaim = (&*door.tokens, token);
+        let entered = enter_reclaiming(
+            conn.peer,
+            services,
+            (id, &nick),
+            outbox,
+            (identity, style),
+            reclaim,
+        );
+        match entered.await {
             Ok(joined) => {
                 if account.is_some() {
                     conn.info(&words::logged_in(&nick, operator.0));
@@ -319,6 +331,7 @@ async fn register<S: Stream>(
                     secure,
                     account,
                     pace: prompt.pace,
+                    token: door.tokens.issue(id),
                 };
                 return Ok((me, joined, resume));
             }
@@ -339,6 +352,31 @@ async fn register<S: Stream>(
             }
         }
     }
+}
+
+/// Takes the name as [`enter::enter`] does; when it is taken by this page's own stale session
+/// (`token` is that session's), ends that session and takes the name again.
+async fn enter_reclaiming(
+    peer: SocketAddr,
+    services: &Services,
+    (id, nick): (MemberId, &Nick),
+    outbox: &Outbox,
+    (identity, style): (Identity, Style),
+    (tokens, token): (&Tokens, Option<&str>),
+) -> Result<Joined, NotEntered> {
+    let again = (identity.clone(), style);
+    let entered = enter::enter(services, (id, nick), outbox, (identity, style)).await;
+    let taken = matches!(
+        entered,
+        Err(NotEntered::Refused(Refused::Taken) | NotEntered::TakenElsewhere)
+    );
+    let (true, Some(token)) = (taken, token) else {
+        return entered;
+    };
+    if !tokens.evict_stale(services, (token, nick), peer).await {
+        return entered;
+    }
+    enter::enter(services, (id, nick), outbox, again).await
 }
 
 fn ask_name<S: Stream>(conn: &mut WebConn<S>) {
