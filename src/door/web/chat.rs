@@ -337,14 +337,7 @@ async fn typed<S: Stream>(
         Local::Nick(nick) => {
             let account = me.account.as_deref();
             if let Err(refusal) = enter::may_rename(services, account, &nick).await {
-                use crate::session::enter::NoRename;
-                let text = match refusal {
-                    NoRename::Banned(expires_ms) => words::name_banned(&nick, expires_ms),
-                    NoRename::LooksRegistered => words::name_like_registered(&nick),
-                    NoRename::Registered => words::name_registered_on_rename(&nick),
-                    NoRename::AccountsUnavailable => words::ACCOUNTS_UNAVAILABLE.to_owned(),
-                };
-                conn.refuse(ErrorCode::Refused, &text);
+                conn.refuse(ErrorCode::Refused, &words::no_rename(&nick, &refusal));
                 return Ok(None);
             }
             match enter::claim(services, &nick, me.id).await {

@@ -337,17 +337,7 @@ async fn register<S: Stream>(
             }
             Err(NotEntered::Refused(Refused::ShuttingDown)) => return Err(Refusal::ShuttingDown),
             Err(why) => {
-                let text = match why {
-                    NotEntered::Refused(Refused::Taken) | NotEntered::TakenElsewhere => {
-                        words::name_taken(&nick)
-                    }
-                    NotEntered::Refused(Refused::LooksLike) => words::name_confusable(&nick),
-                    NotEntered::Refused(Refused::Held(secs)) => words::name_held(&nick, secs),
-                    NotEntered::Refused(Refused::ShuttingDown) | NotEntered::ClusterPaused => {
-                        words::NAME_PAUSED.to_owned()
-                    }
-                };
-                conn.refuse(ErrorCode::Name, &text);
+                conn.refuse(ErrorCode::Name, &words::not_entered(&nick, &why));
                 ask_name(conn);
             }
         }
