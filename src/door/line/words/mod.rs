@@ -16,9 +16,11 @@ use crate::vocab::Kind;
 
 mod accounts;
 mod moderation;
+mod names;
 
 pub use self::accounts::*;
 pub use self::moderation::*;
+pub use self::names::*;
 
 /// The first line a newcomer sees.
 pub const GREETING: &str = "Welcome to smolchat! What is your name?";
@@ -124,14 +126,6 @@ pub fn replayed(row: &Row<'_>, out: &mut Vec<u8>) {
 /// `Welcome, alice! You are in lobby. ...`
 pub fn welcome(nick: &Nick, room: &RoomName) -> String {
     format!("Welcome, {nick}! You are in {room}. Type /help for commands.")
-}
-
-pub fn name_taken(nick: &Nick) -> String {
-    format!("name taken: {nick} is already in use")
-}
-
-pub fn name_taken_on_rename(nick: &Nick) -> String {
-    format!("name taken: {nick} is already in use (see /help)")
 }
 
 pub fn no_name_in_time(secs: u64) -> String {
@@ -391,16 +385,6 @@ pub fn quit(nick: &Nick, reason: Option<&str>) -> String {
         Some(reason) => format!("* {nick} {LEFT} (quit: {reason})"),
         None => format!("* {nick} {LEFT}"),
     }
-}
-
-/// A name refused because it looks like one in use (`aIice` beside `alice`).
-pub fn name_confusable(nick: &Nick) -> String {
-    format!("name taken: {nick} looks too much like a name already in use")
-}
-
-/// A name refused because its owner was dropped moments ago and may come back for it.
-pub fn name_held(nick: &Nick, secs: u64) -> String {
-    format!("name taken: {nick} is held for its owner for {secs} s")
 }
 
 /// The sender's answer when the recipient's private-message allowance is used up.
