@@ -38,6 +38,9 @@ pub fn catch_up(
         }),
         _ => None,
     };
+    // Changes are applied in the history writer's turns, so the two never meet in SQLite's busy
+    // handler while the missed messages are stored.
+    let turns = history.write_turns();
     let mut next_id = last_id + 1;
     let mut changes = 0u64;
     let mut newest: Option<(Arc<str>, i64)> = None;
@@ -77,7 +80,10 @@ pub fn catch_up(
                         smol::block_on(history.append(stored));
                     }
                     Entry::Change(change) if failed.is_none() => {
-                        match accounts::apply_change(&conn, &record.id, record.seq, change) {
+                        let turn = turns.wait();
+                        let applied = accounts::apply_change(&conn, &record.id, record.seq, change);
+                        drop(turn);
+                        match applied {
                             Ok(true) => changes += 1,
                             Ok(false) => {}
                             Err(e) => failed = Some(e),
@@ -100,6 +106,7 @@ pub fn catch_up(
             .as_ref()
             .is_none_or(|(applied, _)| cluster::stream_id_lt(applied, &id));
         if behind {
+            let _turn = turns.wait();
             accounts::set_applied(&conn, &id, seq)
                 .map_err(|e| format!("{}: cluster_applied: {e}", db.display()))?;
         }
