@@ -12,6 +12,7 @@ use log::info;
 
 use crate::cluster::{self, Entry};
 use crate::storage::{accounts, History, LogPos, Record};
+use crate::vocab::stream_id_lt;
 
 /// Stores what this node missed: the log's messages after the newest row stored here, with
 /// local ids after `last_id`, and the account and moderation changes after the newest one
@@ -31,7 +32,7 @@ pub fn catch_up(
     // Read from the older of the two positions; each kind skips what it has.
     let messages_after: Option<Arc<str>> = position.as_ref().map(|p| p.stream_id.clone());
     let after: Option<(String, i64)> = match (&position, &applied) {
-        (Some(p), Some((id, seq))) => Some(if cluster::stream_id_lt(id, &p.stream_id) {
+        (Some(p), Some((id, seq))) => Some(if stream_id_lt(id, &p.stream_id) {
             (id.clone(), *seq)
         } else {
             (p.stream_id.to_string(), p.seq)
@@ -60,7 +61,7 @@ pub fn catch_up(
                     } => {
                         let have = messages_after
                             .as_deref()
-                            .is_some_and(|stored| !cluster::stream_id_lt(stored, &record.id));
+                            .is_some_and(|stored| !stream_id_lt(stored, &record.id));
                         if have {
                             continue;
                         }
@@ -104,7 +105,7 @@ pub fn catch_up(
     if let Some((id, seq)) = newest {
         let behind = applied
             .as_ref()
-            .is_none_or(|(applied, _)| cluster::stream_id_lt(applied, &id));
+            .is_none_or(|(applied, _)| stream_id_lt(applied, &id));
         if behind {
             let _turn = turns.wait();
             accounts::set_applied(&conn, &id, seq)

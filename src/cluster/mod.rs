@@ -48,7 +48,7 @@ pub use entry::{Entry, Whisper};
 
 use crate::metrics::ClusterStats;
 use crate::names::Nick;
-use crate::vocab::MemberId;
+use crate::vocab::{stream_id_lt, MemberId};
 
 /// How long a node's heartbeat and its users' names outlive the node: a node killed without a
 /// goodbye frees its names, and the others see its users leave, within this (plus one beat).
@@ -662,27 +662,9 @@ fn parse_entry(raw: &redis::streams::StreamId) -> Option<LogRecord> {
     parsed
 }
 
-/// Whether stream id `a` is older than `b` (`MS-SEQ`, compared as numbers).
-pub fn stream_id_lt(a: &str, b: &str) -> bool {
-    fn parts(id: &str) -> (u64, u64) {
-        let (ms, seq) = id.split_once('-').unwrap_or((id, "0"));
-        (ms.parse().unwrap_or(0), seq.parse().unwrap_or(0))
-    }
-    parts(a) < parts(b)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Stream ids compare as numbers, not as text.
-    #[test]
-    fn stream_ids_compare_numerically() {
-        assert!(stream_id_lt("9-0", "10-0"));
-        assert!(stream_id_lt("10-2", "10-10"));
-        assert!(!stream_id_lt("10-0", "10-0"));
-        assert!(stream_id_lt("0-0", "1-0"));
-    }
 
     /// Node names become keys and log lines: odd characters are refused.
     #[test]

@@ -8,7 +8,7 @@ use super::{delete, set_operator, set_password};
 use crate::clock;
 use crate::moderation::ban::{Ban, Target};
 use crate::names::fold;
-use crate::vocab::Change;
+use crate::vocab::{stream_id_lt, Change};
 
 /// How far this file has applied the cluster log's changes (migration 0007); `None` if never.
 pub fn applied_position(conn: &Connection) -> rusqlite::Result<Option<(String, i64)>> {
@@ -60,7 +60,7 @@ fn apply_in_savepoint(
     change: &Change,
 ) -> rusqlite::Result<bool> {
     if let Some((applied, _)) = applied_position(tx)? {
-        if !crate::cluster::stream_id_lt(&applied, stream_id) {
+        if !stream_id_lt(&applied, stream_id) {
             return Ok(false);
         }
     }
