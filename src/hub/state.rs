@@ -206,6 +206,11 @@ impl Hub {
         let room = RoomName::lobby();
         if !seated {
             info!("{name} arrived");
+            // In no room, but known to the other nodes by name (`/msg`, `/kick`).
+            if let Some(member) = self.core.members.get(id) {
+                let members = vec![(id, member.nick.clone())];
+                self.publish_now(Entry::Arrived { members });
+            }
             return Ok(Joined {
                 topic: None,
                 last_id: self.core.pipeline.relay().relayed(),
