@@ -839,7 +839,7 @@ fn a_name_has_one_holder_after_a_partition_heals() {
 /// users arrive in none) node B knows it, so its name is refused there (to a newcomer and to a
 /// `/nick`) and `/msg` reaches it;
 /// then both chat both ways in one room; after the IRC user parts its last channel, B still
-/// knows it; once it quits, its name is free on B.
+/// knows it, and so does a node started then; once it quits, its name is free on B.
 #[test]
 fn an_irc_user_on_one_node_and_an_nc_user_on_another() {
     let Some(redis) = Redis::start() else { return };
@@ -887,6 +887,19 @@ fn an_irc_user_on_one_node_and_an_nc_user_on_another() {
     });
     other.send("ann");
     other.expect("name taken: ann is already in use");
+
+    // A node started now learns of her from A's snapshot. A logs the node's arrival in the turn
+    // it queues the snapshot, so a line dave says after that follows it in the log.
+    let c = node(&redis, "c");
+    let mut carol = c.join("carol");
+    a.wait_log("node c joined the cluster");
+    dave.send("snapshot sent");
+    carol.expect("dave: snapshot sent");
+    carol.send("/msg ann from c");
+    carol.expect("[private to ann] from c");
+    ann.expect("carol's private line", |m| {
+        m.command == "PRIVMSG" && m.params.last().map(String::as_str) == Some("from c")
+    });
 
     // Gone, the name is free on B. Ann's session tells A's hub before its goodbye, so a line
     // dave (on A) sends after it follows her departure in the log: bob seeing it is the marker.
