@@ -231,6 +231,11 @@ impl<T> Page<T> {
             .then_some(self.page + 1)
     }
 
+    /// Whether this page lies past the last one (page 1 of an empty list does not).
+    pub fn beyond_last(&self) -> bool {
+        self.page > self.pages()
+    }
+
     /// Items after this page.
     pub fn left(&self) -> usize {
         self.total
@@ -288,6 +293,11 @@ pub enum Refusal {
     NoSuchAccount(String),
     /// The account store could not answer.
     AccountsUnavailable,
+    /// `/who N` or `/rooms N` past the list's last page: the list has `pages` (at least one).
+    NoSuchPage {
+        page: usize,
+        pages: usize,
+    },
     /// The server is stopping.
     ShuttingDown,
 }

@@ -229,6 +229,7 @@ pub fn refused(refusal: &Refusal) -> String {
         Refusal::NotRegistered(name) => words::not_registered(name),
         Refusal::NoSuchAccount(name) => words::no_such_account(name),
         Refusal::AccountsUnavailable => words::ACCOUNTS_UNAVAILABLE.to_owned(),
+        Refusal::NoSuchPage { page, pages } => words::no_such_page(*page, *pages),
         Refusal::ShuttingDown => words::SHUTTING_DOWN.to_owned(),
     }
 }

@@ -210,6 +210,12 @@ pub fn page_of(page: usize, pages: usize) -> String {
     format!("(page {page} of {pages})")
 }
 
+/// A page asked for past a list's last: `there is no page 2: the list has 1 page`.
+pub fn no_such_page(page: usize, pages: usize) -> String {
+    let plural = if pages == 1 { "" } else { "s" };
+    format!("there is no page {page}: the list has {pages} page{plural}")
+}
+
 /// The line after a page of a long list that has more: how to ask for the next.
 pub fn more_pages(left: usize, command: &str, next: usize) -> String {
     format!("  ... and {left} more: type {command} {next} for the next page")
