@@ -14,6 +14,7 @@ use async_channel::{Receiver, Sender};
 use log::debug;
 use rusqlite::{params, Connection, OpenFlags};
 
+use super::instants;
 use super::query::SearchQuery;
 use super::search::{self, Hits};
 use super::{Format, Row, StorageError};
@@ -59,6 +60,15 @@ pub(super) enum ReadJob {
         format: Format,
         reply: Sender<Result<Rows, StorageError>>,
     },
+    FirstAt {
+        at_ms: i64,
+        reply: Sender<Result<i64, StorageError>>,
+    },
+    Latest {
+        rooms: Vec<Arc<str>>,
+        ids: (i64, i64),
+        reply: Sender<Result<Vec<Option<i64>>, StorageError>>,
+    },
     Search {
         room: Arc<str>,
         query: SearchQuery,
@@ -79,6 +89,12 @@ impl ReadJob {
                 let _ = reply.try_send(Err(e));
             }
             ReadJob::Rows { reply, .. } => {
+                let _ = reply.try_send(Err(e));
+            }
+            ReadJob::FirstAt { reply, .. } => {
+                let _ = reply.try_send(Err(e));
+            }
+            ReadJob::Latest { reply, .. } => {
                 let _ = reply.try_send(Err(e));
             }
             ReadJob::Search { reply, .. } => {
@@ -127,6 +143,18 @@ pub(super) fn reader_loop(path: &Path, jobs: &Receiver<ReadJob>) {
             } => {
                 let result =
                     read_rows(&c, &room, from, before, max, format).map_err(StorageError::from);
+                let ok = result.is_ok();
+                let _ = reply.try_send(result);
+                ok
+            }
+            ReadJob::FirstAt { at_ms, reply } => {
+                let result = instants::first_at(&c, at_ms).map_err(StorageError::from);
+                let ok = result.is_ok();
+                let _ = reply.try_send(result);
+                ok
+            }
+            ReadJob::Latest { rooms, ids, reply } => {
+                let result = instants::latest(&c, &rooms, ids).map_err(StorageError::from);
                 let ok = result.is_ok();
                 let _ = reply.try_send(result);
                 ok

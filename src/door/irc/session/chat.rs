@@ -74,7 +74,7 @@ pub(super) async fn chat<S: Stream>(
         version: concat!("smolchat-", env!("CARGO_PKG_VERSION")),
         created: super::created(),
         chathistory_max: CHATHISTORY_MAX,
-        timestamps: false,
+        timestamps: true,
         // WHOX is not wired: not advertised.
         whox: false,
     };
