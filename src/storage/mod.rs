@@ -87,7 +87,10 @@ pub struct Row<'a> {
     pub sent_at: &'a str,
     pub sender: &'a str,
     pub kind: Kind,
+    /// Plain text, with no control character.
     pub body: &'a str,
+    /// The text with its IRC formatting codes, when it had any: what IRC clients are shown.
+    pub formatted: Option<&'a str>,
 }
 
 /// Appends one row as a door shows history. It runs on a reader thread, beside the query, so a

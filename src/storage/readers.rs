@@ -225,7 +225,7 @@ pub(super) fn removed_after(conn: &Connection, room: &str) -> rusqlite::Result<O
     }
 }
 
-/// Formats a row selected as `id, sent_at, sender, kind, body` with `format`, appending it to
+/// Formats a row selected as `id, sent_at, sender, kind, body, formatted` with `format`, appending it to
 /// `out`; returns its id.
 pub(super) fn format_row(
     row: &rusqlite::Row<'_>,
@@ -237,12 +237,14 @@ pub(super) fn format_row(
     let sender: String = row.get(2)?;
     let kind: String = row.get(3)?;
     let body: String = row.get(4)?;
+    let formatted: Option<String> = row.get(5)?;
     let row = Row {
         id,
         sent_at: &sent_at,
         sender: &sender,
         kind: Kind::from_word(&kind),
         body: &body,
+        formatted: formatted.as_deref(),
     };
     format(&row, out);
     Ok(id)
@@ -259,7 +261,7 @@ fn read_rows(
 ) -> rusqlite::Result<Rows> {
     let started = Instant::now();
     let mut stmt = conn.prepare_cached(
-        "SELECT id, sent_at, sender, kind, body FROM messages
+        "SELECT id, sent_at, sender, kind, body, formatted FROM messages
          WHERE room = ?1 AND id >= ?2 AND id < ?3 ORDER BY id LIMIT ?4",
     )?;
     let mut rows = stmt.query(params![room, from, before, i64::from(max)])?;

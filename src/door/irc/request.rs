@@ -11,7 +11,7 @@
 
 use crate::door::irc::caps::{truncate, Cap, Caps};
 use crate::door::irc::commands::{help, Verb};
-use crate::door::irc::format::{ctcp, from_irc, Ctcp};
+use crate::door::irc::format::{ctcp, for_terminal, from_irc, Ctcp};
 use crate::door::irc::history;
 use crate::door::irc::message::Message;
 use crate::door::irc::message::Writer;
@@ -148,7 +148,8 @@ pub fn request(
     let p = |i: usize| msg.param(i);
     let text_param = |i: usize| {
         p(i).filter(|t| !t.is_empty())
-            .map(|t| from_irc(t).trim().to_owned())
+            // Topics and reasons reach every door as they are: plain.
+            .map(|t| for_terminal(&from_irc(t)).trim().to_owned())
             .filter(|t| !t.is_empty())
     };
     match verb {
