@@ -212,7 +212,8 @@ fn messages_are_stored_with_the_documented_columns() {
             "room",
             "kind",
             "stream_id",
-            "log_seq"
+            "log_seq",
+            "formatted"
         ]
     );
     let version: i64 = db

@@ -103,6 +103,31 @@ fn irssi_and_weechat_chat_with_an_nc_user() {
     nora.expect("* wendy left");
 }
 
+/// A big room's join storm reaches irssi and WeeChat as one summary `NOTICE` instead of a
+/// `JOIN` per newcomer; a line from someone summed up (not in their nick lists) is shown, and
+/// both clients carry on chatting.
+#[test]
+fn irssi_and_weechat_take_a_big_rooms_summary() {
+    let Some((irssi, weechat)) = clients() else {
+        return;
+    };
+    let (server, addr, mut nora, _dir) = start(false);
+    let mut ivy = IrcPty::irssi(&irssi, addr, "ivy", &Connect::default());
+    into_lobby(&mut ivy, &mut nora, "ivy");
+    let mut wendy = IrcPty::weechat(&weechat, addr, "wendy", &Connect::default());
+    into_lobby(&mut wendy, &mut nora, "wendy");
+    // More than a small room, joining faster than four a second: most are summed up.
+    let mut crowd: Vec<Client> = (0..40).map(|n| server.join(&format!("crowd{n}"))).collect();
+    ivy.expect("joined: crowd");
+    wendy.expect("joined: crowd");
+    crowd[39].send("hello from the crowd");
+    ivy.expect("hello from the crowd");
+    wendy.expect("hello from the crowd");
+    ivy.type_line("still chatting");
+    nora.expect("ivy: still chatting");
+    wendy.expect("still chatting");
+}
+
 /// Over TLS (a self-signed certificate) with SASL PLAIN: both clients log in to an account
 /// registered at the line door, taking its name; a wrong password is refused.
 #[test]

@@ -6,6 +6,8 @@ mod common;
 use std::net::SocketAddr;
 
 use common::irc::{start_irc, IrcClient, Msg};
+use smolchat::door::irc::history::{select, Bound, Plan};
+use smolchat::door::irc::time;
 
 /// A client with `draft/chathistory` and the capabilities it goes with, in `#lobby`.
 fn historian(addr: SocketAddr, nick: &str) -> IrcClient {
@@ -41,8 +43,8 @@ fn history(c: &mut IrcClient, args: &str) -> Vec<String> {
 }
 
 /// LATEST, BEFORE, AFTER, AROUND and BETWEEN by msgid select as the specification says;
-/// a client with draft/chathistory gets no replay on joining; timestamps, a channel the
-/// client is not in and a bad subcommand are FAIL; a nick's history is an empty batch.
+/// a client with draft/chathistory gets no replay on joining; a channel the client is not in
+/// and a bad subcommand are FAIL; a nick's history is an empty batch.
 #[test]
 fn chathistory_by_msgid() {
     let (server, addr) = start_irc(&[]);
@@ -104,15 +106,200 @@ fn chathistory_by_msgid() {
     );
     assert!(history(&mut c, "LATEST alice * 10").is_empty());
 
-    c.send("CHATHISTORY LATEST #lobby timestamp=2020-01-01T00:00:00.000Z 10");
-    let fail = c.expect_command("FAIL");
-    assert_eq!(fail.params[..2], ["CHATHISTORY", "INVALID_PARAMS"]);
     c.send("CHATHISTORY LATEST #elsewhere * 10");
     let fail = c.expect_command("FAIL");
     assert_eq!(fail.params[..2], ["CHATHISTORY", "INVALID_TARGET"]);
     c.send("CHATHISTORY SIDEWAYS #lobby * 10");
     let fail = c.expect_command("FAIL");
     assert_eq!(fail.params[..2], ["CHATHISTORY", "INVALID_PARAMS"]);
+}
+
+/// Sends `CHATHISTORY args` and returns the batch's lines as `(msgid, time in ms, text)`.
+fn history_rows(c: &mut IrcClient, args: &str) -> Vec<(i64, i64, String)> {
+    c.send(&format!("CHATHISTORY {args}"));
+    let open = c.expect_command("BATCH");
+    let reference = open.params[0].trim_start_matches('+').to_owned();
+    let mut rows = Vec::new();
+    loop {
+        let m: Msg = c.next().expect("the batch's end");
+        if m.command == "BATCH" {
+            assert_eq!(m.params, [format!("-{reference}")]);
+            return rows;
+        }
+        let id = m
+            .tag("msgid")
+            .expect("msgid")
+            .parse()
+            .expect("numeric msgid");
+        let at = time::parse(&m.tag("time").expect("time")).expect("a server-time");
+        rows.push((id, at, m.params[1].clone()));
+    }
+}
+
+/// Every subcommand by `timestamp=` (and a reference of each kind in one BETWEEN) selects what
+/// the specification's selection over the stored `(msgid, time)` pairs says, with instants on,
+/// between and beyond the lines; `MSGREFTYPES` offers both kinds.
+#[test]
+fn chathistory_by_timestamp() {
+    // Hundreds of requests: without the line rate, which would only delay them.
+    let (server, addr) = start_irc(&["--rate-per-sec", "0"]);
+    let mut nc = server.join("alice");
+    let mut watcher = historian(addr, "watcher");
+    for n in 1..=8 {
+        nc.send(&format!("line {n}"));
+        // Lines a few milliseconds apart, so that instants fall between them too.
+        watcher.expect("the line", |m| {
+            m.command == "PRIVMSG" && m.params[1] == format!("line {n}")
+        });
+    }
+    let mut c = IrcClient::connect(addr);
+    c.send("CAP LS 302");
+    c.send("CAP REQ :draft/chathistory batch message-tags server-time");
+    c.send("NICK bob");
+    c.send("USER u 0 * :r");
+    c.send("CAP END");
+    c.expect("MSGREFTYPES", |m| {
+        m.command == "005" && m.params.iter().any(|p| p == "MSGREFTYPES=msgid,timestamp")
+    });
+    c.send("JOIN #lobby");
+    c.expect_command("366");
+    let stored = history_rows(&mut c, "LATEST #lobby * 100");
+    assert_eq!(stored.len(), 8);
+    let pairs: Vec<(i64, i64)> = stored.iter().map(|&(id, at, _)| (id, at)).collect();
+    let stamp = |ms: i64| format!("timestamp={}", time::format(ms));
+    // Instants on each line, a millisecond either side, and beyond both ends.
+    let mut instants: Vec<i64> = pairs
+        .iter()
+        .flat_map(|&(_, at)| [at - 1, at, at + 1])
+        .collect();
+    instants.extend([0, pairs[7].1 + 60_000]);
+    for &at in &instants {
+        for limit in [1, 3, 100] {
+            let plans = [
+                (
+                    "LATEST",
+                    Plan::Latest {
+                        after: Some(Bound::Time(at)),
+                    },
+                ),
+                ("BEFORE", Plan::Before(Bound::Time(at))),
+                ("AFTER", Plan::After(Bound::Time(at))),
+                ("AROUND", Plan::Around(Bound::Time(at))),
+            ];
+            for (sub, plan) in plans {
+                let got = history_rows(&mut c, &format!("{sub} #lobby {} {limit}", stamp(at)));
+                let want: Vec<&(i64, i64, String)> = select(plan, limit, &pairs)
+                    .into_iter()
+                    .map(|i| &stored[i])
+                    .collect();
+                assert_eq!(got.iter().collect::<Vec<_>>(), want, "{sub} {at} {limit}");
+            }
+        }
+    }
+    for (from, to) in [
+        (pairs[1].1, pairs[6].1),
+        (pairs[6].1, pairs[1].1),
+        (0, pairs[7].1 + 60_000),
+    ] {
+        for limit in [2, 100] {
+            let plan = Plan::Between {
+                from: Bound::Time(from),
+                to: Bound::Time(to),
+            };
+            let args = format!("BETWEEN #lobby {} {} {limit}", stamp(from), stamp(to));
+            let want: Vec<(i64, i64, String)> = select(plan, limit, &pairs)
+                .into_iter()
+                .map(|i| stored[i].clone())
+                .collect();
+            assert_eq!(history_rows(&mut c, &args), want, "{args}");
+        }
+    }
+    // A msgid and a timestamp together: lines after the second, before the seventh's instant.
+    let args = format!(
+        "BETWEEN #lobby msgid={} {} 100",
+        pairs[1].0,
+        stamp(pairs[6].1)
+    );
+    let texts: Vec<String> = history_rows(&mut c, &args)
+        .into_iter()
+        .map(|r| r.2)
+        .collect();
+    let want: Vec<String> = stored
+        .iter()
+        .filter(|&&(id, at, _)| id > pairs[1].0 && at < pairs[6].1)
+        .map(|r| r.2.clone())
+        .collect();
+    assert_eq!(texts, want);
+    assert!(texts.contains(&"line 3".to_owned()), "{texts:?}");
+}
+
+/// `TARGETS` lists the rooms the client is in that had lines between the two instants (in either
+/// order), each with its newest line's instant, oldest first, in a `draft/chathistory-targets`
+/// batch; rooms it is not in and quiet windows are left out; the limit counts.
+#[test]
+fn chathistory_targets_lists_the_clients_rooms() {
+    let (server, addr) = start_irc(&[]);
+    let mut nc = server.join("alice");
+    let mut c = historian(addr, "bob");
+    c.send("JOIN #rust,#quiet");
+    c.expect("the last join", |m| {
+        m.command == "366" && m.params[1] == "#quiet"
+    });
+    let mut elsewhere = historian(addr, "carol");
+    elsewhere.send("JOIN #secret,#rust");
+    elsewhere.expect("the last join", |m| {
+        m.command == "366" && m.params[1] == "#rust"
+    });
+    elsewhere.send("PRIVMSG #secret :hidden");
+    nc.send("in the lobby");
+    c.expect("the lobby's line", |m| {
+        m.command == "PRIVMSG" && m.params[1] == "in the lobby"
+    });
+    c.send("PRIVMSG #rust :about rust");
+    // A line is relayed once stored: carol seeing it means the history has it.
+    elsewhere.expect("the line in #rust", |m| {
+        m.command == "PRIVMSG" && m.params[1] == "about rust"
+    });
+    let rust = history_rows(&mut c, "LATEST #rust * 1").remove(0);
+    let lobby = history_rows(&mut c, "LATEST #lobby * 1").remove(0);
+    let targets = |c: &mut IrcClient, args: &str| -> Vec<(String, String)> {
+        c.send(&format!("CHATHISTORY TARGETS {args}"));
+        let open = c.expect_command("BATCH");
+        assert_eq!(open.params[1], "draft/chathistory-targets", "{open:?}");
+        let reference = open.params[0].trim_start_matches('+').to_owned();
+        let mut found = Vec::new();
+        loop {
+            let m: Msg = c.next().expect("the batch's end");
+            if m.command == "BATCH" {
+                assert_eq!(m.params, [format!("-{reference}")]);
+                return found;
+            }
+            assert_eq!(m.command, "CHATHISTORY", "{m:?}");
+            assert_eq!(m.tag("batch").as_deref(), Some(reference.as_str()), "{m:?}");
+            assert_eq!(m.params[0], "TARGETS", "{m:?}");
+            found.push((m.params[1].clone(), m.params[2].clone()));
+        }
+    };
+    let all = "timestamp=2000-01-01T00:00:00.000Z timestamp=2100-01-01T00:00:00.000Z";
+    let want = [
+        ("#lobby".to_owned(), time::format(lobby.1)),
+        ("#rust".to_owned(), time::format(rust.1)),
+    ];
+    assert_eq!(targets(&mut c, &format!("{all} 10")), want);
+    let reversed = "timestamp=2100-01-01T00:00:00.000Z timestamp=2000-01-01T00:00:00.000Z 10";
+    assert_eq!(targets(&mut c, reversed), want);
+    assert_eq!(targets(&mut c, &format!("{all} 1")), want[..1]);
+    let after_lobby = format!(
+        "timestamp={} timestamp=2100-01-01T00:00:00.000Z 10",
+        time::format(lobby.1)
+    );
+    let found = targets(&mut c, &after_lobby);
+    assert!(!found.iter().any(|(room, _)| room == "#lobby"), "{found:?}");
+    assert!(targets(
+        &mut c,
+        "timestamp=2000-01-01T00:00:00.000Z timestamp=2000-01-02T00:00:00.000Z 10"
+    )
+    .is_empty());
 }
 
 /// The server `NOTICE`s answering everything sent before `PING token`, as texts.

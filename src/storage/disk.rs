@@ -28,6 +28,7 @@ use super::turns::WriteTurns;
 use super::writer::Disk;
 use super::{Progress, Record};
 use crate::clock;
+use crate::wire::markup::for_terminal;
 
 /// WAL pages past which a checkpoint runs between two commits: SQLite's default for its
 /// autocheckpoint (4 MiB at 4 KiB pages), which this replaces. Not configurable.
@@ -133,20 +134,25 @@ impl Disk for SqliteDisk {
         let tx = self.conn.transaction()?;
         {
             let mut stmt = tx.prepare_cached(
-                "INSERT INTO messages (id, sent_at, sender, body, room, kind, stream_id, log_seq)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                "INSERT INTO messages
+                     (id, sent_at, sender, body, room, kind, stream_id, log_seq, formatted)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
                  ON CONFLICT (stream_id) DO NOTHING",
             )?;
             for r in batch {
+                // Plain text in `body`; IRC formatting, if any, beside it (migration 0012).
+                let plain = for_terminal(&r.body);
+                let formatted = (plain != *r.body).then_some(&*r.body);
                 stmt.execute(params![
                     r.id,
                     clock::format_utc(r.at_ms),
                     &*r.sender,
-                    &*r.body,
+                    &*plain,
                     &*r.room,
                     r.kind.as_str(),
                     r.log.as_ref().map(|l| &*l.stream_id),
                     r.log.as_ref().map(|l| l.seq),
+                    formatted,
                 ])?;
             }
         }

@@ -16,6 +16,7 @@ pub mod accounts;
 mod disk;
 pub mod file;
 mod index;
+mod instants;
 mod query;
 mod readers;
 mod retention;
@@ -88,7 +89,10 @@ pub struct Row<'a> {
     pub sent_at: &'a str,
     pub sender: &'a str,
     pub kind: Kind,
+    /// Plain text, with no control character.
     pub body: &'a str,
+    /// The text with its IRC formatting codes, when it had any: what IRC clients are shown.
+    pub formatted: Option<&'a str>,
 }
 
 /// Appends one row as a door shows history. It runs on a reader thread, beside the query, so a
@@ -433,6 +437,29 @@ impl History {
             before,
             max,
             format,
+            reply,
+        })
+        .await
+    }
+
+    /// The id of the first message stored at or after `at_ms` (milliseconds since the epoch),
+    /// in any room, or `i64::MAX` when all are older: every lower id was stored before it. How
+    /// a `timestamp=` reference becomes an id ([`instants`]).
+    pub async fn first_at(&self, at_ms: i64) -> Result<i64, StorageError> {
+        self.ask(|reply| ReadJob::FirstAt { at_ms, reply }).await
+    }
+
+    /// For each of `rooms`, when its newest message with an id in `from..before` was stored
+    /// (milliseconds since the epoch), `None` for a room without one.
+    pub async fn latest(
+        &self,
+        rooms: &[RoomName],
+        (from, before): (i64, i64),
+    ) -> Result<Vec<Option<i64>>, StorageError> {
+        let rooms = rooms.iter().map(RoomName::shared).collect();
+        self.ask(|reply| ReadJob::Latest {
+            rooms,
+            ids: (from, before),
             reply,
         })
         .await

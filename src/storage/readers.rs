@@ -14,6 +14,7 @@ use async_channel::{Receiver, Sender};
 use log::debug;
 use rusqlite::{params, Connection, OpenFlags};
 
+use super::instants;
 use super::query::SearchQuery;
 use super::search::{self, Hits};
 use super::{Format, Row, StorageError};
@@ -59,6 +60,15 @@ pub(super) enum ReadJob {
         format: Format,
         reply: Sender<Result<Rows, StorageError>>,
     },
+    FirstAt {
+        at_ms: i64,
+        reply: Sender<Result<i64, StorageError>>,
+    },
+    Latest {
+        rooms: Vec<Arc<str>>,
+        ids: (i64, i64),
+        reply: Sender<Result<Vec<Option<i64>>, StorageError>>,
+    },
     Search {
         room: Arc<str>,
         query: SearchQuery,
@@ -79,6 +89,12 @@ impl ReadJob {
                 let _ = reply.try_send(Err(e));
             }
             ReadJob::Rows { reply, .. } => {
+                let _ = reply.try_send(Err(e));
+            }
+            ReadJob::FirstAt { reply, .. } => {
+                let _ = reply.try_send(Err(e));
+            }
+            ReadJob::Latest { reply, .. } => {
                 let _ = reply.try_send(Err(e));
             }
             ReadJob::Search { reply, .. } => {
@@ -127,6 +143,18 @@ pub(super) fn reader_loop(path: &Path, jobs: &Receiver<ReadJob>) {
             } => {
                 let result =
                     read_rows(&c, &room, from, before, max, format).map_err(StorageError::from);
+                let ok = result.is_ok();
+                let _ = reply.try_send(result);
+                ok
+            }
+            ReadJob::FirstAt { at_ms, reply } => {
+                let result = instants::first_at(&c, at_ms).map_err(StorageError::from);
+                let ok = result.is_ok();
+                let _ = reply.try_send(result);
+                ok
+            }
+            ReadJob::Latest { rooms, ids, reply } => {
+                let result = instants::latest(&c, &rooms, ids).map_err(StorageError::from);
                 let ok = result.is_ok();
                 let _ = reply.try_send(result);
                 ok
@@ -197,7 +225,7 @@ pub(super) fn removed_after(conn: &Connection, room: &str) -> rusqlite::Result<O
     }
 }
 
-/// Formats a row selected as `id, sent_at, sender, kind, body` with `format`, appending it to
+/// Formats a row selected as `id, sent_at, sender, kind, body, formatted` with `format`, appending it to
 /// `out`; returns its id.
 pub(super) fn format_row(
     row: &rusqlite::Row<'_>,
@@ -209,12 +237,14 @@ pub(super) fn format_row(
     let sender: String = row.get(2)?;
     let kind: String = row.get(3)?;
     let body: String = row.get(4)?;
+    let formatted: Option<String> = row.get(5)?;
     let row = Row {
         id,
         sent_at: &sent_at,
         sender: &sender,
         kind: Kind::from_word(&kind),
         body: &body,
+        formatted: formatted.as_deref(),
     };
     format(&row, out);
     Ok(id)
@@ -231,7 +261,7 @@ fn read_rows(
 ) -> rusqlite::Result<Rows> {
     let started = Instant::now();
     let mut stmt = conn.prepare_cached(
-        "SELECT id, sent_at, sender, kind, body FROM messages
+        "SELECT id, sent_at, sender, kind, body, formatted FROM messages
          WHERE room = ?1 AND id >= ?2 AND id < ?3 ORDER BY id LIMIT ?4",
     )?;
     let mut rows = stmt.query(params![room, from, before, i64::from(max)])?;

@@ -59,6 +59,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0011_search_index_mark",
         include_str!("../../migrations/0011_search_index_mark.sql"),
     ),
+    (
+        "0012_formatted_bodies",
+        include_str!("../../migrations/0012_formatted_bodies.sql"),
+    ),
 ];
 
 /// An upgrade step written in Rust.

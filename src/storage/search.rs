@@ -68,7 +68,7 @@ fn expression(query: &SearchQuery, room: &str) -> String {
 }
 
 /// The usual plan: the index's matches, newest first, in the room (both lists intersected).
-const BY_INDEX: &str = "SELECT m.id, m.sent_at, m.sender, m.kind, m.body
+const BY_INDEX: &str = "SELECT m.id, m.sent_at, m.sender, m.kind, m.body, m.formatted
      FROM messages_fts JOIN messages m ON m.id = messages_fts.rowid
      WHERE messages_fts MATCH ?1 AND messages_fts.rowid < ?2 AND m.room = ?3
      ORDER BY messages_fts.rowid DESC LIMIT ?4";
@@ -78,7 +78,7 @@ const BY_INDEX: &str = "SELECT m.id, m.sent_at, m.sender, m.kind, m.body
 /// checked against the index by its id, so the cost is what the room holds. It is not the
 /// first choice, since each check costs about a hundred steps: a word rare everywhere is found
 /// at once by [`BY_INDEX`], and in a room of a few hundred messages or more only that way.
-const BY_ROOM: &str = "SELECT m.id, m.sent_at, m.sender, m.kind, m.body
+const BY_ROOM: &str = "SELECT m.id, m.sent_at, m.sender, m.kind, m.body, m.formatted
      FROM messages m
      WHERE m.room = ?3 AND m.id < ?2 AND EXISTS (
          SELECT 1 FROM messages_fts WHERE messages_fts MATCH ?1 AND messages_fts.rowid = m.id

@@ -12,6 +12,7 @@ use crate::hub::event::{Arrival, Event, Notice, Page, Refusal, Reply, ServerNoti
 use crate::hub::render::{Personal, Render};
 use crate::names::Nick;
 use crate::vocab::{Departure, Dropped, Removal};
+use crate::wire::markup::for_terminal;
 
 /// Widest line of a `/who` or `/rooms` reply, in terminal columns (CJK and other wide
 /// characters count two), before it continues on the next line: an 80-column terminal shows
@@ -31,7 +32,13 @@ impl Render for Lines {
             Event::Said(said) => {
                 let mut text =
                     String::with_capacity(said.from.as_str().len() + said.text.len() + 4);
-                words::public(&mut text, said.kind, said.from.as_str(), &said.text);
+                // IRC formatting codes are for IRC clients: never a terminal's control bytes.
+                words::public(
+                    &mut text,
+                    said.kind,
+                    said.from.as_str(),
+                    &for_terminal(&said.text),
+                );
                 line(out, &text);
             }
             Event::Notice(notice) => self.notice(notice, out),
@@ -41,13 +48,16 @@ impl Render for Lines {
 
     fn render_to(&self, _me: &Nick, personal: Personal<'_>, out: &mut Vec<u8>) {
         match personal {
-            Personal::Private(p) => line(out, &words::private_from(&p.from, &p.text)),
+            Personal::Private(p) => {
+                line(out, &words::private_from(&p.from, &for_terminal(&p.text)));
+            }
             Personal::Reply(reply) => reply_lines(reply, out),
         }
     }
 
     fn mimics_notice(&self, action: &str) -> bool {
-        words::mimics_notice(action)
+        // As shown: formatting codes must not hide a notice's words from the guard.
+        words::mimics_notice(&for_terminal(action))
     }
 }
 

@@ -12,6 +12,7 @@ use crate::hub::event::{Event, Notice as HubNotice, Refusal, Reply, ServerNotice
 use crate::hub::render::{Personal, Render};
 use crate::names::Nick;
 use crate::vocab::{Departure, Kind, Removal};
+use crate::wire::markup::for_terminal;
 
 use super::protocol::{
     ByeReason, ErrorCode, Line, LineKind, Notice, NoticeKind, RoomCount, ServerMsg,
@@ -30,7 +31,8 @@ impl Render for Json {
                 room: said.room.as_str(),
                 sender: said.from.as_str(),
                 kind: line_kind(said.kind),
-                text: &said.text,
+                // IRC formatting codes are for IRC clients, never the page's text.
+                text: &for_terminal(&said.text),
             })
             .write_to(out),
             Event::Notice(notice) => room_notice(notice, out),
@@ -56,7 +58,7 @@ impl Render for Json {
                 time: now_ms(),
                 sender: p.from.as_str(),
                 to: p.to.as_str(),
-                text: &p.text,
+                text: &for_terminal(&p.text),
             }
             .write_to(out),
             Personal::Reply(reply) => self.reply(me, reply, out),

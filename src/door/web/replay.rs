@@ -298,6 +298,7 @@ mod tests {
             sender: "bob",
             kind: crate::vocab::Kind::Message,
             body: "<b>hi</b>",
+            formatted: None,
         };
         row(&stored, &mut out);
         assert_eq!(

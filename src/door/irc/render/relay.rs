@@ -11,6 +11,7 @@ use crate::door::irc::format::CTCP;
 use crate::door::irc::message::Writer;
 use crate::door::irc::names::channel_name;
 use crate::door::irc::render::{mask, room_for_text, split_text, Prepared};
+use crate::names::{Nick, RoomName};
 use crate::vocab::Kind;
 
 /// A public line to a room.
@@ -193,6 +194,48 @@ pub fn plain_origin(nick: crate::names::Nick, door: &str, host: &str) -> Origin 
         host: host.into(),
         account: None,
     }
+}
+
+/// Names a summary shows of each kind before "and N others".
+const SUMMARY_NAMED: usize = 3;
+
+/// A big room's storm of joins and leaves, as the hub summed it up: one server `NOTICE` to the
+/// channel (`12 joined: alice, bob, carol and 9 others; 2 left: dave, erin (NAMES #room lists
+/// who is here)`), instead of a `JOIN` or `PART` per person, which would cost N² lines when N
+/// people join one channel. Clients show a message from a nick they did not see join as they
+/// show one in a channel without `+n`; `NAMES` brings their member list up to date.
+pub fn summary(
+    server: &str,
+    room: &RoomName,
+    joined: &[&Nick],
+    left: &[&Nick],
+    at_ms: i64,
+) -> Prepared {
+    let channel = channel_name(room);
+    let mut text = String::new();
+    for (verb, nicks) in [("joined", joined), ("left", left)] {
+        if nicks.is_empty() {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str("; ");
+        }
+        let named: Vec<&str> = nicks
+            .iter()
+            .take(SUMMARY_NAMED)
+            .map(|n| n.as_str())
+            .collect();
+        text.push_str(&format!("{} {verb}: {}", nicks.len(), named.join(", ")));
+        if nicks.len() > named.len() {
+            text.push_str(&format!(" and {} others", nicks.len() - named.len()));
+        }
+    }
+    text.push_str(&format!(" (NAMES {channel} lists who is here)"));
+    let mut body = Vec::new();
+    Writer::new(&mut body, "", Some(server), "NOTICE")
+        .param(&channel)
+        .trailing(&text);
+    Prepared::new(at_ms, body)
 }
 
 #[cfg(test)]
@@ -408,5 +451,23 @@ mod tests {
         );
         let o = plain_origin(Nick::parse("carol").unwrap(), "nc", "smolchat");
         assert_eq!(mask(&o), "carol!nc@smolchat");
+    }
+
+    /// A storm is one NOTICE from the server naming a few of each kind, never a JOIN each.
+    #[test]
+    fn a_summary_is_one_notice() {
+        let nicks: Vec<Nick> = ["a", "b", "c", "d", "e"]
+            .iter()
+            .map(|n| Nick::parse(n).unwrap())
+            .collect();
+        let joined: Vec<&Nick> = nicks.iter().collect();
+        let room = RoomName::parse("lobby").unwrap();
+        let mut out = Vec::new();
+        summary("srv", &room, &joined, &joined[..1], 0).write(CapSet::default(), &mut out);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            ":srv NOTICE #lobby :5 joined: a, b, c and 2 others; 1 left: a \
+             (NAMES #lobby lists who is here)\r\n"
+        );
     }
 }

@@ -16,7 +16,6 @@ use super::search;
 use super::{render, End, IrcConn, Styles};
 use crate::door::irc::caps::{Cap, Caps};
 use crate::door::irc::commands::{check, Verb};
-use crate::door::irc::format::for_terminal;
 use crate::door::irc::framing::Framed;
 use crate::door::irc::history::BatchIds;
 use crate::door::irc::message::{self, Message, ParseError, Writer};
@@ -75,7 +74,7 @@ pub(super) async fn chat<S: Stream>(
         version: concat!("smolchat-", env!("CARGO_PKG_VERSION")),
         created: super::created(),
         chathistory_max: CHATHISTORY_MAX,
-        timestamps: false,
+        timestamps: true,
         // WHOX is not wired: not advertised.
         whox: false,
     };
@@ -316,8 +315,8 @@ async fn handle<S: Stream>(
         Irc::Say {
             target, kind, text, ..
         } => {
-            // Formatting codes would reach nc and telnet terminals as control bytes.
-            let text = for_terminal(&text).into_owned();
+            // Formatting codes stay (`from_irc` kept them): the other doors' renderers and the
+            // history's `body` drop them (`wire::markup`).
             match target {
                 Target::Room(room) => Request::Say {
                     room: Some(room),

@@ -1,10 +1,12 @@
-//! `CHATHISTORY` (`draft/chathistory`) over the SQLite history, for references by `msgid`.
+//! `CHATHISTORY` (`draft/chathistory`) over the SQLite history, by `msgid=` and `timestamp=`.
 //!
 //! The layer ([`crate::door::irc::history`]) parses the request; this turns its plan into the
 //! history service's two reads: the last N rows below an id (`span` then `page`) and the rows
-//! of an id range (`range`), oldest first, at most [`CHATHISTORY_MAX`] rows held at once.
-//! References by `timestamp=` are refused (`MSGREFTYPES=msgid`): the history is indexed by id.
-//! Private lines are never stored, so a nick's history is an empty batch.
+//! of an id range (`range`), oldest first, at most [`CHATHISTORY_MAX`] rows held at once. A
+//! `timestamp=` becomes an id first ([`History::first_at`](crate::storage::History::first_at):
+//! ids and times rise together), so both kinds of reference take the same reads. Every read
+//! stops at the last durable line. Private lines are never stored, so a nick's history is an
+//! empty batch, and `TARGETS` lists only rooms.
 
 use std::future::Future;
 use std::io;
@@ -53,9 +55,10 @@ pub(super) async fn answer<S: Stream>(
 ) {
     let out = &mut io.conn.out;
     let (subcommand, target, plan, limit) = match request {
-        Request::Targets { .. } => {
-            // Which rooms had lines when: not indexed by time; an empty answer.
-            layer::targets(ctx, &[], &batches.fresh(), out);
+        Request::Targets { from, to, limit } => {
+            // Private lines are never stored: only rooms have history.
+            let found = targets(shared, rooms, (from, to), limit).await;
+            layer::targets(ctx, &found, &batches.fresh(), out);
             return;
         }
         Request::Lines {
@@ -86,9 +89,16 @@ pub(super) async fn answer<S: Stream>(
         }
     };
     let Some(lines) = lines(shared, &room, plan, limit).await else {
-        let context = [subcommand, "timestamp"];
-        let why = "Only msgid references are supported here";
-        fail(ctx, "CHATHISTORY", "INVALID_PARAMS", &context, why, out);
+        let channel = channel_name(&room);
+        let why = "History is unavailable right now";
+        fail(
+            ctx,
+            "CHATHISTORY",
+            "MESSAGE_ERROR",
+            &[subcommand, &channel],
+            why,
+            out,
+        );
         return;
     };
     let channel = channel_name(&room);
@@ -103,50 +113,129 @@ pub(super) async fn answer<S: Stream>(
     );
 }
 
-/// The rows `plan` selects, oldest first; `None` for a plan with a `timestamp=` reference.
+/// How a reference bounds the rows: those after it (`Lower`), or those before it (`Upper`, also
+/// the pivot of `AROUND`: rows before it, then from it on).
+#[derive(Clone, Copy)]
+enum Side {
+    Lower,
+    Upper,
+}
+
+/// A reference as an id, exclusive on its side: a `timestamp=` becomes the first row stored at
+/// (`Upper`) or after (`Lower`) the instant, less one for `Lower`. `None` when the history
+/// could not be read.
+async fn id(shared: &Services, bound: Bound, side: Side) -> Option<i64> {
+    let at = match (bound, side) {
+        (Bound::Id(id), _) => return Some(id),
+        (Bound::Time(at), Side::Lower) => at.saturating_add(1),
+        (Bound::Time(at), Side::Upper) => at,
+    };
+    match shared.history.first_at(at).await {
+        Ok(first) if matches!(side, Side::Lower) => Some(first.saturating_sub(1)),
+        Ok(first) => Some(first),
+        Err(e) => {
+            warn!("history by time unavailable: {e}");
+            None
+        }
+    }
+}
+
+/// The rows `plan` selects, oldest first; `None` when a `timestamp=` could not be looked up.
 async fn lines(
     shared: &Services,
     room: &RoomName,
     plan: Plan,
     limit: usize,
 ) -> Option<Vec<Stored>> {
-    let id = |b: Bound| match b {
-        Bound::Id(id) => Some(id),
-        Bound::Time(_) => None,
-    };
     let limit = limit.min(CHATHISTORY_MAX);
     Some(match plan {
         Plan::Latest { after: None } => newest(shared, room, i64::MAX, limit).await,
         Plan::Latest { after: Some(b) } => {
-            let after = id(b)?;
+            let after = id(shared, b, Side::Lower).await?;
             let mut rows = newest(shared, room, i64::MAX, limit).await;
             rows.retain(|r| r.id > after);
             rows
         }
-        Plan::Before(b) => newest(shared, room, id(b)?, limit).await,
-        Plan::After(b) => oldest(shared, room, (id(b)?.saturating_add(1), i64::MAX), limit).await,
+        Plan::Before(b) => newest(shared, room, id(shared, b, Side::Upper).await?, limit).await,
+        Plan::After(b) => {
+            let after = id(shared, b, Side::Lower).await?;
+            oldest(shared, room, (after.saturating_add(1), i64::MAX), limit).await
+        }
         Plan::Around(b) => {
-            let at = id(b)?;
+            let at = id(shared, b, Side::Upper).await?;
             let mut rows = newest(shared, room, at, limit / 2).await;
             let rest = limit - rows.len();
             rows.extend(oldest(shared, room, (at, i64::MAX), rest).await);
             rows
         }
         Plan::Between { from, to } => {
-            let (from, to) = (id(from)?, id(to)?);
-            if from <= to {
-                oldest(shared, room, (from.saturating_add(1), to), limit).await
+            // Which way the client reads: by the references' values when they are of one
+            // kind, else by where they fall in the history.
+            let forwards = match (from, to) {
+                (Bound::Id(a), Bound::Id(b)) | (Bound::Time(a), Bound::Time(b)) => a <= b,
+                _ => id(shared, from, Side::Upper).await? <= id(shared, to, Side::Upper).await?,
+            };
+            if forwards {
+                let low = id(shared, from, Side::Lower).await?;
+                let high = id(shared, to, Side::Upper).await?;
+                oldest(shared, room, (low.saturating_add(1), high), limit).await
             } else {
-                let mut rows = newest(shared, room, from, limit).await;
-                rows.retain(|r| r.id > to);
+                let high = id(shared, from, Side::Upper).await?;
+                let low = id(shared, to, Side::Lower).await?;
+                let mut rows = newest(shared, room, high, limit).await;
+                rows.retain(|r| r.id > low);
                 rows
             }
         }
     })
 }
 
+/// Answers `TARGETS`: of `rooms` (the client's), those with lines stored strictly between the
+/// two instants, with their newest line's instant, in the order of those instants, at most
+/// `limit`.
+async fn targets(
+    shared: &Services,
+    rooms: &[RoomName],
+    (from, to): (i64, i64),
+    limit: usize,
+) -> Vec<(RoomName, i64)> {
+    let (Some(low), Some(high)) = (
+        id(shared, Bound::Time(from), Side::Lower).await,
+        id(shared, Bound::Time(to), Side::Upper).await,
+    ) else {
+        return Vec::new();
+    };
+    let before = high.min(visible(shared));
+    let latest = match shared
+        .history
+        .latest(rooms, (low.saturating_add(1), before))
+        .await
+    {
+        Ok(latest) => latest,
+        Err(e) => {
+            warn!("history targets unavailable: {e}");
+            return Vec::new();
+        }
+    };
+    let mut found: Vec<(RoomName, i64)> = rooms
+        .iter()
+        .zip(latest)
+        .filter_map(|(room, at)| Some((room.clone(), at?)))
+        .collect();
+    found.sort_by_key(|(_, at)| *at);
+    found.truncate(limit);
+    found
+}
+
+/// One past the newest id a client may be shown: every read stops at the last durable line, as
+/// a join's replay does.
+fn visible(shared: &Services) -> i64 {
+    shared.history.committed().saturating_add(1)
+}
+
 /// The newest `limit` rows of `room` below id `before`, oldest first.
 async fn newest(shared: &Services, room: &RoomName, before: i64, limit: usize) -> Vec<Stored> {
+    let before = before.min(visible(shared));
     let mut gathered = Gathered::default();
     let Ok(limit) = u32::try_from(limit) else {
         return Vec::new();
@@ -172,6 +261,7 @@ async fn newest(shared: &Services, room: &RoomName, before: i64, limit: usize) -
 
 /// The oldest `limit` rows of `room` with ids in `from..before`.
 async fn oldest(shared: &Services, room: &RoomName, ids: (i64, i64), limit: usize) -> Vec<Stored> {
+    let ids = (ids.0, ids.1.min(visible(shared)));
     let mut gathered = Gathered::default();
     let Ok(limit) = u32::try_from(limit) else {
         return Vec::new();

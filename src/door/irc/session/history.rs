@@ -37,7 +37,8 @@ pub const FORMAT: Format = |row: &Row<'_>, out: &mut Vec<u8>| {
         row.sender
     );
     out.extend_from_slice(head.as_bytes());
-    out.extend_from_slice(row.body.as_bytes());
+    // IRC clients are shown the formatting their senders used, as live.
+    out.extend_from_slice(row.formatted.unwrap_or(row.body).as_bytes());
     out.push(b'\n');
 };
 
@@ -164,6 +165,7 @@ mod tests {
                 sender: "bob",
                 kind: Kind::Action,
                 body: "waves at  everyone",
+                formatted: None,
             },
             &mut out,
         );

@@ -20,7 +20,7 @@ use crate::door::irc::numerics::{
     ERR_CANNOTSENDTOCHAN, ERR_NICKNAMEINUSE, ERR_NOSUCHCHANNEL, ERR_NOSUCHNICK, ERR_NOTONCHANNEL,
     RPL_ENDOFWHO, RPL_LIST, RPL_LISTEND, RPL_LISTSTART, RPL_WHOREPLY,
 };
-use crate::door::irc::render::relay::{change, said, whispered};
+use crate::door::irc::render::relay::{change, said, summary, whispered};
 use crate::door::irc::render::{replies, Ctx};
 use crate::hub::event::{Arrival, Event, Notice, Refusal, Reply, ServerNotice};
 use crate::hub::render::{Personal, Render};
@@ -82,17 +82,17 @@ impl IrcLines {
                 }
             },
             Notice::Summary { room, changes } => {
-                for (arrival, nick) in changes.iter() {
-                    let ev = match arrival {
-                        Arrival::Joined => joined(room, who(nick)),
-                        Arrival::Left => Change::Parted {
-                            room: room.clone(),
-                            who: who(nick),
-                            reason: None,
-                        },
-                    };
-                    change(&ev, at).write(self.caps, out);
-                }
+                // A big room's storm: one NOTICE, not a JOIN or PART per person (docs/IRC.md,
+                // "Big rooms").
+                let of = |kind: Arrival| -> Vec<&Nick> {
+                    changes
+                        .iter()
+                        .filter(|(a, _)| *a == kind)
+                        .map(|(_, n)| n)
+                        .collect()
+                };
+                let (came, went) = (of(Arrival::Joined), of(Arrival::Left));
+                summary(&self.server, room, &came, &went, at).write(self.caps, out);
                 return;
             }
         };

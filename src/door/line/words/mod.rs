@@ -492,6 +492,7 @@ mod tests {
                 sender: "bob",
                 kind,
                 body: "hi there",
+                formatted: None,
             };
             replayed(&row, &mut out);
             let live = live(kind, "bob", "hi there");
