@@ -135,7 +135,7 @@ pub enum Reply {
         text: Arc<str>,
     },
     /// One page of a room's members, in the order they arrived.
-    Who(Page<Nick>),
+    Who(Page<Listed>),
     /// One page of the occupied rooms, by name, with their sizes.
     Rooms(Page<(RoomName, usize)>),
     /// The commands this member may use: doors list their own; operators get theirs too.
@@ -195,6 +195,37 @@ pub enum Reply {
         name: Arc<str>,
         operator: bool,
     },
+}
+
+/// A member as listings show it (`/who`, IRC's `NAMES`, `WHO`, `WHOIS`): its name and what a
+/// door may show beside it. Each door picks what it shows; the line door shows the name alone.
+/// Members of other nodes are known by name only ([`Listed::named`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    pub nick: Nick,
+    /// The account it is logged in to (lower case), if any.
+    pub account: Option<Arc<str>>,
+    pub operator: bool,
+    /// Its away message, while it is away.
+    pub away: Option<Arc<str>>,
+    /// Connected over TLS.
+    pub tls: bool,
+    /// How it describes itself, if its door asked (IRC's real name).
+    pub realname: Option<Arc<str>>,
+}
+
+impl Listed {
+    /// A member known by name alone (another node's).
+    pub fn named(nick: Nick) -> Listed {
+        Listed {
+            nick,
+            account: None,
+            operator: false,
+            away: None,
+            tls: false,
+            realname: None,
+        }
+    }
 }
 
 /// A room's topic.

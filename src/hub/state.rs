@@ -19,11 +19,11 @@ use crate::hub::core::Core;
 use crate::hub::delivery::Fault;
 use crate::hub::event::{Private, Refusal, Reply};
 use crate::hub::intent::{Identity, Intent, Joined, OpCommand, Refused, Request, Style};
-use crate::hub::lists;
 use crate::hub::members::{Member, Seats};
 use crate::hub::moderation::{Context, Decision, Moderation};
 use crate::hub::names::Clash;
 use crate::hub::outbox::Outbox;
+use crate::hub::{lists, lookup};
 use crate::names::{Nick, RoomName};
 use crate::vocab::{Departure, Kind, MemberId};
 
@@ -89,6 +89,9 @@ impl Hub {
                 if let Some(member) = self.core.members.get(id) {
                     let _ = reply.try_send(member.nick.clone());
                 }
+            }
+            Intent::Lookup { lookup, reply } => {
+                let _ = reply.try_send(lookup::answer(&self.core, lookup));
             }
         }
         self.core.settle(self.clock.now());
@@ -188,6 +191,9 @@ impl Hub {
             account: identity.account,
             operator: identity.operator,
             echo: style.echo,
+            away: None,
+            tls: identity.tls,
+            realname: identity.realname,
         };
         let name = member.nick.to_string();
         self.core

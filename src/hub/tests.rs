@@ -137,6 +137,8 @@ impl Fixture {
             account: operator.then(|| name.into()),
             operator,
             cli_operator: false,
+            tls: false,
+            realname: None,
             lobby: true,
         };
         let nick = Nick::parse(name).unwrap();
@@ -240,6 +242,8 @@ fn abandoned_registration_frees_the_name() {
         account: None,
         operator: false,
         cli_operator: false,
+        tls: false,
+        realname: None,
         lobby: true,
     };
     let nick = Nick::parse("ghost").unwrap();

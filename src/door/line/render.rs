@@ -130,7 +130,7 @@ fn reply_lines(reply: &Reply, out: &mut Vec<u8>) {
                 .as_ref()
                 .map(|room| words::who_header(room, page.total))
                 .unwrap_or_default();
-            let items: Vec<String> = page.items.iter().map(Nick::to_string).collect();
+            let items: Vec<String> = page.items.iter().map(|m| m.nick.to_string()).collect();
             return list_page(out, header, &items, page, "/who");
         }
         Reply::Rooms(page) => {

@@ -83,7 +83,7 @@ impl Json {
             }
             .write_to(out),
             Reply::Who(page) => {
-                let names: Vec<&str> = page.items.iter().map(Nick::as_str).collect();
+                let names: Vec<&str> = page.items.iter().map(|m| m.nick.as_str()).collect();
                 let room = page.room.as_ref().map_or("", |r| r.as_str());
                 ServerMsg::Who {
                     room,
@@ -252,7 +252,7 @@ mod tests {
             page: 0,
             total: 1,
             per_page: 10,
-            items: vec![bob.clone()],
+            items: vec![crate::hub::event::Listed::named(bob.clone())],
         });
         Json.render_to(&bob, Personal::Reply(&who), &mut out);
         let kicked = Reply::Removed(Removal::Kicked {

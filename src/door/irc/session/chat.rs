@@ -12,7 +12,7 @@ use smol::{future, Timer};
 
 use super::chathistory::{self, CHATHISTORY_MAX};
 use super::rooms::{entered, join};
-use super::search;
+use super::{lookup, search};
 use super::{render, End, IrcConn, Styles};
 use crate::door::irc::caps::{Cap, Caps};
 use crate::door::irc::commands::{check, Verb};
@@ -21,11 +21,10 @@ use crate::door::irc::framing::Framed;
 use crate::door::irc::history::BatchIds;
 use crate::door::irc::message::{self, Message, ParseError, Writer};
 use crate::door::irc::numerics::{
-    ERR_CANNOTSENDTOCHAN, ERR_ERRONEUSNICKNAME, ERR_INPUTTOOLONG, ERR_NICKNAMEINUSE,
-    ERR_NOSUCHNICK, RPL_ENDOFWHO, RPL_ENDOFWHOIS,
+    ERR_CANNOTSENDTOCHAN, ERR_ERRONEUSNICKNAME, ERR_INPUTTOOLONG, ERR_NICKNAMEINUSE, ERR_NOSUCHNICK,
 };
 use crate::door::irc::registration::pong;
-use crate::door::irc::render::welcome::{lusers, motd, welcome, Lusers, ServerInfo};
+use crate::door::irc::render::welcome::{lusers, motd, welcome, ServerInfo};
 use crate::door::irc::render::{replies, Ctx};
 use crate::door::irc::request::{self, Request as Irc, Target};
 use crate::hub::intent::{OpCommand, Style};
@@ -75,8 +74,7 @@ pub(super) async fn chat<S: Stream>(
         created: super::created(),
         chathistory_max: CHATHISTORY_MAX,
         timestamps: false,
-        // WHOX is not wired: not advertised.
-        whox: false,
+        whox: true,
     };
     let motd_text = shared.config.motd.join("\n");
     let ctx = Ctx {
@@ -84,7 +82,10 @@ pub(super) async fn chat<S: Stream>(
         client: me.nick.as_str(),
         caps: me.caps.enabled(),
     };
-    welcome(ctx, &info, &counts(), Some(&motd_text), &mut io.conn.out);
+    let Ok(counts) = lookup::counts(io, (shared, inbox)).await else {
+        return End::Closed;
+    };
+    welcome(ctx, &info, &counts, Some(&motd_text), &mut io.conn.out);
     // In no room yet: the client joins the channels it wants.
     let mut rooms: Vec<RoomName> = Vec::new();
     // When the client was last heard from; whether a PING is out. One timer for the whole
@@ -341,35 +342,15 @@ async fn handle<S: Stream>(
         Irc::Names(list) => {
             let list = if list.is_empty() { rooms.clone() } else { list };
             for room in list {
-                if !rooms.contains(&room) {
-                    // Only the names of the user's own rooms are listed.
-                    let channel = crate::door::irc::names::channel_name(&room);
-                    replies::names_end(ctx, &channel, out);
-                    continue;
-                }
-                let who = Request::Who {
-                    room: Some(room),
-                    page: 0,
-                };
-                send(shared, id, who).await?;
+                lookup::names(io, (shared, inbox), ctx, room).await?;
             }
             return Ok(());
         }
         Irc::List(_) => Request::Rooms { page: 0 },
-        Irc::Who { mask, .. } => match crate::door::irc::names::channel(&mask) {
-            Some(room) if rooms.contains(&room) => Request::Who {
-                room: Some(room),
-                page: 1,
-            },
-            _ => {
-                RPL_ENDOFWHO.write(out, ctx.server, ctx.client, &[&mask], &[]);
-                return Ok(());
-            }
-        },
-        Irc::Whois(nick) => {
-            RPL_ENDOFWHOIS.write(out, ctx.server, ctx.client, &[&nick], &[]);
-            return Ok(());
+        Irc::Who { mask, whox } => {
+            return lookup::who(io, (shared, inbox), ctx, (mask, whox)).await
         }
+        Irc::Whois(nick) => return lookup::whois(io, (shared, inbox), ctx, nick).await,
         Irc::ShowModes(room) => {
             replies::channel_modes(ctx, &room, 0, out);
             return Ok(());
@@ -418,23 +399,18 @@ async fn handle<S: Stream>(
                 .map_err(|_| End::Gone);
         }
         Irc::Lusers => {
-            lusers(ctx, &counts(), out);
+            let counts = lookup::counts(io, (shared, inbox)).await?;
+            lusers(ctx, &counts, &mut io.conn.out);
             return Ok(());
         }
         Irc::Motd => {
             motd(ctx, Some(&shared.config.motd.join("\n")), out);
             return Ok(());
         }
-        Irc::Userhost(_) => {
-            Writer::new(out, "", Some(ctx.server), "302")
-                .param(ctx.client)
-                .trailing("");
-            return Ok(());
+        Irc::Userhost(nicks) => {
+            return lookup::userhost(io, (shared, inbox), ctx, (nicks, false)).await
         }
-        Irc::Ison(_) => {
-            replies::ison(ctx, &[], out);
-            return Ok(());
-        }
+        Irc::Ison(nicks) => return lookup::userhost(io, (shared, inbox), ctx, (nicks, true)).await,
     };
     send(shared, id, request).await
 }
@@ -513,16 +489,4 @@ async fn synchronise<S: Stream>(
         io.conn.queue_owned(taken.bytes);
     }
     Ok(nick)
-}
-
-/// What `LUSERS` says: the hub keeps the counts, and the door does not ask it yet.
-fn counts() -> Lusers {
-    Lusers {
-        users: 1,
-        local_users: 1,
-        max_users: 1,
-        max_local_users: 1,
-        servers: 1,
-        ..Lusers::default()
-    }
 }

@@ -16,6 +16,7 @@
 mod chat;
 mod chathistory;
 mod history;
+mod lookup;
 mod register;
 pub mod render;
 mod rooms;
@@ -144,6 +145,7 @@ pub async fn run<S: Stream>(stream: S, accepted: Accepted, shared: Arc<Services>
         peer,
         deadline,
         secure,
+        tls,
         place,
     } = accepted;
     let config = &shared.config;
@@ -153,7 +155,13 @@ pub async fn run<S: Stream>(stream: S, accepted: Accepted, shared: Arc<Services>
     };
     let (outbox, inbox) = outbox(config.outbox_bytes, shared.output_budget.clone());
     let server = server();
-    let registration = register::register(&mut io, &shared, (id, styles, &server), &outbox, secure);
+    let registration = register::register(
+        &mut io,
+        &shared,
+        (id, styles, &server),
+        &outbox,
+        (secure, tls),
+    );
     let registered = enter::until_cut(registration, &shared, (deadline, &place)).await;
     drop(place);
     let me = match registered {

@@ -88,7 +88,7 @@ pub(super) async fn register<S: Stream>(
     shared: &Services,
     (id, styles, server): (MemberId, Styles, &Arc<str>),
     outbox: &Outbox,
-    secure: bool,
+    (secure, tls): (bool, bool),
 ) -> Result<Me, Failed> {
     let mut reg = Registration::new(offer(shared, secure));
     let mut pace = Pace::new(shared.config.rate, Instant::now());
@@ -166,6 +166,8 @@ pub(super) async fn register<S: Stream>(
             account: account.as_ref().map(|a| Arc::from(a.name.as_str())),
             operator: account.as_ref().is_some_and(|a| a.operator),
             cli_operator: account.as_ref().is_some_and(|a| a.cli_operator),
+            tls,
+            realname: Some(ready.realname.as_str().into()),
             lobby: false,
         };
         let operator = identity.operator;

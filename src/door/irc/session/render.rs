@@ -11,6 +11,7 @@
 
 use std::sync::Arc;
 
+use super::lookup::member;
 use crate::clock::now_ms;
 use crate::door::irc::caps::CapSet;
 use crate::door::irc::event::{self as irc, Change, Origin};
@@ -18,7 +19,7 @@ use crate::door::irc::message::Writer;
 use crate::door::irc::names::channel_name;
 use crate::door::irc::numerics::{
     ERR_CANNOTSENDTOCHAN, ERR_NICKNAMEINUSE, ERR_NOSUCHCHANNEL, ERR_NOSUCHNICK, ERR_NOTONCHANNEL,
-    RPL_ENDOFWHO, RPL_LIST, RPL_LISTEND, RPL_LISTSTART, RPL_WHOREPLY,
+    RPL_LIST, RPL_LISTEND, RPL_LISTSTART,
 };
 use crate::door::irc::render::relay::{change, said, whispered};
 use crate::door::irc::render::{replies, Ctx};
@@ -116,26 +117,13 @@ impl IrcLines {
                 };
                 change(&ev, now_ms()).write(self.caps, out);
             }
-            // With page 0 the door asked for NAMES; with page 1, for WHO.
+            // The names a join shows (`NAMES` itself is a lookup: see `lookup.rs`).
             Reply::Who(page) => {
                 let Some(room) = &page.room else { return };
-                if page.page == 0 {
-                    let members: Vec<irc::Member> =
-                        page.items.iter().map(|n| self.listed(n)).collect();
-                    replies::names(ctx, room, &members, out);
-                } else {
-                    let channel = channel_name(room);
-                    for nick in &page.items {
-                        RPL_WHOREPLY.write_text(
-                            out,
-                            server,
-                            client,
-                            &[&channel, USER, server, server, nick.as_str(), "H"],
-                            &format!("0 {nick}"),
-                        );
-                    }
-                    RPL_ENDOFWHO.write(out, server, client, &[&channel], &[]);
-                }
+                let members: Vec<irc::Member> = (page.items.iter())
+                    .map(|l| member(&self.server, l.clone()))
+                    .collect();
+                replies::names(ctx, room, &members, out);
             }
             Reply::Rooms(page) => {
                 RPL_LISTSTART.write(out, server, client, &[], &[]);
@@ -201,16 +189,6 @@ impl IrcLines {
                 ERR_CANNOTSENDTOCHAN.write_text(out, server, client, &["*"], "You are muted")
             }
             other => notice_to(server, client, &refusal_text(other), out),
-        }
-    }
-
-    fn listed(&self, nick: &Nick) -> irc::Member {
-        irc::Member {
-            origin: self.origin(nick, None),
-            realname: "".into(),
-            operator: false,
-            away: None,
-            secure: false,
         }
     }
 }
