@@ -251,3 +251,127 @@ fn userhost_ison_and_lusers() {
     assert_eq!(get("265")[1..3], ["3", "3"]);
     assert_eq!(get("266")[1..3], ["3", "3"]);
 }
+
+/// A client registered as `nick` that asked for `caps` after registering, synchronised so the
+/// hub renders for it with them.
+fn with_caps(addr: SocketAddr, nick: &str, caps: &str) -> IrcClient {
+    let mut c = IrcClient::connect(addr).register(nick);
+    c.send(&format!("CAP REQ :{caps}"));
+    let ack = c.expect_command("CAP");
+    assert_eq!(ack.params[1..], ["ACK", caps]);
+    c.sync("caps");
+    c
+}
+
+/// `AWAY :text` is `306` and `AWAY` `305`; meanwhile the user is `G` in `WHO`, `301` in `WHOIS`
+/// and to whoever sends it a private line, `=-` in `USERHOST`. Room-mates with `away-notify`
+/// get `AWAY` lines (also when an away user joins); those without get none.
+#[test]
+fn away_and_away_notify() {
+    let (_server, addr) = start_irc(&[]);
+    let mut bob = with_caps(addr, "bob", "away-notify");
+    bob.send("JOIN #lobby,#tea");
+    bob.expect("the second join", |m| {
+        m.command == "366" && m.params[1] == "#tea"
+    });
+    let mut carol = IrcClient::connect(addr).register("carol");
+    carol.send("JOIN #lobby");
+    carol.expect_command("366");
+    let mut alice = IrcClient::connect(addr).register("alice");
+    alice.send("JOIN #lobby");
+    alice.expect_command("366");
+    alice.send("AWAY :gone for lunch");
+    alice.expect_command("306");
+    let away = bob.expect_command("AWAY");
+    assert_eq!(away.nick(), Some("alice"));
+    assert_eq!(away.params, ["gone for lunch"]);
+    bob.send("WHO #lobby");
+    let who = until(&mut bob, "315");
+    let flags = |who: &[Msg], nick: &str| {
+        who.iter()
+            .find(|m| m.command == "352" && m.params[5] == nick)
+            .map(|m| m.params[6].clone())
+    };
+    assert_eq!(flags(&who, "alice").as_deref(), Some("G"));
+    assert_eq!(flags(&who, "bob").as_deref(), Some("H"));
+    bob.send("WHOIS alice");
+    let whois = until(&mut bob, "318");
+    let gone = whois.iter().find(|m| m.command == "301").expect("301");
+    assert_eq!(gone.params, ["bob", "alice", "gone for lunch"]);
+    bob.send("PRIVMSG alice :are you there?");
+    let gone = bob.expect_command("301");
+    assert_eq!(gone.params, ["bob", "alice", "gone for lunch"]);
+    bob.send("USERHOST alice");
+    let userhost = bob.expect_command("302");
+    assert_eq!(userhost.params[1], format!("alice=-~u@{SERVER_NAME}"));
+    // Joining another room while away: the JOIN, then the AWAY.
+    alice.send("JOIN #tea");
+    let join = bob.expect_command("JOIN");
+    assert_eq!(
+        (join.nick(), join.params[0].as_str()),
+        (Some("alice"), "#tea")
+    );
+    let next = bob.expect("the next line", |_| true);
+    assert_eq!(
+        (next.command.as_str(), next.params.as_slice()),
+        ("AWAY", &["gone for lunch".to_owned()][..])
+    );
+    alice.send("AWAY");
+    alice.expect_command("305");
+    let back = bob.expect_command("AWAY");
+    assert_eq!((back.nick(), back.params.len()), (Some("alice"), 0));
+    bob.send("WHOIS alice");
+    assert!(!codes(&until(&mut bob, "318")).contains(&"301"));
+    // Once each, though bob shares two rooms with alice; carol never asked.
+    let aways: Vec<&String> = (bob.seen.iter())
+        .filter(|l| l.contains("@irc.test AWAY"))
+        .collect();
+    assert_eq!(aways.len(), 3, "{aways:#?}");
+    let seen = carol.sync("end");
+    assert!(!commands_of(&seen).contains(&"AWAY".to_owned()), "{seen:?}");
+}
+
+fn commands_of(msgs: &[Msg]) -> Vec<String> {
+    msgs.iter().map(|m| m.command.clone()).collect()
+}
+
+/// `extended-join` shows the joiner's account (`*` for none) and real name, in its own JOIN
+/// too; `account-tag` tags the lines of logged-in users, public and private, with `account=`.
+#[test]
+fn extended_join_and_account_tag() {
+    let (server, addr) = start_irc(&[]);
+    server.register("carol", PASSWORD).close();
+    let mut bob = with_caps(addr, "bob", "extended-join account-tag");
+    bob.send("JOIN #lobby");
+    let own = bob.expect_command("JOIN");
+    assert_eq!(own.params, ["#lobby", "*", "bob (raw)"]);
+    bob.expect_command("366");
+    let mut carol = logged_in(addr, "carol");
+    carol.send("JOIN #lobby");
+    carol.expect_command("366");
+    let join = bob.expect_command("JOIN");
+    assert_eq!(join.nick(), Some("carol"));
+    assert_eq!(join.params, ["#lobby", "carol", "The carol"]);
+    let mut dave = IrcClient::connect(addr).register("dave");
+    dave.send("JOIN #lobby");
+    let join = bob.expect("dave's join", |m| {
+        m.command == "JOIN" && m.nick() == Some("dave")
+    });
+    assert_eq!(join.params, ["#lobby", "*", "dave (raw)"]);
+    carol.send("PRIVMSG #lobby :hello all");
+    let said = bob.expect_command("PRIVMSG");
+    assert_eq!(said.tag("account").as_deref(), Some("carol"));
+    carol.send("PRIVMSG bob :psst");
+    let private = bob.expect_command("PRIVMSG");
+    assert_eq!(private.params, ["bob", "psst"]);
+    assert_eq!(private.tag("account").as_deref(), Some("carol"));
+    dave.send("PRIVMSG #lobby :me too");
+    let said = bob.expect_command("PRIVMSG");
+    assert_eq!(
+        (said.tag("account"), said.params[1].as_str()),
+        (None, "me too")
+    );
+    // A client without the capabilities gets neither.
+    let seen = dave.sync("end");
+    assert!(seen.iter().all(|m| !m.line.starts_with('@')), "{seen:?}");
+}

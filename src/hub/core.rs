@@ -227,6 +227,7 @@ impl Core {
         };
         let private = Private {
             from: whisper.from,
+            account: None,
             to: whisper.to,
             text: whisper.text.into(),
         };
@@ -298,6 +299,7 @@ impl Core {
                     let notice = Notice::Joined {
                         room: room.clone(),
                         nick,
+                        listed: None,
                     };
                     self.send(ToRoom::new(room, Event::Notice(notice)), now);
                 }
@@ -375,9 +377,14 @@ impl Core {
                 self.pipeline.hold(record, to.except(except), now);
             }
             Entry::Joined { member, nick, room } => {
+                let listed = here
+                    .then(|| self.members.get(member))
+                    .flatten()
+                    .map(|m| Arc::new(m.listed()));
                 let notice = Notice::Joined {
                     room: room.clone(),
                     nick: nick.clone(),
+                    listed,
                 };
                 let to = ToRoom::new(room, Event::Notice(notice)).except(author(member));
                 let joined = (Arrival::Joined, &nick);

@@ -156,6 +156,9 @@ pub enum Request {
     /// This connection stored an account change that changes nothing here (a new password):
     /// replicated in cluster mode.
     Replicate(Change),
+    /// Away with this message, or back (`None`); the member's rooms are told
+    /// ([`crate::hub::event::Notice::Away`]). Kept on this node only: other nodes do not learn it.
+    Away(Option<String>),
     /// Another renderer or echo setting (IRC's `CAP REQ`).
     Restyle(Style),
 }

@@ -17,7 +17,8 @@ use crate::cluster::{Entry, Whisper};
 use crate::hub::control::Control;
 use crate::hub::core::Core;
 use crate::hub::delivery::Fault;
-use crate::hub::event::{Private, Refusal, Reply};
+use crate::hub::event::{Event, Notice, Private, Refusal, Reply};
+use crate::hub::fanout::ToRoom;
 use crate::hub::intent::{Identity, Intent, Joined, OpCommand, Refused, Request, Style};
 use crate::hub::members::{Member, Seats};
 use crate::hub::moderation::{Context, Decision, Moderation};
@@ -150,6 +151,10 @@ impl Hub {
                 self.core.link.replicate(change);
                 None
             }
+            Request::Away(message) => {
+                self.away(id, message);
+                None
+            }
             Request::Restyle(style) => {
                 member.outbox.set_renderer(style.renderer);
                 member.echo = style.echo;
@@ -280,13 +285,14 @@ impl Hub {
             info!("{nick} joined {room}");
         }
         let count = self.enter(id, &room);
-        self.core.tell(
-            id,
-            &Reply::Joined {
+        if let Some(me) = self.core.members.get(id).map(|m| Arc::new(m.listed())) {
+            let joined = Reply::Joined {
                 room: room.clone(),
                 count,
-            },
-        );
+                me,
+            };
+            self.core.tell(id, &joined);
+        }
         let _ = outbox.push_marker();
         let topic = self.moderation.topic(&room);
         Some(Joined {
@@ -422,14 +428,17 @@ impl Hub {
                 text: text.to_string(),
             };
             self.core.link.whisper(&node, whisper)?;
-            return Ok(Some(Reply::PrivateSent { to, text }));
+            let away = None;
+            return Ok(Some(Reply::PrivateSent { to, text, away }));
         };
         if !target.operator && self.moderation.is_muted(&from, self.clock.now_ms()) {
             return Err(Refusal::Muted);
         }
         debug!("private line from {} to {}", from.nick, target.nick);
+        let away = (self.core.members.get(target.id)).and_then(|m| m.away.clone());
         let private = Private {
             from: from.nick.clone(),
+            account: from.account.map(Into::into),
             to: target.nick.clone(),
             text,
         };
@@ -438,7 +447,36 @@ impl Hub {
         Ok(Some(Reply::PrivateSent {
             to: private.to,
             text: private.text,
+            away,
         }))
+    }
+
+    /// Marks member `id` away with `message`, or back (`None`). The members of its rooms are
+    /// told once each, whatever the rooms they share with it; a door that does not show it
+    /// renders nothing.
+    fn away(&mut self, id: MemberId, message: Option<String>) {
+        let now = self.clock.now();
+        let Some(member) = self.core.members.get_mut(id) else {
+            return;
+        };
+        let message: Option<Arc<str>> = message.map(Into::into);
+        if member.away == message {
+            return;
+        }
+        member.away = message.clone();
+        let (nick, account) = (member.nick.clone(), member.account.clone());
+        let rooms: Vec<RoomName> = member.seats.rooms().cloned().collect();
+        for (k, room) in rooms.iter().enumerate() {
+            let notice = Notice::Away {
+                room: room.clone(),
+                nick: nick.clone(),
+                account: account.clone(),
+                message: message.clone(),
+            };
+            let to = ToRoom::new(room.clone(), Event::Notice(notice));
+            self.core
+                .send(to.told_in(&rooms[..k]).except(Some(id)), now);
+        }
     }
 
     /// An operator command: the one place the operator role is checked.

@@ -37,7 +37,7 @@ impl Render for Plain {
     fn render(&self, event: &Event, out: &mut Vec<u8>) {
         let text = match event {
             Event::Said(said) => format!("{}said {}: {}", self.0, said.from, said.text),
-            Event::Notice(Notice::Joined { room, nick }) => format!("joined {nick} {room}"),
+            Event::Notice(Notice::Joined { room, nick, .. }) => format!("joined {nick} {room}"),
             Event::Notice(Notice::Left { room, nick, why }) => {
                 format!("left {nick} {room} {why:?}")
             }

@@ -33,6 +33,8 @@ impl Render for Json {
                 text: &said.text,
             })
             .write_to(out),
+            // The page does not show who is away.
+            Event::Notice(HubNotice::Away { .. }) => {}
             Event::Notice(notice) => room_notice(notice, out),
             Event::Server(ServerNotice::ShuttingDown) => {
                 let text = text_of(|scratch| Lines.render(event, scratch));
@@ -75,7 +77,7 @@ impl Json {
                 let text = refused(refusal);
                 ServerMsg::Error { code, text: &text }.write_to(out);
             }
-            Reply::PrivateSent { to, text } => ServerMsg::Private {
+            Reply::PrivateSent { to, text, .. } => ServerMsg::Private {
                 time: now_ms(),
                 sender: me.as_str(),
                 to: to.as_str(),
@@ -157,6 +159,7 @@ fn room_notice(notice: &HubNotice, out: &mut Vec<u8>) {
             Some(topic.as_deref().unwrap_or("")),
         ),
         HubNotice::Summary { .. } => return notices(NoticeKind::Info, room, text, out),
+        HubNotice::Away { .. } => return,
     };
     ServerMsg::Notice(Notice {
         kind,
@@ -245,6 +248,7 @@ mod tests {
         let joined = HubNotice::Joined {
             room: room.clone(),
             nick: bob.clone(),
+            listed: None,
         };
         Json.render(&Event::Notice(joined), &mut out);
         let who = Reply::Who(Page {

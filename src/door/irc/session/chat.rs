@@ -381,7 +381,7 @@ async fn handle<S: Stream>(
         }
         Irc::Away(message) => {
             replies::away_changed(ctx, message.is_some(), out);
-            return Ok(());
+            Request::Away(message)
         }
         Irc::Rename(nick) => {
             let seated = !rooms.is_empty();

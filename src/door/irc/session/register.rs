@@ -60,12 +60,14 @@ impl From<Cut> for Failed {
     }
 }
 
-/// The capabilities this wiring honours: `sasl` only where a password may be sent. The
-/// others the layer knows (`account-tag`, `extended-join`, `away-notify`,
-/// `labeled-response`) change what relayed lines look like beyond what
-/// the registered renderers produce, or are not served yet, so they are not offered.
+/// The capabilities this wiring honours: `sasl` only where a password may be sent. The layer
+/// also knows `labeled-response`, not offered until every command's replies are gathered for
+/// its label.
 pub(super) fn offer(shared: &Services, secure: bool) -> CapSet {
     let offer = CapSet::of(&[
+        Cap::AccountTag,
+        Cap::AwayNotify,
+        Cap::ExtendedJoin,
         Cap::Batch,
         Cap::CapNotify,
         Cap::ChatHistory,

@@ -21,9 +21,9 @@ use crate::door::irc::numerics::{
     ERR_CANNOTSENDTOCHAN, ERR_NICKNAMEINUSE, ERR_NOSUCHCHANNEL, ERR_NOSUCHNICK, ERR_NOTONCHANNEL,
     RPL_LIST, RPL_LISTEND, RPL_LISTSTART,
 };
-use crate::door::irc::render::relay::{change, said, whispered};
+use crate::door::irc::render::relay::{change, joined_away, said, whispered};
 use crate::door::irc::render::{replies, Ctx};
-use crate::hub::event::{Arrival, Event, Notice, Refusal, Reply, ServerNotice};
+use crate::hub::event::{Arrival, Event, Listed, Notice, Refusal, Reply, ServerNotice};
 use crate::hub::render::{Personal, Render};
 use crate::names::{Nick, RoomName};
 use crate::vocab::{Departure, Dropped, Kind, Removal};
@@ -60,7 +60,27 @@ impl IrcLines {
         let at = now_ms();
         let who = |nick: &Nick| self.origin(nick, None);
         let ev = match notice {
-            Notice::Joined { room, nick } => joined(room, who(nick)),
+            Notice::Joined { room, nick, listed } => {
+                let ev = match listed {
+                    Some(listed) => joined_as(room, &self.server, listed),
+                    None => joined(room, who(nick)),
+                };
+                change(&ev, at).write(self.caps, out);
+                // An away joiner: `away-notify` clients learn it at once.
+                if let Some(away) = joined_away(&ev, at) {
+                    away.write(self.caps, out);
+                }
+                return;
+            }
+            Notice::Away {
+                nick,
+                account,
+                message,
+                ..
+            } => Change::Away {
+                who: self.origin(nick, account.clone()),
+                message: message.clone(),
+            },
             Notice::Left { room, nick, why } => left(room, who(nick), why, |by| {
                 Nick::parse(by).map_or_else(|_| who(nick), |by| who(&by))
             }),
@@ -105,8 +125,8 @@ impl IrcLines {
         let (server, client) = (ctx.server, ctx.client);
         match reply {
             Reply::Refused(refusal) => self.refused(ctx, refusal, out),
-            Reply::Joined { room, .. } => {
-                let ev = joined(room, self.origin(me, None));
+            Reply::Joined { room, me, .. } => {
+                let ev = joined_as(room, &self.server, me);
                 change(&ev, now_ms()).write(self.caps, out);
             }
             Reply::Parted { room } => {
@@ -141,6 +161,12 @@ impl IrcLines {
                 });
                 replies::topic(ctx, room, topic.as_ref(), true, out);
             }
+            // The recipient of a private line is away: `301`.
+            Reply::PrivateSent {
+                to,
+                away: Some(away),
+                ..
+            } => replies::away_reply(ctx, to.as_str(), away, out),
             // Answered by the door from its own table.
             Reply::Help { .. } | Reply::PrivateSent { .. } => {}
             Reply::Removed(removal) => {
@@ -216,7 +242,7 @@ impl Render for IrcLines {
         match personal {
             Personal::Private(p) => whispered(&irc::Whispered {
                 at_ms: now_ms(),
-                from: self.origin(&p.from, None),
+                from: self.origin(&p.from, p.account.clone()),
                 to: me.clone(),
                 kind: Kind::Message,
                 text: p.text.clone(),
@@ -245,6 +271,16 @@ fn joined(room: &RoomName, who: Origin) -> Change {
         who,
         realname: "".into(),
         away: None,
+    }
+}
+
+/// The join of a member of this node, with what `extended-join` and `away-notify` show.
+fn joined_as(room: &RoomName, server: &str, listed: &Listed) -> Change {
+    Change::Joined {
+        room: room.clone(),
+        who: origin(server, &listed.nick, listed.account.clone()),
+        realname: listed.realname.clone().unwrap_or_else(|| "".into()),
+        away: listed.away.clone(),
     }
 }
 
