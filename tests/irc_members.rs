@@ -268,7 +268,8 @@ fn with_caps(addr: SocketAddr, nick: &str, caps: &str) -> IrcClient {
 /// get `AWAY` lines (also when an away user joins); those without get none.
 #[test]
 fn away_and_away_notify() {
-    let (_server, addr) = start_irc(&[]);
+    let (server, addr) = start_irc(&[]);
+    let mut nc = server.join("nora");
     let mut bob = with_caps(addr, "bob", "away-notify");
     bob.send("JOIN #lobby,#tea");
     bob.expect("the second join", |m| {
@@ -329,6 +330,15 @@ fn away_and_away_notify() {
     assert_eq!(aways.len(), 3, "{aways:#?}");
     let seen = carol.sync("end");
     assert!(!commands_of(&seen).contains(&"AWAY".to_owned()), "{seen:?}");
+    // The line door shows nothing of it, and its /who is names as before.
+    nc.send("/who");
+    let lines = nc.lines_until("users in ");
+    assert!(
+        nc.seen.iter().all(|l| !l.contains("lunch")),
+        "{:?}",
+        nc.seen
+    );
+    assert!(lines.iter().any(|l| l.contains("alice")), "{lines:?}");
 }
 
 fn commands_of(msgs: &[Msg]) -> Vec<String> {

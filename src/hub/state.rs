@@ -17,8 +17,7 @@ use crate::cluster::{Entry, Whisper};
 use crate::hub::control::Control;
 use crate::hub::core::Core;
 use crate::hub::delivery::Fault;
-use crate::hub::event::{Event, Notice, Private, Refusal, Reply};
-use crate::hub::fanout::ToRoom;
+use crate::hub::event::{Private, Refusal, Reply};
 use crate::hub::intent::{Identity, Intent, Joined, OpCommand, Refused, Request, Style};
 use crate::hub::members::{Member, Seats};
 use crate::hub::moderation::{Context, Decision, Moderation};
@@ -152,7 +151,7 @@ impl Hub {
                 None
             }
             Request::Away(message) => {
-                self.away(id, message);
+                self.core.away(id, message, self.clock.now());
                 None
             }
             Request::Restyle(style) => {
@@ -449,34 +448,6 @@ impl Hub {
             text: private.text,
             away,
         }))
-    }
-
-    /// Marks member `id` away with `message`, or back (`None`). The members of its rooms are
-    /// told once each, whatever the rooms they share with it; a door that does not show it
-    /// renders nothing.
-    fn away(&mut self, id: MemberId, message: Option<String>) {
-        let now = self.clock.now();
-        let Some(member) = self.core.members.get_mut(id) else {
-            return;
-        };
-        let message: Option<Arc<str>> = message.map(Into::into);
-        if member.away == message {
-            return;
-        }
-        member.away = message.clone();
-        let (nick, account) = (member.nick.clone(), member.account.clone());
-        let rooms: Vec<RoomName> = member.seats.rooms().cloned().collect();
-        for (k, room) in rooms.iter().enumerate() {
-            let notice = Notice::Away {
-                room: room.clone(),
-                nick: nick.clone(),
-                account: account.clone(),
-                message: message.clone(),
-            };
-            let to = ToRoom::new(room.clone(), Event::Notice(notice));
-            self.core
-                .send(to.told_in(&rooms[..k]).except(Some(id)), now);
-        }
     }
 
     /// An operator command: the one place the operator role is checked.

@@ -1,9 +1,9 @@
 //! The IRC door's renderers: the hub's events and replies as IRC lines.
 //!
-//! Four are registered, one per combination of `server-time` (every line carries its `time`
-//! tag) and `message-tags` (a public line carries its `msgid`, the history row's id), so that a
-//! relayed line is formatted at most four times for all the IRC users of a room, whatever their
-//! number. Nothing here depends on the recipient but
+//! One is registered per combination of the capabilities that change relayed lines
+//! (`server-time`, `message-tags`, `account-tag`, `extended-join`, `away-notify`: see
+//! `Styles`), so that a relayed line is formatted once per combination present in a room, for
+//! all its IRC users, whatever their number. Nothing here depends on the recipient but
 //! [`Render::render_to`]'s, whose lines are addressed to it.
 //!
 //! The hub does not know IRC's `user@host`: every member is shown as `nick!~u@SERVER`, the
