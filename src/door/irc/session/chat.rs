@@ -82,7 +82,7 @@ pub(super) async fn chat<S: Stream>(
         client: me.nick.as_str(),
         caps: me.caps.enabled(),
     };
-    let Ok(counts) = lookup::counts(io, (shared, inbox)).await else {
+    let Ok(counts) = lookup::welcome_counts(shared).await else {
         return End::Closed;
     };
     welcome(ctx, &info, &counts, Some(&motd_text), &mut io.conn.out);

@@ -17,7 +17,7 @@ use crate::door::irc::render::replies::{self, WhoLine, Whox};
 use crate::door::irc::render::welcome::Lusers;
 use crate::door::irc::render::Ctx;
 use crate::hub::event::Listed;
-use crate::hub::lookup::{Counts, Found, Lookup};
+use crate::hub::lookup::{Found, Lookup};
 use crate::hub::outbox::Inbox;
 use crate::hub::Intent;
 use crate::names::{Nick, RoomName};
@@ -181,19 +181,37 @@ pub(super) async fn userhost<S: Stream>(
     Ok(())
 }
 
-/// The counts `LUSERS` shows (also in the welcome burst).
+/// The counts `LUSERS` shows.
 pub(super) async fn counts<S: Stream>(
     io: &mut IrcConn<S>,
     (shared, inbox): (&Services, &Inbox),
 ) -> Result<Lusers, End> {
-    let Found::Counts(c) = ask(io, shared, inbox, Lookup::Counts).await? else {
-        return Ok(lusers(Counts::default(), 0));
+    let found = ask(io, shared, inbox, Lookup::Counts).await?;
+    Ok(lusers(shared, found))
+}
+
+/// The counts the welcome burst shows. Nothing is taken from the outbox meanwhile: a line
+/// relayed to the newcomer must not arrive before its `001`. The hub answers within its turn,
+/// and the outbox holds what comes meanwhile.
+pub(super) async fn welcome_counts(shared: &Services) -> Result<Lusers, End> {
+    let (reply, answer) = async_channel::bounded(1);
+    let intent = Intent::Lookup {
+        lookup: Lookup::Counts,
+        reply,
     };
-    Ok(lusers(c, shared.admission.waiting()))
+    Box::pin(shared.hub.send(intent))
+        .await
+        .map_err(|_| End::Closed)?;
+    let found = answer.recv().await.map_err(|_| End::Closed)?;
+    Ok(lusers(shared, found))
 }
 
 /// `LUSERS` from the hub's counts and the connections still registering.
-fn lusers(c: Counts, unknown: usize) -> Lusers {
+fn lusers(shared: &Services, found: Found) -> Lusers {
+    let Found::Counts(c) = found else {
+        return Lusers::default();
+    };
+    let unknown = shared.admission.waiting();
     Lusers {
         users: c.users,
         operators: c.operators,
