@@ -15,7 +15,7 @@ use smol::Timer;
 
 use super::{chat::Me, IrcConn, Styles};
 use crate::accounts::password::Secret;
-use crate::door::irc::caps::{Cap, CapSet};
+use crate::door::irc::caps::{default_offer, Cap, CapSet};
 use crate::door::irc::commands::check;
 use crate::door::irc::framing::Framed;
 use crate::door::irc::message::{self, ParseError};
@@ -60,23 +60,10 @@ impl From<Cut> for Failed {
     }
 }
 
-/// The capabilities this wiring honours: `sasl` only where a password may be sent. The layer
-/// also knows `labeled-response`, not offered until every command's replies are gathered for
-/// its label.
+/// The capabilities this wiring honours: the layer's [`default_offer`], with `sasl` only where
+/// a password may be sent.
 pub(super) fn offer(shared: &Services, secure: bool) -> CapSet {
-    let offer = CapSet::of(&[
-        Cap::AccountTag,
-        Cap::AwayNotify,
-        Cap::ExtendedJoin,
-        Cap::Batch,
-        Cap::CapNotify,
-        Cap::ChatHistory,
-        Cap::EchoMessage,
-        Cap::MessageTags,
-        Cap::MultiPrefix,
-        Cap::Sasl,
-        Cap::ServerTime,
-    ]);
+    let offer = default_offer();
     if login::passwords_allowed(shared, secure) {
         offer
     } else {
