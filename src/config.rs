@@ -51,3 +51,12 @@ pub struct Config {
     /// `--trust-proxy`: reverse proxies whose `X-Forwarded-For` is believed (empty: none).
     pub trusted_proxies: Vec<crate::moderation::ban::Net>,
 }
+
+impl Config {
+    /// Whether `ip` is a reverse proxy named by `--trust-proxy`: the web door believes its
+    /// `X-Forwarded-For`, and counts its clients under their forwarded addresses, not its own.
+    pub fn trusts_proxy(&self, ip: std::net::IpAddr) -> bool {
+        let ip = ip.to_canonical();
+        self.trusted_proxies.iter().any(|net| net.contains(ip))
+    }
+}

@@ -141,3 +141,27 @@ pub enum Removal {
         expires_ms: Option<i64>,
     },
 }
+
+/// Whether the cluster log's entry id `a` (a Redis stream id, `MS-SEQ`) is older than `b`,
+/// compared as numbers; a malformed part counts as 0.
+pub fn stream_id_lt(a: &str, b: &str) -> bool {
+    fn parts(id: &str) -> (u64, u64) {
+        let (ms, seq) = id.split_once('-').unwrap_or((id, "0"));
+        (ms.parse().unwrap_or(0), seq.parse().unwrap_or(0))
+    }
+    parts(a) < parts(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Stream ids compare as numbers, not as text.
+    #[test]
+    fn stream_ids_compare_numerically() {
+        assert!(stream_id_lt("9-0", "10-0"));
+        assert!(stream_id_lt("10-2", "10-10"));
+        assert!(!stream_id_lt("10-0", "10-0"));
+        assert!(stream_id_lt("0-0", "1-0"));
+    }
+}

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::irc::{IrcClient, SERVER_NAME};
 use common::{Client, Server, TIMEOUT};
 
 /// A throwaway Redis on a Unix socket in its own directory, killed on drop. (A socket rather
@@ -832,4 +833,82 @@ fn a_name_has_one_holder_after_a_partition_heals() {
         .seen
         .iter()
         .any(|l| l == "carol: typed by carol while frozen"));
+}
+
+/// An IRC user on node A and an nc user on node B: before the IRC user joins any channel (IRC
+/// users arrive in none) node B knows it, so its name is refused there (to a newcomer and to a
+/// `/nick`) and `/msg` reaches it;
+/// then both chat both ways in one room; after the IRC user parts its last channel, B still
+/// knows it, and so does a node started then; once it quits, its name is free on B.
+#[test]
+fn an_irc_user_on_one_node_and_an_nc_user_on_another() {
+    let Some(redis) = Redis::start() else { return };
+    let mut flags = node_flags(&redis, "a");
+    flags.extend(["--irc-listen", "127.0.0.1:0", "--server-name", SERVER_NAME]);
+    let (a, rest) = Server::start_until(&flags, "listening for IRC on ");
+    let irc_addr = rest.parse().expect("IRC address");
+    let b = node(&redis, "b");
+    let mut c = join_all(&[(&a, "dave"), (&b, "bob")]);
+    let mut bob = c.pop().expect("bob");
+    let mut dave = c.pop().expect("dave");
+    let mut ann = IrcClient::connect(irc_addr).register("ann");
+
+    // In no room, ann is known on B: her name is taken there, and a private line reaches her.
+    let mut other = Client::connect(b.addr);
+    other.expect("What is your name?");
+    other.send("Ann");
+    other.expect("name taken: Ann is already in use");
+    bob.send("/nick ANN");
+    bob.expect("name taken: ANN is already in use");
+    bob.send("/msg ann psst");
+    bob.expect("[private to ann] psst");
+    let private = ann.expect("bob's private line", |m| m.command == "PRIVMSG");
+    assert_eq!(private.nick(), Some("bob"));
+    assert_eq!(private.params, ["ann", "psst"]);
+
+    // One room, both ways.
+    ann.send("JOIN #lobby");
+    ann.expect("the lobby's names", |m| m.command == "366");
+    bob.expect("* ann joined");
+    ann.send("PRIVMSG #lobby :hello from irc");
+    bob.expect("ann: hello from irc");
+    bob.send("hello from nc");
+    let line = ann.expect("bob's line", |m| m.command == "PRIVMSG");
+    assert_eq!(line.nick(), Some("bob"));
+    assert_eq!(line.params, ["#lobby", "hello from nc"]);
+
+    // Out of every room, still known.
+    ann.send("PART #lobby");
+    bob.expect("* ann left");
+    bob.send("/msg ann still there?");
+    bob.expect("[private to ann] still there?");
+    ann.expect("bob's second private line", |m| {
+        m.command == "PRIVMSG" && m.params.last().map(String::as_str) == Some("still there?")
+    });
+    other.send("ann");
+    other.expect("name taken: ann is already in use");
+
+    // A node started now learns of her from A's snapshot. A logs the node's arrival in the turn
+    // it queues the snapshot, so a line dave says after that follows it in the log.
+    let c = node(&redis, "c");
+    let mut carol = c.join("carol");
+    a.wait_log("node c joined the cluster");
+    dave.send("snapshot sent");
+    carol.expect("dave: snapshot sent");
+    carol.send("/msg ann from c");
+    carol.expect("[private to ann] from c");
+    ann.expect("carol's private line", |m| {
+        m.command == "PRIVMSG" && m.params.last().map(String::as_str) == Some("from c")
+    });
+
+    // Gone, the name is free on B. Ann's session tells A's hub before its goodbye, so a line
+    // dave (on A) sends after it follows her departure in the log: bob seeing it is the marker.
+    ann.send("QUIT :bye");
+    ann.expect("the server's goodbye", |m| m.command == "ERROR");
+    dave.send("after ann");
+    bob.expect("dave: after ann");
+    bob.send("/msg ann gone?");
+    bob.expect("no such user");
+    other.send("ann");
+    other.expect("Welcome, ann!");
 }

@@ -68,6 +68,18 @@ fn who_lists_the_users_of_your_room() {
     bob.next_is("users in lobby (1): Bob");
 }
 
+/// `/who` and `/rooms` past the last page answer one clear line, not an empty "page 2 of 1".
+#[test]
+fn a_page_past_the_last_is_one_clear_line() {
+    let (_server, mut alice, _bob) = start_alice_and_bob(&[]);
+    alice.send("/who 2");
+    alice.next_is("there is no page 2: the list has 1 page");
+    alice.send("/rooms 9");
+    alice.next_is("there is no page 9: the list has 1 page");
+    alice.send("/who 1");
+    alice.next_is("users in lobby (2): alice, bob");
+}
+
 /// `/nick` renames: the whole room (the renamed user included) sees the notice, later lines
 /// carry the new name, and the old name is free for somebody else.
 #[test]

@@ -86,7 +86,8 @@ fn capability_negotiation_holds_registration() {
 
 /// Refusals have their numerics: 451 before registration, 421 unknown (once registered), 461 too few
 /// parameters, 432 for a name the rules refuse, 433 for a name in use on another door or a
-/// look-alike of one, and the client may then pick another nick.
+/// look-alike of one, and the client may then pick another nick; bytes that are not UTF-8 are
+/// `FAIL ... INVALID_UTF8` in either phase.
 #[test]
 fn refusals_have_their_numerics() {
     let (server, addr) = start_irc(&[]);
@@ -94,6 +95,10 @@ fn refusals_have_their_numerics() {
     let mut c = IrcClient::connect(addr);
     c.send("JOIN #lobby");
     c.expect_command("451");
+    // Not UTF-8: FAIL, before registration as after (it used to be dropped without a word).
+    c.send_bytes(b"NICK \xff\xfe\r\n");
+    let fail = c.expect_command("FAIL");
+    assert_eq!(fail.params[..2], ["NICK", "INVALID_UTF8"]);
     c.send("USER onlyone");
     c.expect_command("461");
     c.send("NICK bad*nick");
@@ -112,6 +117,9 @@ fn refusals_have_their_numerics() {
     c.expect_command("411");
     c.send("PRIVMSG nobody :hi");
     c.expect_command("401");
+    c.send_bytes(b"PRIVMSG #lobby :\xc3\r\n");
+    let fail = c.expect_command("FAIL");
+    assert_eq!(fail.params[..2], ["PRIVMSG", "INVALID_UTF8"]);
 }
 
 /// An nc user in `lobby` and an IRC user in `#lobby` see each other's lines, joins and
@@ -137,13 +145,23 @@ fn nc_and_irc_users_share_the_lobby() {
     irc.send("PRIVMSG #lobby :\u{2}bold\u{2} and \u{3}4red");
     let line = nc.expect("bob: ");
     assert_eq!(line, "bob: bold and red");
+    // A text of formatting codes alone is no text (412): it would reach nc as an empty line.
+    irc.send("PRIVMSG #lobby :\u{2}\u{3}04\u{f}");
+    irc.expect_command("412");
+    irc.send("PRIVMSG #lobby :after the empty one");
+    nc.next_is("bob: after the empty one");
     let mut carol = server.join("carol");
     let join = irc.expect_command("JOIN");
     assert_eq!(join.nick(), Some("carol"));
     carol.send("/quit");
     let quit = irc.expect_command("QUIT");
     assert_eq!(quit.nick(), Some("carol"));
-    irc.send("QUIT :gone fishing");
+    // Nor in a reason (they used to reach nc as raw control bytes).
+    irc.send("PART #lobby :\u{2}bold\u{2} \u{3}04red\u{f}");
+    nc.expect("* bob left (part: bold red)");
+    irc.send("JOIN #lobby");
+    nc.expect("* bob joined");
+    irc.send("QUIT :gone \u{1d}fishing");
     irc.expect_command("ERROR");
     nc.expect("* bob left (quit: gone fishing)");
 }
@@ -212,6 +230,24 @@ fn several_channels_at_once() {
     irc.expect_command("324");
 }
 
+/// irctest part.py testPartMessage: a `PART` with a reason reaches the parting client and
+/// the other members with that reason (the parting client's own used to lack it).
+#[test]
+fn part_with_a_reason_reaches_everyone_with_it() {
+    let (_server, addr) = start_irc(&[]);
+    let mut bar = registered(addr, "bar");
+    let mut baz = registered(addr, "baz");
+    bar.expect("baz's JOIN", |m| {
+        m.command == "JOIN" && m.nick() == Some("baz")
+    });
+    bar.send("PART #lobby :bye everyone");
+    for c in [&mut bar, &mut baz] {
+        let part = c.expect_command("PART");
+        assert_eq!(part.nick(), Some("bar"));
+        assert_eq!(part.params, ["#lobby", "bye everyone"]);
+    }
+}
+
 /// A PONG comes after every reply the server had queued for the client before it: the reply
 /// to a PRIVMSG sent just before the PING (from the hub) arrives first.
 #[test]
@@ -233,6 +269,14 @@ fn an_overlong_line_is_417_not_a_disconnect() {
     irc.send(&format!("PRIVMSG #lobby :{}", "x".repeat(600)));
     irc.expect_command("417");
     irc.sync("still-here");
+    // irctest LengthLimitTestCase: a 510-byte PING is answered, its PONG in at most 512 bytes
+    // like every line this client reads (it used to be 531); a 511-byte one is 417.
+    irc.send(&format!("PING {}", "x".repeat(505)));
+    let pong = irc.expect_command("PONG");
+    assert!(pong.params[1].starts_with(&"x".repeat(450)), "{pong:?}");
+    irc.send(&format!("PING {}", "x".repeat(506)));
+    irc.expect_command("417");
+    irc.sync("still-here-too");
 }
 
 /// Joining replays the room's recent history, with the time it was said for server-time

@@ -93,6 +93,9 @@ fn bans_mutes_and_kicks() {
     again.send("USER u 0 * :r");
     let refused = again.expect_command("432");
     assert!(refused.params[2].contains("banned"), "{refused:?}");
+    // Another nick registers: the refusal left registration open.
+    again.send("NICK robert");
+    again.expect_command("001");
 
     boss.send("/ban 127.0.0.2");
     boss.expect("banned 127.0.0.2");
@@ -244,7 +247,9 @@ fn quiet_clients_are_pinged_and_dead_ones_dropped() {
     nc.expect("* dead left (quit: Ping timeout)");
 }
 
-/// A client without SASL may log in with `PASS` before registering; a wrong one is `464`.
+/// A client without SASL may log in with `PASS` before registering; a wrong one is `464`,
+/// and the same connection may try again, with the right password or another nick (it used
+/// to be ignored until the registration deadline).
 #[test]
 fn pass_logs_in_to_a_registered_nick() {
     let (server, addr) = start_irc(&[]);
@@ -254,10 +259,51 @@ fn pass_logs_in_to_a_registered_nick() {
     wrong.send("NICK alice");
     wrong.send("USER u 0 * :r");
     wrong.expect_command("464");
-    let mut right = IrcClient::connect(addr);
-    right.send(&format!("PASS :{PASSWORD}"));
-    right.send("NICK alice");
-    right.send("USER u 0 * :r");
-    let welcome = right.expect_command("001");
+    wrong.send("NICK bob");
+    let welcome = wrong.expect_command("001");
+    assert_eq!(welcome.params[0], "bob");
+
+    let mut again = IrcClient::connect(addr);
+    again.send("PASS not-it-either");
+    again.send("NICK alice");
+    again.send("USER u 0 * :r");
+    again.expect_command("464");
+    again.send(&format!("PASS :{PASSWORD}"));
+    again.send("NICK alice");
+    let welcome = again.expect_command("001");
     assert_eq!(welcome.params[0], "alice");
+}
+
+/// `JOIN` past the advertised `CHANLIMIT` is `405` for each room over it; the rooms already
+/// joined still work.
+#[test]
+fn joining_past_chanlimit_is_405() {
+    let (_server, addr) = start_irc(&["--rate-per-sec", "0"]);
+    let mut c = IrcClient::connect(addr).register("roamer");
+    let limit: usize = c
+        .seen
+        .iter()
+        .find_map(|l| l.split(" CHANLIMIT=#:").nth(1))
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .expect("CHANLIMIT=#:N in 005");
+    let rooms: Vec<String> = (0..limit + 2).map(|n| format!("#r{n}")).collect();
+    for chunk in rooms.chunks(20) {
+        c.send(&format!("JOIN {}", chunk.join(",")));
+    }
+    let replies = c.sync("joined");
+    let joins = replies.iter().filter(|m| m.command == "JOIN").count();
+    let refused: Vec<&str> = replies
+        .iter()
+        .filter(|m| m.command == "405")
+        .map(|m| m.params[1].as_str())
+        .collect();
+    assert_eq!(joins, limit);
+    assert_eq!(refused, [&rooms[limit], &rooms[limit + 1]]);
+    c.send("JOIN #r0");
+    c.send("PART #r1");
+    c.send(&format!("JOIN {}", rooms[limit]));
+    c.expect("the JOIN after a PART", |m| {
+        m.command == "JOIN" && m.params[0] == rooms[limit]
+    });
 }

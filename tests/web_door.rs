@@ -498,8 +498,13 @@ type RawWs = async_tungstenite::tungstenite::protocol::WebSocket<TcpStream>;
 /// Upgrades to the WebSocket by hand with `extra` header lines, from the page's own origin: the
 /// WebSocket, or the whole answer when the server does not switch protocols.
 fn upgrade_with(addr: std::net::SocketAddr, extra: &str) -> Result<RawWs, String> {
+    upgrade_from("127.0.0.1", addr, extra)
+}
+
+/// [`upgrade_with`] from the loopback address `from` (`127.0.0.3`).
+fn upgrade_from(from: &str, addr: std::net::SocketAddr, extra: &str) -> Result<RawWs, String> {
     use async_tungstenite::tungstenite::protocol::Role;
-    let mut stream = TcpStream::connect(addr).expect("connect");
+    let mut stream = common::accounts::connect_from(from, addr).stream;
     stream.set_read_timeout(Some(TIMEOUT)).expect("timeout");
     let request = format!(
         "GET /ws HTTP/1.1\r\nHost: {addr}\r\nOrigin: http://{addr}\r\nUpgrade: websocket\r\n\
@@ -520,8 +525,8 @@ fn upgrade_with(addr: std::net::SocketAddr, extra: &str) -> Result<RawWs, String
 }
 
 /// Address bans: at accept the web port answers 403 with the reason; behind a proxy named by
-/// `--trust-proxy`, the forwarded address is the one banned, and without the flag a client's
-/// own `X-Forwarded-For` is ignored.
+/// `--trust-proxy`, the forwarded address is the one banned (its upgrade answered 403 the same
+/// way), and without the flag a client's own `X-Forwarded-For` is ignored.
 #[test]
 fn address_bans_and_trusted_proxies() {
     let web = WebServer::start(&["--trust-proxy", "127.0.0.1"]);
@@ -540,9 +545,14 @@ fn address_bans_and_trusted_proxies() {
     assert!(answer.starts_with("HTTP/1.1 403 Forbidden\r\n"), "{answer}");
     assert!(answer.contains("banned"), "{answer}");
 
-    let forwarded = first_object_with(web.addr, "X-Forwarded-For: 203.0.113.7\r\n");
-    assert_eq!(forwarded["type"], "bye", "{forwarded}");
-    assert_eq!(forwarded["reason"], "banned");
+    let Err(forwarded) = upgrade_with(web.addr, "X-Forwarded-For: 203.0.113.7\r\n") else {
+        panic!("a banned forwarded address got the WebSocket");
+    };
+    assert!(
+        forwarded.starts_with("HTTP/1.1 403 Forbidden\r\n"),
+        "{forwarded}"
+    );
+    assert!(forwarded.contains("banned"), "{forwarded}");
     let other = first_object_with(web.addr, "X-Forwarded-For: 198.51.100.1\r\n");
     assert_eq!(other["type"], "prompt", "{other}");
 
@@ -613,6 +623,43 @@ fn the_cap_counts_forwarded_addresses() {
     assert_eq!(first_object(&mut again)["type"], "prompt");
 }
 
+/// A proxy named by `--trust-proxy` that is not exempt as loopback (here `--limit-loopback`)
+/// carries more clients than `--max-per-ip`: at accept its connections are not counted under its
+/// own address, each forwarded address is, and the proxy's own direct connections still are.
+#[test]
+fn a_trusted_proxys_clients_do_not_share_its_cap() {
+    let web = WebServer::start(&[
+        "--trust-proxy",
+        "127.0.0.3",
+        "--limit-loopback",
+        "--max-per-ip",
+        "2",
+    ]);
+    let mut pages = Vec::new();
+    for n in 1..=4 {
+        let client = format!("X-Forwarded-For: 198.51.100.{n}\r\n");
+        let mut ws = upgrade_from("127.0.0.3", web.addr, &client)
+            .unwrap_or_else(|answer| panic!("client {n} behind the proxy refused: {answer}"));
+        assert_eq!(first_object(&mut ws)["type"], "prompt");
+        pages.push(ws);
+    }
+    let same = "X-Forwarded-For: 198.51.100.1\r\n";
+    let mut second = upgrade_from("127.0.0.3", web.addr, same).expect("a second page");
+    assert_eq!(first_object(&mut second)["type"], "prompt");
+    let Err(answer) = upgrade_from("127.0.0.3", web.addr, same) else {
+        panic!("a third page from 198.51.100.1 was let in over --max-per-ip 2");
+    };
+    assert!(answer.starts_with("HTTP/1.1 429 "), "{answer}");
+    let mut direct = Vec::new();
+    for _ in 0..2 {
+        let mut client = common::accounts::connect_from("127.0.0.3", web.server.addr);
+        client.expect("What is your name?");
+        direct.push(client);
+    }
+    let mut third = common::accounts::connect_from("127.0.0.3", web.server.addr);
+    third.expect("too many connections from your address (max 2)");
+}
+
 /// Web connections are counted under `door="web"`, and the web door's refusals beside the line
 /// door's.
 #[test]
@@ -650,4 +697,83 @@ fn web_connections_and_refusals_are_counted() {
         "smolchat_connections{door=\"web\",tls=\"false\"}",
         0.0,
     );
+}
+
+/// A page whose connection dropped without a close (the server still holds its session) takes
+/// its name back at once with its last session's token, and gets the lines it missed; the stale
+/// session is closed. Without the token, with another session's token, or with the token for
+/// another name, the name stays taken.
+#[test]
+fn a_page_takes_its_name_back_from_its_stale_session() {
+    let web = WebServer::start(&["--rate-per-sec", "0"]);
+    let mut dave = web.server.join("dave");
+    let mut stale = ws_connect(web.addr);
+    send(&mut stale, json!({"type": "hello", "name": "alice"}));
+    let token = next_of(&mut stale, "welcome")["token"]
+        .as_str()
+        .expect("a token in the welcome")
+        .to_owned();
+    assert_eq!(token.len(), 32, "{token}");
+    next_where(&mut stale, "history", |h| h["done"] == true);
+    dave.expect("alice joined");
+    dave.send("seen before the blip");
+    let last_id = next_where(&mut stale, "line", |l| l["sender"] == "dave")["id"].clone();
+    // The blip: `stale` is neither read nor closed from here on, as a vanished connection.
+    dave.send("said during the blip");
+    let mut bob = ws_join(web.addr, "bob");
+    dave.expect("bob joined");
+    let mut carol = ws_connect(web.addr);
+    send(&mut carol, json!({"type": "hello", "name": "carol"}));
+    let carols = next_of(&mut carol, "welcome")["token"]
+        .as_str()
+        .map(str::to_owned);
+    let carols = carols.expect("a token");
+
+    let resume = |token: Option<&str>| {
+        let mut resume = json!({"room": "lobby", "last_id": last_id});
+        if let Some(token) = token {
+            resume["token"] = json!(token);
+        }
+        resume
+    };
+    for (name, token) in [
+        ("alice", None),
+        ("alice", Some("0123456789abcdef0123456789abcdef")),
+        ("alice", Some(carols.as_str())),
+        ("bob", Some(token.as_str())),
+    ] {
+        let mut stranger = ws_connect(web.addr);
+        let hello = json!({"type": "hello", "name": name, "resume": resume(token)});
+        send(&mut stranger, hello);
+        let error = next_of(&mut stranger, "error");
+        assert_eq!(error["code"], "name", "{name} with {token:?}: {error}");
+        assert!(
+            error["text"].as_str().unwrap_or("").contains("taken"),
+            "{error}"
+        );
+    }
+
+    let mut page = ws_connect(web.addr);
+    let hello = json!({"type": "hello", "name": "alice", "resume": resume(Some(&token))});
+    send(&mut page, hello);
+    let welcome = next_of(&mut page, "welcome");
+    assert_eq!(welcome["name"], "alice", "{welcome}");
+    assert_ne!(welcome["token"], json!(token), "a new session, a new token");
+    let (lines, _) = history_lines(&mut page);
+    let texts: Vec<&str> = lines.iter().filter_map(|l| l["text"].as_str()).collect();
+    assert_eq!(texts, ["said during the blip"]);
+    dave.expect("alice left");
+    dave.expect("alice joined");
+    next_where(&mut bob, "notice", |n| {
+        n["kind"] == "joined" && n["name"] == "alice"
+    });
+    // The stale session was let go: its socket ends.
+    while common::web::next(&mut stale).is_some() {}
+    send(&mut page, json!({"type": "say", "text": "back again"}));
+    dave.expect("alice: back again");
+    send(
+        &mut carol,
+        json!({"type": "say", "text": "carol still here"}),
+    );
+    dave.expect("carol: carol still here");
 }

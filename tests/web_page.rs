@@ -410,3 +410,33 @@ fn hostile_text_keeps_the_page_whole() {
     assert!(page.fully_visible("#input"), "the input box is not visible");
     page.ran_clean().expect("the page ran clean");
 }
+
+/// A blip: the network drops the page's connection while the server still holds its session
+/// (no close reached it). The page reconnects at once and takes its name back with its
+/// session's token, instead of being told for up to a minute that its own name is taken; the
+/// lines said meanwhile appear once.
+#[test]
+fn a_blip_does_not_cost_the_name() {
+    let Some((browser, mut fake)) = start() else {
+        return;
+    };
+    let relay = common::web::Relay::start(fake.web.addr);
+    let page = browser.open(&format!("http://{}/", relay.addr));
+    page.log_in("alice");
+    fake.dave.expect("alice joined");
+    fake.say("before the blip");
+    page.wait_text("#log", "before the blip");
+    relay.cut();
+    page.wait_text("#status", "Reconnecting");
+    fake.say("during the blip");
+    page.wait_text("#status", "Connected as alice");
+    page.wait_text("#log", "during the blip");
+    fake.dave.expect("alice left");
+    fake.dave.expect("alice joined");
+    page.say("back");
+    fake.dave.expect("alice: back");
+    let ids =
+        page.eval("[...document.querySelectorAll('#log li[data-id]')].map(li => +li.dataset.id)");
+    assert_eq!(ids, serde_json::json!(fake.lobby_ids()), "every line once");
+    page.ran_clean().expect("the page ran clean");
+}

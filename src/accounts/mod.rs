@@ -15,7 +15,7 @@ use crate::limits::login::LoginDelays;
 use crate::limits::registrations::{self, Registrations};
 use crate::moderation::ban::{BanList, SharedBans};
 use crate::storage::accounts::{self, Saved, Store, StoreThread};
-use crate::storage::{OpenError, StorageError};
+use crate::storage::{OpenError, StorageError, WriteTurns};
 
 /// What the sessions and the hub share for accounts and moderation.
 #[derive(Clone)]
@@ -79,9 +79,9 @@ impl Accounts {
     }
 
     /// Opens the account store on `path`, loads bans, topics, mutes and operator roles, starts
-    /// the hashers. Runs before
+    /// the hashers; the account thread writes in the history writer's `turns`. Runs before
     /// the executor starts, so the loading queries block nobody.
-    pub fn load(path: &std::path::Path) -> Result<Loaded, OpenError> {
+    pub fn load(path: &std::path::Path, turns: WriteTurns) -> Result<Loaded, OpenError> {
         let err = |source| OpenError {
             path: path.to_owned(),
             source,
@@ -90,7 +90,7 @@ impl Accounts {
         let bans = accounts::load_bans(&conn).map_err(|e| err(e.into()))?;
         let saved = accounts::load_saved(&conn).map_err(|e| err(e.into()))?;
         drop(conn);
-        let (store, thread) = Store::open(path).map_err(err)?;
+        let (store, thread) = Store::open(path, turns).map_err(err)?;
         let hasher = hasher::Hasher::start().map_err(|e| err(StorageError::Thread(e)))?;
         Ok(Loaded {
             accounts: Accounts {

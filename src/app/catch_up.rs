@@ -12,6 +12,7 @@ use log::info;
 
 use crate::cluster::{self, Entry};
 use crate::storage::{accounts, History, LogPos, Record};
+use crate::vocab::stream_id_lt;
 
 /// Stores what this node missed: the log's messages after the newest row stored here, with
 /// local ids after `last_id`, and the account and moderation changes after the newest one
@@ -31,13 +32,16 @@ pub fn catch_up(
     // Read from the older of the two positions; each kind skips what it has.
     let messages_after: Option<Arc<str>> = position.as_ref().map(|p| p.stream_id.clone());
     let after: Option<(String, i64)> = match (&position, &applied) {
-        (Some(p), Some((id, seq))) => Some(if cluster::stream_id_lt(id, &p.stream_id) {
+        (Some(p), Some((id, seq))) => Some(if stream_id_lt(id, &p.stream_id) {
             (id.clone(), *seq)
         } else {
             (p.stream_id.to_string(), p.seq)
         }),
         _ => None,
     };
+    // Changes are applied in the history writer's turns, so the two never meet in SQLite's busy
+    // handler while the missed messages are stored.
+    let turns = history.write_turns();
     let mut next_id = last_id + 1;
     let mut changes = 0u64;
     let mut newest: Option<(Arc<str>, i64)> = None;
@@ -57,7 +61,7 @@ pub fn catch_up(
                     } => {
                         let have = messages_after
                             .as_deref()
-                            .is_some_and(|stored| !cluster::stream_id_lt(stored, &record.id));
+                            .is_some_and(|stored| !stream_id_lt(stored, &record.id));
                         if have {
                             continue;
                         }
@@ -77,7 +81,10 @@ pub fn catch_up(
                         smol::block_on(history.append(stored));
                     }
                     Entry::Change(change) if failed.is_none() => {
-                        match accounts::apply_change(&conn, &record.id, record.seq, change) {
+                        let turn = turns.wait();
+                        let applied = accounts::apply_change(&conn, &record.id, record.seq, change);
+                        drop(turn);
+                        match applied {
                             Ok(true) => changes += 1,
                             Ok(false) => {}
                             Err(e) => failed = Some(e),
@@ -98,8 +105,9 @@ pub fn catch_up(
     if let Some((id, seq)) = newest {
         let behind = applied
             .as_ref()
-            .is_none_or(|(applied, _)| cluster::stream_id_lt(applied, &id));
+            .is_none_or(|(applied, _)| stream_id_lt(applied, &id));
         if behind {
+            let _turn = turns.wait();
             accounts::set_applied(&conn, &id, seq)
                 .map_err(|e| format!("{}: cluster_applied: {e}", db.display()))?;
         }

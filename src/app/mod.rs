@@ -76,7 +76,7 @@ pub fn run(args: Args) -> Result<(), String> {
         None => (None, last_id),
     };
     // After catch-up, so the bans and topics loaded include the cluster's latest.
-    let mut loaded = Accounts::load(&args.db).map_err(|e| e.to_string())?;
+    let mut loaded = Accounts::load(&args.db, history.write_turns()).map_err(|e| e.to_string())?;
     loaded
         .accounts
         .limit_registrations(config.registrations_per_hour);

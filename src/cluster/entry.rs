@@ -53,6 +53,10 @@ pub enum Entry {
     Presence {
         members: Vec<(MemberId, Nick, RoomName)>,
     },
+    /// Members of the writing node in no room: one that just arrived (IRC users arrive in none),
+    /// or, beside a [`Entry::Presence`] snapshot, every such member. Other nodes know them by
+    /// name (`/msg`, `/kick`) though no room lists them.
+    Arrived { members: Vec<(MemberId, Nick)> },
     /// A change to accounts or moderation (see [`Change`]): every node applies it to its file
     /// and its hub's state, in log order.
     Change(Change),
@@ -146,6 +150,14 @@ impl Entry {
                     put(&mut out, room.as_str());
                 }
             }
+            Entry::Arrived { members } => {
+                out.push('E');
+                put(&mut out, &members.len().to_string());
+                for (member, nick) in members {
+                    put_member(&mut out, *member);
+                    put(&mut out, nick.as_str());
+                }
+            }
         }
         out
     }
@@ -204,6 +216,15 @@ impl Entry {
                     members.push((f.member()?, f.nick()?, f.room()?));
                 }
                 Entry::Presence { members }
+            }
+            'E' => {
+                let n: usize = f.next()?.parse().map_err(|_| Malformed)?;
+                // Each member takes at least four bytes, so a forged count cannot allocate much.
+                let mut members = Vec::with_capacity(n.min(f.0.len() / 4));
+                for _ in 0..n {
+                    members.push((f.member()?, f.nick()?));
+                }
+                Entry::Arrived { members }
             }
             _ => return Err(Malformed),
         };
@@ -706,6 +727,10 @@ mod tests {
             }),
             Entry::Presence {
                 members: vec![(1, nick("a"), room("lobby")), (2, nick("b"), room("x"))],
+            },
+            Entry::Arrived { members: vec![] },
+            Entry::Arrived {
+                members: vec![(1, nick("a")), (7, nick("ann"))],
             },
         ];
         for entry in entries {

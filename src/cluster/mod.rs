@@ -17,22 +17,15 @@
 //! reader needs a connection of its own whichever API is used, and a thread per connection (three
 //! per node) is nothing next to the thousands of sessions.
 //!
-//! The keys (all under `smolchat:`):
-//! - `log`: the stream. Each entry has fields `o` (origin node), `r` (its run), `n` (position in
-//!   the log, counting from 1) and `e` (the [`Entry`], encoded).
-//! - `n`: the counter behind `n`. `seen:NODE:RUN`: the last sequence number of that run appended,
-//!   so a batch resent after a lost reply is not appended twice.
-//! - `node:NODE`: the node's heartbeat (value: its run), expiring after [`TTL`]. `nodes`: the set
-//!   of node names, so live nodes notice one whose heartbeat expired. `reap:NODE`: who announces
-//!   that.
-//! - `name:SKELETON`: a claimed name (its confusable skeleton, lower case) (value `NODE/RUN/MEMBER`), expiring with the heartbeat,
-//!   which renews it only while it is still this node's (a node cut off past the expiry may find
-//!   it taken: its user then goes, see `hub/cluster.rs`).
-//! - channel `to:NODE`: private lines for that node's users.
+//! The layout of the keys in Redis and the scripts over them are in `keys.rs`; appending to the
+//! log and reading ranges of it in `stream.rs`; what expires and its renewal in `renew.rs`.
 
 pub mod entry;
+mod keys;
 mod reader;
+mod renew;
 mod silence;
+mod stream;
 mod writer;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -46,9 +39,11 @@ use redis::{Client, Connection, Value};
 
 pub use entry::{Entry, Whisper};
 
+use self::keys::{key_node, KEY_LOG, KEY_NODES};
+use self::stream::{append_batch, range};
 use crate::metrics::ClusterStats;
 use crate::names::Nick;
-use crate::vocab::MemberId;
+use crate::vocab::{stream_id_lt, MemberId};
 
 /// How long a node's heartbeat and its users' names outlive the node: a node killed without a
 /// goodbye frees its names, and the others see its users leave, within this (plus one beat).
@@ -102,99 +97,6 @@ pub const MAX_QUEUED: usize = 8 * 1024;
 
 /// How long to wait for Redis to answer before counting the link as lost.
 const IO_TIMEOUT: Duration = Duration::from_secs(5);
-
-const KEY_LOG: &str = "smolchat:log";
-const KEY_COUNTER: &str = "smolchat:n";
-const KEY_NODES: &str = "smolchat:nodes";
-
-fn key_node(node: &str) -> String {
-    format!("smolchat:node:{node}")
-}
-
-/// What a name's key starts with; the confusable skeleton follows.
-const KEY_NAME: &str = "smolchat:name:";
-
-/// A name's key: its confusable skeleton, so no two users on any node look alike (`aIice` and
-/// `alice`), exactly as on a single node.
-fn key_name(nick: &Nick) -> String {
-    format!("{KEY_NAME}{}", nick.skeleton())
-}
-
-fn key_seen(node: &str, run: &str) -> String {
-    format!("smolchat:seen:{node}:{run}")
-}
-
-fn key_reap(node: &str) -> String {
-    format!("smolchat:reap:{node}")
-}
-
-fn channel(node: &str) -> String {
-    format!("smolchat:to:{node}")
-}
-
-/// Appends a batch of one run's entries to the log, skipping those already appended (a batch
-/// resent after its reply was lost), so each entry is in the log exactly once. Atomic, as every
-/// script is, so the counter `n` and the stream agree. Returns the new entries' ids.
-/// ARGV: max length, node, run, then (sequence, entry) pairs.
-const APPEND: &str = r"
-local last = tonumber(redis.call('GET', KEYS[2]) or '0')
-local ids = {}
-for i = 4, #ARGV, 2 do
-  local s = tonumber(ARGV[i])
-  if s > last then
-    local n = redis.call('INCR', KEYS[3])
-    ids[#ids + 1] = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*',
-      'o', ARGV[2], 'r', ARGV[3], 'n', n, 'e', ARGV[i + 1])
-    last = s
-  end
-end
-redis.call('SET', KEYS[2], last, 'EX', 86400)
-return ids
-";
-
-/// Claims a name for a member: 1 if it was free (or already this member's), 0 if taken.
-/// ARGV: the member's value, the expiry in milliseconds.
-const CLAIM: &str = r"
-local v = redis.call('GET', KEYS[1])
-if v == false then
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-  return 1
-end
-if v == ARGV[1] then
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  return 1
-end
-return 0
-";
-
-/// Renews this node's names, and only those still its own: a name renewed blindly after this
-/// node was cut off past its expiry would be somebody else's by then (two users of one name).
-/// A name whose key expired meanwhile and nobody took is claimed again. Returns, for each name
-/// now held by somebody else, its position in KEYS (from 1) and the holder's value.
-/// ARGV: the expiry in milliseconds, then this node's value for each key.
-const RENEW: &str = r"
-local lost = {}
-for i, key in ipairs(KEYS) do
-  local v = redis.call('GET', key)
-  if v == ARGV[i + 1] then
-    redis.call('PEXPIRE', key, ARGV[1])
-  elseif v == false then
-    redis.call('SET', key, ARGV[i + 1], 'PX', ARGV[1])
-  else
-    lost[#lost + 1] = i
-    lost[#lost + 1] = v
-  end
-end
-return lost
-";
-
-/// Frees a name if it still belongs to this member (never somebody else's after an expiry).
-const RELEASE: &str = r"
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
-end
-return 0
-";
 
 /// One entry read from the log.
 #[derive(Debug, Clone)]
@@ -594,95 +496,9 @@ fn run_id() -> Arc<str> {
     format!("{:x}{:x}", nanos as u64, std::process::id()).into()
 }
 
-/// Appends `(sequence, encoded entry)` pairs with [`APPEND`]; returns the ids of those appended.
-fn append_batch(
-    conn: &mut Connection,
-    node: &str,
-    run: &str,
-    stream_max: u64,
-    batch: &[(u64, String)],
-) -> redis::RedisResult<Vec<String>> {
-    append_cmd(node, run, stream_max, batch).query(conn)
-}
-
-fn append_cmd(node: &str, run: &str, stream_max: u64, batch: &[(u64, String)]) -> redis::Cmd {
-    let mut cmd = redis::cmd("EVAL");
-    cmd.arg(APPEND)
-        .arg(3)
-        .arg(KEY_LOG)
-        .arg(key_seen(node, run))
-        .arg(KEY_COUNTER)
-        .arg(stream_max)
-        .arg(node)
-        .arg(run);
-    for (seq, entry) in batch {
-        cmd.arg(*seq).arg(entry);
-    }
-    cmd
-}
-
-/// `XRANGE KEY_LOG from to COUNT count`, parsed. Entries that do not parse are logged and skipped.
-fn range(
-    conn: &mut Connection,
-    from: &str,
-    to: &str,
-    count: usize,
-) -> redis::RedisResult<Vec<LogRecord>> {
-    let reply: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
-        .arg(KEY_LOG)
-        .arg(from)
-        .arg(to)
-        .arg("COUNT")
-        .arg(count)
-        .query(conn)?;
-    Ok(reply.ids.iter().filter_map(parse_entry).collect())
-}
-
-/// Reads one stream entry; `None` (and a warning) if it is not a smolchat entry.
-fn parse_entry(raw: &redis::streams::StreamId) -> Option<LogRecord> {
-    let text = |field: &str| -> Option<String> {
-        raw.map
-            .get(field)
-            .and_then(|v| redis::from_redis_value_ref::<String>(v).ok())
-    };
-    let parsed = (|| {
-        let node = text("o")?;
-        let seq = text("n")?.parse().ok()?;
-        let entry = Entry::decode(&text("e")?).ok()?;
-        Some(LogRecord {
-            id: raw.id.as_str().into(),
-            seq,
-            node: node.into(),
-            entry,
-        })
-    })();
-    if parsed.is_none() {
-        warn!("skipped log entry {}: not a smolchat entry", raw.id);
-    }
-    parsed
-}
-
-/// Whether stream id `a` is older than `b` (`MS-SEQ`, compared as numbers).
-pub fn stream_id_lt(a: &str, b: &str) -> bool {
-    fn parts(id: &str) -> (u64, u64) {
-        let (ms, seq) = id.split_once('-').unwrap_or((id, "0"));
-        (ms.parse().unwrap_or(0), seq.parse().unwrap_or(0))
-    }
-    parts(a) < parts(b)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Stream ids compare as numbers, not as text.
-    #[test]
-    fn stream_ids_compare_numerically() {
-        assert!(stream_id_lt("9-0", "10-0"));
-        assert!(stream_id_lt("10-2", "10-10"));
-        assert!(!stream_id_lt("10-0", "10-0"));
-        assert!(stream_id_lt("0-0", "1-0"));
-    }
 
     /// Node names become keys and log lines: odd characters are refused.
     #[test]

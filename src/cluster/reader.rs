@@ -10,7 +10,9 @@ use async_channel::Sender;
 use log::{info, warn};
 use redis::{Client, Connection};
 
-use super::{channel, connect, parse_entry, Incoming, Whisper, KEY_COUNTER, KEY_LOG};
+use super::keys::{channel, KEY_COUNTER, KEY_LOG};
+use super::stream::parse_entry;
+use super::{connect, Incoming, Whisper};
 use crate::metrics::ClusterStats;
 
 /// How long one `XREAD` blocks: also how long the thread takes to notice a shutdown.

@@ -21,11 +21,11 @@ use log::{debug, error, info, warn};
 use redis::{Client, Connection, Value};
 use smol::future;
 
+use super::keys::{channel, key_name, key_node, key_reap, CLAIM, KEY_NAME, KEY_NODES, RELEASE};
+use super::renew::{renew, renew_node};
 use super::silence::Silenced;
-use super::{
-    append_cmd, channel, connect, key_name, key_node, key_reap, Entry, Incoming, Link, LostName,
-    Node, Outgoing, Timing, Unavailable, CLAIM, KEY_NAME, KEY_NODES, RELEASE, RENEW,
-};
+use super::stream::append_cmd;
+use super::{connect, Entry, Incoming, Link, LostName, Node, Outgoing, Timing, Unavailable};
 use crate::metrics::ClusterStats;
 use crate::vocab::MemberId;
 
@@ -34,7 +34,7 @@ const MAX_GATHER: usize = 2048;
 
 /// Most entries in one append script: a script runs alone in Redis, so this bounds how long one
 /// batch holds every other client back (well under a millisecond).
-const MAX_APPEND: usize = 512;
+pub(super) const MAX_APPEND: usize = 512;
 
 /// First and longest pause between reconnection attempts.
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
@@ -43,9 +43,6 @@ const BACKOFF_MAX: Duration = Duration::from_secs(5);
 /// A claim waiting for its round trip: the name's key, this member's value and id, who is
 /// waiting.
 type Claim = (String, String, MemberId, Sender<Result<bool, Unavailable>>);
-
-/// Most names renewed by one script run: a script runs alone in Redis (see [`MAX_APPEND`]).
-const MAX_RENEW: usize = 512;
 
 pub(super) struct Writer {
     url: String,
@@ -528,55 +525,4 @@ impl Writer {
             ),
         }
     }
-}
-
-/// Adds to `pipe` the node's heartbeat key (set to its run, for another expiry) and its place
-/// in the node set.
-fn renew_node(pipe: &mut redis::Pipeline, node: &str, run: &str, timing: Timing) {
-    pipe.cmd("SET")
-        .arg(key_node(node))
-        .arg(run)
-        .arg("PX")
-        .arg(timing.ttl_ms())
-        .ignore();
-    pipe.cmd("SADD").arg(KEY_NODES).arg(node).ignore();
-}
-
-/// Runs [`RENEW`] over `names` (key, this node's value, member), [`MAX_RENEW`] at a time, and
-/// returns those another node holds now.
-fn renew(
-    conn: &mut Connection,
-    names: &[(String, String, MemberId)],
-    timing: Timing,
-) -> redis::RedisResult<Vec<LostName>> {
-    let mut lost = Vec::new();
-    for chunk in names.chunks(MAX_RENEW) {
-        let mut cmd = redis::cmd("EVAL");
-        cmd.arg(RENEW).arg(chunk.len());
-        for (key, _, _) in chunk {
-            cmd.arg(key);
-        }
-        cmd.arg(timing.ttl_ms());
-        for (_, value, _) in chunk {
-            cmd.arg(value);
-        }
-        let taken: Vec<Value> = cmd.query(conn)?;
-        for pair in taken.chunks(2) {
-            let [index, holder] = pair else {
-                continue;
-            };
-            let index: usize = redis::from_redis_value_ref(index).unwrap_or(0);
-            let holder: String = redis::from_redis_value_ref(holder).unwrap_or_default();
-            let Some((key, _, member)) = index.checked_sub(1).and_then(|i| chunk.get(i)) else {
-                continue;
-            };
-            lost.push(LostName {
-                skeleton: key.trim_start_matches(KEY_NAME).to_owned(),
-                member: *member,
-                // The value is `NODE/RUN/MEMBER`; node names have no `/`.
-                holder: holder.split('/').next().unwrap_or_default().to_owned(),
-            });
-        }
-    }
-    Ok(lost)
 }

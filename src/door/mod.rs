@@ -50,14 +50,14 @@ impl DoorKind {
 }
 
 /// The doors as registered at start-up: what each needs to run its sessions.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone)]
 pub struct Doors {
     /// The line door's renderer.
     line: RendererId,
     /// The IRC door's renderers.
     irc: irc::session::Styles,
-    /// The web door's renderer (JSON).
-    web: RendererId,
+    /// The web door's renderer (JSON) and what its sessions share.
+    web: web::Door,
 }
 
 /// A session, boxed: each door's task is sized by its own state, not the largest door's.
@@ -74,6 +74,7 @@ impl Doors {
         let web = renderers
             .register(Arc::new(web::render::Json))
             .unwrap_or_default();
+        let web = web::Door::new(web);
         Doors { line, irc, web }
     }
 
@@ -89,7 +90,9 @@ impl Doors {
         match kind {
             DoorKind::Line => Box::pin(line::run(stream, accepted, services, self.line)),
             DoorKind::Irc => Box::pin(irc::session::run(stream, accepted, services, self.irc)),
-            DoorKind::Web { tls } => Box::pin(web::run(stream, accepted, services, self.web, tls)),
+            DoorKind::Web { tls } => {
+                Box::pin(web::run(stream, accepted, services, self.web.clone(), tls))
+            }
         }
     }
 

@@ -347,6 +347,14 @@ impl Core {
             .map(|(id, m, r)| (id, m.nick.clone(), r.clone()))
             .collect();
         self.publish(Entry::Presence { members }, now, at_ms);
+        // Members in no room (IRC users before their first `JOIN`) are known by name all the same.
+        let roomless: Vec<(MemberId, Nick)> = (self.members.iter())
+            .filter(|(_, m)| m.seats.rooms().next().is_none())
+            .map(|(id, m)| (id, m.nick.clone()))
+            .collect();
+        if !roomless.is_empty() {
+            self.publish(Entry::Arrived { members: roomless }, now, at_ms);
+        }
     }
 
     /// Shows a published entry: a public line (held until committed), a join, a leave, a
@@ -436,6 +444,8 @@ impl Core {
                     );
                 }
             }
+            // Nothing to show: no room lists the member (the view of other nodes keeps it).
+            Entry::Arrived { .. } => {}
             other => return Some(other),
         }
         None

@@ -142,9 +142,10 @@ pub enum Reply {
         /// name in its own `JOIN`).
         me: Arc<Listed>,
     },
-    /// The member left `room` (IRC's PART).
+    /// The member left `room` (IRC's PART), with the reason the room was given.
     Parted {
         room: RoomName,
+        reason: Option<Arc<str>>,
     },
     /// The member's private line was sent (or silently not delivered: see `hub/ignores.rs`).
     PrivateSent {
@@ -280,6 +281,11 @@ impl<T> Page<T> {
             .then_some(self.page + 1)
     }
 
+    /// Whether this page lies past the last one (page 1 of an empty list does not).
+    pub fn beyond_last(&self) -> bool {
+        self.page > self.pages()
+    }
+
     /// Items after this page.
     pub fn left(&self) -> usize {
         self.total
@@ -337,6 +343,11 @@ pub enum Refusal {
     NoSuchAccount(String),
     /// The account store could not answer.
     AccountsUnavailable,
+    /// `/who N` or `/rooms N` past the list's last page: the list has `pages` (at least one).
+    NoSuchPage {
+        page: usize,
+        pages: usize,
+    },
     /// The server is stopping.
     ShuttingDown,
 }

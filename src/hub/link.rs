@@ -154,21 +154,32 @@ impl Link {
                     why,
                 },
             ) => {
-                let mut listed = false;
-                for room in rooms {
-                    listed |= remotes.left(node, *member, room);
-                }
-                if !listed {
+                if !remotes.knows(node, *member) {
                     seen.push(Seen::Unlisted);
                 }
-                // A move is one step for the view (its join follows in the next entry), so the
-                // member is never missing from `/who` and `/rooms` in between.
-                if let Departure::Moved(to) = why {
-                    remotes.entered(node, *member, nick, to);
+                for room in rooms {
+                    remotes.left(node, *member, room);
+                }
+                match why {
+                    // A move is one step for the view (its join follows in the next entry), so
+                    // the member is never missing from `/who` and `/rooms` in between.
+                    Departure::Moved(to) => {
+                        remotes.entered(node, *member, nick, to);
+                    }
+                    // Out of a room, still in the chat (perhaps in no room: IRC's `PART`).
+                    Departure::Parted(_) => {}
+                    Departure::Quit(_) | Departure::Removed(_) | Departure::Dropped(_) => {
+                        remotes.forget(node, *member);
+                    }
                 }
             }
             (Some(node), Entry::Renamed { member, new, .. }) => {
                 remotes.renamed(node, *member, new);
+            }
+            (Some(node), Entry::Arrived { members }) => {
+                for (member, nick) in members {
+                    remotes.arrived(node, *member, nick);
+                }
             }
             (Some(node), Entry::Presence { members }) => {
                 for (member, nick, room) in members {

@@ -2,7 +2,8 @@
 //!
 //! `/who`, `/rooms`, `/msg` and `/kick` reach members of other nodes through this view. Each
 //! entry is keyed by (node, member id), which is unique cluster-wide; a member may sit in several
-//! rooms.
+//! rooms, or in none (IRC users arrive in none, and may part every channel): a member is known
+//! from its arrival until it leaves the chat, not only while a room lists it.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -26,7 +27,22 @@ pub struct Remotes {
 }
 
 impl Remotes {
-    /// `member` of `node` entered `room` under `nick`; true if it was not known before.
+    /// `member` of `node` is here under `nick`, in no room yet (or in the rooms known already).
+    pub fn arrived(&mut self, node: &Arc<str>, member: MemberId, nick: &Nick) {
+        let key = (node.clone(), member);
+        self.members.entry(key.clone()).or_insert_with(|| Remote {
+            nick: nick.clone(),
+            rooms: Vec::new(),
+        });
+        self.by_name.insert(nick.key().into(), key);
+    }
+
+    /// Whether `member` of `node` is known.
+    pub fn knows(&self, node: &Arc<str>, member: MemberId) -> bool {
+        self.members.contains_key(&(node.clone(), member))
+    }
+
+    /// `member` of `node` entered `room` under `nick`; true if it was not in it before.
     pub fn entered(
         &mut self,
         node: &Arc<str>,
@@ -35,12 +51,12 @@ impl Remotes {
         room: &RoomName,
     ) -> bool {
         let key = (node.clone(), member);
-        let new = !self.members.contains_key(&key);
         let remote = self.members.entry(key).or_insert_with(|| Remote {
             nick: nick.clone(),
             rooms: Vec::new(),
         });
-        if !remote.rooms.contains(room) {
+        let new = !remote.rooms.contains(room);
+        if new {
             remote.rooms.push(room.clone());
         }
         self.by_name
@@ -48,17 +64,12 @@ impl Remotes {
         new
     }
 
-    /// `member` of `node` left `room`; forgotten when it is in no room any more.
-    pub fn left(&mut self, node: &Arc<str>, member: MemberId, room: &RoomName) -> bool {
-        let key = (node.clone(), member);
-        let Some(remote) = self.members.get_mut(&key) else {
-            return false;
-        };
-        remote.rooms.retain(|r| r != room);
-        if remote.rooms.is_empty() {
-            self.forget(node, member);
+    /// `member` of `node` left `room` (and stays known: [`Remotes::forget`] when it leaves the
+    /// chat).
+    pub fn left(&mut self, node: &Arc<str>, member: MemberId, room: &RoomName) {
+        if let Some(remote) = self.members.get_mut(&(node.clone(), member)) {
+            remote.rooms.retain(|r| r != room);
         }
-        true
     }
 
     /// `member` of `node` is now called `new`.
@@ -155,6 +166,10 @@ mod tests {
         let mut view = Remotes::default();
         let b: Arc<str> = "b".into();
         assert!(view.entered(&b, 1, &nick("bob"), &room("lobby")));
+        assert!(
+            view.entered(&b, 1, &nick("bob"), &room("rust")),
+            "new to the room"
+        );
         assert!(!view.entered(&b, 1, &nick("bob"), &room("rust")));
         assert!(view.entered(&b, 2, &nick("carol"), &room("rust")));
         assert_eq!(view.names_in(&room("rust")), [nick("bob"), nick("carol")]);
@@ -171,5 +186,23 @@ mod tests {
         assert_eq!(counts.get(&room("lobby")), None);
         assert_eq!(view.forget_node(&b).len(), 2);
         assert!(view.find(&nick("carol")).is_none());
+    }
+
+    /// A member in no room (an IRC user before its first `JOIN`, or after its last `PART`) is
+    /// known by name until it is forgotten, and no room lists it.
+    #[test]
+    fn a_member_in_no_room_is_known() {
+        let mut view = Remotes::default();
+        let a: Arc<str> = "a".into();
+        view.arrived(&a, 7, &nick("ann"));
+        assert!(view.knows(&a, 7));
+        assert_eq!(view.find(&nick("Ann")).map(|(n, _)| n), Some(a.clone()));
+        assert!(view.entered(&a, 7, &nick("ann"), &room("lobby")));
+        assert!(!view.entered(&a, 7, &nick("ann"), &room("lobby")));
+        view.left(&a, 7, &room("lobby"));
+        assert!(view.names_in(&room("lobby")).is_empty());
+        assert!(view.find(&nick("ann")).is_some(), "known in no room");
+        assert!(view.forget(&a, 7).is_some());
+        assert!(view.find(&nick("ann")).is_none());
     }
 }

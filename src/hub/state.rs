@@ -17,7 +17,7 @@ use crate::cluster::{Entry, Whisper};
 use crate::hub::control::Control;
 use crate::hub::core::Core;
 use crate::hub::delivery::Fault;
-use crate::hub::event::{Private, Refusal, Reply};
+use crate::hub::event::{Page, Private, Refusal, Reply};
 use crate::hub::intent::{Identity, Intent, Joined, OpCommand, Refused, Request, Style};
 use crate::hub::members::{Member, Seats};
 use crate::hub::moderation::{Context, Decision, Moderation};
@@ -107,18 +107,19 @@ impl Hub {
             Request::Part { room, reason } => return self.part(id, room, reason),
             Request::Who { room, page } => {
                 let room = self.room_of(id, room)?;
-                Some(Reply::Who(lists::who(
+                let remotes = self.core.link.remotes();
+                Some(Reply::Who(on_page(lists::who(
                     &self.core.members,
-                    self.core.link.remotes(),
+                    remotes,
                     room,
                     page,
-                )))
+                ))?))
             }
-            Request::Rooms { page } => Some(Reply::Rooms(lists::rooms(
+            Request::Rooms { page } => Some(Reply::Rooms(on_page(lists::rooms(
                 &self.core.members,
                 self.core.link.remotes(),
                 page,
-            ))),
+            ))?)),
             Request::Rename(nick) => return self.rename(id, nick),
             Request::Private { to, text } => return self.private(id, to, text),
             Request::Ignore(Some(nick)) => {
@@ -215,6 +216,11 @@ impl Hub {
         let room = RoomName::lobby();
         if !seated {
             info!("{name} arrived");
+            // In no room, but known to the other nodes by name (`/msg`, `/kick`).
+            if let Some(member) = self.core.members.get(id) {
+                let members = vec![(id, member.nick.clone())];
+                self.publish_now(Entry::Arrived { members });
+            }
             return Ok(Joined {
                 topic: None,
                 last_id: self.core.pipeline.relay().relayed(),
@@ -314,14 +320,14 @@ impl Hub {
             return Err(Refusal::NotInRoom(room));
         }
         info!("{nick} left {room}");
-        let why = Departure::Parted(reason.map(Into::into));
+        let reason: Option<Arc<str>> = reason.map(Into::into);
         self.publish_now(Entry::Left {
             member: id,
             nick,
             rooms: vec![room.clone()],
-            why,
+            why: Departure::Parted(reason.clone()),
         });
-        Ok(Some(Reply::Parted { room }))
+        Ok(Some(Reply::Parted { room, reason }))
     }
 
     fn quit(&mut self, id: MemberId, reason: Option<String>) {
@@ -540,4 +546,16 @@ impl Hub {
         let n = self.core.members.len();
         info!("told {n} users the server is shutting down");
     }
+}
+
+/// A page of a list, or, past its last page, why not: one clear line rather than an empty page
+/// numbered "2 of 1".
+fn on_page<T>(page: Page<T>) -> Result<Page<T>, Refusal> {
+    if page.beyond_last() {
+        return Err(Refusal::NoSuchPage {
+            page: page.page,
+            pages: page.pages(),
+        });
+    }
+    Ok(page)
 }

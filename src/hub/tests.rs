@@ -607,3 +607,25 @@ fn lookups_and_away() {
     let sent = f.lines(1);
     assert!(sent[0].contains("away: Some(\"lunch\")"), "{sent:?}");
 }
+
+/// A page past a list's last is refused in one line, for `/who` and `/rooms` alike; page 1 of
+/// a list and the whole list are answered.
+#[test]
+fn a_page_past_the_last_is_refused() {
+    let mut f = Fixture::new();
+    f.join(1, "alice").unwrap();
+    f.lines(1);
+    let who = |page| Request::Who { room: None, page };
+    f.request(1, who(2));
+    assert_eq!(f.lines(1), ["refused NoSuchPage { page: 2, pages: 1 }"]);
+    f.request(1, Request::Rooms { page: 3 });
+    assert_eq!(f.lines(1), ["refused NoSuchPage { page: 3, pages: 1 }"]);
+    for request in [who(1), who(0), Request::Rooms { page: 1 }] {
+        f.request(1, request);
+        let lines = f.lines(1);
+        assert!(
+            lines.len() == 1 && !lines[0].starts_with("refused"),
+            "{lines:?}"
+        );
+    }
+}

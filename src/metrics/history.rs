@@ -57,6 +57,11 @@ impl WriterStats {
         self.failures.inc();
     }
 
+    /// Commit attempts that failed so far (each one paused chat while it was retried).
+    pub fn failures(&self) -> u64 {
+        self.failures.get()
+    }
+
     /// `lines` lines given up on.
     pub fn lost(&self, lines: usize) {
         self.lost.inc_by(lines as u64);

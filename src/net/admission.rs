@@ -10,9 +10,12 @@
 //! ended, so the counts stay true to the descriptors in use.
 //!
 //! Behind a trusted reverse proxy the web door learns the client's address only from the
-//! upgrade's `X-Forwarded-For`; it then takes a [`Slot`] for that address
-//! ([`Admission::admit_forwarded`]), so the per-address cap counts the client, not only the
-//! proxy, and shares its count with every door's direct connections from there.
+//! upgrade's `X-Forwarded-For`. A connection from a proxy named by `--trust-proxy` to a web
+//! listener is therefore admitted under the total alone ([`Counted::AtUpgrade`]): counted under
+//! the proxy's own address, every client behind it would share one `--max-per-ip`. At the
+//! upgrade it takes a [`Slot`] for the forwarded address ([`Admission::admit_forwarded`]), so
+//! the per-address cap counts the client and shares its count with every door's direct
+//! connections from there.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -44,8 +47,20 @@ struct Counts {
 
 /// Held by a connection's task; gives its place back when dropped.
 pub struct Ticket {
-    slot: Slot,
+    admission: Arc<Admission>,
+    /// The place under the peer's address; `None` for a trusted proxy's connection.
+    _slot: Option<Slot>,
     _counted: Connected,
+}
+
+/// Where a connection is counted under `--max-per-ip`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Counted {
+    /// Under the peer's address, at accept.
+    AtAccept,
+    /// Under the client's address a trusted proxy forwards, at the web door's upgrade: the
+    /// proxy's own address is not counted.
+    AtUpgrade,
 }
 
 /// One connection counted under an address for `--max-per-ip`; gives that count back when
@@ -71,14 +86,15 @@ impl Admission {
 
     /// Admits a connection from `ip`, or says why not. An admitted connection holds a place
     /// among those waiting for a name until it registers; to make room, the oldest waiting one
-    /// may be evicted (when the waiting share or the whole server is full).
+    /// may be evicted (when the waiting share or the whole server is full). `counted` says
+    /// whether `--max-per-ip` counts it under `ip` now or under its forwarded address later.
     pub fn admit(
         self: &Arc<Self>,
         ip: IpAddr,
         config: &Config,
-        (door, tls): (Door, bool),
+        (door, tls, counted): (Door, bool, Counted),
     ) -> Result<(Ticket, Place), TurnedAway> {
-        let exempt = exempt(ip, config);
+        let exempt = exempt(ip, config) || counted == Counted::AtUpgrade;
         let ip = address::group(ip);
         let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
         if counts.full_from(ip, config) && !exempt {
@@ -92,26 +108,30 @@ impl Admission {
             }
             self.metrics.refused(Refusal::Eviction);
         }
-        *counts.per_ip.entry(ip).or_insert(0) += 1;
+        let slot = (counted == Counted::AtAccept).then(|| {
+            *counts.per_ip.entry(ip).or_insert(0) += 1;
+            Slot {
+                admission: self.clone(),
+                ip,
+            }
+        });
         counts.total += 1;
         let (place, evicted) = self.waiting.enter();
         if evicted {
             self.metrics.refused(Refusal::Eviction);
         }
         let ticket = Ticket {
-            slot: Slot {
-                admission: self.clone(),
-                ip,
-            },
+            admission: self.clone(),
+            _slot: slot,
             _counted: self.metrics.connected(door, tls),
         };
         Ok((ticket, place))
     }
 
-    /// Counts an admitted connection under the client address a trusted proxy forwarded, too
-    /// (the connection itself, and its place in the total, were admitted under the proxy's
-    /// address), or refuses it when that address already has `--max-per-ip` connections
-    /// through any door. A loopback client is exempt as at accept.
+    /// Counts a trusted proxy's connection (admitted with [`Counted::AtUpgrade`], so in the
+    /// total only) under the client address the proxy forwarded, or refuses it when that
+    /// address already has `--max-per-ip` connections through any door. A loopback client is
+    /// exempt as at accept.
     pub fn admit_forwarded(
         self: &Arc<Self>,
         ip: IpAddr,
@@ -158,7 +178,7 @@ impl Counts {
 
 impl Drop for Ticket {
     fn drop(&mut self) {
-        if let Ok(mut counts) = self.slot.admission.counts.lock() {
+        if let Ok(mut counts) = self.admission.counts.lock() {
             counts.total = counts.total.saturating_sub(1);
         }
     }
@@ -229,7 +249,7 @@ mod tests {
         let config = config(&["--max-per-ip", "2"]);
         let admission = Arc::new(Admission::new(10, Metrics::new(false)));
         let client: IpAddr = "203.0.113.7".parse().expect("address");
-        let direct = admission.admit(client, &config, (Door::Line, false));
+        let direct = admission.admit(client, &config, (Door::Line, false, Counted::AtAccept));
         let direct = direct.map_err(|_| "refused").expect("direct");
         let slot = admission.admit_forwarded(client, &config);
         let slot = slot.map_err(|_| "refused").expect("forwarded");
@@ -243,6 +263,33 @@ mod tests {
         drop(slot);
         assert!(admission.admit_forwarded(client, &config).is_ok());
         drop(direct);
+        assert_eq!(admission.active(), 0);
+    }
+
+    /// A trusted proxy's connections take no place under its own address at accept (so its
+    /// clients do not share one `--max-per-ip`), only in the total; the proxy's direct
+    /// connections are still counted.
+    #[test]
+    fn a_trusted_proxys_connections_wait_for_the_forwarded_address() {
+        let config = config(&["--max-per-ip", "2", "--trust-proxy", "10.0.0.5"]);
+        let admission = Arc::new(Admission::new(10, Metrics::new(false)));
+        let proxy: IpAddr = "10.0.0.5".parse().expect("address");
+        let proxied: Vec<_> = (0..5)
+            .map(|_| admission.admit(proxy, &config, (Door::Web, false, Counted::AtUpgrade)))
+            .collect::<Result<_, _>>()
+            .map_err(|_| "refused")
+            .expect("proxied");
+        assert_eq!(admission.active(), 5);
+        let direct: Vec<_> = (0..2)
+            .map(|_| admission.admit(proxy, &config, (Door::Line, false, Counted::AtAccept)))
+            .collect::<Result<_, _>>()
+            .map_err(|_| "refused")
+            .expect("direct");
+        assert!(matches!(
+            admission.admit(proxy, &config, (Door::Line, false, Counted::AtAccept)),
+            Err(TurnedAway::TooManyFromAddress(2))
+        ));
+        drop((proxied, direct));
         assert_eq!(admission.active(), 0);
     }
 }

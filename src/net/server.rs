@@ -36,7 +36,7 @@ use crate::hub::render::Renderers;
 use crate::limits::address;
 use crate::limits::connects::Throttle;
 use crate::metrics::{Id, Metrics};
-use crate::net::admission::{self, Admission};
+use crate::net::admission::{self, Admission, Counted};
 use crate::net::socket as net;
 use crate::net::tls::Tls;
 use crate::session::{Accepted, Services, TurnedAway};
@@ -292,7 +292,17 @@ async fn accept_loop(listener: Listener, accepting: Accepting) {
             turn_away(stream, (peer, &listener), &accepting, &why);
             continue;
         }
-        let door = (listener.door.metrics_door(), listener.tls.is_some());
+        // A trusted proxy's clients are counted under their forwarded addresses at the upgrade,
+        // not all of them under the proxy's.
+        let counted = match listener.door {
+            DoorKind::Web { .. } if config.trusts_proxy(ip) => Counted::AtUpgrade,
+            _ => Counted::AtAccept,
+        };
+        let door = (
+            listener.door.metrics_door(),
+            listener.tls.is_some(),
+            counted,
+        );
         let (ticket, place) = match accepting.admission.admit(ip, config, door) {
             Ok(admitted) => admitted,
             Err(why) => {
@@ -334,7 +344,7 @@ async fn accept_loop(listener: Listener, accepting: Accepting) {
                 tls.clone(),
                 stream,
                 accepted,
-                (accepting.doors, door),
+                (accepting.doors.clone(), door),
                 services,
             ),
         };

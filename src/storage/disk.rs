@@ -9,6 +9,9 @@
 //!   would run it inside a commit, and that commit's lines would wait for it (two more fsyncs);
 //! - retention's step, when one is due (`retention` decides when); also between the retries of
 //!   a commit that failed on a full disk, since a step frees the pages the batch needs.
+//!
+//! Each of them writes in its turn ([`WriteTurns`]), shared with the account thread, so neither
+//! ever waits for the other in SQLite's busy handler.
 
 use std::ffi::c_int;
 use std::sync::atomic::{AtomicI32, Ordering};
@@ -21,6 +24,7 @@ use rusqlite::{params, Connection};
 
 use super::index::{self, Trailing};
 use super::retention::Retention;
+use super::turns::WriteTurns;
 use super::writer::Disk;
 use super::{Progress, Record};
 use crate::clock;
@@ -35,6 +39,8 @@ pub(super) struct SqliteDisk {
     index: Trailing,
     retention: Option<Retention>,
     progress: Arc<Progress>,
+    /// Turns at writing, shared with the account thread.
+    turns: WriteTurns,
     /// The WAL's size in pages after the connection's last commit, from SQLite's WAL hook.
     wal_pages: Arc<AtomicI32>,
     /// Whether the last checkpoint failed (one warning per run of failures).
@@ -48,6 +54,7 @@ impl SqliteDisk {
         indexed: i64,
         retention: Option<Retention>,
         progress: Arc<Progress>,
+        turns: WriteTurns,
     ) -> rusqlite::Result<SqliteDisk> {
         // The hook replaces SQLite's autocheckpoint on this connection and only counts pages:
         // checkpoints run in `between`.
@@ -64,6 +71,7 @@ impl SqliteDisk {
             index: Trailing::new(indexed),
             retention,
             progress,
+            turns,
             wal_pages,
             checkpoint_failing: false,
         })
@@ -74,7 +82,10 @@ impl SqliteDisk {
         let Some(upto) = self.index.due(now) else {
             return;
         };
-        match index::step(&mut self.conn, upto) {
+        let turn = self.turns.wait();
+        let stepped = index::step(&mut self.conn, upto);
+        drop(turn);
+        match stepped {
             Ok(through) => {
                 if self.index.indexed(through, now) {
                     info!("search index: new messages are indexed again");
@@ -118,6 +129,7 @@ impl SqliteDisk {
 
 impl Disk for SqliteDisk {
     fn write(&mut self, batch: &[Record]) -> rusqlite::Result<()> {
+        let _turn = self.turns.wait();
         let tx = self.conn.transaction()?;
         {
             let mut stmt = tx.prepare_cached(
@@ -151,6 +163,7 @@ impl Disk for SqliteDisk {
         }
         if let Some(retention) = self.retention.as_mut() {
             if Instant::now() >= retention.next(stored) {
+                let _turn = self.turns.wait();
                 retention.step(&mut self.conn, stored);
             }
         }
@@ -165,6 +178,7 @@ impl Disk for SqliteDisk {
         self.checkpoint();
         if let Some(retention) = self.retention.as_mut() {
             if retention.should_step(now, idle, stored) {
+                let _turn = self.turns.wait();
                 retention.step(&mut self.conn, stored);
             }
         }
@@ -204,7 +218,14 @@ mod tests {
     fn disk(dir: &tempfile::TempDir) -> SqliteDisk {
         let conn = open_connection(&dir.path().join("chat.db")).unwrap();
         index::index_by_batch(&conn).unwrap();
-        SqliteDisk::new(conn, 0, None, Arc::new(Progress::new(0))).unwrap()
+        SqliteDisk::new(
+            conn,
+            0,
+            None,
+            Arc::new(Progress::new(0)),
+            WriteTurns::default(),
+        )
+        .unwrap()
     }
 
     fn count(conn: &Connection, sql: &str) -> i64 {

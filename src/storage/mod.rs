@@ -23,6 +23,7 @@ mod retry;
 mod schema;
 mod search;
 mod sync;
+mod turns;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -46,6 +47,7 @@ pub use readers::{Rows, Span};
 pub use retention::Policy as RetentionPolicy;
 pub use schema::open_connection;
 pub use search::Hits;
+pub use turns::WriteTurns;
 pub use writer::HistoryWriter;
 
 /// Records that may wait for the writer before the hub waits too: two full batches. A bounded
@@ -127,6 +129,9 @@ pub enum StorageError {
     /// [`SEARCH_QUEUE`] searches are already waiting.
     #[error("too many searches are waiting")]
     SearchBusy,
+    /// An account write whose transaction could not be committed: it is not stored.
+    #[error("not stored: {0}")]
+    NotCommitted(String),
     /// The search read more of the index than one search may (`search::BUDGET`).
     #[error("the search would read too much of the index")]
     SearchTooCostly,
@@ -207,6 +212,8 @@ pub struct History {
     /// Searches, for the search thread: a queue of their own, bounded, so that searches wait
     /// for each other and never for, or in front of, a replay.
     searches: Sender<ReadJob>,
+    /// Turns at writing the database, for every connection of this process that writes it.
+    turns: WriteTurns,
 }
 
 /// How the history is kept: [`History::open_with`]'s settings.
@@ -299,7 +306,8 @@ impl History {
         let retention = retention.map(|policy| {
             retention::Retention::new(policy, &conn, crate::clock::now_ms, retention_ahead)
         });
-        let disk = disk::SqliteDisk::new(conn, last_id, retention, progress.clone())
+        let turns = WriteTurns::default();
+        let disk = disk::SqliteDisk::new(conn, last_id, retention, progress.clone(), turns.clone())
             .map_err(|e| err(e.into()))?;
         let thread = std::thread::Builder::new()
             .name("history-writer".into())
@@ -331,6 +339,7 @@ impl History {
             commits,
             reads,
             searches,
+            turns,
         };
         let writer = HistoryWriter {
             tx,
@@ -338,6 +347,12 @@ impl History {
             _lock: lock,
         };
         Ok((history, writer, last_id, position))
+    }
+
+    /// The turns at writing this database that the history writer takes: any other connection
+    /// of this process that writes it (the account thread, catch-up) takes them too.
+    pub fn write_turns(&self) -> WriteTurns {
+        self.turns.clone()
     }
 
     /// Queues a record for the writer. Waits only when the writer is a full queue behind, which

@@ -530,7 +530,14 @@ mod tests {
         let conn = schema::open_connection(path).unwrap();
         conn.busy_timeout(Duration::from_millis(10)).unwrap();
         index::index_by_batch(&conn).unwrap();
-        SqliteDisk::new(conn, 0, None, Arc::new(Progress::new(0))).unwrap()
+        SqliteDisk::new(
+            conn,
+            0,
+            None,
+            Arc::new(Progress::new(0)),
+            Default::default(),
+        )
+        .unwrap()
     }
 
     /// A commit that finds the database locked by another connection is retried until the lock
@@ -606,8 +613,14 @@ mod tests {
         conn.pragma_update(None, "max_page_count", pages).unwrap();
         let policy = crate::storage::RetentionPolicy::parse("30d").unwrap();
         let retention = Retention::new(policy, &conn, crate::clock::now_ms, Duration::ZERO);
-        let mut disk =
-            SqliteDisk::new(conn, 3000, Some(retention), Arc::new(Progress::new(3000))).unwrap();
+        let mut disk = SqliteDisk::new(
+            conn,
+            3000,
+            Some(retention),
+            Arc::new(Progress::new(3000)),
+            Default::default(),
+        )
+        .unwrap();
         let new: Vec<Record> = (3001..=3200)
             .map(|id| Record {
                 at_ms: crate::clock::now_ms(),

@@ -359,6 +359,11 @@ impl IrcClient {
             .expect("send");
     }
 
+    /// Sends raw bytes as they are (invalid UTF-8, odd line ends).
+    pub fn send_bytes(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).expect("send");
+    }
+
     /// The next message; `None` when the server closed the connection. Panics on a timeout or
     /// on a line that is not a message of at most 512 bytes after its tags.
     pub fn next(&mut self) -> Option<Msg> {

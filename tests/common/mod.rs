@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod browser;
 pub mod cert;
+pub mod firefox;
 pub mod history;
 pub mod irc;
 pub mod web;
@@ -636,6 +637,7 @@ pub const PROGRAMS: &[(&str, &str)] = &[
     ("sqlite3", "sqlite3"),
     ("systemd-analyze", "systemd"),
     ("chromium", "chromium"),
+    ("firefox-esr", "firefox-esr"),
     ("irssi", "irssi"),
     ("weechat-curses", "weechat-curses"),
     ("promtool", "prometheus"),

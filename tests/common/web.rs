@@ -229,3 +229,87 @@ fn join_on(mut ws: Ws, name: &str) -> Ws {
     next_where(&mut ws, "history", |h| h["done"] == true);
     ws
 }
+
+/// A TCP relay in front of a server that can cut its connections the way a network does: the
+/// client's side is closed (a browser sees its WebSocket drop), while the server's side is left
+/// open and silent, so the server still holds the session until its pings find it dead.
+pub struct Relay {
+    pub addr: SocketAddr,
+    state: std::sync::Arc<std::sync::Mutex<RelayState>>,
+}
+
+#[derive(Default)]
+struct RelayState {
+    /// Each relayed connection: the client's side and the server's.
+    pairs: Vec<(TcpStream, TcpStream)>,
+    /// Server sides of cut connections, kept open (never dropped, so never closed).
+    held: Vec<TcpStream>,
+    /// Bumped by each cut: a copying thread of an older generation stops without closing
+    /// anything.
+    generation: u64,
+}
+
+impl Relay {
+    /// Relays a new loopback port to `to`.
+    pub fn start(to: SocketAddr) -> Relay {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("address");
+        let state = std::sync::Arc::new(std::sync::Mutex::new(RelayState::default()));
+        let shared = state.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { continue };
+                let Ok(server) = TcpStream::connect(to) else {
+                    continue;
+                };
+                let mut state = shared.lock().expect("relay state");
+                let generation = state.generation;
+                let (Ok(c), Ok(s)) = (client.try_clone(), server.try_clone()) else {
+                    continue;
+                };
+                state.pairs.push((c, s));
+                drop(state);
+                for (from, to) in [(&client, &server), (&server, &client)] {
+                    let (Ok(from), Ok(to)) = (from.try_clone(), to.try_clone()) else {
+                        continue;
+                    };
+                    let shared = shared.clone();
+                    std::thread::spawn(move || copy(from, to, &shared, generation));
+                }
+            }
+        });
+        Relay { addr, state }
+    }
+
+    /// Cuts every connection relayed so far (see [`Relay`]).
+    pub fn cut(&self) {
+        let mut state = self.state.lock().expect("relay state");
+        state.generation += 1;
+        for (client, server) in std::mem::take(&mut state.pairs) {
+            let _ = client.shutdown(std::net::Shutdown::Both);
+            state.held.push(server);
+        }
+    }
+}
+
+/// Copies `from` to `to` until either ends; after a cut, stops without passing the end on.
+fn copy(
+    mut from: TcpStream,
+    mut to: TcpStream,
+    state: &std::sync::Mutex<RelayState>,
+    generation: u64,
+) {
+    use std::io::{Read, Write};
+    let mut buf = [0; 16 * 1024];
+    loop {
+        let n = from.read(&mut buf).unwrap_or(0);
+        let cut = state.lock().map_or(true, |s| s.generation != generation);
+        if cut {
+            return;
+        }
+        if n == 0 || to.write_all(&buf[..n]).is_err() {
+            let _ = to.shutdown(std::net::Shutdown::Write);
+            return;
+        }
+    }
+}

@@ -18,6 +18,10 @@ pub const FORBIDDEN: &[char] = &[' ', ',', '*', '?', '!', '@'];
 /// Characters no IRC nick may start with.
 pub const FORBIDDEN_FIRST: &[char] = &['#', '&', '@', '+', '%', '~', ':', '$'];
 
+/// The most rooms an IRC user may be in at once (advertised as `CHANLIMIT`); a `JOIN` past
+/// it is `405`. Not configurable: it bounds the per-user state the hub keeps.
+pub const MAX_ROOMS: usize = 50;
+
 /// Why a nick was refused at the IRC door.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NickRefusal {

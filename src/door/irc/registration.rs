@@ -17,7 +17,7 @@
 use crate::accounts::password::Secret;
 use crate::door::irc::caps::{Cap, CapOutcome, CapSet, Caps};
 use crate::door::irc::commands::Verb;
-use crate::door::irc::message::{Message, Writer};
+use crate::door::irc::message::{Message, Writer, MAX_BODY};
 use crate::door::irc::names::{self, NickRefusal};
 use crate::door::irc::numerics::{
     ERR_ERRONEUSNICKNAME, ERR_NEEDMOREPARAMS, ERR_NICKNAMEINUSE, ERR_NONICKNAMEGIVEN,
@@ -245,6 +245,14 @@ impl Registration {
         }
     }
 
+    /// The wiring declined the nick of [`Step::Ready`] with a reply of its own (a banned
+    /// nick's `432`, a wrong password's `464`): registration is open again, and the client
+    /// sends another `NICK` (and `PASS`), as after [`Registration::refused`].
+    pub fn declined(&mut self) {
+        self.phase = Phase::Open;
+        self.nick = None;
+    }
+
     /// The hub accepted [`Step::Ready`]: the negotiated capabilities and the SASL state go on
     /// with the registered connection.
     pub fn finish(self) -> (Caps, Sasl) {
@@ -272,8 +280,12 @@ impl Registration {
     }
 }
 
-/// Writes `PONG server token`: the answer to `PING token`.
+/// Writes `PONG server token`: the answer to `PING token`. A token too long to come back in
+/// a 512-byte line (a 510-byte `PING` is valid) is cut to fit, on a character boundary.
 pub fn pong(out: &mut Vec<u8>, server: &str, token: &str) {
+    // `:server PONG server :token` and CR LF.
+    let room = MAX_BODY.saturating_sub(2 * server.len() + ":  PONG :".len());
+    let token = crate::door::irc::caps::truncate(token, room);
     Writer::new(out, "", Some(server), "PONG")
         .param(server)
         .last(token);
@@ -389,6 +401,21 @@ mod tests {
         assert_eq!(ready(step).nick.as_str(), "valid");
     }
 
+    /// A nick the wiring declined (a wrong `PASS`, a banned nick) leaves registration open:
+    /// the next `NICK` is ready again.
+    #[test]
+    fn a_declined_nick_lets_the_client_try_again() {
+        let mut reg = Registration::new(default_offer());
+        ready(feed(&mut reg, &["PASS wrong", "NICK foo", "USER u s e r"]).1);
+        reg.declined();
+        assert_eq!(reg.client(), "*");
+        let r = ready(feed(&mut reg, &["PASS right", "NICK foo"]).1);
+        assert_eq!(
+            r.password.map(|p| p.expose().to_owned()).as_deref(),
+            Some("right")
+        );
+    }
+
     #[test]
     fn a_taken_nick_is_answered_433_and_another_tried() {
         let mut reg = Registration::new(default_offer());
@@ -457,6 +484,14 @@ mod tests {
              :My.Little.Server PONG My.Little.Server :\r\n\
              :My.Little.Server PONG My.Little.Server :two words\r\n"
         );
+        // irctest testLineAtLimit: a 510-byte PING's PONG still fits in 512 bytes.
+        for token in ["x".repeat(505), "é".repeat(252)] {
+            let mut out = Vec::new();
+            pong(&mut out, "My.Little.Server", &token);
+            assert!(out.len() <= 512, "{} bytes", out.len());
+            let line = String::from_utf8(out).unwrap();
+            assert!(line.contains(&token[..400]), "{line}");
+        }
     }
 
     #[test]

@@ -11,7 +11,7 @@
 
 use crate::door::irc::caps::{truncate, Cap, Caps};
 use crate::door::irc::commands::{help, Verb};
-use crate::door::irc::format::{ctcp, from_irc, Ctcp};
+use crate::door::irc::format::{ctcp, for_terminal, from_irc, Ctcp};
 use crate::door::irc::history;
 use crate::door::irc::message::Message;
 use crate::door::irc::message::Writer;
@@ -28,10 +28,6 @@ use crate::door::irc::render::{room_for_text, Ctx};
 use crate::names::{Nick, RoomName};
 use crate::storage::SearchQuery;
 use crate::vocab::Kind;
-
-/// The most rooms an IRC user may be in at once (advertised as `CHANLIMIT`); the hub refuses
-/// more with `405`. Not configurable: it bounds the per-user state the hub keeps.
-pub const MAX_ROOMS: usize = 50;
 
 /// The longest away message kept, in bytes (advertised as `AWAYLEN`). Not configurable.
 pub const AWAYLEN: usize = 390;
@@ -146,9 +142,11 @@ pub fn request(
     let ctx = me.ctx;
     let (server, client) = (ctx.server, ctx.client);
     let p = |i: usize| msg.param(i);
+    // Reasons, topics and away messages reach every door's users, unlike a message's text
+    // (kept with its formatting for IRC users): no formatting code may reach a terminal.
     let text_param = |i: usize| {
         p(i).filter(|t| !t.is_empty())
-            .map(|t| from_irc(t).trim().to_owned())
+            .map(|t| for_terminal(&from_irc(t)).trim().to_owned())
             .filter(|t| !t.is_empty())
     };
     match verb {
@@ -356,7 +354,8 @@ fn say(notice: bool, msg: &Message<'_>, me: Me<'_>, out: &mut Vec<u8>) -> Option
         }
     };
     let text = from_irc(text);
-    if text.trim().is_empty() {
+    // Only formatting codes (`\x02`, a colour) would reach other doors as an empty line.
+    if for_terminal(&text).trim().is_empty() {
         ERR_NOTEXTTOSEND.write(sink, server, client, &[], &[]);
         return None;
     }
@@ -467,7 +466,7 @@ fn room_or_403(ctx: Ctx<'_>, raw: &str, out: &mut Vec<u8>) -> Option<RoomName> {
 
 fn rooms_or_403(ctx: Ctx<'_>, list: &str, out: &mut Vec<u8>) -> Vec<RoomName> {
     let mut rooms: Vec<RoomName> = Vec::new();
-    for raw in list.split(',').filter(|r| !r.is_empty()).take(MAX_ROOMS) {
+    for raw in list.split(',').filter(|r| !r.is_empty()) {
         if let Some(room) = room_or_403(ctx, raw, out) {
             if !rooms.contains(&room) {
                 rooms.push(room);
@@ -529,6 +528,11 @@ mod tests {
         assert_eq!(run("PRIVMSG"), (None, vec!["411".into()]));
         assert_eq!(run("PRIVMSG #chan :"), (None, vec!["412".into()]));
         assert_eq!(run("PRIVMSG #chan :\u{1b}[2J"), (None, vec!["412".into()]));
+        assert_eq!(
+            run("PRIVMSG #chan :\u{2}\u{3}04\u{f}"),
+            (None, vec!["412".into()])
+        );
+        assert_eq!(run("PRIVMSG #chan :\u{1}ACTION \u{2}\u{1}").1, ["412"]);
         assert_eq!(
             run("PRIVMSG #bad,name :x").1,
             Vec::<String>::new(),
@@ -609,6 +613,18 @@ mod tests {
                 rooms: vec![room("a")],
                 reason: Some("bye everyone".into())
             })
+        );
+        // Reasons reach terminals: no formatting codes, no escape sequences.
+        assert_eq!(
+            run("PART #a :\u{2}bye\u{f} \u{3}4,5all\u{1b}[2J").0,
+            Some(Request::Part {
+                rooms: vec![room("a")],
+                reason: Some("bye all".into())
+            })
+        );
+        assert_eq!(
+            run("QUIT :\u{1b}[31mred\u{1d}").0,
+            Some(Request::Quit(Some("red".into())))
         );
     }
 

@@ -22,7 +22,7 @@ use crate::hub::outbox::Inbox;
 use crate::hub::{Intent, Request};
 use crate::limits::login::QUEUE_MAX;
 use crate::names::Nick;
-use crate::session::enter::{self, NoRename};
+use crate::session::enter;
 use crate::session::login::{self, NotCreated, Turn};
 use crate::session::pump::Broken;
 use crate::session::Services;
@@ -409,10 +409,5 @@ pub(super) async fn may_rename(shared: &Services, me: &Me, nick: &Nick) -> Optio
     let refusal = enter::may_rename(shared, me.account.as_deref(), nick)
         .await
         .err()?;
-    Some(match refusal {
-        NoRename::Banned(expires_ms) => words::name_banned(nick, expires_ms),
-        NoRename::LooksRegistered => words::name_like_registered(nick),
-        NoRename::Registered => words::name_registered_on_rename(nick),
-        NoRename::AccountsUnavailable => words::ACCOUNTS_UNAVAILABLE.to_owned(),
-    })
+    Some(words::no_rename(nick, &refusal))
 }

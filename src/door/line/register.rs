@@ -140,17 +140,7 @@ pub(super) async fn register<S: Stream>(
             }
             Err(NotEntered::Refused(Refused::ShuttingDown)) => return Err(Refusal::ShuttingDown),
             Err(why) => {
-                let refused = match why {
-                    NotEntered::Refused(Refused::Taken) | NotEntered::TakenElsewhere => {
-                        words::name_taken(&nick)
-                    }
-                    NotEntered::Refused(Refused::LooksLike) => words::name_confusable(&nick),
-                    NotEntered::Refused(Refused::Held(secs)) => words::name_held(&nick, secs),
-                    NotEntered::Refused(Refused::ShuttingDown) | NotEntered::ClusterPaused => {
-                        words::NAME_PAUSED.to_owned()
-                    }
-                };
-                conn.queue(&refused);
+                conn.queue(&words::not_entered(&nick, &why));
                 conn.queue(words::ASK_NAME);
             }
         }

@@ -124,7 +124,7 @@ fn reply_lines(reply: &Reply, out: &mut Vec<u8>) {
     let text = match reply {
         Reply::Refused(refusal) => refused(refusal),
         Reply::Joined { room, count, .. } => words::you_joined(room, *count),
-        Reply::Parted { room } => words::you_left(room),
+        Reply::Parted { room, .. } => words::you_left(room),
         Reply::PrivateSent { to, text, .. } => words::private_to(to, text),
         Reply::Who(page) => {
             let header = page
@@ -231,6 +231,7 @@ pub fn refused(refusal: &Refusal) -> String {
         Refusal::NotRegistered(name) => words::not_registered(name),
         Refusal::NoSuchAccount(name) => words::no_such_account(name),
         Refusal::AccountsUnavailable => words::ACCOUNTS_UNAVAILABLE.to_owned(),
+        Refusal::NoSuchPage { page, pages } => words::no_such_page(*page, *pages),
         Refusal::ShuttingDown => words::SHUTTING_DOWN.to_owned(),
     }
 }

@@ -14,6 +14,7 @@ use smol::{future, Timer};
 
 use super::account::{dialogue_run, Dialogue, WebTalk};
 use super::protocol::{self, ByeReason, ClientMsg, ErrorCode, ServerMsg};
+use super::reclaim::Issued;
 use super::replay::{self, OLDER_MAX};
 use super::session::{Me, WebConn};
 use super::ws::WsEnd;
@@ -107,10 +108,12 @@ async fn enter<S: Stream>(
     }
     let room = joined.room.as_str();
     let text = words::welcome(&me.nick, &joined.room);
+    let token = me.token.as_ref().map(Issued::text);
     conn.queue(&ServerMsg::Welcome {
         name: me.nick.as_str(),
         room,
         text: &text,
+        token: token.as_deref(),
     });
     for line in &config.motd {
         conn.info(line);
@@ -334,14 +337,7 @@ async fn typed<S: Stream>(
         Local::Nick(nick) => {
             let account = me.account.as_deref();
             if let Err(refusal) = enter::may_rename(services, account, &nick).await {
-                use crate::session::enter::NoRename;
-                let text = match refusal {
-                    NoRename::Banned(expires_ms) => words::name_banned(&nick, expires_ms),
-                    NoRename::LooksRegistered => words::name_like_registered(&nick),
-                    NoRename::Registered => words::name_registered_on_rename(&nick),
-                    NoRename::AccountsUnavailable => words::ACCOUNTS_UNAVAILABLE.to_owned(),
-                };
-                conn.refuse(ErrorCode::Refused, &text);
+                conn.refuse(ErrorCode::Refused, &words::no_rename(&nick, &refusal));
                 return Ok(None);
             }
             match enter::claim(services, &nick, me.id).await {

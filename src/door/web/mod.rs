@@ -17,7 +17,9 @@
 //! - [`render`]: the hub's events as those messages (`Json`, the door's renderer).
 //! - `session.rs`: one connection: [`serve`], then the name prompt (and the password for a
 //!   registered name, only over HTTPS or from loopback); `chat.rs`: the welcome, the replay
-//!   or resume, and the loop; `replay.rs`: history as `history` objects; `search.rs`.
+//!   or resume, and the loop; `replay.rs`: history as `history` objects; `search.rs`;
+//!   `reclaim.rs`: the resume tokens that let a page take its own name back from its stale
+//!   session after a blip.
 //!
 //! The HTTP, origin, framing and JSON layers know nothing of the hub, sessions or storage; the
 //! session turns [`protocol::ClientMsg`] into the hub's intents, and the renderer writes each
@@ -31,6 +33,7 @@ mod chat;
 mod conn;
 pub mod origin;
 pub mod protocol;
+mod reclaim;
 pub mod render;
 mod replay;
 mod search;
@@ -39,6 +42,7 @@ pub mod ws;
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Instant;
 
 use log::debug;
@@ -50,8 +54,27 @@ pub use origin::{Origin, Scheme, TrustProxy};
 pub use session::run;
 pub use ws::WebSocket;
 
+use crate::hub::render::RendererId;
 use crate::session::TurnedAway;
 use crate::wire::http::{HeadError, HeadReader, Method, Request, Response, Status};
+
+/// What every web session shares, set up once at start-up.
+#[derive(Clone)]
+pub struct Door {
+    /// The door's renderer (JSON).
+    pub renderer: RendererId,
+    /// The resume tokens of the sessions registered now.
+    tokens: Arc<reclaim::Tokens>,
+}
+
+impl Door {
+    pub fn new(renderer: RendererId) -> Door {
+        Door {
+            renderer,
+            tokens: Arc::default(),
+        }
+    }
+}
 
 /// How one web listener serves.
 #[derive(Debug, Clone)]

@@ -53,11 +53,14 @@ pub enum ClientMsg {
     Join { room: String },
 }
 
-/// Where a reconnecting page left off: its room and the newest line id it showed.
+/// Where a reconnecting page left off: its room and the newest line id it showed, and the
+/// token its last session was welcomed with (to take its name back from that session).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct Resume {
     pub room: String,
     pub last_id: MessageId,
+    #[serde(default)]
+    pub token: Option<String>,
 }
 
 /// A password as received; `Debug` never shows it, so it cannot reach a log by accident.
@@ -117,7 +120,11 @@ pub fn parse(frame: &str, max_line: usize) -> Result<ClientMsg, ParseError> {
             resume,
         } => [Some(name.as_str()), password.as_ref().map(Password::expose)]
             .into_iter()
-            .chain([resume.as_ref().map(|r| r.room.as_str())])
+            .chain(
+                resume
+                    .iter()
+                    .flat_map(|r| [Some(r.room.as_str()), r.token.as_deref()]),
+            )
             .flatten()
             .collect(),
         ClientMsg::Password { password } => vec![password.expose()],
@@ -145,11 +152,14 @@ pub fn parse(frame: &str, max_line: usize) -> Result<ClientMsg, ParseError> {
 pub enum ServerMsg<'a> {
     /// Asks for the name or the password; `text` says why (for example, why a name was refused).
     Prompt { field: PromptField, text: &'a str },
-    /// Registered: the user's name and room.
+    /// Registered: the user's name and room, and the token a reconnecting page sends back in
+    /// its `resume` to take the name back from this session if it is still held.
     Welcome {
         name: &'a str,
         room: &'a str,
         text: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        token: Option<&'a str>,
     },
     /// The user is now in `room` (after `/join`): the page clears its view and expects history.
     Room {
@@ -424,10 +434,16 @@ mod tests {
                 password: None,
                 resume: Some(Resume {
                     room: "rust".into(),
-                    last_id: 42
+                    last_id: 42,
+                    token: None,
                 }),
             })
         );
+        let token = format!(
+            r#"{{"type":"hello","name":"a","resume":{{"room":"r","last_id":1,"token":"{}"}}}}"#,
+            "f".repeat(40)
+        );
+        assert_eq!(parse(&token, 32), Err(ParseError::TooLong { max: 32 }));
         let cases = [
             (
                 r#"{"type":"say","text":"/me waves"}"#,

@@ -17,12 +17,12 @@ use smol::{future, Timer};
 
 pub(super) use super::conn::WebConn;
 use super::protocol::{self, ByeReason, ClientMsg, ErrorCode, PromptField, Resume, ServerMsg};
-use super::{chat, serve, Scheme, TrustProxy, WebConfig};
+use super::reclaim::{Issued, Tokens};
+use super::{chat, serve, Door, Scheme, TrustProxy, WebConfig};
 use crate::accounts::password::Secret;
 use crate::door::line::words;
 use crate::hub::intent::{Identity, Style};
 use crate::hub::outbox::{outbox, Outbox};
-use crate::hub::render::RendererId;
 use crate::hub::{Intent, Joined, Refused};
 use crate::limits::ratelimit::Pace;
 use crate::names::Nick;
@@ -48,6 +48,8 @@ pub(super) struct Me {
     pub secure: bool,
     pub account: Option<Arc<str>>,
     pub pace: Pace,
+    /// The secret that lets this user's page take the name back after a blip (`reclaim.rs`).
+    pub token: Option<Issued>,
 }
 
 /// Why registration did not complete.
@@ -74,7 +76,7 @@ pub async fn run<S: Stream>(
     stream: S,
     accepted: Accepted,
     services: Arc<Services>,
-    renderer: RendererId,
+    door: Door,
     tls: bool,
 ) {
     let Accepted {
@@ -90,8 +92,9 @@ pub async fn run<S: Stream>(
     let mut web = WebConfig::new(scheme, config.max_line);
     web.trust_proxy = TrustProxy::of(config.trusted_proxies.clone());
     // Files are served until the page asks for the WebSocket, within the HTTP limits; shutdown
-    // and eviction end it too. A client a trusted proxy forwarded is counted under its own
-    // address as well before the upgrade is answered (at accept, only the proxy's was).
+    // and eviction end it too. A client a trusted proxy forwarded is screened for an address
+    // ban and counted under its own address before the upgrade is answered (at accept, the
+    // proxy's connection was counted in the total only).
     let admit = |client: IpAddr| admit_forwarded(&services, client, peer);
     let upgraded = Box::pin(future::or(serve(stream, peer, &web, admit), async {
         future::or(
@@ -120,19 +123,11 @@ pub async fn run<S: Stream>(
     // not behind a proxy.
     let secure = upgraded.secure || (secure && client == peer.ip().to_canonical());
     let mut conn = WebConn::new(upgraded.socket, client, peer);
-    if client != peer.ip().to_canonical() {
-        // Behind a trusted proxy, the address a ban names is the forwarded one.
-        if let Some(text) = address_ban(&services, client) {
-            conn.bye((ByeReason::Banned, &text, false), CloseCode::Policy)
-                .await;
-            return;
-        }
-    }
     let (outbox, inbox) = outbox(config.outbox_bytes, services.output_budget.clone());
     let registration = register(
         &mut conn,
         &services,
-        (id, renderer),
+        (id, &door),
         &outbox,
         (secure, deadline),
     );
@@ -147,35 +142,42 @@ pub async fn run<S: Stream>(
     chat::chat(conn, &services, me, (joined, resume), &inbox).await;
 }
 
-/// A place under `--max-per-ip` for a client a trusted proxy forwarded (`None` for a direct
-/// client, counted at accept), or the refusal, logged and counted as at accept.
+/// For a trusted proxy's connection, the forwarded client's address screened for a ban and
+/// given a place under `--max-per-ip` (`None` for a direct client, screened and counted at
+/// accept), or the refusal, logged and counted as at accept; the upgrade is then answered as
+/// a connection refused at accept is (403 for a ban, 429 over the cap).
 fn admit_forwarded(
     services: &Services,
     client: IpAddr,
     peer: SocketAddr,
 ) -> Result<Option<Slot>, TurnedAway> {
-    if client == peer.ip().to_canonical() {
+    let proxy = peer.ip().to_canonical();
+    if !services.config.trusts_proxy(proxy) {
         return Ok(None);
     }
     let admission = &services.admission;
-    match admission.admit_forwarded(client, &services.config) {
-        Ok(slot) => Ok(Some(slot)),
-        Err(why) => {
-            let who = format_args!("{client} (via {peer})");
-            admission.refused(who, &why, &words::turned_away(&why));
-            Err(why)
-        }
-    }
+    // The proxy's own address was screened at accept.
+    let banned = (client != proxy)
+        .then(|| address_ban(services, client))
+        .flatten();
+    let admitted = match banned {
+        Some(why) => Err(why),
+        None => admission.admit_forwarded(client, &services.config),
+    };
+    admitted.map(Some).inspect_err(|why| {
+        let who = format_args!("{client} (via {peer})");
+        admission.refused(who, why, &words::turned_away(why));
+    })
 }
 
-/// The sentence for a banned forwarded address, if it is banned.
-fn address_ban(services: &Services, ip: IpAddr) -> Option<String> {
+/// Why `ip` is refused, if an address ban names it.
+fn address_ban(services: &Services, ip: IpAddr) -> Option<TurnedAway> {
     let bans = services.accounts.bans.read().ok()?;
     let ban = bans.address(ip, crate::clock::now_ms())?;
-    Some(words::turned_away(&crate::session::TurnedAway::Banned {
+    Some(TurnedAway::Banned {
         expires_ms: ban.expires_ms,
         reason: ban.reason.clone(),
-    }))
+    })
 }
 
 /// Tells a connection that did not register why, and closes it.
@@ -222,7 +224,7 @@ struct Prompt {
 async fn register<S: Stream>(
     conn: &mut WebConn<S>,
     services: &Services,
-    (id, renderer): (MemberId, RendererId),
+    (id, door): (MemberId, &Door),
     outbox: &Outbox,
     (secure, deadline): (bool, Instant),
 ) -> Result<(Me, Joined, Option<Resume>), Refusal> {
@@ -309,10 +311,20 @@ async fn register<S: Stream>(
         };
         // The page shows its own lines when they come back with their ids.
         let style = Style {
-            renderer,
+            renderer: door.renderer,
             echo: true,
         };
-        match enter::enter(services, (id, &nick), outbox, (identity, style)).await {
+        let token = resume.as_ref().and_then(|r| r.token.as_deref());
+        let reclaim = (&*door.tokens, token);
+        let entered = enter_reclaiming(
+            conn.peer,
+            services,
+            (id, &nick),
+            outbox,
+            (identity, style),
+            reclaim,
+        );
+        match entered.await {
             Ok(joined) => {
                 if account.is_some() {
                     conn.info(&words::logged_in(&nick, operator.0));
@@ -323,26 +335,42 @@ async fn register<S: Stream>(
                     secure,
                     account,
                     pace: prompt.pace,
+                    token: door.tokens.issue(id),
                 };
                 return Ok((me, joined, resume));
             }
             Err(NotEntered::Refused(Refused::ShuttingDown)) => return Err(Refusal::ShuttingDown),
             Err(why) => {
-                let text = match why {
-                    NotEntered::Refused(Refused::Taken) | NotEntered::TakenElsewhere => {
-                        words::name_taken(&nick)
-                    }
-                    NotEntered::Refused(Refused::LooksLike) => words::name_confusable(&nick),
-                    NotEntered::Refused(Refused::Held(secs)) => words::name_held(&nick, secs),
-                    NotEntered::Refused(Refused::ShuttingDown) | NotEntered::ClusterPaused => {
-                        words::NAME_PAUSED.to_owned()
-                    }
-                };
-                conn.refuse(ErrorCode::Name, &text);
+                conn.refuse(ErrorCode::Name, &words::not_entered(&nick, &why));
                 ask_name(conn);
             }
         }
     }
+}
+
+/// Takes the name as [`enter::enter`] does; when it is taken by this page's own stale session
+/// (`token` is that session's), ends that session and takes the name again.
+async fn enter_reclaiming(
+    peer: SocketAddr,
+    services: &Services,
+    (id, nick): (MemberId, &Nick),
+    outbox: &Outbox,
+    (identity, style): (Identity, Style),
+    (tokens, token): (&Tokens, Option<&str>),
+) -> Result<Joined, NotEntered> {
+    let again = (identity.clone(), style);
+    let entered = enter::enter(services, (id, nick), outbox, (identity, style)).await;
+    let taken = matches!(
+        entered,
+        Err(NotEntered::Refused(Refused::Taken) | NotEntered::TakenElsewhere)
+    );
+    let (true, Some(token)) = (taken, token) else {
+        return entered;
+    };
+    if !tokens.evict_stale(services, (token, nick), peer).await {
+        return entered;
+    }
+    enter::enter(services, (id, nick), outbox, again).await
 }
 
 fn ask_name<S: Stream>(conn: &mut WebConn<S>) {

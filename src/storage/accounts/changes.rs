@@ -8,7 +8,7 @@ use super::{delete, set_operator, set_password};
 use crate::clock;
 use crate::moderation::ban::{Ban, Target};
 use crate::names::fold;
-use crate::vocab::Change;
+use crate::vocab::{stream_id_lt, Change};
 
 /// How far this file has applied the cluster log's changes (migration 0007); `None` if never.
 pub fn applied_position(conn: &Connection) -> rusqlite::Result<Option<(String, i64)>> {
@@ -29,7 +29,8 @@ pub fn set_applied(conn: &Connection, stream_id: &str, seq: i64) -> rusqlite::Re
     Ok(())
 }
 
-/// Applies one cluster log change to this file, with its stream id, in one transaction: skipped
+/// Applies one cluster log change to this file, with its stream id, in one savepoint (a
+/// transaction of its own, or part of the account thread's batch): skipped
 /// (false) if the file has applied that entry or a later one already, so a replay after a restart
 /// is harmless. Every change overwrites rather than refuses: the log's order decides, and every
 /// node applies the same changes in the same order, the node that made it included. (A register
@@ -41,9 +42,25 @@ pub fn apply_change(
     seq: i64,
     change: &Change,
 ) -> rusqlite::Result<bool> {
-    let tx = conn.unchecked_transaction()?;
-    if let Some((applied, _)) = applied_position(&tx)? {
-        if !crate::cluster::stream_id_lt(&applied, stream_id) {
+    conn.execute_batch("SAVEPOINT apply_change")?;
+    let applied = apply_in_savepoint(conn, stream_id, seq, change);
+    let end = match applied {
+        Ok(_) => "RELEASE apply_change",
+        Err(_) => "ROLLBACK TO apply_change; RELEASE apply_change",
+    };
+    conn.execute_batch(end)?;
+    applied
+}
+
+/// [`apply_change`]'s work, inside its savepoint.
+fn apply_in_savepoint(
+    tx: &Connection,
+    stream_id: &str,
+    seq: i64,
+    change: &Change,
+) -> rusqlite::Result<bool> {
+    if let Some((applied, _)) = applied_position(tx)? {
+        if !stream_id_lt(&applied, stream_id) {
             return Ok(false);
         }
     }
@@ -69,21 +86,21 @@ pub fn apply_change(
             )?;
         }
         Change::Password { name, hash } => {
-            set_password(&tx, name, hash)?;
+            set_password(tx, name, hash)?;
         }
         Change::Unregister { name } => {
-            delete(&tx, name)?;
+            delete(tx, name)?;
         }
         Change::Role { name, operator } => {
-            set_operator(&tx, name, *operator)?;
+            set_operator(tx, name, *operator)?;
         }
         Change::Ban { .. } => {
             if let Some(ban) = Ban::of(change) {
-                insert_ban(&tx, &ban)?;
+                insert_ban(tx, &ban)?;
             }
         }
         Change::Unban { target } => {
-            delete_ban(&tx, &Target::parse(target))?;
+            delete_ban(tx, &Target::parse(target))?;
         }
         Change::Topic {
             room,
@@ -107,7 +124,7 @@ pub fn apply_change(
             ip,
             until_ms,
         } => insert_mute(
-            &tx,
+            tx,
             &StoredMute {
                 name: name.clone(),
                 account: account.clone(),
@@ -116,9 +133,8 @@ pub fn apply_change(
                 expires_ms: *until_ms,
             },
         )?,
-        Change::Unmute { name } => delete_mutes(&tx, std::slice::from_ref(name))?,
+        Change::Unmute { name } => delete_mutes(tx, std::slice::from_ref(name))?,
     }
-    set_applied(&tx, stream_id, seq)?;
-    tx.commit()?;
+    set_applied(tx, stream_id, seq)?;
     Ok(true)
 }

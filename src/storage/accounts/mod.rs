@@ -7,9 +7,11 @@
 //! a read-write connection for writes, the other a read-only connection for lookups, so that a
 //! login's lookup never queues behind a write waiting for a lock held elsewhere (in WAL mode a
 //! reader is not blocked by a writer). The write thread is a second writer beside the history
-//! writer; WAL and the busy timeout serialize the two, and these writes are rare (a login, an
-//! operator action). The same functions run synchronously for `smolchat op`, which opens the database
-//! itself whether or not a server is running.
+//! writer: it batches what is queued into short `BEGIN IMMEDIATE` transactions and writes only
+//! in its turn (`storage::WriteTurns`, shared with the history writer), so an operator's burst
+//! never starves the history writer's commits. The busy timeout is for other programs. The same
+//! functions run synchronously for `smolchat op`, which opens the database itself whether or not
+//! a server is running.
 //!
 //! It must not know about sockets, sessions or membership: it stores and returns rows.
 

@@ -8,6 +8,7 @@
 
 use crate::door::irc::message::Writer;
 use crate::door::irc::message::MAX_BODY;
+use crate::door::irc::names::MAX_ROOMS;
 use crate::door::irc::numerics::{
     ERR_NOMOTD, RPL_CREATED, RPL_ENDOFMOTD, RPL_GLOBALUSERS, RPL_ISUPPORT, RPL_LOCALUSERS,
     RPL_LUSERCHANNELS, RPL_LUSERCLIENT, RPL_LUSERME, RPL_LUSEROP, RPL_LUSERUNKNOWN, RPL_MOTD,
@@ -69,6 +70,7 @@ pub fn isupport_tokens(info: &ServerInfo<'_>) -> Vec<String> {
     let tokens = vec![
         "AWAYLEN=390".to_owned(),
         format!("CASEMAPPING={CASEMAPPING}"),
+        format!("CHANLIMIT=#:{MAX_ROOMS}"),
         "CHANMODES=b,,,nt".to_owned(),
         format!("CHANNELLEN={}", MAX_ROOM + 1),
         "CHANTYPES=#".to_owned(),
@@ -275,6 +277,7 @@ mod tests {
         let tokens = isupport_tokens(&info());
         for t in [
             "CHANTYPES=#",
+            "CHANLIMIT=#:50",
             "NICKLEN=24",
             "CHANNELLEN=33",
             "CHATHISTORY=1000",

@@ -20,8 +20,10 @@ use crate::door::irc::format::for_terminal;
 use crate::door::irc::framing::Framed;
 use crate::door::irc::history::BatchIds;
 use crate::door::irc::message::{self, Message, ParseError, Writer};
+use crate::door::irc::names::MAX_ROOMS;
 use crate::door::irc::numerics::{
-    ERR_CANNOTSENDTOCHAN, ERR_ERRONEUSNICKNAME, ERR_INPUTTOOLONG, ERR_NICKNAMEINUSE, ERR_NOSUCHNICK,
+    ERR_CANNOTSENDTOCHAN, ERR_ERRONEUSNICKNAME, ERR_INPUTTOOLONG, ERR_NICKNAMEINUSE,
+    ERR_NOSUCHNICK, ERR_TOOMANYCHANNELS,
 };
 use crate::door::irc::registration::pong;
 use crate::door::irc::render::welcome::{lusers, motd, welcome, ServerInfo};
@@ -265,6 +267,13 @@ async fn handle<S: Stream>(
         Irc::Quit(reason) => return Err(End::Quit(reason)),
         Irc::Join(list) => {
             for room in list {
+                if !rooms.contains(&room) && rooms.len() >= MAX_ROOMS {
+                    // The advertised CHANLIMIT: it bounds what the hub keeps for one member.
+                    let channel = crate::door::irc::names::channel_name(&room);
+                    let client = me.nick.as_str();
+                    ERR_TOOMANYCHANNELS.write(&mut io.conn.out, &server, client, &[&channel], &[]);
+                    continue;
+                }
                 if let Some(joined) = join(io, shared, id, room, inbox).await? {
                     if !rooms.contains(&joined.room) {
                         rooms.push(joined.room.clone());

@@ -21,6 +21,7 @@ use crate::door::irc::framing::Framed;
 use crate::door::irc::message::{self, ParseError};
 use crate::door::irc::numerics::{ERR_ERRONEUSNICKNAME, ERR_INPUTTOOLONG, ERR_PASSWDMISMATCH};
 use crate::door::irc::registration::{Ready, Registration, Step, Taken};
+use crate::door::irc::render::{replies, Ctx};
 use crate::door::irc::sasl::Credentials;
 use crate::hub::intent::Identity;
 use crate::hub::outbox::Outbox;
@@ -107,6 +108,16 @@ pub(super) async fn register<S: Stream>(
                 ERR_INPUTTOOLONG.write(out, server, reg.client(), &[], &[]);
                 continue;
             }
+            Err(ParseError::InvalidUtf8 { command }) => {
+                // As once registered: refused with a word, never read as something else.
+                let ctx = Ctx {
+                    server,
+                    client: reg.client(),
+                    caps: reg.caps().enabled(),
+                };
+                replies::invalid_utf8(ctx, command, out);
+                continue;
+            }
             Err(_) => continue,
         };
         let verb = match check(&msg, false, false) {
@@ -138,6 +149,7 @@ pub(super) async fn register<S: Stream>(
         let account = match checked(io, shared, secure, &ready, sasl.as_ref()).await {
             Ok(Some(account)) => account,
             Ok(None) => {
+                reg.declined();
                 failures += u32::from(ready.password.is_some());
                 if failures >= MAX_FAILURES {
                     return Err(Failed::TooManyFailures);

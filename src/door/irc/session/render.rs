@@ -129,11 +129,11 @@ impl IrcLines {
                 let ev = joined_as(room, &self.server, me);
                 change(&ev, now_ms()).write(self.caps, out);
             }
-            Reply::Parted { room } => {
+            Reply::Parted { room, reason } => {
                 let ev = Change::Parted {
                     room: room.clone(),
                     who: self.origin(me, None),
-                    reason: None,
+                    reason: reason.clone(),
                 };
                 change(&ev, now_ms()).write(self.caps, out);
             }

@@ -96,15 +96,6 @@ pub fn unregistered(account: &str) -> String {
     format!("{account} is no longer registered")
 }
 
-/// A name refused because it looks like a registered name (the same confusable skeleton).
-pub fn name_like_registered(nick: &Nick) -> String {
-    format!("name taken: {nick} looks too much like a registered name")
-}
-
-pub fn name_registered_on_rename(nick: &Nick) -> String {
-    format!("{nick} is registered to someone else: to use it, log in with it at the name prompt (see /help)")
-}
-
 /// `/register` from an address that has used up `--registrations-per-hour`; `wait_secs` until
 /// the next is allowed (shown in whole minutes, rounded up).
 pub fn too_many_registrations(per_hour: u32, wait_secs: u64) -> String {

@@ -16,9 +16,11 @@ use crate::vocab::Kind;
 
 mod accounts;
 mod moderation;
+mod names;
 
 pub use self::accounts::*;
 pub use self::moderation::*;
+pub use self::names::*;
 
 /// The first line a newcomer sees.
 pub const GREETING: &str = "Welcome to smolchat! What is your name?";
@@ -126,14 +128,6 @@ pub fn welcome(nick: &Nick, room: &RoomName) -> String {
     format!("Welcome, {nick}! You are in {room}. Type /help for commands.")
 }
 
-pub fn name_taken(nick: &Nick) -> String {
-    format!("name taken: {nick} is already in use")
-}
-
-pub fn name_taken_on_rename(nick: &Nick) -> String {
-    format!("name taken: {nick} is already in use (see /help)")
-}
-
 pub fn no_name_in_time(secs: u64) -> String {
     format!("no name given in {secs} s, closing connection")
 }
@@ -214,6 +208,12 @@ fn people(verb: &str, count: usize, names: &[&Nick]) -> String {
 /// A page of a long list after the first: `(page 2 of 48)`, at the end of its header.
 pub fn page_of(page: usize, pages: usize) -> String {
     format!("(page {page} of {pages})")
+}
+
+/// A page asked for past a list's last: `there is no page 2: the list has 1 page`.
+pub fn no_such_page(page: usize, pages: usize) -> String {
+    let plural = if pages == 1 { "" } else { "s" };
+    format!("there is no page {page}: the list has {pages} page{plural}")
 }
 
 /// The line after a page of a long list that has more: how to ask for the next.
@@ -391,16 +391,6 @@ pub fn quit(nick: &Nick, reason: Option<&str>) -> String {
         Some(reason) => format!("* {nick} {LEFT} (quit: {reason})"),
         None => format!("* {nick} {LEFT}"),
     }
-}
-
-/// A name refused because it looks like one in use (`aIice` beside `alice`).
-pub fn name_confusable(nick: &Nick) -> String {
-    format!("name taken: {nick} looks too much like a name already in use")
-}
-
-/// A name refused because its owner was dropped moments ago and may come back for it.
-pub fn name_held(nick: &Nick, secs: u64) -> String {
-    format!("name taken: {nick} is held for its owner for {secs} s")
 }
 
 /// The sender's answer when the recipient's private-message allowance is used up.

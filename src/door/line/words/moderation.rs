@@ -62,13 +62,6 @@ pub fn address_banned(expires_ms: Option<i64>, reason: Option<&str>) -> String {
 }
 
 /// At the name prompt (or on `/nick`): the name is banned.
-pub fn name_banned(nick: &Nick, expires_ms: Option<i64>) -> String {
-    format!(
-        "{nick} is banned {}: choose another name",
-        until(expires_ms)
-    )
-}
-
 pub fn ban_set(target: &str, expires_ms: Option<i64>, kicked: usize) -> String {
     format!(
         "banned {target} {} (disconnected {kicked})",

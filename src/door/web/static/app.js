@@ -32,6 +32,7 @@
     retryTimer: 0,
     countdownTimer: 0,
     me: null,            // our name, once welcomed
+    token: null,         // the secret that takes our name back from a stale session, once welcomed
     password: null,      // kept in memory only, to log in again after a reconnect
     room: null,          // the room shown
     ids: new Set(),      // ids of the lines shown in this room
@@ -72,7 +73,7 @@
         // Resuming: ask for the lines after the last one shown, in the room shown.
         const hello = { type: 'hello', name: state.me };
         if (state.password) hello.password = state.password;
-        if (state.room) hello.resume = { room: state.room, last_id: state.lastId };
+        if (state.room) hello.resume = resumeFrom();
         send(hello);
         state.helloSent = true;
       }
@@ -155,6 +156,14 @@
     }
   }
 
+  // Where a reconnecting page left off, and the token of its last session: if the server still
+  // holds that session (the connection dropped without a close), the name is taken back from it.
+  function resumeFrom() {
+    const resume = { room: state.room, last_id: state.lastId };
+    if (state.token) resume.token = state.token;
+    return resume;
+  }
+
   function onPrompt(msg) {
     // The greeting sent on connect is ignored when a hello for a known name is on its way.
     if (msg.field === 'name' && state.helloSent && !state.nameRefused) return;
@@ -179,6 +188,7 @@
     state.attempt = 0;
     state.phase = 'online';
     state.me = msg.name;
+    state.token = msg.token || null;
     ui.login.hidden = true;
     ui.loginError.hidden = true;
     setStatus('online', 'Connected', false, msg.name);
@@ -570,7 +580,7 @@
     state.nameRefused = false;
     state.helloSent = true;
     const hello = { type: 'hello', name };
-    if (state.room) hello.resume = { room: state.room, last_id: state.lastId };
+    if (state.room) hello.resume = resumeFrom();
     if (!send(hello)) state.helloSent = false;
   });
 
