@@ -179,6 +179,32 @@ impl Core {
             .due_summaries(&mut self.members, now, &self.ignores);
     }
 
+    /// Marks member `id` away with `message`, or back (`None`). The members of its rooms are
+    /// told once each, whatever the rooms they share with it; a door that does not show it
+    /// renders nothing.
+    pub fn away(&mut self, id: MemberId, message: Option<String>, now: Instant) {
+        let Some(member) = self.members.get_mut(id) else {
+            return;
+        };
+        let message: Option<Arc<str>> = message.map(Into::into);
+        if member.away == message {
+            return;
+        }
+        member.away = message.clone();
+        let (nick, account) = (member.nick.clone(), member.account.clone());
+        let rooms: Vec<RoomName> = member.seats.rooms().cloned().collect();
+        for (k, room) in rooms.iter().enumerate() {
+            let notice = Notice::Away {
+                room: room.clone(),
+                nick: nick.clone(),
+                account: account.clone(),
+                message: message.clone(),
+            };
+            let to = ToRoom::new(room.clone(), Event::Notice(notice));
+            self.send(to.told_in(&rooms[..k]).except(Some(id)), now);
+        }
+    }
+
     /// Publishes an entry: shown now on a single node, when read back in cluster mode.
     pub fn publish(&mut self, entry: Entry, now: Instant, at_ms: i64) {
         if let Some(entry) = self.link.publish(entry) {
@@ -227,6 +253,7 @@ impl Core {
         };
         let private = Private {
             from: whisper.from,
+            account: None,
             to: whisper.to,
             text: whisper.text.into(),
         };
@@ -298,6 +325,7 @@ impl Core {
                     let notice = Notice::Joined {
                         room: room.clone(),
                         nick,
+                        listed: None,
                     };
                     self.send(ToRoom::new(room, Event::Notice(notice)), now);
                 }
@@ -383,9 +411,14 @@ impl Core {
                 self.pipeline.hold(record, to.except(except), now);
             }
             Entry::Joined { member, nick, room } => {
+                let listed = here
+                    .then(|| self.members.get(member))
+                    .flatten()
+                    .map(|m| Arc::new(m.listed()));
                 let notice = Notice::Joined {
                     room: room.clone(),
                     nick: nick.clone(),
+                    listed,
                 };
                 let to = ToRoom::new(room, Event::Notice(notice)).except(author(member));
                 let joined = (Arrival::Joined, &nick);

@@ -99,7 +99,7 @@ impl Delivery {
         slack: usize,
     ) -> Vec<(MemberId, Fault)> {
         let mut faults = Vec::new();
-        let mut rendered: Rendered = Default::default();
+        let mut rendered: Rendered = [const { None }; MAX_RENDERERS];
         self.scratch.clear();
         // Counted in locals and added once, not per recipient.
         let (mut lines, mut bytes_out) = (0u64, 0u64);

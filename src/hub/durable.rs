@@ -319,7 +319,14 @@ mod tests {
     fn to_lobby() -> ToRoom {
         let room = RoomName::lobby();
         let nick = Nick::parse("carol").unwrap();
-        ToRoom::new(room.clone(), Event::Notice(Notice::Joined { room, nick }))
+        ToRoom::new(
+            room.clone(),
+            Event::Notice(Notice::Joined {
+                room,
+                nick,
+                listed: None,
+            }),
+        )
     }
 
     /// Lines wait for their commit in order; a notice behind a waiting line waits too; a notice

@@ -47,6 +47,9 @@ pub enum Notice {
     Joined {
         room: RoomName,
         nick: Nick,
+        /// What listings show of a joiner of this node (IRC's `extended-join` shows its account
+        /// and real name, `away-notify` whether it is away); `None` for another node's.
+        listed: Option<Arc<Listed>>,
     },
     Left {
         room: RoomName,
@@ -63,6 +66,14 @@ pub enum Notice {
         room: RoomName,
         by: Arc<str>,
         text: Option<Arc<str>>,
+    },
+    /// A member went away (with its message) or came back (`None`). Only doors that show it
+    /// (IRC's `away-notify`) render it; the others render nothing.
+    Away {
+        room: RoomName,
+        nick: Nick,
+        account: Option<Arc<str>>,
+        message: Option<Arc<str>>,
     },
     /// Joins and leaves in a big room during a storm, summed up (docs/PROTOCOL.md), in the order
     /// they happened: a door that keeps a member list (IRC) replays them; the line door shows
@@ -81,6 +92,7 @@ impl Notice {
             | Notice::Left { room, .. }
             | Notice::Renamed { room, .. }
             | Notice::Topic { room, .. }
+            | Notice::Away { room, .. }
             | Notice::Summary { room, .. } => room,
         }
     }
@@ -97,6 +109,8 @@ pub enum Arrival {
 #[derive(Debug, Clone)]
 pub struct Private {
     pub from: Nick,
+    /// The sender's account (lower case), if it is logged in to one here.
+    pub account: Option<Arc<str>>,
     pub to: Nick,
     pub text: Arc<str>,
 }
@@ -124,6 +138,9 @@ pub enum Reply {
     Joined {
         room: RoomName,
         count: usize,
+        /// The member as listings show it (IRC's `extended-join` shows its account and real
+        /// name in its own `JOIN`).
+        me: Arc<Listed>,
     },
     /// The member left `room` (IRC's PART), with the reason the room was given.
     Parted {
@@ -134,9 +151,11 @@ pub enum Reply {
     PrivateSent {
         to: Nick,
         text: Arc<str>,
+        /// The recipient's away message, while it is away (IRC answers `301`).
+        away: Option<Arc<str>>,
     },
     /// One page of a room's members, in the order they arrived.
-    Who(Page<Nick>),
+    Who(Page<Listed>),
     /// One page of the occupied rooms, by name, with their sizes.
     Rooms(Page<(RoomName, usize)>),
     /// The commands this member may use: doors list their own; operators get theirs too.
@@ -196,6 +215,37 @@ pub enum Reply {
         name: Arc<str>,
         operator: bool,
     },
+}
+
+/// A member as listings show it (`/who`, IRC's `NAMES`, `WHO`, `WHOIS`): its name and what a
+/// door may show beside it. Each door picks what it shows; the line door shows the name alone.
+/// Members of other nodes are known by name only ([`Listed::named`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    pub nick: Nick,
+    /// The account it is logged in to (lower case), if any.
+    pub account: Option<Arc<str>>,
+    pub operator: bool,
+    /// Its away message, while it is away.
+    pub away: Option<Arc<str>>,
+    /// Connected over TLS.
+    pub tls: bool,
+    /// How it describes itself, if its door asked (IRC's real name).
+    pub realname: Option<Arc<str>>,
+}
+
+impl Listed {
+    /// A member known by name alone (another node's).
+    pub fn named(nick: Nick) -> Listed {
+        Listed {
+            nick,
+            account: None,
+            operator: false,
+            away: None,
+            tls: false,
+            realname: None,
+        }
+    }
 }
 
 /// A room's topic.

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use async_channel::Sender;
 
+use crate::hub::lookup::{Found, Lookup};
 use crate::hub::outbox::Outbox;
 use crate::hub::render::RendererId;
 use crate::moderation::ban::Target;
@@ -49,6 +50,13 @@ pub enum Intent {
     },
     /// The member's name and account, for a door that asks (the line door's `/register`).
     Whoami { id: MemberId, reply: Sender<Nick> },
+    /// Facts about members, for a door that shows them its own way and waits for them (IRC's
+    /// `NAMES`, `WHO`, `WHOIS`, `USERHOST`, `ISON`, `LUSERS`). Rooms are public: any room may
+    /// be asked about.
+    Lookup {
+        lookup: Lookup,
+        reply: Sender<Found>,
+    },
 }
 
 /// Where a newcomer comes from and who it is, beyond its name.
@@ -60,6 +68,10 @@ pub struct Identity {
     pub operator: bool,
     /// The role was given on the command line: chat can neither `/deop` nor ban it by name.
     pub cli_operator: bool,
+    /// Connected over TLS (shown by IRC's `WHOIS`).
+    pub tls: bool,
+    /// How the member describes itself, if its door asks (IRC's real name).
+    pub realname: Option<Arc<str>>,
     /// Seated in the lobby on arrival (the line door); an IRC client joins the channels it
     /// chooses, and is in none until it does.
     pub lobby: bool,
@@ -144,6 +156,9 @@ pub enum Request {
     /// This connection stored an account change that changes nothing here (a new password):
     /// replicated in cluster mode.
     Replicate(Change),
+    /// Away with this message, or back (`None`); the member's rooms are told
+    /// ([`crate::hub::event::Notice::Away`]). Kept on this node only: other nodes do not learn it.
+    Away(Option<String>),
     /// Another renderer or echo setting (IRC's `CAP REQ`).
     Restyle(Style),
 }

@@ -6,11 +6,11 @@
 
 use std::collections::HashMap;
 
-use crate::hub::event::Page;
+use crate::hub::event::{Listed, Page};
 use crate::hub::members::Members;
 use crate::hub::remote::Remotes;
 use crate::hub::LIST_PAGE;
-use crate::names::{Nick, RoomName};
+use crate::names::RoomName;
 
 /// One page (from 1; 0 for all) of `room`'s members in the order they arrived.
 pub fn who(
@@ -18,17 +18,18 @@ pub fn who(
     remotes: Option<&Remotes>,
     room: RoomName,
     page: usize,
-) -> Page<Nick> {
+) -> Page<Listed> {
     let local = members.room(&room).map_or(0, |r| r.len());
     let remote = remotes.map(|r| r.names_in(&room)).unwrap_or_default();
     let total = local + remote.len();
     let (from, to) = bounds(page, total);
-    let mut items: Vec<Nick> = members
+    let mut items: Vec<Listed> = members
         .arrivals_in(&room, from, to.min(local))
         .into_iter()
-        .cloned()
+        .map(|m| m.listed())
         .collect();
-    items.extend_from_slice(&remote[from.saturating_sub(local)..to.saturating_sub(local)]);
+    let remote = &remote[from.saturating_sub(local)..to.saturating_sub(local)];
+    items.extend(remote.iter().cloned().map(Listed::named));
     Page {
         room: Some(room),
         page,

@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use crate::hub::event::Listed;
 use crate::hub::outbox::Outbox;
 use crate::hub::room::Room;
 use crate::names::{Nick, RoomName};
@@ -26,6 +27,26 @@ pub struct Member {
     pub operator: bool,
     /// The member sees its own public lines (IRC's `echo-message`).
     pub echo: bool,
+    /// Its away message, while it is away.
+    pub away: Option<Arc<str>>,
+    /// Connected over TLS.
+    pub tls: bool,
+    /// How it describes itself (IRC's real name), if its door asked.
+    pub realname: Option<Arc<str>>,
+}
+
+impl Member {
+    /// The member as listings show it.
+    pub fn listed(&self) -> Listed {
+        Listed {
+            nick: self.nick.clone(),
+            account: self.account.clone(),
+            operator: self.operator,
+            away: self.away.clone(),
+            tls: self.tls,
+            realname: self.realname.clone(),
+        }
+    }
 }
 
 /// A member as the hub's parts see it: enough to decide, nothing to change.
@@ -128,12 +149,20 @@ pub struct Members {
     rooms: HashMap<RoomName, Room>,
     /// Arrivals in any room so far, for [`Seat::arrived`].
     arrivals: u64,
+    /// The most members there were at once.
+    peak: usize,
 }
 
 impl Members {
     /// Adds a member in no room yet.
     pub fn insert(&mut self, id: MemberId, member: Member) {
         self.members.insert(id, member);
+        self.peak = self.peak.max(self.members.len());
+    }
+
+    /// The most members there were at once.
+    pub fn peak(&self) -> usize {
+        self.peak
     }
 
     /// Takes a member out of every room and of the map: no line reaches it any more. The member
@@ -242,8 +271,8 @@ impl Members {
     /// One page of `room`'s members in the order they arrived: the first `to` by arrival, of
     /// which those from `from` on are returned. It borrows rather than copies names, and selects
     /// before it sorts, so a huge room costs a partial sort of references plus the page.
-    pub fn arrivals_in(&self, room: &RoomName, from: usize, to: usize) -> Vec<&Nick> {
-        let mut here: Vec<(u64, &Nick)> = self
+    pub fn arrivals_in(&self, room: &RoomName, from: usize, to: usize) -> Vec<&Member> {
+        let mut here: Vec<(u64, &Member)> = self
             .rooms
             .get(room)
             .map(Room::members)
@@ -252,7 +281,7 @@ impl Members {
             .filter_map(|(id, _)| {
                 let member = self.members.get(id)?;
                 let seat = member.seats.as_slice().iter().find(|s| s.room == *room)?;
-                Some((seat.arrived, &member.nick))
+                Some((seat.arrived, member))
             })
             .collect();
         let to = to.min(here.len());
@@ -291,6 +320,9 @@ mod tests {
             account: None,
             operator: false,
             echo: false,
+            away: None,
+            tls: false,
+            realname: None,
         };
         (member, inbox)
     }
@@ -322,7 +354,7 @@ mod tests {
         let names: Vec<&str> = members
             .arrivals_in(&room("lobby"), 0, 10)
             .iter()
-            .map(|n| n.as_str())
+            .map(|m| m.nick.as_str())
             .collect();
         assert_eq!(names, ["bob", "carol"]);
         assert!(members.remove(2).is_some());
@@ -352,13 +384,13 @@ mod tests {
         let page: Vec<&str> = members
             .arrivals_in(&room("lobby"), 3, 6)
             .iter()
-            .map(|n| n.as_str())
+            .map(|m| m.nick.as_str())
             .collect();
         assert_eq!(page, ["u4", "u5", "u6"]);
         let last: Vec<&str> = members
             .arrivals_in(&room("lobby"), 9, 20)
             .iter()
-            .map(|n| n.as_str())
+            .map(|m| m.nick.as_str())
             .collect();
         assert_eq!(last, ["u0"]);
     }

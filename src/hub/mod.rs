@@ -34,6 +34,7 @@ pub mod intent;
 mod laggards;
 mod link;
 mod lists;
+pub mod lookup;
 mod members;
 mod moderation;
 mod names;

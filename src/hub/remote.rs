@@ -127,6 +127,23 @@ impl Remotes {
         names
     }
 
+    /// Every other node's member, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = &Remote> {
+        self.members.values()
+    }
+
+    /// How many members the other nodes have.
+    pub fn len(&self) -> usize {
+        self.members.len()
+    }
+
+    /// How many other nodes have members.
+    pub fn nodes(&self) -> usize {
+        let nodes: std::collections::HashSet<&Arc<str>> =
+            self.members.keys().map(|(node, _)| node).collect();
+        nodes.len()
+    }
+
     /// Adds other nodes' members to per-room counts.
     pub fn count_into<'a>(&'a self, counts: &mut HashMap<&'a RoomName, usize>) {
         for remote in self.members.values() {

@@ -17,8 +17,10 @@ use std::sync::Arc;
 use crate::hub::event::{Event, Private, Reply};
 use crate::names::Nick;
 
-/// Most renderers one server may register. The fan-out keeps one slot per renderer on the stack.
-pub const MAX_RENDERERS: usize = 8;
+/// Most renderers one server may register. The fan-out keeps one slot per renderer on the stack
+/// (24 bytes each). The IRC door registers 32 (one per combination of the five capabilities that
+/// change a relayed line), the line and web doors one each.
+pub const MAX_RENDERERS: usize = 40;
 
 /// Which renderer formats a member's output: an index into the registered [`Renderers`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -19,11 +19,11 @@ use crate::hub::core::Core;
 use crate::hub::delivery::Fault;
 use crate::hub::event::{Page, Private, Refusal, Reply};
 use crate::hub::intent::{Identity, Intent, Joined, OpCommand, Refused, Request, Style};
-use crate::hub::lists;
 use crate::hub::members::{Member, Seats};
 use crate::hub::moderation::{Context, Decision, Moderation};
 use crate::hub::names::Clash;
 use crate::hub::outbox::Outbox;
+use crate::hub::{lists, lookup};
 use crate::names::{Nick, RoomName};
 use crate::vocab::{Departure, Kind, MemberId};
 
@@ -90,6 +90,9 @@ impl Hub {
                     let _ = reply.try_send(member.nick.clone());
                 }
             }
+            Intent::Lookup { lookup, reply } => {
+                let _ = reply.try_send(lookup::answer(&self.core, lookup));
+            }
         }
         self.core.settle(self.clock.now());
     }
@@ -148,6 +151,10 @@ impl Hub {
                 self.core.link.replicate(change);
                 None
             }
+            Request::Away(message) => {
+                self.core.away(id, message, self.clock.now());
+                None
+            }
             Request::Restyle(style) => {
                 member.outbox.set_renderer(style.renderer);
                 member.echo = style.echo;
@@ -189,6 +196,9 @@ impl Hub {
             account: identity.account,
             operator: identity.operator,
             echo: style.echo,
+            away: None,
+            tls: identity.tls,
+            realname: identity.realname,
         };
         let name = member.nick.to_string();
         self.core
@@ -280,13 +290,14 @@ impl Hub {
             info!("{nick} joined {room}");
         }
         let count = self.enter(id, &room);
-        self.core.tell(
-            id,
-            &Reply::Joined {
+        if let Some(me) = self.core.members.get(id).map(|m| Arc::new(m.listed())) {
+            let joined = Reply::Joined {
                 room: room.clone(),
                 count,
-            },
-        );
+                me,
+            };
+            self.core.tell(id, &joined);
+        }
         let _ = outbox.push_marker();
         let topic = self.moderation.topic(&room);
         Some(Joined {
@@ -422,14 +433,17 @@ impl Hub {
                 text: text.to_string(),
             };
             self.core.link.whisper(&node, whisper)?;
-            return Ok(Some(Reply::PrivateSent { to, text }));
+            let away = None;
+            return Ok(Some(Reply::PrivateSent { to, text, away }));
         };
         if !target.operator && self.moderation.is_muted(&from, self.clock.now_ms()) {
             return Err(Refusal::Muted);
         }
         debug!("private line from {} to {}", from.nick, target.nick);
+        let away = (self.core.members.get(target.id)).and_then(|m| m.away.clone());
         let private = Private {
             from: from.nick.clone(),
+            account: from.account.map(Into::into),
             to: target.nick.clone(),
             text,
         };
@@ -438,6 +452,7 @@ impl Hub {
         Ok(Some(Reply::PrivateSent {
             to: private.to,
             text: private.text,
+            away,
         }))
     }
 

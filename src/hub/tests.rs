@@ -15,6 +15,7 @@ use super::durable::fake::Writer;
 use super::event::{Event, Notice, Reply};
 use super::intent::{Identity, Intent, Joined, OpCommand, Refused, Request, Style};
 use super::link::Link;
+use super::lookup::{Found, Lookup};
 use super::moderation::Moderation;
 use super::names::NAME_HOLD;
 use super::notices;
@@ -37,7 +38,7 @@ impl Render for Plain {
     fn render(&self, event: &Event, out: &mut Vec<u8>) {
         let text = match event {
             Event::Said(said) => format!("{}said {}: {}", self.0, said.from, said.text),
-            Event::Notice(Notice::Joined { room, nick }) => format!("joined {nick} {room}"),
+            Event::Notice(Notice::Joined { room, nick, .. }) => format!("joined {nick} {room}"),
             Event::Notice(Notice::Left { room, nick, why }) => {
                 format!("left {nick} {room} {why:?}")
             }
@@ -137,6 +138,8 @@ impl Fixture {
             account: operator.then(|| name.into()),
             operator,
             cli_operator: false,
+            tls: false,
+            realname: None,
             lobby: true,
         };
         let nick = Nick::parse(name).unwrap();
@@ -240,6 +243,8 @@ fn abandoned_registration_frees_the_name() {
         account: None,
         operator: false,
         cli_operator: false,
+        tls: false,
+        realname: None,
         lobby: true,
     };
     let nick = Nick::parse("ghost").unwrap();
@@ -519,6 +524,88 @@ fn actions_that_mimic_notices_are_refused() {
     };
     f.request(1, say);
     assert_eq!(f.lines(1).last().unwrap(), "refused LooksLikeNotice");
+}
+
+/// The answer to a lookup.
+fn look(f: &mut Fixture, lookup: Lookup) -> Found {
+    let (reply, answer) = async_channel::bounded(1);
+    f.hub.handle(Intent::Lookup { lookup, reply });
+    answer.try_recv().unwrap()
+}
+
+/// Lookups answer for any room (rooms are public), for names (with their rooms), for a
+/// predicate and with counts; an away member's room-mates are told once each, listings show
+/// its message, and a private line to it answers with it.
+#[test]
+fn lookups_and_away() {
+    let mut f = Fixture::new();
+    f.join(1, "alice").unwrap();
+    let plain = Style {
+        renderer: RendererId(0),
+        echo: false,
+    };
+    f.join_with(2, "boss", true, plain).unwrap();
+    let (tx, _rx) = async_channel::bounded(1);
+    for id in [1, 2] {
+        let (room, reply) = (room("rust"), tx.clone());
+        f.hub.handle(Intent::Join {
+            id,
+            room,
+            alone: false,
+            reply,
+        });
+    }
+    f.request(
+        1,
+        Request::Part {
+            room: room("rust"),
+            reason: None,
+        },
+    );
+    let Found::Members(rust) = look(&mut f, Lookup::Room(room("rust"))) else {
+        panic!("members")
+    };
+    assert_eq!(rust.len(), 1, "alice left #rust: {rust:?}");
+    assert!(rust[0].operator && rust[0].nick.as_str() == "boss");
+    let named = vec![Nick::parse("BOSS").unwrap(), Nick::parse("ghost").unwrap()];
+    let Found::Seated(seated) = look(&mut f, Lookup::Named(named)) else {
+        panic!("seated")
+    };
+    assert_eq!(seated.len(), 1);
+    assert_eq!(seated[0].1, [room("lobby"), room("rust")]);
+    let a = Box::new(|n: &Nick| n.as_str().starts_with('a'));
+    let Found::Members(matching) = look(&mut f, Lookup::Matching(a)) else {
+        panic!("members")
+    };
+    assert_eq!(matching.len(), 1);
+    let Found::Counts(counts) = look(&mut f, Lookup::Counts) else {
+        panic!("counts")
+    };
+    assert_eq!((counts.local, counts.users, counts.operators), (2, 2, 1));
+    assert_eq!((counts.rooms, counts.peak_local, counts.nodes), (2, 2, 1));
+    f.lines(1);
+    f.lines(2);
+    f.request(2, Request::Away(Some("lunch".into())));
+    assert!(f.lines(2).is_empty(), "the member itself is not told");
+    let told = f.lines(1);
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert!(told[0].starts_with("Away"), "{told:?}");
+    f.request(2, Request::Away(Some("lunch".into())));
+    assert!(f.lines(1).is_empty(), "no change, no notice");
+    let Found::Members(lobby) = look(&mut f, Lookup::Room(room("lobby"))) else {
+        panic!("members")
+    };
+    assert_eq!(lobby[1].away.as_deref(), Some("lunch"));
+    let to = Nick::parse("boss").unwrap();
+    f.request(
+        1,
+        Request::Private {
+            to,
+            text: "hi".into(),
+        },
+    );
+    let sent = f.lines(1);
+    assert!(sent[0].contains("away: Some(\"lunch\")"), "{sent:?}");
 }
 
 /// A page past a list's last is refused in one line, for `/who` and `/rooms` alike; page 1 of

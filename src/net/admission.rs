@@ -162,6 +162,11 @@ impl Admission {
     pub fn active(&self) -> usize {
         self.counts.lock().map_or(0, |c| c.total)
     }
+
+    /// Connections still choosing a name.
+    pub fn waiting(&self) -> usize {
+        self.waiting.len()
+    }
 }
 
 impl Counts {

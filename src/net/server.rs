@@ -332,6 +332,7 @@ async fn accept_loop(listener: Listener, accepting: Accepting) {
             deadline: Instant::now() + config.register_timeout,
             // TLS, or a loopback peer: a safe place for a password.
             secure: tls.is_some() || (ip.is_loopback() && config.trust_loopback_for_passwords),
+            tls: tls.is_some(),
             place,
         };
         let (id, door) = (accepted.id, listener.door);

@@ -72,6 +72,8 @@ pub struct Accepted {
     pub deadline: Instant,
     /// Whether passwords may cross this connection: TLS, or a loopback peer.
     pub secure: bool,
+    /// Over TLS.
+    pub tls: bool,
     /// Its place among the connections waiting for a name; dropped once registered.
     pub place: Place,
 }

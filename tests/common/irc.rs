@@ -126,10 +126,12 @@ impl IrcPty {
     }
 
     /// Joins `channel` (`/join`; both clients then show the channel's window) and waits until
-    /// the client shows it joined.
+    /// the client shows it joined. The marker is the one word `joined`: with `extended-join`
+    /// the clients show the joiner's real name and host too, and the line may wrap anywhere
+    /// between words (WeeChat can draw it before its nick list settles the width).
     pub fn join(&mut self, channel: &str) {
         self.type_line(&format!("/join {channel}"));
-        self.expect(&format!("has joined {channel}"));
+        self.expect("joined");
     }
 
     /// The screen so far, escape sequences removed, for failure messages.

@@ -93,6 +93,7 @@ pub async fn run<S: Stream>(
         deadline,
         secure,
         place,
+        ..
     } = accepted;
     let config = &shared.config;
     let mut conn = Conn::new(stream, peer, config.max_line);

@@ -116,6 +116,9 @@ pub(super) async fn register<S: Stream>(
             account: account.clone(),
             operator: operator.0,
             cli_operator: operator.1,
+            // Listings of line and web users do not show TLS.
+            tls: false,
+            realname: None,
             lobby: true,
         };
         let style = Style {

@@ -65,6 +65,8 @@ impl Lines {
     fn notice(&self, notice: &Notice, out: &mut Vec<u8>) {
         let text = match notice {
             Notice::Joined { nick, .. } => words::joined(nick),
+            // The line door does not show who is away.
+            Notice::Away { .. } => return,
             Notice::Left { nick, why, .. } => departure(nick, why),
             Notice::Renamed { old, new, .. } => words::renamed(old, new),
             Notice::Topic { room, by, text } => match text {
@@ -131,16 +133,16 @@ fn server(notice: ServerNotice) -> String {
 fn reply_lines(reply: &Reply, out: &mut Vec<u8>) {
     let text = match reply {
         Reply::Refused(refusal) => refused(refusal),
-        Reply::Joined { room, count } => words::you_joined(room, *count),
+        Reply::Joined { room, count, .. } => words::you_joined(room, *count),
         Reply::Parted { room, .. } => words::you_left(room),
-        Reply::PrivateSent { to, text } => words::private_to(to, text),
+        Reply::PrivateSent { to, text, .. } => words::private_to(to, text),
         Reply::Who(page) => {
             let header = page
                 .room
                 .as_ref()
                 .map(|room| words::who_header(room, page.total))
                 .unwrap_or_default();
-            let items: Vec<String> = page.items.iter().map(Nick::to_string).collect();
+            let items: Vec<String> = page.items.iter().map(|m| m.nick.to_string()).collect();
             return list_page(out, header, &items, page, "/who");
         }
         Reply::Rooms(page) => {

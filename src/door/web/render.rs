@@ -35,6 +35,8 @@ impl Render for Json {
                 text: &for_terminal(&said.text),
             })
             .write_to(out),
+            // The page does not show who is away.
+            Event::Notice(HubNotice::Away { .. }) => {}
             Event::Notice(notice) => room_notice(notice, out),
             Event::Server(ServerNotice::ShuttingDown) => {
                 let text = text_of(|scratch| Lines.render(event, scratch));
@@ -77,7 +79,7 @@ impl Json {
                 let text = refused(refusal);
                 ServerMsg::Error { code, text: &text }.write_to(out);
             }
-            Reply::PrivateSent { to, text } => ServerMsg::Private {
+            Reply::PrivateSent { to, text, .. } => ServerMsg::Private {
                 time: now_ms(),
                 sender: me.as_str(),
                 to: to.as_str(),
@@ -85,7 +87,7 @@ impl Json {
             }
             .write_to(out),
             Reply::Who(page) => {
-                let names: Vec<&str> = page.items.iter().map(Nick::as_str).collect();
+                let names: Vec<&str> = page.items.iter().map(|m| m.nick.as_str()).collect();
                 let room = page.room.as_ref().map_or("", |r| r.as_str());
                 ServerMsg::Who {
                     room,
@@ -159,6 +161,7 @@ fn room_notice(notice: &HubNotice, out: &mut Vec<u8>) {
             Some(topic.as_deref().unwrap_or("")),
         ),
         HubNotice::Summary { .. } => return notices(NoticeKind::Info, room, text, out),
+        HubNotice::Away { .. } => return,
     };
     ServerMsg::Notice(Notice {
         kind,
@@ -247,6 +250,7 @@ mod tests {
         let joined = HubNotice::Joined {
             room: room.clone(),
             nick: bob.clone(),
+            listed: None,
         };
         Json.render(&Event::Notice(joined), &mut out);
         let who = Reply::Who(Page {
@@ -254,7 +258,7 @@ mod tests {
             page: 0,
             total: 1,
             per_page: 10,
-            items: vec![bob.clone()],
+            items: vec![crate::hub::event::Listed::named(bob.clone())],
         });
         Json.render_to(&bob, Personal::Reply(&who), &mut out);
         let kicked = Reply::Removed(Removal::Kicked {

@@ -85,6 +85,7 @@ pub async fn run<S: Stream>(
         deadline: _,
         secure,
         place,
+        ..
     } = accepted;
     let config = &services.config;
     let scheme = if tls { Scheme::Https } else { Scheme::Http };
@@ -303,6 +304,9 @@ async fn register<S: Stream>(
             account: account.clone(),
             operator: operator.0,
             cli_operator: operator.1,
+            // Listings of line and web users do not show TLS.
+            tls: false,
+            realname: None,
             lobby: true,
         };
         // The page shows its own lines when they come back with their ids.

@@ -12,7 +12,7 @@ use smol::{future, Timer};
 
 use super::chathistory::{self, CHATHISTORY_MAX};
 use super::rooms::{entered, join};
-use super::search;
+use super::{lookup, search};
 use super::{render, End, IrcConn, Styles};
 use crate::door::irc::caps::{Cap, Caps};
 use crate::door::irc::commands::{check, Verb};
@@ -22,10 +22,10 @@ use crate::door::irc::message::{self, Message, ParseError, Writer};
 use crate::door::irc::names::MAX_ROOMS;
 use crate::door::irc::numerics::{
     ERR_CANNOTSENDTOCHAN, ERR_ERRONEUSNICKNAME, ERR_INPUTTOOLONG, ERR_NICKNAMEINUSE,
-    ERR_NOSUCHNICK, ERR_TOOMANYCHANNELS, RPL_ENDOFWHO, RPL_ENDOFWHOIS,
+    ERR_NOSUCHNICK, ERR_TOOMANYCHANNELS,
 };
 use crate::door::irc::registration::pong;
-use crate::door::irc::render::welcome::{lusers, motd, welcome, Lusers, ServerInfo};
+use crate::door::irc::render::welcome::{lusers, motd, welcome, ServerInfo};
 use crate::door::irc::render::{replies, Ctx};
 use crate::door::irc::request::{self, Request as Irc, Target};
 use crate::hub::intent::{OpCommand, Style};
@@ -75,8 +75,7 @@ pub(super) async fn chat<S: Stream>(
         created: super::created(),
         chathistory_max: CHATHISTORY_MAX,
         timestamps: true,
-        // WHOX is not wired: not advertised.
-        whox: false,
+        whox: true,
     };
     let motd_text = shared.config.motd.join("\n");
     let ctx = Ctx {
@@ -84,7 +83,10 @@ pub(super) async fn chat<S: Stream>(
         client: me.nick.as_str(),
         caps: me.caps.enabled(),
     };
-    welcome(ctx, &info, &counts(), Some(&motd_text), &mut io.conn.out);
+    let Ok(counts) = lookup::welcome_counts(shared).await else {
+        return End::Closed;
+    };
+    welcome(ctx, &info, &counts, Some(&motd_text), &mut io.conn.out);
     // In no room yet: the client joins the channels it wants.
     let mut rooms: Vec<RoomName> = Vec::new();
     // When the client was last heard from; whether a PING is out. One timer for the whole
@@ -348,35 +350,15 @@ async fn handle<S: Stream>(
         Irc::Names(list) => {
             let list = if list.is_empty() { rooms.clone() } else { list };
             for room in list {
-                if !rooms.contains(&room) {
-                    // Only the names of the user's own rooms are listed.
-                    let channel = crate::door::irc::names::channel_name(&room);
-                    replies::names_end(ctx, &channel, out);
-                    continue;
-                }
-                let who = Request::Who {
-                    room: Some(room),
-                    page: 0,
-                };
-                send(shared, id, who).await?;
+                lookup::names(io, (shared, inbox), ctx, room).await?;
             }
             return Ok(());
         }
         Irc::List(_) => Request::Rooms { page: 0 },
-        Irc::Who { mask, .. } => match crate::door::irc::names::channel(&mask) {
-            Some(room) if rooms.contains(&room) => Request::Who {
-                room: Some(room),
-                page: 1,
-            },
-            _ => {
-                RPL_ENDOFWHO.write(out, ctx.server, ctx.client, &[&mask], &[]);
-                return Ok(());
-            }
-        },
-        Irc::Whois(nick) => {
-            RPL_ENDOFWHOIS.write(out, ctx.server, ctx.client, &[&nick], &[]);
-            return Ok(());
+        Irc::Who { mask, whox } => {
+            return lookup::who(io, (shared, inbox), ctx, (mask, whox)).await
         }
+        Irc::Whois(nick) => return lookup::whois(io, (shared, inbox), ctx, nick).await,
         Irc::ShowModes(room) => {
             replies::channel_modes(ctx, &room, 0, out);
             return Ok(());
@@ -407,7 +389,7 @@ async fn handle<S: Stream>(
         }
         Irc::Away(message) => {
             replies::away_changed(ctx, message.is_some(), out);
-            return Ok(());
+            Request::Away(message)
         }
         Irc::Rename(nick) => {
             let seated = !rooms.is_empty();
@@ -425,23 +407,18 @@ async fn handle<S: Stream>(
                 .map_err(|_| End::Gone);
         }
         Irc::Lusers => {
-            lusers(ctx, &counts(), out);
+            let counts = lookup::counts(io, (shared, inbox)).await?;
+            lusers(ctx, &counts, &mut io.conn.out);
             return Ok(());
         }
         Irc::Motd => {
             motd(ctx, Some(&shared.config.motd.join("\n")), out);
             return Ok(());
         }
-        Irc::Userhost(_) => {
-            Writer::new(out, "", Some(ctx.server), "302")
-                .param(ctx.client)
-                .trailing("");
-            return Ok(());
+        Irc::Userhost(nicks) => {
+            return lookup::userhost(io, (shared, inbox), ctx, (nicks, false)).await
         }
-        Irc::Ison(_) => {
-            replies::ison(ctx, &[], out);
-            return Ok(());
-        }
+        Irc::Ison(nicks) => return lookup::userhost(io, (shared, inbox), ctx, (nicks, true)).await,
     };
     send(shared, id, request).await
 }
@@ -520,16 +497,4 @@ async fn synchronise<S: Stream>(
         io.conn.queue_owned(taken.bytes);
     }
     Ok(nick)
-}
-
-/// What `LUSERS` says: the hub keeps the counts, and the door does not ask it yet.
-fn counts() -> Lusers {
-    Lusers {
-        users: 1,
-        local_users: 1,
-        max_users: 1,
-        max_local_users: 1,
-        servers: 1,
-        ..Lusers::default()
-    }
 }

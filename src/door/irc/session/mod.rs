@@ -16,6 +16,7 @@
 mod chat;
 mod chathistory;
 mod history;
+mod lookup;
 mod register;
 pub mod render;
 mod rooms;
@@ -38,15 +39,25 @@ use crate::session::pump::Kicked;
 use crate::session::{Accepted, Services};
 use crate::wire::conn::{Conn, Stream};
 
-/// The IRC door's renderers, as registered: one per combination of the capabilities that
-/// change a relayed line ([`render::FLAVOURS`]: `server-time`, `message-tags`).
+/// The capabilities that change what a relayed line looks like, or whether it is sent: the IRC
+/// door registers one renderer per combination of them. A room's line costs one rendering per
+/// combination present in the room, not per member (clients of one program ask for the same).
+const FLAVOURS: [Cap; 5] = [
+    Cap::ServerTime,
+    Cap::MessageTags,
+    Cap::AccountTag,
+    Cap::ExtendedJoin,
+    Cap::AwayNotify,
+];
+
+/// The IRC door's renderers, as registered: one per combination of [`FLAVOURS`].
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Styles {
-    renderers: [RendererId; 4],
+    renderers: [RendererId; 1 << FLAVOURS.len()],
 }
 
 impl Styles {
-    /// Registers the four renderers (the server's name in their prefixes).
+    /// Registers the renderers (the server's name in their prefixes).
     pub fn register(renderers: &mut Renderers, server: &Arc<str>) -> Styles {
         let mut styles = Styles::default();
         for (n, slot) in styles.renderers.iter_mut().enumerate() {
@@ -58,8 +69,9 @@ impl Styles {
 
     /// The renderer for a client with `caps`, and whether it echoes its own lines.
     pub fn style(&self, caps: CapSet) -> Style {
-        let n = usize::from(caps.contains(Cap::ServerTime))
-            + 2 * usize::from(caps.contains(Cap::MessageTags));
+        let n = (FLAVOURS.iter().enumerate())
+            .filter(|(_, cap)| caps.contains(**cap))
+            .fold(0, |n, (bit, _)| n | 1 << bit);
         Style {
             renderer: self.renderers[n],
             echo: caps.contains(Cap::EchoMessage),
@@ -67,16 +79,11 @@ impl Styles {
     }
 }
 
-/// The capabilities of renderer `n`: bit 0 `server-time`, bit 1 `message-tags`.
+/// The capabilities of renderer `n`: bit `k` stands for `FLAVOURS[k]`.
 fn flavour_of(n: usize) -> CapSet {
-    let mut caps = CapSet::default();
-    if n & 1 != 0 {
-        caps = caps.with(Cap::ServerTime);
-    }
-    if n & 2 != 0 {
-        caps = caps.with(Cap::MessageTags);
-    }
-    caps
+    (FLAVOURS.iter().enumerate())
+        .filter(|(bit, _)| n & 1 << bit != 0)
+        .fold(CapSet::default(), |caps, (_, cap)| caps.with(*cap))
 }
 
 /// The server's name in prefixes and numerics (`--server-name`), set once at start-up. History
@@ -144,6 +151,7 @@ pub async fn run<S: Stream>(stream: S, accepted: Accepted, shared: Arc<Services>
         peer,
         deadline,
         secure,
+        tls,
         place,
     } = accepted;
     let config = &shared.config;
@@ -153,7 +161,13 @@ pub async fn run<S: Stream>(stream: S, accepted: Accepted, shared: Arc<Services>
     };
     let (outbox, inbox) = outbox(config.outbox_bytes, shared.output_budget.clone());
     let server = server();
-    let registration = register::register(&mut io, &shared, (id, styles, &server), &outbox, secure);
+    let registration = register::register(
+        &mut io,
+        &shared,
+        (id, styles, &server),
+        &outbox,
+        (secure, tls),
+    );
     let registered = enter::until_cut(registration, &shared, (deadline, &place)).await;
     drop(place);
     let me = match registered {

@@ -15,7 +15,7 @@ use smol::Timer;
 
 use super::{chat::Me, IrcConn, Styles};
 use crate::accounts::password::Secret;
-use crate::door::irc::caps::{Cap, CapSet};
+use crate::door::irc::caps::{default_offer, Cap, CapSet};
 use crate::door::irc::commands::check;
 use crate::door::irc::framing::Framed;
 use crate::door::irc::message::{self, ParseError};
@@ -61,21 +61,10 @@ impl From<Cut> for Failed {
     }
 }
 
-/// The capabilities this wiring honours: `sasl` only where a password may be sent. The
-/// others the layer knows (`account-tag`, `extended-join`, `away-notify`,
-/// `labeled-response`) change what relayed lines look like beyond what
-/// the registered renderers produce, or are not served yet, so they are not offered.
+/// The capabilities this wiring honours: the layer's [`default_offer`], with `sasl` only where
+/// a password may be sent.
 pub(super) fn offer(shared: &Services, secure: bool) -> CapSet {
-    let offer = CapSet::of(&[
-        Cap::Batch,
-        Cap::CapNotify,
-        Cap::ChatHistory,
-        Cap::EchoMessage,
-        Cap::MessageTags,
-        Cap::MultiPrefix,
-        Cap::Sasl,
-        Cap::ServerTime,
-    ]);
+    let offer = default_offer();
     if login::passwords_allowed(shared, secure) {
         offer
     } else {
@@ -89,7 +78,7 @@ pub(super) async fn register<S: Stream>(
     shared: &Services,
     (id, styles, server): (MemberId, Styles, &Arc<str>),
     outbox: &Outbox,
-    secure: bool,
+    (secure, tls): (bool, bool),
 ) -> Result<Me, Failed> {
     let mut reg = Registration::new(offer(shared, secure));
     let mut pace = Pace::new(shared.config.rate, Instant::now());
@@ -178,6 +167,8 @@ pub(super) async fn register<S: Stream>(
             account: account.as_ref().map(|a| Arc::from(a.name.as_str())),
             operator: account.as_ref().is_some_and(|a| a.operator),
             cli_operator: account.as_ref().is_some_and(|a| a.cli_operator),
+            tls,
+            realname: Some(ready.realname.as_str().into()),
             lobby: false,
         };
         let operator = identity.operator;

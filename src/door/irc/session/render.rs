@@ -1,9 +1,9 @@
 //! The IRC door's renderers: the hub's events and replies as IRC lines.
 //!
-//! Four are registered, one per combination of `server-time` (every line carries its `time`
-//! tag) and `message-tags` (a public line carries its `msgid`, the history row's id), so that a
-//! relayed line is formatted at most four times for all the IRC users of a room, whatever their
-//! number. Nothing here depends on the recipient but
+//! One is registered per combination of the capabilities that change relayed lines
+//! (`server-time`, `message-tags`, `account-tag`, `extended-join`, `away-notify`: see
+//! `Styles`), so that a relayed line is formatted once per combination present in a room, for
+//! all its IRC users, whatever their number. Nothing here depends on the recipient but
 //! [`Render::render_to`]'s, whose lines are addressed to it.
 //!
 //! The hub does not know IRC's `user@host`: every member is shown as `nick!~u@SERVER`, the
@@ -11,6 +11,7 @@
 
 use std::sync::Arc;
 
+use super::lookup::member;
 use crate::clock::now_ms;
 use crate::door::irc::caps::CapSet;
 use crate::door::irc::event::{self as irc, Change, Origin};
@@ -18,11 +19,11 @@ use crate::door::irc::message::Writer;
 use crate::door::irc::names::channel_name;
 use crate::door::irc::numerics::{
     ERR_CANNOTSENDTOCHAN, ERR_NICKNAMEINUSE, ERR_NOSUCHCHANNEL, ERR_NOSUCHNICK, ERR_NOTONCHANNEL,
-    RPL_ENDOFWHO, RPL_LIST, RPL_LISTEND, RPL_LISTSTART, RPL_WHOREPLY,
+    RPL_LIST, RPL_LISTEND, RPL_LISTSTART,
 };
-use crate::door::irc::render::relay::{change, said, summary, whispered};
+use crate::door::irc::render::relay::{change, joined_away, said, summary, whispered};
 use crate::door::irc::render::{replies, Ctx};
-use crate::hub::event::{Arrival, Event, Notice, Refusal, Reply, ServerNotice};
+use crate::hub::event::{Arrival, Event, Listed, Notice, Refusal, Reply, ServerNotice};
 use crate::hub::render::{Personal, Render};
 use crate::names::{Nick, RoomName};
 use crate::vocab::{Departure, Dropped, Kind, Removal};
@@ -59,7 +60,27 @@ impl IrcLines {
         let at = now_ms();
         let who = |nick: &Nick| self.origin(nick, None);
         let ev = match notice {
-            Notice::Joined { room, nick } => joined(room, who(nick)),
+            Notice::Joined { room, nick, listed } => {
+                let ev = match listed {
+                    Some(listed) => joined_as(room, &self.server, listed),
+                    None => joined(room, who(nick)),
+                };
+                change(&ev, at).write(self.caps, out);
+                // An away joiner: `away-notify` clients learn it at once.
+                if let Some(away) = joined_away(&ev, at) {
+                    away.write(self.caps, out);
+                }
+                return;
+            }
+            Notice::Away {
+                nick,
+                account,
+                message,
+                ..
+            } => Change::Away {
+                who: self.origin(nick, account.clone()),
+                message: message.clone(),
+            },
             Notice::Left { room, nick, why } => left(room, who(nick), why, |by| {
                 Nick::parse(by).map_or_else(|_| who(nick), |by| who(&by))
             }),
@@ -104,8 +125,8 @@ impl IrcLines {
         let (server, client) = (ctx.server, ctx.client);
         match reply {
             Reply::Refused(refusal) => self.refused(ctx, refusal, out),
-            Reply::Joined { room, .. } => {
-                let ev = joined(room, self.origin(me, None));
+            Reply::Joined { room, me, .. } => {
+                let ev = joined_as(room, &self.server, me);
                 change(&ev, now_ms()).write(self.caps, out);
             }
             Reply::Parted { room, reason } => {
@@ -116,26 +137,13 @@ impl IrcLines {
                 };
                 change(&ev, now_ms()).write(self.caps, out);
             }
-            // With page 0 the door asked for NAMES; with page 1, for WHO.
+            // The names a join shows (`NAMES` itself is a lookup: see `lookup.rs`).
             Reply::Who(page) => {
                 let Some(room) = &page.room else { return };
-                if page.page == 0 {
-                    let members: Vec<irc::Member> =
-                        page.items.iter().map(|n| self.listed(n)).collect();
-                    replies::names(ctx, room, &members, out);
-                } else {
-                    let channel = channel_name(room);
-                    for nick in &page.items {
-                        RPL_WHOREPLY.write_text(
-                            out,
-                            server,
-                            client,
-                            &[&channel, USER, server, server, nick.as_str(), "H"],
-                            &format!("0 {nick}"),
-                        );
-                    }
-                    RPL_ENDOFWHO.write(out, server, client, &[&channel], &[]);
-                }
+                let members: Vec<irc::Member> = (page.items.iter())
+                    .map(|l| member(&self.server, l.clone()))
+                    .collect();
+                replies::names(ctx, room, &members, out);
             }
             Reply::Rooms(page) => {
                 RPL_LISTSTART.write(out, server, client, &[], &[]);
@@ -153,6 +161,12 @@ impl IrcLines {
                 });
                 replies::topic(ctx, room, topic.as_ref(), true, out);
             }
+            // The recipient of a private line is away: `301`.
+            Reply::PrivateSent {
+                to,
+                away: Some(away),
+                ..
+            } => replies::away_reply(ctx, to.as_str(), away, out),
             // Answered by the door from its own table.
             Reply::Help { .. } | Reply::PrivateSent { .. } => {}
             Reply::Removed(removal) => {
@@ -203,16 +217,6 @@ impl IrcLines {
             other => notice_to(server, client, &refusal_text(other), out),
         }
     }
-
-    fn listed(&self, nick: &Nick) -> irc::Member {
-        irc::Member {
-            origin: self.origin(nick, None),
-            realname: "".into(),
-            operator: false,
-            away: None,
-            secure: false,
-        }
-    }
 }
 
 impl Render for IrcLines {
@@ -238,7 +242,7 @@ impl Render for IrcLines {
         match personal {
             Personal::Private(p) => whispered(&irc::Whispered {
                 at_ms: now_ms(),
-                from: self.origin(&p.from, None),
+                from: self.origin(&p.from, p.account.clone()),
                 to: me.clone(),
                 kind: Kind::Message,
                 text: p.text.clone(),
@@ -267,6 +271,16 @@ fn joined(room: &RoomName, who: Origin) -> Change {
         who,
         realname: "".into(),
         away: None,
+    }
+}
+
+/// The join of a member of this node, with what `extended-join` and `away-notify` show.
+fn joined_as(room: &RoomName, server: &str, listed: &Listed) -> Change {
+    Change::Joined {
+        room: room.clone(),
+        who: origin(server, &listed.nick, listed.account.clone()),
+        realname: listed.realname.clone().unwrap_or_else(|| "".into()),
+        away: listed.away.clone(),
     }
 }
 
