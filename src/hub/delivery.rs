@@ -123,6 +123,8 @@ impl Delivery {
                 Err(PushError::Closed) => faults.push((id, Fault::Gone)),
             }
         }
+        // One addition for the whole fan-out (see `Budget`).
+        self.budget.add(bytes_out as usize);
         self.counts.delivered(lines, bytes_out);
         faults
     }

@@ -14,7 +14,7 @@ use super::{paging, room, words, End, Me};
 use crate::hub::outbox::{Inbox, Taken};
 use crate::hub::{Intent, Joined, Request};
 use crate::metrics;
-use crate::names::Nick;
+use crate::names::{Nick, RoomName};
 use crate::session::{enter, Services};
 use crate::vocab::{Kind, MemberId};
 use crate::wire::codec::Decoded;
@@ -26,40 +26,61 @@ enum Wake {
     Outbox(Option<Taken>),
 }
 
-pub(super) async fn chat<S: Stream>(
+/// Where the user sits, how far back its history has been shown (`/history` goes on from
+/// there), and where `/search` alone goes on (boxed, so an idle session carries one pointer
+/// for it).
+struct Seat {
+    room: RoomName,
+    oldest: i64,
+    search: Option<Box<paging::SearchCursor>>,
+}
+
+/// The welcome, the message of the day, the room's history and its topic: what a newcomer sees
+/// once. Run boxed, apart from the loop, so that `joined` and the replay's state are not part of
+/// what every idle session holds.
+async fn start<S: Stream>(
     conn: &mut Conn<S>,
     shared: &Services,
-    id: MemberId,
     nick: &Nick,
-    me: &mut Me,
     joined: Joined,
-    inbox: &Inbox,
-) -> End {
+) -> Result<Seat, End> {
     let config = &shared.config;
     debug!("{}: registered as {nick}", conn.peer);
     conn.queue(&words::welcome(nick, &joined.room));
     for text in &config.motd {
         conn.queue(text);
     }
-    let mut room = joined.room.clone();
-    let mut oldest = match Box::pin(paging::replay(
-        conn,
-        &shared.history,
-        &joined,
-        config.history,
-    ))
-    .await
-    {
-        Ok(oldest) => oldest,
-        Err(_) => return End::Gone,
-    };
+    let oldest = paging::replay(conn, &shared.history, &joined, config.history)
+        .await
+        .map_err(|_| End::Gone)?;
     if let Some(topic) = &joined.topic {
         conn.queue(&words::topic(&joined.room, &topic.text, &topic.by));
     }
+    Ok(Seat {
+        room: joined.room,
+        oldest,
+        search: None,
+    })
+}
+
+/// The welcome, then the loop: lines in, output out, until the user leaves or the outbox
+/// closes. `joined` comes boxed and is let go after the welcome: an argument is held for the
+/// whole loop, so by value it would make every idle session larger.
+pub(super) async fn chat<S: Stream>(
+    conn: &mut Conn<S>,
+    shared: &Services,
+    (id, nick): (MemberId, &Nick),
+    me: &mut Me,
+    inbox: &Inbox,
+    joined: Box<Joined>,
+) -> End {
+    let mut seat = match Box::pin(start(conn, shared, nick, *joined)).await {
+        Ok(seat) => seat,
+        Err(end) => return end,
+    };
+    let config = &shared.config;
     // Over-long lines are logged as a warning once per session, then at debug level.
     let mut too_long_seen = false;
-    // Where `/search` alone goes on; boxed, so an idle session carries one pointer for it.
-    let mut search: Option<Box<paging::SearchCursor>> = None;
 
     loop {
         if conn.flush().await.is_err() {
@@ -134,85 +155,96 @@ pub(super) async fn chat<S: Stream>(
         if text.trim().is_empty() {
             continue;
         }
-        let request = match commands::parse(&text) {
-            Ok(Input::Say(text)) => Request::Say {
+        // Commands and their awaits run boxed, apart from the loop: as part of it, the parsed
+        // command and each command's state sized every idle session for them.
+        let typed = typed(conn, shared, id, me, inbox, &mut seat, text);
+        if let Err(end) = Box::pin(typed).await {
+            return end;
+        }
+    }
+}
+
+/// A line the user typed (not blank): chat, a command answered here, or a request for the hub.
+async fn typed<S: Stream>(
+    conn: &mut Conn<S>,
+    shared: &Services,
+    id: MemberId,
+    me: &mut Me,
+    inbox: &Inbox,
+    seat: &mut Seat,
+    text: String,
+) -> Result<(), End> {
+    let local = match commands::parse(&text) {
+        Ok(Input::Say(text)) => {
+            let say = Request::Say {
                 room: None,
                 kind: Kind::Message,
                 text,
-            },
-            Ok(Input::Command(Parsed::Hub(request))) => request,
-            Ok(Input::Command(Parsed::Local(local))) => match local {
-                Local::Register | Local::Password | Local::Unregister => {
-                    let dialogue = match local {
-                        Local::Register => Dialogue::Register,
-                        Local::Password => Dialogue::Password,
-                        _ => Dialogue::Unregister,
-                    };
-                    // Boxed, like the other rare phases: an idle session need not carry its state.
-                    match Box::pin(account::run(conn, shared, id, me, inbox, dialogue)).await {
-                        Ok(()) => continue,
-                        Err(end) => return end,
-                    }
-                }
-                // The rename's checks and claim are boxed too: /nick is rare, and inline their
-                // state (an account lookup, a cluster claim) sized every idle session for them.
-                Local::Nick(nick) => match Box::pin(account::may_rename(shared, me, &nick)).await {
-                    Some(refusal) => {
-                        conn.queue(&refusal);
-                        continue;
-                    }
-                    // In cluster mode the new name is claimed on every node first.
-                    None => match Box::pin(enter::claim(shared, &nick, id)).await {
-                        Ok(true) => Request::Rename(nick),
-                        Ok(false) => {
-                            conn.queue(&words::name_taken_on_rename(&nick));
-                            continue;
-                        }
-                        Err(_) => {
-                            conn.queue(words::NOT_SENT_CLUSTER);
-                            continue;
-                        }
-                    },
-                },
-                Local::Quit(reason) => return End::Quit(reason),
-                Local::History(n) => {
-                    let page = paging::more_history(conn, &shared.history, &room, oldest, n);
-                    match Box::pin(page).await {
-                        Ok(Some(older)) => oldest = older,
-                        Ok(None) => {}
-                        Err(_) => return End::Gone,
-                    }
-                    continue;
-                }
-                // Boxed like /history: a search is rare next to chat.
-                Local::Search(query) => {
-                    let page = paging::search(conn, &shared.history, &room, query, &mut search);
-                    if Box::pin(page).await.is_err() {
-                        return End::Gone;
-                    }
-                    continue;
-                }
-                Local::Join(to) => {
-                    match Box::pin(room::switch_room(conn, shared, id, to, inbox)).await {
-                        Ok(Some((joined, older))) => {
-                            room = joined.room;
-                            oldest = older;
-                            continue;
-                        }
-                        Ok(None) => continue,
-                        Err(end) => return end,
-                    }
-                }
-            },
-            Err(e) => {
-                conn.queue(&e.to_string());
-                continue;
+            };
+            return tell_hub(shared, id, say).await;
+        }
+        Ok(Input::Command(Parsed::Hub(request))) => return tell_hub(shared, id, request).await,
+        Ok(Input::Command(Parsed::Local(local))) => local,
+        Err(e) => {
+            conn.queue(&e.to_string());
+            return Ok(());
+        }
+    };
+    match local {
+        Local::Register | Local::Password | Local::Unregister => {
+            let dialogue = match local {
+                Local::Register => Dialogue::Register,
+                Local::Password => Dialogue::Password,
+                _ => Dialogue::Unregister,
+            };
+            // Boxed, like the other rare phases: a line of chat need not carry their state.
+            Box::pin(account::run(conn, shared, id, me, inbox, dialogue)).await
+        }
+        // The rename's checks and claim are boxed too: /nick is rare.
+        Local::Nick(nick) => match Box::pin(account::may_rename(shared, me, &nick)).await {
+            Some(refusal) => {
+                conn.queue(&refusal);
+                Ok(())
             }
-        };
-        let event = Intent::Request { id, request };
-        // Boxed: the send future holds a whole event, which an idle session need not carry.
-        if Box::pin(shared.hub.send(event)).await.is_err() {
-            return End::Closed;
+            // In cluster mode the new name is claimed on every node first.
+            None => match Box::pin(enter::claim(shared, &nick, id)).await {
+                Ok(true) => tell_hub(shared, id, Request::Rename(nick)).await,
+                Ok(false) => {
+                    conn.queue(&words::name_taken_on_rename(&nick));
+                    Ok(())
+                }
+                Err(_) => {
+                    conn.queue(words::NOT_SENT_CLUSTER);
+                    Ok(())
+                }
+            },
+        },
+        Local::Quit(reason) => Err(End::Quit(reason)),
+        Local::History(n) => {
+            let page = paging::more_history(conn, &shared.history, &seat.room, seat.oldest, n);
+            if let Some(older) = Box::pin(page).await.map_err(|_| End::Gone)? {
+                seat.oldest = older;
+            }
+            Ok(())
+        }
+        Local::Search(query) => {
+            let page = paging::search(conn, &shared.history, &seat.room, query, &mut seat.search);
+            Box::pin(page).await.map_err(|_| End::Gone)
+        }
+        Local::Join(to) => {
+            if let Some((joined, older)) =
+                Box::pin(room::switch_room(conn, shared, id, to, inbox)).await?
+            {
+                seat.room = joined.room;
+                seat.oldest = older;
+            }
+            Ok(())
         }
     }
+}
+
+/// Hands a request to the hub.
+async fn tell_hub(shared: &Services, id: MemberId, request: Request) -> Result<(), End> {
+    let event = Intent::Request { id, request };
+    shared.hub.send(event).await.map_err(|_| End::Closed)
 }

@@ -24,9 +24,9 @@ use std::sync::Arc;
 
 use log::{debug, warn};
 
-use crate::hub::outbox::{outbox, Inbox};
+use crate::hub::outbox::{outbox, Inbox, Outbox};
 use crate::hub::render::RendererId;
-use crate::hub::Intent;
+use crate::hub::{Intent, Joined};
 use crate::limits::ratelimit::Pace;
 use crate::metrics;
 use crate::names::Nick;
@@ -81,50 +81,61 @@ impl From<Cut> for Refusal {
 /// handshake counts against it). Until registered, the connection holds its place among those
 /// waiting for a name, and gives up if evicted from it; registering gives the place back.
 /// `renderer` is the line door's (see [`register`](crate::door)).
-pub async fn run<S: Stream>(
+///
+/// Not an `async fn`, and what happens once runs boxed: a task holds every value any of its
+/// awaits keeps, and an `async fn` keeps each argument twice (as the argument and as the local
+/// it becomes), so the connection would be held twice. The connection and the outbox are built
+/// here, and the future holds them once, beside the chat loop: that is what an idle user costs.
+pub fn run<S: Stream>(
     stream: S,
     accepted: Accepted,
     shared: Arc<Services>,
     renderer: RendererId,
-) {
+) -> impl std::future::Future<Output = ()> + Send {
+    let id = accepted.id;
+    let mut conn = Conn::new(stream, accepted.peer, shared.config.max_line);
+    let (outbox, inbox) = outbox(shared.config.outbox_bytes, shared.output_budget.clone());
+    // Boxed: the future keeps room for what it captures even once that is used up.
+    let arrival = Box::new((accepted, renderer, outbox));
+    async move {
+        let arrive = Box::pin(arrive(&mut conn, &shared, arrival));
+        let (nick, joined, mut me) = match arrive.await {
+            Ok(done) => done,
+            Err(refusal) => {
+                Box::pin(refused(conn, &shared, id, refusal)).await;
+                return;
+            }
+        };
+        conn.watch(Arc::new(Kicked(inbox.state())));
+        let end = chat::chat(&mut conn, &shared, (id, &nick), &mut me, &inbox, joined).await;
+        Box::pin(farewell(conn, &shared, id, &nick, &inbox, end)).await;
+    }
+}
+
+/// Registration, within the accepted connection's deadline, and the place among those waiting
+/// for a name given back either way. `Joined` comes boxed, since the chat loop holds it only
+/// until its welcome.
+async fn arrive<S: Stream>(
+    conn: &mut Conn<S>,
+    shared: &Services,
+    arrival: Box<(Accepted, RendererId, Outbox)>,
+) -> Result<(Nick, Box<Joined>, Me), Refusal> {
+    let (accepted, renderer, outbox) = *arrival;
     let Accepted {
         id,
-        peer,
         deadline,
         secure,
         place,
         ..
     } = accepted;
-    let config = &shared.config;
-    let mut conn = Conn::new(stream, peer, config.max_line);
-    let (outbox, inbox) = outbox(config.outbox_bytes, shared.output_budget.clone());
-
-    // Boxed, like the other phases a session passes through once, so that the task's own state
-    // is only as large as the chat loop needs: that is what an idle user costs.
-    let registration = register::register(
-        &mut conn,
-        &shared,
-        (id, renderer),
-        &outbox,
-        (secure, deadline),
-    );
-    let registered = enter::until_cut(registration, &shared, (deadline, &place)).await;
-    // Registered or not, this connection no longer waits for a name.
-    drop(place);
-    let (nick, joined, mut me) = match registered {
-        Ok(done) => done,
-        Err(refusal) => {
-            Box::pin(refused(conn, &shared, id, refusal)).await;
-            return;
-        }
-    };
-
-    // From here only the hub holds the sending side, so if the hub ever goes away the inbox
-    // closes and this session ends in order.
-    drop(outbox);
-    conn.watch(Arc::new(Kicked(inbox.state())));
-    let end = chat::chat(&mut conn, &shared, id, &nick, &mut me, joined, &inbox).await;
-    Box::pin(farewell(conn, &shared, id, &nick, &inbox, end)).await;
+    let registration =
+        register::register(conn, shared, (id, renderer), &outbox, (secure, deadline));
+    let registered = enter::until_cut(registration, shared, (deadline, &place)).await;
+    // Registered or not, this connection no longer waits for a name; and from here only the
+    // hub holds the sending side, so if the hub ever goes away the inbox closes and the session
+    // ends in order.
+    drop((place, outbox));
+    registered.map(|(nick, joined, me)| (nick, Box::new(joined), me))
 }
 
 // The two ends of a session below are boxed, like registration: an idle session waits in the
@@ -197,4 +208,31 @@ async fn farewell<S: Stream>(
         Box::pin(conn.close()).await;
     }
     debug!("{peer}: session of {nick} ended");
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::Future;
+    use std::net::TcpStream;
+
+    use smol::Async;
+
+    use super::*;
+
+    fn size_of_future<A, B, C, D, F: Future>(_: impl FnOnce(A, B, C, D) -> F) -> usize {
+        std::mem::size_of::<F>()
+    }
+
+    /// An idle user costs its session's future (plus the socket, the outbox and its seat in
+    /// the hub), so its size is pinned: 1576 bytes before the registration's values and the
+    /// commands' state were moved out of it, 912 after (docs/PERFORMANCE.md). A change that
+    /// makes it larger should box what it adds, or raise this bound and say why.
+    #[test]
+    fn an_idle_session_stays_small() {
+        let size = size_of_future(run::<Async<TcpStream>>);
+        assert!(
+            size <= 1024,
+            "the line door's session future is {size} bytes"
+        );
+    }
 }

@@ -7,7 +7,9 @@
 //! the line door. The sentences shown are the line door's (`door/line/words`), so both doors
 //! say the same thing.
 
+use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -71,14 +73,39 @@ impl From<Cut> for Refusal {
     }
 }
 
+/// The chat phase of a registered session, boxed on its own (see [`run`]).
+pub(super) type Chatting = Pin<Box<dyn Future<Output = ()> + Send>>;
+
 /// Runs one connection of a web listener (`tls`: an HTTPS one) to the end.
-pub async fn run<S: Stream>(
+///
+/// In two boxed phases: the files, the upgrade and the name prompt ([`arrive`]), then the chat
+/// ([`chat::chat`]), which owns what it needs. A task holds every value any of its awaits keeps
+/// (and an `async fn` keeps its arguments to the end), so as one future an idle user carried
+/// the HTTP state, the upgrade and the registration (4.4 KB); now it carries the chat phase.
+pub fn run<S: Stream>(
     stream: S,
     accepted: Accepted,
     services: Arc<Services>,
     door: Door,
     tls: bool,
-) {
+) -> impl Future<Output = ()> + Send {
+    let arrival = Box::pin(arrive(stream, accepted, services, door, tls));
+    async move {
+        if let Some(chatting) = arrival.await {
+            chatting.await;
+        }
+    }
+}
+
+/// A connection up to its registration: the page's files, the upgrade, the name prompt.
+/// Returns the chat phase of a user who registered.
+async fn arrive<S: Stream>(
+    stream: S,
+    accepted: Accepted,
+    services: Arc<Services>,
+    door: Door,
+    tls: bool,
+) -> Option<Chatting> {
     let Accepted {
         id,
         peer,
@@ -109,13 +136,13 @@ pub async fn run<S: Stream>(
     .await;
     let upgraded = match upgraded {
         Ok(Some(upgraded)) => upgraded,
-        Ok(None) => return,
+        Ok(None) => return None,
         Err(e) => {
             debug!("{peer}: web: {e}");
-            return;
+            return None;
         }
     };
-    let (client, _slot) = (upgraded.client, upgraded.admitted);
+    let (client, slot) = (upgraded.client, upgraded.admitted);
     // The name deadline counts from the upgrade: a page may have loaded its files on this
     // connection first, within the HTTP limits.
     let deadline = Instant::now() + config.register_timeout;
@@ -135,11 +162,17 @@ pub async fn run<S: Stream>(
     drop(place);
     let (me, joined, resume) = match registered {
         Ok(done) => done,
-        Err(refusal) => return Box::pin(refused(conn, &services, id, refusal)).await,
+        Err(refusal) => {
+            Box::pin(refused(conn, &services, id, refusal)).await;
+            return None;
+        }
     };
     drop(outbox);
     conn.watch(inbox.state());
-    chat::chat(conn, &services, me, (joined, resume), &inbox).await;
+    let arrival = Box::new((joined, resume));
+    Some(Box::pin(chat::chat(
+        conn, services, me, arrival, inbox, slot,
+    )))
 }
 
 /// For a trusted proxy's connection, the forwarded client's address screened for a ban and
