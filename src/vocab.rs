@@ -40,6 +40,23 @@ impl Kind {
     }
 }
 
+/// How a private line is meant. Every door shows a line and a notice; a notice (IRC's
+/// `NOTICE`) is never answered, not even by a refusal, because automatic answers to automatic
+/// lines are how two bots loop (RFC 2812 3.3.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PrivateKind {
+    #[default]
+    Line,
+    Notice,
+}
+
+impl PrivateKind {
+    /// Whether nothing may answer it: no refusal, no automatic reply.
+    pub fn is_notice(self) -> bool {
+        matches!(self, PrivateKind::Notice)
+    }
+}
+
 /// A change to the state every node keeps (accounts, operators, bans, mutes, topics). Made on
 /// one node, applied there at once, and in cluster mode replayed by every node in log order, so
 /// every file and every hub ends up the same. Each carries what the stored row needs (times

@@ -180,6 +180,32 @@ fn private_lines_between_doors() {
     assert_eq!(private.params, ["bob", "hush"]);
 }
 
+/// RFC 2812 3.3.2 and irctest messages.py testNotice: a `NOTICE` to a nick reaches an IRC
+/// user as a `NOTICE` (it used to come as a `PRIVMSG`, which bots answer) and an nc user as a
+/// private line, and nothing ever answers one: no `401` for a nick nobody has.
+#[test]
+fn a_notice_to_a_nick_stays_a_notice_and_is_never_answered() {
+    let (server, addr) = start_irc(&[]);
+    let mut nc = server.join("alice");
+    let mut bob = registered(addr, "bob");
+    let mut carol = registered(addr, "carol");
+    bob.send("NOTICE carol :psst");
+    let notice = carol.expect("bob's notice", |m| m.nick() == Some("bob"));
+    assert_eq!(notice.command, "NOTICE");
+    assert_eq!(notice.params, ["carol", "psst"]);
+    bob.send("NOTICE alice :psst");
+    nc.expect("[private] bob: psst");
+    bob.send("NOTICE nobody :hi");
+    bob.send("NOTICE no!body :hi");
+    let seen = bob.sync("notices");
+    assert!(
+        seen.iter().all(|m| m.command == "JOIN"),
+        "a notice was answered: {seen:?}"
+    );
+    bob.send("PRIVMSG nobody :hi");
+    bob.expect_command("401");
+}
+
 /// JOIN takes several channels; the joiner gets its JOIN and the names; PART leaves one; a
 /// line to a channel the user is not in is refused; NAMES, TOPIC, WHO, LIST answer.
 #[test]

@@ -229,6 +229,7 @@ impl Core {
             from: whisper.from,
             to: whisper.to,
             text: whisper.text.into(),
+            kind: whisper.kind,
         };
         // The sender's node cannot be told if the recipient's allowance is used up.
         let _ = self.private_line(target, &private, now);

@@ -15,7 +15,7 @@ use crate::hub::outbox::Outbox;
 use crate::hub::render::RendererId;
 use crate::moderation::ban::Target;
 use crate::names::{Nick, RoomName};
-use crate::vocab::{Change, Kind, MemberId};
+use crate::vocab::{Change, Kind, MemberId, PrivateKind};
 
 /// A duration as an operator typed it (`10m`), and its length.
 pub type Typed = (Duration, String);
@@ -123,6 +123,7 @@ pub enum Request {
     Private {
         to: Nick,
         text: String,
+        kind: PrivateKind,
     },
     /// `None`: list the names ignored.
     Ignore(Option<Nick>),

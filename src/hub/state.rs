@@ -25,7 +25,7 @@ use crate::hub::moderation::{Context, Decision, Moderation};
 use crate::hub::names::Clash;
 use crate::hub::outbox::Outbox;
 use crate::names::{Nick, RoomName};
-use crate::vocab::{Departure, Kind, MemberId};
+use crate::vocab::{Departure, Kind, MemberId, PrivateKind};
 
 /// The hub's state: the core and moderation.
 pub struct Hub {
@@ -117,7 +117,15 @@ impl Hub {
                 page,
             ))),
             Request::Rename(nick) => return self.rename(id, nick),
-            Request::Private { to, text } => return self.private(id, to, text),
+            Request::Private { to, text, kind } => {
+                let sent = self.private(id, to, text, kind);
+                // RFC 2812 3.3.2: nothing answers a notice, not even to say it went nowhere.
+                return if kind.is_notice() {
+                    Ok(sent.unwrap_or(None))
+                } else {
+                    sent
+                };
+            }
             Request::Ignore(Some(nick)) => {
                 let me = member.nick.clone();
                 Some(self.core.ignores.ignore(id, &me, nick)?)
@@ -399,7 +407,13 @@ impl Hub {
         Ok(None)
     }
 
-    fn private(&mut self, id: MemberId, to: Nick, text: String) -> Result<Option<Reply>, Refusal> {
+    fn private(
+        &mut self,
+        id: MemberId,
+        to: Nick,
+        text: String,
+        kind: PrivateKind,
+    ) -> Result<Option<Reply>, Refusal> {
         let Some(from) = self.core.members.who(id) else {
             return Ok(None);
         };
@@ -414,6 +428,7 @@ impl Hub {
                 from,
                 to: to.clone(),
                 text: text.to_string(),
+                kind,
             };
             self.core.link.whisper(&node, whisper)?;
             return Ok(Some(Reply::PrivateSent { to, text }));
@@ -426,6 +441,7 @@ impl Hub {
             from: from.nick.clone(),
             to: target.nick.clone(),
             text,
+            kind,
         };
         let target = target.id;
         self.core.private_line(target, &private, self.clock.now())?;

@@ -12,7 +12,7 @@ use smol::{future, Timer};
 
 use super::chathistory::{self, CHATHISTORY_MAX};
 use super::rooms::{entered, join};
-use super::search;
+use super::{private, search};
 use super::{render, End, IrcConn, Styles};
 use crate::door::irc::caps::{Cap, Caps};
 use crate::door::irc::commands::{check, Verb};
@@ -37,7 +37,7 @@ use crate::moderation::ban::Target as BanTarget;
 use crate::names::{Nick, RoomName};
 use crate::session::enter::{self, NoRename};
 use crate::session::{pump, Services};
-use crate::vocab::MemberId;
+use crate::vocab::{MemberId, PrivateKind};
 use crate::wire::conn::Stream;
 
 /// A registered IRC user, as its session knows it.
@@ -314,7 +314,11 @@ async fn handle<S: Stream>(
             return Ok(());
         }
         Irc::Say {
-            target, kind, text, ..
+            target,
+            kind,
+            text,
+            notice,
+            ..
         } => {
             // Formatting codes would reach nc and telnet terminals as control bytes.
             let text = for_terminal(&text).into_owned();
@@ -325,17 +329,15 @@ async fn handle<S: Stream>(
                     text,
                 },
                 Target::Nick(nick) => {
-                    let Ok(to) = Nick::parse(&nick) else {
-                        ERR_NOSUCHNICK.write(out, ctx.server, ctx.client, &[&nick], &[]);
-                        return Ok(());
+                    let kind = match notice {
+                        true => PrivateKind::Notice,
+                        false => PrivateKind::Line,
                     };
-                    if me.caps.has(Cap::EchoMessage) {
-                        let mask = format!("{}!{}@{server}", me.nick, render::USER);
-                        Writer::new(out, "", Some(&mask), "PRIVMSG")
-                            .param(to.as_str())
-                            .trailing(&text);
+                    let echo = me.caps.has(Cap::EchoMessage);
+                    match private::request(ctx, echo, &nick, text, kind, out) {
+                        Some(request) => request,
+                        None => return Ok(()),
                     }
-                    Request::Private { to, text }
                 }
             }
         }

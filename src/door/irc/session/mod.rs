@@ -16,6 +16,7 @@
 mod chat;
 mod chathistory;
 mod history;
+mod private;
 mod register;
 pub mod render;
 mod rooms;
