@@ -206,6 +206,32 @@ fn a_notice_to_a_nick_stays_a_notice_and_is_never_answered() {
     bob.expect_command("401");
 }
 
+/// irctest list.py: `LIST #a,#b` lists only those rooms (the ones with people in them), a room
+/// nobody is in gets just `321`/`323`, and `LIST` alone lists every room. (A filter used to be
+/// dropped: every room came back.)
+#[test]
+fn list_names_only_the_rooms_asked_for() {
+    let (_server, addr) = start_irc(&[]);
+    let mut bob = registered(addr, "bob");
+    bob.send("JOIN #rust,#go");
+    bob.expect("the names of #go", |m| {
+        m.command == "366" && m.params[1] == "#go"
+    });
+    let listed = |seen: Vec<Msg>| -> Vec<String> {
+        assert_eq!(seen.first().map(|m| m.command.as_str()), Some("321"));
+        assert_eq!(seen.last().map(|m| m.command.as_str()), Some("323"));
+        (seen.iter().filter(|m| m.command == "322"))
+            .map(|m| format!("{} {}", m.params[1], m.params[2]))
+            .collect()
+    };
+    bob.send("LIST #rust,#nope");
+    assert_eq!(listed(bob.sync("some")), ["#rust 1"]);
+    bob.send("LIST #nope");
+    assert!(listed(bob.sync("none")).is_empty());
+    bob.send("LIST");
+    assert_eq!(listed(bob.sync("all")), ["#go 1", "#lobby 1", "#rust 1"]);
+}
+
 /// JOIN takes several channels; the joiner gets its JOIN and the names; PART leaves one; a
 /// line to a channel the user is not in is refused; NAMES, TOPIC, WHO, LIST answer.
 #[test]

@@ -114,9 +114,11 @@ pub enum Request {
         room: Option<RoomName>,
         page: usize,
     },
-    /// One page (from 1) of the occupied rooms; page 0: all of them.
+    /// One page (from 1) of the occupied rooms; page 0: all of them. `only` names the rooms
+    /// wanted (IRC's `LIST #a,#b`); empty: every room.
     Rooms {
         page: usize,
+        only: Vec<RoomName>,
     },
     /// Take another name (already claimed cluster-wide in cluster mode).
     Rename(Nick),

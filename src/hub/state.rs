@@ -111,10 +111,11 @@ impl Hub {
                     page,
                 )))
             }
-            Request::Rooms { page } => Some(Reply::Rooms(lists::rooms(
+            Request::Rooms { page, only } => Some(Reply::Rooms(lists::rooms(
                 &self.core.members,
                 self.core.link.remotes(),
                 page,
+                &only,
             ))),
             Request::Rename(nick) => return self.rename(id, nick),
             Request::Private { to, text, kind } => {

@@ -390,7 +390,13 @@ fn several_rooms_and_one_notice_per_member() {
         alone: true,
         reply,
     });
-    f.request(1, Request::Rooms { page: 0 });
+    f.request(
+        1,
+        Request::Rooms {
+            page: 0,
+            only: vec![],
+        },
+    );
     let rooms = f.lines(1);
     assert!(
         rooms

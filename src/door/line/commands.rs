@@ -223,6 +223,7 @@ pub static COMMANDS: &[Command] = &[
         parse: |args, usage| {
             Ok(Parsed::Hub(Request::Rooms {
                 page: page(args, usage)?,
+                only: Vec::new(),
             }))
         },
     },

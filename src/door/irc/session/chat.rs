@@ -365,7 +365,7 @@ async fn handle<S: Stream>(
             }
             return Ok(());
         }
-        Irc::List(_) => Request::Rooms { page: 0 },
+        Irc::List(only) => Request::Rooms { page: 0, only },
         Irc::Who { mask, .. } => match crate::door::irc::names::channel(&mask) {
             Some(room) if rooms.contains(&room) => Request::Who {
                 room: Some(room),

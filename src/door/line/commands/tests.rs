@@ -53,8 +53,20 @@ fn commands_parse() {
     assert_eq!(cmd("/msg bob  hello there"), private);
     let rust = RoomName::parse("rust").unwrap();
     assert_eq!(cmd("/join #Rust"), local(Local::Join(rust)));
-    assert_eq!(cmd("/rooms"), hub(Request::Rooms { page: 1 }));
-    assert_eq!(cmd("/rooms 3"), hub(Request::Rooms { page: 3 }));
+    assert_eq!(
+        cmd("/rooms"),
+        hub(Request::Rooms {
+            page: 1,
+            only: vec![]
+        })
+    );
+    assert_eq!(
+        cmd("/rooms 3"),
+        hub(Request::Rooms {
+            page: 3,
+            only: vec![]
+        })
+    );
     assert_eq!(cmd("/who 1"), who(1));
     assert_eq!(cmd("/who 2"), who(2));
     assert_eq!(cmd("/history"), local(Local::History(20)));
@@ -349,7 +361,7 @@ proptest! {
         match (row.name, parsed) {
             ("help", Parsed::Hub(Request::Help)) => {}
             ("who", Parsed::Hub(Request::Who { page: n, .. }))
-            | ("rooms", Parsed::Hub(Request::Rooms { page: n })) => {
+            | ("rooms", Parsed::Hub(Request::Rooms { page: n, .. })) => {
                 prop_assert!(n >= 1);
                 if !args.is_empty() {
                     prop_assert_eq!(args.parse::<usize>(), Ok(n));
