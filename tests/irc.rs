@@ -232,6 +232,28 @@ fn list_names_only_the_rooms_asked_for() {
     assert_eq!(listed(bob.sync("all")), ["#go 1", "#lobby 1", "#rust 1"]);
 }
 
+/// An IRC user's joins and parts of rooms are not logged at info (arriving and leaving the
+/// server are): a client looping over `JOIN #a,...` and `JOIN 0` used to write two log lines
+/// per room per round.
+#[test]
+fn joins_and_parts_of_irc_rooms_stay_out_of_the_info_log() {
+    let (server, addr) = start_irc(&[]);
+    let mut bob = registered(addr, "bob");
+    server.wait_log("bob arrived");
+    for round in 0..3 {
+        bob.send("JOIN #r1,#r2,#r3,#r4");
+        bob.send("PART #r1,#r2 :bye");
+        bob.send("JOIN 0");
+        bob.sync(&format!("round{round}"));
+    }
+    bob.send("QUIT");
+    bob.expect_command("ERROR");
+    server.wait_log("bob left\n");
+    let log = server.log();
+    assert!(!log.contains("bob joined"), "{log}");
+    assert!(!log.contains("bob left "), "{log}");
+}
+
 /// JOIN takes several channels; the joiner gets its JOIN and the names; PART leaves one; a
 /// line to a channel the user is not in is refused; NAMES, TOPIC, WHO, LIST answer.
 #[test]

@@ -279,8 +279,12 @@ impl Hub {
                 rooms: old,
                 why,
             });
-        } else {
+        } else if alone {
             info!("{nick} joined {room}");
+        } else {
+            // A seat among several (IRC's JOIN #a,#b and its PART): at info, a JOIN of 50
+            // rooms and a JOIN 0 in a loop would write a hundred lines a second per client.
+            debug!("{nick} joined {room}");
         }
         let count = self.enter(id, &room);
         self.core.tell(
@@ -311,7 +315,7 @@ impl Hub {
         if !self.core.members.unseat(id, &room) {
             return Err(Refusal::NotInRoom(room));
         }
-        info!("{nick} left {room}");
+        debug!("{nick} left {room}");
         let reason: Option<Arc<str>> = reason.map(Into::into);
         self.publish_now(Entry::Left {
             member: id,
