@@ -206,6 +206,36 @@ fn a_notice_to_a_nick_stays_a_notice_and_is_never_answered() {
     bob.expect_command("401");
 }
 
+/// CTCP other than `ACTION` (irctest messages.py NoCTCPModeTestCase): a query and its reply go
+/// between IRC users as sent, `PRIVMSG` and `NOTICE`; an nc user sees nothing of one (it would
+/// answer nothing), and a CTCP to a room is dropped. (They used to be dropped everywhere.)
+#[test]
+fn ctcp_goes_between_irc_users_only() {
+    let (server, addr) = start_irc(&[]);
+    let mut nc = server.join("alice");
+    let mut bob = registered(addr, "bob");
+    let mut carol = registered(addr, "carol");
+    nc.expect("* carol joined");
+    bob.send("PRIVMSG carol :\u{1}VERSION\u{1}");
+    let query = carol.expect("bob's query", |m| m.nick() == Some("bob"));
+    assert_eq!(query.command, "PRIVMSG");
+    assert_eq!(query.params, ["carol", "\u{1}VERSION\u{1}"]);
+    carol.send("NOTICE bob :\u{1}VERSION raw 1.0\u{1}");
+    let reply = bob.expect("carol's reply", |m| {
+        m.nick() == Some("carol") && m.command != "JOIN"
+    });
+    assert_eq!(reply.command, "NOTICE");
+    assert_eq!(reply.params, ["bob", "\u{1}VERSION raw 1.0\u{1}"]);
+    bob.send("PRIVMSG alice :\u{1}PING 123\u{1}");
+    bob.send("PRIVMSG #lobby :\u{1}TIME\u{1}");
+    bob.send("PRIVMSG alice :after the ping");
+    nc.next_is("[private] bob: after the ping");
+    bob.send("PRIVMSG #lobby :after the time");
+    nc.next_is("bob: after the time");
+    let said = carol.expect_command("PRIVMSG");
+    assert_eq!(said.params, ["#lobby", "after the time"]);
+}
+
 /// irctest list.py: `LIST #a,#b` lists only those rooms (the ones with people in them), a room
 /// nobody is in gets just `321`/`323`, and `LIST` alone lists every room. (A filter used to be
 /// dropped: every room came back.)

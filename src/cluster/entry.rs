@@ -216,7 +216,7 @@ impl Entry {
 }
 
 /// A private line between nodes (`/msg` to a user on another node), never stored. Its kind is
-/// its first letter (`W` a line, `N` a notice), so a node that knows only lines refuses the
+/// its first letter (`W` a line, `N` a notice, `C` a CTCP query, `R` its reply), so a node that knows only lines refuses the
 /// rest as malformed rather than showing a notice as something to answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Whisper {
@@ -231,6 +231,8 @@ impl Whisper {
         let mut out = String::from(match self.kind {
             PrivateKind::Line => "W",
             PrivateKind::Notice => "N",
+            PrivateKind::Ctcp => "C",
+            PrivateKind::CtcpReply => "R",
         });
         put(&mut out, self.from.as_str());
         put(&mut out, self.to.as_str());
@@ -242,6 +244,8 @@ impl Whisper {
         let (kind, rest) = match text.split_at_checked(1) {
             Some(("W", rest)) => (PrivateKind::Line, rest),
             Some(("N", rest)) => (PrivateKind::Notice, rest),
+            Some(("C", rest)) => (PrivateKind::Ctcp, rest),
+            Some(("R", rest)) => (PrivateKind::CtcpReply, rest),
             _ => return Err(Malformed),
         };
         let mut f = Fields(rest);
@@ -722,7 +726,13 @@ mod tests {
         for entry in entries {
             assert_eq!(Entry::decode(&entry.encode()), Ok(entry));
         }
-        for kind in [PrivateKind::Line, PrivateKind::Notice] {
+        let kinds = [
+            PrivateKind::Line,
+            PrivateKind::Notice,
+            PrivateKind::Ctcp,
+            PrivateKind::CtcpReply,
+        ];
+        for kind in kinds {
             let whisper = Whisper {
                 from: nick("alice"),
                 to: nick("bob"),

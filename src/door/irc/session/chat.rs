@@ -11,8 +11,9 @@ use log::debug;
 use smol::{future, Timer};
 
 use super::chathistory::{self, CHATHISTORY_MAX};
+use super::private::{self, kind_of};
 use super::rooms::{entered, join};
-use super::{private, search};
+use super::search;
 use super::{render, End, IrcConn, Styles};
 use crate::door::irc::caps::{Cap, Caps};
 use crate::door::irc::commands::{check, Verb};
@@ -37,7 +38,7 @@ use crate::moderation::ban::Target as BanTarget;
 use crate::names::{Nick, RoomName};
 use crate::session::enter::{self, NoRename};
 use crate::session::{pump, Services};
-use crate::vocab::{MemberId, PrivateKind};
+use crate::vocab::MemberId;
 use crate::wire::conn::Stream;
 
 /// A registered IRC user, as its session knows it.
@@ -329,19 +330,27 @@ async fn handle<S: Stream>(
                     text,
                 },
                 Target::Nick(nick) => {
-                    let kind = match notice {
-                        true => PrivateKind::Notice,
-                        false => PrivateKind::Line,
+                    let (echo, kind) = (me.caps.has(Cap::EchoMessage), kind_of(notice, false));
+                    let Some(request) = private::request(ctx, echo, &nick, text, kind, out) else {
+                        return Ok(());
                     };
-                    let echo = me.caps.has(Cap::EchoMessage);
-                    match private::request(ctx, echo, &nick, text, kind, out) {
-                        Some(request) => request,
-                        None => return Ok(()),
-                    }
+                    request
                 }
             }
         }
-        // CTCP other than ACTION and client-only tags are IRC's alone, and not carried yet.
+        // CTCP other than ACTION goes to a nick only (IRC users see it, other doors nothing);
+        // client-only tags are IRC's alone, and not carried yet.
+        Irc::Ctcp {
+            target: Target::Nick(nick),
+            text,
+            notice,
+        } => {
+            let (echo, kind) = (me.caps.has(Cap::EchoMessage), kind_of(notice, true));
+            let Some(request) = private::request(ctx, echo, &nick, text, kind, out) else {
+                return Ok(());
+            };
+            request
+        }
         Irc::Ctcp { .. } | Irc::TagMsg { .. } | Irc::Pong => return Ok(()),
         Irc::ShowTopic(room) => Request::Topic { room: Some(room) },
         Irc::SetTopic { room, text } => Request::Operator(OpCommand::SetTopic {

@@ -4,7 +4,10 @@
 //!
 //! A `NOTICE` stays a notice all the way: the hub drops its refusals for it and the recipient's
 //! IRC client gets a `NOTICE`, because RFC 2812 3.3.2 forbids answering one (it is what keeps
-//! two bots from answering each other forever).
+//! two bots from answering each other forever). CTCP other than `ACTION` (`VERSION`, `PING`,
+//! `TIME`...) goes the same way, framing kept, and only IRC users see it: an nc or web user
+//! shows nothing and answers nothing, so a query to one goes unanswered, as to a client that
+//! ignores CTCP. A CTCP to a room is dropped: it would reach nobody but IRC users there.
 
 use crate::door::irc::message::Writer;
 use crate::door::irc::numerics::ERR_NOSUCHNICK;
@@ -14,6 +17,16 @@ use crate::names::Nick;
 use crate::vocab::PrivateKind;
 
 use super::render::USER;
+
+/// A private line's kind, from whether it came as a `NOTICE` and whether it is CTCP.
+pub fn kind_of(notice: bool, ctcp: bool) -> PrivateKind {
+    match (notice, ctcp) {
+        (false, false) => PrivateKind::Line,
+        (true, false) => PrivateKind::Notice,
+        (false, true) => PrivateKind::Ctcp,
+        (true, true) => PrivateKind::CtcpReply,
+    }
+}
 
 /// The hub's request for a private line of `kind` to `nick`; `None` (with `401`, unless a
 /// notice) for a name no user can have.
