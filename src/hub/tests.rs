@@ -25,10 +25,10 @@ use super::state::Hub;
 use crate::clock::ManualClock;
 use crate::metrics::Metrics;
 use crate::moderation::ban::BanList;
-use crate::names::testing::room;
+use crate::names::testing::{nick, room};
 use crate::names::Nick;
 use crate::storage::accounts::{Saved, Store};
-use crate::vocab::{Kind, MemberId};
+use crate::vocab::{Kind, MemberId, PrivateKind};
 
 /// Spells events plainly; `tag` tells two renderers apart.
 struct Plain(&'static str);
@@ -525,4 +525,36 @@ fn actions_that_mimic_notices_are_refused() {
     };
     f.request(1, say);
     assert_eq!(f.lines(1).last().unwrap(), "refused LooksLikeNotice");
+}
+
+/// RFC 2812 3.3.2: nothing answers a notice. A private line to nobody, or past the recipient's
+/// allowance, is refused; a notice in the same case goes nowhere without a word.
+#[test]
+fn a_notice_is_never_refused() {
+    let mut f = Fixture::new();
+    f.join(1, "alice").unwrap();
+    f.join(2, "bob").unwrap();
+    let private = |to: &str, kind| Request::Private {
+        to: nick(to),
+        text: "hi".into(),
+        kind,
+    };
+    f.lines(1);
+    f.request(1, private("nobody", PrivateKind::Notice));
+    f.request(1, private("nobody", PrivateKind::CtcpReply));
+    assert_eq!(f.lines(1), Vec::<String>::new());
+    f.request(1, private("nobody", PrivateKind::Line));
+    let seen = f.lines(1);
+    assert!(
+        seen.len() == 1 && seen[0].starts_with("refused NoSuchUser"),
+        "{seen:?}"
+    );
+    for _ in 0..100 {
+        f.request(1, private("bob", PrivateKind::Notice));
+    }
+    let seen = f.lines(1);
+    assert!(seen.iter().all(|l| !l.starts_with("refused")), "{seen:?}");
+    f.request(1, private("bob", PrivateKind::Line));
+    let seen = f.lines(1);
+    assert!(seen[0].starts_with("refused PrivateFlood"), "{seen:?}");
 }
