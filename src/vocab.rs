@@ -40,6 +40,32 @@ impl Kind {
     }
 }
 
+/// How a private line is meant. Every door shows a line and a notice; a notice (IRC's
+/// `NOTICE`) is never answered, not even by a refusal, because automatic answers to automatic
+/// lines are how two bots loop (RFC 2812 3.3.2). A CTCP query (`\x01VERSION\x01` in a
+/// `PRIVMSG`) and its reply (in a `NOTICE`) are between IRC clients: the text keeps its
+/// `\x01` framing, and other doors show nothing of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PrivateKind {
+    #[default]
+    Line,
+    Notice,
+    Ctcp,
+    CtcpReply,
+}
+
+impl PrivateKind {
+    /// Whether nothing may answer it: no refusal, no automatic reply.
+    pub fn is_notice(self) -> bool {
+        matches!(self, PrivateKind::Notice | PrivateKind::CtcpReply)
+    }
+
+    /// Whether only IRC users see it.
+    pub fn is_ctcp(self) -> bool {
+        matches!(self, PrivateKind::Ctcp | PrivateKind::CtcpReply)
+    }
+}
+
 /// A change to the state every node keeps (accounts, operators, bans, mutes, topics). Made on
 /// one node, applied there at once, and in cluster mode replayed by every node in log order, so
 /// every file and every hub ends up the same. Each carries what the stored row needs (times

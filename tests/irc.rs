@@ -180,6 +180,110 @@ fn private_lines_between_doors() {
     assert_eq!(private.params, ["bob", "hush"]);
 }
 
+/// RFC 2812 3.3.2 and irctest messages.py testNotice: a `NOTICE` to a nick reaches an IRC
+/// user as a `NOTICE` (it used to come as a `PRIVMSG`, which bots answer) and an nc user as a
+/// private line, and nothing ever answers one: no `401` for a nick nobody has.
+#[test]
+fn a_notice_to_a_nick_stays_a_notice_and_is_never_answered() {
+    let (server, addr) = start_irc(&[]);
+    let mut nc = server.join("alice");
+    let mut bob = registered(addr, "bob");
+    let mut carol = registered(addr, "carol");
+    bob.send("NOTICE carol :psst");
+    let notice = carol.expect("bob's notice", |m| m.nick() == Some("bob"));
+    assert_eq!(notice.command, "NOTICE");
+    assert_eq!(notice.params, ["carol", "psst"]);
+    bob.send("NOTICE alice :psst");
+    nc.expect("[private] bob: psst");
+    bob.send("NOTICE nobody :hi");
+    bob.send("NOTICE no!body :hi");
+    let seen = bob.sync("notices");
+    assert!(
+        seen.iter().all(|m| m.command == "JOIN"),
+        "a notice was answered: {seen:?}"
+    );
+    bob.send("PRIVMSG nobody :hi");
+    bob.expect_command("401");
+}
+
+/// CTCP other than `ACTION` (irctest messages.py NoCTCPModeTestCase): a query and its reply go
+/// between IRC users as sent, `PRIVMSG` and `NOTICE`; an nc user sees nothing of one (it would
+/// answer nothing), and a CTCP to a room is dropped. (They used to be dropped everywhere.)
+#[test]
+fn ctcp_goes_between_irc_users_only() {
+    let (server, addr) = start_irc(&[]);
+    let mut nc = server.join("alice");
+    let mut bob = registered(addr, "bob");
+    let mut carol = registered(addr, "carol");
+    nc.expect("* carol joined");
+    bob.send("PRIVMSG carol :\u{1}VERSION\u{1}");
+    let query = carol.expect("bob's query", |m| m.nick() == Some("bob"));
+    assert_eq!(query.command, "PRIVMSG");
+    assert_eq!(query.params, ["carol", "\u{1}VERSION\u{1}"]);
+    carol.send("NOTICE bob :\u{1}VERSION raw 1.0\u{1}");
+    let reply = bob.expect("carol's reply", |m| {
+        m.nick() == Some("carol") && m.command != "JOIN"
+    });
+    assert_eq!(reply.command, "NOTICE");
+    assert_eq!(reply.params, ["bob", "\u{1}VERSION raw 1.0\u{1}"]);
+    bob.send("PRIVMSG alice :\u{1}PING 123\u{1}");
+    bob.send("PRIVMSG #lobby :\u{1}TIME\u{1}");
+    bob.send("PRIVMSG alice :after the ping");
+    nc.next_is("[private] bob: after the ping");
+    bob.send("PRIVMSG #lobby :after the time");
+    nc.next_is("bob: after the time");
+    let said = carol.expect_command("PRIVMSG");
+    assert_eq!(said.params, ["#lobby", "after the time"]);
+}
+
+/// irctest list.py: `LIST #a,#b` lists only those rooms (the ones with people in them), a room
+/// nobody is in gets just `321`/`323`, and `LIST` alone lists every room. (A filter used to be
+/// dropped: every room came back.)
+#[test]
+fn list_names_only_the_rooms_asked_for() {
+    let (_server, addr) = start_irc(&[]);
+    let mut bob = registered(addr, "bob");
+    bob.send("JOIN #rust,#go");
+    bob.expect("the names of #go", |m| {
+        m.command == "366" && m.params[1] == "#go"
+    });
+    let listed = |seen: Vec<Msg>| -> Vec<String> {
+        assert_eq!(seen.first().map(|m| m.command.as_str()), Some("321"));
+        assert_eq!(seen.last().map(|m| m.command.as_str()), Some("323"));
+        (seen.iter().filter(|m| m.command == "322"))
+            .map(|m| format!("{} {}", m.params[1], m.params[2]))
+            .collect()
+    };
+    bob.send("LIST #rust,#nope");
+    assert_eq!(listed(bob.sync("some")), ["#rust 1"]);
+    bob.send("LIST #nope");
+    assert!(listed(bob.sync("none")).is_empty());
+    bob.send("LIST");
+    assert_eq!(listed(bob.sync("all")), ["#go 1", "#lobby 1", "#rust 1"]);
+}
+
+/// An IRC user's joins and parts of rooms are not logged at info (arriving and leaving the
+/// server are): a client looping over `JOIN #a,...` and `JOIN 0` used to write two log lines
+/// per room per round.
+#[test]
+fn joins_and_parts_of_irc_rooms_stay_out_of_the_info_log() {
+    let (server, addr) = start_irc(&[]);
+    let mut bob = registered(addr, "bob");
+    server.wait_log("bob arrived");
+    for round in 0..3 {
+        bob.send("JOIN #r1,#r2,#r3,#r4");
+        bob.send("PART #r1,#r2 :bye");
+        bob.send("JOIN 0");
+        bob.sync(&format!("round{round}"));
+    }
+    bob.send("QUIT");
+    bob.expect_command("ERROR");
+    server.wait_log("bob left\n");
+    let log = server.log();
+    assert!(!log.contains("bob joined"), "{log}");
+    assert!(!log.contains("bob left "), "{log}");
+}
+
 /// JOIN takes several channels; the joiner gets its JOIN and the names; PART leaves one; a
 /// line to a channel the user is not in is refused; NAMES, TOPIC, WHO, LIST answer.
 #[test]

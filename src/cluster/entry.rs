@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 
 use crate::names::{Nick, RoomName};
-use crate::vocab::{Change, Departure, Dropped, Kind, MemberId, Removal};
+use crate::vocab::{Change, Departure, Dropped, Kind, MemberId, PrivateKind, Removal};
 
 /// One event in the cluster's shared history.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -236,17 +236,25 @@ impl Entry {
     }
 }
 
-/// A private line between nodes (`/msg` to a user on another node), never stored.
+/// A private line between nodes (`/msg` to a user on another node), never stored. Its kind is
+/// its first letter (`W` a line, `N` a notice, `C` a CTCP query, `R` its reply), so a node that knows only lines refuses the
+/// rest as malformed rather than showing a notice as something to answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Whisper {
     pub from: Nick,
     pub to: Nick,
     pub text: String,
+    pub kind: PrivateKind,
 }
 
 impl Whisper {
     pub fn encode(&self) -> String {
-        let mut out = String::from("W");
+        let mut out = String::from(match self.kind {
+            PrivateKind::Line => "W",
+            PrivateKind::Notice => "N",
+            PrivateKind::Ctcp => "C",
+            PrivateKind::CtcpReply => "R",
+        });
         put(&mut out, self.from.as_str());
         put(&mut out, self.to.as_str());
         put(&mut out, &self.text);
@@ -254,12 +262,19 @@ impl Whisper {
     }
 
     pub fn decode(text: &str) -> Result<Whisper, Malformed> {
-        let rest = text.strip_prefix('W').ok_or(Malformed)?;
+        let (kind, rest) = match text.split_at_checked(1) {
+            Some(("W", rest)) => (PrivateKind::Line, rest),
+            Some(("N", rest)) => (PrivateKind::Notice, rest),
+            Some(("C", rest)) => (PrivateKind::Ctcp, rest),
+            Some(("R", rest)) => (PrivateKind::CtcpReply, rest),
+            _ => return Err(Malformed),
+        };
         let mut f = Fields(rest);
         let whisper = Whisper {
             from: f.nick()?,
             to: f.nick()?,
             text: f.next()?.to_owned(),
+            kind,
         };
         if f.0.is_empty() {
             Ok(whisper)
@@ -736,12 +751,21 @@ mod tests {
         for entry in entries {
             assert_eq!(Entry::decode(&entry.encode()), Ok(entry));
         }
-        let whisper = Whisper {
-            from: nick("alice"),
-            to: nick("bob"),
-            text: "hi: 2:x".into(),
-        };
-        assert_eq!(Whisper::decode(&whisper.encode()), Ok(whisper));
+        let kinds = [
+            PrivateKind::Line,
+            PrivateKind::Notice,
+            PrivateKind::Ctcp,
+            PrivateKind::CtcpReply,
+        ];
+        for kind in kinds {
+            let whisper = Whisper {
+                from: nick("alice"),
+                to: nick("bob"),
+                text: "hi: 2:x".into(),
+                kind,
+            };
+            assert_eq!(Whisper::decode(&whisper.encode()), Ok(whisper));
+        }
     }
 
     /// Truncated, padded, unknown or invalid entries are refused, not half-read.

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use crate::moderation::ban::Ban;
 use crate::names::{Nick, RoomName};
-use crate::vocab::{Departure, Kind, Removal};
+use crate::vocab::{Departure, Kind, PrivateKind, Removal};
 
 /// One thing for many members to see, the same for each of them. (What is addressed to one
 /// member is a [`Reply`] or a [`Private`] line.)
@@ -113,6 +113,7 @@ pub struct Private {
     pub account: Option<Arc<str>>,
     pub to: Nick,
     pub text: Arc<str>,
+    pub kind: PrivateKind,
 }
 
 /// From the server to everybody.

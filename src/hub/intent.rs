@@ -16,7 +16,7 @@ use crate::hub::outbox::Outbox;
 use crate::hub::render::RendererId;
 use crate::moderation::ban::Target;
 use crate::names::{Nick, RoomName};
-use crate::vocab::{Change, Kind, MemberId};
+use crate::vocab::{Change, Kind, MemberId, PrivateKind};
 
 /// A duration as an operator typed it (`10m`), and its length.
 pub type Typed = (Duration, String);
@@ -126,15 +126,18 @@ pub enum Request {
         room: Option<RoomName>,
         page: usize,
     },
-    /// One page (from 1) of the occupied rooms; page 0: all of them.
+    /// One page (from 1) of the occupied rooms; page 0: all of them. `only` names the rooms
+    /// wanted (IRC's `LIST #a,#b`); empty: every room.
     Rooms {
         page: usize,
+        only: Vec<RoomName>,
     },
     /// Take another name (already claimed cluster-wide in cluster mode).
     Rename(Nick),
     Private {
         to: Nick,
         text: String,
+        kind: PrivateKind,
     },
     /// `None`: list the names ignored.
     Ignore(Option<Nick>),

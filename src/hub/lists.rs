@@ -39,11 +39,20 @@ pub fn who(
     }
 }
 
-/// One page (from 1; 0 for all) of the occupied rooms, by name, with their sizes.
-pub fn rooms(members: &Members, remotes: Option<&Remotes>, page: usize) -> Page<(RoomName, usize)> {
+/// One page (from 1; 0 for all) of the occupied rooms, by name, with their sizes: of those in
+/// `only`, or of all when it is empty.
+pub fn rooms(
+    members: &Members,
+    remotes: Option<&Remotes>,
+    page: usize,
+    only: &[RoomName],
+) -> Page<(RoomName, usize)> {
     let mut counts: HashMap<&RoomName, usize> = members.rooms().collect();
     if let Some(remotes) = remotes {
         remotes.count_into(&mut counts);
+    }
+    if !only.is_empty() {
+        counts.retain(|room, _| only.contains(room));
     }
     let mut rooms: Vec<(&RoomName, usize)> = counts.into_iter().collect();
     let total = rooms.len();

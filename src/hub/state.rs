@@ -25,7 +25,7 @@ use crate::hub::names::Clash;
 use crate::hub::outbox::Outbox;
 use crate::hub::{lists, lookup};
 use crate::names::{Nick, RoomName};
-use crate::vocab::{Departure, Kind, MemberId};
+use crate::vocab::{Departure, Kind, MemberId, PrivateKind};
 
 /// The hub's state: the core and moderation.
 pub struct Hub {
@@ -115,13 +115,22 @@ impl Hub {
                     page,
                 ))?))
             }
-            Request::Rooms { page } => Some(Reply::Rooms(on_page(lists::rooms(
+            Request::Rooms { page, only } => Some(Reply::Rooms(on_page(lists::rooms(
                 &self.core.members,
                 self.core.link.remotes(),
                 page,
+                &only,
             ))?)),
             Request::Rename(nick) => return self.rename(id, nick),
-            Request::Private { to, text } => return self.private(id, to, text),
+            Request::Private { to, text, kind } => {
+                let sent = self.private(id, to, text, kind);
+                // RFC 2812 3.3.2: nothing answers a notice, not even to say it went nowhere.
+                return if kind.is_notice() {
+                    Ok(sent.unwrap_or(None))
+                } else {
+                    sent
+                };
+            }
             Request::Ignore(Some(nick)) => {
                 let me = member.nick.clone();
                 Some(self.core.ignores.ignore(id, &me, nick)?)
@@ -286,8 +295,12 @@ impl Hub {
                 rooms: old,
                 why,
             });
-        } else {
+        } else if alone {
             info!("{nick} joined {room}");
+        } else {
+            // A seat among several (IRC's JOIN #a,#b and its PART): at info, a JOIN of 50
+            // rooms and a JOIN 0 in a loop would write a hundred lines a second per client.
+            debug!("{nick} joined {room}");
         }
         let count = self.enter(id, &room);
         if let Some(me) = self.core.members.get(id).map(|m| Arc::new(m.listed())) {
@@ -319,7 +332,7 @@ impl Hub {
         if !self.core.members.unseat(id, &room) {
             return Err(Refusal::NotInRoom(room));
         }
-        info!("{nick} left {room}");
+        debug!("{nick} left {room}");
         let reason: Option<Arc<str>> = reason.map(Into::into);
         self.publish_now(Entry::Left {
             member: id,
@@ -416,7 +429,13 @@ impl Hub {
         Ok(None)
     }
 
-    fn private(&mut self, id: MemberId, to: Nick, text: String) -> Result<Option<Reply>, Refusal> {
+    fn private(
+        &mut self,
+        id: MemberId,
+        to: Nick,
+        text: String,
+        kind: PrivateKind,
+    ) -> Result<Option<Reply>, Refusal> {
         let Some(from) = self.core.members.who(id) else {
             return Ok(None);
         };
@@ -431,6 +450,7 @@ impl Hub {
                 from,
                 to: to.clone(),
                 text: text.to_string(),
+                kind,
             };
             self.core.link.whisper(&node, whisper)?;
             let away = None;
@@ -440,12 +460,16 @@ impl Hub {
             return Err(Refusal::Muted);
         }
         debug!("private line from {} to {}", from.nick, target.nick);
-        let away = (self.core.members.get(target.id)).and_then(|m| m.away.clone());
+        // Nothing answers a notice (RFC 2812 3.3.2), not even `301`.
+        let away = (self.core.members.get(target.id))
+            .filter(|_| !kind.is_notice())
+            .and_then(|m| m.away.clone());
         let private = Private {
             from: from.nick.clone(),
             account: from.account.map(Into::into),
             to: target.nick.clone(),
             text,
+            kind,
         };
         let target = target.id;
         self.core.private_line(target, &private, self.clock.now())?;

@@ -26,10 +26,10 @@ use super::state::Hub;
 use crate::clock::ManualClock;
 use crate::metrics::Metrics;
 use crate::moderation::ban::BanList;
-use crate::names::testing::room;
+use crate::names::testing::{nick, room};
 use crate::names::Nick;
 use crate::storage::accounts::{Saved, Store};
-use crate::vocab::{Kind, MemberId};
+use crate::vocab::{Kind, MemberId, PrivateKind};
 
 /// Spells events plainly; `tag` tells two renderers apart.
 struct Plain(&'static str);
@@ -395,7 +395,13 @@ fn several_rooms_and_one_notice_per_member() {
         alone: true,
         reply,
     });
-    f.request(1, Request::Rooms { page: 0 });
+    f.request(
+        1,
+        Request::Rooms {
+            page: 0,
+            only: vec![],
+        },
+    );
     let rooms = f.lines(1);
     assert!(
         rooms
@@ -602,6 +608,7 @@ fn lookups_and_away() {
         Request::Private {
             to,
             text: "hi".into(),
+            kind: PrivateKind::Line,
         },
     );
     let sent = f.lines(1);
@@ -618,9 +625,22 @@ fn a_page_past_the_last_is_refused() {
     let who = |page| Request::Who { room: None, page };
     f.request(1, who(2));
     assert_eq!(f.lines(1), ["refused NoSuchPage { page: 2, pages: 1 }"]);
-    f.request(1, Request::Rooms { page: 3 });
+    f.request(
+        1,
+        Request::Rooms {
+            page: 3,
+            only: Vec::new(),
+        },
+    );
     assert_eq!(f.lines(1), ["refused NoSuchPage { page: 3, pages: 1 }"]);
-    for request in [who(1), who(0), Request::Rooms { page: 1 }] {
+    for request in [
+        who(1),
+        who(0),
+        Request::Rooms {
+            page: 1,
+            only: Vec::new(),
+        },
+    ] {
         f.request(1, request);
         let lines = f.lines(1);
         assert!(
@@ -628,4 +648,36 @@ fn a_page_past_the_last_is_refused() {
             "{lines:?}"
         );
     }
+}
+
+/// RFC 2812 3.3.2: nothing answers a notice. A private line to nobody, or past the recipient's
+/// allowance, is refused; a notice in the same case goes nowhere without a word.
+#[test]
+fn a_notice_is_never_refused() {
+    let mut f = Fixture::new();
+    f.join(1, "alice").unwrap();
+    f.join(2, "bob").unwrap();
+    let private = |to: &str, kind| Request::Private {
+        to: nick(to),
+        text: "hi".into(),
+        kind,
+    };
+    f.lines(1);
+    f.request(1, private("nobody", PrivateKind::Notice));
+    f.request(1, private("nobody", PrivateKind::CtcpReply));
+    assert_eq!(f.lines(1), Vec::<String>::new());
+    f.request(1, private("nobody", PrivateKind::Line));
+    let seen = f.lines(1);
+    assert!(
+        seen.len() == 1 && seen[0].starts_with("refused NoSuchUser"),
+        "{seen:?}"
+    );
+    for _ in 0..100 {
+        f.request(1, private("bob", PrivateKind::Notice));
+    }
+    let seen = f.lines(1);
+    assert!(seen.iter().all(|l| !l.starts_with("refused")), "{seen:?}");
+    f.request(1, private("bob", PrivateKind::Line));
+    let seen = f.lines(1);
+    assert!(seen[0].starts_with("refused PrivateFlood"), "{seen:?}");
 }

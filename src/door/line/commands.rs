@@ -17,7 +17,7 @@ use crate::moderation::ban::{Net, Target};
 use crate::moderation::duration;
 use crate::names::{NameError, Nick, RoomName};
 use crate::storage::{QueryError, SearchQuery};
-use crate::vocab::Kind;
+use crate::vocab::{Kind, PrivateKind};
 
 /// Default page size of `/history`.
 pub const HISTORY_DEFAULT: u32 = 20;
@@ -191,7 +191,11 @@ pub static COMMANDS: &[Command] = &[
                 .ok_or(CommandError::Usage(usage))?;
             let to = Nick::parse(to).map_err(CommandError::BadNick)?;
             let text = text.to_owned();
-            Ok(Parsed::Hub(Request::Private { to, text }))
+            Ok(Parsed::Hub(Request::Private {
+                to,
+                text,
+                kind: PrivateKind::Line,
+            }))
         },
     },
     Command {
@@ -219,6 +223,7 @@ pub static COMMANDS: &[Command] = &[
         parse: |args, usage| {
             Ok(Parsed::Hub(Request::Rooms {
                 page: page(args, usage)?,
+                only: Vec::new(),
             }))
         },
     },

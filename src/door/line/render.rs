@@ -48,6 +48,8 @@ impl Render for Lines {
 
     fn render_to(&self, _me: &Nick, personal: Personal<'_>, out: &mut Vec<u8>) {
         match personal {
+            // CTCP is between IRC clients: nothing here would answer it.
+            Personal::Private(p) if p.kind.is_ctcp() => {}
             Personal::Private(p) => {
                 line(out, &words::private_from(&p.from, &for_terminal(&p.text)));
             }

@@ -289,7 +289,10 @@ async fn run<S: Stream>(
                 let room = room.and_then(|r| RoomName::parse(&r).ok());
                 Request::Who { room, page: 0 }
             }
-            Ok(ClientMsg::Rooms {}) => Request::Rooms { page: 0 },
+            Ok(ClientMsg::Rooms {}) => Request::Rooms {
+                page: 0,
+                only: Vec::new(),
+            },
             Ok(ClientMsg::Join { room }) => match RoomName::parse(room.trim_start_matches('#')) {
                 Ok(room) => match Box::pin(switch(conn, services, me, place, inbox, room)).await {
                     Ok(()) => continue,

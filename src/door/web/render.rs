@@ -56,6 +56,8 @@ impl Render for Json {
 
     fn render_to(&self, me: &Nick, personal: Personal<'_>, out: &mut Vec<u8>) {
         match personal {
+            // CTCP is between IRC clients: nothing here would answer it.
+            Personal::Private(p) if p.kind.is_ctcp() => {}
             Personal::Private(p) => ServerMsg::Private {
                 time: now_ms(),
                 sender: p.from.as_str(),

@@ -11,6 +11,7 @@ use log::debug;
 use smol::{future, Timer};
 
 use super::chathistory::{self, CHATHISTORY_MAX};
+use super::private::{self, kind_of};
 use super::rooms::{entered, join};
 use super::{lookup, search};
 use super::{render, End, IrcConn, Styles};
@@ -315,7 +316,11 @@ async fn handle<S: Stream>(
             return Ok(());
         }
         Irc::Say {
-            target, kind, text, ..
+            target,
+            kind,
+            text,
+            notice,
+            ..
         } => {
             // Formatting codes stay (`from_irc` kept them): the other doors' renderers and the
             // history's `body` drop them (`wire::markup`).
@@ -326,21 +331,27 @@ async fn handle<S: Stream>(
                     text,
                 },
                 Target::Nick(nick) => {
-                    let Ok(to) = Nick::parse(&nick) else {
-                        ERR_NOSUCHNICK.write(out, ctx.server, ctx.client, &[&nick], &[]);
+                    let (echo, kind) = (me.caps.has(Cap::EchoMessage), kind_of(notice, false));
+                    let Some(request) = private::request(ctx, echo, &nick, text, kind, out) else {
                         return Ok(());
                     };
-                    if me.caps.has(Cap::EchoMessage) {
-                        let mask = format!("{}!{}@{server}", me.nick, render::USER);
-                        Writer::new(out, "", Some(&mask), "PRIVMSG")
-                            .param(to.as_str())
-                            .trailing(&text);
-                    }
-                    Request::Private { to, text }
+                    request
                 }
             }
         }
-        // CTCP other than ACTION and client-only tags are IRC's alone, and not carried yet.
+        // CTCP other than ACTION goes to a nick only (IRC users see it, other doors nothing);
+        // client-only tags are IRC's alone, and not carried yet.
+        Irc::Ctcp {
+            target: Target::Nick(nick),
+            text,
+            notice,
+        } => {
+            let (echo, kind) = (me.caps.has(Cap::EchoMessage), kind_of(notice, true));
+            let Some(request) = private::request(ctx, echo, &nick, text, kind, out) else {
+                return Ok(());
+            };
+            request
+        }
         Irc::Ctcp { .. } | Irc::TagMsg { .. } | Irc::Pong => return Ok(()),
         Irc::ShowTopic(room) => Request::Topic { room: Some(room) },
         Irc::SetTopic { room, text } => Request::Operator(OpCommand::SetTopic {
@@ -354,7 +365,7 @@ async fn handle<S: Stream>(
             }
             return Ok(());
         }
-        Irc::List(_) => Request::Rooms { page: 0 },
+        Irc::List(only) => Request::Rooms { page: 0, only },
         Irc::Who { mask, whox } => {
             return lookup::who(io, (shared, inbox), ctx, (mask, whox)).await
         }

@@ -246,7 +246,7 @@ impl Render for IrcLines {
                 to: me.clone(),
                 kind: Kind::Message,
                 text: p.text.clone(),
-                notice: false,
+                notice: p.kind.is_notice(),
                 client_tags: None,
             })
             .write(self.caps, out),

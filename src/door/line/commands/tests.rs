@@ -48,12 +48,25 @@ fn commands_parse() {
     let private = hub(Request::Private {
         to: nick("bob"),
         text: "hello there".into(),
+        kind: PrivateKind::Line,
     });
     assert_eq!(cmd("/msg bob  hello there"), private);
     let rust = RoomName::parse("rust").unwrap();
     assert_eq!(cmd("/join #Rust"), local(Local::Join(rust)));
-    assert_eq!(cmd("/rooms"), hub(Request::Rooms { page: 1 }));
-    assert_eq!(cmd("/rooms 3"), hub(Request::Rooms { page: 3 }));
+    assert_eq!(
+        cmd("/rooms"),
+        hub(Request::Rooms {
+            page: 1,
+            only: vec![]
+        })
+    );
+    assert_eq!(
+        cmd("/rooms 3"),
+        hub(Request::Rooms {
+            page: 3,
+            only: vec![]
+        })
+    );
     assert_eq!(cmd("/who 1"), who(1));
     assert_eq!(cmd("/who 2"), who(2));
     assert_eq!(cmd("/history"), local(Local::History(20)));
@@ -348,7 +361,7 @@ proptest! {
         match (row.name, parsed) {
             ("help", Parsed::Hub(Request::Help)) => {}
             ("who", Parsed::Hub(Request::Who { page: n, .. }))
-            | ("rooms", Parsed::Hub(Request::Rooms { page: n })) => {
+            | ("rooms", Parsed::Hub(Request::Rooms { page: n, .. })) => {
                 prop_assert!(n >= 1);
                 if !args.is_empty() {
                     prop_assert_eq!(args.parse::<usize>(), Ok(n));
@@ -359,7 +372,7 @@ proptest! {
                 prop_assert_eq!(text.as_str(), args);
                 prop_assert!(!text.is_empty() && !words::mimics_notice(&text));
             }
-            ("msg", Parsed::Hub(Request::Private { to, text })) => {
+            ("msg", Parsed::Hub(Request::Private { to, text, .. })) => {
                 let (raw_to, raw_text) = args.split_once(char::is_whitespace).unwrap();
                 prop_assert_eq!(Nick::parse(raw_to), Ok(to));
                 prop_assert_eq!(text.as_str(), raw_text.trim());
