@@ -256,6 +256,7 @@ impl Core {
             account: None,
             to: whisper.to,
             text: whisper.text.into(),
+            attached: None,
         };
         // The sender's node cannot be told if the recipient's allowance is used up.
         let _ = self.private_line(target, &private, now);

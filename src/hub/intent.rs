@@ -135,6 +135,14 @@ pub enum Request {
     Private {
         to: Nick,
         text: String,
+        /// Opaque data for the recipient's door, when it is the sender's (IRC client-only
+        /// tags); with an empty `text`, a signal alone (see [`crate::hub::event::Private`]).
+        attached: Option<Arc<str>>,
+    },
+    /// A live-only signal to a room the sender is in (see [`crate::hub::event::Signal`]).
+    Signal {
+        room: RoomName,
+        data: Arc<str>,
     },
     /// `None`: list the names ignored.
     Ignore(Option<Nick>),

@@ -17,7 +17,8 @@ use crate::cluster::{Entry, Whisper};
 use crate::hub::control::Control;
 use crate::hub::core::Core;
 use crate::hub::delivery::Fault;
-use crate::hub::event::{Page, Private, Refusal, Reply};
+use crate::hub::event::{Event, Page, Private, Refusal, Reply, Signal};
+use crate::hub::fanout::ToRoom;
 use crate::hub::intent::{Identity, Intent, Joined, OpCommand, Refused, Request, Style};
 use crate::hub::members::{Member, Seats};
 use crate::hub::moderation::{Context, Decision, Moderation};
@@ -121,7 +122,10 @@ impl Hub {
                 page,
             ))?)),
             Request::Rename(nick) => return self.rename(id, nick),
-            Request::Private { to, text } => return self.private(id, to, text),
+            Request::Private { to, text, attached } => {
+                return self.private(id, to, (text, attached))
+            }
+            Request::Signal { room, data } => return self.signal(id, room, data),
             Request::Ignore(Some(nick)) => {
                 let me = member.nick.clone();
                 Some(self.core.ignores.ignore(id, &me, nick)?)
@@ -416,12 +420,53 @@ impl Hub {
         Ok(None)
     }
 
-    fn private(&mut self, id: MemberId, to: Nick, text: String) -> Result<Option<Reply>, Refusal> {
+    /// A live-only signal to a room of the sender's: relayed to the members of this node (the
+    /// sender too when it asked for its own lines back), never stored. A muted sender's signal
+    /// is dropped without a word, like any signal nobody can be told about.
+    fn signal(
+        &mut self,
+        id: MemberId,
+        room: RoomName,
+        data: Arc<str>,
+    ) -> Result<Option<Reply>, Refusal> {
+        let room = self.room_of(id, Some(room))?;
+        let Some(who) = self.core.members.who(id) else {
+            return Ok(None);
+        };
+        if self.moderation.is_muted(&who, self.clock.now_ms()) {
+            return Ok(None);
+        }
+        let echo = self.core.members.get(id).is_some_and(|m| m.echo);
+        let signal = Signal {
+            room: room.clone(),
+            from: who.nick.clone(),
+            account: who.account.map(Into::into),
+            data,
+        };
+        let to = ToRoom {
+            sender: Some(signal.from.key().into()),
+            ..ToRoom::new(room, Event::Signal(signal))
+        };
+        self.core
+            .send(to.except(Some(id).filter(|_| !echo)), self.clock.now());
+        Ok(None)
+    }
+
+    fn private(
+        &mut self,
+        id: MemberId,
+        to: Nick,
+        (text, attached): (String, Option<Arc<str>>),
+    ) -> Result<Option<Reply>, Refusal> {
         let Some(from) = self.core.members.who(id) else {
             return Ok(None);
         };
         let text: Arc<str> = text.into();
         let Some(target) = self.core.who_is(&to) else {
+            if text.is_empty() {
+                // A signal alone is not carried to other nodes.
+                return Ok(None);
+            }
             // Cluster mode: to another node's member.
             let remote = self.core.link.remotes().and_then(|r| r.find(&to));
             let (node, to) = remote.ok_or(Refusal::NoSuchUser(to))?;
@@ -446,9 +491,13 @@ impl Hub {
             account: from.account.map(Into::into),
             to: target.nick.clone(),
             text,
+            attached,
         };
         let target = target.id;
         self.core.private_line(target, &private, self.clock.now())?;
+        if private.is_signal() {
+            return Ok(None);
+        }
         Ok(Some(Reply::PrivateSent {
             to: private.to,
             text: private.text,

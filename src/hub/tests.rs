@@ -45,6 +45,7 @@ impl Render for Plain {
             Event::Notice(Notice::Summary { changes, .. }) => format!("summary {}", changes.len()),
             Event::Notice(notice) => format!("{notice:?}"),
             Event::Server(notice) => format!("server {notice:?}"),
+            Event::Signal(signal) => format!("signal {}: {}", signal.from, signal.data),
         };
         out.extend_from_slice(text.as_bytes());
         out.push(b'\n');
@@ -602,6 +603,7 @@ fn lookups_and_away() {
         Request::Private {
             to,
             text: "hi".into(),
+            attached: None,
         },
     );
     let sent = f.lines(1);

@@ -191,7 +191,11 @@ pub static COMMANDS: &[Command] = &[
                 .ok_or(CommandError::Usage(usage))?;
             let to = Nick::parse(to).map_err(CommandError::BadNick)?;
             let text = text.to_owned();
-            Ok(Parsed::Hub(Request::Private { to, text }))
+            Ok(Parsed::Hub(Request::Private {
+                to,
+                text,
+                attached: None,
+            }))
         },
     },
     Command {

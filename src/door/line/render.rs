@@ -43,11 +43,14 @@ impl Render for Lines {
             }
             Event::Notice(notice) => self.notice(notice, out),
             Event::Server(notice) => line(out, &server(*notice)),
+            // Another door's live-only data (IRC's TAGMSG): nothing to show.
+            Event::Signal(_) => {}
         }
     }
 
     fn render_to(&self, _me: &Nick, personal: Personal<'_>, out: &mut Vec<u8>) {
         match personal {
+            Personal::Private(p) if p.is_signal() => {}
             Personal::Private(p) => {
                 line(out, &words::private_from(&p.from, &for_terminal(&p.text)));
             }

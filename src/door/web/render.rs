@@ -51,11 +51,14 @@ impl Render for Json {
                 let text = text_of(|scratch| Lines.render(event, scratch));
                 notices(NoticeKind::Server, None, &text, out);
             }
+            // Another door's live-only data (IRC's TAGMSG): nothing to show.
+            Event::Signal(_) => {}
         }
     }
 
     fn render_to(&self, me: &Nick, personal: Personal<'_>, out: &mut Vec<u8>) {
         match personal {
+            Personal::Private(p) if p.is_signal() => {}
             Personal::Private(p) => ServerMsg::Private {
                 time: now_ms(),
                 sender: p.from.as_str(),

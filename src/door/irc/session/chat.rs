@@ -12,9 +12,9 @@ use smol::{future, Timer};
 
 use super::chathistory::{self, CHATHISTORY_MAX};
 use super::rooms::{entered, join};
-use super::{lookup, search};
+use super::{lookup, private, search};
 use super::{render, End, IrcConn, Styles};
-use crate::door::irc::caps::{Cap, Caps};
+use crate::door::irc::caps::Caps;
 use crate::door::irc::commands::{check, Verb};
 use crate::door::irc::framing::Framed;
 use crate::door::irc::history::BatchIds;
@@ -315,33 +315,37 @@ async fn handle<S: Stream>(
             return Ok(());
         }
         Irc::Say {
-            target, kind, text, ..
+            target: Target::Room(room),
+            kind,
+            text,
+            ..
         } => {
             // Formatting codes stay (`from_irc` kept them): the other doors' renderers and the
-            // history's `body` drop them (`wire::markup`).
-            match target {
-                Target::Room(room) => Request::Say {
-                    room: Some(room),
-                    kind,
-                    text,
-                },
-                Target::Nick(nick) => {
-                    let Ok(to) = Nick::parse(&nick) else {
-                        ERR_NOSUCHNICK.write(out, ctx.server, ctx.client, &[&nick], &[]);
-                        return Ok(());
-                    };
-                    if me.caps.has(Cap::EchoMessage) {
-                        let mask = format!("{}!{}@{server}", me.nick, render::USER);
-                        Writer::new(out, "", Some(&mask), "PRIVMSG")
-                            .param(to.as_str())
-                            .trailing(&text);
-                    }
-                    Request::Private { to, text }
-                }
+            // history's `body` drop them (`wire::markup`). Client-only tags are not stored.
+            Request::Say {
+                room: Some(room),
+                kind,
+                text,
             }
         }
-        // CTCP other than ACTION and client-only tags are IRC's alone, and not carried yet.
-        Irc::Ctcp { .. } | Irc::TagMsg { .. } | Irc::Pong => return Ok(()),
+        Irc::Say {
+            target: Target::Nick(nick),
+            text,
+            client_tags,
+            ..
+        } => match private::say_to(ctx, me, (nick, text, client_tags), out) {
+            Some(request) => request,
+            None => return Ok(()),
+        },
+        Irc::TagMsg {
+            target,
+            client_tags,
+        } => match private::tagmsg(ctx, me, rooms, (target, client_tags), out) {
+            Some(request) => request,
+            None => return Ok(()),
+        },
+        // CTCP other than ACTION is IRC's alone, and not carried yet.
+        Irc::Ctcp { .. } | Irc::Pong => return Ok(()),
         Irc::ShowTopic(room) => Request::Topic { room: Some(room) },
         Irc::SetTopic { room, text } => Request::Operator(OpCommand::SetTopic {
             room: Some(room),

@@ -17,6 +17,7 @@ mod chat;
 mod chathistory;
 mod history;
 mod lookup;
+mod private;
 mod register;
 pub mod render;
 mod rooms;

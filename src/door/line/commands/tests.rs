@@ -48,6 +48,7 @@ fn commands_parse() {
     let private = hub(Request::Private {
         to: nick("bob"),
         text: "hello there".into(),
+        attached: None,
     });
     assert_eq!(cmd("/msg bob  hello there"), private);
     let rust = RoomName::parse("rust").unwrap();
@@ -359,7 +360,7 @@ proptest! {
                 prop_assert_eq!(text.as_str(), args);
                 prop_assert!(!text.is_empty() && !words::mimics_notice(&text));
             }
-            ("msg", Parsed::Hub(Request::Private { to, text })) => {
+            ("msg", Parsed::Hub(Request::Private { to, text, .. })) => {
                 let (raw_to, raw_text) = args.split_once(char::is_whitespace).unwrap();
                 prop_assert_eq!(Nick::parse(raw_to), Ok(to));
                 prop_assert_eq!(text.as_str(), raw_text.trim());
