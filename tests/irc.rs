@@ -412,9 +412,9 @@ fn msgid_and_the_replay_batch() {
 }
 
 /// Client-only tags (IRCv3 message-tags): `TAGMSG` to a channel and to a nick, and tags on a
-/// private line, reach `message-tags` clients only (with `echo-message`, the sender too); a
-/// client without the capability and an nc user see nothing of them. 4095 bytes of tag data
-/// are `417` and relay nothing.
+/// channel or private line, reach `message-tags` clients only (with `echo-message`, the sender too); a
+/// client without the capability and an nc user see nothing of them, nor does a replay. 4095
+/// bytes of tag data are `417` and relay nothing.
 #[test]
 fn client_only_tags_reach_message_tags_clients_only() {
     let (server, addr) = start_irc(&[]);
@@ -453,6 +453,29 @@ fn client_only_tags_reach_message_tags_clients_only() {
     let seen = before(&mut carol, "after the typing");
     assert!(!seen.iter().any(|l| l.contains("TAGMSG")), "{seen:?}");
     dave.expect("alice: after the typing");
+
+    // On a channel line: relayed live, never stored.
+    alice.send("@+draft/reply=1;+draft/react=yes PRIVMSG #lobby :a tagged line");
+    let echo = alice.expect("the echo", |m| {
+        m.params.last().is_some_and(|p| p == "a tagged line")
+    });
+    assert_eq!(echo.tag("+draft/reply").as_deref(), Some("1"));
+    let got = bob.expect("the tagged line", |m| {
+        m.command == "PRIVMSG" && m.params[1] != "after the typing"
+    });
+    assert_eq!(got.params, ["#lobby", "a tagged line"]);
+    assert_eq!(got.tag("+draft/reply").as_deref(), Some("1"));
+    assert_eq!(got.tag("+draft/react").as_deref(), Some("yes"));
+    assert!(got.tag("msgid").is_some());
+    let seen = before(&mut carol, "a tagged line");
+    assert!(!seen.last().unwrap().starts_with('@'), "{seen:?}");
+    dave.next_is("alice: a tagged line");
+    let erin = tagged("erin", "message-tags");
+    let replayed = erin.seen.iter().find(|l| l.ends_with("a tagged line"));
+    let replayed = replayed.expect("the line replayed on joining");
+    assert!(replayed.starts_with("@msgid="), "{replayed}");
+    assert!(!replayed.contains("+draft"), "{replayed}");
+    dave.expect("* erin joined");
 
     // To nicks, and on a private line.
     alice.send("@+draft/react=lol;+typing=done TAGMSG bob");

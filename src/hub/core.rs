@@ -377,6 +377,7 @@ impl Core {
                 room,
                 kind,
                 body,
+                attached,
             } => {
                 let id = self.pipeline.relay_mut().stamp();
                 let (stored_room, sender) = (room.shared(), nick.shared());
@@ -399,6 +400,7 @@ impl Core {
                     account,
                     kind,
                     text: body,
+                    attached,
                 };
                 let to = ToRoom {
                     sender: key,

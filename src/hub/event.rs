@@ -55,6 +55,9 @@ pub struct Said {
     pub account: Option<Arc<str>>,
     pub kind: Kind,
     pub text: Arc<str>,
+    /// Opaque data the sender's door attached (IRC's client-only tags), read only by that
+    /// door's renderer, live only: the history and the cluster log never keep it.
+    pub attached: Option<Arc<str>>,
 }
 
 /// Something that happened in a room, for its members.

@@ -115,6 +115,9 @@ pub enum Request {
         room: Option<RoomName>,
         kind: Kind,
         text: String,
+        /// Opaque data for live readers of the sender's door (IRC client-only tags): never
+        /// stored (see [`crate::hub::event::Said::attached`]).
+        attached: Option<Arc<str>>,
     },
     /// Leave one room (IRC's PART).
     Part {

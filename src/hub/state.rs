@@ -104,7 +104,12 @@ impl Hub {
             return Ok(None);
         };
         Ok(match request {
-            Request::Say { room, kind, text } => return self.say(id, room, kind, text),
+            Request::Say {
+                room,
+                kind,
+                text,
+                attached,
+            } => return self.say(id, (room, kind), text, attached),
             Request::Part { room, reason } => return self.part(id, room, reason),
             Request::Who { room, page } => {
                 let room = self.room_of(id, room)?;
@@ -386,9 +391,9 @@ impl Hub {
     fn say(
         &mut self,
         id: MemberId,
-        room: Option<RoomName>,
-        kind: Kind,
+        (room, kind): (Option<RoomName>, Kind),
         text: String,
+        attached: Option<Arc<str>>,
     ) -> Result<Option<Reply>, Refusal> {
         let room = self.room_of(id, room)?;
         let now_ms = self.clock.now_ms();
@@ -416,6 +421,7 @@ impl Hub {
             room,
             kind,
             body,
+            attached,
         });
         Ok(None)
     }

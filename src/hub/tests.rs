@@ -165,6 +165,7 @@ impl Fixture {
             room: None,
             kind: Kind::Message,
             text: text.into(),
+            attached: None,
         };
         self.request(id, request);
     }
@@ -522,6 +523,7 @@ fn actions_that_mimic_notices_are_refused() {
         room: None,
         kind: Kind::Action,
         text: "joined".into(),
+        attached: None,
     };
     f.request(1, say);
     assert_eq!(f.lines(1).last().unwrap(), "refused LooksLikeNotice");

@@ -172,6 +172,7 @@ pub static COMMANDS: &[Command] = &[
                 room: None,
                 kind: Kind::Action,
                 text: action.to_owned(),
+                attached: None,
             })),
         },
     },

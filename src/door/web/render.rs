@@ -234,6 +234,7 @@ mod tests {
             account: None,
             kind: Kind::Action,
             text: Arc::from("<img src=x onerror=alert(1)>"),
+            attached: None,
         };
         let mut out = Vec::new();
         Json.render(&Event::Said(said), &mut out);

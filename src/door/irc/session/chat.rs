@@ -318,14 +318,17 @@ async fn handle<S: Stream>(
             target: Target::Room(room),
             kind,
             text,
+            client_tags,
             ..
         } => {
             // Formatting codes stay (`from_irc` kept them): the other doors' renderers and the
-            // history's `body` drop them (`wire::markup`). Client-only tags are not stored.
+            // history's `body` drop them (`wire::markup`). Client-only tags are relayed live,
+            // never stored.
             Request::Say {
                 room: Some(room),
                 kind,
                 text,
+                attached: private::tags_of(me, client_tags),
             }
         }
         Irc::Say {

@@ -2,10 +2,10 @@
 //! `echo-message` gets of what it sent to a nick.
 //!
 //! Client-only tags (`+draft/react`, `+typing`) travel through the hub as opaque data it never
-//! reads: on a private line ([`crate::hub::event::Private::attached`]) or as a live-only
-//! signal to a room ([`crate::hub::event::Signal`]). Only this door's renderer writes them out,
-//! to `message-tags` clients. Tags on a public line are dropped: public lines are stored and
-//! replicated, and the history keeps no tags.
+//! reads: on a line ([`crate::hub::event::Said::attached`],
+//! [`crate::hub::event::Private::attached`]) or as a live-only signal to a room
+//! ([`crate::hub::event::Signal`]). Only this door's renderer writes them out, to
+//! `message-tags` clients. The history and the cluster log keep no tags.
 
 use std::sync::Arc;
 
@@ -93,7 +93,7 @@ pub(super) fn tagmsg(
 
 /// The client-only tags worth carrying: only from a client that enabled `message-tags` (one
 /// that did not may not send tags at all).
-fn tags_of(me: &Me, client_tags: Option<String>) -> Option<Arc<str>> {
+pub(super) fn tags_of(me: &Me, client_tags: Option<String>) -> Option<Arc<str>> {
     client_tags
         .filter(|t| !t.is_empty() && me.caps.has(Cap::MessageTags))
         .map(Into::into)

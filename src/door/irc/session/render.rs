@@ -230,7 +230,7 @@ impl Render for IrcLines {
                 kind: s.kind,
                 text: s.text.clone(),
                 notice: false,
-                client_tags: None,
+                client_tags: s.attached.clone(),
             })
             .write(self.caps, out),
             Event::Notice(notice) => self.notice(notice, out),
@@ -427,6 +427,7 @@ mod tests {
             account: None,
             kind: Kind::Message,
             text: "hi there".into(),
+            attached: None,
         });
         let mut out = Vec::new();
         IrcLines::new("srv".into(), CapSet::default()).render(&said, &mut out);

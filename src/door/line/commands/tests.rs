@@ -42,6 +42,7 @@ fn commands_parse() {
             room: None,
             kind: Kind::Action,
             text,
+            attached: None,
         })
     };
     assert_eq!(cmd("/me waves  hi"), action("waves  hi"));
