@@ -514,3 +514,111 @@ fn msgid_and_the_replay_batch() {
     let close = carol.expect_command("BATCH");
     assert_eq!(close.params, [format!("-{reference}")]);
 }
+
+/// Client-only tags (IRCv3 message-tags): `TAGMSG` to a channel and to a nick, and tags on a
+/// channel or private line, reach `message-tags` clients only (with `echo-message`, the sender too); a
+/// client without the capability and an nc user see nothing of them, nor does a replay. 4095
+/// bytes of tag data are `417` and relay nothing.
+#[test]
+fn client_only_tags_reach_message_tags_clients_only() {
+    let (server, addr) = start_irc(&[]);
+    let mut dave = server.join("dave");
+    let tagged = |nick: &str, caps: &str| {
+        let mut c = IrcClient::connect(addr);
+        c.send("CAP LS 302");
+        c.send(&format!("CAP REQ :{caps}"));
+        c.send(&format!("NICK {nick}"));
+        c.send("USER u 0 * :r");
+        c.send("CAP END");
+        c.expect_command("001");
+        c.send("JOIN #lobby");
+        c.expect_command("366");
+        c
+    };
+    let mut alice = tagged("alice", "message-tags echo-message");
+    let mut bob = tagged("bob", "message-tags");
+    let mut carol = registered(addr, "carol");
+    let before = |c: &mut IrcClient, marker: &str| {
+        let start = c.seen.len();
+        c.expect(marker, |m| m.params.last().is_some_and(|p| p == marker));
+        c.seen[start..].to_vec()
+    };
+
+    // To the channel.
+    alice.send("@+typing=active TAGMSG #lobby");
+    let echo = alice.expect_command("TAGMSG");
+    assert_eq!(echo.params, ["#lobby"]);
+    assert_eq!(echo.tag("+typing").as_deref(), Some("active"));
+    let got = bob.expect_command("TAGMSG");
+    assert_eq!(got.nick(), Some("alice"));
+    assert_eq!(got.params, ["#lobby"]);
+    assert_eq!(got.tag("+typing").as_deref(), Some("active"));
+    alice.send("PRIVMSG #lobby :after the typing");
+    let seen = before(&mut carol, "after the typing");
+    assert!(!seen.iter().any(|l| l.contains("TAGMSG")), "{seen:?}");
+    dave.expect("alice: after the typing");
+
+    // On a channel line: relayed live, never stored.
+    alice.send("@+draft/reply=1;+draft/react=yes PRIVMSG #lobby :a tagged line");
+    let echo = alice.expect("the echo", |m| {
+        m.params.last().is_some_and(|p| p == "a tagged line")
+    });
+    assert_eq!(echo.tag("+draft/reply").as_deref(), Some("1"));
+    let got = bob.expect("the tagged line", |m| {
+        m.command == "PRIVMSG" && m.params[1] != "after the typing"
+    });
+    assert_eq!(got.params, ["#lobby", "a tagged line"]);
+    assert_eq!(got.tag("+draft/reply").as_deref(), Some("1"));
+    assert_eq!(got.tag("+draft/react").as_deref(), Some("yes"));
+    assert!(got.tag("msgid").is_some());
+    let seen = before(&mut carol, "a tagged line");
+    assert!(!seen.last().unwrap().starts_with('@'), "{seen:?}");
+    dave.next_is("alice: a tagged line");
+    let erin = tagged("erin", "message-tags");
+    let replayed = erin.seen.iter().find(|l| l.ends_with("a tagged line"));
+    let replayed = replayed.expect("the line replayed on joining");
+    assert!(replayed.starts_with("@msgid="), "{replayed}");
+    assert!(!replayed.contains("+draft"), "{replayed}");
+    dave.expect("* erin joined");
+
+    // To nicks, and on a private line.
+    alice.send("@+draft/react=lol;+typing=done TAGMSG bob");
+    let echo = alice.expect_command("TAGMSG");
+    assert_eq!(echo.params, ["bob"]);
+    let got = bob.expect_command("TAGMSG");
+    assert_eq!(got.params, ["bob"]);
+    assert_eq!(got.tag("+draft/react").as_deref(), Some("lol"));
+    assert_eq!(got.tag("+typing").as_deref(), Some("done"));
+    alice.send("@+draft/reply=5 PRIVMSG bob :replying");
+    let echo = alice.expect_command("PRIVMSG");
+    assert_eq!(echo.tag("+draft/reply").as_deref(), Some("5"));
+    let got = bob.expect_command("PRIVMSG");
+    assert_eq!(got.params, ["bob", "replying"]);
+    assert_eq!(got.tag("+draft/reply").as_deref(), Some("5"));
+    alice.send("@+typing=active TAGMSG carol");
+    alice.send("@+draft/reply=5 PRIVMSG carol :untagged for you");
+    let seen = before(&mut carol, "untagged for you");
+    assert!(!seen.iter().any(|l| l.contains("TAGMSG")), "{seen:?}");
+    assert!(!seen.last().unwrap().starts_with('@'), "{seen:?}");
+    alice.send("@+typing=active TAGMSG dave");
+    alice.send("@+draft/reply=5 PRIVMSG dave :plain for nc");
+    dave.next_is("[private] alice: plain for nc");
+
+    // Tags from a client without message-tags are not relayed, nor is its TAGMSG.
+    carol.send("@+typing=active TAGMSG bob");
+    carol.send("@+draft/reply=5 PRIVMSG bob :from carol");
+    let seen = before(&mut bob, "from carol");
+    assert!(!seen.iter().any(|l| l.contains("TAGMSG")), "{seen:?}");
+    assert!(!seen.last().unwrap().contains("+draft/reply"), "{seen:?}");
+
+    // The spec's limit on client tag data: 4094 bytes pass, 4095 are 417.
+    let tag = |len: usize| format!("@+a={} TAGMSG bob", "b".repeat(len - "+a=".len()));
+    alice.send(&tag(4094));
+    let got = bob.expect_command("TAGMSG");
+    assert_eq!(got.tags.len(), 4094);
+    alice.send(&tag(4095));
+    alice.expect_command("417");
+    alice.send("PRIVMSG bob :after the long one");
+    let seen = before(&mut bob, "after the long one");
+    assert!(!seen.iter().any(|l| l.contains("TAGMSG")), "{seen:?}");
+}

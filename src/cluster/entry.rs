@@ -23,6 +23,9 @@ pub enum Entry {
         room: RoomName,
         kind: Kind,
         body: Arc<str>,
+        /// Opaque data for this node's live readers (IRC client-only tags): never encoded, so
+        /// never in the log, on other nodes or in the history.
+        attached: Option<Arc<str>>,
     },
     /// A member entered `room` (on registering, the lobby).
     Joined {
@@ -85,6 +88,7 @@ impl Entry {
                 room,
                 kind,
                 body,
+                attached: _,
             } => {
                 out.push(match kind {
                     Kind::Message => 'S',
@@ -179,6 +183,7 @@ impl Entry {
                     Kind::Action
                 },
                 body: f.next()?.into(),
+                attached: None,
             },
             'J' => Entry::Joined {
                 member: f.member()?,
@@ -581,6 +586,7 @@ mod tests {
                 room: room("lobby"),
                 kind: Kind::Message,
                 body: "3:x: ünïcode, 12:colons".into(),
+                attached: None,
             },
             Entry::Say {
                 member: 0,
@@ -589,6 +595,7 @@ mod tests {
                 room: room("rust"),
                 kind: Kind::Action,
                 body: "".into(),
+                attached: None,
             },
             Entry::Joined {
                 member: 1,

@@ -68,6 +68,7 @@ mod tests {
             room: RoomName::parse("lobby").unwrap(),
             kind: Kind::Message,
             body: "hello".into(),
+            attached: None,
         }
     }
 

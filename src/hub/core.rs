@@ -257,6 +257,7 @@ impl Core {
             to: whisper.to,
             text: whisper.text.into(),
             kind: whisper.kind,
+            attached: None,
         };
         // The sender's node cannot be told if the recipient's allowance is used up.
         let _ = self.private_line(target, &private, now);
@@ -377,6 +378,7 @@ impl Core {
                 room,
                 kind,
                 body,
+                attached,
             } => {
                 let id = self.pipeline.relay_mut().stamp();
                 let (stored_room, sender) = (room.shared(), nick.shared());
@@ -399,6 +401,7 @@ impl Core {
                     account,
                     kind,
                     text: body,
+                    attached,
                 };
                 let to = ToRoom {
                     sender: key,

@@ -23,6 +23,22 @@ pub enum Event {
     Notice(Notice),
     /// From the server to everybody.
     Server(ServerNotice),
+    /// A live-only signal between members of one kind of door, never stored (IRC's `TAGMSG`).
+    Signal(Signal),
+}
+
+/// Data a door's client sends to a room for the same door's readers only (IRC's client-only
+/// tags in a `TAGMSG`: typing notifications, reactions). The hub relays it live to the room's
+/// members of this node, never stores or replicates it, and never reads `data`: a renderer
+/// that does not know it renders nothing.
+#[derive(Debug, Clone)]
+pub struct Signal {
+    pub room: RoomName,
+    pub from: Nick,
+    /// The sender's account (lower case), if it is logged in to one here.
+    pub account: Option<Arc<str>>,
+    /// Opaque to the hub: only the door that wrote it reads it.
+    pub data: Arc<str>,
 }
 
 /// A public line as the room sees it.
@@ -39,6 +55,9 @@ pub struct Said {
     pub account: Option<Arc<str>>,
     pub kind: Kind,
     pub text: Arc<str>,
+    /// Opaque data the sender's door attached (IRC's client-only tags), read only by that
+    /// door's renderer, live only: the history and the cluster log never keep it.
+    pub attached: Option<Arc<str>>,
 }
 
 /// Something that happened in a room, for its members.
@@ -112,8 +131,20 @@ pub struct Private {
     /// The sender's account (lower case), if it is logged in to one here.
     pub account: Option<Arc<str>>,
     pub to: Nick,
+    /// Empty for a signal alone ([`Private::is_signal`]).
     pub text: Arc<str>,
     pub kind: PrivateKind,
+    /// Opaque data the sender's door attached (IRC's client-only tags), read only by that
+    /// door's renderer; other doors ignore it. Not carried to other cluster nodes.
+    pub attached: Option<Arc<str>>,
+}
+
+impl Private {
+    /// A private line without text only carries `attached` (IRC's `TAGMSG` to a nick): doors
+    /// that do not read `attached` show nothing.
+    pub fn is_signal(&self) -> bool {
+        self.text.is_empty()
+    }
 }
 
 /// From the server to everybody.

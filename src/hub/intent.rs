@@ -115,6 +115,9 @@ pub enum Request {
         room: Option<RoomName>,
         kind: Kind,
         text: String,
+        /// Opaque data for live readers of the sender's door (IRC client-only tags): never
+        /// stored (see [`crate::hub::event::Said::attached`]).
+        attached: Option<Arc<str>>,
     },
     /// Leave one room (IRC's PART).
     Part {
@@ -138,6 +141,14 @@ pub enum Request {
         to: Nick,
         text: String,
         kind: PrivateKind,
+        /// Opaque data for the recipient's door, when it is the sender's (IRC client-only
+        /// tags); with an empty `text`, a signal alone (see [`crate::hub::event::Private`]).
+        attached: Option<Arc<str>>,
+    },
+    /// A live-only signal to a room the sender is in (see [`crate::hub::event::Signal`]).
+    Signal {
+        room: RoomName,
+        data: Arc<str>,
     },
     /// `None`: list the names ignored.
     Ignore(Option<Nick>),

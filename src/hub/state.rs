@@ -17,7 +17,8 @@ use crate::cluster::{Entry, Whisper};
 use crate::hub::control::Control;
 use crate::hub::core::Core;
 use crate::hub::delivery::Fault;
-use crate::hub::event::{Page, Private, Refusal, Reply};
+use crate::hub::event::{Event, Page, Private, Refusal, Reply, Signal};
+use crate::hub::fanout::ToRoom;
 use crate::hub::intent::{Identity, Intent, Joined, OpCommand, Refused, Request, Style};
 use crate::hub::members::{Member, Seats};
 use crate::hub::moderation::{Context, Decision, Moderation};
@@ -103,7 +104,12 @@ impl Hub {
             return Ok(None);
         };
         Ok(match request {
-            Request::Say { room, kind, text } => return self.say(id, room, kind, text),
+            Request::Say {
+                room,
+                kind,
+                text,
+                attached,
+            } => return self.say(id, (room, kind), text, attached),
             Request::Part { room, reason } => return self.part(id, room, reason),
             Request::Who { room, page } => {
                 let room = self.room_of(id, room)?;
@@ -122,8 +128,13 @@ impl Hub {
                 &only,
             ))?)),
             Request::Rename(nick) => return self.rename(id, nick),
-            Request::Private { to, text, kind } => {
-                let sent = self.private(id, to, text, kind);
+            Request::Private {
+                to,
+                text,
+                kind,
+                attached,
+            } => {
+                let sent = self.private(id, to, (text, attached), kind);
                 // RFC 2812 3.3.2: nothing answers a notice, not even to say it went nowhere.
                 return if kind.is_notice() {
                     Ok(sent.unwrap_or(None))
@@ -131,6 +142,7 @@ impl Hub {
                     sent
                 };
             }
+            Request::Signal { room, data } => return self.signal(id, room, data),
             Request::Ignore(Some(nick)) => {
                 let me = member.nick.clone();
                 Some(self.core.ignores.ignore(id, &me, nick)?)
@@ -395,9 +407,9 @@ impl Hub {
     fn say(
         &mut self,
         id: MemberId,
-        room: Option<RoomName>,
-        kind: Kind,
+        (room, kind): (Option<RoomName>, Kind),
         text: String,
+        attached: Option<Arc<str>>,
     ) -> Result<Option<Reply>, Refusal> {
         let room = self.room_of(id, room)?;
         let now_ms = self.clock.now_ms();
@@ -425,7 +437,40 @@ impl Hub {
             room,
             kind,
             body,
+            attached,
         });
+        Ok(None)
+    }
+
+    /// A live-only signal to a room of the sender's: relayed to the members of this node (the
+    /// sender too when it asked for its own lines back), never stored. A muted sender's signal
+    /// is dropped without a word, like any signal nobody can be told about.
+    fn signal(
+        &mut self,
+        id: MemberId,
+        room: RoomName,
+        data: Arc<str>,
+    ) -> Result<Option<Reply>, Refusal> {
+        let room = self.room_of(id, Some(room))?;
+        let Some(who) = self.core.members.who(id) else {
+            return Ok(None);
+        };
+        if self.moderation.is_muted(&who, self.clock.now_ms()) {
+            return Ok(None);
+        }
+        let echo = self.core.members.get(id).is_some_and(|m| m.echo);
+        let signal = Signal {
+            room: room.clone(),
+            from: who.nick.clone(),
+            account: who.account.map(Into::into),
+            data,
+        };
+        let to = ToRoom {
+            sender: Some(signal.from.key().into()),
+            ..ToRoom::new(room, Event::Signal(signal))
+        };
+        self.core
+            .send(to.except(Some(id).filter(|_| !echo)), self.clock.now());
         Ok(None)
     }
 
@@ -433,7 +478,7 @@ impl Hub {
         &mut self,
         id: MemberId,
         to: Nick,
-        text: String,
+        (text, attached): (String, Option<Arc<str>>),
         kind: PrivateKind,
     ) -> Result<Option<Reply>, Refusal> {
         let Some(from) = self.core.members.who(id) else {
@@ -441,6 +486,10 @@ impl Hub {
         };
         let text: Arc<str> = text.into();
         let Some(target) = self.core.who_is(&to) else {
+            if text.is_empty() {
+                // A signal alone is not carried to other nodes.
+                return Ok(None);
+            }
             // Cluster mode: to another node's member.
             let remote = self.core.link.remotes().and_then(|r| r.find(&to));
             let (node, to) = remote.ok_or(Refusal::NoSuchUser(to))?;
@@ -470,9 +519,13 @@ impl Hub {
             to: target.nick.clone(),
             text,
             kind,
+            attached,
         };
         let target = target.id;
         self.core.private_line(target, &private, self.clock.now())?;
+        if private.is_signal() {
+            return Ok(None);
+        }
         Ok(Some(Reply::PrivateSent {
             to: private.to,
             text: private.text,

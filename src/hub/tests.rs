@@ -45,6 +45,7 @@ impl Render for Plain {
             Event::Notice(Notice::Summary { changes, .. }) => format!("summary {}", changes.len()),
             Event::Notice(notice) => format!("{notice:?}"),
             Event::Server(notice) => format!("server {notice:?}"),
+            Event::Signal(signal) => format!("signal {}: {}", signal.from, signal.data),
         };
         out.extend_from_slice(text.as_bytes());
         out.push(b'\n');
@@ -164,6 +165,7 @@ impl Fixture {
             room: None,
             kind: Kind::Message,
             text: text.into(),
+            attached: None,
         };
         self.request(id, request);
     }
@@ -527,6 +529,7 @@ fn actions_that_mimic_notices_are_refused() {
         room: None,
         kind: Kind::Action,
         text: "joined".into(),
+        attached: None,
     };
     f.request(1, say);
     assert_eq!(f.lines(1).last().unwrap(), "refused LooksLikeNotice");
@@ -609,6 +612,7 @@ fn lookups_and_away() {
             to,
             text: "hi".into(),
             kind: PrivateKind::Line,
+            attached: None,
         },
     );
     let sent = f.lines(1);
@@ -661,6 +665,7 @@ fn a_notice_is_never_refused() {
         to: nick(to),
         text: "hi".into(),
         kind,
+        attached: None,
     };
     f.lines(1);
     f.request(1, private("nobody", PrivateKind::Notice));

@@ -180,6 +180,7 @@ async fn typed<S: Stream>(
                 room: None,
                 kind: Kind::Message,
                 text,
+                attached: None,
             };
             return tell_hub(shared, id, say).await;
         }

@@ -172,6 +172,7 @@ pub static COMMANDS: &[Command] = &[
                 room: None,
                 kind: Kind::Action,
                 text: action.to_owned(),
+                attached: None,
             })),
         },
     },
@@ -195,6 +196,7 @@ pub static COMMANDS: &[Command] = &[
                 to,
                 text,
                 kind: PrivateKind::Line,
+                attached: None,
             }))
         },
     },

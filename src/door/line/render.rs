@@ -43,13 +43,15 @@ impl Render for Lines {
             }
             Event::Notice(notice) => self.notice(notice, out),
             Event::Server(notice) => line(out, &server(*notice)),
+            // Another door's live-only data (IRC's TAGMSG): nothing to show.
+            Event::Signal(_) => {}
         }
     }
 
     fn render_to(&self, _me: &Nick, personal: Personal<'_>, out: &mut Vec<u8>) {
         match personal {
-            // CTCP is between IRC clients: nothing here would answer it.
-            Personal::Private(p) if p.kind.is_ctcp() => {}
+            // CTCP and signals (IRC's `TAGMSG`) are between IRC clients: nothing here shows them.
+            Personal::Private(p) if p.kind.is_ctcp() || p.is_signal() => {}
             Personal::Private(p) => {
                 line(out, &words::private_from(&p.from, &for_terminal(&p.text)));
             }

@@ -339,6 +339,7 @@ async fn typed<S: Stream>(
                 room: None,
                 kind: Kind::Message,
                 text,
+                attached: None,
             }))
         }
         Ok(Input::Command(Parsed::Hub(request))) => return Ok(Some(request)),

@@ -51,13 +51,15 @@ impl Render for Json {
                 let text = text_of(|scratch| Lines.render(event, scratch));
                 notices(NoticeKind::Server, None, &text, out);
             }
+            // Another door's live-only data (IRC's TAGMSG): nothing to show.
+            Event::Signal(_) => {}
         }
     }
 
     fn render_to(&self, me: &Nick, personal: Personal<'_>, out: &mut Vec<u8>) {
         match personal {
-            // CTCP is between IRC clients: nothing here would answer it.
-            Personal::Private(p) if p.kind.is_ctcp() => {}
+            // CTCP and signals (IRC's `TAGMSG`) are between IRC clients: nothing here shows them.
+            Personal::Private(p) if p.kind.is_ctcp() || p.is_signal() => {}
             Personal::Private(p) => ServerMsg::Private {
                 time: now_ms(),
                 sender: p.from.as_str(),
@@ -233,6 +235,7 @@ mod tests {
             account: None,
             kind: Kind::Action,
             text: Arc::from("<img src=x onerror=alert(1)>"),
+            attached: None,
         };
         let mut out = Vec::new();
         Json.render(&Event::Said(said), &mut out);

@@ -15,7 +15,7 @@ use super::private::{self, kind_of};
 use super::rooms::{entered, join};
 use super::{lookup, search};
 use super::{render, End, IrcConn, Styles};
-use crate::door::irc::caps::{Cap, Caps};
+use crate::door::irc::caps::Caps;
 use crate::door::irc::commands::{check, Verb};
 use crate::door::irc::framing::Framed;
 use crate::door::irc::history::BatchIds;
@@ -316,43 +316,55 @@ async fn handle<S: Stream>(
             return Ok(());
         }
         Irc::Say {
-            target,
+            target: Target::Room(room),
             kind,
             text,
-            notice,
+            client_tags,
             ..
         } => {
             // Formatting codes stay (`from_irc` kept them): the other doors' renderers and the
-            // history's `body` drop them (`wire::markup`).
-            match target {
-                Target::Room(room) => Request::Say {
-                    room: Some(room),
-                    kind,
-                    text,
-                },
-                Target::Nick(nick) => {
-                    let (echo, kind) = (me.caps.has(Cap::EchoMessage), kind_of(notice, false));
-                    let Some(request) = private::request(ctx, echo, &nick, text, kind, out) else {
-                        return Ok(());
-                    };
-                    request
-                }
+            // history's `body` drop them (`wire::markup`). Client-only tags are relayed live,
+            // never stored.
+            Request::Say {
+                room: Some(room),
+                kind,
+                text,
+                attached: private::tags_of(me, client_tags),
             }
         }
-        // CTCP other than ACTION goes to a nick only (IRC users see it, other doors nothing);
-        // client-only tags are IRC's alone, and not carried yet.
+        Irc::Say {
+            target: Target::Nick(nick),
+            text,
+            client_tags,
+            notice,
+            ..
+        } => match private::say_to(
+            ctx,
+            me,
+            (nick, text, client_tags),
+            kind_of(notice, false),
+            out,
+        ) {
+            Some(request) => request,
+            None => return Ok(()),
+        },
+        Irc::TagMsg {
+            target,
+            client_tags,
+        } => match private::tagmsg(ctx, me, rooms, (target, client_tags), out) {
+            Some(request) => request,
+            None => return Ok(()),
+        },
+        // CTCP other than ACTION goes to a nick only (IRC users see it, other doors nothing).
         Irc::Ctcp {
             target: Target::Nick(nick),
             text,
             notice,
-        } => {
-            let (echo, kind) = (me.caps.has(Cap::EchoMessage), kind_of(notice, true));
-            let Some(request) = private::request(ctx, echo, &nick, text, kind, out) else {
-                return Ok(());
-            };
-            request
-        }
-        Irc::Ctcp { .. } | Irc::TagMsg { .. } | Irc::Pong => return Ok(()),
+        } => match private::say_to(ctx, me, (nick, text, None), kind_of(notice, true), out) {
+            Some(request) => request,
+            None => return Ok(()),
+        },
+        Irc::Ctcp { .. } | Irc::Pong => return Ok(()),
         Irc::ShowTopic(room) => Request::Topic { room: Some(room) },
         Irc::SetTopic { room, text } => Request::Operator(OpCommand::SetTopic {
             room: Some(room),

@@ -21,7 +21,7 @@ use crate::door::irc::numerics::{
     ERR_CANNOTSENDTOCHAN, ERR_NICKNAMEINUSE, ERR_NOSUCHCHANNEL, ERR_NOSUCHNICK, ERR_NOTONCHANNEL,
     RPL_LIST, RPL_LISTEND, RPL_LISTSTART,
 };
-use crate::door::irc::render::relay::{change, joined_away, said, summary, whispered};
+use crate::door::irc::render::relay::{change, joined_away, said, summary, tagged, whispered};
 use crate::door::irc::render::{replies, Ctx};
 use crate::hub::event::{Arrival, Event, Listed, Notice, Refusal, Reply, ServerNotice};
 use crate::hub::render::{Personal, Render};
@@ -230,16 +230,36 @@ impl Render for IrcLines {
                 kind: s.kind,
                 text: s.text.clone(),
                 notice: false,
-                client_tags: None,
+                client_tags: s.attached.clone(),
             })
             .write(self.caps, out),
             Event::Notice(notice) => self.notice(notice, out),
             Event::Server(notice) => notice_to(&self.server, "*", server_text(*notice), out),
+            // Only this door writes signals: their data is client-only tags.
+            Event::Signal(s) => tagged(&irc::Tagged {
+                at_ms: now_ms(),
+                from: self.origin(&s.from, s.account.clone()),
+                target: channel_name(&s.room),
+                client_tags: s.data.clone(),
+            })
+            .write(self.caps, out),
         }
     }
 
     fn render_to(&self, me: &Nick, personal: Personal<'_>, out: &mut Vec<u8>) {
         match personal {
+            // `attached` is only ever written by this door: client-only tags.
+            Personal::Private(p) if p.is_signal() => {
+                if let Some(tags) = &p.attached {
+                    tagged(&irc::Tagged {
+                        at_ms: now_ms(),
+                        from: self.origin(&p.from, p.account.clone()),
+                        target: me.to_string(),
+                        client_tags: tags.clone(),
+                    })
+                    .write(self.caps, out);
+                }
+            }
             Personal::Private(p) => whispered(&irc::Whispered {
                 at_ms: now_ms(),
                 from: self.origin(&p.from, p.account.clone()),
@@ -247,7 +267,7 @@ impl Render for IrcLines {
                 kind: Kind::Message,
                 text: p.text.clone(),
                 notice: p.kind.is_notice(),
-                client_tags: None,
+                client_tags: p.attached.clone(),
             })
             .write(self.caps, out),
             Personal::Reply(reply) => self.reply(me, reply, out),
@@ -407,6 +427,7 @@ mod tests {
             account: None,
             kind: Kind::Message,
             text: "hi there".into(),
+            attached: None,
         });
         let mut out = Vec::new();
         IrcLines::new("srv".into(), CapSet::default()).render(&said, &mut out);

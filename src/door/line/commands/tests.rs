@@ -42,6 +42,7 @@ fn commands_parse() {
             room: None,
             kind: Kind::Action,
             text,
+            attached: None,
         })
     };
     assert_eq!(cmd("/me waves  hi"), action("waves  hi"));
@@ -49,6 +50,7 @@ fn commands_parse() {
         to: nick("bob"),
         text: "hello there".into(),
         kind: PrivateKind::Line,
+        attached: None,
     });
     assert_eq!(cmd("/msg bob  hello there"), private);
     let rust = RoomName::parse("rust").unwrap();
