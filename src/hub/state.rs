@@ -129,7 +129,12 @@ impl Hub {
             Request::Ignore(None) => Some(self.core.ignores.list(id)),
             Request::Unignore(nick) => Some(self.core.ignores.unignore(id, nick)?),
             Request::Topic { room } => {
-                let room = self.room_of(id, room)?;
+                // Rooms are public: a named room's topic is anyone's to read (IRC's `TOPIC
+                // #room` from outside it); without a name, the member's own room.
+                let room = match room {
+                    Some(room) => room,
+                    None => self.room_of(id, None)?,
+                };
                 Some(Reply::Topic {
                     topic: self.moderation.topic(&room),
                     room,

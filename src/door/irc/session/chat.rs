@@ -364,7 +364,7 @@ async fn handle<S: Stream>(
             return Ok(());
         }
         Irc::ListBans(room) => {
-            replies::ban_list(ctx, &room, &[], out);
+            lookup::bans(shared, ctx, &room, out);
             return Ok(());
         }
         Irc::Ban { set, mask, .. } => {

@@ -1,6 +1,7 @@
 //! The IRC commands that show members: `NAMES`, `WHO` (and WHOX), `WHOIS`, `USERHOST`, `ISON`
 //! and `LUSERS`. Each asks the hub an [`Intent::Lookup`] and words the answer with the layer's
-//! `replies`.
+//! `replies`. The ban list (`MODE #room +b`) is read from the shared list the name prompt
+//! checks, without a hub round trip.
 //!
 //! The answer comes on a reply channel, not through the outbox, because these replies depend on
 //! the request (the mask as sent, the WHOX fields), which renderers never see. Order is kept as
@@ -11,7 +12,7 @@ use smol::future;
 
 use super::render::USER;
 use super::{End, IrcConn};
-use crate::door::irc::event::{Member, Origin};
+use crate::door::irc::event::{Ban, Member, Origin};
 use crate::door::irc::names::{channel_name, glob};
 use crate::door::irc::render::replies::{self, WhoLine, Whox};
 use crate::door::irc::render::welcome::Lusers;
@@ -20,6 +21,7 @@ use crate::hub::event::Listed;
 use crate::hub::lookup::{Found, Lookup};
 use crate::hub::outbox::Inbox;
 use crate::hub::Intent;
+use crate::moderation::ban::Target;
 use crate::names::{Nick, RoomName};
 use crate::session::{pump, Services};
 use crate::wire::conn::Stream;
@@ -39,6 +41,29 @@ pub fn member(server: &str, listed: Listed) -> Member {
         away: listed.away,
         secure: listed.tls,
     }
+}
+
+/// `MODE #room +b`: the server's name bans in force, as `nick!*@*` masks (`367` each, `368`).
+/// Bans are server-wide, so every room lists the same ones; address bans are not IRC masks
+/// and stay with `/bans`.
+pub(super) fn bans(shared: &Services, ctx: Ctx<'_>, room: &RoomName, out: &mut Vec<u8>) {
+    let now_ms = crate::clock::now_ms();
+    let bans: Vec<Ban> = match shared.accounts.bans.read() {
+        Ok(list) => list
+            .active(now_ms)
+            .filter_map(|b| match &b.target {
+                Target::Name(name) => Some(Ban {
+                    mask: format!("{name}!*@*").into(),
+                    set_by: b.by.as_str().into(),
+                    set_at_ms: b.created_ms,
+                }),
+                Target::Net(_) => None,
+            })
+            .collect(),
+        // A poisoned lock: an empty list rather than a stuck client.
+        Err(_) => Vec::new(),
+    };
+    replies::ban_list(ctx, room, &bans, out);
 }
 
 /// Asks the hub `lookup` and waits for the answer, queueing meanwhile what the hub wrote for
