@@ -385,3 +385,29 @@ fn extended_join_and_account_tag() {
     let seen = dave.sync("end");
     assert!(seen.iter().all(|m| !m.line.starts_with('@')), "{seen:?}");
 }
+
+/// Attack note N3: joining shows `JOIN`, the names (`353`, `366`), then the room's recent
+/// history, in that order (the replay used to come before the names).
+#[test]
+fn names_come_before_the_replay() {
+    let (_server, addr) = start_irc(&[]);
+    let mut carol = IrcClient::connect(addr).register("carol");
+    carol.send("JOIN #tea");
+    carol.expect_command("366");
+    let mut dave = IrcClient::connect(addr).register("dave");
+    dave.send("JOIN #tea");
+    dave.expect_command("366");
+    carol.send("PRIVMSG #tea :said before");
+    // Relayed, so stored: the newcomer's replay has it.
+    dave.expect_command("PRIVMSG");
+    let mut late = IrcClient::connect(addr).register("late");
+    late.send("JOIN #tea");
+    let got = late.sync("joined");
+    let order: Vec<&str> = codes(&got)
+        .into_iter()
+        .filter(|c| ["JOIN", "353", "366", "PRIVMSG"].contains(c))
+        .collect();
+    assert_eq!(order, ["JOIN", "353", "366", "PRIVMSG"], "{got:#?}");
+    let replayed = got.iter().find(|m| m.command == "PRIVMSG").unwrap();
+    assert_eq!(replayed.params, ["#tea", "said before"]);
+}

@@ -277,7 +277,7 @@ async fn handle<S: Stream>(
                     if !rooms.contains(&joined.room) {
                         rooms.push(joined.room.clone());
                     }
-                    entered(io, shared, id, me, &joined)
+                    entered(io, shared, me, &joined)
                         .await
                         .map_err(|_| End::Gone)?;
                 }

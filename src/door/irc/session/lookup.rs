@@ -110,17 +110,41 @@ pub(super) async fn names<S: Stream>(
     room: RoomName,
 ) -> Result<(), End> {
     let found = ask(io, shared, inbox, Lookup::Room(room.clone())).await?;
+    write_names(ctx, &room, found, &mut io.conn.out);
+    Ok(())
+}
+
+/// The names a join shows, after the topic and before the replay. Asked without relaying the
+/// outbox meanwhile: what the hub wrote since the `JOIN` (the room's live lines) comes after the
+/// names and the replay, as on any IRC server.
+pub(super) async fn joined_names<S: Stream>(
+    io: &mut IrcConn<S>,
+    shared: &Services,
+    ctx: Ctx<'_>,
+    room: &RoomName,
+) -> Result<(), End> {
+    let (reply, answer) = async_channel::bounded(1);
+    let lookup = Lookup::Room(room.clone());
+    let intent = Intent::Lookup { lookup, reply };
+    Box::pin(shared.hub.send(intent))
+        .await
+        .map_err(|_| End::Closed)?;
+    let found = answer.recv().await.map_err(|_| End::Closed)?;
+    write_names(ctx, room, found, &mut io.conn.out);
+    Ok(())
+}
+
+/// `353` for the members found (none for nobody) and `366`.
+fn write_names(ctx: Ctx<'_>, room: &RoomName, found: Found, out: &mut Vec<u8>) {
     let listed: Vec<Member> = members(ctx.server, found)
         .into_iter()
         .map(|(m, _)| m)
         .collect();
-    let out = &mut io.conn.out;
     if listed.is_empty() {
-        replies::names_end(ctx, &channel_name(&room), out);
+        replies::names_end(ctx, &channel_name(room), out);
     } else {
-        replies::names(ctx, &room, &listed, out);
+        replies::names(ctx, room, &listed, out);
     }
-    Ok(())
 }
 
 /// `WHO #room` (any room), `WHO nick` or `WHO mask` (`*` and `?`, ignoring case; a mask with

@@ -137,7 +137,8 @@ impl IrcLines {
                 };
                 change(&ev, now_ms()).write(self.caps, out);
             }
-            // The names a join shows (`NAMES` itself is a lookup: see `lookup.rs`).
+            // A page of `/who`: this door asks names with lookups (`lookup.rs`), on joining
+            // too; kept so that the reply renders if it is ever asked.
             Reply::Who(page) => {
                 let Some(room) = &page.room else { return };
                 let members: Vec<irc::Member> = (page.items.iter())
