@@ -34,6 +34,14 @@ fn until(c: &mut IrcClient, end: &str) -> Vec<Msg> {
     }
 }
 
+/// Seconds since the epoch, as `317` counts them.
+fn unix_seconds() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs()
+}
+
 fn codes(msgs: &[Msg]) -> Vec<&str> {
     msgs.iter().map(|m| m.command.as_str()).collect()
 }
@@ -147,10 +155,12 @@ fn who_of_a_nick_or_a_mask() {
 }
 
 /// `WHOIS nick`: `311` (user, host, real name), `319` (channels, `@` for an operator), `312`,
+/// `317` (seconds idle, sign-on time),
 /// `313` for an operator, `330` for a logged-in account, `318`; an unknown nick is `401` then
 /// `318`.
 #[test]
 fn whois_of_users_and_operators() {
+    let since = unix_seconds();
     let (server, addr) = start_irc(&[]);
     server.operator("boss").close();
     server.register("carol", PASSWORD).close();
@@ -162,18 +172,30 @@ fn whois_of_users_and_operators() {
     let mut carol = logged_in(addr, "carol");
     carol.send("WHOIS boss");
     let whois = until(&mut carol, "318");
-    assert_eq!(codes(&whois), ["311", "319", "312", "313", "330", "318"]);
+    assert_eq!(
+        codes(&whois),
+        ["311", "319", "312", "313", "317", "330", "318"]
+    );
     assert_eq!(
         whois[0].params,
         ["carol", "boss", "~u", SERVER_NAME, "*", "The boss"]
     );
     assert_eq!(whois[1].params[2], "@#lobby @#ops");
     assert_eq!(whois[2].params[..3], ["carol", "boss", SERVER_NAME]);
-    assert_eq!(whois[4].params[..3], ["carol", "boss", "boss"]);
+    // `317 carol boss <idle> <signon> :seconds idle, signon time`: signed on during this test,
+    // idle no longer than since then.
+    let idle = &whois[4].params;
+    assert_eq!(idle[..2], ["carol", "boss"]);
+    let seconds: u64 = idle[2].parse().expect("idle seconds");
+    let signon: u64 = idle[3].parse().expect("signon time");
+    let now = unix_seconds();
+    assert!((since..=now).contains(&signon), "{idle:?}");
+    assert!(seconds <= now - signon, "{idle:?}");
+    assert_eq!(whois[5].params[..3], ["carol", "boss", "boss"]);
     let _nc = server.join("dave");
     carol.send("WHOIS dave");
     let whois = until(&mut carol, "318");
-    assert_eq!(codes(&whois), ["311", "319", "312", "318"]);
+    assert_eq!(codes(&whois), ["311", "319", "312", "317", "318"]);
     assert_eq!(whois[1].params[2], "#lobby");
     carol.send("WHOIS ghost");
     let whois = until(&mut carol, "318");

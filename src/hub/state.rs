@@ -17,7 +17,7 @@ use crate::cluster::{Entry, Whisper};
 use crate::hub::control::Control;
 use crate::hub::core::Core;
 use crate::hub::delivery::Fault;
-use crate::hub::event::{Page, Private, Refusal, Reply};
+use crate::hub::event::{Active, Page, Private, Refusal, Reply};
 use crate::hub::intent::{Identity, Intent, Joined, OpCommand, Refused, Request, Style};
 use crate::hub::members::{Member, Seats};
 use crate::hub::moderation::{Context, Decision, Moderation};
@@ -102,6 +102,9 @@ impl Hub {
         let Some(member) = self.core.members.get_mut(id) else {
             return Ok(None);
         };
+        if matches!(request, Request::Say { .. } | Request::Private { .. }) {
+            member.active.spoke_ms = self.clock.now_ms();
+        }
         Ok(match request {
             Request::Say { room, kind, text } => return self.say(id, room, kind, text),
             Request::Part { room, reason } => return self.part(id, room, reason),
@@ -204,6 +207,10 @@ impl Hub {
             away: None,
             tls: identity.tls,
             realname: identity.realname,
+            active: Active {
+                signon_ms: self.clock.now_ms(),
+                spoke_ms: self.clock.now_ms(),
+            },
         };
         let name = member.nick.to_string();
         self.core

@@ -12,7 +12,7 @@ use smol::future;
 
 use super::render::USER;
 use super::{End, IrcConn};
-use crate::door::irc::event::{Ban, Member, Origin};
+use crate::door::irc::event::{Ban, Idle, Member, Origin};
 use crate::door::irc::names::{channel_name, glob};
 use crate::door::irc::render::replies::{self, WhoLine, Whox};
 use crate::door::irc::render::welcome::Lusers;
@@ -40,6 +40,10 @@ pub fn member(server: &str, listed: Listed) -> Member {
         operator: listed.operator,
         away: listed.away,
         secure: listed.tls,
+        idle: listed.active.map(|a| Idle {
+            seconds: (crate::clock::now_ms() - a.spoke_ms).max(0) / 1000,
+            signon: a.signon_ms / 1000,
+        }),
     }
 }
 
