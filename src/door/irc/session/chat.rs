@@ -12,8 +12,8 @@ use smol::{future, Timer};
 
 use super::chathistory::{self, CHATHISTORY_MAX};
 use super::rooms::{entered, join};
-use super::{lookup, search};
-use super::{render, End, IrcConn, Styles};
+use super::{idents, lookup, search};
+use super::{End, IrcConn, Styles};
 use crate::door::irc::caps::{Cap, Caps};
 use crate::door::irc::commands::{check, Verb};
 use crate::door::irc::framing::Framed;
@@ -224,7 +224,7 @@ fn irc_request(
     server: &str,
     out: &mut Vec<u8>,
 ) -> (Option<Irc>, bool) {
-    let mask = format!("{}!{}@{server}", me.nick, render::USER);
+    let mask = format!("{}!{}@{server}", me.nick, idents::user(&me.nick));
     let who = request::Me {
         ctx: Ctx {
             server,
@@ -331,7 +331,7 @@ async fn handle<S: Stream>(
                         return Ok(());
                     };
                     if me.caps.has(Cap::EchoMessage) {
-                        let mask = format!("{}!{}@{server}", me.nick, render::USER);
+                        let mask = format!("{}!{}@{server}", me.nick, idents::user(&me.nick));
                         Writer::new(out, "", Some(&mask), "PRIVMSG")
                             .param(to.as_str())
                             .trailing(&text);
@@ -466,9 +466,12 @@ async fn rename<S: Stream>(
     // The hub tells the rooms (and so this client) under the old name; replies from now on
     // address the name it has after that (a refusal, `433`, leaves the old one).
     let now = synchronise(io, shared, id, inbox).await?;
+    if now != me.nick {
+        idents::renamed(id, &now);
+    }
     if !seated && now != me.nick {
         // In no room, nobody told this client: it learns its new nick here.
-        let mask = format!("{}!{}@{server}", me.nick, render::USER);
+        let mask = format!("{}!{}@{server}", me.nick, idents::user(&me.nick));
         Writer::new(&mut io.conn.out, "", Some(&mask), "NICK").last(now.as_str());
     }
     me.nick = now;

@@ -10,8 +10,7 @@
 
 use smol::future;
 
-use super::render::USER;
-use super::{End, IrcConn};
+use super::{idents, End, IrcConn};
 use crate::door::irc::event::{Ban, Idle, Member, Origin};
 use crate::door::irc::names::{channel_name, glob};
 use crate::door::irc::render::replies::{self, WhoLine, Whox};
@@ -26,13 +25,13 @@ use crate::names::{Nick, RoomName};
 use crate::session::{pump, Services};
 use crate::wire::conn::Stream;
 
-/// A member as IRC listings show it: `nick!~u@SERVER`, its real name (empty for users of other
+/// A member as IRC listings show it: `nick!~username@SERVER`, its real name (empty for users of other
 /// doors), its flags.
 pub fn member(server: &str, listed: Listed) -> Member {
     Member {
         origin: Origin {
+            user: idents::user(&listed.nick),
             nick: listed.nick,
-            user: USER.into(),
             host: server.into(),
             account: listed.account,
         },
@@ -184,8 +183,9 @@ pub(super) async fn who<S: Stream>(
 fn matcher(mask: &str, server: &str) -> Box<dyn Fn(&Nick) -> bool + Send> {
     let mask = mask.to_owned();
     if mask.contains(['!', '@']) {
-        let suffix = format!("!{USER}@{server}");
-        return Box::new(move |nick| glob(&mask, &format!("{nick}{suffix}")));
+        let host = format!("@{server}");
+        let full = move |nick: &Nick| format!("{nick}!{}{host}", idents::user(nick));
+        return Box::new(move |nick| glob(&mask, &full(nick)));
     }
     Box::new(move |nick| glob(&mask, nick.as_str()))
 }
