@@ -228,6 +228,25 @@ fn operators_over_irc() {
     let mut again = in_lobby(addr, "victim");
     op.send("MODE #lobby +b victim");
     closed_with(&mut again, "Banned by boss");
+
+    // Rooms are public: anyone reads a topic and the ban list from outside the room.
+    let mut outsider = IrcClient::connect(addr).register("outsider");
+    outsider.send("TOPIC #lobby");
+    let topic = outsider.expect_command("332");
+    assert_eq!(topic.params[1..], ["#lobby", "welcome all"]);
+    let set = outsider.expect_command("333");
+    assert_eq!(set.params[1..3], ["#lobby", "boss"]);
+    for ask in ["MODE #lobby +b", "MODE #lobby b"] {
+        outsider.send(ask);
+        let ban = outsider.expect_command("367");
+        assert_eq!(ban.params[1..4], ["#lobby", "victim!*@*", "boss"], "{ask}");
+        let end = outsider.expect_command("368");
+        assert_eq!(end.params[1], "#lobby");
+    }
+    // Setting a topic still takes being in the room.
+    op.send("TOPIC #elsewhere :mine");
+    let refused = op.expect_command("442");
+    assert_eq!(refused.params[1], "#elsewhere");
 }
 
 /// A client silent for `--irc-ping` seconds is pinged; one that answers stays, one that does

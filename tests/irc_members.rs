@@ -34,6 +34,14 @@ fn until(c: &mut IrcClient, end: &str) -> Vec<Msg> {
     }
 }
 
+/// Seconds since the epoch, as `317` counts them.
+fn unix_seconds() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs()
+}
+
 fn codes(msgs: &[Msg]) -> Vec<&str> {
     msgs.iter().map(|m| m.command.as_str()).collect()
 }
@@ -79,7 +87,7 @@ fn operators_are_shown_at_in_names_and_who() {
     let boss = line("boss");
     assert_eq!(
         boss[1..7],
-        ["#lobby", "~u", SERVER_NAME, SERVER_NAME, "boss", "H*@"]
+        ["#lobby", "~boss", SERVER_NAME, SERVER_NAME, "boss", "H*@"]
     );
     assert_eq!(boss[7], "0 The boss");
     assert_eq!(line("alice")[6], "H");
@@ -147,10 +155,12 @@ fn who_of_a_nick_or_a_mask() {
 }
 
 /// `WHOIS nick`: `311` (user, host, real name), `319` (channels, `@` for an operator), `312`,
+/// `317` (seconds idle, sign-on time),
 /// `313` for an operator, `330` for a logged-in account, `318`; an unknown nick is `401` then
 /// `318`.
 #[test]
 fn whois_of_users_and_operators() {
+    let since = unix_seconds();
     let (server, addr) = start_irc(&[]);
     server.operator("boss").close();
     server.register("carol", PASSWORD).close();
@@ -162,18 +172,30 @@ fn whois_of_users_and_operators() {
     let mut carol = logged_in(addr, "carol");
     carol.send("WHOIS boss");
     let whois = until(&mut carol, "318");
-    assert_eq!(codes(&whois), ["311", "319", "312", "313", "330", "318"]);
+    assert_eq!(
+        codes(&whois),
+        ["311", "319", "312", "313", "317", "330", "318"]
+    );
     assert_eq!(
         whois[0].params,
-        ["carol", "boss", "~u", SERVER_NAME, "*", "The boss"]
+        ["carol", "boss", "~boss", SERVER_NAME, "*", "The boss"]
     );
     assert_eq!(whois[1].params[2], "@#lobby @#ops");
     assert_eq!(whois[2].params[..3], ["carol", "boss", SERVER_NAME]);
-    assert_eq!(whois[4].params[..3], ["carol", "boss", "boss"]);
+    // `317 carol boss <idle> <signon> :seconds idle, signon time`: signed on during this test,
+    // idle no longer than since then.
+    let idle = &whois[4].params;
+    assert_eq!(idle[..2], ["carol", "boss"]);
+    let seconds: u64 = idle[2].parse().expect("idle seconds");
+    let signon: u64 = idle[3].parse().expect("signon time");
+    let now = unix_seconds();
+    assert!((since..=now).contains(&signon), "{idle:?}");
+    assert!(seconds <= now - signon, "{idle:?}");
+    assert_eq!(whois[5].params[..3], ["carol", "boss", "boss"]);
     let _nc = server.join("dave");
     carol.send("WHOIS dave");
     let whois = until(&mut carol, "318");
-    assert_eq!(codes(&whois), ["311", "319", "312", "318"]);
+    assert_eq!(codes(&whois), ["311", "319", "312", "317", "318"]);
     assert_eq!(whois[1].params[2], "#lobby");
     carol.send("WHOIS ghost");
     let whois = until(&mut carol, "318");
@@ -215,7 +237,7 @@ fn whois_shows_tls() {
     assert!(seen.contains(&"671".to_owned()), "{seen:?}");
 }
 
-/// `USERHOST` answers `nick=+~u@host` for users who are on (`*` after an operator's nick),
+/// `USERHOST` answers `nick=+~username@host` (`~u` for other doors' users) for users who are on (`*` after an operator's nick),
 /// `ISON` the nicks that are on; `LUSERS` counts users, operators and rooms.
 #[test]
 fn userhost_ison_and_lusers() {
@@ -230,7 +252,7 @@ fn userhost_ison_and_lusers() {
     let reply = bob.expect_command("302");
     assert_eq!(
         reply.params[1],
-        format!("alice=+~u@{SERVER_NAME} boss*=+~u@{SERVER_NAME}")
+        format!("alice=+~u@{SERVER_NAME} boss*=+~boss@{SERVER_NAME}")
     );
     bob.send("ISON ghost Alice bob");
     let reply = bob.expect_command("303");
@@ -304,7 +326,7 @@ fn away_and_away_notify() {
     assert_eq!(gone.params, ["bob", "alice", "gone for lunch"]);
     bob.send("USERHOST alice");
     let userhost = bob.expect_command("302");
-    assert_eq!(userhost.params[1], format!("alice=-~u@{SERVER_NAME}"));
+    assert_eq!(userhost.params[1], format!("alice=-~alice@{SERVER_NAME}"));
     // Joining another room while away: the JOIN, then the AWAY.
     alice.send("JOIN #tea");
     let join = bob.expect_command("JOIN");
@@ -384,4 +406,89 @@ fn extended_join_and_account_tag() {
     // A client without the capabilities gets neither.
     let seen = dave.sync("end");
     assert!(seen.iter().all(|m| !m.line.starts_with('@')), "{seen:?}");
+}
+
+/// Attack note N3: joining shows `JOIN`, the names (`353`, `366`), then the room's recent
+/// history, in that order (the replay used to come before the names).
+#[test]
+fn names_come_before_the_replay() {
+    let (_server, addr) = start_irc(&[]);
+    let mut carol = IrcClient::connect(addr).register("carol");
+    carol.send("JOIN #tea");
+    carol.expect_command("366");
+    let mut dave = IrcClient::connect(addr).register("dave");
+    dave.send("JOIN #tea");
+    dave.expect_command("366");
+    carol.send("PRIVMSG #tea :said before");
+    // Relayed, so stored: the newcomer's replay has it.
+    dave.expect_command("PRIVMSG");
+    let mut late = IrcClient::connect(addr).register("late");
+    late.send("JOIN #tea");
+    let got = late.sync("joined");
+    let order: Vec<&str> = codes(&got)
+        .into_iter()
+        .filter(|c| ["JOIN", "353", "366", "PRIVMSG"].contains(c))
+        .collect();
+    assert_eq!(order, ["JOIN", "353", "366", "PRIVMSG"], "{got:#?}");
+    let replayed = got.iter().find(|m| m.command == "PRIVMSG").unwrap();
+    assert_eq!(replayed.params, ["#tea", "said before"]);
+}
+
+/// Masks carry the user name given in `USER` (`~`, at most `USERLEN` in all, as advertised):
+/// in relayed lines, `JOIN`, `PART`, `NICK`, `QUIT`, `352`, `311` and `USERHOST`; users of
+/// other doors show `~u`.
+#[test]
+fn masks_carry_the_user_name() {
+    let (server, addr) = start_irc(&[]);
+    let mut cool = IrcClient::connect(addr);
+    cool.send("NICK coolNick");
+    cool.send("USER myusernameislong 0 * :Cool");
+    cool.expect_command("001");
+    let userlen: usize = cool
+        .expect("USERLEN in 005", |m| m.line.contains(" USERLEN="))
+        .line
+        .split(" USERLEN=")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .expect("USERLEN=N");
+    let user = "~myusername";
+    assert_eq!(user.len(), userlen);
+    let mask = format!("coolNick!{user}@{SERVER_NAME}");
+    let mut other = IrcClient::connect(addr).register("other");
+    other.send("JOIN #m");
+    other.expect_command("366");
+    cool.send("JOIN #m");
+    let join = other.expect_command("JOIN");
+    assert_eq!(join.source.as_deref(), Some(mask.as_str()));
+    let _nc = server.join("ncuser");
+    cool.send("PRIVMSG #m :hello");
+    let said = other.expect_command("PRIVMSG");
+    assert_eq!(said.source.as_deref(), Some(mask.as_str()));
+    other.send("WHO #m");
+    let who = other.expect("coolNick's 352", |m| {
+        m.command == "352" && m.params[5] == "coolNick"
+    });
+    assert_eq!(who.params[2], user);
+    other.send("WHOIS coolNick");
+    let whois = other.expect_command("311");
+    assert_eq!(whois.params[1..3], ["coolNick", user]);
+    other.send("USERHOST coolNick ncuser");
+    let userhost = other.expect_command("302");
+    assert_eq!(
+        userhost.params[1],
+        format!("coolNick=+{user}@{SERVER_NAME} ncuser=+~u@{SERVER_NAME}")
+    );
+    cool.send("NICK coolNick2");
+    let nick = other.expect_command("NICK");
+    assert_eq!(nick.source.as_deref(), Some(mask.as_str()));
+    let mask = format!("coolNick2!{user}@{SERVER_NAME}");
+    cool.send("PART #m :bye");
+    let part = other.expect_command("PART");
+    assert_eq!(part.source.as_deref(), Some(mask.as_str()));
+    cool.send("JOIN #m");
+    other.expect_command("JOIN");
+    cool.send("QUIT :done");
+    let quit = other.expect_command("QUIT");
+    assert_eq!(quit.source.as_deref(), Some(mask.as_str()));
 }

@@ -264,6 +264,16 @@ pub struct Listed {
     pub tls: bool,
     /// How it describes itself, if its door asked (IRC's real name).
     pub realname: Option<Arc<str>>,
+    /// When it arrived and last spoke (IRC's `WHOIS` idle time); `None` for another node's.
+    pub active: Option<Active>,
+}
+
+/// When a member of this node arrived and when it last sent a line (public or private), in
+/// milliseconds since the epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Active {
+    pub signon_ms: i64,
+    pub spoke_ms: i64,
 }
 
 impl Listed {
@@ -276,6 +286,7 @@ impl Listed {
             away: None,
             tls: false,
             realname: None,
+            active: None,
         }
     }
 }

@@ -153,7 +153,8 @@ pub enum Request {
     /// `None`: list the names ignored.
     Ignore(Option<Nick>),
     Unignore(Nick),
-    /// A room's topic.
+    /// A room's topic: a named one whether the member is in it or not (rooms are public), or
+    /// the member's own room.
     Topic {
         room: Option<RoomName>,
     },

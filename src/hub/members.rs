@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use crate::hub::event::Listed;
+use crate::hub::event::{Active, Listed};
 use crate::hub::outbox::Outbox;
 use crate::hub::room::Room;
 use crate::names::{Nick, RoomName};
@@ -33,6 +33,9 @@ pub struct Member {
     pub tls: bool,
     /// How it describes itself (IRC's real name), if its door asked.
     pub realname: Option<Arc<str>>,
+    /// When it registered and last sent a line: a field set per line, so IRC's `WHOIS` shows
+    /// idle time without any other bookkeeping.
+    pub active: Active,
 }
 
 impl Member {
@@ -45,6 +48,7 @@ impl Member {
             away: self.away.clone(),
             tls: self.tls,
             realname: self.realname.clone(),
+            active: Some(self.active),
         }
     }
 }
@@ -323,6 +327,10 @@ mod tests {
             away: None,
             tls: false,
             realname: None,
+            active: Active {
+                signon_ms: 0,
+                spoke_ms: 0,
+            },
         };
         (member, inbox)
     }

@@ -17,7 +17,7 @@ use crate::cluster::{Entry, Whisper};
 use crate::hub::control::Control;
 use crate::hub::core::Core;
 use crate::hub::delivery::Fault;
-use crate::hub::event::{Event, Page, Private, Refusal, Reply, Signal};
+use crate::hub::event::{Active, Event, Page, Private, Refusal, Reply, Signal};
 use crate::hub::fanout::ToRoom;
 use crate::hub::intent::{Identity, Intent, Joined, OpCommand, Refused, Request, Style};
 use crate::hub::members::{Member, Seats};
@@ -103,6 +103,9 @@ impl Hub {
         let Some(member) = self.core.members.get_mut(id) else {
             return Ok(None);
         };
+        if matches!(request, Request::Say { .. } | Request::Private { .. }) {
+            member.active.spoke_ms = self.clock.now_ms();
+        }
         Ok(match request {
             Request::Say {
                 room,
@@ -150,7 +153,12 @@ impl Hub {
             Request::Ignore(None) => Some(self.core.ignores.list(id)),
             Request::Unignore(nick) => Some(self.core.ignores.unignore(id, nick)?),
             Request::Topic { room } => {
-                let room = self.room_of(id, room)?;
+                // Rooms are public: a named room's topic is anyone's to read (IRC's `TOPIC
+                // #room` from outside it); without a name, the member's own room.
+                let room = match room {
+                    Some(room) => room,
+                    None => self.room_of(id, None)?,
+                };
                 Some(Reply::Topic {
                     topic: self.moderation.topic(&room),
                     room,
@@ -220,6 +228,10 @@ impl Hub {
             away: None,
             tls: identity.tls,
             realname: identity.realname,
+            active: Active {
+                signon_ms: self.clock.now_ms(),
+                spoke_ms: self.clock.now_ms(),
+            },
         };
         let name = member.nick.to_string();
         self.core

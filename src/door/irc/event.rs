@@ -123,6 +123,16 @@ pub struct Member {
     pub away: Option<Arc<str>>,
     /// Connected over TLS (`671` in `WHOIS`).
     pub secure: bool,
+    /// Seconds since its last line and its sign-on time (`317` in `WHOIS`); `None` when not
+    /// known (another node's member).
+    pub idle: Option<Idle>,
+}
+
+/// What `317` shows: seconds idle and when the user signed on (seconds since the epoch).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Idle {
+    pub seconds: i64,
+    pub signon: i64,
 }
 
 /// A room's topic.

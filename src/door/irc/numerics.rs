@@ -50,6 +50,7 @@ numerics! {
     RPL_WHOISSERVER = "312", "";
     RPL_WHOISOPERATOR = "313", "is an IRC operator";
     RPL_ENDOFWHO = "315", "End of WHO list";
+    RPL_WHOISIDLE = "317", "seconds idle, signon time";
     RPL_ENDOFWHOIS = "318", "End of /WHOIS list";
     RPL_WHOISCHANNELS = "319", "";
     RPL_LISTSTART = "321", "Users  Name";

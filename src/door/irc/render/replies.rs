@@ -12,8 +12,8 @@ use crate::door::irc::numerics::{
     ERR_NOSUCHNICK, RPL_AWAY, RPL_BANLIST, RPL_CHANNELMODEIS, RPL_CREATIONTIME, RPL_ENDOFBANLIST,
     RPL_ENDOFNAMES, RPL_ENDOFWHO, RPL_ENDOFWHOIS, RPL_ISON, RPL_LIST, RPL_LISTEND, RPL_LISTSTART,
     RPL_NAMREPLY, RPL_NOTOPIC, RPL_NOWAWAY, RPL_TOPIC, RPL_TOPICWHOTIME, RPL_UNAWAY, RPL_USERHOST,
-    RPL_WHOISACCOUNT, RPL_WHOISCHANNELS, RPL_WHOISOPERATOR, RPL_WHOISSECURE, RPL_WHOISSERVER,
-    RPL_WHOISUSER, RPL_WHOREPLY, RPL_WHOSPCRPL,
+    RPL_WHOISACCOUNT, RPL_WHOISCHANNELS, RPL_WHOISIDLE, RPL_WHOISOPERATOR, RPL_WHOISSECURE,
+    RPL_WHOISSERVER, RPL_WHOISUSER, RPL_WHOREPLY, RPL_WHOSPCRPL,
 };
 use crate::door::irc::render::{mask, Ctx};
 use crate::names::RoomName;
@@ -227,6 +227,10 @@ pub fn whois(ctx: Ctx<'_>, m: &Member, rooms: &[RoomName], server_info: &str, ou
     if let Some(away) = &m.away {
         away_reply(ctx, nick, away, out);
     }
+    if let Some(idle) = m.idle {
+        let (seconds, signon) = (idle.seconds.to_string(), idle.signon.to_string());
+        RPL_WHOISIDLE.write(out, ctx.server, ctx.client, &[nick, &seconds, &signon], &[]);
+    }
     if let Some(account) = &o.account {
         RPL_WHOISACCOUNT.write(out, ctx.server, ctx.client, &[nick, account], &[]);
     }
@@ -381,6 +385,7 @@ mod tests {
             operator,
             away: away.map(Into::into),
             secure: false,
+            idle: None,
         }
     }
 

@@ -13,8 +13,8 @@ use smol::{future, Timer};
 use super::chathistory::{self, CHATHISTORY_MAX};
 use super::private::{self, kind_of};
 use super::rooms::{entered, join};
-use super::{lookup, search};
-use super::{render, End, IrcConn, Styles};
+use super::{idents, lookup, search};
+use super::{End, IrcConn, Styles};
 use crate::door::irc::caps::Caps;
 use crate::door::irc::commands::{check, Verb};
 use crate::door::irc::framing::Framed;
@@ -225,7 +225,7 @@ fn irc_request(
     server: &str,
     out: &mut Vec<u8>,
 ) -> (Option<Irc>, bool) {
-    let mask = format!("{}!{}@{server}", me.nick, render::USER);
+    let mask = format!("{}!{}@{server}", me.nick, idents::user(&me.nick));
     let who = request::Me {
         ctx: Ctx {
             server,
@@ -278,7 +278,7 @@ async fn handle<S: Stream>(
                     if !rooms.contains(&joined.room) {
                         rooms.push(joined.room.clone());
                     }
-                    entered(io, shared, id, me, &joined)
+                    entered(io, shared, me, &joined)
                         .await
                         .map_err(|_| End::Gone)?;
                 }
@@ -387,7 +387,7 @@ async fn handle<S: Stream>(
             return Ok(());
         }
         Irc::ListBans(room) => {
-            replies::ban_list(ctx, &room, &[], out);
+            lookup::bans(shared, ctx, &room, out);
             return Ok(());
         }
         Irc::Ban { set, mask, .. } => {
@@ -489,9 +489,12 @@ async fn rename<S: Stream>(
     // The hub tells the rooms (and so this client) under the old name; replies from now on
     // address the name it has after that (a refusal, `433`, leaves the old one).
     let now = synchronise(io, shared, id, inbox).await?;
+    if now != me.nick {
+        idents::renamed(id, &now);
+    }
     if !seated && now != me.nick {
         // In no room, nobody told this client: it learns its new nick here.
-        let mask = format!("{}!{}@{server}", me.nick, render::USER);
+        let mask = format!("{}!{}@{server}", me.nick, idents::user(&me.nick));
         Writer::new(&mut io.conn.out, "", Some(&mask), "NICK").last(now.as_str());
     }
     me.nick = now;

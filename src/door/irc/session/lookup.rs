@@ -1,6 +1,7 @@
 //! The IRC commands that show members: `NAMES`, `WHO` (and WHOX), `WHOIS`, `USERHOST`, `ISON`
 //! and `LUSERS`. Each asks the hub an [`Intent::Lookup`] and words the answer with the layer's
-//! `replies`.
+//! `replies`. The ban list (`MODE #room +b`) is read from the shared list the name prompt
+//! checks, without a hub round trip.
 //!
 //! The answer comes on a reply channel, not through the outbox, because these replies depend on
 //! the request (the mask as sent, the WHOX fields), which renderers never see. Order is kept as
@@ -9,9 +10,8 @@
 
 use smol::future;
 
-use super::render::USER;
-use super::{End, IrcConn};
-use crate::door::irc::event::{Member, Origin};
+use super::{idents, End, IrcConn};
+use crate::door::irc::event::{Ban, Idle, Member, Origin};
 use crate::door::irc::names::{channel_name, glob};
 use crate::door::irc::render::replies::{self, WhoLine, Whox};
 use crate::door::irc::render::welcome::Lusers;
@@ -20,17 +20,18 @@ use crate::hub::event::Listed;
 use crate::hub::lookup::{Found, Lookup};
 use crate::hub::outbox::Inbox;
 use crate::hub::Intent;
+use crate::moderation::ban::Target;
 use crate::names::{Nick, RoomName};
 use crate::session::{pump, Services};
 use crate::wire::conn::Stream;
 
-/// A member as IRC listings show it: `nick!~u@SERVER`, its real name (empty for users of other
+/// A member as IRC listings show it: `nick!~username@SERVER`, its real name (empty for users of other
 /// doors), its flags.
 pub fn member(server: &str, listed: Listed) -> Member {
     Member {
         origin: Origin {
+            user: idents::user(&listed.nick),
             nick: listed.nick,
-            user: USER.into(),
             host: server.into(),
             account: listed.account,
         },
@@ -38,7 +39,34 @@ pub fn member(server: &str, listed: Listed) -> Member {
         operator: listed.operator,
         away: listed.away,
         secure: listed.tls,
+        idle: listed.active.map(|a| Idle {
+            seconds: (crate::clock::now_ms() - a.spoke_ms).max(0) / 1000,
+            signon: a.signon_ms / 1000,
+        }),
     }
+}
+
+/// `MODE #room +b`: the server's name bans in force, as `nick!*@*` masks (`367` each, `368`).
+/// Bans are server-wide, so every room lists the same ones; address bans are not IRC masks
+/// and stay with `/bans`.
+pub(super) fn bans(shared: &Services, ctx: Ctx<'_>, room: &RoomName, out: &mut Vec<u8>) {
+    let now_ms = crate::clock::now_ms();
+    let bans: Vec<Ban> = match shared.accounts.bans.read() {
+        Ok(list) => list
+            .active(now_ms)
+            .filter_map(|b| match &b.target {
+                Target::Name(name) => Some(Ban {
+                    mask: format!("{name}!*@*").into(),
+                    set_by: b.by.as_str().into(),
+                    set_at_ms: b.created_ms,
+                }),
+                Target::Net(_) => None,
+            })
+            .collect(),
+        // A poisoned lock: an empty list rather than a stuck client.
+        Err(_) => Vec::new(),
+    };
+    replies::ban_list(ctx, room, &bans, out);
 }
 
 /// Asks the hub `lookup` and waits for the answer, queueing meanwhile what the hub wrote for
@@ -85,17 +113,41 @@ pub(super) async fn names<S: Stream>(
     room: RoomName,
 ) -> Result<(), End> {
     let found = ask(io, shared, inbox, Lookup::Room(room.clone())).await?;
+    write_names(ctx, &room, found, &mut io.conn.out);
+    Ok(())
+}
+
+/// The names a join shows, after the topic and before the replay. Asked without relaying the
+/// outbox meanwhile: what the hub wrote since the `JOIN` (the room's live lines) comes after the
+/// names and the replay, as on any IRC server.
+pub(super) async fn joined_names<S: Stream>(
+    io: &mut IrcConn<S>,
+    shared: &Services,
+    ctx: Ctx<'_>,
+    room: &RoomName,
+) -> Result<(), End> {
+    let (reply, answer) = async_channel::bounded(1);
+    let lookup = Lookup::Room(room.clone());
+    let intent = Intent::Lookup { lookup, reply };
+    Box::pin(shared.hub.send(intent))
+        .await
+        .map_err(|_| End::Closed)?;
+    let found = answer.recv().await.map_err(|_| End::Closed)?;
+    write_names(ctx, room, found, &mut io.conn.out);
+    Ok(())
+}
+
+/// `353` for the members found (none for nobody) and `366`.
+fn write_names(ctx: Ctx<'_>, room: &RoomName, found: Found, out: &mut Vec<u8>) {
     let listed: Vec<Member> = members(ctx.server, found)
         .into_iter()
         .map(|(m, _)| m)
         .collect();
-    let out = &mut io.conn.out;
     if listed.is_empty() {
-        replies::names_end(ctx, &channel_name(&room), out);
+        replies::names_end(ctx, &channel_name(room), out);
     } else {
-        replies::names(ctx, &room, &listed, out);
+        replies::names(ctx, room, &listed, out);
     }
-    Ok(())
 }
 
 /// `WHO #room` (any room), `WHO nick` or `WHO mask` (`*` and `?`, ignoring case; a mask with
@@ -131,8 +183,9 @@ pub(super) async fn who<S: Stream>(
 fn matcher(mask: &str, server: &str) -> Box<dyn Fn(&Nick) -> bool + Send> {
     let mask = mask.to_owned();
     if mask.contains(['!', '@']) {
-        let suffix = format!("!{USER}@{server}");
-        return Box::new(move |nick| glob(&mask, &format!("{nick}{suffix}")));
+        let host = format!("@{server}");
+        let full = move |nick: &Nick| format!("{nick}!{}{host}", idents::user(nick));
+        return Box::new(move |nick| glob(&mask, &full(nick)));
     }
     Box::new(move |nick| glob(&mask, nick.as_str()))
 }

@@ -16,6 +16,7 @@
 mod chat;
 mod chathistory;
 mod history;
+mod idents;
 mod lookup;
 mod private;
 mod register;
@@ -222,6 +223,8 @@ async fn farewell<S: Stream>(
     inbox: &Inbox,
     end: End,
 ) {
+    // Kept a while, so that the QUIT the hub renders after this still shows the user name.
+    idents::signed_off(id);
     if inbox.was_kicked() {
         // The hub already removed this user and told its rooms; one try at the last words.
         replies::error("Closing link: not reading fast enough", &mut io.conn.out);

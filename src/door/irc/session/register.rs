@@ -175,6 +175,7 @@ pub(super) async fn register<S: Stream>(
         match enter::enter(shared, (id, &ready.nick), outbox, (identity.clone(), style)).await {
             Ok(_) => {
                 info!("{peer}: registered as {} over IRC", ready.nick);
+                super::idents::signed_on(id, &ready.nick, &ready.username);
                 let (caps, _) = reg.finish();
                 return Ok(Me {
                     nick: ready.nick,

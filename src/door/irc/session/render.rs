@@ -6,8 +6,9 @@
 //! all its IRC users, whatever their number. Nothing here depends on the recipient but
 //! [`Render::render_to`]'s, whose lines are addressed to it.
 //!
-//! The hub does not know IRC's `user@host`: every member is shown as `nick!~u@SERVER`, the
-//! same on every door, so a client sees one stable mask per nick.
+//! The hub does not know IRC's `user@host`: a member is shown as `nick!~username@SERVER`, with
+//! the user name its IRC client gave (`idents`), or `~u` for other doors' users, other nodes'
+//! and replayed lines' senders, so a client sees one stable mask per nick while it is on.
 
 use std::sync::Arc;
 
@@ -28,8 +29,8 @@ use crate::hub::render::{Personal, Render};
 use crate::names::{Nick, RoomName};
 use crate::vocab::{Departure, Dropped, Kind, Removal};
 
-/// The user part of every mask: the hub keeps no ident.
-pub const USER: &str = "~u";
+/// The user part of replayed lines' masks (their senders may be long gone).
+pub const USER: &str = super::idents::OTHER;
 
 /// One flavour of IRC output.
 pub struct IrcLines {
@@ -137,7 +138,8 @@ impl IrcLines {
                 };
                 change(&ev, now_ms()).write(self.caps, out);
             }
-            // The names a join shows (`NAMES` itself is a lookup: see `lookup.rs`).
+            // A page of `/who`: this door asks names with lookups (`lookup.rs`), on joining
+            // too; kept so that the reply renders if it is ever asked.
             Reply::Who(page) => {
                 let Some(room) = &page.room else { return };
                 let members: Vec<irc::Member> = (page.items.iter())
@@ -275,11 +277,11 @@ impl Render for IrcLines {
     }
 }
 
-/// `nick!~u@server`.
+/// `nick!~username@server`.
 pub fn origin(server: &str, nick: &Nick, account: Option<Arc<str>>) -> Origin {
     Origin {
         nick: nick.clone(),
-        user: USER.into(),
+        user: super::idents::user(nick),
         host: server.into(),
         account,
     }

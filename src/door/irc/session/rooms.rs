@@ -2,12 +2,12 @@
 //! (its own `JOIN`, the topic, the names) and the room's recent history, before the room's
 //! live lines.
 
-use super::chat::{send, Me};
-use super::{history, End, IrcConn};
+use super::chat::Me;
+use super::{history, lookup, End, IrcConn};
 use crate::door::irc::caps::Cap;
 use crate::door::irc::render::{replies, Ctx};
 use crate::hub::outbox::Inbox;
-use crate::hub::{Intent, Joined, Request};
+use crate::hub::{Intent, Joined};
 use crate::names::RoomName;
 use crate::session::{pump, Services};
 use crate::vocab::MemberId;
@@ -44,7 +44,6 @@ pub(super) async fn join<S: Stream>(
 pub(super) async fn entered<S: Stream>(
     io: &mut IrcConn<S>,
     shared: &Services,
-    id: MemberId,
     me: &mut Me,
     joined: &Joined,
 ) -> std::io::Result<()> {
@@ -62,11 +61,12 @@ pub(super) async fn entered<S: Stream>(
         };
         replies::topic(ctx, &joined.room, Some(&topic), false, &mut io.conn.out);
     }
-    let who = Request::Who {
-        room: Some(joined.room.clone()),
-        page: 0,
-    };
-    if send(shared, id, who).await.is_err() {
+    // One hub round trip, so that the names come before the replay (irctest's order, and
+    // clients draw the nick list before the history).
+    if lookup::joined_names(io, shared, ctx, &joined.room)
+        .await
+        .is_err()
+    {
         return Ok(());
     }
     let caps = me.caps.enabled();

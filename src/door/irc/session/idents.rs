@@ -1,0 +1,123 @@
+//! The user names IRC clients gave in `USER`, by nick: the `~username` of `nick!~username@SERVER`
+//! in every line that names an IRC user of this node (relayed lines, `JOIN`/`PART`/`QUIT`,
+//! `WHO`, `WHOIS`, `USERHOST`).
+//!
+//! Why a table of the door's and not a field of the hub's events: the hub's events name senders
+//! by nick alone, for every door and node, and IRC is the only door with a user name. The
+//! renderers run in the hub's fan-out, once per relayed line and flavour, and read the table
+//! there; sessions write it when they register, rename and leave. Users of other doors, of
+//! other nodes, and senders of replayed lines who are gone show [`OTHER`].
+//!
+//! A leaver's entry is kept until [`KEPT`] more have left, so that its own `QUIT`, rendered by
+//! the hub after the session said goodbye, still shows its name. It must not know anything of
+//! the hub beyond names and member ids.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, LazyLock, RwLock};
+
+use crate::names::Nick;
+use crate::vocab::MemberId;
+
+/// The user part for everyone without an IRC user name here.
+pub const OTHER: &str = "~u";
+
+/// How many leavers' entries are kept after they left.
+const KEPT: usize = 1024;
+
+#[derive(Default)]
+struct Table {
+    /// Nick key to the member holding it and its user name.
+    by_nick: HashMap<String, (MemberId, Arc<str>)>,
+    /// Member to the nick key it holds now.
+    by_id: HashMap<MemberId, String>,
+    /// Entries of members who left or renamed, oldest first, removed past [`KEPT`].
+    gone: VecDeque<(String, MemberId)>,
+}
+
+impl Table {
+    fn forget(&mut self, key: String, id: MemberId) {
+        self.gone.push_back((key, id));
+        while self.gone.len() > KEPT {
+            let Some((key, id)) = self.gone.pop_front() else {
+                break;
+            };
+            // Unless the nick was taken again since.
+            if self
+                .by_nick
+                .get(&key)
+                .is_some_and(|(holder, _)| *holder == id)
+            {
+                self.by_nick.remove(&key);
+            }
+        }
+    }
+}
+
+static TABLE: LazyLock<RwLock<Table>> = LazyLock::new(RwLock::default);
+
+/// Member `id` registered as `nick` with `user` (already `~` and tidied).
+pub fn signed_on(id: MemberId, nick: &Nick, user: &str) {
+    let Ok(mut t) = TABLE.write() else { return };
+    let key = nick.key().to_owned();
+    t.by_nick.insert(key.clone(), (id, user.into()));
+    t.by_id.insert(id, key);
+}
+
+/// Member `id` is now `nick`.
+pub fn renamed(id: MemberId, nick: &Nick) {
+    let Ok(mut t) = TABLE.write() else { return };
+    let Some(old) = t.by_id.get(&id).cloned() else {
+        return;
+    };
+    let Some((_, user)) = t.by_nick.get(&old).cloned() else {
+        return;
+    };
+    let key = nick.key().to_owned();
+    t.by_nick.insert(key.clone(), (id, user));
+    t.by_id.insert(id, key);
+    t.forget(old, id);
+}
+
+/// Member `id` left.
+pub fn signed_off(id: MemberId) {
+    let Ok(mut t) = TABLE.write() else { return };
+    if let Some(key) = t.by_id.remove(&id) {
+        t.forget(key, id);
+    }
+}
+
+/// The user part of `nick`'s mask.
+pub fn user(nick: &Nick) -> Arc<str> {
+    TABLE
+        .read()
+        .ok()
+        .and_then(|t| t.by_nick.get(nick.key()).map(|(_, user)| user.clone()))
+        .unwrap_or_else(|| OTHER.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A name follows renames; a leaver's stays until enough others left; a nick taken again
+    /// keeps its new holder's.
+    #[test]
+    fn names_follow_their_members() {
+        let nick = |n: &str| Nick::parse(n).unwrap();
+        signed_on(9_000_001, &nick("idAlice"), "~ali");
+        assert_eq!(&*user(&nick("IDALICE")), "~ali");
+        renamed(9_000_001, &nick("idAlicia"));
+        assert_eq!(&*user(&nick("idAlicia")), "~ali");
+        signed_off(9_000_001);
+        assert_eq!(&*user(&nick("idAlicia")), "~ali");
+        signed_on(9_000_002, &nick("idAlicia"), "~other");
+        for id in 0..KEPT as u64 + 2 {
+            signed_on(9_100_000 + id, &nick(&format!("idx{id}")), "~x");
+            signed_off(9_100_000 + id);
+        }
+        assert_eq!(&*user(&nick("idAlicia")), "~other");
+        assert_eq!(&*user(&nick("idAlice")), OTHER);
+        assert_eq!(&*user(&nick("idx0")), OTHER);
+        assert_eq!(&*user(&nick("nobodyhere")), OTHER);
+    }
+}
