@@ -574,7 +574,11 @@ fn client_only_tags_reach_message_tags_clients_only() {
     let seen = before(&mut carol, "a tagged line");
     assert!(!seen.last().unwrap().starts_with('@'), "{seen:?}");
     dave.next_is("alice: a tagged line");
-    let erin = tagged("erin", "message-tags");
+    let mut erin = tagged("erin", "message-tags");
+    // The replay follows the names (`366`).
+    erin.expect("the replay", |m| {
+        m.params.last().is_some_and(|p| p == "a tagged line")
+    });
     let replayed = erin.seen.iter().find(|l| l.ends_with("a tagged line"));
     let replayed = replayed.expect("the line replayed on joining");
     assert!(replayed.starts_with("@msgid="), "{replayed}");
