@@ -169,6 +169,15 @@ impl Core {
         self.pipeline.send(&self.members, to, now, &self.ignores);
     }
 
+    /// Sends a live-only line from a member (a signal): join and leave notices held for the
+    /// room's summary go first, as before a message, so nothing from a newcomer arrives before
+    /// the notice that they joined.
+    pub fn send_from_member(&mut self, to: ToRoom, now: Instant) {
+        self.pipeline
+            .summarise(&mut self.members, &to.room, now, &self.ignores);
+        self.send(to, now);
+    }
+
     pub fn relay_committed(&mut self, now: Instant) {
         self.pipeline
             .relay_committed(&self.members, now, &self.ignores);

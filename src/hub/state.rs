@@ -103,7 +103,13 @@ impl Hub {
         let Some(member) = self.core.members.get_mut(id) else {
             return Ok(None);
         };
-        if matches!(request, Request::Say { .. } | Request::Private { .. }) {
+        // Typing notices and automatic CTCP replies are not speaking (`317` idle time).
+        let spoke = match &request {
+            Request::Say { .. } => true,
+            Request::Private { text, kind, .. } => !text.is_empty() && !kind.is_notice(),
+            _ => false,
+        };
+        if spoke {
             member.active.spoke_ms = self.clock.now_ms();
         }
         Ok(match request {
@@ -137,12 +143,15 @@ impl Hub {
                 kind,
                 attached,
             } => {
+                let signal = text.is_empty();
                 let sent = self.private(id, to, (text, attached), kind);
-                // RFC 2812 3.3.2: nothing answers a notice, not even to say it went nowhere.
-                return if kind.is_notice() {
-                    Ok(sent.unwrap_or(None))
-                } else {
-                    sent
+                // RFC 2812 3.3.2: nothing answers a notice, not even to say it went nowhere; a
+                // signal alone (IRC's `TAGMSG`) is dropped without a word when muted or past
+                // the recipient's allowance, as a signal to a room is.
+                return match sent {
+                    Err(_) if kind.is_notice() => Ok(None),
+                    Err(Refusal::Muted | Refusal::PrivateFlood(_)) if signal => Ok(None),
+                    sent => sent,
                 };
             }
             Request::Signal { room, data } => return self.signal(id, room, data),
@@ -482,7 +491,7 @@ impl Hub {
             ..ToRoom::new(room, Event::Signal(signal))
         };
         self.core
-            .send(to.except(Some(id).filter(|_| !echo)), self.clock.now());
+            .send_from_member(to.except(Some(id).filter(|_| !echo)), self.clock.now());
         Ok(None)
     }
 
@@ -497,14 +506,19 @@ impl Hub {
             return Ok(None);
         };
         let text: Arc<str> = text.into();
+        let muted = self.moderation.is_muted(&from, self.clock.now_ms());
         let Some(target) = self.core.who_is(&to) else {
+            // Cluster mode: to another node's member, whose role this node does not know, so
+            // a muted sender is refused (here, only operators may be written to).
+            let remote = self.core.link.remotes().and_then(|r| r.find(&to));
+            let (node, to) = remote.ok_or(Refusal::NoSuchUser(to))?;
+            if muted {
+                return Err(Refusal::Muted);
+            }
             if text.is_empty() {
                 // A signal alone is not carried to other nodes.
                 return Ok(None);
             }
-            // Cluster mode: to another node's member.
-            let remote = self.core.link.remotes().and_then(|r| r.find(&to));
-            let (node, to) = remote.ok_or(Refusal::NoSuchUser(to))?;
             let (to, from) = (to.clone(), from.nick.clone());
             debug!("private line from {from} to {to} on node {node}");
             let whisper = Whisper {
@@ -517,7 +531,7 @@ impl Hub {
             let away = None;
             return Ok(Some(Reply::PrivateSent { to, text, away }));
         };
-        if !target.operator && self.moderation.is_muted(&from, self.clock.now_ms()) {
+        if !target.operator && muted {
             return Err(Refusal::Muted);
         }
         debug!("private line from {} to {}", from.nick, target.nick);

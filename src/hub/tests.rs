@@ -686,3 +686,31 @@ fn a_notice_is_never_refused() {
     let seen = f.lines(1);
     assert!(seen[0].starts_with("refused PrivateFlood"), "{seen:?}");
 }
+
+/// A signal alone (IRC's `TAGMSG` to a nick: a private line without text) is refused when its
+/// nick is nobody's, but past the recipient's allowance it goes nowhere without a word, as a
+/// signal to a room does.
+#[test]
+fn a_signal_to_a_nick_is_quiet_past_the_allowance() {
+    let mut f = Fixture::new();
+    f.join(1, "alice").unwrap();
+    f.join(2, "bob").unwrap();
+    let signal = |to: &str| Request::Private {
+        to: nick(to),
+        text: String::new(),
+        kind: PrivateKind::Line,
+        attached: Some("+typing=active".into()),
+    };
+    f.lines(1);
+    f.request(1, signal("nobody"));
+    let seen = f.lines(1);
+    assert!(
+        seen.len() == 1 && seen[0].starts_with("refused NoSuchUser"),
+        "{seen:?}"
+    );
+    for _ in 0..100 {
+        f.request(1, signal("bob"));
+    }
+    let seen = f.lines(1);
+    assert!(seen.iter().all(|l| !l.starts_with("refused")), "{seen:?}");
+}

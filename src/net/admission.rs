@@ -178,20 +178,19 @@ impl Counts {
 
 impl Drop for Ticket {
     fn drop(&mut self) {
-        if let Ok(mut counts) = self.admission.counts.lock() {
-            counts.total = counts.total.saturating_sub(1);
-        }
+        // A poisoned lock still gives the place back, as `admit` still counts through it.
+        let mut counts = (self.admission.counts.lock()).unwrap_or_else(|e| e.into_inner());
+        counts.total = counts.total.saturating_sub(1);
     }
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        if let Ok(mut counts) = self.admission.counts.lock() {
-            if let Some(n) = counts.per_ip.get_mut(&self.ip) {
-                *n -= 1;
-                if *n == 0 {
-                    counts.per_ip.remove(&self.ip);
-                }
+        let mut counts = (self.admission.counts.lock()).unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = counts.per_ip.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                counts.per_ip.remove(&self.ip);
             }
         }
     }

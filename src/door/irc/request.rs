@@ -344,8 +344,11 @@ fn say(notice: bool, msg: &Message<'_>, me: Me<'_>, out: &mut Vec<u8>) -> Option
     let (kind, text) = match ctcp(raw_text) {
         Ctcp::Text(text) => (Kind::Message, text),
         Ctcp::Action(text) => (Kind::Action, text),
-        Ctcp::Other { .. } => {
-            let text = raw_text.replace(['\r', '\n', '\0'], " ");
+        Ctcp::Other { command, params } => {
+            // Only the framing is CTCP's: what it frames is sanitized as any text is, so no
+            // terminal escape reaches the recipient's screen or logs.
+            let inner = from_irc(format!("{command} {params}").trim_end());
+            let text = format!("\u{1}{inner}\u{1}");
             return Some(Request::Ctcp {
                 target,
                 text,
@@ -583,6 +586,17 @@ mod tests {
                 notice: false
             })
         );
+        let (req, _) = run("NOTICE bar :\u{1}VERSION x\u{1b}[2J\u{7}y\u{1}");
+        let Some(Request::Ctcp { text, notice, .. }) = req else {
+            panic!("a CTCP reply: {req:?}")
+        };
+        assert!(notice);
+        assert!(
+            text.starts_with("\u{1}VERSION x") && text.ends_with("y\u{1}"),
+            "{text:?}"
+        );
+        let inner = &text[1..text.len() - 1];
+        assert!(!inner.chars().any(|c| c.is_control()), "{text:?}");
     }
 
     /// irctest buffering: a text that would not fit in one relayed line is refused with 417,

@@ -34,7 +34,7 @@ use crate::door::irc::framing::{Framed, IrcReader};
 use crate::door::irc::render::replies;
 use crate::hub::intent::Style;
 use crate::hub::outbox::{outbox, Inbox};
-use crate::hub::render::{RendererId, Renderers};
+use crate::hub::render::{RendererId, Renderers, MAX_RENDERERS};
 use crate::hub::Intent;
 use crate::session::enter;
 use crate::session::pump::Kicked;
@@ -51,6 +51,10 @@ const FLAVOURS: [Cap; 5] = [
     Cap::ExtendedJoin,
     Cap::AwayNotify,
 ];
+
+// Every combination gets its own renderer beside the line and web doors' (one each): past
+// the hub's table, a client would silently get another door's renderer.
+const _: () = assert!(2 + (1 << FLAVOURS.len()) <= MAX_RENDERERS);
 
 /// The IRC door's renderers, as registered: one per combination of [`FLAVOURS`].
 #[derive(Debug, Clone, Copy, Default)]
