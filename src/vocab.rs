@@ -44,11 +44,13 @@ impl Kind {
 /// `NOTICE`) is never answered, not even by a refusal, because automatic answers to automatic
 /// lines are how two bots loop (RFC 2812 3.3.2). A CTCP query (`\x01VERSION\x01` in a
 /// `PRIVMSG`) and its reply (in a `NOTICE`) are between IRC clients: the text keeps its
-/// `\x01` framing, and other doors show nothing of them.
+/// `\x01` framing, and other doors show nothing of them. An action is a `/me` said privately
+/// (IRC's CTCP `ACTION` to a nick), shown as an action by every door.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum PrivateKind {
     #[default]
     Line,
+    Action,
     Notice,
     Ctcp,
     CtcpReply,

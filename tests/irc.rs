@@ -206,6 +206,23 @@ fn a_notice_to_a_nick_stays_a_notice_and_is_never_answered() {
     bob.expect_command("401");
 }
 
+/// A `/me` to a nick (CTCP `ACTION` in a `PRIVMSG` to a nick) stays an action: an IRC user
+/// gets the `ACTION` back, an nc user a private action line. (It used to arrive as plain text.)
+#[test]
+fn a_private_action_stays_an_action() {
+    let (server, addr) = start_irc(&[]);
+    let mut nc = server.join("alice");
+    let mut bob = registered(addr, "bob");
+    let mut carol = registered(addr, "carol");
+    bob.send("PRIVMSG carol :\u{1}ACTION waves\u{1}");
+    let action = carol.expect("bob's action", |m| {
+        m.nick() == Some("bob") && m.command == "PRIVMSG"
+    });
+    assert_eq!(action.params, ["carol", "\u{1}ACTION waves\u{1}"]);
+    bob.send("PRIVMSG alice :\u{1}ACTION waves too\u{1}");
+    nc.expect("[private] * bob waves too");
+}
+
 /// CTCP other than `ACTION` (irctest messages.py NoCTCPModeTestCase): a query and its reply go
 /// between IRC users as sent, `PRIVMSG` and `NOTICE`; an nc user sees nothing of one (it would
 /// answer nothing), and a CTCP to a room is dropped. (They used to be dropped everywhere.)

@@ -256,6 +256,7 @@ impl Whisper {
     pub fn encode(&self) -> String {
         let mut out = String::from(match self.kind {
             PrivateKind::Line => "W",
+            PrivateKind::Action => "A",
             PrivateKind::Notice => "N",
             PrivateKind::Ctcp => "C",
             PrivateKind::CtcpReply => "R",
@@ -269,6 +270,7 @@ impl Whisper {
     pub fn decode(text: &str) -> Result<Whisper, Malformed> {
         let (kind, rest) = match text.split_at_checked(1) {
             Some(("W", rest)) => (PrivateKind::Line, rest),
+            Some(("A", rest)) => (PrivateKind::Action, rest),
             Some(("N", rest)) => (PrivateKind::Notice, rest),
             Some(("C", rest)) => (PrivateKind::Ctcp, rest),
             Some(("R", rest)) => (PrivateKind::CtcpReply, rest),
@@ -760,6 +762,7 @@ mod tests {
         }
         let kinds = [
             PrivateKind::Line,
+            PrivateKind::Action,
             PrivateKind::Notice,
             PrivateKind::Ctcp,
             PrivateKind::CtcpReply,

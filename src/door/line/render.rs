@@ -11,7 +11,7 @@ use super::words;
 use crate::hub::event::{Arrival, Event, Notice, Page, Refusal, Reply, ServerNotice};
 use crate::hub::render::{Personal, Render};
 use crate::names::Nick;
-use crate::vocab::{Departure, Dropped, Removal};
+use crate::vocab::{Departure, Dropped, PrivateKind, Removal};
 use crate::wire::markup::for_terminal;
 
 /// Widest line of a `/who` or `/rooms` reply, in terminal columns (CJK and other wide
@@ -52,6 +52,9 @@ impl Render for Lines {
         match personal {
             // CTCP and signals (IRC's `TAGMSG`) are between IRC clients: nothing here shows them.
             Personal::Private(p) if p.kind.is_ctcp() || p.is_signal() => {}
+            Personal::Private(p) if p.kind == PrivateKind::Action => {
+                line(out, &words::private_action(&p.from, &for_terminal(&p.text)));
+            }
             Personal::Private(p) => {
                 line(out, &words::private_from(&p.from, &for_terminal(&p.text)));
             }

@@ -191,6 +191,9 @@ pub enum ServerMsg<'a> {
         sender: &'a str,
         to: &'a str,
         text: &'a str,
+        /// A `/me` said privately (from an IRC user's CTCP `ACTION` to a nick).
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        action: bool,
     },
     /// Who is in a room, in the order they arrived; `more` when the list goes on.
     Who {

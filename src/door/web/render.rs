@@ -11,7 +11,7 @@ use crate::door::line::render::{refused, Lines};
 use crate::hub::event::{Event, Notice as HubNotice, Refusal, Reply, ServerNotice};
 use crate::hub::render::{Personal, Render};
 use crate::names::Nick;
-use crate::vocab::{Departure, Kind, Removal};
+use crate::vocab::{Departure, Kind, PrivateKind, Removal};
 use crate::wire::markup::for_terminal;
 
 use super::protocol::{
@@ -65,6 +65,7 @@ impl Render for Json {
                 sender: p.from.as_str(),
                 to: p.to.as_str(),
                 text: &for_terminal(&p.text),
+                action: p.kind == PrivateKind::Action,
             }
             .write_to(out),
             Personal::Reply(reply) => self.reply(me, reply, out),
@@ -88,6 +89,7 @@ impl Json {
                 sender: me.as_str(),
                 to: to.as_str(),
                 text,
+                action: false,
             }
             .write_to(out),
             Reply::Who(page) => {

@@ -334,15 +334,15 @@ async fn handle<S: Stream>(
         }
         Irc::Say {
             target: Target::Nick(nick),
+            kind,
             text,
             client_tags,
             notice,
-            ..
         } => match private::say_to(
             ctx,
             me,
             (nick, text, client_tags),
-            kind_of(notice, false),
+            private::said_kind(kind, notice),
             out,
         ) {
             Some(request) => request,

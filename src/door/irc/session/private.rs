@@ -30,6 +30,15 @@ use crate::hub::Request;
 use crate::names::{Nick, RoomName};
 use crate::vocab::{Kind, PrivateKind};
 
+/// The kind of a `PRIVMSG` or `NOTICE` to a nick: a `/me` (CTCP `ACTION`) stays an action at
+/// every door (a `NOTICE` stays a notice).
+pub fn said_kind(kind: Kind, notice: bool) -> PrivateKind {
+    match kind {
+        Kind::Action if !notice => PrivateKind::Action,
+        _ => kind_of(notice, false),
+    }
+}
+
 /// A private line's kind, from whether it came as a `NOTICE` and whether it is CTCP.
 pub fn kind_of(notice: bool, ctcp: bool) -> PrivateKind {
     match (notice, ctcp) {
@@ -62,7 +71,10 @@ pub(super) fn say_to(
             at_ms: now_ms(),
             from: origin(ctx.server, &me.nick, me.account.clone()),
             to: to.clone(),
-            kind: Kind::Message,
+            kind: match kind {
+                PrivateKind::Action => Kind::Action,
+                _ => Kind::Message,
+            },
             text: text.as_str().into(),
             notice: kind.is_notice(),
             client_tags: attached.clone(),

@@ -27,7 +27,7 @@ use crate::door::irc::render::{replies, Ctx};
 use crate::hub::event::{Arrival, Event, Listed, Notice, Refusal, Reply, ServerNotice};
 use crate::hub::render::{Personal, Render};
 use crate::names::{Nick, RoomName};
-use crate::vocab::{Departure, Dropped, Kind, Removal};
+use crate::vocab::{Departure, Dropped, Kind, PrivateKind, Removal};
 
 /// The user part of replayed lines' masks (their senders may be long gone).
 pub const USER: &str = super::idents::OTHER;
@@ -266,7 +266,10 @@ impl Render for IrcLines {
                 at_ms: now_ms(),
                 from: self.origin(&p.from, p.account.clone()),
                 to: me.clone(),
-                kind: Kind::Message,
+                kind: match p.kind {
+                    PrivateKind::Action => Kind::Action,
+                    _ => Kind::Message,
+                },
                 text: p.text.clone(),
                 notice: p.kind.is_notice(),
                 client_tags: p.attached.clone(),

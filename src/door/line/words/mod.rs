@@ -233,6 +233,10 @@ pub fn private_from(from: &Nick, text: &str) -> String {
     format!("[private] {from}: {text}")
 }
 
+pub fn private_action(from: &Nick, text: &str) -> String {
+    format!("[private] * {from} {text}")
+}
+
 pub fn private_to(to: &Nick, text: &str) -> String {
     format!("[private to {to}] {text}")
 }

@@ -400,7 +400,7 @@
   function addPrivate(msg) {
     const follow = atEnd();
     const li = document.createElement('li');
-    li.className = 'msg private';
+    li.className = msg.action ? 'msg private action' : 'msg private';
     li.append(timeOf(msg.time));
     const body = document.createElement('span');
     body.className = 'body';
@@ -409,7 +409,7 @@
     tag.textContent = msg.sender === state.me ? 'private to ' + msg.to : 'private';
     const sender = document.createElement('span');
     sender.className = 'sender';
-    sender.textContent = msg.sender;
+    sender.textContent = msg.action ? '* ' + msg.sender : msg.sender;
     sender.style.setProperty('--hue', String(hue(msg.sender)));
     body.append(tag, ' ', sender, ' ');
     appendText(body, msg.text);
