@@ -80,6 +80,10 @@ fn bans_mutes_and_kicks() {
     let mut carol = in_lobby(addr, "carol");
     boss.send("/mute bob 10m");
     boss.expect("muted bob for 10m");
+    // Nothing answers a notice (RFC 2812 3.3.2), not even the mute's `404`.
+    bob.send("NOTICE #lobby :psst");
+    let seen = bob.sync("quiet");
+    assert!(seen.iter().all(|m| m.command != "404"), "{seen:?}");
     bob.send("PRIVMSG #lobby :hello?");
     bob.expect_command("404");
     boss.send("/kick carol enough");

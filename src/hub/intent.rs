@@ -111,6 +111,9 @@ pub enum Refused {
 /// ([`crate::hub::event::Refusal::WhichRoom`]) for a member in several rooms.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Request {
+    /// The request inside, answered by nothing if refused: IRC's `NOTICE` to a room, which no
+    /// reply may answer (RFC 2812 3.3.2), not even a refusal.
+    Quietly(Box<Request>),
     Say {
         room: Option<RoomName>,
         kind: Kind,

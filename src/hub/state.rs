@@ -113,6 +113,7 @@ impl Hub {
             member.active.spoke_ms = self.clock.now_ms();
         }
         Ok(match request {
+            Request::Quietly(request) => return Ok(self.request(id, *request).unwrap_or(None)),
             Request::Say {
                 room,
                 kind,

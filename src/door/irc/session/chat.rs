@@ -320,16 +320,20 @@ async fn handle<S: Stream>(
             kind,
             text,
             client_tags,
-            ..
+            notice,
         } => {
             // Formatting codes stay (`from_irc` kept them): the other doors' renderers and the
             // history's `body` drop them (`wire::markup`). Client-only tags are relayed live,
-            // never stored.
-            Request::Say {
+            // never stored. A notice is stored as a message, and nothing answers it.
+            let say = Request::Say {
                 room: Some(room),
                 kind,
                 text,
                 attached: private::tags_of(me, client_tags),
+            };
+            match notice {
+                true => Request::Quietly(Box::new(say)),
+                false => say,
             }
         }
         Irc::Say {
