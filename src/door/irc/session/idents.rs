@@ -9,11 +9,13 @@
 //! other nodes, and senders of replayed lines who are gone show [`OTHER`].
 //!
 //! A leaver's entry is kept until [`KEPT`] more have left, so that its own `QUIT`, rendered by
-//! the hub after the session said goodbye, still shows its name. It must not know anything of
+//! the hub after the session said goodbye, still shows its name; it is shown for [`GRACE`]
+//! only, so that a user of another door who takes the nick later does not wear it. It must not know anything of
 //! the hub beyond names and member ids.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, LazyLock, RwLock};
+use std::time::{Duration, Instant};
 
 use crate::names::Nick;
 use crate::vocab::MemberId;
@@ -24,10 +26,13 @@ pub const OTHER: &str = "~u";
 /// How many leavers' entries are kept after they left.
 const KEPT: usize = 1024;
 
+/// How long a leaver's name is shown after it left (its `QUIT`, rendered just after).
+const GRACE: Duration = Duration::from_secs(5);
+
 #[derive(Default)]
 struct Table {
-    /// Nick key to the member holding it and its user name.
-    by_nick: HashMap<String, (MemberId, Arc<str>)>,
+    /// Nick key to the member holding it, its user name, and when it let the nick go.
+    by_nick: HashMap<String, (MemberId, Arc<str>, Option<Instant>)>,
     /// Member to the nick key it holds now.
     by_id: HashMap<MemberId, String>,
     /// Entries of members who left or renamed, oldest first, removed past [`KEPT`].
@@ -36,17 +41,20 @@ struct Table {
 
 impl Table {
     fn forget(&mut self, key: String, id: MemberId) {
+        if let Some((holder, _, left)) = self.by_nick.get_mut(&key) {
+            if *holder == id {
+                *left = Some(Instant::now());
+            }
+        }
         self.gone.push_back((key, id));
         while self.gone.len() > KEPT {
             let Some((key, id)) = self.gone.pop_front() else {
                 break;
             };
-            // Unless the nick was taken again since.
-            if self
-                .by_nick
-                .get(&key)
-                .is_some_and(|(holder, _)| *holder == id)
-            {
+            // Unless the nick was taken again since (by another member, or by this one
+            // renaming away and back).
+            let holds = self.by_id.get(&id) == Some(&key);
+            if !holds && (self.by_nick.get(&key)).is_some_and(|(holder, ..)| *holder == id) {
                 self.by_nick.remove(&key);
             }
         }
@@ -59,7 +67,7 @@ static TABLE: LazyLock<RwLock<Table>> = LazyLock::new(RwLock::default);
 pub fn signed_on(id: MemberId, nick: &Nick, user: &str) {
     let Ok(mut t) = TABLE.write() else { return };
     let key = nick.key().to_owned();
-    t.by_nick.insert(key.clone(), (id, user.into()));
+    t.by_nick.insert(key.clone(), (id, user.into(), None));
     t.by_id.insert(id, key);
 }
 
@@ -69,11 +77,11 @@ pub fn renamed(id: MemberId, nick: &Nick) {
     let Some(old) = t.by_id.get(&id).cloned() else {
         return;
     };
-    let Some((_, user)) = t.by_nick.get(&old).cloned() else {
+    let Some((_, user, _)) = t.by_nick.get(&old).cloned() else {
         return;
     };
     let key = nick.key().to_owned();
-    t.by_nick.insert(key.clone(), (id, user));
+    t.by_nick.insert(key.clone(), (id, user, None));
     t.by_id.insert(id, key);
     t.forget(old, id);
 }
@@ -88,10 +96,16 @@ pub fn signed_off(id: MemberId) {
 
 /// The user part of `nick`'s mask.
 pub fn user(nick: &Nick) -> Arc<str> {
-    TABLE
-        .read()
-        .ok()
-        .and_then(|t| t.by_nick.get(nick.key()).map(|(_, user)| user.clone()))
+    user_at(nick, Instant::now())
+}
+
+fn user_at(nick: &Nick, now: Instant) -> Arc<str> {
+    let shown = |(_, user, left): &(MemberId, Arc<str>, Option<Instant>)| {
+        let recent = left.is_none_or(|left| now.saturating_duration_since(left) <= GRACE);
+        recent.then(|| user.clone())
+    };
+    (TABLE.read().ok())
+        .and_then(|t| t.by_nick.get(nick.key()).and_then(shown))
         .unwrap_or_else(|| OTHER.into())
 }
 
@@ -119,5 +133,25 @@ mod tests {
         assert_eq!(&*user(&nick("idAlice")), OTHER);
         assert_eq!(&*user(&nick("idx0")), OTHER);
         assert_eq!(&*user(&nick("nobodyhere")), OTHER);
+    }
+
+    /// A leaver's name is shown for its `QUIT` only, not to whoever takes the nick later at
+    /// another door; a member who renamed away and back keeps its name however many leave.
+    #[test]
+    fn leavers_names_fade_and_returns_keep_theirs() {
+        let nick = |n: &str| Nick::parse(n).unwrap();
+        signed_on(9_200_001, &nick("fadeCarol"), "~admin");
+        signed_off(9_200_001);
+        assert_eq!(&*user(&nick("fadeCarol")), "~admin");
+        let later = Instant::now() + GRACE * 2;
+        assert_eq!(&*user_at(&nick("fadeCarol"), later), OTHER);
+        signed_on(9_200_002, &nick("backEve"), "~eve");
+        renamed(9_200_002, &nick("backEvex"));
+        renamed(9_200_002, &nick("backEve"));
+        for id in 0..KEPT as u64 + 2 {
+            signed_on(9_300_000 + id, &nick(&format!("idy{id}")), "~y");
+            signed_off(9_300_000 + id);
+        }
+        assert_eq!(&*user_at(&nick("backEve"), later), "~eve");
     }
 }
