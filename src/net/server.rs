@@ -423,7 +423,10 @@ fn turn_away(
     why: &TurnedAway,
 ) {
     let words = accepting.doors.turned_away(listener.door, why);
-    accepting.admission.refused(peer, why, &words);
+    // The log gets the sentence, not a door's framing of it (a web door's HTTP answer).
+    accepting
+        .admission
+        .refused(peer, why, &crate::door::line::words::turned_away(why));
     match listener.tls {
         Some(_) => net::close_quietly(stream),
         None => net::refuse(stream, &words),
