@@ -135,6 +135,30 @@ pub enum Cut {
     Evicted,
 }
 
+/// Why a door's registration did not complete: a [`Cut`] from outside, or the end of the
+/// door's own dialogue. Each door words and counts it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unregistered {
+    Timeout,
+    /// Evicted to make room for a newcomer: too many connections were waiting for a name.
+    Evicted,
+    /// The third wrong password on this connection.
+    TooManyFailures,
+    ShuttingDown,
+    /// The client left.
+    Gone,
+}
+
+impl From<Cut> for Unregistered {
+    fn from(cut: Cut) -> Unregistered {
+        match cut {
+            Cut::Timeout => Unregistered::Timeout,
+            Cut::ShuttingDown => Unregistered::ShuttingDown,
+            Cut::Evicted => Unregistered::Evicted,
+        }
+    }
+}
+
 /// A door's registration raced against the deadline, the shutdown and an eviction, whichever
 /// ends first; the door maps a [`Cut`] into its own refusal. Boxed here, so that a session's
 /// task holds a pointer to this once-only phase rather than its whole state (what an idle user

@@ -30,7 +30,7 @@ use crate::hub::{Intent, Joined};
 use crate::limits::ratelimit::Pace;
 use crate::metrics;
 use crate::names::Nick;
-use crate::session::enter::{self, Cut};
+use crate::session::enter::{self, Unregistered as Refusal};
 use crate::session::pump::Kicked;
 use crate::session::{Accepted, Services};
 use crate::vocab::MemberId;
@@ -53,27 +53,6 @@ enum End {
     Quit(Option<String>),
     /// The server closed the outbox: shutting down.
     Closed,
-}
-
-/// Why registration did not complete.
-enum Refusal {
-    Timeout,
-    /// Evicted to make room for a newcomer: too many connections were waiting for a name.
-    Evicted,
-    /// The third wrong password on this connection.
-    TooManyFailures,
-    ShuttingDown,
-    Gone,
-}
-
-impl From<Cut> for Refusal {
-    fn from(cut: Cut) -> Refusal {
-        match cut {
-            Cut::Timeout => Refusal::Timeout,
-            Cut::ShuttingDown => Refusal::ShuttingDown,
-            Cut::Evicted => Refusal::Evicted,
-        }
-    }
 }
 
 /// Runs one connection to the end. Errors are the client's business and end only this session.

@@ -29,7 +29,7 @@ use crate::hub::{Intent, Joined, Refused};
 use crate::limits::ratelimit::Pace;
 use crate::names::Nick;
 use crate::net::admission::Slot;
-use crate::session::enter::{self, Cut, NotEntered};
+use crate::session::enter::{self, NotEntered, Unregistered as Refusal};
 use crate::session::login::{self, Lookup, Turn};
 use crate::session::{Accepted, Output, Services, TurnedAway};
 use crate::storage::accounts::Account;
@@ -52,25 +52,6 @@ pub(super) struct Me {
     pub pace: Pace,
     /// The secret that lets this user's page take the name back after a blip (`reclaim.rs`).
     pub token: Option<Issued>,
-}
-
-/// Why registration did not complete.
-enum Refusal {
-    Timeout,
-    Evicted,
-    TooManyFailures,
-    ShuttingDown,
-    Gone,
-}
-
-impl From<Cut> for Refusal {
-    fn from(cut: Cut) -> Refusal {
-        match cut {
-            Cut::Timeout => Refusal::Timeout,
-            Cut::ShuttingDown => Refusal::ShuttingDown,
-            Cut::Evicted => Refusal::Evicted,
-        }
-    }
 }
 
 /// The chat phase of a registered session, boxed on its own (see [`run`]).
