@@ -77,6 +77,22 @@ pub struct Identity {
     pub lobby: bool,
 }
 
+impl Identity {
+    /// A member of a door that seats it in the lobby and shows neither TLS nor a real name (the
+    /// line and web doors): `operator` is (the role, given on the command line).
+    pub fn in_lobby(ip: IpAddr, account: Option<Arc<str>>, operator: (bool, bool)) -> Identity {
+        Identity {
+            ip,
+            account,
+            operator: operator.0,
+            cli_operator: operator.1,
+            tls: false,
+            realname: None,
+            lobby: true,
+        }
+    }
+}
+
 /// How a member wants its output: which renderer formats it, and whether it sees its own
 /// public lines (IRC's `echo-message`). A door picks it at registration and may change it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

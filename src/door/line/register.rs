@@ -111,16 +111,7 @@ pub(super) async fn register<S: Stream>(
                 continue;
             }
         };
-        let identity = Identity {
-            ip: conn.peer.ip().to_canonical(),
-            account: account.clone(),
-            operator: operator.0,
-            cli_operator: operator.1,
-            // Listings of line and web users do not show TLS.
-            tls: false,
-            realname: None,
-            lobby: true,
-        };
+        let identity = Identity::in_lobby(conn.peer.ip().to_canonical(), account.clone(), operator);
         let style = Style {
             renderer,
             echo: false,

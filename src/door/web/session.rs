@@ -313,16 +313,7 @@ async fn register<S: Stream>(
             operator = (account.operator, account.cli_operator);
         }
         let account = account.map(|_| Arc::<str>::from(nick.key()));
-        let identity = Identity {
-            ip: conn.client,
-            account: account.clone(),
-            operator: operator.0,
-            cli_operator: operator.1,
-            // Listings of line and web users do not show TLS.
-            tls: false,
-            realname: None,
-            lobby: true,
-        };
+        let identity = Identity::in_lobby(conn.client, account.clone(), operator);
         // The page shows its own lines when they come back with their ids.
         let style = Style {
             renderer: door.renderer,
